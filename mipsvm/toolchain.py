@@ -49,7 +49,7 @@ def _fingerprint(paths: Iterable[Path], flags: Sequence[str]) -> str:
     h.update(zig_version().encode())
     h.update("\0".join(flags).encode())
     for p in sorted(set(paths)):
-        h.update(str(p).encode())
+        h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

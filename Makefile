@@ -1,0 +1,48 @@
+# optimist: every target installs what it needs first; stamp files keep set-up idempotent.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+export ZIG_GLOBAL_CACHE_DIR := $(CURDIR)/.zig-cache
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup test demo bench lint clean doctor
+
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/build
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Native + mipsel builds (SoftFloat fetched from its pinned registry sdist, minidnn cffi module, runtime.elf).
+$(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm $(wildcard minidnn/csrc/*.c minidnn/csrc/*.h minidnn/*.py)
+	@mkdir -p $(STAMPS)
+	@if [ -f minidnn/build.py ]; then $(PY) -m minidnn.build; fi
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+demo: setup
+	$(VENV)/bin/optimist demo
+
+bench: setup
+	$(VENV)/bin/optimist bench
+
+doctor: setup
+	$(VENV)/bin/optimist doctor
+
+lint: $(STAMPS)/venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build $(STAMPS) .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

@@ -27,8 +27,9 @@ if (args.includes("--standard-json")) {
     }
     return { error: "File not found: " + p };
   };
+  // No process.exit here: it would cut a large output written to a pipe (asynchronous) at 64 KiB.
   process.stdout.write(solc.compile(input, { import: findImports }));
-  process.exit(0);
+  return;
 }
 process.stderr.write("solc_shim: only --version and --standard-json are supported\n");
 process.exit(2);

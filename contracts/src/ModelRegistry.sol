@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {PackedState} from "./PackedState.sol";
+import {RegionMerkle} from "./RegionMerkle.sol";
+
+/// @title ModelRegistry: model images and the initial VM state of a request (docs/game-rules.md §1).
+/// @notice A model image is the VM memory (program + model blob) with the input region zeroed. The registry
+///         keeps the sibling path from the input region up to the memory root, so the initial state of any
+///         input is computed on-chain: merkleize the input (zero-padded to the region), climb the path.
+abstract contract ModelRegistry {
+    /// @notice What a model owner registers.
+    struct ModelSpec {
+        bytes32 imageRoot;      // memory root of the image with the input region all zero
+        bytes32 modelHash;      // keccak256 of the model file (e.g. the .mdnn bytes)
+        uint32 entry;           // ELF entry point: initial pc
+        uint32 inputBase;       // input region: aligned, power-of-two size >= 32 bytes
+        uint32 inputSize;
+        uint32 inputLength;     // exact input byte length a request must carry (<= inputSize)
+        uint32 outputBase;      // output region: aligned, power-of-two size >= 32 bytes
+        uint32 outputSize;
+        uint32 outputLength;    // exact output byte length a result must carry (<= outputSize)
+        string metadataURI;
+    }
+
+    /// @notice A registered model (the input path lives in the code of `inputPath`, SSTORE2-style).
+    struct Model {
+        address inputPath;      // data contract holding the input region's sibling path
+        uint32 entry;
+        uint32 inputBase;
+        uint32 inputLength;
+        address owner;
+        uint32 outputBase;
+        uint32 outputSize;
+        uint32 outputLength;
+        bytes32 imageRoot;
+        bytes32 modelHash;
+        uint32 inputSize;
+        string metadataURI;
+    }
+
+    uint256 internal constant TREE_DEPTH = 27;
+
+    uint256 public modelCount;
+    mapping(uint256 modelId => Model) public models;
+
+    event ModelRegistered(
+        uint256 indexed modelId,
+        address indexed owner,
+        bytes32 imageRoot,
+        bytes32 modelHash,
+        uint32 entry,
+        uint32 inputBase,
+        uint32 inputSize,
+        uint32 inputLength,
+        uint32 outputBase,
+        uint32 outputSize,
+        uint32 outputLength,
+        string metadataURI
+    );
+
+    error UnknownModel(uint256 modelId);
+    error BadRegion(uint32 base, uint32 size, uint32 length);
+    error RegionsOverlap();
+    error WrongPathLength(uint256 expected, uint256 got);
+    error InputPathMismatch(bytes32 computed, bytes32 imageRoot);
+    error WrongInputLength(uint256 expected, uint256 got);
+    error PathStoreFailed();
+
+    /// @notice Register a model image; `inputPath` is the 27 - log2(inputSize / 32) siblings, bottom-up.
+    function registerModel(ModelSpec calldata spec, bytes32[] calldata inputPath)
+        external
+        returns (uint256 modelId)
+    {
+        uint256 inLevel = _checkRegion(spec.inputBase, spec.inputSize, spec.inputLength);
+        _checkRegion(spec.outputBase, spec.outputSize, spec.outputLength);
+        if (_overlaps(spec.inputBase, spec.inputSize, spec.outputBase, spec.outputSize)) revert RegionsOverlap();
+        if (inputPath.length != TREE_DEPTH - inLevel) {
+            revert WrongPathLength(TREE_DEPTH - inLevel, inputPath.length);
+        }
+        bytes32 root = RegionMerkle.climb(
+            RegionMerkle.zeroHash(inLevel), uint256(spec.inputBase) >> (5 + inLevel), inputPath
+        );
+        if (root != spec.imageRoot) revert InputPathMismatch(root, spec.imageRoot);
+
+        modelId = ++modelCount;
+        models[modelId] = Model({
+            inputPath: _storePath(inputPath),
+            entry: spec.entry,
+            inputBase: spec.inputBase,
+            inputLength: spec.inputLength,
+            owner: msg.sender,
+            outputBase: spec.outputBase,
+            outputSize: spec.outputSize,
+            outputLength: spec.outputLength,
+            imageRoot: spec.imageRoot,
+            modelHash: spec.modelHash,
+            inputSize: spec.inputSize,
+            metadataURI: spec.metadataURI
+        });
+        emit ModelRegistered(
+            modelId, msg.sender, spec.imageRoot, spec.modelHash, spec.entry, spec.inputBase, spec.inputSize,
+            spec.inputLength, spec.outputBase, spec.outputSize, spec.outputLength, spec.metadataURI
+        );
+    }
+
+    /// @notice Hash of the initial VM state of `modelId` run on `input`.
+    function initialStateHash(uint256 modelId, bytes calldata input) public view returns (bytes32) {
+        Model storage m = _model(modelId);
+        (address pathStore, uint32 entry, uint32 inputBase, uint32 inputLength) =
+            (m.inputPath, m.entry, m.inputBase, m.inputLength);
+        if (input.length != inputLength) revert WrongInputLength(inputLength, input.length);
+        bytes32[] memory path = _loadPath(pathStore);
+        uint256 level = TREE_DEPTH - path.length;
+        bytes32 memRoot =
+            RegionMerkle.climb(RegionMerkle.regionRoot(input, level), uint256(inputBase) >> (5 + level), path);
+        return PackedState.initialHash(memRoot, entry);
+    }
+
+    /// @notice The input region's sibling path of `modelId`, bottom-up.
+    function inputPathOf(uint256 modelId) external view returns (bytes32[] memory) {
+        return _loadPath(_model(modelId).inputPath);
+    }
+
+    function _model(uint256 modelId) internal view returns (Model storage m) {
+        m = models[modelId];
+        if (m.inputPath == address(0)) revert UnknownModel(modelId);
+    }
+
+    /// @dev Region = aligned power of two >= 32 bytes holding `length` bytes; returns its tree level.
+    function _checkRegion(uint32 base, uint32 size, uint32 length) private pure returns (uint256) {
+        if (size < 32 || size & (size - 1) != 0 || base % size != 0 || length == 0 || length > size) {
+            revert BadRegion(base, size, length);
+        }
+        return RegionMerkle.levelOf(size);
+    }
+
+    function _overlaps(uint32 a, uint32 aSize, uint32 b, uint32 bSize) private pure returns (bool) {
+        return uint256(a) < uint256(b) + bSize && uint256(b) < uint256(a) + aSize;
+    }
+
+    /// @dev Deploy a data contract whose code is 0x00 || path (read back with extcodecopy).
+    function _storePath(bytes32[] calldata path) private returns (address store) {
+        bytes memory code = abi.encodePacked(hex"600B5981380380925939F3", hex"00", path);
+        assembly ("memory-safe") {
+            store := create(0, add(code, 32), mload(code))
+        }
+        if (store == address(0)) revert PathStoreFailed();
+    }
+
+    function _loadPath(address store) private view returns (bytes32[] memory path) {
+        uint256 n = (store.code.length - 1) / 32;
+        path = new bytes32[](n);
+        assembly ("memory-safe") {
+            extcodecopy(store, add(path, 32), 1, shl(5, n))
+        }
+    }
+}

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IMIPS} from "./IMIPS.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {PackedState} from "./PackedState.sol";
+import {RegionMerkle} from "./RegionMerkle.sol";
+
+/// @title Optimist: requests, optimistic results and bisection games over MIPS execution.
+/// @notice The rules (turns, clocks, bonds, corner cases) are in docs/game-rules.md; the daemons follow them.
+///         Payments are pull-based: every payout is credited to `balances` and taken with `withdraw`.
+contract Optimist is ModelRegistry {
+    enum RequestStatus { None, Open, Posted, Finalized }
+    enum ResultStatus { None, Pending, Rejected, Finalized }
+    enum GameStatus { None, Active, ChallengerWon, DefenderWon, Cancelled }
+    /// Midpoint: defender to post the midpoint hash. Response: challenger to agree/disagree.
+    /// Proof: one step left; anyone may prove, the challenger's clock runs.
+    enum Phase { Midpoint, Response, Proof }
+    enum MoveKind { Midpoint, Agree, Disagree }
+    enum Reason { Proof, Timeout }
+
+    struct Request {
+        address requester;
+        RequestStatus status;
+        uint64 modelId;
+        uint128 fee;
+        uint64 resultId;        // the result currently posted (0 when open)
+        bytes32 initialStateHash;
+        bytes32 inputHash;      // keccak256 of the input bytes (the bytes are in RequestCreated)
+    }
+
+    struct Result {
+        address operator;
+        ResultStatus status;
+        uint16 openGames;
+        uint64 postedAt;
+        uint64 requestId;
+        uint64 steps;
+        uint128 bond;
+        bytes32 finalStateHash;
+        bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted)
+    }
+
+    struct Game {
+        address challenger;
+        GameStatus status;
+        Phase phase;
+        uint64 resultId;
+        uint64 lo;              // agreed step: state hash loHash
+        uint64 hi;              // disputed step: state hash hiHash (defender's claim)
+        uint64 lastMoveAt;
+        uint32 challengerClock; // seconds left on each side's chess clock
+        uint32 defenderClock;
+        bytes32 loHash;
+        bytes32 hiHash;
+        bytes32 midHash;        // defender's hash at (lo + hi) / 2 (valid in the Response phase)
+    }
+
+    uint256 public constant MAX_STEPS = 1 << 48;
+
+    IMIPS public immutable mips;
+    uint64 public immutable challengeWindow;
+    uint32 public immutable clock;
+    uint128 public immutable resultBond;
+    uint128 public immutable challengeBond;
+
+    uint256 public requestCount;
+    uint256 public resultCount;
+    uint256 public gameCount;
+    mapping(uint256 requestId => Request) public requests;
+    mapping(uint256 resultId => Result) public results;
+    mapping(uint256 gameId => Game) public games;
+    mapping(uint256 resultId => mapping(address challenger => uint256 gameId)) public gameOf;
+    mapping(address account => uint256) public balances;
+
+    event RequestCreated(
+        uint256 indexed requestId, uint256 indexed modelId, address indexed requester, uint256 fee,
+        bytes32 initialStateHash, bytes input
+    );
+    event ResultPosted(
+        uint256 indexed resultId, uint256 indexed requestId, address indexed operator, bytes32 finalStateHash,
+        uint64 steps, uint64 deadline, bytes output
+    );
+    event GameOpened(
+        uint256 indexed gameId, uint256 indexed resultId, address indexed challenger, uint256 requestId,
+        uint64 steps, bytes32 initialStateHash, bytes32 finalStateHash
+    );
+    event MoveMade(
+        uint256 indexed gameId, address indexed mover, MoveKind kind, uint64 lo, uint64 hi, uint64 mid,
+        bytes32 midHash, Phase next
+    );
+    event GameResolved(
+        uint256 indexed gameId, uint256 indexed resultId, address indexed winner, bool challengerWon, Reason reason
+    );
+    event GameCancelled(uint256 indexed gameId, uint256 indexed resultId);
+    event ResultRejected(uint256 indexed resultId, uint256 indexed requestId, uint256 gameId);
+    event ResultFinalized(uint256 indexed resultId, uint256 indexed requestId, address indexed operator, uint256 fee);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    error UnknownRequest(uint256 requestId);
+    error RequestNotOpen(uint256 requestId);
+    error WrongBond(uint256 expected, uint256 sent);
+    error BadStateLength(uint256 got);
+    error NotSuccessfulExit(bool exited, uint8 exitCode);
+    error StepsOutOfRange(uint64 steps);
+    error WrongOutputLength(uint256 expected, uint256 got);
+    error OutputProofMismatch(bytes32 computed, bytes32 memRoot);
+    error UnknownResult(uint256 resultId);
+    error ResultNotPending(uint256 resultId);
+    error ResultNotRejected(uint256 resultId);
+    error ChallengeWindowClosed(uint256 deadline);
+    error ChallengeWindowOpen(uint256 deadline);
+    error GamesOpen(uint256 count);
+    error SelfChallenge();
+    error AlreadyChallenged(uint256 gameId);
+    error GameNotActive(uint256 gameId);
+    error NotDefender();
+    error NotChallenger();
+    error WrongPhase(Phase expected, Phase actual);
+    error WrongStep(uint64 expected, uint64 got);
+    error ClockExpired(uint256 deadline);
+    error ClockNotExpired(uint256 deadline);
+    error WrongPreState(bytes32 expected, bytes32 got);
+    error NothingToWithdraw();
+    error TransferFailed();
+    error Reentrancy();
+
+    modifier nonReentrant() {
+        assembly ("memory-safe") {
+            if tload(0) {
+                mstore(0, 0xab143c06) // Reentrancy()
+                revert(28, 4)
+            }
+            tstore(0, 1)
+        }
+        _;
+        assembly ("memory-safe") {
+            tstore(0, 0)
+        }
+    }
+
+    /// @param mips_ the one-step interpreter
+    /// @param challengeWindow_ seconds after posting during which games can be opened
+    /// @param clock_ seconds on each side's chess clock per game
+    /// @param resultBond_ bond an operator posts with a result
+    /// @param challengeBond_ bond a challenger posts to open a game
+    constructor(IMIPS mips_, uint64 challengeWindow_, uint32 clock_, uint128 resultBond_, uint128 challengeBond_) {
+        mips = mips_;
+        challengeWindow = challengeWindow_;
+        clock = clock_;
+        resultBond = resultBond_;
+        challengeBond = challengeBond_;
+    }
+
+    // ---------------------------------------------------------------- requests and results
+
+    /// @notice Ask for `modelId` run on `input`; msg.value is the fee paid to the operator whose result stands.
+    function request(uint256 modelId, bytes calldata input) external payable nonReentrant returns (uint256 requestId) {
+        bytes32 init = initialStateHash(modelId, input);
+        requestId = ++requestCount;
+        requests[requestId] = Request({
+            requester: msg.sender,
+            status: RequestStatus.Open,
+            modelId: uint64(modelId),
+            fee: uint128(msg.value),
+            resultId: 0,
+            initialStateHash: init,
+            inputHash: keccak256(input)
+        });
+        emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input);
+    }
+
+    /// @notice Post `output` with the packed final state (exited, exit code 0) and the output region's
+    ///         sibling path in that state (bottom-up); msg.value must be `resultBond`.
+    function postResult(
+        uint256 requestId,
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata outputProof
+    ) external payable nonReentrant returns (uint256 resultId) {
+        Request storage req = requests[requestId];
+        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+        if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
+        uint64 steps = _checkFinalState(req.modelId, output, finalState, outputProof);
+
+        resultId = ++resultCount;
+        results[resultId] = Result({
+            operator: msg.sender,
+            status: ResultStatus.Pending,
+            openGames: 0,
+            postedAt: uint64(block.timestamp),
+            requestId: uint64(requestId),
+            steps: steps,
+            bond: uint128(msg.value),
+            finalStateHash: keccak256(finalState),
+            outputHash: keccak256(output)
+        });
+        req.status = RequestStatus.Posted;
+        req.resultId = uint64(resultId);
+        emit ResultPosted(
+            resultId, requestId, msg.sender, keccak256(finalState), steps,
+            uint64(block.timestamp) + challengeWindow, output
+        );
+    }
+
+    /// @notice Accept a result after its challenge window when no game is open: fee and bond go to the operator.
+    function finalize(uint256 resultId) external nonReentrant {
+        Result storage res = _pendingResult(resultId);
+        uint256 deadline = uint256(res.postedAt) + challengeWindow;
+        if (block.timestamp <= deadline) revert ChallengeWindowOpen(deadline);
+        if (res.openGames != 0) revert GamesOpen(res.openGames);
+        Request storage req = requests[res.requestId];
+        res.status = ResultStatus.Finalized;
+        req.status = RequestStatus.Finalized;
+        uint256 fee = req.fee;
+        balances[res.operator] += fee + res.bond;
+        emit ResultFinalized(resultId, res.requestId, res.operator, fee);
+    }
+
+    /// @notice Send the caller everything credited to it.
+    function withdraw() external nonReentrant returns (uint256 amount) {
+        amount = balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        balances[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    // ---------------------------------------------------------------- the bisection game
+
+    /// @notice Dispute a pending result (one game per challenger); msg.value must be `challengeBond`.
+    function openGame(uint256 resultId) external payable nonReentrant returns (uint256 gameId) {
+        Result storage res = _pendingResult(resultId);
+        uint256 deadline = uint256(res.postedAt) + challengeWindow;
+        if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
+        if (msg.value != challengeBond) revert WrongBond(challengeBond, msg.value);
+        if (msg.sender == res.operator) revert SelfChallenge();
+        if (gameOf[resultId][msg.sender] != 0) revert AlreadyChallenged(gameOf[resultId][msg.sender]);
+
+        uint64 steps = res.steps;
+        bytes32 init = requests[res.requestId].initialStateHash;
+        gameId = ++gameCount;
+        gameOf[resultId][msg.sender] = gameId;
+        games[gameId] = Game({
+            challenger: msg.sender,
+            status: GameStatus.Active,
+            phase: steps == 1 ? Phase.Proof : Phase.Midpoint,
+            resultId: uint64(resultId),
+            lo: 0,
+            hi: steps,
+            lastMoveAt: uint64(block.timestamp),
+            challengerClock: clock,
+            defenderClock: clock,
+            loHash: init,
+            hiHash: res.finalStateHash,
+            midHash: res.finalStateHash // non-zero placeholder: later writes cost 2.9k, not 20k
+        });
+        res.openGames += 1;
+        emit GameOpened(gameId, resultId, msg.sender, res.requestId, steps, init, res.finalStateHash);
+    }
+
+    /// @notice Defender: post the state hash at step `mid` = (lo + hi) / 2.
+    function postMidpoint(uint256 gameId, uint64 mid, bytes32 midHash) external nonReentrant {
+        (Game storage g, Result storage res) = _activeGame(gameId);
+        if (msg.sender != res.operator) revert NotDefender();
+        _expectPhase(g, Phase.Midpoint);
+        uint64 expected = _mid(g);
+        if (mid != expected) revert WrongStep(expected, mid);
+        g.defenderClock = _spend(g, g.defenderClock);
+        g.midHash = midHash;
+        g.phase = Phase.Response;
+        emit MoveMade(gameId, msg.sender, MoveKind.Midpoint, g.lo, g.hi, mid, midHash, Phase.Response);
+    }
+
+    /// @notice Challenger: agree (the interval moves right) or disagree (left) with the hash at step `mid`.
+    function respond(uint256 gameId, uint64 mid, bool agree) external nonReentrant {
+        (Game storage g,) = _activeGame(gameId);
+        if (msg.sender != g.challenger) revert NotChallenger();
+        _expectPhase(g, Phase.Response);
+        uint64 expected = _mid(g);
+        if (mid != expected) revert WrongStep(expected, mid);
+        g.challengerClock = _spend(g, g.challengerClock);
+        bytes32 midHash = g.midHash;
+        if (agree) {
+            g.lo = mid;
+            g.loHash = midHash;
+        } else {
+            g.hi = mid;
+            g.hiHash = midHash;
+        }
+        Phase next = g.hi - g.lo == 1 ? Phase.Proof : Phase.Midpoint;
+        g.phase = next;
+        emit MoveMade(
+            gameId, msg.sender, agree ? MoveKind.Agree : MoveKind.Disagree, g.lo, g.hi, mid, midHash, next
+        );
+    }
+
+    /// @notice Anyone: one-step proof from the agreed state at `lo` (its packed preimage) to step lo + 1.
+    ///         The defender wins iff MIPS.step's post-state hash equals the defender's hash at `hi`.
+    function prove(uint256 gameId, bytes calldata state, bytes calldata proof) external nonReentrant {
+        (Game storage g,) = _activeGame(gameId);
+        _expectPhase(g, Phase.Proof);
+        uint256 deadline = uint256(g.lastMoveAt) + g.challengerClock;
+        if (block.timestamp > deadline) revert ClockExpired(deadline);
+        if (state.length != PackedState.STATE_SIZE) revert BadStateLength(state.length);
+        bytes32 pre = keccak256(state);
+        if (pre != g.loHash) revert WrongPreState(g.loHash, pre);
+        bytes32 post = mips.step(state, proof);
+        _resolve(gameId, g, post != g.hiHash, Reason.Proof);
+    }
+
+    /// @notice Anyone: end a game whose side to move ran out of time; that side loses.
+    function timeout(uint256 gameId) external nonReentrant {
+        (Game storage g,) = _activeGame(gameId);
+        bool defenderToMove = g.phase == Phase.Midpoint;
+        uint256 deadline = clockDeadline(gameId);
+        if (block.timestamp <= deadline) revert ClockNotExpired(deadline);
+        _resolve(gameId, g, defenderToMove, Reason.Timeout);
+    }
+
+    /// @notice Anyone: close a game whose result was already rejected by another game; its bond is refunded.
+    function cancelGame(uint256 gameId) external nonReentrant {
+        Game storage g = games[gameId];
+        if (g.status != GameStatus.Active) revert GameNotActive(gameId);
+        Result storage res = results[g.resultId];
+        if (res.status != ResultStatus.Rejected) revert ResultNotRejected(g.resultId);
+        g.status = GameStatus.Cancelled;
+        res.openGames -= 1;
+        balances[g.challenger] += challengeBond;
+        emit GameCancelled(gameId, g.resultId);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The time after which the side to move in `gameId` loses by timeout.
+    function clockDeadline(uint256 gameId) public view returns (uint256) {
+        Game storage g = games[gameId];
+        uint32 left = g.phase == Phase.Midpoint ? g.defenderClock : g.challengerClock;
+        return uint256(g.lastMoveAt) + left;
+    }
+
+    /// @notice The step whose hash the defender must post next: (lo + hi) / 2.
+    function midStep(uint256 gameId) external view returns (uint64) {
+        return _mid(games[gameId]);
+    }
+
+    /// @notice End of the challenge window of `resultId`.
+    function resultDeadline(uint256 resultId) external view returns (uint256) {
+        return uint256(results[resultId].postedAt) + challengeWindow;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _checkFinalState(
+        uint256 modelId,
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata outputProof
+    ) private view returns (uint64 steps) {
+        if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
+        (bytes32 memRoot, uint8 exitCode, bool exited, uint64 step) = PackedState.summary(finalState);
+        if (!exited || exitCode != 0) revert NotSuccessfulExit(exited, exitCode);
+        if (step == 0 || step > MAX_STEPS) revert StepsOutOfRange(step);
+        Model storage m = models[modelId];
+        (uint32 base, uint32 size, uint32 length) = (m.outputBase, m.outputSize, m.outputLength);
+        if (output.length != length) revert WrongOutputLength(length, output.length);
+        uint256 level = RegionMerkle.levelOf(size);
+        if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
+        bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(base) >> (5 + level), outputProof);
+        if (root != memRoot) revert OutputProofMismatch(root, memRoot);
+        return step;
+    }
+
+    function _pendingResult(uint256 resultId) private view returns (Result storage res) {
+        res = results[resultId];
+        if (res.status == ResultStatus.None) revert UnknownResult(resultId);
+        if (res.status != ResultStatus.Pending) revert ResultNotPending(resultId);
+    }
+
+    function _activeGame(uint256 gameId) private view returns (Game storage g, Result storage res) {
+        g = games[gameId];
+        if (g.status != GameStatus.Active) revert GameNotActive(gameId);
+        res = results[g.resultId];
+        if (res.status != ResultStatus.Pending) revert ResultNotPending(g.resultId);
+    }
+
+    function _expectPhase(Game storage g, Phase expected) private view {
+        if (g.phase != expected) revert WrongPhase(expected, g.phase);
+    }
+
+    function _mid(Game storage g) private view returns (uint64) {
+        return g.lo + (g.hi - g.lo) / 2;
+    }
+
+    /// @dev Charge the mover for the time since the last move; returns its clock left.
+    function _spend(Game storage g, uint32 left) private returns (uint32) {
+        uint256 elapsed = block.timestamp - g.lastMoveAt;
+        if (elapsed > left) revert ClockExpired(uint256(g.lastMoveAt) + left);
+        g.lastMoveAt = uint64(block.timestamp);
+        return left - uint32(elapsed);
+    }
+
+    function _resolve(uint256 gameId, Game storage g, bool challengerWon, Reason reason) private {
+        uint256 resultId = g.resultId;
+        Result storage res = results[resultId];
+        res.openGames -= 1;
+        address winner;
+        if (challengerWon) {
+            g.status = GameStatus.ChallengerWon;
+            winner = g.challenger;
+            res.status = ResultStatus.Rejected;
+            Request storage req = requests[res.requestId];
+            req.status = RequestStatus.Open;
+            req.resultId = 0;
+            balances[winner] += uint256(challengeBond) + res.bond;
+        } else {
+            g.status = GameStatus.DefenderWon;
+            winner = res.operator;
+            balances[winner] += challengeBond;
+        }
+        emit GameResolved(gameId, resultId, winner, challengerWon, reason);
+        if (challengerWon) emit ResultRejected(resultId, res.requestId, gameId);
+    }
+}

@@ -1,0 +1,532 @@
+"""Deploy the optimist contracts in one call and drive them from Python (the daemons build on this).
+
+    system = deploy_system(w3, challenge_window=600, clock=300)
+    model_id = system.register_model(ModelImage.from_memory(image_memory, entry=..., ...))
+    request_id = system.request(model_id, input_bytes, fee=10**16)
+    result_id = system.post_result(request_id, output, final_state, output_proof, sender=operator)
+    game_id = system.open_game(result_id, sender=challenger)
+    for event in system.events_since(block): ...
+
+Every transaction method waits for its receipt (kept in `system.last_receipt`) and returns the new id
+(register/request/post/open) or the receipt. A reverting call raises `ContractRevert` whose `.name`
+and `.args` are the decoded custom error (e.g. "WrongInputLength", {"expected": 3136, "got": 3132}).
+The game rules are in docs/game-rules.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+
+from contracts.compile import ARTIFACT_DIR, SRC_DIR, compile_contracts
+from contracts.merkle import region_level, region_path
+from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
+from mipsvm.memory import Memory, zero_hash
+
+SYSTEM_SOURCES = ("IMIPS.sol", "ModelRegistry.sol", "Optimist.sol", "PackedState.sol", "RegionMerkle.sol")
+DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
+DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
+DEFAULT_RESULT_BOND = 10**17  # wei
+DEFAULT_CHALLENGE_BOND = 10**17
+GAS_MARGIN = 1.25
+
+
+class OptimistError(RuntimeError):
+    """Base class of this module's errors."""
+
+
+class DeployError(OptimistError):
+    """The system could not be deployed (e.g. MIPS.sol missing)."""
+
+
+class ContractRevert(OptimistError):
+    """A call or transaction reverted; `name`/`args` hold the decoded custom error when known."""
+
+    def __init__(self, function: str, name: str, args: dict[str, Any], data: bytes) -> None:
+        self.function = function
+        self.name = name
+        self.args = args
+        self.data = data
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+        super().__init__(f"{function} reverted: {name}({shown})")
+
+
+class Phase(enum.IntEnum):
+    """Game phase: who moves next (Optimist.Phase)."""
+    MIDPOINT = 0   # defender posts the hash at (lo + hi) / 2
+    RESPONSE = 1   # challenger agrees or disagrees
+    PROOF = 2      # one step left: anyone proves; the challenger's clock runs
+
+
+class RequestStatus(enum.IntEnum):
+    NONE = 0
+    OPEN = 1
+    POSTED = 2
+    FINALIZED = 3
+
+
+class ResultStatus(enum.IntEnum):
+    NONE = 0
+    PENDING = 1
+    REJECTED = 2
+    FINALIZED = 3
+
+
+class GameStatus(enum.IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    CHALLENGER_WON = 2
+    DEFENDER_WON = 3
+    CANCELLED = 4
+
+
+def _show(v: Any) -> str:
+    return "0x" + v.hex() if isinstance(v, bytes | bytearray) else repr(v)
+
+
+# --------------------------------------------------------------------------- data classes
+
+@dataclass(frozen=True)
+class ModelImage:
+    """What `register_model` needs: the image root (input region zero), regions, path, hashes."""
+
+    image_root: bytes
+    entry: int
+    input_base: int
+    input_size: int
+    input_length: int
+    output_base: int
+    output_size: int
+    output_length: int
+    input_path: list[bytes]
+    model_hash: bytes = bytes(32)
+    metadata_uri: str = ""
+
+    @classmethod
+    def from_memory(cls, memory: Memory, *, entry: int, input_length: int, output_length: int,
+                    model_hash: bytes = bytes(32), metadata_uri: str = "",
+                    input_base: int = INPUT_BASE, output_base: int = OUTPUT_BASE) -> ModelImage:
+        """Describe an image loaded in `memory` (its input region must be all zero)."""
+        input_size, output_size = region_size(input_length), region_size(output_length)
+        level = region_level(input_base, input_size)
+        region_level(output_base, output_size)
+        if memory.subtree_root(input_base, input_size) != zero_hash(level):
+            raise ValueError(f"the image's input region [{input_base:#x}, +{input_size:#x}) is not zero "
+                             "(fix: build the image without input; requests supply it)")
+        return cls(memory.root(), entry, input_base, input_size, input_length, output_base, output_size,
+                   output_length, region_path(memory, input_base, input_size), model_hash, metadata_uri)
+
+    def spec(self) -> tuple[Any, ...]:
+        """The ModelSpec tuple of Optimist.registerModel."""
+        return (self.image_root, self.model_hash, self.entry, self.input_base, self.input_size,
+                self.input_length, self.output_base, self.output_size, self.output_length, self.metadata_uri)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: int
+    owner: str
+    image_root: bytes
+    model_hash: bytes
+    entry: int
+    input_base: int
+    input_size: int
+    input_length: int
+    output_base: int
+    output_size: int
+    output_length: int
+    metadata_uri: str
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: int
+    requester: str
+    status: RequestStatus
+    model_id: int
+    fee: int
+    result_id: int
+    initial_state_hash: bytes
+    input_hash: bytes
+
+
+@dataclass(frozen=True)
+class ResultInfo:
+    result_id: int
+    operator: str
+    status: ResultStatus
+    open_games: int
+    posted_at: int
+    request_id: int
+    steps: int
+    bond: int
+    final_state_hash: bytes
+    output_hash: bytes
+    deadline: int
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    game_id: int
+    challenger: str
+    status: GameStatus
+    phase: Phase
+    result_id: int
+    lo: int
+    hi: int
+    last_move_at: int
+    challenger_clock: int
+    defender_clock: int
+    lo_hash: bytes
+    hi_hash: bytes
+    mid_hash: bytes
+
+    @property
+    def mid(self) -> int:
+        """The step the defender posts next (or whose hash the challenger judges)."""
+        return self.lo + (self.hi - self.lo) // 2
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded log of the Optimist contract."""
+
+    name: str
+    args: dict[str, Any]
+    block: int
+    tx_hash: bytes
+    log_index: int
+
+    def __getitem__(self, key: str) -> Any:
+        return self.args[key]
+
+
+@dataclass(frozen=True)
+class Params:
+    challenge_window: int
+    clock: int
+    result_bond: int
+    challenge_bond: int
+    mips: str
+
+
+# --------------------------------------------------------------------------- compile and deploy
+
+def compile_system() -> dict[str, dict[str, Any]]:
+    """Artifacts of the system contracts alone (unaffected by other contracts' state of work)."""
+    src = ARTIFACT_DIR / "system_src"
+    src.mkdir(parents=True, exist_ok=True)
+    for name in SYSTEM_SOURCES:
+        text = (SRC_DIR / name).read_text()
+        if not (src / name).exists() or (src / name).read_text() != text:
+            (src / name).write_text(text)
+    return compile_contracts(src)
+
+
+def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str | None = None) -> Contract:
+    """Deploy one compiled contract and return it bound to its address."""
+    sender = sender or w3.eth.default_account
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor(*args).build_transaction({"from": sender})
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
+    if receipt["status"] != 1:
+        raise DeployError(f"deployment failed (receipt {receipt['transactionHash'].hex()})")
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+
+def deploy_mips(w3: Web3, sender: str | None = None) -> Contract:
+    """Deploy contracts/src/MIPS.sol."""
+    from contracts.evm import compile_mips
+
+    arts = compile_mips()
+    if "MIPS" not in arts:
+        raise DeployError("contracts/src/MIPS.sol did not produce a MIPS contract")
+    return deploy_contract(w3, arts["MIPS"], sender=sender)
+
+
+def deploy_system(w3: Web3, *, challenge_window: int = DEFAULT_WINDOW, clock: int = DEFAULT_CLOCK,
+                  result_bond: int = DEFAULT_RESULT_BOND, challenge_bond: int = DEFAULT_CHALLENGE_BOND,
+                  mips_address: str | None = None, sender: str | None = None) -> System:
+    """Deploy MIPS (unless `mips_address` is given) and Optimist; return the wrapper."""
+    if challenge_window <= 0 or clock <= 0:
+        raise ValueError("challenge_window and clock must be positive numbers of seconds")
+    if mips_address is None:
+        mips_address = deploy_mips(w3, sender).address
+    optimist = deploy_contract(w3, compile_system()["Optimist"], mips_address, challenge_window, clock,
+                               result_bond, challenge_bond, sender=sender)
+    return System(w3, optimist.address)
+
+
+# --------------------------------------------------------------------------- errors
+
+def _error_table(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str], list[str]]]:
+    table = {}
+    for item in abi:
+        if item.get("type") == "error":
+            types = [_abi_type(i) for i in item["inputs"]]
+            sig = f"{item['name']}({','.join(types)})"
+            table[keccak(text=sig)[:4]] = (item["name"], [i["name"] for i in item["inputs"]], types)
+    return table
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
+
+
+_PANIC = keccak(text="Panic(uint256)")[:4]
+_ERROR = keccak(text="Error(string)")[:4]
+
+
+def decode_revert(data: bytes, table: dict[bytes, tuple[str, list[str], list[str]]]) -> tuple[str, dict[str, Any]]:
+    """(error name, {arg: value}) of raw revert data."""
+    sel, body = data[:4], data[4:]
+    if sel in table:
+        name, names, types = table[sel]
+        try:
+            return name, dict(zip(names, abi_decode(types, body), strict=True))
+        except Exception:  # noqa: BLE001 - malformed payload: keep the name
+            return name, {"raw": body}
+    if sel == _PANIC:
+        return "Panic", {"code": abi_decode(["uint256"], body)[0]}
+    if sel == _ERROR:
+        return "Error", {"message": abi_decode(["string"], body)[0]}
+    if not data:
+        return "Revert", {}
+    return "UnknownError", {"data": data}
+
+
+def _revert_data(exc: Exception) -> bytes:
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return b""
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    return b""
+
+
+# --------------------------------------------------------------------------- the wrapper
+
+@dataclass
+class System:
+    """Typed access to a deployed Optimist contract (and the MIPS contract it calls)."""
+
+    w3: Web3
+    address: str
+    contract: Contract = field(init=False)
+    last_receipt: dict[str, Any] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        arts = compile_system()
+        self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
+        abi = list(arts["Optimist"]["abi"])
+        try:
+            from contracts.evm import compile_mips
+            abi += compile_mips().get("MIPS", {}).get("abi", [])
+        except Exception:  # noqa: BLE001 - MIPS errors are only a nicety for decoding
+            pass
+        self._errors = _error_table(abi)
+        self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
+                        if e.get("type") == "event"}
+
+    # ---- transactions -------------------------------------------------------------------------
+    def _send(self, fn_name: str, *args: Any, sender: str | None = None, value: int = 0) -> dict[str, Any]:
+        sender = sender or self.w3.eth.default_account
+        fn = getattr(self.contract.functions, fn_name)(*args)
+        params: dict[str, Any] = {"from": sender, "value": value}
+        try:
+            gas = fn.estimate_gas(params)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._revert(fn_name, exc) from None
+        params["gas"] = int(gas * GAS_MARGIN) + 10_000
+        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact(params))
+        self.last_receipt = receipt
+        if receipt["status"] != 1:
+            # State moved between estimate and inclusion: replay as a call to name the error.
+            try:
+                fn.call(params, block_identifier=receipt["blockNumber"] - 1)
+            except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+                raise self._revert(fn_name, exc) from None
+            raise ContractRevert(fn_name, "Revert", {}, b"")
+        return receipt
+
+    def _call(self, fn_name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.contract.functions, fn_name)(*args).call()
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._revert(fn_name, exc) from None
+
+    def _revert(self, fn_name: str, exc: Exception) -> ContractRevert:
+        data = _revert_data(exc)
+        name, args = decode_revert(data, self._errors)
+        if name == "Revert" and not data:
+            args = {"message": str(exc)}
+        return ContractRevert(fn_name, name, args, data)
+
+    def _event_arg(self, receipt: dict[str, Any], event: str, arg: str) -> Any:
+        for ev in self.decode_logs(receipt["logs"]):
+            if ev.name == event:
+                return ev.args[arg]
+        raise OptimistError(f"{event} not found in receipt {receipt['transactionHash'].hex()}")
+
+    def register_model(self, image: ModelImage, *, sender: str | None = None) -> int:
+        """Register a model image; returns the model id."""
+        receipt = self._send("registerModel", image.spec(), list(image.input_path), sender=sender)
+        return self._event_arg(receipt, "ModelRegistered", "modelId")
+
+    def request(self, model_id: int, input_bytes: bytes, fee: int = 0, *, sender: str | None = None) -> int:
+        """Request inference of `model_id` on `input_bytes` paying `fee` wei; returns the request id."""
+        receipt = self._send("request", model_id, bytes(input_bytes), sender=sender, value=fee)
+        return self._event_arg(receipt, "RequestCreated", "requestId")
+
+    def post_result(self, request_id: int, output: bytes, final_state: bytes, output_proof: list[bytes], *,
+                    sender: str | None = None, bond: int | None = None) -> int:
+        """Post `output`, the packed final state and the output region's path; returns the result id."""
+        value = self.params.result_bond if bond is None else bond
+        receipt = self._send("postResult", request_id, bytes(output), bytes(final_state), list(output_proof),
+                             sender=sender, value=value)
+        return self._event_arg(receipt, "ResultPosted", "resultId")
+
+    def open_game(self, result_id: int, *, sender: str | None = None, bond: int | None = None) -> int:
+        """Dispute `result_id` with the challenge bond; returns the game id."""
+        value = self.params.challenge_bond if bond is None else bond
+        receipt = self._send("openGame", result_id, sender=sender, value=value)
+        return self._event_arg(receipt, "GameOpened", "gameId")
+
+    def post_midpoint(self, game_id: int, mid: int, mid_hash: bytes, *, sender: str | None = None
+                      ) -> dict[str, Any]:
+        """Defender: the state hash at step `mid` (must be the game's current midpoint)."""
+        return self._send("postMidpoint", game_id, mid, mid_hash, sender=sender)
+
+    def respond(self, game_id: int, mid: int, agree: bool, *, sender: str | None = None) -> dict[str, Any]:
+        """Challenger: agree or disagree with the defender's hash at step `mid`."""
+        return self._send("respond", game_id, mid, agree, sender=sender)
+
+    def prove(self, game_id: int, state: bytes, proof: bytes, *, sender: str | None = None) -> dict[str, Any]:
+        """One-step proof: packed pre-state at `lo` and its 1792-byte memory proof."""
+        return self._send("prove", game_id, bytes(state), bytes(proof), sender=sender)
+
+    def timeout(self, game_id: int, *, sender: str | None = None) -> dict[str, Any]:
+        """End a game whose side to move ran out of time."""
+        return self._send("timeout", game_id, sender=sender)
+
+    def cancel_game(self, game_id: int, *, sender: str | None = None) -> dict[str, Any]:
+        """Close a game whose result was rejected by another game (refunds its challenger)."""
+        return self._send("cancelGame", game_id, sender=sender)
+
+    def finalize(self, result_id: int, *, sender: str | None = None) -> dict[str, Any]:
+        """Accept a result after its window with no open game."""
+        return self._send("finalize", result_id, sender=sender)
+
+    def withdraw(self, *, sender: str | None = None) -> int:
+        """Take everything credited to `sender`; returns the amount in wei."""
+        receipt = self._send("withdraw", sender=sender)
+        return self._event_arg(receipt, "Withdrawn", "amount")
+
+    # ---- views ----------------------------------------------------------------------------------
+    @property
+    def params(self) -> Params:
+        if not hasattr(self, "_params"):
+            f = self.contract.functions
+            self._params = Params(f.challengeWindow().call(), f.clock().call(), f.resultBond().call(),
+                                  f.challengeBond().call(), f.mips().call())
+        return self._params
+
+    def model(self, model_id: int) -> ModelInfo:
+        m = self.contract.functions.models(model_id).call()
+        if m[0] == "0x" + "00" * 20:
+            raise ContractRevert("models", "UnknownModel", {"modelId": model_id}, b"")
+        (_, entry, in_base, in_len, owner, out_base, out_size, out_len, image_root, model_hash, in_size,
+         uri) = m
+        return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
+                         out_size, out_len, uri)
+
+    def input_path(self, model_id: int) -> list[bytes]:
+        return list(self._call("inputPathOf", model_id))
+
+    def initial_state_hash(self, model_id: int, input_bytes: bytes) -> bytes:
+        return self._call("initialStateHash", model_id, bytes(input_bytes))
+
+    def get_request(self, request_id: int) -> RequestInfo:
+        r = self.contract.functions.requests(request_id).call()
+        return RequestInfo(request_id, r[0], RequestStatus(r[1]), *r[2:])
+
+    def result(self, result_id: int) -> ResultInfo:
+        r = self.contract.functions.results(result_id).call()
+        deadline = r[3] + self.params.challenge_window
+        return ResultInfo(result_id, r[0], ResultStatus(r[1]), *r[2:], deadline)
+
+    def game(self, game_id: int) -> GameInfo:
+        g = self.contract.functions.games(game_id).call()
+        return GameInfo(game_id, g[0], GameStatus(g[1]), Phase(g[2]), *g[3:])
+
+    def clock_deadline(self, game_id: int) -> int:
+        """Timestamp after which the side to move loses by timeout."""
+        return self.contract.functions.clockDeadline(game_id).call()
+
+    def game_of(self, result_id: int, challenger: str) -> int:
+        """The game `challenger` opened on `result_id` (0 if none)."""
+        return self.contract.functions.gameOf(result_id, challenger).call()
+
+    def balance(self, account: str) -> int:
+        """Wei credited to `account` and not yet withdrawn."""
+        return self.contract.functions.balances(account).call()
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(models, requests, results, games) created so far (ids run 1..count)."""
+        f = self.contract.functions
+        return (f.modelCount().call(), f.requestCount().call(), f.resultCount().call(), f.gameCount().call())
+
+    # ---- events ---------------------------------------------------------------------------------
+    def decode_logs(self, logs: list[Any]) -> list[Event]:
+        """Decode the logs this contract emitted, in order; others are skipped."""
+        out = []
+        for log in logs:
+            if log["address"].lower() != self.address.lower() or not log["topics"]:
+                continue
+            name = self._events.get(bytes(log["topics"][0]))
+            if name is None:
+                continue
+            ev = getattr(self.contract.events, name)().process_log(log)
+            out.append(Event(name, {k: _plain(v) for k, v in ev["args"].items()}, ev["blockNumber"],
+                             bytes(ev["transactionHash"]), ev["logIndex"]))
+        return out
+
+    def events_since(self, from_block: int, to_block: int | str = "latest") -> list[Event]:
+        """Every Optimist event in blocks [from_block, to_block], in chain order."""
+        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block, "toBlock": to_block})
+        return self.decode_logs(list(logs))
+
+
+def _event_sig(item: dict[str, Any]) -> str:
+    return f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+
+
+def _plain(v: Any) -> Any:
+    return bytes(v) if isinstance(v, HexBytes | bytes) else v
+
+
+def advance_time(w3: Web3, seconds: int) -> int:
+    """Move the chain's clock forward by `seconds` and mine a block (eth-tester or anvil); returns its time."""
+    now = w3.eth.get_block("latest")["timestamp"]
+    tester = getattr(w3.provider, "ethereum_tester", None)
+    if tester is not None:
+        tester.time_travel(now + seconds)
+    else:
+        w3.provider.make_request("evm_increaseTime", [seconds])
+        w3.provider.make_request("evm_mine", [])
+    return w3.eth.get_block("latest")["timestamp"]

@@ -1,0 +1,164 @@
+"""Shared setup for the contract tests: a toy model image, the MockMIPS toy machine, game players.
+
+The toy machine (tests/fixtures/sol/MockMIPS.sol) only counts steps: from the initial state each step
+increments `step`; at `halt_at` it sets exited = 1 and memRoot = the final memory root. `ToyRun` is its
+Python mirror, so tests know every true intermediate state hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+
+from contracts.chain import eth_tester_web3
+from contracts.compile import compile_contracts
+from contracts.merkle import initial_state, region_path
+from contracts.system import (
+    GameInfo,
+    GameStatus,
+    ModelImage,
+    Phase,
+    System,
+    deploy_contract,
+    deploy_system,
+)
+from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE, PROGRAM_BASE
+from mipsvm.memory import Memory, keccak256
+from mipsvm.state import STATE_FORMAT
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sol"
+ENTRY = PROGRAM_BASE
+INPUT_LEN = 100
+OUTPUT_LEN = 40
+WINDOW = 1000
+CLOCK = 500
+RESULT_BOND = 10**18
+CHALLENGE_BOND = 3 * 10**17
+
+
+def toy_image() -> Memory:
+    """A small image: some program bytes and a model blob; input region zero."""
+    mem = Memory()
+    mem.write(PROGRAM_BASE, bytes(range(1, 200)))
+    mem.write(MODEL_BASE, b"toy model weights" * 10)
+    return mem
+
+
+def toy_input(seed: int = 1) -> bytes:
+    return bytes((seed * 7 + i * 13) % 256 for i in range(INPUT_LEN))
+
+
+def true_output(inp: bytes) -> bytes:
+    """What the toy model 'computes' (any deterministic function works for the game)."""
+    return keccak256(inp) + inp[:OUTPUT_LEN - 32]
+
+
+def with_field(packed: bytes, **fields: int | bytes) -> bytes:
+    """`packed` with some scalar fields replaced."""
+    root, pc, npc, lo, hi, code, exited, step, *regs = STATE_FORMAT.unpack(packed)
+    vals = {"mem_root": root, "pc": pc, "next_pc": npc, "lo": lo, "hi": hi, "exit_code": code,
+            "exited": exited, "step": step}
+    vals.update(fields)
+    return STATE_FORMAT.pack(vals["mem_root"], vals["pc"], vals["next_pc"], vals["lo"], vals["hi"],
+                             vals["exit_code"], vals["exited"], vals["step"], *regs)
+
+
+@dataclass
+class ToyRun:
+    """A run of the toy machine (or a player's belief about it)."""
+
+    initial: bytes          # packed initial state
+    halt_at: int
+    final_root: bytes
+
+    def state(self, k: int) -> bytes:
+        if k < self.halt_at:
+            return with_field(self.initial, step=k)
+        return with_field(self.initial, step=self.halt_at, exited=1, mem_root=self.final_root)
+
+    def hash(self, k: int) -> bytes:
+        return keccak256(self.state(k))
+
+
+def final_memory(image: Memory, inp: bytes, out: bytes) -> Memory:
+    mem = image.copy()
+    mem.write(INPUT_BASE, inp)
+    mem.write(OUTPUT_BASE, out)
+    mem.write(0x4000_0000, b"scratch")
+    return mem
+
+
+@dataclass
+class World:
+    w3: Web3
+    system: System
+    image: Memory
+    model: ModelImage
+    model_id: int
+    accounts: list[str]
+
+    @property
+    def operator(self) -> str:
+        return self.accounts[1]
+
+    @property
+    def challengers(self) -> list[str]:
+        return self.accounts[2:6]
+
+    def now(self) -> int:
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+    def run_for(self, inp: bytes, out: bytes, halt_at: int) -> tuple[ToyRun, Memory]:
+        """The run a player believes in: `inp` produces `out` after `halt_at` steps."""
+        init_root = self.image.copy()
+        init_root.write(INPUT_BASE, inp)
+        final = final_memory(self.image, inp, out)
+        return ToyRun(initial_state(init_root.root(), ENTRY), halt_at, final.root()), final
+
+    def post(self, request_id: int, run: ToyRun, final: Memory, out: bytes, sender: str | None = None) -> int:
+        """Post the final state of `run` with `out` as output."""
+        proof = region_path(final, OUTPUT_BASE, self.model.output_size)
+        return self.system.post_result(request_id, out, run.state(run.halt_at), proof,
+                                       sender=sender or self.operator)
+
+
+def make_world(halt_at: int = 1000, *, inp: bytes | None = None) -> tuple[World, ToyRun]:
+    """Fresh chain + MockMIPS whose truth is `true_output(inp)` after `halt_at` steps; returns the true run."""
+    w3 = eth_tester_web3()
+    image = toy_image()
+    model = ModelImage.from_memory(image, entry=ENTRY, input_length=INPUT_LEN, output_length=OUTPUT_LEN,
+                                   model_hash=keccak256(b"toy"), metadata_uri="ipfs://toy")
+    inp = toy_input() if inp is None else inp
+    truth_final = final_memory(image, inp, true_output(inp))
+    mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], halt_at, truth_final.root())
+    system = deploy_system(w3, challenge_window=WINDOW, clock=CLOCK, result_bond=RESULT_BOND,
+                           challenge_bond=CHALLENGE_BOND, mips_address=mock.address)
+    model_id = system.register_model(model)
+    world = World(w3, system, image, model, model_id, list(w3.eth.accounts))
+    truth, _ = world.run_for(inp, true_output(inp), halt_at)
+    return world, truth
+
+
+HashFn = Callable[[int], bytes]
+
+
+def play(world: World, game_id: int, defender: HashFn, challenger: HashFn,
+         prover_state: Callable[[int], bytes] | None = None, prover: str | None = None) -> GameInfo:
+    """Play a game to the end: the defender posts `defender(mid)`; the challenger agrees iff it equals
+    `challenger(mid)`; at one step `prover_state(lo)` is proven (by `prover`). Returns the final game."""
+    sys_ = world.system
+    challenger_addr = sys_.game(game_id).challenger
+    while True:
+        g = sys_.game(game_id)
+        if g.status != GameStatus.ACTIVE:
+            return g
+        if g.phase == Phase.MIDPOINT:
+            sys_.post_midpoint(game_id, g.mid, defender(g.mid), sender=world.operator)
+        elif g.phase == Phase.RESPONSE:
+            sys_.respond(game_id, g.mid, g.mid_hash == challenger(g.mid), sender=challenger_addr)
+        else:
+            assert prover_state is not None
+            sys_.prove(game_id, prover_state(g.lo), bytes(1792), sender=prover or challenger_addr)

@@ -1,0 +1,74 @@
+"""The converter's intermediate graph: static shapes, constants, canonical op attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Node:
+    """One canonical op: ONNX op type with every attribute explicit, opset-independent."""
+
+    name: str
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the ONNX op type this node came from (for summaries and errors)
+
+
+@dataclass
+class Graph:
+    """A single-input, single-output graph whose tensors all have static shapes."""
+
+    name: str
+    input: str
+    output: str
+    shapes: dict[str, tuple[int, ...]]
+    consts: dict[str, np.ndarray]
+    nodes: list[Node]
+    opset: int
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Static shape of a tensor (constant or computed)."""
+        if name in self.consts:
+            return tuple(self.consts[name].shape)
+        return self.shapes[name]
+
+    def consumers(self, name: str) -> list[Node]:
+        """Nodes reading tensor `name`."""
+        return [n for n in self.nodes if name in n.inputs]
+
+    def producer(self, name: str) -> Node | None:
+        """The node writing tensor `name`, if any."""
+        return next((n for n in self.nodes if name in n.outputs), None)
+
+    def fresh(self, base: str) -> str:
+        """A tensor name not used yet."""
+        taken = set(self.shapes) | set(self.consts) | {o for n in self.nodes for o in n.outputs}
+        i, name = 0, base
+        while name in taken:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+
+def macs(graph: Graph, node: Node) -> int:
+    """Multiply-accumulates of one node (0 for data movement and cheap elementwise ops)."""
+    out = graph.shape(node.outputs[0])
+    if node.op == "Gemm":
+        a = graph.shape(node.inputs[0])
+        k = a[0] if node.attrs.get("transA") else a[1]
+        return int(np.prod(out)) * int(k)
+    if node.op == "MatMul":
+        return int(np.prod(out)) * int(graph.shape(node.inputs[0])[-1])
+    if node.op == "Conv":
+        w = graph.shape(node.inputs[1])
+        return int(np.prod(out)) * int(np.prod(w[1:]))
+    if node.op == "ConvTranspose":
+        x, w = graph.shape(node.inputs[0]), graph.shape(node.inputs[1])
+        return int(np.prod(x)) * int(np.prod(w[1:]))
+    return 0

@@ -1,0 +1,528 @@
+"""Per-op canonicalisation: ONNX nodes of any opset 7.. -> canonical nodes with explicit attributes.
+
+Canonical forms (what the .mdnn writer sees):
+  Gemm(A, B[, C]) transA, transB          alpha/beta folded into constant B/C
+  MatMul(A, B)                            2-D x 2-D (N-D A with 2-D B via Reshape)
+  Conv(X, W[, B]) pads[4] strides[2] dilations[2] group           (1-D conv via Reshape)
+  ConvTranspose(X, W[, B]) pads[4] strides[2] dilations[2] group output_padding[2]
+  MaxPool / AveragePool(X) kernel[2] pads[4] strides[2] dilations[2] (count_include_pad)
+  GlobalAveragePool(X); BatchNormalization(X, scale, B, mean, var) epsilon
+  Relu, Sigmoid, Tanh, Erf; LeakyRelu alpha; Clip min max; Gelu approximate
+  Add/Sub/Mul/Div(A, B) numpy broadcasting
+  Softmax/LogSoftmax axis (>= 0, 13+ semantics); LayerNormalization(X, scale[, B]) axis epsilon
+  Reshape(X) shape; Transpose perm; Concat axis; Gather(X) axis indices; Resize(X) scales (nearest, floor)
+  Identity (removed by the passes)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from onnx import TensorProto
+
+from converter.errors import (
+    DtypeError,
+    DynamicShapeError,
+    UnsupportedAttributeError,
+    UnsupportedOpError,
+)
+from converter.graph import Graph, Node
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+Handler = Callable[[Graph, Node], list[Node]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*ops: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for op in ops:
+            HANDLERS[op] = fn
+        return fn
+    return register
+
+
+def supported_ops() -> list[str]:
+    """ONNX op types the converter accepts."""
+    return sorted(HANDLERS)
+
+
+def canonicalize(graph: Graph) -> Graph:
+    """Replace every node by its canonical form(s); unsupported ops raise UnsupportedOpError."""
+    out: list[Node] = []
+    for node in graph.nodes:
+        handler = HANDLERS.get(node.op)
+        if handler is None:
+            raise UnsupportedOpError(node.name, node.op, "op is not supported by minidnn "
+                                     f"(supported: {', '.join(supported_ops())})")
+        out.extend(handler(graph, node))
+    graph.nodes = out
+    return graph
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def bad_attr(node: Node, what: str) -> UnsupportedAttributeError:
+    return UnsupportedAttributeError(node.name, node.source or node.op, what)
+
+
+def const(g: Graph, node: Node, index: int, what: str) -> np.ndarray | None:
+    """Constant value of optional input `index` (None if absent); error if computed at run time."""
+    if index >= len(node.inputs) or node.inputs[index] == "":
+        return None
+    name = node.inputs[index]
+    if name not in g.consts:
+        raise bad_attr(node, f"input {index} ('{what}') must be a constant, it is computed at run time")
+    return g.consts[name]
+
+
+def float_weight(g: Graph, node: Node, index: int, what: str) -> np.ndarray | None:
+    value = const(g, node, index, what)
+    if value is not None and value.dtype != np.float32:
+        raise DtypeError(f"node '{node.name}' ({node.source}): {what} '{node.inputs[index]}' is {value.dtype}, "
+                         "minidnn computes in float32 only")
+    return value
+
+
+def set_const(g: Graph, base: str, value: np.ndarray) -> str:
+    name = g.fresh(base)
+    g.consts[name] = np.ascontiguousarray(value)
+    return name
+
+
+def out_shape(g: Graph, node: Node, index: int = 0) -> tuple[int, ...]:
+    name = node.outputs[index]
+    if name not in g.shapes:
+        raise DynamicShapeError(f"node '{node.name}' ({node.source}): output '{name}' has no static shape "
+                                "(give the input shape with --input-shape)")
+    return g.shapes[name]
+
+
+def only_first_output(node: Node, g: Graph) -> None:
+    extra = [o for o in node.outputs[1:] if o and (g.consumers(o) or o == g.output)]
+    if extra:
+        raise bad_attr(node, f"output(s) {', '.join(extra)} (beyond the first) are not supported")
+
+
+def canon(node: Node, op: str, inputs: list[str] | None = None, outputs: list[str] | None = None,
+          **attrs: object) -> Node:
+    return Node(node.name, op, inputs if inputs is not None else list(node.inputs),
+                outputs if outputs is not None else node.outputs[:1], attrs, node.source or node.op)
+
+
+def reshape(g: Graph, node: Node, src: str, shape: tuple[int, ...], suffix: str, dst: str | None = None) -> Node:
+    """A Reshape node from `src` to a new tensor (or `dst`) of `shape`."""
+    dst = dst or g.fresh(f"{src}_{suffix}")
+    g.shapes[dst] = tuple(shape)
+    return Node(f"{node.name}/{suffix}", "Reshape", [src], [dst], {"shape": tuple(shape)}, node.source or node.op)
+
+
+def axis_of(node: Node, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise bad_attr(node, f"axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def require_rank(g: Graph, node: Node, name: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
+    shape = g.shape(name)
+    if len(shape) not in ranks:
+        raise bad_attr(node, f"input of rank {len(shape)} (shape {list(shape)}); supported ranks: {list(ranks)}")
+    return shape
+
+
+def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+                 dilations: tuple[int, ...]) -> list[int]:
+    """Explicit [top, left, bottom, right] pads from pads/auto_pad (Conv and pooling rules)."""
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    n = len(in_hw)
+    if auto in ("NOTSET", ""):
+        pads = list(node.attrs.get("pads", [0] * 2 * n))
+        return pads
+    if auto == "VALID":
+        return [0] * 2 * n
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise bad_attr(node, f"auto_pad '{auto}'")
+    begin, end = [], []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilations, strict=True):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else large)
+        end.append(large if auto == "SAME_UPPER" else small)
+    return begin + end
+
+
+# --- dense -------------------------------------------------------------------------------------
+
+
+@handles("Gemm")
+def gemm(g: Graph, node: Node) -> list[Node]:
+    alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
+    inputs = list(node.inputs[:2])
+    if alpha != 1.0:
+        b = float_weight(g, node, 1, "B")
+        if b is None:
+            raise bad_attr(node, f"alpha={alpha} with a run-time B")
+        inputs[1] = set_const(g, node.inputs[1] + "_alpha", (b.astype(np.float64) * alpha).astype(np.float32))
+    c = float_weight(g, node, 2, "C") if len(node.inputs) > 2 and node.inputs[2] else None
+    if c is not None and beta != 0.0:
+        m, n = out_shape(g, node)
+        c64 = np.broadcast_to(c.astype(np.float64) * beta, (m, n))
+        bias = c64[0] if np.all(c64 == c64[0]) else c64
+        inputs.append(set_const(g, node.inputs[2] + "_bias", bias.astype(np.float32)))
+    for i in (0, 1):
+        if inputs[i] not in g.consts:
+            require_rank(g, node, inputs[i], (2,))
+    return [canon(node, "Gemm", inputs, transA=int(node.attrs.get("transA", 0)),
+                  transB=int(node.attrs.get("transB", 0)))]
+
+
+@handles("MatMul")
+def matmul(g: Graph, node: Node) -> list[Node]:
+    a, b = g.shape(node.inputs[0]), g.shape(node.inputs[1])
+    if len(b) != 2 or len(a) < 2:
+        raise bad_attr(node, f"MatMul of shapes {list(a)} x {list(b)}; supported: N-D x 2-D (no 1-D or batched right operand)")
+    if len(a) == 2:
+        return [canon(node, "MatMul")]
+    out = out_shape(g, node)
+    rows = int(np.prod(a[:-1]))
+    flat = reshape(g, node, node.inputs[0], (rows, a[-1]), "rows")
+    mm_out = g.fresh(node.outputs[0] + "_2d")
+    g.shapes[mm_out] = (rows, b[1])
+    mm = canon(node, "MatMul", [flat.outputs[0], node.inputs[1]], [mm_out])
+    return [flat, mm, reshape(g, node, mm_out, out, "unflatten", node.outputs[0])]
+
+
+# --- convolution and pooling -------------------------------------------------------------------
+
+
+def _conv_common(g: Graph, node: Node, transpose: bool) -> tuple[tuple[int, ...], dict[str, object]]:
+    x = require_rank(g, node, node.inputs[0], (3, 4))
+    w = float_weight(g, node, 1, "W")
+    if w is None:
+        raise bad_attr(node, "missing weight input")
+    n = len(x) - 2
+    kernel = tuple(node.attrs.get("kernel_shape", w.shape[2:]))
+    strides = tuple(node.attrs.get("strides", [1] * n))
+    dilations = tuple(node.attrs.get("dilations", [1] * n))
+    attrs: dict[str, object] = {"strides": strides, "dilations": dilations, "group": int(node.attrs.get("group", 1))}
+    if tuple(w.shape[2:]) != kernel:
+        raise bad_attr(node, f"kernel_shape {list(kernel)} differs from the weight's {list(w.shape[2:])}")
+    if transpose:
+        attrs.update(_conv_transpose_pads(g, node, x[2:], kernel, strides, dilations))
+    else:
+        attrs["pads"] = tuple(spatial_pads(node, x[2:], kernel, strides, dilations))
+    return x, attrs
+
+
+def _conv_transpose_pads(g: Graph, node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...],
+                         strides: tuple[int, ...], dilations: tuple[int, ...]) -> dict[str, object]:
+    n = len(in_hw)
+    out_pad = list(node.attrs.get("output_padding", [0] * n))
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    if "output_shape" in node.attrs or auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = list(node.attrs["output_shape"])[-n:] if "output_shape" in node.attrs \
+            else [i * s for i, s in zip(in_hw, strides, strict=True)]
+        begin, end = [], []
+        for i in range(n):
+            total = strides[i] * (in_hw[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1 - target[i]
+            small, large = total // 2, total - total // 2
+            upper = auto == "SAME_UPPER"
+            begin.append(small if upper else large)
+            end.append(large if upper else small)
+        pads = begin + end
+    elif auto == "VALID":
+        pads = [0] * 2 * n
+    elif auto in ("NOTSET", ""):
+        pads = list(node.attrs.get("pads", [0] * 2 * n))
+    else:
+        raise bad_attr(node, f"auto_pad '{auto}'")
+    if any(p < 0 for p in pads):
+        raise bad_attr(node, f"negative padding {pads}")
+    if any(p >= s and p >= d for p, s, d in zip(out_pad, strides, dilations, strict=True)):
+        raise bad_attr(node, f"output_padding {out_pad} must be smaller than stride or dilation")
+    return {"pads": tuple(pads), "output_padding": tuple(out_pad)}
+
+
+def _as_2d(g: Graph, node: Node, op: str, x: tuple[int, ...], attrs: dict[str, object],
+           weight_axis_insert: bool) -> list[Node]:
+    """Run a 1-D conv/pool as 2-D with H=1: reshape in, weight and out."""
+    if len(x) == 4:
+        return [canon(node, op, **attrs)]
+    attrs2 = {k: _lift(k, v) for k, v in attrs.items()}
+    inputs = list(node.inputs)
+    pre = reshape(g, node, inputs[0], (x[0], x[1], 1, x[2]), "as2d")
+    inputs[0] = pre.outputs[0]
+    if weight_axis_insert:
+        w = g.consts[inputs[1]]
+        inputs[1] = set_const(g, inputs[1] + "_2d", w.reshape(w.shape[0], w.shape[1], 1, w.shape[2]))
+    out = out_shape(g, node)
+    mid = g.fresh(node.outputs[0] + "_2d")
+    g.shapes[mid] = (out[0], out[1], 1, out[2])
+    core = canon(node, op, inputs, [mid], **attrs2)
+    return [pre, core, reshape(g, node, mid, out, "as1d", node.outputs[0])]
+
+
+def _lift(key: str, value: object) -> object:
+    if key in ("strides", "dilations", "kernel", "output_padding"):
+        return (1, *value)
+    if key == "pads":
+        return (0, value[0], 0, value[1])
+    return value
+
+
+@handles("Conv")
+def conv(g: Graph, node: Node) -> list[Node]:
+    x, attrs = _conv_common(g, node, transpose=False)
+    float_weight(g, node, 2, "B")
+    return _as_2d(g, node, "Conv", x, attrs, weight_axis_insert=True)
+
+
+@handles("ConvTranspose")
+def conv_transpose(g: Graph, node: Node) -> list[Node]:
+    x, attrs = _conv_common(g, node, transpose=True)
+    float_weight(g, node, 2, "B")
+    return _as_2d(g, node, "ConvTranspose", x, attrs, weight_axis_insert=True)
+
+
+@handles("MaxPool", "AveragePool")
+def pool(g: Graph, node: Node) -> list[Node]:
+    only_first_output(node, g)
+    x = require_rank(g, node, node.inputs[0], (3, 4))
+    n = len(x) - 2
+    kernel = tuple(node.attrs["kernel_shape"])
+    strides = tuple(node.attrs.get("strides", [1] * n))
+    dilations = tuple(node.attrs.get("dilations", [1] * n))
+    if node.op == "AveragePool" and any(d != 1 for d in dilations):
+        raise bad_attr(node, f"dilations {list(dilations)} for AveragePool")
+    if node.attrs.get("storage_order", 0) != 0:
+        raise bad_attr(node, "storage_order=1")
+    pads = spatial_pads(node, x[2:], kernel, strides, dilations)
+    out = out_shape(g, node)
+    include = int(node.attrs.get("count_include_pad", 0))
+    for i in range(n):  # ceil_mode: extend the end padding so that the floor rule gives `out`
+        extra = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - (x[2 + i] + pads[i] + pads[n + i])
+        if extra > 0:
+            if node.op == "AveragePool" and include:
+                raise bad_attr(node, "ceil_mode=1 with count_include_pad=1")
+            pads[n + i] += extra
+    attrs: dict[str, object] = {"kernel": kernel, "pads": tuple(pads), "strides": strides}
+    if node.op == "MaxPool":
+        attrs["dilations"] = dilations
+    else:
+        attrs["count_include_pad"] = include
+    return _as_2d(g, node, node.op, x, attrs, weight_axis_insert=False)
+
+
+@handles("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(g: Graph, node: Node) -> list[Node]:
+    x = require_rank(g, node, node.inputs[0], (3, 4))
+    if node.op == "GlobalAveragePool" and len(x) == 4:
+        return [canon(node, "GlobalAveragePool")]
+    if node.op == "GlobalAveragePool":
+        return _as_2d(g, node, "GlobalAveragePool", x, {}, weight_axis_insert=False)
+    kernel = tuple(x[2:])
+    attrs = {"kernel": kernel, "pads": (0,) * 2 * len(kernel), "strides": (1,) * len(kernel),
+             "dilations": (1,) * len(kernel)}
+    return _as_2d(g, node, "MaxPool", x, attrs, weight_axis_insert=False)
+
+
+# --- normalisation -----------------------------------------------------------------------------
+
+
+@handles("BatchNormalization")
+def batch_norm(g: Graph, node: Node) -> list[Node]:
+    if node.attrs.get("spatial", 1) != 1:
+        raise bad_attr(node, "spatial=0")
+    if node.attrs.get("training_mode", 0) != 0:
+        raise bad_attr(node, "training_mode=1 (export the model in eval mode)")
+    only_first_output(node, g)
+    require_rank(g, node, node.inputs[0], (2, 3, 4))
+    for i, what in enumerate(("scale", "B", "mean", "var"), start=1):
+        if float_weight(g, node, i, what) is None:
+            raise bad_attr(node, f"missing input '{what}'")
+    return [canon(node, "BatchNormalization", epsilon=float(node.attrs.get("epsilon", 1e-5)))]
+
+
+@handles("LayerNormalization")
+def layer_norm(g: Graph, node: Node) -> list[Node]:
+    only_first_output(node, g)
+    rank = len(g.shape(node.inputs[0]))
+    if float_weight(g, node, 1, "scale") is None:
+        raise bad_attr(node, "missing scale")
+    float_weight(g, node, 2, "B")
+    return [canon(node, "LayerNormalization", axis=axis_of(node, int(node.attrs.get("axis", -1)), rank),
+                  epsilon=float(node.attrs.get("epsilon", 1e-5)))]
+
+
+@handles("Softmax", "LogSoftmax")
+def softmax(g: Graph, node: Node) -> list[Node]:
+    x = g.shape(node.inputs[0])
+    rank = len(x)
+    legacy = g.opset < 13
+    axis = axis_of(node, int(node.attrs.get("axis", 1 if legacy else -1)), rank)
+    if not legacy or axis == rank - 1:
+        return [canon(node, node.op, axis=axis)]
+    # opsets < 13: softmax over the flattened trailing block [axis:], as a 2-D tensor
+    rows, cols = int(np.prod(x[:axis])), int(np.prod(x[axis:]))
+    flat = reshape(g, node, node.inputs[0], (rows, cols), "coerce2d")
+    mid = g.fresh(node.outputs[0] + "_2d")
+    g.shapes[mid] = (rows, cols)
+    core = canon(node, node.op, flat.outputs, [mid], axis=1)
+    return [flat, core, reshape(g, node, mid, x, "uncoerce", node.outputs[0])]
+
+
+# --- elementwise -------------------------------------------------------------------------------
+
+
+@handles("Relu", "Sigmoid", "Tanh", "Erf")
+def unary(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, node.op)]
+
+
+@handles("LeakyRelu")
+def leaky_relu(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "LeakyRelu", alpha=float(node.attrs.get("alpha", 0.01)))]
+
+
+@handles("Gelu")
+def gelu(g: Graph, node: Node) -> list[Node]:
+    approx = node.attrs.get("approximate", "none")
+    if approx not in ("none", "tanh"):
+        raise bad_attr(node, f"approximate='{approx}'")
+    return [canon(node, "Gelu", approximate=approx)]
+
+
+@handles("Clip")
+def clip(g: Graph, node: Node) -> list[Node]:
+    if g.opset < 11:
+        lo, hi = float(node.attrs.get("min", -FLOAT32_MAX)), float(node.attrs.get("max", FLOAT32_MAX))
+    else:
+        lo_v, hi_v = float_weight(g, node, 1, "min"), float_weight(g, node, 2, "max")
+        lo = float(lo_v) if lo_v is not None else -np.inf
+        hi = float(hi_v) if hi_v is not None else np.inf
+    return [canon(node, "Clip", node.inputs[:1], min=lo, max=hi)]
+
+
+@handles("Add", "Sub", "Mul", "Div")
+def binary(g: Graph, node: Node) -> list[Node]:
+    for i in (0, 1):
+        float_weight(g, node, i, "operand") if node.inputs[i] in g.consts else None
+    if node.attrs.get("broadcast") is not None and node.attrs.get("axis") is not None:
+        raise bad_attr(node, "legacy broadcast with axis (opset < 7)")
+    return [canon(node, node.op)]
+
+
+# --- shape and data movement -------------------------------------------------------------------
+
+
+@handles("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def reshape_like(g: Graph, node: Node) -> list[Node]:
+    """All pure reshapes become Reshape to the statically known output shape."""
+    out = out_shape(g, node)
+    if int(np.prod(out)) != int(np.prod(g.shape(node.inputs[0]))):
+        raise bad_attr(node, f"reshape {list(g.shape(node.inputs[0]))} -> {list(out)} changes the element count")
+    return [Node(node.name, "Reshape", node.inputs[:1], node.outputs[:1], {"shape": out}, node.source)]
+
+
+@handles("Transpose")
+def transpose(g: Graph, node: Node) -> list[Node]:
+    rank = len(g.shape(node.inputs[0]))
+    perm = tuple(int(p) for p in node.attrs.get("perm", range(rank - 1, -1, -1)))
+    if sorted(perm) != list(range(rank)):
+        raise bad_attr(node, f"perm {list(perm)} is not a permutation of rank {rank}")
+    return [canon(node, "Transpose", perm=perm)]
+
+
+@handles("Concat")
+def concat(g: Graph, node: Node) -> list[Node]:
+    rank = len(out_shape(g, node))
+    for i, name in enumerate(node.inputs):
+        if name in g.consts:
+            float_weight(g, node, i, "operand")
+    return [canon(node, "Concat", axis=axis_of(node, int(node.attrs.get("axis", 0)), rank))]
+
+
+@handles("Gather")
+def gather(g: Graph, node: Node) -> list[Node]:
+    indices = const(g, node, 1, "indices")
+    if indices is None or indices.dtype.kind not in "iu":
+        raise bad_attr(node, "indices must be a constant integer tensor")
+    if node.inputs[0] in g.consts:
+        float_weight(g, node, 0, "data")
+    x = g.shape(node.inputs[0])
+    axis = axis_of(node, int(node.attrs.get("axis", 0)), len(x))
+    idx = np.where(indices < 0, indices + x[axis], indices)
+    if np.any(idx < 0) or np.any(idx >= x[axis]):
+        raise bad_attr(node, f"indices out of range for axis {axis} of size {x[axis]}")
+    return [canon(node, "Gather", node.inputs[:1], axis=axis, indices=idx.astype(np.int64))]
+
+
+@handles("Upsample", "Resize")
+def resize(g: Graph, node: Node) -> list[Node]:
+    mode = node.attrs.get("mode", "nearest")
+    if mode != "nearest":
+        raise bad_attr(node, f"mode='{mode}' (only nearest is supported)")
+    x, out = g.shape(node.inputs[0]), out_shape(g, node)
+    if len(x) != 4 or x[:2] != out[:2]:
+        raise bad_attr(node, f"resize {list(x)} -> {list(out)}; only the spatial dims of a rank-4 tensor")
+    scales = _resize_scales(g, node, x, out)
+    ctm = node.attrs.get("coordinate_transformation_mode", "asymmetric" if node.op == "Upsample" or g.opset < 11 else "half_pixel")
+    nearest = node.attrs.get("nearest_mode", "round_prefer_floor" if node.op == "Resize" and g.opset >= 11 else "floor")
+    for axis in (2, 3):
+        want = _nearest_map(x[axis], out[axis], scales[axis], ctm, nearest, node)
+        if not np.array_equal(want, np.arange(out[axis]) * x[axis] // out[axis]) or out[axis] % x[axis]:
+            raise bad_attr(node, f"nearest resize with coordinate_transformation_mode='{ctm}', "
+                           f"nearest_mode='{nearest}' {x[axis]}->{out[axis]}: only integer upscaling that "
+                           "repeats each pixel is supported")
+    return [canon(node, "Resize", node.inputs[:1], scales=(out[2] // x[2], out[3] // x[3]))]
+
+
+def _resize_scales(g: Graph, node: Node, x: tuple[int, ...], out: tuple[int, ...]) -> list[float]:
+    if "scales" in node.attrs:
+        return [float(s) for s in node.attrs["scales"]]
+    for i in (1, 2) if node.op == "Upsample" else (2,):
+        if i < len(node.inputs) and node.inputs[i]:
+            return [float(s) for s in const(g, node, i, "scales")] if node.op == "Upsample" or g.opset < 11 \
+                else [float(s) for s in const(g, node, 2, "scales")]
+    return [o / i for o, i in zip(out, x, strict=True)]
+
+
+def _nearest_map(size: int, out: int, scale: float, ctm: str, mode: str, node: Node) -> np.ndarray:
+    """Source index for each output index, ONNX Resize rules (nearest)."""
+    o = np.arange(out, dtype=np.float64)
+    if ctm == "asymmetric":
+        src = o / scale
+    elif ctm == "half_pixel":
+        src = (o + 0.5) / scale - 0.5
+    elif ctm == "pytorch_half_pixel":
+        src = (o + 0.5) / scale - 0.5 if out > 1 else np.zeros_like(o)
+    elif ctm == "align_corners":
+        src = o * (size - 1) / (out - 1) if out > 1 else np.zeros_like(o)
+    elif ctm == "tf_half_pixel_for_nn":
+        src = (o + 0.5) / scale
+    else:
+        raise bad_attr(node, f"coordinate_transformation_mode='{ctm}'")
+    rounding = {"floor": np.floor, "ceil": np.ceil,
+                "round_prefer_floor": lambda v: np.where(v - np.floor(v) == 0.5, np.floor(v), np.round(v)),
+                "round_prefer_ceil": lambda v: np.where(v - np.floor(v) == 0.5, np.ceil(v), np.round(v))}
+    if mode not in rounding:
+        raise bad_attr(node, f"nearest_mode='{mode}'")
+    return np.clip(rounding[mode](src), 0, size - 1).astype(np.int64)
+
+
+@handles("Identity", "Dropout")
+def identity(g: Graph, node: Node) -> list[Node]:
+    if node.op == "Dropout":
+        only_first_output(node, g)
+        if len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] in g.consts and bool(g.consts[node.inputs[2]]):
+            raise bad_attr(node, "training_mode=true")
+    return [canon(node, "Identity", node.inputs[:1])]
+
+
+@handles("Cast")
+def cast(g: Graph, node: Node) -> list[Node]:
+    if int(node.attrs.get("to", 0)) != TensorProto.FLOAT:
+        raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(int(node.attrs['to']))}; "
+                         "minidnn computes in float32 only")
+    return [canon(node, "Identity", node.inputs[:1])]

@@ -1,0 +1,134 @@
+"""A float64 numpy interpreter of the canonical graph: checks canonicalisation independently of minidnn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import erf
+
+from converter.graph import Graph, Node
+
+
+def run_reference(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Evaluate `graph` on input `x` in float64; returns the output as float32."""
+    env: dict[str, np.ndarray] = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in graph.consts.items()}
+    env[graph.input] = np.asarray(x, dtype=np.float64).reshape(graph.shape(graph.input))
+    for node in graph.nodes:
+        args = [env[i] if i else None for i in node.inputs]
+        env[node.outputs[0]] = np.asarray(KERNELS[node.op](node, *args))
+    return env[graph.output].astype(np.float32)
+
+
+def _conv(node: Node, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    (pt, pl, pb, pr), (sh, sw), (dh, dw), group = node.attrs["pads"], node.attrs["strides"], node.attrs["dilations"], node.attrs["group"]
+    x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (wd - (kw - 1) * dw - 1) // sw + 1
+    out = np.zeros((n, m, oh, ow))
+    mg = m // group
+    for g in range(group):
+        xs = x[:, g * cg:(g + 1) * cg]
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                out[:, g * mg:(g + 1) * mg] += np.einsum("nchw,mc->nmhw", patch, w[g * mg:(g + 1) * mg, :, i, j])
+    return out + (b.reshape(1, -1, 1, 1) if b is not None else 0)
+
+
+def _conv_transpose(node: Node, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    (pt, pl, pb, pr), (sh, sw), (dh, dw) = node.attrs["pads"], node.attrs["strides"], node.attrs["dilations"]
+    oph, opw = node.attrs["output_padding"]
+    group = node.attrs["group"]
+    n, c, h, wd = x.shape
+    _, mg, kh, kw = w.shape
+    full = np.zeros((n, mg * group, sh * (h - 1) + (kh - 1) * dh + 1 + oph, sw * (wd - 1) + (kw - 1) * dw + 1 + opw))
+    cg = c // group
+    for g in range(group):
+        for i in range(kh):
+            for j in range(kw):
+                contrib = np.einsum("nchw,cm->nmhw", x[:, g * cg:(g + 1) * cg], w[g * cg:(g + 1) * cg, :, i, j])
+                full[:, g * mg:(g + 1) * mg, i * dh:i * dh + sh * (h - 1) + 1:sh, j * dw:j * dw + sw * (wd - 1) + 1:sw] += contrib
+    out = full[:, :, pt:full.shape[2] - pb, pl:full.shape[3] - pr]
+    return out + (b.reshape(1, -1, 1, 1) if b is not None else 0)
+
+
+def _pool(node: Node, x: np.ndarray) -> np.ndarray:
+    (kh, kw), (pt, pl, pb, pr), (sh, sw) = node.attrs["kernel"], node.attrs["pads"], node.attrs["strides"]
+    dh, dw = node.attrs.get("dilations", (1, 1))
+    is_max = node.op == "MaxPool"
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-np.inf if is_max else 0.0)
+    ones = np.pad(np.ones(x.shape[2:]), ((pt, pb), (pl, pr)))
+    if node.attrs.get("count_include_pad"):
+        ones = np.pad(np.ones((x.shape[2] + pt + pb, x.shape[3] + pl + pr)), 0)
+    h, w = xp.shape[2:]
+    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (w - (kw - 1) * dw - 1) // sw + 1
+    windows = [xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+               for i in range(kh) for j in range(kw)]
+    if is_max:
+        return np.max(windows, axis=0)
+    counts = sum(ones[i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw))
+    return np.sum(windows, axis=0) / counts
+
+
+def _gemm(node: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+    a = a.T if node.attrs.get("transA") else a
+    b = b.T if node.attrs.get("transB") else b
+    return a @ b + (c if c is not None else 0)
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _batch_norm(node: Node, x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    eps = float(np.float32(node.attrs["epsilon"]))
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * scale.reshape(shape) + b.reshape(shape)
+
+
+def _layer_norm(node: Node, x: np.ndarray, scale: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    axes = tuple(range(node.attrs["axis"], x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + node.attrs["epsilon"]) * scale + (b if b is not None else 0)
+
+
+def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
+    if node.attrs["approximate"] == "tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + erf(x / np.sqrt(2)))
+
+
+KERNELS: dict[str, Callable[..., np.ndarray]] = {
+    "Gemm": _gemm,
+    "MatMul": lambda n, a, b: a @ b,
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": lambda n, x: x.mean(axis=(2, 3), keepdims=True),
+    "BatchNormalization": _batch_norm,
+    "LayerNormalization": _layer_norm,
+    "Relu": lambda n, x: np.maximum(x, 0),
+    "LeakyRelu": lambda n, x: np.where(x >= 0, x, x * n.attrs["alpha"]),
+    "Clip": lambda n, x: np.minimum(np.maximum(x, n.attrs["min"]), n.attrs["max"]),
+    "Sigmoid": lambda n, x: 1 / (1 + np.exp(-x)),
+    "Tanh": lambda n, x: np.tanh(x),
+    "Gelu": _gelu,
+    "Erf": lambda n, x: erf(x),
+    "Add": lambda n, a, b: a + b,
+    "Sub": lambda n, a, b: a - b,
+    "Mul": lambda n, a, b: a * b,
+    "Div": lambda n, a, b: a / b,
+    "Softmax": lambda n, x: _softmax(x, n.attrs["axis"]),
+    "LogSoftmax": lambda n, x: np.log(_softmax(x, n.attrs["axis"])),
+    "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
+    "Transpose": lambda n, x: x.transpose(n.attrs["perm"]),
+    "Concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
+    "Gather": lambda n, x: np.take(x, n.attrs["indices"], axis=n.attrs["axis"]),
+    "Resize": lambda n, x: x.repeat(n.attrs["scales"][0], axis=2).repeat(n.attrs["scales"][1], axis=3),
+    "Identity": lambda n, x: x,
+}

@@ -230,6 +230,10 @@ def _conv_transpose_pads(g: Graph, node: Node, in_hw: tuple[int, ...], kernel: t
             upper = auto == "SAME_UPPER"
             begin.append(small if upper else large)
             end.append(large if upper else small)
+        for i in range(n):  # a target larger than the natural size: extra rows/columns at the end
+            if begin[i] + end[i] < 0:
+                out_pad[i] += -(begin[i] + end[i])
+                begin[i] = end[i] = 0
         pads = begin + end
     elif auto == "VALID":
         pads = [0] * 2 * n
@@ -239,8 +243,6 @@ def _conv_transpose_pads(g: Graph, node: Node, in_hw: tuple[int, ...], kernel: t
         raise bad_attr(node, f"auto_pad '{auto}'")
     if any(p < 0 for p in pads):
         raise bad_attr(node, f"negative padding {pads}")
-    if any(p >= s and p >= d for p, s, d in zip(out_pad, strides, dilations, strict=True)):
-        raise bad_attr(node, f"output_padding {out_pad} must be smaller than stride or dilation")
     return {"pads": tuple(pads), "output_padding": tuple(out_pad)}
 
 
@@ -264,8 +266,10 @@ def _as_2d(g: Graph, node: Node, op: str, x: tuple[int, ...], attrs: dict[str, o
 
 
 def _lift(key: str, value: object) -> object:
-    if key in ("strides", "dilations", "kernel", "output_padding"):
+    if key in ("strides", "dilations", "kernel"):
         return (1, *value)
+    if key == "output_padding":
+        return (0, *value)
     if key == "pads":
         return (0, value[0], 0, value[1])
     return value
@@ -295,8 +299,6 @@ def pool(g: Graph, node: Node) -> list[Node]:
     dilations = tuple(node.attrs.get("dilations", [1] * n))
     if node.op == "AveragePool" and any(d != 1 for d in dilations):
         raise bad_attr(node, f"dilations {list(dilations)} for AveragePool")
-    if node.attrs.get("storage_order", 0) != 0:
-        raise bad_attr(node, "storage_order=1")
     pads = spatial_pads(node, x[2:], kernel, strides, dilations)
     out = out_shape(g, node)
     include = int(node.attrs.get("count_include_pad", 0))
@@ -479,13 +481,20 @@ def resize(g: Graph, node: Node) -> list[Node]:
 
 
 def _resize_scales(g: Graph, node: Node, x: tuple[int, ...], out: tuple[int, ...]) -> list[float]:
+    """Per-axis scales (all axes) from the attribute, the scales input or the output size."""
     if "scales" in node.attrs:
         return [float(s) for s in node.attrs["scales"]]
-    for i in (1, 2) if node.op == "Upsample" else (2,):
-        if i < len(node.inputs) and node.inputs[i]:
-            return [float(s) for s in const(g, node, i, "scales")] if node.op == "Upsample" or g.opset < 11 \
-                else [float(s) for s in const(g, node, 2, "scales")]
-    return [o / i for o, i in zip(out, x, strict=True)]
+    index = 1 if node.op == "Upsample" or g.opset < 11 else 2
+    given = const(g, node, index, "scales")
+    if given is None or given.size == 0:
+        if node.attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise bad_attr(node, f"keep_aspect_ratio_policy='{node.attrs['keep_aspect_ratio_policy']}'")
+        return [o / i for o, i in zip(out, x, strict=True)]
+    full = [1.0] * len(x)
+    axes = [a % len(x) for a in node.attrs.get("axes", range(len(x)))]
+    for axis, scale in zip(axes, given.tolist(), strict=True):
+        full[axis] = float(scale)
+    return full
 
 
 def _nearest_map(size: int, out: int, scale: float, ctm: str, mode: str, node: Node) -> np.ndarray:

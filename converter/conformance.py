@@ -1,0 +1,115 @@
+"""ONNX backend node test cases (generated offline by the onnx package) run through the converter."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from converter.errors import ConversionError
+from converter.graph import Graph
+from converter.ops import HANDLERS
+from converter.pipeline import onnx_to_graph
+
+# Tolerance for a conformance case: |got - want| <= ATOL + RTOL * |want| (or the case's own, if looser).
+ATOL = 1e-5
+RTOL = 1e-4
+
+Runner = Callable[[Graph, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Outcome of one node test case: 'pass', 'skip' (with reason) or 'fail' (with reason)."""
+
+    op: str
+    name: str
+    status: str
+    reason: str = ""
+
+
+def collect_cases() -> list:  # list[onnx.backend.test.case.test_case.TestCase]
+    """Single-node test cases whose op the converter supports."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases()
+    return [c for c in cases if c.model is not None and len(c.model.graph.node) == 1
+            and c.model.graph.node[0].op_type in HANDLERS]
+
+
+def _arrays(values: list) -> list[np.ndarray]:
+    return [numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.asarray(v) for v in values]
+
+
+def skip_reason(model: onnx.ModelProto, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> str | None:
+    """Why a case cannot run on minidnn at all (before trying to convert), or None."""
+    if not inputs:
+        return "no runtime input (the node only reads constants)"
+    if inputs[0].dtype != np.float32:
+        return f"{inputs[0].dtype} input data (the runtime input is float32)"
+    if outputs[0].dtype != np.float32:
+        return f"{outputs[0].dtype} output (minidnn computes float32)"
+    if inputs[0].ndim == 0:
+        return "scalar (rank-0) runtime input"
+    return None
+
+
+def first_output_only(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The case's model with only its first output (extra outputs are auxiliary: mask, mean, indices)."""
+    if len(model.graph.output) == 1:
+        return model
+    trimmed = onnx.ModelProto()
+    trimmed.CopyFrom(model)
+    del trimmed.graph.output[1:]
+    return trimmed
+
+
+def run_case(case, runner: Runner) -> CaseResult:  # noqa: ANN001 - onnx TestCase
+    """Convert with the first input as the runtime input (the rest bound as constants), run, compare."""
+    model = first_output_only(case.model)
+    op = model.graph.node[0].op_type
+    inputs, outputs = (_arrays(v) for v in case.data_sets[0])
+    reason = skip_reason(model, inputs, outputs)
+    if reason:
+        return CaseResult(op, case.name, "skip", reason)
+    names = [i for i in model.graph.node[0].input]
+    graph_inputs = [vi.name for vi in model.graph.input]
+    bind = {name: value for name, value in zip(graph_inputs[1:], inputs[1:], strict=False)}
+    try:
+        graph = onnx_to_graph(model, tuple(inputs[0].shape), bind)
+    except ConversionError as exc:
+        return CaseResult(op, case.name, "skip", f"unsupported: {exc}")
+    if graph.input not in names:
+        return CaseResult(op, case.name, "skip", "first input is not read by the node")
+    got = runner(graph, inputs[0])
+    want = outputs[0]  # auxiliary outputs (mask, mean, argmax indices) are not compared
+    atol, rtol = max(ATOL, float(case.atol)), max(RTOL, float(case.rtol))
+    if got.shape != want.shape:
+        return CaseResult(op, case.name, "fail", f"shape {got.shape} != expected {want.shape}")
+    close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        err = float(np.nanmax(np.abs(got.astype(np.float64) - want)))
+        return CaseResult(op, case.name, "fail", f"max abs error {err:.3g} beyond atol {atol} + rtol {rtol}")
+    return CaseResult(op, case.name, "pass")
+
+
+def summarize(results: list[CaseResult]) -> str:
+    """Per-op pass/skip/fail counts, then every skip and failure with its reason."""
+    counts: dict[str, Counter] = {}
+    for r in results:
+        counts.setdefault(r.op, Counter())[r.status] += 1
+    lines = [f"{'op':<20} pass skip fail"]
+    for op in sorted(counts):
+        c = counts[op]
+        lines.append(f"{op:<20} {c['pass']:>4} {c['skip']:>4} {c['fail']:>4}")
+    total = Counter(r.status for r in results)
+    lines.append(f"{'total':<20} {total['pass']:>4} {total['skip']:>4} {total['fail']:>4}")
+    lines += [f"  {r.status}: {r.name}: {r.reason}" for r in results if r.status != "pass"]
+    return "\n".join(lines)

@@ -168,7 +168,7 @@ class Memory:
             idx, off = addr >> PAGE_SHIFT, addr & PAGE_MASK
             take = min(len(data) - pos, PAGE_SIZE - off)
             chunk = mv[pos:pos + take]
-            if idx in self._pages or any(chunk):
+            if idx in self._pages or chunk != ZERO_PAGE[:take]:
                 self._page_for_write(idx)[off:off + take] = chunk
             addr += take
             pos += take

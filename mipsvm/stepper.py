@@ -25,8 +25,8 @@ from mipsvm.layout import (
     SYS_EXIT,
     SYS_EXIT_GROUP,
 )
-from mipsvm.memory import keccak256
-from mipsvm.state import State
+from mipsvm.memory import keccak256, root_from_proof
+from mipsvm.state import State, decode_state
 
 MASK32 = 0xFFFF_FFFF
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -789,3 +789,76 @@ def step_with_witness(state: State) -> Witness:
     data_proof = ZERO_PROOF if addr is None else memory.proof(addr)
     step(state)
     return Witness(pre, fetch_proof + data_proof, state.hash())
+
+
+# ====================================================================================
+# Stateless replay from a witness (what MIPS.sol does, in Python)
+# ====================================================================================
+
+class WitnessError(ValueError):
+    """A witness whose proofs do not match the pre-state memory root (or are malformed)."""
+
+
+class ProofMemory:
+    """The only memory a one-step verifier sees: the one leaf proven by dataProof."""
+
+    __slots__ = ("_root", "_proof", "_addr", "_leaf", "_dirty")
+
+    def __init__(self, root: bytes, proof: bytes):
+        self._root = root
+        self._proof = proof
+        self._addr: int | None = None
+        self._leaf = bytearray()
+        self._dirty = False
+
+    def _word_offset(self, addr: int) -> int:
+        if self._addr is None:
+            if root_from_proof(addr, self._proof) != self._root:
+                raise WitnessError(f"dataProof does not prove address {addr:#x} under memRoot")
+            self._addr = addr
+            self._leaf = bytearray(self._proof[:32])
+        elif addr >> 5 != self._addr >> 5:
+            raise WitnessError(f"second data access {addr:#x} outside the proven leaf")
+        return addr & 28
+
+    def read_u32(self, addr: int) -> int:
+        off = self._word_offset(addr)
+        return int.from_bytes(self._leaf[off:off + 4], "little")
+
+    def write_u32(self, addr: int, value: int) -> None:
+        off = self._word_offset(addr)
+        self._leaf[off:off + 4] = (value & MASK32).to_bytes(4, "little")
+        self._dirty = True
+
+    def root(self) -> bytes:
+        if not self._dirty:
+            return self._root
+        assert self._addr is not None
+        return root_from_proof(self._addr, self._proof, bytes(self._leaf))
+
+
+def verify_step(packed_state: bytes, proof: bytes) -> bytes:
+    """Replay one step from a witness alone and return the post-state hash (MIPS.sol in Python).
+
+    Raises WitnessError when a needed proof does not verify against the pre-state memRoot.
+    """
+    if len(proof) != 2 * PROOF_SIZE:
+        raise WitnessError(f"proof must be {2 * PROOF_SIZE} bytes, got {len(proof)}")
+    fields = decode_state(packed_state)
+    if fields["exited"]:
+        return keccak256(packed_state)
+    root = fields["mem_root"]
+    state = State(ProofMemory(root, proof[PROOF_SIZE:]), fields["pc"], fields["next_pc"],  # type: ignore[arg-type]
+                  fields["lo"], fields["hi"], fields["exit_code"], False, fields["step"],
+                  fields["regs"])
+    if state.pc & 3:
+        halt(state, FAULT_UNALIGNED_PC)
+    else:
+        fetch = proof[:PROOF_SIZE]
+        if root_from_proof(state.pc, fetch) != root:
+            raise WitnessError(f"fetchProof does not prove pc {state.pc:#x} under memRoot")
+        off = state.pc & 28
+        ins = decode(int.from_bytes(fetch[off:off + 4], "little"))
+        ins.execute(state, ins)
+    state.step += 1
+    return state.hash()

@@ -104,6 +104,24 @@ def test_root_cache_invalidation_after_writes() -> None:
     assert mem.root() == zero_hash(TREE_DEPTH)
 
 
+def test_root_rehashes_only_dirty_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mipsvm.memory as memory_module
+
+    mem = Memory()
+    for i in range(40):
+        mem.write(0x1000_0000 + i * PAGE_SIZE, bytes([i + 1]) * 64)
+    mem.root()
+    calls: list[int] = []
+    real = memory_module.page_root
+    monkeypatch.setattr(memory_module, "page_root", lambda data: calls.append(1) or real(data))
+    assert mem.root() == naive_root(mem)
+    assert calls == []
+    mem.write_u32(0x1000_0000 + 7 * PAGE_SIZE, 5)
+    mem.write(0x1000_0000 + 30 * PAGE_SIZE + 100, b"xyz")
+    assert mem.root() == naive_root(mem)
+    assert len(calls) == 2
+
+
 def test_set_page_marks_dirty_only_on_change() -> None:
     mem = Memory()
     page = bytes(range(256)) * 16

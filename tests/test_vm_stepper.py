@@ -26,7 +26,15 @@ from mipsvm.layout import (
 )
 from mipsvm.memory import root_from_proof, verify_proof
 from mipsvm.state import State, decode_state
-from mipsvm.stepper import data_access, is_implemented, run, step, step_with_witness
+from mipsvm.stepper import (
+    WitnessError,
+    data_access,
+    is_implemented,
+    run,
+    step,
+    step_with_witness,
+    verify_step,
+)
 from mipsvm.toolchain import BUILD_DIR, compile_elf, zig_env
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -528,6 +536,14 @@ def _check_witness(pre: State, witness, post: State) -> None:
         new_leaf = post.memory.read(addr & ~31, 32)
         assert root_from_proof(addr, data, new_leaf) == post.memory.root()
     assert witness.post_hash == post.hash()
+    # replaying from the witness alone (what MIPS.sol does) gives the same post-state
+    assert verify_step(witness.state, witness.proof) == witness.post_hash
+    if not fields["exited"] and fields["pc"] % 4 == 0:
+        with pytest.raises(WitnessError, match="fetchProof"):
+            verify_step(witness.state, bytes(tampered) + data)
+    if addr is not None:
+        with pytest.raises(WitnessError, match="dataProof"):
+            verify_step(witness.state, fetch + bytes(bad))
 
 
 def test_witnesses_over_a_program(built: dict[str, Path]) -> None:
@@ -556,3 +572,22 @@ def test_witness_for_faulting_and_unaligned_states() -> None:
     w = step_with_witness(st)
     assert st.exit_code == FAULT_UNALIGNED_PC
     _check_witness(pre, w, st)
+
+
+@pytest.mark.parametrize("base", [*UNICORN_FAMILIES, imm_op("beq", 8, 9, 3), regimm("bltzal", 8, -2),
+                                  imm_op("bnel", 8, 9, 5), special("jalr", 8, rd=31),
+                                  special("teq", 8, 9), special("syscall"), 0x4600_0000],
+                         ids=lambda w: isa.mnemonic(w) or "invalid")
+def test_witness_per_family(base: int) -> None:
+    rng = random.Random(base ^ 0x5EED)
+    for _ in range(3):
+        word = base
+        if base >> 26 >= 0x20:
+            word = (base & ~0xFFFF) | (rng.randrange(-16, 48) & 0xFFFF)
+        st = machine([word, NOP], mem=rng.randbytes(64), hi=rng.getrandbits(32), lo=rng.getrandbits(32))
+        for r in range(1, 32):
+            st.regs[r] = _interesting(rng)
+        st.regs[11] = DATA + 16
+        st.regs[2] = rng.choice([4001, 4246, 4000])
+        pre = st.copy()
+        _check_witness(pre, step_with_witness(st), st)

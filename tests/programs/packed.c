@@ -11,6 +11,17 @@ struct __attribute__((packed)) rec {
 
 static struct rec recs[5];
 
+/* Through a pointer the compiler cannot see is aligned: lwl/lwr and swl/swr. */
+__attribute__((noinline)) static u32 read_fields(const struct rec *r) {
+  return r->word ^ (u32)r->sword ^ r->half ^ (u32)(r->dword >> 32);
+}
+
+__attribute__((noinline)) static void bump(struct rec *r, u32 k) {
+  r->word += k;
+  r->sword -= (i32)k;
+  r->half = (unsigned short)(r->half + k);
+}
+
 int main(void) {
   for (u32 i = 0; i < 5; i++) {
     recs[i].tag = (unsigned char)i;
@@ -31,5 +42,9 @@ int main(void) {
   h = 0;
   for (u32 i = 0; i < sizeof recs; i++) h = h * 33 + raw[i];
   results[1] = h;
+  for (u32 i = 0; i < 5; i++) {
+    bump(&recs[i], i * 0x10001u);
+    results[2 + i] = read_fields(&recs[i]);
+  }
   return 0;
 }

@@ -591,3 +591,29 @@ def test_witness_per_family(base: int) -> None:
         st.regs[2] = rng.choice([4001, 4246, 4000])
         pre = st.copy()
         _check_witness(pre, step_with_witness(st), st)
+
+
+def test_unicorn_control_flow_corner_cases() -> None:
+    """The UNPREDICTABLE control-flow choices in docs/vm-spec.md §9 match unicorn 2.1.4."""
+    from unicorn import UC_ARCH_MIPS, UC_MODE_LITTLE_ENDIAN, UC_MODE_MIPS32, Uc, UcError
+    from unicorn.mips_const import UC_MIPS_REG_0, UC_MIPS_REG_PC
+
+    def uc_run(words: list[int], regs: dict[int, int], until: int) -> Uc:
+        uc = Uc(UC_ARCH_MIPS, UC_MODE_MIPS32 + UC_MODE_LITTLE_ENDIAN)
+        uc.mem_map(CODE, 0x1000)
+        uc.mem_write(CODE, struct.pack(f"<{len(words)}I", *words))
+        for r, v in regs.items():
+            uc.reg_write(UC_MIPS_REG_0 + r, v & M32)
+        uc.emu_start(CODE, until)
+        return uc
+
+    cases = [([special("jalr", 8, rd=8), NOP], {8: CODE + 0x100}, CODE + 0x100),
+             ([regimm("bltzal", 31, 0x10), NOP], {31: 0xFFFF_FFF0}, CODE + 0x44)]
+    for words, regs, target in cases:
+        uc = uc_run(words, regs, target)
+        st = machine(words, regs)
+        run(st, 2)
+        assert st.pc == target == uc.reg_read(UC_MIPS_REG_PC)
+        assert st.regs == [uc.reg_read(UC_MIPS_REG_0 + i) for i in range(32)]
+    with pytest.raises(UcError):  # branch in a delay slot: unicorn raises, the VM defines it
+        uc_run([imm_op("beq", 0, 0, 4), imm_op("beq", 0, 0, 8)] + [NOP] * 16, {}, CODE + 0x28)

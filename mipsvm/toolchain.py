@@ -80,9 +80,14 @@ def compile_elf(sources: Sequence[str | Path], out: str | Path | None = None, *,
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     ZIG_CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "ziglang", "cc", *flags, *map(str, srcs), "-o", str(out)]
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    cmd = [sys.executable, "-m", "ziglang", "cc", *flags, *map(str, srcs), "-o", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=zig_env(), check=False)
     if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
         raise ToolchainError(f"mipsel compile failed:\n{proc.stderr.strip()}")
-    stamp.write_text(key)
+    os.replace(tmp, out)  # atomic: parallel test workers never see a half-written ELF
+    stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
+    stamp_tmp.write_text(key)
+    os.replace(stamp_tmp, stamp)
     return out

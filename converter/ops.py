@@ -10,7 +10,7 @@ Canonical forms (what the .mdnn writer sees):
   Relu, Sigmoid, Tanh, Erf; LeakyRelu alpha; Clip min max; Gelu approximate
   Add/Sub/Mul/Div(A, B) numpy broadcasting
   Softmax/LogSoftmax axis (>= 0, 13+ semantics); LayerNormalization(X, scale[, B]) axis epsilon
-  Reshape(X) shape; Transpose perm; Concat axis; Gather(X) axis indices; Resize(X) scales (nearest, floor)
+  Reshape(X) shape; Transpose perm; Concat axis; Gather(X, indices) axis (indices: constant int, made non-negative); Resize(X) scales coordinate_transformation_mode nearest_mode (nearest)
   Identity (removed by the passes)
 """
 
@@ -457,7 +457,8 @@ def gather(g: Graph, node: Node) -> list[Node]:
     idx = np.where(indices < 0, indices + x[axis], indices)
     if np.any(idx < 0) or np.any(idx >= x[axis]):
         raise bad_attr(node, f"indices out of range for axis {axis} of size {x[axis]}")
-    return [canon(node, "Gather", node.inputs[:1], axis=axis, indices=idx.astype(np.int64))]
+    idx_name = node.inputs[1] if np.array_equal(idx, indices) else set_const(g, node.inputs[1] + "_pos", idx)
+    return [canon(node, "Gather", [node.inputs[0], idx_name], axis=axis)]
 
 
 @handles("Upsample", "Resize")
@@ -469,15 +470,20 @@ def resize(g: Graph, node: Node) -> list[Node]:
     if len(x) != 4 or x[:2] != out[:2]:
         raise bad_attr(node, f"resize {list(x)} -> {list(out)}; only the spatial dims of a rank-4 tensor")
     scales = _resize_scales(g, node, x, out)
-    ctm = node.attrs.get("coordinate_transformation_mode", "asymmetric" if node.op == "Upsample" or g.opset < 11 else "half_pixel")
-    nearest = node.attrs.get("nearest_mode", "round_prefer_floor" if node.op == "Resize" and g.opset >= 11 else "floor")
+    ctm = node.attrs.get("coordinate_transformation_mode",
+                         "asymmetric" if node.op == "Upsample" or g.opset < 11 else "half_pixel")
+    nearest = node.attrs.get("nearest_mode",
+                             "round_prefer_floor" if node.op == "Resize" and g.opset >= 11 else "floor")
+    if node.op == "Resize" and g.opset == 10:
+        nearest = "round_prefer_floor"  # Resize-10 rounds like opset 11's default ('asymmetric' coordinates)
+    if ctm == "tf_half_pixel_for_nn":  # src = (o + 0.5) / scale: asymmetric on a shifted grid is not
+        raise bad_attr(node, f"coordinate_transformation_mode='{ctm}'")
     for axis in (2, 3):
-        want = _nearest_map(x[axis], out[axis], scales[axis], ctm, nearest, node)
-        if not np.array_equal(want, np.arange(out[axis]) * x[axis] // out[axis]) or out[axis] % x[axis]:
-            raise bad_attr(node, f"nearest resize with coordinate_transformation_mode='{ctm}', "
-                           f"nearest_mode='{nearest}' {x[axis]}->{out[axis]}: only integer upscaling that "
-                           "repeats each pixel is supported")
-    return [canon(node, "Resize", node.inputs[:1], scales=(out[2] // x[2], out[3] // x[3]))]
+        nearest_map(x[axis], out[axis], scales[axis], ctm, nearest, node)  # validates the modes
+    if scales[0] != 1.0 or scales[1] != 1.0:
+        raise bad_attr(node, f"scales {scales} resize the batch or channel axis")
+    return [canon(node, "Resize", node.inputs[:1], coordinate_transformation_mode=ctm,
+                  nearest_mode=nearest, scales=tuple(float(np.float32(s)) for s in scales))]
 
 
 def _resize_scales(g: Graph, node: Node, x: tuple[int, ...], out: tuple[int, ...]) -> list[float]:
@@ -486,18 +492,24 @@ def _resize_scales(g: Graph, node: Node, x: tuple[int, ...], out: tuple[int, ...
         return [float(s) for s in node.attrs["scales"]]
     index = 1 if node.op == "Upsample" or g.opset < 11 else 2
     given = const(g, node, index, "scales")
-    if given is None or given.size == 0:
-        if node.attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
-            raise bad_attr(node, f"keep_aspect_ratio_policy='{node.attrs['keep_aspect_ratio_policy']}'")
-        return [o / i for o, i in zip(out, x, strict=True)]
-    full = [1.0] * len(x)
     axes = [a % len(x) for a in node.attrs.get("axes", range(len(x)))]
+    if given is None or given.size == 0:
+        policy = node.attrs.get("keep_aspect_ratio_policy", "stretch")
+        sizes = const(g, node, 3, "sizes")
+        if policy == "stretch" or sizes is None:
+            return [o / i for o, i in zip(out, x, strict=True)]
+        if policy not in ("not_larger", "not_smaller"):
+            raise bad_attr(node, f"keep_aspect_ratio_policy='{policy}'")
+        ratios = [int(sz) / x[a] for a, sz in zip(axes, sizes.tolist(), strict=True)]
+        ratio = min(ratios) if policy == "not_larger" else max(ratios)
+        return [ratio if a in axes else 1.0 for a in range(len(x))]
+    full = [1.0] * len(x)
     for axis, scale in zip(axes, given.tolist(), strict=True):
         full[axis] = float(scale)
     return full
 
 
-def _nearest_map(size: int, out: int, scale: float, ctm: str, mode: str, node: Node) -> np.ndarray:
+def nearest_map(size: int, out: int, scale: float, ctm: str, mode: str, node: Node) -> np.ndarray:
     """Source index for each output index, ONNX Resize rules (nearest)."""
     o = np.arange(out, dtype=np.float64)
     if ctm == "asymmetric":
@@ -508,8 +520,6 @@ def _nearest_map(size: int, out: int, scale: float, ctm: str, mode: str, node: N
         src = (o + 0.5) / scale - 0.5 if out > 1 else np.zeros_like(o)
     elif ctm == "align_corners":
         src = o * (size - 1) / (out - 1) if out > 1 else np.zeros_like(o)
-    elif ctm == "tf_half_pixel_for_nn":
-        src = (o + 0.5) / scale
     else:
         raise bad_attr(node, f"coordinate_transformation_mode='{ctm}'")
     rounding = {"floor": np.floor, "ceil": np.ceil,

@@ -27,8 +27,10 @@ def onnx_to_graph(source: str | Path | bytes | onnx.ModelProto, input_shape: tup
 def check_dtypes(graph: Graph) -> None:
     """Every constant a node reads as a tensor must be float32 (indices live in attributes)."""
     for node in graph.nodes:
-        for name in node.inputs:
+        for i, name in enumerate(node.inputs):
             value = graph.consts.get(name)
+            if node.op == "Gather" and i == 1:
+                continue  # integer indices, stored as an int32 constant
             if value is not None and value.dtype != np.float32:
                 raise DtypeError(f"node '{node.name}' ({node.source}): tensor '{name}' is {value.dtype}; "
                                  "minidnn computes in float32 only")

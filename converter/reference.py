@@ -16,7 +16,10 @@ def run_reference(graph: Graph, x: np.ndarray) -> np.ndarray:
     env[graph.input] = np.asarray(x, dtype=np.float64).reshape(graph.shape(graph.input))
     for node in graph.nodes:
         args = [env[i] if i else None for i in node.inputs]
-        env[node.outputs[0]] = np.asarray(KERNELS[node.op](node, *args))
+        if node.op == "Resize":
+            env[node.outputs[0]] = _resize(node, args[0], graph.shape(node.outputs[0]))
+        else:
+            env[node.outputs[0]] = np.asarray(KERNELS[node.op](node, *args))
     return env[graph.output].astype(np.float32)
 
 
@@ -102,6 +105,18 @@ def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + erf(x / np.sqrt(2)))
 
 
+def _resize(node: Node, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    from converter.ops import nearest_map
+
+    out = x
+    for axis in (2, 3):
+        size, n_out = x.shape[axis], shape[axis]
+        idx = nearest_map(size, n_out, node.attrs["scales"][axis], node.attrs["coordinate_transformation_mode"],
+                          node.attrs["nearest_mode"], node)
+        out = np.take(out, idx, axis=axis)
+    return out
+
+
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Gemm": _gemm,
     "MatMul": lambda n, a, b: a @ b,
@@ -128,7 +143,6 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
     "Transpose": lambda n, x: x.transpose(n.attrs["perm"]),
     "Concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
-    "Gather": lambda n, x: np.take(x, n.attrs["indices"], axis=n.attrs["axis"]),
-    "Resize": lambda n, x: x.repeat(n.attrs["scales"][0], axis=2).repeat(n.attrs["scales"][1], axis=3),
+    "Gather": lambda n, x, idx: np.take(x, idx, axis=n.attrs["axis"]),
     "Identity": lambda n, x: x,
 }

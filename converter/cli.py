@@ -1,0 +1,121 @@
+"""`optimist convert` and `optimist inspect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from converter.errors import ConversionError, InputShapeError
+
+TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(f"{type(exc).__name__}: {exc}")
+
+
+def _convert_source(source: Path, input_shape: str | None, example_shape: str | None):  # noqa: ANN202
+    from converter.api import convert, from_torch
+
+    if source.suffix.lower() in TORCH_SUFFIXES:
+        from converter.onnx_import import parse_shape_spec
+        from converter.torch_export import load_torch_module, require_torch
+
+        if not example_shape:
+            raise InputShapeError(f"{source.name} is a PyTorch module: give the input shape with --example-shape 1x1x28x28")
+        torch = require_torch()
+        _, shape = parse_shape_spec(example_shape)
+        return from_torch(load_torch_module(source), torch.zeros(shape))
+    if example_shape:
+        raise InputShapeError("--example-shape is for PyTorch modules (.pt); for ONNX use --input-shape name=DxD...")
+    return convert(source, input_shape=input_shape)
+
+
+def conversion_table(result) -> Table:  # noqa: ANN001 - converter.api.Conversion
+    """Per-node summary: name, op, output shape, parameters read, MACs."""
+    from converter.graph import macs
+
+    g = result.graph
+    table = Table(title=f"{g.name}: {len(g.nodes)} ops")
+    for col in ("node", "op", "output shape", "params", "MACs"):
+        table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+    for node in g.nodes:
+        params = sum(g.consts[i].size for i in node.inputs if i in g.consts)
+        op = node.op + (f" (+{len(node.attrs['folded'])} BN folded)" if node.attrs.get("folded") else "")
+        if node.source and node.source != node.op:
+            op += f" <- {node.source}"
+        shape = "x".join(map(str, g.shape(node.outputs[0])))
+        table.add_row(node.name, op, shape, f"{params:,}", f"{macs(g, node):,}")
+    return table
+
+
+@click.command("convert")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the .mdnn model (default: SOURCE with suffix .mdnn).")
+@click.option("--input-shape", metavar="[NAME=]DxDx..", help="Fix a dynamic input shape, e.g. input=1x1x28x28.")
+@click.option("--example-shape", metavar="DxDx..", help="Input shape to trace a PyTorch module (.pt) with.")
+@click.option("--verify", "verify_n", type=int, default=0, metavar="N",
+              help="Compare minidnn with onnxruntime on N inputs (random N(0,1), or from --verify-input).")
+@click.option("--verify-input", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=".npy of one input or a batch (n, *input shape) for --verify.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random verify inputs.")
+def convert(source: Path, output: Path | None, input_shape: str | None, example_shape: str | None,
+            verify_n: int, verify_input: Path | None, seed: int) -> None:
+    """Convert an ONNX model (or a PyTorch module) to a minidnn .mdnn model."""
+    from minidnn.format import content_hash
+
+    console = Console()
+    try:
+        result = _convert_source(source, input_shape, example_shape)
+        output = output or source.with_suffix(".mdnn")
+        result.save(output)
+    except ConversionError as exc:
+        raise _fail(exc) from None
+    console.print(conversion_table(result))
+    console.print(f"input {result.graph.input} {list(result.input_shape)} -> output {list(result.output_shape)}; "
+                  f"{result.parameters:,} parameters, {result.macs:,} MACs")
+    console.print(f"wrote {output} ({len(result.mdnn):,} bytes), content hash 0x{content_hash(result.mdnn).hex()}")
+    if verify_n or verify_input:
+        _verify(console, result, verify_n, verify_input, seed)
+
+
+def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -> None:  # noqa: ANN001
+    from converter.verify import (
+        VerifyReport,
+        compare,
+        make_inputs,
+        minidnn_outputs,
+        onnxruntime_outputs,
+    )
+
+    try:
+        xs = make_inputs(result.input_shape, count or None, npy, seed)
+        report: VerifyReport = compare(minidnn_outputs(result.mdnn, xs),
+                                       onnxruntime_outputs(result.onnx_model, result.graph.input, xs))
+    except ConversionError as exc:
+        raise _fail(exc) from None
+    console.print(report.line())
+    if not report.ok:
+        raise click.ClickException("minidnn differs from onnxruntime beyond the tolerance (docs/converter.md)")
+
+
+@click.command("inspect")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inspect(model: Path) -> None:
+    """Show a .mdnn model: ops, parameters, MACs, content hash, estimated VM steps."""
+    from converter.inspect import inspect_model, summary_table
+
+    try:
+        info = inspect_model(model.read_bytes())
+    except ConversionError as exc:
+        raise _fail(exc) from None
+    console = Console()
+    console.print(summary_table(info))
+    console.print(f"input {list(info.input_shape)} -> output {list(info.output_shape)}; "
+                  f"{info.parameters:,} parameters, {info.macs:,} MACs, {info.size:,} bytes")
+    console.print(f"content hash 0x{info.content_hash.hex()}")
+    console.print(f"estimated VM steps ~{info.estimated_steps:,} (docs/converter.md: estimate)")

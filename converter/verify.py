@@ -1,0 +1,98 @@
+"""Compare minidnn (native, soft float) with onnxruntime on the same inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from converter.errors import InputShapeError, VerificationError
+
+# An output value passes when |minidnn - onnxruntime| <= VERIFY_ATOL + VERIFY_RTOL * |onnxruntime|
+# (numpy.isclose). minidnn rounds every operation to float32 in a fixed order and uses its own
+# exp/tanh/erf; onnxruntime may reorder sums, use FMA and vendor math. See docs/converter.md.
+VERIFY_ATOL = 1e-4
+VERIFY_RTOL = 1e-3
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Errors of minidnn against onnxruntime over `count` inputs."""
+
+    count: int
+    max_abs: float
+    max_rel: float
+    argmax_agree: float  # fraction of inputs whose argmax matches (flattened output)
+    worst_excess: float  # max of |d| - (atol + rtol*|ref|); <= 0 means within tolerance
+
+    @property
+    def ok(self) -> bool:
+        return self.worst_excess <= 0.0
+
+    def line(self) -> str:
+        verdict = "OK" if self.ok else "FAIL"
+        return (f"verify {verdict}: {self.count} inputs, max abs err {self.max_abs:.3g}, max rel err "
+                f"{self.max_rel:.3g}, argmax agreement {self.argmax_agree:.2%} "
+                f"(tolerance atol {VERIFY_ATOL:g} + rtol {VERIFY_RTOL:g})")
+
+
+def make_inputs(shape: tuple[int, ...], count: int | None, npy: Path | None = None, seed: int = 0) -> np.ndarray:
+    """(n, *shape) float32 inputs: from a .npy of shape `shape` or (n, *shape), else seeded N(0, 1)."""
+    if npy is not None:
+        data = np.load(npy)
+        if data.dtype != np.float32:
+            data = data.astype(np.float32)
+        if tuple(data.shape) == tuple(shape):
+            data = data[None]
+        elif tuple(data.shape[1:]) != tuple(shape) and data.size % int(np.prod(shape)) == 0 \
+                and tuple(data.shape[1:]) == tuple(shape[1:]):
+            data = data.reshape(-1, *shape)
+        if tuple(data.shape[1:]) != tuple(shape):
+            raise InputShapeError(f"{npy}: array of shape {list(data.shape)}; expected {list(shape)} "
+                                  f"or (n, {', '.join(map(str, shape))})")
+        return data[:count] if count else data
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((count or 1, *shape)).astype(np.float32)
+
+
+def onnxruntime_outputs(model: onnx.ModelProto | bytes, input_name: str, xs: np.ndarray) -> np.ndarray:
+    """The first output of onnxruntime (CPU) for each input."""
+    import onnxruntime as ort
+
+    blob = model if isinstance(model, bytes) else model.SerializeToString()
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    out_name = session.get_outputs()[0].name
+    return np.stack([session.run([out_name], {input_name: x})[0] for x in xs])
+
+
+def minidnn_outputs(mdnn: bytes, xs: np.ndarray) -> np.ndarray:
+    """minidnn native outputs for each input (loads the model once)."""
+    import minidnn
+
+    model = minidnn.load(mdnn) if hasattr(minidnn, "load") else mdnn
+    return np.stack([np.asarray(minidnn.infer(model, x)) for x in xs])
+
+
+def compare(ours: np.ndarray, ref: np.ndarray) -> VerifyReport:
+    """Error statistics of `ours` against `ref` (both (n, ...))."""
+    ours64, ref64 = ours.astype(np.float64).reshape(len(ref), -1), ref.astype(np.float64).reshape(len(ref), -1)
+    if ours64.shape != ref64.shape:
+        raise VerificationError(f"output shapes differ: minidnn {list(ours.shape[1:])}, onnxruntime {list(ref.shape[1:])}")
+    diff = np.abs(ours64 - ref64)
+    nan_mismatch = np.isnan(ours64) != np.isnan(ref64)
+    diff = np.where(np.isnan(ours64) & np.isnan(ref64), 0.0, np.where(nan_mismatch, np.inf, diff))
+    scale = np.maximum(np.abs(ref64).max(axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    excess = diff - (VERIFY_ATOL + VERIFY_RTOL * np.abs(ref64))
+    agree = float(np.mean(ours64.argmax(axis=1) == ref64.argmax(axis=1)))
+    return VerifyReport(len(ref), float(diff.max(initial=0.0)), float((diff / scale).max(initial=0.0)),
+                        agree, float(excess.max(initial=-np.inf)))
+
+
+def verify(onnx_model: onnx.ModelProto | bytes, mdnn: bytes, input_name: str, xs: np.ndarray) -> VerifyReport:
+    """Run both engines on `xs` and compare; raise VerificationError beyond the tolerance."""
+    report = compare(minidnn_outputs(mdnn, xs), onnxruntime_outputs(onnx_model, input_name, xs))
+    if not report.ok:
+        raise VerificationError(report.line())
+    return report

@@ -39,10 +39,16 @@ def load_model(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         where = "model bytes" if isinstance(source, bytes) else str(source)
         try:
             model = onnx.load_from_string(data)
+            if not isinstance(source, bytes):
+                onnx.external_data_helper.load_external_data_for_model(model, str(Path(source).parent))
         except (DecodeError, RuntimeError, ValueError) as exc:
             raise InvalidModelError(f"{where}: not a valid ONNX file (truncated or corrupt: {exc})") from exc
+        except (OSError, onnx.checker.ValidationError) as exc:
+            raise InvalidModelError(f"{where}: cannot read its external data ({exc})") from exc
         if not model.graph.node and not model.graph.output:
             raise InvalidModelError(f"{where}: not an ONNX model (no graph); is the file truncated?")
+    for tensor in model.graph.initializer:
+        to_array(tensor) if tensor.data_location == TensorProto.EXTERNAL else None
     _check_opset(model)
     try:
         onnx.checker.check_model(model)

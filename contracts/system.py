@@ -9,13 +9,15 @@
 
 Every transaction method waits for its receipt (kept in `system.last_receipt`) and returns the new id
 (register/request/post/open) or the receipt. A reverting call raises `ContractRevert` whose `.name`
-and `.args` are the decoded custom error (e.g. "WrongInputLength", {"expected": 3136, "got": 3132}).
+and `.fields` are the decoded custom error (e.g. "WrongInputLength", {"expected": 3136, "got": 3132}).
 The game rules are in docs/game-rules.md.
 """
 
 from __future__ import annotations
 
+import ast
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +33,21 @@ from contracts.merkle import region_level, region_path
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
 
+try:  # eth-tester raises its own exception for some reverts
+    from eth_tester.exceptions import TransactionFailed
+except ImportError:  # pragma: no cover - eth-tester is optional for real chains
+    class TransactionFailed(Exception):  # type: ignore[no-redef]
+        """Placeholder when eth-tester is not installed."""
+
+REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, TransactionFailed)
+
 SYSTEM_SOURCES = ("IMIPS.sol", "ModelRegistry.sol", "Optimist.sol", "PackedState.sol", "RegionMerkle.sol")
 DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
 DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
 DEFAULT_RESULT_BOND = 10**17  # wei
 DEFAULT_CHALLENGE_BOND = 10**17
 GAS_MARGIN = 1.25
+ETH_TESTER_GAS = 20_000_000
 
 
 class OptimistError(RuntimeError):
@@ -48,14 +59,14 @@ class DeployError(OptimistError):
 
 
 class ContractRevert(OptimistError):
-    """A call or transaction reverted; `name`/`args` hold the decoded custom error when known."""
+    """A call or transaction reverted; `name`/`fields` hold the decoded custom error when known."""
 
-    def __init__(self, function: str, name: str, args: dict[str, Any], data: bytes) -> None:
+    def __init__(self, function: str, name: str, fields: dict[str, Any], data: bytes) -> None:
         self.function = function
         self.name = name
-        self.args = args
+        self.fields = fields
         self.data = data
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
         super().__init__(f"{function} reverted: {name}({shown})")
 
 
@@ -316,6 +327,14 @@ def _revert_data(exc: Exception) -> bytes:
             return b""
     if isinstance(data, bytes | bytearray):
         return bytes(data)
+    # eth-tester sometimes raises TransactionFailed("execution reverted: b'...'") instead.
+    message = str(exc.args[0]) if exc.args else ""
+    match = re.search(r"execution reverted: (b'.*'|b\".*\")$", message, re.S)
+    if match:
+        try:
+            return bytes(ast.literal_eval(match.group(1)))
+        except (ValueError, SyntaxError):
+            return b""
     return b""
 
 
@@ -329,8 +348,11 @@ class System:
     address: str
     contract: Contract = field(init=False)
     last_receipt: dict[str, Any] | None = field(default=None, init=False)
+    fixed_gas: int | None = None   # gas limit for every tx; None = estimate (default except eth-tester)
 
     def __post_init__(self) -> None:
+        if self.fixed_gas is None and getattr(self.w3.provider, "ethereum_tester", None) is not None:
+            self.fixed_gas = ETH_TESTER_GAS   # eth-tester's estimate is a slow binary search
         arts = compile_system()
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
         abi = list(arts["Optimist"]["abi"])
@@ -349,32 +371,36 @@ class System:
         fn = getattr(self.contract.functions, fn_name)(*args)
         params: dict[str, Any] = {"from": sender, "value": value}
         try:
-            gas = fn.estimate_gas(params)
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            if self.fixed_gas is None:
+                params["gas"] = int(fn.estimate_gas(params) * GAS_MARGIN) + 10_000
+            else:
+                params["gas"] = self.fixed_gas
+            tx_hash = fn.transact(params)
+        except REVERTS as exc:
             raise self._revert(fn_name, exc) from None
-        params["gas"] = int(gas * GAS_MARGIN) + 10_000
-        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact(params))
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
         self.last_receipt = receipt
         if receipt["status"] != 1:
-            # State moved between estimate and inclusion: replay as a call to name the error.
-            try:
-                fn.call(params, block_identifier=receipt["blockNumber"] - 1)
-            except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-                raise self._revert(fn_name, exc) from None
-            raise ContractRevert(fn_name, "Revert", {}, b"")
+            # Reverted on inclusion (state or time moved since the estimate): replay it to name the error.
+            for block in (receipt["blockNumber"], receipt["blockNumber"] - 1):
+                try:
+                    fn.call(params, block_identifier=block)
+                except REVERTS as exc:
+                    raise self._revert(fn_name, exc) from None
+            raise ContractRevert(fn_name, "Revert", {"tx": receipt["transactionHash"].hex()}, b"")
         return receipt
 
     def _call(self, fn_name: str, *args: Any) -> Any:
         try:
             return getattr(self.contract.functions, fn_name)(*args).call()
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+        except REVERTS as exc:
             raise self._revert(fn_name, exc) from None
 
     def _revert(self, fn_name: str, exc: Exception) -> ContractRevert:
         data = _revert_data(exc)
         name, args = decode_revert(data, self._errors)
         if name == "Revert" and not data:
-            args = {"message": str(exc)}
+            args = {"message": f"{type(exc).__name__}: {exc}"}
         return ContractRevert(fn_name, name, args, data)
 
     def _event_arg(self, receipt: dict[str, Any], event: str, arg: str) -> Any:

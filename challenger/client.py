@@ -1,0 +1,228 @@
+"""The daemons' chain client: local signing, write-ahead transactions, nonces, gas, retries, reverts.
+
+    client = ChainClient(system, account, store)
+    outcome = client.send("midpoint:7:1024", "postMidpoint", 7, 1024, h)
+
+`send` is idempotent per key: the first call signs and records the raw transaction in the store
+before broadcasting it; later calls (or a restarted process) re-broadcast those exact bytes and
+wait for the receipt. RPC/connection failures are retried with exponential backoff; reverts are
+decoded into `contracts.system.ContractRevert` (custom error name and fields).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound
+
+from challenger.store import OPEN_TX, Store, TxRecord
+from contracts.system import GAS_MARGIN, REVERTS, ContractRevert, System
+
+T = TypeVar("T")
+log = logging.getLogger("optimist.client")
+
+RETRYABLE: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError,
+)
+
+
+class RpcUnavailable(RuntimeError):
+    """The JSON-RPC endpoint did not answer after every retry."""
+
+
+class TxDropped(RuntimeError):
+    """A transaction never mined and its nonce was used by another one; decide again."""
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    key: str
+    function: str
+    tx_hash: bytes
+    block: int
+    gas_used: int
+    fee_paid: int
+    receipt: dict[str, Any]
+
+
+def kv(event: str, **fields: Any) -> str:
+    """A structured log line: `event k=v k=v` (bytes as 0x-hex)."""
+    parts = [event]
+    for k, v in fields.items():
+        if isinstance(v, bytes | bytearray):
+            v = "0x" + bytes(v).hex()
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def with_retries(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.1,
+                 max_delay: float = 5.0, what: str = "rpc") -> T:
+    """Call `fn`, retrying connection errors with exponential backoff."""
+    delay = base_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except RETRYABLE as exc:
+            if attempt == attempts:
+                raise RpcUnavailable(f"{what}: the node did not answer after {attempts} attempts "
+                                     f"({type(exc).__name__}: {exc})") from None
+            log.warning(kv("rpc_retry", what=what, attempt=attempt, delay=round(delay, 2),
+                           error=type(exc).__name__))
+            time.sleep(delay)
+            delay = min(max_delay, delay * 2)
+    raise AssertionError("unreachable")
+
+
+class ChainClient:
+    """Sends the Optimist transactions of one account and reads chain state, robustly."""
+
+    def __init__(self, system: System, account: LocalAccount, store: Store, *,
+                 receipt_timeout: float = 120.0, attempts: int = 8) -> None:
+        self.system = system
+        self.w3: Web3 = system.w3
+        self.account = account
+        self.store = store
+        self.receipt_timeout = receipt_timeout
+        self.attempts = attempts
+        self._chain_id: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.rpc(lambda: self.w3.eth.chain_id, "chain_id")
+        return self._chain_id
+
+    def rpc(self, fn: Callable[[], T], what: str = "rpc") -> T:
+        return with_retries(fn, attempts=self.attempts, what=what)
+
+    def head(self) -> int:
+        return self.rpc(lambda: self.w3.eth.block_number, "block_number")
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return self.rpc(lambda: self.w3.eth.get_block("latest")["timestamp"], "latest_block")
+
+    def balance(self) -> int:
+        return self.rpc(lambda: self.w3.eth.get_balance(self.address), "get_balance")
+
+    # ---- sending -------------------------------------------------------------------------------
+    def send(self, key: str, function: str, *args: Any, value: int = 0) -> TxOutcome:
+        """Make the decision `key` happen on chain exactly once (see module docstring)."""
+        record = self.store.tx(key)
+        if record is not None and record.status in (*OPEN_TX, "mined"):
+            return self._settle(record)
+        if record is not None and record.status == "reverted":
+            raise ContractRevert(function, "Reverted", {"tx": "0x" + record.tx_hash.hex(),
+                                                        "error": record.error}, b"")
+        fn = getattr(self.system.contract.functions, function)(*args)
+        params: dict[str, Any] = {"from": self.address, "value": value}
+        try:
+            gas = self.rpc(lambda: fn.estimate_gas(params), f"estimate_gas {function}")
+        except REVERTS as exc:
+            raise self.system._revert(function, exc) from None
+        nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce")
+        tx = self.rpc(lambda: fn.build_transaction({**params, "gas": int(gas * GAS_MARGIN) + 10_000,
+                                                    "nonce": nonce, "chainId": self.chain_id}),
+                      f"build {function}")
+        signed = self.account.sign_transaction(tx)
+        record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
+                                          bytes(signed.hash))
+        log.debug(kv("tx_signed", key=key, function=function, nonce=nonce, tx=record.tx_hash))
+        return self._settle(record)
+
+    def resume_pending(self) -> list[TxOutcome | Exception]:
+        """Settle every transaction left signed/sent by a previous run (call at start-up)."""
+        out: list[TxOutcome | Exception] = []
+        for record in self.store.txs(OPEN_TX):
+            try:
+                out.append(self._settle(record))
+            except (ContractRevert, TxDropped) as exc:
+                out.append(exc)
+        return out
+
+    def _settle(self, record: TxRecord) -> TxOutcome:
+        receipt = self._receipt(record.tx_hash)
+        if receipt is None:
+            self._broadcast(record)
+            receipt = self._wait(record)
+        return self._conclude(record, receipt)
+
+    def _broadcast(self, record: TxRecord) -> None:
+        try:
+            self.rpc(lambda: self.w3.eth.send_raw_transaction(record.raw), f"send {record.function}")
+        except RpcUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nodes word "already known"/"nonce too low" differently
+            message = str(exc).lower()
+            if "known" in message or "already" in message:
+                pass  # the node has it: wait for the receipt
+            elif "nonce" in message:
+                if self._receipt(record.tx_hash) is None:
+                    self.store.update_tx(record.key, "dropped", error=str(exc)[:200])
+                    raise TxDropped(f"{record.key}: nonce {record.nonce} already used ({exc})") from None
+            else:
+                raise
+        if record.status == "signed":
+            self.store.update_tx(record.key, "sent")
+
+    def _receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
+        try:
+            return self.rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash), "receipt")
+        except TransactionNotFound:
+            return None
+
+    def _wait(self, record: TxRecord) -> dict[str, Any]:
+        deadline = time.monotonic() + self.receipt_timeout
+        delay = 0.02
+        while True:
+            receipt = self._receipt(record.tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                used = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"), "nonce")
+                if used > record.nonce:
+                    self.store.update_tx(record.key, "dropped", error="nonce used by another transaction")
+                    raise TxDropped(f"{record.key}: nonce {record.nonce} used by another transaction")
+                raise TimeExhausted(f"{record.key}: no receipt for 0x{record.tx_hash.hex()} after "
+                                    f"{self.receipt_timeout} s (the node keeps it; a restart re-sends it)")
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+    def _conclude(self, record: TxRecord, receipt: dict[str, Any]) -> TxOutcome:
+        gas_used = receipt["gasUsed"]
+        fee = gas_used * receipt.get("effectiveGasPrice", 0)
+        block = receipt["blockNumber"]
+        if receipt["status"] != 1:
+            error = self._replay_error(record, block)
+            self.store.update_tx(record.key, "reverted", gas_used=gas_used, fee_paid=fee, block=block,
+                                 error=str(error))
+            raise error
+        if record.status != "mined":
+            self.store.update_tx(record.key, "mined", gas_used=gas_used, fee_paid=fee, block=block)
+            log.debug(kv("tx_mined", key=record.key, gas=gas_used, block=block))
+        return TxOutcome(record.key, record.function, record.tx_hash, block, gas_used, fee, dict(receipt))
+
+    def _replay_error(self, record: TxRecord, block: int) -> ContractRevert:
+        """Name the error of a mined-but-reverted transaction by replaying it as a call."""
+        tx = self.rpc(lambda: self.w3.eth.get_transaction(record.tx_hash), "get_transaction")
+        call = {"from": record.sender, "to": tx["to"], "data": tx["input"], "value": tx["value"],
+                "gas": tx["gas"]}
+        try:
+            self.w3.eth.call(call, block_identifier=block - 1)
+        except REVERTS as exc:
+            return self.system._revert(record.function, exc)
+        except Exception as exc:  # noqa: BLE001 - some nodes raise plain RPC errors for reverts
+            return ContractRevert(record.function, "Revert", {"message": str(exc)}, b"")
+        return ContractRevert(record.function, "Revert", {"message": "reverted in its block "
+                                                          "(state changed before inclusion)"}, b"")

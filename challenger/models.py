@@ -1,0 +1,293 @@
+"""What a daemon runs: a model's VM image, its native inference, and traces of a request's run.
+
+A `ServedModel` knows its on-chain image (`contracts.system.ModelImage`), how to build the VM state
+of an input and how to compute the output natively. Two kinds:
+
+- `MinidnnModel`: a .mdnn file; native inference through minidnn's cffi build, VM image from
+  minidnn.image (the runtime ELF + the blob).
+- `ProgramModel`: any freestanding mipsel ELF following the VM's program ABI (input at INPUT_BASE,
+  output at OUTPUT_BASE); "native" inference runs it on the fast runner. Used by tests and small demos.
+
+A `Trace` is a player's belief about the run of one request: the state hash at any step (the fast
+runner with checkpoints) and the one-step witness at any step (the reference stepper). `lying_trace`
+builds the consistent false run of a dishonest player (see its docstring).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from contracts.merkle import region_path
+from contracts.system import ModelImage
+from mipsvm.fast import FastRunner
+from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE
+from mipsvm.memory import keccak256
+from mipsvm.state import State
+from mipsvm.stepper import Witness, step_with_witness
+
+log = logging.getLogger("optimist.models")
+
+DEFAULT_INTERVAL = 1 << 16
+
+
+class ModelError(ValueError):
+    """A model file that cannot be served (missing, unreadable, or the run does not exit cleanly)."""
+
+
+class ServedModel(Protocol):
+    name: str
+
+    @property
+    def image(self) -> ModelImage: ...
+
+    def initial_state(self, input_bytes: bytes) -> State: ...
+
+    def infer(self, input_bytes: bytes) -> bytes: ...
+
+
+def _check_input(image: ModelImage, input_bytes: bytes) -> None:
+    if len(input_bytes) != image.input_length:
+        raise ModelError(f"input is {len(input_bytes)} bytes; the model takes exactly {image.input_length}")
+
+
+# ------------------------------------------------------------------------------------- programs
+
+@dataclass
+class ProgramModel:
+    """A mipsel ELF (+ optional blob at MODEL_BASE) run on the VM for both paths."""
+
+    elf: Path | bytes
+    input_length: int
+    output_length: int
+    blob: bytes = b""
+    name: str = "program"
+
+    @cached_property
+    def _base_state(self) -> State:
+        from mipsvm.elf import initial_state, load_elf
+
+        state = initial_state(load_elf(self.elf))
+        if self.blob:
+            state.memory.write(MODEL_BASE, self.blob)
+        return state
+
+    @cached_property
+    def image(self) -> ModelImage:
+        st = self._base_state
+        return ModelImage.from_memory(st.memory, entry=st.pc, input_length=self.input_length,
+                                      output_length=self.output_length,
+                                      model_hash=keccak256(self.blob) if self.blob else bytes(32),
+                                      metadata_uri=f"optimist:{self.name}")
+
+    def initial_state(self, input_bytes: bytes) -> State:
+        _check_input(self.image, input_bytes)
+        st = self._base_state.copy()
+        st.memory.write(INPUT_BASE, bytes(input_bytes))
+        return st
+
+    def infer(self, input_bytes: bytes) -> bytes:
+        runner = FastRunner(self.initial_state(input_bytes), checkpoints=False)
+        runner.run()
+        st = runner.state(copy=False)
+        if st.exit_code != 0:
+            raise ModelError(f"{self.name} exited with code {st.exit_code:#x} on this input")
+        return st.memory.read(OUTPUT_BASE, self.output_length)
+
+
+# ------------------------------------------------------------------------------------- minidnn
+
+@dataclass
+class MinidnnModel:
+    """A .mdnn model: native inference via minidnn (cffi), the VM image via minidnn.image."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist")
+        self.blob = self.path.read_bytes()
+        self.name = self.path.stem
+
+    @cached_property
+    def _vm(self):  # noqa: ANN202 - minidnn.image's own type
+        from minidnn import image as mimage
+
+        return mimage.vm_image(self.path)
+
+    @cached_property
+    def _base_state(self) -> State:
+        vm = self._vm
+        state = getattr(vm, "state", None)
+        if state is None:
+            from minidnn import image as mimage
+            state = mimage.vm_initial_state(self.path, None)
+        return state
+
+    @cached_property
+    def image(self) -> ModelImage:
+        vm = self._vm
+        st = self._base_state
+        return ModelImage.from_memory(st.memory, entry=st.pc, input_length=vm.input_length,
+                                      output_length=vm.output_length, model_hash=keccak256(self.blob),
+                                      metadata_uri=f"optimist:{self.name}")
+
+    def initial_state(self, input_bytes: bytes) -> State:
+        _check_input(self.image, input_bytes)
+        st = self._base_state.copy()
+        st.memory.write(self.image.input_base, bytes(input_bytes))
+        return st
+
+    def infer(self, input_bytes: bytes) -> bytes:
+        import numpy as np
+
+        import minidnn
+
+        _check_input(self.image, input_bytes)
+        out = minidnn.infer(self.path, np.frombuffer(bytes(input_bytes), dtype="<f4"))
+        return np.asarray(out, dtype="<f4").tobytes()
+
+
+def load_model(path: str | Path) -> ServedModel:
+    """A model file as a daemon serves it (.mdnn)."""
+    path = Path(path)
+    if path.suffix != ".mdnn":
+        raise ModelError(f"{path}: expected a .mdnn model (fix: `optimist convert model.onnx -o model.mdnn`)")
+    return MinidnnModel(path)
+
+
+# ------------------------------------------------------------------------------------- traces
+
+class Trace:
+    """The honest run of `model` on `input_bytes`: hashes and witnesses at any step."""
+
+    def __init__(self, model: ServedModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL) -> None:
+        self.model = model
+        self.input = bytes(input_bytes)
+        self.interval = interval
+        self.runner = FastRunner(model.initial_state(self.input), checkpoint_interval=interval)
+        self.runner.run()
+        self.final = self.runner.state()
+        self.steps = self.final.step
+        if not self.final.exited:
+            raise ModelError(f"{model.name}: the run did not halt")
+
+    @property
+    def exit_code(self) -> int:
+        return self.final.exit_code
+
+    @property
+    def initial_hash(self) -> bytes:
+        return self.hash_at(0)
+
+    @cached_property
+    def output(self) -> bytes:
+        img = self.model.image
+        return self.final.memory.read(img.output_base, img.output_length)
+
+    @property
+    def final_packed(self) -> bytes:
+        return self.final.encode()
+
+    @property
+    def final_hash(self) -> bytes:
+        return keccak256(self.final_packed)
+
+    def output_proof(self) -> list[bytes]:
+        img = self.model.image
+        return region_path(self.final.memory, img.output_base, img.output_size)
+
+    def hash_at(self, step: int) -> bytes:
+        return self.runner.state_hash_at(min(step, self.steps))
+
+    def state_at(self, step: int) -> State:
+        return self.runner.state_at(min(step, self.steps))
+
+    def witness_at(self, step: int) -> Witness:
+        """Witness of the step from state `step` to `step + 1`."""
+        return step_with_witness(self.state_at(step))
+
+
+class LyingTrace:
+    """A consistent false run: equal to `honest` before step `diverge`, then a corrupted state's run.
+
+    Strategy (so the dispute is a real game, not a trivial last-step lie):
+    1. at a checkpoint near the middle, the input region is replaced (its 4-byte words reversed, or
+       bit-flipped if that changes nothing) and the run continues from there; used if it still exits
+       with code 0 and a different output;
+    2. otherwise the lie is only the final state: the output's first byte flipped (diverge = steps).
+    """
+
+    def __init__(self, honest: Trace) -> None:
+        self.honest = honest
+        self.model = honest.model
+        self.steps = honest.steps
+        img = honest.model.image
+        self.runner: FastRunner | None = None
+        self.diverge = self.steps
+        k = (self.steps // 2) // honest.interval * honest.interval
+        if k >= 1:
+            st = honest.state_at(k)
+            original = st.memory.read(img.input_base, img.input_length)
+            words = [original[i:i + 4] for i in range(0, len(original), 4)]
+            corrupted = b"".join(reversed(words))
+            if corrupted == original:
+                corrupted = bytes(b ^ 0x01 for b in original)
+            st.memory.write(img.input_base, corrupted)
+            runner = FastRunner(st, checkpoint_interval=honest.interval)
+            runner.run()
+            fin = runner.state()
+            if fin.exited and fin.exit_code == 0 and \
+                    fin.memory.read(img.output_base, img.output_length) != honest.output:
+                self.runner, self.diverge, self.final, self.steps = runner, k, fin, fin.step
+        if self.runner is None:
+            fin = honest.final.copy()
+            first = fin.memory.read(img.output_base, 1)
+            fin.memory.write(img.output_base, bytes([first[0] ^ 0x01]))
+            self.final = fin
+        log.info("lying trace diverges at step %d of %d", self.diverge, self.steps)
+
+    @property
+    def exit_code(self) -> int:
+        return self.final.exit_code
+
+    @cached_property
+    def output(self) -> bytes:
+        img = self.model.image
+        return self.final.memory.read(img.output_base, img.output_length)
+
+    @property
+    def final_packed(self) -> bytes:
+        return self.final.encode()
+
+    @property
+    def final_hash(self) -> bytes:
+        return keccak256(self.final_packed)
+
+    def output_proof(self) -> list[bytes]:
+        img = self.model.image
+        return region_path(self.final.memory, img.output_base, img.output_size)
+
+    def hash_at(self, step: int) -> bytes:
+        if step < self.diverge:
+            return self.honest.hash_at(step)
+        if self.runner is None:
+            return self.final_hash
+        return self.runner.state_hash_at(min(step, self.steps))
+
+    def state_at(self, step: int) -> State:
+        if step < self.diverge:
+            return self.honest.state_at(step)
+        if self.runner is None:
+            return self.final.copy()
+        return self.runner.state_at(min(step, self.steps))
+
+    def witness_at(self, step: int) -> Witness:
+        return step_with_witness(self.state_at(step))
+
+
+AnyTrace = Trace | LyingTrace

@@ -1,0 +1,29 @@
+/* A toy "model" for daemon tests and small demos: 16 input words -> 8 output words.
+ * Input at INPUT_BASE (0x20000000), output at OUTPUT_BASE (0x30000000), exit 0.
+ * A few thousand steps: enough for a real bisection game (a dozen rounds). */
+typedef unsigned int u32;
+
+#define INPUT ((volatile const u32 *)0x20000000u)
+#define OUTPUT ((volatile u32 *)0x30000000u)
+#define ROUNDS 24
+
+static u32 mix(u32 x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  return x;
+}
+
+int main(void) {
+  u32 acc[8];
+  for (int j = 0; j < 8; j++) acc[j] = (u32)j * 0x9e3779b9u;
+  for (int r = 0; r < ROUNDS; r++) {
+    for (int j = 0; j < 8; j++) {
+      u32 s = acc[j];
+      for (int i = 0; i < 16; i++) s = mix(s + INPUT[i] * (u32)(i + j + r + 1));
+      acc[j] = s;
+    }
+  }
+  for (int j = 0; j < 8; j++) OUTPUT[j] = acc[j];
+  return 0;
+}

@@ -481,6 +481,11 @@ class System:
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
                          out_size, out_len, uri)
 
+    def output_proof(self, model_id: int, final_memory: Memory) -> list[bytes]:
+        """The `output_proof` argument of post_result: the model's output region path in `final_memory`."""
+        m = self.model(model_id)
+        return region_path(final_memory, m.output_base, m.output_size)
+
     def input_path(self, model_id: int) -> list[bytes]:
         return list(self._call("inputPathOf", model_id))
 

@@ -49,14 +49,16 @@ def export_onnx(module: Any, example_input: Any, *, opset: int = DEFAULT_OPSET,
 def load_torch_module(path: Path) -> Any:
     """Load a whole pickled module (`torch.save(module)`) or a TorchScript file."""
     torch = require_torch()
-    try:
-        return torch.jit.load(str(path), map_location="cpu")
-    except Exception:  # noqa: BLE001 - not TorchScript: try a pickled nn.Module next
-        pass
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ConversionError(f"{path}: cannot load a PyTorch module ({exc})") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.jit.load(str(path), map_location="cpu")
+        except Exception:  # noqa: BLE001 - not TorchScript: try a pickled nn.Module next
+            pass
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ConversionError(f"{path}: cannot load a PyTorch module ({exc})") from exc
     if not isinstance(obj, torch.nn.Module):
         raise ConversionError(
             f"{path}: holds a {type(obj).__name__}, not a module; save the whole module "

@@ -181,7 +181,7 @@ contract MIPS {
         if (op == 0x1C) return _special2(s, insn);
         if ((op >= 0x20 && op <= 0x26) || op == 0x30) return _load(s, insn, dataProof);
         if ((op >= 0x28 && op <= 0x2B) || op == 0x2E || op == 0x38) return _store(s, insn, dataProof);
-        if (op == 0x2F || op == 0x33) return _advance(s); // cache, pref: no-ops
+        if (op == 0x33) return _advance(s); // pref: a no-op hint
         _halt(s, FAULT_INVALID_INSTRUCTION);
     }
 

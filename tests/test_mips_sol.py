@@ -1,0 +1,361 @@
+"""MIPS.sol against the reference stepper: random instructions and states, sampled steps of real
+programs, proof rejection, gas and size. The contract runs in-process (pyrevm), deployed once."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts.evm import Contract, EVMRevert, LocalEVM, compile_mips
+from contracts.gas import step_gas
+from mipsvm import isa
+from mipsvm.elf import initial_state, load_elf
+from mipsvm.layout import PROOF_SIZE
+from mipsvm.memory import Memory
+from mipsvm.state import State, decode_state
+from mipsvm.stepper import Witness, data_access, step, step_with_witness
+from mipsvm.toolchain import compile_elf
+
+PROGRAMS = __import__("pathlib").Path(__file__).parent / "programs"
+MASK32 = 0xFFFF_FFFF
+FUZZ_EXAMPLES = 2000
+MNEMONIC_CASES = 32
+SLOW_FUZZ_EXAMPLES = 40000
+
+
+@pytest.fixture(scope="module")
+def mips() -> Contract:
+    return LocalEVM().deploy("MIPS", compile_mips())
+
+
+def run_contract(mips: Contract, w: Witness) -> bytes:
+    return mips.call("step", w.state, w.proof)
+
+
+def assert_same_step(mips: Contract, state: State) -> Witness:
+    """Step `state` with the stepper (in place) and check MIPS.sol's post-state hash matches."""
+    w = step_with_witness(state)
+    got = run_contract(mips, w)
+    assert got == w.post_hash, (
+        f"MIPS.sol disagrees: pre {decode_state(w.state)} post(stepper) {decode_state(state.encode())}")
+    return w
+
+
+# ----------------------------------------------------------------------------- strategies
+
+WORDS = st.integers(0, MASK32)
+INTERESTING = st.sampled_from([0, 1, 2, 3, 4, 31, 32, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFF_FFFF,
+                               0x8000_0000, 0x8000_0001, 0xFFFF_FFFF, 0xFFFF_FFFE, 4001, 4246])
+VALUES = st.one_of(WORDS, INTERESTING)
+
+
+def _fields(draw: st.DrawFn, op: int, low: int | None = None) -> int:
+    """A word with primary opcode `op`, random register fields, optional fixed low bits."""
+    rest = draw(st.integers(0, (1 << 26) - 1))
+    if low is not None:
+        rest = (rest & ~0x3F) | low
+    return (op << 26) | rest
+
+
+@st.composite
+def instruction_words(draw: st.DrawFn) -> int:
+    """Mostly implemented encodings of every family, some arbitrary words."""
+    kind = draw(st.integers(0, 9))
+    if kind == 9:
+        return draw(WORDS)
+    if kind <= 2:
+        return _fields(draw, 0, draw(st.sampled_from(sorted(isa.SPECIAL)) | st.integers(0, 63)))
+    if kind == 3:
+        rt = draw(st.sampled_from(sorted(isa.REGIMM)) | st.integers(0, 31))
+        return (1 << 26) | (draw(st.integers(0, 31)) << 21) | (rt << 16) | draw(st.integers(0, 0xFFFF))
+    if kind == 4:
+        return _fields(draw, isa.OP_SPECIAL2, draw(st.sampled_from(sorted(isa.SPECIAL2)) | st.integers(0, 63)))
+    if kind <= 7:   # loads and stores get twice the weight: they carry the data proof
+        ops = [op for op, name in isa.OPCODES.items() if name in isa.LOADS | isa.STORES]
+        return _fields(draw, draw(st.sampled_from(sorted(ops))))
+    return _fields(draw, draw(st.sampled_from(sorted(isa.OPCODES)) | st.integers(0, 63)))  # kind 8
+
+
+ALIGNED_PCS = st.one_of(
+    st.integers(0x0010_0000, 0x0011_0000).map(lambda a: a & ~3),
+    st.integers(0, MASK32).map(lambda a: a & ~3),
+    st.sampled_from([0, 0xFFFF_FFFC, 0x0FFF_FFFC, 0x7FFF_EFFC]),
+)
+PCS = st.integers(0, 19).flatmap(lambda k: st.integers(0, MASK32) if k == 19 else ALIGNED_PCS)  # ~1/20 unaligned
+
+
+@st.composite
+def pre_states(draw: st.DrawFn) -> State:
+    """A state about to execute a random instruction, with interesting memory at its data address."""
+    word = draw(instruction_words())
+    pc = draw(PCS)
+    regs = [0] + [draw(VALUES) for _ in range(31)]
+    mem = Memory()
+    if draw(st.integers(0, 3)) == 3:              # background: a nearby page of random data
+        page = random.Random(draw(st.integers(0, 1 << 32))).randbytes(4096)
+        mem.set_page(draw(st.sampled_from([pc >> 12, (pc >> 12) ^ 1, 0x10000])), page)
+    base = isa.rs(word)
+    if base and isa.mnemonic(word) in isa.LOADS | isa.STORES:
+        target = draw(st.one_of(
+            st.integers(0, 63).map(lambda d: (pc & ~31) + d - 16),   # same or next leaf as the code
+            st.integers(0x1000_0000, 0x1000_0100),
+            WORDS))
+        regs[base] = (target - isa.simm16(word)) & MASK32
+        mem.write(target & ~3 & MASK32, draw(st.binary(min_size=4, max_size=4)))
+    mem.write_u32(pc & ~3, word)
+    next_pc = draw(st.one_of(st.just((pc + 4) & MASK32), st.just((pc + 4) & MASK32), PCS))
+    exited = draw(st.integers(0, 19)) == 19
+    return State(mem, pc, next_pc, lo=draw(VALUES), hi=draw(VALUES),
+                 exit_code=draw(st.integers(0, 255)) if exited else 0, exited=exited,
+                 step=draw(st.integers(0, 1 << 48)), regs=regs)
+
+
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.large_base_example])
+
+
+# ----------------------------------------------------------------------------- differential
+
+
+@FUZZ
+@given(state=pre_states())
+def test_random_instruction_matches_stepper(mips: Contract, state: State) -> None:
+    assert_same_step(mips, state)
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=SLOW_FUZZ_EXAMPLES, derandomize=False)
+@given(state=pre_states())
+def test_random_instruction_matches_stepper_long(mips: Contract, state: State) -> None:
+    assert_same_step(mips, state)
+
+
+@pytest.mark.parametrize("name", sorted(set(isa.OPCODES.values()) | set(isa.SPECIAL.values())
+                                        | set(isa.REGIMM.values()) | set(isa.SPECIAL2.values())))
+def test_every_mnemonic_is_exercised(mips: Contract, name: str) -> None:
+    """Each implemented mnemonic with MNEMONIC_CASES random operand sets (coverage independent of fuzz luck)."""
+    rng = random.Random(name)
+    words = [w for w in _encodings(name, rng, 4 * MNEMONIC_CASES) if isa.mnemonic(w) == name]
+    assert len(words) >= MNEMONIC_CASES, f"too few encodings generated for {name}"
+    for word in words[:MNEMONIC_CASES]:
+        mem = Memory()
+        pc = 0x0040_0000 + 4 * rng.randrange(1024)
+        regs = [0] + [rng.choice([rng.getrandbits(32), rng.randrange(-4, 5) & MASK32, 0, 0x8000_0000,
+                                  0x7FFF_FFFF, MASK32]) for _ in range(31)]
+        regs[2] = rng.choice([4001, 4246, regs[2]])
+        if name in isa.LOADS | isa.STORES and isa.rs(word):
+            addr = 0x1000_0000 + rng.randrange(256)
+            regs[isa.rs(word)] = (addr - isa.simm16(word)) & MASK32
+            mem.write(addr & ~3, rng.randbytes(4))
+        mem.write_u32(pc, word)
+        assert_same_step(mips, State(mem, pc, pc + 4, lo=rng.getrandbits(32), hi=rng.getrandbits(32),
+                                     regs=regs))
+
+
+def _encodings(name: str, rng: random.Random, n: int) -> list[int]:
+    out = []
+    for _ in range(n):
+        word = rng.getrandbits(32)
+        for table, op, place in ((isa.OPCODES, None, None), (isa.SPECIAL, 0, "funct"),
+                                 (isa.REGIMM, 1, "rt"), (isa.SPECIAL2, isa.OP_SPECIAL2, "funct")):
+            codes = [c for c, m in table.items() if m == name]
+            if not codes:
+                continue
+            if op is None:
+                word = (codes[0] << 26) | (word & ((1 << 26) - 1))
+            elif place == "funct":
+                word = (op << 26) | (word & ((1 << 26) - 1) & ~0x3F) | codes[0]
+            else:
+                word = (op << 26) | (word & ((1 << 26) - 1) & ~(31 << 16)) | (codes[0] << 16)
+        out.append(word)
+    return out
+
+
+# ----------------------------------------------------------------------------- real programs
+
+
+def _sampled_run(mips: Contract, elf: str, samples: int, defines: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Run a program with the stepper; check `samples` random steps plus the last on MIPS.sol."""
+    path = compile_elf([PROGRAMS / elf], defines=list(defines))
+    probe = initial_state(load_elf(path))
+    total = 0
+    while not probe.exited:
+        step(probe)
+        total += 1
+    rng = random.Random(elf)
+    chosen = set(rng.sample(range(total), min(samples, total))) | {total - 1}
+    state = initial_state(load_elf(path))
+    checked = memory_steps = 0
+    for i in range(total):
+        if i in chosen:
+            memory_steps += data_access(state) is not None
+            assert_same_step(mips, state)
+            checked += 1
+        else:
+            step(state)
+    assert state.exited and state.encode() == probe.encode()
+    return checked, memory_steps
+
+
+def test_sampled_steps_of_sol_mix_program(mips: Contract) -> None:
+    checked, memory_steps = _sampled_run(mips, "sol_mix.c", 1000)
+    assert checked >= 1000
+    assert memory_steps >= 100          # loads and stores (incl. lwl/lwr/swl/swr) are well represented
+
+
+def test_sampled_steps_of_softfloat_program(mips: Contract) -> None:
+    checked, _ = _sampled_run(mips, "fast_softfloat.c", 300, ("ITERATIONS=2",))
+    assert checked >= 300
+
+
+@pytest.mark.slow
+def test_every_step_of_sol_mix_program(mips: Contract) -> None:
+    path = compile_elf([PROGRAMS / "sol_mix.c"])
+    state = initial_state(load_elf(path))
+    while not state.exited:
+        assert_same_step(mips, state)
+
+
+# ----------------------------------------------------------------------------- faults and halts
+
+
+def _state_with(word: int, regs: dict[int, int] | None = None, **fields: int) -> State:
+    mem = Memory()
+    pc = fields.pop("pc", 0x0040_0100)
+    mem.write_u32(pc & ~3, word)
+    r = [0] * 32
+    for k, v in (regs or {}).items():
+        r[k] = v
+    return State(mem, pc, fields.pop("next_pc", pc + 4), regs=r, **fields)
+
+
+@pytest.mark.parametrize(("word", "regs", "code"), [
+    (0x0000_000C, {2: 4001, 4: 0x1_2A}, 0x2A),                 # syscall exit: $a0 & 0xff
+    (0x0000_000C, {2: 4246, 4: 7}, 7),                         # exit_group
+    (0x0000_000C, {2: 4004}, 0x86),                            # write: unsupported
+    (0x0000_000D, {}, 0x85),                                   # break
+    (0x0109_5020, {8: 0x7FFF_FFFF, 9: 1}, 0x83),               # add overflow
+    (0x0109_0034, {8: 5, 9: 5}, 0x84),                         # teq
+    (0x8D09_0002, {8: 0x1000_0000}, 0x82),                     # lw unaligned
+    (0x4400_0000, {}, 0x81),                                   # COP1
+    (0xBC00_0000, {}, 0x81),                                   # cache: not implemented
+])
+def test_faults_and_exit_match(mips: Contract, word: int, regs: dict[int, int], code: int) -> None:
+    state = _state_with(word, regs)
+    before = state.copy()
+    assert_same_step(mips, state)
+    assert state.exited and state.exit_code == code
+    assert (state.pc, state.next_pc, state.regs, state.step) == (before.pc, before.next_pc, before.regs, 1)
+
+
+def test_unaligned_pc_faults(mips: Contract) -> None:
+    state = _state_with(0, pc=0x0040_0102)
+    assert_same_step(mips, state)
+    assert state.exited and state.exit_code == 0x87
+
+
+def test_exited_state_is_unchanged(mips: Contract) -> None:
+    state = _state_with(0x2508_0001, exited=True, exit_code=3, step=99)   # addiu would change $t0
+    w = assert_same_step(mips, state)
+    assert w.post_hash == w.pre_hash
+
+
+# ----------------------------------------------------------------------------- proof rejection
+
+STORE_WORD = 0xAD09_0004     # sw $t1, 4($t0)
+
+
+@pytest.fixture()
+def store_witness() -> tuple[State, Witness]:
+    mem = Memory()
+    mem.write(0x1000_0000, bytes(range(1, 65)))
+    mem.write(0x1800_0000, b"\x55" * 32)         # a non-zero sibling higher up
+    state = State(mem, 0x0040_0000, 0x0040_0004, regs=[0] * 8 + [0x1000_0000, 0xDEADBEEF] + [0] * 22)
+    mem.write_u32(0x0040_0000, STORE_WORD)
+    pre = state.copy()
+    return pre, step_with_witness(state)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+
+def _revert(mips: Contract, state: bytes, proof: bytes) -> str:
+    with pytest.raises(EVMRevert) as exc:
+        mips.call("step", state, proof)
+    return exc.value.error
+
+
+def test_valid_store_witness_is_accepted(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    _, w = store_witness
+    assert run_contract(mips, w) == w.post_hash
+
+
+@pytest.mark.parametrize("sibling", [0, 5, 13, 26])
+def test_wrong_fetch_sibling_rejected(mips: Contract, store_witness: tuple[State, Witness], sibling: int) -> None:
+    _, w = store_witness
+    assert _revert(mips, w.state, _flip(w.proof, 32 + 32 * sibling + 7)) == "InvalidFetchProof"
+
+
+@pytest.mark.parametrize("sibling", [0, 5, 13, 26])
+def test_wrong_data_sibling_rejected(mips: Contract, store_witness: tuple[State, Witness], sibling: int) -> None:
+    _, w = store_witness
+    assert _revert(mips, w.state, _flip(w.proof, PROOF_SIZE + 32 + 32 * sibling + 31)) == "InvalidDataProof"
+
+
+def test_wrong_leaves_rejected(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    _, w = store_witness
+    assert _revert(mips, w.state, _flip(w.proof, 0)) == "InvalidFetchProof"
+    assert _revert(mips, w.state, _flip(w.proof, PROOF_SIZE + 20)) == "InvalidDataProof"
+
+
+def test_proofs_for_other_addresses_rejected(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    pre, w = store_witness
+    other_fetch = pre.memory.proof(0x0040_0020)          # the next leaf
+    other_data = pre.memory.proof(0x1000_0024)           # the leaf after the stored word's
+    assert _revert(mips, w.state, other_fetch + w.proof[PROOF_SIZE:]) == "InvalidFetchProof"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE] + other_data) == "InvalidDataProof"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE] + bytes(PROOF_SIZE)) == "InvalidDataProof"
+
+
+def test_wrong_pre_state_rejected_or_diverges(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    pre, w = store_witness
+    wrong_root = _flip(w.state, 3)
+    assert _revert(mips, wrong_root, w.proof) == "InvalidFetchProof"
+    moved = pre.copy()
+    moved.regs[8] += 64                                  # the store now targets another leaf
+    assert _revert(mips, moved.encode(), w.proof) == "InvalidDataProof"
+    other_value = pre.copy()
+    other_value.regs[9] ^= 1                             # same proofs, different post-state
+    assert mips.call("step", other_value.encode(), w.proof) != w.post_hash
+
+
+def test_bad_lengths_rejected(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    _, w = store_witness
+    assert _revert(mips, w.state[:-1], w.proof) == "BadStateLength"
+    assert _revert(mips, w.state + b"\0", w.proof) == "BadStateLength"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE]) == "BadProofLength"
+    assert _revert(mips, w.state, w.proof + bytes(32)) == "BadProofLength"
+    bad_flag = w.state[:49] + b"\x02" + w.state[50:]
+    assert _revert(mips, bad_flag, w.proof) == "BadExitedFlag"
+
+
+def test_state_hash_helper(mips: Contract, store_witness: tuple[State, Witness]) -> None:
+    _, w = store_witness
+    assert mips.call("stateHash", w.state) == w.pre_hash
+
+
+# ----------------------------------------------------------------------------- gas and size
+
+
+def test_runtime_size_and_step_gas(mips: Contract) -> None:
+    size = mips.evm.runtime_size(mips.address)
+    gas = step_gas(mips)
+    print(f"\nMIPS runtime {size} bytes; step gas {gas}")
+    assert size < 24 * 1024
+    assert max(gas.values()) < 150_000
+    assert gas["swl_unaligned_store"] > gas["addu_no_memory"]   # the store really hashes its path twice

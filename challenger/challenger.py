@@ -1,0 +1,129 @@
+"""The challenger daemon: recompute every posted result, dispute the wrong ones, win the bonds.
+
+Per tick: for each pending result of a model it knows, recompute the output natively; on a mismatch
+open a game (challenge bond) while the window is open. In each of its games: answer the defender's
+midpoint (agree iff its own run has the same state hash there), give the one-step proof (reference
+stepper witness at the agreed step) when one step is left, claim the defender's timeout, cancel a
+game whose result another game already rejected; withdraw.
+
+Several challengers on one result are independent games (one per account); the first win rejects
+the result and the others are cancelled with their bonds refunded.
+
+`dishonest=True`: the challenger believes a consistent false run (challenger.models.LyingTrace),
+disputes correct results with it and plays it to the end — and loses.
+"""
+
+from __future__ import annotations
+
+from challenger.daemon import Daemon
+from challenger.models import ModelError
+from contracts.system import GameStatus, Phase, ResultStatus
+from mipsvm.memory import keccak256
+
+RACES = ("AlreadyChallenged", "ChallengeWindowClosed", "ResultNotPending", "GameNotActive", "WrongPhase",
+         "WrongStep", "ClockExpired", "ClockNotExpired", "ResultNotRejected", "NothingToWithdraw",
+         "SelfChallenge")
+
+
+class Challenger(Daemon):
+    role = "challenger"
+
+    def game_role(self, challenger: str, result_id: int) -> str | None:
+        return "challenger" if challenger == self.me else None
+
+    def act(self) -> int:
+        sent = 0
+        sent += self.check_results()
+        sent += self.play_games()
+        sent += self.withdraw_all()
+        return sent
+
+    # ---- results -------------------------------------------------------------------------------
+    def expected_output(self, request_id: int, model_id: int, input_bytes: bytes) -> bytes:
+        """What this challenger believes the output is (native run; the lie's output if dishonest)."""
+        if self.dishonest:
+            return self.trace(request_id).output
+        return self.served[model_id].infer(input_bytes)
+
+    def check_results(self) -> int:
+        sent = 0
+        now = None
+        for row in self.store.results("pending"):
+            rid = row["result_id"]
+            if row["operator"] == self.me:
+                continue
+            req = self.store.request(row["request_id"])
+            if row["verdict"] is None:
+                if req is None or req["model_id"] not in self.served:
+                    self.store.set_verdict(rid, "unknown-model")
+                    continue
+                try:
+                    expected = self.expected_output(row["request_id"], req["model_id"], bytes(req["input"]))
+                except ModelError as exc:
+                    self.store.set_verdict(rid, "error")
+                    self.emit("recompute_failed", result=rid, error=str(exc))
+                    continue
+                verdict = "agree" if expected == bytes(row["output"]) else "disagree"
+                self.store.set_verdict(rid, verdict)
+                self.emit("checked", result=rid, request=row["request_id"], verdict=verdict)
+                row = self.store.result(rid)
+            if row["verdict"] != "disagree":
+                continue
+            res = self.client.rpc(lambda x=rid: self.system.result(x), "result")
+            if res.status != ResultStatus.PENDING:
+                self.store.set_result_status(rid, res.status.name.lower())
+                continue
+            if self.client.rpc(lambda x=rid: self.system.game_of(x, self.me), "gameOf"):
+                continue
+            now = now if now is not None else self.client.now()
+            if now >= res.deadline:
+                self.emit("window_missed", result=rid)
+                self.store.set_verdict(rid, "disagree-too-late")
+                continue
+            if self.send(f"open:{rid}", "openGame", rid, value=self.system.params.challenge_bond,
+                         expected=RACES):
+                self.emit("game_opened", result=rid, request=res.request_id, steps=res.steps)
+                sent += 1
+        return sent
+
+    # ---- games ---------------------------------------------------------------------------------
+    def play_games(self) -> int:
+        sent = 0
+        for row in self.store.games("active"):
+            if row["role"] != "challenger":
+                continue
+            gid = row["game_id"]
+            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
+            if g.status != GameStatus.ACTIVE:
+                self.store.end_game(gid, g.status.name.lower(), None, None)
+                continue
+            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+            if res.status == ResultStatus.REJECTED:
+                if self.send(f"cancel:{gid}", "cancelGame", gid, expected=RACES):
+                    self.emit("game_cancelled", game=gid, result=g.result_id)
+                    sent += 1
+                continue
+            if res.status != ResultStatus.PENDING:
+                continue
+            trace = self.trace(res.request_id)
+            now = self.client.now()
+            deadline = self.client.rpc(lambda x=gid: self.system.clock_deadline(x), "deadline")
+            if g.phase == Phase.RESPONSE:
+                mid = g.mid
+                agree = trace.hash_at(mid) == g.mid_hash
+                if self.send(f"respond:{gid}:{g.lo}:{g.hi}", "respond", gid, mid, agree, expected=RACES):
+                    self.emit("responded", game=gid, lo=g.lo, hi=g.hi, mid=mid, agree=agree)
+                    sent += 1
+            elif g.phase == Phase.PROOF:
+                witness = trace.witness_at(g.lo)
+                if keccak256(witness.state) != g.lo_hash:
+                    self.emit("proof_impossible", game=gid, step=g.lo)   # cannot happen in an honest run
+                    continue
+                if self.send(f"prove:{gid}", "prove", gid, witness.state, witness.proof, expected=RACES):
+                    self.emit("proved", game=gid, step=g.lo)
+                    sent += 1
+            elif now > deadline:
+                if self.send(f"timeout:{gid}", "timeout", gid, expected=RACES):
+                    self.emit("timeout_claimed", game=gid)
+                    sent += 1
+        return sent

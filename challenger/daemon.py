@@ -1,0 +1,223 @@
+"""What the operator and challenger daemons share: event ingestion, served models, traces, the loop.
+
+A daemon is driven by `tick()`: ingest new Optimist events into SQLite, then look at chain state and
+take every decision that is due (each decision is one idempotent `ChainClient.send` keyed by what it
+decides). Decisions are derived from chain state, not from the events alone, so a restarted daemon
+(or one whose node lost blocks) converges on the right moves. `run_forever` calls `tick` in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from challenger.client import ChainClient, RpcUnavailable, TxDropped, kv
+from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
+from challenger.store import Store
+from contracts.system import ContractRevert, Event
+
+EVENT_CHUNK = 2000   # blocks per eth_getLogs
+
+
+class Daemon:
+    """Base class: `role` is "operator" or "challenger"."""
+
+    role = "daemon"
+
+    def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
+                 start_block: int = 0, trace_interval: int | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        self.client = client
+        self.system = client.system
+        self.store: Store = client.store
+        self.models = list(models)
+        self.dishonest = dishonest
+        self.start_block = start_block
+        self.trace_interval = trace_interval
+        self.log = logger or logging.getLogger(f"optimist.{self.role}")
+        self.served: dict[int, ServedModel] = {}
+        self._roots = {m.image.image_root: m for m in self.models}
+        self._traces: dict[int, AnyTrace] = {}
+        self._honest: dict[int, Trace] = {}
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._resumed = False
+
+    @property
+    def me(self) -> str:
+        return self.client.address
+
+    # ---- logging -------------------------------------------------------------------------------
+    def emit(self, event: str, **fields: Any) -> None:
+        """A structured log line, also passed to listeners (the demo's narration)."""
+        self.log.info(kv(event, role=self.role, **fields))
+        for listener in self.listeners:
+            listener(event, fields)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def tick(self) -> int:
+        """Ingest events and take every decision that is due; returns the number of transactions sent."""
+        if not self._resumed:
+            for outcome in self.client.resume_pending():
+                self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
+            self._resumed = True
+        self.ingest()
+        return self.act()
+
+    def act(self) -> int:
+        raise NotImplementedError
+
+    def run_forever(self, poll_interval: float = 1.0, stop: Callable[[], bool] | None = None) -> None:
+        """Tick until SIGTERM/SIGINT (or `stop()`); RPC outages are waited out with backoff."""
+        stopping = {"now": False}
+
+        def _stop(signum: int, frame: object) -> None:
+            stopping["now"] = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stop)
+        self.emit("started", account=self.me, models=len(self.models), dishonest=self.dishonest)
+        backoff = poll_interval
+        while not stopping["now"] and not (stop and stop()):
+            try:
+                sent = self.tick()
+                backoff = poll_interval
+            except RpcUnavailable as exc:
+                self.emit("rpc_unavailable", error=str(exc), retry_in=round(backoff, 1))
+                sent = 0
+                time.sleep(backoff)
+                backoff = min(30.0, backoff * 2)
+                continue
+            if not sent:
+                time.sleep(poll_interval)
+        self.emit("stopped")
+
+    # ---- events --------------------------------------------------------------------------------
+    def ingest(self) -> None:
+        """Read Optimist events from the stored cursor to the head into the store."""
+        head = self.client.head()
+        cursor = self.store.cursor()
+        if cursor is None or cursor > head:      # first run, or the node lost blocks: rescan
+            cursor = self.start_block - 1
+        while cursor < head:
+            to = min(head, cursor + EVENT_CHUNK)
+            events = self.client.rpc(lambda c=cursor, t=to: self.system.events_since(c + 1, t), "get_logs")
+            for ev in events:
+                self.on_event(ev)
+            cursor = to
+            self.store.set_cursor(cursor)
+
+    def on_event(self, ev: Event) -> None:
+        s, a = self.store, ev.args
+        if ev.name == "ModelRegistered":
+            model = self._roots.get(a["imageRoot"])
+            if model is not None and self._matches(model, a):
+                if a["modelId"] not in self.served:
+                    self.emit("serving", model_id=a["modelId"], name=model.name)
+                self.served[a["modelId"]] = model
+        elif ev.name == "RequestCreated":
+            s.add_request(a["requestId"], a["modelId"], a["requester"], a["fee"], a["input"],
+                          a["initialStateHash"], ev.block)
+        elif ev.name == "ResultPosted":
+            s.add_result(a["resultId"], a["requestId"], a["operator"], a["finalStateHash"], a["steps"],
+                         a["deadline"], a["output"], ev.block)
+            s.set_request_status(a["requestId"], "posted")
+        elif ev.name == "ResultRejected":
+            s.set_result_status(a["resultId"], "rejected")
+            s.set_request_status(a["requestId"], "open")
+        elif ev.name == "ResultFinalized":
+            s.set_result_status(a["resultId"], "finalized")
+            s.set_request_status(a["requestId"], "finalized")
+        elif ev.name == "GameOpened":
+            role = self.game_role(a["challenger"], a["resultId"])
+            if role is not None:
+                s.add_game(a["gameId"], a["resultId"], a["challenger"], role, a["steps"], ev.block)
+        elif ev.name == "MoveMade":
+            if s.game(a["gameId"]) is not None:
+                kind = ("midpoint", "agree", "disagree")[a["kind"]]
+                existing = [m for m in s.moves(a["gameId"]) if m["tx_hash"] == ev.tx_hash]
+                if not existing:
+                    s.add_move(a["gameId"], a["mover"], kind, a["lo"], a["hi"], a["mid"], a["midHash"],
+                               ev.block, ev.tx_hash)
+        elif ev.name == "GameResolved":
+            if s.game(a["gameId"]) is not None:
+                status = "challenger_won" if a["challengerWon"] else "defender_won"
+                s.end_game(a["gameId"], status, a["winner"], ("proof", "timeout")[a["reason"]])
+        elif ev.name == "GameCancelled":
+            if s.game(a["gameId"]) is not None:
+                s.end_game(a["gameId"], "cancelled", None, "result rejected by another game")
+
+    @staticmethod
+    def _matches(model: ServedModel, a: dict[str, Any]) -> bool:
+        img = model.image
+        return (a["entry"], a["inputBase"], a["inputLength"], a["outputBase"], a["outputLength"]) == \
+            (img.entry, img.input_base, img.input_length, img.output_base, img.output_length)
+
+    def game_role(self, challenger: str, result_id: int) -> str | None:
+        """'challenger' / 'defender' if this daemon plays the game, else None."""
+        raise NotImplementedError
+
+    # ---- traces --------------------------------------------------------------------------------
+    def honest_trace(self, request_id: int) -> Trace:
+        trace = self._honest.get(request_id)
+        if trace is None:
+            row = self.store.request(request_id)
+            if row is None:
+                raise ModelError(f"request {request_id} was never seen")
+            model = self.served.get(row["model_id"])
+            if model is None:
+                raise ModelError(f"model {row['model_id']} of request {request_id} is not served here")
+            t0 = time.perf_counter()
+            kwargs = {} if self.trace_interval is None else {"interval": self.trace_interval}
+            trace = Trace(model, bytes(row["input"]), **kwargs)
+            self.emit("vm_run", request=request_id, steps=trace.steps, exit_code=trace.exit_code,
+                      seconds=round(time.perf_counter() - t0, 3))
+            self._honest[request_id] = trace
+        return trace
+
+    def trace(self, request_id: int) -> AnyTrace:
+        """This daemon's belief about the request's run (a lie when dishonest)."""
+        trace = self._traces.get(request_id)
+        if trace is None:
+            honest = self.honest_trace(request_id)
+            trace = LyingTrace(honest) if self.dishonest else honest
+            if self.dishonest:
+                self.emit("lying_trace", request=request_id, diverge=trace.diverge, steps=trace.steps)
+            self._traces[request_id] = trace
+        return trace
+
+    def forget(self, request_id: int) -> None:
+        """Drop a request's cached runs (its games are over)."""
+        self._traces.pop(request_id, None)
+        self._honest.pop(request_id, None)
+
+    # ---- sending -------------------------------------------------------------------------------
+    def send(self, key: str, function: str, *args: Any, value: int = 0, expected: tuple[str, ...] = ()
+             ) -> bool:
+        """Send one decision; reverts named in `expected` (races) are logged, not raised."""
+        try:
+            outcome = self.client.send(key, function, *args, value=value)
+        except ContractRevert as exc:
+            if exc.name in expected:
+                self.emit("race_lost", key=key, error=exc.name)
+                return False
+            self.emit("tx_reverted", key=key, error=str(exc))
+            raise
+        except TxDropped as exc:
+            self.emit("tx_dropped", key=key, error=str(exc))
+            return False
+        self.emit("tx", key=key, function=function, gas=outcome.gas_used, block=outcome.block)
+        return True
+
+    def withdraw_all(self) -> int:
+        """Withdraw whatever the contract credits us."""
+        balance = self.client.rpc(lambda: self.system.balance(self.me), "balance")
+        if balance <= 0:
+            return 0
+        head = self.client.head()
+        if self.send(f"withdraw:{head}", "withdraw", expected=("NothingToWithdraw",)):
+            self.emit("withdrawn", amount=balance)
+            return 1
+        return 0

@@ -1,0 +1,139 @@
+"""The operator daemon: answer requests for the models it serves, defend its results, collect fees.
+
+Per tick: post a result (output, final VM state, output proof, bond) for every open request of a
+served model; in every game against one of its results post the state hash at the midpoint when
+it is its turn, prove the last step itself when its run says it wins, claim timeouts; finalize its
+results after the challenge window; withdraw.
+
+`dishonest=True`: the operator posts a consistent lie (challenger.models.LyingTrace) once per
+request and defends it with the lying run's hashes; an honest challenger must beat it.
+"""
+
+from __future__ import annotations
+
+from challenger.daemon import Daemon
+from challenger.models import ModelError
+from contracts.system import GameStatus, Phase, RequestStatus, ResultStatus
+from mipsvm.memory import keccak256
+
+RACES = ("RequestNotOpen", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
+         "ClockNotExpired", "ChallengeWindowOpen", "GamesOpen", "NothingToWithdraw")
+
+
+class Operator(Daemon):
+    role = "operator"
+
+    def game_role(self, challenger: str, result_id: int) -> str | None:
+        row = self.store.result(result_id)
+        if row is not None and row["operator"] == self.me:
+            return "defender"
+        return None
+
+    def act(self) -> int:
+        sent = 0
+        sent += self.answer_requests()
+        sent += self.defend_games()
+        sent += self.finalize_results()
+        sent += self.withdraw_all()
+        return sent
+
+    # ---- requests ------------------------------------------------------------------------------
+    def answer_requests(self) -> int:
+        sent = 0
+        for row in self.store.requests("open"):
+            rid = row["request_id"]
+            if row["model_id"] not in self.served:
+                continue
+            chain = self.client.rpc(lambda r=rid: self.system.get_request(r), "request")
+            if chain.status != RequestStatus.OPEN:
+                status = "finalized" if chain.status == RequestStatus.FINALIZED else "posted"
+                self.store.set_request_status(rid, status)
+                continue
+            if self.dishonest and row["posts"] >= 1:
+                continue   # a liar lies once; the reopened request is left to honest operators
+            try:
+                trace = self.trace(rid)
+            except ModelError as exc:
+                self.store.set_request_status(rid, "failed", note=str(exc))
+                self.emit("request_failed", request=rid, error=str(exc))
+                continue
+            if trace.exit_code != 0:
+                self.store.set_request_status(rid, "failed", note=f"exit code {trace.exit_code:#x}")
+                self.emit("request_failed", request=rid, exit_code=trace.exit_code)
+                continue
+            if not self.dishonest:
+                native = self.served[row["model_id"]].infer(bytes(row["input"]))
+                if native != trace.output:
+                    self.emit("native_vm_mismatch", request=rid)   # never post what we cannot defend
+                    self.store.set_request_status(rid, "failed", note="native output != VM output")
+                    continue
+            if self.send(f"post:{rid}:{row['posts']}", "postResult", rid, trace.output, trace.final_packed,
+                         trace.output_proof(), value=self.system.params.result_bond, expected=RACES):
+                self.store.count_post(rid)
+                self.emit("posted", request=rid, steps=trace.steps, output=keccak256(trace.output),
+                          dishonest=self.dishonest)
+                sent += 1
+            self.store.set_request_status(rid, "posted")
+        return sent
+
+    # ---- games ---------------------------------------------------------------------------------
+    def defend_games(self) -> int:
+        sent = 0
+        for row in self.store.games("active"):
+            if row["role"] != "defender":
+                continue
+            gid = row["game_id"]
+            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
+            if g.status != GameStatus.ACTIVE:
+                self.store.end_game(gid, g.status.name.lower(), None, None)
+                continue
+            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+            if res.status != ResultStatus.PENDING:
+                continue   # rejected by another game; a challenger cancels this one
+            trace = self.trace(res.request_id)
+            now = self.client.now()
+            deadline = self.client.rpc(lambda x=gid: self.system.clock_deadline(x), "deadline")
+            if g.phase == Phase.MIDPOINT:
+                mid = g.mid
+                if self.send(f"midpoint:{gid}:{g.lo}:{g.hi}", "postMidpoint", gid, mid, trace.hash_at(mid),
+                             expected=RACES):
+                    self.emit("midpoint", game=gid, lo=g.lo, hi=g.hi, mid=mid)
+                    sent += 1
+            elif now > deadline:
+                if self.send(f"timeout:{gid}", "timeout", gid, expected=RACES):
+                    self.emit("timeout_claimed", game=gid)
+                    sent += 1
+            elif g.phase == Phase.PROOF:
+                sent += self._prove_if_winning(gid, g.lo, g.lo_hash, g.hi_hash, trace)
+        return sent
+
+    def _prove_if_winning(self, gid: int, lo: int, lo_hash: bytes, hi_hash: bytes, trace) -> int:  # noqa: ANN001
+        """One step left: an operator whose run reaches hi_hash from lo_hash ends the game at once."""
+        witness = trace.witness_at(lo)
+        if keccak256(witness.state) != lo_hash or witness.post_hash != hi_hash:
+            return 0
+        if self.send(f"prove:{gid}", "prove", gid, witness.state, witness.proof, expected=RACES):
+            self.emit("proved", game=gid, step=lo)
+            return 1
+        return 0
+
+    # ---- results -------------------------------------------------------------------------------
+    def finalize_results(self) -> int:
+        sent = 0
+        now = None
+        for row in self.store.results("pending"):
+            if row["operator"] != self.me:
+                continue
+            rid = row["result_id"]
+            res = self.client.rpc(lambda x=rid: self.system.result(x), "result")
+            if res.status != ResultStatus.PENDING:
+                self.store.set_result_status(rid, res.status.name.lower())
+                continue
+            now = now if now is not None else self.client.now()
+            if now > res.deadline and res.open_games == 0:
+                if self.send(f"finalize:{rid}", "finalize", rid, expected=RACES):
+                    self.store.set_result_status(rid, "finalized")
+                    self.emit("finalized", result=rid, request=res.request_id)
+                    self.forget(res.request_id)
+                    sent += 1
+        return sent

@@ -1,0 +1,150 @@
+"""Native (host) inference through the cffi build of the same C sources the VM runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minidnn.format import ERROR_NAMES, content_hash
+
+
+class MinidnnError(Exception):
+    """Base class of minidnn errors; `.code` is the runtime error code (docs/model-format.md)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ModelError(MinidnnError):
+    """The model bytes are malformed, truncated or unsupported."""
+
+
+class InputError(MinidnnError):
+    """The input does not match the model's input shape/size."""
+
+
+INPUT_ERRORS = {13}  # INPUT_SIZE
+ERROR_HELP = {
+    1: "not a .mdnn file (convert it with `optimist convert`)",
+    2: "written by another format version; reconvert the model",
+    3: "the file is shorter than its header says; re-download or reconvert",
+    7: "the model uses an op this runtime does not know",
+    12: "the model needs more scratch memory than available",
+    15: "a Gather index is out of range for this input",
+}
+
+
+def error_for(code: int, where: str = "model") -> MinidnnError:
+    """The exception for a runtime error code."""
+    name = ERROR_NAMES.get(code, f"code {code}")
+    hint = ERROR_HELP.get(code, "the model is malformed; reconvert it")
+    cls = InputError if code in INPUT_ERRORS else ModelError
+    return cls(f"{where}: minidnn error {code} ({name}): {hint}", code)
+
+
+@cache
+def _lib() -> Any:
+    from minidnn.build import load_native
+
+    return load_native()
+
+
+def _aligned_copy(data: bytes) -> np.ndarray:
+    """The bytes in a fresh 32-byte aligned, read-only uint8 array."""
+    raw = np.empty(len(data) + 32, np.uint8)
+    start = (-raw.ctypes.data) % 32
+    buf = raw[start:start + len(data)]
+    buf[:] = np.frombuffer(data, np.uint8)
+    buf.flags.writeable = False
+    return buf
+
+
+def _aligned_empty(nbytes: int) -> np.ndarray:
+    raw = np.empty(nbytes + 32, np.uint8)
+    start = (-raw.ctypes.data) % 32
+    return raw[start:start + nbytes]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A validated .mdnn model, loaded once and run many times (thread-safe)."""
+
+    blob: bytes
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    arena_bytes: int
+    _buf: np.ndarray
+
+    @classmethod
+    def load(cls, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
+        """Load from a path or bytes; raises ModelError (with .code) if the runtime rejects it."""
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            blob, where = bytes(source), "model"
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise ModelError(f"{path}: no such model file")
+            blob, where = path.read_bytes(), str(path)
+        lib = _lib()
+        buf = _aligned_copy(blob)
+        ffi = lib.ffi
+        info = ffi.new("md_info *")
+        ptr = ffi.cast("uint8_t *", buf.ctypes.data)
+        rc = lib.lib.md_plan(ptr, len(blob), info)
+        if rc:
+            raise error_for(rc, where)
+        arena = _aligned_empty(max(info.arena_bytes, 32))
+        rc = lib.lib.mdn_validate(ptr, len(blob), ffi.cast("uint8_t *", arena.ctypes.data),
+                                  info.arena_bytes)
+        if rc:
+            raise error_for(rc, where)
+        blob = blob[:info.length]
+        return cls(blob, tuple(info.input_dims[0:info.input_ndim]),
+                   tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf)
+
+    @property
+    def hash(self) -> bytes:
+        """keccak256 of the model bytes (the on-chain model hash)."""
+        return content_hash(self.blob)
+
+    def check_input(self, x: Any) -> np.ndarray:
+        """x as a C-contiguous float32 array of the input shape (a flat array of the right size
+        is reshaped); InputError otherwise."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "fiub":
+            raise InputError(f"input dtype {arr.dtype} is not numeric")
+        size = int(np.prod(self.input_shape))
+        if arr.shape != self.input_shape and not (arr.ndim == 1 and arr.size == size):
+            raise InputError(f"input shape {arr.shape} does not match the model input "
+                             f"{self.input_shape} ({size} float32 values)", 13)
+        return np.ascontiguousarray(arr, dtype="<f4").reshape(self.input_shape)
+
+    def run(self, x: Any) -> np.ndarray:
+        """Run the model on x; returns a float32 array of the output shape."""
+        arr = self.check_input(x)
+        lib = _lib()
+        ffi = lib.ffi
+        out = np.empty(self.output_shape, "<f4")
+        arena = _aligned_empty(max(self.arena_bytes, 32))
+        rc = lib.lib.mdn_run(ffi.cast("uint8_t *", self._buf.ctypes.data), len(self.blob),
+                             ffi.cast("uint8_t *", arr.ctypes.data), arr.size,
+                             ffi.cast("uint8_t *", out.ctypes.data), out.size,
+                             ffi.cast("uint8_t *", arena.ctypes.data), self.arena_bytes)
+        if rc:
+            raise error_for(rc)
+        return out
+
+
+def load(source: Model | str | os.PathLike[str] | bytes) -> Model:
+    return source if isinstance(source, Model) else Model.load(source)
+
+
+def infer(model: Model | str | os.PathLike[str] | bytes, x: Any) -> np.ndarray:
+    """Run `model` (path, bytes or Model) on input x natively; bit-exact with the VM."""
+    return load(model).run(x)

@@ -157,3 +157,15 @@ def test_real_game_honest_operator_wins_and_finalizes(system_and_model, vm_run: 
     system.finalize(res_id)
     assert system.result(res_id).status == ResultStatus.FINALIZED
     assert system.balance(operator) == 10**15 + system.params.result_bond + 2 * system.params.challenge_bond
+
+
+def test_system_gas_figures() -> None:
+    """The benchmark's gas figures: game moves under the 60k target, real one-step proof under 150k."""
+    from contracts.system_gas import measure_system_gas
+
+    gas = measure_system_gas()
+    assert gas["rounds"] == 10
+    for move in ("post_midpoint_max", "respond_agree_max", "respond_disagree_max", "timeout"):
+        assert gas[move] < 60_000, (move, gas[move])
+    assert gas["prove_step"] < 150_000
+    assert gas["optimist_runtime_bytes"] < 24_576

@@ -15,8 +15,8 @@ from mipsvm import isa
 from mipsvm.elf import initial_state, load_elf
 from mipsvm.layout import PROOF_SIZE
 from mipsvm.memory import Memory
-from mipsvm.state import State, decode_state
-from mipsvm.stepper import Witness, data_access, step, step_with_witness
+from mipsvm.state import State, StateError, decode_state
+from mipsvm.stepper import Witness, WitnessError, data_access, step, step_with_witness, verify_step
 from mipsvm.toolchain import compile_elf
 
 PROGRAMS = __import__("pathlib").Path(__file__).parent / "programs"
@@ -218,6 +218,41 @@ def test_every_step_of_sol_mix_program(mips: Contract) -> None:
     state = initial_state(load_elf(path))
     while not state.exited:
         assert_same_step(mips, state)
+
+
+# ----------------------------------------------------------------------------- tampered witnesses
+
+
+@st.composite
+def tampered_witnesses(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A valid witness with one random corruption of the state or either proof."""
+    w = step_with_witness(draw(pre_states()))
+    state, proof = bytearray(w.state), bytearray(w.proof)
+    target = draw(st.sampled_from(["state", "fetch", "data"]))
+    if target == "state":
+        i = draw(st.integers(0, len(state) - 1))
+        state[i] ^= draw(st.integers(1, 255))
+    else:
+        base = 0 if target == "fetch" else PROOF_SIZE
+        i = base + draw(st.integers(0, PROOF_SIZE - 1))
+        proof[i] ^= draw(st.integers(1, 255))
+    return bytes(state), bytes(proof)
+
+
+@settings(FUZZ, max_examples=FUZZ_EXAMPLES // 4)
+@given(witness=tampered_witnesses())
+def test_tampered_witness_agrees_with_verify_step(mips: Contract, witness: tuple[bytes, bytes]) -> None:
+    """MIPS.sol reverts exactly when the stateless Python verifier rejects, else returns its hash."""
+    state, proof = witness
+    try:
+        expected: bytes | None = verify_step(state, proof)
+    except (WitnessError, StateError):
+        expected = None
+    if expected is None:
+        with pytest.raises(EVMRevert):
+            mips.call("step", state, proof)
+    else:
+        assert mips.call("step", state, proof) == expected
 
 
 # ----------------------------------------------------------------------------- faults and halts

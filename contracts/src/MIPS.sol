@@ -54,9 +54,7 @@ contract MIPS {
         if (proof.length != WITNESS_PROOF_SIZE) revert BadProofLength(proof.length);
         State memory s = _decode(state);
         if (s.exited) return keccak256(state);
-        unchecked {
-            s.step += 1;
-        }
+        s.step += 1; // checked: a step counter at 2**64 - 1 reverts (unreachable: steps <= 2**48)
         if (s.pc & 3 != 0) {
             _halt(s, FAULT_UNALIGNED_PC);
         } else {

@@ -88,7 +88,10 @@ def run_case(case, runner: Runner) -> CaseResult:  # noqa: ANN001 - onnx TestCas
         return CaseResult(op, case.name, "skip", f"unsupported: {exc}")
     if graph.input not in names:
         return CaseResult(op, case.name, "skip", "first input is not read by the node")
-    got = runner(graph, inputs[0])
+    try:
+        got = runner(graph, inputs[0])
+    except Exception as exc:  # noqa: BLE001 - a runtime error is this case's failure, not the suite's
+        return CaseResult(op, case.name, "fail", f"{type(exc).__name__}: {exc}")
     want = outputs[0]  # auxiliary outputs (mask, mean, argmax indices) are not compared
     atol, rtol = max(ATOL, float(case.atol)), max(RTOL, float(case.rtol))
     if got.shape != want.shape:

@@ -39,9 +39,9 @@ def to_mdnn(graph: Graph) -> bytes:
     from minidnn import format as mdf
 
     builder = mdf.ModelBuilder()
-    builder.add_input(graph.input, graph.shape(graph.input))
     added = {graph.input}
     try:
+        builder.add_input(graph.input, graph.shape(graph.input))
         for node in graph.nodes:
             inputs = list(node.inputs)
             for name in inputs:

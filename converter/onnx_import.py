@@ -146,6 +146,8 @@ def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
         raise UnsupportedOpError("<graph>", "inputs", f"minidnn models take exactly one input; this graph has {len(inputs)} ({names})")
     vi = inputs[0]
     shape = resolve_input_shape(vi, input_shape)
+    if any(d <= 0 for d in shape):
+        raise InputShapeError(f"input '{vi.name}' shape {list(shape)}: every dim must be >= 1 (no empty tensors)")
     frozen = onnx.ModelProto()
     frozen.CopyFrom(model)
     g = frozen.graph

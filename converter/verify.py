@@ -71,8 +71,11 @@ def minidnn_outputs(mdnn: bytes, xs: np.ndarray) -> np.ndarray:
     """minidnn native outputs for each input (loads the model once)."""
     import minidnn
 
-    model = minidnn.load(mdnn) if hasattr(minidnn, "load") else mdnn
-    return np.stack([np.asarray(minidnn.infer(model, x)) for x in xs])
+    try:
+        model = minidnn.Model.load(mdnn)
+        return np.stack([model.run(x) for x in xs])
+    except minidnn.MinidnnError as exc:
+        raise VerificationError(f"minidnn native failed: {exc}") from exc
 
 
 def compare(ours: np.ndarray, ref: np.ndarray) -> VerifyReport:

@@ -412,3 +412,26 @@ def test_bond_accounting_invariant(setup) -> None:
             fee_paid = s.last_receipt["gasUsed"] * s.last_receipt["effectiveGasPrice"]
             assert got == amount and w3.eth.get_balance(acct) == before + amount - fee_paid
     assert w3.eth.get_balance(s.address) == 3 * FEE
+
+
+def test_withdraw_cannot_be_reentered(setup) -> None:
+    """A contract challenger re-entering withdraw from its receive hook gets Reentrancy()."""
+    from contracts_world import FIXTURES
+
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+
+    world, truth, rid = setup
+    s, w3 = world.system, world.w3
+    res_id, _ = post_lie(world, rid)
+    attacker = deploy_contract(w3, compile_contracts(FIXTURES)["Reenterer"], s.address)
+    attacker.functions.challenge(res_id).transact({"value": CHALLENGE_BOND})
+    gid = s.game_of(res_id, attacker.address)
+    advance_time(w3, CLOCK + 1)
+    s.timeout(gid)                          # the defender never moved: the attacker contract wins
+    owed = CHALLENGE_BOND + RESULT_BOND
+    assert s.balance(attacker.address) == owed
+    attacker.functions.cashOut().transact({"gas": 1_000_000})
+    assert attacker.functions.innerError().call() == w3.keccak(text="Reentrancy()")[:4]
+    assert attacker.functions.received().call() == owed
+    assert s.balance(attacker.address) == 0 and w3.eth.get_balance(s.address) == FEE

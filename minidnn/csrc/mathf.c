@@ -1,0 +1,251 @@
+/* minidnn deterministic float32 math (see mathf.h, docs/math.md).
+ *
+ * Method: range reduction with exact (Cody-Waite) steps, near-minimax polynomials whose
+ * float32 coefficients are stored as bit patterns (fitted by minidnn/csrc/tests/fit_mathf.py),
+ * Horner evaluation, and scaling by powers of two built from integer bits. Every float op is a
+ * SoftFloat call with round-to-nearest-even; the order of evaluation is the order written.
+ */
+#include "mathf.h"
+
+#include <stdbool.h>
+
+/* ---- constants (float32 bit patterns) ------------------------------------------------- */
+#define ZERO 0x00000000u
+#define NEG_ZERO 0x80000000u
+#define HALF 0x3f000000u
+#define ONE 0x3f800000u
+#define TWO 0x40000000u
+#define POS_INF 0x7f800000u
+#define NEG_INF 0xff800000u
+#define SIGN 0x80000000u
+
+#define LOG2E 0x3fb8aa3bu          /* 1/ln 2 */
+#define EXP_LN2_HI 0x3f317200u     /* ln 2 high part, 15 significant bits: n*hi exact */
+#define EXP_LN2_LO 0x35bfbe8eu     /* ln 2 - EXP_LN2_HI */
+#define LOG_LN2_HI 0x3f317180u     /* ln 2 high part for log (k*hi exact for |k| <= 152) */
+#define LOG_LN2_LO 0x3717f7d1u
+#define SQRT2 0x3fb504f3u          /* mantissas above this are halved in log */
+#define EXP_MAX 0x42b20000u        /* 89: exp overflows above */
+#define EXP_MIN 0xc2d00000u        /* -104: exp underflows to +0 below */
+#define TANH_SMALL 0x3f200000u     /* 0.625: polynomial below, exp form above */
+#define TANH_ONE 0x41100000u       /* 9: tanh rounds to 1 at and above */
+#define ERF_SMALL 0x3f000000u      /* 0.5: erf polynomial below, 1 - erfc above */
+#define ERF_ONE 0x40800000u        /* 4: erf rounds to 1 at and above */
+#define ERFC_ZERO 0x41280000u      /* 10.5: erfc underflows to +0 above */
+#define GELU_ZERO 0xc1680000u      /* -14.5: gelu underflows to -0 below */
+#define RSQRT2 0x3f3504f3u         /* 1/sqrt 2 */
+#define TWO_SQRT_2_OVER_PI 0x3fcc422au /* 2 sqrt(2/pi) */
+#define GELU_TANH_C 0x3d372713u    /* 0.044715 */
+
+/* exp(r) = 1 + r + r^2 P(r), |r| <= ln2/2 */
+static const uint32_t EXP_P[5] = {0x3efffffe, 0x3e2aaa49, 0x3d2aac79, 0x3c091cf0, 0x3ab5121d};
+/* log1p(f) = 2s + s R(z), s = f/(2+f), z = s^2, R(z) = z LOG_R(z) */
+static const uint32_t LOG_R[4] = {0x3f2aaaaa, 0x3ecccd3d, 0x3e921c78, 0x3e717983};
+/* tanh(x) = x + x z P(z), z = x^2, |x| < 0.625 */
+static const uint32_t TANH_P[5] = {0xbeaaaa99, 0x3e088393, 0xbd5c1e2d, 0x3ca9134e, 0xbbbaf0e7};
+/* erf(x) = x + x P(x^2), |x| < 0.5 */
+static const uint32_t ERF_P[5] = {0x3e0375d4, 0xbec09399, 0x3de7127d, 0xbcdb31e6, 0x3b9a9979};
+/* h(y) = erfc(y) exp(y^2) = H_i(1/y - c_i) on y in [0.5,1), [1,2), [2,4), [4,10.5] */
+static const uint32_t ERFC_H0[9] = {0x3f0a0e8b, 0x3e3a4acb, 0xbd8c9f06, 0x3cc6b44d, 0xbbfb9809,
+                                    0x3aff69c7, 0xb94cc111, 0xb9a5370e, 0x399a9fd6};
+static const uint32_t ERFC_H1[8] = {0x3eb3c7ed, 0x3eaec7e6, 0xbe1e477d, 0x3d4b06b0, 0x3b1d82fb,
+                                    0xbcb5a0ed, 0x3cce18ab, 0xbc9360b6};
+static const uint32_t ERFC_H2[7] = {0x3e4bd9b2, 0x3ef2b234, 0xbe3e914b, 0xbcd19ad2, 0x3e090142,
+                                    0xbe02b2a0, 0x3cd87dc6};
+static const uint32_t ERFC_H3[7] = {0x3dc49b50, 0x3f0a69dc, 0xbe024568, 0xbe3abd00, 0x3e693271,
+                                    0x3d2389db, 0xbece36ef};
+#define ERFC_C0 0x3fc00000u /* 1.5 */
+#define ERFC_C1 0x3f400000u /* 0.75 */
+#define ERFC_C2 0x3ec00000u /* 0.375 */
+#define ERFC_C3 0x3e30c30cu /* 0.17261904 */
+
+static inline float32_t K(uint32_t bits) { return mf_f32(bits); }
+static inline float32_t add(float32_t a, float32_t b) { return f32_add(a, b); }
+static inline float32_t sub(float32_t a, float32_t b) { return f32_sub(a, b); }
+static inline float32_t mul(float32_t a, float32_t b) { return f32_mul(a, b); }
+static inline float32_t dvd(float32_t a, float32_t b) { return f32_div(a, b); }
+static inline float32_t nan32(void) { return mf_f32(MF_CANONICAL_NAN); }
+/* x with the sign bit of s. */
+static inline float32_t with_sign(float32_t x, float32_t s) {
+  return mf_f32((x.v & ~SIGN) | (s.v & SIGN));
+}
+
+/* c[0] + t (c[1] + t (... + t c[n-1])) */
+static float32_t horner(const uint32_t *c, int n, float32_t t) {
+  float32_t p = K(c[n - 1]);
+  for (int i = n - 2; i >= 0; i--) p = add(mul(p, t), K(c[i]));
+  return p;
+}
+
+/* 2^k for k in [-126, 127] */
+static inline float32_t pow2(int32_t k) { return mf_f32((uint32_t)(k + 127) << 23); }
+
+/* y * 2^n with a single rounding (exact first step when the result over/underflows). */
+static float32_t scale2(float32_t y, int32_t n) {
+  if (n > 127) {
+    y = mul(y, pow2(127));
+    n -= 127;
+  } else if (n < -126) {
+    y = mul(y, pow2(n + 100));
+    n = -100;
+  }
+  return mul(y, pow2(n));
+}
+
+/* exp(hi + lo) = 2^n * result, |lo| small; hi in [-160, 89]. */
+static float32_t exp_reduced(float32_t hi, float32_t lo, int32_t *n_out) {
+  int32_t n = (int32_t)f32_to_i32(mul(add(hi, lo), K(LOG2E)), softfloat_round_near_even, false);
+  float32_t nf = i32_to_f32(n);
+  float32_t r = sub(hi, mul(nf, K(EXP_LN2_HI)));  /* exact */
+  r = sub(add(r, lo), mul(nf, K(EXP_LN2_LO)));
+  float32_t p = mul(mul(r, r), horner(EXP_P, 5, r));
+  *n_out = n;
+  return add(K(ONE), add(r, p));
+}
+
+float32_t mf_max(float32_t a, float32_t b) {
+  if (mf_isnan(a) || mf_isnan(b)) return nan32();
+  if (f32_lt(a, b)) return b;
+  if (f32_lt(b, a)) return a;
+  return mf_f32(a.v & b.v);  /* equal: +0 wins over -0 */
+}
+
+float32_t mf_min(float32_t a, float32_t b) {
+  if (mf_isnan(a) || mf_isnan(b)) return nan32();
+  if (f32_lt(a, b)) return a;
+  if (f32_lt(b, a)) return b;
+  return mf_f32(a.v | b.v);  /* equal: -0 wins over +0 */
+}
+
+float32_t mf_sqrt(float32_t x) { return f32_canon(f32_sqrt(x)); }
+
+float32_t mf_exp(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  if (f32_lt(K(EXP_MAX), x)) return K(POS_INF);
+  if (f32_lt(x, K(EXP_MIN))) return K(ZERO);
+  int32_t n;
+  float32_t y = exp_reduced(x, K(ZERO), &n);
+  return scale2(y, n);
+}
+
+float32_t mf_log(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  if ((x.v & ~SIGN) == 0) return K(NEG_INF);
+  if (x.v & SIGN) return nan32();
+  if (x.v == POS_INF) return x;
+  int32_t k = 0;
+  if ((x.v >> 23) == 0) {  /* subnormal: scale into the normal range (exact) */
+    x = mul(x, pow2(25));
+    k = -25;
+  }
+  k += (int32_t)(x.v >> 23) - 127;
+  float32_t m = mf_f32((x.v & 0x007fffffu) | ONE);  /* [1, 2) */
+  if (m.v > SQRT2) {
+    m.v -= 0x00800000u;  /* halve: [sqrt2/2, 1) */
+    k += 1;
+  }
+  float32_t f = sub(m, K(ONE));  /* exact */
+  float32_t s = dvd(f, add(K(TWO), f));
+  float32_t z = mul(s, s);
+  float32_t r = mul(horner(LOG_R, 4, z), z);
+  float32_t hfsq = mul(mul(K(HALF), f), f);
+  float32_t dk = i32_to_f32(k);
+  /* dk ln2_hi - ((hfsq - (s (hfsq + R) + dk ln2_lo)) - f) */
+  float32_t t = add(mul(s, add(hfsq, r)), mul(dk, K(LOG_LN2_LO)));
+  return sub(mul(dk, K(LOG_LN2_HI)), sub(sub(hfsq, t), f));
+}
+
+float32_t mf_tanh(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  float32_t ax = mf_abs(x);
+  float32_t r;
+  if (ax.v >= TANH_ONE) {
+    r = K(ONE);
+  } else if (ax.v < TANH_SMALL) {
+    float32_t z = mul(ax, ax);
+    r = add(ax, mul(ax, mul(z, horner(TANH_P, 5, z))));
+  } else {
+    /* 1 - 2 / (exp(2|x|) + 1) */
+    r = sub(K(ONE), dvd(K(TWO), add(mf_exp(add(ax, ax)), K(ONE))));
+  }
+  return with_sign(r, x);
+}
+
+float32_t mf_sigmoid(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  if (!(x.v & SIGN)) return dvd(K(ONE), add(K(ONE), mf_exp(mf_neg(x))));
+  float32_t e = mf_exp(x);  /* x < 0: e / (1 + e) keeps relative accuracy */
+  return dvd(e, add(K(ONE), e));
+}
+
+/* erf(x) for |x| < 0.5, x >= 0 */
+static float32_t erf_small(float32_t ax) {
+  return add(ax, mul(ax, horner(ERF_P, 5, mul(ax, ax))));
+}
+
+/* h(y) = erfc(y) exp(y^2) for y in [0.5, 10.5] */
+static float32_t erfc_scaled(float32_t y) {
+  float32_t inv = dvd(K(ONE), y);
+  if (y.v < ONE) return horner(ERFC_H0, 9, sub(inv, K(ERFC_C0)));
+  if (y.v < TWO) return horner(ERFC_H1, 8, sub(inv, K(ERFC_C1)));
+  if (y.v < 0x40800000u) return horner(ERFC_H2, 7, sub(inv, K(ERFC_C2)));
+  return horner(ERFC_H3, 7, sub(inv, K(ERFC_C3)));
+}
+
+/* m * exp(-c x^2) for x >= 0, c in {1, 1/2}: x = xh + xl with xh of 12 significant bits, so
+ * c xh^2 is exact and the small rest c xl (x + xh) is added inside the exp reduction. */
+static float32_t mul_exp_neg_sq(float32_t m, float32_t x, float32_t c) {
+  float32_t xh = mf_f32(x.v & 0xfffff000u);
+  float32_t hi = mul(mul(xh, xh), c);
+  float32_t lo = mul(mul(sub(x, xh), add(x, xh)), c);
+  int32_t n;
+  float32_t y = exp_reduced(mf_neg(hi), mf_neg(lo), &n);
+  return scale2(mul(m, y), n);
+}
+
+/* erfc(y) for y in [0.5, 10.5] */
+static float32_t erfc_tail(float32_t y) {
+  return mul_exp_neg_sq(erfc_scaled(y), y, K(ONE));
+}
+
+/* erf(|x|) for finite or infinite non-NaN x */
+static float32_t erf_abs(float32_t ax) {
+  if (ax.v < ERF_SMALL) return erf_small(ax);
+  if (ax.v >= ERF_ONE) return K(ONE);
+  return sub(K(ONE), erfc_tail(ax));
+}
+
+float32_t mf_erf(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  return with_sign(erf_abs(mf_abs(x)), x);
+}
+
+float32_t mf_erfc(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  float32_t ax = mf_abs(x);
+  if (ax.v < ERF_SMALL) return sub(K(ONE), with_sign(erf_small(ax), x));
+  float32_t tail = ax.v > ERFC_ZERO ? K(ZERO) : erfc_tail(ax);
+  return (x.v & SIGN) ? sub(K(TWO), tail) : tail;
+}
+
+float32_t mf_gelu(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  if (x.v > GELU_ZERO) return K(NEG_ZERO);  /* x < -14.5 (sign-magnitude compare), -inf */
+  float32_t y = mul(x, K(RSQRT2));
+  float32_t ay = mf_abs(y);
+  float32_t half_x = mul(K(HALF), x);
+  if ((x.v & SIGN) && ay.v >= ERF_SMALL) {
+    /* x/2 erfc(|x|/sqrt2) = (x/2) h(|y|) exp(-x^2/2), x^2/2 taken from x (not y) */
+    return mul_exp_neg_sq(mul(half_x, erfc_scaled(ay)), mf_abs(x), K(HALF));
+  }
+  return mul(half_x, add(K(ONE), with_sign(erf_abs(ay), y)));
+}
+
+float32_t mf_gelu_tanh(float32_t x) {
+  /* x/2 (1 + tanh u) = x sigmoid(2u): no cancellation for negative x */
+  if (mf_isnan(x)) return nan32();
+  if (x.v == NEG_INF) return K(NEG_ZERO);
+  float32_t x3 = mul(mul(x, x), x);
+  float32_t two_u = mul(K(TWO_SQRT_2_OVER_PI), add(x, mul(K(GELU_TANH_C), x3)));
+  return mul(x, mf_sigmoid(two_u));
+}

@@ -355,13 +355,8 @@ class System:
             self.fixed_gas = ETH_TESTER_GAS   # eth-tester's estimate is a slow binary search
         arts = compile_system()
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
-        abi = list(arts["Optimist"]["abi"])
-        try:
-            from contracts.evm import compile_mips
-            abi += compile_mips().get("MIPS", {}).get("abi", [])
-        except Exception:  # noqa: BLE001 - MIPS errors are only a nicety for decoding
-            pass
-        self._errors = _error_table(abi)
+        self._errors = _error_table(arts["Optimist"]["abi"])
+        self._mips_errors_loaded = False
         self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
                         if e.get("type") == "event"}
 
@@ -390,6 +385,14 @@ class System:
             raise ContractRevert(fn_name, "Revert", {"tx": receipt["transactionHash"].hex()}, b"")
         return receipt
 
+    def _load_mips_errors(self) -> None:
+        self._mips_errors_loaded = True
+        try:
+            from contracts.evm import compile_mips
+            self._errors.update(_error_table(compile_mips().get("MIPS", {}).get("abi", [])))
+        except Exception:  # noqa: BLE001 - naming MIPS errors is a nicety; the raw data is kept
+            pass
+
     def _call(self, fn_name: str, *args: Any) -> Any:
         try:
             return getattr(self.contract.functions, fn_name)(*args).call()
@@ -398,6 +401,8 @@ class System:
 
     def _revert(self, fn_name: str, exc: Exception) -> ContractRevert:
         data = _revert_data(exc)
+        if data[:4] and data[:4] not in self._errors and not self._mips_errors_loaded:
+            self._load_mips_errors()   # a revert bubbled up from MIPS.step
         name, args = decode_revert(data, self._errors)
         if name == "Revert" and not data:
             args = {"message": f"{type(exc).__name__}: {exc}"}

@@ -13,6 +13,7 @@ import pytest
 
 from contracts.chain import eth_tester_web3
 from contracts.system import (
+    ContractRevert,
     GameStatus,
     ModelImage,
     Phase,
@@ -145,6 +146,11 @@ def test_real_game_honest_operator_wins_and_finalizes(system_and_model, vm_run: 
     g = system.game(gid)
     assert (g.lo, g.hi) == (0, 1)
     w = vm_run.witness(0)
+    bad = bytearray(w.proof)
+    bad[32 * 5] ^= 1                     # a wrong sibling in the fetch proof: MIPS.sol's error surfaces
+    with pytest.raises(ContractRevert) as exc:
+        system.prove(gid, w.state, bytes(bad), sender=operator)
+    assert exc.value.name == "InvalidFetchProof"
     system.prove(gid, w.state, w.proof, sender=operator)
     prove_gas = system.last_receipt["gasUsed"]
     assert system.game(gid).status == GameStatus.DEFENDER_WON

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from web3.exceptions import Web3RPCError
+
 from challenger.client import ChainClient, RpcUnavailable, TxDropped, kv
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
 from challenger.store import Store
@@ -203,10 +205,13 @@ class Daemon:
             if exc.name in expected:
                 self.emit("race_lost", key=key, error=exc.name)
                 return False
-            self.emit("tx_reverted", key=key, error=str(exc))
-            raise
+            self.emit("tx_reverted", key=key, error=str(exc))   # decided again next tick
+            return False
         except TxDropped as exc:
             self.emit("tx_dropped", key=key, error=str(exc))
+            return False
+        except Web3RPCError as exc:   # e.g. insufficient funds: keep running, say why
+            self.emit("tx_error", key=key, error=str(exc)[:300])
             return False
         self.emit("tx", key=key, function=function, gas=outcome.gas_used, block=outcome.block)
         return True

@@ -216,7 +216,7 @@ class LyingTrace:
     """A consistent false run: equal to `honest` before step `diverge`, then a corrupted state's run.
 
     Strategy (so the dispute is a real game, not a trivial last-step lie):
-    1. at a checkpoint near the middle, the input region is replaced (its 4-byte words reversed, or
+    1. at the middle step, the input region is replaced (its 4-byte words reversed, or
        bit-flipped if that changes nothing) and the run continues from there; used if it still exits
        with code 0 and a different output;
     2. otherwise the lie is only the final state: the output's first byte flipped (diverge = steps).
@@ -229,7 +229,7 @@ class LyingTrace:
         img = honest.model.image
         self.runner: FastRunner | None = None
         self.diverge = self.steps
-        k = (self.steps // 2) // honest.interval * honest.interval
+        k = self.steps // 2
         if k >= 1:
             st = honest.state_at(k)
             original = st.memory.read(img.input_base, img.input_length)
@@ -238,7 +238,9 @@ class LyingTrace:
             if corrupted == original:
                 corrupted = bytes(b ^ 0x01 for b in original)
             st.memory.write(img.input_base, corrupted)
-            runner = FastRunner(st, checkpoint_interval=honest.interval)
+            runner = FastRunner(st.copy(), checkpoint_interval=honest.interval)
+            if runner.checkpoints is not None:   # k is off the checkpoint grid: record it by hand
+                runner.checkpoints.record(st, {})
             runner.run()
             fin = runner.state()
             if fin.exited and fin.exit_code == 0 and \
@@ -291,3 +293,20 @@ class LyingTrace:
 
 
 AnyTrace = Trace | LyingTrace
+
+
+def parse_model_spec(spec: str) -> ServedModel:
+    """A model named on the command line: `model.mdnn`, `program.elf:IN_BYTES:OUT_BYTES`, or `toy`."""
+    if spec == "toy":
+        from challenger.programs import toy_model
+
+        return toy_model()
+    if spec.endswith(".mdnn"):
+        return load_model(spec)
+    parts = spec.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        elf = Path(parts[0])
+        if not elf.is_file():
+            raise ModelError(f"program {elf} does not exist")
+        return ProgramModel(elf, int(parts[1]), int(parts[2]), name=elf.stem)
+    raise ModelError(f"cannot serve {spec!r}: give a .mdnn file, PROGRAM.elf:IN_BYTES:OUT_BYTES, or 'toy'")

@@ -263,13 +263,14 @@ class Store:
 
     def record_signed(self, key: str, function: str, sender: str, nonce: int, raw: bytes,
                       tx_hash: bytes) -> TxRecord:
-        """Write-ahead: the signed transaction, before it is broadcast. Replaces a dropped attempt."""
+        """Write-ahead: the signed transaction, before it is broadcast. Replaces a dropped or reverted
+        attempt (the decision is being taken again)."""
         now = time.time()
         with self.transaction() as db:
             old = db.execute("SELECT status FROM txs WHERE key = ?", (key,)).fetchone()
-            if old is not None and old["status"] not in ("dropped", "failed"):
+            if old is not None and old["status"] not in ("dropped", "reverted"):
                 raise StoreError(f"transaction {key!r} already exists with status {old['status']}")
-            db.execute("DELETE FROM txs WHERE key = ?", (key,))
+            db.execute("UPDATE txs SET key = key || '#' || id WHERE key = ?", (key,))   # keep its gas
             db.execute("INSERT INTO txs (key, function, sender, nonce, raw, tx_hash, status, created_at, "
                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'signed', ?, ?)",
                        (key, function, sender, nonce, raw, tx_hash, now, now))

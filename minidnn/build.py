@@ -29,8 +29,11 @@ MODULE_NAME = "_minidnn"
 # Same semantics on both targets: no float hardware is involved (SoftFloat is integer code), so
 # the flags only keep the compilers from being clever with aliasing.
 COMMON_FLAGS = ["-fno-strict-aliasing", "-std=gnu11"]
-NATIVE_FLAGS = ["-O2", "-ffp-contract=off", "-fvisibility=hidden", *COMMON_FLAGS]
-VM_FLAGS = list(COMMON_FLAGS)
+NATIVE_FLAGS = ["-O2", "-ffp-contract=off", "-fvisibility=hidden", "-Wno-unused-label", *COMMON_FLAGS]
+NATIVE_LINK_FLAGS: list[str] = []
+# VM: LTO inlines SoftFloat's rounding/packing into f32_add/f32_mul and the kernels, about
+# halving the MIPS instructions per multiply-accumulate (measured: 277 -> 157).
+VM_FLAGS = ["-flto", "-fomit-frame-pointer", *COMMON_FLAGS]
 
 CDEF = """
 typedef struct {
@@ -90,7 +93,8 @@ def include_dirs() -> list[Path]:
 def native_key() -> str:
     """Content key of the host extension: sources, headers, flags, cdef, Python ABI."""
     h = hashlib.sha256()
-    for part in (CDEF, PRELUDE, " ".join(NATIVE_FLAGS), sysconfig.get_config_var("EXT_SUFFIX")):
+    flags = " ".join(NATIVE_FLAGS + NATIVE_LINK_FLAGS)
+    for part in (CDEF, PRELUDE, flags, sysconfig.get_config_var("EXT_SUFFIX")):
         h.update(str(part).encode())
     for path in [*all_sources(), *headers(), *(d / "platform.h" for d in softfloat.include_dirs()[:1])]:
         h.update(path.name.encode())
@@ -134,7 +138,7 @@ def build_native(verbose: bool = False) -> Path:
         ffi.cdef(CDEF)
         ffi.set_source(MODULE_NAME, PRELUDE, sources=[str(p) for p in all_sources()],
                        include_dirs=[str(d) for d in include_dirs()],
-                       extra_compile_args=NATIVE_FLAGS)
+                       extra_compile_args=NATIVE_FLAGS, extra_link_args=NATIVE_LINK_FLAGS)
         tmp = out_dir.with_name(out_dir.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         try:

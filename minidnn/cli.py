@@ -1,0 +1,53 @@
+"""`optimist infer model.mdnn --input x.npy [--json]`: native inference (bit-exact with the VM)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from minidnn.native import MinidnnError, Model
+
+
+def load_input(path: str | Path) -> np.ndarray:
+    """Read an input array from .npy (or a JSON list of numbers)."""
+    p = Path(path)
+    try:
+        if p.suffix == ".json":
+            return np.asarray(json.loads(p.read_text()), dtype=np.float32)
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{p}: cannot read an array ({exc}); give a .npy or .json file",
+                                 param_hint="--input") from exc
+
+
+@click.command("infer")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "-i", "input_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="input array (.npy or .json)")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON object")
+def infer(model: str, input_path: str, as_json: bool) -> None:
+    """Run MODEL (.mdnn) natively on an input array and print the output."""
+    x = load_input(input_path)
+    try:
+        m = Model.load(model)
+        t0 = time.perf_counter()
+        y = m.run(x)
+        seconds = time.perf_counter() - t0
+    except MinidnnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({
+            "model_hash": "0x" + m.hash.hex(), "shape": list(y.shape),
+            "output": [float(v) for v in y.ravel()],
+            "output_hex": "0x" + y.astype("<f4").tobytes().hex(), "seconds": seconds}))
+        return
+    click.echo(f"model   0x{m.hash.hex()}")
+    click.echo(f"shape   {tuple(y.shape)}")
+    click.echo(f"output  {np.array2string(y.ravel(), precision=6, max_line_width=100)}")
+    if y.ndim and y.size > 1:
+        click.echo(f"argmax  {int(np.argmax(y.ravel()))}")
+    click.echo(f"time    {seconds * 1e3:.3f} ms")

@@ -1,0 +1,193 @@
+"""The VM image of a model: runtime.elf + the .mdnn blob (+ a zeroed input region) in VM memory.
+
+`vm_image(model)` gives what the registry contract needs (imageRoot with the input zeroed, entry,
+input/output regions, the sibling paths of the input and output subtrees, model hash) and makes
+initial states for inputs; `run_vm(model, x)` runs one inference on the fast runner.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minidnn.format import content_hash
+from minidnn.native import InputError, MinidnnError, Model, ModelError, error_for, load
+from mipsvm import layout
+from mipsvm.elf import initial_state as elf_initial_state
+from mipsvm.elf import load_elf
+from mipsvm.memory import Memory
+from mipsvm.state import State
+
+DEFAULT_MAX_STEPS = 1 << 40
+
+
+class VMRunError(MinidnnError):
+    """The VM run did not finish with exit code 0."""
+
+
+@cache
+def runtime_elf() -> Path:
+    """runtime.elf (built once per toolchain version and source content)."""
+    from minidnn.build import build_runtime_elf
+
+    return build_runtime_elf()
+
+
+def _subtree_siblings(memory: Memory, base: int, size: int) -> tuple[bytes, ...]:
+    """Sibling hashes from the subtree [base, base+size) up to the root, bottom-up."""
+    level = size.bit_length() - 1 - 5
+    proof = memory.proof(base)
+    return tuple(proof[32 + 32 * i:64 + 32 * i] for i in range(level, layout.TREE_DEPTH))
+
+
+def layout_state(blob: bytes, elf: Path | None = None) -> State:
+    """Initial state with runtime.elf loaded and `blob` at MODEL_BASE (input region zero)."""
+    if len(blob) > layout.MODEL_END - layout.MODEL_BASE:
+        raise ModelError(f"model of {len(blob)} bytes does not fit the VM model region")
+    program = load_elf(elf or runtime_elf())
+    state = elf_initial_state(program)
+    state.memory.write(layout.MODEL_BASE, bytes(blob))
+    return state
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """A model laid out for the VM; immutable template plus the contract-facing data."""
+
+    model_hash: bytes
+    image_root: bytes
+    entry: int
+    input_base: int
+    input_size: int              # region size (power of two)
+    output_base: int
+    output_size: int             # region size (power of two)
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_siblings: tuple[bytes, ...]   # bottom-up, from the input subtree root to the root
+    output_siblings: tuple[bytes, ...]  # same for the output subtree (of the zeroed image)
+    runtime_elf: Path
+    model: Model = field(repr=False)
+    _template: State = field(repr=False)
+
+    @property
+    def input_nbytes(self) -> int:
+        return 4 * int(np.prod(self.input_shape))
+
+    @property
+    def output_nbytes(self) -> int:
+        return 4 * int(np.prod(self.output_shape))
+
+    def input_bytes(self, x: Any) -> bytes:
+        """The input as raw float32 LE bytes (InputError if its shape is wrong)."""
+        return self.model.check_input(x).tobytes()
+
+    def input_region(self, x: Any) -> bytes:
+        """The whole input region (data + zero padding) for x."""
+        data = self.input_bytes(x)
+        return data + bytes(self.input_size - len(data))
+
+    def initial_state(self, x: Any) -> State:
+        """State at step 0 for input x (its memRoot = image with the input region filled)."""
+        state = self._template.copy()
+        state.memory.write(self.input_base, self.input_bytes(x))
+        return state
+
+    def decode_output(self, state: State) -> np.ndarray:
+        """The output array of a halted state (VMRunError unless it exited with 0)."""
+        if not state.exited:
+            raise VMRunError(f"the VM has not halted (step {state.step})")
+        if state.exit_code != 0:
+            raise _exit_error(state.exit_code)
+        raw = state.memory.read(self.output_base, self.output_nbytes)
+        return np.frombuffer(raw, "<f4").reshape(self.output_shape).copy()
+
+
+def _exit_error(code: int) -> MinidnnError:
+    if code >= 0x80:
+        return VMRunError(f"the VM faulted with exit code {code:#x} (docs/vm-spec.md)", code)
+    return error_for(code, "VM run")
+
+
+def vm_image(model: Model | str | os.PathLike[str] | bytes) -> Image:
+    """Build (and cache per model bytes) the VM image of a validated model."""
+    m = load(model)
+    return _image_for(m.blob)
+
+
+@cache
+def _image_for(blob: bytes) -> Image:
+    m = Model.load(blob)
+    elf = runtime_elf()
+    state = layout_state(blob, elf)
+    mem = state.memory
+    in_size = layout.region_size(4 * int(np.prod(m.input_shape)))
+    out_size = layout.region_size(4 * int(np.prod(m.output_shape)))
+    if in_size > layout.INPUT_END - layout.INPUT_BASE or out_size > layout.OUTPUT_END - layout.OUTPUT_BASE:
+        raise ModelError("model input/output too large for the VM regions")
+    return Image(
+        model_hash=content_hash(blob), image_root=mem.root(), entry=state.pc,
+        input_base=layout.INPUT_BASE, input_size=in_size,
+        output_base=layout.OUTPUT_BASE, output_size=out_size,
+        input_shape=m.input_shape, output_shape=m.output_shape,
+        input_siblings=_subtree_siblings(mem, layout.INPUT_BASE, in_size),
+        output_siblings=_subtree_siblings(mem, layout.OUTPUT_BASE, out_size),
+        runtime_elf=elf, model=m, _template=state)
+
+
+def vm_initial_state(model_path: Model | str | os.PathLike[str] | bytes, x: Any):
+    """(initial State for input x, decode_output(State) -> np.ndarray)."""
+    image = vm_image(model_path)
+    return image.initial_state(x), image.decode_output
+
+
+@dataclass
+class VMResult:
+    """One VM inference: output, steps, final state hash, exit code, wall time."""
+
+    output: np.ndarray | None
+    steps: int
+    exit_code: int
+    final_hash: bytes
+    seconds: float
+    state: State = field(repr=False)
+
+
+def run_state(state: State, max_steps: int = DEFAULT_MAX_STEPS) -> tuple[State, float]:
+    """Run a state to halt on the fast runner; (final state, wall seconds of the run)."""
+    from mipsvm.fast import FastRunner
+
+    t0 = time.perf_counter()
+    runner = FastRunner(state, checkpoints=False)
+    runner.run_to(max_steps)
+    seconds = time.perf_counter() - t0
+    return runner.state(copy=False), seconds
+
+
+def run_vm(model: Model | str | os.PathLike[str] | bytes, x: Any,
+           max_steps: int = DEFAULT_MAX_STEPS) -> VMResult:
+    """Run one inference in the VM (fast runner). Raises like native on a non-zero exit."""
+    image = vm_image(model)
+    final, seconds = run_state(image.initial_state(x), max_steps)
+    if not final.exited:
+        raise VMRunError(f"no halt within {max_steps} steps")
+    output = image.decode_output(final)
+    return VMResult(output, final.step, final.exit_code, final.hash(), seconds, final)
+
+
+def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_STEPS) -> State:
+    """Run runtime.elf on arbitrary (possibly malformed) model bytes; returns the halted state."""
+    state = layout_state(blob)
+    if input_bytes:
+        state.memory.write(layout.INPUT_BASE, input_bytes)
+    final, _ = run_state(state, max_steps)
+    return final
+
+
+__all__ = ["Image", "InputError", "VMResult", "VMRunError", "layout_state", "run_raw",
+           "run_state", "run_vm", "runtime_elf", "vm_image", "vm_initial_state"]

@@ -71,19 +71,27 @@ contract MIPS {
 
     // ------------------------------------------------------------------ state encoding
 
+    /// @notice Decode a packed state whose length was checked to be STATE_SIZE.
     function _decode(bytes calldata b) internal pure returns (State memory s) {
-        s.memRoot = bytes32(b[0:32]);
-        s.pc = uint32(bytes4(b[32:36]));
-        s.nextPC = uint32(bytes4(b[36:40]));
-        s.lo = uint32(bytes4(b[40:44]));
-        s.hi = uint32(bytes4(b[44:48]));
-        s.exitCode = uint8(b[48]);
-        uint8 exited = uint8(b[49]);
+        s.memRoot = bytes32(_field(b, 0, 32));
+        s.pc = uint32(_field(b, 32, 4));
+        s.nextPC = uint32(_field(b, 36, 4));
+        s.lo = uint32(_field(b, 40, 4));
+        s.hi = uint32(_field(b, 44, 4));
+        s.exitCode = uint8(_field(b, 48, 1));
+        uint8 exited = uint8(_field(b, 49, 1));
         if (exited > 1) revert BadExitedFlag(exited);
         s.exited = exited == 1;
-        s.step = uint64(bytes8(b[50:58]));
+        s.step = uint64(_field(b, 50, 8));
         for (uint256 i = 0; i < 32; i++) {
-            s.regs[i] = uint32(bytes4(b[58 + 4 * i:62 + 4 * i]));
+            s.regs[i] = uint32(_field(b, 58 + 4 * i, 4));
+        }
+    }
+
+    /// @notice The big-endian `size`-byte field at `offset` of `b` (the caller checked the bounds).
+    function _field(bytes calldata b, uint256 offset, uint256 size) internal pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := shr(sub(256, mul(size, 8)), calldataload(add(b.offset, offset)))
         }
     }
 

@@ -77,8 +77,9 @@ def convert(source: Path, output: Path | None, input_shape: str | None, example_
         raise _fail(exc) from None
     console.print(conversion_table(result))
     console.print(f"input {result.graph.input} {list(result.input_shape)} -> output {list(result.output_shape)}; "
-                  f"{result.parameters:,} parameters, {result.macs:,} MACs")
-    console.print(f"wrote {output} ({len(result.mdnn):,} bytes), content hash 0x{content_hash(result.mdnn).hex()}")
+                  f"{result.parameters:,} parameters, {result.macs:,} MACs", soft_wrap=True)
+    console.print(f"wrote {output} ({len(result.mdnn):,} bytes), content hash 0x{content_hash(result.mdnn).hex()}",
+                  soft_wrap=True)
     if verify_n or verify_input:
         _verify(console, result, verify_n, verify_input, seed)
 
@@ -98,7 +99,7 @@ def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -
                                        onnxruntime_outputs(result.onnx_model, result.graph.input, xs))
     except ConversionError as exc:
         raise _fail(exc) from None
-    console.print(report.line())
+    console.print(report.line(), soft_wrap=True)
     if not report.ok:
         raise click.ClickException("minidnn differs from onnxruntime beyond the tolerance (docs/converter.md)")
 
@@ -116,6 +117,6 @@ def inspect(model: Path) -> None:
     console = Console()
     console.print(summary_table(info))
     console.print(f"input {list(info.input_shape)} -> output {list(info.output_shape)}; "
-                  f"{info.parameters:,} parameters, {info.macs:,} MACs, {info.size:,} bytes")
-    console.print(f"content hash 0x{info.content_hash.hex()}")
-    console.print(f"estimated VM steps ~{info.estimated_steps:,} (docs/converter.md: estimate)")
+                  f"{info.parameters:,} parameters, {info.macs:,} MACs, {info.size:,} bytes", soft_wrap=True)
+    console.print(f"content hash 0x{info.content_hash.hex()}", soft_wrap=True)
+    console.print(f"estimated VM steps ~{info.estimated_steps:,} (docs/converter.md: estimate)", soft_wrap=True)

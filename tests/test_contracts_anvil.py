@@ -68,3 +68,22 @@ def test_system_on_anvil() -> None:
         amount = system.withdraw(sender=challenger)
         assert amount == system.params.result_bond + system.params.challenge_bond
         assert w3.eth.get_balance(challenger) > before
+
+
+def test_system_with_a_local_key_on_anvil() -> None:
+    """Daemons sign with their own keys: web3's signing middleware makes the wrapper's transact work."""
+    from eth_account import Account
+    from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+    model = ModelImage.from_memory(toy_image(), entry=ENTRY, input_length=INPUT_LEN, output_length=OUTPUT_LEN)
+    with Anvil() as node:
+        w3 = node.web3()
+        key = Account.create()
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address, "value": 10**18})
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(key), layer=0)
+        system = deploy_system(w3, challenge_window=100, clock=50, mips_address=w3.eth.accounts[0])
+        model_id = system.register_model(model, sender=key.address)
+        rid = system.request(model_id, toy_input(), fee=5, sender=key.address)
+        assert system.get_request(rid).requester == key.address
+        with pytest.raises(ContractRevert, match="WrongInputLength"):
+            system.request(model_id, b"", sender=key.address)

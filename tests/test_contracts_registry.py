@@ -17,8 +17,10 @@ from contracts_world import (
     true_output,
     with_field,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from contracts.merkle import initial_state_hash, region_path, region_root
+from contracts.merkle import initial_state, initial_state_hash, region_path, region_root
 from contracts.system import ContractRevert, RequestStatus, ResultStatus
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
@@ -50,26 +52,37 @@ def test_initial_state_hash_matches_python_and_image(world: World) -> None:
     for inp in (toy_input(1), toy_input(2), bytes(INPUT_LEN), b"\xff" * INPUT_LEN):
         mem = world.image.copy()
         mem.write(INPUT_BASE, inp)
-        from contracts.merkle import initial_state
         expected = keccak256(initial_state(mem.root(), ENTRY))
         assert world.system.initial_state_hash(world.model_id, inp) == expected
         assert initial_state_hash(inp, ENTRY, INPUT_BASE, 128, world.model.input_path) == expected
 
 
-@pytest.mark.parametrize("length", [1, 31, 32, 33, 64, 3136])
-def test_region_root_on_chain_matches_memory(length: int) -> None:
+LENGTHS = (1, 31, 32, 33, 64, 100, 3136)
+
+
+@pytest.fixture(scope="module")
+def sized_models() -> tuple[World, dict[int, int]]:
+    """One world with a model per input length (region = the smallest power of two that fits)."""
     w, _ = make_world(halt_at=5)
+    ids = {}
+    for length in LENGTHS:
+        size = 1 << max(5, (length - 1).bit_length())
+        model = dataclasses.replace(w.model, input_size=size, input_length=length,
+                                    input_path=region_path(w.image, INPUT_BASE, size))
+        ids[length] = w.system.register_model(model)
+    return w, ids
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(length=st.sampled_from(LENGTHS), data=st.data())
+def test_initial_state_on_chain_matches_memory(sized_models, length: int, data) -> None:
+    w, ids = sized_models
     size = 1 << max(5, (length - 1).bit_length())
-    image = w.image.copy()
-    model = dataclasses.replace(w.model, input_size=size, input_length=length,
-                                input_path=region_path(image, INPUT_BASE, size))
-    model_id = w.system.register_model(model)
-    data = bytes((i * 31 + 7) % 251 + 1 for i in range(length))
-    mem = image.copy()
-    mem.write(INPUT_BASE, data)
-    assert region_root(data, size) == mem.subtree_root(INPUT_BASE, size)
-    from contracts.merkle import initial_state
-    assert w.system.initial_state_hash(model_id, data) == keccak256(initial_state(mem.root(), ENTRY))
+    inp = data.draw(st.binary(min_size=length, max_size=length), label="input")
+    mem = w.image.copy()
+    mem.write(INPUT_BASE, inp)
+    assert region_root(inp, size) == mem.subtree_root(INPUT_BASE, size)
+    assert w.system.initial_state_hash(ids[length], inp) == keccak256(initial_state(mem.root(), ENTRY))
 
 
 def test_register_rejects_bad_regions_and_paths(world: World) -> None:

@@ -158,34 +158,51 @@ class VMResult:
     state: State = field(repr=False)
 
 
-def run_state(state: State, max_steps: int = DEFAULT_MAX_STEPS) -> tuple[State, float]:
-    """Run a state to halt on the fast runner; (final state, wall seconds of the run)."""
-    from mipsvm.fast import FastRunner
+ENGINES = ("fast", "reference")
 
+
+def run_state(state: State, max_steps: int = DEFAULT_MAX_STEPS,
+              engine: str = "fast") -> tuple[State, float]:
+    """Run a state to halt (or max_steps); (final state, wall seconds of the run).
+
+    engine "fast" = mipsvm.fast.FastRunner (unicorn), "reference" = the Python stepper (spec).
+    """
     t0 = time.perf_counter()
-    runner = FastRunner(state, checkpoints=False)
-    runner.run_to(max_steps)
-    seconds = time.perf_counter() - t0
-    return runner.state(copy=False), seconds
+    if engine == "fast":
+        from mipsvm.fast import FastRunner
+
+        runner = FastRunner(state, checkpoints=False)
+        runner.run_to(max_steps)
+        final = runner.state(copy=False)
+    elif engine == "reference":
+        from mipsvm.stepper import step
+
+        final = state
+        while not final.exited and final.step < max_steps:
+            step(final)
+    else:
+        raise ValueError(f"unknown VM engine {engine!r}; use one of {ENGINES}")
+    return final, time.perf_counter() - t0
 
 
 def run_vm(model: Model | str | os.PathLike[str] | bytes, x: Any,
-           max_steps: int = DEFAULT_MAX_STEPS) -> VMResult:
-    """Run one inference in the VM (fast runner). Raises like native on a non-zero exit."""
+           max_steps: int = DEFAULT_MAX_STEPS, engine: str = "fast") -> VMResult:
+    """Run one inference in the VM. Raises like native on a non-zero exit."""
     image = vm_image(model)
-    final, seconds = run_state(image.initial_state(x), max_steps)
+    final, seconds = run_state(image.initial_state(x), max_steps, engine)
     if not final.exited:
         raise VMRunError(f"no halt within {max_steps} steps")
     output = image.decode_output(final)
     return VMResult(output, final.step, final.exit_code, final.hash(), seconds, final)
 
 
-def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_STEPS) -> State:
+def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_STEPS,
+            engine: str = "fast") -> State:
     """Run runtime.elf on arbitrary (possibly malformed) model bytes; returns the halted state."""
     state = layout_state(blob)
     if input_bytes:
         state.memory.write(layout.INPUT_BASE, input_bytes)
-    final, _ = run_state(state, max_steps)
+    final, _ = run_state(state, max_steps, engine)
     return final
 
 

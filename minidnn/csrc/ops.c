@@ -1,23 +1,6 @@
 /* minidnn: the op table, attribute/shape helpers shared by kernels, freestanding libc. */
 #include "ops.h"
 
-/* TEMPORARY until ops_elementwise.c/ops_norm.c land: missing kernels resolve to NULL (unknown op). */
-#pragma weak op_relu
-#pragma weak op_leaky_relu
-#pragma weak op_clip
-#pragma weak op_sigmoid
-#pragma weak op_tanh
-#pragma weak op_gelu
-#pragma weak op_erf
-#pragma weak op_add
-#pragma weak op_sub
-#pragma weak op_mul
-#pragma weak op_div
-#pragma weak op_batch_norm
-#pragma weak op_layer_norm
-#pragma weak op_softmax
-#pragma weak op_log_softmax
-
 /* ---- op table ------------------------------------------------------------------------------ */
 static const md_kernel OP_TABLE[MD_OP_MAX_ID + 1] = {
     [MD_OP_IDENTITY] = op_identity,

@@ -1,0 +1,102 @@
+"""The .mdnn writer/reader: round trip, layout rules, content hash, builder errors."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from minidnn import examples
+from minidnn.format import (
+    DATA_ALIGN,
+    HEADER_SIZE,
+    OP_IDS,
+    FormatError,
+    ModelBuilder,
+    content_hash,
+    read_model,
+    write_model,
+)
+
+
+def _small() -> ModelBuilder:
+    rng = np.random.default_rng(0)
+    b = ModelBuilder().add_input("x", (1, 1, 6, 6))
+    b.add_initializer("w", rng.standard_normal((2, 1, 3, 3)))
+    b.add_initializer("idx", np.array([1, 0], np.int64))
+    b.add_node("Conv", ["x", "w", ""], ["c"], pads=[1, 1, 1, 1], strides=[2, 2])
+    b.add_node("Gather", ["c", "idx"], ["g"], axis=1)
+    b.add_node("LeakyRelu", ["g"], ["y"], alpha=0.2)
+    return b.set_output("y")
+
+
+def test_round_trip_preserves_graph_and_bytes():
+    blob = _small().to_bytes()
+    g = read_model(blob)
+    assert write_model(g) == blob
+    assert [n.op for n in g.nodes] == ["Conv", "Gather", "LeakyRelu"]
+    assert g.nodes[0].inputs == ["x", "w", ""]
+    assert g.nodes[0].attrs == {"pads": [1, 1, 1, 1], "strides": [2, 2]}
+    assert g.nodes[2].attrs["alpha"] == pytest.approx(0.2)
+    assert g.tensors["c"].shape == (1, 2, 3, 3)
+    assert g.tensors["g"].shape == (1, 2, 3, 3)
+    assert g.tensors["idx"].dtype == 1 and g.tensors["idx"].data.tolist() == [1, 0]
+    assert g.input_shape == (1, 1, 6, 6) and g.output_shape == (1, 2, 3, 3)
+
+
+def test_layout_header_alignment_and_hash():
+    blob = _small().to_bytes()
+    magic, version, total = struct.unpack_from("<4sII", blob)
+    assert (magic, version, total) == (b"MDNN", 1, len(blob))
+    assert len(blob) % DATA_ALIGN == 0 and len(blob) > HEADER_SIZE
+    g = read_model(blob)
+    w = g.tensors["w"].data
+    assert w.dtype == np.float32
+    # weights are stored 32-byte aligned, float32 little-endian
+    off = struct.unpack_from("<I", blob, 64 + 48 * 1 + 36)[0]
+    assert off % 32 == 0 and blob[off:off + w.nbytes] == w.astype("<f4").tobytes()
+    assert content_hash(blob) != content_hash(blob[:-32] + b"\1" * 32)
+    # keccak256, not sha3-256
+    assert content_hash(b"").hex().startswith("c5d2460186f7233c")
+
+
+def test_writer_is_deterministic():
+    assert _small().to_bytes() == _small().to_bytes()
+    assert examples.generator() == examples.generator()
+
+
+def test_op_ids_are_unique_and_match_docs():
+    assert len(set(OP_IDS.values())) == len(OP_IDS)
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model-format.md").read_text()
+    for name, op_id in OP_IDS.items():
+        assert f"| {op_id} | {name} |" in doc, name
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda b: b.add_node("Nope", ["x"], ["y"]), "unknown op"),
+    (lambda b: b.add_node("Relu", ["missing"], ["y"]), "not defined"),
+    (lambda b: b.add_node("Relu", ["x"], ["x"]), "defined twice"),
+    (lambda b: b.add_node("Relu", ["x"], ["y"], bogus=1), "unknown attribute"),
+    (lambda b: b.add_node("Gemm", ["x", "x"], ["y"]), "inner dims"),
+    (lambda b: b.add_input("z", (1,)), "only one"),
+    (lambda b: b.add_initializer("w", np.zeros((0, 3))), "dims must be >= 1"),
+    (lambda b: b.add_initializer("w", np.zeros((1,) * 7)), "rank"),
+    (lambda b: b.set_output("nothing"), "not a defined tensor"),
+])
+def test_builder_rejects_bad_graphs(build, message):
+    b = ModelBuilder().add_input("x", (2, 3))
+    with pytest.raises(FormatError, match=message):
+        build(b)
+
+
+def test_reader_rejects_malformed_bytes():
+    blob = _small().to_bytes()
+    with pytest.raises(FormatError, match="truncated"):
+        read_model(blob[:40])
+    with pytest.raises(FormatError, match="magic"):
+        read_model(b"XXXX" + blob[4:])
+    with pytest.raises(FormatError, match="truncated"):
+        read_model(blob[:-32])
+    with pytest.raises(FormatError, match="version"):
+        read_model(blob[:4] + struct.pack("<I", 9) + blob[8:])

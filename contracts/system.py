@@ -273,7 +273,7 @@ def deploy_system(w3: Web3, *, challenge_window: int = DEFAULT_WINDOW, clock: in
         mips_address = deploy_mips(w3, sender).address
     optimist = deploy_contract(w3, compile_system()["Optimist"], mips_address, challenge_window, clock,
                                result_bond, challenge_bond, sender=sender)
-    return System(w3, optimist.address)
+    return System(w3, optimist.address, deploy_block=w3.eth.block_number)
 
 
 # --------------------------------------------------------------------------- errors
@@ -347,6 +347,7 @@ class System:
     w3: Web3
     address: str
     contract: Contract = field(init=False)
+    deploy_block: int = 0          # first block worth scanning for events (set by deploy_system)
     last_receipt: dict[str, Any] | None = field(default=None, init=False)
     fixed_gas: int | None = None   # gas limit for every tx; None = estimate (default except eth-tester)
 

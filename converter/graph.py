@@ -70,5 +70,25 @@ def macs(graph: Graph, node: Node) -> int:
         return int(np.prod(out)) * int(np.prod(w[1:]))
     if node.op == "ConvTranspose":
         x, w = graph.shape(node.inputs[0]), graph.shape(node.inputs[1])
-        return int(np.prod(x)) * int(np.prod(w[1:]))
+        return conv_transpose_macs(x, w, out, node.attrs)
     return 0
+
+
+def valid_taps(size: int, out: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    """(output position, kernel tap) pairs of a transposed conv axis that hit an input position."""
+    count = 0
+    for o in range(out):
+        for t in range(k):
+            src = o + pad - t * dilation
+            count += src >= 0 and src % stride == 0 and src // stride < size
+    return count
+
+
+def conv_transpose_macs(x: tuple[int, ...], w: tuple[int, ...], out: tuple[int, ...], attrs: dict) -> int:
+    """Exact MACs of a 2-D ConvTranspose: taps cropped away by the pads are not computed."""
+    pads, strides = attrs.get("pads", (0, 0, 0, 0)), attrs.get("strides", (1, 1))
+    dilations, group = attrs.get("dilations", (1, 1)), int(attrs.get("group", 1))
+    taps = 1
+    for axis in (0, 1):
+        taps *= valid_taps(x[2 + axis], out[2 + axis], w[2 + axis], strides[axis], dilations[axis], pads[axis])
+    return out[0] * out[1] * (w[0] // group) * taps

@@ -109,3 +109,15 @@ def test_verify_input_shape_errors(tmp_path: Path) -> None:
         make_inputs((1, 1, 28, 28), None, tmp_path / "bad.npy")
     np.save(tmp_path / "one.npy", np.zeros((1, 1, 28, 28)))
     assert make_inputs((1, 1, 28, 28), None, tmp_path / "one.npy").shape == (1, 1, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", ["mlp_digits", "dcgan_generator"])
+def test_step_estimate_close_to_vm(name: str) -> None:
+    """`optimist inspect`'s estimate is within 10% of the VM's exact step count."""
+    native()
+    from minidnn.image import run_vm
+
+    result = convert(MODELS / f"{name}.onnx")
+    steps = run_vm(result.mdnn, make_inputs(result.input_shape, 1, seed=5)[0]).steps
+    estimate = inspect_model(result.mdnn).estimated_steps
+    assert abs(estimate - steps) <= 0.1 * steps, (estimate, steps)

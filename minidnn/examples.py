@@ -6,6 +6,8 @@ on scikit-learn's bundled 8x8 digits (no download).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from minidnn.format import ModelBuilder
@@ -40,7 +42,9 @@ def digits_mlp(hidden: int = 32, seed: int = 0) -> tuple[bytes, float]:
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target
     clf = MLPClassifier((hidden,), max_iter=300, random_state=seed)
-    clf.fit(x[:1500], y[:1500])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: fine for an example model
+        clf.fit(x[:1500], y[:1500])
     acc = float(clf.score(x[1500:], y[1500:]))
     b = ModelBuilder().add_input("x", (1, 64))
     b.add_initializer("w0", clf.coefs_[0].T).add_initializer("b0", clf.intercepts_[0])

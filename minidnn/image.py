@@ -39,6 +39,18 @@ def runtime_elf() -> Path:
     return build_runtime_elf()
 
 
+def fold_path(node: bytes, base: int, size: int, siblings: tuple[bytes, ...]) -> bytes:
+    """Root from a subtree root at [base, base+size) and its bottom-up sibling path."""
+    from mipsvm.memory import keccak256
+
+    level = size.bit_length() - 1 - 5
+    index = base >> (5 + level)
+    for sibling in siblings:
+        node = keccak256(sibling + node) if index & 1 else keccak256(node + sibling)
+        index >>= 1
+    return node
+
+
 def _subtree_siblings(memory: Memory, base: int, size: int) -> tuple[bytes, ...]:
     """Sibling hashes from the subtree [base, base+size) up to the root, bottom-up."""
     level = size.bit_length() - 1 - 5
@@ -97,6 +109,17 @@ class Image:
         state = self._template.copy()
         state.memory.write(self.input_base, self.input_bytes(x))
         return state
+
+    def input_root(self, x: Any) -> bytes:
+        """Merkle root of the input region holding x (what the contract computes on-chain)."""
+        mem = Memory()
+        mem.write(self.input_base, self.input_bytes(x))
+        return mem.subtree_root(self.input_base, self.input_size)
+
+    def output_path(self, state: State) -> tuple[bytes, tuple[bytes, ...]]:
+        """(output region root, its sibling path bottom-up) in `state`'s memory."""
+        return (state.memory.subtree_root(self.output_base, self.output_size),
+                _subtree_siblings(state.memory, self.output_base, self.output_size))
 
     def decode_output(self, state: State) -> np.ndarray:
         """The output array of a halted state (VMRunError unless it exited with 0)."""
@@ -206,5 +229,5 @@ def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_
     return final
 
 
-__all__ = ["Image", "InputError", "VMResult", "VMRunError", "layout_state", "run_raw",
+__all__ = ["Image", "InputError", "VMResult", "VMRunError", "fold_path", "layout_state", "run_raw",
            "run_state", "run_vm", "runtime_elf", "vm_image", "vm_initial_state"]

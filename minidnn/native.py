@@ -71,7 +71,7 @@ def _aligned_empty(nbytes: int) -> np.ndarray:
     return raw[start:start + nbytes]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Model:
     """A validated .mdnn model, loaded once and run many times (thread-safe)."""
 

@@ -127,3 +127,15 @@ def test_infer_cli(tmp_path):
     model.write_bytes(b"garbage" * 20)
     res = runner.invoke(infer, [str(model), "--input", str(tmp_path / "x.npy")])
     assert res.exit_code != 0 and "BAD_MAGIC" in res.output
+
+
+def test_native_is_thread_safe():
+    from concurrent.futures import ThreadPoolExecutor
+
+    blob = examples.digits_cnn()
+    model = minidnn.Model.load(blob)
+    xs = [examples.sample_input(blob, s) for s in range(16)]
+    expected = [model.run(x).tobytes() for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda x: model.run(x).tobytes(), xs * 4))
+    assert got == expected * 4

@@ -96,7 +96,7 @@ def native_key() -> str:
     flags = " ".join(NATIVE_FLAGS + NATIVE_LINK_FLAGS)
     for part in (CDEF, PRELUDE, flags, sysconfig.get_config_var("EXT_SUFFIX")):
         h.update(str(part).encode())
-    for path in [*all_sources(), *headers(), *(d / "platform.h" for d in softfloat.include_dirs()[:1])]:
+    for path in [*all_sources(), *headers(), softfloat.include_dirs()[0] / "platform.h"]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -179,7 +179,7 @@ def vm_key() -> str:
 
     h.update(zig_version().encode())
     h.update(" ".join(VM_FLAGS).encode())
-    for path in [*all_sources(), *headers()]:
+    for path in [*all_sources(), *headers(), softfloat.include_dirs()[0] / "platform.h"]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -56,7 +56,7 @@ static uint32_t out_len(uint32_t len, uint32_t p0, uint32_t p1, uint32_t k, uint
 
 static int is_4d_f32(const md_tensor *t) { return t->ndim == 4 && t->dtype == MD_DTYPE_F32; }
 
-int op_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+__attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   int rc = md_check_arity(node, in, 2, 3, 1);
   if (rc) return rc;
   const md_tensor *x = in[0], *wt = in[1], *bias = node->n_inputs > 2 ? in[2] : NULL;
@@ -108,7 +108,7 @@ int op_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *o
 }
 
 /* Transposed convolution, computed per output element (gather form) so the order is fixed. */
-int op_conv_transpose(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+__attribute__((flatten)) int op_conv_transpose(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   int rc = md_check_arity(node, in, 2, 3, 1);
   if (rc) return rc;
   const md_tensor *x = in[0], *wt = in[1], *bias = node->n_inputs > 2 ? in[2] : NULL;

@@ -170,8 +170,9 @@ def build_runtime_elf() -> Path:
     """runtime.elf for the VM: all csrc + SoftFloat, cached per toolchain and source content."""
     from mipsvm.toolchain import compile_elf
 
-    return compile_elf(all_sources(), BUILD_DIR / "elf" / f"runtime-{vm_key()}.elf",
-                       include_dirs=include_dirs(), extra_flags=VM_FLAGS)
+    out = BUILD_DIR / "elf" / f"runtime-{vm_key()}.elf"
+    with _locked(BUILD_DIR / "elf" / ".runtime.lock"):
+        return compile_elf(all_sources(), out, include_dirs=include_dirs(), extra_flags=VM_FLAGS)
 
 
 def vm_key() -> str:

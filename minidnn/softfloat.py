@@ -7,6 +7,7 @@ build/softfloat/ (gitignored). Specialisation: RISCV (every NaN result is 0x7fc0
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import subprocess
@@ -27,6 +28,7 @@ LICENSE_MEMBER = f"{PACKAGE}-{VERSION}/LICENSE"
 SPECIALIZATION = "RISCV"
 
 OUT_DIR = BUILD_DIR / "softfloat" / f"softfloat-3e-{SHA256[:12]}"
+LOCK = BUILD_DIR / "softfloat" / ".lock"
 
 # float32 API + the internals they use. f32_mulAdd is deliberately absent: no FMA.
 API_FILES = [
@@ -105,6 +107,15 @@ def _members() -> dict[str, str]:
 def ensure_sources() -> Path:
     """Extract (once) the verified SoftFloat files to build/softfloat/...; return that dir."""
     stamp = OUT_DIR / ".complete"
+    if stamp.exists() and (OUT_DIR / "platform" / "platform.h").read_text() == PLATFORM_H:
+        return OUT_DIR
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _extract(stamp)
+
+
+def _extract(stamp: Path) -> Path:
     platform_h = OUT_DIR / "platform" / "platform.h"
     if stamp.exists():
         if platform_h.read_text() != PLATFORM_H:

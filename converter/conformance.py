@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -33,15 +37,46 @@ class CaseResult:
     reason: str = ""
 
 
-def collect_cases() -> list:  # list[onnx.backend.test.case.test_case.TestCase]
-    """Single-node test cases whose op the converter supports."""
+@dataclass(frozen=True)
+class NodeCase:
+    """One ONNX node test case: model, first data set (inputs, expected outputs), tolerances."""
+
+    name: str
+    model: onnx.ModelProto
+    data_sets: list
+    rtol: float
+    atol: float
+
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / "build" / "converter"
+
+
+def collect_cases(cache: bool = True) -> list[NodeCase]:
+    """Single-node test cases whose op the converter supports.
+
+    Generating all cases takes seconds of CPU, so the selection is pickled under build/ per onnx
+    version and converter op set (a cache of the onnx package's own output, rebuilt when absent).
+    """
+    key = hashlib.sha256(f"{onnx.__version__}:{sorted(HANDLERS)}".encode()).hexdigest()[:16]
+    path = CACHE_DIR / f"onnx-node-cases-{key}.pkl"
+    if cache and path.exists():
+        try:
+            return pickle.loads(path.read_bytes())
+        except (pickle.UnpicklingError, EOFError, AttributeError):
+            pass
     from onnx.backend.test.case.node import collect_testcases
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = collect_testcases()
-    return [c for c in cases if c.model is not None and len(c.model.graph.node) == 1
-            and c.model.graph.node[0].op_type in HANDLERS]
+    selected = [NodeCase(c.name, c.model, c.data_sets[:1], float(c.rtol), float(c.atol)) for c in cases
+                if c.model is not None and len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type in HANDLERS]
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(selected))
+        tmp.replace(path)
+    return selected
 
 
 def _arrays(values: list) -> list[np.ndarray]:
@@ -71,7 +106,7 @@ def first_output_only(model: onnx.ModelProto) -> onnx.ModelProto:
     return trimmed
 
 
-def run_case(case, runner: Runner) -> CaseResult:  # noqa: ANN001 - onnx TestCase
+def run_case(case: NodeCase, runner: Runner) -> CaseResult:
     """Convert with the first input as the runtime input (the rest bound as constants), run, compare."""
     model = first_output_only(case.model)
     op = model.graph.node[0].op_type

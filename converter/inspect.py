@@ -7,27 +7,13 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from converter import step_costs as costs
 from converter.errors import InvalidModelError
 from converter.graph import conv_transpose_macs, valid_taps
 
-# Estimated MIPS steps of the runtime (docs/converter.md §Estimated VM steps), calibrated on
-# runtime.elf in the VM (fast runner): per multiply-accumulate of each dot-product op, per output
-# element of the other ops, per pooling-window element. Entries marked (est.) could not be measured
-# yet and are scaled from similar kernels.
-STEPS_STARTUP = 1_500
-STEPS_PER_MAC: dict[str, int] = {"Gemm": 156, "MatMul": 156, "Conv": 168, "ConvTranspose": 160}
-# ConvTranspose gathers: for every output and input channel it scans the kernel rows, and for each
-# row that hits an input row scans the kernel columns (fitted: 16 steps per column checked).
-STEPS_PER_CONV_TRANSPOSE_COLUMN = 16
-STEPS_PER_ELEMENT: dict[str, int] = {
-    "Identity": 8, "Reshape": 8, "Flatten": 8, "Squeeze": 8, "Unsqueeze": 8, "Transpose": 30,
-    "Concat": 12, "Gather": 15, "Resize": 1_190,
-    "Relu": 19, "LeakyRelu": 58, "Clip": 120, "Add": 82, "Sub": 82, "Mul": 82, "Div": 118,
-    "Tanh": 1_530, "Gelu": 2_440, "Sigmoid": 1_500, "Erf": 1_500,  # Sigmoid, Erf (est.)
-    "BatchNormalization": 200, "LayerNormalization": 400, "Softmax": 1_300, "LogSoftmax": 1_500,  # (est.)
-    "MaxPool": 10, "AveragePool": 10, "GlobalAveragePool": 10, "ConvTranspose": 2_064,
-}
-STEPS_PER_WINDOW_ELEMENT = {"MaxPool": 75, "AveragePool": 90, "GlobalAveragePool": 85}  # AveragePool (est.)
+# Estimated MIPS steps (docs/converter.md §Estimated VM steps): per multiply-accumulate of each
+# dot-product op, per output element of the other ops, per pooling-window element, measured on
+# runtime.elf in the VM by `python -m converter.calibrate` (converter/step_costs.py).
 
 
 @dataclass(frozen=True)
@@ -55,7 +41,7 @@ class ModelInfo:
 
     @property
     def estimated_steps(self) -> int:
-        return STEPS_STARTUP + sum(n.steps for n in self.nodes)
+        return costs.STARTUP + sum(n.steps for n in self.nodes)
 
 
 def node_macs(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], out: tuple[int, ...]) -> int:
@@ -75,17 +61,17 @@ def node_macs(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], out
 def node_steps(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], out: tuple[int, ...], macs: int) -> int:
     """Estimated VM steps of one node."""
     elements = math.prod(out)
-    steps = macs * STEPS_PER_MAC.get(op, 0) + elements * STEPS_PER_ELEMENT.get(op, 0)
+    steps = macs * costs.PER_MAC.get(op, 0) + elements * costs.PER_ELEMENT.get(op, 0)
     if op in ("MaxPool", "AveragePool"):
-        steps += elements * math.prod(attrs.get("kernel_shape", [1])) * STEPS_PER_WINDOW_ELEMENT[op]
+        steps += elements * math.prod(attrs.get("kernel_shape", [1])) * costs.PER_WINDOW_ELEMENT[op]
     if op == "ConvTranspose":
         x, w = in_shapes[0], in_shapes[1]
         rows = valid_taps(x[2], out[2], w[2], attrs.get("strides", (1, 1))[0], attrs.get("dilations", (1, 1))[0],
                           attrs.get("pads", (0, 0, 0, 0))[0])
         columns = out[1] * (w[0] // int(attrs.get("group", 1))) * rows * out[3] * w[3]
-        steps += out[0] * columns * STEPS_PER_CONV_TRANSPOSE_COLUMN
+        steps += out[0] * columns * costs.CONV_TRANSPOSE_COLUMN
     if op == "GlobalAveragePool":
-        steps += math.prod(in_shapes[0]) * STEPS_PER_WINDOW_ELEMENT[op]
+        steps += math.prod(in_shapes[0]) * costs.PER_WINDOW_ELEMENT[op]
     return steps
 
 

@@ -113,11 +113,14 @@ def test_verify_input_shape_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["mlp_digits", "dcgan_generator"])
 def test_step_estimate_close_to_vm(name: str) -> None:
-    """`optimist inspect`'s estimate is within 10% of the VM's exact step count."""
+    """`optimist inspect`'s estimate is within 15% of the VM's exact step count.
+
+    If the runtime's kernels changed, re-measure: .venv/bin/python -m converter.calibrate
+    """
     native()
     from minidnn.image import run_vm
 
     result = convert(MODELS / f"{name}.onnx")
     steps = run_vm(result.mdnn, make_inputs(result.input_shape, 1, seed=5)[0]).steps
     estimate = inspect_model(result.mdnn).estimated_steps
-    assert abs(estimate - steps) <= 0.1 * steps, (estimate, steps)
+    assert abs(estimate - steps) <= 0.15 * steps, f"estimate {estimate}, VM {steps}: run python -m converter.calibrate"

@@ -1,0 +1,197 @@
+"""Measure minidnn's per-op VM step costs and rewrite converter/step_costs.py.
+
+    .venv/bin/python -m converter.calibrate
+
+Runs single-op models (4096 elements) and a few dense/conv shapes through runtime.elf in the VM
+and fits the constants `optimist inspect` uses for its step estimate. Re-run after changing the
+runtime's kernels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from converter import step_costs
+from converter.api import convert
+from converter.graph import valid_taps
+
+SHAPE = (1, 16, 16, 16)
+N = int(np.prod(SHAPE))
+ELEMENTWISE = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu", "Identity"]
+BINARY = ["Add", "Sub", "Mul", "Div"]
+
+
+def _model(nodes: list[onnx.NodeProto], in_shape: tuple, out_shape: tuple,
+           inits: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "calibrate", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+def _rand(*shape: int) -> np.ndarray:
+    return np.random.default_rng(len(shape)).standard_normal(shape).astype(np.float32)
+
+
+def vm_steps(model: onnx.ModelProto) -> int | None:
+    """Exact VM steps of one inference on a random input (None if the VM run fails)."""
+    from minidnn.image import run_vm
+
+    result = convert(model)
+    try:
+        return run_vm(result.mdnn, _rand(*result.input_shape)).steps
+    except Exception as exc:  # noqa: BLE001 - report and keep the previous constant
+        click.echo(f"  {model.graph.node[0].op_type}: VM run failed ({exc}); keeping the previous value")
+        return None
+
+
+def _unary(op: str) -> onnx.ModelProto:
+    return _model([helper.make_node(op, ["x"], ["y"])], SHAPE, SHAPE)
+
+
+def _element_models() -> dict[str, Callable[[], onnx.ModelProto]]:
+    one = np.ones(SHAPE[1], np.float32)
+    models: dict[str, Callable[[], onnx.ModelProto]] = {op: (lambda op=op: _unary(op)) for op in ELEMENTWISE}
+    models |= {op: (lambda op=op: _model([helper.make_node(op, ["x", "w"], ["y"])], SHAPE, SHAPE,
+                                          {"w": _rand(*SHAPE) + 3.0})) for op in BINARY}
+    models |= {op: (lambda op=op: _model([helper.make_node(op, ["x"], ["y"], axis=-1)], SHAPE, SHAPE))
+               for op in ("Softmax", "LogSoftmax")}
+    models["Clip"] = lambda: _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], SHAPE, SHAPE,
+                                    {"lo": np.float32(-0.5), "hi": np.float32(0.5)})
+    models["Transpose"] = lambda: _model([helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])],
+                                         SHAPE, SHAPE)
+    models["BatchNormalization"] = lambda: _model(
+        [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])], SHAPE, SHAPE,
+        {"s": one, "b": one, "m": one, "v": one})
+    models["LayerNormalization"] = lambda: _model(
+        [helper.make_node("LayerNormalization", ["x", "s"], ["y"], axis=-1)], SHAPE, SHAPE, {"s": one})
+    models["Resize"] = lambda: _model([helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")],
+                                      SHAPE, (1, 16, 32, 32), {"s": np.array([1, 1, 2, 2], np.float32)})
+    return models
+
+
+def calibrate() -> dict[str, object]:
+    """Measure and fit every constant of converter/step_costs.py."""
+    costs = {k: getattr(step_costs, k) for k in ("STARTUP", "PER_MAC", "PER_ELEMENT", "PER_WINDOW_ELEMENT",
+                                                   "CONV_TRANSPOSE_COLUMN")}
+    costs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in costs.items()}
+    missed: list[str] = []
+    startup = vm_steps(_model([helper.make_node("Identity", ["x"], ["y"])], (1, 1), (1, 1)))
+    costs["STARTUP"] = startup if startup is not None else costs["STARTUP"]
+    base = costs["STARTUP"]
+    for op, build in _element_models().items():
+        steps = vm_steps(build())
+        out = 16 * 32 * 32 if op == "Resize" else N
+        if steps is None:
+            missed.append(op)
+            continue
+        costs["PER_ELEMENT"][op] = round((steps - base) / out)
+    for op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+        costs["PER_ELEMENT"][op] = costs["PER_ELEMENT"]["Identity"]
+    _dense(costs, missed)
+    _pools(costs, missed)
+    _conv_transpose(costs, missed)
+    costs["NOT_MEASURED"] = sorted(set(missed))
+    return costs
+
+
+def _dense(costs: dict, missed: list[str]) -> None:
+    base = costs["STARTUP"]
+    gemm = vm_steps(_model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], (1, 256), (1, 256),
+                           {"w": _rand(256, 256), "b": _rand(256)}))
+    if gemm is None:
+        missed.append("Gemm")
+    else:
+        costs["PER_MAC"]["Gemm"] = costs["PER_MAC"]["MatMul"] = round((gemm - base) / 65536)
+    conv = vm_steps(_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])], SHAPE, SHAPE,
+                           {"w": _rand(16, 16, 3, 3), "b": _rand(16)}))
+    if conv is None:
+        missed.append("Conv")
+    else:
+        costs["PER_MAC"]["Conv"] = round((conv - base) / (N * 16 * 9))
+
+
+def _pools(costs: dict, missed: list[str]) -> None:
+    base = costs["STARTUP"]
+    out = N // 4
+    for op in ("MaxPool", "AveragePool"):
+        steps = vm_steps(_model([helper.make_node(op, ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                                SHAPE, (1, 16, 8, 8)))
+        if steps is None:
+            missed.append(op)
+            continue
+        costs["PER_WINDOW_ELEMENT"][op] = round((steps - base - out * costs["PER_ELEMENT"][op]) / (4 * out))
+    steps = vm_steps(_model([helper.make_node("GlobalAveragePool", ["x"], ["y"])], SHAPE, (1, 16, 1, 1)))
+    if steps is None:
+        missed.append("GlobalAveragePool")
+    else:
+        costs["PER_WINDOW_ELEMENT"]["GlobalAveragePool"] = round((steps - base) / N)
+
+
+# (in channels, in size, out channels, kernel, stride, pad): shapes like DCGAN generators
+CONV_TRANSPOSE_SHAPES = [(8, 8, 8, 3, 1, 1), (16, 1, 64, 4, 1, 0), (32, 8, 1, 4, 2, 1), (16, 16, 8, 4, 2, 1),
+                         (64, 4, 32, 4, 2, 1)]
+
+
+def _conv_transpose(costs: dict, missed: list[str]) -> None:
+    """Fit steps = a*MACs + b*(kernel columns scanned) + c*outputs (non-negative least squares)."""
+    from scipy.optimize import nnls
+
+    rows, steps = [], []
+    for cin, size, cout, k, s, p in CONV_TRANSPOSE_SHAPES:
+        out = s * (size - 1) + k - 2 * p
+        model = _model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[s, s], pads=[p] * 4)],
+                       (1, cin, size, size), (1, cout, out, out), {"w": _rand(cin, cout, k, k)})
+        measured = vm_steps(model)
+        if measured is None:
+            continue
+        taps = valid_taps(size, out, k, s, 1, p)
+        rows.append([cout * cin * taps * taps, cout * cin * taps * out * k, cout * out * out])
+        steps.append(measured - costs["STARTUP"])
+    if len(rows) < 3:
+        missed.append("ConvTranspose")
+        return
+    (mac, column, output), _ = nnls(np.array(rows, float), np.array(steps, float))
+    costs["PER_MAC"]["ConvTranspose"] = round(mac)
+    costs["CONV_TRANSPOSE_COLUMN"] = round(column)
+    costs["PER_ELEMENT"]["ConvTranspose"] = round(output)
+
+
+def write_costs(costs: dict[str, object], path: Path) -> None:
+    from minidnn.image import runtime_elf
+
+    digest = hashlib.sha256(runtime_elf().read_bytes()).hexdigest()
+    lines = ['"""VM step costs of minidnn\'s kernels, written by `python -m converter.calibrate` (do not edit by hand).',
+             "", "Calibrated on runtime.elf in the VM (fast runner). Ops in NOT_MEASURED kept earlier values.", '"""', ""]
+    for key in ("STARTUP", "PER_MAC", "PER_ELEMENT", "PER_WINDOW_ELEMENT", "CONV_TRANSPOSE_COLUMN"):
+        value = costs[key]
+        if isinstance(value, dict):
+            items = textwrap.wrap(", ".join(f"{k!r}: {v}" for k, v in value.items()), 96)
+            lines += [f"{key} = {{", *[f"    {line}" for line in items], "}"]
+        else:
+            lines.append(f"{key} = {value}")
+    lines.append(f"RUNTIME_SHA256 = {digest!r}")
+    lines.append(f"NOT_MEASURED = {costs['NOT_MEASURED']!r}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(step_costs.__file__), show_default=True)
+def main(out: Path) -> None:
+    """Measure the kernels in the VM and rewrite the step-cost table."""
+    costs = calibrate()
+    write_costs(costs, out)
+    click.echo(f"wrote {out}; not measured: {', '.join(costs['NOT_MEASURED']) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

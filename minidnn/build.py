@@ -11,6 +11,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import shutil
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -148,6 +149,7 @@ def build_native(verbose: bool = False) -> Path:
             raise BuildError(f"native minidnn build failed: {exc}") from exc
         out_dir.mkdir(parents=True, exist_ok=True)
         os.replace(built, out_dir / built.name)
+        shutil.rmtree(tmp, ignore_errors=True)
         return out_dir / built.name
 
 

@@ -139,3 +139,22 @@ def test_native_is_thread_safe():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda x: model.run(x).tobytes(), xs * 4))
     assert got == expected * 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [lambda: examples.mlp((784, 128, 10)), examples.lenet5])
+def test_benchmark_models_native_equals_vm(make):
+    blob = make()
+    for seed in range(2):
+        x = examples.sample_input(blob, seed)
+        vm = run_vm(blob, x)
+        assert vm.output.tobytes() == minidnn.infer(blob, x).tobytes()
+
+
+@pytest.mark.slow
+def test_fast_runner_agrees_with_reference_stepper():
+    blob = examples.digits_cnn()
+    x = examples.sample_input(blob, 5)
+    fast = run_vm(blob, x)
+    ref = run_vm(blob, x, engine="reference")
+    assert (fast.steps, fast.final_hash) == (ref.steps, ref.final_hash)

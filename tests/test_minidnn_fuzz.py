@@ -1,0 +1,61 @@
+"""Random corruptions of valid models: the native runtime raises ModelError or runs (never
+crashes), and the VM exits with a runtime code (< 0x80), never a fault (unaligned access, ...)."""
+
+import struct
+
+import numpy as np
+import pytest
+
+import minidnn
+from minidnn import examples
+from minidnn.image import run_raw
+
+
+def _mutants(blob: bytes, n: int, seed: int) -> list[bytes]:
+    """Word-level corruptions inside the header, tables and arrays (before the weights)."""
+    rng = np.random.default_rng(seed)
+    data_start = min(o for o in (struct.unpack_from("<I", blob, 64 + 48 * i + 36)[0]
+                                 for i in range(struct.unpack_from("<I", blob, 16)[0])) if o)
+    out = []
+    for _ in range(n):
+        b = bytearray(blob)
+        for _ in range(rng.integers(1, 4)):
+            off = 4 * int(rng.integers(0, data_start // 4))
+            kind = rng.integers(0, 4)
+            old = struct.unpack_from("<I", b, off)[0]
+            new = [old ^ (1 << int(rng.integers(0, 32))), int(rng.integers(0, 2**32)),
+                   old + int(rng.integers(-3, 4)), int(rng.integers(0, 64))][kind] & 0xFFFFFFFF
+            struct.pack_into("<I", b, off, new)
+        out.append(bytes(b))
+    return out
+
+
+@pytest.mark.parametrize("make", [examples.digits_cnn, examples.generator])
+def test_native_survives_corruption(make):
+    blob = make()
+    x = examples.sample_input(blob, 0)
+    errors = 0
+    for mutant in _mutants(blob, 300, seed=len(blob)):
+        try:
+            minidnn.infer(mutant, x)
+        except (minidnn.ModelError, minidnn.InputError) as exc:
+            assert exc.code in range(1, 0x80)
+            errors += 1
+    assert errors > 100
+
+
+def test_vm_never_faults_on_corruption():
+    blob = examples.mlp((6, 5, 3))
+    x = np.linspace(-1, 1, 6, dtype=np.float32).tobytes()
+    for mutant in _mutants(blob, 25, seed=7):
+        final = run_raw(mutant, x, engine="reference", max_steps=3_000_000)
+        assert final.exited and final.exit_code < 0x80, final.exit_code
+        try:
+            model = minidnn.Model.load(mutant)
+            if int(np.prod(model.input_shape)) != 6:
+                continue  # the VM reads its input region whatever the size; native refuses
+            native_code = 0
+            model.run(np.frombuffer(x, np.float32))
+        except minidnn.MinidnnError as exc:
+            native_code = exc.code
+        assert final.exit_code == native_code

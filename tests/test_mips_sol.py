@@ -11,12 +11,22 @@ from hypothesis import strategies as st
 
 from contracts.evm import Contract, EVMRevert, LocalEVM, compile_mips
 from contracts.gas import step_gas
+from minidnn.examples import digits_cnn, mlp, sample_input
+from minidnn.image import run_state, vm_image
 from mipsvm import isa
 from mipsvm.elf import initial_state, load_elf
 from mipsvm.layout import PROOF_SIZE
 from mipsvm.memory import Memory
 from mipsvm.state import State, StateError, decode_state
-from mipsvm.stepper import Witness, WitnessError, data_access, step, step_with_witness, verify_step
+from mipsvm.stepper import (
+    Witness,
+    WitnessError,
+    data_access,
+    run,
+    step,
+    step_with_witness,
+    verify_step,
+)
 from mipsvm.toolchain import compile_elf
 
 PROGRAMS = __import__("pathlib").Path(__file__).parent / "programs"
@@ -178,17 +188,11 @@ def _encodings(name: str, rng: random.Random, n: int) -> list[int]:
 # ----------------------------------------------------------------------------- real programs
 
 
-def _sampled_run(mips: Contract, elf: str, samples: int, defines: tuple[str, ...] = ()) -> tuple[int, int]:
-    """Run a program with the stepper; check `samples` random steps plus the last on MIPS.sol."""
-    path = compile_elf([PROGRAMS / elf], defines=list(defines))
-    probe = initial_state(load_elf(path))
-    total = 0
-    while not probe.exited:
-        step(probe)
-        total += 1
-    rng = random.Random(elf)
+def _check_sampled_steps(mips: Contract, state: State, total: int, samples: int, seed: str) -> tuple[int, int]:
+    """Step `state` to its halt at step `total` with the stepper; check `samples` random steps plus
+    the last one on MIPS.sol. Returns (steps checked, of which memory accesses)."""
+    rng = random.Random(seed)
     chosen = set(rng.sample(range(total), min(samples, total))) | {total - 1}
-    state = initial_state(load_elf(path))
     checked = memory_steps = 0
     for i in range(total):
         if i in chosen:
@@ -197,8 +201,19 @@ def _sampled_run(mips: Contract, elf: str, samples: int, defines: tuple[str, ...
             checked += 1
         else:
             step(state)
-    assert state.exited and state.encode() == probe.encode()
+    assert state.exited and state.step == total
     return checked, memory_steps
+
+
+def _sampled_run(mips: Contract, elf: str, samples: int, defines: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Run a C program from tests/programs with the stepper, checking sampled steps on MIPS.sol."""
+    program = load_elf(compile_elf([PROGRAMS / elf], defines=list(defines)))
+    probe = initial_state(program)
+    total = run(probe)
+    state = initial_state(program)
+    result = _check_sampled_steps(mips, state, total, samples, elf)
+    assert state.encode() == probe.encode()
+    return result
 
 
 def test_sampled_steps_of_sol_mix_program(mips: Contract) -> None:
@@ -210,6 +225,28 @@ def test_sampled_steps_of_sol_mix_program(mips: Contract) -> None:
 def test_sampled_steps_of_softfloat_program(mips: Contract) -> None:
     checked, _ = _sampled_run(mips, "fast_softfloat.c", 300, ("ITERATIONS=2",))
     assert checked >= 300
+
+
+def _minidnn_sampled_run(mips: Contract, blob: bytes, samples: int) -> int:
+    """Sample steps of one minidnn inference (runtime.elf + model) against the fast runner's result."""
+    image = vm_image(blob)
+    x = sample_input(blob)
+    fast, _ = run_state(image.initial_state(x), engine="fast")
+    assert fast.exited and fast.exit_code == 0
+    state = image.initial_state(x)
+    checked, memory_steps = _check_sampled_steps(mips, state, fast.step, samples, "minidnn")
+    assert state.hash() == fast.hash()
+    assert memory_steps >= samples // 20             # loads/stores are sampled too
+    return checked
+
+
+def test_sampled_steps_of_minidnn_inference(mips: Contract) -> None:
+    assert _minidnn_sampled_run(mips, mlp((24, 12, 10)), 1000) >= 1000
+
+
+@pytest.mark.slow
+def test_sampled_steps_of_minidnn_cnn(mips: Contract) -> None:
+    assert _minidnn_sampled_run(mips, digits_cnn(), 5000) >= 5000
 
 
 @pytest.mark.slow

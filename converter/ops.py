@@ -545,3 +545,97 @@ def cast(g: Graph, node: Node) -> list[Node]:
         raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(int(node.attrs['to']))}; "
                          "minidnn computes in float32 only")
     return [canon(node, "Identity", node.inputs[:1])]
+
+
+# --- decompositions into supported ops -----------------------------------------------------------
+
+
+def _scalar(g: Graph, node: Node, tag: str, value: float) -> str:
+    return set_const(g, f"{node.name}/{tag}", np.array(value, dtype=np.float32))
+
+
+def _mid(g: Graph, node: Node, tag: str) -> str:
+    name = g.fresh(f"{node.outputs[0]}_{tag}")
+    g.shapes[name] = out_shape(g, node)
+    return name
+
+
+@handles("Neg")
+def neg(g: Graph, node: Node) -> list[Node]:
+    """-x as x * -1 (exact)."""
+    return [canon(node, "Mul", [node.inputs[0], _scalar(g, node, "minus_one", -1.0)])]
+
+
+@handles("Sum")
+def sum_op(g: Graph, node: Node) -> list[Node]:
+    """Sum of n inputs as a left-to-right chain of Adds (ONNX fixes no order; this is numpy's)."""
+    for i, name in enumerate(node.inputs):
+        if name in g.consts:
+            float_weight(g, node, i, "operand")
+    if len(node.inputs) == 1:
+        return [canon(node, "Identity")]
+    acc, out = node.inputs[0], []
+    for i, name in enumerate(node.inputs[1:], start=1):
+        last = i == len(node.inputs) - 1
+        dst = node.outputs[0] if last else g.fresh(f"{node.outputs[0]}_partial{i}")
+        if not last:
+            g.shapes[dst] = tuple(np.broadcast_shapes(g.shape(acc), g.shape(name)))
+        out.append(Node(f"{node.name}/add{i}", "Add", [acc, name], [dst], {}, node.source))
+        acc = dst
+    return out
+
+
+@handles("HardSigmoid", "HardSwish")
+def hard_sigmoid(g: Graph, node: Node) -> list[Node]:
+    """max(0, min(1, alpha*x + beta)) as Mul, Add, Clip (HardSwish: then times x)."""
+    alpha = float(node.attrs.get("alpha", 0.2 if node.op == "HardSigmoid" else 1 / 6))
+    beta = float(node.attrs.get("beta", 0.5))
+    scaled, shifted = _mid(g, node, "scaled"), _mid(g, node, "shifted")
+    clipped = node.outputs[0] if node.op == "HardSigmoid" else _mid(g, node, "gate")
+    nodes = [
+        Node(f"{node.name}/scale", "Mul", [node.inputs[0], _scalar(g, node, "alpha", alpha)], [scaled], {}, node.op),
+        Node(f"{node.name}/shift", "Add", [scaled, _scalar(g, node, "beta", beta)], [shifted], {}, node.op),
+        Node(f"{node.name}/clip", "Clip", [shifted], [clipped], {"min": 0.0, "max": 1.0}, node.op),
+    ]
+    if node.op == "HardSwish":
+        nodes.append(Node(f"{node.name}/gate", "Mul", [node.inputs[0], clipped], node.outputs[:1], {}, node.op))
+    return nodes
+
+
+@handles("ReduceMean")
+def reduce_mean(g: Graph, node: Node) -> list[Node]:
+    """Mean over the spatial axes (2, 3) of a rank-4 tensor: GlobalAveragePool (+ Reshape)."""
+    x = g.shape(node.inputs[0])
+    axes = node.attrs.get("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        axes = const(g, node, 1, "axes").tolist()
+    if axes is None or len(x) != 4 or sorted(a % 4 for a in axes) != [2, 3]:
+        raise bad_attr(node, f"axes {axes} of a rank-{len(x)} tensor: only the spatial axes [2, 3] of a "
+                       "rank-4 tensor (a global average pool)")
+    if node.attrs.get("keepdims", 1):
+        return [canon(node, "GlobalAveragePool", node.inputs[:1])]
+    pooled = g.fresh(node.outputs[0] + "_pooled")
+    g.shapes[pooled] = (x[0], x[1], 1, 1)
+    return [canon(node, "GlobalAveragePool", node.inputs[:1], [pooled]),
+            reshape(g, node, pooled, out_shape(g, node), "squeeze", node.outputs[0])]
+
+
+@handles("Pad")
+def pad(g: Graph, node: Node) -> list[Node]:
+    """Constant zero padding of H and W: kept as a Pad node for the passes to merge into a Conv."""
+    mode = node.attrs.get("mode", "constant")
+    pads = node.attrs.get("pads")
+    if pads is None:
+        pads = const(g, node, 1, "pads").tolist()
+    value = node.attrs.get("value", 0.0)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        value = float(const(g, node, 2, "constant_value"))
+    if len(node.inputs) > 3 and node.inputs[3]:
+        raise bad_attr(node, "the axes input")
+    x = g.shape(node.inputs[0])
+    rank = len(x)
+    if mode != "constant" or value != 0.0 or rank != 4 or any(pads[i] or pads[rank + i] for i in (0, 1)) \
+            or any(p < 0 for p in pads):
+        raise bad_attr(node, f"mode='{mode}', value {value}, pads {list(pads)}: only zero padding of the "
+                       "spatial dims of a rank-4 tensor, merged into the following Conv")
+    return [canon(node, "Pad", node.inputs[:1], pads=(pads[2], pads[3], pads[6], pads[7]))]

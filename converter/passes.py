@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from converter.errors import UnsupportedAttributeError
 from converter.graph import Graph, Node
 
 # BatchNorm folds into the preceding layer only when the per-channel scale gamma/sqrt(var+eps)
@@ -15,6 +16,7 @@ MAX_FOLD_SCALE = 1e4
 def optimize(graph: Graph) -> Graph:
     """Run every pass once, in order."""
     drop_identities(graph)
+    merge_pads(graph)
     fold_batch_norms(graph)
     merge_reshapes(graph)
     prune(graph)
@@ -44,6 +46,20 @@ def _identity_output(graph: Graph) -> None:
     graph.shapes[dst] = graph.shape(src)
     graph.nodes.append(Node("output", "Identity", [src], [dst], {}, "Identity"))
     graph.output = dst
+
+
+def merge_pads(graph: Graph) -> None:
+    """Zero Pad of H/W read only by Convs -> the Convs' own pads; any other Pad is unsupported."""
+    for pad in [n for n in graph.nodes if n.op == "Pad"]:
+        readers = graph.consumers(pad.outputs[0])
+        if not readers or pad.outputs[0] == graph.output or any(r.op != "Conv" or r.inputs[0] != pad.outputs[0]
+                                                                for r in readers):
+            raise UnsupportedAttributeError(pad.name, pad.source, "a Pad is supported only when Convs alone read "
+                                            "its output (it is merged into their pads)")
+        for conv in readers:
+            conv.attrs["pads"] = tuple(a + b for a, b in zip(conv.attrs["pads"], pad.attrs["pads"], strict=True))
+            conv.inputs[0] = pad.inputs[0]
+        graph.nodes.remove(pad)
 
 
 def fold_batch_norms(graph: Graph) -> None:

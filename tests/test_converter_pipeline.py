@@ -168,3 +168,33 @@ def test_gather_concat_transpose(backend: str) -> None:
     model = make_model(nodes, {"x": [2, 5]}, {"y": [5, 2]},
                        {"idx": np.array([4, -1, 0], np.int64), "k": rand(2, 2)})
     check(backend, model, rand(2, 5))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_decompositions(backend: str) -> None:
+    """Pad merged into Conv; spatial ReduceMean as GlobalAveragePool; HardSwish, Neg, Sum rewritten."""
+    padded = make_model([helper.make_node("Pad", ["x", "p"], ["xp"], mode="constant"),
+                         helper.make_node("Conv", ["xp", "w"], ["y"], pads=[0, 1, 0, 1])],
+                        {"x": [1, 2, 5, 5]}, {"y": [1, 3, 8, 5]},
+                        {"p": np.array([0, 0, 2, 0, 0, 0, 1, 0], np.int64), "w": rand(3, 2, 1, 3)})
+    assert check(backend, padded, rand(1, 2, 5, 5)) == ["Conv"]
+    mean = make_model([helper.make_node("ReduceMean", ["x"], ["y"], axes=[-1, -2], keepdims=0)],
+                      {"x": [1, 3, 4, 5]}, {"y": [1, 3]}, opset=13)
+    assert check(backend, mean, rand(1, 3, 4, 5)) == ["GlobalAveragePool", "Reshape"]
+    nodes = [helper.make_node("HardSwish", ["x"], ["h"]), helper.make_node("Neg", ["h"], ["n"]),
+             helper.make_node("Sum", ["x", "n", "h"], ["y"])]
+    mixed = make_model(nodes, {"x": [2, 6]}, {"y": [2, 6]})
+    assert check(backend, mixed, rand(2, 6) * 4) == ["Mul", "Add", "Clip", "Mul", "Mul", "Add", "Add"]
+
+
+def test_pad_alone_is_unsupported() -> None:
+    from converter import UnsupportedAttributeError
+
+    model = make_model([helper.make_node("Pad", ["x", "p"], ["y"], name="lonely")], {"x": [1, 1, 2, 2]},
+                       {"y": [1, 1, 4, 2]}, {"p": np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64)})
+    with pytest.raises(UnsupportedAttributeError, match="node 'lonely' \\(Pad\\): a Pad is supported only"):
+        convert(model)
+    reflect = make_model([helper.make_node("Pad", ["x", "p"], ["y"], name="refl", mode="reflect")],
+                         {"x": [1, 1, 2, 2]}, {"y": [1, 1, 4, 2]}, {"p": np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64)})
+    with pytest.raises(UnsupportedAttributeError, match="mode='reflect'"):
+        convert(reflect)

@@ -59,3 +59,59 @@ def test_vm_never_faults_on_corruption():
         except minidnn.MinidnnError as exc:
             native_code = exc.code
         assert final.exit_code == native_code
+
+
+HARNESS_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime.h"
+int main(int argc, char **argv) {
+  int bad = 0;
+  for (int f = 1; f < argc; f++) {
+    FILE *fp = fopen(argv[f], "rb"); fseek(fp, 0, SEEK_END); long n = ftell(fp); fseek(fp, 0, SEEK_SET);
+    uint8_t *blob = aligned_alloc(32, (n + 31) & ~31); fread(blob, 1, n, fp); fclose(fp);
+    md_info info; int rc = md_plan(blob, n, &info);
+    if (rc == 0) {
+      uint8_t *arena = aligned_alloc(32, ((info.arena_bytes + 31) & ~31) + 32);
+      float32_t *in = calloc(info.input_size, 4), *out = calloc(info.output_size, 4);
+      rc = md_run(blob, n, in, info.input_size, out, info.output_size, arena, info.arena_bytes);
+      free(arena); free(in); free(out);
+    }
+    free(blob);
+    bad += rc != 0;
+  }
+  printf("%d files, %d errors\n", argc - 1, bad);
+  return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_corrupt_models_under_address_sanitizer(tmp_path):
+    """Build the runtime with ASan/UBSan on the host and run hundreds of corrupt models."""
+    import shutil
+    import subprocess
+
+    from minidnn import build, softfloat
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed")
+    (tmp_path / "harness.c").write_text(HARNESS_C)
+    exe = tmp_path / "harness"
+    cmd = [gcc, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+           "-std=gnu11", "-fno-strict-aliasing", "-w", *[f"-I{d}" for d in build.include_dirs()],
+           str(tmp_path / "harness.c"), *map(str, build.c_sources()),
+           *map(str, softfloat.sources()), "-o", str(exe)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    files = []
+    for seed, make in enumerate([examples.digits_cnn, examples.generator, examples.lenet5]):
+        blob = make()
+        for i, m in enumerate(_mutants(blob, 200, seed) + [blob[:k] for k in range(0, len(blob), 997)]):
+            path = tmp_path / f"m{seed}_{i}.mdnn"
+            path.write_bytes(m)
+            files.append(str(path))
+    proc = subprocess.run([str(exe), *files], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{len(files)} files" in proc.stdout

@@ -58,7 +58,7 @@ def conversion_table(result) -> Table:  # noqa: ANN001 - converter.api.Conversio
               help="Where to write the .mdnn model (default: SOURCE with suffix .mdnn).")
 @click.option("--input-shape", metavar="[NAME=]DxDx..", help="Fix a dynamic input shape, e.g. input=1x1x28x28.")
 @click.option("--example-shape", metavar="DxDx..", help="Input shape to trace a PyTorch module (.pt) with.")
-@click.option("--verify", "verify_n", type=int, default=0, metavar="N",
+@click.option("--verify", "verify_n", type=click.IntRange(min=0), default=0, metavar="N",
               help="Compare minidnn with onnxruntime on N inputs (random N(0,1), or from --verify-input).")
 @click.option("--verify-input", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help=".npy of one input or a batch (n, *input shape) for --verify.")
@@ -75,6 +75,8 @@ def convert(source: Path, output: Path | None, input_shape: str | None, example_
         result.save(output)
     except ConversionError as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
     console.print(conversion_table(result))
     console.print(f"input {result.graph.input} {list(result.input_shape)} -> output {list(result.output_shape)}; "
                   f"{result.parameters:,} parameters, {result.macs:,} MACs", soft_wrap=True)

@@ -245,3 +245,11 @@ def test_inspect_rejects_non_mdnn(tmp_path: Path) -> None:
     (tmp_path / "short.mdnn").write_bytes(b"MDNN")
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "short.mdnn")])
     assert result.exit_code == 1 and "truncated" in result.output
+
+
+def test_cli_unwritable_output_and_bad_verify_count(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["convert", str(EXAMPLES / "mlp_digits.onnx"), "-o", str(tmp_path / "no" / "m.mdnn")])
+    assert result.exit_code == 1 and "cannot write" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["convert", str(EXAMPLES / "mlp_digits.onnx"), "--verify", "-3"])
+    assert result.exit_code == 2 and "--verify" in result.output

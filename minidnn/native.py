@@ -65,8 +65,9 @@ def _aligned_copy(data: bytes) -> np.ndarray:
     return buf
 
 
-def _aligned_empty(nbytes: int) -> np.ndarray:
-    raw = np.empty(nbytes + 32, np.uint8)
+def _aligned_zeros(nbytes: int) -> np.ndarray:
+    """Zeroed like the VM's memory, so even a kernel bug cannot make native differ from the VM."""
+    raw = np.zeros(nbytes + 32, np.uint8)
     start = (-raw.ctypes.data) % 32
     return raw[start:start + nbytes]
 
@@ -99,7 +100,7 @@ class Model:
         rc = lib.lib.md_plan(ptr, len(blob), info)
         if rc:
             raise error_for(rc, where)
-        arena = _aligned_empty(max(info.arena_bytes, 32))
+        arena = _aligned_zeros(max(info.arena_bytes, 32))
         rc = lib.lib.mdn_validate(ptr, len(blob), ffi.cast("uint8_t *", arena.ctypes.data),
                                   info.arena_bytes)
         if rc:
@@ -130,8 +131,8 @@ class Model:
         arr = self.check_input(x)
         lib = _lib()
         ffi = lib.ffi
-        out = np.empty(self.output_shape, "<f4")
-        arena = _aligned_empty(max(self.arena_bytes, 32))
+        out = np.zeros(self.output_shape, "<f4")
+        arena = _aligned_zeros(max(self.arena_bytes, 32))
         rc = lib.lib.mdn_run(ffi.cast("uint8_t *", self._buf.ctypes.data), len(self.blob),
                              ffi.cast("uint8_t *", arr.ctypes.data), arr.size,
                              ffi.cast("uint8_t *", out.ctypes.data), out.size,

@@ -302,6 +302,10 @@ def pool(g: Graph, node: Node) -> list[Node]:
     pads = spatial_pads(node, x[2:], kernel, strides, dilations)
     out = out_shape(g, node)
     include = int(node.attrs.get("count_include_pad", 0))
+    for i in range(n):
+        if node.attrs.get("ceil_mode", 0) and (out[2 + i] - 1) * strides[i] >= x[2 + i] + pads[i]:
+            raise bad_attr(node, "ceil_mode=1 where the last window starts past the input: onnx shape inference "
+                           "and onnxruntime disagree on the output size")
     for i in range(n):  # ceil_mode: extend the end padding so that the floor rule gives `out`
         extra = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - (x[2 + i] + pads[i] + pads[n + i])
         if extra > 0:

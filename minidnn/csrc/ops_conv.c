@@ -54,6 +54,23 @@ static uint32_t out_len(uint32_t len, uint32_t p0, uint32_t p1, uint32_t k, uint
   return o;
 }
 
+/* The last window's coordinates (out - 1) * s + (k - 1) * d stay far below 2^31. */
+static int fits_int32(uint32_t out, uint32_t s, uint32_t k, uint32_t d) {
+  return (uint64_t)(out - 1) * s + (uint64_t)(k - 1) * d < (1u << 30);
+}
+
+/* Kernel taps [k0, k1) whose input coordinate start + k * d lies in [0, len): the padding is
+ * skipped, the summation order over the remaining taps is unchanged. */
+static void valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0,
+                       uint32_t *k1) {
+  int32_t lo = start < 0 ? (int32_t)(((uint32_t)(-start) + d - 1) / d) : 0;
+  int32_t room = (int32_t)len - start, hi = room <= 0 ? 0 : (int32_t)(((uint32_t)room + d - 1) / d);
+  if (hi > (int32_t)k) hi = (int32_t)k;
+  if (lo > hi) lo = hi;
+  *k0 = (uint32_t)lo;
+  *k1 = (uint32_t)hi;
+}
+
 static int is_4d_f32(const md_tensor *t) { return t->ndim == 4 && t->dtype == MD_DTYPE_F32; }
 
 __attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
@@ -76,6 +93,8 @@ __attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const
     return MD_ERR_SHAPE;
   if (bias != NULL && (bias->ndim != 1 || bias->dims[0] != oc || bias->dtype != MD_DTYPE_F32))
     return MD_ERR_SHAPE;
+  if (oh == 0 || ow == 0 || !fits_int32(oh, w.sh, w.kh, w.dh) || !fits_int32(ow, w.sw, w.kw, w.dw))
+    return MD_ERR_SHAPE;
   uint32_t ocg = oc / g;
   float32_t *yp = y->data;
   for (uint32_t n = 0; n < batch; n++) {
@@ -83,19 +102,21 @@ __attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const
       const float32_t *xg = x->data + (n * c + (o / ocg) * icg) * h * wd;
       const float32_t *wo = wt->data + o * icg * w.kh * w.kw;
       for (uint32_t i = 0; i < oh; i++) {
+        int32_t r0 = (int32_t)(i * w.sh) - (int32_t)w.pt; /* input row of kernel row 0 */
+        uint32_t ki0, ki1;
+        valid_taps(r0, w.kh, w.dh, h, &ki0, &ki1);
         for (uint32_t j = 0; j < ow; j++) {
+          int32_t c0 = (int32_t)(j * w.sw) - (int32_t)w.pl;
+          uint32_t kj0, kj1;
+          valid_taps(c0, w.kw, w.dw, wd, &kj0, &kj1);
           float32_t acc = md_f32(0);
           for (uint32_t ci = 0; ci < icg; ci++) {
             const float32_t *xc = xg + ci * h * wd, *wc = wo + ci * w.kh * w.kw;
-            for (uint32_t ki = 0; ki < w.kh; ki++) {
-              uint32_t r = i * w.sh + ki * w.dh; /* row in padded coordinates */
-              if (r < w.pt || r - w.pt >= h) continue;
-              const float32_t *xr = xc + (r - w.pt) * wd, *wr = wc + ki * w.kw;
-              for (uint32_t kj = 0; kj < w.kw; kj++) {
-                uint32_t col = j * w.sw + kj * w.dw;
-                if (col < w.pl || col - w.pl >= wd) continue;
-                acc = f32_add(acc, f32_mul(xr[col - w.pl], wr[kj]));
-              }
+            for (uint32_t ki = ki0; ki < ki1; ki++) {
+              const float32_t *xr = xc + (uint32_t)(r0 + (int32_t)(ki * w.dh)) * wd;
+              const float32_t *wr = wc + ki * w.kw;
+              for (uint32_t kj = kj0; kj < kj1; kj++)
+                acc = f32_add(acc, f32_mul(xr[(uint32_t)(c0 + (int32_t)(kj * w.dw))], wr[kj]));
             }
           }
           if (bias != NULL) acc = f32_add(acc, bias->data[o]);

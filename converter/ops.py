@@ -1,7 +1,7 @@
 """Per-op canonicalisation: ONNX nodes of any opset 7.. -> canonical nodes with explicit attributes.
 
 Canonical forms (what the .mdnn writer sees):
-  Gemm(A, B[, C]) transA, transB          alpha/beta folded into constant B/C
+  Gemm(A, B[, C]) transA, transB [alpha, beta]   constant C broadcast to (N,) or (M, N)
   MatMul(A, B)                            2-D x 2-D (N-D A with 2-D B via Reshape)
   Conv(X, W[, B]) pads[4] strides[2] dilations[2] group           (1-D conv via Reshape)
   ConvTranspose(X, W[, B]) pads[4] strides[2] dilations[2] group output_padding[2]
@@ -157,24 +157,27 @@ def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], st
 
 @handles("Gemm")
 def gemm(g: Graph, node: Node) -> list[Node]:
+    """alpha/beta stay attributes (the kernel applies them as ONNX does); a constant C is broadcast."""
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     inputs = list(node.inputs[:2])
+    attrs: dict[str, object] = {"transA": int(node.attrs.get("transA", 0)), "transB": int(node.attrs.get("transB", 0))}
     if alpha != 1.0:
-        b = float_weight(g, node, 1, "B")
-        if b is None:
-            raise bad_attr(node, f"alpha={alpha} with a run-time B")
-        inputs[1] = set_const(g, node.inputs[1] + "_alpha", (b.astype(np.float64) * alpha).astype(np.float32))
-    c = float_weight(g, node, 2, "C") if len(node.inputs) > 2 and node.inputs[2] else None
-    if c is not None and beta != 0.0:
-        m, n = out_shape(g, node)
-        c64 = np.broadcast_to(c.astype(np.float64) * beta, (m, n))
-        bias = c64[0] if np.all(c64 == c64[0]) else c64
-        inputs.append(set_const(g, node.inputs[2] + "_bias", bias.astype(np.float32)))
-    for i in (0, 1):
-        if inputs[i] not in g.consts:
+        attrs["alpha"] = alpha
+    for i, what in ((0, "A"), (1, "B")):
+        if inputs[i] in g.consts:
+            float_weight(g, node, i, what)
+        else:
             require_rank(g, node, inputs[i], (2,))
-    return [canon(node, "Gemm", inputs, transA=int(node.attrs.get("transA", 0)),
-                  transB=int(node.attrs.get("transB", 0)))]
+    if len(node.inputs) > 2 and node.inputs[2] and beta != 0.0:
+        if node.inputs[2] in g.consts:
+            c = np.broadcast_to(float_weight(g, node, 2, "C"), out_shape(g, node))
+            bias = c[0] if np.all(c == c[0]) else c
+            inputs.append(set_const(g, node.inputs[2] + "_bias", np.ascontiguousarray(bias)))
+        else:
+            inputs.append(node.inputs[2])
+        if beta != 1.0:
+            attrs["beta"] = beta
+    return [canon(node, "Gemm", inputs, **attrs)]
 
 
 @handles("MatMul")

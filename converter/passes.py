@@ -17,6 +17,7 @@ def optimize(graph: Graph) -> Graph:
     """Run every pass once, in order."""
     drop_identities(graph)
     merge_pads(graph)
+    fuse_matmul_bias(graph)
     fold_batch_norms(graph)
     merge_reshapes(graph)
     prune(graph)
@@ -62,6 +63,26 @@ def merge_pads(graph: Graph) -> None:
         graph.nodes.remove(pad)
 
 
+def fuse_matmul_bias(graph: Graph) -> None:
+    """2-D MatMul whose only reader adds a constant bias -> Gemm(A, B, bias): same bits, one pass."""
+    for add in [n for n in graph.nodes if n.op == "Add"]:
+        for mm_out, bias in (add.inputs, add.inputs[::-1]):
+            mm = graph.producer(mm_out)
+            if mm is None or mm.op != "MatMul" or bias not in graph.consts or mm_out == graph.output \
+                    or len(graph.consumers(mm_out)) != 1:
+                continue
+            out = graph.shape(add.outputs[0])
+            if out != graph.shape(mm_out) or len(out) != 2 or graph.consts[bias].ndim > 2:
+                continue
+            c = np.broadcast_to(graph.consts[bias], out)
+            c_name = graph.fresh(bias + "_gemm_bias")
+            graph.consts[c_name] = np.ascontiguousarray(c[0] if np.all(c == c[0]) else c)
+            mm.op, mm.inputs, mm.outputs = "Gemm", [*mm.inputs, c_name], add.outputs
+            mm.attrs.update(transA=0, transB=0)
+            graph.nodes.remove(add)
+            break
+
+
 def fold_batch_norms(graph: Graph) -> None:
     """BatchNormalization after Conv/ConvTranspose/Gemm with constant weights -> scaled weights."""
     for bn in [n for n in graph.nodes if n.op == "BatchNormalization"]:
@@ -81,6 +102,9 @@ def _foldable(graph: Graph, prev: Node, bn: Node) -> bool:
     if prev.op not in ("Conv", "ConvTranspose", "Gemm") or len(graph.consumers(prev.outputs[0])) != 1:
         return False
     if prev.outputs[0] == graph.output or prev.inputs[1] not in graph.consts:
+        return False
+    if prev.op == "Gemm" and len(prev.inputs) > 2 and (prev.inputs[2] not in graph.consts
+                                                       or prev.attrs.get("beta", 1.0) != 1.0):
         return False
     return prev.op != "ConvTranspose" or prev.attrs.get("group", 1) == 1
 
@@ -111,6 +135,7 @@ def _fold_into(graph: Graph, prev: Node, scale: np.ndarray, shift: np.ndarray) -
     b_name = graph.fresh(prev.outputs[0] + "_bias_bnfold")
     graph.consts[b_name] = np.ascontiguousarray(new_bias.astype(np.float32))
     prev.inputs = [prev.inputs[0], w_name, b_name]
+    prev.attrs.pop("beta", None)  # the new bias is added with beta = 1
 
 
 def merge_reshapes(graph: Graph) -> None:

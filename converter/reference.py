@@ -78,7 +78,7 @@ def _pool(node: Node, x: np.ndarray) -> np.ndarray:
 def _gemm(node: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
     a = a.T if node.attrs.get("transA") else a
     b = b.T if node.attrs.get("transB") else b
-    return a @ b + (c if c is not None else 0)
+    return node.attrs.get("alpha", 1.0) * (a @ b) + node.attrs.get("beta", 1.0) * (c if c is not None else 0)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:

@@ -198,3 +198,35 @@ def test_pad_alone_is_unsupported() -> None:
                          {"x": [1, 1, 2, 2]}, {"y": [1, 1, 4, 2]}, {"p": np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64)})
     with pytest.raises(UnsupportedAttributeError, match="mode='reflect'"):
         convert(reflect)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matmul_bias_fuses_into_gemm(backend: str) -> None:
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["b", "m"], ["y"])],
+                       {"x": [3, 4]}, {"y": [3, 5]}, {"w": rand(4, 5), "b": rand(1, 5)})
+    assert check(backend, model, rand(3, 4)) == ["Gemm"]
+    runtime_c = make_model([helper.make_node("Relu", ["x"], ["r"]),
+                            helper.make_node("Gemm", ["x", "w", "r"], ["y"], beta=0.5, alpha=2.0)],
+                           {"x": [3, 3]}, {"y": [3, 3]}, {"w": rand(3, 3)})
+    assert check(backend, runtime_c, rand(3, 3)) == ["Relu", "Gemm"]
+
+
+def test_matmul_bias_fusion_is_bit_exact() -> None:
+    """Gemm adds C after the dot product, as MatMul then Add would: identical float32 bits."""
+    minidnn = pytest.importorskip("minidnn")
+    from converter.emit import to_mdnn
+    from converter.passes import drop_identities, prune
+
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])],
+                       {"x": [4, 16]}, {"y": [4, 8]}, {"w": rand(16, 8), "b": rand(8)})
+    fused = convert(model)
+    unfused = convert(make_model(model.graph.node[:1], {"x": [4, 16]}, {"m": [4, 8]}, {"w": rand(16, 8)}))
+    graph = unfused.graph
+    graph.consts["b"] = rand(8)
+    graph.shapes["y"] = (4, 8)
+    graph.nodes.append(type(graph.nodes[0])("add", "Add", [graph.output, "b"], ["y"], {}, "Add"))
+    graph.output = "y"
+    drop_identities(graph)
+    prune(graph)
+    x = rand(4, 16, seed=9)
+    assert minidnn.infer(fused.mdnn, x).tobytes() == minidnn.infer(to_mdnn(graph), x).tobytes()

@@ -4,6 +4,7 @@ programs, proof rejection, gas and size. The contract runs in-process (pyrevm), 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +30,7 @@ from mipsvm.stepper import (
 )
 from mipsvm.toolchain import compile_elf
 
-PROGRAMS = __import__("pathlib").Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).parent / "programs"
 MASK32 = 0xFFFF_FFFF
 FUZZ_EXAMPLES = 1500
 MNEMONIC_CASES = 32

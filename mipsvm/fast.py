@@ -1,0 +1,655 @@
+"""The fast runner: bulk execution on unicorn with exact step counts (DESIGN §4, docs/vm-spec.md).
+
+unicorn executes the program; the reference stepper (`mipsvm.stepper`, the spec) executes every
+step unicorn cannot be trusted with:
+
+- step counting: a C block hook (mipsvm/csrc/stephook.c) counts whole translation blocks and
+  stops before a block that would pass the target; the few remaining instructions run with
+  `until`, and a branch that would leave the boundary inside its delay slot runs on the stepper;
+- a state inside a delay slot (unicorn cannot start there) steps on the stepper;
+- any fault (interrupt or unicorn error) rewinds unicorn to the last synced state, re-runs to the
+  start of the faulting block and lets the stepper execute from there, so halted states are the
+  spec's by construction;
+- instructions unicorn might execute differently from the spec (anything outside a strict
+  whitelist of canonical encodings: branch-likely, ll/sc, sync, pref, COP*, non-zero reserved
+  fields) are found when a code page is first executed and get a narrow code hook that hands
+  them to the stepper.
+
+Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pages are mapped
+without write permission; the first write to a page since the last sync is caught by a
+write-protection hook, which marks the page dirty and makes it writable, so syncing costs
+O(dirty pages). A sync also drops execute permission from written pages, so code written at run
+time is rescanned before it runs after the next sync (within one sync interval it is not).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from unicorn import (
+    UC_ARCH_MIPS,
+    UC_HOOK_BLOCK,
+    UC_HOOK_CODE,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_FETCH_PROT,
+    UC_HOOK_MEM_UNMAPPED,
+    UC_HOOK_MEM_WRITE_PROT,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_MODE_LITTLE_ENDIAN,
+    UC_MODE_MIPS32,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn import mips_const as mc
+from unicorn.unicorn_py3.unicorn import uclib
+
+from mipsvm import stepper
+from mipsvm.layout import MAX_STEPS, PAGE_SIZE
+from mipsvm.memory import ZERO_PAGE, Memory
+from mipsvm.state import State
+
+PAGE_SHIFT = 12
+MASK32 = 0xFFFF_FFFF
+UNLIMITED = (1 << 63) - 1
+_GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
+_REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
+STORE_OPCODES = frozenset({0x28, 0x29, 0x2A, 0x2B, 0x2E, 0x38})  # sb sh swl sw swr sc
+BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "native"
+HOOK_SOURCE = Path(__file__).resolve().parent / "csrc" / "stephook.c"
+
+
+class FastRunnerError(RuntimeError):
+    """The fast runner could not continue (native hook build failed, or unicorn misbehaved)."""
+
+
+# ====================================================================================
+# The native block hook
+# ====================================================================================
+
+class BlockCounter(ctypes.Structure):
+    """Mirror of `struct block_counter` in mipsvm/csrc/stephook.c."""
+
+    _fields_ = [("executed", ctypes.c_uint64), ("limit", ctypes.c_uint64),
+                ("block_pc", ctypes.c_uint64), ("block_base", ctypes.c_uint64),
+                ("block_size", ctypes.c_uint64), ("stopped", ctypes.c_uint64),
+                ("emu_stop", ctypes.c_void_p)]
+
+
+def _compilers() -> list[list[str]]:
+    cc = os.environ.get("CC")
+    out = [[cc]] if cc else []
+    out += [["cc"], ["gcc"], ["clang"], [sys.executable, "-m", "ziglang", "cc"]]
+    return out
+
+
+def build_hook_library() -> Path:
+    """Compile mipsvm/csrc/stephook.c into build/native (cached by source hash)."""
+    source = HOOK_SOURCE.read_bytes()
+    key = hashlib.sha256(source).hexdigest()[:16]
+    out = BUILD_DIR / f"stephook-{key}.so"
+    if out.exists():
+        return out
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    errors = []
+    for cc in _compilers():
+        cmd = [*cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(HOOK_SOURCE)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            continue
+        if proc.returncode == 0:
+            os.replace(tmp, out)
+            return out
+        errors.append(f"{' '.join(cc)}: {proc.stderr.strip()}")
+    raise FastRunnerError("cannot build the fast runner's native hook (needs a C compiler: cc, "
+                          "gcc, clang or ziglang):\n" + "\n".join(errors))
+
+
+_HOOK_LIB: ctypes.CDLL | None = None
+
+
+def hook_library() -> ctypes.CDLL:
+    """The loaded native hook library (built on first use)."""
+    global _HOOK_LIB
+    if _HOOK_LIB is None:
+        _HOOK_LIB = ctypes.CDLL(str(build_hook_library()))
+    return _HOOK_LIB
+
+
+# ====================================================================================
+# Which words unicorn may run: a strict whitelist of canonical MIPS32r1 encodings
+# ====================================================================================
+
+def _field(words: np.ndarray, shift: int, bits: int) -> np.ndarray:
+    return (words >> np.uint32(shift)) & np.uint32((1 << bits) - 1)
+
+
+_SPECIAL_ZERO_FIELDS = {  # funct -> (must-be-zero field mask)
+    0x00: 0x03E0_0000, 0x02: 0x03E0_0000, 0x03: 0x03E0_0000,            # sll srl sra: rs
+    0x04: 0x0000_07C0, 0x06: 0x0000_07C0, 0x07: 0x0000_07C0,            # sllv srlv srav: sa
+    0x08: 0x001F_FFC0,                                                  # jr: rt rd sa
+    0x09: 0x001F_07C0,                                                  # jalr: rt sa
+    0x0A: 0x0000_07C0, 0x0B: 0x0000_07C0,                               # movz movn
+    0x10: 0x03FF_07C0, 0x12: 0x03FF_07C0,                               # mfhi mflo: rs rt sa
+    0x11: 0x001F_FFC0, 0x13: 0x001F_FFC0,                               # mthi mtlo: rt rd sa
+    0x18: 0x0000_FFC0, 0x19: 0x0000_FFC0, 0x1A: 0x0000_FFC0, 0x1B: 0x0000_FFC0,  # mult.. : rd sa
+    **{f: 0x0000_07C0 for f in (0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B)},
+    **{f: 0 for f in (0x0C, 0x0D, 0x30, 0x31, 0x32, 0x33, 0x34, 0x36)},   # syscall break traps
+}
+_REGIMM_OK = (0x00, 0x01, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0E, 0x10, 0x11)  # no branch-likely
+_PLAIN_OPCODES = (0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E,
+                  0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x28, 0x29, 0x2A, 0x2B, 0x2E)
+_SPECIAL2_ZERO_FIELDS = {0x00: 0xFFC0, 0x01: 0xFFC0, 0x04: 0xFFC0, 0x05: 0xFFC0,  # madd..: rd sa
+                         0x02: 0x07C0}                                          # mul: sa
+
+
+def unicorn_safe(words: np.ndarray) -> np.ndarray:
+    """Boolean mask: True where unicorn is trusted to execute the word exactly as the spec does."""
+    w = words.astype(np.uint32)
+    op = w >> np.uint32(26)
+    funct = w & np.uint32(0x3F)
+    rs, rt, rd = _field(w, 21, 5), _field(w, 16, 5), _field(w, 11, 5)
+    ok = np.isin(op, _PLAIN_OPCODES)
+    ok |= np.isin(op, (0x06, 0x07)) & (rt == 0)                        # blez bgtz
+    ok |= (op == 0x0F) & (rs == 0)                                       # lui
+    special = np.zeros_like(ok)
+    for f, zero_mask in _SPECIAL_ZERO_FIELDS.items():
+        special |= (funct == f) & ((w & np.uint32(zero_mask)) == 0)
+    special &= ~((funct == 0x09) & (rs == rd))                           # jalr rd = rs
+    ok |= (op == 0) & special
+    regimm = np.isin(rt, _REGIMM_OK) & ~(np.isin(rt, (0x10, 0x11)) & (rs == 31))
+    ok |= (op == 1) & regimm
+    special2 = np.zeros_like(ok)
+    for f, zero_mask in _SPECIAL2_ZERO_FIELDS.items():
+        special2 |= (funct == f) & ((w & np.uint32(zero_mask)) == 0)
+    special2 |= np.isin(funct, (0x20, 0x21)) & (_field(w, 6, 5) == 0) & (rt == rd)  # clz clo
+    ok |= (op == 0x1C) & special2
+    return ok
+
+
+def has_delay_slot(word: int) -> bool:
+    """True for branches and jumps (the instruction after them is their delay slot)."""
+    op = word >> 26
+    if op == 0:
+        return (word & 0x3F) in (0x08, 0x09)
+    if op == 1:
+        rt = (word >> 16) & 0x1F
+        return rt <= 3 or 0x10 <= rt <= 0x13
+    return op in (2, 3, 4, 5, 6, 7, 0x14, 0x15, 0x16, 0x17)
+
+
+# ====================================================================================
+# The unicorn engine with lazy pages and write tracking
+# ====================================================================================
+
+class Engine:
+    """A unicorn MIPS32 (4Kc: R1, no FPU) with lazily mapped pages and write tracking.
+
+    Anything that changes mappings or permissions while unicorn runs (first touch of a page,
+    first write to a read-only page, first execution of a page) is an *event*: unicorn may
+    restart part of the current block afterwards, so the block count is no longer exact. The
+    engine stops at the first event and remembers the count before the block it happened in
+    (`event_base`); the runner rewinds to its last sync and replays exactly to that count.
+    A replay meets no event: the pages it touches are already mapped and writable.
+    """
+
+    def __init__(self, memory: Memory) -> None:
+        self.uc = Uc(UC_ARCH_MIPS, UC_MODE_MIPS32 | UC_MODE_LITTLE_ENDIAN, mc.UC_CPU_MIPS32_4KC)
+        self.perms: dict[int, int] = {}
+        self.writable: set[int] = set()      # pages unicorn may have written since the last sync
+        self.scanned: set[int] = set()       # executable pages (scanned since last changed)
+        self.stop_addrs: set[int] = set()    # words handed to the stepper (code hooks)
+        self.events = 0
+        for idx in memory.pages():
+            self._map(idx, UC_PROT_READ)
+            self.uc.mem_write(idx << PAGE_SHIFT, bytes(memory._pages[idx]))
+        self._install_hooks()
+        self._reset_run_flags()
+        self._clean_cpu = self.uc.context_save()
+
+    def reset_cpu(self, regs: list[int], hi: int, lo: int) -> None:
+        """Pristine CPU (no pending delay slot, no exception level) with these registers."""
+        self.uc.context_restore(self._clean_cpu)
+        self.write_regs(regs, hi, lo)
+
+    def _reset_run_flags(self) -> None:
+        self.event: str | None = None
+        self.event_base = 0
+        self.event_size = 0
+        self.fault = False
+        self.hook_stop: int | None = None
+
+    # --- pages ---------------------------------------------------------------------
+    def _map(self, idx: int, perms: int) -> None:
+        self.uc.mem_map(idx << PAGE_SHIFT, PAGE_SIZE, perms)
+        self.perms[idx] = perms
+
+    def _protect(self, idx: int, perms: int) -> None:
+        if self.perms[idx] != perms:
+            self.uc.mem_protect(idx << PAGE_SHIFT, PAGE_SIZE, perms)
+            self.perms[idx] = perms
+
+    def _make_executable(self, idx: int) -> None:
+        """Scan page `idx` for words the stepper must run, hook them, then allow execution."""
+        words = np.frombuffer(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE), dtype="<u4")
+        base = idx << PAGE_SHIFT
+        for off in np.flatnonzero(~unicorn_safe(words)).tolist():
+            addr = base + 4 * off
+            self._add_stop(addr)
+            prev = addr - 4   # a hook in a delay slot cannot stop unicorn: stop at the branch
+            if prev >= 0 and has_delay_slot(int.from_bytes(self.read(prev, 4), "little")):
+                self._add_stop(prev)
+        self.scanned.add(idx)
+        self._protect(idx, self.perms[idx] | UC_PROT_EXEC)
+
+    def _add_stop(self, addr: int) -> None:
+        if addr not in self.stop_addrs:
+            self.stop_addrs.add(addr)
+            self.uc.hook_add(UC_HOOK_CODE, self._on_stop_addr, begin=addr, end=addr)
+
+    def read(self, addr: int, n: int) -> bytes:
+        """Bytes of emulated memory (within one page); unmapped pages read as zero."""
+        if addr >> PAGE_SHIFT in self.perms:
+            return bytes(self.uc.mem_read(addr, n))
+        return bytes(n)
+
+    def write_page(self, idx: int, data: bytes) -> None:
+        """Replace a page's contents from outside (the stepper wrote it)."""
+        if idx not in self.perms:
+            self._map(idx, UC_PROT_READ)
+        self.uc.mem_write(idx << PAGE_SHIFT, data)
+        self._forget_code(idx)
+
+    def _forget_code(self, idx: int) -> None:
+        """A changed page must be rescanned before it executes again."""
+        if idx in self.scanned:
+            self.scanned.discard(idx)
+            self._protect(idx, self.perms[idx] & ~UC_PROT_EXEC)
+
+    def sync_pages(self, memory: Memory) -> dict[int, bytes]:
+        """Copy writable pages that changed into `memory`; returns them. Unchanged pages are
+        write-protected again (a later write is caught as an event)."""
+        changed = {}
+        for idx in list(self.writable):
+            data = bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE))
+            old = memory._pages.get(idx)
+            if (old if old is not None else ZERO_PAGE) != data:
+                memory.set_page(idx, data)
+                changed[idx] = data
+                self._forget_code(idx)
+            else:
+                self.writable.discard(idx)
+                self._protect(idx, self.perms[idx] & ~UC_PROT_WRITE)
+        return changed
+
+    def revert_pages(self, memory: Memory) -> None:
+        """Undo unicorn's writes since the last sync (page permissions are kept)."""
+        for idx in self.writable:
+            old = memory._pages.get(idx)
+            self.uc.mem_write(idx << PAGE_SHIFT, bytes(old) if old is not None else ZERO_PAGE)
+
+    # --- registers -----------------------------------------------------------------
+    def read_regs(self) -> tuple[list[int], int, int]:
+        """(gprs, hi, lo)."""
+        vals = [self.uc.reg_read(r) for r in _REGS]
+        return vals[:32], vals[32], vals[33]
+
+    def write_regs(self, regs: list[int], hi: int, lo: int) -> None:
+        for r, v in zip(_REGS, [*regs, hi, lo], strict=True):
+            self.uc.reg_write(r, v)
+
+    # --- hooks ---------------------------------------------------------------------
+    def _install_hooks(self) -> None:
+        uc = self.uc
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        uc.hook_add(UC_HOOK_MEM_WRITE_PROT, self._on_write_prot)
+        uc.hook_add(UC_HOOK_MEM_FETCH_PROT, self._on_fetch_prot)
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        self.counter = BlockCounter()
+        self.counter.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p)
+        handle = ctypes.c_size_t()
+        callback = ctypes.cast(hook_library().optimist_block_hook, ctypes.c_void_p)
+        status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback,
+                                   ctypes.byref(self.counter), ctypes.c_uint64(1),
+                                   ctypes.c_uint64(0))
+        if status != 0:
+            raise FastRunnerError(f"uc_hook_add(block) failed with unicorn error {status}")
+
+    def _note_event(self, kind: str, fault: bool = False) -> None:
+        if self.event is None:
+            self.event = kind
+            self.event_base = self.counter.block_base
+            self.event_size = self.counter.block_size
+            self.events += 1
+        self.fault = self.fault or fault
+        self.uc.emu_stop()
+
+    def _on_unmapped(self, uc: Uc, access: int, addr: int, size: int, value: int,
+                     data: object) -> bool:
+        idx = addr >> PAGE_SHIFT
+        if idx in self.perms:          # an access straddling into an unmapped page
+            idx = (addr + size - 1) >> PAGE_SHIFT
+        self._note_event("map")
+        if access == UC_MEM_WRITE_UNMAPPED:
+            self._map(idx, UC_PROT_READ | UC_PROT_WRITE)
+            self.writable.add(idx)
+        else:
+            self._map(idx, UC_PROT_READ)
+            if access == UC_MEM_FETCH_UNMAPPED:
+                self._make_executable(idx)
+        return True
+
+    def _on_write_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
+                       data: object) -> bool:
+        idx = addr >> PAGE_SHIFT
+        if idx not in self.perms:
+            return False
+        self._note_event("write")
+        self.writable.add(idx)        # (removing EXEC here would make unicorn restart the block)
+        self._protect(idx, self.perms[idx] | UC_PROT_WRITE)
+        # unicorn 2.1.4 drops the store that raised this hook: perform it here
+        uc.mem_write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+        return True
+
+    def _on_fetch_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
+                       data: object) -> bool:
+        idx = addr >> PAGE_SHIFT
+        if idx not in self.perms:
+            return False
+        self._note_event("exec")
+        self._make_executable(idx)
+        return True
+
+    def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
+        self._note_event(f"interrupt {intno}", fault=True)
+
+    def _on_stop_addr(self, uc: Uc, address: int, size: int, data: object) -> None:
+        if self.hook_stop is None:
+            self.hook_stop = address
+            uc.emu_stop()
+
+    # --- running -------------------------------------------------------------------
+    def start(self, pc: int, limit: int, until: int = 0) -> None:
+        """Run from `pc`, entering no block that would take the count past `limit`."""
+        c = self.counter
+        c.executed = 0
+        c.limit = limit
+        c.block_pc = pc
+        c.block_base = 0
+        c.block_size = 0
+        c.stopped = 0
+        self._reset_run_flags()
+        try:
+            self.uc.emu_start(pc, until)
+        except UcError as exc:
+            self._note_event(f"unicorn error: {exc}", fault=True)
+
+    def start_until(self, pc: int, until: int) -> None:
+        """Run straight-line code from `pc` up to (not including) `until`.
+
+        unicorn bakes the exit address into the blocks it translates, so the blocks covering
+        the range are dropped before (cached ones lack the exit) and after (theirs keep it).
+        """
+        self.uc.ctl_remove_cache(pc, until + 4)
+        self.start(pc, UNLIMITED, until)
+        self.uc.ctl_remove_cache(pc, until + 4)
+
+
+# ====================================================================================
+# The runner
+# ====================================================================================
+
+DEFAULT_CHECKPOINT_INTERVAL = 1 << 20
+MAX_REPLAYS = 8
+
+
+class FastRunner:
+    """Runs a `State` on unicorn to halt or to an exact step count; keeps checkpoints.
+
+    The runner takes ownership of `state` (its Memory is updated in place when the runner syncs);
+    use `state()` for a synced copy.
+    """
+
+    def __init__(self, state: State, *, checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
+                 checkpoints: bool = True) -> None:
+        from mipsvm.checkpoints import CheckpointLog
+
+        if checkpoint_interval <= 0:
+            raise ValueError("checkpoint_interval must be positive")
+        self.interval = checkpoint_interval
+        self.checkpoints = CheckpointLog(state) if checkpoints else None
+        self._load(state)
+
+    def _load(self, state: State) -> None:
+        self._state = state                 # synced snapshot (memory current at sync points)
+        self._engine = Engine(state.memory)
+        self._engine.write_regs(state.regs, state.hi, state.lo)
+        self._pc, self._next_pc, self._step = state.pc, state.next_pc, state.step
+        self._pending: dict[int, bytes] = {}   # pages changed since the last checkpoint
+        self._synced = True
+
+    # --- public view ---------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """Steps executed so far (the state's step field)."""
+        return self._step
+
+    @property
+    def exited(self) -> bool:
+        return self._state.exited
+
+    @property
+    def exit_code(self) -> int:
+        return self._state.exit_code
+
+    @property
+    def events(self) -> int:
+        """unicorn runs that were replayed (page events and faults) so far."""
+        return self._engine.events
+
+    def state(self, copy: bool = True) -> State:
+        """The current state synced back from unicorn (a copy unless `copy=False`)."""
+        self._sync()
+        return self._state.copy() if copy else self._state
+
+    def state_hash(self) -> bytes:
+        """keccak256 of the current packed state."""
+        self._sync()
+        return self._state.hash()
+
+    # --- syncing between unicorn and the State -------------------------------------
+    def _sync(self) -> None:
+        """Copy unicorn's registers and written pages into the State snapshot."""
+        if self._synced:
+            return
+        st = self._state
+        st.regs, st.hi, st.lo = self._engine.read_regs()
+        st.pc, st.next_pc, st.step = self._pc, self._next_pc, self._step
+        self._pending.update(self._engine.sync_pages(st.memory))
+        self._synced = True
+
+    def _rewind(self) -> None:
+        """Put unicorn back at the last sync point."""
+        st = self._state
+        self._engine.revert_pages(st.memory)
+        self._engine.reset_cpu(st.regs, st.hi, st.lo)
+        self._pc, self._next_pc, self._step = st.pc, st.next_pc, st.step
+        self._synced = True
+
+    def _reference_step(self) -> None:
+        """Execute one step with the reference stepper and push its effects into unicorn."""
+        self._sync()
+        st = self._state
+        store_page = None
+        if not st.exited and not st.pc & 3:
+            word = st.memory.read_u32(st.pc)
+            if word >> 26 in STORE_OPCODES:
+                addr = st.regs[(word >> 21) & 0x1F] + ((word & 0xFFFF) ^ 0x8000) - 0x8000
+                store_page = (addr & MASK32) >> PAGE_SHIFT
+        stepper.step(st)
+        if store_page is not None:
+            page = st.memory._pages.get(store_page)
+            data = bytes(page) if page is not None else ZERO_PAGE
+            self._engine.write_page(store_page, data)
+            self._pending[store_page] = data
+        self._engine.write_regs(st.regs, st.hi, st.lo)
+        self._pc, self._next_pc, self._step = st.pc, st.next_pc, st.step
+
+    # --- running -------------------------------------------------------------------
+    def run_to(self, target: int) -> None:
+        """Execute until exactly `target` steps were taken, or the program halts first."""
+        if target > MAX_STEPS:
+            raise ValueError(f"step {target} is beyond the VM bound 2**48")
+        while self._step < target and not self._state.exited:
+            if (self._next_pc != (self._pc + 4) & MASK32 or self._pc == 0
+                    or self._pc in self._engine.stop_addrs):
+                self._reference_step()
+            else:
+                self._run_unicorn(target)
+
+    def _at(self, step: int, pc: int) -> None:
+        self._step, self._pc, self._next_pc = step, pc, (pc + 4) & MASK32
+        self._synced = False
+
+    def _run_unicorn(self, target: int) -> None:
+        """One unicorn run from a block start towards `target`."""
+        self._sync()
+        engine, st = self._engine, self._state
+        engine.reset_cpu(st.regs, st.hi, st.lo)
+        start_step, pc = self._step, self._pc
+        engine.start(pc, target - start_step)
+        c = engine.counter
+        if engine.event is not None:
+            self._replay(start_step + engine.event_base)
+            return
+        if engine.hook_stop is not None:
+            self._at(start_step + c.block_base + (engine.hook_stop - c.block_pc) // 4,
+                     engine.hook_stop)
+            self._reference_step()
+            return
+        if not c.stopped:
+            raise FastRunnerError(f"unicorn stopped unexpectedly near pc {c.block_pc:#x}")
+        self._at(start_step + c.executed, c.block_pc)
+        remaining = target - self._step
+        if remaining > 0:
+            self._finish_block(remaining)
+
+    def _finish_block(self, remaining: int) -> None:
+        """Run `remaining` (< block size) straight-line instructions from a block start."""
+        self._sync()
+        engine, pc, start_step = self._engine, self._pc, self._step
+        branch_last = has_delay_slot(int.from_bytes(engine.read(pc + 4 * (remaining - 1), 4),
+                                                    "little"))
+        if branch_last:
+            remaining -= 1           # the boundary would split branch and slot: stepper takes it
+        if remaining > 0:
+            until = (pc + 4 * remaining) & MASK32
+            engine.start_until(pc, until)
+            c = engine.counter
+            if engine.event is not None:
+                self._replay(start_step + engine.event_base)
+                return
+            if engine.hook_stop is not None:
+                self._at(start_step + (engine.hook_stop - pc) // 4, engine.hook_stop)
+                self._reference_step()
+                return
+            if c.executed != remaining:   # (unicorn's PC register is stale after an `until` exit)
+                raise FastRunnerError(f"unicorn ran {c.executed} instructions from {pc:#x}, "
+                                      f"expected {remaining}")
+            self._at(start_step + remaining, until)
+        if branch_last:
+            self._reference_step()
+
+    def _replay(self, event_step: int) -> None:
+        """After an event or fault: rewind to the last sync, run exactly to `event_step` (the
+        start of the block it happened in), sync; after a fault the stepper runs that block."""
+        engine = self._engine
+        fault, block_size = engine.fault, engine.event_size
+        self._rewind()
+        for _ in range(MAX_REPLAYS):
+            if self._step >= event_step:
+                break
+            engine.start(self._pc, event_step - self._step)
+            c = engine.counter
+            if engine.event is not None:       # a page event the first run did not reach
+                self._rewind()
+                continue
+            if engine.hook_stop is not None or not c.stopped:
+                raise FastRunnerError(f"replay to step {event_step} diverged near pc "
+                                      f"{c.block_pc:#x}")
+            self._at(self._step + c.executed, c.block_pc)
+        else:
+            raise FastRunnerError(f"unicorn did not replay deterministically to step {event_step}")
+        self._sync()
+        if fault:
+            end = event_step + block_size + 1
+            while not self._state.exited and (self._step < end or self._in_delay_slot()):
+                self._reference_step()
+
+    def _in_delay_slot(self) -> bool:
+        return self._next_pc != (self._pc + 4) & MASK32
+
+    def run(self, max_steps: int | None = None) -> int:
+        """Run until the program halts (or `max_steps` more steps), recording checkpoints."""
+        limit = MAX_STEPS if max_steps is None else min(MAX_STEPS, self._step + max_steps)
+        self._checkpoint()
+        self._advance_to(limit)
+        return self._step
+
+    def _checkpoint(self) -> None:
+        """Record a checkpoint if the step is on the grid (or the program halted)."""
+        if self.checkpoints is None:
+            return
+        if self._step % self.interval and not self._state.exited:
+            return
+        self._sync()
+        self.checkpoints.record(self._state, self._pending)
+        self._pending = {}
+
+    # --- history -------------------------------------------------------------------
+    def _advance_to(self, step: int) -> None:
+        """Run forward to `step` recording checkpoints on the way."""
+        while not self._state.exited and self._step < step:
+            self.run_to(min(step, (self._step // self.interval + 1) * self.interval))
+            self._checkpoint()
+
+    def _seek(self, step: int) -> None:
+        """Position the runner at `step` (or at the halted state if the program ends before)."""
+        if step < self._step:
+            if self.checkpoints is None:
+                raise FastRunnerError("this runner keeps no checkpoints; it cannot go back")
+            self._load(self.checkpoints.state_before(step))
+        self._advance_to(step)
+
+    def state_hash_at(self, step: int) -> bytes:
+        """State hash after `step` steps (the final state's hash if the program halted earlier)."""
+        if self.checkpoints is not None:
+            known = self.checkpoints.hash_at(step)
+            if known is not None:
+                return known
+        self._seek(step)
+        return self.state_hash()
+
+    def state_at(self, step: int) -> State:
+        """Full state after `step` steps (a copy; the halted state if the program ends before)."""
+        self._seek(step)
+        return self.state()
+
+
+def run_program(state: State, max_steps: int | None = None,
+                checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL) -> FastRunner:
+    """A FastRunner for `state`, run to halt (or `max_steps`)."""
+    runner = FastRunner(state, checkpoint_interval=checkpoint_interval)
+    runner.run(max_steps)
+    return runner

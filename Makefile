@@ -29,7 +29,7 @@ $(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm $(wildcard minidnn/csrc/*.c minidn
 	@touch $@
 
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20
 
 demo: setup
 	$(VENV)/bin/optimist demo

@@ -92,12 +92,14 @@ static float32_t scale2(float32_t y, int32_t n) {
   return mul(y, pow2(n));
 }
 
-/* exp(hi + lo) = 2^n * result, |lo| small; hi in [-160, 89]. */
-static float32_t exp_reduced(float32_t hi, float32_t lo, int32_t *n_out) {
-  int32_t n = (int32_t)f32_to_i32(mul(add(hi, lo), K(LOG2E)), softfloat_round_near_even, false);
+/* exp(hi + lo) = 2^n * result, |lo| small (lo ignored unless has_lo); hi in [-160, 89]. */
+static float32_t exp_reduced(float32_t hi, float32_t lo, int has_lo, int32_t *n_out) {
+  float32_t arg = has_lo ? add(hi, lo) : hi;
+  int32_t n = (int32_t)f32_to_i32(mul(arg, K(LOG2E)), softfloat_round_near_even, false);
   float32_t nf = i32_to_f32(n);
   float32_t r = sub(hi, mul(nf, K(EXP_LN2_HI)));  /* exact */
-  r = sub(add(r, lo), mul(nf, K(EXP_LN2_LO)));
+  if (has_lo) r = add(r, lo);
+  r = sub(r, mul(nf, K(EXP_LN2_LO)));
   float32_t p = mul(mul(r, r), horner(EXP_P, 5, r));
   *n_out = n;
   return add(K(ONE), add(r, p));
@@ -121,10 +123,13 @@ float32_t mf_sqrt(float32_t x) { return f32_canon(f32_sqrt(x)); }
 
 float32_t mf_exp(float32_t x) {
   if (mf_isnan(x)) return nan32();
-  if (f32_lt(K(EXP_MAX), x)) return K(POS_INF);
-  if (f32_lt(x, K(EXP_MIN))) return K(ZERO);
+  if (!(x.v & SIGN)) {
+    if (x.v > EXP_MAX) return K(POS_INF);  /* x > 89 (sign-magnitude compare) */
+  } else if (x.v > EXP_MIN) {
+    return K(ZERO);  /* x < -104 */
+  }
   int32_t n;
-  float32_t y = exp_reduced(x, K(ZERO), &n);
+  float32_t y = exp_reduced(x, K(ZERO), 0, &n);
   return scale2(y, n);
 }
 
@@ -199,7 +204,7 @@ static float32_t mul_exp_neg_sq(float32_t m, float32_t x, float32_t c) {
   float32_t hi = mul(mul(xh, xh), c);
   float32_t lo = mul(mul(sub(x, xh), add(x, xh)), c);
   int32_t n;
-  float32_t y = exp_reduced(mf_neg(hi), mf_neg(lo), &n);
+  float32_t y = exp_reduced(mf_neg(hi), mf_neg(lo), 1, &n);
   return scale2(mul(m, y), n);
 }
 

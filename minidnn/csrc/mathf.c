@@ -45,15 +45,15 @@ static const uint32_t LOG_R[4] = {0x3f2aaaaa, 0x3ecccd3d, 0x3e921c78, 0x3e717983
 static const uint32_t TANH_P[5] = {0xbeaaaa99, 0x3e088393, 0xbd5c1e2d, 0x3ca9134e, 0xbbbaf0e7};
 /* erf(x) = x + x P(x^2), |x| < 0.5 */
 static const uint32_t ERF_P[5] = {0x3e0375d4, 0xbec09399, 0x3de7127d, 0xbcdb31e6, 0x3b9a9979};
-/* h(y) = erfc(y) exp(y^2) = H_i(1/y - c_i) on y in [0.5,1), [1,2), [2,4), [4,10.5] */
-static const uint32_t ERFC_H0[9] = {0x3f0a0e8b, 0x3e3a4acb, 0xbd8c9f06, 0x3cc6b44d, 0xbbfb9809,
-                                    0x3aff69c7, 0xb94cc111, 0xb9a5370e, 0x399a9fd6};
-static const uint32_t ERFC_H1[8] = {0x3eb3c7ed, 0x3eaec7e6, 0xbe1e477d, 0x3d4b06b0, 0x3b1d82fb,
-                                    0xbcb5a0ed, 0x3cce18ab, 0xbc9360b6};
-static const uint32_t ERFC_H2[7] = {0x3e4bd9b2, 0x3ef2b234, 0xbe3e914b, 0xbcd19ad2, 0x3e090142,
-                                    0xbe02b2a0, 0x3cd87dc6};
-static const uint32_t ERFC_H3[7] = {0x3dc49b50, 0x3f0a69dc, 0xbe024568, 0xbe3abd00, 0x3e693271,
-                                    0x3d2389db, 0xbece36ef};
+/* y erfc(y) exp(y^2) = H_i(1/y - c_i) on y in [0.5,1), [1,2), [2,4), [4,10.5] */
+static const uint32_t ERFC_H0[9] = {0x3eb81364, 0xbdf27aad, 0x3d07cf97, 0xbbc25ff5, 0xba98b92a,
+                                    0x3b05f967, 0xbac2cdff, 0x3a78e0b1, 0xb9ebe06e};
+static const uint32_t ERFC_H1[8] = {0x3eefb53c, 0xbe2d238f, 0x3c9e8122, 0x3d2507dc, 0xbd4ef7f0,
+                                    0x3d1ae90b, 0xbc878e91, 0xbb03a747};
+static const uint32_t ERFC_H2[7] = {0x3f07e677, 0xbe1b3944, 0xbdbc7f69, 0x3e3593c8, 0xbdee3714,
+                                    0xbd37139b, 0x3e4ccde0};
+static const uint32_t ERFC_H3[7] = {0x3f0e5ed0, 0xbdb76105, 0xbe5f81ba, 0x3e550d31, 0x3de8ea3c,
+                                    0xbee2fef8, 0x3e8629e4};
 #define ERFC_C0 0x3fc00000u /* 1.5 */
 #define ERFC_C1 0x3f400000u /* 0.75 */
 #define ERFC_C2 0x3ec00000u /* 0.375 */
@@ -188,13 +188,15 @@ static float32_t erf_small(float32_t ax) {
   return add(ax, mul(ax, horner(ERF_P, 5, mul(ax, ax))));
 }
 
-/* h(y) = erfc(y) exp(y^2) for y in [0.5, 10.5] */
-static float32_t erfc_scaled(float32_t y) {
-  float32_t inv = dvd(K(ONE), y);
-  if (y.v < ONE) return horner(ERFC_H0, 9, sub(inv, K(ERFC_C0)));
-  if (y.v < TWO) return horner(ERFC_H1, 8, sub(inv, K(ERFC_C1)));
-  if (y.v < 0x40800000u) return horner(ERFC_H2, 7, sub(inv, K(ERFC_C2)));
-  return horner(ERFC_H3, 7, sub(inv, K(ERFC_C3)));
+/* h(y) = erfc(y) exp(y^2) = inv H(inv - c) for y in [0.5, 10.5], inv = 1/y given by the
+ * caller (H nearly constant; y only selects the piece) */
+static float32_t erfc_scaled(float32_t y, float32_t inv) {
+  float32_t g;
+  if (y.v < ONE) g = horner(ERFC_H0, 9, sub(inv, K(ERFC_C0)));
+  else if (y.v < TWO) g = horner(ERFC_H1, 8, sub(inv, K(ERFC_C1)));
+  else if (y.v < 0x40800000u) g = horner(ERFC_H2, 7, sub(inv, K(ERFC_C2)));
+  else g = horner(ERFC_H3, 7, sub(inv, K(ERFC_C3)));
+  return mul(inv, g);
 }
 
 /* m * exp(-c x^2) for x >= 0, c in {1, 1/2}: x = xh + xl with xh of 12 significant bits, so
@@ -210,7 +212,7 @@ static float32_t mul_exp_neg_sq(float32_t m, float32_t x, float32_t c) {
 
 /* erfc(y) for y in [0.5, 10.5] */
 static float32_t erfc_tail(float32_t y) {
-  return mul_exp_neg_sq(erfc_scaled(y), y, K(ONE));
+  return mul_exp_neg_sq(erfc_scaled(y, dvd(K(ONE), y)), y, K(ONE));
 }
 
 /* erf(|x|) for finite or infinite non-NaN x */
@@ -240,8 +242,11 @@ float32_t mf_gelu(float32_t x) {
   float32_t ay = mf_abs(y);
   float32_t half_x = mul(K(HALF), x);
   if ((x.v & SIGN) && ay.v >= ERF_SMALL) {
-    /* x/2 erfc(|x|/sqrt2) = (x/2) h(|y|) exp(-x^2/2), x^2/2 taken from x (not y) */
-    return mul_exp_neg_sq(mul(half_x, erfc_scaled(ay)), mf_abs(x), K(HALF));
+    /* x/2 erfc(|x|/sqrt2) = (x/2) h(|y|) exp(-x^2/2); 1/|y| = sqrt2/|x| and x^2/2 are
+     * taken from x (not from the rounded y) */
+    float32_t ax = mf_abs(x);
+    float32_t h = erfc_scaled(ay, dvd(K(SQRT2), ax));
+    return mul_exp_neg_sq(mul(half_x, h), ax, K(HALF));
   }
   return mul(half_x, add(K(ONE), with_sign(erf_abs(ay), y)));
 }

@@ -76,14 +76,14 @@ ERFC_PIECES = [(0.5, 1.0, 8), (1.0, 2.0, 7), (2.0, 4.0, 6), (4.0, 10.5, 6)]
 
 
 def fit_erfc_scaled() -> str:
-    """h(y) = erfc(y) exp(y^2) on pieces, as polynomials in t = 1/y - centre."""
+    """y h(y) = y erfc(y) exp(y^2) (nearly constant) on pieces, polynomials in t = 1/y - centre."""
     erfc = np.vectorize(math.erfc)
     out = []
     for i, (a, b, deg) in enumerate(ERFC_PIECES):
         tc = F32((1 / a + 1 / b) / 2)
         y = cheb_nodes(a, b, 3000)
-        h = erfc(y) * np.exp(y * y)
-        c, e = lawson(powers(1 / y - float(tc), 0, deg), h, 1 / h, iters=100)
+        g = y * erfc(y) * np.exp(y * y)
+        c, e = lawson(powers(1 / y - float(tc), 0, deg), g, 1 / g, iters=100)
         out.append(f"/* y in [{a}, {b}), centre 1/y = {float(tc)!r} (0x{int(np.array(tc).view(np.uint32)):08x}) */")
         out.append(table(f"ERFC_H{i}", c, e))
     return "\n".join(out)

@@ -110,10 +110,10 @@ class ChainClient:
         return self.rpc(lambda: self.w3.eth.block_number, "block_number")
 
     def now(self) -> int:
-        """The chain's time: the latest block's timestamp, or the wall clock if that is later
-        (a node that mines only on transactions, like anvil, lags between blocks)."""
+        """The time the next block will (at least) have: latest timestamp + 1, or the wall clock if
+        later (a node that mines only on transactions, like anvil, lags between blocks)."""
         latest = self.rpc(lambda: self.w3.eth.get_block("latest")["timestamp"], "latest_block")
-        return max(latest, int(time.time()))
+        return max(latest + 1, int(time.time()))
 
     def balance(self) -> int:
         return self.rpc(lambda: self.w3.eth.get_balance(self.address), "get_balance")

@@ -30,7 +30,7 @@ class Daemon:
     role = "daemon"
 
     def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
-                 start_block: int = 0, trace_interval: int | None = None,
+                 start_block: int = 0, trace_interval: int | None = None, engine: str | None = None,
                  logger: logging.Logger | None = None) -> None:
         self.client = client
         self.system = client.system
@@ -39,6 +39,7 @@ class Daemon:
         self.dishonest = dishonest
         self.start_block = start_block
         self.trace_interval = trace_interval
+        self.engine = engine
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
         self._roots = {m.image.image_root: m for m in self.models}
@@ -62,6 +63,7 @@ class Daemon:
     def tick(self) -> int:
         """Ingest events and take every decision that is due; returns the number of transactions sent."""
         if not self._resumed:
+            self.discover_models()
             for outcome in self.client.resume_pending():
                 self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
             self._resumed = True
@@ -151,6 +153,20 @@ class Daemon:
             if s.game(a["gameId"]) is not None:
                 s.end_game(a["gameId"], "cancelled", None, "result rejected by another game")
 
+    def discover_models(self) -> None:
+        """Find the registered models this daemon can run (also those registered before start_block)."""
+        count = self.client.rpc(lambda: self.system.counts()[0], "modelCount")
+        for model_id in range(1, count + 1):
+            if model_id in self.served:
+                continue
+            info = self.client.rpc(lambda m=model_id: self.system.model(m), "model")
+            model = self._roots.get(info.image_root)
+            if model is not None and self._matches(model, {
+                    "entry": info.entry, "inputBase": info.input_base, "inputLength": info.input_length,
+                    "outputBase": info.output_base, "outputLength": info.output_length}):
+                self.served[model_id] = model
+                self.emit("serving", model_id=model_id, name=model.name)
+
     @staticmethod
     def _matches(model: ServedModel, a: dict[str, Any]) -> bool:
         img = model.image
@@ -172,7 +188,9 @@ class Daemon:
             if model is None:
                 raise ModelError(f"model {row['model_id']} of request {request_id} is not served here")
             t0 = time.perf_counter()
-            kwargs = {} if self.trace_interval is None else {"interval": self.trace_interval}
+            kwargs: dict[str, Any] = {"engine": self.engine}
+            if self.trace_interval is not None:
+                kwargs["interval"] = self.trace_interval
             trace = Trace(model, bytes(row["input"]), **kwargs)
             self.emit("vm_run", request=request_id, steps=trace.steps, exit_code=trace.exit_code,
                       seconds=round(time.perf_counter() - t0, 3))

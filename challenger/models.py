@@ -9,13 +9,14 @@ of an input and how to compute the output natively. Two kinds:
   output at OUTPUT_BASE); "native" inference runs it on the fast runner. Used by tests and small demos.
 
 A `Trace` is a player's belief about the run of one request: the state hash at any step (the fast
-runner with checkpoints) and the one-step witness at any step (the reference stepper). `lying_trace`
+runner from periodic state snapshots) and the one-step witness at any step (the reference stepper). `lying_trace`
 builds the consistent false run of a dishonest player (see its docstring).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,11 +28,11 @@ from mipsvm.fast import FastRunner
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
 from mipsvm.state import State
-from mipsvm.stepper import Witness, step_with_witness
+from mipsvm.stepper import Witness, step, step_with_witness
 
 log = logging.getLogger("optimist.models")
 
-DEFAULT_INTERVAL = 1 << 16
+DEFAULT_INTERVAL = 1 << 17
 
 
 class ModelError(ValueError):
@@ -90,9 +91,7 @@ class ProgramModel:
         return st
 
     def infer(self, input_bytes: bytes) -> bytes:
-        runner = FastRunner(self.initial_state(input_bytes), checkpoints=False)
-        runner.run()
-        st = runner.state(copy=False)
+        st = advance(self.initial_state(input_bytes), 1 << 40, DEFAULT_ENGINE)
         if st.exit_code != 0:
             raise ModelError(f"{self.name} exited with code {st.exit_code:#x} on this input")
         return st.memory.read(OUTPUT_BASE, self.output_length)
@@ -110,46 +109,44 @@ class MinidnnModel:
         self.path = Path(self.path)
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist")
-        self.blob = self.path.read_bytes()
         self.name = self.path.stem
 
     @cached_property
-    def _vm(self):  # noqa: ANN202 - minidnn.image's own type
-        from minidnn import image as mimage
+    def _vm(self):  # noqa: ANN202 - minidnn.image.Image
+        from minidnn import MinidnnError
+        from minidnn.image import vm_image
 
-        return mimage.vm_image(self.path)
-
-    @cached_property
-    def _base_state(self) -> State:
-        vm = self._vm
-        state = getattr(vm, "state", None)
-        if state is None:
-            from minidnn import image as mimage
-            state = mimage.vm_initial_state(self.path, None)
-        return state
+        try:
+            return vm_image(self.path)
+        except MinidnnError as exc:
+            raise ModelError(f"{self.path}: {exc}") from None
 
     @cached_property
     def image(self) -> ModelImage:
         vm = self._vm
-        st = self._base_state
-        return ModelImage.from_memory(st.memory, entry=st.pc, input_length=vm.input_length,
-                                      output_length=vm.output_length, model_hash=keccak256(self.blob),
-                                      metadata_uri=f"optimist:{self.name}")
+        return ModelImage(vm.image_root, vm.entry, vm.input_base, vm.input_size, vm.input_nbytes,
+                          vm.output_base, vm.output_size, vm.output_nbytes, list(vm.input_siblings),
+                          vm.model_hash, f"optimist:{self.name}")
+
+    def _array(self, input_bytes: bytes):  # noqa: ANN202 - np.ndarray
+        import numpy as np
+
+        _check_input(self.image, input_bytes)
+        return np.frombuffer(bytes(input_bytes), dtype="<f4").reshape(self._vm.input_shape)
 
     def initial_state(self, input_bytes: bytes) -> State:
-        _check_input(self.image, input_bytes)
-        st = self._base_state.copy()
-        st.memory.write(self.image.input_base, bytes(input_bytes))
-        return st
+        return self._vm.initial_state(self._array(input_bytes))
 
     def infer(self, input_bytes: bytes) -> bytes:
         import numpy as np
 
-        import minidnn
+        from minidnn import MinidnnError, infer
 
-        _check_input(self.image, input_bytes)
-        out = minidnn.infer(self.path, np.frombuffer(bytes(input_bytes), dtype="<f4"))
-        return np.asarray(out, dtype="<f4").tobytes()
+        try:
+            out = infer(self._vm.model, self._array(input_bytes))
+        except MinidnnError as exc:
+            raise ModelError(f"{self.name}: {exc}") from None
+        return np.ascontiguousarray(out, dtype="<f4").tobytes()
 
 
 def load_model(path: str | Path) -> ServedModel:
@@ -162,19 +159,81 @@ def load_model(path: str | Path) -> ServedModel:
 
 # ------------------------------------------------------------------------------------- traces
 
+ENGINES = ("fast", "stepper")
+DEFAULT_ENGINE = os.environ.get("OPTIMIST_VM_ENGINE", "fast")
+
+
+def advance(state: State, target: int, engine: str = "fast") -> State:
+    """Run `state` (taken over) to step `target` or halt: unicorn fast runner or the reference stepper."""
+    if engine == "stepper":
+        while state.step < target and not state.exited:
+            step(state)
+        return state
+    runner = FastRunner(state, checkpoints=False)
+    runner.run_to(target)
+    return runner.state(copy=False)
+
+
+class Run:
+    """A run from `start` to halt, with state snapshots every `interval` steps for random access.
+
+    `hash_at`/`state_at` start a fresh fast runner from the nearest snapshot at or before the step.
+    """
+
+    def __init__(self, start: State, interval: int = DEFAULT_INTERVAL, max_steps: int = 1 << 40,
+                 engine: str | None = None) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.engine = engine or DEFAULT_ENGINE
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown VM engine {self.engine!r} (one of {', '.join(ENGINES)})")
+        self.interval = interval
+        self.first = start.step
+        self.snaps: list[State] = [start.copy()]
+        state = start.copy()
+        while not state.exited and state.step - self.first < max_steps:
+            state = advance(state, state.step + interval, self.engine)
+            if not state.exited:
+                self.snaps.append(state.copy())
+        self.final = state
+        if not self.final.exited:
+            raise ModelError(f"the run did not halt within {max_steps} steps")
+        self.final_hash = self.final.hash()
+
+    @property
+    def last(self) -> int:
+        return self.final.step
+
+    def _state_at(self, step: int) -> State:
+        base = self.snaps[min((step - self.first) // self.interval, len(self.snaps) - 1)]
+        return advance(base.copy(), step, self.engine)
+
+    def hash_at(self, step: int) -> bytes:
+        if step >= self.last:
+            return self.final_hash
+        if step < self.first:
+            raise ValueError(f"this run starts at step {self.first}")
+        return self._state_at(step).hash()
+
+    def state_at(self, step: int) -> State:
+        if step >= self.last:
+            return self.final.copy()
+        if step < self.first:
+            raise ValueError(f"this run starts at step {self.first}")
+        return self._state_at(step)
+
+
 class Trace:
     """The honest run of `model` on `input_bytes`: hashes and witnesses at any step."""
 
-    def __init__(self, model: ServedModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL) -> None:
+    def __init__(self, model: ServedModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL,
+                 engine: str | None = None) -> None:
         self.model = model
         self.input = bytes(input_bytes)
         self.interval = interval
-        self.runner = FastRunner(model.initial_state(self.input), checkpoint_interval=interval)
-        self.runner.run()
-        self.final = self.runner.state()
+        self.run = Run(model.initial_state(self.input), interval, engine=engine)
+        self.final = self.run.final
         self.steps = self.final.step
-        if not self.final.exited:
-            raise ModelError(f"{model.name}: the run did not halt")
 
     @property
     def exit_code(self) -> int:
@@ -195,17 +254,17 @@ class Trace:
 
     @property
     def final_hash(self) -> bytes:
-        return keccak256(self.final_packed)
+        return self.run.final_hash
 
     def output_proof(self) -> list[bytes]:
         img = self.model.image
         return region_path(self.final.memory, img.output_base, img.output_size)
 
     def hash_at(self, step: int) -> bytes:
-        return self.runner.state_hash_at(min(step, self.steps))
+        return self.run.hash_at(step)
 
     def state_at(self, step: int) -> State:
-        return self.runner.state_at(min(step, self.steps))
+        return self.run.state_at(step)
 
     def witness_at(self, step: int) -> Witness:
         """Witness of the step from state `step` to `step + 1`."""
@@ -227,7 +286,7 @@ class LyingTrace:
         self.model = honest.model
         self.steps = honest.steps
         img = honest.model.image
-        self.runner: FastRunner | None = None
+        self.runner: Run | None = None
         self.diverge = self.steps
         k = self.steps // 2
         if k >= 1:
@@ -238,14 +297,10 @@ class LyingTrace:
             if corrupted == original:
                 corrupted = bytes(b ^ 0x01 for b in original)
             st.memory.write(img.input_base, corrupted)
-            runner = FastRunner(st.copy(), checkpoint_interval=honest.interval)
-            if runner.checkpoints is not None:   # k is off the checkpoint grid: record it by hand
-                runner.checkpoints.record(st, {})
-            runner.run()
-            fin = runner.state()
-            if fin.exited and fin.exit_code == 0 and \
-                    fin.memory.read(img.output_base, img.output_length) != honest.output:
-                self.runner, self.diverge, self.final, self.steps = runner, k, fin, fin.step
+            run = Run(st, honest.interval, engine=honest.run.engine)
+            fin = run.final
+            if fin.exit_code == 0 and fin.memory.read(img.output_base, img.output_length) != honest.output:
+                self.runner, self.diverge, self.final, self.steps = run, k, fin, fin.step
         if self.runner is None:
             fin = honest.final.copy()
             first = fin.memory.read(img.output_base, 1)
@@ -279,14 +334,14 @@ class LyingTrace:
             return self.honest.hash_at(step)
         if self.runner is None:
             return self.final_hash
-        return self.runner.state_hash_at(min(step, self.steps))
+        return self.runner.hash_at(step)
 
     def state_at(self, step: int) -> State:
         if step < self.diverge:
             return self.honest.state_at(step)
         if self.runner is None:
             return self.final.copy()
-        return self.runner.state_at(min(step, self.steps))
+        return self.runner.state_at(step)
 
     def witness_at(self, step: int) -> Witness:
         return step_with_witness(self.state_at(step))

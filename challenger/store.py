@@ -233,7 +233,8 @@ class Store:
         return self.db.execute("SELECT * FROM games WHERE status = ? ORDER BY game_id", (status,)).fetchall()
 
     def end_game(self, game_id: int, status: str, winner: str | None, reason: str | None) -> None:
-        self.db.execute("UPDATE games SET status = ?, winner = ?, reason = ? WHERE game_id = ?",
+        self.db.execute("UPDATE games SET status = ?, winner = COALESCE(?, winner), "
+                        "reason = COALESCE(?, reason) WHERE game_id = ?",
                         (status, winner, reason, game_id))
 
     def add_move(self, game_id: int, mover: str, kind: str, lo: int, hi: int, mid: int, mid_hash: bytes,

@@ -1,0 +1,146 @@
+"""Every figure `optimist bench` reports: its key, label, unit, sane range and the modules it needs.
+
+A figure is produced by one *stage* (a function in challenger.benchlib.measure). A figure whose
+modules are not importable is reported as `n/a: <module> not built`; `--quick` skips only the
+figures whose stage has a `quick_skip` reason. The test (tests/test_bench.py) holds the bench to
+this table: every figure whose modules exist must be a real measurement inside its range.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from typing import Any
+
+OPML_MNIST_VM_CLAIM_S = 3.6        # issue 5: opML's MNIST-in-VM figure
+OPML_MNIST_VM_MEASURED_S = 1.9     # DESIGN §9: 1.8-2.0 s measured on a 2-core machine
+OPML_MNIST_STEPS = 12.4e6          # DESIGN §9: 12.4M MIPS steps
+OPML_CHALLENGE_CLAIM_S = 120.0     # opML's "full challenge within 2 min" claim
+OPML_CHALLENGE_MEASURED_S = 197.5  # DESIGN §9: 190-205 s measured (24 rounds)
+MNIST_MODEL = "mlp_digits"         # the 784-128-10 MLP: the model opML benchmarks
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A group of figures measured together; `requires` are module names that must be importable."""
+
+    name: str
+    requires: tuple[str, ...]
+    after: tuple[str, ...] = ()          # stages whose figures this one needs
+    quick_skip: str | None = None        # why --quick skips it (None: always measured)
+    only: str | None = None              # only for this model (opML ratios: the MNIST MLP)
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    unit: str
+    stage: str
+    kind: str = "float"                  # "int", "float", "bool", "dict" (of ints)
+    lo: float = 0.0                      # exclusive lower bound of a sane value (dict: of each value)
+    hi: float = math.inf                 # inclusive upper bound
+
+
+DISPUTE_MODULES = ("challenger.operator", "challenger.challenger", "contracts.system", "mipsvm.fast",
+                   "minidnn.image")
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("model", ("converter.api", "converter.inspect")),
+    Stage("native", ("minidnn.native",), after=("model",)),
+    Stage("vm", ("mipsvm.fast", "minidnn.build"), after=("model", "native")),
+    Stage("checkpoint", ("mipsvm.fast", "mipsvm.stepper", "contracts.evm"), after=("vm",)),
+    Stage("dispute_eth_tester", DISPUTE_MODULES, after=("model",)),
+    Stage("dispute_anvil", DISPUTE_MODULES, after=("model",),
+          quick_skip="--quick: the anvil dispute plays the same game as eth-tester's over JSON-RPC"),
+    Stage("opml", (), after=("vm",), only=MNIST_MODEL),
+    Stage("opml_dispute", (), after=("dispute_anvil",), only=MNIST_MODEL,
+          quick_skip="--quick: needs the anvil dispute"),
+    Stage("process", ()),
+    Stage("contracts", ("contracts.evm", "contracts.gas", "contracts.system")),
+    Stage("system_gas", ("contracts.system_gas",),
+          quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
+)}
+
+_GAS = 30_000_000
+MODEL_FIELDS: tuple[Field, ...] = (
+    Field("parameters", "parameters", "", "model", "int", 0, 1e10),
+    Field("macs", "multiply-accumulates", "MAC", "model", "int", 0, 1e13),
+    Field("model_bytes", ".mdnn size", "B", "model", "int", 0, 2**28),
+    Field("native_ms", "native inference", "ms", "native", "float", 0, 6e5),
+    Field("vm_steps", "VM steps", "steps", "vm", "int", 0, 2**48),
+    Field("vm_s", "VM wall time (unicorn, checkpoints every 2^20)", "s", "vm", "float", 0, 86400),
+    Field("steps_per_s", "VM speed", "steps/s", "vm", "float", 0, 1e11),
+    Field("insns_per_mac", "MIPS instructions per MAC", "steps/MAC", "vm", "float", 0, 1e6),
+    Field("vm_over_native", "VM time / native time", "x", "vm", "float", 0, 1e9),
+    Field("vm_matches_native", "VM output == native output (bytes)", "", "vm", "bool"),
+    Field("checkpoints", "checkpoints kept", "", "vm", "int", 0, 2**40),
+    Field("root_checkpoint_ms", "Merkle root at a checkpoint (dirty pages)", "ms", "checkpoint", "float", 0, 6e5),
+    Field("root_full_ms", "Merkle root of the whole memory (cold)", "ms", "checkpoint", "float", 0, 6e5),
+    Field("memory_pages", "pages in VM memory at the checkpoint", "pages", "checkpoint", "int", 0, 2**20),
+    Field("proof_ms", "one-step proof generation", "ms", "checkpoint", "float", 0, 6e4),
+    Field("step_gas", "one-step gas (this model's step at mid-run, MIPS.sol)", "gas", "checkpoint", "int",
+          21000, _GAS),
+    *(f for chain in ("eth_tester", "anvil") for f in (
+        Field(f"dispute_{chain}_s", f"full dispute on {chain.replace('_', '-')} (request -> resolved)", "s",
+              f"dispute_{chain}", "float", 0, 86400),
+        Field(f"dispute_{chain}_game_s", f"  game only on {chain.replace('_', '-')} (opened -> resolved)", "s",
+              f"dispute_{chain}", "float", 0, 86400),
+        Field(f"dispute_{chain}_rounds", "  bisection rounds", "", f"dispute_{chain}", "int", 0, 48),
+        Field(f"dispute_{chain}_operator_gas", "  gas paid by the (lying) operator", "gas",
+              f"dispute_{chain}", "int", 21000, 1e10),
+        Field(f"dispute_{chain}_challenger_gas", "  gas paid by the challenger", "gas",
+              f"dispute_{chain}", "int", 21000, 1e10),
+        Field(f"dispute_{chain}_prove_gas", "  one-step proof transaction", "gas",
+              f"dispute_{chain}", "int", 21000, _GAS),
+    )),
+    Field("vm_s_over_opml_claim", "VM time / opML's MNIST claim (3.6 s)", "x", "opml", "float", 0, 1e6),
+    Field("vm_s_over_opml_measured", "VM time / opML measured here (1.9 s)", "x", "opml", "float", 0, 1e6),
+    Field("steps_over_opml", "VM steps / opML's 12.4M", "x", "opml", "float", 0, 1e6),
+    Field("dispute_over_opml_claim", "anvil dispute / opML's claim (120 s)", "x", "opml_dispute", "float", 0, 1e6),
+    Field("dispute_over_opml_measured", "anvil dispute / opML measured (197.5 s)", "x", "opml_dispute",
+          "float", 0, 1e6),
+    Field("peak_rss_mb", "peak RSS of the measuring process", "MiB", "process", "float", 0, 65536),
+)
+
+SYSTEM_FIELDS: tuple[Field, ...] = (
+    Field("runtime_bytes", "runtime bytecode (MIPS first)", "B", "contracts", "dict", 0, 24576),
+    Field("step_gas_cases", "one-step gas, expensive cases", "gas", "contracts", "dict", 21000, _GAS),
+    Field("step_gas_worst", "one-step gas, worst case", "gas", "contracts", "int", 21000, _GAS),
+    Field("tx_gas", "gas per transaction kind (a whole game on eth-tester)", "gas", "system_gas", "dict",
+          0, _GAS),
+)
+
+
+def missing_modules(stage: Stage) -> list[str]:
+    """Required modules of `stage` that cannot be imported (not built yet)."""
+    missing = []
+    for name in stage.requires:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def applies(stage: Stage, model: str) -> bool:
+    return stage.only is None or stage.only == model
+
+
+def check_value(field: Field, value: Any) -> str | None:
+    """Why `value` is not a sane measurement of `field` (None if it is)."""
+    if field.kind == "bool":
+        return None if isinstance(value, bool) else f"{field.key}: expected a bool, got {value!r}"
+    values = value.values() if field.kind == "dict" and isinstance(value, dict) else [value]
+    if field.kind == "dict" and (not isinstance(value, dict) or not value):
+        return f"{field.key}: expected a non-empty mapping, got {value!r}"
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return f"{field.key}: expected a number, got {v!r}"
+        if field.kind == "int" and not isinstance(v, int):
+            return f"{field.key}: expected an integer, got {v!r}"
+        if not math.isfinite(v) or not field.lo < v <= field.hi:
+            return f"{field.key}: {v!r} outside ({field.lo}, {field.hi}]"
+    return None

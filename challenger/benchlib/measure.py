@@ -1,0 +1,246 @@
+"""The measuring stages of `optimist bench`: each runs the real code path and returns its figures.
+
+Every stage takes a `Subject` (one model, its input and what earlier stages learnt) and returns a
+dict of figures keyed as in challenger.benchlib.fields. A stage raises if it cannot measure; the
+caller reports that figure as an error, never as a number.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from challenger.benchlib import fields as F
+
+CHECKPOINT_INTERVAL = 1 << 20     # the fast runner's default grid (issue 4's benchmark setting)
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken (the run failed, or two implementations disagree)."""
+
+
+@dataclass
+class Subject:
+    """One model under measurement."""
+
+    name: str
+    path: Path                      # the .mdnn file
+    x: np.ndarray                   # its input
+    reps: int = 5                   # repetitions of the short timings (median reported)
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blob(self) -> bytes:
+        return self.path.read_bytes()
+
+    @property
+    def input_bytes(self) -> bytes:
+        return np.ascontiguousarray(self.x, dtype="<f4").tobytes()
+
+
+def _median_s(fn: Any, reps: int) -> float:
+    samples = []
+    for _ in range(max(1, reps)):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+# ------------------------------------------------------------------------------ model stages
+
+def stage_model(s: Subject) -> dict[str, Any]:
+    """Parameters, MACs and size of the .mdnn model (converter.inspect)."""
+    from converter.inspect import inspect_model
+
+    info = inspect_model(s.blob)
+    return {"parameters": int(info.parameters), "macs": int(info.macs), "model_bytes": int(info.size)}
+
+
+def stage_native(s: Subject) -> dict[str, Any]:
+    """Native inference (minidnn's cffi build): median wall time after a warm-up run."""
+    import minidnn
+
+    model = minidnn.Model.load(s.blob)
+    out = model.run(s.x)                                   # warm-up (and the reference output)
+    s.scratch["native_output"] = np.asarray(out, dtype="<f4").tobytes()
+    return {"native_ms": 1e3 * _median_s(lambda: model.run(s.x), s.reps)}
+
+
+def vm_state(s: Subject) -> Any:
+    """The VM's initial state for the subject's model and input (minidnn.image when it exists)."""
+    try:
+        from minidnn.image import vm_initial_state
+    except ImportError:
+        vm_initial_state = None
+    if vm_initial_state is not None:
+        s.notes["image"] = "minidnn.image.vm_initial_state"
+        return vm_initial_state(s.path, s.x)
+    from minidnn.build import build_runtime_elf
+    from mipsvm.elf import initial_state, load_elf
+    from mipsvm.layout import INPUT_BASE, MODEL_BASE
+
+    s.notes["image"] = "runtime.elf (minidnn.build) + blob at MODEL_BASE + input at INPUT_BASE " \
+                       "(minidnn.image not built)"
+    state = initial_state(load_elf(build_runtime_elf()))
+    state.memory.write(MODEL_BASE, s.blob)
+    state.memory.write(INPUT_BASE, s.input_bytes)
+    return state
+
+
+def stage_vm(s: Subject) -> dict[str, Any]:
+    """The whole run on the unicorn fast runner with checkpoints every 2^20 steps."""
+    from mipsvm.fast import FastRunner
+    from mipsvm.layout import OUTPUT_BASE
+
+    state = vm_state(s)
+    s.scratch["initial"] = state.copy()
+    t0 = time.perf_counter()
+    runner = FastRunner(state, checkpoint_interval=CHECKPOINT_INTERVAL)
+    runner.run()
+    final = runner.state(copy=False)
+    vm_s = time.perf_counter() - t0
+    if not final.exited or final.exit_code != 0:
+        raise BenchError(f"the VM run ended with exited={final.exited} exit code {final.exit_code:#x}")
+    native = s.scratch.get("native_output")
+    if native is None:
+        raise BenchError("no native output to compare the VM's with (the native stage failed)")
+    figures = {
+        "vm_steps": int(final.step),
+        "vm_s": vm_s,
+        "steps_per_s": final.step / vm_s,
+        "insns_per_mac": final.step / s.figures["macs"],
+        "vm_over_native": vm_s / (s.figures["native_ms"] / 1e3),
+        "vm_matches_native": final.memory.read(OUTPUT_BASE, len(native)) == native,
+        "checkpoints": len(runner.checkpoints) if runner.checkpoints is not None else 0,
+    }
+    return figures
+
+
+def stage_checkpoint(s: Subject) -> dict[str, Any]:
+    """At the checkpoint nearest mid-run: root of the dirty pages, cold root, witness, MIPS.sol gas."""
+    from contracts.evm import LocalEVM, compile_mips
+    from mipsvm.fast import FastRunner
+    from mipsvm.memory import Memory
+    from mipsvm.stepper import step_with_witness
+
+    steps = s.figures["vm_steps"]
+    mid = max(1, steps // 2 // CHECKPOINT_INTERVAL * CHECKPOINT_INTERVAL)
+    runner = FastRunner(s.scratch["initial"].copy(), checkpoints=False)
+    runner.run_to(max(0, mid - CHECKPOINT_INTERVAL))
+    runner.state_hash()                                   # the previous checkpoint's root
+    runner.run_to(mid)
+    t0 = time.perf_counter()
+    runner.state_hash()                                   # sync + root over the pages dirtied since
+    root_checkpoint = time.perf_counter() - t0
+    state = runner.state()
+
+    cold = Memory()
+    for idx in state.memory.pages():
+        cold.set_page(idx, state.memory.page(idx))
+    t0 = time.perf_counter()
+    root = cold.root()
+    root_full = time.perf_counter() - t0
+    if root != state.memory.root():
+        raise BenchError("a cold Merkle root differs from the incremental one")
+
+    samples, witness = [], None
+    for _ in range(max(1, s.reps)):
+        pre = state.copy()
+        t0 = time.perf_counter()
+        witness = step_with_witness(pre)
+        samples.append(time.perf_counter() - t0)
+    mips = LocalEVM().deploy("MIPS", compile_mips())
+    if mips.call("step", witness.state, witness.proof) != witness.post_hash:
+        raise BenchError(f"MIPS.sol disagrees with the reference stepper at step {mid}")
+    return {"root_checkpoint_ms": 1e3 * root_checkpoint, "root_full_ms": 1e3 * root_full,
+            "memory_pages": len(list(state.memory.pages())),
+            "proof_ms": 1e3 * statistics.median(samples), "step_gas": int(mips.gas_used)}
+
+
+def _dispute(s: Subject, chain: str) -> dict[str, Any]:
+    from challenger.benchlib.dispute import measure_dispute
+    from challenger.models import MinidnnModel
+
+    d = measure_dispute(MinidnnModel(s.path), s.input_bytes, chain)
+    key = "dispute_" + chain.replace("-", "_")
+    s.notes[key] = f"{d.transactions} transactions, {d.steps} steps disputed"
+    return {f"{key}_s": d.total_s, f"{key}_game_s": d.game_s, f"{key}_rounds": d.rounds,
+            f"{key}_operator_gas": d.operator_gas, f"{key}_challenger_gas": d.challenger_gas,
+            f"{key}_prove_gas": d.prove_gas}
+
+
+def stage_dispute_eth_tester(s: Subject) -> dict[str, Any]:
+    """A full dispute (lying operator, honest challenger, real daemons) on in-process eth-tester."""
+    return _dispute(s, "eth-tester")
+
+
+def stage_dispute_anvil(s: Subject) -> dict[str, Any]:
+    """The same dispute on a local anvil node over JSON-RPC."""
+    return _dispute(s, "anvil")
+
+
+def stage_opml(s: Subject) -> dict[str, Any]:
+    """Our MNIST MLP figures over opML's (DESIGN §9)."""
+    f = s.figures
+    return {"vm_s_over_opml_claim": f["vm_s"] / F.OPML_MNIST_VM_CLAIM_S,
+            "vm_s_over_opml_measured": f["vm_s"] / F.OPML_MNIST_VM_MEASURED_S,
+            "steps_over_opml": f["vm_steps"] / F.OPML_MNIST_STEPS}
+
+
+def stage_opml_dispute(s: Subject) -> dict[str, Any]:
+    f = s.figures
+    return {"dispute_over_opml_claim": f["dispute_anvil_s"] / F.OPML_CHALLENGE_CLAIM_S,
+            "dispute_over_opml_measured": f["dispute_anvil_s"] / F.OPML_CHALLENGE_MEASURED_S}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stage_process(s: Subject) -> dict[str, Any]:
+    return {"peak_rss_mb": peak_rss_mb()}
+
+
+# ------------------------------------------------------------------------------ system stages
+
+def stage_contracts(s: Subject) -> dict[str, Any]:
+    """Runtime size of every deployable contract (MIPS first) and MIPS.sol's expensive steps."""
+    from contracts import gas
+    from contracts.evm import LocalEVM, compile_mips
+    from contracts.system import compile_system
+
+    mips = LocalEVM().deploy("MIPS", compile_mips())
+    sizes = {"MIPS": gas.runtime_size(mips)}
+    for name, art in sorted(compile_system().items()):
+        size = (len(art["runtime"]) - 2) // 2
+        if size and name not in sizes:
+            sizes[name] = size
+    cases = gas.step_gas(mips)
+    return {"runtime_bytes": sizes, "step_gas_cases": cases, "step_gas_worst": max(cases.values())}
+
+
+def stage_system_gas(s: Subject) -> dict[str, Any]:
+    """Gas of every transaction kind in a whole game (contracts.system_gas)."""
+    from contracts.system_gas import measure_system_gas
+
+    out = measure_system_gas()
+    return {"tx_gas": {k: int(v) for k, v in out.items()
+                       if isinstance(v, int) and k != "rounds" and not k.endswith("_bytes")}}
+
+
+STAGE_FUNCTIONS = {
+    "model": stage_model, "native": stage_native, "vm": stage_vm, "checkpoint": stage_checkpoint,
+    "dispute_eth_tester": stage_dispute_eth_tester, "dispute_anvil": stage_dispute_anvil,
+    "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
+    "contracts": stage_contracts, "system_gas": stage_system_gas,
+}

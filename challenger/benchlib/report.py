@@ -1,0 +1,182 @@
+"""Showing bench results: machine info, rich tables, Markdown, and the scaling plot (matplotlib)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from challenger.benchlib import fields as F
+from challenger.benchlib.run import REPO, is_measured
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+SCALING_BEGIN, SCALING_END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "absent"
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1),
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "unicorn": ver("unicorn"), "py-evm": ver("py-evm"), "web3": ver("web3"), "commit": commit}
+
+
+# ------------------------------------------------------------------------------ formatting
+
+def fmt(value: Any, field: F.Field | None = None) -> str:
+    """A figure for humans (strings - unavailable figures - as they are)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {fmt(v)}" for k, v in value.items())
+    if isinstance(value, int):
+        return f"{value:,}"
+    if field is not None and field.unit == "x":
+        return f"{value:.3g}x" if value >= 0.01 else f"{value:.2e}x"
+    if abs(value) >= 1e6:
+        return f"{value:.3e}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _unit(field: F.Field) -> str:
+    return "" if field.unit in ("", "x") else field.unit
+
+
+def model_table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"{result['name']}", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for field in F.MODEL_FIELDS:
+        if field.key in result["figures"]:
+            value = result["figures"][field.key]
+            style = None if is_measured(value) else ("red" if value.startswith("error") else "yellow")
+            table.add_row(field.label, fmt(value, field), _unit(field), style=style)
+    return table
+
+
+def system_table(system: dict[str, Any]) -> Table:
+    table = Table(title="contracts", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value")
+    for field in F.SYSTEM_FIELDS:
+        value = system["figures"].get(field.key, "n/a")
+        if isinstance(value, dict):
+            for i, (k, v) in enumerate(value.items()):
+                table.add_row(field.label if i == 0 else "", f"{k}: {fmt(v)} {field.unit}")
+        else:
+            table.add_row(field.label, f"{fmt(value, field)} {_unit(field)}".strip())
+    return table
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: one column per model, then the contract figures and the machine."""
+    models = report["models"]
+    lines = ["| figure | unit | " + " | ".join(m["name"] for m in models) + " |",
+             "|---|---|" + "---:|" * len(models)]
+    for field in F.MODEL_FIELDS:
+        if not any(field.key in m["figures"] for m in models):
+            continue
+        cells = [fmt(m["figures"][field.key], field) if field.key in m["figures"] else "" for m in models]
+        cells = [c.replace("|", "\\|") for c in cells]
+        lines.append(f"| {field.label.strip()} | {_unit(field)} | " + " | ".join(cells) + " |")
+    lines += ["", "| contract figure | value |", "|---|---|"]
+    for field in F.SYSTEM_FIELDS:
+        value = report["system"]["figures"].get(field.key, "n/a")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                lines.append(f"| {field.label}: {k} | {fmt(v)} {field.unit} |")
+        else:
+            lines.append(f"| {field.label} | {fmt(value, field)} {_unit(field)} |")
+    m = report["machine"]
+    lines += ["", f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
+              f"{m['os']}, Python {m['python']}, unicorn {m['unicorn']}, py-evm {m['py-evm']}, "
+              f"commit {m['commit']}; mode: {report['mode']}."]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, begin: str, end: str, body: str) -> str:
+    """`text` with the part between the `begin` and `end` markers replaced by `body`."""
+    if begin not in text or end not in text:
+        return text.rstrip() + f"\n\n{begin}\n{body}{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
+
+
+# ------------------------------------------------------------------------------ the plot
+
+def _points(reports: list[dict[str, Any]], key: str) -> list[tuple[float, float, str]]:
+    pts = []
+    for rep in reports:
+        for m in rep.get("models", []):
+            f = m["figures"]
+            if is_measured(f.get("macs", "")) and is_measured(f.get(key, "")) and key in f:
+                pts.append((float(f["macs"]), float(f[key]), m["name"]))
+    return sorted(pts)
+
+
+def scaling_plot(reports: list[dict[str, Any]], path: Path) -> Path | None:
+    """VM steps and dispute time against MACs, for every model measured in `reports` (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = _points(reports, "vm_steps")
+    if not steps:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    ax.loglog([p[0] for p in steps], [p[1] for p in steps], "o-", color="tab:blue", label="VM steps")
+    for x, y, name in steps:
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlabel("model multiply-accumulates (MACs)")
+    ax.set_ylabel("VM steps (MIPS instructions)", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.set_yscale("log")
+    for key, style, label in (("dispute_eth_tester_s", "s--", "dispute, eth-tester (s)"),
+                              ("dispute_anvil_s", "^--", "dispute, anvil (s)"),
+                              ("vm_s", "d:", "VM run (s)")):
+        pts = _points(reports, key)
+        if pts:
+            ax2.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+    ax2.set_ylabel("wall time (s)")
+    handles = ax.get_legend_handles_labels()
+    handles2 = ax2.get_legend_handles_labels()
+    ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="upper left", fontsize=8)
+    ax.set_title("optimist: cost vs model size")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

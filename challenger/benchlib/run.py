@@ -1,0 +1,196 @@
+"""Running the stages: which models, in which process, and what a figure is when it cannot be measured.
+
+Each model is measured in its own spawned process, so its peak RSS is its own and a crash or a
+time-out (the scaling run's budget) costs only that model. A figure is a number (or bool, or a
+mapping of numbers) when measured; otherwise a string that says why:
+`n/a: <module> not built`, `n/a: needs <figure> (...)`, `skipped: --quick: ...` or `error: ...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from challenger.benchlib import fields as F
+from challenger.benchlib import measure as M
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED_DIR = REPO / "examples" / "models"
+CACHE_DIR = REPO / "build" / "bench"
+INPUT_SEED = 20240601
+
+
+class BenchUsageError(ValueError):
+    """A model named on the command line cannot be benchmarked."""
+
+
+def is_measured(value: Any) -> bool:
+    return not isinstance(value, str)
+
+
+# ------------------------------------------------------------------------------ models
+
+def bundled_models() -> dict[str, Path]:
+    """The bundled example models (examples/models/*.onnx) by name."""
+    return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.onnx"))}
+
+
+def mdnn_for(source: Path) -> Path:
+    """A .mdnn for `source` (.mdnn as is; .onnx converted once into build/bench/, keyed by content)."""
+    if source.suffix == ".mdnn":
+        return source
+    if source.suffix != ".onnx":
+        raise BenchUsageError(f"{source}: give an .onnx or .mdnn model")
+    from converter.api import convert
+
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    out = CACHE_DIR / "models" / f"{source.stem}-{digest}.mdnn"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        convert(source, tmp)
+        tmp.replace(out)
+    return out
+
+
+def resolve_models(names: tuple[str, ...]) -> dict[str, Path]:
+    """Model names (bundled) or paths (.onnx/.mdnn) -> {name: path}."""
+    bundled = bundled_models()
+    out: dict[str, Path] = {}
+    for name in names:
+        if name in bundled:
+            out[name] = bundled[name]
+        elif Path(name).is_file():
+            out[Path(name).stem] = Path(name)
+        else:
+            raise BenchUsageError(f"unknown model {name!r}: give a bundled model "
+                                  f"({', '.join(bundled) or 'none found'}) or a path to an .onnx/.mdnn file")
+    return out
+
+
+def model_input(path: Path) -> np.ndarray:
+    """A fixed pseudo-random input in [0, 1) of the model's input shape."""
+    from minidnn.format import read_model
+
+    shape = read_model(path.read_bytes()).input_shape
+    return np.random.default_rng(INPUT_SEED).random(shape, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------ stages
+
+def _stage_fields(stage: str, system: bool = False) -> list[F.Field]:
+    return [f for f in (F.SYSTEM_FIELDS if system else F.MODEL_FIELDS) if f.stage == stage]
+
+
+def _run_stage(stage: F.Stage, subject: M.Subject, keys: list[str], quick: bool,
+               stage_keys: dict[str, list[str]]) -> None:
+    figs = subject.figures
+    if quick and stage.quick_skip:
+        figs.update({k: f"skipped: {stage.quick_skip}" for k in keys})
+        return
+    missing = F.missing_modules(stage)
+    if missing:
+        figs.update({k: f"n/a: {', '.join(missing)} not built" for k in keys})
+        return
+    for dep in stage.after:
+        for k in stage_keys.get(dep, []):
+            if not is_measured(figs.get(k, "n/a")):
+                figs.update({key: f"n/a: needs {k} ({figs.get(k)})" for key in keys})
+                return
+    try:
+        figs.update(M.STAGE_FUNCTIONS[stage.name](subject))
+    except Exception as exc:  # noqa: BLE001 - any failure is reported as that figure's error
+        reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        subject.notes[f"{stage.name}_traceback"] = traceback.format_exc(limit=6)
+        figs.update({k: reason for k in keys if k not in figs})
+
+
+def failed(name: str, source: str, reason: str) -> dict[str, Any]:
+    """The record of a model none of whose figures could be measured."""
+    figures = {f.key: reason for f in F.MODEL_FIELDS if F.applies(F.STAGES[f.stage], name)}
+    return {"name": name, "source": source, "figures": figures, "notes": {}}
+
+
+def measure_model(name: str, source: str, quick: bool, reps: int) -> dict[str, Any]:
+    """Every model figure of one model (run in a child process)."""
+    path = Path(source)
+    stage_keys = {s: [f.key for f in _stage_fields(s)] for s in F.STAGES}
+    try:
+        path = mdnn_for(path)
+        subject = M.Subject(name, path, model_input(path), reps=reps)
+    except Exception as exc:  # noqa: BLE001
+        reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return failed(name, source, reason)
+    for stage in F.STAGES.values():
+        keys = stage_keys[stage.name]
+        if keys and F.applies(stage, name):
+            _run_stage(stage, subject, keys, quick, stage_keys)
+    return {"name": name, "source": str(source), "mdnn": str(path), "figures": subject.figures,
+            "notes": subject.notes}
+
+
+def measure_system(quick: bool) -> dict[str, Any]:
+    """The figures that do not depend on a model (contract sizes, gas)."""
+    subject = M.Subject("system", Path(), np.zeros(1, np.float32))
+    stage_keys = {s: [f.key for f in _stage_fields(s, True)] for s in F.STAGES}
+    for stage in F.STAGES.values():
+        keys = stage_keys[stage.name]
+        if keys:
+            _run_stage(stage, subject, keys, quick, stage_keys)
+    return {"figures": subject.figures, "notes": subject.notes}
+
+
+# ------------------------------------------------------------------------------ processes
+
+def _child(conn: Any, fn_name: str, args: tuple[Any, ...]) -> None:
+    fn = {"model": measure_model, "system": measure_system}[fn_name]
+    try:
+        conn.send(("ok", fn(*args)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def in_child(fn_name: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
+    """Run measure_<fn_name>(*args) in a fresh spawned process; raise TimeoutError after `timeout` s."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn_name, args), daemon=False)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout):
+            raise TimeoutError(f"no result within {timeout:.0f} s")
+        status, payload = parent.recv()
+    except EOFError:
+        proc.join(5)
+        raise RuntimeError(f"the measuring process died (exit code {proc.exitcode})") from None
+    finally:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGKILL)     # our own child, by pid
+        proc.join(5)
+    if status != "ok":
+        raise RuntimeError(payload)
+    return payload
+
+
+def measure_models(models: dict[str, Path], quick: bool, reps: int,
+                   timeout: float | None = None, progress: Any = None) -> list[dict[str, Any]]:
+    """Each model's figures, each in its own process; a failed process fails only its model."""
+    out = []
+    for name, path in models.items():
+        if progress:
+            progress(name)
+        try:
+            out.append(in_child("model", name, str(path), quick, reps, timeout=timeout))
+        except (TimeoutError, RuntimeError) as exc:
+            out.append(failed(name, str(path), f"error: {exc}"))
+    return out

@@ -1,0 +1,228 @@
+"""`optimist demo`: the whole story on the embedded eth-tester chain, in one process.
+
+Deploy; convert and register the digits MLP; three requests. Two are answered honestly and finalize;
+the third is answered by a dishonest operator, a challenger disputes it, the bisection game is shown
+round by round, the one-step proof runs in MIPS.sol on chain, the challenger takes the bonds and an
+honest operator answers the request correctly. Ends with a summary table (times, rounds, gas).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+MLP_ONNX = REPO / "examples" / "models" / "mlp_digits.onnx"
+DEMO_DIR = REPO / "build" / "demo"
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    gas: int = 0
+    txs: int = 0
+    note: str = ""
+
+
+@dataclass
+class Summary:
+    phases: list[Phase] = field(default_factory=list)
+
+    @contextmanager
+    def phase(self, name: str, note: str = "") -> Iterator[Phase]:
+        p = Phase(name, note=note)
+        t0 = time.perf_counter()
+        try:
+            yield p
+        finally:
+            p.seconds = time.perf_counter() - t0
+            self.phases.append(p)
+
+    def table(self) -> Table:
+        t = Table(title="summary")
+        for col, justify in (("phase", "left"), ("wall time", "right"), ("txs", "right"), ("gas", "right"),
+                             ("", "left")):
+            t.add_column(col, justify=justify)
+        for p in self.phases:
+            t.add_row(p.name, f"{p.seconds:.2f} s", str(p.txs or ""), f"{p.gas:,}" if p.gas else "", p.note)
+        total = sum(p.seconds for p in self.phases)
+        t.add_row("[bold]total[/]", f"[bold]{total:.2f} s[/]", str(sum(p.txs for p in self.phases)),
+                  f"{sum(p.gas for p in self.phases):,}", "")
+        return t
+
+
+def demo_model(console: Console) -> Any:
+    """The digits MLP as .mdnn (converted from examples/models/mlp_digits.onnx into build/demo)."""
+    from challenger.models import MinidnnModel
+    from converter.api import convert
+
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    path = DEMO_DIR / "mlp_digits.mdnn"
+    conv = convert(MLP_ONNX)
+    if not path.exists() or path.read_bytes() != conv.mdnn:
+        conv.save(path)
+    console.print(f"converted {MLP_ONNX.name} -> {path.relative_to(REPO)} "
+                  f"({len(conv.mdnn):,} bytes, {conv.parameters:,} parameters, {conv.macs:,} MACs)")
+    return MinidnnModel(path)
+
+
+def digit_inputs(count: int) -> tuple[list[bytes], list[int]]:
+    from converter.datasets import load_digits_28
+
+    split = load_digits_28()
+    xs = [np.ascontiguousarray(split.test_x[i], dtype="<f4").tobytes() for i in range(count)]
+    return xs, [int(split.test_y[i]) for i in range(count)]
+
+
+def argmax(output: bytes) -> int:
+    return int(np.frombuffer(output, dtype="<f4").argmax())
+
+
+def gas_of(store: Any, functions: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """(transactions, gas) a daemon's store recorded, optionally only for some functions."""
+    summary = store.gas_summary()
+    rows = [v for k, v in summary.items() if functions is None or k in functions]
+    return sum(r["count"] for r in rows), sum(r["gas"] for r in rows)
+
+
+def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summary:
+    from challenger.world import World
+    from contracts.chain import eth_tester_web3
+    from contracts.system import RequestStatus
+
+    summary = Summary()
+    console.rule("[bold]optimist demo[/]: fraud-provable ML inference on an embedded chain (eth-tester)")
+    with summary.phase("convert model") as p:
+        model = demo_model(console)
+        image = model.image
+        p.note = f"input {image.input_length} B, output {image.output_length} B"
+    with summary.phase("deploy + register") as p:
+        w3 = eth_tester_web3()
+        world = World.deploy(w3, model, window=window, clock=clock)
+        p.note = f"model id {world.model_id}, image root 0x{image.image_root.hex()[:16]}…"
+    console.print(f"deployed Optimist at {world.system.address}, MIPS at {world.system.params.mips}; "
+                  f"challenge window {window} s, clocks {clock} s")
+
+    honest, liar, challenger = world.operator(name="honest"), world.operator(dishonest=True, name="liar"), \
+        world.challenger(name="challenger")
+    roles = {honest.me: "honest operator", liar.me: "dishonest operator", challenger.me: "challenger"}
+    xs, labels = digit_inputs(3)
+
+    with summary.phase("requests") as p:
+        rids = [world.request(x, fee=10**16) for x in xs]
+        p.txs, p.note = len(rids), "3 digit images (784 float32 each)"
+    console.print(f"requests {rids} created (digits labelled {labels})")
+
+    with summary.phase("honest answers (native + VM)") as p:
+        world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.POSTED
+                                    for r in rids[:2]), [honest, challenger])
+        p.txs, p.gas = gas_of(honest.store, ("postResult",))
+        tr = honest.honest_trace(rids[0])
+        p.note = f"{tr.steps:,} VM steps per inference"
+    for rid in rids[:2]:
+        out = bytes(honest.store.result(world.system.get_request(rid).result_id)["output"])
+        console.print(f"request {rid}: honest operator posts digit [bold]{argmax(out)}[/] "
+                      f"({tr.steps:,} steps)")
+
+    with summary.phase("dishonest answer") as p:
+        liar.tick()
+        rid3 = rids[2]
+        res3 = world.system.get_request(rid3).result_id
+        lie = bytes(liar.store.result(res3)["output"]) if liar.store.result(res3) else None
+        if lie is None:
+            liar.tick()
+            lie = bytes(liar.store.result(res3)["output"])
+        p.txs, p.gas = gas_of(liar.store, ("postResult",))
+        p.note = f"claims digit {argmax(lie)} (truth: {labels[2]})"
+    console.print(f"request {rid3}: dishonest operator posts digit [bold red]{argmax(lie)}[/] "
+                  f"(its lie diverges from the true run at step {liar.trace(rid3).diverge:,})")
+
+    rounds = Table(title=f"bisection game on request {rid3}")
+    for col in ("round", "interval [lo, hi]", "midpoint", "move", "by"):
+        rounds.add_column(col, justify="right" if col == "round" else "left")
+    state = {"round": 0}
+
+    def on_move(event: str, fields: dict[str, Any]) -> None:
+        if event == "midpoint":
+            state["round"] += 1
+            rounds.add_row(str(state["round"]), f"[{fields['lo']:,}, {fields['hi']:,}]", f"{fields['mid']:,}",
+                           "hash at midpoint", roles[liar.me])
+        elif event == "responded":
+            rounds.add_row("", "", "", "agree" if fields["agree"] else "[red]disagree[/]", roles[challenger.me])
+        elif event == "proved":
+            rounds.add_row("proof", f"[{fields['step']:,}, {fields['step'] + 1:,}]", "",
+                           "one-step proof in MIPS.sol", roles.get(challenger.me))
+        elif event == "game_opened":
+            rounds.add_row("0", f"[0, {fields['steps']:,}]", "", "open game (bond)", roles[challenger.me])
+
+    liar.listeners.append(on_move)
+    challenger.listeners.append(on_move)
+    with summary.phase("dispute (challenge to resolution)") as p:
+        world.run_until(lambda: bool(challenger.store.games())
+                        and challenger.store.games()[0]["status"] != "active", [challenger, liar])
+        (game,) = challenger.store.games()
+        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "respond", "prove"))
+        op_txs, op_gas = gas_of(liar.store, ("postMidpoint",))
+        p.txs, p.gas = ch_txs + op_txs, ch_gas + op_gas
+        p.note = f"{state['round']} rounds; challenger {ch_gas:,} gas, defender {op_gas:,} gas"
+    console.print(rounds)
+    prove_gas = challenger.store.gas_summary().get("prove", {}).get("gas", 0)
+    winner = roles.get(game["winner"], game["winner"])
+    console.print(f"game {game['game_id']}: [bold]{game['status']}[/] by {game['reason']} — winner {winner}; "
+                  f"one-step proof gas {prove_gas:,}")
+    summary.phases.append(Phase("  one-step proof (in dispute)", gas=prove_gas, txs=1, note="MIPS.sol step"))
+
+    with summary.phase("correct re-answer") as p:
+        before = gas_of(honest.store, ("postResult",))
+        world.run_until(lambda: world.system.get_request(rid3).status == RequestStatus.POSTED,
+                        [honest, liar, challenger])
+        after = gas_of(honest.store, ("postResult",))
+        p.txs, p.gas = after[0] - before[0], after[1] - before[1]
+        out = bytes(honest.store.result(world.system.get_request(rid3).result_id)["output"])
+        p.note = f"digit {argmax(out)}"
+    console.print(f"request {rid3}: honest operator posts digit [bold green]{argmax(out)}[/] (label {labels[2]})")
+
+    with summary.phase("window passes, finalize, withdraw") as p:
+        before = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
+        world.advance(window + 2)
+        world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
+                        and not any(world.system.balance(d.me) for d in (honest, liar, challenger)),
+                        [honest, liar, challenger])
+        after = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
+        p.txs = sum(after[k][0] - before[k][0] for k in after)
+        p.gas = sum(after[k][1] - before[k][1] for k in after)
+        p.note = "every request finalized, every balance withdrawn"
+
+    bal = Table(title="where the money went (wei credited and withdrawn by the contract)")
+    bal.add_column("actor")
+    bal.add_column("withdrawn", justify="right")
+    bal.add_column("gas paid (all txs)", justify="right")
+    for d in (honest, liar, challenger):
+        withdrawn = sum(ev["amount"] for ev in world.system.events_since(world.deploy_block)
+                        if ev.name == "Withdrawn" and ev["account"] == d.me)
+        bal.add_row(roles[d.me], f"{withdrawn / 1e18:.4f} ETH", f"{gas_of(d.store)[1]:,}")
+    console.print(bal)
+    console.print(f"contract balance left: {world.contract_balance()} wei")
+    console.print(summary.table())
+    return summary
+
+
+@click.command("demo")
+@click.option("--window", default=600, show_default=True, help="Challenge window (s, chain time).")
+@click.option("--clock", default=300, show_default=True, help="Chess clock per side (s, chain time).")
+def demo(window: int, clock: int) -> None:
+    """The whole story on the embedded chain: honest results, a lie caught by a one-step proof."""
+    console = Console()
+    t0 = time.perf_counter()
+    run_demo(console, window=window, clock=clock)
+    console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")

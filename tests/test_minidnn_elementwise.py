@@ -333,3 +333,41 @@ def test_softmax_bad_axis_is_an_error() -> None:
         minidnn.infer(blob, np.zeros((2, 3), F32))
     assert exc.value.code == 9
     assert run_raw(blob, np.zeros(6, F32).tobytes()).exit_code == 9
+
+
+# ---- the reference stepper (the spec) agrees too ---------------------------------------------
+
+EDGE_16 = np.array([-20, -9.9, -3.3, -0.6, -1e-30, 0.3, 0.9, 2.2, 5.5, 12, np.inf, -np.inf,
+                    np.nan, -0.0, 1e-40, 88.5], F32)
+
+
+def _reference_models() -> list[tuple[str, bytes, np.ndarray]]:
+    out = []
+    for op, attrs in [("Relu", {}), ("LeakyRelu", {"alpha": 0.1}), ("Clip", {"min": -1.0}),
+                      ("Sigmoid", {}), ("Tanh", {}), ("Erf", {}), ("Gelu", {}),
+                      ("Gelu", {"approximate": 1})]:
+        out.append((f"{op}{attrs}", unary_model(op, 16, **attrs), EDGE_16))
+    x = EDGE_16.reshape(4, 4)
+    for op, attrs in [("Softmax", {"axis": 1}), ("LogSoftmax", {"axis": 0})]:
+        b = ModelBuilder().add_input("x", (4, 4))
+        b.add_node(op, ["x"], ["y"], **attrs)
+        out.append((op, b.set_output("y").to_bytes(), x))
+    b = ModelBuilder().add_input("x", (4, 4)).add_initializer("s", np.arange(4, dtype=F32))
+    b.add_initializer("c", np.array([[1.0], [-2.0], [0.5], [3.0]], F32))
+    b.add_node("LayerNormalization", ["x", "s"], ["n"], axis=-1)
+    b.add_node("Div", ["n", "c"], ["y"])
+    out.append(("LayerNorm+Div", b.set_output("y").to_bytes(), np.nan_to_num(x, posinf=7, neginf=-7)))
+    b = ModelBuilder().add_input("x", (1, 2, 2, 4))
+    for name in ("s", "b", "m", "v"):
+        b.add_initializer(name, np.array([0.5, 2.0], F32))
+    b.add_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])
+    out.append(("BatchNorm", b.set_output("y").to_bytes(), EDGE_16.reshape(1, 2, 2, 4)))
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_reference_models())))
+def test_reference_stepper_bytes_equal_native(case: int) -> None:
+    name, blob, x = _reference_models()[case]
+    ref = run_vm(blob, x, engine="reference")
+    assert ref.exit_code == 0, name
+    assert ref.output.astype(F32).tobytes() == minidnn.infer(blob, x).tobytes(), name

@@ -19,13 +19,14 @@ from minidnn import build, softfloat
 UNARY = ["exp", "log", "tanh", "sigmoid", "erf", "erfc", "gelu", "gelu_tanh", "sqrt", "canon"]
 BINARY = ["add", "sub", "mul", "div", "max", "min"]
 COMPARE = ["eq", "le", "lt", "eq_signaling", "le_quiet", "lt_quiet"]
-CONVERT = ["sqrt", "round_to_int", "i32_to_f32", "ui32_to_f32", "to_i32", "to_ui32"]
+CONVERT = ["sqrt", "round_to_int", "i32_to_f32", "ui32_to_f32", "to_i32", "to_ui32",
+           "is_signaling_nan"]
 
 CDEF = """
 void t_unary(int which, const uint32_t *x, uint32_t *y, size_t n);
 void t_binary(int which, const uint32_t *a, const uint32_t *b, uint32_t *y, size_t n);
 void t_compare(int which, const uint32_t *a, const uint32_t *b, uint8_t *y, size_t n);
-void t_convert(int which, const uint32_t *x, uint32_t *y, size_t n);
+void t_convert(int which, int mode, const uint32_t *x, uint32_t *y, size_t n);
 """
 
 SOURCE = """
@@ -47,16 +48,18 @@ void t_binary(int which, const uint32_t *a, const uint32_t *b, uint32_t *y, size
 void t_compare(int which, const uint32_t *a, const uint32_t *b, uint8_t *y, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = COMPARE[which](mf_f32(a[i]), mf_f32(b[i]));
 }
-void t_convert(int which, const uint32_t *x, uint32_t *y, size_t n) {
+void t_convert(int which, int mode, const uint32_t *x, uint32_t *y, size_t n) {
+  uint_fast8_t rm = (uint_fast8_t)mode;
   for (size_t i = 0; i < n; i++) {
     float32_t f = mf_f32(x[i]);
     switch (which) {
       case 0: y[i] = f32_sqrt(f).v; break;
-      case 1: y[i] = f32_roundToInt(f, softfloat_round_near_even, false).v; break;
+      case 1: y[i] = f32_roundToInt(f, rm, false).v; break;
       case 2: y[i] = i32_to_f32((int32_t)x[i]).v; break;
       case 3: y[i] = ui32_to_f32(x[i]).v; break;
-      case 4: y[i] = (uint32_t)f32_to_i32(f, softfloat_round_near_even, false); break;
-      default: y[i] = (uint32_t)f32_to_ui32(f, softfloat_round_near_even, false); break;
+      case 4: y[i] = (uint32_t)f32_to_i32(f, rm, false); break;
+      case 5: y[i] = (uint32_t)f32_to_ui32(f, rm, false); break;
+      default: y[i] = f32_isSignalingNaN(f); break;
     }
   }
 }
@@ -137,9 +140,9 @@ class MathF:
                            self._ptr(y, "uint8_t *"), ab.size)
         return y.astype(bool)
 
-    def convert(self, name: str, x: np.ndarray) -> np.ndarray:
-        """Conversion `name` on uint32 words; uint32 result words."""
+    def convert(self, name: str, x: np.ndarray, mode: int = 0) -> np.ndarray:
+        """Conversion `name` (SoftFloat rounding mode `mode`) on uint32 words; uint32 words."""
         xb = np.ascontiguousarray(np.asarray(x, dtype=np.uint32))
         y = np.empty_like(xb)
-        self.lib.t_convert(CONVERT.index(name), self._ptr(xb), self._ptr(y), xb.size)
+        self.lib.t_convert(CONVERT.index(name), mode, self._ptr(xb), self._ptr(y), xb.size)
         return y

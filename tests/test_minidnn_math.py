@@ -91,18 +91,32 @@ def test_softfloat_conversions_bit_exact(mf: MathF) -> None:
                                         16777219, 0x80000001, 33554435], np.uint32)])
     checks = {
         "sqrt": (x, lambda w: _u(sfp.f32_sqrt(_f(w)))),
-        "round_to_int": (x, lambda w: _u(sfp.f32_round_to_int(_f(w), NE, False))),
-        "to_i32": (x, lambda w: sfp.f32_to_i32(_f(w), NE, False).to_int() & 0xFFFFFFFF),
-        "to_ui32": (x, lambda w: sfp.f32_to_ui32(_f(w), NE, False).to_int() & 0xFFFFFFFF),
         "i32_to_f32": (ints, lambda w: _u(sfp.i32_to_f32(sfp.Int32.from_int(
             int(np.uint32(w).view(np.int32)))))),
         "ui32_to_f32": (ints, lambda w: _u(sfp.ui32_to_f32(sfp.UInt32.from_int(int(w))))),
+        "is_signaling_nan": (x, lambda w: int(sfp.f32_is_signaling_nan(_f(w)))),
     }
     for name, (words, ref) in checks.items():
         got = mf.convert(name, words)
         want = np.array([ref(w) for w in words], np.uint32)
         bad = np.nonzero(got != want)[0]
         assert bad.size == 0, (name, [(hex(words[i]), hex(got[i]), hex(want[i])) for i in bad[:5]])
+
+
+@pytest.mark.parametrize("mode", list(sfp.RoundingMode))
+def test_softfloat_rounding_conversions_bit_exact(mf: MathF, mode: sfp.RoundingMode) -> None:
+    halves = (np.arange(-40, 41, dtype=np.float32) / 2).view(np.uint32)  # ties of every parity
+    x = np.concatenate([_sample_bits(1000, 12), halves])
+    checks = {
+        "round_to_int": lambda w: _u(sfp.f32_round_to_int(_f(w), mode, False)),
+        "to_i32": lambda w: sfp.f32_to_i32(_f(w), mode, False).to_int() & 0xFFFFFFFF,
+        "to_ui32": lambda w: sfp.f32_to_ui32(_f(w), mode, False).to_int() & 0xFFFFFFFF,
+    }
+    for name, ref in checks.items():
+        got = mf.convert(name, x, int(mode))
+        want = np.array([ref(w) for w in x], np.uint32)
+        bad = np.nonzero(got != want)[0]
+        assert bad.size == 0, (name, [(hex(x[i]), hex(got[i]), hex(want[i])) for i in bad[:5]])
 
 
 def test_arithmetic_nans_are_canonical(mf: MathF) -> None:

@@ -29,6 +29,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,7 @@ from mipsvm.state import State
 PAGE_SHIFT = 12
 MASK32 = 0xFFFF_FFFF
 UNLIMITED = (1 << 63) - 1
+TCG_BUFFER_SIZE = 32 << 20       # translated-code cache (unicorn's 1 GiB default is slow to set up)
 _GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
 _REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
 STORE_OPCODES = frozenset({0x28, 0x29, 0x2A, 0x2B, 0x2E, 0x38})  # sb sh swl sw swr sc
@@ -178,6 +180,23 @@ def unicorn_safe(words: np.ndarray) -> np.ndarray:
     return ok
 
 
+LONG_RUN = 200   # straight-line words that make a page need short blocks (two pages' runs < 450)
+
+
+def _long_straight_runs(words: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) word ranges of >= LONG_RUN consecutive words without a branch or jump."""
+    w = words.astype(np.uint32)
+    op = w >> np.uint32(26)
+    funct = w & np.uint32(0x3F)
+    rt = _field(w, 16, 5)
+    control = (np.isin(op, (2, 3, 4, 5, 6, 7, 0x14, 0x15, 0x16, 0x17))
+               | ((op == 0) & np.isin(funct, (0x08, 0x09)))
+               | ((op == 1) & ((rt <= 3) | ((rt >= 0x10) & (rt <= 0x13)))))
+    edges = np.flatnonzero(np.concatenate(([True], control, [True]))) - 1
+    lengths = np.diff(edges) - 1
+    return [(int(edges[i]) + 1, int(edges[i + 1])) for i in np.flatnonzero(lengths >= LONG_RUN)]
+
+
 def has_delay_slot(word: int) -> bool:
     """True for branches and jumps (the instruction after them is their delay slot)."""
     op = word >> 26
@@ -204,17 +223,31 @@ class Engine:
     A replay meets no event: the pages it touches are already mapped and writable.
     """
 
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: Memory, code_pages: Iterable[int] = ()) -> None:
         self.uc = Uc(UC_ARCH_MIPS, UC_MODE_MIPS32 | UC_MODE_LITTLE_ENDIAN, mc.UC_CPU_MIPS32_4KC)
+        self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         self.perms: dict[int, int] = {}
         self.writable: set[int] = set()      # pages unicorn may have written since the last sync
         self.scanned: set[int] = set()       # executable pages (scanned since last changed)
         self.stop_addrs: set[int] = set()    # words handed to the stepper (code hooks)
         self.events = 0
-        for idx in memory.pages():
-            self._map(idx, UC_PROT_READ)
-            self.uc.mem_write(idx << PAGE_SHIFT, bytes(memory._pages[idx]))
+        self.renewals = 0
+        self.pending_stops: set[int] = set()  # hooks to add once unicorn has stopped
+        self.pending_maps: set[int] = set()   # code pages to scan once unicorn has stopped
+        self.pending_ranges: set[tuple[int, int]] = set()  # long straight runs: nop code hooks
+        self.poisoned = False
         self._install_hooks()
+        for idx in memory.pages():
+            data = bytes(memory._pages[idx])
+            self._map(idx, UC_PROT_READ)
+            self.uc.mem_write(idx << PAGE_SHIFT, data)
+            self._shorten_long_runs(idx, data)
+        for idx in code_pages:
+            if idx not in self.perms:
+                self._map(idx, UC_PROT_READ)
+                self._shorten_long_runs(idx)
+            self._make_executable(idx)
+        self._add_pending_stops()
         self._reset_run_flags()
         self._clean_cpu = self.uc.context_save()
 
@@ -240,6 +273,14 @@ class Engine:
             self.uc.mem_protect(idx << PAGE_SHIFT, PAGE_SIZE, perms)
             self.perms[idx] = perms
 
+    def _shorten_long_runs(self, idx: int, data: bytes | None = None) -> None:
+        """unicorn 2.1.4 crashes translating a block of ~450+ straight-line instructions; a
+        (native, no-op) code hook over each long straight run keeps its blocks short."""
+        words = np.frombuffer(data if data is not None else ZERO_PAGE, dtype="<u4")
+        base = idx << PAGE_SHIFT
+        for start, end in _long_straight_runs(words):
+            self.pending_ranges.add((base + 4 * start, base + 4 * end - 1))
+
     def _make_executable(self, idx: int) -> None:
         """Scan page `idx` for words the stepper must run, hook them, then allow execution."""
         words = np.frombuffer(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE), dtype="<u4")
@@ -254,9 +295,22 @@ class Engine:
         self._protect(idx, self.perms[idx] | UC_PROT_EXEC)
 
     def _add_stop(self, addr: int) -> None:
+        """Hook `addr` (added after unicorn stops: adding a hook while it translates crashes)."""
         if addr not in self.stop_addrs:
             self.stop_addrs.add(addr)
+            self.pending_stops.add(addr)
+
+    def _add_pending_stops(self) -> None:
+        if not self.pending_stops and not self.pending_ranges:
+            return
+        for addr in sorted(self.pending_stops):
             self.uc.hook_add(UC_HOOK_CODE, self._on_stop_addr, begin=addr, end=addr)
+        for begin, end in sorted(self.pending_ranges):
+            self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_nop_hook, None,
+                                  begin, end)
+        self.pending_stops.clear()
+        self.pending_ranges.clear()
+        self.uc.ctl_flush_tb()         # blocks translated before the hooks existed
 
     def read(self, addr: int, n: int) -> bytes:
         """Bytes of emulated memory (within one page); unmapped pages read as zero."""
@@ -318,13 +372,17 @@ class Engine:
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         self.counter = BlockCounter()
         self.counter.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p)
+        self._add_native_hook(UC_HOOK_BLOCK, hook_library().optimist_block_hook,
+                              ctypes.byref(self.counter), 1, 0)
+
+    def _add_native_hook(self, kind: int, function: object, user_data: object, begin: int,
+                         end: int) -> None:
         handle = ctypes.c_size_t()
-        callback = ctypes.cast(hook_library().optimist_block_hook, ctypes.c_void_p)
-        status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback,
-                                   ctypes.byref(self.counter), ctypes.c_uint64(1),
-                                   ctypes.c_uint64(0))
+        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
+                                   ctypes.cast(function, ctypes.c_void_p), user_data,
+                                   ctypes.c_uint64(begin), ctypes.c_uint64(end))
         if status != 0:
-            raise FastRunnerError(f"uc_hook_add(block) failed with unicorn error {status}")
+            raise FastRunnerError(f"uc_hook_add({kind}) failed with unicorn error {status}")
 
     def _note_event(self, kind: str, fault: bool = False) -> None:
         if self.event is None:
@@ -341,13 +399,15 @@ class Engine:
         if idx in self.perms:          # an access straddling into an unmapped page
             idx = (addr + size - 1) >> PAGE_SHIFT
         self._note_event("map")
+        if access == UC_MEM_FETCH_UNMAPPED:   # mapping while unicorn translates crashes it:
+            self.pending_maps.add(idx)        # stop, map afterwards, replay
+            return False
         if access == UC_MEM_WRITE_UNMAPPED:
             self._map(idx, UC_PROT_READ | UC_PROT_WRITE)
             self.writable.add(idx)
         else:
             self._map(idx, UC_PROT_READ)
-            if access == UC_MEM_FETCH_UNMAPPED:
-                self._make_executable(idx)
+        self._shorten_long_runs(idx)
         return True
 
     def _on_write_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
@@ -367,8 +427,8 @@ class Engine:
         idx = addr >> PAGE_SHIFT
         if idx not in self.perms:
             return False
-        self._note_event("exec")
-        self._make_executable(idx)
+        self._note_event("exec")       # the block being translated will not run; the stop
+        self._make_executable(idx)     # hooks are added once unicorn has stopped
         return True
 
     def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
@@ -393,7 +453,13 @@ class Engine:
         try:
             self.uc.emu_start(pc, until)
         except UcError as exc:
-            self._note_event(f"unicorn error: {exc}", fault=True)
+            # unicorn 2.1.4 (MIPS) crashes in any later emu_start after an emulation error:
+            # the runner replaces a poisoned engine (code pages it failed to fetch pre-mapped)
+            self.poisoned = True
+            if not self.pending_maps:
+                self._note_event(f"unicorn error: {exc}", fault=True)
+            return
+        self._add_pending_stops()
 
     def start_until(self, pc: int, until: int) -> None:
         """Run straight-line code from `pc` up to (not including) `until`.
@@ -401,9 +467,9 @@ class Engine:
         unicorn bakes the exit address into the blocks it translates, so the blocks covering
         the range are dropped before (cached ones lack the exit) and after (theirs keep it).
         """
-        self.uc.ctl_remove_cache(pc, until + 4)
+        self.uc.ctl_flush_tb()
         self.start(pc, UNLIMITED, until)
-        self.uc.ctl_remove_cache(pc, until + 4)
+        self.uc.ctl_flush_tb()
 
 
 # ====================================================================================
@@ -576,13 +642,16 @@ class FastRunner:
         start of the block it happened in), sync; after a fault the stepper runs that block."""
         engine = self._engine
         fault, block_size = engine.fault, engine.event_size
+        self._renew_if_poisoned()
         self._rewind()
         for _ in range(MAX_REPLAYS):
             if self._step >= event_step:
                 break
+            engine = self._engine
             engine.start(self._pc, event_step - self._step)
             c = engine.counter
             if engine.event is not None:       # a page event the first run did not reach
+                self._renew_if_poisoned()
                 self._rewind()
                 continue
             if engine.hook_stop is not None or not c.stopped:
@@ -596,6 +665,16 @@ class FastRunner:
             end = event_step + block_size + 1
             while not self._state.exited and (self._step < end or self._in_delay_slot()):
                 self._reference_step()
+
+    def _renew_if_poisoned(self) -> None:
+        """Replace an engine that met an emulation error by a fresh one at the last sync."""
+        old = self._engine
+        if not old.poisoned:
+            return
+        code_pages = old.scanned | old.pending_maps
+        self._engine = Engine(self._state.memory, code_pages)
+        self._engine.events = old.events
+        self._engine.renewals = old.renewals + 1
 
     def _in_delay_slot(self) -> bool:
         return self._next_pc != (self._pc + 4) & MASK32

@@ -33,3 +33,12 @@ void optimist_block_hook(void *uc, uint64_t address, uint32_t size, void *user_d
   }
   c->executed += n;
 }
+
+/* A code hook that does nothing: attached to pages with long straight-line runs, it makes
+ * unicorn end translation blocks early (unicorn 2.1.4 crashes on blocks of ~450+ instructions). */
+void optimist_nop_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
+  (void)uc;
+  (void)address;
+  (void)size;
+  (void)user_data;
+}

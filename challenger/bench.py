@@ -48,7 +48,7 @@ def scaling_models(widths: tuple[int, ...] | None = None) -> dict[str, Path]:
 
 
 def run_bench(models: dict[str, Path], *, quick: bool, reps: int, mode: str,
-              timeout: float | None = None, system: bool = True, log: Any = None) -> dict[str, Any]:
+              stage_budget: float | None = None, system: bool = True, log: Any = None) -> dict[str, Any]:
     """Measure `models` (each in its own process) and the contract figures; the whole report."""
     from challenger.benchlib.run import in_child, measure_models
 
@@ -56,11 +56,11 @@ def run_bench(models: dict[str, Path], *, quick: bool, reps: int, mode: str,
         if log:
             log(f"measuring {name} ...")
 
-    results = measure_models(models, quick, reps, timeout=timeout, progress=progress)
+    results = measure_models(models, quick, reps, stage_budget, progress=progress)
     if system:
         progress("contracts")
         try:
-            sys_figures = in_child("system", quick)
+            sys_figures = in_child("system", quick, stage_budget)
         except (RuntimeError, TimeoutError) as exc:
             sys_figures = {"figures": {f.key: f"error: {exc}" for f in R.F.SYSTEM_FIELDS}, "notes": {}}
     else:
@@ -104,20 +104,20 @@ def update_docs(report: dict[str, Any]) -> list[Path]:
                    f"(each model's measurements within {SCALING_BUDGET_S:.0f} s).")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
               help="Repetitions of the short timings (median; default 5, 1 with --quick).")
-@click.option("--timeout", type=click.FloatRange(1, None), default=None,
-              help="Seconds allowed per model (default: none; --scaling: 600).")
+@click.option("--stage-budget", type=click.FloatRange(1, None), default=None,
+              help="Seconds allowed per measuring stage (default 60 with --quick, 600 with --scaling, "
+                   "else 1800); a stage past it is reported as an error.")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON report here.")
 @click.option("--update-docs", is_flag=True,
               help="Write docs/bench-results.json (or bench-scaling.json), BENCHMARKS.md's table and "
                    "docs/bench-scaling.png.")
 def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str, ...], scaling: bool,
-          reps: int | None, timeout: float | None, save: Path | None, update_docs: bool) -> None:
+          reps: int | None, stage_budget: float | None, save: Path | None, update_docs: bool) -> None:
     """Measure models, VM, proofs, gas and disputes on this machine."""
     err = Console(stderr=True)
     try:
         if scaling:
             models, mode = scaling_models(), "scaling"
-            timeout = timeout or SCALING_BUDGET_S
         else:
             models = resolve_models(model_names) if model_names else bundled_models()
             if not models:
@@ -128,7 +128,9 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
             mode = "quick" if quick else "full"
     except BenchUsageError as exc:
         raise click.UsageError(str(exc)) from None
-    report = run_bench(models, quick=quick, reps=reps or (1 if quick else 5), mode=mode, timeout=timeout,
+    if stage_budget is None:
+        stage_budget = 60.0 if quick else SCALING_BUDGET_S if scaling else 1800.0
+    report = run_bench(models, quick=quick, reps=reps or (1 if quick else 5), mode=mode, stage_budget=stage_budget,
                        system=not scaling, log=lambda msg: err.print(f"[dim]{msg}[/dim]"))
     if save:
         save.write_text(json.dumps(report, indent=1) + "\n")

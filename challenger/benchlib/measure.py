@@ -76,53 +76,50 @@ def stage_native(s: Subject) -> dict[str, Any]:
 
 
 def vm_state(s: Subject) -> Any:
-    """The VM's initial state for the subject's model and input (minidnn.image when it exists)."""
-    try:
-        from minidnn.image import vm_initial_state
-    except ImportError:
-        vm_initial_state = None
-    if vm_initial_state is not None:
-        s.notes["image"] = "minidnn.image.vm_initial_state"
-        return vm_initial_state(s.path, s.x)
-    from minidnn.build import build_runtime_elf
-    from mipsvm.elf import initial_state, load_elf
-    from mipsvm.layout import INPUT_BASE, MODEL_BASE
+    """The VM's initial state for the subject's model and input (minidnn.image)."""
+    from minidnn.image import vm_image
 
-    s.notes["image"] = "runtime.elf (minidnn.build) + blob at MODEL_BASE + input at INPUT_BASE " \
-                       "(minidnn.image not built)"
-    state = initial_state(load_elf(build_runtime_elf()))
-    state.memory.write(MODEL_BASE, s.blob)
-    state.memory.write(INPUT_BASE, s.input_bytes)
-    return state
+    image = vm_image(s.path)
+    s.scratch["image"] = image
+    return image.initial_state(s.x)
 
 
 def stage_vm(s: Subject) -> dict[str, Any]:
-    """The whole run on the unicorn fast runner with checkpoints every 2^20 steps."""
-    from mipsvm.fast import FastRunner
-    from mipsvm.layout import OUTPUT_BASE
+    """One inference in the VM: the whole run on the unicorn fast runner (minidnn.image.run_state)."""
+    from minidnn.image import run_state
 
     state = vm_state(s)
     s.scratch["initial"] = state.copy()
-    t0 = time.perf_counter()
-    runner = FastRunner(state, checkpoint_interval=CHECKPOINT_INTERVAL)
-    runner.run()
-    final = runner.state(copy=False)
-    vm_s = time.perf_counter() - t0
+    final, vm_s = run_state(state, engine="fast")
     if not final.exited or final.exit_code != 0:
         raise BenchError(f"the VM run ended with exited={final.exited} exit code {final.exit_code:#x}")
     native = s.scratch.get("native_output")
     if native is None:
         raise BenchError("no native output to compare the VM's with (the native stage failed)")
-    figures = {
+    return {
         "vm_steps": int(final.step),
         "vm_s": vm_s,
         "steps_per_s": final.step / vm_s,
         "insns_per_mac": final.step / s.figures["macs"],
         "vm_over_native": vm_s / (s.figures["native_ms"] / 1e3),
-        "vm_matches_native": final.memory.read(OUTPUT_BASE, len(native)) == native,
-        "checkpoints": len(runner.checkpoints) if runner.checkpoints is not None else 0,
+        "vm_matches_native": final.memory.read(s.scratch["image"].output_base, len(native)) == native,
     }
-    return figures
+
+
+def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
+    """The same run as a dispute player does it: FastRunner keeping checkpoints every 2^20 steps."""
+    from mipsvm.fast import FastRunner
+
+    t0 = time.perf_counter()
+    runner = FastRunner(s.scratch["initial"].copy(), checkpoint_interval=CHECKPOINT_INTERVAL)
+    runner.run()
+    final = runner.state(copy=False)
+    seconds = time.perf_counter() - t0
+    if final.step != s.figures["vm_steps"] or final.exit_code != 0:
+        raise BenchError(f"the checkpointed run ended at step {final.step} with exit code "
+                         f"{final.exit_code:#x}; the plain run took {s.figures['vm_steps']} steps")
+    return {"vm_checkpointed_s": seconds,
+            "checkpoints": len(runner.checkpoints) if runner.checkpoints is not None else 0}
 
 
 def stage_checkpoint(s: Subject) -> dict[str, Any]:
@@ -239,7 +236,8 @@ def stage_system_gas(s: Subject) -> dict[str, Any]:
 
 
 STAGE_FUNCTIONS = {
-    "model": stage_model, "native": stage_native, "vm": stage_vm, "checkpoint": stage_checkpoint,
+    "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_checkpointed": stage_vm_checkpointed,
+    "checkpoint": stage_checkpoint,
     "dispute_eth_tester": stage_dispute_eth_tester, "dispute_anvil": stage_dispute_anvil,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
     "contracts": stage_contracts, "system_gas": stage_system_gas,

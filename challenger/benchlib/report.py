@@ -71,6 +71,11 @@ def _unit(field: F.Field) -> str:
     return "" if field.unit in ("", "x") else field.unit
 
 
+def with_unit(value: Any, field: F.Field) -> str:
+    """A figure and its unit (an unavailable figure's reason alone)."""
+    return fmt(value, field) if isinstance(value, str) else f"{fmt(value, field)} {_unit(field)}".strip()
+
+
 def model_table(result: dict[str, Any]) -> Table:
     table = Table(title=f"{result['name']}", title_justify="left")
     table.add_column("figure")
@@ -94,7 +99,7 @@ def system_table(system: dict[str, Any]) -> Table:
             for i, (k, v) in enumerate(value.items()):
                 table.add_row(field.label if i == 0 else "", f"{k}: {fmt(v)} {field.unit}")
         else:
-            table.add_row(field.label, f"{fmt(value, field)} {_unit(field)}".strip())
+            table.add_row(field.label, with_unit(value, field))
     return table
 
 
@@ -116,7 +121,7 @@ def markdown(report: dict[str, Any]) -> str:
             for k, v in value.items():
                 lines.append(f"| {field.label}: {k} | {fmt(v)} {field.unit} |")
         else:
-            lines.append(f"| {field.label} | {fmt(value, field)} {_unit(field)} |")
+            lines.append(f"| {field.label} | {with_unit(value, field)} |")
     m = report["machine"]
     lines += ["", f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
               f"{m['os']}, Python {m['python']}, unicorn {m['unicorn']}, py-evm {m['py-evm']}, "

@@ -12,7 +12,11 @@ import hashlib
 import multiprocessing as mp
 import os
 import signal
+import sys
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +93,31 @@ def _stage_fields(stage: str, system: bool = False) -> list[F.Field]:
     return [f for f in (F.SYSTEM_FIELDS if system else F.MODEL_FIELDS) if f.stage == stage]
 
 
+class StageTimeout(Exception):
+    """A stage ran past its time budget."""
+
+
+@contextmanager
+def budget(seconds: float | None) -> Iterator[None]:
+    """Raise StageTimeout in this (main) thread after `seconds` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def _expired(signum: int, frame: object) -> None:
+        raise StageTimeout(f"stage budget of {seconds:.0f} s exceeded")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _run_stage(stage: F.Stage, subject: M.Subject, keys: list[str], quick: bool,
-               stage_keys: dict[str, list[str]]) -> None:
+               stage_keys: dict[str, list[str]], seconds: float | None = None) -> None:
     figs = subject.figures
     if quick and stage.quick_skip:
         figs.update({k: f"skipped: {stage.quick_skip}" for k in keys})
@@ -104,12 +131,15 @@ def _run_stage(stage: F.Stage, subject: M.Subject, keys: list[str], quick: bool,
             if not is_measured(figs.get(k, "n/a")):
                 figs.update({key: f"n/a: needs {k} ({figs.get(k)})" for key in keys})
                 return
+    t0 = time.perf_counter()
     try:
-        figs.update(M.STAGE_FUNCTIONS[stage.name](subject))
+        with budget(seconds):
+            figs.update(M.STAGE_FUNCTIONS[stage.name](subject))
     except Exception as exc:  # noqa: BLE001 - any failure is reported as that figure's error
         reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
         subject.notes[f"{stage.name}_traceback"] = traceback.format_exc(limit=6)
         figs.update({k: reason for k in keys if k not in figs})
+    print(f"  {subject.name}: {stage.name} {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 def failed(name: str, source: str, reason: str) -> dict[str, Any]:
@@ -118,7 +148,8 @@ def failed(name: str, source: str, reason: str) -> dict[str, Any]:
     return {"name": name, "source": source, "figures": figures, "notes": {}}
 
 
-def measure_model(name: str, source: str, quick: bool, reps: int) -> dict[str, Any]:
+def measure_model(name: str, source: str, quick: bool, reps: int,
+                  stage_budget: float | None = None) -> dict[str, Any]:
     """Every model figure of one model (run in a child process)."""
     path = Path(source)
     stage_keys = {s: [f.key for f in _stage_fields(s)] for s in F.STAGES}
@@ -131,19 +162,19 @@ def measure_model(name: str, source: str, quick: bool, reps: int) -> dict[str, A
     for stage in F.STAGES.values():
         keys = stage_keys[stage.name]
         if keys and F.applies(stage, name):
-            _run_stage(stage, subject, keys, quick, stage_keys)
+            _run_stage(stage, subject, keys, quick, stage_keys, stage_budget)
     return {"name": name, "source": str(source), "mdnn": str(path), "figures": subject.figures,
             "notes": subject.notes}
 
 
-def measure_system(quick: bool) -> dict[str, Any]:
+def measure_system(quick: bool, stage_budget: float | None = None) -> dict[str, Any]:
     """The figures that do not depend on a model (contract sizes, gas)."""
     subject = M.Subject("system", Path(), np.zeros(1, np.float32))
     stage_keys = {s: [f.key for f in _stage_fields(s, True)] for s in F.STAGES}
     for stage in F.STAGES.values():
         keys = stage_keys[stage.name]
         if keys:
-            _run_stage(stage, subject, keys, quick, stage_keys)
+            _run_stage(stage, subject, keys, quick, stage_keys, stage_budget)
     return {"figures": subject.figures, "notes": subject.notes}
 
 
@@ -182,7 +213,7 @@ def in_child(fn_name: str, *args: Any, timeout: float | None = None) -> dict[str
     return payload
 
 
-def measure_models(models: dict[str, Path], quick: bool, reps: int,
+def measure_models(models: dict[str, Path], quick: bool, reps: int, stage_budget: float | None = None,
                    timeout: float | None = None, progress: Any = None) -> list[dict[str, Any]]:
     """Each model's figures, each in its own process; a failed process fails only its model."""
     out = []
@@ -190,7 +221,7 @@ def measure_models(models: dict[str, Path], quick: bool, reps: int,
         if progress:
             progress(name)
         try:
-            out.append(in_child("model", name, str(path), quick, reps, timeout=timeout))
+            out.append(in_child("model", name, str(path), quick, reps, stage_budget, timeout=timeout))
         except (TimeoutError, RuntimeError) as exc:
             out.append(failed(name, str(path), f"error: {exc}"))
     return out

@@ -1,0 +1,116 @@
+"""`optimist bench`: the quick run measures every figure for real; rendering and range checks."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from challenger.benchlib import fields as F
+from challenger.benchlib import report as R
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _problems(fields: tuple[F.Field, ...], figures: dict, model: str | None) -> list[str]:
+    """Every figure that is neither a sane measurement nor excused (quick skip / module not built)."""
+    problems = []
+    for field in fields:
+        stage = F.STAGES[field.stage]
+        if model is not None and not F.applies(stage, model):
+            if field.key in figures:
+                problems.append(f"{field.key}: reported for {model}, which it does not apply to")
+            continue
+        if field.key not in figures:
+            problems.append(f"{field.key}: missing")
+            continue
+        value = figures[field.key]
+        missing = F.missing_modules(stage)
+        if stage.quick_skip:
+            if value != f"skipped: {stage.quick_skip}":
+                problems.append(f"{field.key}: --quick must skip it with its reason, got {value!r}")
+        elif missing:
+            if not (isinstance(value, str) and value.startswith("n/a:") and missing[0] in value):
+                problems.append(f"{field.key}: {missing[0]} is not built, so it must say n/a, got {value!r}")
+        else:
+            why = F.check_value(field, value)
+            if why:
+                problems.append(why)
+    return problems
+
+
+@pytest.fixture(scope="module")
+def quick_report() -> dict:
+    proc = subprocess.run([sys.executable, "-m", "challenger.cli", "bench", "--json", "--quick"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_quick_bench_measures_every_field(quick_report: dict) -> None:
+    assert quick_report["mode"] == "quick"
+    (model,) = quick_report["models"]
+    assert model["name"] == F.MNIST_MODEL            # the smallest bundled model by MACs
+    problems = _problems(F.MODEL_FIELDS, model["figures"], model["name"])
+    problems += _problems(F.SYSTEM_FIELDS, quick_report["system"]["figures"], None)
+    assert not problems, "\n".join(problems + [f"notes: {model['notes']}"])
+
+
+def test_quick_bench_figures_agree_with_each_other(quick_report: dict) -> None:
+    f = quick_report["models"][0]["figures"]
+    assert f["parameters"] == 784 * 128 + 128 + 128 * 10 + 10     # the 784-128-10 MLP
+    assert f["macs"] == 784 * 128 + 128 * 10
+    assert f["vm_matches_native"] is True
+    assert f["steps_per_s"] == pytest.approx(f["vm_steps"] / f["vm_s"])
+    assert f["insns_per_mac"] == pytest.approx(f["vm_steps"] / f["macs"])
+    assert f["vm_s_over_opml_claim"] == pytest.approx(f["vm_s"] / F.OPML_MNIST_VM_CLAIM_S)
+    assert abs(f["dispute_eth_tester_rounds"] - math.log2(f["vm_steps"])) <= 1.5
+    assert f["dispute_eth_tester_game_s"] < f["dispute_eth_tester_s"]
+    sizes = quick_report["system"]["figures"]["runtime_bytes"]
+    assert next(iter(sizes)) == "MIPS"
+    cases = quick_report["system"]["figures"]["step_gas_cases"]
+    assert quick_report["system"]["figures"]["step_gas_worst"] == max(cases.values())
+
+
+def test_quick_report_renders(quick_report: dict) -> None:
+    text = R.markdown(quick_report)
+    assert F.MNIST_MODEL in text and "MIPS" in text
+    for field in F.MODEL_FIELDS:
+        if field.key in quick_report["models"][0]["figures"]:
+            assert field.label.strip() in text
+
+
+@pytest.mark.parametrize(("field", "value", "ok"), [
+    (F.Field("a", "a", "s", "vm"), 0.5, True),
+    (F.Field("a", "a", "s", "vm"), 0.0, False),
+    (F.Field("a", "a", "s", "vm"), float("nan"), False),
+    (F.Field("a", "a", "s", "vm"), "n/a: x", False),
+    (F.Field("a", "a", "", "vm", "int", 0, 10), 3, True),
+    (F.Field("a", "a", "", "vm", "int", 0, 10), 3.0, False),
+    (F.Field("a", "a", "", "vm", "int", 0, 10), 11, False),
+    (F.Field("a", "a", "", "vm", "int", 0, 10), True, False),
+    (F.Field("a", "a", "", "vm", "bool"), True, True),
+    (F.Field("a", "a", "", "vm", "bool"), 1, False),
+    (F.Field("a", "a", "B", "c", "dict", 0, 100), {"MIPS": 5}, True),
+    (F.Field("a", "a", "B", "c", "dict", 0, 100), {}, False),
+    (F.Field("a", "a", "B", "c", "dict", 0, 100), {"MIPS": 500}, False),
+])
+def test_check_value(field: F.Field, value: object, ok: bool) -> None:
+    assert (F.check_value(field, value) is None) == ok
+
+
+def test_replace_section_keeps_the_rest() -> None:
+    text = f"intro\n{R.BEGIN}\nold\n{R.END}\noutro\n"
+    out = R.replace_section(text, R.BEGIN, R.END, "new\n")
+    assert out == f"intro\n{R.BEGIN}\nnew\n{R.END}\noutro\n"
+    assert R.replace_section("intro\n", R.BEGIN, R.END, "t\n").endswith(f"{R.BEGIN}\nt\n{R.END}\n")
+
+
+def test_every_field_has_a_stage_and_a_unique_key() -> None:
+    keys = [f.key for f in (*F.MODEL_FIELDS, *F.SYSTEM_FIELDS)]
+    assert len(keys) == len(set(keys))
+    assert all(f.stage in F.STAGES for f in (*F.MODEL_FIELDS, *F.SYSTEM_FIELDS))

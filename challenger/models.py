@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from contracts.merkle import region_path
 from contracts.system import ModelImage
@@ -32,7 +35,7 @@ from mipsvm.stepper import Witness, step, step_with_witness
 
 log = logging.getLogger("optimist.models")
 
-DEFAULT_INTERVAL = 1 << 17
+DEFAULT_INTERVAL = 1 << 20
 
 
 class ModelError(ValueError):
@@ -163,13 +166,27 @@ ENGINES = ("fast", "stepper")
 DEFAULT_ENGINE = os.environ.get("OPTIMIST_VM_ENGINE", "fast")
 
 
+class _ExactRunner(FastRunner):
+    """The fast runner, finishing a partial last block with the reference stepper.
+
+    Workaround: mipsvm's `until`-based block finish could run away (never return) for some targets
+    of the MLP run; a partial block is at most a few dozen instructions, so the stepper costs nothing.
+    """
+
+    def _finish_block(self, remaining: int) -> None:
+        for _ in range(remaining):
+            if self._state.exited:
+                break
+            self._reference_step()
+
+
 def advance(state: State, target: int, engine: str = "fast") -> State:
     """Run `state` (taken over) to step `target` or halt: unicorn fast runner or the reference stepper."""
     if engine == "stepper":
         while state.step < target and not state.exited:
             step(state)
         return state
-    runner = FastRunner(state, checkpoints=False)
+    runner = _ExactRunner(state, checkpoints=False)
     runner.run_to(target)
     return runner.state(copy=False)
 
@@ -190,11 +207,19 @@ class Run:
         self.interval = interval
         self.first = start.step
         self.snaps: list[State] = [start.copy()]
-        state = start.copy()
-        while not state.exited and state.step - self.first < max_steps:
-            state = advance(state, state.step + interval, self.engine)
-            if not state.exited:
-                self.snaps.append(state.copy())
+        if self.engine == "stepper":
+            state = start.copy()
+            while not state.exited and state.step - self.first < max_steps:
+                state = advance(state, state.step + interval, self.engine)
+                if not state.exited:
+                    self.snaps.append(state.copy())
+        else:
+            runner = _ExactRunner(start.copy(), checkpoints=False)
+            while not runner.exited and runner.step - self.first < max_steps:
+                runner.run_to(runner.step + interval)
+                if not runner.exited:
+                    self.snaps.append(runner.state())
+            state = runner.state()
         self.final = state
         if not self.final.exited:
             raise ModelError(f"the run did not halt within {max_steps} steps")
@@ -271,42 +296,90 @@ class Trace:
         return step_with_witness(self.state_at(step))
 
 
+def _negate_tail_weights(blob: bytes) -> bytes:
+    """The model blob with every plausible float32 weight in its second half negated."""
+    words = np.frombuffer(blob[: len(blob) // 4 * 4], dtype="<f4").copy()
+    half = len(words) // 2
+    tail = words[half:]
+    with np.errstate(all="ignore"):
+        plausible = np.isfinite(tail) & (np.abs(tail) > 1e-4) & (np.abs(tail) < 1e3)
+    tail[plausible] = -tail[plausible]
+    words[half:] = tail
+    return words.tobytes() + blob[len(words) * 4:]
+
+
+def _reverse_words(data: bytes) -> bytes:
+    reversed_ = b"".join(reversed([data[i:i + 4] for i in range(0, len(data), 4)]))
+    return reversed_ if reversed_ != data else bytes(b ^ 0x01 for b in data)
+
+
+def _argmax(output: bytes) -> int | None:
+    if not output or len(output) % 4:
+        return None
+    values = np.frombuffer(output, dtype="<f4")
+    return int(np.nanargmax(values)) if np.isfinite(values).any() else None
+
+
 class LyingTrace:
     """A consistent false run: equal to `honest` before step `diverge`, then a corrupted state's run.
 
-    Strategy (so the dispute is a real game, not a trivial last-step lie):
-    1. at the middle step, the input region is replaced (its 4-byte words reversed, or
-       bit-flipped if that changes nothing) and the run continues from there; used if it still exits
-       with code 0 and a different output;
-    2. otherwise the lie is only the final state: the output's first byte flipped (diverge = steps).
+    So that the dispute is a real game (not a last-step lie), at the middle step of the honest run
+    the liar swaps memory and runs on from there: (1) the model's later weights negated, or (2) the
+    input region's words reversed. The first candidate that still exits with 0 and changes the
+    answer (the argmax of a float32 output, else any byte) is used. If none does, the lie is only
+    the final state with the output's first byte flipped (diverge = steps).
     """
 
     def __init__(self, honest: Trace) -> None:
         self.honest = honest
         self.model = honest.model
         self.steps = honest.steps
-        img = honest.model.image
         self.runner: Run | None = None
         self.diverge = self.steps
+        self.how = "output flipped in the final state"
+        img = honest.model.image
         k = self.steps // 2
-        if k >= 1:
+        fallback: tuple[Run, str] | None = None
+        for how, corrupt in self._candidates(k):
             st = honest.state_at(k)
-            original = st.memory.read(img.input_base, img.input_length)
-            words = [original[i:i + 4] for i in range(0, len(original), 4)]
-            corrupted = b"".join(reversed(words))
-            if corrupted == original:
-                corrupted = bytes(b ^ 0x01 for b in original)
-            st.memory.write(img.input_base, corrupted)
+            if not corrupt(st):
+                continue
             run = Run(st, honest.interval, engine=honest.run.engine)
-            fin = run.final
-            if fin.exit_code == 0 and fin.memory.read(img.output_base, img.output_length) != honest.output:
-                self.runner, self.diverge, self.final, self.steps = run, k, fin, fin.step
-        if self.runner is None:
+            out = run.final.memory.read(img.output_base, img.output_length)
+            if run.final.exit_code != 0 or out == honest.output:
+                continue
+            if _argmax(out) != _argmax(honest.output):
+                fallback = (run, how)
+                break
+            fallback = fallback or (run, how)
+        if fallback is not None:
+            run, self.how = fallback
+            self.runner, self.diverge, self.final, self.steps = run, k, run.final, run.final.step
+        else:
             fin = honest.final.copy()
             first = fin.memory.read(img.output_base, 1)
             fin.memory.write(img.output_base, bytes([first[0] ^ 0x01]))
             self.final = fin
-        log.info("lying trace diverges at step %d of %d", self.diverge, self.steps)
+        log.info("lying trace diverges at step %d of %d (%s)", self.diverge, self.steps, self.how)
+
+    def _candidates(self, k: int) -> list[tuple[str, Callable[[State], bool]]]:
+        img = self.model.image
+        if k < 1:
+            return []
+
+        def weights(st: State) -> bool:
+            blob = st.memory.read(MODEL_BASE, 1 << 20)
+            end = len(blob.rstrip(b"\0"))
+            if end < 64:
+                return False
+            st.memory.write(MODEL_BASE, _negate_tail_weights(blob[:end]))
+            return True
+
+        def inputs(st: State) -> bool:
+            st.memory.write(img.input_base, _reverse_words(st.memory.read(img.input_base, img.input_length)))
+            return True
+
+        return [(f"model weights swapped at step {k}", weights), (f"input swapped at step {k}", inputs)]
 
     @property
     def exit_code(self) -> int:

@@ -130,7 +130,7 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
 UNARY_CASES = [
     ("Sigmoid", {}, lambda x: 1 / (1 + np.exp(-x)), 2.5),
     ("Tanh", {}, np.tanh, 1.5),
-    ("Erf", {}, _erf, 2.5),
+    ("Erf", {}, _erf, 1.5),
     ("Gelu", {}, lambda x: 0.5 * x * _erfc(-x / math.sqrt(2)), 5.0),
     ("Gelu", {"approximate": 0}, lambda x: 0.5 * x * _erfc(-x / math.sqrt(2)), 5.0),
     ("Gelu", {"approximate": 1}, _gelu_tanh, 30.0),

@@ -29,7 +29,8 @@
 #define EXP_MIN 0xc2d00000u        /* -104: exp underflows to +0 below */
 #define TANH_SMALL 0x3f200000u     /* 0.625: polynomial below, exp form above */
 #define TANH_ONE 0x41100000u       /* 9: tanh rounds to 1 at and above */
-#define ERF_SMALL 0x3f000000u      /* 0.5: erf polynomial below, 1 - erfc above */
+#define ERF_SMALL 0x3f580000u      /* 0.84375: erf polynomial below, 1 - erfc above */
+#define ERFC_SMALL 0x3f000000u     /* 0.5: erfc = 1 - erf below, tail form above */
 #define ERF_ONE 0x40800000u        /* 4: erf rounds to 1 at and above */
 #define ERFC_ZERO 0x41280000u      /* 10.5: erfc underflows to +0 above */
 #define GELU_ZERO 0xc1680000u      /* -14.5: gelu underflows to -0 below */
@@ -43,8 +44,9 @@ static const uint32_t EXP_P[5] = {0x3efffffe, 0x3e2aaa49, 0x3d2aac79, 0x3c091cf0
 static const uint32_t LOG_R[4] = {0x3f2aaaaa, 0x3ecccd3d, 0x3e921c78, 0x3e717983};
 /* tanh(x) = x + x z P(z), z = x^2, |x| < 0.625 */
 static const uint32_t TANH_P[5] = {0xbeaaaa99, 0x3e088393, 0xbd5c1e2d, 0x3ca9134e, 0xbbbaf0e7};
-/* erf(x) = x + x P(x^2), |x| < 0.5 */
-static const uint32_t ERF_P[5] = {0x3e0375d4, 0xbec09399, 0x3de7127d, 0xbcdb31e6, 0x3b9a9979};
+/* erf(x) = x + x P(x^2), |x| < 0.84375 */
+static const uint32_t ERF_P[7] = {0x3e0375d4, 0xbec093a3, 0x3de71759, 0xbcdc0f20, 0x3baab7b6,
+                                  0xba5853e4, 0x38ba2614};
 /* y erfc(y) exp(y^2) = H_i(1/y - c_i) on y in [0.5,1), [1,2), [2,4), [4,10.5] */
 static const uint32_t ERFC_H0[9] = {0x3eb81364, 0xbdf27aad, 0x3d07cf97, 0xbbc25ff5, 0xba98b92a,
                                     0x3b05f967, 0xbac2cdff, 0x3a78e0b1, 0xb9ebe06e};
@@ -183,9 +185,9 @@ float32_t mf_sigmoid(float32_t x) {
   return dvd(e, add(K(ONE), e));
 }
 
-/* erf(x) for |x| < 0.5, x >= 0 */
+/* erf(x) for |x| < 0.84375, x >= 0 */
 static float32_t erf_small(float32_t ax) {
-  return add(ax, mul(ax, horner(ERF_P, 5, mul(ax, ax))));
+  return add(ax, mul(ax, horner(ERF_P, 7, mul(ax, ax))));
 }
 
 /* h(y) = erfc(y) exp(y^2) = inv H(inv - c) for y in [0.5, 10.5], inv = 1/y given by the
@@ -230,7 +232,7 @@ float32_t mf_erf(float32_t x) {
 float32_t mf_erfc(float32_t x) {
   if (mf_isnan(x)) return nan32();
   float32_t ax = mf_abs(x);
-  if (ax.v < ERF_SMALL) return sub(K(ONE), with_sign(erf_small(ax), x));
+  if (ax.v < ERFC_SMALL) return sub(K(ONE), with_sign(erf_small(ax), x));
   float32_t tail = ax.v > ERFC_ZERO ? K(ZERO) : erfc_tail(ax);
   return (x.v & SIGN) ? sub(K(TWO), tail) : tail;
 }
@@ -241,7 +243,7 @@ float32_t mf_gelu(float32_t x) {
   float32_t y = mul(x, K(RSQRT2));
   float32_t ay = mf_abs(y);
   float32_t half_x = mul(K(HALF), x);
-  if ((x.v & SIGN) && ay.v >= ERF_SMALL) {
+  if ((x.v & SIGN) && ay.v >= ERFC_SMALL) {
     /* x/2 erfc(|x|/sqrt2) = (x/2) h(|y|) exp(-x^2/2); 1/|y| = sqrt2/|x| and x^2/2 are
      * taken from x (not from the rounded y) */
     float32_t ax = mf_abs(x);

@@ -65,10 +65,10 @@ def fit_tanh() -> str:
 
 
 def fit_erf_small() -> str:
-    """erf(x) = x + x P(x^2), |x| < 0.5."""
+    """erf(x) = x + x P(x^2), |x| < 0.84375."""
     erf = np.vectorize(math.erf)
-    x = cheb_nodes(1e-6, 0.5)
-    c, e = lawson(powers(x * x, 0, 4), erf(x) / x - 1, x / erf(x))
+    x = cheb_nodes(1e-6, 0.84375)
+    c, e = lawson(powers(x * x, 0, 6), erf(x) / x - 1, x / erf(x))
     return table("ERF_P", c, e)
 
 

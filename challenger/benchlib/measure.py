@@ -107,38 +107,33 @@ def stage_vm(s: Subject) -> dict[str, Any]:
 
 
 def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
-    """The same run as a dispute player does it: FastRunner keeping checkpoints every 2^20 steps."""
-    from mipsvm.fast import FastRunner
+    """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps."""
+    from challenger.models import Run
 
     t0 = time.perf_counter()
-    runner = FastRunner(s.scratch["initial"].copy(), checkpoint_interval=CHECKPOINT_INTERVAL)
-    runner.run()
-    final = runner.state(copy=False)
+    run = Run(s.scratch["initial"].copy(), CHECKPOINT_INTERVAL)
     seconds = time.perf_counter() - t0
-    if final.step != s.figures["vm_steps"] or final.exit_code != 0:
-        raise BenchError(f"the checkpointed run ended at step {final.step} with exit code "
-                         f"{final.exit_code:#x}; the plain run took {s.figures['vm_steps']} steps")
-    return {"vm_checkpointed_s": seconds,
-            "checkpoints": len(runner.checkpoints) if runner.checkpoints is not None else 0}
+    if run.final.step != s.figures["vm_steps"] or run.final.exit_code != 0:
+        raise BenchError(f"the checkpointed run ended at step {run.final.step} with exit code "
+                         f"{run.final.exit_code:#x}; the plain run took {s.figures['vm_steps']} steps")
+    return {"vm_checkpointed_s": seconds, "checkpoints": len(run.snaps)}
 
 
 def stage_checkpoint(s: Subject) -> dict[str, Any]:
     """At the checkpoint nearest mid-run: root of the dirty pages, cold root, witness, MIPS.sol gas."""
+    from challenger.models import advance
     from contracts.evm import LocalEVM, compile_mips
-    from mipsvm.fast import FastRunner
     from mipsvm.memory import Memory
     from mipsvm.stepper import step_with_witness
 
     steps = s.figures["vm_steps"]
     mid = max(1, steps // 2 // CHECKPOINT_INTERVAL * CHECKPOINT_INTERVAL)
-    runner = FastRunner(s.scratch["initial"].copy(), checkpoints=False)
-    runner.run_to(max(0, mid - CHECKPOINT_INTERVAL))
-    runner.state_hash()                                   # the previous checkpoint's root
-    runner.run_to(mid)
+    state = advance(s.scratch["initial"].copy(), max(0, mid - CHECKPOINT_INTERVAL))
+    state.hash()                                          # the previous checkpoint's root
+    state = advance(state, mid)                           # the runner updates this Memory in place
     t0 = time.perf_counter()
-    runner.state_hash()                                   # sync + root over the pages dirtied since
+    state.hash()                                          # root over the pages dirtied since
     root_checkpoint = time.perf_counter() - t0
-    state = runner.state()
 
     cold = Memory()
     for idx in state.memory.pages():

@@ -25,6 +25,13 @@ class BenchError(RuntimeError):
     """A measurement could not be taken (the run failed, or two implementations disagree)."""
 
 
+class Unmeasurable(RuntimeError):
+    """This figure cannot be measured on this machine (the reason is reported as `n/a: ...`)."""
+
+
+SNAPSHOT_LIMIT_GIB = 8.0      # memory the daemons' run snapshots may take in one dispute
+
+
 @dataclass
 class Subject:
     """One model under measurement."""
@@ -110,6 +117,11 @@ def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
     """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps."""
     from challenger.models import Run
 
+    pages = len(list(s.scratch["initial"].memory.pages()))
+    need = (s.figures["vm_steps"] // CHECKPOINT_INTERVAL + 1) * pages * 4096 / 2**30
+    if need > SNAPSHOT_LIMIT_GIB:
+        raise Unmeasurable(f"challenger.models.Run keeps a full memory copy every 2^20 steps: "
+                           f"~{need:.0f} GiB (> {SNAPSHOT_LIMIT_GIB:.0f} GiB allowed)")
     t0 = time.perf_counter()
     run = Run(s.scratch["initial"].copy(), CHECKPOINT_INTERVAL)
     seconds = time.perf_counter() - t0
@@ -158,9 +170,23 @@ def stage_checkpoint(s: Subject) -> dict[str, Any]:
             "proof_ms": 1e3 * statistics.median(samples), "step_gas": int(mips.gas_used)}
 
 
+def snapshot_gib(s: Subject) -> float | None:
+    """Memory the dispute's runs would keep: three runs (operator honest + lying, challenger), each a
+    full Memory copy every 2^20 steps (challenger.models.Run); None if the VM figures are missing."""
+    steps, pages = s.figures.get("vm_steps"), s.figures.get("memory_pages")
+    if not isinstance(steps, int) or not isinstance(pages, int):
+        return None
+    return 3 * (steps // CHECKPOINT_INTERVAL + 1) * pages * 4096 / 2**30
+
+
 def _dispute(s: Subject, chain: str) -> dict[str, Any]:
     from challenger.benchlib.dispute import measure_dispute
     from challenger.models import MinidnnModel
+
+    need = snapshot_gib(s)
+    if need is not None and need > SNAPSHOT_LIMIT_GIB:
+        raise Unmeasurable(f"the daemons' run snapshots (a full memory copy every 2^20 steps) would "
+                           f"take ~{need:.0f} GiB (> {SNAPSHOT_LIMIT_GIB:.0f} GiB allowed)")
 
     d = measure_dispute(MinidnnModel(s.path), s.input_bytes, chain)
     key = "dispute_" + chain.replace("-", "_")

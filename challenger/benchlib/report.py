@@ -42,6 +42,7 @@ def machine_info() -> dict[str, Any]:
             return "absent"
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
             "unicorn": ver("unicorn"), "py-evm": ver("py-evm"), "web3": ver("web3"), "commit": commit}
 
@@ -125,7 +126,8 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines += ["", f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
               f"{m['os']}, Python {m['python']}, unicorn {m['unicorn']}, py-evm {m['py-evm']}, "
-              f"commit {m['commit']}; mode: {report['mode']}."]
+              f"commit {m['commit']}; load average at the end {m.get('load_average', '?')} "
+              f"(other work on the machine slows the timings); mode: {report['mode']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -135,6 +135,8 @@ def _run_stage(stage: F.Stage, subject: M.Subject, keys: list[str], quick: bool,
     try:
         with budget(seconds):
             figs.update(M.STAGE_FUNCTIONS[stage.name](subject))
+    except M.Unmeasurable as exc:
+        figs.update({k: f"n/a: {exc}" for k in keys if k not in figs})
     except Exception as exc:  # noqa: BLE001 - any failure is reported as that figure's error
         reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
         subject.notes[f"{stage.name}_traceback"] = traceback.format_exc(limit=6)

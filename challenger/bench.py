@@ -107,14 +107,21 @@ def update_docs(report: dict[str, Any]) -> list[Path]:
 @click.option("--stage-budget", type=click.FloatRange(1, None), default=None,
               help="Seconds allowed per measuring stage (default 60 with --quick, 600 with --scaling, "
                    "else 1800); a stage past it is reported as an error.")
+@click.option("--from-json", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Do not measure: show (or --update-docs from) a report saved with --save/--json.")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON report here.")
 @click.option("--update-docs", is_flag=True,
               help="Write docs/bench-results.json (or bench-scaling.json), BENCHMARKS.md's table and "
                    "docs/bench-scaling.png.")
 def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str, ...], scaling: bool,
-          reps: int | None, stage_budget: float | None, save: Path | None, update_docs: bool) -> None:
+          reps: int | None, stage_budget: float | None, from_json: Path | None, save: Path | None,
+          update_docs: bool) -> None:
     """Measure models, VM, proofs, gas and disputes on this machine."""
     err = Console(stderr=True)
+    if from_json is not None:
+        report = json.loads(from_json.read_text())
+        show(report, as_json, as_markdown, save, update_docs, err)
+        return
     try:
         if scaling:
             models, mode = scaling_models(), "scaling"
@@ -132,6 +139,12 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
         stage_budget = 60.0 if quick else SCALING_BUDGET_S if scaling else 1800.0
     report = run_bench(models, quick=quick, reps=reps or (1 if quick else 5), mode=mode, stage_budget=stage_budget,
                        system=not scaling, log=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    show(report, as_json, as_markdown, save, update_docs, err)
+
+
+def show(report: dict[str, Any], as_json: bool, as_markdown: bool, save: Path | None, update_docs: bool,
+         err: Console) -> None:
+    """Save, write the docs, and print the report in the asked format."""
     if save:
         save.write_text(json.dumps(report, indent=1) + "\n")
     if update_docs:
@@ -145,7 +158,7 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
         out = Console()
         for result in report["models"]:
             out.print(R.model_table(result))
-        if not scaling:
+        if report["mode"] != "scaling":
             out.print(R.system_table(report["system"]))
         m = report["machine"]
         out.print(f"[dim]{report['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "

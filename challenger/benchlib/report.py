@@ -61,8 +61,10 @@ def fmt(value: Any, field: F.Field | None = None) -> str:
         return f"{value:,}"
     if field is not None and field.unit == "x":
         return f"{value:.3g}x" if value >= 0.01 else f"{value:.2e}x"
+    if abs(value) >= 1e9:
+        return f"{value / 1e9:.2f}G"
     if abs(value) >= 1e6:
-        return f"{value:.3e}"
+        return f"{value / 1e6:.1f}M"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
@@ -153,7 +155,7 @@ def _points(reports: list[dict[str, Any]], key: str) -> list[tuple[float, float,
 
 
 def scaling_plot(reports: list[dict[str, Any]], path: Path) -> Path | None:
-    """VM steps and dispute time against MACs, for every model measured in `reports` (log-log)."""
+    """VM steps (left) and wall times (right) against MACs for every model in `reports` (log-log)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,26 +164,28 @@ def scaling_plot(reports: list[dict[str, Any]], path: Path) -> Path | None:
     steps = _points(reports, "vm_steps")
     if not steps:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    ax.loglog([p[0] for p in steps], [p[1] for p in steps], "o-", color="tab:blue", label="VM steps")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
+    left.loglog([p[0] for p in steps], [p[1] for p in steps], "o-", color="tab:blue")
     for x, y, name in steps:
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set_xlabel("model multiply-accumulates (MACs)")
-    ax.set_ylabel("VM steps (MIPS instructions)", color="tab:blue")
-    ax2 = ax.twinx()
-    ax2.set_yscale("log")
-    for key, style, label in (("dispute_eth_tester_s", "s--", "dispute, eth-tester (s)"),
-                              ("dispute_anvil_s", "^--", "dispute, anvil (s)"),
-                              ("vm_s", "d:", "VM run (s)")):
+        left.annotate(name, (x, y), textcoords="offset points", xytext=(5, -4), fontsize=7)
+    left.set_title("VM steps (MIPS instructions) per inference")
+    left.set_ylabel("steps")
+    series = (("vm_s", "o-", "tab:blue", "VM run"),
+              ("native_ms", "x-", "tab:gray", "native inference (ms -> s)"),
+              ("dispute_eth_tester_s", "s--", "tab:orange", "full dispute, eth-tester"),
+              ("dispute_anvil_s", "^--", "tab:green", "full dispute, anvil"))
+    for key, style, color, label in series:
         pts = _points(reports, key)
+        scale = 1e-3 if key.endswith("_ms") else 1.0
         if pts:
-            ax2.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
-    ax2.set_ylabel("wall time (s)")
-    handles = ax.get_legend_handles_labels()
-    handles2 = ax2.get_legend_handles_labels()
-    ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="upper left", fontsize=8)
-    ax.set_title("optimist: cost vs model size")
-    ax.grid(True, which="both", alpha=0.3)
+            right.loglog([p[0] for p in pts], [p[1] * scale for p in pts], style, color=color, label=label)
+    right.set_title("wall time")
+    right.set_ylabel("seconds")
+    right.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.set_xlabel("model multiply-accumulates (MACs)")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("optimist: cost vs model size (measured by `optimist bench`)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -69,6 +69,7 @@ class ProgramModel:
     output_length: int
     blob: bytes = b""
     name: str = "program"
+    engine: str | None = None      # VM engine of `infer` (default: DEFAULT_ENGINE)
 
     @cached_property
     def _base_state(self) -> State:
@@ -94,7 +95,7 @@ class ProgramModel:
         return st
 
     def infer(self, input_bytes: bytes) -> bytes:
-        st = advance(self.initial_state(input_bytes), 1 << 40, DEFAULT_ENGINE)
+        st = advance(self.initial_state(input_bytes), 1 << 40, self.engine or DEFAULT_ENGINE)
         if st.exit_code != 0:
             raise ModelError(f"{self.name} exited with code {st.exit_code:#x} on this input")
         return st.memory.read(OUTPUT_BASE, self.output_length)

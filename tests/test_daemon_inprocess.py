@@ -21,7 +21,7 @@ TOY_INPUT = bytes(range(64))
 
 @pytest.fixture(scope="module")
 def model():
-    return toy_model()
+    return toy_model(engine="stepper")   # the reference stepper: the toy runs in 0.1 s
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ TOY_INPUT_LENGTH = 64
 TOY_OUTPUT_LENGTH = 32
 
 
-def toy_model() -> ProgramModel:
-    """The toy model (challenger/programs/toy_model.c), compiled and cached."""
+def toy_model(engine: str | None = None) -> ProgramModel:
+    """The toy model (challenger/programs/toy_model.c), compiled and cached; ~36k steps."""
     from mipsvm.toolchain import compile_elf
 
     elf = compile_elf([HERE / "toy_model.c"])
-    return ProgramModel(elf, TOY_INPUT_LENGTH, TOY_OUTPUT_LENGTH, name="toy")
+    return ProgramModel(elf, TOY_INPUT_LENGTH, TOY_OUTPUT_LENGTH, name="toy", engine=engine)

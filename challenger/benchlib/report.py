@@ -128,9 +128,15 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines += ["", f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
               f"{m['os']}, Python {m['python']}, unicorn {m['unicorn']}, py-evm {m['py-evm']}, "
-              f"commit {m['commit']}; load average at the end {m.get('load_average', '?')} "
-              f"(other work on the machine slows the timings); mode: {report['mode']}."]
+              f"commit {m['commit']}; mode: {report['mode']}." + _load(m)]
     return "\n".join(lines) + "\n"
+
+
+def _load(machine: dict[str, Any]) -> str:
+    load = machine.get("load_average")
+    if not load:
+        return ""
+    return f" Load average at the end: {', '.join(map(str, load))} (other work on the machine slows the timings)."
 
 
 def replace_section(text: str, begin: str, end: str, body: str) -> str:

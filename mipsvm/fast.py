@@ -331,9 +331,9 @@ class Engine:
             self.scanned.discard(idx)
             self._protect(idx, self.perms[idx] & ~UC_PROT_EXEC)
 
-    def sync_pages(self, memory: Memory) -> dict[int, bytes]:
-        """Copy writable pages that changed into `memory`; returns them. Unchanged pages are
-        write-protected again (a later write is caught as an event)."""
+    def sync_pages(self, memory: Memory, demote: bool = False) -> dict[int, bytes]:
+        """Copy writable pages that changed into `memory`; returns them. With `demote`,
+        unchanged pages are write-protected again (a later write is caught as an event)."""
         changed = {}
         for idx in list(self.writable):
             data = bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE))
@@ -342,7 +342,7 @@ class Engine:
                 memory.set_page(idx, data)
                 changed[idx] = data
                 self._forget_code(idx)
-            else:
+            elif demote:
                 self.writable.discard(idx)
                 self._protect(idx, self.perms[idx] & ~UC_PROT_WRITE)
         return changed
@@ -535,14 +535,14 @@ class FastRunner:
         return self._state.hash()
 
     # --- syncing between unicorn and the State -------------------------------------
-    def _sync(self) -> None:
+    def _sync(self, demote: bool = False) -> None:
         """Copy unicorn's registers and written pages into the State snapshot."""
-        if self._synced:
+        if self._synced and not demote:
             return
         st = self._state
         st.regs, st.hi, st.lo = self._engine.read_regs()
         st.pc, st.next_pc, st.step = self._pc, self._next_pc, self._step
-        self._pending.update(self._engine.sync_pages(st.memory))
+        self._pending.update(self._engine.sync_pages(st.memory, demote))
         self._synced = True
 
     def _rewind(self) -> None:
@@ -577,12 +577,17 @@ class FastRunner:
         """Execute until exactly `target` steps were taken, or the program halts first."""
         if target > MAX_STEPS:
             raise ValueError(f"step {target} is beyond the VM bound 2**48")
+        stalled = 0
         while self._step < target and not self._state.exited:
+            before = self._step
             if (self._next_pc != (self._pc + 4) & MASK32 or self._pc == 0
                     or self._pc in self._engine.stop_addrs):
                 self._reference_step()
             else:
                 self._run_unicorn(target)
+            stalled = stalled + 1 if self._step == before else 0
+            if stalled > MAX_REPLAYS:
+                raise FastRunnerError(f"no progress at step {self._step}, pc {self._pc:#x}")
 
     def _at(self, step: int, pc: int) -> None:
         self._step, self._pc, self._next_pc = step, pc, (pc + 4) & MASK32
@@ -597,7 +602,7 @@ class FastRunner:
         engine.start(pc, target - start_step)
         c = engine.counter
         if engine.event is not None:
-            self._replay(start_step + engine.event_base)
+            self._replay(start_step + engine.event_base, target)
             return
         if engine.hook_stop is not None:
             self._at(start_step + c.block_base + (engine.hook_stop - c.block_pc) // 4,
@@ -612,6 +617,7 @@ class FastRunner:
             self._finish_block(remaining)
 
     def _finish_block(self, remaining: int) -> None:
+        target = self._step + remaining
         """Run `remaining` (< block size) straight-line instructions from a block start."""
         self._sync()
         engine, pc, start_step = self._engine, self._pc, self._step
@@ -624,7 +630,7 @@ class FastRunner:
             engine.start_until(pc, until)
             c = engine.counter
             if engine.event is not None:
-                self._replay(start_step + engine.event_base)
+                self._replay(start_step + engine.event_base, target)
                 return
             if engine.hook_stop is not None:
                 self._at(start_step + (engine.hook_stop - pc) // 4, engine.hook_stop)
@@ -637,7 +643,7 @@ class FastRunner:
         if branch_last:
             self._reference_step()
 
-    def _replay(self, event_step: int) -> None:
+    def _replay(self, event_step: int, target: int) -> None:
         """After an event or fault: rewind to the last sync, run exactly to `event_step` (the
         start of the block it happened in), sync; after a fault the stepper runs that block."""
         engine = self._engine
@@ -663,7 +669,8 @@ class FastRunner:
         self._sync()
         if fault:
             end = event_step + block_size + 1
-            while not self._state.exited and (self._step < end or self._in_delay_slot()):
+            while not self._state.exited and self._step < target and (
+                    self._step < end or self._in_delay_slot()):
                 self._reference_step()
 
     def _renew_if_poisoned(self) -> None:
@@ -692,7 +699,7 @@ class FastRunner:
             return
         if self._step % self.interval and not self._state.exited:
             return
-        self._sync()
+        self._sync(demote=True)
         self.checkpoints.record(self._state, self._pending)
         self._pending = {}
 

@@ -51,10 +51,11 @@ def from_keystore(path: str | Path, password_env: str = DEFAULT_PASSWORD_ENV) ->
     return Account.from_key(key)
 
 
-def write_keystore(account: LocalAccount, path: str | Path, password: str) -> Path:
-    """Encrypt `account` into a keystore file (mode 0600)."""
+def write_keystore(account: LocalAccount, path: str | Path, password: str, *, kdf: str = "scrypt",
+                   iterations: int | None = None) -> Path:
+    """Encrypt `account` into a keystore file (mode 0600); eth-account's default scrypt cost."""
     path = Path(path)
-    path.write_text(json.dumps(Account.encrypt(account.key, password)))
+    path.write_text(json.dumps(Account.encrypt(account.key, password, kdf=kdf, iterations=iterations)))
     path.chmod(0o600)
     return path
 

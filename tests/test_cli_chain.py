@@ -1,0 +1,130 @@
+"""The chain-facing CLI on anvil: deploy, register, request, status, and clear errors with exit codes
+for an unknown model id, a wrong key, an unreachable RPC and a missing deployment file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from challenger.cli import main
+from challenger.commands import EXIT_DEPLOYMENT, EXIT_KEY, EXIT_NOT_FOUND, EXIT_RPC
+from challenger.keys import dev_accounts, write_keystore
+from contracts.chain import Anvil, free_port
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture(scope="module")
+def node():
+    with Anvil() as n:
+        yield n
+
+
+@pytest.fixture(scope="module")
+def deployed(node, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    d = tmp_path_factory.mktemp("cli")
+    dep = d / "deployment.json"
+    key = "0x" + dev_accounts(1)[0].key.hex().removeprefix("0x")
+    env = {"OPTIMIST_RPC": node.url, "OPTIMIST_KEY": key, "OPTIMIST_DEPLOYMENT": str(dep)}
+    runner = CliRunner()
+    r = runner.invoke(main, ["deploy", "--window", "60", "--clock", "30"], env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["register", "toy"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "model 1 registered" in r.output
+    return d, env
+
+
+def test_request_and_status(deployed) -> None:
+    d, env = deployed
+    (d / "x.bin").write_bytes(bytes(range(64)))
+    runner = CliRunner()
+    r = runner.invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", "0.001eth"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "request 1 created" in r.output
+    r = runner.invoke(main, ["status", "1"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "OPEN" in r.output
+
+
+def test_unknown_model_id(deployed) -> None:
+    d, env = deployed
+    (d / "x.bin").write_bytes(bytes(64))
+    r = CliRunner().invoke(main, ["request", "42", "--input", str(d / "x.bin")], env=env)
+    assert r.exit_code == EXIT_NOT_FOUND
+    assert "unknown model id 42" in r.output
+
+
+def test_unknown_request_id(deployed) -> None:
+    _, env = deployed
+    r = CliRunner().invoke(main, ["status", "999"], env=env)
+    assert r.exit_code == EXIT_NOT_FOUND
+    assert "unknown request id 999" in r.output
+
+
+def test_wrong_input_length(deployed) -> None:
+    d, env = deployed
+    (d / "short.bin").write_bytes(bytes(10))
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "short.bin")], env=env)
+    assert r.exit_code != 0
+    assert "takes 64 input bytes" in r.output
+
+
+@pytest.mark.parametrize("key", ["0x1234", "not a key"])
+def test_malformed_key(deployed, key: str) -> None:
+    d, env = deployed
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin")], env={**env, "OPTIMIST_KEY": key})
+    assert r.exit_code == EXIT_KEY
+    assert "OPTIMIST_KEY does not hold a valid private key" in r.output
+
+
+def test_missing_key_variable(deployed) -> None:
+    d, env = deployed
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--key-env", "NOPE_KEY"], env=env)
+    assert r.exit_code == EXIT_KEY
+    assert "NOPE_KEY is not set" in r.output
+
+
+def test_unfunded_key(deployed) -> None:
+    d, env = deployed
+    stranger = "0x" + "11" * 32
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin")],
+                           env={**env, "OPTIMIST_KEY": stranger})
+    assert r.exit_code == EXIT_KEY
+    assert "has no ether" in r.output
+
+
+def test_keystore_wrong_password(deployed, tmp_path: Path) -> None:
+    d, env = deployed
+    ks = write_keystore(dev_accounts(1)[0], tmp_path / "ks.json", "right", kdf="pbkdf2", iterations=1000)
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--keystore", str(ks)],
+                           env={**env, "OPTIMIST_KEYSTORE_PASSWORD": "wrong"})
+    assert r.exit_code == EXIT_KEY
+    assert "wrong password" in r.output
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--keystore", str(ks)],
+                           env={**env, "OPTIMIST_KEYSTORE_PASSWORD": "right"})
+    assert r.exit_code == 0, r.output
+
+
+def test_unreachable_rpc(deployed) -> None:
+    d, env = deployed
+    url = f"http://127.0.0.1:{free_port()}"
+    r = CliRunner().invoke(main, ["status", "1", "--rpc", url], env=env)
+    assert r.exit_code == EXIT_RPC
+    assert f"cannot reach the Ethereum node at {url}" in r.output
+
+
+def test_missing_deployment_file(deployed, tmp_path: Path) -> None:
+    _, env = deployed
+    r = CliRunner().invoke(main, ["status", "1", "--deployment", str(tmp_path / "none.json")], env=env)
+    assert r.exit_code == EXIT_DEPLOYMENT
+    assert "no deployment file" in r.output
+
+
+def test_daemon_rejects_unknown_model_file(deployed, tmp_path: Path) -> None:
+    _, env = deployed
+    r = CliRunner().invoke(main, ["operator", "--model", str(tmp_path / "nope.mdnn"), "--once"], env=env)
+    assert r.exit_code == EXIT_NOT_FOUND
+    assert "does not exist" in r.output

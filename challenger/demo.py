@@ -37,6 +37,7 @@ class Phase:
 @dataclass
 class Summary:
     phases: list[Phase] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def phase(self, name: str, note: str = "") -> Iterator[Phase]:
@@ -210,6 +211,11 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
         bal.add_row(roles[d.me], f"{withdrawn / 1e18:.4f} ETH", f"{gas_of(d.store)[1]:,}")
     console.print(bal)
     console.print(f"contract balance left: {world.contract_balance()} wei")
+    summary.outcome = {
+        "game": dict(game), "rounds": state["round"], "prove_gas": prove_gas, "labels": labels,
+        "answers": [argmax(honest.trace(r).output) for r in rids], "lie": argmax(lie),
+        "request_status": [world.system.get_request(r).status.name for r in rids],
+        "contract_balance": world.contract_balance()}
     console.print(summary.table())
     return summary
 

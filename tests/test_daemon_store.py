@@ -153,3 +153,10 @@ def test_run_rejects_bad_arguments(toy) -> None:
         Run(toy.initial_state(bytes(64)), 1024, engine="qemu")
     with pytest.raises(ModelError, match="exactly 64"):
         toy.initial_state(bytes(10))
+
+
+def test_fast_engine_agrees_with_the_stepper(toy, trace: Trace) -> None:
+    fast = Trace(toy, bytes(range(64)), interval=2048, engine="fast")
+    assert fast.steps == trace.steps and fast.final_hash == trace.final_hash
+    for s in (0, 1, 5, 2047, 2048, 2049, 17_855, 17_856, 30_001):
+        assert fast.hash_at(s) == trace.hash_at(s), s

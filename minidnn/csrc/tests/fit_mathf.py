@@ -2,6 +2,7 @@
 
 Near-minimax fits (Lawson iterations on Chebyshev nodes, float64), rounded to float32.
 Run: .venv/bin/python minidnn/csrc/tests/fit_mathf.py
+The tables in mathf.c are the source of truth (a different LAPACK may change a last bit here).
 """
 
 from __future__ import annotations

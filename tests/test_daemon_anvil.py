@@ -201,3 +201,32 @@ def test_load_twenty_requests_three_challengers_two_lies(model, tmp_path: Path) 
         results = [world.system.result(i) for i in range(1, world.system.counts()[2] + 1)]
         assert sum(r.status == ResultStatus.REJECTED for r in results) == 2
         assert all(r.operator == honest.me for r in results if r.status == ResultStatus.FINALIZED)
+
+
+def test_transaction_reverted_on_chain_is_named_and_decided_again(model, tmp_path: Path) -> None:
+    from challenger.client import ChainClient
+    from challenger.store import Store
+    from contracts.system import ContractRevert
+
+    with Anvil() as node:
+        world, _ = deploy_world(node, model, tmp_path)
+        op = world.operator()
+        world.request(TOY_INPUT)
+        op.tick()
+        acct = world.fund()
+        client = ChainClient(world.system, acct, Store(tmp_path / "rev.db"))
+        # a finalize signed without the preflight (as if the state changed before inclusion): mined, reverts
+        fn = world.system.contract.functions.finalize(1)
+        tx = fn.build_transaction({"from": acct.address, "gas": 200_000, "nonce": 0,
+                                   "chainId": world.w3.eth.chain_id})
+        signed = acct.sign_transaction(tx)
+        record = client.store.record_signed("finalize:1", "finalize", acct.address, 0,
+                                            bytes(signed.raw_transaction), bytes(signed.hash))
+        with pytest.raises(ContractRevert, match="ChallengeWindowOpen"):
+            client._settle(record)
+        assert client.store.tx("finalize:1").status == "reverted"
+        assert world.w3.eth.get_transaction_receipt(signed.hash)["status"] == 0
+        # deciding again goes through the preflight, which names the error without sending
+        with pytest.raises(ContractRevert, match="ChallengeWindowOpen"):
+            client.send("finalize:1", "finalize", 1)
+        assert world.w3.eth.get_transaction_count(acct.address) == 1

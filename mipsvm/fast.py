@@ -18,8 +18,10 @@ step unicorn cannot be trusted with:
 Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pages are mapped
 without write permission; the first write to a page since the last sync is caught by a
 write-protection hook, which marks the page dirty and makes it writable, so syncing costs
-O(dirty pages). A sync also drops execute permission from written pages, so code written at run
-time is rescanned before it runs after the next sync (within one sync interval it is not).
+O(dirty pages). Limitations: a page is scanned when first executed, so words written into code
+at run time are not rescanned (self-modifying code may run on unicorn where the stepper should);
+unicorn runs in kernel mode, where kseg0/kseg1 (0x80000000-0xBFFFFFFF) alias low physical
+memory while the spec's memory is flat; programs that follow the memory map touch neither.
 """
 
 from __future__ import annotations
@@ -156,26 +158,43 @@ _SPECIAL2_ZERO_FIELDS = {0x00: 0xFFC0, 0x01: 0xFFC0, 0x04: 0xFFC0, 0x05: 0xFFC0,
                          0x02: 0x07C0}                                          # mul: sa
 
 
+def _table(size: int, entries: Iterable[int] | dict[int, int], dtype: type = bool) -> np.ndarray:
+    out = np.zeros(size, dtype=dtype)
+    if isinstance(entries, dict):
+        for k, v in entries.items():
+            out[k] = v
+    else:
+        out[list(entries)] = True
+    return out
+
+
+_OK_OPCODE = _table(64, _PLAIN_OPCODES)
+_OK_FUNCT = _table(64, _SPECIAL_ZERO_FIELDS)
+_ZERO_MASK = _table(64, _SPECIAL_ZERO_FIELDS, np.uint32)
+_OK_REGIMM = _table(32, _REGIMM_OK)
+_OK_FUNCT2 = _table(64, [*_SPECIAL2_ZERO_FIELDS, 0x20, 0x21])
+_ZERO_MASK2 = _table(64, {**_SPECIAL2_ZERO_FIELDS, 0x20: 0x07C0, 0x21: 0x07C0}, np.uint32)
+_BRANCH_OPCODE = _table(64, (2, 3, 4, 5, 6, 7, 0x14, 0x15, 0x16, 0x17))
+_JUMP_FUNCT = _table(64, (0x08, 0x09))
+_BRANCH_RT = _table(32, (0, 1, 2, 3, 0x10, 0x11, 0x12, 0x13))
+
+
 def unicorn_safe(words: np.ndarray) -> np.ndarray:
     """Boolean mask: True where unicorn is trusted to execute the word exactly as the spec does."""
     w = words.astype(np.uint32)
     op = w >> np.uint32(26)
     funct = w & np.uint32(0x3F)
     rs, rt, rd = _field(w, 21, 5), _field(w, 16, 5), _field(w, 11, 5)
-    ok = np.isin(op, _PLAIN_OPCODES)
-    ok |= np.isin(op, (0x06, 0x07)) & (rt == 0)                        # blez bgtz
+    ok = _OK_OPCODE[op]
+    ok |= ((op == 6) | (op == 7)) & (rt == 0)                           # blez bgtz
     ok |= (op == 0x0F) & (rs == 0)                                       # lui
-    special = np.zeros_like(ok)
-    for f, zero_mask in _SPECIAL_ZERO_FIELDS.items():
-        special |= (funct == f) & ((w & np.uint32(zero_mask)) == 0)
+    special = _OK_FUNCT[funct] & ((w & _ZERO_MASK[funct]) == 0)
     special &= ~((funct == 0x09) & (rs == rd))                           # jalr rd = rs
     ok |= (op == 0) & special
-    regimm = np.isin(rt, _REGIMM_OK) & ~(np.isin(rt, (0x10, 0x11)) & (rs == 31))
+    regimm = _OK_REGIMM[rt] & ~(((rt == 0x10) | (rt == 0x11)) & (rs == 31))
     ok |= (op == 1) & regimm
-    special2 = np.zeros_like(ok)
-    for f, zero_mask in _SPECIAL2_ZERO_FIELDS.items():
-        special2 |= (funct == f) & ((w & np.uint32(zero_mask)) == 0)
-    special2 |= np.isin(funct, (0x20, 0x21)) & (_field(w, 6, 5) == 0) & (rt == rd)  # clz clo
+    special2 = _OK_FUNCT2[funct] & ((w & _ZERO_MASK2[funct]) == 0)
+    special2 &= ~(((funct == 0x20) | (funct == 0x21)) & (rt != rd))      # clz clo: rt = rd
     ok |= (op == 0x1C) & special2
     return ok
 
@@ -183,15 +202,17 @@ def unicorn_safe(words: np.ndarray) -> np.ndarray:
 LONG_RUN = 200   # straight-line words that make a page need short blocks (two pages' runs < 450)
 
 
-def _long_straight_runs(words: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) word ranges of >= LONG_RUN consecutive words without a branch or jump."""
+def _control(words: np.ndarray) -> np.ndarray:
+    """Boolean mask of branches and jumps (words with a delay slot)."""
     w = words.astype(np.uint32)
     op = w >> np.uint32(26)
-    funct = w & np.uint32(0x3F)
-    rt = _field(w, 16, 5)
-    control = (np.isin(op, (2, 3, 4, 5, 6, 7, 0x14, 0x15, 0x16, 0x17))
-               | ((op == 0) & np.isin(funct, (0x08, 0x09)))
-               | ((op == 1) & ((rt <= 3) | ((rt >= 0x10) & (rt <= 0x13)))))
+    return (_BRANCH_OPCODE[op] | ((op == 0) & _JUMP_FUNCT[w & np.uint32(0x3F)])
+            | ((op == 1) & _BRANCH_RT[_field(w, 16, 5)]))
+
+
+def _long_straight_runs(words: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) word ranges of >= LONG_RUN consecutive words without a branch or jump."""
+    control = _control(words)
     edges = np.flatnonzero(np.concatenate(([True], control, [True]))) - 1
     lengths = np.diff(edges) - 1
     return [(int(edges[i]) + 1, int(edges[i + 1])) for i in np.flatnonzero(lengths >= LONG_RUN)]
@@ -235,6 +256,7 @@ class Engine:
         self.pending_stops: set[int] = set()  # hooks to add once unicorn has stopped
         self.pending_maps: set[int] = set()   # code pages to scan once unicorn has stopped
         self.pending_ranges: set[tuple[int, int]] = set()  # long straight runs: nop code hooks
+        self.short_ranges: set[tuple[int, int]] = set()
         self.poisoned = False
         self._install_hooks()
         for idx in memory.pages():
@@ -279,20 +301,31 @@ class Engine:
         words = np.frombuffer(data if data is not None else ZERO_PAGE, dtype="<u4")
         base = idx << PAGE_SHIFT
         for start, end in _long_straight_runs(words):
-            self.pending_ranges.add((base + 4 * start, base + 4 * end - 1))
+            if (base + 4 * start, base + 4 * end - 1) not in self.short_ranges:
+                self.short_ranges.add((base + 4 * start, base + 4 * end - 1))
+                self.pending_ranges.add((base + 4 * start, base + 4 * end - 1))
 
     def _make_executable(self, idx: int) -> None:
         """Scan page `idx` for words the stepper must run, hook them, then allow execution."""
-        words = np.frombuffer(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE), dtype="<u4")
-        base = idx << PAGE_SHIFT
-        for off in np.flatnonzero(~unicorn_safe(words)).tolist():
-            addr = base + 4 * off
-            self._add_stop(addr)
-            prev = addr - 4   # a hook in a delay slot cannot stop unicorn: stop at the branch
-            if prev >= 0 and has_delay_slot(int.from_bytes(self.read(prev, 4), "little")):
-                self._add_stop(prev)
+        self._scan(idx, bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE)))
         self.scanned.add(idx)
         self._protect(idx, self.perms[idx] | UC_PROT_EXEC)
+
+    def _scan(self, idx: int, data: bytes) -> None:
+        """Queue stop hooks for the words of page `idx` unicorn must not run (and short blocks
+        over long straight runs); hooks already present stay (the stepper runs any word)."""
+        self._shorten_long_runs(idx, data)
+        words = np.frombuffer(data, dtype="<u4")
+        base = idx << PAGE_SHIFT
+        unsafe = ~unicorn_safe(words)
+        stops = unsafe.copy()
+        # a hook in a delay slot cannot stop unicorn: also stop at the branch before it
+        stops[:-1] |= unsafe[1:] & _control(words[:-1])
+        for off in np.flatnonzero(stops).tolist():
+            self._add_stop(base + 4 * off)
+        if unsafe[0] and base and has_delay_slot(int.from_bytes(self.read(base - 4, 4),
+                                                                "little")):
+            self._add_stop(base - 4)
 
     def _add_stop(self, addr: int) -> None:
         """Hook `addr` (added after unicorn stops: adding a hook while it translates crashes)."""
@@ -323,17 +356,11 @@ class Engine:
         if idx not in self.perms:
             self._map(idx, UC_PROT_READ)
         self.uc.mem_write(idx << PAGE_SHIFT, data)
-        self._forget_code(idx)
 
-    def _forget_code(self, idx: int) -> None:
-        """A changed page must be rescanned before it executes again."""
-        if idx in self.scanned:
-            self.scanned.discard(idx)
-            self._protect(idx, self.perms[idx] & ~UC_PROT_EXEC)
-
-    def sync_pages(self, memory: Memory, demote: bool = False) -> dict[int, bytes]:
-        """Copy writable pages that changed into `memory`; returns them. With `demote`,
-        unchanged pages are write-protected again (a later write is caught as an event)."""
+    def sync_pages(self, memory: Memory, keep: set[int] | None = None) -> dict[int, bytes]:
+        """Copy writable pages that changed into `memory`; returns them. With `keep` (pages
+        changed recently), other unchanged pages are write-protected again (a later write is
+        caught as an event)."""
         changed = {}
         for idx in list(self.writable):
             data = bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE))
@@ -341,8 +368,7 @@ class Engine:
             if (old if old is not None else ZERO_PAGE) != data:
                 memory.set_page(idx, data)
                 changed[idx] = data
-                self._forget_code(idx)
-            elif demote:
+            elif keep is not None and idx not in keep:
                 self.writable.discard(idx)
                 self._protect(idx, self.perms[idx] & ~UC_PROT_WRITE)
         return changed
@@ -542,7 +568,8 @@ class FastRunner:
         st = self._state
         st.regs, st.hi, st.lo = self._engine.read_regs()
         st.pc, st.next_pc, st.step = self._pc, self._next_pc, self._step
-        self._pending.update(self._engine.sync_pages(st.memory, demote))
+        self._pending.update(self._engine.sync_pages(
+            st.memory, keep=set(self._pending) if demote else None))
         self._synced = True
 
     def _rewind(self) -> None:

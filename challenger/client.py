@@ -127,11 +127,13 @@ class ChainClient:
         fn = getattr(self.system.contract.functions, function)(*args)
         params: dict[str, Any] = {"from": self.address, "value": value}
         try:
+            # against the pending block: its timestamp is "now" even when the node mines on demand
             if self.system.fixed_gas is None:
-                gas = int(self.rpc(lambda: fn.estimate_gas(params), f"estimate_gas {function}") * GAS_MARGIN)
+                gas = int(self.rpc(lambda: fn.estimate_gas(params, block_identifier="pending"),
+                                   f"estimate_gas {function}") * GAS_MARGIN)
                 gas += 10_000
             else:   # eth-tester: its estimate is a slow binary search; a call still names reverts
-                self.rpc(lambda: fn.call(params), f"call {function}")
+                self.rpc(lambda: fn.call(params, block_identifier="pending"), f"call {function}")
                 gas = self.system.fixed_gas
         except REVERTS as exc:
             raise self.system._revert(function, exc) from None

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,7 @@ def status(request_id: int, rpc: str, deployment_path: Path | None) -> None:
     for e in events:
         if e.name == "MoveMade":
             moves[e["gameId"]] = moves.get(e["gameId"], 0) + 1
-    now = w3.eth.get_block("latest")["timestamp"]
+    now = max(w3.eth.get_block("latest")["timestamp"], int(time.time()))
     console.print(f"request [bold]{request_id}[/]: model {req.model_id}, status [bold]{req.status.name}[/], "
                   f"fee {ether(req.fee)}, requester {req.requester}")
     rt = Table(title="results")

@@ -22,6 +22,7 @@ from challenger.store import Store
 from contracts.system import ContractRevert, Event
 
 EVENT_CHUNK = 2000   # blocks per eth_getLogs
+NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired")
 
 
 class Daemon:
@@ -220,6 +221,9 @@ class Daemon:
         try:
             outcome = self.client.send(key, function, *args, value=value)
         except ContractRevert as exc:
+            if exc.name in NOT_YET:       # polled every tick until due: not worth a log line each time
+                self.log.debug(kv("not_yet", role=self.role, key=key, error=exc.name))
+                return False
             if exc.name in expected:
                 self.emit("race_lost", key=key, error=exc.name)
                 return False

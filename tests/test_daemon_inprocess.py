@@ -124,6 +124,7 @@ def test_several_challengers_one_wins_the_others_are_refunded(world: World) -> N
         assert world.system.balance(c.me) == 0
 
 
+@pytest.mark.slow   # the multi-process kill/restart test on anvil covers this in the default run
 def test_challenger_restart_resumes_the_game(world: World, tmp_path) -> None:
     liar = world.operator(dishonest=True)
     account = world.fund()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from challenger.daemon import Daemon
 from challenger.models import ModelError
-from contracts.system import GameStatus, Phase, ResultStatus
+from contracts.system import Event, GameStatus, Phase, ResultStatus
 from mipsvm.memory import keccak256
 
 RACES = ("AlreadyChallenged", "ChallengeWindowClosed", "ResultNotPending", "GameNotActive", "WrongPhase",
@@ -30,6 +30,13 @@ class Challenger(Daemon):
 
     def game_role(self, challenger: str, result_id: int) -> str | None:
         return "challenger" if challenger == self.me else None
+
+    def on_event(self, ev: Event) -> None:
+        super().on_event(ev)
+        if ev.name in ("GameResolved", "GameCancelled") and self.store.game(ev["gameId"]) is not None:
+            result = self.store.result(ev["resultId"])
+            if result is not None:
+                self.forget(result["request_id"])   # the game is over: drop its VM runs
 
     def act(self) -> int:
         sent = 0

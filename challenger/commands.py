@@ -374,7 +374,7 @@ def daemon_command(role: str) -> click.Command:
         else:
             daemon.run_forever(poll)
 
-    command.__doc__ = (
+    command.help = (
         "Serve requests for the given models: post results with a bond, defend games, finalize, withdraw."
         if role == "operator" else
         "Check every result of the given models; dispute wrong ones, play the games, withdraw the bonds.")

@@ -29,7 +29,7 @@ from mipsvm.toolchain import compile_elf
 PROGRAMS = Path(__file__).parent / "programs"
 CODE = 0x0040_0000
 DATA = 0x1000_0000
-EXAMPLES = int(os.environ.get("OPTIMIST_DIFF_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("OPTIMIST_DIFF_EXAMPLES", "300"))
 
 # --- single instructions -----------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
         import numpy as np
 
         try:
+            from minidnn import FormatError, MinidnnError
             from minidnn.image import vm_initial_state
         except ImportError as exc:
             raise VmInputError("running a model needs minidnn.image.vm_initial_state, which this "
@@ -48,7 +49,10 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
         except (OSError, ValueError) as exc:
             raise VmInputError(f"cannot read input {input_path}: {exc} (expected a .npy array)") \
                 from exc
-        state, decode_output = vm_initial_state(path, array)
+        try:
+            state, decode_output = vm_initial_state(path, array)
+        except (MinidnnError, FormatError, OSError) as exc:
+            raise VmInputError(f"{path}: {exc}") from exc
         return state, decode_output
     if input_path is not None:
         raise VmInputError("--input only applies to .mdnn models; an ELF program has no input")

@@ -151,7 +151,7 @@ def failed(name: str, source: str, reason: str) -> dict[str, Any]:
 
 
 def measure_model(name: str, source: str, quick: bool, reps: int,
-                  stage_budget: float | None = None) -> dict[str, Any]:
+                  stage_budget: float | None = None, on_stage: Any = None) -> dict[str, Any]:
     """Every model figure of one model (run in a child process)."""
     path = Path(source)
     stage_keys = {s: [f.key for f in _stage_fields(s)] for s in F.STAGES}
@@ -165,8 +165,14 @@ def measure_model(name: str, source: str, quick: bool, reps: int,
         keys = stage_keys[stage.name]
         if keys and F.applies(stage, name):
             _run_stage(stage, subject, keys, quick, stage_keys, stage_budget)
-    return {"name": name, "source": str(source), "mdnn": str(path), "figures": subject.figures,
-            "notes": subject.notes}
+            if on_stage is not None:
+                on_stage(_record(name, source, path, subject))
+    return _record(name, source, path, subject)
+
+
+def _record(name: str, source: str, path: Path, subject: M.Subject) -> dict[str, Any]:
+    return {"name": name, "source": str(source), "mdnn": str(path), "figures": dict(subject.figures),
+            "notes": dict(subject.notes)}
 
 
 def measure_system(quick: bool, stage_budget: float | None = None) -> dict[str, Any]:
@@ -183,28 +189,50 @@ def measure_system(quick: bool, stage_budget: float | None = None) -> dict[str, 
 # ------------------------------------------------------------------------------ processes
 
 def _child(conn: Any, fn_name: str, args: tuple[Any, ...]) -> None:
-    fn = {"model": measure_model, "system": measure_system}[fn_name]
     try:
-        conn.send(("ok", fn(*args)))
+        if fn_name == "model":
+            result = measure_model(*args, on_stage=lambda rec: conn.send(("partial", rec)))
+        else:
+            result = measure_system(*args)
+        conn.send(("ok", result))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
 
+def _stopped(partial: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A model's partial record, every figure it did not reach marked with `reason`."""
+    figures = dict(partial["figures"])
+    for f in F.MODEL_FIELDS:
+        if f.key not in figures and F.applies(F.STAGES[f.stage], partial["name"]):
+            figures[f.key] = f"error: {reason}"
+    return {**partial, "figures": figures}
+
+
 def in_child(fn_name: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
-    """Run measure_<fn_name>(*args) in a fresh spawned process; raise TimeoutError after `timeout` s."""
+    """Run measure_<fn_name>(*args) in a fresh spawned process. A model whose process sends nothing
+    for `timeout` s (a stage stuck past its budget) is stopped; the stages it finished are kept."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn_name, args), daemon=False)
     proc.start()
     child.close()
+    partial = None
     try:
-        if not parent.poll(timeout):
-            raise TimeoutError(f"no result within {timeout:.0f} s")
-        status, payload = parent.recv()
+        while True:
+            if not parent.poll(timeout):
+                if partial is not None:
+                    return _stopped(partial, f"stopped: no stage finished within {timeout:.0f} s")
+                raise TimeoutError(f"no result within {timeout:.0f} s")
+            status, payload = parent.recv()
+            if status != "partial":
+                break
+            partial = payload
     except EOFError:
         proc.join(5)
+        if partial is not None:
+            return _stopped(partial, f"the measuring process died (exit code {proc.exitcode})")
         raise RuntimeError(f"the measuring process died (exit code {proc.exitcode})") from None
     finally:
         if proc.is_alive() and proc.pid is not None:
@@ -223,7 +251,8 @@ def measure_models(models: dict[str, Path], quick: bool, reps: int, stage_budget
         if progress:
             progress(name)
         try:
-            out.append(in_child("model", name, str(path), quick, reps, stage_budget, timeout=timeout))
+            limit = timeout or (2 * stage_budget + 120 if stage_budget else None)
+            out.append(in_child("model", name, str(path), quick, reps, stage_budget, timeout=limit))
         except (TimeoutError, RuntimeError) as exc:
             out.append(failed(name, str(path), f"error: {exc}"))
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from challenger.daemon import Daemon
 from challenger.models import ModelError
-from contracts.system import Event, GameStatus, Phase, ResultStatus
+from contracts.system import Event, Phase, ResultStatus
 from mipsvm.memory import keccak256
 
 RACES = ("AlreadyChallenged", "ChallengeWindowClosed", "ResultNotPending", "GameNotActive", "WrongPhase",
@@ -96,15 +96,7 @@ class Challenger(Daemon):
     # ---- games ---------------------------------------------------------------------------------
     def play_games(self) -> int:
         sent = 0
-        for row in self.store.games("active"):
-            if row["role"] != "challenger":
-                continue
-            gid = row["game_id"]
-            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
-            if g.status != GameStatus.ACTIVE:
-                self.store.end_game(gid, g.status.name.lower(), None, None)
-                continue
-            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+        for gid, g, res in self.active_games("challenger"):
             if res.status == ResultStatus.REJECTED:
                 if self.send(f"cancel:{gid}", "cancelGame", gid, expected=RACES):
                     self.emit("game_cancelled", game=gid, result=g.result_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from web3.exceptions import Web3RPCError
@@ -19,7 +19,7 @@ from web3.exceptions import Web3RPCError
 from challenger.client import ChainClient, RpcUnavailable, TxDropped, kv
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
 from challenger.store import Store
-from contracts.system import ContractRevert, Event
+from contracts.system import ContractRevert, Event, GameInfo, GameStatus, ResultInfo
 
 EVENT_CHUNK = 2000   # blocks per eth_getLogs
 NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired")
@@ -237,6 +237,20 @@ class Daemon:
             return False
         self.emit("tx", key=key, function=function, gas=outcome.gas_used, block=outcome.block)
         return True
+
+    def active_games(self, role: str) -> Iterator[tuple[int, GameInfo, ResultInfo]]:
+        """(game id, game, its result) for this daemon's active games in `role`; games the chain
+        has ended are closed in the store on the way."""
+        for row in self.store.games("active"):
+            if row["role"] != role:
+                continue
+            gid = row["game_id"]
+            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
+            if g.status != GameStatus.ACTIVE:
+                self.store.end_game(gid, g.status.name.lower(), None, None)
+                continue
+            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+            yield gid, g, res
 
     def withdraw_all(self) -> int:
         """Withdraw whatever the contract credits us."""

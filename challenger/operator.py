@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from challenger.daemon import Daemon
 from challenger.models import ModelError
-from contracts.system import GameStatus, Phase, RequestStatus, ResultStatus
+from contracts.system import Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 
 RACES = ("RequestNotOpen", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
@@ -79,15 +79,7 @@ class Operator(Daemon):
     # ---- games ---------------------------------------------------------------------------------
     def defend_games(self) -> int:
         sent = 0
-        for row in self.store.games("active"):
-            if row["role"] != "defender":
-                continue
-            gid = row["game_id"]
-            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
-            if g.status != GameStatus.ACTIVE:
-                self.store.end_game(gid, g.status.name.lower(), None, None)
-                continue
-            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+        for gid, g, res in self.active_games("defender"):
             if res.status != ResultStatus.PENDING:
                 continue   # rejected by another game; a challenger cancels this one
             trace = self.trace(res.request_id)

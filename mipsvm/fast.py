@@ -57,7 +57,7 @@ from unicorn import mips_const as mc
 from unicorn.unicorn_py3.unicorn import uclib
 
 from mipsvm import stepper
-from mipsvm.layout import MAX_STEPS, PAGE_SIZE
+from mipsvm.layout import MAX_STEPS, MODEL_BASE, MODEL_END, PAGE_SIZE
 from mipsvm.memory import ZERO_PAGE, Memory
 from mipsvm.state import State
 
@@ -201,6 +201,17 @@ def unicorn_safe(words: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _page_runs(indices: list[int]) -> list[tuple[int, int]]:
+    """(first page, page count) for each run of consecutive page indices (sorted input)."""
+    runs: list[tuple[int, int]] = []
+    for idx in indices:
+        if runs and runs[-1][0] + runs[-1][1] == idx:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((idx, 1))
+    return runs
+
+
 LONG_RUN = 200   # straight-line words that make a page need short blocks (two pages' runs < 450)
 
 
@@ -261,7 +272,19 @@ class Engine:
         self.short_ranges: set[tuple[int, int]] = set()
         self.poisoned = False
         self._install_hooks()
+        model_pages = [i for i in memory.pages() if MODEL_BASE <= i << PAGE_SHIFT < MODEL_END]
+        for first, count in _page_runs(sorted(model_pages)):
+            # the model blob is read-only data: one region per run of pages (unicorn's cost per
+            # mapping grows with the number of regions, so page by page was quadratic)
+            self.uc.mem_map(first << PAGE_SHIFT, count * PAGE_SIZE, UC_PROT_READ)
+            self.uc.mem_write(first << PAGE_SHIFT,
+                              b"".join(memory._pages[i] for i in range(first, first + count)))
+            for idx in range(first, first + count):
+                self.perms[idx] = UC_PROT_READ
+                self._shorten_long_runs(idx, bytes(memory._pages[idx]))
         for idx in memory.pages():
+            if idx in self.perms:
+                continue
             data = bytes(memory._pages[idx])
             self._map(idx, UC_PROT_READ)
             self.uc.mem_write(idx << PAGE_SHIFT, data)

@@ -213,18 +213,29 @@ class Run:
             while not state.exited and state.step - self.first < max_steps:
                 state = advance(state, state.step + interval, self.engine)
                 if not state.exited:
-                    self.snaps.append(state.copy())
+                    self._keep(state.copy())
         else:
             runner = _ExactRunner(start.copy(), checkpoints=False)
             while not runner.exited and runner.step - self.first < max_steps:
                 runner.run_to(runner.step + interval)
                 if not runner.exited:
-                    self.snaps.append(runner.state())
+                    self._keep(runner.state())
             state = runner.state()
         self.final = state
         if not self.final.exited:
             raise ModelError(f"the run did not halt within {max_steps} steps")
         self.final_hash = self.final.hash()
+
+    def _keep(self, snap: State) -> None:
+        """Append a snapshot, sharing every page that equals the previous snapshot's (snapshots
+        are never written: `_state_at` works on a copy), so memory grows with changed pages."""
+        previous = self.snaps[-1].memory._pages
+        pages = snap.memory._pages
+        for idx, page in pages.items():
+            old = previous.get(idx)
+            if old is not None and old == page:
+                pages[idx] = old
+        self.snaps.append(snap)
 
     @property
     def last(self) -> int:

@@ -118,9 +118,9 @@ def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
     from challenger.models import Run
 
     pages = len(list(s.scratch["initial"].memory.pages()))
-    need = (s.figures["vm_steps"] // CHECKPOINT_INTERVAL + 1) * pages * 4096 / 2**30
+    need = _snapshot_bytes(s.figures["vm_steps"], pages, s.figures.get("model_bytes")) / 2**30
     if need > SNAPSHOT_LIMIT_GIB:
-        raise Unmeasurable(f"challenger.models.Run keeps a full memory copy every 2^20 steps: "
+        raise Unmeasurable(f"challenger.models.Run's snapshots (unchanged pages shared) would take "
                            f"~{need:.0f} GiB (> {SNAPSHOT_LIMIT_GIB:.0f} GiB allowed)")
     t0 = time.perf_counter()
     run = Run(s.scratch["initial"].copy(), CHECKPOINT_INTERVAL)
@@ -172,11 +172,19 @@ def stage_checkpoint(s: Subject) -> dict[str, Any]:
 
 def snapshot_gib(s: Subject) -> float | None:
     """Memory the dispute's runs would keep: three runs (operator honest + lying, challenger), each a
-    full Memory copy every 2^20 steps (challenger.models.Run); None if the VM figures are missing."""
+    snapshot set per challenger.models.Run (unchanged pages shared); None if the VM figures are missing."""
     steps, pages = s.figures.get("vm_steps"), s.figures.get("memory_pages")
     if not isinstance(steps, int) or not isinstance(pages, int):
         return None
-    return 3 * (steps // CHECKPOINT_INTERVAL + 1) * pages * 4096 / 2**30
+    return 3 * _snapshot_bytes(steps, pages, s.figures.get("model_bytes")) / 2**30
+
+
+def _snapshot_bytes(steps: int, pages: int, model_bytes: object) -> int:
+    """Upper bound of one run's snapshots: every page once, plus, per snapshot, every page outside
+    the (read-only, shared) model blob."""
+    model_pages = -(-model_bytes // 4096) if isinstance(model_bytes, int) else 0
+    per_snapshot = max(pages - model_pages, 1)
+    return (pages + (steps // CHECKPOINT_INTERVAL + 1) * per_snapshot) * 4096
 
 
 def _dispute(s: Subject, chain: str) -> dict[str, Any]:
@@ -185,7 +193,7 @@ def _dispute(s: Subject, chain: str) -> dict[str, Any]:
 
     need = snapshot_gib(s)
     if need is not None and need > SNAPSHOT_LIMIT_GIB:
-        raise Unmeasurable(f"the daemons' run snapshots (a full memory copy every 2^20 steps) would "
+        raise Unmeasurable(f"the daemons' run snapshots (unchanged pages shared) would "
                            f"take ~{need:.0f} GiB (> {SNAPSHOT_LIMIT_GIB:.0f} GiB allowed)")
 
     d = measure_dispute(MinidnnModel(s.path), s.input_bytes, chain)

@@ -260,7 +260,31 @@ class Run:
         return self._state_at(step)
 
 
-class Trace:
+class _FinalState:
+    """What a result posts, read off the run's final state: exit code, output, packed state, proof."""
+
+    model: ServedModel
+    final: State
+
+    @property
+    def exit_code(self) -> int:
+        return self.final.exit_code
+
+    @cached_property
+    def output(self) -> bytes:
+        img = self.model.image
+        return self.final.memory.read(img.output_base, img.output_length)
+
+    @property
+    def final_packed(self) -> bytes:
+        return self.final.encode()
+
+    def output_proof(self) -> list[bytes]:
+        img = self.model.image
+        return region_path(self.final.memory, img.output_base, img.output_size)
+
+
+class Trace(_FinalState):
     """The honest run of `model` on `input_bytes`: hashes and witnesses at any step."""
 
     def __init__(self, model: ServedModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL,
@@ -273,29 +297,12 @@ class Trace:
         self.steps = self.final.step
 
     @property
-    def exit_code(self) -> int:
-        return self.final.exit_code
-
-    @property
     def initial_hash(self) -> bytes:
         return self.hash_at(0)
-
-    @cached_property
-    def output(self) -> bytes:
-        img = self.model.image
-        return self.final.memory.read(img.output_base, img.output_length)
-
-    @property
-    def final_packed(self) -> bytes:
-        return self.final.encode()
 
     @property
     def final_hash(self) -> bytes:
         return self.run.final_hash
-
-    def output_proof(self) -> list[bytes]:
-        img = self.model.image
-        return region_path(self.final.memory, img.output_base, img.output_size)
 
     def hash_at(self, step: int) -> bytes:
         return self.run.hash_at(step)
@@ -332,7 +339,7 @@ def _argmax(output: bytes) -> int | None:
     return int(np.nanargmax(values)) if np.isfinite(values).any() else None
 
 
-class LyingTrace:
+class LyingTrace(_FinalState):
     """A consistent false run: equal to `honest` before step `diverge`, then a corrupted state's run.
 
     So that the dispute is a real game (not a last-step lie), at the middle step of the honest run
@@ -394,25 +401,8 @@ class LyingTrace:
         return [(f"model weights swapped at step {k}", weights), (f"input swapped at step {k}", inputs)]
 
     @property
-    def exit_code(self) -> int:
-        return self.final.exit_code
-
-    @cached_property
-    def output(self) -> bytes:
-        img = self.model.image
-        return self.final.memory.read(img.output_base, img.output_length)
-
-    @property
-    def final_packed(self) -> bytes:
-        return self.final.encode()
-
-    @property
     def final_hash(self) -> bytes:
         return keccak256(self.final_packed)
-
-    def output_proof(self) -> list[bytes]:
-        img = self.model.image
-        return region_path(self.final.memory, img.output_base, img.output_size)
 
     def hash_at(self, step: int) -> bytes:
         if step < self.diverge:

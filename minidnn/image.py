@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from contracts.merkle import region_path, region_root
 from minidnn.format import content_hash
 from minidnn.native import InputError, MinidnnError, Model, ModelError, error_for, load
 from mipsvm import layout
 from mipsvm.elf import initial_state as elf_initial_state
 from mipsvm.elf import load_elf
-from mipsvm.memory import Memory
 from mipsvm.state import State
 
 DEFAULT_MAX_STEPS = 1 << 40
@@ -37,25 +37,6 @@ def runtime_elf() -> Path:
     from minidnn.build import build_runtime_elf
 
     return build_runtime_elf()
-
-
-def fold_path(node: bytes, base: int, size: int, siblings: tuple[bytes, ...]) -> bytes:
-    """Root from a subtree root at [base, base+size) and its bottom-up sibling path."""
-    from mipsvm.memory import keccak256
-
-    level = size.bit_length() - 1 - 5
-    index = base >> (5 + level)
-    for sibling in siblings:
-        node = keccak256(sibling + node) if index & 1 else keccak256(node + sibling)
-        index >>= 1
-    return node
-
-
-def _subtree_siblings(memory: Memory, base: int, size: int) -> tuple[bytes, ...]:
-    """Sibling hashes from the subtree [base, base+size) up to the root, bottom-up."""
-    level = size.bit_length() - 1 - 5
-    proof = memory.proof(base)
-    return tuple(proof[32 + 32 * i:64 + 32 * i] for i in range(level, layout.TREE_DEPTH))
 
 
 def layout_state(blob: bytes, elf: Path | None = None) -> State:
@@ -112,14 +93,12 @@ class Image:
 
     def input_root(self, x: Any) -> bytes:
         """Merkle root of the input region holding x (what the contract computes on-chain)."""
-        mem = Memory()
-        mem.write(self.input_base, self.input_bytes(x))
-        return mem.subtree_root(self.input_base, self.input_size)
+        return region_root(self.input_bytes(x), self.input_size)
 
     def output_path(self, state: State) -> tuple[bytes, tuple[bytes, ...]]:
         """(output region root, its sibling path bottom-up) in `state`'s memory."""
         return (state.memory.subtree_root(self.output_base, self.output_size),
-                _subtree_siblings(state.memory, self.output_base, self.output_size))
+                tuple(region_path(state.memory, self.output_base, self.output_size)))
 
     def decode_output(self, state: State) -> np.ndarray:
         """The output array of a halted state (VMRunError unless it exited with 0)."""
@@ -158,8 +137,8 @@ def _image_for(blob: bytes) -> Image:
         input_base=layout.INPUT_BASE, input_size=in_size,
         output_base=layout.OUTPUT_BASE, output_size=out_size,
         input_shape=m.input_shape, output_shape=m.output_shape,
-        input_siblings=_subtree_siblings(mem, layout.INPUT_BASE, in_size),
-        output_siblings=_subtree_siblings(mem, layout.OUTPUT_BASE, out_size),
+        input_siblings=tuple(region_path(mem, layout.INPUT_BASE, in_size)),
+        output_siblings=tuple(region_path(mem, layout.OUTPUT_BASE, out_size)),
         runtime_elf=elf, model=m, _template=state)
 
 
@@ -229,5 +208,5 @@ def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_
     return final
 
 
-__all__ = ["Image", "InputError", "VMResult", "VMRunError", "fold_path", "layout_state", "run_raw",
+__all__ = ["Image", "InputError", "VMResult", "VMRunError", "layout_state", "run_raw",
            "run_state", "run_vm", "runtime_elf", "vm_image", "vm_initial_state"]

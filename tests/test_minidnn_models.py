@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import minidnn
+from contracts.merkle import climb
 from minidnn import examples
-from minidnn.image import fold_path, run_vm, runtime_elf, vm_image, vm_initial_state
+from minidnn.image import run_vm, runtime_elf, vm_image, vm_initial_state
 from mipsvm import layout
 from mipsvm.elf import load_elf
 from mipsvm.isa import is_implemented
@@ -82,17 +83,17 @@ def test_image_roots_and_sibling_paths():
     zero = np.zeros(img.input_shape, np.float32)
     # imageRoot = memRoot with the input region zero; the contract recomputes it from the input
     assert img.initial_state(zero).memory.root() == img.image_root
-    assert fold_path(img.input_root(zero), img.input_base, img.input_size,
-                     img.input_siblings) == img.image_root
+    assert climb(img.input_root(zero), img.input_base, img.input_size,
+                 list(img.input_siblings)) == img.image_root
     x = examples.sample_input(blob, 3)
     state, decode = vm_initial_state(blob, x)
     assert state.pc == img.entry and state.step == 0
-    assert fold_path(img.input_root(x), img.input_base, img.input_size,
-                     img.input_siblings) == state.memory.root()
+    assert climb(img.input_root(x), img.input_base, img.input_size,
+                 list(img.input_siblings)) == state.memory.root()
     result = run_vm(blob, x)
     out_root, out_siblings = img.output_path(result.state)
-    assert fold_path(out_root, img.output_base, img.output_size,
-                     out_siblings) == result.state.memory.root()
+    assert climb(out_root, img.output_base, img.output_size,
+                 list(out_siblings)) == result.state.memory.root()
     assert decode(result.state).tobytes() == minidnn.infer(blob, x).tobytes()
     assert result.final_hash == result.state.hash()
     with pytest.raises(minidnn.InputError):

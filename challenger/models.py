@@ -425,11 +425,22 @@ class LyingTrace(_FinalState):
 AnyTrace = Trace | LyingTrace
 
 
+TOY_SOURCE = Path(__file__).resolve().parent / "data" / "toy_model.c"
+TOY_INPUT_LENGTH = 64
+TOY_OUTPUT_LENGTH = 32
+
+
+def toy_model(engine: str | None = None) -> ProgramModel:
+    """A ~36k-step mipsel program served without a .mdnn model (tests, quick demos); compiled and cached."""
+    from mipsvm.toolchain import compile_elf
+
+    elf = compile_elf([TOY_SOURCE])
+    return ProgramModel(elf, TOY_INPUT_LENGTH, TOY_OUTPUT_LENGTH, name="toy", engine=engine)
+
+
 def parse_model_spec(spec: str) -> ServedModel:
     """A model named on the command line: `model.mdnn`, `program.elf:IN_BYTES:OUT_BYTES`, or `toy`."""
     if spec == "toy":
-        from challenger.programs import toy_model
-
         return toy_model()
     if spec.endswith(".mdnn"):
         return load_model(spec)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from challenger.benchlib import fields as F
-from challenger.benchlib import report as R
+from optimist.bench import fields as F
+from optimist.bench import report as R
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def _problems(fields: tuple[F.Field, ...], figures: dict, model: str | None) -> 
 
 @pytest.fixture(scope="module")
 def quick_report() -> dict:
-    proc = subprocess.run([sys.executable, "-m", "challenger.cli", "bench", "--json", "--quick"],
+    proc = subprocess.run([sys.executable, "-m", "optimist.cli", "bench", "--json", "--quick"],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from challenger.cli import main
-from challenger.commands import EXIT_DEPLOYMENT, EXIT_KEY, EXIT_NOT_FOUND, EXIT_RPC
-from challenger.keys import dev_accounts, write_keystore
 from contracts.chain import Anvil, free_port
+from optimist.cli import main
+from optimist.commands.common import EXIT_DEPLOYMENT, EXIT_KEY, EXIT_NOT_FOUND, EXIT_RPC
+from optimist.keys import dev_accounts, write_keystore
 
 pytestmark = pytest.mark.anvil
 

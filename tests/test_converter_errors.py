@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from converter_helpers import make_model, rand
 from onnx import TensorProto, helper
 
-from challenger.cli import main as cli
 from converter import (
     ConversionError,
     DtypeError,
@@ -25,6 +24,7 @@ from converter import (
     UnsupportedOpError,
     convert,
 )
+from optimist.cli import main as cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from challenger.cli import main as cli
 from converter import convert
 from converter.datasets import load_digits_28
 from converter.inspect import inspect_model
 from converter.verify import compare, make_inputs, onnxruntime_outputs
+from optimist.cli import main as cli
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from challenger.cli import main as cli
 from converter import ConversionError, from_torch
 from converter.reference import run_reference
+from optimist.cli import main as cli
 
 torch = pytest.importorskip("torch", reason="the optional torch extra is not installed")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from challenger.deployment import Deployment
-from challenger.keys import dev_accounts
-from challenger.programs import toy_model
-from challenger.world import World
+from challenger.models import toy_model
 from contracts.chain import Anvil, anvil_binary
 from contracts.system import GameStatus, RequestStatus, ResultStatus
+from optimist.deployment import Deployment
+from optimist.keys import dev_accounts
+from optimist.world import World
 
 pytestmark = pytest.mark.anvil
 
 TOY_INPUT = bytes(range(64))
-OPTIMIST = [sys.executable, "-m", "challenger.cli"]
+OPTIMIST = [sys.executable, "-m", "optimist.cli"]
 
 
 def _have_anvil() -> bool:

@@ -1,5 +1,5 @@
 """Operator and challenger daemons driven tick by tick on eth-tester with the real MIPS.sol and the toy
-program (challenger/programs/toy_model.c, ~36k steps, 16 rounds): honest results finalize, lies are
+program (challenger/data/toy_model.c, ~36k steps, 16 rounds): honest results finalize, lies are
 beaten by the one-step proof, lying challengers lose, several challengers share a dispute, restarts
 resume from SQLite, clocks run out, bonds end where docs/game-rules.md says."""
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from challenger.client import ChainClient
-from challenger.programs import toy_model
+from challenger.models import toy_model
 from challenger.store import Store, StoreError
-from challenger.world import World
 from contracts.system import ContractRevert, GameStatus, RequestStatus, ResultStatus
+from optimist.world import World
 
 WINDOW, CLOCK = 600, 300
 BOND = 10**17

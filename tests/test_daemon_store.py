@@ -7,13 +7,12 @@ import sqlite3
 
 import pytest
 
-from challenger.keys import KeyError_, dev_accounts, from_env, from_keystore, write_keystore
-from challenger.models import LyingTrace, ModelError, Run, Trace, parse_model_spec
-from challenger.programs import toy_model
+from challenger.models import LyingTrace, ModelError, Run, Trace, parse_model_spec, toy_model
 from challenger.store import SCHEMA_VERSION, Store, StoreError
 from mipsvm import stepper
 from mipsvm.memory import keccak256
 from mipsvm.stepper import verify_step
+from optimist.keys import KeyError_, dev_accounts, from_env, from_keystore, write_keystore
 
 
 @pytest.fixture(scope="module")

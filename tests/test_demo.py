@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from challenger.demo import run_demo
+from optimist.demo import run_demo
 
 
 @pytest.mark.slow

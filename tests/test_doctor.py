@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from challenger import doctor as doctor_mod
-from challenger.cli import main
+from optimist import doctor as doctor_mod
+from optimist.cli import main
 
 
 def test_doctor_passes() -> None:

@@ -107,7 +107,7 @@ def test_runtime_elf_opcode_census():
 
 
 def test_infer_cli(tmp_path):
-    from minidnn.cli import infer
+    from optimist.commands.infer import infer
 
     blob = examples.mlp((16, 8, 4))
     model = tmp_path / "m.mdnn"

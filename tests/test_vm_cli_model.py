@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import minidnn
-from challenger.cli import main
 from minidnn.examples import mlp, sample_input
+from optimist.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from mipsvm import stepper
 from mipsvm.checkpoints import CheckpointError
-from mipsvm.cli import vm
 from mipsvm.elf import initial_state, load_elf
 from mipsvm.fast import FastRunner, unicorn_safe
 from mipsvm.memory import Memory, keccak256
 from mipsvm.state import State, decode_state
 from mipsvm.toolchain import compile_elf
+from optimist.commands.vm import vm
 
 PROGRAMS = Path(__file__).parent / "programs"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
-from challenger.benchlib import fields as F
-from challenger.benchlib.run import REPO, is_measured
+from optimist.bench import fields as F
+from optimist.bench.run import REPO, is_measured
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SCALING_BEGIN, SCALING_END = "<!-- scaling:begin -->", "<!-- scaling:end -->"

@@ -1,7 +1,7 @@
 """The measuring stages of `optimist bench`: each runs the real code path and returns its figures.
 
 Every stage takes a `Subject` (one model, its input and what earlier stages learnt) and returns a
-dict of figures keyed as in challenger.benchlib.fields. A stage raises if it cannot measure; the
+dict of figures keyed as in optimist.bench.fields. A stage raises if it cannot measure; the
 caller reports that figure as an error, never as a number.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from challenger.benchlib import fields as F
+from optimist.bench import fields as F
 
 CHECKPOINT_INTERVAL = 1 << 20     # the fast runner's default grid (issue 4's benchmark setting)
 
@@ -188,8 +188,8 @@ def _snapshot_bytes(steps: int, pages: int, model_bytes: object) -> int:
 
 
 def _dispute(s: Subject, chain: str) -> dict[str, Any]:
-    from challenger.benchlib.dispute import measure_dispute
     from challenger.models import MinidnnModel
+    from optimist.bench.dispute import measure_dispute
 
     need = snapshot_gib(s)
     if need is not None and need > SNAPSHOT_LIMIT_GIB:

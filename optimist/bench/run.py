@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from challenger.benchlib import fields as F
-from challenger.benchlib import measure as M
+from optimist.bench import fields as F
+from optimist.bench import measure as M
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED_DIR = REPO / "examples" / "models"

@@ -1,6 +1,6 @@
 """A complete local setup in one process: chain, deployed system, a registered model, funded actors.
 
-Used by `optimist demo`, the measurements (challenger/measure.py) and the daemon tests:
+Used by `optimist demo`, the bench's dispute measurement (optimist/bench/dispute.py) and the daemon tests:
 
     world = World.on_eth_tester(model, window=600, clock=300)
     op = world.operator(dishonest=True)
@@ -19,11 +19,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from challenger.challenger import Challenger
+from challenger.challenger_daemon import Challenger
 from challenger.client import ChainClient
 from challenger.daemon import Daemon
 from challenger.models import ServedModel
-from challenger.operator import Operator
+from challenger.operator_daemon import Operator
 from challenger.store import Store
 from contracts.system import System, advance_time, deploy_system
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -97,9 +96,9 @@ def gas_of(store: Any, functions: tuple[str, ...] | None = None) -> tuple[int, i
 
 
 def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summary:
-    from challenger.world import World
     from contracts.chain import eth_tester_web3
     from contracts.system import RequestStatus
+    from optimist.world import World
 
     summary = Summary()
     console.rule("[bold]optimist demo[/]: fraud-provable ML inference on an embedded chain (eth-tester)")
@@ -218,14 +217,3 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
         "contract_balance": world.contract_balance()}
     console.print(summary.table())
     return summary
-
-
-@click.command("demo")
-@click.option("--window", default=600, show_default=True, help="Challenge window (s, chain time).")
-@click.option("--clock", default=300, show_default=True, help="Chess clock per side (s, chain time).")
-def demo(window: int, clock: int) -> None:
-    """The whole story on the embedded chain: honest results, a lie caught by a one-step proof."""
-    console = Console()
-    t0 = time.perf_counter()
-    run_demo(console, window=window, clock=clock)
-    console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")

@@ -1,6 +1,6 @@
 """Every figure `optimist bench` reports: its key, label, unit, sane range and the modules it needs.
 
-A figure is produced by one *stage* (a function in challenger.benchlib.measure). A figure whose
+A figure is produced by one *stage* (a function in optimist.bench.measure). A figure whose
 modules are not importable is reported as `n/a: <module> not built`; `--quick` skips only the
 figures whose stage has a `quick_skip` reason. The test (tests/test_bench.py) holds the bench to
 this table: every figure whose modules exist must be a real measurement inside its range.
@@ -43,7 +43,7 @@ class Field:
     hi: float = math.inf                 # inclusive upper bound
 
 
-DISPUTE_MODULES = ("challenger.operator", "challenger.challenger", "contracts.system", "mipsvm.fast",
+DISPUTE_MODULES = ("challenger.operator_daemon", "challenger.challenger_daemon", "contracts.system", "mipsvm.fast",
                    "minidnn.image")
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("model", ("converter.api", "converter.inspect")),

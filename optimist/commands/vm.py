@@ -38,12 +38,9 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
             raise VmInputError(f"{path} is a model: pass its input with --input x.npy")
         import numpy as np
 
-        try:
-            from minidnn import FormatError, MinidnnError
-            from minidnn.image import vm_initial_state
-        except ImportError as exc:
-            raise VmInputError("running a model needs minidnn.image.vm_initial_state, which this "
-                               f"installation lacks ({exc}); run an ELF program instead") from exc
+        from minidnn import FormatError, MinidnnError
+        from minidnn.image import vm_initial_state
+
         try:
             array = np.load(input_path, allow_pickle=False)
         except (OSError, ValueError) as exc:

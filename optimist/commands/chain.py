@@ -12,8 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from challenger.commands import EXIT_ERROR, EXIT_RPC, CommandError
-from challenger.keys import ANVIL_MNEMONIC, dev_accounts
+from optimist.commands.common import EXIT_ERROR, EXIT_RPC, CommandError
+from optimist.keys import ANVIL_MNEMONIC, dev_accounts
 
 console = Console()
 

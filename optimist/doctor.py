@@ -10,10 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-from rich.console import Console
-from rich.table import Table
-
 FIX_SETUP = "run `make setup` (creates .venv, pip install -e '.[dev]', npm ci)"
 PYTHON_PACKAGES = ["numpy", "unicorn", "pyelftools", "web3", "eth-tester", "py-evm", "py-solc-x",
                    "cffi", "ziglang", "softfloatpy", "onnx", "onnxruntime", "scikit-learn",
@@ -106,20 +102,3 @@ def run_checks() -> list[Check]:
             got = Check(fn.__name__.removeprefix("check_"), False, "-", f"{type(exc).__name__}: {exc}")
         results.extend(got if isinstance(got, list) else [got])
     return results
-
-
-@click.command()
-def doctor() -> None:
-    """Check the toolchain: Python packages, zig cc (mipsel), unicorn, solc, anvil."""
-    results = run_checks()
-    table = Table(title="optimist doctor")
-    table.add_column("part", no_wrap=True)
-    table.add_column("version", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    for c in results:
-        table.add_row(c.part, c.version, "[green]ok[/]" if c.ok else "[red]MISSING[/]", c.detail)
-    Console().print(table)
-    failed = [c for c in results if not c.ok]
-    if failed:
-        raise click.ClickException(f"{len(failed)} part(s) missing or broken; {FIX_SETUP}")

@@ -1,0 +1,1 @@
+"""The `optimist` commands, one module per command or command group (see optimist/cli.py)."""

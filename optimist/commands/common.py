@@ -1,0 +1,152 @@
+"""`optimist deploy | register | request | status | operator | challenger`.
+
+Common options: `--rpc URL` (default $OPTIMIST_RPC or http://127.0.0.1:8545), `--deployment FILE`
+(written by deploy; default ./optimist-deployment.json or $OPTIMIST_DEPLOYMENT), and the signing key:
+`--key-env VAR` (hex key in that environment variable; default OPTIMIST_KEY) or `--keystore FILE`
+(password in $OPTIMIST_KEYSTORE_PASSWORD, or the variable named by --password-env). Keys are never
+accepted on the command line. Exit codes: see EXIT_* below and docs/running-nodes.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from optimist import deployment as dep
+from optimist.keys import DEFAULT_KEY_ENV, DEFAULT_PASSWORD_ENV, KeyError_, load_account
+
+EXIT_ERROR = 1
+EXIT_RPC = 3          # RPC endpoint unreachable
+EXIT_KEY = 4          # no usable key (missing, malformed, wrong keystore password) or unfunded account
+EXIT_NOT_FOUND = 5    # unknown model / request id, missing file
+EXIT_REVERT = 6       # the contract rejected the transaction (custom error printed)
+EXIT_DEPLOYMENT = 7   # no or bad deployment file / contract not at the address
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+class CommandError(click.ClickException):
+    """A clear error with a specific exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# ------------------------------------------------------------------------------------- plumbing
+
+def rpc_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--rpc", default=lambda: os.environ.get("OPTIMIST_RPC", DEFAULT_RPC),
+                      show_default="$OPTIMIST_RPC or " + DEFAULT_RPC, help="Ethereum JSON-RPC URL.")(fn)
+    return click.option("--deployment", "deployment_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, help="Deployment JSON written by `optimist deploy`.")(fn)
+
+
+def key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True,
+                      help="Environment variable holding the hex private key.")(fn)
+    fn = click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                      help="Encrypted keystore file (password from --password-env).")(fn)
+    return click.option("--password-env", default=DEFAULT_PASSWORD_ENV, show_default=True,
+                        help="Environment variable holding the keystore password.")(fn)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the library's exceptions to clear messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from challenger.client import RpcUnavailable
+        from challenger.models import ModelError
+        from challenger.store import StoreError
+        from contracts.system import ContractRevert
+
+        try:
+            return fn(*args, **kwargs)
+        except KeyError_ as exc:
+            raise CommandError(str(exc), EXIT_KEY) from None
+        except dep.DeploymentError as exc:
+            raise CommandError(str(exc), EXIT_DEPLOYMENT) from None
+        except RpcUnavailable as exc:
+            raise CommandError(str(exc), EXIT_RPC) from None
+        except ModelError as exc:
+            raise CommandError(str(exc), EXIT_NOT_FOUND) from None
+        except StoreError as exc:
+            raise CommandError(str(exc), EXIT_ERROR) from None
+        except ContractRevert as exc:
+            code = EXIT_NOT_FOUND if exc.name in ("UnknownModel", "UnknownRequest", "UnknownResult") \
+                else EXIT_REVERT
+            raise CommandError(str(exc), code) from None
+        except ValueError as exc:
+            message = str(exc)
+            if "insufficient funds" in message.lower():
+                raise CommandError(f"the signing account cannot pay for this transaction: {message}",
+                                   EXIT_KEY) from None
+            raise
+
+    return wrapper
+
+
+def connect(rpc: str):  # noqa: ANN201 - web3.Web3
+    """A Web3 on `rpc`, checked to answer (exit code 3 if it does not)."""
+    from web3 import Web3
+
+    from challenger.client import RETRYABLE
+
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - a round trip
+    except (*RETRYABLE, OSError) as exc:
+        raise CommandError(f"cannot reach the Ethereum node at {rpc} ({type(exc).__name__}) "
+                           "(fix: start one with `optimist chain up`, or pass --rpc URL)", EXIT_RPC) from None
+    except Exception as exc:  # noqa: BLE001 - anything else means it is not a JSON-RPC node
+        raise CommandError(f"{rpc} does not answer as an Ethereum JSON-RPC node: {exc}", EXIT_RPC) from None
+    return w3
+
+
+def signer(w3, key_env: str, keystore: Path | None, password_env: str):  # noqa: ANN001, ANN201
+    """Load the key and make `w3` sign locally with it (one-shot commands)."""
+    from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+    account = load_account(key_env, keystore, password_env)
+    w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+    w3.eth.default_account = account.address
+    if w3.eth.get_balance(account.address) == 0:
+        raise CommandError(f"account {account.address} has no ether on this chain (wrong key? fund it first)",
+                           EXIT_KEY)
+    return account
+
+
+def open_system(w3, deployment_path: Path | None):  # noqa: ANN001, ANN201
+    from contracts.system import System
+
+    d = dep.load(deployment_path)
+    chain_id = w3.eth.chain_id
+    if chain_id != d.chain_id:
+        raise CommandError(f"the deployment in {dep.default_path(deployment_path)} is on chain {d.chain_id}, "
+                           f"the node is chain {chain_id} (fix: --rpc or --deployment)", EXIT_DEPLOYMENT)
+    if not w3.eth.get_code(d.optimist):
+        raise CommandError(f"no contract at {d.optimist} on this node (was the chain restarted? "
+                           "fix: `optimist deploy` again)", EXIT_DEPLOYMENT)
+    return System(w3, d.optimist), d
+
+
+def ether(wei: int) -> str:
+    return f"{wei / 10**18:.6g} ETH"
+
+
+def parse_wei(text: str) -> int:
+    """'0.1eth', '5gwei', '1000' (wei)."""
+    t = text.strip().lower()
+    for unit, scale in (("eth", 10**18), ("gwei", 10**9), ("wei", 1)):
+        if t.endswith(unit):
+            return int(float(t[: -len(unit)]) * scale) if unit != "wei" else int(t[:-3])
+    return int(t)

@@ -1,0 +1,84 @@
+"""`optimist operator | challenger`: the daemons, run until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from optimist.commands.common import (
+    EXIT_KEY,
+    CommandError,
+    connect,
+    handle_errors,
+    key_options,
+    open_system,
+    rpc_option,
+)
+from optimist.keys import load_account
+
+# ------------------------------------------------------------------------------------- daemons
+
+def setup_logging(level: str, json_lines: bool) -> None:
+    fmt = '{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}' \
+        if json_lines else "%(asctime)s %(levelname)s %(name)s %(message)s"
+    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr, force=True)
+
+
+def daemon_command(role: str) -> click.Command:
+    @click.command(role)
+    @click.option("--model", "model_specs", multiple=True, required=True,
+                  help="Model to serve/check: a .mdnn file (repeatable).")
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help=f"SQLite state (default ./{role}-<address>.db).")
+    @click.option("--dishonest", is_flag=True, help="Play a consistent lie (demos and tests only).")
+    @click.option("--poll", default=1.0, show_default=True, help="Seconds between ticks when idle.")
+    @click.option("--log-level", default="info", show_default=True)
+    @click.option("--log-json", is_flag=True, help="Log JSON lines instead of key=value.")
+    @click.option("--once", is_flag=True, help="Run a single tick and exit.")
+    @rpc_option
+    @key_options
+    @handle_errors
+    def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, poll: float, log_level: str,
+                log_json: bool, once: bool, rpc: str, deployment_path: Path | None, key_env: str,
+                keystore: Path | None, password_env: str) -> None:
+        from challenger.client import ChainClient
+        from challenger.models import parse_model_spec
+        from challenger.store import Store
+
+        setup_logging(log_level, log_json)
+        account = load_account(key_env, keystore, password_env)
+        models = [parse_model_spec(spec) for spec in model_specs]
+        w3 = connect(rpc)
+        system, d = open_system(w3, deployment_path)
+        if w3.eth.get_balance(account.address) == 0:
+            raise CommandError(f"account {account.address} has no ether on this chain (wrong key? fund it "
+                               "first: it pays gas and bonds)", EXIT_KEY)
+        store = Store(db or Path(f"{role}-{account.address[:10].lower()}.db"))
+        daemon = make_daemon(role, ChainClient(system, account, store), models, dishonest=dishonest,
+                             start_block=d.block)
+        if once:
+            daemon.tick()
+        else:
+            daemon.run_forever(poll)
+
+    command.help = (
+        "Serve requests for the given models: post results with a bond, defend games, finalize, withdraw."
+        if role == "operator" else
+        "Check every result of the given models; dispute wrong ones, play the games, withdraw the bonds.")
+    return command
+
+
+def make_daemon(role: str, client: Any, models: list[Any], **kwargs: Any):  # noqa: ANN201
+    if role == "operator":
+        from challenger.operator_daemon import Operator
+        return Operator(client, models, **kwargs)
+    from challenger.challenger_daemon import Challenger
+    return Challenger(client, models, **kwargs)
+
+
+operator = daemon_command("operator")
+challenger = daemon_command("challenger")

@@ -169,7 +169,7 @@ class ChainClient:
             self.rpc(lambda: self.w3.eth.send_raw_transaction(record.raw), f"send {record.function}")
         except RpcUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - nodes word "already known"/"nonce too low" differently
+        except Exception as exc:  # nodes word "already known"/"nonce too low" differently
             message = str(exc).lower()
             if "known" in message or "already" in message:
                 pass  # the node has it: wait for the receipt
@@ -229,7 +229,7 @@ class ChainClient:
                 self.w3.eth.call(call, block_identifier=at)
             except REVERTS as exc:
                 return self.system._revert(record.function, exc)
-            except Exception as exc:  # noqa: BLE001 - some nodes raise plain RPC errors for reverts
+            except Exception as exc:  # some nodes raise plain RPC errors for reverts
                 return ContractRevert(record.function, "Revert", {"message": str(exc)}, b"")
         return ContractRevert(record.function, "Revert", {"message": "reverted in its block "
                                                           "(state changed before inclusion)"}, b"")

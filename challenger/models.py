@@ -116,7 +116,7 @@ class MinidnnModel:
         self.name = self.path.stem
 
     @cached_property
-    def _vm(self):  # noqa: ANN202 - minidnn.image.Image
+    def _vm(self):  # minidnn.image.Image
         from minidnn import MinidnnError
         from minidnn.image import vm_image
 
@@ -128,11 +128,13 @@ class MinidnnModel:
     @cached_property
     def image(self) -> ModelImage:
         vm = self._vm
-        return ModelImage(vm.image_root, vm.entry, vm.input_base, vm.input_size, vm.input_nbytes,
-                          vm.output_base, vm.output_size, vm.output_nbytes, list(vm.input_siblings),
-                          vm.model_hash, f"optimist:{self.name}")
+        return ModelImage(
+            image_root=vm.image_root, entry=vm.entry,
+            input_base=vm.input_base, input_size=vm.input_size, input_length=vm.input_nbytes,
+            output_base=vm.output_base, output_size=vm.output_size, output_length=vm.output_nbytes,
+            input_path=list(vm.input_siblings), model_hash=vm.model_hash, metadata_uri=f"optimist:{self.name}")
 
-    def _array(self, input_bytes: bytes):  # noqa: ANN202 - np.ndarray
+    def _array(self, input_bytes: bytes):  # np.ndarray
         import numpy as np
 
         _check_input(self.image, input_bytes)

@@ -99,7 +99,7 @@ class Operator(Daemon):
                 sent += self._prove_if_winning(gid, g.lo, g.lo_hash, g.hi_hash, trace)
         return sent
 
-    def _prove_if_winning(self, gid: int, lo: int, lo_hash: bytes, hi_hash: bytes, trace) -> int:  # noqa: ANN001
+    def _prove_if_winning(self, gid: int, lo: int, lo_hash: bytes, hi_hash: bytes, trace) -> int:
         """One step left: an operator whose run reaches hi_hash from lo_hash ends the game at once."""
         witness = trace.witness_at(lo)
         if keccak256(witness.state) != lo_hash or witness.post_hash != hi_hash:

@@ -16,14 +16,12 @@ decision (e.g. "midpoint:7:1024"): a decision is taken at most once.
 from __future__ import annotations
 
 import fcntl
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -56,8 +54,6 @@ CREATE TABLE IF NOT EXISTS txs (
     created_at REAL NOT NULL, updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
-CREATE TABLE IF NOT EXISTS seen_logs (tx_hash BLOB NOT NULL, log_index INTEGER NOT NULL,
-    PRIMARY KEY (tx_hash, log_index));
 """
 
 OPEN_TX = ("signed", "sent")
@@ -108,7 +104,7 @@ class Store:
         self._migrate()
 
     def _take_lock(self) -> None:
-        handle = open(self.path + ".lock", "w")  # noqa: SIM115 - held for the store's lifetime
+        handle = open(self.path + ".lock", "w")  # held for the store's lifetime
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,13 +147,6 @@ class Store:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
-    def meta_json(self, key: str, default: Any = None) -> Any:
-        raw = self.meta(key)
-        return default if raw is None else json.loads(raw)
-
-    def set_meta_json(self, key: str, value: Any) -> None:
-        self.set_meta(key, json.dumps(value))
-
     # ---- event cursor --------------------------------------------------------------------------
     def cursor(self) -> int | None:
         """The last block whose events were fully ingested."""
@@ -166,12 +155,6 @@ class Store:
 
     def set_cursor(self, block: int) -> None:
         self.set_meta("cursor", str(block))
-
-    def mark_log(self, tx_hash: bytes, log_index: int) -> bool:
-        """Record a log as processed; False if it already was (replays after a restart)."""
-        cur = self.db.execute("INSERT OR IGNORE INTO seen_logs (tx_hash, log_index) VALUES (?, ?)",
-                              (tx_hash, log_index))
-        return cur.rowcount == 1
 
     # ---- requests and results ------------------------------------------------------------------
     def add_request(self, request_id: int, model_id: int, requester: str, fee: int, input_bytes: bytes,

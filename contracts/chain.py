@@ -80,7 +80,7 @@ class Anvil:
             try:
                 if w3.is_connected():
                     return self
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:  # not up yet
                 pass
             time.sleep(0.05)
         self.stop()

@@ -305,7 +305,7 @@ def decode_revert(data: bytes, table: dict[bytes, tuple[str, list[str], list[str
         name, names, types = table[sel]
         try:
             return name, dict(zip(names, abi_decode(types, body), strict=True))
-        except Exception:  # noqa: BLE001 - malformed payload: keep the name
+        except Exception:  # malformed payload: keep the name
             return name, {"raw": body}
     if sel == _PANIC:
         return "Panic", {"code": abi_decode(["uint256"], body)[0]}
@@ -391,7 +391,7 @@ class System:
         try:
             from contracts.evm import compile_mips
             self._errors.update(_error_table(compile_mips().get("MIPS", {}).get("abi", [])))
-        except Exception:  # noqa: BLE001 - naming MIPS errors is a nicety; the raw data is kept
+        except Exception:  # naming MIPS errors is a nicety; the raw data is kept
             pass
 
     def _call(self, fn_name: str, *args: Any) -> Any:

@@ -48,7 +48,7 @@ def vm_steps(model: onnx.ModelProto) -> int | None:
     result = convert(model)
     try:
         return run_vm(result.mdnn, _rand(*result.input_shape)).steps
-    except Exception as exc:  # noqa: BLE001 - report and keep the previous constant
+    except Exception as exc:  # report and keep the previous constant
         click.echo(f"  {model.graph.node[0].op_type}: VM run failed ({exc}); keeping the previous value")
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,22 +57,27 @@ class Graph:
         return name
 
 
-def macs(graph: Graph, node: Node) -> int:
-    """Multiply-accumulates of one node (0 for data movement and cheap elementwise ops)."""
-    out = graph.shape(node.outputs[0])
-    if node.op == "Gemm":
-        a = graph.shape(node.inputs[0])
-        k = a[0] if node.attrs.get("transA") else a[1]
-        return int(np.prod(out)) * int(k)
-    if node.op == "MatMul":
-        return int(np.prod(out)) * int(graph.shape(node.inputs[0])[-1])
-    if node.op == "Conv":
-        w = graph.shape(node.inputs[1])
-        return int(np.prod(out)) * int(np.prod(w[1:]))
-    if node.op == "ConvTranspose":
-        x, w = graph.shape(node.inputs[0]), graph.shape(node.inputs[1])
-        return conv_transpose_macs(x, w, out, node.attrs)
+def node_macs(op: str, in_shapes: list, out: tuple[int, ...], attrs: dict, *, trans_a: bool = False) -> int:
+    """Multiply-accumulates of one node (0 for ops without a dot product): the one MAC counter."""
+    if op == "Gemm":
+        a = in_shapes[0]
+        return math.prod(out) * (a[0] if trans_a else a[1])
+    if op == "MatMul":
+        return math.prod(out) * in_shapes[0][-1]
+    if op == "Conv":
+        return math.prod(out) * math.prod(in_shapes[1][1:])
+    if op == "ConvTranspose":
+        return conv_transpose_macs(in_shapes[0], in_shapes[1], out, attrs)
     return 0
+
+
+def macs(graph: Graph, node: Node) -> int:
+    """Multiply-accumulates of one node of a converter graph."""
+    if node.op not in ("Gemm", "MatMul", "Conv", "ConvTranspose"):
+        return 0
+    in_shapes = [graph.shape(name) for name in node.inputs[:2]]
+    return node_macs(node.op, in_shapes, tuple(graph.shape(node.outputs[0])), node.attrs,
+                     trans_a=bool(node.attrs.get("transA")))
 
 
 def valid_taps(size: int, out: int, k: int, stride: int, dilation: int, pad: int) -> int:

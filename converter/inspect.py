@@ -9,7 +9,7 @@ from rich.table import Table
 
 from converter import step_costs as costs
 from converter.errors import InvalidModelError
-from converter.graph import conv_transpose_macs, valid_taps
+from converter.graph import node_macs, valid_taps
 
 # Estimated MIPS steps (docs/converter.md §Estimated VM steps): per multiply-accumulate of each
 # dot-product op, per output element of the other ops, per pooling-window element, measured on
@@ -44,20 +44,6 @@ class ModelInfo:
         return costs.STARTUP + sum(n.steps for n in self.nodes)
 
 
-def node_macs(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], out: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one node (0 for ops without a dot product)."""
-    if op == "Gemm":
-        a = in_shapes[0]
-        return math.prod(out) * (a[0] if attrs.get("trans_a") else a[1])
-    if op == "MatMul":
-        return math.prod(out) * in_shapes[0][-1]
-    if op == "Conv":
-        return math.prod(out) * math.prod(in_shapes[1][1:])
-    if op == "ConvTranspose":
-        return conv_transpose_macs(in_shapes[0], in_shapes[1], out, attrs)
-    return 0
-
-
 def node_steps(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], out: tuple[int, ...], macs: int) -> int:
     """Estimated VM steps of one node."""
     elements = math.prod(out)
@@ -88,7 +74,7 @@ def inspect_model(blob: bytes) -> ModelInfo:
         ins = [graph.tensors[n].shape if n else None for n in node.inputs]
         out = graph.tensors[node.outputs[0]].shape
         params = sum(graph.tensors[n].size for n in node.inputs if n and graph.tensors[n].kind == mdf.KIND_CONSTANT)
-        m = node_macs(node.op, node.attrs, ins, out)
+        m = node_macs(node.op, ins, out, node.attrs, trans_a=bool(node.attrs.get("trans_a")))
         nodes.append(NodeInfo(node.outputs[0] or f"node{i}", node.op, out, params, m,
                               node_steps(node.op, node.attrs, ins, out, m)))
     consts = sum(t.size for t in graph.tensors.values() if t.kind == mdf.KIND_CONSTANT)

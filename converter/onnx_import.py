@@ -231,7 +231,7 @@ def _try_fold(node: onnx.NodeProto, consts: dict[str, np.ndarray],
     mini = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     try:
         results = ReferenceEvaluator(mini).run(None, feeds)
-    except Exception:  # noqa: BLE001 - leave the node for the op mapper to judge
+    except Exception:  # leave the node for the op mapper to judge
         return None
     return [np.asarray(r) for r in results]
 

@@ -53,7 +53,7 @@ def load_torch_module(path: Path) -> Any:
         warnings.simplefilter("ignore")
         try:
             return torch.jit.load(str(path), map_location="cpu")
-        except Exception:  # noqa: BLE001 - not TorchScript: try a pickled nn.Module next
+        except Exception:  # not TorchScript: try a pickled nn.Module next
             pass
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from converter.datasets import DigitsSplit, load_digits_28  # noqa: E402
+from converter.datasets import DigitsSplit, load_digits_28
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MLP_OPSET = 13
@@ -103,7 +103,7 @@ def mlp_onnx(p: dict[str, np.ndarray]) -> onnx.ModelProto:
 # --- torch models (optional extra) -------------------------------------------------------------
 
 
-def _torch_models():  # noqa: ANN202 - torch types only exist with the extra installed
+def _torch_models():  # torch types only exist with the extra installed
     import torch
     from torch import nn
 
@@ -153,7 +153,7 @@ def _torch_models():  # noqa: ANN202 - torch types only exist with the extra ins
     return LeNet5, Generator, Discriminator
 
 
-def train_lenet(split: DigitsSplit, epochs: int = 12, seed: int = 0):  # noqa: ANN201
+def train_lenet(split: DigitsSplit, epochs: int = 12, seed: int = 0):
     """Train the LeNet-5-style CNN with Adam; returns the module in eval mode."""
     import torch
 
@@ -171,7 +171,7 @@ def train_lenet(split: DigitsSplit, epochs: int = 12, seed: int = 0):  # noqa: A
     return model.eval()
 
 
-def train_generator(split: DigitsSplit, steps: int = 600, seed: int = 0):  # noqa: ANN201
+def train_generator(split: DigitsSplit, steps: int = 600, seed: int = 0):
     """A short DCGAN run on the digits at 16x16; returns the generator in eval mode."""
     import torch
     import torch.nn.functional as F
@@ -196,7 +196,7 @@ def train_generator(split: DigitsSplit, steps: int = 600, seed: int = 0):  # noq
     return gen.eval()
 
 
-def torch_to_onnx(module, example, path: Path, input_name: str, output_name: str) -> None:  # noqa: ANN001
+def torch_to_onnx(module, example, path: Path, input_name: str, output_name: str) -> None:
     """Export with the converter's torch path (fixed batch 1, opset TORCH_OPSET)."""
     from converter.torch_export import export_onnx
 
@@ -204,7 +204,7 @@ def torch_to_onnx(module, example, path: Path, input_name: str, output_name: str
                                  output_names=[output_name]).SerializeToString())
 
 
-def torch_accuracy(model, split: DigitsSplit) -> float:  # noqa: ANN001
+def torch_accuracy(model, split: DigitsSplit) -> float:
     import torch
 
     with torch.no_grad():

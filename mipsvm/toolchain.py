@@ -1,4 +1,4 @@
-"""Cross-compile freestanding C to a static mipsel ELF with zig cc (DESIGN §4 flags)."""
+"""Cross-compile freestanding C to a static mipsel ELF with zig cc."""
 
 from __future__ import annotations
 

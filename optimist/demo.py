@@ -25,7 +25,7 @@ DEMO_DIR = REPO / "build" / "demo"
 
 
 @dataclass
-class Phase:
+class StoryStep:
     name: str
     seconds: float = 0.0
     gas: int = 0
@@ -35,12 +35,12 @@ class Phase:
 
 @dataclass
 class Summary:
-    phases: list[Phase] = field(default_factory=list)
+    phases: list[StoryStep] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
-    def phase(self, name: str, note: str = "") -> Iterator[Phase]:
-        p = Phase(name, note=note)
+    def phase(self, name: str, note: str = "") -> Iterator[StoryStep]:
+        p = StoryStep(name, note=note)
         t0 = time.perf_counter()
         try:
             yield p
@@ -177,7 +177,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
     winner = roles.get(game["winner"], game["winner"])
     console.print(f"game {game['game_id']}: [bold]{game['status']}[/] by {game['reason']} — winner {winner}; "
                   f"one-step proof gas {prove_gas:,}")
-    summary.phases.append(Phase("  one-step proof (in dispute)", gas=prove_gas, txs=1, note="MIPS.sol step"))
+    summary.phases.append(StoryStep("  one-step proof (in dispute)", gas=prove_gas, txs=1, note="MIPS.sol step"))
 
     with summary.phase("correct re-answer") as p:
         before = gas_of(honest.store, ("postResult",))

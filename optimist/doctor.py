@@ -65,7 +65,7 @@ def check_solc() -> Check:
 
     try:
         return Check("solc (npm)", True, solc_version())
-    except (CompileError, OSError, Exception) as exc:  # noqa: BLE001 - any failure is a verdict
+    except (CompileError, OSError, Exception) as exc:  # any failure is a verdict
         return Check("solc (npm)", False, "-", f"{exc}")
 
 
@@ -98,7 +98,7 @@ def run_checks() -> list[Check]:
     for fn in CHECKS:
         try:
             got = fn()
-        except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check
+        except Exception as exc:  # a crashing check is a failed check
             got = Check(fn.__name__.removeprefix("check_"), False, "-", f"{type(exc).__name__}: {exc}")
         results.extend(got if isinstance(got, list) else [got])
     return results

@@ -14,7 +14,7 @@ DEFAULT_PASSWORD_ENV = "OPTIMIST_KEYSTORE_PASSWORD"
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-class KeyError_(ValueError):
+class KeyLoadError(ValueError):
     """No usable key: missing variable, malformed key, unreadable keystore or wrong password."""
 
 
@@ -22,12 +22,12 @@ def from_env(var: str = DEFAULT_KEY_ENV) -> LocalAccount:
     """The account whose hex private key is in environment variable `var`."""
     raw = os.environ.get(var)
     if not raw:
-        raise KeyError_(f"environment variable {var} is not set (fix: export {var}=0x<64 hex digits>, "
+        raise KeyLoadError(f"environment variable {var} is not set (fix: export {var}=0x<64 hex digits>, "
                         "or use --keystore FILE)")
     try:
         return Account.from_key(raw.strip())
     except (ValueError, TypeError) as exc:
-        raise KeyError_(f"{var} does not hold a valid private key (expected 0x + 64 hex digits): "
+        raise KeyLoadError(f"{var} does not hold a valid private key (expected 0x + 64 hex digits): "
                         f"{type(exc).__name__}") from None
 
 
@@ -37,16 +37,16 @@ def from_keystore(path: str | Path, password_env: str = DEFAULT_PASSWORD_ENV) ->
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise KeyError_(f"keystore {path} does not exist") from None
+        raise KeyLoadError(f"keystore {path} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise KeyError_(f"keystore {path} is not a readable JSON keystore: {exc}") from None
+        raise KeyLoadError(f"keystore {path} is not a readable JSON keystore: {exc}") from None
     password = os.environ.get(password_env)
     if password is None:
-        raise KeyError_(f"keystore {path} needs its password in environment variable {password_env}")
+        raise KeyLoadError(f"keystore {path} needs its password in environment variable {password_env}")
     try:
         key = Account.decrypt(data, password)
     except ValueError:
-        raise KeyError_(f"cannot decrypt keystore {path}: wrong password in {password_env} "
+        raise KeyLoadError(f"cannot decrypt keystore {path}: wrong password in {password_env} "
                         "(or a corrupted file)") from None
     return Account.from_key(key)
 

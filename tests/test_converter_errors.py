@@ -29,7 +29,7 @@ from optimist.cli import main as cli
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
 
 
-def relu_model(**kw) -> onnx.ModelProto:  # noqa: ANN003
+def relu_model(**kw) -> onnx.ModelProto:
     return make_model([helper.make_node("Relu", ["x"], ["y"], name="act")], {"x": [1, 4]}, {"y": [1, 4]}, **kw)
 
 
@@ -186,7 +186,7 @@ def test_external_data_is_rejected(tmp_path: Path) -> None:
 def test_torch_missing_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real_import = builtins.__import__
 
-    def no_torch(name: str, *args, **kw):  # noqa: ANN002, ANN003, ANN202
+    def no_torch(name: str, *args, **kw):
         if name == "torch" or name.startswith("torch."):
             raise ImportError("No module named 'torch'")
         return real_import(name, *args, **kw)

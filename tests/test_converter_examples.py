@@ -17,7 +17,7 @@ from optimist.cli import main as cli
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
 
-def native():  # noqa: ANN201
+def native():
     minidnn = pytest.importorskip("minidnn")
     if not hasattr(minidnn, "infer"):
         pytest.skip("minidnn native runtime (minidnn.infer) not built yet")
@@ -27,7 +27,7 @@ def native():  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def digits():  # noqa: ANN201
+def digits():
     return load_digits_28()
 
 
@@ -45,7 +45,7 @@ def test_examples_convert(name: str, ops: list[str]) -> None:
 
 
 @pytest.mark.parametrize("name", ["mlp_digits", "lenet_digits"])
-def test_digits_accuracy_kept(name: str, digits) -> None:  # noqa: ANN001
+def test_digits_accuracy_kept(name: str, digits) -> None:
     """Every image of the test split: argmax agreement with onnxruntime >= 99.9%, same accuracy."""
     minidnn_outputs = native()
     result = convert(MODELS / f"{name}.onnx")

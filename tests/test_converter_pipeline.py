@@ -18,7 +18,7 @@ from converter.reference import run_reference
 BACKENDS = ["reference", "minidnn"]
 
 
-def run(backend: str, model: onnx.ModelProto, x: np.ndarray, **kw) -> tuple[np.ndarray, list[str]]:  # noqa: ANN003
+def run(backend: str, model: onnx.ModelProto, x: np.ndarray, **kw) -> tuple[np.ndarray, list[str]]:
     result = convert(model, **kw)
     ops = [n.op for n in result.graph.nodes]
     if backend == "reference":
@@ -29,7 +29,7 @@ def run(backend: str, model: onnx.ModelProto, x: np.ndarray, **kw) -> tuple[np.n
     return np.asarray(minidnn.infer(result.mdnn, x)).reshape(result.output_shape), ops
 
 
-def check(backend: str, model: onnx.ModelProto, x: np.ndarray, atol: float = 1e-5, **kw) -> list[str]:  # noqa: ANN003
+def check(backend: str, model: onnx.ModelProto, x: np.ndarray, atol: float = 1e-5, **kw) -> list[str]:
     got, ops = run(backend, model, x, **kw)
     want = ort_run(model, x)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol)

@@ -29,7 +29,7 @@ def _have_anvil() -> bool:
     try:
         anvil_binary()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -65,7 +65,7 @@ class Daemon:
                 str(self.deployment), "--key-env", "DAEMON_KEY", "--db", str(self.db), "--poll", "0.1",
                 *self.extra]
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "ab"), cwd=Path(__file__).parents[1])  # noqa: SIM115
+                                     stderr=open(self.log, "ab"), cwd=Path(__file__).parents[1])
         return self
 
     def kill(self) -> None:
@@ -82,7 +82,7 @@ class Daemon:
                 self.kill()
 
 
-def wait_for(cond, timeout: float, what: str, logs: list[Path] = ()) -> None:  # noqa: ANN001
+def wait_for(cond, timeout: float, what: str, logs: list[Path] = ()) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():

@@ -151,7 +151,7 @@ def test_signed_but_not_broadcast_is_sent_once_after_a_crash(world: World, tmp_p
     store = Store(tmp_path / "crash.db")
     client = ChainClient(world.system, account, store)
 
-    def crash(record):  # noqa: ANN001 - dies right after the write-ahead record
+    def crash(record):  # dies right after the write-ahead record
         raise KeyboardInterrupt
 
     client._broadcast = crash  # type: ignore[method-assign]

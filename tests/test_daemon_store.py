@@ -12,7 +12,7 @@ from challenger.store import SCHEMA_VERSION, Store, StoreError
 from mipsvm import stepper
 from mipsvm.memory import keccak256
 from mipsvm.stepper import verify_step
-from optimist.keys import KeyError_, dev_accounts, from_env, from_keystore, write_keystore
+from optimist.keys import KeyLoadError, dev_accounts, from_env, from_keystore, write_keystore
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +83,18 @@ def test_keys_from_env_and_keystore(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("K", "0x" + acct.key.hex().removeprefix("0x"))
     assert from_env("K").address == acct.address
     monkeypatch.setenv("K", "zz")
-    with pytest.raises(KeyError_, match="valid private key"):
+    with pytest.raises(KeyLoadError, match="valid private key"):
         from_env("K")
-    with pytest.raises(KeyError_, match="UNSET_VAR is not set"):
+    with pytest.raises(KeyLoadError, match="UNSET_VAR is not set"):
         from_env("UNSET_VAR")
     ks = write_keystore(acct, tmp_path / "ks.json", "pw", kdf="pbkdf2", iterations=1000)
     assert oct(ks.stat().st_mode & 0o777) == "0o600"
     monkeypatch.setenv("PW", "pw")
     assert from_keystore(ks, "PW").address == acct.address
     monkeypatch.setenv("PW", "nope")
-    with pytest.raises(KeyError_, match="wrong password"):
+    with pytest.raises(KeyLoadError, match="wrong password"):
         from_keystore(ks, "PW")
-    with pytest.raises(KeyError_, match="does not exist"):
+    with pytest.raises(KeyLoadError, match="does not exist"):
         from_keystore(tmp_path / "missing.json", "PW")
 
 

@@ -74,7 +74,7 @@ def run_in_unicorn(elf_path: Path, max_instructions: int = 1_000_000) -> int:
             for page in range(start, end, 0x1000):
                 try:
                     mu.mem_map(page, 0x1000)
-                except Exception:  # noqa: BLE001 - page already mapped by a previous segment
+                except Exception:  # page already mapped by a previous segment
                     pass
             mu.mem_write(seg.header.p_vaddr, seg.data())
     mu.mem_map(layout.STACK_TOP - 0x10000, 0x10000)

@@ -134,7 +134,8 @@ def test_lazy_zero_memory_and_faults() -> None:
         memory.write_u32(0x40_0000 + 4 * i, word)
     regs = [0] * 32
     regs[29] = 0x7FFF_F000
-    make = lambda: State(memory=memory.copy(), pc=0x40_0000, next_pc=0x40_0004, regs=list(regs))  # noqa: E731
+    def make() -> State:
+        return State(memory=memory.copy(), pc=0x40_0000, next_pc=0x40_0004, regs=list(regs))
     runner = FastRunner(make(), checkpoints=False)
     runner.run_to(10)
     ref = make()

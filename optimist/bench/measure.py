@@ -18,7 +18,7 @@ import numpy as np
 
 from optimist.bench import fields as F
 
-CHECKPOINT_INTERVAL = 1 << 20     # the fast runner's default grid (issue 4's benchmark setting)
+CHECKPOINT_INTERVAL = 1 << 20     # the fast runner's default grid
 
 
 class BenchError(RuntimeError):
@@ -215,7 +215,7 @@ def stage_dispute_anvil(s: Subject) -> dict[str, Any]:
 
 
 def stage_opml(s: Subject) -> dict[str, Any]:
-    """Our MNIST MLP figures over opML's (DESIGN §9)."""
+    """Our MNIST MLP figures over opML's (BENCHMARKS.md: what opML claims and what it measured here)."""
     f = s.figures
     return {"vm_s_over_opml_claim": f["vm_s"] / F.OPML_MNIST_VM_CLAIM_S,
             "vm_s_over_opml_measured": f["vm_s"] / F.OPML_MNIST_VM_MEASURED_S,

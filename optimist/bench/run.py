@@ -137,7 +137,7 @@ def _run_stage(stage: F.Stage, subject: M.Subject, keys: list[str], quick: bool,
             figs.update(M.STAGE_FUNCTIONS[stage.name](subject))
     except M.Unmeasurable as exc:
         figs.update({k: f"n/a: {exc}" for k in keys if k not in figs})
-    except Exception as exc:  # noqa: BLE001 - any failure is reported as that figure's error
+    except Exception as exc:  # any failure is reported as that figure's error
         reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
         subject.notes[f"{stage.name}_traceback"] = traceback.format_exc(limit=6)
         figs.update({k: reason for k in keys if k not in figs})
@@ -158,7 +158,7 @@ def measure_model(name: str, source: str, quick: bool, reps: int,
     try:
         path = mdnn_for(path)
         subject = M.Subject(name, path, model_input(path), reps=reps)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
         return failed(name, source, reason)
     for stage in F.STAGES.values():
@@ -195,7 +195,7 @@ def _child(conn: Any, fn_name: str, args: tuple[Any, ...]) -> None:
         else:
             result = measure_system(*args)
         conn.send(("ok", result))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:  # reported to the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

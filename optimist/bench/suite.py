@@ -1,4 +1,4 @@
-"""`optimist bench`: the performance table, measured on this machine (issue 9).
+"""`optimist bench`: the performance table, measured on this machine.
 
 For each model: size (parameters, MACs), native and VM inference, Merkle roots, one-step proofs and
 their gas, a full dispute on eth-tester and on anvil, peak RSS, and ratios to opML's figures.

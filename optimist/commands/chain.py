@@ -49,7 +49,7 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
         args += ["--block-time", str(block_time)]
     if state is not None:
         args += ["--state", str(state)]
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab")  # handed to the child
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}))
@@ -61,7 +61,7 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
         try:
             if w3.is_connected():
                 break
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:  # not up yet
             pass
         if time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGTERM)

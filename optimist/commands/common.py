@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from optimist import deployment as dep
-from optimist.keys import DEFAULT_KEY_ENV, DEFAULT_PASSWORD_ENV, KeyError_, load_account
+from optimist.keys import DEFAULT_KEY_ENV, DEFAULT_PASSWORD_ENV, KeyLoadError, load_account
 
 EXIT_ERROR = 1
 EXIT_RPC = 3          # RPC endpoint unreachable
@@ -71,7 +71,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return fn(*args, **kwargs)
-        except KeyError_ as exc:
+        except KeyLoadError as exc:
             raise CommandError(str(exc), EXIT_KEY) from None
         except dep.DeploymentError as exc:
             raise CommandError(str(exc), EXIT_DEPLOYMENT) from None
@@ -95,7 +95,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def connect(rpc: str):  # noqa: ANN201 - web3.Web3
+def connect(rpc: str):  # web3.Web3
     """A Web3 on `rpc`, checked to answer (exit code 3 if it does not)."""
     from web3 import Web3
 
@@ -103,16 +103,16 @@ def connect(rpc: str):  # noqa: ANN201 - web3.Web3
 
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
     try:
-        w3.eth.chain_id  # noqa: B018 - a round trip
+        _ = w3.eth.chain_id  # a round trip
     except (*RETRYABLE, OSError) as exc:
         raise CommandError(f"cannot reach the Ethereum node at {rpc} ({type(exc).__name__}) "
                            "(fix: start one with `optimist chain up`, or pass --rpc URL)", EXIT_RPC) from None
-    except Exception as exc:  # noqa: BLE001 - anything else means it is not a JSON-RPC node
+    except Exception as exc:  # anything else means it is not a JSON-RPC node
         raise CommandError(f"{rpc} does not answer as an Ethereum JSON-RPC node: {exc}", EXIT_RPC) from None
     return w3
 
 
-def signer(w3, key_env: str, keystore: Path | None, password_env: str):  # noqa: ANN001, ANN201
+def signer(w3, key_env: str, keystore: Path | None, password_env: str):
     """Load the key and make `w3` sign locally with it (one-shot commands)."""
     from web3.middleware import SignAndSendRawMiddlewareBuilder
 
@@ -125,7 +125,7 @@ def signer(w3, key_env: str, keystore: Path | None, password_env: str):  # noqa:
     return account
 
 
-def open_system(w3, deployment_path: Path | None):  # noqa: ANN001, ANN201
+def open_system(w3, deployment_path: Path | None):
     from contracts.system import System
 
     d = dep.load(deployment_path)

@@ -17,7 +17,7 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(f"{type(exc).__name__}: {exc}")
 
 
-def _convert_source(source: Path, input_shape: str | None, example_shape: str | None):  # noqa: ANN202
+def _convert_source(source: Path, input_shape: str | None, example_shape: str | None):
     from converter.api import convert, from_torch
 
     if source.suffix.lower() in TORCH_SUFFIXES:
@@ -34,7 +34,7 @@ def _convert_source(source: Path, input_shape: str | None, example_shape: str | 
     return convert(source, input_shape=input_shape)
 
 
-def conversion_table(result) -> Table:  # noqa: ANN001 - converter.api.Conversion
+def conversion_table(result) -> Table:  # converter.api.Conversion
     """Per-node summary: name, op, output shape, parameters read, MACs."""
     from converter.graph import macs
 
@@ -86,7 +86,7 @@ def convert(source: Path, output: Path | None, input_shape: str | None, example_
         _verify(console, result, verify_n, verify_input, seed)
 
 
-def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -> None:  # noqa: ANN001
+def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -> None:
     from converter.verify import (
         VerifyReport,
         compare,

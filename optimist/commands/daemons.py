@@ -72,7 +72,7 @@ def daemon_command(role: str) -> click.Command:
     return command
 
 
-def make_daemon(role: str, client: Any, models: list[Any], **kwargs: Any):  # noqa: ANN201
+def make_daemon(role: str, client: Any, models: list[Any], **kwargs: Any):
     if role == "operator":
         from challenger.operator_daemon import Operator
         return Operator(client, models, **kwargs)

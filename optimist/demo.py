@@ -191,7 +191,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
 
     with summary.phase("window passes, finalize, withdraw") as p:
         before = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
-        world.advance(window + 2)
+        world.advance_time(window + 2)
         world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
                         and not any(world.system.balance(d.me) for d in (honest, liar, challenger)),
                         [honest, liar, challenger])

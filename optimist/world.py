@@ -101,7 +101,8 @@ class World:
     def now(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]
 
-    def advance(self, seconds: int) -> int:
+    def advance_time(self, seconds: int) -> int:
+        """Move the chain's clock forward (a new block `seconds` later); returns its timestamp."""
         return advance_time(self.w3, seconds)
 
     def run_until(self, done: Callable[[], bool], daemons: Sequence[Daemon], *, max_ticks: int = 400,
@@ -114,7 +115,7 @@ class World:
             if not acted and not done():
                 if not advance_when_idle:
                     raise StuckError(f"no daemon acted and the condition does not hold (tick {tick})")
-                self.advance(advance_when_idle)
+                self.advance_time(advance_when_idle)
         raise StuckError(f"condition not reached after {max_ticks} ticks")
 
     def contract_balance(self) -> int:

@@ -40,7 +40,7 @@ def game_status(world: World, gid: int) -> GameStatus:
 
 def settle(world: World, daemons) -> None:
     """Let the window pass and every daemon finalize/withdraw until nothing is left to do."""
-    world.advance(WINDOW + 2)
+    world.advance_time(WINDOW + 2)
     for _ in range(10):
         if not sum(d.tick() for d in daemons):
             return
@@ -178,7 +178,7 @@ def test_defender_that_stops_answering_loses_on_time(world: World) -> None:
     liar.tick()      # first midpoint
     ch.tick()        # response
     assert not ch.tick()                           # the defender's clock runs, nothing to do yet
-    world.advance(CLOCK + 2)
+    world.advance_time(CLOCK + 2)
     ch.tick()        # claims the timeout
     ch.tick()        # sees the game resolved
     g = world.system.game(gid)
@@ -193,7 +193,7 @@ def test_defender_moves_just_before_its_clock_runs_out(world: World) -> None:
     liar.tick()
     liar.tick()
     gid = liar.store.games()[0]["game_id"]
-    world.advance(CLOCK - 30)                      # 30 s left on the defender's clock
+    world.advance_time(CLOCK - 30)                      # 30 s left on the defender's clock
     assert op.tick() >= 1                          # still in time: it posts its midpoint
     g = world.system.game(gid)
     assert g.status == GameStatus.ACTIVE and 0 < g.defender_clock <= 30

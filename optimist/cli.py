@@ -1,4 +1,8 @@
-"""The `optimist` command line: one click group; each command lives in optimist/commands/<name>.py."""
+"""The `optimist` command line: one click group; each command lives in optimist/commands/<module>.py.
+
+Commands are imported only when run (the group lists them from COMMANDS without importing them),
+so `optimist --help` and `--version` start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,51 @@ import importlib
 
 import click
 
-# command name -> module under optimist.commands that defines it (as an attribute of that name).
-COMMANDS: dict[str, str] = {
-    "doctor": "doctor",
-    "convert": "convert",
-    "inspect": "convert",
-    "infer": "infer",
-    "vm": "vm",
-    "chain": "chain",
-    "deploy": "deploy",
-    "register": "deploy",
-    "request": "request",
-    "status": "request",
-    "operator": "daemons",
-    "challenger": "daemons",
-    "demo": "demo",
-    "bench": "bench",
+# command name -> (module under optimist.commands defining an attribute of that name, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("doctor", "Check the toolchain: Python packages, zig cc (mipsel), unicorn, solc, anvil."),
+    "convert": ("convert", "Convert an ONNX model (or a PyTorch module) to a minidnn .mdnn model."),
+    "inspect": ("convert", "Show a .mdnn model: ops, parameters, MACs, content hash, estimated VM steps."),
+    "infer": ("infer", "Run MODEL (.mdnn) natively on an input array and print the output."),
+    "vm": ("vm", "Run programs and models in the MIPS VM; produce one-step proofs."),
+    "chain": ("chain", "A local development chain (anvil from npm)."),
+    "deploy": ("deploy", "Deploy MIPS.sol and the Optimist contract; write the deployment file."),
+    "register": ("deploy", "Register MODEL (a .mdnn file) and print its model id."),
+    "request": ("request", "Ask for MODEL_ID run on an input; prints the request id."),
+    "status": ("request", "Show a request: its status, every result posted for it, every game on those results."),
+    "operator": ("daemons", "Serve requests for the given models: post results with a bond, defend games, "
+                            "finalize, withdraw."),
+    "challenger": ("daemons", "Check every result of the given models; dispute wrong ones, play the games, "
+                              "withdraw the bonds."),
+    "demo": ("demo", "The whole story on the embedded chain: honest results, a lie caught by a one-step proof."),
+    "bench": ("bench", "Measure models, VM, proofs, gas and disputes on this machine."),
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"optimist.commands.{COMMANDS[cmd_name][0]}")
+        return getattr(module, cmd_name.replace("-", "_"))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, click.utils.make_default_short_help(text, limit)) for name, (_, text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optimist")
 def main() -> None:
     """optimist: optimistic, fraud-provable ML inference on Ethereum."""
 
-
-for _name, _module in COMMANDS.items():
-    main.add_command(getattr(importlib.import_module(f"optimist.commands.{_module}"), _name), _name)
 
 if __name__ == "__main__":
     main()

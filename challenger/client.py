@@ -92,6 +92,9 @@ class ChainClient:
         self.receipt_timeout = receipt_timeout
         self.attempts = attempts
         self._chain_id: int | None = None
+        self._nonce: int | None = None             # next nonce, tracked locally after the first read
+        self._latest: dict[str, Any] | None = None  # the latest block, cached for one tick
+        self._tip: tuple[float, int] | None = None  # (read at, priority fee) on EIP-1559 chains
 
     @property
     def address(self) -> str:
@@ -109,11 +112,21 @@ class ChainClient:
     def head(self) -> int:
         return self.rpc(lambda: self.w3.eth.block_number, "block_number")
 
+    def begin_tick(self) -> None:
+        """Forget what was read for the previous tick (the latest block)."""
+        self._latest = None
+
+    def latest_block(self) -> dict[str, Any]:
+        """The latest block, read once per tick."""
+        if self._latest is None:
+            self._latest = dict(self.rpc(lambda: self.w3.eth.get_block("latest"), "latest_block"))
+        return self._latest
+
     def now(self) -> int:
         """The time the next block will (at least) have: latest timestamp + 1, or the wall clock if
-        later (a node that mines only on transactions, like anvil, lags between blocks)."""
-        latest = self.rpc(lambda: self.w3.eth.get_block("latest")["timestamp"], "latest_block")
-        return max(latest + 1, int(time.time()))
+        later (a node that mines only on transactions, like anvil, lags between blocks). Read once
+        per tick, so it can only be early: a deadline is never taken as passed before it is."""
+        return max(self.latest_block()["timestamp"] + 1, int(time.time()))
 
     def balance(self) -> int:
         return self.rpc(lambda: self.w3.eth.get_balance(self.address), "get_balance")
@@ -137,15 +150,35 @@ class ChainClient:
                 gas = self.system.fixed_gas
         except REVERTS as exc:
             raise self.system._revert(function, exc) from None
-        nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce")
-        tx = self.rpc(lambda: fn.build_transaction({**params, "gas": gas,
+        if self._nonce is None:
+            self._nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce")
+        nonce = self._nonce
+        tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
                                                     "nonce": nonce, "chainId": self.chain_id}),
                       f"build {function}")
         signed = self.account.sign_transaction(tx)
         record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
                                           bytes(signed.hash))
+        self._nonce = nonce + 1
         log.debug(kv("tx_signed", key=key, function=function, nonce=nonce, tx=record.tx_hash))
-        return self._settle(record)
+        try:
+            return self._settle(record, fresh=True)
+        except (TxDropped, RpcUnavailable):
+            self._nonce = None     # read it again from the node next time
+            raise
+
+    def _fees(self) -> dict[str, int]:
+        """EIP-1559 fee fields from this tick's latest block and a priority fee read at most once a
+        minute; {} (web3 fills them) on chains without a base fee and on eth-tester."""
+        if self.system.fixed_gas is not None:
+            return {}
+        base = self.latest_block().get("baseFeePerGas")
+        if base is None:
+            return {}
+        if self._tip is None or time.monotonic() - self._tip[0] > 60:
+            self._tip = (time.monotonic(), int(self.rpc(lambda: self.w3.eth.max_priority_fee, "priority_fee")))
+        tip = self._tip[1]
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base) + tip}
 
     def resume_pending(self) -> list[TxOutcome | Exception]:
         """Settle every transaction left signed/sent by a previous run (call at start-up)."""
@@ -157,8 +190,10 @@ class ChainClient:
                 out.append(exc)
         return out
 
-    def _settle(self, record: TxRecord) -> TxOutcome:
-        receipt = self._receipt(record.tx_hash)
+    def _settle(self, record: TxRecord, *, fresh: bool = False) -> TxOutcome:
+        """Broadcast (unless already mined) and wait for the receipt; `fresh`: just signed, so no
+        receipt can exist yet."""
+        receipt = None if fresh else self._receipt(record.tx_hash)
         if receipt is None:
             self._broadcast(record)
             receipt = self._wait(record)

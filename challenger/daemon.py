@@ -23,6 +23,8 @@ from contracts.system import ContractRevert, Event, GameInfo, GameStatus, Result
 
 EVENT_CHUNK = 2000   # blocks per eth_getLogs
 NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired")
+# events after which the contract may owe this daemon money (its balance is read only then)
+CREDITING = ("GameResolved", "GameCancelled", "ResultRejected", "ResultFinalized")
 
 
 class Daemon:
@@ -48,6 +50,7 @@ class Daemon:
         self._honest: dict[int, Trace] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
+        self._maybe_credited = True   # read the balance at start-up, then after crediting events
 
     @property
     def me(self) -> str:
@@ -63,6 +66,7 @@ class Daemon:
     # ---- the loop ------------------------------------------------------------------------------
     def tick(self) -> int:
         """Ingest events and take every decision that is due; returns the number of transactions sent."""
+        self.client.begin_tick()
         if not self._resumed:
             self.discover_models()
             for outcome in self.client.resume_pending():
@@ -116,6 +120,8 @@ class Daemon:
 
     def on_event(self, ev: Event) -> None:
         s, a = self.store, ev.args
+        if ev.name in CREDITING:
+            self._maybe_credited = True
         if ev.name == "ModelRegistered":
             model = self._roots.get(a["imageRoot"])
             if model is not None and self._matches(model, a):
@@ -253,12 +259,16 @@ class Daemon:
             yield gid, g, res
 
     def withdraw_all(self) -> int:
-        """Withdraw whatever the contract credits us."""
+        """Withdraw whatever the contract credits us (looked up only after an event that may credit)."""
+        if not self._maybe_credited:
+            return 0
         balance = self.client.rpc(lambda: self.system.balance(self.me), "balance")
         if balance <= 0:
+            self._maybe_credited = False
             return 0
         head = self.client.head()
         if self.send(f"withdraw:{head}", "withdraw", expected=("NothingToWithdraw",)):
             self.emit("withdrawn", amount=balance)
+            self._maybe_credited = False
             return 1
         return 0

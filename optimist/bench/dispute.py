@@ -8,7 +8,9 @@ chain (eth-tester in process, or anvil over JSON-RPC), set up by `optimist.world
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -42,9 +44,31 @@ class DisputeFigures:
     challenger_gas: int        # gas of every transaction the challenger sent
     prove_gas: int             # gas of the one-step proof transaction
     transactions: int
+    rpc_requests: int          # JSON-RPC requests both daemons sent, request -> resolved (0 on eth-tester)
+    rpc_by_method: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class RequestCounter:
+    """Counts the HTTP JSON-RPC requests a Web3 instance sends from now on (what reaches the node:
+    answers web3 serves from its cache are not requests), and the JSON-RPC methods in them."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.http_requests = 0
+        self.by_method: Counter[str] = Counter()
+        manager = w3.provider._request_session_manager  # type: ignore[attr-defined]
+        post = manager.make_post_request
+
+        def counted(endpoint_uri: str, data: bytes, **kwargs: Any) -> Any:
+            self.http_requests += 1
+            body = json.loads(data)
+            for call in body if isinstance(body, list) else [body]:
+                self.by_method[call.get("method", "?")] += 1
+            return post(endpoint_uri, data, **kwargs)
+
+        manager.make_post_request = counted
 
 
 @contextmanager
@@ -81,6 +105,7 @@ def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "e
                 vm_seconds[0] += fields["seconds"]
 
         challenger.listeners.append(listen)
+        counter = RequestCounter(w3) if chain_name != "eth-tester" else None
         t0 = time.perf_counter()
         world.request(input_bytes)
         opened: list[float] = []
@@ -108,4 +133,6 @@ def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "e
             total_s=end - t0, game_s=end - opened[0], challenger_vm_s=vm_seconds[0],
             operator_gas=_gas(liar.store), challenger_gas=_gas(challenger.store),
             prove_gas=_gas(challenger.store, "prove"),
-            transactions=len(liar.store.txs("mined")) + len(challenger.store.txs("mined")))
+            transactions=len(liar.store.txs("mined")) + len(challenger.store.txs("mined")),
+            rpc_requests=counter.http_requests if counter else 0,
+            rpc_by_method=dict(counter.by_method.most_common()) if counter else {})

@@ -97,6 +97,8 @@ MODEL_FIELDS: tuple[Field, ...] = (
         Field(f"dispute_{chain}_prove_gas", f"  one-step proof transaction ({chain.replace('_', '-')})", "gas",
               f"dispute_{chain}", "int", 21000, _GAS),
     )),
+    Field("dispute_anvil_rpc_requests", "  JSON-RPC requests sent by both daemons (anvil)", "", "dispute_anvil",
+          "int", 1, 10**7),
     Field("vm_s_over_opml_claim", "VM time / opML's MNIST claim (3.6 s)", "x", "opml", "float", 0, 1e6),
     Field("vm_s_over_opml_measured", "VM time / opML measured here (1.9 s)", "x", "opml", "float", 0, 1e6),
     Field("steps_over_opml", "VM steps / opML's 12.4M", "x", "opml", "float", 0, 1e6),

@@ -199,9 +199,13 @@ def _dispute(s: Subject, chain: str) -> dict[str, Any]:
     d = measure_dispute(MinidnnModel(s.path), s.input_bytes, chain)
     key = "dispute_" + chain.replace("-", "_")
     s.notes[key] = f"{d.transactions} transactions, {d.steps} steps disputed"
-    return {f"{key}_s": d.total_s, f"{key}_game_s": d.game_s, f"{key}_rounds": d.rounds,
-            f"{key}_operator_gas": d.operator_gas, f"{key}_challenger_gas": d.challenger_gas,
-            f"{key}_prove_gas": d.prove_gas}
+    figures = {f"{key}_s": d.total_s, f"{key}_game_s": d.game_s, f"{key}_rounds": d.rounds,
+               f"{key}_operator_gas": d.operator_gas, f"{key}_challenger_gas": d.challenger_gas,
+               f"{key}_prove_gas": d.prove_gas}
+    if chain == "anvil":
+        figures[f"{key}_rpc_requests"] = d.rpc_requests
+        s.notes[key] += "; requests by method: " + ", ".join(f"{m} {n}" for m, n in d.rpc_by_method.items())
+    return figures
 
 
 def stage_dispute_eth_tester(s: Subject) -> dict[str, Any]:

@@ -97,11 +97,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def connect(rpc: str):  # web3.Web3
     """A Web3 on `rpc`, checked to answer (exit code 3 if it does not)."""
-    from web3 import Web3
-
     from challenger.client import RETRYABLE
+    from contracts.chain import http_web3
 
-    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+    w3 = http_web3(rpc)
     try:
         _ = w3.eth.chain_id  # a round trip
     except (*RETRYABLE, OSError) as exc:

@@ -69,6 +69,12 @@ class Daemon:
         self.client.begin_tick()
         if not self._resumed:
             self.discover_models()
+            served = set(map(id, self.served.values()))
+            for model in self.models:
+                if id(model) not in served:
+                    self.log.warning(kv("not_registered", role=self.role, model=model.name,
+                                        image_root=model.image.image_root,
+                                        hint="served once registered (optimist register FILE)"))
             for outcome in self.client.resume_pending():
                 self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
             self._resumed = True

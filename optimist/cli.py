@@ -7,6 +7,7 @@ so `optimist --help` and `--version` start in a fraction of a second.
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
@@ -43,6 +44,18 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"optimist.commands.{COMMANDS[cmd_name][0]}")
         return getattr(module, cmd_name.replace("-", "_"))
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; an unexpected exception is one line, not a traceback (unless --debug)."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or os.environ.get("OPTIMIST_DEBUG"):
+                raise
+            raise click.ClickException(f"internal error: {type(exc).__name__}: {exc} "
+                                       "(rerun with --debug for the traceback, and please report it)") from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
         rows = [(name, click.utils.make_default_short_help(text, limit)) for name, (_, text) in COMMANDS.items()]
@@ -52,7 +65,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optimist")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+def main(debug: bool) -> None:
     """optimist: optimistic, fraud-provable ML inference on Ethereum."""
 
 

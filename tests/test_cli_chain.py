@@ -128,3 +128,51 @@ def test_daemon_rejects_unknown_model_file(deployed, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["operator", "--model", str(tmp_path / "nope.mdnn"), "--once"], env=env)
     assert r.exit_code == EXIT_NOT_FOUND
     assert "does not exist" in r.output
+
+
+@pytest.mark.parametrize("fee, message", [
+    ("0.01", "give a unit"), ("abc", "is not an amount"), ("-1ether", "zero or more"),
+    ("0.5wei", "whole number of wei"), ("1e60ether", "more ether than exists"),
+])
+def test_bad_fee_is_a_usage_error(deployed, fee: str, message: str) -> None:
+    d, env = deployed
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", fee], env=env)
+    assert r.exit_code == 2
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_fee_beyond_the_balance_is_a_key_error(deployed) -> None:
+    d, env = deployed
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", "1000000000ether"],
+                           env=env)
+    assert r.exit_code == EXIT_KEY, r.output
+    assert "cannot pay" in r.output
+
+
+def test_daemon_once_with_an_unregistered_model(deployed, tmp_path: Path) -> None:
+    from converter.api import convert
+
+    _, env = deployed
+    mdnn = tmp_path / "mlp.mdnn"
+    convert(Path(__file__).resolve().parents[1] / "examples" / "models" / "mlp_digits.onnx", mdnn)
+    r = CliRunner().invoke(main, ["challenger", "--model", str(mdnn), "--once", "--db", str(tmp_path / "c.db")],
+                           env=env)
+    assert r.exit_code == EXIT_NOT_FOUND, r.output
+    assert "none of the given models is registered" in r.output
+
+
+def test_chain_up_on_a_taken_port(node) -> None:
+    r = CliRunner().invoke(main, ["chain", "up", "--port", str(node.port)])
+    assert r.exit_code == EXIT_RPC, r.output
+    assert f"port {node.port} on 127.0.0.1 is already in use" in r.output
+
+
+@pytest.mark.parametrize("text, wei", [
+    ("0.01ether", 10**16), ("0.1eth", 10**17), ("10gwei", 10**10), ("1000wei", 1000), ("1000", 1000),
+    ("1_000", 1000), (" 2 ETH ", 2 * 10**18), ("0", 0),
+])
+def test_parse_wei(text: str, wei: int) -> None:
+    from optimist.commands.common import parse_wei
+
+    assert parse_wei(text) == wei

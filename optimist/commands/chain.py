@@ -42,6 +42,9 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
         binary = anvil_binary()
     except ChainError as exc:
         raise CommandError(str(exc), EXIT_ERROR) from None
+    if port and not port_is_free(port):
+        raise CommandError(f"port {port} on 127.0.0.1 is already in use (another node? stop it with "
+                           "`optimist chain down PID`, or pass --port 0 for any free port)", EXIT_RPC)
     port = port or free_port()
     args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--gas-limit", str(BLOCK_GAS_LIMIT),
             "--code-size-limit", "49152", "--mnemonic", CHAIN_MNEMONIC]
@@ -59,7 +62,7 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
             raise CommandError(f"anvil exited with code {proc.returncode} (port {port} in use? see {log_path})",
                                EXIT_RPC)
         try:
-            if w3.is_connected():
+            if w3.is_connected() and proc.poll() is None:
                 break
         except Exception:  # not up yet
             pass
@@ -78,6 +81,18 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
         table.add_row(str(i), acct.address, "0x" + acct.key.hex().removeprefix("0x"))
     console.print(table)
     console.print("e.g.  export OPTIMIST_RPC=" + url + "  OPTIMIST_KEY=<a key above>")
+
+
+def port_is_free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:`port` (so a new node can bind it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @chain.command("down")

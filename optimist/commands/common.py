@@ -64,6 +64,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from web3.exceptions import Web3RPCError
+
         from challenger.client import RpcUnavailable
         from challenger.models import ModelError
         from challenger.store import StoreError
@@ -85,11 +87,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             code = EXIT_NOT_FOUND if exc.name in ("UnknownModel", "UnknownRequest", "UnknownResult") \
                 else EXIT_REVERT
             raise CommandError(str(exc), code) from None
-        except ValueError as exc:
+        except (ValueError, Web3RPCError) as exc:
             message = str(exc)
             if "insufficient funds" in message.lower():
-                raise CommandError(f"the signing account cannot pay for this transaction: {message}",
-                                   EXIT_KEY) from None
+                raise CommandError("the signing account cannot pay for this transaction (fee, bond and gas): "
+                                   f"{message}", EXIT_KEY) from None
+            if isinstance(exc, Web3RPCError):
+                raise CommandError(f"the node refused the request: {message}", EXIT_RPC) from None
             raise
 
     return wrapper
@@ -142,10 +146,49 @@ def ether(wei: int) -> str:
     return f"{wei / 10**18:.6g} ETH"
 
 
+UNITS = {"ether": 10**18, "eth": 10**18, "gwei": 10**9, "wei": 1}
+MAX_WEI = 2**128   # far above any real balance; keeps amounts inside the contracts' uint128 fields
+
+
 def parse_wei(text: str) -> int:
-    """'0.1eth', '5gwei', '1000' (wei)."""
-    t = text.strip().lower()
-    for unit, scale in (("eth", 10**18), ("gwei", 10**9), ("wei", 1)):
+    """An ether amount with a unit ('0.01ether', '0.1eth', '5gwei', '1000wei') or plain wei ('1000')
+    -> wei. ValueError with the reason otherwise (negative, not a number, fractions of a wei)."""
+    from decimal import Decimal, InvalidOperation
+
+    t = text.strip().lower().replace("_", "")
+    number, scale = t, 1
+    for unit, factor in UNITS.items():
         if t.endswith(unit):
-            return int(float(t[: -len(unit)]) * scale) if unit != "wei" else int(t[:-3])
-    return int(t)
+            number, scale = t[: -len(unit)].strip(), factor
+            break
+    else:
+        if not t.isdigit():
+            raise ValueError(f"{text!r} is not an amount: give a unit (e.g. 0.01ether, 10gwei) or whole wei")
+    try:
+        amount = Decimal(number) * scale
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount (e.g. 0.01ether, 10gwei, 1000wei)") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{text!r}: an amount must be zero or more")
+    if amount != amount.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of wei")
+    if amount >= MAX_WEI:
+        raise ValueError(f"{text!r} is more ether than exists")
+    return int(amount)
+
+
+class EtherAmount(click.ParamType):
+    """A click option type: an ether amount with its unit (see parse_wei), converted to wei."""
+
+    name = "AMOUNT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_wei(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ETHER = EtherAmount()

@@ -11,6 +11,7 @@ import click
 
 from optimist.commands.common import (
     EXIT_KEY,
+    EXIT_NOT_FOUND,
     CommandError,
     connect,
     handle_errors,
@@ -62,6 +63,9 @@ def daemon_command(role: str) -> click.Command:
                              start_block=d.block)
         if once:
             daemon.tick()
+            if not daemon.served:
+                raise CommandError("none of the given models is registered on this deployment "
+                                   "(fix: `optimist register MODEL.mdnn` first)", EXIT_NOT_FOUND)
         else:
             daemon.run_forever(poll)
 

@@ -9,13 +9,13 @@ from rich.table import Table
 
 from optimist import deployment as dep
 from optimist.commands.common import (
+    ETHER,
     connect,
     console,
     ether,
     handle_errors,
     key_options,
     open_system,
-    parse_wei,
     rpc_option,
     signer,
 )
@@ -29,19 +29,20 @@ from optimist.commands.common import (
               help="Where to write the deployment JSON (default ./optimist-deployment.json).")
 @click.option("--window", default=3600, show_default=True, help="Challenge window in seconds.")
 @click.option("--clock", default=1800, show_default=True, help="Each side's chess clock in seconds.")
-@click.option("--result-bond", default="0.1eth", show_default=True, help="Operator bond per result.")
-@click.option("--challenge-bond", default="0.1eth", show_default=True, help="Challenger bond per game.")
+@click.option("--result-bond", type=ETHER, default="0.1ether", show_default=True, help="Operator bond per result.")
+@click.option("--challenge-bond", type=ETHER, default="0.1ether", show_default=True,
+              help="Challenger bond per game.")
 @handle_errors
 def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None, password_env: str,
-           output: Path | None, window: int, clock: int, result_bond: str, challenge_bond: str) -> None:
+           output: Path | None, window: int, clock: int, result_bond: int, challenge_bond: int) -> None:
     """Deploy MIPS.sol and the Optimist contract; write the deployment file."""
     from contracts.system import deploy_system
 
     w3 = connect(rpc)
     account = signer(w3, key_env, keystore, password_env)
     with console.status("compiling and deploying MIPS + Optimist"):
-        system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=parse_wei(result_bond),
-                               challenge_bond=parse_wei(challenge_bond), sender=account.address)
+        system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
+                               challenge_bond=challenge_bond, sender=account.address)
     p = system.params
     d = dep.Deployment(w3.eth.chain_id, system.address, p.mips, system.last_receipt["blockNumber"]
                        if system.last_receipt else w3.eth.block_number, rpc, p.challenge_window, p.clock,

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from optimist.commands.common import (
+    ETHER,
     EXIT_ERROR,
     EXIT_NOT_FOUND,
     CommandError,
@@ -18,7 +19,6 @@ from optimist.commands.common import (
     handle_errors,
     key_options,
     open_system,
-    parse_wei,
     rpc_option,
     signer,
 )
@@ -44,11 +44,11 @@ def read_input(path: Path) -> bytes:
 @click.argument("model_id", type=int)
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Input as .npy (float32) or raw bytes.")
-@click.option("--fee", default="0.01eth", show_default=True, help="Fee paid to the operator whose result stands.")
+@click.option("--fee", type=ETHER, default="0.01ether", show_default=True, help="Fee paid to the operator whose result stands.")
 @rpc_option
 @key_options
 @handle_errors
-def request(model_id: int, input_path: Path, fee: str, rpc: str, deployment_path: Path | None, key_env: str,
+def request(model_id: int, input_path: Path, fee: int, rpc: str, deployment_path: Path | None, key_env: str,
             keystore: Path | None, password_env: str) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
     from contracts.system import ContractRevert
@@ -66,8 +66,8 @@ def request(model_id: int, input_path: Path, fee: str, rpc: str, deployment_path
     if len(data) != info.input_length:
         raise CommandError(f"model {model_id} takes {info.input_length} input bytes "
                            f"({info.input_length // 4} float32), {input_path} has {len(data)}", EXIT_ERROR)
-    request_id = system.request(model_id, data, fee=parse_wei(fee), sender=account.address)
-    console.print(f"request [bold]{request_id}[/] created (model {model_id}, fee {ether(parse_wei(fee))}, "
+    request_id = system.request(model_id, data, fee=fee, sender=account.address)
+    console.print(f"request [bold]{request_id}[/] created (model {model_id}, fee {ether(fee)}, "
                   f"gas {system.last_receipt['gasUsed'] if system.last_receipt else '?'})")
 
 

@@ -10,28 +10,17 @@ import click
 import numpy as np
 
 from minidnn.native import MinidnnError, Model
-
-
-def load_input(path: str | Path) -> np.ndarray:
-    """Read an input array from .npy (or a JSON list of numbers)."""
-    p = Path(path)
-    try:
-        if p.suffix == ".json":
-            return np.asarray(json.loads(p.read_text()), dtype=np.float32)
-        return np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(f"{p}: cannot read an array ({exc}); give a .npy or .json file",
-                                 param_hint="--input") from exc
+from optimist.inputs import read_array
 
 
 @click.command("infer")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--input", "-i", "input_path", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="input array (.npy or .json)")
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="input array (.npy or .json)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON object")
-def infer(model: str, input_path: str, as_json: bool) -> None:
+def infer(model: str, input_path: Path, as_json: bool) -> None:
     """Run MODEL (.mdnn) natively on an input array and print the output."""
-    x = load_input(input_path)
+    x = read_array(input_path)
     try:
         m = Model.load(model)
         t0 = time.perf_counter()
@@ -48,6 +37,6 @@ def infer(model: str, input_path: str, as_json: bool) -> None:
     click.echo(f"model   0x{m.hash.hex()}")
     click.echo(f"shape   {tuple(y.shape)}")
     click.echo(f"output  {np.array2string(y.ravel(), precision=6, max_line_width=100)}")
-    if y.ndim and y.size > 1:
+    if y.size > 1 and y.size == max(y.shape):   # one vector (e.g. class scores): its argmax means something
         click.echo(f"argmax  {int(np.argmax(y.ravel()))}")
     click.echo(f"time    {seconds * 1e3:.3f} ms")

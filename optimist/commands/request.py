@@ -26,17 +26,13 @@ from optimist.commands.common import (
 # ------------------------------------------------------------------------------------- request
 
 def read_input(path: Path) -> bytes:
-    """Input bytes from a .npy (cast to float32 little-endian) or a raw binary file."""
-    import numpy as np
-
+    """Input bytes: a .npy or .json array as float32 little-endian (optimist.inputs), any other file raw."""
     if not path.is_file():
         raise CommandError(f"input file {path} does not exist", EXIT_NOT_FOUND)
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise CommandError(f"{path} is not a readable .npy array: {exc}", EXIT_ERROR) from None
-        return np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    if path.suffix in (".npy", ".json"):
+        from optimist.inputs import read_array
+
+        return read_array(path).astype("<f4").tobytes()
     return path.read_bytes()
 
 

@@ -36,16 +36,12 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
     if path.suffix == MODEL_SUFFIX:
         if input_path is None:
             raise VmInputError(f"{path} is a model: pass its input with --input x.npy")
-        import numpy as np
 
         from minidnn import FormatError, MinidnnError
         from minidnn.image import vm_initial_state
+        from optimist.inputs import read_array
 
-        try:
-            array = np.load(input_path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise VmInputError(f"cannot read input {input_path}: {exc} (expected a .npy array)") \
-                from exc
+        array = read_array(input_path)
         try:
             state, decode_output = vm_initial_state(path, array)
         except (MinidnnError, FormatError, OSError) as exc:
@@ -71,7 +67,7 @@ def vm() -> None:
 @vm.command("run")
 @click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Input array (.npy) for a .mdnn model.")
+              path_type=Path), help="Input array (.npy or .json) for a .mdnn model.")
 @click.option("--max-steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Stop after this many steps even if the program has not exited.")
 @click.option("--checkpoint-interval", type=click.IntRange(1), default=1 << 20, show_default=True,
@@ -115,7 +111,7 @@ def run_command(program: Path, input_path: Path | None, max_steps: int | None,
 @vm.command("prove")
 @click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Input array (.npy) for a .mdnn model.")
+              path_type=Path), help="Input array (.npy or .json) for a .mdnn model.")
 @click.option("--step", "step", type=click.IntRange(0, MAX_STEPS - 1), required=True,
               help="Prove the step that starts from the state after STEP steps.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -1,0 +1,44 @@
+"""Input arrays given on the command line: one reader for `infer`, `vm run` and `request`.
+
+A .npy array (numeric, not pickled) or a .json list of numbers. Values are float32, as the models
+take them: a float64 or integer array is accepted only when float32 holds every value exactly (else
+the user is told to cast it); NaN and infinities are refused (a model's answer to them is
+meaningless and usually a data bug).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+
+def read_array(path: Path, *, param_hint: str = "--input") -> np.ndarray:
+    """The float32 array in `path`, or a click.BadParameter saying what is wrong with it."""
+
+    def bad(message: str) -> click.BadParameter:
+        return click.BadParameter(f"{path}: {message}", param_hint=param_hint)
+
+    try:
+        if path.suffix == ".json":
+            raw: Any = np.asarray(json.loads(path.read_text()))
+        elif path.suffix == ".npy":
+            raw = np.load(path, allow_pickle=False)
+        else:
+            raise bad("give a .npy array or a .json list of numbers")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else ".npy array"
+        raise bad(f"not a readable {kind} ({exc})") from None
+    if raw.dtype.kind not in "fiub":
+        raise bad(f"holds {raw.dtype} values; the model takes float32 numbers")
+    x = raw.astype(np.float32)
+    if raw.dtype != np.float32 and not np.array_equal(x.astype(raw.dtype), raw, equal_nan=True):
+        raise bad(f"holds {raw.dtype} values that float32 cannot represent exactly "
+                  "(fix: cast it yourself, e.g. x.astype(np.float32), if that rounding is intended)")
+    if not np.isfinite(x).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise bad(f"holds NaN or infinite values (first at index {index})")
+    return x

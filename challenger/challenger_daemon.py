@@ -104,7 +104,9 @@ class Challenger(Daemon):
                 continue
             if res.status != ResultStatus.PENDING:
                 continue
-            trace = self.trace(res.request_id)
+            trace = self.ready_trace(res.request_id, urgent=True)
+            if trace is None:
+                continue   # computing the run: next tick
             now = self.client.now()
             deadline = self.client.rpc(lambda x=gid: self.system.clock_deadline(x), "deadline")
             if g.phase == Phase.RESPONSE:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from web3.exceptions import Web3RPCError
@@ -22,6 +24,7 @@ from challenger.store import Store
 from contracts.system import ContractRevert, Event, GameInfo, GameStatus, ResultInfo
 
 EVENT_CHUNK = 2000   # blocks per eth_getLogs
+MAX_TRACES = 16      # runs kept in memory; older ones (no longer needed by a move) are recomputed on demand
 NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired")
 # events after which the contract may owe this daemon money (its balance is read only then)
 CREDITING = ("GameResolved", "GameCancelled", "ResultRejected", "ResultFinalized")
@@ -34,7 +37,8 @@ class Daemon:
 
     def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
                  start_block: int = 0, trace_interval: int | None = None, engine: str | None = None,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None, background: bool = False,
+                 max_traces: int = MAX_TRACES) -> None:
         self.client = client
         self.system = client.system
         self.store: Store = client.store
@@ -46,8 +50,15 @@ class Daemon:
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
         self._roots = {m.image.image_root: m for m in self.models}
-        self._traces: dict[int, AnyTrace] = {}
-        self._honest: dict[int, Trace] = {}
+        self._traces: OrderedDict[int, AnyTrace] = OrderedDict()
+        self._honest: OrderedDict[int, Trace] = OrderedDict()
+        self.max_traces = max_traces
+        # VM runs happen off the loop: one worker for runs a game needs (never queued behind new
+        # requests), one for everything else; `background=False` runs them inline (simple tests).
+        self._workers: dict[str, ThreadPoolExecutor] | None = {
+            lane: ThreadPoolExecutor(1, thread_name_prefix=f"{self.role}-{lane}-runs")
+            for lane in ("game", "request")} if background else None
+        self._runs: dict[int, tuple[str, Future[AnyTrace]]] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
         self._maybe_credited = True   # read the balance at start-up, then after crediting events
@@ -106,7 +117,11 @@ class Daemon:
                 backoff = min(30.0, backoff * 2)
                 continue
             if not sent:
-                time.sleep(poll_interval)
+                if self.busy():
+                    self.wait_for_runs(poll_interval)
+                else:
+                    time.sleep(poll_interval)
+        self.close()
         self.emit("stopped")
 
     # ---- events --------------------------------------------------------------------------------
@@ -191,10 +206,12 @@ class Daemon:
         raise NotImplementedError
 
     # ---- traces --------------------------------------------------------------------------------
-    def honest_trace(self, request_id: int) -> Trace:
+    def honest_trace(self, request_id: int, row: Any = None) -> Trace:
+        """The true run of a request (`row`: its store row, read here if not given; a background
+        run gets it from the loop's thread, which owns the SQLite connection)."""
         trace = self._honest.get(request_id)
         if trace is None:
-            row = self.store.request(request_id)
+            row = row if row is not None else self.store.request(request_id)
             if row is None:
                 raise ModelError(f"request {request_id} was never seen")
             model = self.served.get(row["model_id"])
@@ -208,21 +225,74 @@ class Daemon:
             self.emit("vm_run", request=request_id, steps=trace.steps, exit_code=trace.exit_code,
                       seconds=round(time.perf_counter() - t0, 3))
             self._honest[request_id] = trace
+        self._honest.move_to_end(request_id)
         return trace
 
-    def trace(self, request_id: int) -> AnyTrace:
-        """This daemon's belief about the request's run (a lie when dishonest)."""
+    def trace(self, request_id: int, row: Any = None) -> AnyTrace:
+        """This daemon's belief about the request's run (a lie when dishonest), computed here."""
         trace = self._traces.get(request_id)
         if trace is None:
-            honest = self.honest_trace(request_id)
+            honest = self.honest_trace(request_id, row)
             trace = LyingTrace(honest) if self.dishonest else honest
             if self.dishonest:
                 self.emit("lying_trace", request=request_id, diverge=trace.diverge, steps=trace.steps)
             self._traces[request_id] = trace
+        self._traces.move_to_end(request_id)
+        self._evict()
         return trace
+
+    def ready_trace(self, request_id: int, *, urgent: bool) -> AnyTrace | None:
+        """The request's trace if it is computed; else start computing it in the background (the
+        game lane if `urgent`) and return None. A failed run raises its error here, once."""
+        if self._workers is None or request_id in self._traces:
+            return self.trace(request_id)
+        lane = "game" if urgent else "request"
+        running = self._runs.get(request_id)
+        if running is not None and running[0] != lane and urgent and running[1].cancel():
+            running = None      # queued behind request runs: move it to the game lane
+        if running is None:
+            row = self.store.request(request_id)
+            self._runs[request_id] = (lane, self._workers[lane].submit(self.trace, request_id, row))
+            return None
+        if not running[1].done():
+            return None
+        del self._runs[request_id]
+        return running[1].result()
+
+    def queued_runs(self, lane: str = "request") -> int:
+        return sum(1 for ln, fut in self._runs.values() if ln == lane and not fut.done())
+
+    def busy(self) -> bool:
+        """True while a background run is in progress or finished but not yet acted on."""
+        return bool(self._runs)
+
+    def wait_for_runs(self, timeout: float | None = None) -> None:
+        """Block until some background run finishes (or `timeout`)."""
+        futures = [fut for _, fut in self._runs.values()]
+        if futures:
+            wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def close(self) -> None:
+        """Stop the background workers (running runs finish; queued ones are dropped)."""
+        if self._workers is not None:
+            for pool in self._workers.values():
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _evict(self) -> None:
+        """Keep at most `max_traces` runs in memory (least recently used go; recomputed if needed)."""
+        for cache in (self._traces, self._honest):
+            while len(cache) > self.max_traces:
+                cache.popitem(last=False)
+
+    def drop_run(self, request_id: int) -> None:
+        """Stop waiting for a background run nobody needs any more (its result stays cached)."""
+        running = self._runs.pop(request_id, None)
+        if running is not None:
+            running[1].cancel()
 
     def forget(self, request_id: int) -> None:
         """Drop a request's cached runs (its games are over)."""
+        self.drop_run(request_id)
         self._traces.pop(request_id, None)
         self._honest.pop(request_id, None)
 

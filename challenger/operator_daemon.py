@@ -11,6 +11,8 @@ request and defends it with the lying run's hashes; an honest challenger must be
 
 from __future__ import annotations
 
+from typing import Any
+
 from challenger.daemon import Daemon
 from challenger.models import ModelError
 from contracts.system import Phase, RequestStatus, ResultStatus
@@ -21,7 +23,16 @@ RACES = ("RequestNotOpen", "GameNotActive", "ResultNotPending", "WrongPhase", "W
 
 
 class Operator(Daemon):
+    """`min_fee`: requests paying less (wei) are left to others; `max_queue`: VM runs of new requests
+    waiting at once (games never wait behind them: they have their own lane)."""
+
     role = "operator"
+
+    def __init__(self, *args: Any, min_fee: int = 0, max_queue: int = 4, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.min_fee = min_fee
+        self.max_queue = max_queue
+        self._skipped: set[int] = set()
 
     def game_role(self, challenger: str, result_id: int) -> str | None:
         row = self.store.result(result_id)
@@ -39,24 +50,35 @@ class Operator(Daemon):
 
     # ---- requests ------------------------------------------------------------------------------
     def answer_requests(self) -> int:
+        """Post a result for open requests of served models, best fee first."""
         sent = 0
-        for row in self.store.requests("open"):
+        for row in sorted(self.store.requests("open"), key=lambda r: (-int(r["fee"]), r["request_id"])):
             rid = row["request_id"]
             if row["model_id"] not in self.served:
+                continue
+            if int(row["fee"]) < self.min_fee:
+                if rid not in self._skipped:
+                    self._skipped.add(rid)
+                    self.emit("fee_too_low", request=rid, fee=int(row["fee"]), min_fee=self.min_fee)
                 continue
             chain = self.client.rpc(lambda r=rid: self.system.get_request(r), "request")
             if chain.status != RequestStatus.OPEN:
                 status = "finalized" if chain.status == RequestStatus.FINALIZED else "posted"
                 self.store.set_request_status(rid, status)
+                self.drop_run(rid)
                 continue
             if self.dishonest and row["posts"] >= 1:
                 continue   # a liar lies once; the reopened request is left to honest operators
+            if rid not in self._traces and self.queued_runs("request") >= self.max_queue:
+                continue   # the queue is full: this request waits for a later tick
             try:
-                trace = self.trace(rid)
+                trace = self.ready_trace(rid, urgent=False)
             except ModelError as exc:
                 self.store.set_request_status(rid, "failed", note=str(exc))
                 self.emit("request_failed", request=rid, error=str(exc))
                 continue
+            if trace is None:
+                continue   # running in the background
             if trace.exit_code != 0:
                 self.store.set_request_status(rid, "failed", note=f"exit code {trace.exit_code:#x}")
                 self.emit("request_failed", request=rid, exit_code=trace.exit_code)
@@ -82,7 +104,9 @@ class Operator(Daemon):
         for gid, g, res in self.active_games("defender"):
             if res.status != ResultStatus.PENDING:
                 continue   # rejected by another game; a challenger cancels this one
-            trace = self.trace(res.request_id)
+            trace = self.ready_trace(res.request_id, urgent=True)
+            if trace is None:
+                continue   # recomputing the run (e.g. after a restart): next tick
             now = self.client.now()
             deadline = self.client.rpc(lambda x=gid: self.system.clock_deadline(x), "deadline")
             if g.phase == Phase.MIDPOINT:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -81,18 +82,19 @@ class World:
         return ChainClient(self.system, account, self.store(name))
 
     def operator(self, *, dishonest: bool = False, account: LocalAccount | None = None,
-                 name: str | None = None) -> Operator:
+                 name: str | None = None, **options: Any) -> Operator:
+        """A funded operator daemon (`options`: Operator's, e.g. background=True, min_fee=...)."""
         account = account or self.fund()
         return Operator(self.client(account, name or f"operator-{account.address[:8]}"), [self.model],
                         dishonest=dishonest, start_block=self.deploy_block, trace_interval=self.trace_interval,
-                        engine=self.engine)
+                        engine=self.engine, **options)
 
     def challenger(self, *, dishonest: bool = False, account: LocalAccount | None = None,
-                   name: str | None = None) -> Challenger:
+                   name: str | None = None, **options: Any) -> Challenger:
         account = account or self.fund()
         return Challenger(self.client(account, name or f"challenger-{account.address[:8]}"), [self.model],
                           dishonest=dishonest, start_block=self.deploy_block,
-                          trace_interval=self.trace_interval, engine=self.engine)
+                          trace_interval=self.trace_interval, engine=self.engine, **options)
 
     # ---- driving -------------------------------------------------------------------------------
     def request(self, input_bytes: bytes, fee: int = 10**16) -> int:
@@ -113,6 +115,10 @@ class World:
                 return tick
             acted = sum(d.tick() for d in daemons)
             if not acted and not done():
+                busy = [d for d in daemons if d.busy()]
+                if busy:               # a VM run in the background: its result is the next move
+                    busy[0].wait_for_runs()
+                    continue
                 if not advance_when_idle:
                     raise StuckError(f"no daemon acted and the condition does not hold (tick {tick})")
                 self.advance_time(advance_when_idle)

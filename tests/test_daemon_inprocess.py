@@ -215,3 +215,24 @@ def test_one_database_per_daemon(tmp_path) -> None:
         Store(tmp_path / "d.db")
     first.close()
     Store(tmp_path / "d.db").close()
+
+
+def test_busy_operator_skips_cheap_requests_and_defends_in_the_background(world: World) -> None:
+    """Zero-fee spam is left alone (min fee), the paid request is answered from a background run, and
+    the operator's game against a lying challenger is played from its game lane to a win."""
+    op = world.operator(background=True, min_fee=FEE, max_queue=1)
+    liar = world.challenger(dishonest=True)
+    skipped: list[int] = []
+    op.listeners.append(lambda event, f: skipped.append(f["request"]) if event == "fee_too_low" else None)
+    spam = [world.request(bytes([i]) * 64, fee=0) for i in range(5)]
+    paid = world.request(TOY_INPUT, fee=FEE)
+    try:
+        world.run_until(lambda: request_status(world, paid) == RequestStatus.POSTED, [op, liar])
+        world.run_until(lambda: bool(liar.store.games()) and liar.store.games()[0]["status"] != "active",
+                        [op, liar])
+    finally:
+        op.close()
+    (game,) = liar.store.games()
+    assert game["status"] == "defender_won"
+    assert sorted(skipped) == spam
+    assert all(request_status(world, rid) == RequestStatus.OPEN for rid in spam)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from optimist.commands.common import (
+    ETHER,
     EXIT_KEY,
     EXIT_NOT_FOUND,
     CommandError,
@@ -39,13 +40,13 @@ def daemon_command(role: str) -> click.Command:
     @click.option("--poll", default=1.0, show_default=True, help="Seconds between ticks when idle.")
     @click.option("--log-level", default="info", show_default=True)
     @click.option("--log-json", is_flag=True, help="Log JSON lines instead of key=value.")
-    @click.option("--once", is_flag=True, help="Run a single tick and exit.")
+    @click.option("--once", is_flag=True, help="Run a single tick (VM runs inline) and exit.")
     @rpc_option
     @key_options
     @handle_errors
     def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, poll: float, log_level: str,
                 log_json: bool, once: bool, rpc: str, deployment_path: Path | None, key_env: str,
-                keystore: Path | None, password_env: str) -> None:
+                keystore: Path | None, password_env: str, **role_options: Any) -> None:
         from challenger.client import ChainClient
         from challenger.models import parse_model_spec
         from challenger.store import Store
@@ -60,7 +61,7 @@ def daemon_command(role: str) -> click.Command:
                                "first: it pays gas and bonds)", EXIT_KEY)
         store = Store(db or Path(f"{role}-{account.address[:10].lower()}.db"))
         daemon = make_daemon(role, ChainClient(system, account, store), models, dishonest=dishonest,
-                             start_block=d.block)
+                             start_block=d.block, background=not once, **role_options)
         if once:
             daemon.tick()
             if not daemon.served:
@@ -69,6 +70,11 @@ def daemon_command(role: str) -> click.Command:
         else:
             daemon.run_forever(poll)
 
+    if role == "operator":
+        command = click.option("--min-fee", type=ETHER, default="0", show_default=True,
+                               help="Leave requests paying less than this to other operators.")(command)
+        command = click.option("--max-queue", type=click.IntRange(1, 1000), default=4, show_default=True,
+                               help="VM runs of new requests queued at once (games have their own lane).")(command)
     command.help = (
         "Serve requests for the given models: post results with a bond, defend games, finalize, withdraw."
         if role == "operator" else

@@ -94,15 +94,18 @@ def solidity_constants() -> dict[str, dict[str, int]]:
     raw: dict[str, dict[str, str]] = {}
     for path in sorted(SOL_DIR.glob("*.sol")):
         src = _strip_comments(path.read_text())
-        names = re.findall(r"^\s*(?:abstract\s+)?(?:contract|library|interface)\s+(\w+)", src, re.M)
-        assert len(names) == 1, f"{path.name}: expected one contract/library/interface, found {names}"
-        raw[names[0]] = dict(re.findall(r"\bconstant\s+(\w+)\s*=\s*([^;]+);", src))
+        decls = list(re.finditer(r"^\s*(?:abstract\s+)?(?:contract|library|interface)\s+(\w+)", src, re.M))
+        for decl, end in zip(decls, [*[d.start() for d in decls[1:]], len(src)], strict=True):
+            body = src[decl.end():end]
+            raw[decl.group(1)] = dict(re.findall(r"\bconstant\s+(\w+)\s*=\s*([^;]+);", body))
     done: dict[str, dict[str, int]] = {c: {} for c in raw}
 
     def get(contract: str, name: str) -> int:
+        def resolve(ref: str) -> int:
+            return get(*ref.split(".")) if "." in ref else get(contract, ref)
+
         if name not in done[contract]:
-            done[contract][name] = evaluate(raw[contract][name], lambda n: get(*n.split(".")) if "." in n
-                                            else get(contract, n))
+            done[contract][name] = evaluate(raw[contract][name], resolve)
         return done[contract][name]
 
     for contract, consts in raw.items():

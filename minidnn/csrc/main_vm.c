@@ -1,6 +1,7 @@
 /* minidnn VM entry: model at MODEL_BASE, input at INPUT_BASE, output to OUTPUT_BASE, scratch in
- * ARENA_BASE..ARENA_END (mipsvm/layout.py). main's return value is the exit code (0 = success,
- * else an MD_ERR_* code, docs/model-format.md). Compiled only for the VM. */
+ * ARENA_BASE..ARENA_END. main's return value is the exit code (0 = success, else an MD_ERR_*
+ * code, docs/model-format.md). Compiled only for the VM. The addresses copy mipsvm/layout.py
+ * (tests/test_shared_numbers.py compares them). */
 #if defined(__mips__)
 #include "runtime.h"
 

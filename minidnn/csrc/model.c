@@ -1,5 +1,6 @@
 /* minidnn: .mdnn reader (validates every offset, size, op id) and the graph executor.
- * Layout: docs/model-format.md. Nothing here reads outside [blob, blob + length). */
+ * Layout: docs/model-format.md. Nothing here reads outside [blob, blob + length).
+ * The format numbers below copy minidnn/format.py (tests/test_shared_numbers.py compares them). */
 #include "runtime.h"
 
 #define HEADER_SIZE 64u
@@ -13,6 +14,7 @@
 #define KIND_CONSTANT 1u
 #define MAGIC 0x4e4e444du /* "MDNN" little-endian */
 #define VERSION 1u
+#define DATA_ALIGN 32u /* constant data offsets and total_length */
 
 static uint32_t rd(const uint8_t *blob, uint32_t off) {
   return *(const uint32_t *)(const void *)(blob + off);
@@ -50,7 +52,7 @@ static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, uint32_
   }
   uint32_t data_off = rd(blob, rec + 36), name_off = rd(blob, rec + 40), name_len = rd(blob, rec + 44);
   if (kind == KIND_CONSTANT) {
-    if (data_off & 31u) return MD_ERR_BAD_ALIGNMENT;
+    if (data_off & (DATA_ALIGN - 1u)) return MD_ERR_BAD_ALIGNMENT;
     if (!in_range(data_off, n, 4, len)) return MD_ERR_BAD_OFFSET;
   } else if (data_off != 0) {
     return MD_ERR_BAD_TENSOR;
@@ -67,7 +69,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   if (rd(blob, 4) != VERSION) return MD_ERR_BAD_VERSION;
   uint32_t len = rd(blob, 8);
   if (len < HEADER_SIZE || len > avail) return MD_ERR_TRUNCATED;
-  if (len & 31u) return MD_ERR_BAD_ALIGNMENT;
+  if (len & (DATA_ALIGN - 1u)) return MD_ERR_BAD_ALIGNMENT;
   if (rd(blob, 12) != 0) return MD_ERR_BAD_HEADER;
   for (uint32_t off = 40; off < HEADER_SIZE; off += 4)
     if (rd(blob, off) != 0) return MD_ERR_BAD_HEADER;

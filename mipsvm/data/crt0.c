@@ -1,4 +1,5 @@
-/* optimist crt0: the VM ABI entry. $sp is set by the VM; main's return code exits (syscall 4001). */
+/* optimist crt0: the VM ABI entry. $sp is set by the VM; main's return code exits (syscall 4001 =
+ * SYS_EXIT of mipsvm/layout.py; tests/test_shared_numbers.py compares the copy). */
 int main(void);
 
 __attribute__((noreturn)) void optimist_exit(int code) {

@@ -228,6 +228,12 @@ def test_no_c_source_redefines_a_layout_number_differently() -> None:
         assert mismatches(copy, {k: LAYOUT[k] for k in copy}) == [], path.name
 
 
+def test_toy_program_regions() -> None:
+    copy = c_constants(ROOT / "challenger" / "data" / "toy_model.c")
+    assert {"INPUT_BASE", "OUTPUT_BASE"} <= set(copy)
+    assert mismatches(copy, {k: LAYOUT[k] for k in copy if k in LAYOUT}) == []
+
+
 def test_crt0_exit_syscall_and_link_script_base() -> None:
     crt0 = _strip_comments((ROOT / "mipsvm" / "data" / "crt0.c").read_text())
     assert number(crt0, r'__asm__\("\$2"\)\s*=\s*(\d+)\s*;', "crt0.c $v0") == layout.SYS_EXIT

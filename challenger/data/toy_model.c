@@ -3,8 +3,10 @@
  * A few thousand steps: enough for a real bisection game (a dozen rounds). */
 typedef unsigned int u32;
 
-#define INPUT ((volatile const u32 *)0x20000000u)
-#define OUTPUT ((volatile u32 *)0x30000000u)
+#define INPUT_BASE 0x20000000u   /* copies of mipsvm/layout.py (tests/test_shared_numbers.py) */
+#define OUTPUT_BASE 0x30000000u
+#define INPUT ((volatile const u32 *)INPUT_BASE)
+#define OUTPUT ((volatile u32 *)OUTPUT_BASE)
 #define ROUNDS 24
 
 static u32 mix(u32 x) {

@@ -229,9 +229,9 @@ def test_no_c_source_redefines_a_layout_number_differently() -> None:
 
 
 def test_toy_program_regions() -> None:
-    copy = c_constants(ROOT / "challenger" / "data" / "toy_model.c")
+    copy = {k: v for k, v in c_constants(ROOT / "challenger" / "data" / "toy_model.c").items() if k in LAYOUT}
     assert {"INPUT_BASE", "OUTPUT_BASE"} <= set(copy)
-    assert mismatches(copy, {k: LAYOUT[k] for k in copy if k in LAYOUT}) == []
+    assert mismatches(copy, {k: LAYOUT[k] for k in copy}) == []
 
 
 def test_crt0_exit_syscall_and_link_script_base() -> None:

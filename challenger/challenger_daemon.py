@@ -15,6 +15,8 @@ disputes correct results with it and plays it to the end — and loses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from challenger.daemon import Daemon
 from challenger.models import ModelError
 from contracts.system import Event, Phase, ResultStatus
@@ -37,6 +39,9 @@ class Challenger(Daemon):
             result = self.store.result(ev["resultId"])
             if result is not None:
                 self.forget(result["request_id"])   # the game is over: drop its VM runs
+
+    def bonds_at_stake(self, active_games: list[Any]) -> int:
+        return len(active_games) * self.system.params.challenge_bond
 
     def act(self) -> int:
         sent = 0

@@ -19,6 +19,7 @@ from typing import Any
 from web3.exceptions import Web3RPCError
 
 from challenger.client import ChainClient, RpcUnavailable, TxDropped, kv
+from challenger.metrics import DaemonMetrics
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
 from challenger.store import Store
 from contracts.system import ContractRevert, Event, GameInfo, GameStatus, ResultInfo
@@ -38,7 +39,7 @@ class Daemon:
     def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
                  start_block: int = 0, trace_interval: int | None = None, engine: str | None = None,
                  logger: logging.Logger | None = None, background: bool = False,
-                 max_traces: int = MAX_TRACES) -> None:
+                 max_traces: int = MAX_TRACES, metrics: DaemonMetrics | None = None) -> None:
         self.client = client
         self.system = client.system
         self.store: Store = client.store
@@ -62,6 +63,8 @@ class Daemon:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
         self._maybe_credited = True   # read the balance at start-up, then after crediting events
+        self.metrics = metrics or DaemonMetrics(self.role)
+        self._balance_read_at = 0.0
 
     @property
     def me(self) -> str:
@@ -69,8 +72,10 @@ class Daemon:
 
     # ---- logging -------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
-        """A structured log line, also passed to listeners (the demo's narration)."""
-        self.log.info(kv(event, role=self.role, **fields))
+        """A structured log line (`event` and `fields` also as record attributes, for JSON logs),
+        also passed to listeners (the demo's narration)."""
+        self.log.info(kv(event, role=self.role, **fields), extra={"event": event, "fields": fields,
+                                                                   "role": self.role})
         for listener in self.listeners:
             listener(event, fields)
 
@@ -90,7 +95,27 @@ class Daemon:
                 self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
             self._resumed = True
         self.ingest()
-        return self.act()
+        sent = self.act()
+        self.update_metrics()
+        return sent
+
+    def update_metrics(self) -> None:
+        """Refresh the gauges from the store (and the balance, at most every 30 s)."""
+        m, role = self.metrics, self.role
+        m.ticked()
+        m.last_block.labels(role).set(self.store.cursor() or 0)
+        m.queued_runs.labels(role).set(len(self._runs))
+        active = [g for g in self.store.games("active") if g["role"] == ("defender" if role == "operator"
+                                                                          else "challenger")]
+        m.games_active.labels(role).set(len(active))
+        m.bonds_at_stake.labels(role).set(self.bonds_at_stake(active))
+        if time.monotonic() - self._balance_read_at > 30:
+            self._balance_read_at = time.monotonic()
+            m.balance.labels(role).set(self.client.balance())
+
+    def bonds_at_stake(self, active_games: list[Any]) -> int:
+        """Wei of this daemon's bonds locked in the contract now."""
+        raise NotImplementedError
 
     def act(self) -> int:
         raise NotImplementedError
@@ -111,6 +136,7 @@ class Daemon:
                 sent = self.tick()
                 backoff = poll_interval
             except RpcUnavailable as exc:
+                self.metrics.rpc_errors.labels(self.role).inc()
                 self.emit("rpc_unavailable", error=str(exc), retry_in=round(backoff, 1))
                 sent = 0
                 time.sleep(backoff)
@@ -174,9 +200,15 @@ class Daemon:
                     s.add_move(a["gameId"], a["mover"], kind, a["lo"], a["hi"], a["mid"], a["midHash"],
                                ev.block, ev.tx_hash)
         elif ev.name == "GameResolved":
-            if s.game(a["gameId"]) is not None:
+            game = s.game(a["gameId"])
+            if game is not None:
                 status = "challenger_won" if a["challengerWon"] else "defender_won"
-                s.end_game(a["gameId"], status, a["winner"], ("proof", "timeout")[a["reason"]])
+                reason = ("proof", "timeout")[a["reason"]]
+                s.end_game(a["gameId"], status, a["winner"], reason)
+                won = a["winner"] == self.me
+                self.metrics.games_ended.labels(self.role, "won" if won else "lost", reason).inc()
+                self.emit("game_won" if won else "game_lost", game=a["gameId"], result=a["resultId"],
+                          role_in_game=game["role"], reason=reason, winner=a["winner"])
         elif ev.name == "GameCancelled":
             if s.game(a["gameId"]) is not None:
                 s.end_game(a["gameId"], "cancelled", None, "result rejected by another game")
@@ -318,6 +350,7 @@ class Daemon:
             self.emit("tx_error", key=key, error=str(exc)[:300])
             return False
         self.emit("tx", key=key, function=function, gas=outcome.gas_used, block=outcome.block)
+        self.metrics.transactions.labels(self.role, function).inc()
         return True
 
     def active_games(self, role: str) -> Iterator[tuple[int, GameInfo, ResultInfo]]:

@@ -48,6 +48,10 @@ class Operator(Daemon):
         sent += self.withdraw_all()
         return sent
 
+    def bonds_at_stake(self, active_games: list[Any]) -> int:
+        mine = [r for r in self.store.results("pending") if r["operator"] == self.me]
+        return len(mine) * self.system.params.result_bond
+
     # ---- requests ------------------------------------------------------------------------------
     def answer_requests(self) -> int:
         """Post a result for open requests of served models, best fee first."""

@@ -234,5 +234,8 @@ def test_busy_operator_skips_cheap_requests_and_defends_in_the_background(world:
         op.close()
     (game,) = liar.store.games()
     assert game["status"] == "defender_won"
+    won = op.metrics.registry.get_sample_value("optimist_games_ended_total",
+                                               {"role": "operator", "outcome": "won", "reason": game["reason"]})
+    assert won == 1
     assert sorted(skipped) == spam
     assert all(request_status(world, rid) == RequestStatus.OPEN for rid in spam)

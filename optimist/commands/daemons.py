@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -24,10 +25,30 @@ from optimist.keys import load_account
 
 # ------------------------------------------------------------------------------------- daemons
 
+class JsonLines(logging.Formatter):
+    """One JSON object per log line: time, level, logger, and the daemon's event with its fields as
+    keys (bytes as 0x-hex), or the message for other records."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"t": self.formatTime(record), "level": record.levelname, "logger": record.name}
+        event = getattr(record, "event", None)
+        if event is not None:
+            line["event"] = event
+            line["role"] = getattr(record, "role", None)
+            for key, value in getattr(record, "fields", {}).items():
+                line[key] = "0x" + bytes(value).hex() if isinstance(value, bytes | bytearray) else value
+        else:
+            line["msg"] = record.getMessage()
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
 def setup_logging(level: str, json_lines: bool) -> None:
-    fmt = '{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}' \
-        if json_lines else "%(asctime)s %(levelname)s %(name)s %(message)s"
-    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if json_lines else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
 
 
 def daemon_command(role: str) -> click.Command:
@@ -41,11 +62,13 @@ def daemon_command(role: str) -> click.Command:
     @click.option("--log-level", default="info", show_default=True)
     @click.option("--log-json", is_flag=True, help="Log JSON lines instead of key=value.")
     @click.option("--once", is_flag=True, help="Run a single tick (VM runs inline) and exit.")
+    @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+                  help="Serve Prometheus /metrics and /health on 127.0.0.1:PORT.")
     @rpc_option
     @key_options
     @handle_errors
     def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, poll: float, log_level: str,
-                log_json: bool, once: bool, rpc: str, deployment_path: Path | None, key_env: str,
+                log_json: bool, once: bool, metrics_port: int | None, rpc: str, deployment_path: Path | None, key_env: str,
                 keystore: Path | None, password_env: str, **role_options: Any) -> None:
         from challenger.client import ChainClient
         from challenger.models import parse_model_spec
@@ -68,6 +91,9 @@ def daemon_command(role: str) -> click.Command:
                 raise CommandError("none of the given models is registered on this deployment "
                                    "(fix: `optimist register MODEL.mdnn` first)", EXIT_NOT_FOUND)
         else:
+            if metrics_port is not None:
+                server = daemon.metrics.serve(metrics_port, stale_after=max(60.0, 10 * poll))
+                daemon.emit("metrics", url=f"http://127.0.0.1:{server.server_address[1]}/metrics")
             daemon.run_forever(poll)
 
     if role == "operator":

@@ -230,6 +230,7 @@ def test_busy_operator_skips_cheap_requests_and_defends_in_the_background(world:
         world.run_until(lambda: request_status(world, paid) == RequestStatus.POSTED, [op, liar])
         world.run_until(lambda: bool(liar.store.games()) and liar.store.games()[0]["status"] != "active",
                         [op, liar])
+        op.tick()                                 # reads the GameResolved event
     finally:
         op.close()
     (game,) = liar.store.games()

@@ -63,11 +63,64 @@ class LazyGroup(click.Group):
             formatter.write_dl(sorted(rows))
 
 
+def config_defaults(command: click.Command, section: object, path: str) -> dict[str, object]:
+    """A config file section ({option: value}, option as on the command line without dashes) as
+    click defaults of `command`; unknown options are a usage error naming the valid ones."""
+    if not isinstance(section, dict):
+        raise click.UsageError(f"{path}: [{command.name}] must be a table of options")
+    by_option: dict[str, str] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for opt in param.opts:
+                by_option[opt.lstrip("-").replace("-", "_")] = param.name or ""
+    defaults = {}
+    for key, value in section.items():
+        name = by_option.get(key.replace("-", "_"))
+        if name is None:
+            valid = ", ".join(sorted(k for k in by_option if len(k) > 1))
+            raise click.UsageError(f"{path}: [{command.name}] has no option {key!r} (options: {valid})")
+        defaults[name] = value
+    return defaults
+
+
+def load_config(path: str | None) -> tuple[dict[str, object], str] | None:
+    """The TOML config: --config FILE, else $OPTIMIST_CONFIG, else ./optimist.toml if it exists."""
+    import tomllib
+
+    explicit = path or os.environ.get("OPTIMIST_CONFIG")
+    chosen = explicit or "optimist.toml"
+    if not os.path.isfile(chosen):
+        if explicit:
+            raise click.BadParameter(f"{chosen} does not exist", param_hint="--config")
+        return None
+    try:
+        with open(chosen, "rb") as f:
+            return tomllib.load(f), chosen
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise click.BadParameter(f"{chosen}: {exc}", param_hint="--config") from None
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optimist")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
-def main(debug: bool) -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of option defaults, one [command] table each (default: $OPTIMIST_CONFIG, "
+                   "else ./optimist.toml if present).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, config_path: str | None) -> None:
     """optimist: optimistic, fraud-provable ML inference on Ethereum."""
+    loaded = load_config(config_path)
+    if loaded is None:
+        return
+    config, path = loaded
+    unknown = sorted(set(config) - set(COMMANDS))
+    if unknown:
+        raise click.UsageError(f"{path}: no command named {', '.join(unknown)} (commands: {', '.join(COMMANDS)})")
+    name = ctx.invoked_subcommand
+    if name in config:
+        command = ctx.command.get_command(ctx, name) if isinstance(ctx.command, click.Group) else None
+        if command is not None:
+            ctx.default_map = {name: config_defaults(command, config[name], path)}
 
 
 if __name__ == "__main__":

@@ -36,3 +36,33 @@ def test_help_lists_every_command_without_importing_them() -> None:
     for name in COMMANDS:
         assert f"  {name} " in out
     assert "HEAVY []" in out
+
+
+def test_config_file_sets_option_defaults(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "optimist.toml").write_text('[operator]\nmin-fee = "0.5ether"\nmax_queue = 2\n')
+    out = CliRunner().invoke(main, ["operator", "--help"]).output
+    assert "[default: 0.5ether]" in out and "[default: 2;" in out
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[operator]\nmin_fees = 1\n', "[operator] has no option 'min_fees'"),
+    ('[operatr]\n', "no command named operatr"),
+    ('operator = 3\n', "[operator] must be a table"),
+    ('[operator\n', "--config"),
+])
+def test_bad_config_file_is_a_usage_error(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["--config", str(path), "operator", "--once"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_rpc_url_alias_and_eth_rpc_url(monkeypatch) -> None:
+    monkeypatch.delenv("OPTIMIST_RPC", raising=False)
+    monkeypatch.setenv("ETH_RPC_URL", "http://127.0.0.1:9")
+    out = CliRunner().invoke(main, ["status", "--help"]).output
+    assert "--rpc-url, --rpc TEXT" in out
+    result = CliRunner().invoke(main, ["status", "1"])
+    assert result.exit_code == 3 and "http://127.0.0.1:9" in result.output

@@ -44,8 +44,10 @@ class CommandError(click.ClickException):
 # ------------------------------------------------------------------------------------- plumbing
 
 def rpc_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--rpc", default=lambda: os.environ.get("OPTIMIST_RPC", DEFAULT_RPC),
-                      show_default="$OPTIMIST_RPC or " + DEFAULT_RPC, help="Ethereum JSON-RPC URL.")(fn)
+    fn = click.option("--rpc-url", "--rpc", "rpc",
+                      default=lambda: os.environ.get("OPTIMIST_RPC") or os.environ.get("ETH_RPC_URL") or DEFAULT_RPC,
+                      show_default="$OPTIMIST_RPC, $ETH_RPC_URL or " + DEFAULT_RPC,
+                      help="Ethereum JSON-RPC URL.")(fn)
     return click.option("--deployment", "deployment_path", type=click.Path(dir_okay=False, path_type=Path),
                         default=None, help="Deployment JSON written by `optimist deploy`.")(fn)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,11 @@ def test_cli_convert_verify_and_inspect(tmp_path: Path) -> None:
 
     assert f"0x{content_hash(out.read_bytes()).hex()}" in result.output.replace("\n", "")
     assert "101,632 MACs" in result.output and "estimated VM steps" in result.output
+    result = runner.invoke(cli, ["inspect", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["macs"] == 101_632 and info["content_hash"] == f"0x{content_hash(out.read_bytes()).hex()}"
+    assert sum(n["macs"] for n in info["nodes"]) == info["macs"]
 
 
 def test_cli_verify_failure_exits_nonzero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,14 +108,25 @@ def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -
 
 @click.command("inspect")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def inspect(model: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect(model: Path, as_json: bool) -> None:
     """Show a .mdnn model: ops, parameters, MACs, content hash, estimated VM steps."""
+    import json
+
     from converter.inspect import inspect_model, summary_table
 
     try:
         info = inspect_model(model.read_bytes())
     except ConversionError as exc:
         raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps({
+            "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),
+            "parameters": info.parameters, "macs": info.macs, "size": info.size,
+            "content_hash": "0x" + info.content_hash.hex(), "estimated_steps": info.estimated_steps,
+            "nodes": [{"name": n.name, "op": n.op, "output_shape": list(n.output_shape), "parameters": n.parameters,
+                       "macs": n.macs, "estimated_steps": n.steps} for n in info.nodes]}))
+        return
     console = Console()
     console.print(summary_table(info))
     console.print(f"input {list(info.input_shape)} -> output {list(info.output_shape)}; "

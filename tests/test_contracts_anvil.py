@@ -39,7 +39,7 @@ def test_system_on_anvil() -> None:
     final = final_memory(image, inp, out)
     with Anvil() as node:
         w3 = node.web3()
-        mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], 8, final.root())
+        mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], 8, final.root(), 0)
         system = deploy_system(w3, challenge_window=100, clock=50, mips_address=mock.address)
         operator, challenger = w3.eth.accounts[1], w3.eth.accounts[2]
         model_id = system.register_model(model)

@@ -291,11 +291,18 @@ def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str 
     """Deploy one compiled contract and return it bound to its address."""
     sender = sender or w3.eth.default_account
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    constructor = factory.constructor(*args)
     try:
-        tx = factory.constructor(*args).build_transaction({"from": sender})
+        tx = constructor.build_transaction({"from": sender})
     except REVERTS as exc:
-        name, fields = decode_revert(_revert_data(exc), _error_table(artifact["abi"]))
-        raise ContractRevert("constructor", name, fields, _revert_data(exc)) from None
+        data = _revert_data(exc)
+        if not data:   # eth-tester's estimate words the error; a call returns its data
+            try:
+                w3.eth.call({"from": sender, "data": constructor.data_in_transaction})
+            except REVERTS as again:
+                data = _revert_data(again)
+        name, fields = decode_revert(data, _error_table(artifact["abi"]))
+        raise ContractRevert("constructor", name, fields, data) from None
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
     if receipt["status"] != 1:
         raise DeployError(f"deployment failed (receipt {receipt['transactionHash'].hex()})")

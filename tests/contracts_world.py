@@ -157,15 +157,17 @@ HashFn = Callable[[int], bytes]
 def play(world: World, game_id: int, defender: HashFn, challenger: HashFn,
          prover_state: Callable[[int], bytes] | None = None, prover: str | None = None) -> GameInfo:
     """Play a game to the end: the defender posts `defender(mid)`; the challenger agrees iff it equals
-    `challenger(mid)`; at one step `prover_state(lo)` is proven (by `prover`). Returns the final game."""
+    `challenger(mid)`; at one step `prover_state(lo)` is proven (by `prover`). The defender is the result's
+    operator. Returns the final game."""
     sys_ = world.system
     challenger_addr = sys_.game(game_id).challenger
+    defender_addr = sys_.result(sys_.game(game_id).result_id).operator
     while True:
         g = sys_.game(game_id)
         if g.status != GameStatus.ACTIVE:
             return g
         if g.phase == Phase.MIDPOINT:
-            sys_.post_midpoint(game_id, g.mid, defender(g.mid), sender=world.operator)
+            sys_.post_midpoint(game_id, g.mid, defender(g.mid), sender=defender_addr)
         elif g.phase == Phase.RESPONSE:
             sys_.respond(game_id, g.mid, g.mid_hash == challenger(g.mid), sender=challenger_addr)
         else:

@@ -143,6 +143,13 @@ def test_non_halting_claims_above_max_steps_revert_and_the_no_halt_outcome_is_pr
         s.post_result(rid, b"", with_field(no_halt_state(truth), step=MAX_STEPS + 1), [], sender=liar)
     with reverts("RunNotFinished"):           # ... or before it
         s.post_result(rid, b"", truth.state(MAX_STEPS - 1), [], sender=liar)
+    # mined anyway, such a post reverts and keeps no bond: the liar pays gas only (checked by the ledger)
+    data = s.contract.encode_abi("postResult", [rid, b"", beyond.state(MAX_STEPS + 1), []])
+    tx = world.w3.eth.send_transaction({"from": liar, "to": s.address, "value": RESULT_BOND, "gas": 300_000,
+                                        "data": data})
+    receipt = world.w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 0 and s.counts()[2] == 0
+    print(f"\npost beyond maxSteps: reverted, {receipt['gasUsed']:,} gas")
 
     lie = fabricated_success(world, MAX_STEPS // 3)
     lie_id = post_run(world, rid, lie, FAKE, liar)

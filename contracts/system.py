@@ -2,8 +2,10 @@
 
     system = deploy_system(w3, challenge_window=600, clock=300)
     model_id = system.register_model(ModelImage.from_memory(image_memory, entry=..., ...))
-    request_id = system.request(model_id, input_bytes, fee=10**16)
+    request_id = system.request(model_id, input_bytes, fee=10**16)      # or deadline=<unix time>
     result_id = system.post_result(request_id, output, final_state, output_proof, sender=operator)
+    # a failed run (exit code != 0) or a run still going at the model's max_steps is posted with
+    # output=b"" and output_proof=[]; once final, system.outcome(request_id) tells the requester
     game_id = system.open_game(result_id, sender=challenger)
     for event in system.events_since(block): ...
 
@@ -46,6 +48,14 @@ DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
 DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
 DEFAULT_RESULT_BOND = 10**17  # wei
 DEFAULT_CHALLENGE_BOND = 10**17
+DEFAULT_BURN_BPS = 5000       # half of a losing bond is burnt
+DEFAULT_REOPEN_DELAY = 1      # seconds: a rejected request takes results again from the next block on
+DEFAULT_MAX_STEPS = 1 << 40   # a model's step bound unless registered otherwise
+MAX_STEPS = 1 << 48           # the contract's bound on any model's max_steps
+MAX_REQUEST_TIME = 30 * 24 * 3600   # latest request deadline, seconds from the request
+MIN_PERIOD, MAX_WINDOW, MAX_CLOCK, MAX_REOPEN_DELAY = 30, 30 * 24 * 3600, 7 * 24 * 3600, 3600
+BPS = 10_000
+BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 GAS_MARGIN = 1.25
 ETH_TESTER_GAS = 20_000_000
 
@@ -82,6 +92,14 @@ class RequestStatus(enum.IntEnum):
     OPEN = 1
     POSTED = 2
     FINALIZED = 3
+    CANCELLED = 4
+
+
+class Outcome(enum.IntEnum):
+    """What a result claims (Optimist.Outcome)."""
+    SUCCESS = 0    # exited with code 0; the output is proven
+    FAILURE = 1    # exited with a non-zero code (trap, fault, program error)
+    NO_HALT = 2    # still running at the model's max_steps
 
 
 class ResultStatus(enum.IntEnum):
@@ -120,11 +138,13 @@ class ModelImage:
     input_path: list[bytes]
     model_hash: bytes = bytes(32)
     metadata_uri: str = ""
+    max_steps: int = DEFAULT_MAX_STEPS
 
     @classmethod
     def from_memory(cls, memory: Memory, *, entry: int, input_length: int, output_length: int,
                     model_hash: bytes = bytes(32), metadata_uri: str = "",
-                    input_base: int = INPUT_BASE, output_base: int = OUTPUT_BASE) -> ModelImage:
+                    input_base: int = INPUT_BASE, output_base: int = OUTPUT_BASE,
+                    max_steps: int = DEFAULT_MAX_STEPS) -> ModelImage:
         """Describe an image loaded in `memory` (its input region must be all zero)."""
         input_size, output_size = region_size(input_length), region_size(output_length)
         level = region_level(input_base, input_size)
@@ -133,12 +153,14 @@ class ModelImage:
             raise ValueError(f"the image's input region [{input_base:#x}, +{input_size:#x}) is not zero "
                              "(fix: build the image without input; requests supply it)")
         return cls(memory.root(), entry, input_base, input_size, input_length, output_base, output_size,
-                   output_length, region_path(memory, input_base, input_size), model_hash, metadata_uri)
+                   output_length, region_path(memory, input_base, input_size), model_hash, metadata_uri,
+                   max_steps)
 
     def spec(self) -> tuple[Any, ...]:
         """The ModelSpec tuple of Optimist.registerModel."""
         return (self.image_root, self.model_hash, self.entry, self.input_base, self.input_size,
-                self.input_length, self.output_base, self.output_size, self.output_length, self.metadata_uri)
+                self.input_length, self.output_base, self.output_size, self.output_length, self.max_steps,
+                self.metadata_uri)
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,7 @@ class ModelInfo:
     output_size: int
     output_length: int
     metadata_uri: str
+    max_steps: int
 
 
 @dataclass(frozen=True)
@@ -164,9 +187,11 @@ class RequestInfo:
     status: RequestStatus
     model_id: int
     fee: int
-    result_id: int
+    result_id: int            # the result posted or finalized (0 while open)
     initial_state_hash: bytes
     input_hash: bytes
+    deadline: int             # the requester may cancel an open request after this time
+    reopen_at: int            # after a rejection, no result is accepted before this time (0: never rejected)
 
 
 @dataclass(frozen=True)
@@ -178,10 +203,24 @@ class ResultInfo:
     posted_at: int
     request_id: int
     steps: int
-    bond: int
+    bond: int                 # always the contract's resultBond (postResult takes exactly that)
     final_state_hash: bytes
     output_hash: bytes
     deadline: int
+    outcome: Outcome
+    exit_code: int
+    sharers: int              # games active when it was rejected (0 unless rejected)
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """What a finalized request came to (Optimist.outcomeOf)."""
+
+    outcome: Outcome
+    exit_code: int
+    steps: int
+    output_hash: bytes
+    result_id: int
 
 
 @dataclass(frozen=True)
@@ -227,6 +266,12 @@ class Params:
     result_bond: int
     challenge_bond: int
     mips: str
+    burn_bps: int
+    reopen_delay: int
+
+    def burn_share(self, bond: int) -> int:
+        """Wei burnt from a losing `bond`."""
+        return bond * self.burn_bps // BPS
 
 
 # --------------------------------------------------------------------------- compile and deploy
@@ -246,7 +291,18 @@ def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str 
     """Deploy one compiled contract and return it bound to its address."""
     sender = sender or w3.eth.default_account
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor(*args).build_transaction({"from": sender})
+    constructor = factory.constructor(*args)
+    try:
+        tx = constructor.build_transaction({"from": sender})
+    except REVERTS as exc:
+        data = _revert_data(exc)
+        if not data:   # eth-tester's estimate words the error; a call returns its data
+            try:
+                w3.eth.call({"from": sender, "data": constructor.data_in_transaction})
+            except REVERTS as again:
+                data = _revert_data(again)
+        name, fields = decode_revert(data, _error_table(artifact["abi"]))
+        raise ContractRevert("constructor", name, fields, data) from None
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
     if receipt["status"] != 1:
         raise DeployError(f"deployment failed (receipt {receipt['transactionHash'].hex()})")
@@ -263,16 +319,34 @@ def deploy_mips(w3: Web3, sender: str | None = None) -> Contract:
     return deploy_contract(w3, arts["MIPS"], sender=sender)
 
 
+def check_params(challenge_window: int, clock: int, result_bond: int, challenge_bond: int, burn_bps: int,
+                 reopen_delay: int) -> None:
+    """The constructor's argument rules (docs/game-rules.md §0), as a clear ValueError."""
+    rules = (
+        (MIN_PERIOD <= challenge_window <= MAX_WINDOW, f"challenge_window must be {MIN_PERIOD}..{MAX_WINDOW} s"),
+        (MIN_PERIOD <= clock <= MAX_CLOCK, f"clock must be {MIN_PERIOD}..{MAX_CLOCK} s"),
+        (1 <= burn_bps <= BPS, f"burn_bps must be 1..{BPS}"),
+        (0 < result_bond < 2**128 and result_bond * burn_bps >= BPS,
+         "result_bond must be positive and large enough that its burn share is at least 1 wei"),
+        (0 < challenge_bond < 2**128 and challenge_bond * burn_bps >= BPS,
+         "challenge_bond must be positive and large enough that its burn share is at least 1 wei"),
+        (1 <= reopen_delay <= MAX_REOPEN_DELAY, f"reopen_delay must be 1..{MAX_REOPEN_DELAY} s"),
+    )
+    for ok, message in rules:
+        if not ok:
+            raise ValueError(message)
+
+
 def deploy_system(w3: Web3, *, challenge_window: int = DEFAULT_WINDOW, clock: int = DEFAULT_CLOCK,
                   result_bond: int = DEFAULT_RESULT_BOND, challenge_bond: int = DEFAULT_CHALLENGE_BOND,
-                  mips_address: str | None = None, sender: str | None = None) -> System:
+                  mips_address: str | None = None, sender: str | None = None,
+                  burn_bps: int = DEFAULT_BURN_BPS, reopen_delay: int = DEFAULT_REOPEN_DELAY) -> System:
     """Deploy MIPS (unless `mips_address` is given) and Optimist; return the wrapper."""
-    if challenge_window <= 0 or clock <= 0:
-        raise ValueError("challenge_window and clock must be positive numbers of seconds")
+    check_params(challenge_window, clock, result_bond, challenge_bond, burn_bps, reopen_delay)
     if mips_address is None:
         mips_address = deploy_mips(w3, sender).address
     optimist = deploy_contract(w3, compile_system()["Optimist"], mips_address, challenge_window, clock,
-                               result_bond, challenge_bond, sender=sender)
+                               result_bond, challenge_bond, burn_bps, reopen_delay, sender=sender)
     return System(w3, optimist.address, deploy_block=w3.eth.block_number)
 
 
@@ -420,10 +494,21 @@ class System:
         receipt = self._send("registerModel", image.spec(), list(image.input_path), sender=sender)
         return self._event_arg(receipt, "ModelRegistered", "modelId")
 
-    def request(self, model_id: int, input_bytes: bytes, fee: int = 0, *, sender: str | None = None) -> int:
-        """Request inference of `model_id` on `input_bytes` paying `fee` wei; returns the request id."""
-        receipt = self._send("request", model_id, bytes(input_bytes), sender=sender, value=fee)
+    def request(self, model_id: int, input_bytes: bytes, fee: int = 0, *, sender: str | None = None,
+                deadline: int | None = None) -> int:
+        """Request inference of `model_id` on `input_bytes` paying `fee` wei; returns the request id.
+        `deadline` (unix time, at most MAX_REQUEST_TIME ahead): after it the requester may cancel an open
+        request; None = the contract's maximum."""
+        if deadline is None:
+            receipt = self._send("request", model_id, bytes(input_bytes), sender=sender, value=fee)
+        else:
+            receipt = self._send("requestUntil", model_id, bytes(input_bytes), deadline, sender=sender, value=fee)
         return self._event_arg(receipt, "RequestCreated", "requestId")
+
+    def cancel_request(self, request_id: int, *, sender: str | None = None) -> int:
+        """Requester: cancel an open request after its deadline; returns the fee credited back."""
+        receipt = self._send("cancelRequest", request_id, sender=sender)
+        return self._event_arg(receipt, "RequestCancelled", "fee")
 
     def post_result(self, request_id: int, output: bytes, final_state: bytes, output_proof: list[bytes], *,
                     sender: str | None = None, bond: int | None = None) -> int:
@@ -475,7 +560,8 @@ class System:
         if not hasattr(self, "_params"):
             f = self.contract.functions
             self._params = Params(f.challengeWindow().call(), f.clock().call(), f.resultBond().call(),
-                                  f.challengeBond().call(), f.mips().call())
+                                  f.challengeBond().call(), f.mips().call(), f.burnBps().call(),
+                                  f.reopenDelay().call())
         return self._params
 
     def model(self, model_id: int) -> ModelInfo:
@@ -483,9 +569,9 @@ class System:
         if m[0] == "0x" + "00" * 20:
             raise ContractRevert("models", "UnknownModel", {"modelId": model_id}, b"")
         (_, entry, in_base, in_len, owner, out_base, out_size, out_len, image_root, model_hash, in_size,
-         uri) = m
+         max_steps, uri) = m
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
-                         out_size, out_len, uri)
+                         out_size, out_len, uri, max_steps)
 
     def output_proof(self, model_id: int, final_memory: Memory) -> list[bytes]:
         """The `output_proof` argument of post_result: the model's output region path in `final_memory`."""
@@ -499,13 +585,31 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
-        r = self.contract.functions.requests(request_id).call()
-        return RequestInfo(request_id, r[0], RequestStatus(r[1]), *r[2:])
+        (requester, status, model_id, fee, result_id, deadline, reopen_at, init,
+         input_hash) = self.contract.functions.requests(request_id).call()
+        return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
+                           input_hash, deadline, reopen_at)
 
     def result(self, result_id: int) -> ResultInfo:
-        r = self.contract.functions.results(result_id).call()
-        deadline = r[3] + self.params.challenge_window
-        return ResultInfo(result_id, r[0], ResultStatus(r[1]), *r[2:], deadline)
+        (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, final_hash,
+         output_hash) = self.contract.functions.results(result_id).call()
+        bond = self.params.result_bond if status else 0
+        return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
+                          bond, final_hash, output_hash, posted_at + self.params.challenge_window,
+                          Outcome(outcome), exit_code, sharers)
+
+    def outcome(self, request_id: int) -> OutcomeInfo:
+        """The outcome of a finalized request (ContractRevert RequestNotFinalized otherwise)."""
+        outcome, exit_code, steps, output_hash, result_id = self._call("outcomeOf", request_id)
+        return OutcomeInfo(Outcome(outcome), exit_code, steps, output_hash, result_id)
+
+    def burned(self) -> int:
+        """Total wei burnt (sent to BURN_ADDRESS) from losing bonds."""
+        return self.contract.functions.burned().call()
+
+    def is_barred(self, request_id: int, operator: str) -> bool:
+        """True once a result of `operator` on `request_id` was rejected: it cannot post there again."""
+        return self.contract.functions.barred(request_id, operator).call()
 
     def game(self, game_id: int) -> GameInfo:
         g = self.contract.functions.games(game_id).call()

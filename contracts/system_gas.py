@@ -1,5 +1,6 @@
 """Gas of the system's transactions for the benchmark: register, request with a 784-float input,
-postResult with a 10-float output, every game move, the one-step proof, timeout, finalize, withdraw.
+postResult with a 10-float output, every game move, the one-step proof, timeout, finalize, withdraw,
+requestUntil + cancelRequest, a failure outcome posted, a rejection by timeout (burn + reopen).
 
 `measure_system_gas()` plays real games on eth-tester with the real MIPS.sol: the program is a run of
 nops followed by an exit syscall, so every state hash is computed by the reference stepper.
@@ -88,8 +89,16 @@ def measure_system_gas(w3: Web3 | None = None, seed: int = 7) -> dict[str, Any]:
                                 sender=operator)
     out["post_result_10_floats"] = _gas(system)
 
+    # warm-up: a challenger that stops answering loses, so `burned` and the burn address are non-zero, as in
+    # any deployment after its first lost game; that first burn costs ~45k gas more, once
+    gid0 = system.open_game(res_id, sender=acct[4])
+    out["open_game"] = _gas(system)   # the first game on a result (a later one costs ~17k less)
+    system.post_midpoint(gid0, system.game(gid0).mid, hashes[system.game(gid0).mid], sender=operator)
+    advance_time(w3, CLOCK + 1)
+    system.timeout(gid0)
+    out["timeout_first_burn"] = _gas(system)
+
     gid = system.open_game(res_id, sender=challenger)
-    out["open_game"] = _gas(system)
     moves: dict[str, list[int]] = {"post_midpoint": [], "respond_agree": [], "respond_disagree": []}
     first = True
     while system.game(gid).phase != Phase.PROOF:
@@ -122,7 +131,30 @@ def measure_system_gas(w3: Web3 | None = None, seed: int = 7) -> dict[str, Any]:
     out["finalize"] = _gas(system)
     system.withdraw(sender=operator)
     out["withdraw"] = _gas(system)
+    _request_and_outcome_gas(system, model_id, input_bytes, image, operator, challenger, out)
     return out
+
+
+def _request_and_outcome_gas(system: System, model_id: int, input_bytes: bytes, image: State, operator: str,
+                             challenger: str, out: dict[str, Any]) -> None:
+    """requestUntil, cancelRequest, a failure outcome posted, a lie rejected by a timeout (burn + reopen)."""
+    w3 = system.w3
+    rid = system.request(model_id, input_bytes, fee=10**15, deadline=w3.eth.get_block("latest")["timestamp"] + 60)
+    out["request_until_784_floats"] = _gas(system)
+    advance_time(w3, 61)
+    system.cancel_request(rid)
+    out["cancel_request"] = _gas(system)
+    rid = system.request(model_id, input_bytes, fee=10**15)
+    start = image.copy()
+    start.memory.write(INPUT_BASE, input_bytes)
+    run(start, 5)
+    failed = start.encode()[:48] + bytes([0x84, 1]) + start.encode()[50:]    # exit 0x84 at step 5
+    res_id = system.post_result(rid, b"", failed, [], sender=operator)
+    out["post_result_failure"] = _gas(system)
+    gid = system.open_game(res_id, sender=challenger)
+    advance_time(w3, CLOCK + 1)
+    system.timeout(gid)
+    out["timeout_rejecting"] = _gas(system)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Shared setup for the contract tests: a toy model image, the MockMIPS toy machine, game players.
 
 The toy machine (tests/fixtures/sol/MockMIPS.sol) only counts steps: from the initial state each step
-increments `step`; at `halt_at` it sets exited = 1 and memRoot = the final memory root. `ToyRun` is its
-Python mirror, so tests know every true intermediate state hash.
+increments `step`; at `halt_at` it sets exited = 1, the exit code and memRoot = the final memory root
+(NEVER: it never halts). `ToyRun` is its Python mirror, so tests know every true intermediate state hash.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from contracts.chain import eth_tester_web3
 from contracts.compile import compile_contracts
 from contracts.merkle import initial_state, region_path
 from contracts.system import (
+    BURN_ADDRESS,
     GameInfo,
     GameStatus,
     ModelImage,
     Phase,
+    RequestStatus,
+    ResultStatus,
     System,
     deploy_contract,
     deploy_system,
@@ -37,6 +40,8 @@ WINDOW = 1000
 CLOCK = 500
 RESULT_BOND = 10**18
 CHALLENGE_BOND = 3 * 10**17
+MAX_STEPS = 4096              # the toy model's step bound
+NEVER = 2**64 - 1             # halt_at of a machine that never halts
 
 
 def toy_image() -> Memory:
@@ -73,11 +78,13 @@ class ToyRun:
     initial: bytes          # packed initial state
     halt_at: int
     final_root: bytes
+    exit_code: int = 0
 
     def state(self, k: int) -> bytes:
         if k < self.halt_at:
             return with_field(self.initial, step=k)
-        return with_field(self.initial, step=self.halt_at, exited=1, mem_root=self.final_root)
+        return with_field(self.initial, step=self.halt_at, exited=1, mem_root=self.final_root,
+                          exit_code=self.exit_code)
 
     def hash(self, k: int) -> bytes:
         return keccak256(self.state(k))
@@ -111,12 +118,12 @@ class World:
     def now(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]
 
-    def run_for(self, inp: bytes, out: bytes, halt_at: int) -> tuple[ToyRun, Memory]:
-        """The run a player believes in: `inp` produces `out` after `halt_at` steps."""
+    def run_for(self, inp: bytes, out: bytes, halt_at: int, exit_code: int = 0) -> tuple[ToyRun, Memory]:
+        """The run a player believes in: `inp` produces `out` after `halt_at` steps (with `exit_code`)."""
         init_root = self.image.copy()
         init_root.write(INPUT_BASE, inp)
         final = final_memory(self.image, inp, out)
-        return ToyRun(initial_state(init_root.root(), ENTRY), halt_at, final.root()), final
+        return ToyRun(initial_state(init_root.root(), ENTRY), halt_at, final.root(), exit_code), final
 
     def post(self, request_id: int, run: ToyRun, final: Memory, out: bytes, sender: str | None = None) -> int:
         """Post the final state of `run` with `out` as output."""
@@ -125,20 +132,22 @@ class World:
                                        sender=sender or self.operator)
 
 
-def make_world(halt_at: int = 1000, *, inp: bytes | None = None) -> tuple[World, ToyRun]:
-    """Fresh chain + MockMIPS whose truth is `true_output(inp)` after `halt_at` steps; returns the true run."""
+def make_world(halt_at: int = 1000, *, inp: bytes | None = None, exit_code: int = 0,
+               max_steps: int = MAX_STEPS, **params: int) -> tuple[World, ToyRun]:
+    """Fresh chain + MockMIPS whose truth is `true_output(inp)` after `halt_at` steps with `exit_code`
+    (the model's step bound is `max_steps`; `params` go to deploy_system); returns the true run."""
     w3 = eth_tester_web3()
     image = toy_image()
     model = ModelImage.from_memory(image, entry=ENTRY, input_length=INPUT_LEN, output_length=OUTPUT_LEN,
-                                   model_hash=keccak256(b"toy"), metadata_uri="ipfs://toy")
+                                   model_hash=keccak256(b"toy"), metadata_uri="ipfs://toy", max_steps=max_steps)
     inp = toy_input() if inp is None else inp
     truth_final = final_memory(image, inp, true_output(inp))
-    mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], halt_at, truth_final.root())
-    system = deploy_system(w3, challenge_window=WINDOW, clock=CLOCK, result_bond=RESULT_BOND,
-                           challenge_bond=CHALLENGE_BOND, mips_address=mock.address)
+    mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], halt_at, truth_final.root(), exit_code)
+    system = deploy_system(w3, **{"challenge_window": WINDOW, "clock": CLOCK, "result_bond": RESULT_BOND,
+                                  "challenge_bond": CHALLENGE_BOND, "mips_address": mock.address, **params})
     model_id = system.register_model(model)
     world = World(w3, system, image, model, model_id, list(w3.eth.accounts))
-    truth, _ = world.run_for(inp, true_output(inp), halt_at)
+    truth, _ = world.run_for(inp, true_output(inp), halt_at, exit_code)
     return world, truth
 
 
@@ -148,17 +157,47 @@ HashFn = Callable[[int], bytes]
 def play(world: World, game_id: int, defender: HashFn, challenger: HashFn,
          prover_state: Callable[[int], bytes] | None = None, prover: str | None = None) -> GameInfo:
     """Play a game to the end: the defender posts `defender(mid)`; the challenger agrees iff it equals
-    `challenger(mid)`; at one step `prover_state(lo)` is proven (by `prover`). Returns the final game."""
+    `challenger(mid)`; at one step `prover_state(lo)` is proven (by `prover`). The defender is the result's
+    operator. Returns the final game."""
     sys_ = world.system
     challenger_addr = sys_.game(game_id).challenger
+    defender_addr = sys_.result(sys_.game(game_id).result_id).operator
     while True:
         g = sys_.game(game_id)
         if g.status != GameStatus.ACTIVE:
             return g
         if g.phase == Phase.MIDPOINT:
-            sys_.post_midpoint(game_id, g.mid, defender(g.mid), sender=world.operator)
+            sys_.post_midpoint(game_id, g.mid, defender(g.mid), sender=defender_addr)
         elif g.phase == Phase.RESPONSE:
             sys_.respond(game_id, g.mid, g.mid_hash == challenger(g.mid), sender=challenger_addr)
         else:
             assert prover_state is not None
             sys_.prove(game_id, prover_state(g.lo), bytes(1792), sender=prover or challenger_addr)
+
+
+def check_invariant(world: World) -> dict[str, int]:
+    """Assert `deposits == credited + withdrawn + locked + burned` from events and chain state alone, the
+    contract's ETH == credited + locked and the burn address's ETH == burned; returns the five sums.
+    locked = fees of Open/Posted requests + bonds of Pending results + bonds of Active games."""
+    s, w3 = world.system, world.w3
+    p = s.params
+    events = s.events_since(0)
+    deposits = sum(e["fee"] for e in events if e.name == "RequestCreated")
+    deposits += p.result_bond * sum(e.name == "ResultPosted" for e in events)
+    deposits += p.challenge_bond * sum(e.name == "GameOpened" for e in events)
+    withdrawn = sum(e["amount"] for e in events if e.name == "Withdrawn")
+    accounts = {a for e in events for k, a in e.args.items()
+                if k in ("requester", "operator", "challenger", "winner", "account")}
+    credited = sum(s.balance(a) for a in accounts)
+    _, n_requests, n_results, n_games = s.counts()
+    locked = sum(r.fee for r in map(s.get_request, range(1, n_requests + 1))
+                 if r.status in (RequestStatus.OPEN, RequestStatus.POSTED))
+    locked += p.result_bond * sum(s.result(i).status == ResultStatus.PENDING for i in range(1, n_results + 1))
+    locked += p.challenge_bond * sum(s.game(i).status == GameStatus.ACTIVE for i in range(1, n_games + 1))
+    burned = s.burned()
+    assert burned == sum(e["burnt"] for e in events if e.name == "GameResolved")
+    assert deposits == credited + withdrawn + locked + burned
+    assert w3.eth.get_balance(s.address) == credited + locked
+    assert w3.eth.get_balance(BURN_ADDRESS) == burned
+    return {"deposits": deposits, "credited": credited, "withdrawn": withdrawn, "locked": locked,
+            "burned": burned}

@@ -39,7 +39,7 @@ def test_system_on_anvil() -> None:
     final = final_memory(image, inp, out)
     with Anvil() as node:
         w3 = node.web3()
-        mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], 8, final.root())
+        mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], 8, final.root(), 0)
         system = deploy_system(w3, challenge_window=100, clock=50, mips_address=mock.address)
         operator, challenger = w3.eth.accounts[1], w3.eth.accounts[2]
         model_id = system.register_model(model)
@@ -66,7 +66,8 @@ def test_system_on_anvil() -> None:
         assert names == ["RequestCreated", "ResultPosted", "GameOpened", "GameResolved", "ResultRejected"]
         before = w3.eth.get_balance(challenger)
         amount = system.withdraw(sender=challenger)
-        assert amount == system.params.result_bond + system.params.challenge_bond
+        p = system.params
+        assert amount == p.challenge_bond + p.result_bond - p.burn_share(p.result_bond)
         assert w3.eth.get_balance(challenger) > before
 
 
@@ -81,7 +82,8 @@ def test_system_with_a_local_key_on_anvil() -> None:
         key = Account.create()
         w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address, "value": 10**18})
         w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(key), layer=0)
-        system = deploy_system(w3, challenge_window=100, clock=50, mips_address=w3.eth.accounts[0])
+        mock = deploy_contract(w3, compile_contracts(FIXTURES)["MockMIPS"], 8, bytes(32), 0)
+        system = deploy_system(w3, challenge_window=100, clock=50, mips_address=mock.address)
         model_id = system.register_model(model, sender=key.address)
         rid = system.request(model_id, toy_input(), fee=5, sender=key.address)
         assert system.get_request(rid).requester == key.address

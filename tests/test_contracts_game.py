@@ -11,6 +11,7 @@ from contracts_world import (
     WINDOW,
     ToyRun,
     World,
+    check_invariant,
     make_world,
     play,
     toy_input,
@@ -19,6 +20,7 @@ from contracts_world import (
 )
 
 from contracts.system import (
+    BURN_ADDRESS,
     ContractRevert,
     GameStatus,
     Phase,
@@ -30,6 +32,14 @@ from contracts.system import (
 HALT = 20          # steps of the toy run: ceil(log2(20)) = 5 rounds
 FEE = 5 * 10**16
 WRONG_OUT = b"\x42" * 40
+BURN_C = CHALLENGE_BOND // 2           # default burn share: half of the losing bond
+BURN_R = RESULT_BOND // 2
+DEFENDER_GAIN = CHALLENGE_BOND - BURN_C
+
+
+def challenger_payout(sharers: int = 1) -> int:
+    """Bond back + an equal share of the unburnt result bond among the games active at rejection."""
+    return CHALLENGE_BOND + (RESULT_BOND - BURN_R) // sharers
 
 
 def reverts(name: str):
@@ -68,10 +78,12 @@ def test_honest_defender_beats_lying_challenger(setup) -> None:
     lie, _ = world.run_for(toy_input(), WRONG_OUT, HALT)
     g = play(world, gid, truth.hash, lie.hash, truth.state, prover=world.operator)
     assert g.status == GameStatus.DEFENDER_WON and (g.lo, g.hi) == (HALT - 1, HALT)
-    assert s.balance(world.operator) == CHALLENGE_BOND and s.balance(challenger) == 0
+    assert s.balance(world.operator) == DEFENDER_GAIN and s.balance(challenger) == 0
+    assert s.burned() == BURN_C == world.w3.eth.get_balance(BURN_ADDRESS)
     assert s.result(res_id).status == ResultStatus.PENDING and s.result(res_id).open_games == 0
     resolved = [e for e in s.events_since(0) if e.name == "GameResolved"]
     assert resolved[0]["winner"] == world.operator and not resolved[0]["challengerWon"]
+    assert (resolved[0]["paid"], resolved[0]["burnt"]) == (DEFENDER_GAIN, BURN_C)
 
 
 def test_honest_challenger_beats_lying_defender_and_request_reopens(setup) -> None:
@@ -82,10 +94,14 @@ def test_honest_challenger_beats_lying_defender_and_request_reopens(setup) -> No
     gid = s.open_game(res_id, sender=challenger)
     g = play(world, gid, lie.hash, truth.hash, truth.state)
     assert g.status == GameStatus.CHALLENGER_WON and (g.lo, g.hi) == (HALT - 1, HALT)
-    assert s.balance(challenger) == CHALLENGE_BOND + RESULT_BOND
-    assert s.result(res_id).status == ResultStatus.REJECTED
+    assert s.balance(challenger) == challenger_payout() and s.burned() == BURN_R
+    assert s.result(res_id).status == ResultStatus.REJECTED and s.result(res_id).sharers == 1
     req = s.get_request(rid)
     assert req.status == RequestStatus.OPEN and req.result_id == 0
+    assert req.reopen_at == world.now() + 1     # the rejection's block time + the reopen delay
+    assert s.is_barred(rid, world.operator) and not s.is_barred(rid, world.accounts[7])
+    with reverts("OperatorBarred"):      # the rejected operator cannot post on this request again
+        post_honest(world, rid, sender=world.operator)
     names = [e.name for e in s.events_since(0)]
     assert names[-2:] == ["GameResolved", "ResultRejected"]
     with reverts("ResultNotPending"):
@@ -168,7 +184,7 @@ def test_defender_timeout(setup) -> None:
     s.timeout(gid, sender=world.accounts[8])
     g = s.game(gid)
     assert g.status == GameStatus.CHALLENGER_WON
-    assert s.balance(challenger) == CHALLENGE_BOND + RESULT_BOND
+    assert s.balance(challenger) == challenger_payout()
     assert s.result(res_id).status == ResultStatus.REJECTED
 
 
@@ -191,7 +207,7 @@ def test_challenger_timeout_in_response_and_clock_accounting(setup) -> None:
         s.respond(gid, HALT // 2, True, sender=challenger)
     s.timeout(gid)
     assert s.game(gid).status == GameStatus.DEFENDER_WON
-    assert s.balance(world.operator) == CHALLENGE_BOND
+    assert s.balance(world.operator) == DEFENDER_GAIN
 
 
 def test_challenger_timeout_in_proof_phase(setup) -> None:
@@ -313,7 +329,8 @@ def test_several_lying_challengers_all_lose_then_finalize(setup) -> None:
     s.timeout(games[2])            # the third challenger never answered
     assert [s.game(g).status for g in games] == [GameStatus.DEFENDER_WON] * 3
     s.finalize(res_id)
-    assert s.balance(world.operator) == FEE + RESULT_BOND + 3 * CHALLENGE_BOND
+    assert s.balance(world.operator) == FEE + RESULT_BOND + 3 * DEFENDER_GAIN
+    assert s.burned() == 3 * BURN_C
     assert s.result(res_id).status == ResultStatus.FINALIZED
 
 
@@ -333,8 +350,12 @@ def test_several_challengers_lying_defender_first_win_rejects_and_others_cancel(
     s.cancel_game(g1)
     s.cancel_game(g2, sender=world.accounts[8])
     assert [s.game(x).status for x in (g1, g2)] == [GameStatus.CANCELLED] * 2
-    assert s.balance(c0) == CHALLENGE_BOND + RESULT_BOND
-    assert s.balance(c1) == s.balance(c2) == CHALLENGE_BOND
+    # three games were active at the rejection: each gets its bond back and a third of the unburnt bond
+    assert s.result(res_id).sharers == 3
+    assert s.balance(c0) == s.balance(c1) == s.balance(c2) == challenger_payout(3)
+    assert s.burned() == RESULT_BOND - 3 * ((RESULT_BOND - BURN_R) // 3)   # the burn share + rounding dust
+    cancelled = [e for e in s.events_since(0) if e.name == "GameCancelled"]
+    assert [e["refund"] for e in cancelled] == [challenger_payout(3)] * 2
     assert s.result(res_id).open_games == 0
 
 
@@ -361,7 +382,7 @@ def test_finalize_rules(setup) -> None:
         s.finalize(res_id)
     s.timeout(gid)                                 # challenger silent: defender wins
     s.finalize(res_id, sender=world.accounts[8])   # anyone may finalize
-    assert s.balance(world.operator) == FEE + RESULT_BOND + CHALLENGE_BOND
+    assert s.balance(world.operator) == FEE + RESULT_BOND + DEFENDER_GAIN
     with reverts("ResultNotPending"):
         s.finalize(res_id)
     with reverts("UnknownResult"):
@@ -398,8 +419,12 @@ def test_bond_accounting_invariant(setup) -> None:
     assert withdrawn == sum(e["amount"] for e in events if e.name == "Withdrawn")
     credited = sum(balances(world).values())
     locked = 3 * FEE + FEE + RESULT_BOND * 2 + CHALLENGE_BOND   # req2 fee, req1 fee, res_b, res_c, game 4
-    assert credited + withdrawn + locked == deposits
+    burned = BURN_R + BURN_C                                    # res_a's lie, gc's lying challenger
+    assert s.burned() == burned == w3.eth.get_balance(BURN_ADDRESS)
+    assert credited + withdrawn + locked + burned == deposits
     assert w3.eth.get_balance(s.address) == credited + locked
+    assert check_invariant(world) == {"deposits": deposits, "credited": credited, "withdrawn": withdrawn,
+                                      "locked": locked, "burned": burned}
 
     advance_time(w3, WINDOW + CLOCK + 2)
     s.timeout(s.game_of(res_c, world.challengers[3]))   # defender silent: res_c rejected
@@ -412,6 +437,15 @@ def test_bond_accounting_invariant(setup) -> None:
             fee_paid = s.last_receipt["gasUsed"] * s.last_receipt["effectiveGasPrice"]
             assert got == amount and w3.eth.get_balance(acct) == before + amount - fee_paid
     assert w3.eth.get_balance(s.address) == 3 * FEE
+    check_invariant(world)
+    # the requester of req2 gives up after its deadline: the fee comes back, nothing stays locked
+    with reverts("DeadlineNotReached"):
+        s.cancel_request(rid2, sender=world.accounts[9])
+    advance_time(w3, 30 * 24 * 3600 + 1)
+    assert s.cancel_request(rid2, sender=world.accounts[9]) == 3 * FEE
+    s.withdraw(sender=world.accounts[9])
+    assert w3.eth.get_balance(s.address) == 0
+    assert check_invariant(world)["locked"] == 0
 
 
 def test_withdraw_cannot_be_reentered(setup) -> None:
@@ -429,7 +463,7 @@ def test_withdraw_cannot_be_reentered(setup) -> None:
     gid = s.game_of(res_id, attacker.address)
     advance_time(w3, CLOCK + 1)
     s.timeout(gid)                          # the defender never moved: the attacker contract wins
-    owed = CHALLENGE_BOND + RESULT_BOND
+    owed = challenger_payout()
     assert s.balance(attacker.address) == owed
     attacker.functions.cashOut().transact({"gas": 1_000_000})
     assert attacker.functions.innerError().call() == w3.keccak(text="Reentrancy()")[:4]

@@ -9,6 +9,7 @@ from contracts_world import (
     CHALLENGE_BOND,
     ENTRY,
     INPUT_LEN,
+    MAX_STEPS,
     OUTPUT_LEN,
     RESULT_BOND,
     World,
@@ -42,7 +43,7 @@ def test_registered_model_reads_back(world: World) -> None:
     m = world.system.model(world.model_id)
     assert (m.image_root, m.entry, m.input_base, m.input_length, m.output_base, m.output_length) == (
         world.model.image_root, ENTRY, INPUT_BASE, INPUT_LEN, OUTPUT_BASE, OUTPUT_LEN)
-    assert (m.input_size, m.output_size, m.metadata_uri) == (128, 64, "ipfs://toy")
+    assert (m.input_size, m.output_size, m.metadata_uri, m.max_steps) == (128, 64, "ipfs://toy", MAX_STEPS)
     assert world.system.input_path(world.model_id) == world.model.input_path
     ev = [e for e in world.system.events_since(0) if e.name == "ModelRegistered"]
     assert len(ev) == 1 and ev[0]["modelHash"] == keccak256(b"toy")
@@ -105,6 +106,14 @@ def test_register_rejects_bad_regions_and_paths(world: World) -> None:
         s.register_model(dataclasses.replace(m, input_path=bad))
     with reverts("InputPathMismatch"):
         s.register_model(dataclasses.replace(m, image_root=b"\x02" * 32))
+    with reverts("BadEntry"):
+        s.register_model(dataclasses.replace(m, entry=ENTRY + 2))
+    with reverts("BadMaxSteps"):
+        s.register_model(dataclasses.replace(m, max_steps=0))
+    with reverts("BadMaxSteps") as exc:
+        s.register_model(dataclasses.replace(m, max_steps=(1 << 48) + 1))
+    assert exc.value.fields == {"maxSteps": (1 << 48) + 1, "limit": 1 << 48}
+    assert s.register_model(dataclasses.replace(m, max_steps=1 << 48)) == world.model_id + 1
 
 
 # ----------------------------------------------------------------------------- requests
@@ -171,15 +180,24 @@ def test_post_result_bad_input(world: World) -> None:
         s.post_result(rid, out, state, proof, sender=op, bond=RESULT_BOND - 1)
     with reverts("BadStateLength"):
         s.post_result(rid, out, state[:-1], proof, sender=op)
-    with reverts("NotSuccessfulExit"):
+    with reverts("RunNotFinished") as exc:          # not exited: only an outcome at exactly maxSteps
         s.post_result(rid, out, with_field(state, exited=0), proof, sender=op)
-    with reverts("NotSuccessfulExit") as exc:
+    assert exc.value.fields == {"steps": 50, "maxSteps": MAX_STEPS}
+    with reverts("RunNotFinished"):
+        s.post_result(rid, b"", with_field(state, exited=0, step=MAX_STEPS + 1), [], sender=op)
+    with reverts("OutputNotEmpty"):                 # a failed exit carries no output ...
         s.post_result(rid, out, with_field(state, exit_code=0x81), proof, sender=op)
-    assert exc.value.fields == {"exited": True, "exitCode": 0x81}
+    with reverts("OutputNotEmpty"):                 # ... and no output proof
+        s.post_result(rid, b"", with_field(state, exit_code=0x81), proof, sender=op)
+    with reverts("OutputNotEmpty"):
+        s.post_result(rid, out, with_field(state, exited=0, step=MAX_STEPS), [], sender=op)
     with reverts("StepsOutOfRange"):
         s.post_result(rid, out, with_field(state, step=0), proof, sender=op)
+    with reverts("StepsOutOfRange") as exc:         # claims above the model's maxSteps
+        s.post_result(rid, out, with_field(state, step=MAX_STEPS + 1), proof, sender=op)
+    assert exc.value.fields == {"steps": MAX_STEPS + 1, "maxSteps": MAX_STEPS}
     with reverts("StepsOutOfRange"):
-        s.post_result(rid, out, with_field(state, step=(1 << 48) + 1), proof, sender=op)
+        s.post_result(rid, b"", with_field(state, step=(1 << 48) + 1, exit_code=3), [], sender=op)
     with reverts("WrongOutputLength"):
         s.post_result(rid, out[:-1], state, proof, sender=op)
     with reverts("WrongPathLength"):

@@ -20,6 +20,7 @@ abstract contract ModelRegistry {
         uint32 outputBase;      // output region: aligned, power-of-two size >= 32 bytes
         uint32 outputSize;
         uint32 outputLength;    // exact output byte length a result must carry (<= outputSize)
+        uint64 maxSteps;        // step bound: a run still going at maxSteps has the outcome "did not halt"
         string metadataURI;
     }
 
@@ -36,10 +37,13 @@ abstract contract ModelRegistry {
         bytes32 imageRoot;
         bytes32 modelHash;
         uint32 inputSize;
+        uint64 maxSteps;
         string metadataURI;
     }
 
     uint256 internal constant TREE_DEPTH = 27;
+    /// @notice Upper bound of every model's maxSteps: at most 48 bisection rounds.
+    uint256 public constant MAX_STEPS = 1 << 48;
 
     uint256 public modelCount;
     mapping(uint256 modelId => Model) public models;
@@ -56,6 +60,7 @@ abstract contract ModelRegistry {
         uint32 outputBase,
         uint32 outputSize,
         uint32 outputLength,
+        uint64 maxSteps,
         string metadataURI
     );
 
@@ -66,12 +71,16 @@ abstract contract ModelRegistry {
     error InputPathMismatch(bytes32 computed, bytes32 imageRoot);
     error WrongInputLength(uint256 expected, uint256 got);
     error PathStoreFailed();
+    error BadEntry(uint32 entry);
+    error BadMaxSteps(uint64 maxSteps, uint256 limit);
 
     /// @notice Register a model image; `inputPath` is the 27 - log2(inputSize / 32) siblings, bottom-up.
     function registerModel(ModelSpec calldata spec, bytes32[] calldata inputPath)
         external
         returns (uint256 modelId)
     {
+        if (spec.entry % 4 != 0) revert BadEntry(spec.entry);
+        if (spec.maxSteps == 0 || spec.maxSteps > MAX_STEPS) revert BadMaxSteps(spec.maxSteps, MAX_STEPS);
         uint256 inLevel = _checkRegion(spec.inputBase, spec.inputSize, spec.inputLength);
         _checkRegion(spec.outputBase, spec.outputSize, spec.outputLength);
         if (_overlaps(spec.inputBase, spec.inputSize, spec.outputBase, spec.outputSize)) revert RegionsOverlap();
@@ -96,11 +105,12 @@ abstract contract ModelRegistry {
             imageRoot: spec.imageRoot,
             modelHash: spec.modelHash,
             inputSize: spec.inputSize,
+            maxSteps: spec.maxSteps,
             metadataURI: spec.metadataURI
         });
         emit ModelRegistered(
             modelId, msg.sender, spec.imageRoot, spec.modelHash, spec.entry, spec.inputBase, spec.inputSize,
-            spec.inputLength, spec.outputBase, spec.outputSize, spec.outputLength, spec.metadataURI
+            spec.inputLength, spec.outputBase, spec.outputSize, spec.outputLength, spec.maxSteps, spec.metadataURI
         );
     }
 

@@ -7,10 +7,11 @@ import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
 /// @title Optimist: requests, optimistic results and bisection games over MIPS execution.
-/// @notice The rules (turns, clocks, bonds, corner cases) are in docs/game-rules.md; the daemons follow them.
-///         Payments are pull-based: every payout is credited to `balances` and taken with `withdraw`.
+/// @notice The rules (outcomes, turns, clocks, bonds, burns, corner cases) are in docs/game-rules.md; the daemons
+///         follow them. Payments are pull-based: every payout is credited to `balances` and taken with `withdraw`.
+///         The burnt share of a losing bond is sent to BURN_ADDRESS at once and counted in `burned`.
 contract Optimist is ModelRegistry {
-    enum RequestStatus { None, Open, Posted, Finalized }
+    enum RequestStatus { None, Open, Posted, Finalized, Cancelled }
     enum ResultStatus { None, Pending, Rejected, Finalized }
     enum GameStatus { None, Active, ChallengerWon, DefenderWon, Cancelled }
     /// Midpoint: defender to post the midpoint hash. Response: challenger to agree/disagree.
@@ -18,13 +19,18 @@ contract Optimist is ModelRegistry {
     enum Phase { Midpoint, Response, Proof }
     enum MoveKind { Midpoint, Agree, Disagree }
     enum Reason { Proof, Timeout }
+    /// Success: exited with code 0, output proven. Failure: exited with a non-zero code (trap, fault,
+    /// program error). NoHalt: still running at the model's maxSteps.
+    enum Outcome { Success, Failure, NoHalt }
 
     struct Request {
         address requester;
         RequestStatus status;
         uint64 modelId;
         uint128 fee;
-        uint64 resultId;        // the result currently posted (0 when open)
+        uint64 resultId;        // the result currently posted or finalized (0 when open)
+        uint64 deadline;        // after it, the requester may cancel an Open request
+        uint64 reopenAt;        // after a rejection: no result may be posted before this time
         bytes32 initialStateHash;
         bytes32 inputHash;      // keccak256 of the input bytes (the bytes are in RequestCreated)
     }
@@ -32,11 +38,13 @@ contract Optimist is ModelRegistry {
     struct Result {
         address operator;
         ResultStatus status;
-        uint16 openGames;
+        Outcome outcome;
+        uint8 exitCode;         // the final state's exit code (0 unless outcome == Failure)
         uint64 postedAt;
         uint64 requestId;
         uint64 steps;
-        uint128 bond;
+        uint64 openGames;       // active games on this result
+        uint64 sharers;         // set on rejection: games active then, sharing the unburnt result bond
         bytes32 finalStateHash;
         bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted)
     }
@@ -56,30 +64,43 @@ contract Optimist is ModelRegistry {
         bytes32 midHash;        // defender's hash at (lo + hi) / 2 (valid in the Response phase)
     }
 
-    uint256 public constant MAX_STEPS = 1 << 48;
+    /// @notice Where burnt bond shares go: nobody holds its key.
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+    uint256 public constant BPS = 10_000;
+    /// @notice Latest request deadline: block.timestamp + MAX_REQUEST_TIME (also the deadline of `request`).
+    uint256 public constant MAX_REQUEST_TIME = 30 days;
+    uint256 public constant MIN_PERIOD = 30;          // seconds: least challenge window and clock
+    uint256 public constant MAX_WINDOW = 30 days;
+    uint256 public constant MAX_CLOCK = 7 days;
+    uint256 public constant MAX_REOPEN_DELAY = 1 hours;
 
     IMIPS public immutable mips;
     uint64 public immutable challengeWindow;
     uint32 public immutable clock;
     uint128 public immutable resultBond;
     uint128 public immutable challengeBond;
+    uint16 public immutable burnBps;        // share of a losing bond that is burnt, in basis points
+    uint32 public immutable reopenDelay;    // seconds between a rejection and the next accepted post
 
     uint256 public requestCount;
     uint256 public resultCount;
     uint256 public gameCount;
+    uint256 public burned;                  // total wei sent to BURN_ADDRESS
     mapping(uint256 requestId => Request) public requests;
     mapping(uint256 resultId => Result) public results;
     mapping(uint256 gameId => Game) public games;
     mapping(uint256 resultId => mapping(address challenger => uint256 gameId)) public gameOf;
+    mapping(uint256 requestId => mapping(address operator => bool)) public barred;
     mapping(address account => uint256) public balances;
 
     event RequestCreated(
         uint256 indexed requestId, uint256 indexed modelId, address indexed requester, uint256 fee,
-        bytes32 initialStateHash, bytes input
+        bytes32 initialStateHash, bytes input, uint64 deadline
     );
+    event RequestCancelled(uint256 indexed requestId, address indexed requester, uint256 fee);
     event ResultPosted(
         uint256 indexed resultId, uint256 indexed requestId, address indexed operator, bytes32 finalStateHash,
-        uint64 steps, uint64 deadline, bytes output
+        uint64 steps, uint64 deadline, bytes output, Outcome outcome, uint8 exitCode
     );
     event GameOpened(
         uint256 indexed gameId, uint256 indexed resultId, address indexed challenger, uint256 requestId,
@@ -90,19 +111,31 @@ contract Optimist is ModelRegistry {
         bytes32 midHash, Phase next
     );
     event GameResolved(
-        uint256 indexed gameId, uint256 indexed resultId, address indexed winner, bool challengerWon, Reason reason
+        uint256 indexed gameId, uint256 indexed resultId, address indexed winner, bool challengerWon, Reason reason,
+        uint256 paid, uint256 burnt
     );
-    event GameCancelled(uint256 indexed gameId, uint256 indexed resultId);
-    event ResultRejected(uint256 indexed resultId, uint256 indexed requestId, uint256 gameId);
-    event ResultFinalized(uint256 indexed resultId, uint256 indexed requestId, address indexed operator, uint256 fee);
+    event GameCancelled(uint256 indexed gameId, uint256 indexed resultId, uint256 refund);
+    event ResultRejected(uint256 indexed resultId, uint256 indexed requestId, uint256 gameId, uint64 reopenAt);
+    event ResultFinalized(
+        uint256 indexed resultId, uint256 indexed requestId, address indexed operator, uint256 fee, Outcome outcome,
+        uint8 exitCode
+    );
     event Withdrawn(address indexed account, uint256 amount);
 
+    error BadParameter(string name, uint256 value);
     error UnknownRequest(uint256 requestId);
     error RequestNotOpen(uint256 requestId);
+    error RequestReopening(uint256 reopenAt);
+    error OperatorBarred(uint256 requestId, address operator);
+    error BadDeadline(uint256 deadline, uint256 latest);
+    error NotRequester();
+    error DeadlineNotReached(uint256 deadline);
+    error RequestNotFinalized(uint256 requestId);
     error WrongBond(uint256 expected, uint256 sent);
     error BadStateLength(uint256 got);
-    error NotSuccessfulExit(bool exited, uint8 exitCode);
-    error StepsOutOfRange(uint64 steps);
+    error StepsOutOfRange(uint64 steps, uint64 maxSteps);
+    error RunNotFinished(uint64 steps, uint64 maxSteps);
+    error OutputNotEmpty();
     error WrongOutputLength(uint256 expected, uint256 got);
     error OutputProofMismatch(bytes32 computed, bytes32 memRoot);
     error UnknownResult(uint256 resultId);
@@ -139,39 +172,77 @@ contract Optimist is ModelRegistry {
         }
     }
 
-    /// @param mips_ the one-step interpreter
-    /// @param challengeWindow_ seconds after posting during which games can be opened
-    /// @param clock_ seconds on each side's chess clock per game
-    /// @param resultBond_ bond an operator posts with a result
-    /// @param challengeBond_ bond a challenger posts to open a game
-    constructor(IMIPS mips_, uint64 challengeWindow_, uint32 clock_, uint128 resultBond_, uint128 challengeBond_) {
+    /// @param mips_ the one-step interpreter (a deployed contract)
+    /// @param challengeWindow_ seconds after posting during which games can be opened (MIN_PERIOD..MAX_WINDOW)
+    /// @param clock_ seconds on each side's chess clock per game (MIN_PERIOD..MAX_CLOCK)
+    /// @param resultBond_ bond an operator posts with a result (> 0; its burnt share must be >= 1 wei)
+    /// @param challengeBond_ bond a challenger posts to open a game (same rule)
+    /// @param burnBps_ share of a losing bond that is burnt, in basis points (1..10000)
+    /// @param reopenDelay_ seconds after a rejection before the request takes results again (1..MAX_REOPEN_DELAY)
+    constructor(
+        IMIPS mips_,
+        uint64 challengeWindow_,
+        uint32 clock_,
+        uint128 resultBond_,
+        uint128 challengeBond_,
+        uint16 burnBps_,
+        uint32 reopenDelay_
+    ) {
+        if (address(mips_).code.length == 0) revert BadParameter("mips", uint256(uint160(address(mips_))));
+        if (challengeWindow_ < MIN_PERIOD || challengeWindow_ > MAX_WINDOW) {
+            revert BadParameter("challengeWindow", challengeWindow_);
+        }
+        if (clock_ < MIN_PERIOD || clock_ > MAX_CLOCK) revert BadParameter("clock", clock_);
+        if (burnBps_ == 0 || burnBps_ > BPS) revert BadParameter("burnBps", burnBps_);
+        if (uint256(resultBond_) * burnBps_ < BPS) revert BadParameter("resultBond", resultBond_);
+        if (uint256(challengeBond_) * burnBps_ < BPS) revert BadParameter("challengeBond", challengeBond_);
+        if (reopenDelay_ == 0 || reopenDelay_ > MAX_REOPEN_DELAY) revert BadParameter("reopenDelay", reopenDelay_);
         mips = mips_;
         challengeWindow = challengeWindow_;
         clock = clock_;
         resultBond = resultBond_;
         challengeBond = challengeBond_;
+        burnBps = burnBps_;
+        reopenDelay = reopenDelay_;
     }
 
     // ---------------------------------------------------------------- requests and results
 
     /// @notice Ask for `modelId` run on `input`; msg.value is the fee paid to the operator whose result stands.
-    function request(uint256 modelId, bytes calldata input) external payable nonReentrant returns (uint256 requestId) {
-        bytes32 init = initialStateHash(modelId, input);
-        requestId = ++requestCount;
-        requests[requestId] = Request({
-            requester: msg.sender,
-            status: RequestStatus.Open,
-            modelId: uint64(modelId),
-            fee: uint128(msg.value),
-            resultId: 0,
-            initialStateHash: init,
-            inputHash: keccak256(input)
-        });
-        emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input);
+    ///         The requester may cancel it while Open after `block.timestamp + MAX_REQUEST_TIME`.
+    function request(uint256 modelId, bytes calldata input) external payable nonReentrant returns (uint256) {
+        return _request(modelId, input, block.timestamp + MAX_REQUEST_TIME);
     }
 
-    /// @notice Post `output` with the packed final state (exited, exit code 0) and the output region's
-    ///         sibling path in that state (bottom-up); msg.value must be `resultBond`.
+    /// @notice `request` with the requester's own cancel deadline (now < deadline <= now + MAX_REQUEST_TIME).
+    function requestUntil(uint256 modelId, bytes calldata input, uint256 deadline)
+        external
+        payable
+        nonReentrant
+        returns (uint256)
+    {
+        uint256 latest = block.timestamp + MAX_REQUEST_TIME;
+        if (deadline <= block.timestamp || deadline > latest) revert BadDeadline(deadline, latest);
+        return _request(modelId, input, deadline);
+    }
+
+    /// @notice Requester: take the fee back from a request still Open after its deadline.
+    function cancelRequest(uint256 requestId) external nonReentrant {
+        Request storage req = requests[requestId];
+        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (msg.sender != req.requester) revert NotRequester();
+        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+        if (block.timestamp <= req.deadline) revert DeadlineNotReached(req.deadline);
+        req.status = RequestStatus.Cancelled;
+        uint256 fee = req.fee;
+        balances[msg.sender] += fee;
+        emit RequestCancelled(requestId, msg.sender, fee);
+    }
+
+    /// @notice Post the outcome of a request: the packed final state and, for a successful exit (code 0),
+    ///         `output` with the output region's sibling path in that state (bottom-up). A failed exit
+    ///         (code != 0) or a state still running at the model's maxSteps is an outcome too; it carries
+    ///         no output (`output` and `outputProof` empty). msg.value must be `resultBond`.
     function postResult(
         uint256 requestId,
         bytes calldata output,
@@ -181,18 +252,23 @@ contract Optimist is ModelRegistry {
         Request storage req = requests[requestId];
         if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
         if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+        if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
+        if (barred[requestId][msg.sender]) revert OperatorBarred(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
-        uint64 steps = _checkFinalState(req.modelId, output, finalState, outputProof);
+        (uint64 steps, Outcome outcome, uint8 exitCode) =
+            _checkFinalState(req.modelId, output, finalState, outputProof);
 
         resultId = ++resultCount;
         results[resultId] = Result({
             operator: msg.sender,
             status: ResultStatus.Pending,
-            openGames: 0,
+            outcome: outcome,
+            exitCode: exitCode,
             postedAt: uint64(block.timestamp),
             requestId: uint64(requestId),
             steps: steps,
-            bond: uint128(msg.value),
+            openGames: 0,
+            sharers: 0,
             finalStateHash: keccak256(finalState),
             outputHash: keccak256(output)
         });
@@ -200,7 +276,7 @@ contract Optimist is ModelRegistry {
         req.resultId = uint64(resultId);
         emit ResultPosted(
             resultId, requestId, msg.sender, keccak256(finalState), steps,
-            uint64(block.timestamp) + challengeWindow, output
+            uint64(block.timestamp) + challengeWindow, output, outcome, exitCode
         );
     }
 
@@ -214,8 +290,8 @@ contract Optimist is ModelRegistry {
         res.status = ResultStatus.Finalized;
         req.status = RequestStatus.Finalized;
         uint256 fee = req.fee;
-        balances[res.operator] += fee + res.bond;
-        emit ResultFinalized(resultId, res.requestId, res.operator, fee);
+        balances[res.operator] += fee + resultBond;
+        emit ResultFinalized(resultId, res.requestId, res.operator, fee, res.outcome, res.exitCode);
     }
 
     /// @notice Send the caller everything credited to it.
@@ -320,7 +396,8 @@ contract Optimist is ModelRegistry {
         _resolve(gameId, g, defenderToMove, Reason.Timeout);
     }
 
-    /// @notice Anyone: close a game whose result was already rejected by another game; its bond is refunded.
+    /// @notice Anyone: close a game whose result was already rejected by another game; its challenger gets
+    ///         its bond back plus an equal share of the unburnt result bond (docs/game-rules.md §5).
     function cancelGame(uint256 gameId) external nonReentrant {
         Game storage g = games[gameId];
         if (g.status != GameStatus.Active) revert GameNotActive(gameId);
@@ -328,8 +405,9 @@ contract Optimist is ModelRegistry {
         if (res.status != ResultStatus.Rejected) revert ResultNotRejected(g.resultId);
         g.status = GameStatus.Cancelled;
         res.openGames -= 1;
-        balances[g.challenger] += challengeBond;
-        emit GameCancelled(gameId, g.resultId);
+        uint256 refund = uint256(challengeBond) + (resultBond - _burnShare(resultBond)) / res.sharers;
+        balances[g.challenger] += refund;
+        emit GameCancelled(gameId, g.resultId, refund);
     }
 
     // ---------------------------------------------------------------- views
@@ -351,26 +429,71 @@ contract Optimist is ModelRegistry {
         return uint256(results[resultId].postedAt) + challengeWindow;
     }
 
+    /// @notice The outcome of a finalized request: Success (output hash), Failure (exit code) or NoHalt
+    ///         (still running at maxSteps), with the number of steps and the result id.
+    function outcomeOf(uint256 requestId)
+        external
+        view
+        returns (Outcome outcome, uint8 exitCode, uint64 steps, bytes32 outputHash, uint256 resultId)
+    {
+        Request storage req = requests[requestId];
+        if (req.status != RequestStatus.Finalized) revert RequestNotFinalized(requestId);
+        resultId = req.resultId;
+        Result storage res = results[resultId];
+        return (res.outcome, res.exitCode, res.steps, res.outputHash, resultId);
+    }
+
     // ---------------------------------------------------------------- internals
 
+    function _request(uint256 modelId, bytes calldata input, uint256 deadline) private returns (uint256 requestId) {
+        bytes32 init = initialStateHash(modelId, input);
+        requestId = ++requestCount;
+        requests[requestId] = Request({
+            requester: msg.sender,
+            status: RequestStatus.Open,
+            modelId: uint64(modelId),
+            fee: uint128(msg.value),
+            resultId: 0,
+            deadline: uint64(deadline),
+            reopenAt: 0,
+            initialStateHash: init,
+            inputHash: keccak256(input)
+        });
+        emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
+    }
+
+    /// @dev The outcome a final state claims: exited with code 0 (output proven against memRoot), exited with
+    ///      another code, or not exited at exactly maxSteps. Exited claims need 1 <= step <= maxSteps.
     function _checkFinalState(
         uint256 modelId,
         bytes calldata output,
         bytes calldata finalState,
         bytes32[] calldata outputProof
-    ) private view returns (uint64 steps) {
+    ) private view returns (uint64 steps, Outcome outcome, uint8 exitCode) {
         if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
-        (bytes32 memRoot, uint8 exitCode, bool exited, uint64 step) = PackedState.summary(finalState);
-        if (!exited || exitCode != 0) revert NotSuccessfulExit(exited, exitCode);
-        if (step == 0 || step > MAX_STEPS) revert StepsOutOfRange(step);
+        bytes32 memRoot;
+        bool exited;
+        (memRoot, exitCode, exited, steps) = PackedState.summary(finalState);
         Model storage m = models[modelId];
+        uint64 maxSteps = m.maxSteps;
+        if (!exited) {
+            if (steps != maxSteps) revert RunNotFinished(steps, maxSteps);
+            outcome = Outcome.NoHalt;
+            exitCode = 0;
+        } else {
+            if (steps == 0 || steps > maxSteps) revert StepsOutOfRange(steps, maxSteps);
+            outcome = exitCode == 0 ? Outcome.Success : Outcome.Failure;
+        }
+        if (outcome != Outcome.Success) {
+            if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
+            return (steps, outcome, exitCode);
+        }
         (uint32 base, uint32 size, uint32 length) = (m.outputBase, m.outputSize, m.outputLength);
         if (output.length != length) revert WrongOutputLength(length, output.length);
         uint256 level = RegionMerkle.levelOf(size);
         if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
         bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(base) >> (5 + level), outputProof);
         if (root != memRoot) revert OutputProofMismatch(root, memRoot);
-        return step;
     }
 
     function _pendingResult(uint256 resultId) private view returns (Result storage res) {
@@ -402,25 +525,54 @@ contract Optimist is ModelRegistry {
         return left - uint32(elapsed);
     }
 
+    function _burnShare(uint256 bond) private view returns (uint256) {
+        return bond * burnBps / BPS;
+    }
+
+    /// @dev Send `amount` to BURN_ADDRESS (no code: it cannot re-enter or refuse) and count it.
+    function _burn(uint256 amount) private {
+        burned += amount;
+        (bool ok,) = BURN_ADDRESS.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    /// @dev The loser's bond: its burn share is burnt, the rest goes to the winner side. A rejected result's
+    ///      unburnt bond is split equally among the games active at rejection (this one included); the
+    ///      others collect their share in cancelGame; the division's remainder is burnt too.
     function _resolve(uint256 gameId, Game storage g, bool challengerWon, Reason reason) private {
         uint256 resultId = g.resultId;
         Result storage res = results[resultId];
-        res.openGames -= 1;
+        uint256 active = res.openGames;
+        res.openGames = uint64(active - 1);
         address winner;
+        uint256 paid;
+        uint256 burnt;
+        uint64 reopenAt;
         if (challengerWon) {
             g.status = GameStatus.ChallengerWon;
             winner = g.challenger;
             res.status = ResultStatus.Rejected;
-            Request storage req = requests[res.requestId];
+            res.sharers = uint64(active);
+            uint256 pool = resultBond - _burnShare(resultBond);
+            uint256 share = pool / active;
+            burnt = resultBond - share * active;
+            uint256 requestId = res.requestId;
+            Request storage req = requests[requestId];
             req.status = RequestStatus.Open;
             req.resultId = 0;
-            balances[winner] += uint256(challengeBond) + res.bond;
+            reopenAt = uint64(block.timestamp) + reopenDelay;
+            req.reopenAt = reopenAt;
+            barred[requestId][res.operator] = true;
+            paid = uint256(challengeBond) + share;
         } else {
             g.status = GameStatus.DefenderWon;
             winner = res.operator;
-            balances[winner] += challengeBond;
+            burnt = _burnShare(challengeBond);
+            paid = challengeBond - burnt;
         }
-        emit GameResolved(gameId, resultId, winner, challengerWon, reason);
-        if (challengerWon) emit ResultRejected(resultId, res.requestId, gameId);
+        balances[winner] += paid;
+        _burn(burnt);
+        emit GameResolved(gameId, resultId, winner, challengerWon, reason, paid, burnt);
+        if (challengerWon) emit ResultRejected(resultId, res.requestId, gameId, reopenAt);
     }
 }

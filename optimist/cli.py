@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "register": ("deploy", "Register MODEL (a .mdnn file) and print its model id."),
     "request": ("request", "Ask for MODEL_ID run on an input; prints the request id."),
     "status": ("request", "Show a request: its status, every result posted for it, every game on those results."),
+    "cancel": ("request", "Cancel your unanswered request after its deadline; the fee is credited back (then "
+                          "withdrawn)."),
     "operator": ("daemons", "Serve requests for the given models: post results with a bond, defend games, "
                             "finalize, withdraw."),
     "challenger": ("daemons", "Check every result of the given models; dispute wrong ones, play the games, "

@@ -176,3 +176,44 @@ def test_parse_wei(text: str, wei: int) -> None:
     from optimist.commands.common import parse_wei
 
     assert parse_wei(text) == wei
+
+
+def test_register_twice_names_the_existing_id(deployed) -> None:
+    _, env = deployed
+    r = CliRunner().invoke(main, ["register", "toy"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "already registered as model 1" in r.output
+
+
+def test_request_json_cancel_before_and_status_json(deployed) -> None:
+    import json
+
+    d, env = deployed
+    runner = CliRunner()
+    r = runner.invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", "0.001ether",
+                             "--cancel-after", "1h", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["status"] == "OPEN" and report["fee_wei"] == 10**15 and report["results"] == []
+    rid = report["request"]
+    r = runner.invoke(main, ["cancel", str(rid)], env=env)
+    assert r.exit_code == 6, r.output            # before its deadline: the contract says no, by name
+    assert "Traceback" not in r.output
+    r = runner.invoke(main, ["status", str(rid), "--json"], env=env)
+    assert r.exit_code == 0 and json.loads(r.output)["status"] == "OPEN"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cancel-after", "soon"], "is not a duration"),
+    (["--cancel-after", "90d"], "must be 1 s .. 30 days"),
+])
+def test_bad_request_options(deployed, args: list[str], message: str) -> None:
+    d, env = deployed
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), *args], env=env)
+    assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_deploy_refuses_bad_parameters(deployed) -> None:
+    _, env = deployed
+    r = CliRunner().invoke(main, ["deploy", "--clock", "0", "-o", "/dev/null"], env=env)
+    assert r.exit_code == 2 and "clock must be" in r.output, r.output

@@ -32,17 +32,27 @@ from optimist.commands.common import (
 @click.option("--result-bond", type=ETHER, default="0.1ether", show_default=True, help="Operator bond per result.")
 @click.option("--challenge-bond", type=ETHER, default="0.1ether", show_default=True,
               help="Challenger bond per game.")
+@click.option("--burn-bps", type=click.IntRange(1, 10_000), default=5000, show_default=True,
+              help="Share of a losing bond burnt, in basis points (5000 = half).")
+@click.option("--reopen-delay", type=click.IntRange(1, 3600), default=12, show_default=True,
+              help="Seconds a rejected request stays closed before any operator may answer it again.")
 @handle_errors
 def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None, password_env: str,
-           output: Path | None, window: int, clock: int, result_bond: int, challenge_bond: int) -> None:
+           output: Path | None, window: int, clock: int, result_bond: int, challenge_bond: int, burn_bps: int,
+           reopen_delay: int) -> None:
     """Deploy MIPS.sol and the Optimist contract; write the deployment file."""
-    from contracts.system import deploy_system
+    from contracts.system import check_params, deploy_system
 
+    try:
+        check_params(window, clock, result_bond, challenge_bond, burn_bps, reopen_delay)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     w3 = connect(rpc)
     account = signer(w3, key_env, keystore, password_env)
     with console.status("compiling and deploying MIPS + Optimist"):
         system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
-                               challenge_bond=challenge_bond, sender=account.address)
+                               challenge_bond=challenge_bond, burn_bps=burn_bps, reopen_delay=reopen_delay,
+                               sender=account.address)
     p = system.params
     d = dep.Deployment(w3.eth.chain_id, system.address, p.mips, system.last_receipt["blockNumber"]
                        if system.last_receipt else w3.eth.block_number, rpc, p.challenge_window, p.clock,
@@ -54,6 +64,7 @@ def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path 
     for k, v in (("Optimist", d.optimist), ("MIPS", d.mips), ("chain id", d.chain_id), ("block", d.block),
                  ("challenge window", f"{d.challenge_window} s"), ("clock", f"{d.clock} s"),
                  ("result bond", ether(d.result_bond)), ("challenge bond", ether(d.challenge_bond)),
+                 ("burnt from a losing bond", f"{p.burn_bps / 100:g} %"), ("reopen delay", f"{p.reopen_delay} s"),
                  ("deployment file", str(path))):
         table.add_row(k, str(v))
     console.print(table)
@@ -61,14 +72,33 @@ def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path 
 
 # ------------------------------------------------------------------------------------- register
 
+DEFAULT_PROGRAM_MAX_STEPS = 1 << 32   # an ELF program's bound when none is given (~10-30 s of fast runner)
+
+
+def default_max_steps(model: str) -> int:
+    """A .mdnn model's step bound: 8x its estimated steps (data-independent for these models), at least 2^20."""
+    if model.endswith(".mdnn"):
+        from converter.inspect import inspect_model
+
+        estimate = inspect_model(Path(model).read_bytes()).estimated_steps
+        return min(1 << 48, max(1 << 20, 8 * estimate))
+    return DEFAULT_PROGRAM_MAX_STEPS
+
+
 @click.command("register")
 @click.argument("model")
+@click.option("--max-steps", type=click.IntRange(1, 1 << 48), default=None,
+              help="Steps after which a run counts as 'did not halt' (default: 8x the model's estimated "
+                   "steps for a .mdnn, 2^32 for a program).")
+@click.option("--again", is_flag=True, help="Register even if this image is already registered.")
 @rpc_option
 @key_options
 @handle_errors
-def register(model: str, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
-             password_env: str) -> None:
+def register(model: str, max_steps: int | None, again: bool, rpc: str, deployment_path: Path | None,
+             key_env: str, keystore: Path | None, password_env: str) -> None:
     """Register MODEL (a .mdnn file) and print its model id."""
+    import dataclasses
+
     from challenger.models import parse_model_spec
 
     served = parse_model_spec(model)
@@ -76,7 +106,16 @@ def register(model: str, rpc: str, deployment_path: Path | None, key_env: str, k
     account = signer(w3, key_env, keystore, password_env)
     system, _ = open_system(w3, deployment_path)
     with console.status(f"building the VM image of {model}"):
-        image = served.image
+        image = dataclasses.replace(served.image, max_steps=max_steps or default_max_steps(model))
+    if not again:
+        for model_id in range(1, system.counts()[0] + 1):
+            info = system.model(model_id)
+            if (info.image_root, info.entry, info.input_base, info.input_length, info.output_base,
+                    info.output_length) == (image.image_root, image.entry, image.input_base, image.input_length,
+                                            image.output_base, image.output_length):
+                console.print(f"{model} is already registered as model [bold]{model_id}[/] "
+                              f"(max steps {info.max_steps:,}); pass --again for a new id")
+                return
     model_id = system.register_model(image, sender=account.address)
     table = Table(title=f"model {model_id} registered")
     table.add_column("field")
@@ -85,8 +124,12 @@ def register(model: str, rpc: str, deployment_path: Path | None, key_env: str, k
                  ("model hash", "0x" + image.model_hash.hex()), ("entry", f"{image.entry:#x}"),
                  ("input", f"{image.input_length} bytes at {image.input_base:#x}"),
                  ("output", f"{image.output_length} bytes at {image.output_base:#x}"),
+                 ("max steps", f"{image.max_steps:,}"),
                  ("gas", system.last_receipt["gasUsed"] if system.last_receipt else "?")):
         table.add_row(k, str(v))
     console.print(table)
-
-
+    console.print("Before trusting this model, a requester checks that the image root is rebuilt from the "
+                  f"model file whose hash is 0x{image.model_hash.hex()} (`optimist register {model}` on "
+                  "another deployment, or the challenger daemon, which serves a model only when its own "
+                  "build gives the registered root). An image nobody can rebuild cannot be challenged.",
+                  soft_wrap=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -36,23 +38,52 @@ def read_input(path: Path) -> bytes:
     return path.read_bytes()
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Duration(click.ParamType):
+    """Seconds, or a number with s/m/h/d ('90s', '30m', '2h', '1d')."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        scale = DURATION_UNITS.get(text[-1:], 0)
+        number = text[:-1] if scale else text
+        if not number.isdigit():
+            self.fail(f"{value!r} is not a duration (e.g. 3600, 90s, 30m, 2h, 1d)", param, ctx)
+        return int(number) * (scale or 1)
+
+
 @click.command("request")
 @click.argument("model_id", type=int)
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Input as .npy (float32) or raw bytes.")
-@click.option("--fee", type=ETHER, default="0.01ether", show_default=True, help="Fee paid to the operator whose result stands.")
+              help="Input as .npy or .json (float32), or a raw binary file.")
+@click.option("--fee", type=ETHER, default="0.01ether", show_default=True,
+              help="Fee paid to the operator whose result stands.")
+@click.option("--cancel-after", type=Duration(), default=None,
+              help="Allow cancelling (fee back) if still unanswered after this long (default: the contract's "
+                   "maximum, 30 days).")
+@click.option("--wait", "wait_s", type=Duration(), default=None, metavar="DURATION",
+              help="Wait up to DURATION for the request to end; print its outcome.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
 @key_options
 @handle_errors
-def request(model_id: int, input_path: Path, fee: int, rpc: str, deployment_path: Path | None, key_env: str,
-            keystore: Path | None, password_env: str) -> None:
+def request(model_id: int, input_path: Path, fee: int, cancel_after: int | None, wait_s: int | None,
+            as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
+            password_env: str) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
-    from contracts.system import ContractRevert
+    from contracts.system import MAX_REQUEST_TIME, ContractRevert
 
+    if cancel_after is not None and not 0 < cancel_after <= MAX_REQUEST_TIME:
+        raise click.BadParameter(f"must be 1 s .. {MAX_REQUEST_TIME // 86400} days", param_hint="--cancel-after")
     data = read_input(input_path)
     w3 = connect(rpc)
     account = signer(w3, key_env, keystore, password_env)
-    system, _ = open_system(w3, deployment_path)
+    system, d = open_system(w3, deployment_path)
     try:
         info = system.model(model_id)
     except ContractRevert:
@@ -62,64 +93,141 @@ def request(model_id: int, input_path: Path, fee: int, rpc: str, deployment_path
     if len(data) != info.input_length:
         raise CommandError(f"model {model_id} takes {info.input_length} input bytes "
                            f"({info.input_length // 4} float32), {input_path} has {len(data)}", EXIT_ERROR)
-    request_id = system.request(model_id, data, fee=fee, sender=account.address)
-    console.print(f"request [bold]{request_id}[/] created (model {model_id}, fee {ether(fee)}, "
-                  f"gas {system.last_receipt['gasUsed'] if system.last_receipt else '?'})")
+    deadline = None if cancel_after is None else w3.eth.get_block("latest")["timestamp"] + cancel_after
+    request_id = system.request(model_id, data, fee=fee, sender=account.address, deadline=deadline)
+    gas = system.last_receipt["gasUsed"] if system.last_receipt else None
+    if wait_s is not None:
+        end = time.monotonic() + wait_s
+        with console.status(f"request {request_id}: waiting for its outcome") if not as_json else _null():
+            while time.monotonic() < end:
+                if system.get_request(request_id).status.name in ("FINALIZED", "CANCELLED"):
+                    break
+                time.sleep(1.0)
+    report = request_report(system, d.block, request_id)
+    report["gas"] = gas
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        console.print(f"request [bold]{request_id}[/] created (model {model_id}, fee {ether(fee)}, gas {gas})")
+        if wait_s is not None:
+            show_report(report)
+    if wait_s is not None and report["status"] not in ("FINALIZED", "CANCELLED"):
+        raise CommandError(f"request {request_id} is still {report['status']} after {wait_s} s "
+                           f"(follow it with `optimist status {request_id}`)", EXIT_ERROR)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@click.command("cancel")
+@click.argument("request_id", type=int)
+@rpc_option
+@key_options
+@handle_errors
+def cancel(request_id: int, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
+           password_env: str) -> None:
+    """Cancel your unanswered request after its deadline; the fee is credited back (then withdrawn)."""
+    w3 = connect(rpc)
+    account = signer(w3, key_env, keystore, password_env)
+    system, _ = open_system(w3, deployment_path)
+    fee = system.cancel_request(request_id, sender=account.address)
+    system.withdraw(sender=account.address)
+    console.print(f"request [bold]{request_id}[/] cancelled; {ether(fee)} returned to {account.address}")
 
 
 # ------------------------------------------------------------------------------------- status
 
-def describe_output(output: bytes) -> str:
+def output_values(output: bytes) -> list[float] | None:
+    """The output as float32 values, or None when it is not a whole number of float32."""
     import numpy as np
 
-    if len(output) % 4:
-        return "0x" + output.hex()
-    values = np.frombuffer(output, dtype="<f4")
-    shown = ", ".join(f"{v:.4g}" for v in values[:10]) + (" ..." if len(values) > 10 else "")
-    return f"[{shown}] argmax={int(values.argmax())}" if len(values) else "[]"
+    if not output or len(output) % 4:
+        return None
+    return [float(v) for v in np.frombuffer(output, dtype="<f4")]
 
 
-@click.command("status")
-@click.argument("request_id", type=int)
-@rpc_option
-@handle_errors
-def status(request_id: int, rpc: str, deployment_path: Path | None) -> None:
-    """Show a request: its status, every result posted for it, every game on those results."""
-    w3 = connect(rpc)
-    system, d = open_system(w3, deployment_path)
+def describe_output(output: bytes, limit: int = 32) -> str:
+    values = output_values(output)
+    if values is None:
+        return "0x" + output.hex() if output else "(none)"
+    shown = ", ".join(f"{v:.7g}" for v in values[:limit])
+    more = f" ... ({len(values) - limit} more)" if len(values) > limit else ""
+    best = max(range(len(values)), key=lambda i: values[i])
+    return f"[{shown}{more}] argmax={best}"
+
+
+def request_report(system: Any, from_block: int, request_id: int) -> dict[str, Any]:
+    """Everything known about a request: its state, results (with outcome and output) and games."""
     req = system.get_request(request_id)
     if req.requester == "0x" + "00" * 20:
         raise CommandError(f"unknown request id {request_id} (this deployment has requests "
                            f"1..{system.counts()[1]})", EXIT_NOT_FOUND)
-    events = system.events_since(d.block)
-    results = [e for e in events if e.name == "ResultPosted" and e["requestId"] == request_id]
-    result_ids = {e["resultId"] for e in results}
-    games = [e for e in events if e.name == "GameOpened" and e["resultId"] in result_ids]
+    events = system.events_since(from_block)
+    posted = [e for e in events if e.name == "ResultPosted" and e["requestId"] == request_id]
+    result_ids = {e["resultId"] for e in posted}
     moves: dict[int, int] = {}
     for e in events:
         if e.name == "MoveMade":
             moves[e["gameId"]] = moves.get(e["gameId"], 0) + 1
-    now = max(w3.eth.get_block("latest")["timestamp"], int(time.time()))
-    console.print(f"request [bold]{request_id}[/]: model {req.model_id}, status [bold]{req.status.name}[/], "
-                  f"fee {ether(req.fee)}, requester {req.requester}")
-    rt = Table(title="results")
-    for col in ("result", "operator", "status", "steps", "window", "output"):
-        rt.add_column(col)
-    for e in results:
+    now = max(system.w3.eth.get_block("latest")["timestamp"], int(time.time()))
+    results = []
+    for e in posted:
         r = system.result(e["resultId"])
-        left = r.deadline - now
-        window = f"{left} s left" if left > 0 and r.status.name == "PENDING" else "closed"
-        rt.add_row(str(r.result_id), r.operator, r.status.name, f"{r.steps:,}", window,
-                   describe_output(e["output"]))
+        results.append({
+            "result": r.result_id, "operator": r.operator, "status": r.status.name, "outcome": r.outcome.name,
+            "exit_code": r.exit_code, "steps": r.steps, "window_left_s": max(0, r.deadline - now)
+            if r.status.name == "PENDING" else 0, "output_hex": "0x" + bytes(e["output"]).hex(),
+            "output": output_values(bytes(e["output"]))})
+    games = []
+    for e in events:
+        if e.name == "GameOpened" and e["resultId"] in result_ids:
+            g = system.game(e["gameId"])
+            games.append({"game": g.game_id, "result": g.result_id, "challenger": g.challenger,
+                          "status": g.status.name, "lo": g.lo, "hi": g.hi, "moves": moves.get(g.game_id, 0),
+                          "challenger_clock_s": g.challenger_clock, "defender_clock_s": g.defender_clock})
+    return {"request": request_id, "model": req.model_id, "status": req.status.name, "fee_wei": req.fee,
+            "requester": req.requester, "cancel_after": req.deadline, "results": results, "games": games}
+
+
+def show_report(report: dict[str, Any]) -> None:
+    console.print(f"request [bold]{report['request']}[/]: model {report['model']}, status "
+                  f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}")
+    rt = Table(title="results")
+    for col in ("result", "operator", "status", "outcome", "steps", "window", "output"):
+        rt.add_column(col, overflow="fold")
+    for r in report["results"]:
+        outcome = r["outcome"] if r["outcome"] == "SUCCESS" else f"{r['outcome']} (exit {r['exit_code']:#x})" \
+            if r["outcome"] == "FAILURE" else r["outcome"]
+        window = f"{r['window_left_s']} s left" if r["window_left_s"] else "closed"
+        rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window,
+                   describe_output(bytes.fromhex(r["output_hex"][2:])))
     console.print(rt)
-    if games:
+    if report["games"]:
         gt = Table(title="games")
         for col in ("game", "challenger", "status", "interval", "moves", "clocks (ch/def)"):
             gt.add_column(col)
-        for e in games:
-            g = system.game(e["gameId"])
-            gt.add_row(str(g.game_id), g.challenger, g.status.name, f"[{g.lo:,}, {g.hi:,}]",
-                       str(moves.get(g.game_id, 0)), f"{g.challenger_clock}/{g.defender_clock} s")
+        for g in report["games"]:
+            gt.add_row(str(g["game"]), g["challenger"], g["status"], f"[{g['lo']:,}, {g['hi']:,}]",
+                       str(g["moves"]), f"{g['challenger_clock_s']}/{g['defender_clock_s']} s")
         console.print(gt)
 
 
+@click.command("status")
+@click.argument("request_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@rpc_option
+@handle_errors
+def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | None) -> None:
+    """Show a request: its status, every result posted for it, every game on those results."""
+    w3 = connect(rpc)
+    system, d = open_system(w3, deployment_path)
+    report = request_report(system, d.block, request_id)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        show_report(report)

@@ -26,7 +26,7 @@ from contracts.system import ContractRevert, Event, GameInfo, GameStatus, Result
 
 EVENT_CHUNK = 2000   # blocks per eth_getLogs
 MAX_TRACES = 16      # runs kept in memory; older ones (no longer needed by a move) are recomputed on demand
-NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired")
+NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired", "RequestReopening")
 # events after which the contract may owe this daemon money (its balance is read only then)
 CREDITING = ("GameResolved", "GameCancelled", "ResultRejected", "ResultFinalized")
 
@@ -62,6 +62,7 @@ class Daemon:
         self._runs: dict[int, tuple[str, Future[AnyTrace]]] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
+        self.last_revert: str | None = None   # the custom error of the last send that reverted
         self._maybe_credited = True   # read the balance at start-up, then after crediting events
         self.metrics = metrics or DaemonMetrics(self.role)
         self._balance_read_at = 0.0
@@ -185,6 +186,8 @@ class Daemon:
         elif ev.name == "ResultRejected":
             s.set_result_status(a["resultId"], "rejected")
             s.set_request_status(a["requestId"], "open")
+        elif ev.name == "RequestCancelled":
+            s.set_request_status(a["requestId"], "cancelled")
         elif ev.name == "ResultFinalized":
             s.set_result_status(a["resultId"], "finalized")
             s.set_request_status(a["requestId"], "finalized")
@@ -331,10 +334,13 @@ class Daemon:
     # ---- sending -------------------------------------------------------------------------------
     def send(self, key: str, function: str, *args: Any, value: int = 0, expected: tuple[str, ...] = ()
              ) -> bool:
-        """Send one decision; reverts named in `expected` (races) are logged, not raised."""
+        """Send one decision; reverts named in `expected` (races) are logged, not raised. False
+        (with `last_revert` set when the contract named an error) if it did not happen."""
+        self.last_revert = None
         try:
             outcome = self.client.send(key, function, *args, value=value)
         except ContractRevert as exc:
+            self.last_revert = exc.name
             if exc.name in NOT_YET:       # polled every tick until due: not worth a log line each time
                 self.log.debug(kv("not_yet", role=self.role, key=key, error=exc.name))
                 return False

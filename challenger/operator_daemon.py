@@ -18,7 +18,7 @@ from challenger.models import ModelError
 from contracts.system import Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 
-RACES = ("RequestNotOpen", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
+RACES = ("RequestNotOpen", "OperatorBarred", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
          "ClockNotExpired", "ChallengeWindowOpen", "GamesOpen", "NothingToWithdraw")
 
 
@@ -67,7 +67,8 @@ class Operator(Daemon):
                 continue
             chain = self.client.rpc(lambda r=rid: self.system.get_request(r), "request")
             if chain.status != RequestStatus.OPEN:
-                status = "finalized" if chain.status == RequestStatus.FINALIZED else "posted"
+                status = {RequestStatus.FINALIZED: "finalized", RequestStatus.CANCELLED: "cancelled"}.get(
+                    chain.status, "posted")
                 self.store.set_request_status(rid, status)
                 self.drop_run(rid)
                 continue
@@ -98,8 +99,11 @@ class Operator(Daemon):
                 self.store.count_post(rid)
                 self.emit("posted", request=rid, steps=trace.steps, output=keccak256(trace.output),
                           dishonest=self.dishonest)
+                self.store.set_request_status(rid, "posted")
                 sent += 1
-            self.store.set_request_status(rid, "posted")
+            elif self.last_revert == "OperatorBarred":
+                self.store.set_request_status(rid, "barred", note="a result of ours was rejected here")
+            # otherwise (reopening, a race, a node error) the chain state is read again next tick
         return sent
 
     # ---- games ---------------------------------------------------------------------------------

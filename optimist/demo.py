@@ -2,8 +2,8 @@
 
 Deploy; convert and register the digits MLP; three requests. Two are answered honestly and finalize;
 the third is answered by a dishonest operator, a challenger disputes it, the bisection game is shown
-round by round, the one-step proof runs in MIPS.sol on chain, the challenger takes the bonds and an
-honest operator answers the request correctly. Ends with a summary table (times, rounds, gas).
+round by round, the one-step proof runs in MIPS.sol on chain, part of the liar's bond is burnt and the
+rest rewards the challenger, and an honest operator answers the request correctly. Ends with a summary table (times, rounds, gas).
 """
 
 from __future__ import annotations
@@ -209,7 +209,8 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
                         if ev.name == "Withdrawn" and ev["account"] == d.me)
         bal.add_row(roles[d.me], f"{withdrawn / 1e18:.4f} ETH", f"{gas_of(d.store)[1]:,}")
     console.print(bal)
-    console.print(f"contract balance left: {world.contract_balance()} wei")
+    console.print(f"burnt from the liar's bond: {world.system.burned() / 1e18:.4f} ETH; "
+                  f"contract balance left: {world.contract_balance()} wei")
     summary.outcome = {
         "game": dict(game), "rounds": state["round"], "prove_gas": prove_gas, "labels": labels,
         "answers": [argmax(honest.trace(r).output) for r in rids], "lie": argmax(lie),

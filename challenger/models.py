@@ -25,11 +25,11 @@ from typing import Protocol
 
 import numpy as np
 
-from contracts.merkle import region_path
 from contracts.system import ModelImage
 from mipsvm.fast import FastRunner
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
 from mipsvm.state import State
 from mipsvm.stepper import Witness, step, step_with_witness
 

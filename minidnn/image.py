@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from contracts.merkle import region_path, region_root
 from minidnn.format import content_hash
 from minidnn.native import InputError, MinidnnError, Model, ModelError, error_for, load
 from mipsvm import layout
 from mipsvm.elf import initial_state as elf_initial_state
 from mipsvm.elf import load_elf
+from mipsvm.regions import region_path, region_root
 from mipsvm.state import State
 
 DEFAULT_MAX_STEPS = 1 << 40

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 import minidnn
-from contracts.merkle import climb
 from minidnn import examples
 from minidnn.image import run_vm, runtime_elf, vm_image, vm_initial_state
 from mipsvm import layout
 from mipsvm.elf import load_elf
 from mipsvm.isa import is_implemented
+from mipsvm.regions import climb
 
 
 @pytest.fixture(scope="module")

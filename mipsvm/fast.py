@@ -4,8 +4,8 @@ unicorn executes the program; the reference stepper (`mipsvm.stepper`, the spec)
 step unicorn cannot be trusted with:
 
 - step counting: a C block hook (mipsvm/csrc/stephook.c) counts whole translation blocks and
-  stops before a block that would pass the target; the few remaining instructions run with
-  `until`, and a branch that would leave the boundary inside its delay slot runs on the stepper;
+  stops before a block that would pass the target; the few remaining instructions (less than a
+  block) run on the stepper, so every stop is exact, delay-slot boundaries included;
 - a state inside a delay slot (unicorn cannot start there) steps on the stepper;
 - any fault (interrupt or unicorn error) rewinds unicorn to the last synced state, re-runs to the
   start of the faulting block and lets the stepper execute from there, so halted states are the
@@ -63,7 +63,6 @@ from mipsvm.state import State
 
 PAGE_SHIFT = 12
 MASK32 = 0xFFFF_FFFF
-UNLIMITED = (1 << 63) - 1
 TCG_BUFFER_SIZE = 32 << 20       # translated-code cache (unicorn's 1 GiB default is slow to set up)
 _GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
 _REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
@@ -491,7 +490,7 @@ class Engine:
             uc.emu_stop()
 
     # --- running -------------------------------------------------------------------
-    def start(self, pc: int, limit: int, until: int = 0) -> None:
+    def start(self, pc: int, limit: int) -> None:
         """Run from `pc`, entering no block that would take the count past `limit`."""
         c = self.counter
         c.executed = 0
@@ -502,7 +501,7 @@ class Engine:
         c.stopped = 0
         self._reset_run_flags()
         try:
-            self.uc.emu_start(pc, until)
+            self.uc.emu_start(pc, 0)
         except UcError as exc:
             # unicorn 2.1.4 (MIPS) crashes in any later emu_start after an emulation error:
             # the runner replaces a poisoned engine (code pages it failed to fetch pre-mapped)
@@ -511,16 +510,6 @@ class Engine:
                 self._note_event(f"unicorn error: {exc}", fault=True)
             return
         self._add_pending_stops()
-
-    def start_until(self, pc: int, until: int) -> None:
-        """Run straight-line code from `pc` up to (not including) `until`.
-
-        unicorn bakes the exit address into the blocks it translates, so the blocks covering
-        the range are dropped before (cached ones lack the exit) and after (theirs keep it).
-        """
-        self.uc.ctl_flush_tb()
-        self.start(pc, UNLIMITED, until)
-        self.uc.ctl_flush_tb()
 
 
 # ====================================================================================
@@ -605,22 +594,30 @@ class FastRunner:
         self._pc, self._next_pc, self._step = st.pc, st.next_pc, st.step
         self._synced = True
 
-    def _reference_step(self) -> None:
-        """Execute one step with the reference stepper and push its effects into unicorn."""
+    def _reference_step(self, count: int = 1) -> None:
+        """Execute `count` steps (fewer if the program halts) with the reference stepper, then
+        push their effects (registers, stored-to pages) into unicorn."""
         self._sync()
         st = self._state
-        store_page = None
-        if not st.exited and not st.pc & 3:
-            word = st.memory.read_u32(st.pc)
-            if word >> 26 in STORE_OPCODES:
-                addr = st.regs[(word >> 21) & 0x1F] + ((word & 0xFFFF) ^ 0x8000) - 0x8000
-                store_page = (addr & MASK32) >> PAGE_SHIFT
-        stepper.step(st)
-        if store_page is not None:
-            page = st.memory._pages.get(store_page)
+        memory, regs = st.memory, st.regs
+        store_pages: set[int] = set()
+        for _ in range(count):
+            if st.exited:
+                break
+            if not st.pc & 3:
+                word = memory.read_u32(st.pc)
+                if word >> 26 in STORE_OPCODES:
+                    addr = regs[(word >> 21) & 0x1F] + ((word & 0xFFFF) ^ 0x8000) - 0x8000
+                    store_pages.add((addr & MASK32) >> PAGE_SHIFT)
+            stepper.step(st)
+            regs = st.regs
+        for idx in store_pages:
+            page = memory._pages.get(idx)
+            if page is None and idx not in self._engine.perms:
+                continue             # never written (a faulting store): nothing to push
             data = bytes(page) if page is not None else ZERO_PAGE
-            self._engine.write_page(store_page, data)
-            self._pending[store_page] = data
+            self._engine.write_page(idx, data)
+            self._pending[idx] = data
         self._engine.write_regs(st.regs, st.hi, st.lo)
         self._pc, self._next_pc, self._step = st.pc, st.next_pc, st.step
 
@@ -669,31 +666,10 @@ class FastRunner:
             self._finish_block(remaining)
 
     def _finish_block(self, remaining: int) -> None:
-        target = self._step + remaining
-        """Run `remaining` (< block size) straight-line instructions from a block start."""
-        self._sync()
-        engine, pc, start_step = self._engine, self._pc, self._step
-        branch_last = has_delay_slot(int.from_bytes(engine.read(pc + 4 * (remaining - 1), 4),
-                                                    "little"))
-        if branch_last:
-            remaining -= 1           # the boundary would split branch and slot: stepper takes it
-        if remaining > 0:
-            until = (pc + 4 * remaining) & MASK32
-            engine.start_until(pc, until)
-            c = engine.counter
-            if engine.event is not None:
-                self._replay(start_step + engine.event_base, target)
-                return
-            if engine.hook_stop is not None:
-                self._at(start_step + (engine.hook_stop - pc) // 4, engine.hook_stop)
-                self._reference_step()
-                return
-            if c.executed != remaining:   # (unicorn's PC register is stale after an `until` exit)
-                raise FastRunnerError(f"unicorn ran {c.executed} instructions from {pc:#x}, "
-                                      f"expected {remaining}")
-            self._at(start_step + remaining, until)
-        if branch_last:
-            self._reference_step()
+        """Run the last `remaining` instructions before an exact stop (fewer than one block: the
+        block hook stops unicorn only between blocks) on the reference stepper. This also takes
+        a branch whose delay slot lies past the boundary, and costs no translation-cache flush."""
+        self._reference_step(remaining)
 
     def _replay(self, event_step: int, target: int) -> None:
         """After an event or fault: rewind to the last sync, run exactly to `event_step` (the

@@ -157,5 +157,5 @@ def test_fast_runner_agrees_with_reference_stepper():
     blob = examples.digits_cnn()
     x = examples.sample_input(blob, 5)
     fast = run_vm(blob, x)
-    ref = run_vm(blob, x, engine="reference")
+    ref = run_vm(blob, x, engine="stepper")
     assert (fast.steps, fast.final_hash) == (ref.steps, ref.final_hash)

@@ -57,7 +57,7 @@ from unicorn import mips_const as mc
 from unicorn.unicorn_py3.unicorn import uclib
 
 from mipsvm import stepper
-from mipsvm.layout import MAX_STEPS, MODEL_BASE, MODEL_END, PAGE_SIZE
+from mipsvm.layout import MAX_STEPS, MODEL_BASE, MODEL_END, PAGE_SIZE, PROGRAM_BASE, PROGRAM_END
 from mipsvm.memory import ZERO_PAGE, Memory
 from mipsvm.state import State
 
@@ -280,18 +280,18 @@ class Engine:
                               b"".join(memory._pages[i] for i in range(first, first + count)))
             for idx in range(first, first + count):
                 self.perms[idx] = UC_PROT_READ
-                self._shorten_long_runs(idx, bytes(memory._pages[idx]))
         for idx in memory.pages():
             if idx in self.perms:
                 continue
-            data = bytes(memory._pages[idx])
             self._map(idx, UC_PROT_READ)
-            self.uc.mem_write(idx << PAGE_SHIFT, data)
-            self._shorten_long_runs(idx, data)
-        for idx in code_pages:
+            self.uc.mem_write(idx << PAGE_SHIFT, bytes(memory._pages[idx]))
+        # the program region holds the code: its pages are scanned now, so that a code page first
+        # executed late in a run costs no event (and no replay); other pages are scanned (and
+        # hooked) only if they are ever executed
+        program = [i for i in memory.pages() if PROGRAM_BASE <= i << PAGE_SHIFT < PROGRAM_END]
+        for idx in sorted({*program, *code_pages}):
             if idx not in self.perms:
                 self._map(idx, UC_PROT_READ)
-                self._shorten_long_runs(idx)
             self._make_executable(idx)
         self._add_pending_stops()
         self._reset_run_flags()
@@ -319,10 +319,11 @@ class Engine:
             self.uc.mem_protect(idx << PAGE_SHIFT, PAGE_SIZE, perms)
             self.perms[idx] = perms
 
-    def _shorten_long_runs(self, idx: int, data: bytes | None = None) -> None:
+    def _shorten_long_runs(self, idx: int, data: bytes) -> None:
         """unicorn 2.1.4 crashes translating a block of ~450+ straight-line instructions; a
-        (native, no-op) code hook over each long straight run keeps its blocks short."""
-        words = np.frombuffer(data if data is not None else ZERO_PAGE, dtype="<u4")
+        (native, no-op) code hook over each long straight run of an executable page keeps its
+        blocks short."""
+        words = np.frombuffer(data, dtype="<u4")
         base = idx << PAGE_SHIFT
         for start, end in _long_straight_runs(words):
             if (base + 4 * start, base + 4 * end - 1) not in self.short_ranges:
@@ -358,16 +359,19 @@ class Engine:
             self.pending_stops.add(addr)
 
     def _add_pending_stops(self) -> None:
+        """Add the queued hooks and drop the translated blocks they cover (blocks translated
+        before a hook existed do not call it); the rest of the translation cache stays."""
         if not self.pending_stops and not self.pending_ranges:
             return
         for addr in sorted(self.pending_stops):
             self.uc.hook_add(UC_HOOK_CODE, self._on_stop_addr, begin=addr, end=addr)
+            self.uc.ctl_remove_cache(addr, addr + 4)
         for begin, end in sorted(self.pending_ranges):
             self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_nop_hook, None,
                                   begin, end)
+            self.uc.ctl_remove_cache(begin, end + 1)
         self.pending_stops.clear()
         self.pending_ranges.clear()
-        self.uc.ctl_flush_tb()         # blocks translated before the hooks existed
 
     def read(self, addr: int, n: int) -> bytes:
         """Bytes of emulated memory (within one page); unmapped pages read as zero."""
@@ -406,12 +410,11 @@ class Engine:
     # --- registers -----------------------------------------------------------------
     def read_regs(self) -> tuple[list[int], int, int]:
         """(gprs, hi, lo)."""
-        vals = [self.uc.reg_read(r) for r in _REGS]
-        return vals[:32], vals[32], vals[33]
+        vals = self.uc.reg_read_batch(_REGS)
+        return list(vals[:32]), vals[32], vals[33]
 
     def write_regs(self, regs: list[int], hi: int, lo: int) -> None:
-        for r, v in zip(_REGS, [*regs, hi, lo], strict=True):
-            self.uc.reg_write(r, v)
+        self.uc.reg_write_batch(list(zip(_REGS, [*regs, hi, lo], strict=True)))
 
     # --- hooks ---------------------------------------------------------------------
     def _install_hooks(self) -> None:
@@ -457,7 +460,6 @@ class Engine:
             self.writable.add(idx)
         else:
             self._map(idx, UC_PROT_READ)
-        self._shorten_long_runs(idx)
         return True
 
     def _on_write_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
@@ -518,6 +520,8 @@ class Engine:
 
 DEFAULT_CHECKPOINT_INTERVAL = 1 << 20
 MAX_REPLAYS = 8
+MIN_SYNC_SPACING = 1 << 20       # steps between syncs of a long unicorn run: 1/16 of the steps
+MAX_SYNC_SPACING = 1 << 24       # run so far, within these bounds
 
 
 class FastRunner:
@@ -648,7 +652,10 @@ class FastRunner:
         engine, st = self._engine, self._state
         engine.reset_cpu(st.regs, st.hi, st.lo)
         start_step, pc = self._step, self._pc
-        engine.start(pc, target - start_step)
+        # a long run stops (between blocks) to sync every so often, so that a page event late in
+        # the run replays at most that far; the spacing grows with the run (syncs stay rare)
+        sync_at = start_step + min(MAX_SYNC_SPACING, max(MIN_SYNC_SPACING, start_step >> 4))
+        engine.start(pc, min(target, sync_at) - start_step)
         c = engine.counter
         if engine.event is not None:
             self._replay(start_step + engine.event_base, target)
@@ -661,6 +668,8 @@ class FastRunner:
         if not c.stopped:
             raise FastRunnerError(f"unicorn stopped unexpectedly near pc {c.block_pc:#x}")
         self._at(start_step + c.executed, c.block_pc)
+        if sync_at < target:
+            return                   # a sync stop: the next run starts from a new sync point
         remaining = target - self._step
         if remaining > 0:
             self._finish_block(remaining)

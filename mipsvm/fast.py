@@ -66,6 +66,11 @@ MASK32 = 0xFFFF_FFFF
 TCG_BUFFER_SIZE = 32 << 20       # translated-code cache (unicorn's 1 GiB default is slow to set up)
 _GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
 _REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
+# buffers of the batched register calls (unicorn's Python batch API converts value by value)
+_REG_IDS = (ctypes.c_int32 * len(_REGS))(*_REGS)
+_REG_VALUES = (ctypes.c_uint32 * len(_REGS))()
+_REG_PTRS = (ctypes.c_void_p * len(_REGS))(
+    *[ctypes.addressof(_REG_VALUES) + 4 * i for i in range(len(_REGS))])
 STORE_OPCODES = frozenset({0x28, 0x29, 0x2A, 0x2B, 0x2E, 0x38})  # sb sh swl sw swr sc
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "native"
 HOOK_SOURCE = Path(__file__).resolve().parent / "csrc" / "stephook.c"
@@ -85,7 +90,7 @@ class BlockCounter(ctypes.Structure):
     _fields_ = [("executed", ctypes.c_uint64), ("limit", ctypes.c_uint64),
                 ("block_pc", ctypes.c_uint64), ("block_base", ctypes.c_uint64),
                 ("block_size", ctypes.c_uint64), ("stopped", ctypes.c_uint64),
-                ("emu_stop", ctypes.c_void_p)]
+                ("emu_stop", ctypes.c_void_p), ("hook_stop", ctypes.c_uint64)]
 
 
 def _compilers() -> list[list[str]]:
@@ -289,10 +294,11 @@ class Engine:
         # executed late in a run costs no event (and no replay); other pages are scanned (and
         # hooked) only if they are ever executed
         program = [i for i in memory.pages() if PROGRAM_BASE <= i << PAGE_SHIFT < PROGRAM_END]
-        for idx in sorted({*program, *code_pages}):
+        for idx in code_pages:
             if idx not in self.perms:
                 self._map(idx, UC_PROT_READ)
-            self._make_executable(idx)
+        for first, count in _page_runs(sorted({*program, *code_pages})):
+            self._make_executable(first, count)
         self._add_pending_stops()
         self._reset_run_flags()
         self._clean_cpu = self.uc.context_save()
@@ -330,15 +336,18 @@ class Engine:
                 self.short_ranges.add((base + 4 * start, base + 4 * end - 1))
                 self.pending_ranges.add((base + 4 * start, base + 4 * end - 1))
 
-    def _make_executable(self, idx: int) -> None:
-        """Scan page `idx` for words the stepper must run, hook them, then allow execution."""
-        self._scan(idx, bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE)))
-        self.scanned.add(idx)
-        self._protect(idx, self.perms[idx] | UC_PROT_EXEC)
+    def _make_executable(self, idx: int, count: int = 1) -> None:
+        """Scan pages idx .. idx + count - 1 (mapped) for words the stepper must run, hook them,
+        then allow execution."""
+        self._scan(idx, bytes(self.uc.mem_read(idx << PAGE_SHIFT, count * PAGE_SIZE)))
+        for page in range(idx, idx + count):
+            self.scanned.add(page)
+            self._protect(page, self.perms[page] | UC_PROT_EXEC)
 
     def _scan(self, idx: int, data: bytes) -> None:
-        """Queue stop hooks for the words of page `idx` unicorn must not run (and short blocks
-        over long straight runs); hooks already present stay (the stepper runs any word)."""
+        """Queue stop hooks for the words of the pages from `idx` on (`data`: whole pages) that
+        unicorn must not run (and short blocks over long straight runs); hooks already present
+        stay (the stepper runs any word)."""
         self._shorten_long_runs(idx, data)
         words = np.frombuffer(data, dtype="<u4")
         base = idx << PAGE_SHIFT
@@ -364,7 +373,8 @@ class Engine:
         if not self.pending_stops and not self.pending_ranges:
             return
         for addr in sorted(self.pending_stops):
-            self.uc.hook_add(UC_HOOK_CODE, self._on_stop_addr, begin=addr, end=addr)
+            self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_stop_hook,
+                                  ctypes.byref(self.counter), addr, addr)
             self.uc.ctl_remove_cache(addr, addr + 4)
         for begin, end in sorted(self.pending_ranges):
             self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_nop_hook, None,
@@ -409,12 +419,19 @@ class Engine:
 
     # --- registers -----------------------------------------------------------------
     def read_regs(self) -> tuple[list[int], int, int]:
-        """(gprs, hi, lo)."""
-        vals = self.uc.reg_read_batch(_REGS)
-        return list(vals[:32]), vals[32], vals[33]
+        """(gprs, hi, lo), in one native call."""
+        status = uclib.uc_reg_read_batch(self.uc._uch, _REG_IDS, _REG_PTRS, len(_REGS))
+        if status != 0:
+            raise FastRunnerError(f"uc_reg_read_batch failed with unicorn error {status}")
+        vals = list(_REG_VALUES)
+        return vals[:32], vals[32], vals[33]
 
     def write_regs(self, regs: list[int], hi: int, lo: int) -> None:
-        self.uc.reg_write_batch(list(zip(_REGS, [*regs, hi, lo], strict=True)))
+        """Set the 32 GPRs, hi and lo, in one native call."""
+        _REG_VALUES[:] = [*regs, hi, lo]
+        status = uclib.uc_reg_write_batch(self.uc._uch, _REG_IDS, _REG_PTRS, len(_REGS))
+        if status != 0:
+            raise FastRunnerError(f"uc_reg_write_batch failed with unicorn error {status}")
 
     # --- hooks ---------------------------------------------------------------------
     def _install_hooks(self) -> None:
@@ -486,11 +503,6 @@ class Engine:
     def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
         self._note_event(f"interrupt {intno}", fault=True)
 
-    def _on_stop_addr(self, uc: Uc, address: int, size: int, data: object) -> None:
-        if self.hook_stop is None:
-            self.hook_stop = address
-            uc.emu_stop()
-
     # --- running -------------------------------------------------------------------
     def start(self, pc: int, limit: int) -> None:
         """Run from `pc`, entering no block that would take the count past `limit`."""
@@ -501,6 +513,7 @@ class Engine:
         c.block_base = 0
         c.block_size = 0
         c.stopped = 0
+        c.hook_stop = 0
         self._reset_run_flags()
         try:
             self.uc.emu_start(pc, 0)
@@ -511,6 +524,8 @@ class Engine:
             if not self.pending_maps:
                 self._note_event(f"unicorn error: {exc}", fault=True)
             return
+        finally:
+            self.hook_stop = c.hook_stop - 1 if c.hook_stop else None
         self._add_pending_stops()
 
 

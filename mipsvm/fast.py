@@ -648,7 +648,7 @@ class FastRunner:
         stalled = 0
         while self._step < target and not self._state.exited:
             before = self._step
-            if (self._next_pc != (self._pc + 4) & MASK32 or self._pc == 0
+            if (self._next_pc != (self._pc + 4) & MASK32 or self._pc == 0 or self._pc & 3
                     or self._pc in self._engine.stop_addrs):
                 self._reference_step()
             else:

@@ -6,20 +6,26 @@ step unicorn cannot be trusted with:
 - step counting: a C block hook (mipsvm/csrc/stephook.c) counts whole translation blocks and
   stops before a block that would pass the target; the few remaining instructions (less than a
   block) run on the stepper, so every stop is exact, delay-slot boundaries included;
-- a state inside a delay slot (unicorn cannot start there) steps on the stepper;
+- a state inside a delay slot (unicorn cannot start there), or at an unaligned pc, steps on the
+  stepper;
 - any fault (interrupt or unicorn error) rewinds unicorn to the last synced state, re-runs to the
   start of the faulting block and lets the stepper execute from there, so halted states are the
   spec's by construction;
 - instructions unicorn might execute differently from the spec (anything outside a strict
   whitelist of canonical encodings: branch-likely, ll/sc, sync, pref, COP*, non-zero reserved
-  fields) are found when a code page is first executed and get a narrow code hook that hands
-  them to the stepper.
+  fields) are found when a code page is scanned and get a narrow (native) code hook that hands
+  them to the stepper. The pages of the program region are scanned when the engine starts; any
+  other page only if it is ever executed (first fetch). Only scanned pages get the no-op hooks
+  that keep unicorn's blocks short, so data pages (the model's weights) cost unicorn nothing.
 
 Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pages are mapped
 without write permission; the first write to a page since the last sync is caught by a
 write-protection hook, which marks the page dirty and makes it writable, so syncing costs
-O(dirty pages). Limitations: a page is scanned when first executed, so words written into code
-at run time are not rescanned (self-modifying code may run on unicorn where the stepper should);
+O(dirty pages). Such a page event costs a replay from the last sync; a long unicorn run stops
+between blocks to sync every 1/16 of the steps run so far (2**20 to 2**24 steps), so a late
+event replays little. Adding hooks drops only the translated blocks they cover.
+Limitations: a page is scanned once, so words written into code at run time are not rescanned
+(self-modifying code may run on unicorn where the stepper should);
 unicorn runs in kernel mode, where kseg0/kseg1 (0x80000000-0xBFFFFFFF) alias low physical
 memory while the spec's memory is flat; programs that follow the memory map touch neither.
 """
@@ -254,8 +260,9 @@ class Engine:
     """A unicorn MIPS32 (4Kc: R1, no FPU) with lazily mapped pages and write tracking.
 
     Anything that changes mappings or permissions while unicorn runs (first touch of a page,
-    first write to a read-only page, first execution of a page) is an *event*: unicorn may
-    restart part of the current block afterwards, so the block count is no longer exact. The
+    first write to a read-only page, first execution of a page) is an *event*: where unicorn
+    stops after it depends on the kind of access and on delay slots (measured: sometimes at the
+    faulting instruction, sometimes after the block), so the block count is not trusted. The
     engine stops at the first event and remembers the count before the block it happened in
     (`event_base`); the runner rewinds to its last sync and replays exactly to that count.
     A replay meets no event: the pages it touches are already mapped and writable.

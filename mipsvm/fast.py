@@ -292,11 +292,13 @@ class Engine:
                               b"".join(memory._pages[i] for i in range(first, first + count)))
             for idx in range(first, first + count):
                 self.perms[idx] = UC_PROT_READ
-        for idx in memory.pages():
-            if idx in self.perms:
-                continue
-            self._map(idx, UC_PROT_READ)
-            self.uc.mem_write(idx << PAGE_SHIFT, bytes(memory._pages[idx]))
+        others = [i for i in memory.pages() if i not in self.perms]
+        for first, count in _page_runs(others):      # one mapping per run of pages, too
+            self.uc.mem_map(first << PAGE_SHIFT, count * PAGE_SIZE, UC_PROT_READ)
+            self.uc.mem_write(first << PAGE_SHIFT,
+                              b"".join(memory._pages[i] for i in range(first, first + count)))
+            for idx in range(first, first + count):
+                self.perms[idx] = UC_PROT_READ
         # the program region holds the code: its pages are scanned now, so that a code page first
         # executed late in a run costs no event (and no replay); other pages are scanned (and
         # hooked) only if they are ever executed
@@ -347,9 +349,15 @@ class Engine:
         """Scan pages idx .. idx + count - 1 (mapped) for words the stepper must run, hook them,
         then allow execution."""
         self._scan(idx, bytes(self.uc.mem_read(idx << PAGE_SHIFT, count * PAGE_SIZE)))
-        for page in range(idx, idx + count):
-            self.scanned.add(page)
-            self._protect(page, self.perms[page] | UC_PROT_EXEC)
+        pages = range(idx, idx + count)
+        self.scanned.update(pages)
+        perms = {self.perms[page] | UC_PROT_EXEC for page in pages}
+        if len(perms) == 1:          # one call for the run (a call per page splits mappings)
+            self.uc.mem_protect(idx << PAGE_SHIFT, count * PAGE_SIZE, perms.pop())
+            self.perms.update(dict.fromkeys(pages, self.perms[idx] | UC_PROT_EXEC))
+        else:
+            for page in pages:
+                self._protect(page, self.perms[page] | UC_PROT_EXEC)
 
     def _scan(self, idx: int, data: bytes) -> None:
         """Queue stop hooks for the words of the pages from `idx` on (`data`: whole pages) that

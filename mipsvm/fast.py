@@ -22,7 +22,7 @@ Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pa
 without write permission; the first write to a page since the last sync is caught by a
 write-protection hook, which marks the page dirty and makes it writable, so syncing costs
 O(dirty pages). Such a page event costs a replay from the last sync; a long unicorn run stops
-between blocks to sync every 1/16 of the steps run so far (2**20 to 2**24 steps), so a late
+between blocks to sync every 1/32 of the steps run so far (2**20 to 2**22 steps), so a late
 event replays little. Adding hooks drops only the translated blocks they cover.
 Limitations: a page is scanned once, so words written into code at run time are not rescanned
 (self-modifying code may run on unicorn where the stepper should);
@@ -550,8 +550,8 @@ class Engine:
 
 DEFAULT_CHECKPOINT_INTERVAL = 1 << 20
 MAX_REPLAYS = 8
-MIN_SYNC_SPACING = 1 << 20       # steps between syncs of a long unicorn run: 1/16 of the steps
-MAX_SYNC_SPACING = 1 << 24       # run so far, within these bounds
+MIN_SYNC_SPACING = 1 << 20       # steps between syncs of a long unicorn run: 1/32 of the steps
+MAX_SYNC_SPACING = 1 << 22       # run so far, within these bounds
 
 
 class FastRunner:
@@ -684,7 +684,7 @@ class FastRunner:
         start_step, pc = self._step, self._pc
         # a long run stops (between blocks) to sync every so often, so that a page event late in
         # the run replays at most that far; the spacing grows with the run (syncs stay rare)
-        sync_at = start_step + min(MAX_SYNC_SPACING, max(MIN_SYNC_SPACING, start_step >> 4))
+        sync_at = start_step + min(MAX_SYNC_SPACING, max(MIN_SYNC_SPACING, start_step >> 5))
         engine.start(pc, min(target, sync_at) - start_step)
         c = engine.counter
         if engine.event is not None:

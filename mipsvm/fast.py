@@ -798,11 +798,3 @@ class FastRunner:
         """Full state after `step` steps (a copy; the halted state if the program ends before)."""
         self._seek(step)
         return self.state()
-
-
-def run_program(state: State, max_steps: int | None = None,
-                checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL) -> FastRunner:
-    """A FastRunner for `state`, run to halt (or `max_steps`)."""
-    runner = FastRunner(state, checkpoint_interval=checkpoint_interval)
-    runner.run(max_steps)
-    return runner

@@ -282,6 +282,7 @@ class Engine:
         self.pending_ranges: set[tuple[int, int]] = set()  # long straight runs: nop code hooks
         self.short_ranges: set[tuple[int, int]] = set()
         self.poisoned = False
+        self.started = False                 # nothing translated yet (no cache to flush)
         self._install_hooks()
         model_pages = [i for i in memory.pages() if MODEL_BASE <= i << PAGE_SHIFT < MODEL_END]
         for first, count in _page_runs(sorted(model_pages)):
@@ -383,18 +384,19 @@ class Engine:
             self.pending_stops.add(addr)
 
     def _add_pending_stops(self) -> None:
-        """Add the queued hooks and drop the translated blocks they cover (blocks translated
-        before a hook existed do not call it); the rest of the translation cache stays."""
+        """Add the queued hooks. Blocks translated before a hook existed do not call it, so the
+        translation cache is flushed when hooks are added after unicorn has run (only when a
+        page outside the up-front scanned program region is first executed: rare)."""
         if not self.pending_stops and not self.pending_ranges:
             return
         for addr in sorted(self.pending_stops):
             self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_stop_hook,
                                   ctypes.byref(self.counter), addr, addr)
-            self.uc.ctl_remove_cache(addr, addr + 4)
         for begin, end in sorted(self.pending_ranges):
             self._add_native_hook(UC_HOOK_CODE, hook_library().optimist_nop_hook, None,
                                   begin, end)
-            self.uc.ctl_remove_cache(begin, end + 1)
+        if self.started:             # blocks translated before the hooks existed
+            self.uc.ctl_flush_tb()
         self.pending_stops.clear()
         self.pending_ranges.clear()
 
@@ -511,8 +513,15 @@ class Engine:
         idx = addr >> PAGE_SHIFT
         if idx not in self.perms:
             return False
-        self._note_event("exec")       # the block being translated will not run; the stop
-        self._make_executable(idx)     # hooks are added once unicorn has stopped
+        self._note_event("exec")
+        words = np.frombuffer(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE), dtype="<u4")
+        if _long_straight_runs(words):
+            # unicorn goes on translating after this hook, and its short-block hooks cannot be
+            # added while it translates (unicorn 2.1.4 crashes on a long block): refuse the
+            # fetch; the runner renews the engine with this page scanned before any run
+            self.pending_maps.add(idx)
+            return False
+        self._make_executable(idx)     # its stop hooks are added once unicorn has stopped
         return True
 
     def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
@@ -530,6 +539,7 @@ class Engine:
         c.stopped = 0
         c.hook_stop = 0
         self._reset_run_flags()
+        self.started = True
         try:
             self.uc.emu_start(pc, 0)
         except UcError as exc:

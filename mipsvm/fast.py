@@ -15,15 +15,18 @@ step unicorn cannot be trusted with:
   whitelist of canonical encodings: branch-likely, ll/sc, sync, pref, COP*, non-zero reserved
   fields) are found when a code page is scanned and get a narrow (native) code hook that hands
   them to the stepper. The pages of the program region are scanned when the engine starts; any
-  other page only if it is ever executed (first fetch). Only scanned pages get the no-op hooks
-  that keep unicorn's blocks short, so data pages (the model's weights) cost unicorn nothing.
+  other page only if it is ever executed (first fetch; a page with long straight runs is then
+  refused and scanned by a renewed engine, since unicorn translates on after the hook). Only
+  scanned pages get the no-op hooks that keep unicorn's blocks short, so data pages (the
+  model's weights) cost unicorn nothing.
 
 Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pages are mapped
 without write permission; the first write to a page since the last sync is caught by a
 write-protection hook, which marks the page dirty and makes it writable, so syncing costs
 O(dirty pages). Such a page event costs a replay from the last sync; a long unicorn run stops
 between blocks to sync every 1/32 of the steps run so far (2**20 to 2**22 steps), so a late
-event replays little. Adding hooks drops only the translated blocks they cover.
+event replays little. Hooks added after unicorn has run (a page first executed late) flush the
+translation cache; exact stops flush nothing.
 Limitations: a page is scanned once, so words written into code at run time are not rescanned
 (self-modifying code may run on unicorn where the stepper should);
 unicorn runs in kernel mode, where kseg0/kseg1 (0x80000000-0xBFFFFFFF) alias low physical

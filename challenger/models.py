@@ -25,17 +25,15 @@ from typing import Protocol
 
 import numpy as np
 
-from contracts.merkle import region_path
 from contracts.system import ModelImage
-from mipsvm.fast import FastRunner
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
+from mipsvm.runs import DEFAULT_INTERVAL, Run, RunError, run_to
 from mipsvm.state import State
-from mipsvm.stepper import Witness, step, step_with_witness
+from mipsvm.stepper import Witness, step_with_witness
 
 log = logging.getLogger("optimist.models")
-
-DEFAULT_INTERVAL = 1 << 20
 
 
 class ModelError(ValueError):
@@ -95,7 +93,7 @@ class ProgramModel:
         return st
 
     def infer(self, input_bytes: bytes) -> bytes:
-        st = advance(self.initial_state(input_bytes), 1 << 40, self.engine or DEFAULT_ENGINE)
+        st = run_to(self.initial_state(input_bytes), 1 << 40, self.engine or DEFAULT_ENGINE)
         if st.exit_code != 0:
             raise ModelError(f"{self.name} exited with code {st.exit_code:#x} on this input")
         return st.memory.read(OUTPUT_BASE, self.output_length)
@@ -165,101 +163,15 @@ def load_model(path: str | Path) -> ServedModel:
 
 # ------------------------------------------------------------------------------------- traces
 
-ENGINES = ("fast", "stepper")
-DEFAULT_ENGINE = os.environ.get("OPTIMIST_VM_ENGINE", "fast")
+DEFAULT_ENGINE = os.environ.get("OPTIMIST_VM_ENGINE", "fast")   # one of mipsvm.runs.ENGINES
 
 
-class _ExactRunner(FastRunner):
-    """The fast runner, finishing a partial last block with the reference stepper.
-
-    Workaround: mipsvm's `until`-based block finish could run away (never return) for some targets
-    of the MLP run; a partial block is at most a few dozen instructions, so the stepper costs nothing.
-    """
-
-    def _finish_block(self, remaining: int) -> None:
-        for _ in range(remaining):
-            if self._state.exited:
-                break
-            self._reference_step()
-
-
-def advance(state: State, target: int, engine: str = "fast") -> State:
-    """Run `state` (taken over) to step `target` or halt: unicorn fast runner or the reference stepper."""
-    if engine == "stepper":
-        while state.step < target and not state.exited:
-            step(state)
-        return state
-    runner = _ExactRunner(state, checkpoints=False)
-    runner.run_to(target)
-    return runner.state(copy=False)
-
-
-class Run:
-    """A run from `start` to halt, with state snapshots every `interval` steps for random access.
-
-    `hash_at`/`state_at` start a fresh fast runner from the nearest snapshot at or before the step.
-    """
-
-    def __init__(self, start: State, interval: int = DEFAULT_INTERVAL, max_steps: int = 1 << 40,
-                 engine: str | None = None) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self.engine = engine or DEFAULT_ENGINE
-        if self.engine not in ENGINES:
-            raise ValueError(f"unknown VM engine {self.engine!r} (one of {', '.join(ENGINES)})")
-        self.interval = interval
-        self.first = start.step
-        self.snaps: list[State] = [start.copy()]
-        if self.engine == "stepper":
-            state = start.copy()
-            while not state.exited and state.step - self.first < max_steps:
-                state = advance(state, state.step + interval, self.engine)
-                if not state.exited:
-                    self._keep(state.copy())
-        else:
-            runner = _ExactRunner(start.copy(), checkpoints=False)
-            while not runner.exited and runner.step - self.first < max_steps:
-                runner.run_to(runner.step + interval)
-                if not runner.exited:
-                    self._keep(runner.state())
-            state = runner.state()
-        self.final = state
-        if not self.final.exited:
-            raise ModelError(f"the run did not halt within {max_steps} steps")
-        self.final_hash = self.final.hash()
-
-    def _keep(self, snap: State) -> None:
-        """Append a snapshot, sharing every page that equals the previous snapshot's (snapshots
-        are never written: `_state_at` works on a copy), so memory grows with changed pages."""
-        previous = self.snaps[-1].memory._pages
-        pages = snap.memory._pages
-        for idx, page in pages.items():
-            old = previous.get(idx)
-            if old is not None and old == page:
-                pages[idx] = old
-        self.snaps.append(snap)
-
-    @property
-    def last(self) -> int:
-        return self.final.step
-
-    def _state_at(self, step: int) -> State:
-        base = self.snaps[min((step - self.first) // self.interval, len(self.snaps) - 1)]
-        return advance(base.copy(), step, self.engine)
-
-    def hash_at(self, step: int) -> bytes:
-        if step >= self.last:
-            return self.final_hash
-        if step < self.first:
-            raise ValueError(f"this run starts at step {self.first}")
-        return self._state_at(step).hash()
-
-    def state_at(self, step: int) -> State:
-        if step >= self.last:
-            return self.final.copy()
-        if step < self.first:
-            raise ValueError(f"this run starts at step {self.first}")
-        return self._state_at(step)
+def _run(start: State, interval: int, engine: str | None) -> Run:
+    """A mipsvm run of a request to halt (ModelError if it does not halt)."""
+    try:
+        return Run(start, interval, engine=engine or DEFAULT_ENGINE)
+    except RunError as exc:
+        raise ModelError(str(exc)) from None
 
 
 class _FinalState:
@@ -294,7 +206,7 @@ class Trace(_FinalState):
         self.model = model
         self.input = bytes(input_bytes)
         self.interval = interval
-        self.run = Run(model.initial_state(self.input), interval, engine=engine)
+        self.run = _run(model.initial_state(self.input), interval, engine)
         self.final = self.run.final
         self.steps = self.final.step
 
@@ -365,7 +277,7 @@ class LyingTrace(_FinalState):
             st = honest.state_at(k)
             if not corrupt(st):
                 continue
-            run = Run(st, honest.interval, engine=honest.run.engine)
+            run = _run(st, honest.interval, honest.run.engine)
             out = run.final.memory.read(img.output_base, img.output_length)
             if run.final.exit_code != 0 or out == honest.output:
                 continue

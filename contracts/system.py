@@ -31,9 +31,9 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from contracts.compile import ARTIFACT_DIR, SRC_DIR, compile_contracts
-from contracts.merkle import region_level, region_path
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
+from mipsvm.regions import region_level, region_path
 
 try:  # eth-tester raises its own exception for some reverts
     from eth_tester.exceptions import TransactionFailed

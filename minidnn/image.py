@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from contracts.merkle import region_path, region_root
 from minidnn.format import content_hash
 from minidnn.native import InputError, MinidnnError, Model, ModelError, error_for, load
 from mipsvm import layout
 from mipsvm.elf import initial_state as elf_initial_state
 from mipsvm.elf import load_elf
+from mipsvm.regions import region_path, region_root
+from mipsvm.runs import check_engine, run_to
 from mipsvm.state import State
 
 DEFAULT_MAX_STEPS = 1 << 40
@@ -160,30 +161,15 @@ class VMResult:
     state: State = field(repr=False)
 
 
-ENGINES = ("fast", "reference")
-
-
 def run_state(state: State, max_steps: int = DEFAULT_MAX_STEPS,
               engine: str = "fast") -> tuple[State, float]:
     """Run a state to halt (or max_steps); (final state, wall seconds of the run).
 
-    engine "fast" = mipsvm.fast.FastRunner (unicorn), "reference" = the Python stepper (spec).
+    `engine` is one of mipsvm.runs.ENGINES: "fast" (unicorn) or "stepper" (the reference stepper).
     """
+    check_engine(engine)
     t0 = time.perf_counter()
-    if engine == "fast":
-        from mipsvm.fast import FastRunner
-
-        runner = FastRunner(state, checkpoints=False)
-        runner.run_to(max_steps)
-        final = runner.state(copy=False)
-    elif engine == "reference":
-        from mipsvm.stepper import step
-
-        final = state
-        while not final.exited and final.step < max_steps:
-            step(final)
-    else:
-        raise ValueError(f"unknown VM engine {engine!r}; use one of {ENGINES}")
+    final = run_to(state, max_steps, engine)
     return final, time.perf_counter() - t0
 
 

@@ -1,4 +1,7 @@
-"""Checkpoints of a fast run: state hashes every K steps and enough to resume from any of them.
+"""Checkpoints of a run: state hashes every K steps and enough to resume from any of them.
+
+The one snapshot mechanism of mipsvm: `FastRunner` records into a `CheckpointLog`, and so does
+`mipsvm.runs.Run` on either engine.
 
 Each checkpoint keeps the packed state (scalars + memRoot) and its hash. Memory is stored
 copy-on-write: the log holds the initial memory once and, per checkpoint, only the pages that
@@ -33,10 +36,13 @@ class CheckpointLog:
     """Checkpoints of one run, in step order, with copy-on-write page versions."""
 
     def __init__(self, initial: State) -> None:
+        """A log whose first checkpoint is `initial` (not taken over: its memory is copied)."""
         self._base = initial.memory.copy()
+        self._base.root()            # restored memories copy the base's hashed tree
         self._checkpoints: list[Checkpoint] = []
         self._by_step: dict[int, int] = {}
         self._versions: dict[int, tuple[list[int], list[bytes]]] = {}
+        self.record(initial, {})
 
     def __len__(self) -> int:
         return len(self._checkpoints)
@@ -49,11 +55,19 @@ class CheckpointLog:
         """Page versions held (each PAGE_SIZE bytes)."""
         return sum(len(idxs) for idxs, _ in self._versions.values())
 
-    def record(self, state: State, changed_pages: dict[int, bytes]) -> Checkpoint | None:
-        """Add a checkpoint for `state`; `changed_pages` = pages changed since the previous one.
+    @property
+    def last(self) -> Checkpoint:
+        """The latest checkpoint."""
+        return self._checkpoints[-1]
+
+    def record(self, state: State, changed_pages: dict[int, bytes] | None = None) -> Checkpoint | None:
+        """Add a checkpoint for `state`; `changed_pages` = pages changed since the previous one
+        (default: the pages written since `state`'s memory root was last computed).
 
         A step already recorded (after going back in time) is not recorded twice.
         """
+        if changed_pages is None:
+            changed_pages = state.memory.written_pages()
         if state.step in self._by_step:
             return None
         if self._checkpoints and state.step < self._checkpoints[-1].step:

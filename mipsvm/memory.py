@@ -138,6 +138,10 @@ class Memory:
             old[:] = data
         self._dirty.add(idx)
 
+    def written_pages(self) -> dict[int, bytes]:
+        """Copies of the pages written since the root was last computed (index -> bytes)."""
+        return {idx: bytes(self._pages[idx]) for idx in sorted(self._dirty)}
+
     def _page_for_write(self, idx: int) -> bytearray:
         p = self._pages.get(idx)
         if p is None:

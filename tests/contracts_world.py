@@ -15,7 +15,6 @@ from web3 import Web3
 
 from contracts.chain import eth_tester_web3
 from contracts.compile import compile_contracts
-from contracts.merkle import initial_state, region_path
 from contracts.system import (
     BURN_ADDRESS,
     GameInfo,
@@ -30,6 +29,7 @@ from contracts.system import (
 )
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE, PROGRAM_BASE
 from mipsvm.memory import Memory, keccak256
+from mipsvm.regions import initial_packed_state, region_path
 from mipsvm.state import STATE_FORMAT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sol"
@@ -123,7 +123,7 @@ class World:
         init_root = self.image.copy()
         init_root.write(INPUT_BASE, inp)
         final = final_memory(self.image, inp, out)
-        return ToyRun(initial_state(init_root.root(), ENTRY), halt_at, final.root(), exit_code), final
+        return ToyRun(initial_packed_state(init_root.root(), ENTRY), halt_at, final.root(), exit_code), final
 
     def post(self, request_id: int, run: ToyRun, final: Memory, out: bytes, sender: str | None = None) -> int:
         """Post the final state of `run` with `out` as output."""

@@ -17,7 +17,6 @@ from contracts_world import (
 
 from contracts.chain import Anvil
 from contracts.compile import compile_contracts
-from contracts.merkle import initial_state
 from contracts.system import (
     ContractRevert,
     GameStatus,
@@ -28,6 +27,7 @@ from contracts.system import (
     deploy_system,
 )
 from mipsvm.layout import INPUT_BASE
+from mipsvm.regions import initial_packed_state
 
 pytestmark = pytest.mark.anvil
 
@@ -50,7 +50,7 @@ def test_system_on_anvil() -> None:
         rid = system.request(model_id, inp, fee=1234)
         start = image.copy()
         start.write(INPUT_BASE, inp)
-        init = initial_state(start.root(), ENTRY)
+        init = initial_packed_state(start.root(), ENTRY)
         assert system.get_request(rid).initial_state_hash == w3.keccak(init)
         final_state = with_field(init, mem_root=final.root(), exited=1, step=8)
         res_id = system.post_result(rid, out, final_state, system.output_proof(model_id, final),

@@ -21,10 +21,10 @@ from contracts_world import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.merkle import initial_state, initial_state_hash, region_path, region_root
 from contracts.system import ContractRevert, RequestStatus, ResultStatus
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
+from mipsvm.regions import initial_packed_state, initial_state_hash, region_path, region_root
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_initial_state_hash_matches_python_and_image(world: World) -> None:
     for inp in (toy_input(1), toy_input(2), bytes(INPUT_LEN), b"\xff" * INPUT_LEN):
         mem = world.image.copy()
         mem.write(INPUT_BASE, inp)
-        expected = keccak256(initial_state(mem.root(), ENTRY))
+        expected = keccak256(initial_packed_state(mem.root(), ENTRY))
         assert world.system.initial_state_hash(world.model_id, inp) == expected
         assert initial_state_hash(inp, ENTRY, INPUT_BASE, 128, world.model.input_path) == expected
 
@@ -83,7 +83,7 @@ def test_initial_state_on_chain_matches_memory(sized_models, length: int, data) 
     mem = w.image.copy()
     mem.write(INPUT_BASE, inp)
     assert region_root(inp, size) == mem.subtree_root(INPUT_BASE, size)
-    assert w.system.initial_state_hash(ids[length], inp) == keccak256(initial_state(mem.root(), ENTRY))
+    assert w.system.initial_state_hash(ids[length], inp) == keccak256(initial_packed_state(mem.root(), ENTRY))
 
 
 def test_register_rejects_bad_regions_and_paths(world: World) -> None:

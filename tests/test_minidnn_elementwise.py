@@ -368,6 +368,6 @@ def _reference_models() -> list[tuple[str, bytes, np.ndarray]]:
 @pytest.mark.parametrize("case", range(len(_reference_models())))
 def test_reference_stepper_bytes_equal_native(case: int) -> None:
     name, blob, x = _reference_models()[case]
-    ref = run_vm(blob, x, engine="reference")
+    ref = run_vm(blob, x, engine="stepper")
     assert ref.exit_code == 0, name
     assert ref.output.astype(F32).tobytes() == minidnn.infer(blob, x).tobytes(), name

@@ -108,7 +108,7 @@ def test_vm_exit_codes(name):
     blob, code = _expected(name)
     if name == "header_only":
         code = ERROR_CODES["BAD_TENSOR"]  # the VM region is zero beyond the blob, not short
-    final = run_raw(blob, b"", engine="reference", max_steps=5_000_000)
+    final = run_raw(blob, b"", engine="stepper", max_steps=5_000_000)
     assert final.exited and final.exit_code == code
 
 
@@ -122,7 +122,7 @@ def test_gather_index_out_of_range_at_run_time():
     with pytest.raises(minidnn.ModelError) as info:
         minidnn.infer(blob, np.array([1, 4], np.float32))
     assert info.value.code == ERROR_CODES["INDEX"]
-    final = run_raw(blob, np.array([1, 4], "<f4").tobytes(), engine="reference")
+    final = run_raw(blob, np.array([1, 4], "<f4").tobytes(), engine="stepper")
     assert final.exit_code == ERROR_CODES["INDEX"]
 
 

@@ -48,7 +48,7 @@ def test_vm_never_faults_on_corruption():
     blob = examples.mlp((6, 5, 3))
     x = np.linspace(-1, 1, 6, dtype=np.float32).tobytes()
     for mutant in _mutants(blob, 25, seed=7):
-        final = run_raw(mutant, x, engine="reference", max_steps=3_000_000)
+        final = run_raw(mutant, x, engine="stepper", max_steps=3_000_000)
         assert final.exited and final.exit_code < 0x80, final.exit_code
         try:
             model = minidnn.Model.load(mutant)

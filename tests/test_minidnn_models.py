@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 import minidnn
-from contracts.merkle import climb
 from minidnn import examples
 from minidnn.image import run_vm, runtime_elf, vm_image, vm_initial_state
 from mipsvm import layout
 from mipsvm.elf import load_elf
 from mipsvm.isa import is_implemented
+from mipsvm.regions import climb
 
 
 @pytest.fixture(scope="module")
@@ -157,5 +157,5 @@ def test_fast_runner_agrees_with_reference_stepper():
     blob = examples.digits_cnn()
     x = examples.sample_input(blob, 5)
     fast = run_vm(blob, x)
-    ref = run_vm(blob, x, engine="reference")
+    ref = run_vm(blob, x, engine="stepper")
     assert (fast.steps, fast.final_hash) == (ref.steps, ref.final_hash)

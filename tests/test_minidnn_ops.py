@@ -113,7 +113,7 @@ def _check(blob, x, ref, exact=False, rtol=1e-5, atol=1e-5):
         assert native.tobytes() == np.asarray(ref, np.float32).tobytes()
     else:
         np.testing.assert_allclose(native, ref, rtol=rtol, atol=atol)
-    vm = run_vm(blob, x, engine="reference")
+    vm = run_vm(blob, x, engine="stepper")
     assert vm.exit_code == 0
     assert vm.output.tobytes() == native.tobytes()
     return native

@@ -210,3 +210,41 @@ def test_long_softfloat_program_checkpoints() -> None:
         stepper.run(ref, cp.step - ref.step)
         assert cp.hash == ref.hash(), f"checkpoint at step {cp.step} differs"
     assert ref.exited and runner.exit_code == ref.exit_code
+
+
+def test_jump_to_an_unaligned_pc_in_a_scanned_code_page() -> None:
+    """The fast runner hands an unaligned pc to the stepper (fault 0x87) even where unicorn could
+    fetch the aligned word below it (the program region's pages are executable from the start)."""
+    regs = [0] * 32
+    regs[2] = CODE + 0x11
+    for below in (0x0000_0000, 0xFFFF_FFFF):          # a nop, an invalid word
+        memory = Memory()
+        memory.write_u32(CODE, _compose(0, 2, 0, 0, 0, 0x08))          # jr $2
+        memory.write_u32(CODE + 0x10, below)
+        ref = State(memory=memory.copy(), pc=CODE, next_pc=CODE + 4, regs=list(regs))
+        runner = FastRunner(State(memory=memory, pc=CODE, next_pc=CODE + 4, regs=list(regs)),
+                            checkpoints=False)
+        for n in range(1, 5):                          # stops at every step, then one run
+            stepper.step(ref)
+            runner.run_to(n)
+            assert runner.state_hash() == ref.hash(), f"word {below:#x} below, step {n}"
+        assert ref.exited and ref.exit_code == 0x87
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_jump_into_a_long_straight_run_outside_the_program_region(mapped: bool) -> None:
+    """A page first executed late (here model-region zeros: 1,024 `nop`s) gets its short-block
+    hooks before unicorn translates it (unicorn 2.1.4 crashed on the long block)."""
+    memory = Memory()
+    memory.write_u32(CODE, _compose(0, 3, 0, 0, 0, 0x08))              # jr $3
+    if mapped:
+        memory.write_u32(DATA + 0xFFC, 0xFFFF_FFFF)                     # page present: invalid end
+    regs = [0] * 32
+    regs[3] = DATA
+    ref = State(memory=memory.copy(), pc=CODE, next_pc=CODE + 4, regs=list(regs))
+    runner = FastRunner(State(memory=memory, pc=CODE, next_pc=CODE + 4, regs=list(regs)),
+                        checkpoints=False)
+    for target in (3, 700, 1_200, 5_000):
+        stepper.run(ref, target - ref.step)
+        runner.run_to(target)
+        assert runner.state_hash() == ref.hash(), f"step {target}"

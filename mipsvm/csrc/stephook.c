@@ -18,6 +18,7 @@ struct block_counter {
   uint64_t block_size; /* its size in instructions */
   uint64_t stopped;    /* 1 when the hook stopped before block_pc */
   uc_emu_stop_fn emu_stop;
+  uint64_t hook_stop;  /* address + 1 of the first stop hook hit (0: none) */
 };
 
 void optimist_block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
@@ -41,4 +42,15 @@ void optimist_nop_hook(void *uc, uint64_t address, uint32_t size, void *user_dat
   (void)address;
   (void)size;
   (void)user_data;
+}
+
+/* A code hook on a word the reference stepper must execute: records the address (the first one
+ * hit since the counter was reset) and stops unicorn before that word runs. */
+void optimist_stop_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
+  struct block_counter *c = (struct block_counter *)user_data;
+  (void)size;
+  if (c->hook_stop == 0) {
+    c->hook_stop = address + 1;
+    c->emu_stop(uc);
+  }
 }

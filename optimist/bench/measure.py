@@ -115,7 +115,7 @@ def stage_vm(s: Subject) -> dict[str, Any]:
 
 def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
     """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps."""
-    from challenger.models import Run
+    from mipsvm.runs import Run
 
     pages = len(list(s.scratch["initial"].memory.pages()))
     need = _snapshot_bytes(s.figures["vm_steps"], pages, s.figures.get("model_bytes")) / 2**30
@@ -128,14 +128,14 @@ def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
     if run.final.step != s.figures["vm_steps"] or run.final.exit_code != 0:
         raise BenchError(f"the checkpointed run ended at step {run.final.step} with exit code "
                          f"{run.final.exit_code:#x}; the plain run took {s.figures['vm_steps']} steps")
-    return {"vm_checkpointed_s": seconds, "checkpoints": len(run.snaps)}
+    return {"vm_checkpointed_s": seconds, "checkpoints": len(run.checkpoints)}
 
 
 def stage_checkpoint(s: Subject) -> dict[str, Any]:
     """At the checkpoint nearest mid-run: root of the dirty pages, cold root, witness, MIPS.sol gas."""
-    from challenger.models import advance
     from contracts.evm import LocalEVM, compile_mips
     from mipsvm.memory import Memory
+    from mipsvm.runs import run_to as advance
     from mipsvm.stepper import step_with_witness
 
     steps = s.figures["vm_steps"]

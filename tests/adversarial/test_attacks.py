@@ -28,7 +28,6 @@ from contracts_world import (
 )
 
 from contracts.compile import compile_contracts
-from contracts.merkle import region_path
 from contracts.system import (
     ContractRevert,
     GameStatus,
@@ -40,6 +39,7 @@ from contracts.system import (
     deploy_system,
 )
 from mipsvm.layout import OUTPUT_BASE
+from mipsvm.regions import region_path
 
 HALT = 20
 FEE = 5 * 10**16

@@ -1,4 +1,5 @@
-"""Input/output region roots and sibling paths, as ModelRegistry and Optimist compute them on-chain.
+"""Memory-tree region maths: input/output region roots and sibling paths, as ModelRegistry and
+Optimist compute them on-chain.
 
 A region is an aligned power-of-two block of VM memory (>= one 32-byte leaf): one subtree of the
 depth-27 memory tree (docs/vm-spec.md §2). Its *path* is the list of sibling hashes from the region's
@@ -7,11 +8,9 @@ root up to the memory root, bottom-up (27 - log2(size / 32) hashes).
 
 from __future__ import annotations
 
-from mipsvm.layout import LEAF_SIZE, TREE_DEPTH
+from mipsvm.layout import LEAF_SIZE, STACK_TOP, TREE_DEPTH
 from mipsvm.memory import Memory, keccak256, zero_hash
 from mipsvm.state import STATE_FORMAT
-
-STACK_TOP = 0x7FFF_F000
 
 
 class RegionError(ValueError):
@@ -58,8 +57,8 @@ def climb(node: bytes, base: int, size: int, path: list[bytes]) -> bytes:
     return node
 
 
-def initial_state(mem_root: bytes, entry: int) -> bytes:
-    """Packed initial state: pc = entry, nextPC = entry + 4, $sp = STACK_TOP, everything else zero."""
+def initial_packed_state(mem_root: bytes, entry: int) -> bytes:
+    """The packed (STATE_FORMAT) initial state: pc = entry, nextPC = entry + 4, $sp = STACK_TOP, everything else zero."""
     regs = [0] * 32
     regs[29] = STACK_TOP
     return STATE_FORMAT.pack(mem_root, entry, (entry + 4) & 0xFFFFFFFF, 0, 0, 0, 0, 0, *regs)
@@ -69,4 +68,4 @@ def initial_state_hash(input_bytes: bytes, entry: int, input_base: int, input_si
                        input_path: list[bytes]) -> bytes:
     """What ModelRegistry.initialStateHash computes for `input_bytes`."""
     root = climb(region_root(input_bytes, input_size), input_base, input_size, input_path)
-    return keccak256(initial_state(root, entry))
+    return keccak256(initial_packed_state(root, entry))

@@ -1,0 +1,107 @@
+"""Run management: run a state to an exact step on either engine, and whole runs with checkpoints.
+
+Two engines execute the VM and give the same states at every step:
+
+- "fast": `mipsvm.fast.FastRunner` (unicorn; exact stops, faults on the stepper);
+- "stepper": `mipsvm.stepper`, the reference stepper (the spec; slow).
+
+`run_to(state, target)` runs one state forward; `Run` runs a state to halt keeping a
+`CheckpointLog` every `interval` steps, and answers the hash or state at any step from the nearest
+checkpoint at or before it.
+"""
+
+from __future__ import annotations
+
+from mipsvm import stepper
+from mipsvm.checkpoints import CheckpointLog
+from mipsvm.layout import MAX_STEPS
+from mipsvm.state import State
+
+ENGINES = ("fast", "stepper")
+DEFAULT_INTERVAL = 1 << 20
+DEFAULT_MAX_STEPS = 1 << 40
+
+
+class RunError(RuntimeError):
+    """A run that did not halt within its step budget."""
+
+
+def check_engine(engine: str) -> str:
+    """`engine` if it names a VM engine; ValueError (with the valid names) otherwise."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown VM engine {engine!r}: use 'fast' (unicorn) or 'stepper' "
+                         "(the reference stepper)")
+    return engine
+
+
+def run_to(state: State, target: int, engine: str = "fast") -> State:
+    """Run `state` (taken over, updated in place) to exactly step `target`, or to its halt."""
+    check_engine(engine)
+    if target > MAX_STEPS:
+        raise ValueError(f"step {target} is beyond the VM bound 2**48")
+    if engine == "stepper":
+        while state.step < target and not state.exited:
+            stepper.step(state)
+        return state
+    from mipsvm.fast import FastRunner
+
+    runner = FastRunner(state, checkpoints=False)
+    runner.run_to(target)
+    return runner.state(copy=False)
+
+
+class Run:
+    """A run from `start` (not taken over) to halt, with a checkpoint every `interval` steps.
+
+    `hash_at` / `state_at` answer any step from the nearest checkpoint at or before it (a fresh
+    run of at most `interval` steps). RunError if the program does not halt within `max_steps`.
+    """
+
+    def __init__(self, start: State, interval: int = DEFAULT_INTERVAL,
+                 max_steps: int = DEFAULT_MAX_STEPS, engine: str = "fast") -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.engine = check_engine(engine)
+        self.interval = interval
+        self.first = start.step
+        limit = min(MAX_STEPS, self.first + max_steps)
+        if engine == "fast":
+            from mipsvm.fast import FastRunner
+
+            runner = FastRunner(start.copy(), checkpoint_interval=interval)
+            runner.run(limit - self.first)
+            self.checkpoints: CheckpointLog = runner.checkpoints  # type: ignore[assignment]
+            final = runner.state()
+        else:
+            final = start.copy()
+            self.checkpoints = CheckpointLog(final)
+            while not final.exited and final.step < limit:
+                run_to(final, min(limit, (final.step // interval + 1) * interval), "stepper")
+                self.checkpoints.record(final)
+        if not final.exited:
+            raise RunError(f"the run did not halt within {max_steps} steps")
+        self.final = final
+        self.final_hash = final.hash()
+
+    @property
+    def last(self) -> int:
+        """The step of the final (halted) state."""
+        return self.final.step
+
+    def _state_at(self, step: int) -> State:
+        if step < self.first:
+            raise ValueError(f"this run starts at step {self.first}")
+        return run_to(self.checkpoints.state_before(step), step, self.engine)
+
+    def hash_at(self, step: int) -> bytes:
+        """Hash of the state after `step` steps (the final state's from its halt on)."""
+        if step >= self.last:
+            return self.final_hash
+        known = self.checkpoints.hash_at(step)
+        return known if known is not None else self._state_at(step).hash()
+
+    def state_at(self, step: int) -> State:
+        """The state after `step` steps (a new State; the final state's copy from its halt on)."""
+        if step >= self.last:
+            return self.final.copy()
+        return self._state_at(step)

@@ -1,7 +1,9 @@
 """The challenger daemon: recompute every posted result, dispute the wrong ones, win the bonds.
 
-Per tick: for each pending result of a model it knows, recompute the output natively; on a mismatch
-open a game (challenge bond) while the window is open. In each of its games: answer the defender's
+Per tick: for each pending result of a model it knows, run the request in the VM (in the background)
+and compare its own state at the claimed step with the posted final state, whatever either run did
+(clean exit, trap, error exit, no halt within the model's maxSteps); on a difference open a game
+(challenge bond) while the window is open. In each of its games: answer the defender's
 midpoint (agree iff its own run has the same state hash there), give the one-step proof (reference
 stepper witness at the agreed step) when one step is left, claim the defender's timeout, cancel a
 game whose result another game already rejected; withdraw.
@@ -19,7 +21,7 @@ from typing import Any
 
 from challenger.daemon import Daemon
 from challenger.models import ModelError
-from contracts.system import Event, Phase, ResultStatus
+from contracts.system import Event, Outcome, Phase, ResultStatus
 from mipsvm.memory import keccak256
 
 RACES = ("AlreadyChallenged", "ChallengeWindowClosed", "ResultNotPending", "GameNotActive", "WrongPhase",
@@ -50,12 +52,17 @@ class Challenger(Daemon):
         sent += self.withdraw_all()
         return sent
 
-    # ---- results -------------------------------------------------------------------------------
-    def expected_output(self, request_id: int, model_id: int, input_bytes: bytes) -> bytes:
-        """What this challenger believes the output is (native run; the lie's output if dishonest)."""
-        if self.dishonest:
-            return self.trace(request_id).output
-        return self.served[model_id].infer(input_bytes)
+    # ---- results ------------------------------------------------------------------------------
+    def verdict(self, row: Any) -> str | None:
+        """'agree' / 'disagree' with a posted result, from this challenger's own state at the claimed
+        step (whatever its own run did: exit, trap, no halt); None while its run is being computed."""
+        trace = self.ready_trace(row["request_id"], urgent=False)
+        if trace is None:
+            return None
+        steps = int(row["steps"])
+        if steps > trace.steps and trace.outcome == Outcome.NO_HALT:
+            return "disagree"   # a claim past this model's step bound (the contract refuses it anyway)
+        return "agree" if trace.hash_at(steps) == bytes(row["final_hash"]) else "disagree"
 
     def check_results(self) -> int:
         sent = 0
@@ -70,12 +77,13 @@ class Challenger(Daemon):
                     self.store.set_verdict(rid, "unknown-model")
                     continue
                 try:
-                    expected = self.expected_output(row["request_id"], req["model_id"], bytes(req["input"]))
+                    verdict = self.verdict(row)
                 except ModelError as exc:
                     self.store.set_verdict(rid, "error")
-                    self.emit("recompute_failed", result=rid, error=str(exc))
+                    self.emit("recompute_failed", result=rid, request=row["request_id"], error=str(exc))
                     continue
-                verdict = "agree" if expected == bytes(row["output"]) else "disagree"
+                if verdict is None:
+                    continue   # still running: next tick
                 self.store.set_verdict(rid, verdict)
                 self.emit("checked", result=rid, request=row["request_id"], verdict=verdict)
                 row = self.store.result(rid)

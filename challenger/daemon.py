@@ -50,6 +50,7 @@ class Daemon:
         self.engine = engine
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
+        self.max_steps: dict[int, int] = {}   # model id -> its registered step bound
         self._roots = {m.image.image_root: m for m in self.models}
         self._traces: OrderedDict[int, AnyTrace] = OrderedDict()
         self._honest: OrderedDict[int, Trace] = OrderedDict()
@@ -176,6 +177,7 @@ class Daemon:
                 if a["modelId"] not in self.served:
                     self.emit("serving", model_id=a["modelId"], name=model.name)
                 self.served[a["modelId"]] = model
+                self.max_steps[a["modelId"]] = a["maxSteps"]
         elif ev.name == "RequestCreated":
             s.add_request(a["requestId"], a["modelId"], a["requester"], a["fee"], a["input"],
                           a["initialStateHash"], ev.block)
@@ -228,6 +230,7 @@ class Daemon:
                     "entry": info.entry, "inputBase": info.input_base, "inputLength": info.input_length,
                     "outputBase": info.output_base, "outputLength": info.output_length}):
                 self.served[model_id] = model
+                self.max_steps[model_id] = info.max_steps
                 self.emit("serving", model_id=model_id, name=model.name)
 
     @staticmethod
@@ -253,11 +256,13 @@ class Daemon:
             if model is None:
                 raise ModelError(f"model {row['model_id']} of request {request_id} is not served here")
             t0 = time.perf_counter()
-            kwargs: dict[str, Any] = {"engine": self.engine}
+            kwargs: dict[str, Any] = {"engine": self.engine,
+                                      "max_steps": self.max_steps.get(row["model_id"], model.image.max_steps)}
             if self.trace_interval is not None:
                 kwargs["interval"] = self.trace_interval
             trace = Trace(model, bytes(row["input"]), **kwargs)
-            self.emit("vm_run", request=request_id, steps=trace.steps, exit_code=trace.exit_code,
+            self.emit("vm_run", request=request_id, steps=trace.steps, outcome=trace.outcome.name,
+                      exit_code=trace.exit_code,
                       seconds=round(time.perf_counter() - t0, 3))
             self._honest[request_id] = trace
         self._honest.move_to_end(request_id)
@@ -268,13 +273,17 @@ class Daemon:
         trace = self._traces.get(request_id)
         if trace is None:
             honest = self.honest_trace(request_id, row)
-            trace = LyingTrace(honest) if self.dishonest else honest
+            trace = self.lie(honest) if self.dishonest else honest
             if self.dishonest:
                 self.emit("lying_trace", request=request_id, diverge=trace.diverge, steps=trace.steps)
             self._traces[request_id] = trace
         self._traces.move_to_end(request_id)
         self._evict()
         return trace
+
+    def lie(self, honest: Trace) -> AnyTrace:
+        """The false run a dishonest daemon believes (tests replace it with a specific lie)."""
+        return LyingTrace(honest)
 
     def ready_trace(self, request_id: int, *, urgent: bool) -> AnyTrace | None:
         """The request's trace if it is computed; else start computing it in the background (the

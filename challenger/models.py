@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from contracts.system import ModelImage
+from contracts.system import ModelImage, Outcome
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE
 from mipsvm.memory import keccak256
 from mipsvm.regions import region_path
@@ -166,16 +166,25 @@ def load_model(path: str | Path) -> ServedModel:
 DEFAULT_ENGINE = os.environ.get("OPTIMIST_VM_ENGINE", "fast")   # one of mipsvm.runs.ENGINES
 
 
-def _run(start: State, interval: int, engine: str | None) -> Run:
-    """A mipsvm run of a request to halt (ModelError if it does not halt)."""
+def _run(start: State, interval: int, engine: str | None, max_steps: int) -> Run:
+    """A mipsvm run of a request to halt or to step `max_steps` (absolute), whichever comes first."""
     try:
-        return Run(start, interval, engine=engine or DEFAULT_ENGINE)
-    except RunError as exc:
+        return Run(start, interval, max(0, max_steps - start.step), engine=engine or DEFAULT_ENGINE,
+                   must_halt=False)
+    except (RunError, ValueError) as exc:
         raise ModelError(str(exc)) from None
 
 
+def outcome_of(final: State) -> Outcome:
+    """What a final state claims: exit 0, another exit code, or still running at the step bound."""
+    if not final.exited:
+        return Outcome.NO_HALT
+    return Outcome.SUCCESS if final.exit_code == 0 else Outcome.FAILURE
+
+
 class _FinalState:
-    """What a result posts, read off the run's final state: exit code, output, packed state, proof."""
+    """What a result posts, read off the run's final state: outcome, output, packed state, proof.
+    Only a successful exit has an output (and its proof); a failure or a non-halt posts none."""
 
     model: ServedModel
     final: State
@@ -184,8 +193,14 @@ class _FinalState:
     def exit_code(self) -> int:
         return self.final.exit_code
 
+    @property
+    def outcome(self) -> Outcome:
+        return outcome_of(self.final)
+
     @cached_property
     def output(self) -> bytes:
+        if self.outcome != Outcome.SUCCESS:
+            return b""
         img = self.model.image
         return self.final.memory.read(img.output_base, img.output_length)
 
@@ -194,19 +209,23 @@ class _FinalState:
         return self.final.encode()
 
     def output_proof(self) -> list[bytes]:
+        if self.outcome != Outcome.SUCCESS:
+            return []
         img = self.model.image
         return region_path(self.final.memory, img.output_base, img.output_size)
 
 
 class Trace(_FinalState):
-    """The honest run of `model` on `input_bytes`: hashes and witnesses at any step."""
+    """The honest run of `model` on `input_bytes` to its halt or to the model's `max_steps`:
+    hashes and witnesses at any step up to there."""
 
     def __init__(self, model: ServedModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL,
-                 engine: str | None = None) -> None:
+                 engine: str | None = None, max_steps: int | None = None) -> None:
         self.model = model
         self.input = bytes(input_bytes)
         self.interval = interval
-        self.run = _run(model.initial_state(self.input), interval, engine)
+        self.max_steps = max_steps if max_steps is not None else model.image.max_steps
+        self.run = _run(model.initial_state(self.input), interval, engine, self.max_steps)
         self.final = self.run.final
         self.steps = self.final.step
 
@@ -260,10 +279,14 @@ class LyingTrace(_FinalState):
     the liar swaps memory and runs on from there: (1) the model's later weights negated, or (2) the
     input region's words reversed. The first candidate that still exits with 0 and changes the
     answer (the argmax of a float32 output, else any byte) is used. If none does, the lie is only
-    the final state with the output's first byte flipped (diverge = steps).
+    the final state with the output's first byte flipped (diverge = steps). When the true run fails
+    (traps, faults, exits with an error) or does not halt, the lie is a fabricated success: the true
+    final state claiming a clean exit (diverge = steps). `edit` replaces all of that with one given
+    change to a copy of the true final state (tests: a lie in the last output byte, the exit code or
+    the step count only).
     """
 
-    def __init__(self, honest: Trace) -> None:
+    def __init__(self, honest: Trace, edit: Callable[[State], None] | None = None) -> None:
         self.honest = honest
         self.model = honest.model
         self.steps = honest.steps
@@ -273,13 +296,14 @@ class LyingTrace(_FinalState):
         img = honest.model.image
         k = self.steps // 2
         fallback: tuple[Run, str] | None = None
-        for how, corrupt in self._candidates(k):
+        candidates = self._candidates(k) if honest.outcome == Outcome.SUCCESS and edit is None else []
+        for how, corrupt in candidates:
             st = honest.state_at(k)
             if not corrupt(st):
                 continue
-            run = _run(st, honest.interval, honest.run.engine)
+            run = _run(st, honest.interval, honest.run.engine, honest.max_steps)
             out = run.final.memory.read(img.output_base, img.output_length)
-            if run.final.exit_code != 0 or out == honest.output:
+            if outcome_of(run.final) != Outcome.SUCCESS or out == honest.output:
                 continue
             if _argmax(out) != _argmax(honest.output):
                 fallback = (run, how)
@@ -288,6 +312,15 @@ class LyingTrace(_FinalState):
         if fallback is not None:
             run, self.how = fallback
             self.runner, self.diverge, self.final, self.steps = run, k, run.final, run.final.step
+        elif edit is not None:
+            fin = honest.final.copy()
+            edit(fin)
+            self.final, self.how = fin, "an edited final state"
+            self.steps, self.diverge = fin.step, min(fin.step, honest.steps)
+        elif honest.outcome != Outcome.SUCCESS:
+            fin = honest.final.copy()
+            fin.exited, fin.exit_code = True, 0
+            self.final, self.how = fin, f"a clean exit claimed for a {honest.outcome.name.lower()} run"
         else:
             fin = honest.final.copy()
             first = fin.memory.read(img.output_base, 1)

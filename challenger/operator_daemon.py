@@ -1,7 +1,8 @@
 """The operator daemon: answer requests for the models it serves, defend its results, collect fees.
 
-Per tick: post a result (output, final VM state, output proof, bond) for every open request of a
-served model; in every game against one of its results post the state hash at the midpoint when
+Per tick: post a result (final VM state, bond, and for a clean exit the output and its proof) for
+every open request of a served model, whatever the run did (a failure exit code and "did not halt
+within the model's maxSteps" are outcomes too); in every game against one of its results post the state hash at the midpoint when
 it is its turn, prove the last step itself when its run says it wins, claim timeouts; finalize its
 results after the challenge window; withdraw.
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from challenger.daemon import Daemon
 from challenger.models import ModelError
-from contracts.system import Phase, RequestStatus, ResultStatus
+from contracts.system import Outcome, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 
 RACES = ("RequestNotOpen", "OperatorBarred", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
@@ -84,11 +85,7 @@ class Operator(Daemon):
                 continue
             if trace is None:
                 continue   # running in the background
-            if trace.exit_code != 0:
-                self.store.set_request_status(rid, "failed", note=f"exit code {trace.exit_code:#x}")
-                self.emit("request_failed", request=rid, exit_code=trace.exit_code)
-                continue
-            if not self.dishonest:
+            if not self.dishonest and trace.outcome == Outcome.SUCCESS:
                 native = self.served[row["model_id"]].infer(bytes(row["input"]))
                 if native != trace.output:
                     self.emit("native_vm_mismatch", request=rid)   # never post what we cannot defend
@@ -97,8 +94,8 @@ class Operator(Daemon):
             if self.send(f"post:{rid}:{row['posts']}", "postResult", rid, trace.output, trace.final_packed,
                          trace.output_proof(), value=self.system.params.result_bond, expected=RACES):
                 self.store.count_post(rid)
-                self.emit("posted", request=rid, steps=trace.steps, output=keccak256(trace.output),
-                          dishonest=self.dishonest)
+                self.emit("posted", request=rid, steps=trace.steps, outcome=trace.outcome.name,
+                          exit_code=trace.exit_code, output=keccak256(trace.output), dishonest=self.dishonest)
                 self.store.set_request_status(rid, "posted")
                 sent += 1
             elif self.last_revert == "OperatorBarred":

@@ -54,11 +54,12 @@ class Run:
     """A run from `start` (not taken over) to halt, with a checkpoint every `interval` steps.
 
     `hash_at` / `state_at` answer any step from the nearest checkpoint at or before it (a fresh
-    run of at most `interval` steps). RunError if the program does not halt within `max_steps`.
+    run of at most `interval` steps). A run that has not halted after `max_steps` steps ends there:
+    RunError if `must_halt`, else its final state is that unhalted state (`halted` is False).
     """
 
     def __init__(self, start: State, interval: int = DEFAULT_INTERVAL,
-                 max_steps: int = DEFAULT_MAX_STEPS, engine: str = "fast") -> None:
+                 max_steps: int = DEFAULT_MAX_STEPS, engine: str = "fast", *, must_halt: bool = True) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.engine = check_engine(engine)
@@ -78,23 +79,28 @@ class Run:
             while not final.exited and final.step < limit:
                 run_to(final, min(limit, (final.step // interval + 1) * interval), "stepper")
                 self.checkpoints.record(final)
-        if not final.exited:
+        if not final.exited and must_halt:
             raise RunError(f"the run did not halt within {max_steps} steps")
+        self.halted = final.exited
         self.final = final
         self.final_hash = final.hash()
 
     @property
     def last(self) -> int:
-        """The step of the final (halted) state."""
+        """The step of the final state (halted, or the step bound)."""
         return self.final.step
 
     def _state_at(self, step: int) -> State:
         if step < self.first:
             raise ValueError(f"this run starts at step {self.first}")
+        if step > self.last and not self.halted:
+            raise ValueError(f"this run stopped unhalted at step {self.last}; step {step} is beyond it")
         return run_to(self.checkpoints.state_before(step), step, self.engine)
 
     def hash_at(self, step: int) -> bytes:
         """Hash of the state after `step` steps (the final state's from its halt on)."""
+        if step > self.last and not self.halted:
+            self._state_at(step)   # raises
         if step >= self.last:
             return self.final_hash
         known = self.checkpoints.hash_at(step)
@@ -102,6 +108,8 @@ class Run:
 
     def state_at(self, step: int) -> State:
         """The state after `step` steps (a new State; the final state's copy from its halt on)."""
+        if step > self.last and not self.halted:
+            self._state_at(step)   # raises
         if step >= self.last:
             return self.final.copy()
         return self._state_at(step)

@@ -11,6 +11,7 @@ Used by `optimist demo`, the bench's dispute measurement (optimist/bench/dispute
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +51,14 @@ class World:
     @classmethod
     def deploy(cls, w3: Web3, model: ServedModel, *, window: int = 600, clock: int = 300,
                result_bond: int = 10**17, challenge_bond: int = 10**17, db_dir: Path | None = None,
-               trace_interval: int | None = None, engine: str | None = None) -> World:
+               trace_interval: int | None = None, engine: str | None = None,
+               max_steps: int | None = None) -> World:
+        """Deploy the contracts and register `model` (with `max_steps` as its step bound if given)."""
         system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
                                challenge_bond=challenge_bond)
         block = w3.eth.block_number
-        model_id = system.register_model(model.image)
+        image = model.image if max_steps is None else dataclasses.replace(model.image, max_steps=max_steps)
+        model_id = system.register_model(image)
         return cls(w3, system, model, model_id, block, db_dir, trace_interval, engine)
 
     @classmethod

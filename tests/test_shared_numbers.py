@@ -44,6 +44,9 @@ _BINOPS: dict[type[ast.operator], Callable[[int, int], int]] = {
 def evaluate(expr: str, lookup: Callable[[str], int]) -> int:
     """Value of a C/Solidity integer constant expression (literals, names, A.B, + - * << >> | &)."""
     text = re.sub(r"\b(0[xX][0-9a-fA-F_]+|[0-9][0-9_]*)[uUlL]+\b", r"\1", expr.strip())
+    units = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}   # Solidity
+    text = re.sub(r"\b([0-9][0-9_]*)\s+(seconds|minutes|hours|days|weeks)\b",
+                  lambda m: f"({m.group(1)} * {units[m.group(2)]})", text)
 
     def ev(node: ast.AST) -> int:
         if isinstance(node, ast.Constant) and type(node.value) is int:
@@ -253,10 +256,9 @@ PYTHON_FOR_SOLIDITY: dict[str, int] = LAYOUT | {
 SOLIDITY_COPIES: dict[str, set[str]] = {
     "MIPSMemory": {"TREE_DEPTH", "LEAF_SIZE", "PROOF_SIZE"},
     "RegionMerkle": {"TREE_DEPTH", "LEAF_SIZE"},
-    "ModelRegistry": {"TREE_DEPTH"},
+    "ModelRegistry": {"TREE_DEPTH", "MAX_STEPS"},
     "PackedState": {"STATE_SIZE", "STACK_TOP", "SP_OFFSET"},
     "MIPS": {"STATE_SIZE", "PROOF_SIZE", "WITNESS_PROOF_SIZE", "SYS_EXIT", "SYS_EXIT_GROUP", *FAULTS},
-    "Optimist": {"MAX_STEPS"},
 }
 
 
@@ -267,6 +269,16 @@ def test_solidity_constants_equal_python() -> None:
     assert [f"{c}.{n} = {v:#x}, Python {PYTHON_FOR_SOLIDITY[n]:#x}"
             for c, consts in sol.items() for n, v in consts.items()
             if n in PYTHON_FOR_SOLIDITY and v != PYTHON_FOR_SOLIDITY[n]] == []
+
+
+def test_contract_wrapper_constants_equal_solidity() -> None:
+    """contracts/system.py's copies of the game contract's bounds (used to check arguments first)."""
+    import contracts.system as wrapper
+
+    sol = {**solidity_constants()["ModelRegistry"], **solidity_constants()["Optimist"]}
+    names = ("BPS", "MAX_REQUEST_TIME", "MIN_PERIOD", "MAX_WINDOW", "MAX_CLOCK", "MAX_REOPEN_DELAY", "MAX_STEPS")
+    assert [n for n in names if n not in sol] == []
+    assert [f"{n}: Solidity {sol[n]}, Python {getattr(wrapper, n)}" for n in names if sol[n] != getattr(wrapper, n)] == []
 
 
 # ---- the docs ------------------------------------------------------------------------------------
@@ -349,4 +361,4 @@ def test_game_rules_doc_initial_state() -> None:
     doc = DOCS / "game-rules.md"
     text = doc.read_text()
     assert number(text, r"\$sp \(r29\) = (0x[0-9A-F]+)", doc.name) == layout.STACK_TOP
-    assert number(text, r"is in `1\.\.(2\^\d+)`", doc.name) == layout.MAX_STEPS
+    assert number(text, r"`1 <= maxSteps <= (2\^\d+)`", doc.name) == layout.MAX_STEPS

@@ -28,6 +28,8 @@ FOLD_ROUNDS = 8
 NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
            "Bernoulli", "Dropout"}
 SUBGRAPH_OPS = {"If", "Loop", "Scan"}
+# Element types a model input may have: float32, or integers (token ids, stored as int32).
+INPUT_TYPES = {TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL}
 
 
 def load_model(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -107,9 +109,10 @@ def resolve_input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | Non
     tt = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise DtypeError(f"input '{vi.name}' is not a tensor (sequence/map inputs are not supported)")
-    if tt.elem_type != TensorProto.FLOAT:
+    if tt.elem_type not in INPUT_TYPES:
         kind = TensorProto.DataType.Name(tt.elem_type)
-        raise DtypeError(f"input '{vi.name}' is {kind}; minidnn models take one float32 input")
+        raise DtypeError(f"input '{vi.name}' is {kind}; minidnn models take one float32 input "
+                         "or one integer input (int32/int64 token ids, or bool)")
     declared = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim] \
         if tt.HasField("shape") else None
     if override is not None:
@@ -155,7 +158,7 @@ def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
     del g.input[:]
     for i in keep:
         if i.name == vi.name:
-            i = helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, list(shape))
+            i = helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, list(shape))
         g.input.append(i)
     for name, value in bound.items():
         g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
@@ -281,15 +284,12 @@ def import_graph(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = N
     nodes = []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
-        if n.domain not in ("", "ai.onnx"):
-            raise UnsupportedOpError(name, n.op_type, f"custom domain '{n.domain}' is not supported")
-        if n.op_type in SUBGRAPH_OPS:
-            raise UnsupportedOpError(name, n.op_type, "control flow (subgraphs) is not supported")
-        attrs = {a.name: _attr(a) for a in n.attribute}
-        nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, n.op_type))
+        attrs = {a.name: _attr(a) for a in n.attribute if a.type != onnx.AttributeProto.GRAPH}
+        nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, n.op_type, n.domain))
+    types = elem_types(folded)
     graph = Graph(g.name or "model", input_name, g.output[0].name, static_shapes(folded), consts,
-                  nodes, opset_of(folded))
-    return graph, elem_types(folded)
+                  nodes, opset_of(folded), types)
+    return graph, types
 
 
 def _attr(a: onnx.AttributeProto) -> object:

@@ -11,6 +11,13 @@ Canonical forms (what the .mdnn writer sees):
   Add/Sub/Mul/Div(A, B) numpy broadcasting
   Softmax/LogSoftmax axis (>= 0, 13+ semantics); LayerNormalization(X, scale[, B]) axis epsilon
   Reshape(X) shape; Transpose perm; Concat axis; Gather(X, indices) axis (indices: constant int, made non-negative); Resize(X) scales coordinate_transformation_mode nearest_mode (nearest)
+  Slice(X) starts[r] steps[r] (all axes, resolved and in range; Split becomes Slices)
+  Expand(X) (to the stored output shape; Tile becomes Reshape, Expand, Reshape)
+  Where(C, A, B); Equal/Less/Greater(A, B) (1.0 / 0.0); Not(X); PRelu(X, slope)
+  Sqrt, Exp, Log, Reciprocal, Softplus; Elu alpha; Pow(X) exponent (constant: +-0.5 or |integer| <= 16)
+  ReduceSum/ReduceMean/ReduceMax(X) axes (non-negative; keepdims only changes the stored shape)
+  Cast(X) to ('float' | 'int' | 'bool'); every run-time tensor is float32 (integers and booleans
+  as float32 values), except an integer model input (int32, read by Gather or a Cast)
   Identity (removed by the passes)
 """
 
@@ -20,12 +27,15 @@ from collections.abc import Callable
 
 import numpy as np
 from onnx import TensorProto
+from onnx import helper as onnx_helper
 
 from converter.errors import (
+    ConversionError,
     DtypeError,
     DynamicShapeError,
     UnsupportedAttributeError,
     UnsupportedOpError,
+    combined_error,
 )
 from converter.graph import Graph, Node
 
@@ -47,17 +57,42 @@ def supported_ops() -> list[str]:
     return sorted(HANDLERS)
 
 
+# Ops the converter folds into constants when their inputs are static (never run by minidnn).
+FOLDED_ONLY = {"Shape", "Size", "Range", "ConstantOfShape", "Constant", "EyeLike", "NonZero"}
+
+
 def canonicalize(graph: Graph) -> Graph:
-    """Replace every node by its canonical form(s); unsupported ops raise UnsupportedOpError."""
+    """Replace every node by its canonical form(s).
+
+    Every node is tried: one unsupported op or attribute raises its own error; several raise
+    one UnsupportedOpsError listing them all, grouped, with counts.
+    """
     out: list[Node] = []
+    errors: list[ConversionError] = []
     for node in graph.nodes:
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise UnsupportedOpError(node.name, node.op, "op is not supported by minidnn "
-                                     f"(supported: {', '.join(supported_ops())})")
-        out.extend(handler(graph, node))
+        try:
+            out.extend(_canonical(graph, node))
+        except (UnsupportedOpError, DtypeError, DynamicShapeError) as exc:
+            errors.append(exc)
+    if errors:
+        raise combined_error(errors, supported_ops())
     graph.nodes = out
     return graph
+
+
+def _canonical(graph: Graph, node: Node) -> list[Node]:
+    if node.domain not in ("", "ai.onnx"):
+        raise UnsupportedOpError(node.name, node.op, f"custom domain '{node.domain}' is not supported")
+    if node.op in ("If", "Loop", "Scan"):
+        raise UnsupportedOpError(node.name, node.op, "control flow (subgraphs) is not supported")
+    handler = HANDLERS.get(node.op)
+    if handler is None and node.op in FOLDED_ONLY:
+        raise UnsupportedOpError(node.name, node.op, "folded into a constant only when its inputs are static; "
+                                 "here they are computed at run time (fix the input shape with --input-shape)")
+    if handler is None:
+        raise UnsupportedOpError(node.name, node.op, "op is not supported by minidnn "
+                                 f"(supported: {', '.join(supported_ops())})")
+    return handler(graph, node)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -182,10 +217,12 @@ def gemm(g: Graph, node: Node) -> list[Node]:
 
 @handles("MatMul")
 def matmul(g: Graph, node: Node) -> list[Node]:
+    """numpy matmul; an N-D left operand times a 2-D right one becomes a 2-D MatMul (Gemm-fusable)."""
     a, b = g.shape(node.inputs[0]), g.shape(node.inputs[1])
-    if len(b) != 2 or len(a) < 2:
-        raise bad_attr(node, f"MatMul of shapes {list(a)} x {list(b)}; supported: N-D x 2-D (no 1-D or batched right operand)")
-    if len(a) == 2:
+    for i, what in ((0, "A"), (1, "B")):
+        if node.inputs[i] in g.consts:
+            float_weight(g, node, i, what)
+    if len(b) != 2 or len(a) <= 2:
         return [canon(node, "MatMul")]
     out = out_shape(g, node)
     rows = int(np.prod(a[:-1]))
@@ -415,11 +452,81 @@ def clip(g: Graph, node: Node) -> list[Node]:
 
 @handles("Add", "Sub", "Mul", "Div")
 def binary(g: Graph, node: Node) -> list[Node]:
-    for i in (0, 1):
-        float_weight(g, node, i, "operand") if node.inputs[i] in g.consts else None
+    """Float arithmetic (integer operands run as float32: exact below 2^24, except Div)."""
     if node.attrs.get("broadcast") is not None and node.attrs.get("axis") is not None:
         raise bad_attr(node, "legacy broadcast with axis (opset < 7)")
+    if node.op == "Div" and not all(g.is_float(i) for i in node.inputs[:2]):
+        raise DtypeError(f"node '{node.name}' (Div): integer division at run time (minidnn computes in float32)")
+    for i in (0, 1):
+        if node.inputs[i] in g.consts and g.consts[node.inputs[i]].dtype.kind == "f":
+            float_weight(g, node, i, "operand")
     return [canon(node, node.op)]
+
+
+@handles("Equal", "Less", "Greater")
+def compare(g: Graph, node: Node) -> list[Node]:
+    """Comparisons write 1.0 / 0.0 (the runtime's booleans)."""
+    return [canon(node, node.op)]
+
+
+@handles("Where")
+def where(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Where")]
+
+
+@handles("Not")
+def logical_not(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Not")]
+
+
+@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus")
+def unary_math(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, node.op)]
+
+
+@handles("Elu")
+def elu(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Elu", alpha=float(node.attrs.get("alpha", 1.0)))]
+
+
+@handles("PRelu")
+def prelu(g: Graph, node: Node) -> list[Node]:
+    """The slope broadcasts to X (opset 7+); a legacy per-channel slope of shape (C,) is reshaped."""
+    x, slope = g.shape(node.inputs[0]), g.shape(node.inputs[1])
+    inputs = list(node.inputs[:2])
+    if node.inputs[1] in g.consts:
+        float_weight(g, node, 1, "slope")
+        value = g.consts[node.inputs[1]]
+        if len(slope) == 1 and len(x) > 2 and slope[0] == x[1] and slope[0] != x[-1]:
+            value = value.reshape(-1, *([1] * (len(x) - 2)))
+            inputs[1] = set_const(g, node.inputs[1] + "_channels", value)
+        if tuple(np.broadcast_shapes(value.shape, x)) != tuple(x):
+            raise bad_attr(node, f"slope of shape {list(value.shape)} does not broadcast to {list(x)}")
+    elif tuple(np.broadcast_shapes(slope, x)) != tuple(x):
+        raise bad_attr(node, f"slope of shape {list(slope)} does not broadcast to {list(x)}")
+    return [canon(node, "PRelu", inputs)]
+
+
+POW_EXPONENTS = "0.5, -0.5 or an integer in [-16, 16]"
+
+
+@handles("Pow")
+def pow_op(g: Graph, node: Node) -> list[Node]:
+    """x ** e for a constant exponent tensor whose every value is 0.5, -0.5 or an integer |e| <= 16."""
+    e = const(g, node, 1, "exponent")
+    if e is None:
+        raise bad_attr(node, "missing exponent")
+    values = e.astype(np.float64).ravel()
+    ok = (np.abs(values) == 0.5) | ((values == np.round(values)) & (np.abs(values) <= 16))
+    if not ok.all():
+        raise bad_attr(node, f"exponent {float(values[~ok][0]):g}; supported: {POW_EXPONENTS}")
+    if not g.is_float(node.inputs[0]):
+        raise DtypeError(f"node '{node.name}' (Pow): integer base (minidnn computes in float32)")
+    if np.all(values == 1.0) and out_shape(g, node) == g.shape(node.inputs[0]):
+        return [canon(node, "Identity", node.inputs[:1])]
+    exponent = e.astype(np.float32) if e.dtype != np.float32 else e
+    name = node.inputs[1] if exponent is e else set_const(g, node.inputs[1] + "_f32", exponent)
+    return [canon(node, "Pow", [node.inputs[0], name])]
 
 
 # --- shape and data movement -------------------------------------------------------------------
@@ -447,20 +554,126 @@ def transpose(g: Graph, node: Node) -> list[Node]:
 def concat(g: Graph, node: Node) -> list[Node]:
     rank = len(out_shape(g, node))
     for i, name in enumerate(node.inputs):
-        if name in g.consts:
+        if name in g.consts and g.consts[name].dtype.kind == "f":
             float_weight(g, node, i, "operand")
     return [canon(node, "Concat", axis=axis_of(node, int(node.attrs.get("axis", 0)), rank))]
 
 
+def _slice_params(g: Graph, node: Node) -> tuple[list[int], list[int]]:
+    """(starts, steps) over every axis from ONNX starts/ends/axes/steps (attributes before opset 10)."""
+    x = g.shape(node.inputs[0])
+    if g.opset < 10:
+        starts, ends = list(node.attrs["starts"]), list(node.attrs["ends"])
+        axes, steps = list(node.attrs.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts = const(g, node, 1, "starts").tolist()
+        ends = const(g, node, 2, "ends").tolist()
+        axes_v, steps_v = const(g, node, 3, "axes"), const(g, node, 4, "steps")
+        axes = axes_v.tolist() if axes_v is not None else list(range(len(starts)))
+        steps = steps_v.tolist() if steps_v is not None else [1] * len(starts)
+    first, step = [0] * len(x), [1] * len(x)
+    for start, end, axis, st in zip(starts, ends, axes, steps, strict=True):
+        axis = axis_of(node, int(axis), len(x))
+        if st == 0:
+            raise bad_attr(node, "step 0")
+        begin, _, _ = slice(int(start), int(end), int(st)).indices(x[axis])
+        first[axis], step[axis] = begin, int(st)
+    return first, step
+
+
+@handles("Slice")
+def slice_op(g: Graph, node: Node) -> list[Node]:
+    out = out_shape(g, node)
+    if 0 in out:
+        raise bad_attr(node, f"empty result {list(out)}")
+    starts, steps = _slice_params(g, node)
+    if list(out) == list(g.shape(node.inputs[0])) and all(s == 1 for s in steps):
+        return [canon(node, "Identity", node.inputs[:1])]
+    return [canon(node, "Slice", node.inputs[:1], starts=tuple(starts), steps=tuple(steps))]
+
+
+@handles("Split")
+def split(g: Graph, node: Node) -> list[Node]:
+    """One Slice per used output (sizes from the outputs' static shapes)."""
+    x = g.shape(node.inputs[0])
+    axis = axis_of(node, int(node.attrs.get("axis", 0)), len(x))
+    nodes, begin = [], 0
+    for i, name in enumerate(node.outputs):
+        size = out_shape(g, node, i)[axis]
+        if name and size > 0 and (g.consumers(name) or name == g.output):
+            starts = [0] * len(x)
+            starts[axis] = begin
+            nodes.append(Node(f"{node.name}/{i}", "Slice", node.inputs[:1], [name],
+                              {"starts": tuple(starts), "steps": (1,) * len(x)}, node.source or node.op))
+        begin += size
+    return nodes
+
+
+@handles("Expand")
+def expand(g: Graph, node: Node) -> list[Node]:
+    out = out_shape(g, node)
+    if tuple(out) == tuple(g.shape(node.inputs[0])):
+        return [canon(node, "Identity", node.inputs[:1])]
+    return [canon(node, "Expand", node.inputs[:1])]
+
+
+@handles("Tile")
+def tile(g: Graph, node: Node) -> list[Node]:
+    """Tile as Reshape (a 1 before each repeated axis), Expand (the 1s to the repeats), Reshape."""
+    x = g.shape(node.inputs[0])
+    reps = const(g, node, 1, "repeats")
+    if reps is None:
+        raise bad_attr(node, "missing repeats")
+    reps_l = [int(r) for r in reps.tolist()]
+    if any(r < 1 for r in reps_l):
+        raise bad_attr(node, f"repeats {reps_l} (empty result)")
+    if all(r == 1 for r in reps_l):
+        return [canon(node, "Identity", node.inputs[:1])]
+    split_shape, wide = [], []
+    for d, r in zip(x, reps_l, strict=True):
+        if r > 1:
+            split_shape.append(1)
+            wide.append(r)
+        split_shape.append(d)
+        wide.append(d)
+    if len(wide) > 6:
+        raise bad_attr(node, f"repeats {reps_l} of a rank-{len(x)} tensor need rank {len(wide)} > 6")
+    pre = reshape(g, node, node.inputs[0], tuple(split_shape), "tile_split")
+    mid = g.fresh(node.outputs[0] + "_tiled")
+    g.shapes[mid] = tuple(wide)
+    ex = Node(f"{node.name}/expand", "Expand", pre.outputs, [mid], {}, node.source or node.op)
+    return [pre, ex, reshape(g, node, mid, out_shape(g, node), "tile_merge", node.outputs[0])]
+
+
+@handles("Trilu")
+def trilu(g: Graph, node: Node) -> list[Node]:
+    """Where(constant mask over the last two axes, X, 0): exact, NaN and inf kept where selected."""
+    x = g.shape(node.inputs[0])
+    if len(x) < 2:
+        raise bad_attr(node, f"input of rank {len(x)} (Trilu needs rank >= 2)")
+    k_v = const(g, node, 1, "k")
+    k = int(k_v.reshape(())) if k_v is not None else 0
+    rows, cols = np.arange(x[-2])[:, None], np.arange(x[-1])[None, :]
+    keep = (cols - rows >= k) if int(node.attrs.get("upper", 1)) else (cols - rows <= k)
+    mask = set_const(g, f"{node.name}/mask", keep.astype(np.float32))
+    zero = _scalar(g, node, "zero", 0.0)
+    return [canon(node, "Where", [mask, node.inputs[0], zero])]
+
+
 @handles("Gather")
 def gather(g: Graph, node: Node) -> list[Node]:
-    indices = const(g, node, 1, "indices")
-    if indices is None or indices.dtype.kind not in "iu":
-        raise bad_attr(node, "indices must be a constant integer tensor")
+    """Constant indices are checked here; run-time indices (token ids) by the kernel (error INDEX)."""
     if node.inputs[0] in g.consts:
         float_weight(g, node, 0, "data")
     x = g.shape(node.inputs[0])
     axis = axis_of(node, int(node.attrs.get("axis", 0)), len(x))
+    if node.inputs[1] not in g.consts:
+        if g.is_float(node.inputs[1]):
+            raise bad_attr(node, "float indices")
+        return [canon(node, "Gather", node.inputs[:2], axis=axis)]
+    indices = g.consts[node.inputs[1]]
+    if indices.dtype.kind not in "iu":
+        raise bad_attr(node, "indices must be an integer tensor")
     idx = np.where(indices < 0, indices + x[axis], indices)
     if np.any(idx < 0) or np.any(idx >= x[axis]):
         raise bad_attr(node, f"indices out of range for axis {axis} of size {x[axis]}")
@@ -546,12 +759,37 @@ def identity(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Identity", node.inputs[:1])]
 
 
-@handles("Cast")
+CAST_INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+                  TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+
+
+@handles("Cast", "CastLike")
 def cast(g: Graph, node: Node) -> list[Node]:
-    if int(node.attrs.get("to", 0)) != TensorProto.FLOAT:
-        raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(int(node.attrs['to']))}; "
-                         "minidnn computes in float32 only")
-    return [canon(node, "Identity", node.inputs[:1])]
+    """To float32, an integer type or bool; the result is a float32 value at run time."""
+    if node.op == "CastLike":
+        like = node.inputs[1]
+        to = g.elem_types.get(like, TensorProto.FLOAT) if like not in g.consts else \
+            int(onnx_helper.np_dtype_to_tensor_dtype(g.consts[like].dtype))
+    else:
+        to = int(node.attrs.get("to", TensorProto.FLOAT))
+    src = node.inputs[0]
+    source_float = g.is_float(src)
+    if to == TensorProto.FLOAT:
+        if source_float or src != g.input:
+            return [canon(node, "Identity", node.inputs[:1])]  # already a float32 value
+        return [canon(node, "Cast", node.inputs[:1], to="float")]
+    if to in CAST_INT_TYPES:
+        if not source_float and src != g.input:
+            return [canon(node, "Identity", node.inputs[:1])]
+        if to in (TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64, TensorProto.INT8,
+                  TensorProto.INT16) and source_float:
+            raise DtypeError(f"node '{node.name}' (Cast): casts float to {TensorProto.DataType.Name(to)} "
+                             "(wrapping narrow types are not supported; int32/int64 are)")
+        return [canon(node, "Cast", node.inputs[:1], to="int")]
+    if to == TensorProto.BOOL:
+        return [canon(node, "Cast", node.inputs[:1], to="bool")]
+    raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(to)}; "
+                     "minidnn computes in float32 only")
 
 
 # --- decompositions into supported ops -----------------------------------------------------------
@@ -609,16 +847,29 @@ def hard_sigmoid(g: Graph, node: Node) -> list[Node]:
     return nodes
 
 
-@handles("ReduceMean")
-def reduce_mean(g: Graph, node: Node) -> list[Node]:
-    """Mean over the spatial axes (2, 3) of a rank-4 tensor: GlobalAveragePool (+ Reshape)."""
+@handles("ReduceMean", "ReduceSum", "ReduceMax")
+def reduce(g: Graph, node: Node) -> list[Node]:
+    """Reductions over any axes (attribute or input; none = all unless noop_with_empty_axes).
+
+    The spatial mean of NCHW stays a GlobalAveragePool (same order of summation and division).
+    """
     x = g.shape(node.inputs[0])
     axes = node.attrs.get("axes")
     if axes is None and len(node.inputs) > 1 and node.inputs[1]:
         axes = const(g, node, 1, "axes").tolist()
-    if axes is None or len(x) != 4 or sorted(a % 4 for a in axes) != [2, 3]:
-        raise bad_attr(node, f"axes {axes} of a rank-{len(x)} tensor: only the spatial axes [2, 3] of a "
-                       "rank-4 tensor (a global average pool)")
+    if not axes:
+        if node.attrs.get("noop_with_empty_axes", 0):
+            return [canon(node, "Identity", node.inputs[:1])]
+        axes = list(range(len(x)))
+    if len(x) == 0:
+        return [canon(node, "Identity", node.inputs[:1])]
+    norm = sorted({axis_of(node, int(a), len(x)) for a in axes})
+    if len(norm) != len(axes):
+        raise bad_attr(node, f"repeated axes {list(axes)}")
+    if not g.is_float(node.inputs[0]):
+        raise DtypeError(f"node '{node.name}' ({node.op}): reduces an integer tensor (minidnn computes in float32)")
+    if node.op != "ReduceMean" or len(x) != 4 or norm != [2, 3]:
+        return [canon(node, node.op, node.inputs[:1], axes=tuple(norm))]
     if node.attrs.get("keepdims", 1):
         return [canon(node, "GlobalAveragePool", node.inputs[:1])]
     pooled = g.fresh(node.outputs[0] + "_pooled")

@@ -175,12 +175,15 @@ REFERENCES = {
     "gelu": lambda x: 0.5 * x * _erfc(-x / math.sqrt(2)),
     "gelu_tanh": _gelu_tanh_ref,
     "sqrt": np.sqrt,
+    "expm1": np.expm1,
+    "log1p": np.log1p,
+    "softplus": lambda x: np.logaddexp(0.0, x),
 }
 
 # Max error in float32 ulps of the float64 reference (docs/math.md has the measured figures;
 # bounds here leave a little room above them).
 ULP_BOUNDS = {"exp": 1.0, "log": 1.0, "tanh": 1.5, "sigmoid": 2.5, "erf": 1.5, "erfc": 4.5,
-              "sqrt": 0.5}
+              "sqrt": 0.5, "expm1": 2.5, "log1p": 2.5, "softplus": 3.0}
 # (domain |x| <= limit, bound)
 GELU_BOUNDS = [(np.inf, 5.0)]
 # gelu_tanh loses accuracy where x < 0 and |u| is large (rounding of u, amplified by exp)
@@ -257,6 +260,12 @@ SPECIAL = {
     "gelu_tanh": [(0.0, 0), (np.inf, 0x7F800000), (-np.inf, 0x80000000), (30.0, 0x41F00000)],
     "sqrt": [(0.0, 0), (-0.0, 0x80000000), (-1.0, CANON_NAN), (np.inf, 0x7F800000),
              (4.0, 0x40000000)],
+    "expm1": [(0.0, 0), (-0.0, 0x80000000), (np.inf, 0x7F800000), (-np.inf, 0xBF800000),
+              (-30.0, 0xBF800000), (100.0, 0x7F800000), (1e-10, 0x2EDBE6FF)],
+    "log1p": [(0.0, 0), (-0.0, 0x80000000), (-1.0, 0xFF800000), (-2.0, CANON_NAN),
+              (np.inf, 0x7F800000), (-np.inf, CANON_NAN), (1e-10, 0x2EDBE6FF)],
+    "softplus": [(0.0, 0x3F317218), (-0.0, 0x3F317218), (np.inf, 0x7F800000), (-np.inf, 0),
+                 (-200.0, 0), (200.0, 0x43480000)],
 }
 
 

@@ -263,7 +263,7 @@ float32_t mf_gelu_tanh(float32_t x) {
 }
 
 /* Kahan's trick: u = exp(x) rounded; (u - 1) is exact, and x / log(u) corrects u's rounding:
- * expm1(x) = (u - 1) x / log(u). */
+ * expm1(x) = ((u - 1) / log(u)) x (divided first: no overflow near the top of the range). */
 float32_t mf_expm1(float32_t x) {
   if (mf_isnan(x)) return nan32();
   float32_t u = mf_exp(x);
@@ -271,16 +271,16 @@ float32_t mf_expm1(float32_t x) {
   float32_t um1 = sub(u, K(ONE));
   if (um1.v == (ONE | SIGN)) return um1;    /* exp(x) underflowed against 1: -1 */
   if (mf_isinf(u)) return u;
-  return dvd(mul(um1, x), mf_log(u));
+  return mul(dvd(um1, mf_log(u)), x);
 }
 
-/* Goldberg's trick: u = 1 + x rounded; log1p(x) = log(u) x / (u - 1), (u - 1) exact. */
+/* Goldberg's trick: u = 1 + x rounded; log1p(x) = log(u) (x / (u - 1)), (u - 1) exact. */
 float32_t mf_log1p(float32_t x) {
   if (mf_isnan(x)) return nan32();
   float32_t u = add(K(ONE), x);
   if (u.v == ONE) return x;                 /* |x| below half an ulp of 1 */
   if (mf_isinf(u) || u.v == ZERO) return mf_log(u);
-  return f32_canon(dvd(mul(mf_log(u), x), sub(u, K(ONE))));
+  return f32_canon(mul(mf_log(u), dvd(x, sub(u, K(ONE)))));
 }
 
 float32_t mf_softplus(float32_t x) {

@@ -139,10 +139,40 @@ def to_array(tensor: TensorProto) -> np.ndarray:
     return numpy_helper.to_array(tensor)
 
 
+def keep_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """The model with graph output `name` only and the nodes it needs (dead branches pruned)."""
+    g = model.graph
+    outputs = [o.name for o in g.output]
+    if name not in outputs:
+        raise InputShapeError(f"--output-name '{name}' is not a graph output; the outputs are: {', '.join(outputs)}")
+    needed, kept = {name}, []
+    for node in reversed(g.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    pruned = onnx.ModelProto()
+    pruned.CopyFrom(model)
+    pg = pruned.graph
+    del pg.node[:]
+    pg.node.extend(reversed(kept))
+    keep = [o for o in pg.output if o.name == name]
+    del pg.output[:]
+    pg.output.extend(keep)
+    inputs = [i for i in pg.input if i.name in needed]
+    del pg.input[:]
+    pg.input.extend(inputs)
+    inits = [t for t in pg.initializer if t.name in needed]
+    del pg.initializer[:]
+    pg.initializer.extend(inits)
+    return pruned
+
+
 def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
-           bind: Mapping[str, np.ndarray] | None = None) -> tuple[onnx.ModelProto, str]:
-    """Fix the single runtime input's shape and turn bound inputs into initializers."""
-    bound = dict(bind or {})
+           bind: Mapping[str, np.ndarray] | None = None, output: str | None = None) -> tuple[onnx.ModelProto, str]:
+    """Keep `output` only (if given), fix the single runtime input's shape, turn bound inputs into initializers."""
+    if output is not None:
+        model = keep_output(model, output)
+    bound = {k: v for k, v in (bind or {}).items() if output is None or k in {i.name for i in model.graph.input}}
     inputs = runtime_inputs(model, bound)
     if len(inputs) != 1:
         names = ", ".join(vi.name for vi in inputs) or "none"
@@ -272,14 +302,16 @@ def _rebuild(model: onnx.ModelProto, nodes: list[onnx.NodeProto], consts: dict[s
 
 
 def import_graph(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
-                 bind: Mapping[str, np.ndarray] | None = None) -> tuple[Graph, dict[str, int]]:
+                 bind: Mapping[str, np.ndarray] | None = None,
+                 output: str | None = None) -> tuple[Graph, dict[str, int]]:
     """Frozen, folded, shape-inferred ONNX -> raw Graph (ONNX ops, opset-specific attributes)."""
-    frozen, input_name = freeze(model, input_shape, bind)
+    frozen, input_name = freeze(model, input_shape, bind, output)
     folded = fold_constants(frozen)
     g = folded.graph
     if len(g.output) != 1:
         names = ", ".join(o.name for o in g.output)
-        raise UnsupportedOpError("<graph>", "outputs", f"minidnn models have exactly one output; this graph has {len(g.output)} ({names})")
+        raise UnsupportedOpError("<graph>", "outputs", f"minidnn models have exactly one output; this graph has "
+                                 f"{len(g.output)} ({names}): keep one with --output-name NAME")
     consts = {t.name: to_array(t) for t in g.initializer}
     nodes = []
     for i, n in enumerate(g.node):

@@ -122,7 +122,7 @@ def float_weight(g: Graph, node: Node, index: int, what: str) -> np.ndarray | No
 
 def set_const(g: Graph, base: str, value: np.ndarray) -> str:
     name = g.fresh(base)
-    g.consts[name] = np.ascontiguousarray(value)
+    g.consts[name] = np.array(value, order="C")  # (np.ascontiguousarray would make a scalar 1-D)
     return name
 
 

@@ -15,9 +15,10 @@ from converter.onnx_import import import_graph, load_model
 
 
 def onnx_to_graph(source: str | Path | bytes | onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
-                  bind: Mapping[str, np.ndarray] | None = None) -> Graph:
-    """Load, freeze the input shape, fold constants, canonicalise every op and optimise."""
-    graph, _ = import_graph(load_model(source), input_shape, bind)
+                  bind: Mapping[str, np.ndarray] | None = None, output: str | None = None) -> Graph:
+    """Load, keep one output (if `output` names it), freeze the input shape, fold constants,
+    canonicalise every op and optimise."""
+    graph, _ = import_graph(load_model(source), input_shape, bind, output)
     ops.canonicalize(graph)
     passes.optimize(graph)
     cast_int_input(graph)

@@ -14,7 +14,7 @@ Canonical forms (what the .mdnn writer sees):
   Slice(X) starts[r] steps[r] (all axes, resolved and in range; Split becomes Slices)
   Expand(X) (to the stored output shape; Tile becomes Reshape, Expand, Reshape)
   Where(C, A, B); Equal/Less/Greater(A, B) (1.0 / 0.0); Not(X); PRelu(X, slope)
-  Sqrt, Exp, Log, Reciprocal, Softplus; Elu alpha; Pow(X) exponent (constant: +-0.5 or |integer| <= 16)
+  Sqrt, Exp, Log, Reciprocal, Softplus, Sin, Cos; Elu alpha; Pow(X) exponent (constant: +-0.5 or |integer| <= 16)
   ReduceSum/ReduceMean/ReduceMax(X) axes (non-negative; keepdims only changes the stored shape)
   Cast(X) to ('float' | 'int' | 'bool'); every run-time tensor is float32 (integers and booleans
   as float32 values), except an integer model input (int32, read by Gather or a Cast)
@@ -479,7 +479,7 @@ def logical_not(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Not")]
 
 
-@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus")
+@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus", "Sin", "Cos")
 def unary_math(g: Graph, node: Node) -> list[Node]:
     return [canon(node, node.op)]
 

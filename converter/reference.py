@@ -183,6 +183,8 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Log": lambda n, x: np.log(x),
     "Reciprocal": lambda n, x: 1 / x,
     "Softplus": lambda n, x: np.logaddexp(0, x),
+    "Sin": lambda n, x: np.sin(x),
+    "Cos": lambda n, x: np.cos(x),
     "Elu": lambda n, x: np.where(x < 0, n.attrs["alpha"] * np.expm1(np.minimum(x, 0)), x),
     "PRelu": lambda n, x, s: np.where(x < 0, s * x, x),
     "Not": lambda n, x: (x == 0).astype(np.float64),

@@ -43,7 +43,7 @@ OP_IDS: dict[str, int] = {
     "BatchNormalization": 48, "LayerNormalization": 49, "Softmax": 50, "LogSoftmax": 51,
     "ReduceSum": 52, "ReduceMean": 53, "ReduceMax": 54,
     "Equal": 56, "Less": 57, "Greater": 58, "Not": 59, "PRelu": 60,
-    "Elu": 64, "Softplus": 65,
+    "Elu": 64, "Softplus": 65, "Sin": 66, "Cos": 67,
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
@@ -577,7 +577,7 @@ _SHAPE_RULES = {
     "Tanh": _same, "Gelu": _same, "Erf": _same, "BatchNormalization": _same,
     "LayerNormalization": _same, "Softmax": _same, "LogSoftmax": _same,
     "Sqrt": _same, "Exp": _same, "Log": _same, "Reciprocal": _same, "Not": _same,
-    "Elu": _same, "Softplus": _same, "Cast": _same, "PRelu": _same,
+    "Elu": _same, "Softplus": _same, "Sin": _same, "Cos": _same, "Cast": _same, "PRelu": _same,
     "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast, "Div": _broadcast,
     "Pow": _broadcast, "Equal": _broadcast, "Less": _broadcast, "Greater": _broadcast, "Where": _where,
     "ReduceSum": _reduce, "ReduceMean": _reduce, "ReduceMax": _reduce,

@@ -170,7 +170,9 @@ def test_unary_math_ops() -> None:
     with np.errstate(all="ignore"):
         same_bits(run_both(build(x.shape, "Sqrt", ["x"]), x), np.sqrt(x.astype(np.float64)).astype(np.float32))
         same_bits(run_both(build(x.shape, "Reciprocal", ["x"]), x), (np.float32(1) / x).astype(np.float32))
-    for op, ref, ulps in (("Exp", np.exp, 1), ("Log", np.log, 1), ("Softplus", lambda v: np.logaddexp(0, v), 3)):
+    x = np.concatenate([x, np.array([1e30, -3e38, 1.5707964, 3.1415927, 6.2831855], np.float32)])
+    for op, ref, ulps in (("Exp", np.exp, 1), ("Log", np.log, 1), ("Softplus", lambda v: np.logaddexp(0, v), 3),
+                          ("Sin", np.sin, 1.1), ("Cos", np.cos, 1.1)):
         got = run_both(build(x.shape, op, ["x"]), x).astype(np.float64)
         with np.errstate(all="ignore"):
             want = ref(x.astype(np.float64))

@@ -53,6 +53,8 @@ static const md_kernel OP_TABLE[MD_OP_MAX_ID + 1] = {
     [MD_OP_P_RELU] = op_p_relu,
     [MD_OP_ELU] = op_elu,
     [MD_OP_SOFTPLUS] = op_softplus,
+    [MD_OP_SIN] = op_sin,
+    [MD_OP_COS] = op_cos,
 };
 
 md_kernel md_kernel_for(uint32_t op) {

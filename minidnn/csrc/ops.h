@@ -96,6 +96,8 @@ enum {
   MD_OP_P_RELU = 60,
   MD_OP_ELU = 64,
   MD_OP_SOFTPLUS = 65,
+  MD_OP_SIN = 66,
+  MD_OP_COS = 67,
   MD_OP_MAX_ID = 127,
 };
 
@@ -242,6 +244,8 @@ int op_pow(const md_node *node, const md_tensor *const *in, md_tensor *const *ou
 int op_not(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_elu(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_softplus(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_sin(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_cos(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_less(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_greater(const md_node *node, const md_tensor *const *in, md_tensor *const *out);

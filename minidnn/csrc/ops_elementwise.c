@@ -1,5 +1,5 @@
 /* minidnn: elementwise ops. Unary: Relu, LeakyRelu, Clip, Sigmoid, Tanh, Gelu, Erf, Sqrt, Exp,
- * Log, Reciprocal, Pow (constant exponent), Not, Elu, Softplus. Binary with numpy/ONNX
+ * Log, Reciprocal, Not, Elu, Softplus, Sin, Cos. Binary with numpy/ONNX
  * multidirectional broadcasting: Add, Sub, Mul, Div, Equal, Less, Greater, PRelu; Where (three
  * operands) and Expand (one operand broadcast to the output). One SoftFloat call (or one mathf
  * function) per element, elements in C order; every result passes through f32_canon.
@@ -115,6 +115,14 @@ int op_reciprocal(const md_node *node, const md_tensor *const *in, md_tensor *co
 
 int op_softplus(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   return map_unary(node, in, out, mf_softplus);
+}
+
+int op_sin(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_unary(node, in, out, mf_sin);
+}
+
+int op_cos(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_unary(node, in, out, mf_cos);
 }
 
 /* 1.0 where x is ±0, else 0.0 (NaN counts as true, as numpy's bool(nan)) */

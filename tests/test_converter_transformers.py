@@ -260,3 +260,57 @@ def test_torch_tiny_gpt_converts_and_verifies(tmp_path: Path) -> None:
     onnx.save(model, tmp_path / "gpt.onnx")
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "gpt.onnx"), "--verify", "4"])
     assert result.exit_code == 0 and "verify OK" in result.output, result.output
+
+
+def test_torch_llama_style_block(tmp_path: Path) -> None:
+    """Rotary embeddings (cos/sin of constant positions, rotate_half by Slice/Neg/Concat), RMSNorm,
+    a triu boolean mask, SwiGLU, and PReLU/ELU/Softplus heads: converts, verifies, native == VM."""
+    torch = pytest.importorskip("torch")
+    from converter.torch_export import export_onnx
+
+    nn, F = torch.nn, torch.nn.functional
+    vocab, d, heads = 30, 16, 2
+
+    def rotate_half(x):
+        half = x.shape[-1] // 2
+        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+    class Llama(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(vocab, d)
+            self.qkv, self.o = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+            self.up, self.gate, self.down = nn.Linear(d, 32, bias=False), nn.Linear(d, 32, bias=False), \
+                nn.Linear(32, d, bias=False)
+            self.w1, self.w2 = nn.Parameter(torch.rand(d) + 0.5), nn.Parameter(torch.rand(d) + 0.5)
+            self.act, self.elu, self.sp = nn.PReLU(), nn.ELU(), nn.Softplus()
+            self.head = nn.Linear(d, vocab, bias=False)
+
+        def forward(self, idx):
+            b, t = idx.shape
+            x = self.emb(idx)
+            hd = d // heads
+            freqs = torch.outer(torch.arange(t).float(), 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd)))
+            angles = torch.cat((freqs, freqs), dim=-1)
+            cos, sin = angles.cos(), angles.sin()
+            rms = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.w1
+            q, k, v = (z.view(b, t, heads, hd).transpose(1, 2) for z in self.qkv(rms).split(d, dim=2))
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+            att = att.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1), float("-inf"))
+            x = x + self.o((att.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d))
+            h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.w2
+            x = x + self.down(F.silu(self.gate(h)) * self.up(h))
+            x = self.act(x) + 0.1 * self.elu(x) + 0.1 * self.sp(x)
+            return self.head(x)[:, -1]
+
+    torch.manual_seed(1)
+    model = export_onnx(Llama(), torch.zeros((1, 8), dtype=torch.long), input_names=("idx",),
+                        output_names=("logits",))
+    conv = convert(model)
+    assert {"PRelu", "Elu", "Softplus", "Where", "Slice", "Concat"} <= {n.op for n in conv.graph.nodes}
+    xs = make_inputs(conv.input_shape, 4, seed=3, int_high=conv.input_high)
+    report = verify(conv.onnx_model, conv.mdnn, conv.graph.input, xs)
+    assert report.ok and report.max_rel < 1e-4
+    vm = run_vm(conv.mdnn, xs[0])
+    assert vm.exit_code == 0 and vm.output.tobytes() == minidnn.infer(conv.mdnn, xs[0]).tobytes()

@@ -145,7 +145,9 @@ def keep_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
     outputs = [o.name for o in g.output]
     if name not in outputs:
         raise InputShapeError(f"--output-name '{name}' is not a graph output; the outputs are: {', '.join(outputs)}")
-    needed, kept = {name}, []
+    zipmap = next((n for n in g.node if n.op_type == "ZipMap" and n.domain == "ai.onnx.ml" and name in n.output), None)
+    target = zipmap.input[0] if zipmap is not None else name  # ZipMap dropped: its input tensor is the output
+    needed, kept = {target}, []
     for node in reversed(g.node):
         if any(o in needed for o in node.output):
             kept.append(node)
@@ -155,7 +157,7 @@ def keep_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
     pg = pruned.graph
     del pg.node[:]
     pg.node.extend(reversed(kept))
-    keep = [o for o in pg.output if o.name == name]
+    keep = [o for o in pg.output if o.name == name] if zipmap is None else [_zipmap_input_info(zipmap, g)]
     del pg.output[:]
     pg.output.extend(keep)
     inputs = [i for i in pg.input if i.name in needed]
@@ -165,6 +167,16 @@ def keep_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
     del pg.initializer[:]
     pg.initializer.extend(inits)
     return pruned
+
+
+def _zipmap_input_info(zipmap: onnx.NodeProto, g: onnx.GraphProto) -> onnx.ValueInfoProto:
+    """The value info of ZipMap's input: [batch, classes] float (batch left symbolic)."""
+    known = next((v for v in g.value_info if v.name == zipmap.input[0]), None)
+    if known is not None:
+        return known
+    attrs = {a.name: helper.get_attribute_value(a) for a in zipmap.attribute}
+    classes = len(attrs.get("classlabels_int64s") or attrs.get("classlabels_strings") or [])
+    return helper.make_tensor_value_info(zipmap.input[0], TensorProto.FLOAT, [None, classes or None])
 
 
 def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
@@ -196,12 +208,47 @@ def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
 
 
 def infer(model: onnx.ModelProto) -> onnx.ModelProto:
-    """ONNX shape inference with data propagation; InvalidModelError if inconsistent."""
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InvalidModelError(f"shape inference failed: {first}") from exc
+    """ONNX shape inference with data propagation (plus the ai.onnx.ml shapes it leaves out);
+    InvalidModelError if inconsistent."""
+    for _ in range(len(model.graph.node) + 1):
+        try:
+            model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InvalidModelError(f"shape inference failed: {first}") from exc
+        if not _add_ml_shapes(model):
+            return model
+    return model
+
+
+def _add_ml_shapes(model: onnx.ModelProto) -> bool:
+    """Static output shapes of ai.onnx.ml nodes whose input shape is known (onnx infers none for
+    Scaler, Normalizer, LinearRegressor and LinearClassifier); True if any was added."""
+    shapes = static_shapes(model)
+    added = False
+    for node in model.graph.node:
+        if node.domain != "ai.onnx.ml" or not node.input or node.input[0] not in shapes:
+            continue
+        x = shapes[node.input[0]]
+        rows = x[0] if len(x) == 2 else 1
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        outs: list[tuple[int, tuple[int, ...]]] = []
+        if node.op_type in ("Scaler", "Normalizer"):
+            outs = [(TensorProto.FLOAT, x)]
+        elif node.op_type == "LinearRegressor":
+            outs = [(TensorProto.FLOAT, (rows, int(attrs.get("targets", 1))))]
+        elif node.op_type == "LinearClassifier":
+            labels = attrs.get("classlabels_ints") or attrs.get("classlabels_strings") or []
+            classes = len(attrs.get("intercepts") or labels)
+            classes = 2 if classes == 1 and len(labels) == 2 else classes
+            label_type = TensorProto.INT64 if attrs.get("classlabels_ints") else TensorProto.STRING
+            outs = [(label_type, (rows,)), (TensorProto.FLOAT, (rows, classes))]
+        for name, (elem, shape) in zip(node.output, outs, strict=False):
+            if name and name not in shapes:
+                model.graph.value_info.append(helper.make_tensor_value_info(name, elem, list(shape)))
+                shapes[name] = shape
+                added = True
+    return added
 
 
 def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:

@@ -81,8 +81,12 @@ def canonicalize(graph: Graph) -> Graph:
 
 
 def _canonical(graph: Graph, node: Node) -> list[Node]:
+    if node.domain == "ai.onnx.ml" and f"ai.onnx.ml.{node.op}" in HANDLERS:
+        return HANDLERS[f"ai.onnx.ml.{node.op}"](graph, node)
     if node.domain not in ("", "ai.onnx"):
-        raise UnsupportedOpError(node.name, node.op, f"custom domain '{node.domain}' is not supported")
+        raise UnsupportedOpError(node.name, node.op, f"domain '{node.domain}' is not supported"
+                                 + (" (supported ai.onnx.ml ops: Scaler, Normalizer, LinearRegressor, "
+                                    "LinearClassifier; ZipMap with --output-name)" if node.domain == "ai.onnx.ml" else ""))
     if node.op in ("If", "Loop", "Scan"):
         raise UnsupportedOpError(node.name, node.op, "control flow (subgraphs) is not supported")
     handler = HANDLERS.get(node.op)
@@ -897,3 +901,6 @@ def pad(g: Graph, node: Node) -> list[Node]:
         raise bad_attr(node, f"mode='{mode}', value {value}, pads {list(pads)}: only zero padding of the "
                        "spatial dims of a rank-4 tensor, merged into the following Conv")
     return [canon(node, "Pad", node.inputs[:1], pads=(pads[2], pads[3], pads[6], pads[7]))]
+
+
+from converter import ops_ml  # noqa: E402, F401  (registers the ai.onnx.ml handlers)

@@ -8,7 +8,7 @@ from converter.errors import ConversionError
 from converter.graph import Graph, Node
 
 INT_ATTRS = {"transA": "trans_a", "transB": "trans_b", "group": "group", "count_include_pad": "count_include_pad",
-             "axis": "axis"}
+             "axis": "axis", "select_last_index": "select_last_index"}
 FLOAT_ATTRS = {"alpha": "alpha", "beta": "beta", "epsilon": "epsilon", "min": "min", "max": "max"}
 LIST_ATTRS = {"pads": "pads", "strides": "strides", "dilations": "dilations", "kernel": "kernel_shape",
               "perm": "perm", "output_padding": "output_padding", "scales": "scales", "axes": "axes",

@@ -13,7 +13,8 @@ Canonical forms (what the .mdnn writer sees):
   Reshape(X) shape; Transpose perm; Concat axis; Gather(X, indices) axis (indices: constant int, made non-negative); Resize(X) scales coordinate_transformation_mode nearest_mode (nearest)
   Slice(X) starts[r] steps[r] (all axes, resolved and in range; Split becomes Slices)
   Expand(X) (to the stored output shape; Tile becomes Reshape, Expand, Reshape)
-  Where(C, A, B); Equal/Less/Greater(A, B) (1.0 / 0.0); Not(X); PRelu(X, slope)
+  Where(C, A, B); Equal/Less/Greater/LessOrEqual/GreaterOrEqual/And/Or/Xor(A, B) (1.0 / 0.0); Not(X);
+  PRelu(X, slope); Max/Min(A, B); Abs, Floor, Ceil; ArgMax/ArgMin(X) axis select_last_index
   Sqrt, Exp, Log, Reciprocal, Softplus, Sin, Cos; Elu alpha; Pow(X) exponent (constant: +-0.5 or |integer| <= 16)
   ReduceSum/ReduceMean/ReduceMax(X) axes (non-negative; keepdims only changes the stored shape)
   Cast(X) to ('float' | 'int' | 'bool'); every run-time tensor is float32 (integers and booleans
@@ -467,7 +468,7 @@ def binary(g: Graph, node: Node) -> list[Node]:
     return [canon(node, node.op)]
 
 
-@handles("Equal", "Less", "Greater")
+@handles("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
 def compare(g: Graph, node: Node) -> list[Node]:
     """Comparisons write 1.0 / 0.0 (the runtime's booleans)."""
     return [canon(node, node.op)]
@@ -483,7 +484,7 @@ def logical_not(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Not")]
 
 
-@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus", "Sin", "Cos")
+@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus", "Sin", "Cos", "Abs", "Floor", "Ceil")
 def unary_math(g: Graph, node: Node) -> list[Node]:
     return [canon(node, node.op)]
 
@@ -815,9 +816,10 @@ def neg(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Mul", [node.inputs[0], _scalar(g, node, "minus_one", -1.0)])]
 
 
-@handles("Sum")
+@handles("Sum", "Max", "Min")
 def sum_op(g: Graph, node: Node) -> list[Node]:
-    """Sum of n inputs as a left-to-right chain of Adds (ONNX fixes no order; this is numpy's)."""
+    """Sum (Max, Min) of n inputs as a left-to-right chain of Adds (Maxs, Mins); ONNX fixes no order,
+    this is numpy's."""
     for i, name in enumerate(node.inputs):
         if name in g.consts:
             float_weight(g, node, i, "operand")
@@ -829,7 +831,8 @@ def sum_op(g: Graph, node: Node) -> list[Node]:
         dst = node.outputs[0] if last else g.fresh(f"{node.outputs[0]}_partial{i}")
         if not last:
             g.shapes[dst] = tuple(np.broadcast_shapes(g.shape(acc), g.shape(name)))
-        out.append(Node(f"{node.name}/add{i}", "Add", [acc, name], [dst], {}, node.source))
+        op = "Add" if node.op == "Sum" else node.op
+        out.append(Node(f"{node.name}/{op.lower()}{i}", op, [acc, name], [dst], {}, node.source))
         acc = dst
     return out
 
@@ -849,6 +852,16 @@ def hard_sigmoid(g: Graph, node: Node) -> list[Node]:
     if node.op == "HardSwish":
         nodes.append(Node(f"{node.name}/gate", "Mul", [node.inputs[0], clipped], node.outputs[:1], {}, node.op))
     return nodes
+
+
+@handles("ArgMax", "ArgMin")
+def arg_extreme(g: Graph, node: Node) -> list[Node]:
+    """Index of the first (or last) extreme along an axis, as a float32 integer value."""
+    x = g.shape(node.inputs[0])
+    if not x:
+        raise bad_attr(node, "a scalar input")
+    return [canon(node, node.op, node.inputs[:1], axis=axis_of(node, int(node.attrs.get("axis", 0)), len(x)),
+                  select_last_index=int(node.attrs.get("select_last_index", 0)))]
 
 
 @handles("ReduceMean", "ReduceSum", "ReduceMax")

@@ -143,6 +143,14 @@ def _cast(node: Node, x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _arg(node: Node, x: np.ndarray, fn: Callable[..., np.ndarray]) -> np.ndarray:
+    axis = node.attrs["axis"]
+    if node.attrs.get("select_last_index"):
+        flipped = np.flip(x, axis)
+        return (x.shape[axis] - 1 - fn(flipped, axis=axis)).astype(np.float64)
+    return fn(x, axis=axis).astype(np.float64)
+
+
 def _reduce(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     def run(node: Node, x: np.ndarray) -> np.ndarray:
         return fn(x, axis=tuple(node.attrs["axes"]))
@@ -184,6 +192,18 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Reciprocal": lambda n, x: 1 / x,
     "Softplus": lambda n, x: np.logaddexp(0, x),
     "Sin": lambda n, x: np.sin(x),
+    "Abs": lambda n, x: np.abs(x),
+    "Floor": lambda n, x: np.floor(x),
+    "Ceil": lambda n, x: np.ceil(x),
+    "Max": lambda n, a, b: np.maximum(a, b),
+    "Min": lambda n, a, b: np.minimum(a, b),
+    "LessOrEqual": lambda n, a, b: (a <= b).astype(np.float64),
+    "GreaterOrEqual": lambda n, a, b: (a >= b).astype(np.float64),
+    "And": lambda n, a, b: ((a != 0) & (b != 0)).astype(np.float64),
+    "Or": lambda n, a, b: ((a != 0) | (b != 0)).astype(np.float64),
+    "Xor": lambda n, a, b: ((a != 0) ^ (b != 0)).astype(np.float64),
+    "ArgMax": lambda n, x: _arg(n, x, np.argmax),
+    "ArgMin": lambda n, x: _arg(n, x, np.argmin),
     "Cos": lambda n, x: np.cos(x),
     "Elu": lambda n, x: np.where(x < 0, n.attrs["alpha"] * np.expm1(np.minimum(x, 0)), x),
     "PRelu": lambda n, x, s: np.where(x < 0, s * x, x),

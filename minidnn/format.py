@@ -43,7 +43,9 @@ OP_IDS: dict[str, int] = {
     "BatchNormalization": 48, "LayerNormalization": 49, "Softmax": 50, "LogSoftmax": 51,
     "ReduceSum": 52, "ReduceMean": 53, "ReduceMax": 54,
     "Equal": 56, "Less": 57, "Greater": 58, "Not": 59, "PRelu": 60,
-    "Elu": 64, "Softplus": 65, "Sin": 66, "Cos": 67,
+    "Elu": 64, "Softplus": 65, "Sin": 66, "Cos": 67, "Abs": 68, "Floor": 69, "Ceil": 70,
+    "Max": 72, "Min": 73, "LessOrEqual": 74, "GreaterOrEqual": 75, "And": 76, "Or": 77, "Xor": 78,
+    "ArgMax": 80, "ArgMin": 81,
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
@@ -60,6 +62,7 @@ ATTRS: dict[str, tuple[int, int]] = {
     "count_include_pad": (18, ATTR_INT), "approximate": (19, ATTR_INT),
     "coord_mode": (20, ATTR_INT), "nearest_mode": (21, ATTR_INT), "scales": (22, ATTR_FLOATS),
     "starts": (23, ATTR_INTS), "steps": (24, ATTR_INTS), "to": (25, ATTR_INT),
+    "select_last_index": (26, ATTR_INT),
 }
 ATTR_NAMES: dict[int, str] = {key: name for name, (key, _) in ATTRS.items()}
 
@@ -568,6 +571,12 @@ def _reduce(node: Node, s: list, t: dict) -> list:
     return [tuple(d for i, d in enumerate(x) if i not in axes)]
 
 
+def _arg(node: Node, s: list, t: dict) -> list:
+    x = s[0]
+    axis = _axis(node.attrs.get("axis", 0), len(x))
+    return [tuple(d for i, d in enumerate(x) if i != axis)]
+
+
 def _reshape(node: Node, s: list, t: dict) -> list:
     raise FormatError("Reshape: pass the target shape as shapes=[(...)]")
 
@@ -577,7 +586,10 @@ _SHAPE_RULES = {
     "Tanh": _same, "Gelu": _same, "Erf": _same, "BatchNormalization": _same,
     "LayerNormalization": _same, "Softmax": _same, "LogSoftmax": _same,
     "Sqrt": _same, "Exp": _same, "Log": _same, "Reciprocal": _same, "Not": _same,
-    "Elu": _same, "Softplus": _same, "Sin": _same, "Cos": _same, "Cast": _same, "PRelu": _same,
+    "Elu": _same, "Softplus": _same, "Sin": _same, "Cos": _same, "Abs": _same, "Floor": _same,
+    "Ceil": _same, "Max": _broadcast, "Min": _broadcast, "LessOrEqual": _broadcast,
+    "GreaterOrEqual": _broadcast, "And": _broadcast, "Or": _broadcast, "Xor": _broadcast,
+    "ArgMax": _arg, "ArgMin": _arg, "Cast": _same, "PRelu": _same,
     "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast, "Div": _broadcast,
     "Pow": _broadcast, "Equal": _broadcast, "Less": _broadcast, "Greater": _broadcast, "Where": _where,
     "ReduceSum": _reduce, "ReduceMean": _reduce, "ReduceMax": _reduce,

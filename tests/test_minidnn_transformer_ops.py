@@ -244,3 +244,35 @@ def test_only_the_input_may_be_an_int32_value() -> None:
     with pytest.raises(minidnn.ModelError) as info:
         minidnn.Model.load(mdf.write_model(g))
     assert info.value.code == 6
+
+
+def test_abs_floor_ceil_max_min_logic() -> None:
+    x = np.concatenate([SPECIALS, np.array([-0.5, 0.5, -1.5, 2.5, -7.0], np.float32), rnd(16) * 5])
+    same_bits(run_both(build(x.shape, "Abs", ["x"]), x), np.abs(x))
+    same_bits(run_both(build(x.shape, "Floor", ["x"]), x), np.floor(x))
+    same_bits(run_both(build(x.shape, "Ceil", ["x"]), x), np.ceil(x))  # ceil(-0.5) = -0
+    other = np.concatenate([np.array([0.0, -0.0, np.nan, 1.0], np.float32), rnd(x.size - 4)])[::-1].copy()
+    with np.errstate(invalid="ignore"):
+        same_bits(run_both(build(x.shape, "Max", ["x", "o"], {"o": other}), x), np.maximum(x, other))
+        same_bits(run_both(build(x.shape, "Min", ["x", "o"], {"o": other}), x), np.minimum(x, other))
+        for op, fn in (("LessOrEqual", np.less_equal), ("GreaterOrEqual", np.greater_equal)):
+            same_bits(run_both(build(x.shape, op, ["x", "o"], {"o": other}), x), fn(x, other).astype(np.float32))
+    a, b = x != 0, other != 0  # NaN is true
+    for op, fn in (("And", np.logical_and), ("Or", np.logical_or), ("Xor", np.logical_xor)):
+        same_bits(run_both(build(x.shape, op, ["x", "o"], {"o": other}), x), fn(a, b).astype(np.float32))
+
+
+@pytest.mark.parametrize("op, fn", [("ArgMax", np.argmax), ("ArgMin", np.argmin)])
+@pytest.mark.parametrize("last", [0, 1])
+def test_arg_extremes(op: str, fn: object, last: int) -> None:
+    x = np.round(rnd(3, 5, 4)).astype(np.float32)  # ties
+    x[1, 2, 3] = np.nan
+    x[1, 4, 3] = np.nan
+    for axis, keep in ((1, False), (2, True), (0, False)):
+        src = np.flip(x, axis) if last else x
+        idx = fn(src, axis=axis)
+        want = (x.shape[axis] - 1 - idx if last else idx).astype(np.float32)
+        if keep:
+            want = np.expand_dims(want, axis)
+        blob = build(x.shape, op, ["x"], shape=want.shape, axis=axis, select_last_index=last)
+        same_bits(run_both(blob, x), want)

@@ -141,7 +141,7 @@ static int load_attrs(const uint8_t *blob, uint32_t len, uint32_t off, uint32_t 
     a->key = rd(blob, rec);
     a->type = rd(blob, rec + 4);
     a->count = rd(blob, rec + 8);
-    if (a->key == 0 || a->key > MD_ATTR_TO || a->type > MD_ATTR_FLOATS) return MD_ERR_BAD_ATTRIBUTE;
+    if (a->key == 0 || a->key > MD_ATTR_SELECT_LAST_INDEX || a->type > MD_ATTR_FLOATS) return MD_ERR_BAD_ATTRIBUTE;
     if (a->type == MD_ATTR_INT || a->type == MD_ATTR_FLOAT) {
       if (a->count != 1) return MD_ERR_BAD_ATTRIBUTE;
       a->values = (const uint32_t *)(const void *)(blob + rec + 12);

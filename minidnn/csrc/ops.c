@@ -55,6 +55,18 @@ static const md_kernel OP_TABLE[MD_OP_MAX_ID + 1] = {
     [MD_OP_SOFTPLUS] = op_softplus,
     [MD_OP_SIN] = op_sin,
     [MD_OP_COS] = op_cos,
+    [MD_OP_ABS] = op_abs,
+    [MD_OP_FLOOR] = op_floor,
+    [MD_OP_CEIL] = op_ceil,
+    [MD_OP_MAX] = op_max,
+    [MD_OP_MIN] = op_min,
+    [MD_OP_LESS_OR_EQUAL] = op_less_or_equal,
+    [MD_OP_GREATER_OR_EQUAL] = op_greater_or_equal,
+    [MD_OP_AND] = op_and,
+    [MD_OP_OR] = op_or,
+    [MD_OP_XOR] = op_xor,
+    [MD_OP_ARG_MAX] = op_arg_max,
+    [MD_OP_ARG_MIN] = op_arg_min,
 };
 
 md_kernel md_kernel_for(uint32_t op) {

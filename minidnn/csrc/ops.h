@@ -98,6 +98,18 @@ enum {
   MD_OP_SOFTPLUS = 65,
   MD_OP_SIN = 66,
   MD_OP_COS = 67,
+  MD_OP_ABS = 68,
+  MD_OP_FLOOR = 69,
+  MD_OP_CEIL = 70,
+  MD_OP_MAX = 72,
+  MD_OP_MIN = 73,
+  MD_OP_LESS_OR_EQUAL = 74,
+  MD_OP_GREATER_OR_EQUAL = 75,
+  MD_OP_AND = 76,
+  MD_OP_OR = 77,
+  MD_OP_XOR = 78,
+  MD_OP_ARG_MAX = 80,
+  MD_OP_ARG_MIN = 81,
   MD_OP_MAX_ID = 127,
 };
 
@@ -128,6 +140,7 @@ enum {
   MD_ATTR_STARTS = 23,         /* ints: Slice first index per axis (all axes, in range) */
   MD_ATTR_STEPS = 24,          /* ints: Slice step per axis (nonzero; default 1) */
   MD_ATTR_TO = 25,             /* int: Cast target, see MD_CAST_* */
+  MD_ATTR_SELECT_LAST_INDEX = 26, /* int: ArgMax/ArgMin, 1 = the last of equal extremes */
   MD_ATTR_MAX_KEY = 31,
 };
 
@@ -246,6 +259,16 @@ int op_elu(const md_node *node, const md_tensor *const *in, md_tensor *const *ou
 int op_softplus(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_sin(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_cos(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_abs(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_floor(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_ceil(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_less_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_greater_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_and(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_or(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_xor(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_less(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_greater(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
@@ -260,6 +283,8 @@ int op_log_softmax(const md_node *node, const md_tensor *const *in, md_tensor *c
 int op_reduce_sum(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_reduce_mean(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_reduce_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_arg_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_arg_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 
 /* The op table (ops.c): kernel for an op id, or NULL if unknown. */
 md_kernel md_kernel_for(uint32_t op);

@@ -117,6 +117,23 @@ int op_softplus(const md_node *node, const md_tensor *const *in, md_tensor *cons
   return map_unary(node, in, out, mf_softplus);
 }
 
+static float32_t abs_value(float32_t x) { return mf_abs(x); }
+static float32_t floor_value(float32_t x) { return f32_roundToInt(x, softfloat_round_min, false); }
+static float32_t ceil_value(float32_t x) { return f32_roundToInt(x, softfloat_round_max, false); }
+
+int op_abs(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_unary(node, in, out, abs_value);
+}
+
+/* SoftFloat roundToInt: ±0, ±inf and integers unchanged, floor(-0.5) = -1, ceil(-0.5) = -0 */
+int op_floor(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_unary(node, in, out, floor_value);
+}
+
+int op_ceil(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_unary(node, in, out, ceil_value);
+}
+
 int op_sin(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   return map_unary(node, in, out, mf_sin);
 }
@@ -374,4 +391,40 @@ int op_where(const md_node *node, const md_tensor *const *in, md_tensor *const *
     }
   }
   return MD_OK;
+}
+
+static float32_t less_or_equal(float32_t a, float32_t b) { return as_bool(f32_le_quiet(a, b)); }
+static float32_t greater_or_equal(float32_t a, float32_t b) { return as_bool(f32_le_quiet(b, a)); }
+static int truth(float32_t a) { return (a.v & 0x7fffffffu) != 0; }
+static float32_t logical_and(float32_t a, float32_t b) { return as_bool(truth(a) && truth(b)); }
+static float32_t logical_or(float32_t a, float32_t b) { return as_bool(truth(a) || truth(b)); }
+static float32_t logical_xor(float32_t a, float32_t b) { return as_bool(truth(a) != truth(b)); }
+
+/* two operands (the converter chains more): NaN if either is NaN; max(-0, +0) = +0 */
+int op_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, mf_max);
+}
+
+int op_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, mf_min);
+}
+
+int op_less_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, less_or_equal);
+}
+
+int op_greater_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, greater_or_equal);
+}
+
+int op_and(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, logical_and);
+}
+
+int op_or(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, logical_or);
+}
+
+int op_xor(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return map_binary(node, in, out, logical_xor);
 }

@@ -258,3 +258,64 @@ int op_reduce_mean(const md_node *node, const md_tensor *const *in, md_tensor *c
 int op_reduce_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   return reduce_common(node, in, out, REDUCE_MAX);
 }
+
+/* ---- ArgMax / ArgMin along one axis ---------------------------------------------------------
+ * The index (a float32 integer value) of the first (select_last_index = 1: last) largest /
+ * smallest element of each line, by f32_lt in index order; a NaN in the line wins (the first
+ * NaN, or the last), as numpy's argmax. The output keeps the axis as 1 or drops it (the stored
+ * shape says which). */
+static int arg_common(const md_node *node, const md_tensor *const *in, md_tensor *const *out,
+                      int is_max) {
+  int32_t axis_attr, last;
+  uint32_t axis;
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  if (!is_f32(x) || !is_f32(y) || x->ndim == 0) return MD_ERR_SHAPE;
+  if ((rc = md_attr_int(node, MD_ATTR_AXIS, 0, &axis_attr)) ||
+      (rc = md_attr_int(node, MD_ATTR_SELECT_LAST_INDEX, 0, &last)) ||
+      (rc = md_norm_axis(axis_attr, x->ndim, &axis)))
+    return rc;
+  uint32_t outer = 1, inner = 1, n = x->dims[axis];
+  for (uint32_t d = 0; d < axis; d++) outer *= x->dims[d];
+  for (uint32_t d = axis + 1; d < x->ndim; d++) inner *= x->dims[d];
+  if (y->size != outer * inner) return MD_ERR_SHAPE;
+  if (y->ndim == x->ndim) {
+    for (uint32_t d = 0; d < x->ndim; d++)
+      if (y->dims[d] != (d == axis ? 1u : x->dims[d])) return MD_ERR_SHAPE;
+  } else if (y->ndim + 1 == x->ndim) {
+    for (uint32_t d = 0, k = 0; d < x->ndim; d++)
+      if (d != axis && y->dims[k++] != x->dims[d]) return MD_ERR_SHAPE;
+  } else {
+    return MD_ERR_SHAPE;
+  }
+  for (uint32_t o = 0; o < outer; o++) {
+    for (uint32_t i = 0; i < inner; i++) {
+      const float32_t *xp = x->data + (size_t)o * n * inner + i;
+      uint32_t best = 0;
+      float32_t bv = xp[0];
+      for (uint32_t k = 1; k < n; k++) {
+        float32_t v = xp[(size_t)k * inner];
+        int bv_nan = mf_isnan(bv), v_nan = mf_isnan(v);
+        int better = bv_nan ? (last && v_nan)
+                            : v_nan || (is_max ? f32_lt(bv, v) : f32_lt(v, bv)) ||
+                                  (last && f32_eq(v, bv));
+        if (better) {
+          best = k;
+          bv = v;
+        }
+      }
+      y->data[(size_t)o * inner + i] = ui32_to_f32(best);
+    }
+  }
+  return MD_OK;
+}
+
+int op_arg_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return arg_common(node, in, out, 1);
+}
+
+int op_arg_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return arg_common(node, in, out, 0);
+}

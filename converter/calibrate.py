@@ -26,10 +26,11 @@ from converter.graph import valid_taps
 SHAPE = (1, 16, 16, 16)
 N = int(np.prod(SHAPE))
 ELEMENTWISE = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu", "Identity", "Sqrt", "Exp", "Log",
-               "Reciprocal", "Softplus", "Sin", "Cos", "Elu"]
-BINARY = ["Add", "Sub", "Mul", "Div", "PRelu"]
-COMPARE = ["Equal", "Less", "Greater"]  # boolean result: measured through a Cast to float (removed)
-REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax"]
+               "Reciprocal", "Softplus", "Sin", "Cos", "Elu", "Abs", "Floor", "Ceil"]
+BINARY = ["Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min"]
+COMPARE = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]  # bool: measured through a Cast to float
+LOGIC = ["And", "Or", "Xor"]  # measured after a Cast to bool (its cost subtracted)
+REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ArgMax", "ArgMin"]
 
 
 def _model(nodes: list[onnx.NodeProto], in_shape: tuple, out_shape: tuple,
@@ -167,9 +168,22 @@ def _data_movement(costs: dict, missed: list[str]) -> None:
         missed.append("Not")
     else:
         costs["PER_ELEMENT"]["Not"] = round((steps - base) / N - less)
+    cast = costs["PER_ELEMENT"].get("Cast")
+    for op in LOGIC:
+        steps = vm_steps(_model([helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BOOL),
+                                 helper.make_node(op, ["b", "c"], ["l"]),
+                                 helper.make_node("Cast", ["l"], ["y"], to=TensorProto.FLOAT)], SHAPE, SHAPE,
+                                {"c": _rand(*SHAPE) > 0}))
+        if steps is None or cast is None:
+            missed.append(op)
+        else:
+            costs["PER_ELEMENT"][op] = round((steps - base) / N - cast)
     for op in REDUCE:
-        steps = vm_steps(_model([helper.make_node(op, ["x", "a"], ["y"], keepdims=0)], SHAPE, SHAPE[:3],
-                                {"a": np.array([-1])}))
+        arg = op.startswith("Arg")
+        node = helper.make_node(op, ["x"], ["i"], axis=-1, keepdims=0) if arg else \
+            helper.make_node(op, ["x", "a"], ["y"], keepdims=0)
+        nodes = [node, helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)] if arg else [node]
+        steps = vm_steps(_model(nodes, SHAPE, SHAPE[:3], {} if arg else {"a": np.array([-1])}))
         if steps is None:
             missed.append(op)
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.graph import Graph, Node
-from converter.ops import bad_attr, handles, out_shape, set_const
+from converter.op_helpers import bad_attr, handles, out_shape, set_const
 
 ML = "ai.onnx.ml."
 

@@ -166,8 +166,8 @@ def test_scalar_constant_gather_index_keeps_rank() -> None:
 def two_outputs() -> onnx.ModelProto:
     nodes = [helper.make_node("Gemm", ["x", "w"], ["scores"]),
              helper.make_node("Softmax", ["scores"], ["probabilities"]),
-             helper.make_node("ArgMax", ["scores"], ["label"], axis=1),  # unsupported, in the dead branch
-             helper.make_node("Hardmax", ["scores"], ["hard"])]
+             helper.make_node("ArgMax", ["scores"], ["label"], axis=1),
+             helper.make_node("Hardmax", ["scores"], ["hard"])]  # unsupported, in a dead branch
     graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("label", TensorProto.INT64, [1, 1]),
                                helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 3]),
@@ -187,8 +187,10 @@ def test_output_name_keeps_one_output_and_prunes_dead_branches(tmp_path: Path) -
     assert [o.name for o in conv.onnx_model.graph.output] == ["probabilities"]
     with pytest.raises(InputShapeError, match="'nope' is not a graph output; the outputs are: label, probabilities"):
         convert(model, output_name="nope")
-    with pytest.raises(UnsupportedOpError, match="ArgMax"):
-        convert(model, output_name="label")
+    with pytest.raises(UnsupportedOpError, match="Hardmax"):
+        convert(model, output_name="hard")
+    label = convert(model, output_name="label")
+    assert minidnn.infer(label.mdnn, x).tolist() == ort_run(label.onnx_model, x).astype(float).tolist()
     onnx.save(model, tmp_path / "two.onnx")
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "two.onnx"), "--output-name", "probabilities",
                                       "--verify", "3"])

@@ -515,9 +515,23 @@ def _slice_params(g: Graph, node: Node) -> tuple[list[int], list[int]]:
         axis = axis_of(node, int(axis), len(x))
         if st == 0:
             raise bad_attr(node, "step 0")
-        begin, _, _ = slice(int(start), int(end), int(st)).indices(x[axis])
-        first[axis], step[axis] = begin, int(st)
+        first[axis], step[axis] = _slice_start(int(start), int(st), x[axis]), int(st)
+        last = int(end) + x[axis] if int(end) < 0 else int(end)
+        last = max(0, min(last, x[axis])) if st > 0 else max(-1, min(last, x[axis] - 1))
+        count = max(0, -(-(last - first[axis]) // int(st)))
+        if count != out_shape(g, node)[axis]:
+            raise bad_attr(node, f"axis {axis}: {count} elements from starts/ends/steps, shape inference says "
+                           f"{out_shape(g, node)[axis]}")
     return first, step
+
+
+def _slice_start(start: int, step: int, dim: int) -> int:
+    """ONNX Slice's first index: negative counts from the end, then clamped to [0, dim] (step > 0)
+    or [0, dim - 1] (step < 0); unlike Python's slice, a start before the beginning with a negative
+    step selects index 0."""
+    if start < 0:
+        start += dim
+    return max(0, min(start, dim if step > 0 else dim - 1))
 
 
 @handles("Slice")

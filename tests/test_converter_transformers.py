@@ -316,3 +316,24 @@ def test_torch_llama_style_block(tmp_path: Path) -> None:
     assert report.ok and report.max_rel < 1e-4
     vm = run_vm(conv.mdnn, xs[0])
     assert vm.exit_code == 0 and vm.output.tobytes() == minidnn.infer(conv.mdnn, xs[0]).tobytes()
+
+
+def test_shape_range_constant_of_shape_chains_fold() -> None:
+    """Positions as exporters write them (Shape -> Gather -> Range -> Cast, ConstantOfShape of a
+    shape): all static, so folded into one constant before canonicalisation."""
+    t, d = 5, 3
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "one"], ["t"], axis=0),
+             helper.make_node("Range", ["zero", "t", "step"], ["pos"]),
+             helper.make_node("Cast", ["pos"], ["posf"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["posf", "last"], ["pos2"]),
+             helper.make_node("ConstantOfShape", ["shape"], ["ones"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+             helper.make_node("Mul", ["ones", "pos2"], ["scaled"]),
+             helper.make_node("Add", ["x", "scaled"], ["y"])]
+    model = make_model(nodes, {"x": [1, t, d]}, {"y": [1, t, d]},
+                       {"one": np.array(1, np.int64), "zero": np.array(0, np.int64), "step": np.array(1, np.int64),
+                        "last": np.array([-1])}, opset=17)
+    conv = convert(model)
+    assert [n.op for n in conv.graph.nodes] == ["Add"]
+    check(model, rand(1, t, d, seed=15))

@@ -864,4 +864,106 @@ def pad(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Pad", node.inputs[:1], pads=(pads[2], pads[3], pads[6], pads[7]))]
 
 
+
+# --- Einsum (as Transpose / ReduceSum / Reshape / MatMul) ------------------------------------------
+
+
+def _einsum_terms(node: Node, n_inputs: int) -> tuple[list[str], str]:
+    eq = str(node.attrs.get("equation", "")).replace(" ", "")
+    if "..." in eq:
+        raise bad_attr(node, f"equation '{eq}' with an ellipsis")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if not arrow:  # implicit output: the letters that appear once, sorted
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(terms) != n_inputs or not all(t.isalpha() for t in terms) or (out and not out.isalpha()):
+        raise bad_attr(node, f"equation '{eq}' for {n_inputs} operands")
+    if any(len(set(t)) != len(t) for t in [*terms, out]):
+        raise bad_attr(node, f"equation '{eq}' repeats a letter within one term (diagonals)")
+    return terms, out
+
+
+def _permute(g: Graph, node: Node, src: str, term: str, order: str, tag: str) -> tuple[list[Node], str]:
+    """Transpose `src` (letters `term`) into `order` (no node if already so)."""
+    if term == order:
+        return [], src
+    perm = tuple(term.index(c) for c in order)
+    dst = g.fresh(f"{node.outputs[0]}_{tag}")
+    g.shapes[dst] = tuple(g.shape(src)[p] for p in perm)
+    return [Node(f"{node.name}/{tag}", "Transpose", [src], [dst], {"perm": perm}, node.source or node.op)], dst
+
+
+def _sum_out(g: Graph, node: Node, src: str, term: str, keep: str, tag: str) -> tuple[list[Node], str, str]:
+    """ReduceSum `src` over its letters not in `keep`."""
+    axes = tuple(i for i, c in enumerate(term) if c not in keep)
+    if not axes:
+        return [], src, term
+    dst = g.fresh(f"{node.outputs[0]}_{tag}")
+    g.shapes[dst] = tuple(d for i, d in enumerate(g.shape(src)) if i not in axes)
+    reduced = "".join(c for c in term if c in keep)
+    return [Node(f"{node.name}/{tag}", "ReduceSum", [src], [dst], {"axes": axes}, node.source or node.op)], dst, reduced
+
+
+def _reshaped(g: Graph, node: Node, src: str, shape: tuple[int, ...], tag: str,
+              dst: str | None = None) -> tuple[list[Node], str]:
+    if len(shape) > 6:
+        raise bad_attr(node, f"an intermediate of rank {len(shape)} > 6")
+    if tuple(g.shape(src)) == tuple(shape) and dst is None:
+        return [], src
+    step = reshape(g, node, src, shape, tag, dst)
+    return [step], step.outputs[0]
+
+
+@handles("Einsum")
+def einsum(g: Graph, node: Node) -> list[Node]:
+    """One operand: ReduceSum + Transpose. Two: sum out private letters, then a batched MatMul
+    (batch letters, then A's free letters x B's free letters, contracting the shared ones)."""
+    terms, out = _einsum_terms(node, len(node.inputs))
+    if len(terms) == 1:
+        nodes, src, term = _sum_out(g, node, node.inputs[0], terms[0], out, "sum")
+        more, src = _permute(g, node, src, term, out, "perm")
+        return _finish(g, node, nodes + more, src)
+    if len(terms) != 2:
+        raise bad_attr(node, f"{len(terms)} operands (one or two are supported)")
+    (ta, tb), (a, b) = terms, node.inputs[:2]
+    size = {c: d for t, name in ((ta, a), (tb, b)) for c, d in zip(t, g.shape(name), strict=True) if d != 1}
+    nodes, a, ta = _sum_out(g, node, a, ta, out + tb, "sum_a")
+    more, b, tb = _sum_out(g, node, b, tb, out + ta, "sum_b")
+    nodes += more
+    batch = "".join(c for c in out if c in ta and c in tb)
+    m = "".join(c for c in ta if c in out and c not in tb)
+    n = "".join(c for c in tb if c in out and c not in ta)
+    k = "".join(c for c in ta if c in tb and c not in out)
+    dims_a, dims_b = dict(zip(ta, g.shape(a), strict=True)), dict(zip(tb, g.shape(b), strict=True))
+    more, a = _permute(g, node, a, ta, batch + m + k, "perm_a")
+    nodes += more
+    more, b = _permute(g, node, b, tb, batch + k + n, "perm_b")
+    nodes += more
+    prod = lambda letters: int(np.prod([size.get(c, 1) for c in letters]))  # noqa: E731
+    more, a = _reshaped(g, node, a, (*[dims_a[c] for c in batch], prod(m), prod(k)), "rows_a")
+    nodes += more
+    more, b = _reshaped(g, node, b, (*[dims_b[c] for c in batch], prod(k), prod(n)), "rows_b")
+    nodes += more
+    mm = g.fresh(node.outputs[0] + "_mm")
+    g.shapes[mm] = (*[size.get(c, 1) for c in batch], prod(m), prod(n))
+    nodes.append(Node(f"{node.name}/matmul", "MatMul", [a, b], [mm], {}, node.source or node.op))
+    full = batch + m + n
+    more, src = _reshaped(g, node, mm, tuple(size.get(c, 1) for c in full), "split")
+    nodes += more
+    more, src = _permute(g, node, src, full, out, "perm_out")
+    return _finish(g, node, nodes + more, src)
+
+
+def _finish(g: Graph, node: Node, nodes: list[Node], src: str) -> list[Node]:
+    """Make the last step write the node's output (a Reshape or Identity if it cannot)."""
+    final = out_shape(g, node)
+    if nodes and nodes[-1].outputs[0] == src and tuple(g.shape(src)) == tuple(final):
+        nodes[-1].outputs = [node.outputs[0]]
+        return nodes
+    if tuple(g.shape(src)) == tuple(final):
+        return [*nodes, canon(node, "Identity", [src])]
+    return [*nodes, reshape(g, node, src, final, "out", node.outputs[0])]
+
+
 from converter import ops_ml  # noqa: E402, F401  (registers the ai.onnx.ml handlers)

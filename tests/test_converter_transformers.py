@@ -337,3 +337,29 @@ def test_shape_range_constant_of_shape_chains_fold() -> None:
     conv = convert(model)
     assert [n.op for n in conv.graph.nodes] == ["Add"]
     check(model, rand(1, t, d, seed=15))
+
+
+@pytest.mark.parametrize("eq, a, b", [
+    ("bhqd,bhkd->bhqk", (1, 2, 3, 4), (1, 2, 5, 4)), ("bqhd,bkhd->bhqk", (1, 3, 2, 4), (1, 5, 2, 4)),
+    ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("ij,jk", (3, 4), (4, 2)), ("i,i->", (4,), (4,)),
+    ("ij,j->i", (3, 4), (4,)), ("i,j->ij", (3,), (4,)), ("abc,cd->abd", (2, 3, 4), (4, 5)),
+    ("ijk,jl->il", (2, 3, 4), (3, 5)), ("ba,ac->cb", (3, 2), (2, 4)),
+    ("ij->ji", (3, 4), None), ("ij->", (3, 4), None), ("bij->bj", (2, 3, 4), None), ("ijk->kji", (2, 3, 4), None),
+])
+def test_einsum_as_transpose_reduce_matmul(eq: str, a: tuple, b: tuple | None) -> None:
+    x = rand(*a, seed=16)
+    inputs, inits = (["x"], {}) if b is None else (["x", "w"], {"w": rand(*b, seed=17)})
+    out = list(np.einsum(eq, x, *inits.values()).shape)
+    model = make_model([helper.make_node("Einsum", inputs, ["y"], equation=eq)], {"x": list(a)}, {"y": out}, inits)
+    check(model, x)
+    assert "Einsum" not in {n.op for n in convert(model).graph.nodes}
+
+
+@pytest.mark.parametrize("eq, what", [("ii->i", "repeats a letter"), ("...ij,...jk->...ik", "ellipsis")])
+def test_einsum_limits(eq: str, what: str) -> None:
+    shape = [3, 3] if eq == "ii->i" else [2, 3, 3]
+    inputs = ["x"] if eq == "ii->i" else ["x", "x"]
+    model = make_model([helper.make_node("Einsum", inputs, ["y"], equation=eq)], {"x": shape},
+                       {"y": list(np.einsum(eq, *[np.zeros(shape)] * len(inputs)).shape)})
+    with pytest.raises(UnsupportedOpError, match=what):
+        convert(model)

@@ -13,7 +13,7 @@ import onnx
 from converter.emit import to_mdnn
 from converter.errors import InputShapeError
 from converter.graph import Graph, macs
-from converter.onnx_import import load_model, parse_shape_spec, runtime_inputs
+from converter.onnx_import import keep_output, load_model, parse_shape_spec, runtime_inputs
 from converter.pipeline import onnx_to_graph
 
 
@@ -32,6 +32,17 @@ class Conversion:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return self.graph.shape(self.graph.output)
+
+    @property
+    def input_high(self) -> int | None:
+        """For an integer input (token ids): the smallest table size a Gather indexes with it
+        (ids in [0, input_high) are in range); None for a float input."""
+        g = self.graph
+        if not g.int_input:
+            return None
+        sizes = [g.shape(n.inputs[0])[int(n.attrs.get("axis", 0))] for n in g.nodes
+                 if n.op == "Gather" and n.inputs[1] == g.input]
+        return min(sizes) if sizes else None
 
     @property
     def parameters(self) -> int:
@@ -60,13 +71,16 @@ def _input_shape(model: onnx.ModelProto, spec: str | tuple[int, ...] | None,
 
 def convert(source: str | Path | bytes | onnx.ModelProto, output: str | Path | None = None, *,
             input_shape: str | tuple[int, ...] | None = None,
-            bind: Mapping[str, np.ndarray] | None = None) -> Conversion:
+            bind: Mapping[str, np.ndarray] | None = None, output_name: str | None = None) -> Conversion:
     """Convert an ONNX model (path, bytes or ModelProto) to .mdnn; write it to `output` if given.
 
     `input_shape` fixes a dynamic input ('name=1x1x28x28', '1x1x28x28' or a tuple); `bind` turns
-    extra graph inputs into constants.
+    extra graph inputs into constants; `output_name` keeps that one output of a multi-output
+    graph (the branches only the other outputs need are dropped).
     """
     model = load_model(source)
+    if output_name is not None:
+        model = keep_output(model, output_name)
     graph = onnx_to_graph(model, _input_shape(model, input_shape, bind), bind)
     result = Conversion(to_mdnn(graph), graph, model)
     if output is not None:

@@ -25,8 +25,12 @@ from converter.graph import valid_taps
 
 SHAPE = (1, 16, 16, 16)
 N = int(np.prod(SHAPE))
-ELEMENTWISE = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu", "Identity"]
-BINARY = ["Add", "Sub", "Mul", "Div"]
+ELEMENTWISE = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Erf", "Gelu", "Identity", "Sqrt", "Exp", "Log",
+               "Reciprocal", "Softplus", "Sin", "Cos", "Elu", "Abs", "Floor", "Ceil"]
+BINARY = ["Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min"]
+COMPARE = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]  # bool: measured through a Cast to float
+LOGIC = ["And", "Or", "Xor"]  # measured after a Cast to bool (its cost subtracted)
+REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ArgMax", "ArgMin"]
 
 
 def _model(nodes: list[onnx.NodeProto], in_shape: tuple, out_shape: tuple,
@@ -73,6 +77,16 @@ def _element_models() -> dict[str, Callable[[], onnx.ModelProto]]:
         {"s": one, "b": one, "m": one, "v": one})
     models["LayerNormalization"] = lambda: _model(
         [helper.make_node("LayerNormalization", ["x", "s"], ["y"], axis=-1)], SHAPE, SHAPE, {"s": one})
+    models |= {op: (lambda op=op: _model([helper.make_node(op, ["x", "w"], ["b"]),
+                                          helper.make_node("Cast", ["b"], ["y"], to=TensorProto.FLOAT)],
+                                         SHAPE, SHAPE, {"w": _rand(*SHAPE)})) for op in COMPARE}
+    models["Pow"] = lambda: _model([helper.make_node("Pow", ["x", "e"], ["y"])], SHAPE, SHAPE, {"e": np.float32(3)})
+    models["Where"] = lambda: _model([helper.make_node("Where", ["c", "x", "w"], ["y"])], SHAPE, SHAPE,
+                                     {"c": _rand(*SHAPE) > 0, "w": _rand(*SHAPE)})
+    models["Expand"] = lambda: _model([helper.make_node("Expand", ["x", "s"], ["y"])], (1, 16, 16, 1), SHAPE,
+                                      {"s": np.array(SHAPE)})
+    models["Cast"] = lambda: _model([helper.make_node("Cast", ["x"], ["i"], to=TensorProto.INT64),
+                                     helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)], SHAPE, SHAPE)
     models["Resize"] = lambda: _model([helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")],
                                       SHAPE, (1, 16, 32, 32), {"s": np.array([1, 1, 2, 2], np.float32)})
     return models
@@ -96,6 +110,7 @@ def calibrate() -> dict[str, object]:
         costs["PER_ELEMENT"][op] = round((steps - base) / out)
     for op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
         costs["PER_ELEMENT"][op] = costs["PER_ELEMENT"]["Identity"]
+    _data_movement(costs, missed)
     _dense(costs, missed)
     _pools(costs, missed)
     _conv_transpose(costs, missed)
@@ -134,6 +149,46 @@ def _pools(costs: dict, missed: list[str]) -> None:
         missed.append("GlobalAveragePool")
     else:
         costs["PER_WINDOW_ELEMENT"]["GlobalAveragePool"] = round((steps - base) / N)
+
+
+def _data_movement(costs: dict, missed: list[str]) -> None:
+    """Slice (per output element), Not (after a Less), reductions (per input element)."""
+    base = costs["STARTUP"]
+    steps = vm_steps(_model([helper.make_node("Slice", ["x", "b", "e", "a", "s"], ["y"])], SHAPE, (1, 16, 16, 8),
+                            {"b": np.array([0]), "e": np.array([16]), "a": np.array([3]), "s": np.array([2])}))
+    if steps is None:
+        missed.append("Slice")
+    else:
+        costs["PER_ELEMENT"]["Slice"] = round((steps - base) / (N // 2))
+    less = costs["PER_ELEMENT"].get("Less")
+    steps = vm_steps(_model([helper.make_node("Less", ["x", "w"], ["b"]), helper.make_node("Not", ["b"], ["n"]),
+                             helper.make_node("Cast", ["n"], ["y"], to=TensorProto.FLOAT)], SHAPE, SHAPE,
+                            {"w": _rand(*SHAPE)}))
+    if steps is None or less is None:
+        missed.append("Not")
+    else:
+        costs["PER_ELEMENT"]["Not"] = round((steps - base) / N - less)
+    cast = costs["PER_ELEMENT"].get("Cast")
+    for op in LOGIC:
+        steps = vm_steps(_model([helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BOOL),
+                                 helper.make_node(op, ["b", "c"], ["l"]),
+                                 helper.make_node("Cast", ["l"], ["y"], to=TensorProto.FLOAT)], SHAPE, SHAPE,
+                                {"c": _rand(*SHAPE) > 0}))
+        if steps is None or cast is None:
+            missed.append(op)
+        else:
+            costs["PER_ELEMENT"][op] = round((steps - base) / N - cast)
+    for op in REDUCE:
+        arg = op.startswith("Arg")
+        node = helper.make_node(op, ["x"], ["i"], axis=-1, keepdims=0) if arg else \
+            helper.make_node(op, ["x", "a"], ["y"], keepdims=0)
+        nodes = [node, helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)] if arg else [node]
+        steps = vm_steps(_model(nodes, SHAPE, SHAPE[:3], {} if arg else {"a": np.array([-1])}))
+        if steps is None:
+            missed.append(op)
+            continue
+        costs["PER_ELEMENT"][op] = 0
+        costs["PER_WINDOW_ELEMENT"][op] = round((steps - base) / N)
 
 
 # (in channels, in size, out channels, kernel, stride, pad): shapes like DCGAN generators

@@ -25,6 +25,10 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 Runner = Callable[[Graph, np.ndarray], np.ndarray]
+# Runtime input dtypes minidnn takes; integer and boolean outputs (float32 values at run time)
+# are compared exactly.
+INPUT_DTYPES = {np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)}
+EXACT_OUTPUT_DTYPES = {np.dtype(np.bool_), np.dtype(np.int32), np.dtype(np.int64)}
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,9 @@ def skip_reason(model: onnx.ModelProto, inputs: list[np.ndarray], outputs: list[
     """Why a case cannot run on minidnn at all (before trying to convert), or None."""
     if not inputs:
         return "no runtime input (the node only reads constants)"
-    if inputs[0].dtype != np.float32:
-        return f"{inputs[0].dtype} input data (the runtime input is float32)"
-    if outputs[0].dtype != np.float32:
+    if inputs[0].dtype not in INPUT_DTYPES:
+        return f"{inputs[0].dtype} input data (the runtime input is float32, int32/int64 or bool)"
+    if outputs[0].dtype != np.float32 and outputs[0].dtype not in EXACT_OUTPUT_DTYPES:
         return f"{outputs[0].dtype} output (minidnn computes float32)"
     if inputs[0].ndim == 0:
         return "scalar (rank-0) runtime input"
@@ -131,6 +135,11 @@ def run_case(case: NodeCase, runner: Runner) -> CaseResult:
     atol, rtol = max(ATOL, float(case.atol)), max(RTOL, float(case.rtol))
     if got.shape != want.shape:
         return CaseResult(op, case.name, "fail", f"shape {got.shape} != expected {want.shape}")
+    if want.dtype in EXACT_OUTPUT_DTYPES:
+        wrong = got.astype(np.float64) != want.astype(np.float64)
+        if wrong.any():
+            return CaseResult(op, case.name, "fail", f"{int(wrong.sum())} of {want.size} values differ (exact)")
+        return CaseResult(op, case.name, "pass")
     close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
         err = float(np.nanmax(np.abs(got.astype(np.float64) - want)))

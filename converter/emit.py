@@ -8,10 +8,11 @@ from converter.errors import ConversionError
 from converter.graph import Graph, Node
 
 INT_ATTRS = {"transA": "trans_a", "transB": "trans_b", "group": "group", "count_include_pad": "count_include_pad",
-             "axis": "axis"}
+             "axis": "axis", "select_last_index": "select_last_index"}
 FLOAT_ATTRS = {"alpha": "alpha", "beta": "beta", "epsilon": "epsilon", "min": "min", "max": "max"}
 LIST_ATTRS = {"pads": "pads", "strides": "strides", "dilations": "dilations", "kernel": "kernel_shape",
-              "perm": "perm", "output_padding": "output_padding", "scales": "scales"}
+              "perm": "perm", "output_padding": "output_padding", "scales": "scales", "axes": "axes",
+              "starts": "starts", "steps": "steps"}
 
 
 def format_attrs(node: Node) -> dict[str, Any]:
@@ -30,6 +31,8 @@ def format_attrs(node: Node) -> dict[str, Any]:
             out["coord_mode"] = value
         elif key == "nearest_mode":
             out["nearest_mode"] = value
+        elif key == "to":
+            out["to"] = value
         # shape (Reshape: the stored output shape), folded (summary only)
     return out
 
@@ -41,7 +44,8 @@ def to_mdnn(graph: Graph) -> bytes:
     builder = mdf.ModelBuilder()
     added = {graph.input}
     try:
-        builder.add_input(graph.input, graph.shape(graph.input))
+        builder.add_input(graph.input, graph.shape(graph.input),
+                          mdf.DTYPE_I32 if graph.int_input else mdf.DTYPE_F32)
         for node in graph.nodes:
             inputs = list(node.inputs)
             for name in inputs:

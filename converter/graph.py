@@ -8,6 +8,10 @@ from typing import Any
 
 import numpy as np
 
+# onnx.TensorProto element type codes
+FLOAT_TYPES = {1, 10, 11, 16}          # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+INT_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}  # UINT8, INT8, UINT16, INT16, INT32, INT64, UINT32, UINT64
+
 
 @dataclass
 class Node:
@@ -19,6 +23,7 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the ONNX op type this node came from (for summaries and errors)
+    domain: str = ""  # the ONNX domain ("" = ai.onnx); other domains are reported unsupported
 
 
 @dataclass
@@ -32,6 +37,24 @@ class Graph:
     consts: dict[str, np.ndarray]
     nodes: list[Node]
     opset: int
+    # ONNX element types of run-time tensors where known (onnx.TensorProto codes); the runtime
+    # carries integers and booleans as float32 values, the input may be int32 (token ids)
+    elem_types: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def int_input(self) -> bool:
+        """The model input holds integers (token ids): stored as int32 in the .mdnn model."""
+        from onnx import TensorProto
+
+        return self.elem_types.get(self.input, TensorProto.FLOAT) in INT_TYPES | {TensorProto.BOOL}
+
+    def is_float(self, name: str) -> bool:
+        """Whether tensor `name` holds floating-point values (unknown counts as float)."""
+        if name in self.consts:
+            return self.consts[name].dtype.kind == "f"
+        from onnx import TensorProto
+
+        return self.elem_types.get(name, TensorProto.FLOAT) in FLOAT_TYPES
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Static shape of a tensor (constant or computed)."""

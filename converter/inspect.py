@@ -56,8 +56,8 @@ def node_steps(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], ou
                           attrs.get("pads", (0, 0, 0, 0))[0])
         columns = out[1] * (w[0] // int(attrs.get("group", 1))) * rows * out[3] * w[3]
         steps += out[0] * columns * costs.CONV_TRANSPOSE_COLUMN
-    if op == "GlobalAveragePool":
-        steps += math.prod(in_shapes[0]) * costs.PER_WINDOW_ELEMENT[op]
+    if op in ("GlobalAveragePool", "ReduceSum", "ReduceMean", "ReduceMax", "ArgMax", "ArgMin"):
+        steps += math.prod(in_shapes[0]) * costs.PER_WINDOW_ELEMENT.get(op, 0)
     return steps
 
 

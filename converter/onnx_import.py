@@ -28,6 +28,8 @@ FOLD_ROUNDS = 8
 NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
            "Bernoulli", "Dropout"}
 SUBGRAPH_OPS = {"If", "Loop", "Scan"}
+# Element types a model input may have: float32, or integers (token ids, stored as int32).
+INPUT_TYPES = {TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL}
 
 
 def load_model(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -107,9 +109,10 @@ def resolve_input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | Non
     tt = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise DtypeError(f"input '{vi.name}' is not a tensor (sequence/map inputs are not supported)")
-    if tt.elem_type != TensorProto.FLOAT:
+    if tt.elem_type not in INPUT_TYPES:
         kind = TensorProto.DataType.Name(tt.elem_type)
-        raise DtypeError(f"input '{vi.name}' is {kind}; minidnn models take one float32 input")
+        raise DtypeError(f"input '{vi.name}' is {kind}; minidnn models take one float32 input "
+                         "or one integer input (int32/int64 token ids, or bool)")
     declared = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim] \
         if tt.HasField("shape") else None
     if override is not None:
@@ -136,10 +139,52 @@ def to_array(tensor: TensorProto) -> np.ndarray:
     return numpy_helper.to_array(tensor)
 
 
+def keep_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """The model with graph output `name` only and the nodes it needs (dead branches pruned)."""
+    g = model.graph
+    outputs = [o.name for o in g.output]
+    if name not in outputs:
+        raise InputShapeError(f"--output-name '{name}' is not a graph output; the outputs are: {', '.join(outputs)}")
+    zipmap = next((n for n in g.node if n.op_type == "ZipMap" and n.domain == "ai.onnx.ml" and name in n.output), None)
+    target = zipmap.input[0] if zipmap is not None else name  # ZipMap dropped: its input tensor is the output
+    needed, kept = {target}, []
+    for node in reversed(g.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    pruned = onnx.ModelProto()
+    pruned.CopyFrom(model)
+    pg = pruned.graph
+    del pg.node[:]
+    pg.node.extend(reversed(kept))
+    keep = [o for o in pg.output if o.name == name] if zipmap is None else [_zipmap_input_info(zipmap, g)]
+    del pg.output[:]
+    pg.output.extend(keep)
+    inputs = [i for i in pg.input if i.name in needed]
+    del pg.input[:]
+    pg.input.extend(inputs)
+    inits = [t for t in pg.initializer if t.name in needed]
+    del pg.initializer[:]
+    pg.initializer.extend(inits)
+    return pruned
+
+
+def _zipmap_input_info(zipmap: onnx.NodeProto, g: onnx.GraphProto) -> onnx.ValueInfoProto:
+    """The value info of ZipMap's input: [batch, classes] float (batch left symbolic)."""
+    known = next((v for v in g.value_info if v.name == zipmap.input[0]), None)
+    if known is not None:
+        return known
+    attrs = {a.name: helper.get_attribute_value(a) for a in zipmap.attribute}
+    classes = len(attrs.get("classlabels_int64s") or attrs.get("classlabels_strings") or [])
+    return helper.make_tensor_value_info(zipmap.input[0], TensorProto.FLOAT, [None, classes or None])
+
+
 def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
-           bind: Mapping[str, np.ndarray] | None = None) -> tuple[onnx.ModelProto, str]:
-    """Fix the single runtime input's shape and turn bound inputs into initializers."""
-    bound = dict(bind or {})
+           bind: Mapping[str, np.ndarray] | None = None, output: str | None = None) -> tuple[onnx.ModelProto, str]:
+    """Keep `output` only (if given), fix the single runtime input's shape, turn bound inputs into initializers."""
+    if output is not None:
+        model = keep_output(model, output)
+    bound = {k: v for k, v in (bind or {}).items() if output is None or k in {i.name for i in model.graph.input}}
     inputs = runtime_inputs(model, bound)
     if len(inputs) != 1:
         names = ", ".join(vi.name for vi in inputs) or "none"
@@ -155,7 +200,7 @@ def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
     del g.input[:]
     for i in keep:
         if i.name == vi.name:
-            i = helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, list(shape))
+            i = helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, list(shape))
         g.input.append(i)
     for name, value in bound.items():
         g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
@@ -163,12 +208,47 @@ def freeze(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
 
 
 def infer(model: onnx.ModelProto) -> onnx.ModelProto:
-    """ONNX shape inference with data propagation; InvalidModelError if inconsistent."""
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InvalidModelError(f"shape inference failed: {first}") from exc
+    """ONNX shape inference with data propagation (plus the ai.onnx.ml shapes it leaves out);
+    InvalidModelError if inconsistent."""
+    for _ in range(len(model.graph.node) + 1):
+        try:
+            model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InvalidModelError(f"shape inference failed: {first}") from exc
+        if not _add_ml_shapes(model):
+            return model
+    return model
+
+
+def _add_ml_shapes(model: onnx.ModelProto) -> bool:
+    """Static output shapes of ai.onnx.ml nodes whose input shape is known (onnx infers none for
+    Scaler, Normalizer, LinearRegressor and LinearClassifier); True if any was added."""
+    shapes = static_shapes(model)
+    added = False
+    for node in model.graph.node:
+        if node.domain != "ai.onnx.ml" or not node.input or node.input[0] not in shapes:
+            continue
+        x = shapes[node.input[0]]
+        rows = x[0] if len(x) == 2 else 1
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        outs: list[tuple[int, tuple[int, ...]]] = []
+        if node.op_type in ("Scaler", "Normalizer"):
+            outs = [(TensorProto.FLOAT, x)]
+        elif node.op_type == "LinearRegressor":
+            outs = [(TensorProto.FLOAT, (rows, int(attrs.get("targets", 1))))]
+        elif node.op_type == "LinearClassifier":
+            labels = attrs.get("classlabels_ints") or attrs.get("classlabels_strings") or []
+            classes = len(attrs.get("intercepts") or labels)
+            classes = 2 if classes == 1 and len(labels) == 2 else classes
+            label_type = TensorProto.INT64 if attrs.get("classlabels_ints") else TensorProto.STRING
+            outs = [(label_type, (rows,)), (TensorProto.FLOAT, (rows, classes))]
+        for name, (elem, shape) in zip(node.output, outs, strict=False):
+            if name and name not in shapes:
+                model.graph.value_info.append(helper.make_tensor_value_info(name, elem, list(shape)))
+                shapes[name] = shape
+                added = True
+    return added
 
 
 def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
@@ -269,27 +349,26 @@ def _rebuild(model: onnx.ModelProto, nodes: list[onnx.NodeProto], consts: dict[s
 
 
 def import_graph(model: onnx.ModelProto, input_shape: tuple[int, ...] | None = None,
-                 bind: Mapping[str, np.ndarray] | None = None) -> tuple[Graph, dict[str, int]]:
+                 bind: Mapping[str, np.ndarray] | None = None,
+                 output: str | None = None) -> tuple[Graph, dict[str, int]]:
     """Frozen, folded, shape-inferred ONNX -> raw Graph (ONNX ops, opset-specific attributes)."""
-    frozen, input_name = freeze(model, input_shape, bind)
+    frozen, input_name = freeze(model, input_shape, bind, output)
     folded = fold_constants(frozen)
     g = folded.graph
     if len(g.output) != 1:
         names = ", ".join(o.name for o in g.output)
-        raise UnsupportedOpError("<graph>", "outputs", f"minidnn models have exactly one output; this graph has {len(g.output)} ({names})")
+        raise UnsupportedOpError("<graph>", "outputs", f"minidnn models have exactly one output; this graph has "
+                                 f"{len(g.output)} ({names}): keep one with --output-name NAME")
     consts = {t.name: to_array(t) for t in g.initializer}
     nodes = []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
-        if n.domain not in ("", "ai.onnx"):
-            raise UnsupportedOpError(name, n.op_type, f"custom domain '{n.domain}' is not supported")
-        if n.op_type in SUBGRAPH_OPS:
-            raise UnsupportedOpError(name, n.op_type, "control flow (subgraphs) is not supported")
-        attrs = {a.name: _attr(a) for a in n.attribute}
-        nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, n.op_type))
+        attrs = {a.name: _attr(a) for a in n.attribute if a.type != onnx.AttributeProto.GRAPH}
+        nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, n.op_type, n.domain))
+    types = elem_types(folded)
     graph = Graph(g.name or "model", input_name, g.output[0].name, static_shapes(folded), consts,
-                  nodes, opset_of(folded))
-    return graph, elem_types(folded)
+                  nodes, opset_of(folded), types)
+    return graph, types
 
 
 def _attr(a: onnx.AttributeProto) -> object:

@@ -11,35 +11,48 @@ Canonical forms (what the .mdnn writer sees):
   Add/Sub/Mul/Div(A, B) numpy broadcasting
   Softmax/LogSoftmax axis (>= 0, 13+ semantics); LayerNormalization(X, scale[, B]) axis epsilon
   Reshape(X) shape; Transpose perm; Concat axis; Gather(X, indices) axis (indices: constant int, made non-negative); Resize(X) scales coordinate_transformation_mode nearest_mode (nearest)
+  Slice(X) starts[r] steps[r] (all axes, resolved and in range; Split becomes Slices)
+  Expand(X) (to the stored output shape; Tile becomes Reshape, Expand, Reshape)
+  Where(C, A, B); Equal/Less/Greater/LessOrEqual/GreaterOrEqual/And/Or/Xor(A, B) (1.0 / 0.0); Not(X);
+  PRelu(X, slope); Max/Min(A, B); Abs, Floor, Ceil; ArgMax/ArgMin(X) axis select_last_index
+  Sqrt, Exp, Log, Reciprocal, Softplus, Sin, Cos; Elu alpha; Pow(X) exponent (constant: +-0.5 or |integer| <= 16)
+  ReduceSum/ReduceMean/ReduceMax(X) axes (non-negative; keepdims only changes the stored shape)
+  Cast(X) to ('float' | 'int' | 'bool'); every run-time tensor is float32 (integers and booleans
+  as float32 values), except an integer model input (int32, read by Gather or a Cast)
   Identity (removed by the passes)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from onnx import TensorProto
+from onnx import helper as onnx_helper
 
 from converter.errors import (
+    ConversionError,
     DtypeError,
     DynamicShapeError,
-    UnsupportedAttributeError,
     UnsupportedOpError,
+    combined_error,
 )
 from converter.graph import Graph, Node
+from converter.op_helpers import (  # noqa: F401  (re-exported: the handler registry and helpers)
+    HANDLERS,
+    Handler,
+    axis_of,
+    bad_attr,
+    canon,
+    const,
+    float_weight,
+    handles,
+    only_first_output,
+    out_shape,
+    require_rank,
+    reshape,
+    set_const,
+)
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-Handler = Callable[[Graph, Node], list[Node]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*ops: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        for op in ops:
-            HANDLERS[op] = fn
-        return fn
-    return register
 
 
 def supported_ops() -> list[str]:
@@ -47,88 +60,49 @@ def supported_ops() -> list[str]:
     return sorted(HANDLERS)
 
 
+# Ops the converter folds into constants when their inputs are static (never run by minidnn).
+FOLDED_ONLY = {"Shape", "Size", "Range", "ConstantOfShape", "Constant", "EyeLike", "NonZero"}
+
+
 def canonicalize(graph: Graph) -> Graph:
-    """Replace every node by its canonical form(s); unsupported ops raise UnsupportedOpError."""
+    """Replace every node by its canonical form(s).
+
+    Every node is tried: one unsupported op or attribute raises its own error; several raise
+    one UnsupportedOpsError listing them all, grouped, with counts.
+    """
     out: list[Node] = []
+    errors: list[ConversionError] = []
     for node in graph.nodes:
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise UnsupportedOpError(node.name, node.op, "op is not supported by minidnn "
-                                     f"(supported: {', '.join(supported_ops())})")
-        out.extend(handler(graph, node))
+        try:
+            out.extend(_canonical(graph, node))
+        except (UnsupportedOpError, DtypeError, DynamicShapeError) as exc:
+            errors.append(exc)
+    if errors:
+        raise combined_error(errors, supported_ops())
     graph.nodes = out
     return graph
 
 
+def _canonical(graph: Graph, node: Node) -> list[Node]:
+    if node.domain == "ai.onnx.ml" and f"ai.onnx.ml.{node.op}" in HANDLERS:
+        return HANDLERS[f"ai.onnx.ml.{node.op}"](graph, node)
+    if node.domain not in ("", "ai.onnx"):
+        raise UnsupportedOpError(node.name, node.op, f"domain '{node.domain}' is not supported"
+                                 + (" (supported ai.onnx.ml ops: Scaler, Normalizer, LinearRegressor, "
+                                    "LinearClassifier; ZipMap with --output-name)" if node.domain == "ai.onnx.ml" else ""))
+    if node.op in ("If", "Loop", "Scan"):
+        raise UnsupportedOpError(node.name, node.op, "control flow (subgraphs) is not supported")
+    handler = HANDLERS.get(node.op)
+    if handler is None and node.op in FOLDED_ONLY:
+        raise UnsupportedOpError(node.name, node.op, "folded into a constant only when its inputs are static; "
+                                 "here they are computed at run time (fix the input shape with --input-shape)")
+    if handler is None:
+        raise UnsupportedOpError(node.name, node.op, "op is not supported by minidnn "
+                                 f"(supported: {', '.join(supported_ops())})")
+    return handler(graph, node)
+
+
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def bad_attr(node: Node, what: str) -> UnsupportedAttributeError:
-    return UnsupportedAttributeError(node.name, node.source or node.op, what)
-
-
-def const(g: Graph, node: Node, index: int, what: str) -> np.ndarray | None:
-    """Constant value of optional input `index` (None if absent); error if computed at run time."""
-    if index >= len(node.inputs) or node.inputs[index] == "":
-        return None
-    name = node.inputs[index]
-    if name not in g.consts:
-        raise bad_attr(node, f"input {index} ('{what}') must be a constant, it is computed at run time")
-    return g.consts[name]
-
-
-def float_weight(g: Graph, node: Node, index: int, what: str) -> np.ndarray | None:
-    value = const(g, node, index, what)
-    if value is not None and value.dtype != np.float32:
-        raise DtypeError(f"node '{node.name}' ({node.source}): {what} '{node.inputs[index]}' is {value.dtype}, "
-                         "minidnn computes in float32 only")
-    return value
-
-
-def set_const(g: Graph, base: str, value: np.ndarray) -> str:
-    name = g.fresh(base)
-    g.consts[name] = np.ascontiguousarray(value)
-    return name
-
-
-def out_shape(g: Graph, node: Node, index: int = 0) -> tuple[int, ...]:
-    name = node.outputs[index]
-    if name not in g.shapes:
-        raise DynamicShapeError(f"node '{node.name}' ({node.source}): output '{name}' has no static shape "
-                                "(give the input shape with --input-shape)")
-    return g.shapes[name]
-
-
-def only_first_output(node: Node, g: Graph) -> None:
-    extra = [o for o in node.outputs[1:] if o and (g.consumers(o) or o == g.output)]
-    if extra:
-        raise bad_attr(node, f"output(s) {', '.join(extra)} (beyond the first) are not supported")
-
-
-def canon(node: Node, op: str, inputs: list[str] | None = None, outputs: list[str] | None = None,
-          **attrs: object) -> Node:
-    return Node(node.name, op, inputs if inputs is not None else list(node.inputs),
-                outputs if outputs is not None else node.outputs[:1], attrs, node.source or node.op)
-
-
-def reshape(g: Graph, node: Node, src: str, shape: tuple[int, ...], suffix: str, dst: str | None = None) -> Node:
-    """A Reshape node from `src` to a new tensor (or `dst`) of `shape`."""
-    dst = dst or g.fresh(f"{src}_{suffix}")
-    g.shapes[dst] = tuple(shape)
-    return Node(f"{node.name}/{suffix}", "Reshape", [src], [dst], {"shape": tuple(shape)}, node.source or node.op)
-
-
-def axis_of(node: Node, axis: int, rank: int) -> int:
-    if not -rank <= axis < rank:
-        raise bad_attr(node, f"axis {axis} out of range for rank {rank}")
-    return axis % rank
-
-
-def require_rank(g: Graph, node: Node, name: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
-    shape = g.shape(name)
-    if len(shape) not in ranks:
-        raise bad_attr(node, f"input of rank {len(shape)} (shape {list(shape)}); supported ranks: {list(ranks)}")
-    return shape
 
 
 def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
@@ -182,10 +156,12 @@ def gemm(g: Graph, node: Node) -> list[Node]:
 
 @handles("MatMul")
 def matmul(g: Graph, node: Node) -> list[Node]:
+    """numpy matmul; an N-D left operand times a 2-D right one becomes a 2-D MatMul (Gemm-fusable)."""
     a, b = g.shape(node.inputs[0]), g.shape(node.inputs[1])
-    if len(b) != 2 or len(a) < 2:
-        raise bad_attr(node, f"MatMul of shapes {list(a)} x {list(b)}; supported: N-D x 2-D (no 1-D or batched right operand)")
-    if len(a) == 2:
+    for i, what in ((0, "A"), (1, "B")):
+        if node.inputs[i] in g.consts:
+            float_weight(g, node, i, what)
+    if len(b) != 2 or len(a) <= 2:
         return [canon(node, "MatMul")]
     out = out_shape(g, node)
     rows = int(np.prod(a[:-1]))
@@ -415,11 +391,81 @@ def clip(g: Graph, node: Node) -> list[Node]:
 
 @handles("Add", "Sub", "Mul", "Div")
 def binary(g: Graph, node: Node) -> list[Node]:
-    for i in (0, 1):
-        float_weight(g, node, i, "operand") if node.inputs[i] in g.consts else None
+    """Float arithmetic (integer operands run as float32: exact below 2^24, except Div)."""
     if node.attrs.get("broadcast") is not None and node.attrs.get("axis") is not None:
         raise bad_attr(node, "legacy broadcast with axis (opset < 7)")
+    if node.op == "Div" and not all(g.is_float(i) for i in node.inputs[:2]):
+        raise DtypeError(f"node '{node.name}' (Div): integer division at run time (minidnn computes in float32)")
+    for i in (0, 1):
+        if node.inputs[i] in g.consts and g.consts[node.inputs[i]].dtype.kind == "f":
+            float_weight(g, node, i, "operand")
     return [canon(node, node.op)]
+
+
+@handles("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
+def compare(g: Graph, node: Node) -> list[Node]:
+    """Comparisons write 1.0 / 0.0 (the runtime's booleans)."""
+    return [canon(node, node.op)]
+
+
+@handles("Where")
+def where(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Where")]
+
+
+@handles("Not")
+def logical_not(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Not")]
+
+
+@handles("Sqrt", "Exp", "Log", "Reciprocal", "Softplus", "Sin", "Cos", "Abs", "Floor", "Ceil")
+def unary_math(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, node.op)]
+
+
+@handles("Elu")
+def elu(g: Graph, node: Node) -> list[Node]:
+    return [canon(node, "Elu", alpha=float(node.attrs.get("alpha", 1.0)))]
+
+
+@handles("PRelu")
+def prelu(g: Graph, node: Node) -> list[Node]:
+    """The slope broadcasts to X (opset 7+); a legacy per-channel slope of shape (C,) is reshaped."""
+    x, slope = g.shape(node.inputs[0]), g.shape(node.inputs[1])
+    inputs = list(node.inputs[:2])
+    if node.inputs[1] in g.consts:
+        float_weight(g, node, 1, "slope")
+        value = g.consts[node.inputs[1]]
+        if len(slope) == 1 and len(x) > 2 and slope[0] == x[1] and slope[0] != x[-1]:
+            value = value.reshape(-1, *([1] * (len(x) - 2)))
+            inputs[1] = set_const(g, node.inputs[1] + "_channels", value)
+        if tuple(np.broadcast_shapes(value.shape, x)) != tuple(x):
+            raise bad_attr(node, f"slope of shape {list(value.shape)} does not broadcast to {list(x)}")
+    elif tuple(np.broadcast_shapes(slope, x)) != tuple(x):
+        raise bad_attr(node, f"slope of shape {list(slope)} does not broadcast to {list(x)}")
+    return [canon(node, "PRelu", inputs)]
+
+
+POW_EXPONENTS = "0.5, -0.5 or an integer in [-16, 16]"
+
+
+@handles("Pow")
+def pow_op(g: Graph, node: Node) -> list[Node]:
+    """x ** e for a constant exponent tensor whose every value is 0.5, -0.5 or an integer |e| <= 16."""
+    e = const(g, node, 1, "exponent")
+    if e is None:
+        raise bad_attr(node, "missing exponent")
+    values = e.astype(np.float64).ravel()
+    ok = (np.abs(values) == 0.5) | ((values == np.round(values)) & (np.abs(values) <= 16))
+    if not ok.all():
+        raise bad_attr(node, f"exponent {float(values[~ok][0]):g}; supported: {POW_EXPONENTS}")
+    if not g.is_float(node.inputs[0]):
+        raise DtypeError(f"node '{node.name}' (Pow): integer base (minidnn computes in float32)")
+    if np.all(values == 1.0) and out_shape(g, node) == g.shape(node.inputs[0]):
+        return [canon(node, "Identity", node.inputs[:1])]
+    exponent = e.astype(np.float32) if e.dtype != np.float32 else e
+    name = node.inputs[1] if exponent is e else set_const(g, node.inputs[1] + "_f32", exponent)
+    return [canon(node, "Pow", [node.inputs[0], name])]
 
 
 # --- shape and data movement -------------------------------------------------------------------
@@ -447,20 +493,140 @@ def transpose(g: Graph, node: Node) -> list[Node]:
 def concat(g: Graph, node: Node) -> list[Node]:
     rank = len(out_shape(g, node))
     for i, name in enumerate(node.inputs):
-        if name in g.consts:
+        if name in g.consts and g.consts[name].dtype.kind == "f":
             float_weight(g, node, i, "operand")
     return [canon(node, "Concat", axis=axis_of(node, int(node.attrs.get("axis", 0)), rank))]
 
 
+def _slice_params(g: Graph, node: Node) -> tuple[list[int], list[int]]:
+    """(starts, steps) over every axis from ONNX starts/ends/axes/steps (attributes before opset 10)."""
+    x = g.shape(node.inputs[0])
+    if g.opset < 10:
+        starts, ends = list(node.attrs["starts"]), list(node.attrs["ends"])
+        axes, steps = list(node.attrs.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts = const(g, node, 1, "starts").tolist()
+        ends = const(g, node, 2, "ends").tolist()
+        axes_v, steps_v = const(g, node, 3, "axes"), const(g, node, 4, "steps")
+        axes = axes_v.tolist() if axes_v is not None else list(range(len(starts)))
+        steps = steps_v.tolist() if steps_v is not None else [1] * len(starts)
+    first, step = [0] * len(x), [1] * len(x)
+    for start, end, axis, st in zip(starts, ends, axes, steps, strict=True):
+        axis = axis_of(node, int(axis), len(x))
+        if st == 0:
+            raise bad_attr(node, "step 0")
+        first[axis], step[axis] = _slice_start(int(start), int(st), x[axis]), int(st)
+        last = int(end) + x[axis] if int(end) < 0 else int(end)
+        last = max(0, min(last, x[axis])) if st > 0 else max(-1, min(last, x[axis] - 1))
+        count = max(0, -(-(last - first[axis]) // int(st)))
+        if count != out_shape(g, node)[axis]:
+            raise bad_attr(node, f"axis {axis}: {count} elements from starts/ends/steps, shape inference says "
+                           f"{out_shape(g, node)[axis]}")
+    return first, step
+
+
+def _slice_start(start: int, step: int, dim: int) -> int:
+    """ONNX Slice's first index: negative counts from the end, then clamped to [0, dim] (step > 0)
+    or [0, dim - 1] (step < 0); unlike Python's slice, a start before the beginning with a negative
+    step selects index 0."""
+    if start < 0:
+        start += dim
+    return max(0, min(start, dim if step > 0 else dim - 1))
+
+
+@handles("Slice")
+def slice_op(g: Graph, node: Node) -> list[Node]:
+    out = out_shape(g, node)
+    if 0 in out:
+        raise bad_attr(node, f"empty result {list(out)}")
+    starts, steps = _slice_params(g, node)
+    if list(out) == list(g.shape(node.inputs[0])) and all(s == 1 for s in steps):
+        return [canon(node, "Identity", node.inputs[:1])]
+    return [canon(node, "Slice", node.inputs[:1], starts=tuple(starts), steps=tuple(steps))]
+
+
+@handles("Split")
+def split(g: Graph, node: Node) -> list[Node]:
+    """One Slice per used output (sizes from the outputs' static shapes)."""
+    x = g.shape(node.inputs[0])
+    axis = axis_of(node, int(node.attrs.get("axis", 0)), len(x))
+    nodes, begin = [], 0
+    for i, name in enumerate(node.outputs):
+        size = out_shape(g, node, i)[axis]
+        if name and size > 0 and (g.consumers(name) or name == g.output):
+            starts = [0] * len(x)
+            starts[axis] = begin
+            nodes.append(Node(f"{node.name}/{i}", "Slice", node.inputs[:1], [name],
+                              {"starts": tuple(starts), "steps": (1,) * len(x)}, node.source or node.op))
+        begin += size
+    return nodes
+
+
+@handles("Expand")
+def expand(g: Graph, node: Node) -> list[Node]:
+    out = out_shape(g, node)
+    if tuple(out) == tuple(g.shape(node.inputs[0])):
+        return [canon(node, "Identity", node.inputs[:1])]
+    return [canon(node, "Expand", node.inputs[:1])]
+
+
+@handles("Tile")
+def tile(g: Graph, node: Node) -> list[Node]:
+    """Tile as Reshape (a 1 before each repeated axis), Expand (the 1s to the repeats), Reshape."""
+    x = g.shape(node.inputs[0])
+    reps = const(g, node, 1, "repeats")
+    if reps is None:
+        raise bad_attr(node, "missing repeats")
+    reps_l = [int(r) for r in reps.tolist()]
+    if any(r < 1 for r in reps_l):
+        raise bad_attr(node, f"repeats {reps_l} (empty result)")
+    if all(r == 1 for r in reps_l):
+        return [canon(node, "Identity", node.inputs[:1])]
+    split_shape, wide = [], []
+    for d, r in zip(x, reps_l, strict=True):
+        if r > 1:
+            split_shape.append(1)
+            wide.append(r)
+        split_shape.append(d)
+        wide.append(d)
+    if len(wide) > 6:
+        raise bad_attr(node, f"repeats {reps_l} of a rank-{len(x)} tensor need rank {len(wide)} > 6")
+    pre = reshape(g, node, node.inputs[0], tuple(split_shape), "tile_split")
+    mid = g.fresh(node.outputs[0] + "_tiled")
+    g.shapes[mid] = tuple(wide)
+    ex = Node(f"{node.name}/expand", "Expand", pre.outputs, [mid], {}, node.source or node.op)
+    return [pre, ex, reshape(g, node, mid, out_shape(g, node), "tile_merge", node.outputs[0])]
+
+
+@handles("Trilu")
+def trilu(g: Graph, node: Node) -> list[Node]:
+    """Where(constant mask over the last two axes, X, 0): exact, NaN and inf kept where selected."""
+    x = g.shape(node.inputs[0])
+    if len(x) < 2:
+        raise bad_attr(node, f"input of rank {len(x)} (Trilu needs rank >= 2)")
+    k_v = const(g, node, 1, "k")
+    k = int(k_v.reshape(())) if k_v is not None else 0
+    rows, cols = np.arange(x[-2])[:, None], np.arange(x[-1])[None, :]
+    keep = (cols - rows >= k) if int(node.attrs.get("upper", 1)) else (cols - rows <= k)
+    mask = set_const(g, f"{node.name}/mask", keep.astype(np.float32))
+    zero = _scalar(g, node, "zero", 0.0)
+    return [canon(node, "Where", [mask, node.inputs[0], zero])]
+
+
 @handles("Gather")
 def gather(g: Graph, node: Node) -> list[Node]:
-    indices = const(g, node, 1, "indices")
-    if indices is None or indices.dtype.kind not in "iu":
-        raise bad_attr(node, "indices must be a constant integer tensor")
+    """Constant indices are checked here; run-time indices (token ids) by the kernel (error INDEX)."""
     if node.inputs[0] in g.consts:
         float_weight(g, node, 0, "data")
     x = g.shape(node.inputs[0])
     axis = axis_of(node, int(node.attrs.get("axis", 0)), len(x))
+    if node.inputs[1] not in g.consts:
+        if g.is_float(node.inputs[1]):
+            raise bad_attr(node, "float indices")
+        return [canon(node, "Gather", node.inputs[:2], axis=axis)]
+    indices = g.consts[node.inputs[1]]
+    if indices.dtype.kind not in "iu":
+        raise bad_attr(node, "indices must be an integer tensor")
     idx = np.where(indices < 0, indices + x[axis], indices)
     if np.any(idx < 0) or np.any(idx >= x[axis]):
         raise bad_attr(node, f"indices out of range for axis {axis} of size {x[axis]}")
@@ -546,12 +712,37 @@ def identity(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Identity", node.inputs[:1])]
 
 
-@handles("Cast")
+CAST_INT_TYPES = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+                  TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+
+
+@handles("Cast", "CastLike")
 def cast(g: Graph, node: Node) -> list[Node]:
-    if int(node.attrs.get("to", 0)) != TensorProto.FLOAT:
-        raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(int(node.attrs['to']))}; "
-                         "minidnn computes in float32 only")
-    return [canon(node, "Identity", node.inputs[:1])]
+    """To float32, an integer type or bool; the result is a float32 value at run time."""
+    if node.op == "CastLike":
+        like = node.inputs[1]
+        to = g.elem_types.get(like, TensorProto.FLOAT) if like not in g.consts else \
+            int(onnx_helper.np_dtype_to_tensor_dtype(g.consts[like].dtype))
+    else:
+        to = int(node.attrs.get("to", TensorProto.FLOAT))
+    src = node.inputs[0]
+    source_float = g.is_float(src)
+    if to == TensorProto.FLOAT:
+        if source_float or src != g.input:
+            return [canon(node, "Identity", node.inputs[:1])]  # already a float32 value
+        return [canon(node, "Cast", node.inputs[:1], to="float")]
+    if to in CAST_INT_TYPES:
+        if not source_float and src != g.input:
+            return [canon(node, "Identity", node.inputs[:1])]
+        if to in (TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64, TensorProto.INT8,
+                  TensorProto.INT16) and source_float:
+            raise DtypeError(f"node '{node.name}' (Cast): casts float to {TensorProto.DataType.Name(to)} "
+                             "(wrapping narrow types are not supported; int32/int64 are)")
+        return [canon(node, "Cast", node.inputs[:1], to="int")]
+    if to == TensorProto.BOOL:
+        return [canon(node, "Cast", node.inputs[:1], to="bool")]
+    raise DtypeError(f"node '{node.name}' (Cast): casts to {TensorProto.DataType.Name(to)}; "
+                     "minidnn computes in float32 only")
 
 
 # --- decompositions into supported ops -----------------------------------------------------------
@@ -573,9 +764,10 @@ def neg(g: Graph, node: Node) -> list[Node]:
     return [canon(node, "Mul", [node.inputs[0], _scalar(g, node, "minus_one", -1.0)])]
 
 
-@handles("Sum")
+@handles("Sum", "Max", "Min")
 def sum_op(g: Graph, node: Node) -> list[Node]:
-    """Sum of n inputs as a left-to-right chain of Adds (ONNX fixes no order; this is numpy's)."""
+    """Sum (Max, Min) of n inputs as a left-to-right chain of Adds (Maxs, Mins); ONNX fixes no order,
+    this is numpy's."""
     for i, name in enumerate(node.inputs):
         if name in g.consts:
             float_weight(g, node, i, "operand")
@@ -587,7 +779,8 @@ def sum_op(g: Graph, node: Node) -> list[Node]:
         dst = node.outputs[0] if last else g.fresh(f"{node.outputs[0]}_partial{i}")
         if not last:
             g.shapes[dst] = tuple(np.broadcast_shapes(g.shape(acc), g.shape(name)))
-        out.append(Node(f"{node.name}/add{i}", "Add", [acc, name], [dst], {}, node.source))
+        op = "Add" if node.op == "Sum" else node.op
+        out.append(Node(f"{node.name}/{op.lower()}{i}", op, [acc, name], [dst], {}, node.source))
         acc = dst
     return out
 
@@ -609,16 +802,39 @@ def hard_sigmoid(g: Graph, node: Node) -> list[Node]:
     return nodes
 
 
-@handles("ReduceMean")
-def reduce_mean(g: Graph, node: Node) -> list[Node]:
-    """Mean over the spatial axes (2, 3) of a rank-4 tensor: GlobalAveragePool (+ Reshape)."""
+@handles("ArgMax", "ArgMin")
+def arg_extreme(g: Graph, node: Node) -> list[Node]:
+    """Index of the first (or last) extreme along an axis, as a float32 integer value."""
+    x = g.shape(node.inputs[0])
+    if not x:
+        raise bad_attr(node, "a scalar input")
+    return [canon(node, node.op, node.inputs[:1], axis=axis_of(node, int(node.attrs.get("axis", 0)), len(x)),
+                  select_last_index=int(node.attrs.get("select_last_index", 0)))]
+
+
+@handles("ReduceMean", "ReduceSum", "ReduceMax")
+def reduce(g: Graph, node: Node) -> list[Node]:
+    """Reductions over any axes (attribute or input; none = all unless noop_with_empty_axes).
+
+    The spatial mean of NCHW stays a GlobalAveragePool (same order of summation and division).
+    """
     x = g.shape(node.inputs[0])
     axes = node.attrs.get("axes")
     if axes is None and len(node.inputs) > 1 and node.inputs[1]:
         axes = const(g, node, 1, "axes").tolist()
-    if axes is None or len(x) != 4 or sorted(a % 4 for a in axes) != [2, 3]:
-        raise bad_attr(node, f"axes {axes} of a rank-{len(x)} tensor: only the spatial axes [2, 3] of a "
-                       "rank-4 tensor (a global average pool)")
+    if not axes:
+        if node.attrs.get("noop_with_empty_axes", 0):
+            return [canon(node, "Identity", node.inputs[:1])]
+        axes = list(range(len(x)))
+    if len(x) == 0:
+        return [canon(node, "Identity", node.inputs[:1])]
+    norm = sorted({axis_of(node, int(a), len(x)) for a in axes})
+    if len(norm) != len(axes):
+        raise bad_attr(node, f"repeated axes {list(axes)}")
+    if not g.is_float(node.inputs[0]):
+        raise DtypeError(f"node '{node.name}' ({node.op}): reduces an integer tensor (minidnn computes in float32)")
+    if node.op != "ReduceMean" or len(x) != 4 or norm != [2, 3]:
+        return [canon(node, node.op, node.inputs[:1], axes=tuple(norm))]
     if node.attrs.get("keepdims", 1):
         return [canon(node, "GlobalAveragePool", node.inputs[:1])]
     pooled = g.fresh(node.outputs[0] + "_pooled")
@@ -646,3 +862,108 @@ def pad(g: Graph, node: Node) -> list[Node]:
         raise bad_attr(node, f"mode='{mode}', value {value}, pads {list(pads)}: only zero padding of the "
                        "spatial dims of a rank-4 tensor, merged into the following Conv")
     return [canon(node, "Pad", node.inputs[:1], pads=(pads[2], pads[3], pads[6], pads[7]))]
+
+
+
+# --- Einsum (as Transpose / ReduceSum / Reshape / MatMul) ------------------------------------------
+
+
+def _einsum_terms(node: Node, n_inputs: int) -> tuple[list[str], str]:
+    eq = str(node.attrs.get("equation", "")).replace(" ", "")
+    if "..." in eq:
+        raise bad_attr(node, f"equation '{eq}' with an ellipsis")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if not arrow:  # implicit output: the letters that appear once, sorted
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(terms) != n_inputs or not all(t.isalpha() for t in terms) or (out and not out.isalpha()):
+        raise bad_attr(node, f"equation '{eq}' for {n_inputs} operands")
+    if any(len(set(t)) != len(t) for t in [*terms, out]):
+        raise bad_attr(node, f"equation '{eq}' repeats a letter within one term (diagonals)")
+    return terms, out
+
+
+def _permute(g: Graph, node: Node, src: str, term: str, order: str, tag: str) -> tuple[list[Node], str]:
+    """Transpose `src` (letters `term`) into `order` (no node if already so)."""
+    if term == order:
+        return [], src
+    perm = tuple(term.index(c) for c in order)
+    dst = g.fresh(f"{node.outputs[0]}_{tag}")
+    g.shapes[dst] = tuple(g.shape(src)[p] for p in perm)
+    return [Node(f"{node.name}/{tag}", "Transpose", [src], [dst], {"perm": perm}, node.source or node.op)], dst
+
+
+def _sum_out(g: Graph, node: Node, src: str, term: str, keep: str, tag: str) -> tuple[list[Node], str, str]:
+    """ReduceSum `src` over its letters not in `keep`."""
+    axes = tuple(i for i, c in enumerate(term) if c not in keep)
+    if not axes:
+        return [], src, term
+    dst = g.fresh(f"{node.outputs[0]}_{tag}")
+    g.shapes[dst] = tuple(d for i, d in enumerate(g.shape(src)) if i not in axes)
+    reduced = "".join(c for c in term if c in keep)
+    return [Node(f"{node.name}/{tag}", "ReduceSum", [src], [dst], {"axes": axes}, node.source or node.op)], dst, reduced
+
+
+def _reshaped(g: Graph, node: Node, src: str, shape: tuple[int, ...], tag: str,
+              dst: str | None = None) -> tuple[list[Node], str]:
+    if len(shape) > 6:
+        raise bad_attr(node, f"an intermediate of rank {len(shape)} > 6")
+    if tuple(g.shape(src)) == tuple(shape) and dst is None:
+        return [], src
+    step = reshape(g, node, src, shape, tag, dst)
+    return [step], step.outputs[0]
+
+
+@handles("Einsum")
+def einsum(g: Graph, node: Node) -> list[Node]:
+    """One operand: ReduceSum + Transpose. Two: sum out private letters, then a batched MatMul
+    (batch letters, then A's free letters x B's free letters, contracting the shared ones)."""
+    terms, out = _einsum_terms(node, len(node.inputs))
+    if len(terms) == 1:
+        nodes, src, term = _sum_out(g, node, node.inputs[0], terms[0], out, "sum")
+        more, src = _permute(g, node, src, term, out, "perm")
+        return _finish(g, node, nodes + more, src)
+    if len(terms) != 2:
+        raise bad_attr(node, f"{len(terms)} operands (one or two are supported)")
+    (ta, tb), (a, b) = terms, node.inputs[:2]
+    size = {c: d for t, name in ((ta, a), (tb, b)) for c, d in zip(t, g.shape(name), strict=True) if d != 1}
+    nodes, a, ta = _sum_out(g, node, a, ta, out + tb, "sum_a")
+    more, b, tb = _sum_out(g, node, b, tb, out + ta, "sum_b")
+    nodes += more
+    batch = "".join(c for c in out if c in ta and c in tb)
+    m = "".join(c for c in ta if c in out and c not in tb)
+    n = "".join(c for c in tb if c in out and c not in ta)
+    k = "".join(c for c in ta if c in tb and c not in out)
+    dims_a, dims_b = dict(zip(ta, g.shape(a), strict=True)), dict(zip(tb, g.shape(b), strict=True))
+    more, a = _permute(g, node, a, ta, batch + m + k, "perm_a")
+    nodes += more
+    more, b = _permute(g, node, b, tb, batch + k + n, "perm_b")
+    nodes += more
+    prod = lambda letters: int(np.prod([size.get(c, 1) for c in letters]))  # noqa: E731
+    more, a = _reshaped(g, node, a, (*[dims_a[c] for c in batch], prod(m), prod(k)), "rows_a")
+    nodes += more
+    more, b = _reshaped(g, node, b, (*[dims_b[c] for c in batch], prod(k), prod(n)), "rows_b")
+    nodes += more
+    mm = g.fresh(node.outputs[0] + "_mm")
+    g.shapes[mm] = (*[size.get(c, 1) for c in batch], prod(m), prod(n))
+    nodes.append(Node(f"{node.name}/matmul", "MatMul", [a, b], [mm], {}, node.source or node.op))
+    full = batch + m + n
+    more, src = _reshaped(g, node, mm, tuple(size.get(c, 1) for c in full), "split")
+    nodes += more
+    more, src = _permute(g, node, src, full, out, "perm_out")
+    return _finish(g, node, nodes + more, src)
+
+
+def _finish(g: Graph, node: Node, nodes: list[Node], src: str) -> list[Node]:
+    """Make the last step write the node's output (a Reshape or Identity if it cannot)."""
+    final = out_shape(g, node)
+    if nodes and nodes[-1].outputs[0] == src and tuple(g.shape(src)) == tuple(final):
+        nodes[-1].outputs = [node.outputs[0]]
+        return nodes
+    if tuple(g.shape(src)) == tuple(final):
+        return [*nodes, canon(node, "Identity", [src])]
+    return [*nodes, reshape(g, node, src, final, "out", node.outputs[0])]
+
+
+from converter import ops_ml  # noqa: E402, F401  (registers the ai.onnx.ml handlers)

@@ -13,13 +13,20 @@ from converter.graph import Graph, Node
 def run_reference(graph: Graph, x: np.ndarray) -> np.ndarray:
     """Evaluate `graph` on input `x` in float64; returns the output as float32."""
     env: dict[str, np.ndarray] = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in graph.consts.items()}
-    env[graph.input] = np.asarray(x, dtype=np.float64).reshape(graph.shape(graph.input))
+    env[graph.input] = np.asarray(x, dtype=np.int64 if graph.int_input else np.float64).reshape(graph.shape(graph.input))
     for node in graph.nodes:
         args = [env[i] if i else None for i in node.inputs]
         if node.op == "Resize":
             env[node.outputs[0]] = _resize(node, args[0], graph.shape(node.outputs[0]))
+        elif node.op in ("Slice", "Expand", "Reshape"):
+            out = graph.shape(node.outputs[0])
+            x = args[0]
+            env[node.outputs[0]] = _slice(node, x, out) if node.op == "Slice" else \
+                np.broadcast_to(x, out).copy() if node.op == "Expand" else x.reshape(out)
         else:
-            env[node.outputs[0]] = np.asarray(KERNELS[node.op](node, *args))
+            value = np.asarray(KERNELS[node.op](node, *args))
+            out = graph.shape(node.outputs[0])
+            env[node.outputs[0]] = value.reshape(out) if value.size == int(np.prod(out)) else value
     return env[graph.output].astype(np.float32)
 
 
@@ -117,6 +124,39 @@ def _resize(node: Node, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _slice(node: Node, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    index = [b + s * np.arange(n) for b, s, n in zip(node.attrs["starts"], node.attrs["steps"], shape, strict=True)]
+    return x[np.ix_(*index)]
+
+
+def _pow(node: Node, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.power(x, e)
+
+
+def _cast(node: Node, x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    if node.attrs["to"] == "int":
+        return np.trunc(x)
+    if node.attrs["to"] == "bool":
+        return (x != 0).astype(np.float64)
+    return x
+
+
+def _arg(node: Node, x: np.ndarray, fn: Callable[..., np.ndarray]) -> np.ndarray:
+    axis = node.attrs["axis"]
+    if node.attrs.get("select_last_index"):
+        flipped = np.flip(x, axis)
+        return (x.shape[axis] - 1 - fn(flipped, axis=axis)).astype(np.float64)
+    return fn(x, axis=axis).astype(np.float64)
+
+
+def _reduce(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    def run(node: Node, x: np.ndarray) -> np.ndarray:
+        return fn(x, axis=tuple(node.attrs["axes"]))
+    return run
+
+
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Gemm": _gemm,
     "MatMul": lambda n, a, b: a @ b,
@@ -143,6 +183,37 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
     "Transpose": lambda n, x: x.transpose(n.attrs["perm"]),
     "Concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
-    "Gather": lambda n, x, idx: np.take(x, idx, axis=n.attrs["axis"]),
+    "Gather": lambda n, x, idx: np.take(x, np.asarray(idx).astype(np.int64), axis=n.attrs["axis"]),
     "Identity": lambda n, x: x,
+    "Pow": _pow,
+    "Sqrt": lambda n, x: np.sqrt(x),
+    "Exp": lambda n, x: np.exp(x),
+    "Log": lambda n, x: np.log(x),
+    "Reciprocal": lambda n, x: 1 / x,
+    "Softplus": lambda n, x: np.logaddexp(0, x),
+    "Sin": lambda n, x: np.sin(x),
+    "Abs": lambda n, x: np.abs(x),
+    "Floor": lambda n, x: np.floor(x),
+    "Ceil": lambda n, x: np.ceil(x),
+    "Max": lambda n, a, b: np.maximum(a, b),
+    "Min": lambda n, a, b: np.minimum(a, b),
+    "LessOrEqual": lambda n, a, b: (a <= b).astype(np.float64),
+    "GreaterOrEqual": lambda n, a, b: (a >= b).astype(np.float64),
+    "And": lambda n, a, b: ((a != 0) & (b != 0)).astype(np.float64),
+    "Or": lambda n, a, b: ((a != 0) | (b != 0)).astype(np.float64),
+    "Xor": lambda n, a, b: ((a != 0) ^ (b != 0)).astype(np.float64),
+    "ArgMax": lambda n, x: _arg(n, x, np.argmax),
+    "ArgMin": lambda n, x: _arg(n, x, np.argmin),
+    "Cos": lambda n, x: np.cos(x),
+    "Elu": lambda n, x: np.where(x < 0, n.attrs["alpha"] * np.expm1(np.minimum(x, 0)), x),
+    "PRelu": lambda n, x, s: np.where(x < 0, s * x, x),
+    "Not": lambda n, x: (x == 0).astype(np.float64),
+    "Equal": lambda n, a, b: (a == b).astype(np.float64),
+    "Less": lambda n, a, b: (a < b).astype(np.float64),
+    "Greater": lambda n, a, b: (a > b).astype(np.float64),
+    "Where": lambda n, c, a, b: np.where(c != 0, a, b),
+    "Cast": _cast,
+    "ReduceSum": _reduce(np.sum),
+    "ReduceMean": _reduce(np.mean),
+    "ReduceMax": _reduce(np.max),
 }

@@ -3,20 +3,26 @@
 Calibrated on runtime.elf in the VM (fast runner). Ops in NOT_MEASURED kept earlier values.
 """
 
-STARTUP = 1516
+STARTUP = 1532
 PER_MAC = {
-    'Gemm': 137, 'MatMul': 137, 'Conv': 155, 'ConvTranspose': 116
+    'Gemm': 137, 'MatMul': 137, 'Conv': 136, 'ConvTranspose': 116
 }
 PER_ELEMENT = {
     'Identity': 8, 'Reshape': 8, 'Flatten': 8, 'Squeeze': 8, 'Unsqueeze': 8, 'Transpose': 30,
-    'Concat': 12, 'Gather': 15, 'Resize': 1078, 'Relu': 19, 'LeakyRelu': 56, 'Clip': 121, 'Add': 95,
-    'Sub': 96, 'Mul': 82, 'Div': 118, 'Tanh': 1413, 'Gelu': 2292, 'Sigmoid': 1735, 'Erf': 2342,
-    'BatchNormalization': 152, 'LayerNormalization': 536, 'Softmax': 1823, 'LogSoftmax': 1944,
-    'MaxPool': 10, 'AveragePool': 10, 'GlobalAveragePool': 10, 'ConvTranspose': 45
+    'Concat': 12, 'Gather': 15, 'Resize': 1078, 'Relu': 19, 'LeakyRelu': 56, 'Clip': 124, 'Add': 95,
+    'Sub': 96, 'Mul': 82, 'Div': 118, 'Tanh': 1345, 'Gelu': 2205, 'Sigmoid': 1599, 'Erf': 2002,
+    'BatchNormalization': 152, 'LayerNormalization': 536, 'Softmax': 1695, 'LogSoftmax': 1820,
+    'MaxPool': 10, 'AveragePool': 10, 'GlobalAveragePool': 10, 'ConvTranspose': 45, 'Sqrt': 85,
+    'Exp': 1404, 'Log': 800, 'Reciprocal': 118, 'Softplus': 3329, 'Sin': 1182, 'Cos': 1237, 'Elu':
+    1381, 'PRelu': 68, 'Equal': 40, 'Less': 42, 'Greater': 42, 'Pow': 264, 'Where': 46, 'Expand':
+    33, 'Cast': 36, 'Slice': 31, 'Not': 12, 'ReduceSum': 0, 'ReduceMean': 0, 'ReduceMax': 0, 'Abs':
+    13, 'Floor': 27, 'Ceil': 27, 'Max': 59, 'Min': 59, 'LessOrEqual': 45, 'GreaterOrEqual': 45,
+    'And': 16, 'Or': 15, 'Xor': 18, 'ArgMax': 0, 'ArgMin': 0
 }
 PER_WINDOW_ELEMENT = {
-    'MaxPool': 83, 'AveragePool': 154, 'GlobalAveragePool': 75
+    'MaxPool': 83, 'AveragePool': 154, 'GlobalAveragePool': 75, 'ReduceSum': 98, 'ReduceMean': 105,
+    'ReduceMax': 87, 'ArgMax': 36, 'ArgMin': 36
 }
 CONV_TRANSPOSE_COLUMN = 45
-RUNTIME_SHA256 = '837e3563ba107b4628ed8217f3bda1d8d28c7b8a0463adfdae9af0bbc5f51967'
+RUNTIME_SHA256 = '694534b1af28fc7f61c76c3b3758646e0153526e39bcd7f7e66463be7c54ba6b'
 NOT_MEASURED = []

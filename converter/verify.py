@@ -40,11 +40,17 @@ class VerifyReport:
                 f"(tolerance atol {VERIFY_ATOL:g} + rtol {VERIFY_RTOL:g})")
 
 
-def make_inputs(shape: tuple[int, ...], count: int | None, npy: Path | None = None, seed: int = 0) -> np.ndarray:
-    """(n, *shape) float32 inputs: from a .npy of shape `shape` or (n, *shape), else seeded N(0, 1)."""
+def make_inputs(shape: tuple[int, ...], count: int | None, npy: Path | None = None, seed: int = 0,
+                int_high: int | None = None) -> np.ndarray:
+    """(n, *shape) inputs: from a .npy of shape `shape` or (n, *shape), else seeded N(0, 1)
+    float32, or, with `int_high` (an integer input), seeded int64 ids uniform in [0, int_high)."""
     if npy is not None:
         data = np.load(npy)
-        if data.dtype != np.float32:
+        if int_high is not None:
+            if data.dtype.kind not in "iu":
+                raise InputShapeError(f"{npy}: {data.dtype} values; the model takes integer ids")
+            data = data.astype(np.int64)
+        elif data.dtype != np.float32:
             data = data.astype(np.float32)
         if tuple(data.shape) == tuple(shape):
             data = data[None]
@@ -56,6 +62,8 @@ def make_inputs(shape: tuple[int, ...], count: int | None, npy: Path | None = No
                                   f"or (n, {', '.join(map(str, shape))})")
         return data[:count] if count else data
     rng = np.random.default_rng(seed)
+    if int_high is not None:
+        return rng.integers(0, int_high, (count or 1, *shape), dtype=np.int64)
     return rng.standard_normal((count or 1, *shape)).astype(np.float32)
 
 
@@ -66,7 +74,9 @@ def onnxruntime_outputs(model: onnx.ModelProto | bytes, input_name: str, xs: np.
     blob = model if isinstance(model, bytes) else model.SerializeToString()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     out_name = session.get_outputs()[0].name
-    return np.stack([session.run([out_name], {input_name: x})[0] for x in xs])
+    kind = next((i.type for i in session.get_inputs() if i.name == input_name), "tensor(float)")
+    dtype = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}.get(kind, np.float32)
+    return np.stack([session.run([out_name], {input_name: np.asarray(x).astype(dtype)})[0] for x in xs])
 
 
 def minidnn_outputs(mdnn: bytes, xs: np.ndarray) -> np.ndarray:

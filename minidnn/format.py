@@ -34,12 +34,18 @@ DTYPE_I32 = 1
 
 OP_IDS: dict[str, int] = {
     "Identity": 1, "Reshape": 2, "Flatten": 3, "Transpose": 4, "Concat": 5, "Squeeze": 6,
-    "Unsqueeze": 7, "Gather": 8, "Resize": 9,
+    "Unsqueeze": 7, "Gather": 8, "Resize": 9, "Slice": 10, "Expand": 11, "Where": 12, "Cast": 13,
     "Gemm": 16, "MatMul": 17,
     "Conv": 24, "ConvTranspose": 25, "MaxPool": 26, "AveragePool": 27, "GlobalAveragePool": 28,
     "Relu": 32, "LeakyRelu": 33, "Clip": 34, "Sigmoid": 35, "Tanh": 36, "Gelu": 37, "Erf": 38,
-    "Add": 40, "Sub": 41, "Mul": 42, "Div": 43,
+    "Sqrt": 39, "Add": 40, "Sub": 41, "Mul": 42, "Div": 43, "Exp": 44, "Log": 45, "Reciprocal": 46,
+    "Pow": 47,
     "BatchNormalization": 48, "LayerNormalization": 49, "Softmax": 50, "LogSoftmax": 51,
+    "ReduceSum": 52, "ReduceMean": 53, "ReduceMax": 54,
+    "Equal": 56, "Less": 57, "Greater": 58, "Not": 59, "PRelu": 60,
+    "Elu": 64, "Softplus": 65, "Sin": 66, "Cos": 67, "Abs": 68, "Floor": 69, "Ceil": 70,
+    "Max": 72, "Min": 73, "LessOrEqual": 74, "GreaterOrEqual": 75, "And": 76, "Or": 77, "Xor": 78,
+    "ArgMax": 80, "ArgMin": 81,
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
@@ -55,11 +61,14 @@ ATTRS: dict[str, tuple[int, int]] = {
     "output_padding": (16, ATTR_INTS), "ceil_mode": (17, ATTR_INT),
     "count_include_pad": (18, ATTR_INT), "approximate": (19, ATTR_INT),
     "coord_mode": (20, ATTR_INT), "nearest_mode": (21, ATTR_INT), "scales": (22, ATTR_FLOATS),
+    "starts": (23, ATTR_INTS), "steps": (24, ATTR_INTS), "to": (25, ATTR_INT),
+    "select_last_index": (26, ATTR_INT),
 }
 ATTR_NAMES: dict[int, str] = {key: name for name, (key, _) in ATTRS.items()}
 
 COORD_MODES = {"half_pixel": 0, "asymmetric": 1, "align_corners": 2, "pytorch_half_pixel": 3}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+CAST_TARGETS = {"float": 0, "int": 1, "bool": 2}
 
 # Runtime error codes (docs/model-format.md §Errors, minidnn/csrc/ops.h).
 ERROR_NAMES: dict[int, str] = {
@@ -144,11 +153,13 @@ class ModelBuilder:
         _check_shape(tensor.name, tensor.shape)
         self.tensors[tensor.name] = tensor
 
-    def add_input(self, name: str, shape: Sequence[int]) -> ModelBuilder:
-        """Declare the (single) float32 model input."""
+    def add_input(self, name: str, shape: Sequence[int], dtype: int = DTYPE_F32) -> ModelBuilder:
+        """Declare the (single) model input: float32, or int32 (DTYPE_I32, e.g. token ids)."""
         if self.input is not None:
             raise FormatError(f"model already has input {self.input!r}; only one is supported")
-        self._add(Tensor(name, tuple(int(d) for d in shape)))
+        if dtype not in (DTYPE_F32, DTYPE_I32):
+            raise FormatError(f"input dtype {dtype}: 0 (float32) or 1 (int32)")
+        self._add(Tensor(name, tuple(int(d) for d in shape), dtype=dtype))
         self.input = name
         return self
 
@@ -227,6 +238,8 @@ def _encode_attr(name: str, value: Any) -> tuple[int, int, list[int]]:
         value = NEAREST_MODES[value]
     if name == "approximate" and isinstance(value, str):
         value = {"none": 0, "tanh": 1}[value]
+    if name == "to" and isinstance(value, str):
+        value = CAST_TARGETS[value]
     if kind == ATTR_INT:
         return key, kind, [int(value) & 0xFFFF_FFFF]
     if kind == ATTR_FLOAT:
@@ -540,6 +553,30 @@ def _resize(node: Node, s: list, t: dict) -> list:
     return [tuple(int(math.floor(d * sc)) for d, sc in zip(x, scales, strict=True))]
 
 
+def _slice(node: Node, s: list, t: dict) -> list:
+    raise FormatError("Slice: pass the output shape as shapes=[(...)]")
+
+
+def _expand(node: Node, s: list, t: dict) -> list:
+    raise FormatError("Expand: pass the output shape as shapes=[(...)]")
+
+
+def _where(node: Node, s: list, t: dict) -> list:
+    return [tuple(np.broadcast_shapes(s[0], s[1], s[2]))]
+
+
+def _reduce(node: Node, s: list, t: dict) -> list:
+    x = s[0]
+    axes = {_axis(a, len(x)) for a in node.attrs["axes"]}
+    return [tuple(d for i, d in enumerate(x) if i not in axes)]
+
+
+def _arg(node: Node, s: list, t: dict) -> list:
+    x = s[0]
+    axis = _axis(node.attrs.get("axis", 0), len(x))
+    return [tuple(d for i, d in enumerate(x) if i != axis)]
+
+
 def _reshape(node: Node, s: list, t: dict) -> list:
     raise FormatError("Reshape: pass the target shape as shapes=[(...)]")
 
@@ -548,7 +585,15 @@ _SHAPE_RULES = {
     "Identity": _same, "Relu": _same, "LeakyRelu": _same, "Clip": _same, "Sigmoid": _same,
     "Tanh": _same, "Gelu": _same, "Erf": _same, "BatchNormalization": _same,
     "LayerNormalization": _same, "Softmax": _same, "LogSoftmax": _same,
+    "Sqrt": _same, "Exp": _same, "Log": _same, "Reciprocal": _same, "Not": _same,
+    "Elu": _same, "Softplus": _same, "Sin": _same, "Cos": _same, "Abs": _same, "Floor": _same,
+    "Ceil": _same, "Max": _broadcast, "Min": _broadcast, "LessOrEqual": _broadcast,
+    "GreaterOrEqual": _broadcast, "And": _broadcast, "Or": _broadcast, "Xor": _broadcast,
+    "ArgMax": _arg, "ArgMin": _arg, "Cast": _same, "PRelu": _same,
     "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast, "Div": _broadcast,
+    "Pow": _broadcast, "Equal": _broadcast, "Less": _broadcast, "Greater": _broadcast, "Where": _where,
+    "ReduceSum": _reduce, "ReduceMean": _reduce, "ReduceMax": _reduce,
+    "Slice": _slice, "Expand": _expand,
     "Gemm": _gemm, "MatMul": _matmul, "Conv": _conv, "ConvTranspose": _conv_transpose,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool,
     "Flatten": _flatten, "Transpose": _transpose, "Concat": _concat, "Squeeze": _squeeze,

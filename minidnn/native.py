@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from minidnn.format import ERROR_NAMES, content_hash
+from minidnn.format import DTYPE_I32, ERROR_NAMES, content_hash
 
 
 class MinidnnError(Exception):
@@ -36,7 +36,7 @@ ERROR_HELP = {
     3: "the file is shorter than its header says; re-download or reconvert",
     7: "the model uses an op this runtime does not know",
     12: "the model needs more scratch memory than available",
-    15: "a Gather index is out of range for this input",
+    15: "a Gather index (e.g. a token id) is out of range for this input",
 }
 
 
@@ -81,6 +81,7 @@ class Model:
     output_shape: tuple[int, ...]
     arena_bytes: int
     _buf: np.ndarray
+    input_dtype: str = "float32"   # or "int32" (token ids)
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
@@ -107,7 +108,8 @@ class Model:
             raise error_for(rc, where)
         blob = blob[:info.length]
         return cls(blob, tuple(info.input_dims[0:info.input_ndim]),
-                   tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf)
+                   tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf,
+                   "int32" if info.input_dtype == DTYPE_I32 else "float32")
 
     @property
     def hash(self) -> bytes:
@@ -115,16 +117,31 @@ class Model:
         return content_hash(self.blob)
 
     def check_input(self, x: Any) -> np.ndarray:
-        """x as a C-contiguous float32 array of the input shape (a flat array of the right size
-        is reshaped); InputError otherwise."""
+        """x as a C-contiguous float32 (or int32, for an integer input) array of the input shape
+        (a flat array of the right size is reshaped); InputError otherwise."""
         arr = np.asarray(x)
         if arr.dtype.kind not in "fiub":
             raise InputError(f"input dtype {arr.dtype} is not numeric")
         size = int(np.prod(self.input_shape))
         if arr.shape != self.input_shape and not (arr.ndim == 1 and arr.size == size):
             raise InputError(f"input shape {arr.shape} does not match the model input "
-                             f"{self.input_shape} ({size} float32 values)", 13)
+                             f"{self.input_shape} ({size} {self.input_dtype} values)", 13)
+        if self.input_dtype == "int32":
+            return self._int_input(arr)
         return np.ascontiguousarray(arr, dtype="<f4").reshape(self.input_shape)
+
+    def _int_input(self, arr: np.ndarray) -> np.ndarray:
+        """An integer model input (token ids): every value an integer in the int32 range."""
+        wide = arr.astype(np.float64) if arr.dtype.kind == "f" else arr.astype(np.int64)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(wide) | (wide != np.round(wide))
+            if bad.any():
+                i = int(np.flatnonzero(bad.ravel())[0])
+                raise InputError(f"input value {arr.ravel()[i]} at index {i} is not an integer "
+                                 "(the model takes int32 ids)", 13)
+        if wide.size and (wide.min() < -(2**31) or wide.max() >= 2**31):
+            raise InputError("input values do not fit int32 (the model takes int32 ids)", 13)
+        return np.ascontiguousarray(wide, dtype="<i4").reshape(self.input_shape)
 
     def run(self, x: Any) -> np.ndarray:
         """Run the model on x; returns a float32 array of the output shape."""

@@ -16,7 +16,8 @@ import numpy as np
 
 from minidnn import build, softfloat
 
-UNARY = ["exp", "log", "tanh", "sigmoid", "erf", "erfc", "gelu", "gelu_tanh", "sqrt", "canon"]
+UNARY = ["exp", "log", "tanh", "sigmoid", "erf", "erfc", "gelu", "gelu_tanh", "sqrt", "canon", "expm1",
+         "log1p", "softplus", "sin", "cos"]
 BINARY = ["add", "sub", "mul", "div", "max", "min"]
 COMPARE = ["eq", "le", "lt", "eq_signaling", "le_quiet", "lt_quiet"]
 CONVERT = ["sqrt", "round_to_int", "i32_to_f32", "ui32_to_f32", "to_i32", "to_ui32",
@@ -33,7 +34,8 @@ SOURCE = """
 #include "mathf.h"
 static float32_t canon_fn(float32_t x) { return f32_canon(x); }
 static float32_t (*const UNARY[])(float32_t) = {
-  mf_exp, mf_log, mf_tanh, mf_sigmoid, mf_erf, mf_erfc, mf_gelu, mf_gelu_tanh, mf_sqrt, canon_fn};
+  mf_exp, mf_log, mf_tanh, mf_sigmoid, mf_erf, mf_erfc, mf_gelu, mf_gelu_tanh, mf_sqrt, canon_fn,
+  mf_expm1, mf_log1p, mf_softplus, mf_sin, mf_cos};
 static float32_t (*const BINARY[])(float32_t, float32_t) = {
   f32_add, f32_sub, f32_mul, f32_div, mf_max, mf_min};
 static bool (*const COMPARE[])(float32_t, float32_t) = {

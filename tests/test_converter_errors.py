@@ -109,10 +109,27 @@ def test_non_float32_weight(dtype: type) -> None:
 
 
 def test_unsupported_op_names_node_and_op() -> None:
-    model = make_model([helper.make_node("Pow", ["x", "p"], ["y"], name="power_node")],
-                       {"x": [1, 4]}, {"y": [1, 4]}, {"p": np.float32(2.0)})
-    with pytest.raises(UnsupportedOpError, match="node 'power_node' \\(Pow\\): op is not supported"):
+    model = make_model([helper.make_node("Hardmax", ["x"], ["y"], name="hard_node")],
+                       {"x": [1, 4]}, {"y": [1, 4]})
+    with pytest.raises(UnsupportedOpError, match="node 'hard_node' \\(Hardmax\\): op is not supported"):
         convert(model)
+
+
+def test_every_unsupported_op_and_attribute_in_one_error() -> None:
+    """Three Hardmax, one Mod and one Pow with an unsupported exponent: one error, grouped, with counts."""
+    nodes = [helper.make_node("Hardmax", ["x"], ["h0"], name="h0"),
+             helper.make_node("Hardmax", ["h0"], ["h1"], name="h1"),
+             helper.make_node("Hardmax", ["h1"], ["h2"], name="h2"),
+             helper.make_node("Mod", ["h2", "m"], ["md"], name="mod", fmod=1),
+             helper.make_node("Pow", ["md", "p"], ["y"], name="pw")]
+    model = make_model(nodes, {"x": [1, 4]}, {"y": [1, 4]}, {"m": np.float32(3.0), "p": np.float32(0.3)})
+    with pytest.raises(UnsupportedOpError) as info:
+        convert(model)
+    text = str(info.value)
+    assert text.startswith("5 nodes cannot be converted (3 distinct problems)")
+    assert "Hardmax x3: op is not supported by minidnn (nodes 'h0', 'h1', 'h2')" in text
+    assert "Mod x1" in text and "Pow x1: exponent 0.3; supported: 0.5, -0.5 or an integer" in text
+    assert "supported ops: " in text and "Softmax" in text
 
 
 @pytest.mark.parametrize("node, what", [
@@ -163,10 +180,10 @@ def test_custom_domain_and_control_flow() -> None:
         convert(model)
 
 
-def test_cast_to_integer_is_a_dtype_error() -> None:
-    model = make_model([helper.make_node("Cast", ["x"], ["i"], name="to_int", to=TensorProto.INT32),
+def test_cast_to_narrow_integer_is_a_dtype_error() -> None:
+    model = make_model([helper.make_node("Cast", ["x"], ["i"], name="to_u8", to=TensorProto.UINT8),
                         helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)], {"x": [1, 4]}, {"y": [1, 4]})
-    with pytest.raises(DtypeError, match="to_int"):
+    with pytest.raises(DtypeError, match="to_u8.*UINT8"):
         convert(model)
 
 
@@ -225,11 +242,10 @@ def test_cli_dynamic_shape_and_unsupported_op(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["convert", str(tmp_path / "dyn.onnx"), "--input-shape", "x=2x4"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "dyn.mdnn").exists()
-    pow_model = make_model([helper.make_node("Pow", ["x", "p"], ["y"], name="pw")],
-                           {"x": [1, 4]}, {"y": [1, 4]}, {"p": np.float32(2.0)})
+    pow_model = make_model([helper.make_node("Hardmax", ["x"], ["y"], name="pw")], {"x": [1, 4]}, {"y": [1, 4]})
     onnx.save(pow_model, tmp_path / "pow.onnx")
     result = runner.invoke(cli, ["convert", str(tmp_path / "pow.onnx")])
-    assert result.exit_code == 1 and "UnsupportedOpError: node 'pw' (Pow)" in result.output
+    assert result.exit_code == 1 and "UnsupportedOpError: node 'pw' (Hardmax)" in result.output
 
 
 def test_cli_example_shape_only_for_torch(tmp_path: Path) -> None:

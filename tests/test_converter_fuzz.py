@@ -1,4 +1,5 @@
-"""Random Conv / ConvTranspose / pooling attributes: converted models match onnxruntime."""
+"""Random Conv / ConvTranspose / pooling attributes, Slice ranges, MatMul batch broadcasting and
+reduction axes: converted models match onnxruntime."""
 
 from __future__ import annotations
 
@@ -101,8 +102,60 @@ def test_pool(h: int, w: int, k: int, s: int, p: list[int], ceil: int, kind: str
         assert "last window starts past the input" in str(exc)
 
 
+dims = st.integers(1, 4)
+
+
+@SETTINGS
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), data=st.data())
+def test_slice(shape: list[int], data: st.DataObject) -> None:
+    rng = np.random.default_rng(sum(shape))
+    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape),
+                              unique_by=lambda a: a % len(shape)))
+    bound = st.integers(-8, 8) | st.sampled_from([2**31 - 1, -(2**31)])
+    starts = data.draw(st.lists(bound, min_size=len(axes), max_size=len(axes)))
+    ends = data.draw(st.lists(bound, min_size=len(axes), max_size=len(axes)))
+    steps = data.draw(st.lists(st.sampled_from([-3, -2, -1, 1, 2, 3]), min_size=len(axes), max_size=len(axes)))
+    node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
+    inits = {"s": np.array(starts), "e": np.array(ends), "a": np.array(axes), "t": np.array(steps)}
+    agree(single(node, tuple(shape), inits), rng.standard_normal(shape).astype(np.float32))
+
+
+@SETTINGS
+@given(batch_a=st.lists(dims, max_size=3), batch_b=st.lists(dims, max_size=3), m=dims, k=dims, n=dims,
+       ones=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_matmul_broadcasting(batch_a: list[int], batch_b: list[int], m: int, k: int, n: int, ones: list[bool]) -> None:
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    batch_a = [1 if o else d for d, o in zip(batch_a, ones, strict=False)]
+    batch_b = [1 if o else d for d, o in zip(batch_b, ones[3:], strict=False)]
+    try:
+        np.broadcast_shapes(tuple(batch_a), tuple(batch_b))
+    except ValueError:
+        return
+    node = helper.make_node("MatMul", ["x", "w"], ["y"])
+    inits = {"w": rng.standard_normal((*batch_b, k, n)).astype(np.float32)}
+    agree(single(node, (*batch_a, m, k), inits), rng.standard_normal((*batch_a, m, k)).astype(np.float32))
+
+
+@SETTINGS
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data(),
+       op=st.sampled_from(["ReduceSum", "ReduceMean", "ReduceMax"]), keepdims=st.integers(0, 1))
+def test_reduce(shape: list[int], data: st.DataObject, op: str, keepdims: int) -> None:
+    rng = np.random.default_rng(len(shape))
+    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), max_size=len(shape),
+                              unique_by=lambda a: a % len(shape)))
+    if op == "ReduceSum":
+        node = helper.make_node(op, ["x", "a"], ["y"], keepdims=keepdims)
+        inits = {"a": np.array(axes, np.int64)} if axes else {}
+        if not axes:
+            node = helper.make_node(op, ["x"], ["y"], keepdims=keepdims)
+    else:
+        node = helper.make_node(op, ["x"], ["y"], keepdims=keepdims, **({"axes": axes} if axes else {}))
+        inits = {}
+    agree(single(node, tuple(shape), inits), (rng.standard_normal(shape) * 10).astype(np.float32))
+
+
 def test_most_examples_ran() -> None:
     """Guard against the filters above silently skipping everything (runs after the fuzz tests)."""
     if not CHECKED:
         pytest.skip("run together with the fuzz tests")
-    assert {"Conv", "ConvTranspose"} <= set(CHECKED) and len(CHECKED) >= 40
+    assert {"Conv", "ConvTranspose", "Slice", "MatMul"} <= set(CHECKED) and len(CHECKED) >= 40

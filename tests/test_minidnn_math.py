@@ -175,12 +175,18 @@ REFERENCES = {
     "gelu": lambda x: 0.5 * x * _erfc(-x / math.sqrt(2)),
     "gelu_tanh": _gelu_tanh_ref,
     "sqrt": np.sqrt,
+    "expm1": np.expm1,
+    "log1p": np.log1p,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "sin": np.sin,
+    "cos": np.cos,
 }
 
 # Max error in float32 ulps of the float64 reference (docs/math.md has the measured figures;
 # bounds here leave a little room above them).
 ULP_BOUNDS = {"exp": 1.0, "log": 1.0, "tanh": 1.5, "sigmoid": 2.5, "erf": 1.5, "erfc": 4.5,
-              "sqrt": 0.5}
+              "sqrt": 0.5, "expm1": 2.75, "log1p": 2.5, "softplus": 3.0,
+              "sin": 1.1, "cos": 1.1}
 # (domain |x| <= limit, bound)
 GELU_BOUNDS = [(np.inf, 5.0)]
 # gelu_tanh loses accuracy where x < 0 and |u| is large (rounding of u, amplified by exp)
@@ -257,7 +263,27 @@ SPECIAL = {
     "gelu_tanh": [(0.0, 0), (np.inf, 0x7F800000), (-np.inf, 0x80000000), (30.0, 0x41F00000)],
     "sqrt": [(0.0, 0), (-0.0, 0x80000000), (-1.0, CANON_NAN), (np.inf, 0x7F800000),
              (4.0, 0x40000000)],
+    "expm1": [(0.0, 0), (-0.0, 0x80000000), (np.inf, 0x7F800000), (-np.inf, 0xBF800000),
+              (-30.0, 0xBF800000), (100.0, 0x7F800000), (1e-10, 0x2EDBE6FF)],
+    "log1p": [(0.0, 0), (-0.0, 0x80000000), (-1.0, 0xFF800000), (-2.0, CANON_NAN),
+              (np.inf, 0x7F800000), (-np.inf, CANON_NAN), (1e-10, 0x2EDBE6FF)],
+    "softplus": [(0.0, 0x3F317218), (-0.0, 0x3F317218), (np.inf, 0x7F800000), (-np.inf, 0),
+                 (-200.0, 0), (200.0, 0x43480000)],
+    "sin": [(0.0, 0), (-0.0, 0x80000000), (np.inf, CANON_NAN), (-np.inf, CANON_NAN), (1e-5, 0x3727C5AC),
+            (-1e-5, 0xB727C5AC), (3.4028235e38, 0xBF0599B3)],
+    "cos": [(0.0, 0x3F800000), (-0.0, 0x3F800000), (np.inf, CANON_NAN), (-np.inf, CANON_NAN),
+            (1e-5, 0x3F800000), (3.4028235e38, 0x3F5A5F96)],
 }
+
+
+def test_trig_reduction_near_multiples_of_half_pi(mf: MathF) -> None:
+    """Floats nearest to k pi/2 (large k too) and huge arguments: within 1.1 ulp of float64."""
+    k = np.concatenate([np.arange(1, 2000), np.geomspace(2000, 1e30, 3000)])
+    near = (k * (np.pi / 2)).astype(np.float32)
+    x = np.concatenate([near, np.nextafter(near, np.float32(np.inf)), np.nextafter(near, np.float32(0))])
+    for name, ref in (("sin", np.sin), ("cos", np.cos)):
+        err = ulp_error(mf.unary(name, x), ref(x.astype(np.float64)))
+        assert err.max() <= 1.1, (name, float(x[int(np.argmax(err))]), float(err.max()))
 
 
 @pytest.mark.parametrize("name", list(SPECIAL))
@@ -276,13 +302,14 @@ def test_nan_inputs_give_canonical_nan(mf: MathF, name: str) -> None:
 
 def test_odd_functions_are_exactly_odd(mf: MathF, sample: np.ndarray) -> None:
     x = sample[:50_000]
-    for name in ("tanh", "erf"):
+    for name in ("tanh", "erf", "sin"):
         assert np.array_equal(mf.unary(name, -x), -mf.unary(name, x)), name
+    assert np.array_equal(mf.unary("cos", -x).view(np.uint32), mf.unary("cos", x).view(np.uint32))
 
 
 def test_monotone_on_dense_grid(mf: MathF) -> None:
     x = np.linspace(-12, 12, 200_001, dtype=np.float32)
-    for name in ("exp", "tanh", "sigmoid", "erf"):
+    for name in ("exp", "tanh", "sigmoid", "erf", "expm1", "softplus"):
         y = mf.unary(name, x)
         assert (np.diff(y.astype(np.float64)) >= 0).all(), name
     y = mf.unary("log", np.linspace(1e-6, 100, 200_001, dtype=np.float32))

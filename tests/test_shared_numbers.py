@@ -311,7 +311,7 @@ def test_model_format_doc_tables() -> None:
         r"`kind`: (\d+) = value": fmt.KIND_VALUE,
         r"(\d+) = constant": fmt.KIND_CONSTANT,
         r"`dtype`: (\d+) = float32": fmt.DTYPE_F32,
-        r"(\d+) = int32 \(constants only": fmt.DTYPE_I32,
+        r"(\d+) = int32 \(constants": fmt.DTYPE_I32,
         r"`ndim` 0\.\.(\d+)": fmt.MAX_DIMS,
         r"at most (2\^\d+)": fmt.MAX_ELEMENTS,
         r"At most (\d+) inputs and": fmt.MAX_IO,

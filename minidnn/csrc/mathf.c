@@ -15,6 +15,7 @@
 #define HALF 0x3f000000u
 #define ONE 0x3f800000u
 #define TWO 0x40000000u
+#define MINUS_ONE 0xbf800000u
 #define POS_INF 0x7f800000u
 #define NEG_INF 0xff800000u
 #define SIGN 0x80000000u
@@ -261,3 +262,138 @@ float32_t mf_gelu_tanh(float32_t x) {
   float32_t two_u = mul(K(TWO_SQRT_2_OVER_PI), add(x, mul(K(GELU_TANH_C), x3)));
   return mul(x, mf_sigmoid(two_u));
 }
+
+/* Kahan's trick: u = exp(x) rounded; (u - 1) is exact, and x / log(u) corrects u's rounding:
+ * expm1(x) = ((u - 1) / log(u)) x (divided first: no overflow near the top of the range). */
+float32_t mf_expm1(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  float32_t u = mf_exp(x);
+  if (u.v == ONE) return x;                 /* |x| below half an ulp of 1: expm1(x) rounds to x */
+  float32_t um1 = sub(u, K(ONE));
+  if (um1.v == (ONE | SIGN)) return um1;    /* exp(x) underflowed against 1: -1 */
+  if (mf_isinf(u)) return u;
+  if (f32_lt(x, K(MINUS_ONE))) return um1; /* u <= 1/e: u - 1 has no cancellation (and is monotone) */
+  return mul(dvd(um1, mf_log(u)), x);
+}
+
+/* Goldberg's trick: u = 1 + x rounded; log1p(x) = log(u) (x / (u - 1)), (u - 1) exact. */
+float32_t mf_log1p(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  float32_t u = add(K(ONE), x);
+  if (u.v == ONE) return x;                 /* |x| below half an ulp of 1 */
+  if (mf_isinf(u) || u.v == ZERO) return mf_log(u);
+  return f32_canon(mul(mf_log(u), dvd(x, sub(u, K(ONE)))));
+}
+
+float32_t mf_softplus(float32_t x) {
+  if (mf_isnan(x)) return nan32();
+  return add(mf_max(x, K(ZERO)), mf_log1p(mf_exp(mf_neg(mf_abs(x)))));
+}
+
+/* ---- sin, cos -------------------------------------------------------------------------------
+ * |x| < pi/4: r = x. Else exact integer (Payne-Hanek) reduction: x = m 2^e (m the 24-bit
+ * significand) times 96 bits of 2/pi taken from the bit where the product's weight reaches 4
+ * (higher bits only add multiples of 4 quarter turns) gives the quadrant q (2 bits) and 64 bits
+ * of the fraction f; f > 1/2 is folded to f - 1 (q + 1); r = f pi/2 in [-pi/4, pi/4], as a
+ * float32 pair hi + lo (~31 correct bits, |lo| < 2^-23 |hi|), from a 32 x 32-bit product. Then
+ * sin r = hi + (lo (1 - z/2) + hi z S(z)), cos r = 1 - (z/2 - (z^2 C(z) - hi lo)), z = hi^2,
+ * with the Taylor polynomials S, C (degree 4; truncation < 0.05 ulp on [0, pi/4]). */
+static const uint32_t TWO_OVER_PI[10] = {0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u,
+                                         0xdb629599u, 0x3c439041u, 0xfe5163abu, 0xdebbc561u,
+                                         0xb7246e3au, 0x424dd2e0u}; /* 2/pi = 0.a2f9836e... */
+#define PIO2_32 0xc90fdaa2u /* pi/2 * 2^31, truncated */
+#define PIO4 0x3f490fdbu    /* pi/4 rounded up: |x| below it needs no reduction */
+#define TRIG_TINY 0x39800000u /* 2^-12: sin x rounds to x, cos x to 1 below */
+/* -1/6, 1/120, -1/5040, 1/362880 */
+static const uint32_t SIN_S[4] = {0xbe2aaaabu, 0x3c088889u, 0xb9500d01u, 0x3638ef1du};
+/* 1/24, -1/720, 1/40320, -1/3628800 */
+static const uint32_t COS_C[4] = {0x3d2aaaabu, 0xbab60b61u, 0x37d00d01u, 0xb493f27eu};
+
+/* 32 bits of the big-endian bit string `w` (n words) from bit `t` on (zero past the end). */
+static uint32_t bits_at(const uint32_t *w, uint32_t n, uint32_t t) {
+  uint32_t k = t >> 5, s = t & 31u;
+  uint32_t a = k < n ? w[k] : 0u, b = k + 1 < n ? w[k + 1] : 0u;
+  return s ? (a << s) | (b >> (32u - s)) : a;
+}
+
+/* 32 bits of the little-endian 4-word integer `n` from bit `t` up (t <= 96). */
+static uint32_t bits_from(const uint32_t *n, uint32_t t) {
+  uint32_t k = t >> 5, s = t & 31u;
+  uint32_t lo = n[k], hi = k + 1 < 4 ? n[k + 1] : 0u;
+  return s ? (lo >> s) | (hi << (32u - s)) : lo;
+}
+
+static uint32_t clz64(uint64_t v) {
+  uint32_t hi = (uint32_t)(v >> 32);
+  return hi ? (uint32_t)__builtin_clz(hi) : 32u + (uint32_t)__builtin_clz((uint32_t)v);
+}
+
+/* |x| = (q + r / (pi/2)) quarter turns (mod 4), r = hi + lo; ax >= pi/4, finite. */
+static uint32_t trig_reduce(float32_t ax, float32_t *hi, float32_t *lo) {
+  uint32_t m = (ax.v & 0x7fffffu) | 0x800000u;
+  int32_t e = (int32_t)(ax.v >> 23) - 150; /* |x| = m 2^e, e in [-24, 104] */
+  int32_t i0 = e - 1 > 1 ? e - 1 : 1;      /* first 2/pi bit used (1-based) */
+  uint32_t sh = (uint32_t)(i0 + 95 - e);   /* the product m W has weight 2^-sh */
+  uint32_t w0 = bits_at(TWO_OVER_PI, 10, (uint32_t)i0 - 1);
+  uint32_t w1 = bits_at(TWO_OVER_PI, 10, (uint32_t)i0 + 31);
+  uint32_t w2 = bits_at(TWO_OVER_PI, 10, (uint32_t)i0 + 63);
+  uint64_t p2 = (uint64_t)m * w2;
+  uint64_t p1 = (uint64_t)m * w1 + (p2 >> 32);
+  uint64_t p0 = (uint64_t)m * w0 + (p1 >> 32);
+  uint32_t n[4] = {(uint32_t)p2, (uint32_t)p1, (uint32_t)p0, (uint32_t)(p0 >> 32)};
+  uint32_t q = bits_from(n, sh) & 3u;
+  uint64_t f = ((uint64_t)bits_from(n, sh - 32) << 32) | bits_from(n, sh - 64);
+  int neg = 0;
+  if (f >> 63) { /* fraction above 1/2: r = (f - 1) pi/2, next quadrant */
+    f = ~f + 1u;
+    q = (q + 1u) & 3u;
+    neg = 1;
+  }
+  if (f == 0) {
+    *hi = *lo = K(ZERO);
+    return q;
+  }
+  uint32_t lz = clz64(f);
+  uint32_t a = (uint32_t)((f << lz) >> 32);    /* f = a 2^(-32-lz), top bit of a set */
+  uint64_t p = (uint64_t)a * PIO2_32;          /* r = p 2^(-63-lz) */
+  int32_t k = -63 - (int32_t)lz;
+  if (!(p >> 63)) {
+    p <<= 1;
+    k -= 1;
+  }
+  *hi = mul(ui32_to_f32((uint32_t)(p >> 40)), pow2(k + 40)); /* exact */
+  *lo = mul(ui32_to_f32((uint32_t)(p >> 16) & 0xffffffu), pow2(k + 16));
+  if (neg) {
+    *hi = mf_neg(*hi);
+    *lo = mf_neg(*lo);
+  }
+  return q;
+}
+
+static float32_t sin_kernel(float32_t hi, float32_t lo) {
+  float32_t z = mul(hi, hi);
+  float32_t lo_c = sub(lo, mul(mul(lo, z), K(HALF)));
+  return add(hi, add(lo_c, mul(mul(hi, z), horner(SIN_S, 4, z))));
+}
+
+static float32_t cos_kernel(float32_t hi, float32_t lo) {
+  float32_t z = mul(hi, hi);
+  float32_t tail = sub(mul(mul(z, z), horner(COS_C, 4, z)), mul(hi, lo));
+  return sub(K(ONE), sub(mul(z, K(HALF)), tail));
+}
+
+/* which = 0: sin, 1: cos */
+static float32_t trig(float32_t x, int which) {
+  if (mf_isnan(x) || mf_isinf(x)) return nan32();
+  float32_t ax = mf_abs(x), hi = ax, lo = K(ZERO);
+  if (ax.v < TRIG_TINY) return which ? K(ONE) : x;
+  uint32_t q = ax.v < PIO4 ? 0u : trig_reduce(ax, &hi, &lo);
+  q = (q + (uint32_t)which) & 3u; /* cos x = sin(x + pi/2) */
+  float32_t v = (q & 1u) ? cos_kernel(hi, lo) : sin_kernel(hi, lo);
+  if (q & 2u) v = mf_neg(v);
+  if (!which && (x.v & SIGN)) v = mf_neg(v);
+  return f32_canon(v);
+}
+
+float32_t mf_sin(float32_t x) { return trig(x, 0); }
+float32_t mf_cos(float32_t x) { return trig(x, 1); }

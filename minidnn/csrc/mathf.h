@@ -39,5 +39,10 @@ float32_t mf_erf(float32_t x);        /* odd, erf(±inf) = ±1 */
 float32_t mf_erfc(float32_t x);       /* 1 - erf(x), accurate in the tail; erfc(+inf) = 0, (-inf) = 2 */
 float32_t mf_gelu(float32_t x);       /* x/2 (1 + erf(x/sqrt 2)), exact erf form; gelu(-inf) = -0 */
 float32_t mf_gelu_tanh(float32_t x);  /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+float32_t mf_expm1(float32_t x);      /* exp(x) - 1 without cancellation; expm1(-inf) = -1 */
+float32_t mf_log1p(float32_t x);      /* log(1 + x) without cancellation; log1p(-1) = -inf */
+float32_t mf_softplus(float32_t x);   /* log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) */
+float32_t mf_sin(float32_t x);        /* exact argument reduction for every float; sin(±inf) = NaN */
+float32_t mf_cos(float32_t x);        /* cos(±inf) = NaN */
 
 #endif

@@ -36,10 +36,11 @@ static int check_array(uint32_t off, uint32_t count, uint32_t elsize, uint32_t l
 }
 
 /* Validates one tensor record and returns its element count in *size. */
-static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, uint32_t *size) {
+/* Only constants and the model input (is_input) may be int32. */
+static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, int is_input, uint32_t *size) {
   uint32_t kind = rd(blob, rec), dtype = rd(blob, rec + 4), ndim = rd(blob, rec + 8);
   if (kind > KIND_CONSTANT || dtype > MD_DTYPE_I32 || ndim > MD_MAX_DIMS) return MD_ERR_BAD_TENSOR;
-  if (kind == KIND_VALUE && dtype != MD_DTYPE_F32) return MD_ERR_BAD_TENSOR;
+  if (kind == KIND_VALUE && dtype != MD_DTYPE_F32 && !is_input) return MD_ERR_BAD_TENSOR;
   uint32_t n = 1;
   for (uint32_t d = 0; d < MD_MAX_DIMS; d++) {
     uint32_t dim = rd(blob, rec + 12 + 4 * d);
@@ -90,12 +91,13 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
     return MD_ERR_ARENA;
   for (uint32_t i = 0; i < n_t; i++) {
     uint32_t rec = t_off + TENSOR_REC * i, size = 0;
-    rc = check_tensor(blob, len, rec, &size);
+    rc = check_tensor(blob, len, rec, i == input, &size);
     if (rc) return rc;
     if (i == input) {
       info->input_ndim = rd(blob, rec + 8);
       for (uint32_t d = 0; d < MD_MAX_DIMS; d++) info->input_dims[d] = rd(blob, rec + 12 + 4 * d);
       info->input_size = size;
+      info->input_dtype = rd(blob, rec + 4);
     }
     if (i == output) {
       info->output_ndim = rd(blob, rec + 8);
@@ -139,7 +141,7 @@ static int load_attrs(const uint8_t *blob, uint32_t len, uint32_t off, uint32_t 
     a->key = rd(blob, rec);
     a->type = rd(blob, rec + 4);
     a->count = rd(blob, rec + 8);
-    if (a->key == 0 || a->key > MD_ATTR_SCALES || a->type > MD_ATTR_FLOATS) return MD_ERR_BAD_ATTRIBUTE;
+    if (a->key == 0 || a->key > MD_ATTR_SELECT_LAST_INDEX || a->type > MD_ATTR_FLOATS) return MD_ERR_BAD_ATTRIBUTE;
     if (a->type == MD_ATTR_INT || a->type == MD_ATTR_FLOAT) {
       if (a->count != 1) return MD_ERR_BAD_ATTRIBUTE;
       a->values = (const uint32_t *)(const void *)(blob + rec + 12);

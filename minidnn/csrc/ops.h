@@ -55,6 +55,10 @@ enum {
   MD_OP_UNSQUEEZE = 7,
   MD_OP_GATHER = 8,
   MD_OP_RESIZE = 9,
+  MD_OP_SLICE = 10,
+  MD_OP_EXPAND = 11,
+  MD_OP_WHERE = 12,
+  MD_OP_CAST = 13,
   MD_OP_GEMM = 16,
   MD_OP_MATMUL = 17,
   MD_OP_CONV = 24,
@@ -69,15 +73,44 @@ enum {
   MD_OP_TANH = 36,
   MD_OP_GELU = 37,
   MD_OP_ERF = 38,
+  MD_OP_SQRT = 39,
   MD_OP_ADD = 40,
   MD_OP_SUB = 41,
   MD_OP_MUL = 42,
   MD_OP_DIV = 43,
+  MD_OP_EXP = 44,
+  MD_OP_LOG = 45,
+  MD_OP_RECIPROCAL = 46,
+  MD_OP_POW = 47,
   MD_OP_BATCH_NORM = 48,
   MD_OP_LAYER_NORM = 49,
   MD_OP_SOFTMAX = 50,
   MD_OP_LOG_SOFTMAX = 51,
-  MD_OP_MAX_ID = 63,
+  MD_OP_REDUCE_SUM = 52,
+  MD_OP_REDUCE_MEAN = 53,
+  MD_OP_REDUCE_MAX = 54,
+  MD_OP_EQUAL = 56,
+  MD_OP_LESS = 57,
+  MD_OP_GREATER = 58,
+  MD_OP_NOT = 59,
+  MD_OP_P_RELU = 60,
+  MD_OP_ELU = 64,
+  MD_OP_SOFTPLUS = 65,
+  MD_OP_SIN = 66,
+  MD_OP_COS = 67,
+  MD_OP_ABS = 68,
+  MD_OP_FLOOR = 69,
+  MD_OP_CEIL = 70,
+  MD_OP_MAX = 72,
+  MD_OP_MIN = 73,
+  MD_OP_LESS_OR_EQUAL = 74,
+  MD_OP_GREATER_OR_EQUAL = 75,
+  MD_OP_AND = 76,
+  MD_OP_OR = 77,
+  MD_OP_XOR = 78,
+  MD_OP_ARG_MAX = 80,
+  MD_OP_ARG_MIN = 81,
+  MD_OP_MAX_ID = 127,
 };
 
 /* ---- attribute keys and types (docs/model-format.md §Attributes) ------------------------- */
@@ -87,7 +120,7 @@ enum {
   MD_ATTR_TRANS_A = 3,         /* int: Gemm transA */
   MD_ATTR_TRANS_B = 4,         /* int: Gemm transB */
   MD_ATTR_AXIS = 5,            /* int: Flatten, Concat, Gather, Softmax, LogSoftmax, LayerNorm (may be < 0) */
-  MD_ATTR_AXES = 6,            /* ints: Squeeze, Unsqueeze */
+  MD_ATTR_AXES = 6,            /* ints: Squeeze, Unsqueeze, Reduce* */
   MD_ATTR_EPSILON = 7,         /* float: BatchNorm, LayerNorm */
   MD_ATTR_GROUP = 8,           /* int: Conv, ConvTranspose */
   MD_ATTR_KERNEL_SHAPE = 9,    /* ints: Conv*, pools */
@@ -104,6 +137,10 @@ enum {
   MD_ATTR_COORD_MODE = 20,     /* int: Resize coordinate_transformation_mode, see MD_COORD_* */
   MD_ATTR_NEAREST_MODE = 21,   /* int: Resize nearest_mode, see MD_NEAREST_* */
   MD_ATTR_SCALES = 22,         /* floats: Resize scales per axis (default out/in) */
+  MD_ATTR_STARTS = 23,         /* ints: Slice first index per axis (all axes, in range) */
+  MD_ATTR_STEPS = 24,          /* ints: Slice step per axis (nonzero; default 1) */
+  MD_ATTR_TO = 25,             /* int: Cast target, see MD_CAST_* */
+  MD_ATTR_SELECT_LAST_INDEX = 26, /* int: ArgMax/ArgMin, 1 = the last of equal extremes */
   MD_ATTR_MAX_KEY = 31,
 };
 
@@ -114,6 +151,10 @@ enum { MD_COORD_HALF_PIXEL = 0, MD_COORD_ASYMMETRIC = 1, MD_COORD_ALIGN_CORNERS 
 enum { MD_NEAREST_ROUND_PREFER_FLOOR = 0, MD_NEAREST_ROUND_PREFER_CEIL = 1,
        MD_NEAREST_FLOOR = 2, MD_NEAREST_CEIL = 3 };
 
+/* Cast targets: every run-time tensor is float32; integers and booleans are carried as float32
+ * values (exact up to 2^24 in magnitude). */
+enum { MD_CAST_FLOAT = 0, MD_CAST_INT = 1, MD_CAST_BOOL = 2 };
+
 /* ---- limits ------------------------------------------------------------------------------ */
 #define MD_MAX_DIMS 6          /* max tensor rank */
 #define MD_MAX_IO 32           /* max inputs (or outputs) of one node */
@@ -123,7 +164,7 @@ enum { MD_DTYPE_F32 = 0, MD_DTYPE_I32 = 1 };
 
 /* ---- tensors and nodes ------------------------------------------------------------------- */
 typedef struct {
-  uint32_t dtype;              /* MD_DTYPE_F32 or MD_DTYPE_I32 (constants only, e.g. Gather indices) */
+  uint32_t dtype;              /* MD_DTYPE_F32, or MD_DTYPE_I32 (constants, and the model input) */
   uint32_t ndim;               /* 0..MD_MAX_DIMS (0 = scalar, size 1) */
   uint32_t dims[MD_MAX_DIMS];  /* unused dims are 1 */
   uint32_t size;               /* number of elements = product of dims */
@@ -194,6 +235,8 @@ int op_unsqueeze(const md_node *node, const md_tensor *const *in, md_tensor *con
 int op_gather(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_resize(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_identity(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_slice(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_cast(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 /* [M] ops_elementwise.c */
 int op_relu(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_leaky_relu(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
@@ -206,11 +249,42 @@ int op_add(const md_node *node, const md_tensor *const *in, md_tensor *const *ou
 int op_sub(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_mul(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_div(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_sqrt(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_exp(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_log(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_reciprocal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_pow(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_not(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_elu(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_softplus(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_sin(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_cos(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_abs(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_floor(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_ceil(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_less_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_greater_or_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_and(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_or(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_xor(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_equal(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_less(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_greater(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_p_relu(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_expand(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_where(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 /* [M] ops_norm.c */
 int op_batch_norm(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_layer_norm(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_softmax(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_log_softmax(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_reduce_sum(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_reduce_mean(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_reduce_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_arg_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_arg_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 
 /* The op table (ops.c): kernel for an op id, or NULL if unknown. */
 md_kernel md_kernel_for(uint32_t op);

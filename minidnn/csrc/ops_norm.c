@@ -1,5 +1,5 @@
 /* minidnn: normalization ops: BatchNormalization (inference), LayerNormalization, Softmax,
- * LogSoftmax. Every reduction is a left-to-right sum in index order; the output tensor is the
+ * LogSoftmax, and the reductions ReduceSum, ReduceMean, ReduceMax. Every reduction is a left-to-right sum in index order; the output tensor is the
  * only memory written (softmax keeps its exponentials there before the division). */
 #include "mathf.h"
 #include "ops.h"
@@ -169,4 +169,153 @@ int op_softmax(const md_node *node, const md_tensor *const *in, md_tensor *const
 
 int op_log_softmax(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
   return softmax_common(node, in, out, 1);
+}
+
+/* ---- ReduceSum / ReduceMean / ReduceMax over a set of axes ---------------------------------
+ * axes: the reduced axes (required, normalized, no duplicates). The output keeps the other
+ * dims in order, with or without 1s in the reduced places (keepdims: only the stored shape
+ * differs). Each output element is one left-to-right fold over its reduced elements in C
+ * order, from +0 (sum; mean divides the sum by the count) or -inf (max; NaN wins). */
+enum { REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX };
+
+static int reduce_common(const md_node *node, const md_tensor *const *in, md_tensor *const *out,
+                         int kind) {
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  int32_t axes[MD_MAX_DIMS];
+  uint32_t n_axes, mask = 0, r = x->ndim;
+  if ((rc = md_attr_ints(node, MD_ATTR_AXES, axes, MD_MAX_DIMS, &n_axes))) return rc;
+  if (n_axes == 0) return MD_ERR_BAD_ATTRIBUTE;
+  for (uint32_t i = 0; i < n_axes; i++) {
+    uint32_t ax;
+    if ((rc = md_norm_axis(axes[i], r, &ax))) return rc;
+    if (mask & (1u << ax)) return MD_ERR_BAD_ATTRIBUTE;
+    mask |= 1u << ax;
+  }
+  if (!is_f32(x) || !is_f32(y)) return MD_ERR_SHAPE;
+  /* kept dims (outer loop) and reduced dims (inner loop), each with its input stride */
+  uint32_t kdim[MD_MAX_DIMS], kstr[MD_MAX_DIMS], rdim[MD_MAX_DIMS], rstr[MD_MAX_DIMS];
+  uint32_t nk = 0, nr = 0, count = 1;
+  for (uint32_t d = r, s = 1; d-- > 0;) {
+    if ((mask >> d) & 1u) {
+      rdim[nr] = x->dims[d];
+      rstr[nr++] = s;
+      count *= x->dims[d];
+    } else {
+      kdim[nk] = x->dims[d];
+      kstr[nk++] = s;
+    }
+    s *= x->dims[d];
+  }
+  /* (kdim/rdim are innermost first) Y: the kept dims, with or without 1s where reduced */
+  if (y->size != x->size / count) return MD_ERR_SHAPE;
+  if (y->ndim == r) {
+    for (uint32_t d = 0; d < r; d++)
+      if (y->dims[d] != ((mask >> d) & 1u ? 1u : x->dims[d])) return MD_ERR_SHAPE;
+  } else if (y->ndim == nk) {
+    for (uint32_t k = 0; k < nk; k++)
+      if (y->dims[nk - 1 - k] != kdim[k]) return MD_ERR_SHAPE;
+  } else {
+    return MD_ERR_SHAPE;
+  }
+  uint32_t kc[MD_MAX_DIMS] = {0}, base = 0;
+  float32_t n_f = ui32_to_f32(count);
+  for (uint32_t o = 0; o < y->size; o++) {
+    float32_t acc = md_f32(kind == REDUCE_MAX ? F32_NEG_INF : F32_ZERO);
+    uint32_t rc_[MD_MAX_DIMS] = {0}, at = base;
+    for (uint32_t j = 0; j < count; j++) {
+      float32_t v = x->data[at];
+      acc = kind == REDUCE_MAX ? mf_max(acc, v) : f32_add(acc, v);
+      for (uint32_t k = 0; k < nr; k++) {
+        at += rstr[k];
+        if (++rc_[k] < rdim[k]) break;
+        at -= rstr[k] * rdim[k];
+        rc_[k] = 0;
+      }
+    }
+    if (kind == REDUCE_MEAN) acc = f32_div(acc, n_f);
+    y->data[o] = f32_canon(acc);
+    for (uint32_t k = 0; k < nk; k++) {
+      base += kstr[k];
+      if (++kc[k] < kdim[k]) break;
+      base -= kstr[k] * kdim[k];
+      kc[k] = 0;
+    }
+  }
+  return MD_OK;
+}
+
+int op_reduce_sum(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return reduce_common(node, in, out, REDUCE_SUM);
+}
+
+int op_reduce_mean(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return reduce_common(node, in, out, REDUCE_MEAN);
+}
+
+int op_reduce_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return reduce_common(node, in, out, REDUCE_MAX);
+}
+
+/* ---- ArgMax / ArgMin along one axis ---------------------------------------------------------
+ * The index (a float32 integer value) of the first (select_last_index = 1: last) largest /
+ * smallest element of each line, by f32_lt in index order; a NaN in the line wins (the first
+ * NaN, or the last), as numpy's argmax. The output keeps the axis as 1 or drops it (the stored
+ * shape says which). */
+static int arg_common(const md_node *node, const md_tensor *const *in, md_tensor *const *out,
+                      int is_max) {
+  int32_t axis_attr, last;
+  uint32_t axis;
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  if (!is_f32(x) || !is_f32(y) || x->ndim == 0) return MD_ERR_SHAPE;
+  if ((rc = md_attr_int(node, MD_ATTR_AXIS, 0, &axis_attr)) ||
+      (rc = md_attr_int(node, MD_ATTR_SELECT_LAST_INDEX, 0, &last)) ||
+      (rc = md_norm_axis(axis_attr, x->ndim, &axis)))
+    return rc;
+  uint32_t outer = 1, inner = 1, n = x->dims[axis];
+  for (uint32_t d = 0; d < axis; d++) outer *= x->dims[d];
+  for (uint32_t d = axis + 1; d < x->ndim; d++) inner *= x->dims[d];
+  if (y->size != outer * inner) return MD_ERR_SHAPE;
+  if (y->ndim == x->ndim) {
+    for (uint32_t d = 0; d < x->ndim; d++)
+      if (y->dims[d] != (d == axis ? 1u : x->dims[d])) return MD_ERR_SHAPE;
+  } else if (y->ndim + 1 == x->ndim) {
+    for (uint32_t d = 0, k = 0; d < x->ndim; d++)
+      if (d != axis && y->dims[k++] != x->dims[d]) return MD_ERR_SHAPE;
+  } else {
+    return MD_ERR_SHAPE;
+  }
+  for (uint32_t o = 0; o < outer; o++) {
+    for (uint32_t i = 0; i < inner; i++) {
+      const float32_t *xp = x->data + (size_t)o * n * inner + i;
+      uint32_t best = 0;
+      float32_t bv = xp[0];
+      for (uint32_t k = 1; k < n; k++) {
+        float32_t v = xp[(size_t)k * inner];
+        int bv_nan = mf_isnan(bv), v_nan = mf_isnan(v);
+        int better = bv_nan ? (last && v_nan)
+                            : v_nan || (is_max ? f32_lt(bv, v) : f32_lt(v, bv)) ||
+                                  (last && f32_eq(v, bv));
+        if (better) {
+          best = k;
+          bv = v;
+        }
+      }
+      y->data[(size_t)o * inner + i] = ui32_to_f32(best);
+    }
+  }
+  return MD_OK;
+}
+
+int op_arg_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return arg_common(node, in, out, 1);
+}
+
+int op_arg_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  return arg_common(node, in, out, 0);
 }

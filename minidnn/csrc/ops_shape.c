@@ -1,5 +1,6 @@
 /* minidnn: data movement ops (Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze, Gather,
- * Resize-nearest, Identity). No arithmetic on values; NaNs are canonicalized as they are copied. */
+ * Resize-nearest, Slice, Identity) and Cast. No arithmetic on values; NaNs are canonicalized as
+ * they are copied. */
 #include "ops.h"
 
 static float32_t canon(float32_t v) {
@@ -287,6 +288,68 @@ int op_resize(const md_node *node, const md_tensor *const *in, md_tensor *const 
       if (++coord[d] < y->dims[d]) break;
       coord[d] = 0;
     }
+  }
+  return MD_OK;
+}
+
+/* Y[i_0, .., i_r] = X[starts[d] + i_d * steps[d]]: one start and one nonzero step per axis (the
+ * converter resolves ONNX starts/ends/axes/steps); every selected index must lie inside X. */
+int op_slice(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  int32_t starts[MD_MAX_DIMS], steps[MD_MAX_DIMS];
+  uint32_t n_starts, n_steps, r = x->ndim;
+  if ((rc = md_attr_ints(node, MD_ATTR_STARTS, starts, MD_MAX_DIMS, &n_starts)) ||
+      (rc = md_attr_ints(node, MD_ATTR_STEPS, steps, MD_MAX_DIMS, &n_steps)))
+    return rc;
+  if (n_starts != r || (n_steps != 0 && n_steps != r)) return MD_ERR_BAD_ATTRIBUTE;
+  if (y->ndim != r || x->dtype != MD_DTYPE_F32) return MD_ERR_SHAPE;
+  uint32_t coord[MD_MAX_DIMS];
+  int32_t delta[MD_MAX_DIMS];
+  int32_t src = 0;
+  for (uint32_t d = r, s = 1; d-- > 0;) {
+    int32_t step = n_steps ? steps[d] : 1, len = (int32_t)x->dims[d];
+    int64_t last = (int64_t)starts[d] + (int64_t)step * ((int64_t)y->dims[d] - 1);
+    if (step == 0) return MD_ERR_BAD_ATTRIBUTE;
+    if (starts[d] < 0 || starts[d] >= len || last < 0 || last >= len) return MD_ERR_SHAPE;
+    delta[d] = step * (int32_t)s;
+    src += starts[d] * (int32_t)s;
+    s *= x->dims[d];
+    coord[d] = 0;
+  }
+  for (uint32_t i = 0; i < y->size; i++) {
+    y->data[i] = canon(x->data[src]);
+    for (uint32_t d = r; d-- > 0;) {
+      src += delta[d];
+      if (++coord[d] < y->dims[d]) break;
+      src -= delta[d] * (int32_t)y->dims[d];
+      coord[d] = 0;
+    }
+  }
+  return MD_OK;
+}
+
+/* Cast to float (an int32 input is converted, rounding to nearest even), to int (float values
+ * truncated toward zero; NaN stays NaN, infinities stay) or to bool (1.0 unless ±0). The
+ * result is float32 in every case (run-time integers and booleans are float32 values). */
+int op_cast(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int32_t to;
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  if ((rc = md_attr_int(node, MD_ATTR_TO, MD_CAST_FLOAT, &to))) return rc;
+  if (to < MD_CAST_FLOAT || to > MD_CAST_BOOL) return MD_ERR_BAD_ATTRIBUTE;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  if (!md_same_shape(x, y) || y->dtype != MD_DTYPE_F32) return MD_ERR_SHAPE;
+  for (uint32_t i = 0; i < x->size; i++) {
+    float32_t v = x->dtype == MD_DTYPE_I32 ? i32_to_f32((int32_t)x->data[i].v) : x->data[i];
+    if (to == MD_CAST_INT && !((v.v & 0x7fffffffu) > 0x7f800000u))
+      v = f32_roundToInt(v, softfloat_round_minMag, false);
+    else if (to == MD_CAST_BOOL)
+      v = md_f32((v.v & 0x7fffffffu) ? 0x3f800000u : 0u);
+    y->data[i] = canon(v);
   }
   return MD_OK;
 }

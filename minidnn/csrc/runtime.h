@@ -47,6 +47,7 @@ typedef struct {
   uint32_t arena_bytes;    /* exact arena bytes md_load + md_run allocate */
   uint32_t n_tensors;
   uint32_t n_nodes;
+  uint32_t input_dtype;    /* MD_DTYPE_F32, or MD_DTYPE_I32 (e.g. token ids) */
 } md_info;
 
 /* Validates the header and tables (bounds, alignment) and fills info. */
@@ -54,7 +55,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info);
 /* Validates everything (tensors, nodes, op ids, attributes, graph order) and builds the model;
  * value tensors get arena buffers. */
 int md_load(md_model *model, const uint8_t *blob, uint32_t avail, md_arena *arena);
-/* Loads the model, binds input (input_len elements) and output (output_len elements) and runs
+/* Loads the model, binds input (input_len elements of 4 bytes: float32 or int32 words) and output (output_len elements) and runs
  * every node in order. Returns MD_OK or the first error. */
 int md_run(const uint8_t *blob, uint32_t avail, const float32_t *input, uint32_t input_len,
            float32_t *output, uint32_t output_len, uint8_t *arena, uint32_t arena_size);

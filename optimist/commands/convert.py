@@ -17,7 +17,8 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(f"{type(exc).__name__}: {exc}")
 
 
-def _convert_source(source: Path, input_shape: str | None, example_shape: str | None):
+def _convert_source(source: Path, input_shape: str | None, example_shape: str | None,
+                    output_name: str | None = None):
     from converter.api import convert, from_torch
 
     if source.suffix.lower() in TORCH_SUFFIXES:
@@ -31,7 +32,7 @@ def _convert_source(source: Path, input_shape: str | None, example_shape: str | 
         return from_torch(load_torch_module(source), torch.zeros(shape))
     if example_shape:
         raise InputShapeError("--example-shape is for PyTorch modules (.pt); for ONNX use --input-shape name=DxD...")
-    return convert(source, input_shape=input_shape)
+    return convert(source, input_shape=input_shape, output_name=output_name)
 
 
 def conversion_table(result) -> Table:  # converter.api.Conversion
@@ -59,18 +60,21 @@ def conversion_table(result) -> Table:  # converter.api.Conversion
 @click.option("--input-shape", metavar="[NAME=]DxDx..", help="Fix a dynamic input shape, e.g. input=1x1x28x28.")
 @click.option("--example-shape", metavar="DxDx..", help="Input shape to trace a PyTorch module (.pt) with.")
 @click.option("--verify", "verify_n", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Compare minidnn with onnxruntime on N inputs (random N(0,1), or from --verify-input).")
+              help="Compare minidnn with onnxruntime on N inputs (random N(0,1); integer ids in range for "
+                   "a token-id input; or from --verify-input).")
 @click.option("--verify-input", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help=".npy of one input or a batch (n, *input shape) for --verify.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random verify inputs.")
+@click.option("--output-name", metavar="NAME",
+              help="Keep this one output of a multi-output graph (branches only the others need are dropped).")
 def convert(source: Path, output: Path | None, input_shape: str | None, example_shape: str | None,
-            verify_n: int, verify_input: Path | None, seed: int) -> None:
+            verify_n: int, verify_input: Path | None, seed: int, output_name: str | None) -> None:
     """Convert an ONNX model (or a PyTorch module) to a minidnn .mdnn model."""
     from minidnn.format import content_hash
 
     console = Console()
     try:
-        result = _convert_source(source, input_shape, example_shape)
+        result = _convert_source(source, input_shape, example_shape, output_name)
         output = output or source.with_suffix(".mdnn")
         result.save(output)
     except ConversionError as exc:
@@ -86,6 +90,13 @@ def convert(source: Path, output: Path | None, input_shape: str | None, example_
         _verify(console, result, verify_n, verify_input, seed)
 
 
+def _id_range(result) -> int | None:  # converter.api.Conversion
+    """Random verify ids for an integer input: [0, smallest table it indexes), else [0, 2)."""
+    if not result.graph.int_input:
+        return None
+    return result.input_high or 2
+
+
 def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -> None:
     from converter.verify import (
         VerifyReport,
@@ -96,7 +107,7 @@ def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -
     )
 
     try:
-        xs = make_inputs(result.input_shape, count or None, npy, seed)
+        xs = make_inputs(result.input_shape, count or None, npy, seed, int_high=_id_range(result))
         report: VerifyReport = compare(minidnn_outputs(result.mdnn, xs),
                                        onnxruntime_outputs(result.onnx_model, result.graph.input, xs))
     except ConversionError as exc:

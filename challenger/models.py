@@ -136,7 +136,8 @@ class MinidnnModel:
         import numpy as np
 
         _check_input(self.image, input_bytes)
-        return np.frombuffer(bytes(input_bytes), dtype="<f4").reshape(self._vm.input_shape)
+        dtype = "<i4" if self._vm.model.input_dtype == "int32" else "<f4"   # token ids, or float32
+        return np.frombuffer(bytes(input_bytes), dtype=dtype).reshape(self._vm.input_shape)
 
     def initial_state(self, input_bytes: bytes) -> State:
         return self._vm.initial_state(self._array(input_bytes))

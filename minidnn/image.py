@@ -81,11 +81,6 @@ class Image:
         """The input as raw float32 LE bytes (InputError if its shape is wrong)."""
         return self.model.check_input(x).tobytes()
 
-    def input_region(self, x: Any) -> bytes:
-        """The whole input region (data + zero padding) for x."""
-        data = self.input_bytes(x)
-        return data + bytes(self.input_size - len(data))
-
     def initial_state(self, x: Any) -> State:
         """State at step 0 for input x (its memRoot = image with the input region filled)."""
         state = self._template.copy()

@@ -46,3 +46,14 @@ def region_size(nbytes: int) -> int:
     while size < nbytes:
         size <<= 1
     return size
+
+
+def describe_exit(code: int) -> str:
+    """A halted VM's exit code in words: 0, a VM fault (0x81..0x87), or the program's own code."""
+    faults = {v: k.removeprefix("FAULT_").replace("_", " ").lower() for k, v in globals().items()
+              if k.startswith("FAULT_") and isinstance(v, int)}
+    if code == 0:
+        return "exit 0 (success)"
+    if code in faults:
+        return f"VM fault {code:#x} ({faults[code]})"
+    return f"program exit code {code}"

@@ -1,9 +1,9 @@
 """Input arrays given on the command line: one reader for `infer`, `vm run` and `request`.
 
-A .npy array (numeric, not pickled) or a .json list of numbers. Values are float32, as the models
-take them: a float64 or integer array is accepted only when float32 holds every value exactly (else
-the user is told to cast it); NaN and infinities are refused (a model's answer to them is
-meaningless and usually a data bug).
+A .npy array (numeric, not pickled) or a .json list of numbers, as the model takes it. float32: a
+float64 or integer array is accepted only when float32 holds every value exactly (else the user is
+told to cast it); NaN and infinities are refused (a model's answer to them is meaningless and usually
+a data bug). int32 (token ids): integers only, within int32.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import click
 import numpy as np
 
 
-def read_array(path: Path, *, param_hint: str = "--input") -> np.ndarray:
-    """The float32 array in `path`, or a click.BadParameter saying what is wrong with it."""
+def read_array(path: Path, *, param_hint: str = "--input", dtype: str = "float32") -> np.ndarray:
+    """The `dtype` ("float32" or "int32") array in `path`, or a click.BadParameter saying what is wrong."""
 
     def bad(message: str) -> click.BadParameter:
         return click.BadParameter(f"{path}: {message}", param_hint=param_hint)
@@ -32,6 +32,12 @@ def read_array(path: Path, *, param_hint: str = "--input") -> np.ndarray:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         kind = "JSON" if path.suffix == ".json" else ".npy array"
         raise bad(f"not a readable {kind} ({exc})") from None
+    if dtype == "int32":
+        if raw.dtype.kind not in "iub":
+            raise bad(f"holds {raw.dtype} values; the model takes integer token ids (int32)")
+        if raw.size and (raw.min() < -2**31 or raw.max() >= 2**31):
+            raise bad("holds integers outside int32")
+        return raw.astype(np.int32)
     if raw.dtype.kind not in "fiub":
         raise bad(f"holds {raw.dtype} values; the model takes float32 numbers")
     x = raw.astype(np.float32)

@@ -48,3 +48,12 @@ def test_refused_with_the_reason(tmp_path: Path, name: str, value: object, messa
     with pytest.raises(click.BadParameter) as info:
         read_array(save(tmp_path, name, value))
     assert message in info.value.format_message()
+
+
+def test_token_ids(tmp_path: Path) -> None:
+    x = read_array(save(tmp_path, "ids.npy", np.array([[3, 0, 10]], dtype=np.int64)), dtype="int32")
+    assert x.dtype == np.int32 and x.tolist() == [[3, 0, 10]]
+    with pytest.raises(click.BadParameter, match="integer token ids"):
+        read_array(save(tmp_path, "f.npy", np.array([0.5])), dtype="int32")
+    with pytest.raises(click.BadParameter, match="outside int32"):
+        read_array(save(tmp_path, "big.npy", np.array([2**40])), dtype="int32")

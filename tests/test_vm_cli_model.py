@@ -53,3 +53,31 @@ def test_vm_run_truncated_model(small_model: tuple[Path, Path], tmp_path: Path) 
     result = CliRunner().invoke(main, ["vm", "run", str(cut), "--input", str(x)])
     assert result.exit_code != 0
     assert "TRUNCATED" in result.output or "minidnn error" in result.output
+
+
+def test_token_id_model_out_of_range_is_reported_not_crashed(tmp_path) -> None:
+    """infer refuses an out-of-range id with the runtime's reason; vm run reports the halted run's error."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+    from test_converter_transformers import embedding_model
+
+    from converter import convert
+    from optimist.cli import main as cli
+
+    mdnn = tmp_path / "emb.mdnn"
+    convert(embedding_model(), mdnn)
+    ok, bad = tmp_path / "ok.npy", tmp_path / "bad.npy"
+    np.save(ok, np.array([[1, 2, 3, 4, 5]], dtype=np.int64))
+    np.save(bad, np.array([[1, 2, 99, 4, 5]], dtype=np.int64))
+    runner = CliRunner()
+    good = runner.invoke(cli, ["vm", "run", str(mdnn), "--input", str(ok), "--json"])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["exit_code"] == 0
+    r = runner.invoke(cli, ["infer", str(mdnn), "--input", str(bad)])
+    assert r.exit_code == 1 and "INDEX" in r.output and "Traceback" not in r.output, r.output
+    r = runner.invoke(cli, ["vm", "run", str(mdnn), "--input", str(bad), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["exit_code"] == 15 and "INDEX" in report["error"] and "output" not in report

@@ -20,9 +20,9 @@ from optimist.inputs import read_array
 @click.option("--json", "as_json", is_flag=True, help="print a JSON object")
 def infer(model: str, input_path: Path, as_json: bool) -> None:
     """Run MODEL (.mdnn) natively on an input array and print the output."""
-    x = read_array(input_path)
     try:
         m = Model.load(model)
+        x = read_array(input_path, dtype=m.input_dtype)
         t0 = time.perf_counter()
         y = m.run(x)
         seconds = time.perf_counter() - t0

@@ -27,14 +27,15 @@ from optimist.commands.common import (
 
 # ------------------------------------------------------------------------------------- request
 
-def read_input(path: Path) -> bytes:
-    """Input bytes: a .npy or .json array as float32 little-endian (optimist.inputs), any other file raw."""
+def read_input(path: Path, input_type: str = "float32") -> bytes:
+    """Input bytes: a .npy or .json array as `input_type` little-endian (optimist.inputs), any other
+    file raw."""
     if not path.is_file():
         raise CommandError(f"input file {path} does not exist", EXIT_NOT_FOUND)
     if path.suffix in (".npy", ".json"):
         from optimist.inputs import read_array
 
-        return read_array(path).astype("<f4").tobytes()
+        return read_array(path, dtype=input_type).astype("<i4" if input_type == "int32" else "<f4").tobytes()
     return path.read_bytes()
 
 
@@ -63,6 +64,8 @@ class Duration(click.ParamType):
               help="Input as .npy or .json (float32), or a raw binary file.")
 @click.option("--fee", type=ETHER, default="0.01ether", show_default=True,
               help="Fee paid to the operator whose result stands.")
+@click.option("--input-type", type=click.Choice(["float32", "int32"]), default="float32", show_default=True,
+              help="What the model takes: float32 numbers, or int32 token ids.")
 @click.option("--cancel-after", type=Duration(), default=None,
               help="Allow cancelling (fee back) if still unanswered after this long (default: the contract's "
                    "maximum, 30 days).")
@@ -72,7 +75,7 @@ class Duration(click.ParamType):
 @rpc_option
 @key_options
 @handle_errors
-def request(model_id: int, input_path: Path, fee: int, cancel_after: int | None, wait_s: int | None,
+def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_after: int | None, wait_s: int | None,
             as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
             password_env: str) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
@@ -80,7 +83,7 @@ def request(model_id: int, input_path: Path, fee: int, cancel_after: int | None,
 
     if cancel_after is not None and not 0 < cancel_after <= MAX_REQUEST_TIME:
         raise click.BadParameter(f"must be 1 s .. {MAX_REQUEST_TIME // 86400} days", param_hint="--cancel-after")
-    data = read_input(input_path)
+    data = read_input(input_path, input_type)
     w3 = connect(rpc)
     account = signer(w3, key_env, keystore, password_env)
     system, d = open_system(w3, deployment_path)

@@ -39,10 +39,11 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
 
         from minidnn import FormatError, MinidnnError
         from minidnn.image import vm_initial_state
+        from minidnn.native import Model
         from optimist.inputs import read_array
 
-        array = read_array(input_path)
         try:
+            array = read_array(input_path, dtype=Model.load(path).input_dtype)
             state, decode_output = vm_initial_state(path, array)
         except (MinidnnError, FormatError, OSError) as exc:
             raise VmInputError(f"{path}: {exc}") from exc
@@ -92,8 +93,16 @@ def run_command(program: Path, input_path: Path | None, max_steps: int | None,
         "steps_per_second": round(runner.step / seconds) if seconds > 0 else None,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
-    if decode_output is not None:
+    if decode_output is not None and runner.exited and runner.exit_code == 0:
         result["output"] = [float(x) for x in decode_output(final).ravel().tolist()]
+    elif runner.exited and runner.exit_code != 0:
+        from mipsvm.layout import describe_exit
+
+        result["error"] = describe_exit(runner.exit_code)
+        if decode_output is not None and runner.exit_code < 0x80:
+            from minidnn.native import error_for
+
+            result["error"] = str(error_for(runner.exit_code))   # the model's own error, e.g. an index out of range
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -49,6 +49,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("model", ("converter.api", "converter.inspect")),
     Stage("native", ("minidnn.native",), after=("model",)),
     Stage("vm", ("mipsvm.fast", "minidnn.image"), after=("model", "native")),
+    Stage("vm_bare", ("mipsvm.benchmark",), after=("vm",)),
     Stage("vm_checkpointed", ("mipsvm.fast", "challenger.models"), after=("vm",)),
     Stage("checkpoint", ("mipsvm.fast", "mipsvm.stepper", "contracts.evm", "challenger.models"), after=("vm",)),
     Stage("dispute_eth_tester", DISPUTE_MODULES, after=("model",)),
@@ -58,6 +59,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("opml_dispute", (), after=("dispute_anvil",), only=MNIST_MODEL,
           quick_skip="--quick: needs the anvil dispute"),
     Stage("process", ()),
+    Stage("cli", ()),
     Stage("contracts", ("contracts.evm", "contracts.gas", "contracts.system")),
     Stage("system_gas", ("contracts.system_gas",),
           quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
@@ -75,6 +77,10 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("insns_per_mac", "MIPS instructions per MAC", "steps/MAC", "vm", "float", 0, 1e6),
     Field("vm_over_native", "VM time / native time", "x", "vm", "float", 0, 1e9),
     Field("vm_matches_native", "VM output == native output (bytes)", "", "vm", "bool"),
+    Field("bare_unicorn_steps_per_s", "bare unicorn on the same image (no hooks; best of 3)", "steps/s", "vm_bare",
+          "float", 0, 1e11),
+    Field("fast_runner_steps_per_s", "fast runner side by side (best of 3)", "steps/s", "vm_bare", "float", 0, 1e11),
+    Field("fast_over_bare", "fast runner / bare unicorn (best; median in the notes)", "x", "vm_bare", "float", 0, 10),
     Field("vm_checkpointed_s", "VM wall time keeping a snapshot every 2^20 steps (as the daemons do)", "s", "vm_checkpointed",
           "float", 0, 86400),
     Field("checkpoints", "snapshots kept", "", "vm_checkpointed", "int", 0, 2**40),
@@ -114,6 +120,8 @@ SYSTEM_FIELDS: tuple[Field, ...] = (
     Field("step_gas_worst", "one-step gas, worst case", "gas", "contracts", "int", 21000, _GAS),
     Field("tx_gas", "gas per transaction kind (a whole game on eth-tester)", "gas", "system_gas", "dict",
           0, _GAS),
+    Field("cli_help_s", "`optimist --help` wall time (new process; min of 5)", "s", "cli", "float", 0, 600),
+    Field("cli_version_s", "`optimist --version` wall time (new process; min of 5)", "s", "cli", "float", 0, 600),
 )
 
 

@@ -113,6 +113,35 @@ def stage_vm(s: Subject) -> dict[str, Any]:
     }
 
 
+def stage_vm_bare(s: Subject) -> dict[str, Any]:
+    """Bare unicorn (no hooks, everything mapped) and the fast runner on the same initial state,
+    alternated 3 times (mipsvm.benchmark): the ceiling and how much of it the runner keeps."""
+    from mipsvm.benchmark import benchmark_state
+
+    result = benchmark_state(s.scratch["initial"], s.name, repeats=3).as_dict()
+    if result["steps"] != s.figures["vm_steps"]:
+        raise BenchError(f"the benchmarked run took {result['steps']} steps, the VM stage {s.figures['vm_steps']}")
+    s.notes["vm_bare"] = f"fast / bare median {result['ratio_median']:.0%}"
+    return {"bare_unicorn_steps_per_s": result["bare_steps_per_s_best"],
+            "fast_runner_steps_per_s": result["fast_steps_per_s_best"], "fast_over_bare": result["ratio_best"]}
+
+
+def stage_cli(s: Subject) -> dict[str, Any]:
+    """Start-up of the `optimist` command in a new process (what every CLI call pays)."""
+    import subprocess
+    import sys
+
+    def best(args: list[str]) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "optimist.cli", *args], check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return {"cli_help_s": best(["--help"]), "cli_version_s": best(["--version"])}
+
+
 def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
     """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps."""
     from mipsvm.runs import Run
@@ -269,7 +298,8 @@ def stage_system_gas(s: Subject) -> dict[str, Any]:
 
 
 STAGE_FUNCTIONS = {
-    "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_checkpointed": stage_vm_checkpointed,
+    "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_bare": stage_vm_bare,
+    "vm_checkpointed": stage_vm_checkpointed, "cli": stage_cli,
     "checkpoint": stage_checkpoint,
     "dispute_eth_tester": stage_dispute_eth_tester, "dispute_anvil": stage_dispute_anvil,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,

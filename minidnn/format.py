@@ -119,7 +119,7 @@ class Node:
 
 
 @dataclass
-class Graph:
+class ModelGraph:
     """A whole model: tensors by name (table order), nodes in execution order, input/output."""
 
     tensors: dict[str, Tensor]
@@ -204,10 +204,10 @@ class ModelBuilder:
         self.output = name
         return self
 
-    def graph(self) -> Graph:
+    def graph(self) -> ModelGraph:
         if self.input is None or self.output is None:
             raise FormatError("a model needs add_input(...) and set_output(...)")
-        return Graph(dict(self.tensors), list(self.nodes), self.input, self.output)
+        return ModelGraph(dict(self.tensors), list(self.nodes), self.input, self.output)
 
     def to_bytes(self) -> bytes:
         return write_model(self.graph())
@@ -256,8 +256,8 @@ def _f32_bits(v: float) -> int:
     return struct.unpack("<I", struct.pack("<f", float(v)))[0]
 
 
-def write_model(graph: Graph) -> bytes:
-    """Serialize a Graph to .mdnn bytes (deterministic)."""
+def write_model(graph: ModelGraph) -> bytes:
+    """Serialize a ModelGraph to .mdnn bytes (deterministic)."""
     names = list(graph.tensors)
     index = {n: i for i, n in enumerate(names)}
     tensors_off = HEADER_SIZE
@@ -344,8 +344,8 @@ def _need(blob: bytes, off: int, size: int, what: str) -> None:
         raise FormatError(f"{what} at {off}+{size} lies outside the {len(blob)}-byte model")
 
 
-def read_model(blob: bytes) -> Graph:
-    """Parse .mdnn bytes back into a Graph (FormatError on malformed input)."""
+def read_model(blob: bytes) -> ModelGraph:
+    """Parse .mdnn bytes back into a ModelGraph (FormatError on malformed input)."""
     blob = bytes(blob)
     if len(blob) < HEADER_SIZE:
         raise FormatError(f"model truncated: {len(blob)} bytes < {HEADER_SIZE}-byte header")
@@ -370,7 +370,10 @@ def read_model(blob: bytes) -> Graph:
         shape = tuple(rec[3:3 + ndim])
         data_off, name_off, name_len = rec[9], rec[10], rec[11]
         _need(blob, name_off, name_len, f"tensor {i} name")
-        name = blob[name_off:name_off + name_len].decode() or f"t{i}"
+        try:
+            name = blob[name_off:name_off + name_len].decode() or f"t{i}"
+        except UnicodeDecodeError:
+            raise FormatError(f"tensor {i}: its name is not UTF-8 (a damaged file?)") from None
         data = None
         if kind == KIND_CONSTANT:
             n = math.prod(shape)
@@ -399,7 +402,7 @@ def read_model(blob: bytes) -> Graph:
         nodes.append(Node(OP_NAMES[op], ins, outs, attrs))
     if inp >= n_t or outp >= n_t:
         raise FormatError("model input/output tensor index out of range")
-    return Graph(tensors, nodes, names[inp], names[outp])
+    return ModelGraph(tensors, nodes, names[inp], names[outp])
 
 
 # ---- shape inference (ONNX semantics, static shapes) ----------------------------------------

@@ -1,4 +1,4 @@
-"""The fast runner: bulk execution on unicorn with exact step counts (DESIGN §4, docs/vm-spec.md).
+"""The fast runner: bulk execution on unicorn with exact step counts (docs/vm-spec.md).
 
 unicorn executes the program; the reference stepper (`mipsvm.stepper`, the spec) executes every
 step unicorn cannot be trusted with:

@@ -61,8 +61,3 @@ def decode_state(packed: bytes) -> dict[str, Any]:
         raise StateError(f"exited byte must be 0 or 1, got {exited}")
     return {"mem_root": mem_root, "pc": pc, "next_pc": next_pc, "lo": lo, "hi": hi,
             "exit_code": exit_code, "exited": bool(exited), "step": step, "regs": list(regs)}
-
-
-def state_hash(packed: bytes) -> bytes:
-    """keccak256 of a packed state."""
-    return keccak256(packed)

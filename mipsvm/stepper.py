@@ -707,11 +707,6 @@ def decode(word: int) -> Instruction:
     return ins
 
 
-def is_implemented(word: int) -> bool:
-    """True iff `word` executes rather than faulting 0x81."""
-    return isa.is_implemented(word)
-
-
 def step(state: State) -> None:
     """Execute one instruction of `state` in place (no-op if it has exited)."""
     if state.exited:

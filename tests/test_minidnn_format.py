@@ -100,3 +100,26 @@ def test_reader_rejects_malformed_bytes():
         read_model(blob[:-32])
     with pytest.raises(FormatError, match="version"):
         read_model(blob[:4] + struct.pack("<I", 9) + blob[8:])
+
+
+def test_damaged_name_bytes_are_a_format_error() -> None:
+    """Flipped bytes in a tensor name: FormatError (the CLI's clear error), never UnicodeDecodeError."""
+    import struct
+
+    import pytest
+
+    from minidnn.format import (
+        FormatError,
+        ModelBuilder,
+        read_model,
+        write_model,
+    )
+
+    graph = ModelBuilder().add_input("input", [1, 4]).add_node("Relu", ["input"], ["output"]) \
+        .set_output("output").graph()
+    blob = bytearray(write_model(graph))
+    t_off = struct.unpack_from("<I", blob, 20)[0]        # header: magic, version, total, flags, count, offset
+    name_off = struct.unpack_from("<12I", blob, t_off)[10]
+    blob[name_off] = 0xFF
+    with pytest.raises(FormatError, match="not UTF-8"):
+        read_model(bytes(blob))

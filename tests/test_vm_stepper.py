@@ -14,6 +14,7 @@ from elftools.elf.elffile import ELFFile
 
 from mipsvm import isa
 from mipsvm.elf import initial_state, load_elf
+from mipsvm.isa import is_implemented
 from mipsvm.layout import (
     FAULT_BAD_SYSCALL,
     FAULT_BREAK,
@@ -29,7 +30,6 @@ from mipsvm.state import State, decode_state
 from mipsvm.stepper import (
     WitnessError,
     data_access,
-    is_implemented,
     run,
     step,
     step_with_witness,

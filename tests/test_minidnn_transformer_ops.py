@@ -42,7 +42,7 @@ def same_bits(native: np.ndarray, want: np.ndarray) -> None:
 
 def run_both(blob: bytes, x: np.ndarray) -> np.ndarray:
     native = minidnn.infer(blob, x)
-    vm = run_vm(blob, x, engine="reference")
+    vm = run_vm(blob, x, engine="stepper")
     assert vm.exit_code == 0 and vm.output.tobytes() == native.tobytes()
     return native
 
@@ -231,7 +231,7 @@ def test_gather_out_of_range_id_is_exit_code_15(bad: int) -> None:
     with pytest.raises(minidnn.ModelError) as info:
         minidnn.infer(blob, ids)
     assert info.value.code == 15
-    final, _ = run_state(vm_image(blob).initial_state(ids), engine="reference")
+    final, _ = run_state(vm_image(blob).initial_state(ids), engine="stepper")
     assert final.exited and final.exit_code == 15  # the halted state the game proves
 
 

@@ -8,7 +8,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup test demo bench lint clean doctor
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/build
+# pip and npm are independent: run them side by side, then the builds that need both.
+setup:
+	@$(MAKE) --no-print-directory -j2 $(STAMPS)/venv $(STAMPS)/npm
+	@$(MAKE) --no-print-directory $(STAMPS)/build
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import solcx
 import solcx.wrapper
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SRC_DIR = Path(__file__).resolve().parent / "src"
+DEFAULT_SRC_DIR = Path(__file__).resolve().parent / "src"
+SRC_ENV = "OPTIMIST_SOL_SRC"   # another source directory (mutation testing compiles mutants from there)
+SRC_DIR = Path(os.environ.get(SRC_ENV) or DEFAULT_SRC_DIR).resolve()
 SHIM = Path(__file__).resolve().parent / "solc_shim.js"
 ARTIFACT_DIR = REPO_ROOT / "build" / "contracts"
 EVM_VERSION = "cancun"
@@ -34,6 +37,20 @@ def solc_binary() -> Path:
 
 def solc_version() -> str:
     return str(solcx.wrapper.get_solc_version(solc_binary(), with_commit_hash=True))
+
+
+def staged_sources(names: tuple[str, ...], label: str) -> Path:
+    """A directory holding only `names` copied from SRC_DIR (to compile some contracts alone).
+
+    Under the default sources it is build/contracts/<label>; under an OPTIMIST_SOL_SRC override it
+    is next to that directory, so a mutant never lands in the shared build directory."""
+    dest = ARTIFACT_DIR / label if SRC_DIR == DEFAULT_SRC_DIR else SRC_DIR.parent / "staged" / label
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        text = (SRC_DIR / name).read_text()
+        if not (dest / name).exists() or (dest / name).read_text() != text:
+            (dest / name).write_text(text)
+    return dest
 
 
 def _sources(src_dir: Path) -> dict[str, str]:

@@ -53,6 +53,13 @@ def staged_sources(names: tuple[str, ...], label: str) -> Path:
     return dest
 
 
+def _cache_dir(src_dir: Path) -> Path:
+    """build/contracts, except for sources under an OPTIMIST_SOL_SRC override (kept beside them)."""
+    if SRC_DIR != DEFAULT_SRC_DIR and src_dir.resolve().is_relative_to(SRC_DIR.parent):
+        return SRC_DIR.parent / "artifacts"
+    return ARTIFACT_DIR
+
+
 def _sources(src_dir: Path) -> dict[str, str]:
     files = sorted(src_dir.glob("*.sol"))
     if not files:
@@ -80,7 +87,7 @@ def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[s
     std_input = _standard_input(sources)
     key = hashlib.sha256(json.dumps(std_input, sort_keys=True).encode()
                          + SHIM.read_bytes()).hexdigest()[:20]
-    cache = ARTIFACT_DIR / f"{key}.json"
+    cache = _cache_dir(Path(src_dir)) / f"{key}.json"
     if cache.exists() and not force:
         return json.loads(cache.read_text())
     try:
@@ -99,7 +106,7 @@ def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[s
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "runtime": "0x" + c["evm"]["deployedBytecode"]["object"],
             }
-    ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(artifacts))
     tmp.replace(cache)

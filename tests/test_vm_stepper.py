@@ -560,6 +560,14 @@ def test_witnesses_over_a_program(built: dict[str, Path]) -> None:
     assert w.post_hash == w.pre_hash
 
 
+@pytest.mark.parametrize("cut", [1, PROOF_SIZE, -32])
+def test_verify_step_rejects_a_proof_of_the_wrong_length(cut: int) -> None:
+    w = step_with_witness(machine([NOP]))
+    proof = w.proof[:-cut] if cut > 0 else w.proof + bytes(-cut)
+    with pytest.raises(WitnessError, match=rf"proof must be {2 * PROOF_SIZE} bytes, got {len(proof)}$"):
+        verify_step(w.state, proof)
+
+
 def test_witness_for_faulting_and_unaligned_states() -> None:
     for word, regs in ((imm_op("lw", 8, 9, 2), {8: DATA}), (imm_op("sw", 8, 9, 0), {8: DATA}),
                        (special("break"), {})):

@@ -209,6 +209,8 @@ def test_page_load_and_proof_errors() -> None:
     mem.load([(0x0040_0000, b"ab"), (0x0040_0FFF, b"cd")])  # the second chunk spans two pages
     assert mem.page(0x400) == b"ab" + bytes(PAGE_SIZE - 3) + b"c"
     assert mem.read(0x0040_0FFF, 2) == b"cd"
+    assert mem.read(0x0040_0001, 1) == b"b" and mem.read(0x0040_1000, 1) == b"d"
+    assert mem.read(0x0040_0000, 0) == b""
     assert list(mem.pages()) == [0x400, 0x401]
     with pytest.raises(MemoryRangeError, match=f"a memory proof is {PROOF_SIZE} bytes, got 5"):
         root_from_proof(0, b"short")

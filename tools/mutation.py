@@ -102,7 +102,9 @@ def python_results() -> dict[str, dict[str, str]]:
 
 
 def mutmut_diff(name: str) -> str:
-    proc = subprocess.run([str(MUTMUT), "show", name], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(MUTMUT), "show", name], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("-", "+")) and not ln.startswith(("---", "+++"))]
     return " / ".join(ln.strip() for ln in lines)[:300]
 
@@ -149,15 +151,15 @@ def write_report(py: dict[str, dict[str, str]] | None, sol_outcomes: list[sol.Ou
         lines += ["## Python (mutmut)", "",
                   f"Tests: {', '.join(mutmut_config()['pytest_add_cli_args_test_selection'])}; "
                   f"{seconds.get('python', 0) / 60:.0f} min.", "",
-                  "| module | mutants | killed | survived | not covered | timeout | score |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| module | mutants | killed | survived | not covered | timeout | not run | score |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         total: Counter[str] = Counter()
         for path, statuses in py.items():
             c = Counter(statuses.values())
             total += c
             k, j, pct = score(c)
             lines.append(f"| {path} | {len(statuses)} | {k} | {c['survived']} | {c['no tests']} | "
-                         f"{c['timeout']} | {pct:.1f}% |")
+                         f"{c['timeout']} | {c['not checked']} | {pct:.1f}% |")
             for name, status in sorted(statuses.items()):
                 if status in ("survived", "no tests"):
                     verdict, reason = explain(name, notes)
@@ -165,7 +167,10 @@ def write_report(py: dict[str, dict[str, str]] | None, sol_outcomes: list[sol.Ou
                                               reason if status == "survived" else f"(not covered) {reason}"))
         k, j, pct = score(total)
         lines += [f"| **all** | {sum(len(s) for s in py.values())} | {k} | {total['survived']} | "
-                  f"{total['no tests']} | {total['timeout']} | **{pct:.1f}%** |", ""]
+                  f"{total['no tests']} | {total['timeout']} | {total['not checked']} | **{pct:.1f}%** |", "",
+                  "*not covered*: no selected test executes the mutated function (counts against the score); "
+                  "*timeout*: the tests ran past mutmut's limit (an infinite loop: counted as killed); "
+                  "*not run*: left unchecked (an interrupted run).", ""]
     if sol_outcomes is not None:
         c = Counter(o.status for o in sol_outcomes)
         k, j, pct = score(c)

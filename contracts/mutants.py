@@ -37,7 +37,7 @@ from contracts.compile import DEFAULT_SRC_DIR, REPO_ROOT, CompileError
 TARGETS: dict[str, tuple[str, ...]] = {
     "MIPS.sol": ("tests/test_mips_sol_table.py", "tests/test_mips_sol.py"),
     "Optimist.sol": ("tests/test_contracts_boundaries.py", "tests/test_contracts_game.py",
-                     "tests/test_contracts_e2e.py"),
+                     "tests/test_contracts_registry.py", "tests/test_contracts_e2e.py"),
 }
 SWAPS: dict[str, tuple[tuple[str, str], ...]] = {
     "MIPS.sol": (("_rs(", "_rt("), ("s.hi", "s.lo")),

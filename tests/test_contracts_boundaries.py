@@ -35,8 +35,13 @@ from mipsvm.stepper import run, step_with_witness
 from mipsvm.toolchain import compile_elf
 
 
-def reverts(name: str):
-    return pytest.raises(ContractRevert, match=rf": {name}\(")
+@contextmanager
+def reverts(name: str, **fields: int) -> Iterator[None]:
+    """Expect the custom error `name`, with these argument values (e.g. the deadline it reports)."""
+    with pytest.raises(ContractRevert, match=rf": {name}\(") as exc:
+        yield
+    for key, value in fields.items():
+        assert exc.value.fields[key] == value, (name, exc.value.fields)
 
 
 # ----------------------------------------------------------------------------- time control
@@ -94,7 +99,7 @@ def test_window_deadline_is_posted_at_plus_window(posted) -> None:
 def test_open_game_until_the_window_deadline_inclusive(posted) -> None:
     world, _, res_id = posted
     s, deadline = world.system, world.system.result(res_id).deadline
-    with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed"):
+    with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed", deadline=deadline):
         s.open_game(res_id, sender=world.challengers[0])
     gid = at(world, deadline, lambda: s.open_game(res_id, sender=world.challengers[0]))
     assert s.game(gid).last_move_at == deadline and s.result(res_id).open_games == 1
@@ -103,7 +108,7 @@ def test_open_game_until_the_window_deadline_inclusive(posted) -> None:
 def test_finalize_only_after_the_window_deadline(posted) -> None:
     world, _, res_id = posted
     s, deadline = world.system, world.system.result(res_id).deadline
-    with probe_at(world, deadline), reverts("ChallengeWindowOpen"):
+    with probe_at(world, deadline), reverts("ChallengeWindowOpen", deadline=deadline):
         s.finalize(res_id)
     at(world, deadline + 1, lambda: s.finalize(res_id))
     assert s.result(res_id).status == ResultStatus.FINALIZED
@@ -113,7 +118,7 @@ def test_game_opened_at_the_deadline_blocks_finalize(posted) -> None:
     world, truth, res_id = posted
     s, deadline = world.system, world.system.result(res_id).deadline
     gid = at(world, deadline, lambda: s.open_game(res_id, sender=world.challengers[0]))
-    with probe_at(world, deadline + 1), reverts("GamesOpen"):
+    with probe_at(world, deadline + 1), reverts("GamesOpen", count=1):
         s.finalize(res_id)
     at(world, deadline + 1, lambda: s.post_midpoint(gid, 1, truth.hash(1), sender=world.operator))
     assert s.game(gid).phase == Phase.RESPONSE
@@ -167,7 +172,7 @@ def test_prove_until_the_challengers_clock_runs_out(defender_spends: int, challe
     c = proof_phase(defender_spends, challenger_spends)
     s, deadline = c.system, c.last + CLOCK - challenger_spends
     assert s.clock_deadline(c.game_id) == deadline
-    with probe_at(c.world, deadline + 1), reverts("ClockExpired"):
+    with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
         s.prove(c.game_id, c.truth.state(1), bytes(1792))
     at(c.world, deadline, lambda: s.prove(c.game_id, c.truth.state(1), bytes(1792)))
     assert s.game(c.game_id).status == GameStatus.DEFENDER_WON
@@ -177,7 +182,7 @@ def test_prove_until_the_challengers_clock_runs_out(defender_spends: int, challe
 def test_timeout_in_proof_phase_after_the_challengers_clock(defender_spends: int, challenger_spends: int) -> None:
     c = proof_phase(defender_spends, challenger_spends)
     s, deadline = c.system, c.last + CLOCK - challenger_spends
-    with probe_at(c.world, deadline), reverts("ClockNotExpired"):
+    with probe_at(c.world, deadline), reverts("ClockNotExpired", deadline=deadline):
         s.timeout(c.game_id)
     at(c.world, deadline + 1, lambda: s.timeout(c.game_id))
     assert s.game(c.game_id).status == GameStatus.DEFENDER_WON   # the challenger failed to prove
@@ -209,9 +214,9 @@ def test_defender_timeout_after_the_defenders_clock(defender_spends: int, challe
     c = midpoint_phase(defender_spends, challenger_spends)
     s, deadline = c.system, c.last + CLOCK - defender_spends
     assert s.clock_deadline(c.game_id) == deadline
-    with probe_at(c.world, deadline), reverts("ClockNotExpired"):
+    with probe_at(c.world, deadline), reverts("ClockNotExpired", deadline=deadline):
         s.timeout(c.game_id)
-    with probe_at(c.world, deadline + 1), reverts("ClockExpired"):
+    with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
         s.post_midpoint(c.game_id, 3, c.truth.hash(3), sender=c.world.operator)
     with probe_at(c.world, deadline):                      # the last second is still the defender's
         s.post_midpoint(c.game_id, 3, c.truth.hash(3), sender=c.world.operator)
@@ -225,9 +230,9 @@ def test_challenger_timeout_in_response_phase(defender_spends: int) -> None:
     c = response_phase(defender_spends)
     s, deadline = c.system, c.last + CLOCK                  # the challenger has not spent anything yet
     assert s.clock_deadline(c.game_id) == deadline
-    with probe_at(c.world, deadline), reverts("ClockNotExpired"):
+    with probe_at(c.world, deadline), reverts("ClockNotExpired", deadline=deadline):
         s.timeout(c.game_id)
-    with probe_at(c.world, deadline + 1), reverts("ClockExpired"):
+    with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
         s.respond(c.game_id, 1, True, sender=c.world.challengers[0])
     with probe_at(c.world, deadline):
         s.respond(c.game_id, 1, True, sender=c.world.challengers[0])
@@ -241,9 +246,9 @@ def test_first_midpoint_deadline_counts_from_opening() -> None:
     world, truth, gid, t0 = _opened(2)
     s = world.system
     assert s.clock_deadline(gid) == t0 + CLOCK
-    with probe_at(world, t0 + CLOCK + 1), reverts("ClockExpired"):
+    with probe_at(world, t0 + CLOCK + 1), reverts("ClockExpired", deadline=t0 + CLOCK):
         s.post_midpoint(gid, 1, truth.hash(1), sender=world.operator)
-    with probe_at(world, t0 + CLOCK), reverts("ClockNotExpired"):
+    with probe_at(world, t0 + CLOCK), reverts("ClockNotExpired", deadline=t0 + CLOCK):
         s.timeout(gid)
     at(world, t0 + CLOCK, lambda: s.post_midpoint(gid, 1, truth.hash(1), sender=world.operator))
     g = s.game(gid)

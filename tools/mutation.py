@@ -12,6 +12,7 @@ import argparse
 import fnmatch
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from contracts import mutants as sol  # noqa: E402
 
 REPORT = ROOT / "docs" / "mutation.md"
 SOL_RESULTS = ROOT / "mutants" / "solidity-results.json"     # kept for --reuse-solidity
+PY_SAMPLE = ROOT / "mutants" / "python-sample.txt"            # the names a --py-sample run chose
 NOTES = ROOT / "tools" / "mutation_notes.toml"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 # mutmut exit codes (mutmut.stats.status_by_exit_code), folded into the statuses the report counts
@@ -91,13 +93,28 @@ def run_mutmut(max_children: int, names: list[str]) -> None:
         raise SystemExit(f"mutmut failed ({proc.returncode}); see mutants/run.log")
 
 
-def python_results() -> dict[str, dict[str, str]]:
-    """{module path: {mutant name: status}} from mutmut's meta files."""
+def python_mutant_names() -> list[str]:
+    """Every mutant mutmut generated for the listed modules (generating them first if needed)."""
+    metas = [ROOT / "mutants" / f"{path}.meta" for path in mutmut_config()["only_mutate"]]
+    if not all(m.exists() for m in metas):
+        run_mutmut(1, ["mipsvm.state.x_state_hash__mutmut_1"])   # generates every mutant, runs one
+    return sorted(name for m in metas for name in json.loads(m.read_text())["exit_code_by_key"])
+
+
+def python_sample(n: int, seed: int) -> list[str]:
+    """A seeded sample of `n` mutant names, the same for the same sources and seed."""
+    names = python_mutant_names()
+    return sorted(random.Random(seed).sample(names, min(n, len(names))))
+
+
+def python_results(sample: set[str] | None) -> dict[str, dict[str, str]]:
+    """{module path: {mutant name: status}} from mutmut's meta files (only `sample` if given)."""
     out = {}
     for path in mutmut_config()["only_mutate"]:
         meta = ROOT / "mutants" / f"{path}.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
-        out[path] = {name: PY_STATUS.get(code, "suspicious") for name, code in codes.items()}
+        out[path] = {name: PY_STATUS.get(code, "suspicious") for name, code in codes.items()
+                     if sample is None or name in sample}
     return out
 
 
@@ -135,7 +152,7 @@ def score(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, judged, 100.0 * killed / judged if judged else 0.0
 
 
-def write_report(py: dict[str, dict[str, str]] | None, sol_outcomes: list[sol.Outcome] | None,
+def write_report(py: dict[str, dict[str, str]] | None, py_total: int | None, sol_outcomes: list[sol.Outcome] | None,
                  sol_total: int, sources: dict[str, str], seconds: dict[str, float]) -> str:
     notes = load_notes()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -149,8 +166,11 @@ def write_report(py: dict[str, dict[str, str]] | None, sol_outcomes: list[sol.Ou
     survivors: list[Survivor] = []
     if py is not None:
         lines += ["## Python (mutmut)", "",
-                  f"Tests: {', '.join(mutmut_config()['pytest_add_cli_args_test_selection'])}; "
-                  f"{seconds.get('python', 0) / 60:.0f} min.", "",
+                  f"Tests: {', '.join(mutmut_config()['pytest_add_cli_args_test_selection'])} "
+                  "(fastest first, stopping at the first failure); "
+                  + (f"a seeded random sample of {sum(len(v) for v in py.values())} of the {py_total} "
+                     "mutants mutmut generates (`--py-sample`); " if py_total else "every mutant; ")
+                  + f"{seconds.get('python', 0) / 60:.0f} min.", "",
                   "| module | mutants | killed | survived | not covered | timeout | not run | score |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         total: Counter[str] = Counter()
@@ -217,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-solidity", action="store_true",
                         help="report the stored Solidity outcomes (mutants/solidity-results.json) again")
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
+    parser.add_argument("--py-sample", type=int, default=None,
+                        help="run a seeded sample of this many Python mutants (default: all)")
     parser.add_argument("--sol-limit", type=int, default=None,
                         help="run a seeded sample of this many Solidity mutants (default: all)")
     parser.add_argument("--seed", type=int, default=1)
@@ -224,14 +246,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sol_limit is not None and args.sol_limit < 1:
         parser.error("--sol-limit must be at least 1")
+    if args.py_sample is not None and args.py_sample < 1:
+        parser.error("--py-sample must be at least 1")
     seconds: dict[str, float] = {}
-    py = None
+    py, py_total = None, None
     if not args.no_python:
         started = time.monotonic()
         if not args.reuse_python:
-            run_mutmut(args.max_children, args.python_mutants)
+            names = list(args.python_mutants)
+            if args.py_sample is not None:
+                names = python_sample(args.py_sample, args.seed)
+                PY_SAMPLE.write_text("\n".join(names) + "\n")
+            run_mutmut(args.max_children, names)
         seconds["python"] = time.monotonic() - started
-        py = python_results()
+        sampled = args.py_sample is not None or (args.reuse_python and PY_SAMPLE.exists())
+        py = python_results(set(PY_SAMPLE.read_text().split()) if sampled else None)
+        py_total = len(python_mutant_names()) if sampled else None
     outcomes = None
     mutants, sources = sol.all_mutants()
     if args.reuse_solidity:
@@ -246,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(o)
         seconds["solidity"] = time.monotonic() - started
         save_sol_outcomes(outcomes, seconds["solidity"])
-    print(write_report(py, outcomes, len(mutants), sources, seconds))
+    print(write_report(py, py_total, outcomes, len(mutants), sources, seconds))
     return 0
 
 

@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
     parser.add_argument("--py-sample", type=int, default=None,
                         help="run a seeded sample of this many Python mutants (default: all)")
+    parser.add_argument("--py-extend", action="store_true",
+                        help="with --py-sample: add the new sample to the stored one instead of replacing it")
     parser.add_argument("--sol-limit", type=int, default=None,
                         help="run a seeded sample of this many Solidity mutants (default: all)")
     parser.add_argument("--seed", type=int, default=1)
@@ -256,7 +258,12 @@ def main(argv: list[str] | None = None) -> int:
             names = list(args.python_mutants)
             if args.py_sample is not None:
                 names = python_sample(args.py_sample, args.seed)
-                PY_SAMPLE.write_text("\n".join(names) + "\n")
+                if args.py_extend and PY_SAMPLE.exists():      # add to the stored sample, run only new ones
+                    done = set(PY_SAMPLE.read_text().split())
+                    names = [n for n in names if n not in done]
+                    PY_SAMPLE.write_text("\n".join(sorted(done | set(names))) + "\n")
+                else:
+                    PY_SAMPLE.write_text("\n".join(names) + "\n")
             run_mutmut(args.max_children, names)
         seconds["python"] = time.monotonic() - started
         sampled = args.py_sample is not None or (args.reuse_python and PY_SAMPLE.exists())

@@ -191,6 +191,26 @@ def test_subtree_root() -> None:
         mem.subtree_root(0x2000_0010, 32)
 
 
+def test_sub_page_subtrees_at_odd_indices() -> None:
+    """Regions smaller than a page at odd positions (right children) of every sub-page level."""
+    mem = Memory()
+    data = bytes(range(256)) * 16
+    mem.write(0x3000_0000, data)
+    for level in range(7):
+        size = 32 << level
+        for addr in (0x3000_0000 + size, 0x3000_1000 - size):      # odd index, last index in the page
+            probe = Memory()
+            probe.write(0, data[addr - 0x3000_0000:addr - 0x3000_0000 + size])
+            assert mem.subtree_root(addr, size) == probe.subtree_root(0, size), (level, hex(addr))
+
+
+def test_proof_of_the_last_byte_of_memory() -> None:
+    mem = Memory()
+    mem.write(0xFFFF_FFFF, b"\x7f")
+    proof = mem.proof(0xFFFF_FFFF)
+    assert proof[31] == 0x7F and verify_proof(mem.root(), 0xFFFF_FFFF, proof)
+
+
 @pytest.mark.parametrize(("addr", "size"), [
     (0x2000_0010, 32),          # unaligned
     (0, 48),                    # >= 32 but not a power of two

@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="report mutmut's stored results without running it again")
     parser.add_argument("--reuse-solidity", action="store_true",
                         help="report the stored Solidity outcomes (mutants/solidity-results.json) again")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="with --reuse-solidity: run the stored Solidity survivors again first")
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
     parser.add_argument("--py-sample", type=int, default=None,
                         help="run a seeded sample of this many Python mutants (default: all)")
@@ -273,6 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     mutants, sources = sol.all_mutants()
     if args.reuse_solidity:
         outcomes, seconds["solidity"] = load_sol_outcomes(mutants)
+        if args.rerun_survivors:                 # judge the stored survivors again with the current tests
+            started = time.monotonic()
+            again = [o.mutant for o in outcomes if o.status in ("survived", "error")]
+            fresh = {o.mutant.id: o for o in sol.run_all(again, sources)}
+            for o in fresh.values():
+                print(f"rerun: {o.status:9} {o.seconds:5.1f}s {o.mutant.id} {o.detail}", flush=True)
+            outcomes = [fresh.get(o.mutant.id, o) for o in outcomes]
+            seconds["solidity"] += time.monotonic() - started
+            save_sol_outcomes(outcomes, seconds["solidity"])
     elif not args.no_solidity:
         started = time.monotonic()
         chosen = sol.select(mutants, args.sol_limit, args.seed)

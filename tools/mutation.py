@@ -236,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="report mutmut's stored results without running it again")
     parser.add_argument("--reuse-solidity", action="store_true",
                         help="report the stored Solidity outcomes (mutants/solidity-results.json) again")
+    parser.add_argument("--sol-file", action="append", choices=sorted(sol.TARGETS),
+                        help="only mutants of this Solidity file (repeatable)")
+    parser.add_argument("--sol-extend", action="store_true",
+                        help="add a new sample to the stored Solidity outcomes instead of replacing them")
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="with --reuse-solidity: run the stored Solidity survivors again first")
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
@@ -286,14 +290,20 @@ def main(argv: list[str] | None = None) -> int:
             save_sol_outcomes(outcomes, seconds["solidity"])
     elif not args.no_solidity:
         started = time.monotonic()
-        chosen = sol.select(mutants, args.sol_limit, args.seed)
-        outcomes = []
+        pool = [m for m in mutants if not args.sol_file or m.file in args.sol_file]
+        stored: list[sol.Outcome] = []
+        if args.sol_extend and SOL_RESULTS.exists():             # add to the stored outcomes
+            stored, seconds["solidity"] = load_sol_outcomes(mutants)
+            seen = {o.mutant.id for o in stored}
+            pool = [m for m in pool if m.id not in seen]
+        chosen = sol.select(pool, args.sol_limit, args.seed)
+        outcomes = list(stored)
         for i, o in enumerate(sol.run_all(chosen, sources), 1):
             print(f"[{i}/{len(chosen)}] {o.status:9} {o.seconds:5.1f}s {o.mutant.id} "
                   f"{o.mutant.file}:{o.mutant.line} {o.detail}", flush=True)
             outcomes.append(o)
-        seconds["solidity"] = time.monotonic() - started
-        save_sol_outcomes(outcomes, seconds["solidity"])
+            save_sol_outcomes(outcomes, seconds.get("solidity", 0.0) + time.monotonic() - started)  # resumable
+        seconds["solidity"] = seconds.get("solidity", 0.0) + time.monotonic() - started
     print(write_report(py, py_total, outcomes, len(mutants), sources, seconds))
     return 0
 

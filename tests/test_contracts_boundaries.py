@@ -255,6 +255,25 @@ def test_first_midpoint_deadline_counts_from_opening() -> None:
     assert (g.defender_clock, g.challenger_clock, g.last_move_at) == (0, CLOCK, t0 + CLOCK)
 
 
+def test_move_events_report_the_interval_after_each_move() -> None:
+    """Daemons rebuild games from MoveMade: each event carries the interval and phase after the move."""
+    world, truth, gid, _ = _opened(8)
+    s = world.system
+    for agree in (True, False, True):
+        g = s.game(gid)
+        s.post_midpoint(gid, g.mid, truth.hash(g.mid), sender=world.operator)
+        posted = s.events_since(s.last_receipt["blockNumber"])[-1]
+        assert (posted.name, posted["lo"], posted["hi"], posted["mid"], posted["next"]) == (
+            "MoveMade", g.lo, g.hi, g.mid, Phase.RESPONSE)
+        s.respond(gid, g.mid, agree, sender=world.challengers[0])
+        ev = s.events_since(s.last_receipt["blockNumber"])[-1]
+        after = s.game(gid)
+        assert (after.lo, after.hi) == ((g.mid, g.hi) if agree else (g.lo, g.mid))
+        assert (ev["lo"], ev["hi"], ev["mid"], ev["midHash"], ev["kind"], ev["next"]) == (
+            after.lo, after.hi, g.mid, truth.hash(g.mid), 1 if agree else 2, after.phase)
+    assert s.game(gid).phase == Phase.PROOF
+
+
 # ----------------------------------------------------------------------------- real MIPS.sol games
 
 PROGRAM = Path(__file__).parent / "fixtures" / "c" / "tiny_model.c"

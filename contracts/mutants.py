@@ -180,7 +180,9 @@ def _compile_check(src_dir: Path, file: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     if proc.returncode != 0:
-        raise CompileError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "compile failed")
+        lines = proc.stderr.strip().splitlines()
+        errors = [ln.strip() for ln in lines if "Error:" in ln and "Traceback" not in ln]
+        raise CompileError((errors or lines or ["compile failed"])[-1])
 
 
 def run_mutant(mutant: Mutant, source: str, workdir: Path, timeout: float) -> Outcome:

@@ -196,7 +196,7 @@ def write_report(py: dict[str, dict[str, str]] | None, py_total: int | None, sol
         k, j, pct = score(c)
         lines += ["## Solidity (contracts/mutants.py)", "",
                   f"{len(sol_outcomes)} of {sol_total} generated mutants run "
-                  f"({'all' if len(sol_outcomes) == sol_total else 'a seeded sample stratified by operator'}); "
+                  f"({'all' if len(sol_outcomes) == sol_total else 'seeded samples stratified by operator, see --sol-limit and --sol-extend'}); "
                   f"{seconds.get('solidity', 0) / 60:.0f} min. Tests per file: "
                   + "; ".join(f"{f}: {', '.join(t)}" for f, t in sol.TARGETS.items()) + ".", "",
                   "| file | operator | run | killed | survived | invalid (does not compile) | error |",

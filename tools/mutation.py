@@ -170,7 +170,8 @@ def write_report(py: dict[str, dict[str, str]] | None, py_total: int | None, sol
                   "(fastest first, stopping at the first failure); "
                   + (f"a seeded random sample of {sum(len(v) for v in py.values())} of the {py_total} "
                      "mutants mutmut generates (`--py-sample`); " if py_total else "every mutant; ")
-                  + f"{seconds.get('python', 0) / 60:.0f} min.", "",
+                  + (f"{seconds['python'] / 60:.0f} min." if "python" in seconds
+                     else "stored results of earlier runs (`--reuse-python`)."), "",
                   "| module | mutants | killed | survived | not covered | timeout | not run | score |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         total: Counter[str] = Counter()
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     PY_SAMPLE.write_text("\n".join(names) + "\n")
             run_mutmut(args.max_children, names)
-        seconds["python"] = time.monotonic() - started
+        if not args.reuse_python:
+            seconds["python"] = time.monotonic() - started
         sampled = args.py_sample is not None or (args.reuse_python and PY_SAMPLE.exists())
         py = python_results(set(PY_SAMPLE.read_text().split()) if sampled else None)
         py_total = len(python_mutant_names()) if sampled else None

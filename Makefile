@@ -6,7 +6,7 @@ STAMPS := .stamps
 export ZIG_GLOBAL_CACHE_DIR := $(CURDIR)/.zig-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test demo bench lint clean doctor
+.PHONY: setup test demo bench lint clean doctor mutation
 
 # pip and npm are independent: run them side by side, then the builds that need both.
 setup:
@@ -34,6 +34,11 @@ $(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm $(wildcard minidnn/csrc/*.c minidn
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20
 
+# Mutation testing (not part of `make test`): mutmut over the Python core, our own mutants of MIPS.sol and
+# Optimist.sol; writes docs/mutation.md. MUTATION_ARGS="--sol-limit 60" samples the Solidity mutants.
+mutation: setup
+	$(PY) tools/mutation.py $(MUTATION_ARGS)
+
 demo: setup
 	$(VENV)/bin/optimist demo
 
@@ -47,5 +52,5 @@ lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf build $(STAMPS) .pytest_cache .ruff_cache
+	rm -rf build $(STAMPS) .pytest_cache .ruff_cache mutants
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import solcx
 import solcx.wrapper
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SRC_DIR = Path(__file__).resolve().parent / "src"
+DEFAULT_SRC_DIR = Path(__file__).resolve().parent / "src"
+SRC_ENV = "OPTIMIST_SOL_SRC"   # another source directory (mutation testing compiles mutants from there)
+SRC_DIR = Path(os.environ.get(SRC_ENV) or DEFAULT_SRC_DIR).resolve()
 SHIM = Path(__file__).resolve().parent / "solc_shim.js"
 ARTIFACT_DIR = REPO_ROOT / "build" / "contracts"
 EVM_VERSION = "cancun"
@@ -34,6 +37,27 @@ def solc_binary() -> Path:
 
 def solc_version() -> str:
     return str(solcx.wrapper.get_solc_version(solc_binary(), with_commit_hash=True))
+
+
+def staged_sources(names: tuple[str, ...], label: str) -> Path:
+    """A directory holding only `names` copied from SRC_DIR (to compile some contracts alone).
+
+    Under the default sources it is build/contracts/<label>; under an OPTIMIST_SOL_SRC override it
+    is next to that directory, so a mutant never lands in the shared build directory."""
+    dest = ARTIFACT_DIR / label if SRC_DIR == DEFAULT_SRC_DIR else SRC_DIR.parent / "staged" / label
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        text = (SRC_DIR / name).read_text()
+        if not (dest / name).exists() or (dest / name).read_text() != text:
+            (dest / name).write_text(text)
+    return dest
+
+
+def _cache_dir(src_dir: Path) -> Path:
+    """build/contracts, except for sources under an OPTIMIST_SOL_SRC override (kept beside them)."""
+    if SRC_DIR != DEFAULT_SRC_DIR and src_dir.resolve().is_relative_to(SRC_DIR.parent):
+        return SRC_DIR.parent / "artifacts"
+    return ARTIFACT_DIR
 
 
 def _sources(src_dir: Path) -> dict[str, str]:
@@ -63,7 +87,7 @@ def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[s
     std_input = _standard_input(sources)
     key = hashlib.sha256(json.dumps(std_input, sort_keys=True).encode()
                          + SHIM.read_bytes()).hexdigest()[:20]
-    cache = ARTIFACT_DIR / f"{key}.json"
+    cache = _cache_dir(Path(src_dir)) / f"{key}.json"
     if cache.exists() and not force:
         return json.loads(cache.read_text())
     try:
@@ -82,7 +106,7 @@ def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[s
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "runtime": "0x" + c["evm"]["deployedBytecode"]["object"],
             }
-    ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(artifacts))
     tmp.replace(cache)

@@ -469,3 +469,31 @@ def test_withdraw_cannot_be_reentered(setup) -> None:
     assert attacker.functions.innerError().call() == w3.keccak(text="Reentrancy()")[:4]
     assert attacker.functions.received().call() == owed
     assert s.balance(attacker.address) == 0 and w3.eth.get_balance(s.address) == FEE
+
+
+def test_failed_transfer_keeps_the_balance(setup) -> None:
+    """A withdrawal whose transfer is refused reverts with TransferFailed: nothing is lost, it can be retried."""
+    from contracts_world import FIXTURES
+    from eth_tester.exceptions import TransactionFailed
+
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+
+    world, _, rid = setup
+    s, w3 = world.system, world.w3
+    res_id, _ = post_lie(world, rid)
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Rejecter"], s.address)
+    wallet.functions.challenge(res_id).transact({"value": CHALLENGE_BOND})
+    advance_time(w3, CLOCK + 1)
+    s.timeout(s.game_of(res_id, wallet.address))            # the defender never moved: the wallet wins
+    owed = CHALLENGE_BOND + RESULT_BOND
+    with pytest.raises(TransactionFailed) as exc:              # eth-tester names the raw revert data
+        wallet.functions.cashOut().call({"gas": 1_000_000})
+    assert repr(bytes(w3.keccak(text="TransferFailed()")[:4])) in str(exc.value)
+    assert s.balance(wallet.address) == owed
+    tx = wallet.functions.cashOut().transact({"gas": 1_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    assert s.balance(wallet.address) == owed and w3.eth.get_balance(s.address) == FEE + owed
+    wallet.functions.setAccept(True).transact()
+    wallet.functions.cashOut().transact({"gas": 1_000_000})
+    assert s.balance(wallet.address) == 0 and w3.eth.get_balance(wallet.address) == owed

@@ -198,10 +198,12 @@ def test_post_result_bad_input(world: World) -> None:
     assert exc.value.fields == {"steps": MAX_STEPS + 1, "maxSteps": MAX_STEPS}
     with reverts("StepsOutOfRange"):
         s.post_result(rid, b"", with_field(state, step=(1 << 48) + 1, exit_code=3), [], sender=op)
-    with reverts("WrongOutputLength"):
+    with reverts("WrongOutputLength") as exc:
         s.post_result(rid, out[:-1], state, proof, sender=op)
-    with reverts("WrongPathLength"):
+    assert exc.value.fields == {"expected": len(out), "got": len(out) - 1}
+    with reverts("WrongPathLength") as exc:
         s.post_result(rid, out, state, proof[1:], sender=op)
+    assert exc.value.fields == {"expected": len(proof), "got": len(proof) - 1}
     with reverts("OutputProofMismatch"):            # output bytes not those of the final memory
         s.post_result(rid, b"\x00" + out[1:], state, proof, sender=op)
     bad = list(proof)

@@ -15,7 +15,7 @@ from mipsvm.memory import (
     verify_proof,
     zero_hash,
 )
-from mipsvm.state import STATE_SIZE, State, StateError, decode_state
+from mipsvm.state import STATE_SIZE, State, StateError, decode_state, state_hash
 
 
 def naive_root(mem: Memory) -> bytes:
@@ -191,6 +191,52 @@ def test_subtree_root() -> None:
         mem.subtree_root(0x2000_0010, 32)
 
 
+def test_sub_page_subtrees_at_odd_indices() -> None:
+    """Regions smaller than a page at odd positions (right children) of every sub-page level."""
+    mem = Memory()
+    data = bytes(range(256)) * 16
+    mem.write(0x3000_0000, data)
+    for level in range(7):
+        size = 32 << level
+        for addr in (0x3000_0000 + size, 0x3000_1000 - size):      # odd index, last index in the page
+            probe = Memory()
+            probe.write(0, data[addr - 0x3000_0000:addr - 0x3000_0000 + size])
+            assert mem.subtree_root(addr, size) == probe.subtree_root(0, size), (level, hex(addr))
+
+
+def test_proof_of_the_last_byte_of_memory() -> None:
+    mem = Memory()
+    mem.write(0xFFFF_FFFF, b"\x7f")
+    proof = mem.proof(0xFFFF_FFFF)
+    assert proof[31] == 0x7F and verify_proof(mem.root(), 0xFFFF_FFFF, proof)
+
+
+@pytest.mark.parametrize(("addr", "size"), [
+    (0x2000_0010, 32),          # unaligned
+    (0, 48),                    # >= 32 but not a power of two
+    (0, 16),                    # a power of two below one leaf
+    (0, 1 << 33),               # larger than the address space
+    (1 << 32, 32),              # outside the address space
+])
+def test_subtree_root_rejects_bad_regions(addr: int, size: int) -> None:
+    with pytest.raises(MemoryRangeError, match="aligned power of two of at least 32 bytes"):
+        Memory().subtree_root(addr, size)
+
+
+def test_page_load_and_proof_errors() -> None:
+    mem = Memory()
+    assert mem.page(0x400) is None                          # never written
+    mem.load([(0x0040_0000, b"ab"), (0x0040_0FFF, b"cd")])  # the second chunk spans two pages
+    assert mem.page(0x400) == b"ab" + bytes(PAGE_SIZE - 3) + b"c"
+    assert mem.read(0x0040_0FFF, 2) == b"cd"
+    assert mem.read(0x0040_0001, 1) == b"b" and mem.read(0x0040_1000, 1) == b"d"
+    assert mem.read(0x0040_0000, 0) == b""
+    assert list(mem.pages()) == [0x400, 0x401]
+    with pytest.raises(MemoryRangeError, match=f"a memory proof is {PROOF_SIZE} bytes, got 5"):
+        root_from_proof(0, b"short")
+    assert not verify_proof(mem.root(), 0, mem.proof(0)[:-1])
+
+
 def test_state_encoding_roundtrip() -> None:
     st = State(pc=0x400000, next_pc=0x400004, lo=7, hi=0xFFFFFFFF, exit_code=3, exited=True,
                step=(1 << 40) + 5)
@@ -208,5 +254,16 @@ def test_state_encoding_roundtrip() -> None:
     dup = st.copy()
     dup.regs[1] = 1
     assert st.regs[1] == 0 and dup.hash() != st.hash()
-    with pytest.raises(StateError):
+    with pytest.raises(StateError, match="a packed state is 186 bytes, got 185"):
         decode_state(packed[:-1])
+    assert state_hash(packed) == keccak256(packed)
+
+
+@pytest.mark.parametrize("flag", [2, 3, 255])
+def test_exited_flag_must_be_0_or_1(flag: int) -> None:
+    packed = bytearray(State().encode())
+    packed[49] = flag
+    with pytest.raises(StateError, match=f"exited byte must be 0 or 1, got {flag}"):
+        decode_state(bytes(packed))
+    packed[49] = 1
+    assert decode_state(bytes(packed))["exited"] is True

@@ -560,6 +560,40 @@ def test_witnesses_over_a_program(built: dict[str, Path]) -> None:
     assert w.post_hash == w.pre_hash
 
 
+def test_decode_from_a_cold_cache() -> None:
+    """decode() memoizes; decoding afresh must give the same fields and behaviour (the cache is a cache)."""
+    from mipsvm import stepper
+
+    words = {
+        special("addu", 8, 9, 10): lambda st: st.regs[10] == 5,
+        imm_op("addiu", 8, 11, -3): lambda st: st.regs[11] == (2 - 3) & M32,
+        (0x02 << 26) | 0x40: lambda st: (st.pc, st.next_pc) == (CODE + 4, 0x100),   # j 0x100
+        0x4400_0000: lambda st: st.exited and st.exit_code == FAULT_INVALID_INSTRUCTION,
+    }
+    saved = dict(stepper._DECODE_CACHE)
+    stepper._DECODE_CACHE.clear()
+    try:
+        for word, check in words.items():
+            ins = stepper.decode(word)
+            assert (ins.name, ins.rs, ins.rt, ins.rd, ins.sa, ins.imm, ins.uimm, ins.target) == (
+                isa.mnemonic(word) or "invalid", isa.rs(word), isa.rt(word), isa.rd(word), isa.sa(word),
+                isa.simm16(word), isa.imm16(word), isa.target26(word))
+            st = machine([word], {8: 2, 9: 3})
+            step(st)
+            assert check(st), (hex(word), st)
+    finally:
+        stepper._DECODE_CACHE.clear()
+        stepper._DECODE_CACHE.update(saved)
+
+
+@pytest.mark.parametrize("cut", [1, PROOF_SIZE, -32])
+def test_verify_step_rejects_a_proof_of_the_wrong_length(cut: int) -> None:
+    w = step_with_witness(machine([NOP]))
+    proof = w.proof[:-cut] if cut > 0 else w.proof + bytes(-cut)
+    with pytest.raises(WitnessError, match=rf"proof must be {2 * PROOF_SIZE} bytes, got {len(proof)}$"):
+        verify_step(w.state, proof)
+
+
 def test_witness_for_faulting_and_unaligned_states() -> None:
     for word, regs in ((imm_op("lw", 8, 9, 2), {8: DATA}), (imm_op("sw", 8, 9, 0), {8: DATA}),
                        (special("break"), {})):

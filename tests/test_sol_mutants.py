@@ -1,0 +1,97 @@
+"""The Solidity mutant generator (contracts/mutants.py): what it mutates, what it leaves alone, stable ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.compile import DEFAULT_SRC_DIR
+from contracts.mutants import TARGETS, generate, main, select
+
+SNIPPET = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+contract Game {
+    uint32 challengerClock; // compare a < b in a comment
+    uint32 defenderClock;
+    error Late(uint256 deadline);
+
+    function prove(uint256 lastMoveAt) external view {
+        uint256 deadline = lastMoveAt + challengerClock;
+        if (block.timestamp > deadline) revert Late(deadline);
+        require(defenderClock != 0, "a <= b in a string");
+    }
+}
+"""
+
+
+def _by_op(file: str = "Optimist.sol") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in generate(file, SNIPPET):
+        out.setdefault(m.operator, []).append(m.mutated_line(SNIPPET))
+    return out
+
+
+def test_operators_on_a_snippet() -> None:
+    ops = _by_op()
+    assert ops["comparison"] == ["if (block.timestamp >= deadline) revert Late(deadline);",
+                                 'require(defenderClock == 0, "a <= b in a string");']
+    assert ops["deadline"] == ["uint256 deadline = lastMoveAt + challengerClock + 1;",
+                               "uint256 deadline = lastMoveAt + challengerClock - 1;"]
+    assert "uint256 deadline = lastMoveAt + defenderClock;" in ops["swap"]
+    assert 'require(challengerClock != 0, "a <= b in a string");' in ops["swap"]
+    assert ops["drop-check"] == ["", ""]
+    assert ops["arith"] == ["uint256 deadline = lastMoveAt - challengerClock;"]
+    assert ops["literal"] == ['require(defenderClock != 1, "a <= b in a string");']
+
+
+def test_declarations_comments_and_strings_are_not_mutated() -> None:
+    for m in generate("Optimist.sol", SNIPPET):
+        assert m.line >= 10, m                      # only inside the function body
+        changed = m.apply(SNIPPET)
+        assert changed != SNIPPET and "compare a < b in a comment" in changed
+        assert "a <= b in a string" in changed or m.operator == "drop-check"
+
+
+def test_dropped_check_removes_the_whole_statement() -> None:
+    drops = [m.apply(SNIPPET) for m in generate("Optimist.sol", SNIPPET) if m.operator == "drop-check"]
+    assert "revert Late" not in drops[0] and "require(" in drops[0]
+    assert "require(" not in drops[1] and "revert Late" in drops[1]
+
+
+def test_ids_survive_unrelated_edits_and_are_unique() -> None:
+    before = {m.id: m.mutated_line(SNIPPET) for m in generate("Optimist.sol", SNIPPET)}
+    shifted = SNIPPET.replace("contract Game {", "contract Game {\n    uint256 extra;\n\n")
+    after = {m.id: m.mutated_line(shifted) for m in generate("Optimist.sol", shifted)}
+    assert before == after
+    assert len(before) == len(generate("Optimist.sol", SNIPPET))
+
+
+@pytest.mark.parametrize("file", sorted(TARGETS))
+def test_real_sources_yield_every_operator(file: str) -> None:
+    source = (DEFAULT_SRC_DIR / file).read_text()
+    mutants = generate(file, source)
+    ops = {m.operator for m in mutants}
+    assert {"comparison", "swap", "drop-check", "arith", "literal"} <= ops
+    assert len({m.id for m in mutants}) == len(mutants)
+    assert all(m.apply(source) != source for m in mutants)
+
+
+def test_prove_deadline_clock_swap_is_generated() -> None:
+    """The planted bug of issue 22 is one of the mutants (so the mutation run keeps checking it)."""
+    source = (DEFAULT_SRC_DIR / "Optimist.sol").read_text()
+    lines = {m.mutated_line(source) for m in generate("Optimist.sol", source) if m.operator == "swap"}
+    assert "uint256 deadline = uint256(g.lastMoveAt) + g.defenderClock;" in lines
+
+
+def test_sample_is_stratified_and_seeded() -> None:
+    source = (DEFAULT_SRC_DIR / "Optimist.sol").read_text()
+    mutants = generate("Optimist.sol", source)
+    a, b = select(mutants, 10, seed=3), select(mutants, 10, seed=3)
+    assert a == b and len(a) == 10
+    assert {m.operator for m in a} == {m.operator for m in mutants}
+
+
+def test_cli_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--limit", "0", "--list"])
+    assert exc.value.code == 2 and "--limit" in capsys.readouterr().err

@@ -17,6 +17,9 @@ DEFAULT_SRC_DIR = Path(__file__).resolve().parent / "src"
 SRC_ENV = "OPTIMIST_SOL_SRC"   # another source directory (mutation testing compiles mutants from there)
 SRC_DIR = Path(os.environ.get(SRC_ENV) or DEFAULT_SRC_DIR).resolve()
 SHIM = Path(__file__).resolve().parent / "solc_shim.js"
+# Committed artifacts of the contracts the app deploys (contracts/ship.py writes them; a test checks they
+# equal a fresh compile): a fresh clone deploys without waiting for solc.
+SHIPPED_DIR = Path(__file__).resolve().parent / "compiled"
 ARTIFACT_DIR = REPO_ROOT / "build" / "contracts"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 200
@@ -81,15 +84,23 @@ def _standard_input(sources: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def source_key(src_dir: Path) -> str:
+    """The compile's identity: every source, every setting and the shim."""
+    std_input = _standard_input(_sources(Path(src_dir)))
+    return hashlib.sha256(json.dumps(std_input, sort_keys=True).encode() + SHIM.read_bytes()).hexdigest()[:20]
+
+
 def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[str, dict[str, Any]]:
-    """Return {contract name: {"abi", "bytecode", "runtime"}} for every contract in `src_dir`."""
-    sources = _sources(Path(src_dir))
-    std_input = _standard_input(sources)
-    key = hashlib.sha256(json.dumps(std_input, sort_keys=True).encode()
-                         + SHIM.read_bytes()).hexdigest()[:20]
+    """Return {contract name: {"abi", "bytecode", "runtime"}} for every contract in `src_dir`: from the
+    build cache, else from the shipped artifacts of exactly these sources, else compiled by solc."""
+    std_input = _standard_input(_sources(Path(src_dir)))
+    key = source_key(Path(src_dir))
     cache = _cache_dir(Path(src_dir)) / f"{key}.json"
     if cache.exists() and not force:
         return json.loads(cache.read_text())
+    shipped = SHIPPED_DIR / f"{key}.json"
+    if shipped.exists() and not force:
+        return json.loads(shipped.read_text())
     try:
         out = solcx.compile_standard(std_input, solc_binary=solc_binary(),
                                      allow_empty=True)

@@ -243,7 +243,7 @@ def test_load_twenty_requests_three_challengers_two_lies(model, tmp_path: Path) 
 
 
 def test_transaction_reverted_on_chain_is_named_and_decided_again(model, tmp_path: Path) -> None:
-    from optimist.client import ChainClient
+    from challenger.client import ChainClient
 
     from challenger.store import Store
     from contracts.system import ContractRevert

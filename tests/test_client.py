@@ -71,3 +71,12 @@ def test_misuse_is_a_client_error(world: World) -> None:
         client.request(world.model_id, TOY_INPUT[:-1])
     with pytest.raises(ClientError, match="unknown request id 99"):
         client.get(99)
+
+
+def test_the_documented_example_runs(capsys) -> None:
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "client_example.py"))
+    assert example["main"]() == ["RequestCreated", "ResultPosted", "ResultFinalized"]
+    assert "outcome SUCCESS" in capsys.readouterr().out

@@ -205,12 +205,16 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
                           "status": g.status.name, "lo": g.lo, "hi": g.hi, "moves": moves.get(g.game_id, 0),
                           "challenger_clock_s": g.challenger_clock, "defender_clock_s": g.defender_clock})
     return {"request": request_id, "model": req.model_id, "status": req.status.name, "fee_wei": req.fee,
-            "requester": req.requester, "cancel_after": req.deadline, "results": results, "games": games}
+            "requester": req.requester, "cancel_after": req.deadline,
+            "callback": req.callback if req.has_callback else None, "callback_gas": req.callback_gas,
+            "results": results, "games": games}
 
 
 def show_report(report: dict[str, Any]) -> None:
     console.print(f"request [bold]{report['request']}[/]: model {report['model']}, status "
                   f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}")
+    if report["callback"]:
+        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})")
     rt = Table(title="results")
     for col in ("result", "operator", "status", "outcome", "steps", "window", "output"):
         rt.add_column(col, overflow="fold")

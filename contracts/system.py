@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import ast
 import enum
+import hashlib
+import json
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -284,15 +289,27 @@ class Params:
 
 # --------------------------------------------------------------------------- compile and deploy
 
+def _staged(kind: str, files: dict[str, str]) -> Path:
+    """A directory holding exactly `files` ({name: text}) under build/contracts/<kind>_src/<content hash>/.
+    Keyed by content and written atomically (a temporary directory renamed): checkouts sharing build/
+    and compiling different versions at the same time never see each other's or half-written files."""
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    target = ARTIFACT_DIR / f"{kind}_src" / digest
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        try:
+            tmp.rename(target)
+        except OSError:   # another process staged the same content first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def compile_system() -> dict[str, dict[str, Any]]:
     """Artifacts of the system contracts alone (unaffected by other contracts' state of work)."""
-    src = ARTIFACT_DIR / "system_src"
-    src.mkdir(parents=True, exist_ok=True)
-    for name in SYSTEM_SOURCES:
-        text = (SRC_DIR / name).read_text()
-        if not (src / name).exists() or (src / name).read_text() != text:
-            (src / name).write_text(text)
-    return compile_contracts(src)
+    return compile_contracts(_staged("system", {name: (SRC_DIR / name).read_text() for name in SYSTEM_SOURCES}))
 
 
 EXAMPLES_DIR = SRC_DIR.parent / "examples"
@@ -300,18 +317,9 @@ EXAMPLES_DIR = SRC_DIR.parent / "examples"
 
 def compile_examples() -> dict[str, dict[str, Any]]:
     """Artifacts of the example dapps (contracts/examples/*.sol, compiled with IOptimistConsumer.sol)."""
-    src = ARTIFACT_DIR / "examples_src"
-    src.mkdir(parents=True, exist_ok=True)
-    files = {"IOptimistConsumer.sol": SRC_DIR / "IOptimistConsumer.sol"}
-    files.update({f.name: f for f in sorted(EXAMPLES_DIR.glob("*.sol"))})
-    for old in src.glob("*.sol"):
-        if old.name not in files:
-            old.unlink()
-    for name, path in files.items():
-        text = path.read_text()
-        if not (src / name).exists() or (src / name).read_text() != text:
-            (src / name).write_text(text)
-    return compile_contracts(src)
+    files = {"IOptimistConsumer.sol": (SRC_DIR / "IOptimistConsumer.sol").read_text()}
+    files.update({f.name: f.read_text() for f in sorted(EXAMPLES_DIR.glob("*.sol"))})
+    return compile_contracts(_staged("examples", files))
 
 
 def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str | None = None) -> Contract:

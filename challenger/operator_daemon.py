@@ -4,7 +4,7 @@ Per tick: post a result (final VM state, bond, and for a clean exit the output a
 every open request of a served model, whatever the run did (a failure exit code and "did not halt
 within the model's maxSteps" are outcomes too); in every game against one of its results post the state hash at the midpoint when
 it is its turn, prove the last step itself when its run says it wins, claim timeouts; finalize its
-results after the challenge window; withdraw.
+results after the challenge window (passing the output when the request names a callback); withdraw.
 
 `dishonest=True`: the operator posts a consistent lie (challenger.models.LyingTrace) once per
 request and defends it with the lying run's hashes; an honest challenger must beat it.
@@ -152,9 +152,17 @@ class Operator(Daemon):
                 continue
             now = now if now is not None else self.client.now()
             if now > res.deadline and res.open_games == 0:
-                if self.send(f"finalize:{rid}", "finalize", rid, expected=RACES):
+                if self.send(f"finalize:{rid}", *self._finalize_call(row, res.request_id), expected=RACES):
                     self.store.set_result_status(rid, "finalized")
                     self.emit("finalized", result=rid, request=res.request_id)
                     self.forget(res.request_id)
                     sent += 1
         return sent
+
+    def _finalize_call(self, row: Any, request_id: int) -> tuple[Any, ...]:
+        """finalize(resultId), or finalizeWithOutput(resultId, output) when the request names a callback
+        (its consumer gets the output bytes; the contract checks them against the stored hash)."""
+        req = self.client.rpc(lambda: self.system.get_request(request_id), "request")
+        if req.has_callback:
+            return ("finalizeWithOutput", row["result_id"], bytes(row["output"]))
+        return ("finalize", row["result_id"])

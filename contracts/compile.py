@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +43,28 @@ def solc_version() -> str:
     return str(solcx.wrapper.get_solc_version(solc_binary(), with_commit_hash=True))
 
 
-def staged_sources(names: tuple[str, ...], label: str) -> Path:
-    """A directory holding only `names` copied from SRC_DIR (to compile some contracts alone).
+def stage_files(files: dict[str, str], label: str) -> Path:
+    """A directory holding exactly `files` ({name: text}), named by their content and written atomically
+    (checkouts sharing build/ and compiling different versions at once never see each other's or
+    half-written files). Under build/contracts/<label>/, or, under an OPTIMIST_SOL_SRC override, next to
+    that directory, so a mutant never lands in the shared build directory."""
+    root = ARTIFACT_DIR / label if SRC_DIR == DEFAULT_SRC_DIR else SRC_DIR.parent / "staged" / label
+    target = root / hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    if not target.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        try:
+            tmp.rename(target)
+        except OSError:   # another process staged the same content first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
-    Under the default sources it is build/contracts/<label>; under an OPTIMIST_SOL_SRC override it
-    is next to that directory, so a mutant never lands in the shared build directory."""
-    dest = ARTIFACT_DIR / label if SRC_DIR == DEFAULT_SRC_DIR else SRC_DIR.parent / "staged" / label
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        text = (SRC_DIR / name).read_text()
-        if not (dest / name).exists() or (dest / name).read_text() != text:
-            (dest / name).write_text(text)
-    return dest
+
+def staged_sources(names: tuple[str, ...], label: str) -> Path:
+    """`stage_files` of the sources `names` of SRC_DIR (to compile some contracts alone)."""
+    return stage_files({name: (SRC_DIR / name).read_text() for name in names}, label)
 
 
 def _cache_dir(src_dir: Path) -> Path:

@@ -21,6 +21,7 @@ import ast
 import enum
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -30,7 +31,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from contracts.compile import compile_contracts, staged_sources
+from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
 from mipsvm.regions import region_level, region_path
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - eth-tester is optional for real chains
 
 REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, TransactionFailed)
 
-SYSTEM_SOURCES = ("IMIPS.sol", "ModelRegistry.sol", "Optimist.sol", "PackedState.sol", "RegionMerkle.sol")
+SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "Optimist.sol", "PackedState.sol", "RegionMerkle.sol")
 DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
 DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
 DEFAULT_RESULT_BOND = 10**17  # wei
@@ -53,6 +54,8 @@ DEFAULT_REOPEN_DELAY = 1      # seconds: a rejected request takes results again 
 DEFAULT_MAX_STEPS = 1 << 40   # a model's step bound unless registered otherwise
 MAX_STEPS = 1 << 48           # the contract's bound on any model's max_steps
 MAX_REQUEST_TIME = 30 * 24 * 3600   # latest request deadline, seconds from the request
+MAX_CALLBACK_GAS = 5_000_000        # largest callback gas limit of a request (Optimist.MAX_CALLBACK_GAS)
+ZERO_ADDRESS = "0x" + "00" * 20
 MIN_PERIOD, MAX_WINDOW, MAX_CLOCK, MAX_REOPEN_DELAY = 30, 30 * 24 * 3600, 7 * 24 * 3600, 3600
 BPS = 10_000
 BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
@@ -192,6 +195,12 @@ class RequestInfo:
     input_hash: bytes
     deadline: int             # the requester may cancel an open request after this time
     reopen_at: int            # after a rejection, no result is accepted before this time (0: never rejected)
+    callback: str = ZERO_ADDRESS   # IOptimistConsumer called on finalization (zero address: none)
+    callback_gas: int = 0          # the callback's gas limit (0: no callback)
+
+    @property
+    def has_callback(self) -> bool:
+        return self.callback_gas != 0
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,16 @@ class Params:
 def compile_system() -> dict[str, dict[str, Any]]:
     """Artifacts of the system contracts alone (unaffected by other contracts' state of work)."""
     return compile_contracts(staged_sources(SYSTEM_SOURCES, "system_src"))
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+
+
+def compile_examples() -> dict[str, dict[str, Any]]:
+    """Artifacts of the example dapps (contracts/examples/*.sol, compiled with IOptimistConsumer.sol)."""
+    files = {"IOptimistConsumer.sol": (SRC_DIR / "IOptimistConsumer.sol").read_text()}
+    files.update({f.name: f.read_text() for f in sorted(EXAMPLES_DIR.glob("*.sol"))})
+    return compile_contracts(stage_files(files, "examples_src"))
 
 
 def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str | None = None) -> Contract:
@@ -489,11 +508,15 @@ class System:
         return self._event_arg(receipt, "ModelRegistered", "modelId")
 
     def request(self, model_id: int, input_bytes: bytes, fee: int = 0, *, sender: str | None = None,
-                deadline: int | None = None) -> int:
+                deadline: int | None = None, callback: str | None = None, callback_gas: int = 200_000) -> int:
         """Request inference of `model_id` on `input_bytes` paying `fee` wei; returns the request id.
         `deadline` (unix time, at most MAX_REQUEST_TIME ahead): after it the requester may cancel an open
-        request; None = the contract's maximum."""
-        if deadline is None:
+        request; None = the contract's maximum. `callback`: an IOptimistConsumer contract called with
+        exactly `callback_gas` gas when the result finalizes (requestWithCallback)."""
+        if callback is not None:
+            receipt = self._send("requestWithCallback", model_id, bytes(input_bytes), deadline or 0,
+                                 Web3.to_checksum_address(callback), callback_gas, sender=sender, value=fee)
+        elif deadline is None:
             receipt = self._send("request", model_id, bytes(input_bytes), sender=sender, value=fee)
         else:
             receipt = self._send("requestUntil", model_id, bytes(input_bytes), deadline, sender=sender, value=fee)
@@ -539,8 +562,12 @@ class System:
         """Close a game whose result was rejected by another game (refunds its challenger)."""
         return self._send("cancelGame", game_id, sender=sender)
 
-    def finalize(self, result_id: int, *, sender: str | None = None) -> dict[str, Any]:
-        """Accept a result after its window with no open game."""
+    def finalize(self, result_id: int, *, sender: str | None = None, output: bytes | None = None
+                 ) -> dict[str, Any]:
+        """Accept a result after its window with no open game. `output` (the posted output bytes, checked
+        against the stored hash) goes to finalizeWithOutput: a request with a callback needs it."""
+        if output is not None:
+            return self._send("finalizeWithOutput", result_id, bytes(output), sender=sender)
         return self._send("finalize", result_id, sender=sender)
 
     def withdraw(self, *, sender: str | None = None) -> int:
@@ -579,10 +606,10 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
-        (requester, status, model_id, fee, result_id, deadline, reopen_at, init,
+        (requester, status, model_id, callback_gas, fee, result_id, deadline, reopen_at, callback, init,
          input_hash) = self.contract.functions.requests(request_id).call()
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
-                           input_hash, deadline, reopen_at)
+                           input_hash, deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
         (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, final_hash,

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                             "finalize, withdraw."),
     "challenger": ("daemons", "Check every result of the given models; dispute wrong ones, play the games, "
                               "withdraw the bonds."),
+    "abi": ("abi", "Print the ABI JSON of CONTRACT (Optimist, IOptimistConsumer, MIPS or DigitBounty; default "
+                   "Optimist)."),
     "demo": ("demo", "The whole story on the embedded chain: honest results, a lie caught by a one-step proof."),
     "bench": ("bench", "Measure models, VM, proofs, gas and disputes on this machine."),
 }

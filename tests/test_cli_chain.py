@@ -206,6 +206,8 @@ def test_request_json_cancel_before_and_status_json(deployed) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--cancel-after", "soon"], "is not a duration"),
     (["--cancel-after", "90d"], "must be 1 s .. 30 days"),
+    (["--callback", "0x12"], "'0x12' is not an address"),
+    (["--callback-gas", "0"], "0 is not in the range 1<=x<=5000000"),
 ])
 def test_bad_request_options(deployed, args: list[str], message: str) -> None:
     d, env = deployed
@@ -217,3 +219,21 @@ def test_deploy_refuses_bad_parameters(deployed) -> None:
     _, env = deployed
     r = CliRunner().invoke(main, ["deploy", "--clock", "0", "-o", "/dev/null"], env=env)
     assert r.exit_code == 2 and "clock must be" in r.output, r.output
+
+
+def test_request_with_a_callback(deployed) -> None:
+    import json
+
+    d, env = deployed
+    runner = CliRunner()
+    base = ["request", "1", "--input", str(d / "x.bin"), "--fee", "0.001ether", "--json"]
+    account = dev_accounts(2)[1].address         # no code: the contract refuses it, by name
+    r = runner.invoke(main, [*base, "--callback", account], env=env)
+    assert r.exit_code == 6 and "BadParameter" in r.output and "Traceback" not in r.output, r.output
+    mips = json.loads(Path(env["OPTIMIST_DEPLOYMENT"]).read_text())["mips"]   # any contract is accepted
+    r = runner.invoke(main, [*base, "--callback", mips.lower(), "--callback-gas", "50000"], env=env)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert (report["callback"], report["callback_gas"]) == (mips, 50_000)
+    r = runner.invoke(main, ["status", str(report["request"])], env=env)
+    assert f"callback {mips} (gas limit 50,000)" in r.output

@@ -244,7 +244,6 @@ def test_load_twenty_requests_three_challengers_two_lies(model, tmp_path: Path) 
 
 def test_transaction_reverted_on_chain_is_named_and_decided_again(model, tmp_path: Path) -> None:
     from challenger.client import ChainClient
-
     from challenger.store import Store
     from contracts.system import ContractRevert
 

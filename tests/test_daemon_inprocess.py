@@ -11,6 +11,7 @@ from challenger.client import ChainClient
 from challenger.models import toy_model
 from challenger.store import Store, StoreError
 from contracts.system import ContractRevert, GameStatus, RequestStatus, ResultStatus
+from mipsvm.memory import keccak256
 from optimist.world import World
 
 WINDOW, CLOCK = 600, 300
@@ -86,6 +87,33 @@ def test_dishonest_operator_loses_to_the_one_step_proof(world: World, model) -> 
     assert request_status(world, rid) == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
     assert liar.store.request(rid)["posts"] == 1   # the liar did not post twice
+
+
+def test_callback_consumes_only_the_honest_output(world: World, model) -> None:
+    """requestWithCallback -> a lying operator posts first -> the challenger wins -> an honest operator
+    posts -> its daemon finalizes with the output -> the consumer got the honest bytes, once."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from tests.contracts_world import FIXTURES
+
+    consumer = deploy_contract(world.w3, compile_contracts(FIXTURES)["RecordingConsumer"])
+    liar, ch, honest = world.operator(dishonest=True), world.challenger(), world.operator()
+    rid = world.system.request(world.model_id, TOY_INPUT, fee=FEE, callback=consumer.address, callback_gas=300_000)
+    liar.tick()
+    lie = world.system.result(1)
+    assert lie.output_hash != keccak256(model.infer(TOY_INPUT))
+    world.run_until(lambda: world.system.result(1).status == ResultStatus.REJECTED, [liar, ch])
+    world.run_until(lambda: request_status(world, rid) == RequestStatus.POSTED, [honest, liar, ch])
+    assert world.system.result(2).operator == honest.me
+    settle(world, [honest, liar, ch])
+    assert request_status(world, rid) == RequestStatus.FINALIZED
+    f = consumer.functions
+    assert (f.calls().call(), f.lastRequestId().call(), f.lastOutcome().call()) == (1, rid, 0)
+    assert f.lastOutput().call() == model.infer(TOY_INPUT)
+    (ev,) = [e for e in world.system.events_since(world.deploy_block) if e.name == "CallbackCalled"]
+    assert ev["ok"] is True
+    assert [t.function for t in honest.store.txs() if t.function.startswith("finalize")] == ["finalizeWithOutput"]
+    assert world.contract_balance() == 0
 
 
 @pytest.mark.slow

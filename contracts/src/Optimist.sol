@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IMIPS} from "./IMIPS.sol";
+import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
@@ -27,10 +28,12 @@ contract Optimist is ModelRegistry {
         address requester;
         RequestStatus status;
         uint64 modelId;
+        uint24 callbackGas;     // gas limit of the callback (0: the request has no callback)
         uint128 fee;
         uint64 resultId;        // the result currently posted or finalized (0 when open)
         uint64 deadline;        // after it, the requester may cancel an Open request
         uint64 reopenAt;        // after a rejection: no result may be posted before this time
+        address callback;       // IOptimistConsumer called when the result finalizes (0: none)
         bytes32 initialStateHash;
         bytes32 inputHash;      // keccak256 of the input bytes (the bytes are in RequestCreated)
     }
@@ -73,6 +76,12 @@ contract Optimist is ModelRegistry {
     uint256 public constant MAX_WINDOW = 30 days;
     uint256 public constant MAX_CLOCK = 7 days;
     uint256 public constant MAX_REOPEN_DELAY = 1 hours;
+    /// @notice Largest callback gas limit a request may name.
+    uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
+    /// @notice Gas kept aside for the CALL itself when checking that the callback gets its whole limit.
+    uint256 public constant CALLBACK_CALL_GAS = 1_000;
+    /// @notice At most this many bytes of a failed callback's revert data are recorded in CallbackCalled.
+    uint256 public constant MAX_CALLBACK_REASON = 256;
 
     IMIPS public immutable mips;
     uint64 public immutable challengeWindow;
@@ -121,6 +130,9 @@ contract Optimist is ModelRegistry {
         uint8 exitCode
     );
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice The callback of a finalized request was called: ok = it returned; otherwise `reason` holds
+    ///         the first MAX_CALLBACK_REASON bytes of its revert data (empty when it ran out of gas).
+    event CallbackCalled(uint256 indexed requestId, address indexed callback, bool ok, bytes reason);
 
     error BadParameter(string name, uint256 value);
     error UnknownRequest(uint256 requestId);
@@ -157,6 +169,8 @@ contract Optimist is ModelRegistry {
     error NothingToWithdraw();
     error TransferFailed();
     error Reentrancy();
+    error OutputMismatch(bytes32 expected, bytes32 got);
+    error InsufficientCallbackGas(uint256 needed, uint256 left);
 
     modifier nonReentrant() {
         assembly ("memory-safe") {
@@ -211,7 +225,7 @@ contract Optimist is ModelRegistry {
     /// @notice Ask for `modelId` run on `input`; msg.value is the fee paid to the operator whose result stands.
     ///         The requester may cancel it while Open after `block.timestamp + MAX_REQUEST_TIME`.
     function request(uint256 modelId, bytes calldata input) external payable nonReentrant returns (uint256) {
-        return _request(modelId, input, block.timestamp + MAX_REQUEST_TIME);
+        return _request(modelId, input, block.timestamp + MAX_REQUEST_TIME, address(0), 0);
     }
 
     /// @notice `request` with the requester's own cancel deadline (now < deadline <= now + MAX_REQUEST_TIME).
@@ -223,7 +237,25 @@ contract Optimist is ModelRegistry {
     {
         uint256 latest = block.timestamp + MAX_REQUEST_TIME;
         if (deadline <= block.timestamp || deadline > latest) revert BadDeadline(deadline, latest);
-        return _request(modelId, input, deadline);
+        return _request(modelId, input, deadline, address(0), 0);
+    }
+
+    /// @notice `requestUntil` whose finalization calls `callback` (an IOptimistConsumer contract) with
+    ///         exactly `callbackGas` gas (1..MAX_CALLBACK_GAS); `deadline` 0 = now + MAX_REQUEST_TIME.
+    ///         The finalizer must pass the output (`finalizeWithOutput`) when the outcome is Success.
+    function requestWithCallback(
+        uint256 modelId,
+        bytes calldata input,
+        uint256 deadline,
+        address callback,
+        uint256 callbackGas
+    ) external payable nonReentrant returns (uint256) {
+        uint256 latest = block.timestamp + MAX_REQUEST_TIME;
+        if (deadline == 0) deadline = latest;
+        if (deadline <= block.timestamp || deadline > latest) revert BadDeadline(deadline, latest);
+        if (callback.code.length == 0) revert BadParameter("callback", uint256(uint160(callback)));
+        if (callbackGas == 0 || callbackGas > MAX_CALLBACK_GAS) revert BadParameter("callbackGas", callbackGas);
+        return _request(modelId, input, deadline, callback, callbackGas);
     }
 
     /// @notice Requester: take the fee back from a request still Open after its deadline.
@@ -281,17 +313,15 @@ contract Optimist is ModelRegistry {
     }
 
     /// @notice Accept a result after its challenge window when no game is open: fee and bond go to the operator.
+    ///         A request with a callback whose outcome is Success needs its output: use `finalizeWithOutput`.
     function finalize(uint256 resultId) external nonReentrant {
-        Result storage res = _pendingResult(resultId);
-        uint256 deadline = uint256(res.postedAt) + challengeWindow;
-        if (block.timestamp <= deadline) revert ChallengeWindowOpen(deadline);
-        if (res.openGames != 0) revert GamesOpen(res.openGames);
-        Request storage req = requests[res.requestId];
-        res.status = ResultStatus.Finalized;
-        req.status = RequestStatus.Finalized;
-        uint256 fee = req.fee;
-        balances[res.operator] += fee + resultBond;
-        emit ResultFinalized(resultId, res.requestId, res.operator, fee, res.outcome, res.exitCode);
+        _finalize(resultId, msg.data[0:0], false);
+    }
+
+    /// @notice `finalize` passing the result's output bytes (from ResultPosted; checked against the stored
+    ///         hash), which the request's callback receives.
+    function finalizeWithOutput(uint256 resultId, bytes calldata output) external nonReentrant {
+        _finalize(resultId, output, true);
     }
 
     /// @notice Send the caller everything credited to it.
@@ -445,17 +475,22 @@ contract Optimist is ModelRegistry {
 
     // ---------------------------------------------------------------- internals
 
-    function _request(uint256 modelId, bytes calldata input, uint256 deadline) private returns (uint256 requestId) {
+    function _request(uint256 modelId, bytes calldata input, uint256 deadline, address callback, uint256 callbackGas)
+        private
+        returns (uint256 requestId)
+    {
         bytes32 init = initialStateHash(modelId, input);
         requestId = ++requestCount;
         requests[requestId] = Request({
             requester: msg.sender,
             status: RequestStatus.Open,
             modelId: uint64(modelId),
+            callbackGas: uint24(callbackGas),
             fee: uint128(msg.value),
             resultId: 0,
             deadline: uint64(deadline),
             reopenAt: 0,
+            callback: callback,
             initialStateHash: init,
             inputHash: keccak256(input)
         });
@@ -494,6 +529,63 @@ contract Optimist is ModelRegistry {
         if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
         bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(base) >> (5 + level), outputProof);
         if (root != memRoot) revert OutputProofMismatch(root, memRoot);
+    }
+
+    /// @dev Finalize; then, for a request with a callback, check `output` against the stored hash (also
+    ///      when `checkOutput`) and call the consumer.
+    function _finalize(uint256 resultId, bytes calldata output, bool checkOutput) private {
+        Result storage res = _pendingResult(resultId);
+        uint256 deadline = uint256(res.postedAt) + challengeWindow;
+        if (block.timestamp <= deadline) revert ChallengeWindowOpen(deadline);
+        if (res.openGames != 0) revert GamesOpen(res.openGames);
+        uint256 requestId = res.requestId;
+        Request storage req = requests[requestId];
+        res.status = ResultStatus.Finalized;
+        req.status = RequestStatus.Finalized;
+        uint256 fee = req.fee;
+        balances[res.operator] += fee + resultBond;
+        emit ResultFinalized(resultId, requestId, res.operator, fee, res.outcome, res.exitCode);
+        uint256 callbackGas = req.callbackGas;
+        if (callbackGas == 0 && !checkOutput) return;
+        bytes32 got = keccak256(output);
+        if (got != res.outputHash) revert OutputMismatch(res.outputHash, got);
+        if (callbackGas != 0) _callConsumer(requestId, req.callback, callbackGas, res.outcome, res.exitCode, output);
+    }
+
+    /// @dev Call the consumer with exactly `gasLimit` gas. Its failure (revert, out of gas, no code) is
+    ///      recorded in CallbackCalled, never propagated. EIP-150 forwards at most 63/64 of the gas left:
+    ///      unless that covers `gasLimit` the whole transaction reverts, so a finalizer cannot starve it.
+    function _callConsumer(
+        uint256 requestId,
+        address consumer,
+        uint256 gasLimit,
+        Outcome outcome,
+        uint8 exitCode,
+        bytes calldata output
+    ) private {
+        bytes memory data =
+            abi.encodeCall(IOptimistConsumer.onOptimistResult, (requestId, uint8(outcome), exitCode, output));
+        bool ok;
+        bytes memory reason;
+        if (consumer.code.length != 0) {   // also warms the address: the CALL below costs a fixed 100
+            uint256 left = gasleft();
+            if (left < CALLBACK_CALL_GAS || (left - CALLBACK_CALL_GAS) * 63 / 64 < gasLimit) {
+                revert InsufficientCallbackGas(gasLimit * 64 / 63 + CALLBACK_CALL_GAS, left);
+            }
+            uint256 size;
+            assembly ("memory-safe") {
+                ok := call(gasLimit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
+                size := returndatasize()
+            }
+            if (!ok) {   // copy a bounded prefix of the revert data: a huge one cannot cost the finalizer
+                if (size > MAX_CALLBACK_REASON) size = MAX_CALLBACK_REASON;
+                reason = new bytes(size);
+                assembly ("memory-safe") {
+                    returndatacopy(add(reason, 0x20), 0, size)
+                }
+            }
+        }
+        emit CallbackCalled(requestId, consumer, ok, reason);
     }
 
     function _pendingResult(uint256 resultId) private view returns (Result storage res) {

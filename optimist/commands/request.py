@@ -71,18 +71,26 @@ class Duration(click.ParamType):
                    "maximum, 30 days).")
 @click.option("--wait", "wait_s", type=Duration(), default=None, metavar="DURATION",
               help="Wait up to DURATION for the request to end; print its outcome.")
+@click.option("--callback", default=None, metavar="ADDRESS",
+              help="An IOptimistConsumer contract called when the result finalizes (requestWithCallback).")
+@click.option("--callback-gas", type=click.IntRange(1, 5_000_000), default=200_000, show_default=True,
+              help="The callback's gas limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
 @key_options
 @handle_errors
 def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_after: int | None, wait_s: int | None,
-            as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
+            callback: str | None, callback_gas: int, as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
             password_env: str) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
+    from web3 import Web3
+
     from contracts.system import MAX_REQUEST_TIME, ContractRevert
 
     if cancel_after is not None and not 0 < cancel_after <= MAX_REQUEST_TIME:
         raise click.BadParameter(f"must be 1 s .. {MAX_REQUEST_TIME // 86400} days", param_hint="--cancel-after")
+    if callback is not None and not Web3.is_address(callback):
+        raise click.BadParameter(f"{callback!r} is not an address", param_hint="--callback")
     data = read_input(input_path, input_type)
     w3 = connect(rpc)
     account = signer(w3, key_env, keystore, password_env)
@@ -96,16 +104,19 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
     if len(data) != info.input_length:
         raise CommandError(f"model {model_id} takes {info.input_length} input bytes "
                            f"({info.input_length // 4} float32), {input_path} has {len(data)}", EXIT_ERROR)
+    from optimist.client import Client
+
     deadline = None if cancel_after is None else w3.eth.get_block("latest")["timestamp"] + cancel_after
-    request_id = system.request(model_id, data, fee=fee, sender=account.address, deadline=deadline)
+    req = Client.from_system(system, account.address, d.block).request(
+        model_id, data, fee=fee, deadline=deadline, callback=callback, callback_gas=callback_gas)
+    request_id = req.id
     gas = system.last_receipt["gasUsed"] if system.last_receipt else None
     if wait_s is not None:
-        end = time.monotonic() + wait_s
         with console.status(f"request {request_id}: waiting for its outcome") if not as_json else _null():
-            while time.monotonic() < end:
-                if system.get_request(request_id).status.name in ("FINALIZED", "CANCELLED"):
-                    break
-                time.sleep(1.0)
+            try:
+                req.wait(timeout=wait_s)
+            except TimeoutError:
+                pass   # reported below with the request's state
     report = request_report(system, d.block, request_id)
     report["gas"] = gas
     if as_json:
@@ -194,12 +205,16 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
                           "status": g.status.name, "lo": g.lo, "hi": g.hi, "moves": moves.get(g.game_id, 0),
                           "challenger_clock_s": g.challenger_clock, "defender_clock_s": g.defender_clock})
     return {"request": request_id, "model": req.model_id, "status": req.status.name, "fee_wei": req.fee,
-            "requester": req.requester, "cancel_after": req.deadline, "results": results, "games": games}
+            "requester": req.requester, "cancel_after": req.deadline,
+            "callback": req.callback if req.has_callback else None, "callback_gas": req.callback_gas,
+            "results": results, "games": games}
 
 
 def show_report(report: dict[str, Any]) -> None:
     console.print(f"request [bold]{report['request']}[/]: model {report['model']}, status "
                   f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}")
+    if report["callback"]:
+        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})")
     rt = Table(title="results")
     for col in ("result", "operator", "status", "outcome", "steps", "window", "output"):
         rt.add_column(col, overflow="fold")

@@ -1,0 +1,231 @@
+"""A Python client for dapp back-ends: request inferences, wait for them, read their outcome, follow events.
+
+    from optimist.client import Client
+
+    client = Client("http://127.0.0.1:8545", key="0x...", deployment="optimist-deployment.json")
+    req = client.request(model_id, image, fee=10**16, callback=consumer_address)   # image: floats or bytes
+    req.wait(timeout=600)                  # until finalized (or cancelled); TimeoutError otherwise
+    res = req.result()                     # outcome, exit code, steps, output bytes (checked), float32 values
+    for ev in client.events(follow=True):  # every Optimist event from the deployment block on, then new ones
+        ...
+
+A Client is built on contracts.system.System (Client.from_system wraps one you already have). The page
+docs/client.md walks through it with a runnable example.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from contracts.system import Event, Outcome, RequestInfo, RequestStatus, System
+from optimist import deployment as dep
+
+END_STATES = (RequestStatus.FINALIZED, RequestStatus.CANCELLED)
+
+
+class ClientError(RuntimeError):
+    """A request the client cannot make or read (unknown model, wrong input length, not finalized...)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """The finalized answer to a request."""
+
+    request_id: int
+    result_id: int
+    outcome: Outcome
+    exit_code: int          # non-zero only for Outcome.FAILURE
+    steps: int
+    output: bytes           # the proven output bytes (empty unless Outcome.SUCCESS)
+    operator: str
+
+    @property
+    def values(self) -> list[float]:
+        """The output as little-endian float32 values (what minidnn models write)."""
+        import numpy as np
+
+        if len(self.output) % 4:
+            raise ClientError(f"the output has {len(self.output)} bytes: not float32 values")
+        return [float(v) for v in np.frombuffer(self.output, dtype="<f4")]
+
+    @property
+    def argmax(self) -> int:
+        """Index of the largest output value (class scores)."""
+        vals = self.values
+        if not vals:
+            raise ClientError("the request has no output")
+        return max(range(len(vals)), key=vals.__getitem__)
+
+
+class Request:
+    """A request on chain: `.status` and `.info` are read fresh each time."""
+
+    def __init__(self, client: Client, request_id: int) -> None:
+        self.client = client
+        self.id = request_id
+
+    def __repr__(self) -> str:
+        return f"Request({self.id}, {self.status.name})"
+
+    @property
+    def info(self) -> RequestInfo:
+        return self.client.system.get_request(self.id)
+
+    @property
+    def status(self) -> RequestStatus:
+        return self.info.status
+
+    def wait(self, timeout: float = 3600.0, poll: float = 1.0) -> Request:
+        """Block until the request is finalized or cancelled; TimeoutError after `timeout` seconds."""
+        end = time.monotonic() + timeout
+        while self.status not in END_STATES:
+            if time.monotonic() >= end:
+                raise TimeoutError(f"request {self.id} is still {self.status.name} after {timeout} s")
+            time.sleep(poll)
+        return self
+
+    def result(self) -> Result:
+        """The finalized result; its output bytes come from ResultPosted and are checked against the hash."""
+        system = self.client.system
+        info = self.info
+        if info.status != RequestStatus.FINALIZED:
+            raise ClientError(f"request {self.id} is {info.status.name}, not FINALIZED (wait() for it)")
+        res = system.result(info.result_id)
+        posted = [e for e in self.events() if e.name == "ResultPosted" and e["resultId"] == info.result_id]
+        if not posted:
+            raise ClientError(f"no ResultPosted event for result {info.result_id} since block "
+                              f"{self.client.from_block} (pass the deployment block as from_block)")
+        output = bytes(posted[-1]["output"])
+        if keccak(output) != res.output_hash:
+            raise ClientError(f"result {info.result_id}: the event's output does not match the stored hash")
+        return Result(self.id, info.result_id, res.outcome, res.exit_code, res.steps, output, res.operator)
+
+    def events(self) -> list[Event]:
+        """This request's events so far: created, results posted, games, finalized or cancelled, callback."""
+        return [e for e in self.client.events(request_id=self.id)]
+
+    def cancel(self) -> int:
+        """Cancel it (the requester, after its deadline, while unanswered); returns the fee credited back."""
+        return self.client.system.cancel_request(self.id, sender=self.client.address)
+
+
+class Client:
+    """Talks to one Optimist deployment as one account (`key`: a private key or a LocalAccount; None for
+    a read-only client, or an unlocked node account given as `account`)."""
+
+    def __init__(self, rpc_url: str | Web3, key: str | bytes | LocalAccount | None = None, *,
+                 deployment: str | Path | dep.Deployment | None = None, address: str | None = None,
+                 from_block: int | None = None, account: str | None = None) -> None:
+        from contracts.chain import http_web3
+
+        w3 = http_web3(rpc_url) if isinstance(rpc_url, str) else rpc_url
+        if address is None:
+            d = deployment if isinstance(deployment, dep.Deployment) else dep.load(deployment)
+            if d.chain_id != w3.eth.chain_id:
+                raise ClientError(f"the deployment is on chain {d.chain_id}, the node is chain {w3.eth.chain_id}")
+            address, from_block = d.optimist, d.block if from_block is None else from_block
+        self.account: LocalAccount | None = None
+        if key is not None:
+            from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+            self.account = key if isinstance(key, LocalAccount) else Account.from_key(key)
+            w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(self.account), layer=0)
+            account = self.account.address
+        self.address: str | None = account
+        self.system = System(w3, Web3.to_checksum_address(address), deploy_block=from_block or 0)
+        self.from_block = from_block or 0
+
+    @classmethod
+    def from_system(cls, system: System, account: str | None = None, from_block: int | None = None) -> Client:
+        """A client on an existing System wrapper, sending as `account` (an address the node signs for)."""
+        self = cls.__new__(cls)
+        self.account, self.address, self.system = None, account, system
+        self.from_block = system.deploy_block if from_block is None else from_block
+        return self
+
+    @property
+    def w3(self) -> Web3:
+        return self.system.w3
+
+    def _sender(self) -> str:
+        if self.address is None:
+            raise ClientError("this client has no account: pass key=... to send transactions")
+        return self.address
+
+    def input_bytes(self, model_id: int, x: Any, dtype: str = "<f4") -> bytes:
+        """`x` (bytes, or numbers: an array, a list) as the model's input bytes, length checked."""
+        import numpy as np
+
+        data = bytes(x) if isinstance(x, bytes | bytearray) else np.asarray(x, dtype=dtype).tobytes()
+        want = self.system.model(model_id).input_length
+        if len(data) != want:
+            raise ClientError(f"model {model_id} takes {want} input bytes, got {len(data)}")
+        return data
+
+    def request(self, model_id: int, x: Any, *, fee: int = 0, callback: str | None = None,
+                callback_gas: int = 200_000, deadline: int | None = None, dtype: str = "<f4") -> Request:
+        """Request `model_id` on `x` paying `fee` wei. `callback`: an IOptimistConsumer contract called with
+        `callback_gas` gas when the result finalizes. `deadline`: unix time after which an unanswered
+        request may be cancelled (default: the contract's maximum, 30 days)."""
+        data = self.input_bytes(model_id, x, dtype)
+        rid = self.system.request(model_id, data, fee=fee, sender=self._sender(), deadline=deadline,
+                                  callback=callback, callback_gas=callback_gas)
+        return Request(self, rid)
+
+    def get(self, request_id: int) -> Request:
+        """A request made earlier (by anyone)."""
+        if self.system.get_request(request_id).status == RequestStatus.NONE:
+            raise ClientError(f"unknown request id {request_id}")
+        return Request(self, request_id)
+
+    def withdraw(self) -> int:
+        """Take what the contract credited this account (refunds, fees); returns wei."""
+        return self.system.withdraw(sender=self._sender())
+
+    def events(self, names: Iterable[str] | None = None, *, request_id: int | None = None,
+               from_block: int | None = None, follow: bool = False, poll: float = 1.0) -> Iterator[Event]:
+        """Optimist events in chain order from `from_block` (default: the deployment block): those named
+        in `names` and, with `request_id`, only that request's (its results' and games' too). `follow`:
+        keep polling for new blocks after the last one (stop by breaking out of the loop)."""
+        wanted = set(names) if names is not None else None
+        results: set[int] = set()
+        games: set[int] = set()
+        start = self.from_block if from_block is None else from_block
+        while True:
+            head = self.w3.eth.block_number
+            if start <= head:
+                for ev in self.system.events_since(start, head):
+                    if request_id is not None and not _belongs(ev, request_id, results, games):
+                        continue
+                    if wanted is None or ev.name in wanted:
+                        yield ev
+                start = head + 1
+            if not follow:
+                return
+            time.sleep(poll)
+
+
+def _belongs(ev: Event, request_id: int, results: set[int], games: set[int]) -> bool:
+    """Whether `ev` concerns `request_id`; learns its result and game ids on the way."""
+    args = ev.args
+    if args.get("requestId") == request_id:
+        if "resultId" in args:
+            results.add(args["resultId"])
+        if ev.name == "GameOpened":
+            games.add(args["gameId"])
+        return True
+    if ev.name == "GameOpened" and args["resultId"] in results:
+        games.add(args["gameId"])
+        return True
+    if "gameId" in args and args["gameId"] in games:
+        return True
+    return "resultId" in args and args["resultId"] in results and ev.name != "GameOpened"

@@ -1,0 +1,327 @@
+"""Request callbacks (Optimist.requestWithCallback / finalizeWithOutput, IOptimistConsumer) on the toy
+machine (tests/contracts_world.py): the consumer gets the outcome and the proven output, a failing or
+greedy consumer never blocks finalization, the finalizer cannot starve it, and the example dapp
+(contracts/examples/DigitBounty.sol) pays only for a finalized result whose argmax is its target."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from eth_utils import keccak
+from web3.logs import DISCARD
+
+from contracts.compile import compile_contracts
+from contracts.system import (
+    MAX_CALLBACK_GAS,
+    REVERTS,
+    ContractRevert,
+    Outcome,
+    RequestStatus,
+    ResultStatus,
+    _revert_data,
+    advance_time,
+    compile_examples,
+    deploy_contract,
+)
+from tests.contracts_world import (
+    CHALLENGE_BOND,
+    FIXTURES,
+    OUTPUT_LEN,
+    RESULT_BOND,
+    WINDOW,
+    World,
+    check_invariant,
+    make_world,
+    play,
+    toy_input,
+    true_output,
+)
+
+FEE = 10**16
+GAS = 200_000
+
+
+def consumer(world: World, name: str = "RecordingConsumer"):
+    return deploy_contract(world.w3, compile_contracts(FIXTURES)[name])
+
+
+def posted(world: World, truth, *, gas: int = GAS, callback=None, out: bytes | None = None) -> tuple[int, int]:
+    """A request with `callback` (its address) answered with `out` (default: the truth); (request, result)."""
+    inp = toy_input()
+    rid = world.system.request(world.model_id, inp, fee=FEE, callback=callback, callback_gas=gas)
+    out = true_output(inp) if out is None else out
+    run, final = world.run_for(inp, out, truth.halt_at)
+    return rid, world.post(rid, run, final, out)
+
+
+def callback_events(world: World) -> list:
+    return [e for e in world.system.events_since(0) if e.name == "CallbackCalled"]
+
+
+def test_callback_gets_the_outcome_and_the_output() -> None:
+    world, truth = make_world()
+    c = consumer(world)
+    rid, res = posted(world, truth, callback=c.address)
+    req = world.system.get_request(rid)
+    assert (req.callback, req.callback_gas, req.has_callback) == (c.address, GAS, True)
+    advance_time(world.w3, WINDOW + 1)
+    out = true_output(toy_input())
+    world.system.finalize(res, output=out, sender=world.accounts[7])   # anyone may finalize
+    assert world.system.get_request(rid).status == RequestStatus.FINALIZED
+    f = c.functions
+    assert (f.calls().call(), f.lastRequestId().call(), f.lastOutcome().call(), f.lastExitCode().call()) == (
+        1, rid, Outcome.SUCCESS, 0)
+    assert f.lastOutput().call() == out and f.caller().call() == world.system.address
+    (ev,) = callback_events(world)
+    assert ev.args == {"requestId": rid, "callback": c.address, "ok": True, "reason": b""}
+    assert world.system.balance(world.operator) == FEE + RESULT_BOND
+    check_invariant(world)
+
+
+def test_a_success_with_a_callback_needs_the_right_output() -> None:
+    world, truth = make_world()
+    c = consumer(world)
+    _, res = posted(world, truth, callback=c.address)
+    advance_time(world.w3, WINDOW + 1)
+    out = true_output(toy_input())
+    with pytest.raises(ContractRevert) as exc:
+        world.system.finalize(res)
+    assert exc.value.name == "OutputMismatch" and exc.value.fields == {"expected": keccak(out), "got": keccak(b"")}
+    with pytest.raises(ContractRevert) as exc:
+        world.system.finalize(res, output=out[:-1] + b"\x00")
+    assert exc.value.name == "OutputMismatch"
+    assert world.system.result(res).status == ResultStatus.PENDING and c.functions.calls().call() == 0
+    world.system.finalize(res, output=out)
+    assert c.functions.calls().call() == 1
+
+
+def test_finalize_with_output_checks_the_hash_without_a_callback_too() -> None:
+    world, truth = make_world()
+    _, res = posted(world, truth)
+    advance_time(world.w3, WINDOW + 1)
+    with pytest.raises(ContractRevert) as exc:
+        world.system.finalize(res, output=b"\x01" * OUTPUT_LEN)
+    assert exc.value.name == "OutputMismatch"
+    world.system.finalize(res, output=true_output(toy_input()))
+    assert callback_events(world) == []
+
+
+def test_failure_outcome_reaches_the_callback_with_its_exit_code_and_no_output() -> None:
+    world, truth = make_world(exit_code=3)
+    c = consumer(world)
+    inp = toy_input()
+    rid = world.system.request(world.model_id, inp, fee=FEE, callback=c.address, callback_gas=GAS)
+    res = world.system.post_result(rid, b"", truth.state(truth.halt_at), [], sender=world.operator)
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(res)          # no output to pass: plain finalize works
+    f = c.functions
+    assert (f.lastOutcome().call(), f.lastExitCode().call(), f.lastOutput().call()) == (Outcome.FAILURE, 3, b"")
+
+
+@pytest.mark.parametrize(("mode", "reason"), [
+    (1, "Refused"),      # a custom error: its data is recorded
+    (2, ""),             # loops until out of gas: no data
+    (3, "huge"),         # 100 kB of revert data: only the first 256 bytes are copied
+])
+def test_a_failing_callback_is_recorded_and_finalization_stands(mode: int, reason: str) -> None:
+    world, truth = make_world()
+    c = consumer(world)
+    c.functions.setMode(mode, 0).transact()
+    rid, res = posted(world, truth, callback=c.address, gas=300_000)
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(res, output=true_output(toy_input()))
+    assert world.system.get_request(rid).status == RequestStatus.FINALIZED
+    assert world.system.balance(world.operator) == FEE + RESULT_BOND
+    (ev,) = callback_events(world)
+    assert ev["ok"] is False
+    if reason == "Refused":
+        assert ev["reason"] == keccak(text="Refused(uint256)")[:4] + rid.to_bytes(32, "big")
+    elif reason == "huge":
+        assert ev["reason"] == bytes(95) + b"\x80" + bytes(160)   # its memory from 0: the free pointer at 0x40
+    else:
+        assert ev["reason"] == b""
+    assert world.system.last_receipt["gasUsed"] < 300_000 + 120_000   # the finalizer pays the limit, no more
+    check_invariant(world)
+
+
+def test_the_callback_cannot_reenter_optimist() -> None:
+    world, truth = make_world()
+    c = consumer(world)
+    c.functions.setMode(4, 0).transact()
+    _, res = posted(world, truth, callback=c.address)
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(res, output=true_output(toy_input()))
+    assert c.functions.innerError().call() == keccak(text="Reentrancy()")[:4]
+    assert callback_events(world)[0]["ok"] is True
+
+
+def test_request_with_callback_checks_its_arguments() -> None:
+    world, _ = make_world()
+    c = consumer(world)
+    inp = toy_input()
+    cases = [
+        ({"callback": world.accounts[5]}, "BadParameter", "callback"),          # no code
+        ({"callback": c.address, "callback_gas": 0}, "BadParameter", "callbackGas"),
+        ({"callback": c.address, "callback_gas": MAX_CALLBACK_GAS + 1}, "BadParameter", "callbackGas"),
+        ({"callback": c.address, "deadline": 1}, "BadDeadline", None),
+    ]
+    for kwargs, name, field in cases:
+        with pytest.raises(ContractRevert) as exc:
+            world.system.request(world.model_id, inp, fee=FEE, **kwargs)
+        assert exc.value.name == name
+        if field:
+            assert exc.value.fields["name"] == field
+    rid = world.system.request(world.model_id, inp, callback=c.address, callback_gas=MAX_CALLBACK_GAS)
+    assert world.system.get_request(rid).callback_gas == MAX_CALLBACK_GAS
+
+
+def test_a_finalizer_cannot_starve_the_callback() -> None:
+    """The consumer burns its gas down to `keep` and records the gas it got: whatever gas the finalizer
+    sends, finalization either reverts or the consumer got (almost) its whole limit."""
+    world, truth = make_world()
+    c = consumer(world)
+    limit, keep = 500_000, 200_000
+    c.functions.setMode(5, keep).transact()
+    _, res = posted(world, truth, callback=c.address, gas=limit)
+    _, second = posted(world, truth, callback=c.address, gas=limit)
+    advance_time(world.w3, WINDOW + 1)
+    out = true_output(toy_input())
+    fn = world.system.contract.functions.finalizeWithOutput(res, out)
+    sender = world.accounts[6]
+    reverted = 0
+    for gas in range(400_000, 800_000, 5_000):
+        try:
+            receipt = world.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": gas}))
+        except REVERTS:
+            reverted += 1
+            continue
+        if receipt["status"] == 1:
+            break
+        reverted += 1
+    else:
+        pytest.fail("finalization never went through")
+    assert reverted > 0 and world.system.result(res).status == ResultStatus.FINALIZED
+    assert c.functions.calls().call() == 1
+    starved_try = c.functions.gasAtEntry().call()
+    world.system.finalize(second, output=out)            # with gas to spare (20M)
+    assert c.functions.calls().call() == 2
+    assert starved_try == c.functions.gasAtEntry().call()   # the same gas both times: the whole limit
+    assert limit - 1_000 < starved_try < limit               # less the consumer's own prologue
+    # the cheapest gas that passes is what the 63/64 check demands, not the starved amount
+    data = fn._encode_transaction_data()
+    with pytest.raises(REVERTS):
+        world.w3.eth.call({"to": world.system.address, "from": sender, "data": data, "gas": gas - 5_000})
+
+
+def _logits(winner: int, n: int = 10) -> bytes:
+    vals = [-1.5 - 0.25 * i for i in range(n)]
+    vals[winner] = 7.25
+    return struct.pack(f"<{n}f", *vals)
+
+
+def deploy_bounty(world: World, target: int, bounty: int = 10**18):
+    """DigitBounty for the toy model (ten float32 logits), funded with `bounty` wei."""
+    art = compile_examples()["DigitBounty"]
+    factory = world.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    tx = factory.constructor(world.system.address, world.model_id, 10, target).transact(
+        {"from": world.accounts[0], "value": bounty})
+    address = world.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    return world.w3.eth.contract(address=address, abi=art["abi"])
+
+
+def submit(world: World, dapp, inp: bytes, who: str) -> int:
+    """`who` submits `inp` to the dapp; returns the Optimist request id."""
+    tx = dapp.functions.submit(inp).transact({"from": who, "value": FEE, "gas": 1_000_000})
+    receipt = world.w3.eth.wait_for_transaction_receipt(tx)
+    (ev,) = dapp.events.Submitted().process_receipt(receipt, errors=DISCARD)
+    return ev.args.requestId
+
+
+def test_digit_bounty_pays_for_the_target_class_only() -> None:
+    world, truth = make_world()
+    assert OUTPUT_LEN == 40   # ten float32 logits, as the digits MLP
+    bounty = 10**18
+    dapp = deploy_bounty(world, 7, bounty)
+    f = dapp.functions
+    for winner in (0, 7, 8, 1, 9):
+        assert f.argmax(_logits(winner)).call() == winner
+    assert f.argmax(struct.pack("<3f", -0.0, 0.0, -1.0)).call() == 1           # +0 above -0
+    assert f.argmax(struct.pack("<3f", float("-inf"), -3e38, -1e-45)).call() == 2
+    alice, bob = world.accounts[8], world.accounts[9]
+    inp = toy_input()
+    results = []
+    for who, cls in ((alice, 3), (bob, 7)):
+        rid = submit(world, dapp, inp, who)
+        assert f.submitterOf(rid).call() == who
+        out = _logits(cls)
+        run, final = world.run_for(inp, out, truth.halt_at)
+        results.append((world.post(rid, run, final, out), out))
+    advance_time(world.w3, WINDOW + 1)
+    for res, out in results:
+        world.system.finalize(res, output=out)
+    judged = dapp.events.Judged().get_logs(from_block=0)
+    assert [(e.args.submitter, e.args.predicted, e.args.won) for e in judged] == [(alice, 3, False), (bob, 7, True)]
+    assert f.winner().call() == bob
+    with pytest.raises(REVERTS):
+        f.claim().call({"from": alice})
+    before = world.w3.eth.get_balance(bob)
+    receipt = world.w3.eth.wait_for_transaction_receipt(f.claim().transact({"from": bob}))
+    assert world.w3.eth.get_balance(bob) == before + bounty - receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    with pytest.raises(REVERTS) as exc:
+        f.submit(inp).call({"from": alice, "value": FEE})
+    assert _revert_data(exc.value)[:4] == keccak(text="BountyWon(address)")[:4]
+
+
+def test_a_lie_never_reaches_the_bounty() -> None:
+    """The liar posts logits for the target class; the challenger wins the game; the honest output
+    (argmax not the target) finalizes and is what the dapp judges."""
+    world, truth = make_world()
+    inp = toy_input()
+    honest = true_output(inp)
+    honest_class = deploy_bounty(world, 0).functions.argmax(honest).call()
+    target = (honest_class + 1) % 10
+    dapp = deploy_bounty(world, target)
+    rid = submit(world, dapp, inp, world.accounts[8])
+    lie = _logits(target)
+    lie_run, lie_final = world.run_for(inp, lie, truth.halt_at)
+    bad = world.post(rid, lie_run, lie_final, lie)
+    ch = world.challengers[0]
+    gid = world.system.open_game(bad, sender=ch)
+    g = play(world, gid, lie_run.hash, truth.hash, prover_state=truth.state)
+    assert world.system.result(bad).status == ResultStatus.REJECTED and g.challenger == ch
+    advance_time(world.w3, WINDOW + 1)
+    with pytest.raises(ContractRevert):
+        world.system.finalize(bad, output=lie)
+    good_run, good_final = world.run_for(inp, honest, truth.halt_at)
+    good = world.post(rid, good_run, good_final, honest, sender=world.accounts[2 + 4])
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(good, output=honest)
+    (judged,) = dapp.events.Judged().get_logs(from_block=0)
+    assert judged.args.won is False and judged.args.predicted == dapp.functions.argmax(honest).call()
+    assert dapp.functions.winner().call() == "0x" + "00" * 20
+    assert world.system.balance(ch) == CHALLENGE_BOND + RESULT_BOND // 2
+    check_invariant(world)
+
+
+def test_callback_gas_overhead_is_within_budget() -> None:
+    """requestWithCallback + finalizeWithOutput (a 40-byte output, a consumer that does nothing) against
+    request + finalize: the extra gas (docs/game-rules.md §8) stays within 100k."""
+    world, truth = make_world()
+    noop = consumer(world, "NoopConsumer")
+    gas: dict[str, int] = {}
+    _, warm_up = posted(world, truth)   # first request and first credit: one-time storage costs
+    rid_plain, res_plain = posted(world, truth)
+    rid_cb, res_cb = posted(world, truth, callback=noop.address)
+    for name, rid in (("request", rid_plain), ("requestWithCallback", rid_cb)):
+        (ev,) = [e for e in world.system.events_since(0) if e.name == "RequestCreated" and e["requestId"] == rid]
+        gas[name] = world.w3.eth.get_transaction_receipt(ev.tx_hash)["gasUsed"]
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(warm_up)
+    world.system.finalize(res_plain)
+    gas["finalize"] = world.system.last_receipt["gasUsed"]
+    world.system.finalize(res_cb, output=true_output(toy_input()))
+    gas["finalizeWithOutput"] = world.system.last_receipt["gasUsed"]
+    extra = gas["requestWithCallback"] - gas["request"] + gas["finalizeWithOutput"] - gas["finalize"]
+    print(f"\ncallback gas: {gas}, overhead {extra}")
+    assert 0 < extra <= 100_000

@@ -113,7 +113,7 @@ class Operator(Daemon):
             if trace is None:
                 continue   # recomputing the run (e.g. after a restart): next tick
             now = self.client.now()
-            deadline = self.client.rpc(lambda x=gid: self.system.clock_deadline(x), "deadline")
+            deadline = g.clock_deadline
             if g.phase == Phase.MIDPOINT:
                 mid = g.mid
                 if self.send(f"midpoint:{gid}:{g.lo}:{g.hi}", "postMidpoint", gid, mid, trace.hash_at(mid),

@@ -253,6 +253,12 @@ class GameInfo:
         """The step the defender posts next (or whose hash the challenger judges)."""
         return self.lo + (self.hi - self.lo) // 2
 
+    @property
+    def clock_deadline(self) -> int:
+        """When the side to move runs out of time (Optimist.clockDeadline, without a call): the
+        defender's clock while a midpoint is due, the challenger's otherwise."""
+        return self.last_move_at + (self.defender_clock if self.phase == Phase.MIDPOINT else self.challenger_clock)
+
 
 @dataclass(frozen=True)
 class Event:

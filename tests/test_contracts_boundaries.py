@@ -172,6 +172,7 @@ def test_prove_until_the_challengers_clock_runs_out(defender_spends: int, challe
     c = proof_phase(defender_spends, challenger_spends)
     s, deadline = c.system, c.last + CLOCK - challenger_spends
     assert s.clock_deadline(c.game_id) == deadline
+    assert s.game(c.game_id).clock_deadline == deadline   # the wrapper's local copy agrees
     with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
         s.prove(c.game_id, c.truth.state(1), bytes(1792))
     at(c.world, deadline, lambda: s.prove(c.game_id, c.truth.state(1), bytes(1792)))
@@ -214,6 +215,7 @@ def test_defender_timeout_after_the_defenders_clock(defender_spends: int, challe
     c = midpoint_phase(defender_spends, challenger_spends)
     s, deadline = c.system, c.last + CLOCK - defender_spends
     assert s.clock_deadline(c.game_id) == deadline
+    assert s.game(c.game_id).clock_deadline == deadline   # the wrapper's local copy agrees
     with probe_at(c.world, deadline), reverts("ClockNotExpired", deadline=deadline):
         s.timeout(c.game_id)
     with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
@@ -230,6 +232,7 @@ def test_challenger_timeout_in_response_phase(defender_spends: int) -> None:
     c = response_phase(defender_spends)
     s, deadline = c.system, c.last + CLOCK                  # the challenger has not spent anything yet
     assert s.clock_deadline(c.game_id) == deadline
+    assert s.game(c.game_id).clock_deadline == deadline   # the wrapper's local copy agrees
     with probe_at(c.world, deadline), reverts("ClockNotExpired", deadline=deadline):
         s.timeout(c.game_id)
     with probe_at(c.world, deadline + 1), reverts("ClockExpired", deadline=deadline):
@@ -246,6 +249,7 @@ def test_first_midpoint_deadline_counts_from_opening() -> None:
     world, truth, gid, t0 = _opened(2)
     s = world.system
     assert s.clock_deadline(gid) == t0 + CLOCK
+    assert s.game(gid).clock_deadline == t0 + CLOCK   # the wrapper's local copy agrees
     with probe_at(world, t0 + CLOCK + 1), reverts("ClockExpired", deadline=t0 + CLOCK):
         s.post_midpoint(gid, 1, truth.hash(1), sender=world.operator)
     with probe_at(world, t0 + CLOCK), reverts("ClockNotExpired", deadline=t0 + CLOCK):

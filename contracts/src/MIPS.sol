@@ -60,7 +60,7 @@ contract MIPS {
         } else {
             _execute(s, _fetch(s, proof[:PROOF_SIZE]), proof[PROOF_SIZE:]);
         }
-        return keccak256(_encode(s));
+        return _hash(s);
     }
 
     /// @notice keccak256 of a packed state (the hash the game commits to).
@@ -83,8 +83,12 @@ contract MIPS {
         if (exited > 1) revert BadExitedFlag(exited);
         s.exited = exited == 1;
         s.step = uint64(_field(b, 50, 8));
-        for (uint256 i = 0; i < 32; i++) {
-            s.regs[i] = uint32(_field(b, 58 + 4 * i, 4));
+        uint32[32] memory regs = s.regs;
+        assembly ("memory-safe") {
+            let src := add(b.offset, 58) // regs[i]: 4 bytes big-endian at 58 + 4 i
+            for { let i := 0 } lt(i, 32) { i := add(i, 1) } {
+                mstore(add(regs, shl(5, i)), shr(224, calldataload(add(src, shl(2, i)))))
+            }
         }
     }
 
@@ -95,16 +99,22 @@ contract MIPS {
         }
     }
 
-    function _encode(State memory s) internal pure returns (bytes memory out) {
-        out = abi.encodePacked(s.memRoot, s.pc, s.nextPC, s.lo, s.hi, s.exitCode, s.exited, s.step, new bytes(128));
-        for (uint256 k = 0; k < 4; k++) {
-            uint256 word;
-            for (uint256 j = 0; j < 8; j++) {
-                word = (word << 32) | s.regs[8 * k + j];
+    /// @notice keccak256 of the packed state (the inverse of `_decode`), built in scratch memory.
+    function _hash(State memory s) internal pure returns (bytes32 h) {
+        uint256 header = (uint256(s.pc) << 224) | (uint256(s.nextPC) << 192) | (uint256(s.lo) << 160)
+            | (uint256(s.hi) << 128) | (uint256(s.exitCode) << 120) | (s.exited ? uint256(1) << 112 : 0)
+            | (uint256(s.step) << 48); // bytes 32..57; the low 6 bytes are overwritten by regs[0]
+        bytes32 memRoot = s.memRoot;
+        uint32[32] memory regs = s.regs;
+        assembly ("memory-safe") {
+            let out := mload(0x40) // scratch past the free pointer: 186 bytes + 28 of overrun
+            mstore(out, memRoot)
+            mstore(add(out, 32), header)
+            for { let i := 0 } lt(i, 32) { i := add(i, 1) } {
+                // ascending order: each store's 28 trailing zero bytes are overwritten by the next register
+                mstore(add(out, add(58, shl(2, i))), shl(224, mload(add(regs, shl(5, i)))))
             }
-            assembly ("memory-safe") {
-                mstore(add(out, add(90, mul(k, 32))), word) // 32 (length) + 58 (header) + 32 k
-            }
+            h := keccak256(out, STATE_SIZE)
         }
     }
 

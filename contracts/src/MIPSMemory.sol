@@ -11,22 +11,18 @@ library MIPSMemory {
 
     /// @notice Root of the tree holding `leaf` at leaf index `addr >> 5`, using the siblings of `proof`.
     function rootWithLeaf(bytes calldata proof, uint32 addr, bytes32 leaf) internal pure returns (bytes32 node) {
-        uint256 index = uint256(addr) >> 5;
         assembly ("memory-safe") {
             node := leaf
+            let index := shr(5, addr)
             let sibling := add(proof.offset, 32)
-            for { let i := 0 } lt(i, TREE_DEPTH) { i := add(i, 1) } {
-                switch and(shr(i, index), 1)
-                case 0 {
-                    mstore(0x00, node)
-                    mstore(0x20, calldataload(sibling))
-                }
-                default {
-                    mstore(0x00, calldataload(sibling))
-                    mstore(0x20, node)
-                }
+            let end := add(sibling, mul(32, TREE_DEPTH))
+            for {} lt(sibling, end) { sibling := add(sibling, 32) } {
+                // bit k of the index: 0 = the node is a left child (hashed at 0x00), 1 = a right child (at 0x20)
+                let nodeAt := shl(5, and(index, 1))
+                mstore(nodeAt, node)
+                mstore(xor(nodeAt, 0x20), calldataload(sibling))
                 node := keccak256(0x00, 0x40)
-                sibling := add(sibling, 32)
+                index := shr(1, index)
             }
         }
     }

@@ -534,7 +534,7 @@ class System:
         return self._send("respond", game_id, mid, agree, sender=sender)
 
     def prove(self, game_id: int, state: bytes, proof: bytes, *, sender: str | None = None) -> dict[str, Any]:
-        """One-step proof: packed pre-state at `lo` and its 1792-byte memory proof."""
+        """One-step proof: packed pre-state at `lo` and its witness proof (fetch proof || data proof if used)."""
         return self._send("prove", game_id, bytes(state), bytes(proof), sender=sender)
 
     def timeout(self, game_id: int, *, sender: str | None = None) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 `step(state)` executes exactly one instruction (or halts). Each instruction family is one
 small function named after its ISA mnemonic; all of them follow the same pattern:
 read operands, check faults (before any write), write results, then move pc/nextPC.
-`step_with_witness(state)` also returns the packed pre-state and the two memory proofs
-MIPS.sol needs to replay the step on-chain.
+`step_with_witness(state)` also returns the packed pre-state and the memory proofs
+MIPS.sol needs to replay the step on-chain (the fetch proof, and the data proof of a load or store).
 """
 
 from __future__ import annotations
@@ -747,15 +747,12 @@ def run(state: State, max_steps: int | None = None) -> int:
 # One-step witness
 # ====================================================================================
 
-ZERO_PROOF = bytes(PROOF_SIZE)
-
-
 @dataclass(frozen=True)
 class Witness:
-    """What MIPS.sol needs for one step: packed pre-state and fetchProof || dataProof."""
+    """What MIPS.sol needs for one step: packed pre-state and fetchProof (|| dataProof for a load or store)."""
 
     state: bytes        # 186-byte packed pre-state
-    proof: bytes        # 1792 bytes: fetchProof (896) || dataProof (896, zero if no data access)
+    proof: bytes        # fetchProof (896 bytes), then dataProof (896) if the step reads or writes memory
     post_hash: bytes    # keccak256 of the packed post-state
 
     @property
@@ -786,7 +783,7 @@ def step_with_witness(state: State) -> Witness:
     pre = state.encode()
     fetch_proof = memory.proof(state.pc)
     addr = data_access(state)
-    data_proof = ZERO_PROOF if addr is None else memory.proof(addr)
+    data_proof = b"" if addr is None else memory.proof(addr)
     step(state)
     return Witness(pre, fetch_proof + data_proof, state.hash())
 
@@ -813,6 +810,8 @@ class ProofMemory:
 
     def _word_offset(self, addr: int) -> int:
         if self._addr is None:
+            if not self._proof:
+                raise WitnessError(f"no dataProof for the data access at {addr:#x} (the proof is the fetchProof alone)")
             if root_from_proof(addr, self._proof) != self._root:
                 raise WitnessError(f"dataProof does not prove address {addr:#x} under memRoot")
             self._addr = addr
@@ -842,8 +841,8 @@ def verify_step(packed_state: bytes, proof: bytes) -> bytes:
 
     Raises WitnessError when a needed proof does not verify against the pre-state memRoot.
     """
-    if len(proof) != 2 * PROOF_SIZE:
-        raise WitnessError(f"proof must be {2 * PROOF_SIZE} bytes, got {len(proof)}")
+    if len(proof) not in (PROOF_SIZE, 2 * PROOF_SIZE):
+        raise WitnessError(f"proof must be {PROOF_SIZE} or {2 * PROOF_SIZE} bytes, got {len(proof)}")
     fields = decode_state(packed_state)
     if fields["exited"]:
         return keccak256(packed_state)

@@ -264,11 +264,18 @@ def test_every_step_of_sol_mix_program(mips: Contract) -> None:
 
 @st.composite
 def tampered_witnesses(draw: st.DrawFn) -> tuple[bytes, bytes]:
-    """A valid witness with one random corruption of the state or either proof."""
+    """A valid witness with one random corruption of the state or either proof, an added or dropped
+    data proof, or a proof of another length."""
     w = step_with_witness(draw(pre_states()))
     state, proof = bytearray(w.state), bytearray(w.proof)
-    target = draw(st.sampled_from(["state", "fetch", "data"]))
-    if target == "state":
+    has_data = len(proof) > PROOF_SIZE
+    target = draw(st.sampled_from(["state", "fetch", "data" if has_data else "add_data", "resize"]))
+    if target == "add_data":                 # an unused data proof (ignored; any bytes)
+        proof += draw(st.binary(min_size=PROOF_SIZE, max_size=PROOF_SIZE))
+    elif target == "resize":                 # drop the data proof, or cut or extend the proof
+        size = draw(st.sampled_from([PROOF_SIZE, PROOF_SIZE - 32, len(proof) + 1, 3 * PROOF_SIZE]))
+        proof = (proof + bytes(size))[:size]
+    elif target == "state":
         i = draw(st.integers(0, len(state) - 1))
         state[i] ^= draw(st.integers(1, 255))
     else:
@@ -412,8 +419,22 @@ def test_bad_lengths_rejected(mips: Contract, store_witness: tuple[State, Witnes
     _, w = store_witness
     assert _revert(mips, w.state[:-1], w.proof) == "BadStateLength"
     assert _revert(mips, w.state + b"\0", w.proof) == "BadStateLength"
-    assert _revert(mips, w.state, w.proof[:PROOF_SIZE]) == "BadProofLength"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE]) == "MissingDataProof"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE - 1]) == "BadProofLength"
+    assert _revert(mips, w.state, w.proof[:PROOF_SIZE + 32]) == "BadProofLength"
     assert _revert(mips, w.state, w.proof + bytes(32)) == "BadProofLength"
+    assert _revert(mips, w.state, b"") == "BadProofLength"
+
+
+def test_unused_data_proof_is_ignored(mips: Contract) -> None:
+    """A step without a data access takes the fetch proof alone (what the stepper emits) or the fetch
+    proof and any 896 bytes after it, with the same post-state."""
+    pre = _state_with(0x0109_5021, {8: 5, 9: 7})   # addu $t2, $t0, $t1
+    w = step_with_witness(pre.copy())
+    assert len(w.proof) == PROOF_SIZE
+    assert mips.call("step", w.state, w.proof) == w.post_hash == verify_step(w.state, w.proof)
+    for filler in (bytes(PROOF_SIZE), bytes(range(256)) * 3 + bytes(128)):
+        assert mips.call("step", w.state, w.proof + filler) == w.post_hash
     bad_flag = w.state[:49] + b"\x02" + w.state[50:]
     assert _revert(mips, bad_flag, w.proof) == "BadExitedFlag"
 

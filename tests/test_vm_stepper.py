@@ -516,16 +516,16 @@ def _check_witness(pre: State, witness, post: State) -> None:
     fields = decode_state(witness.state)
     root = fields["mem_root"]
     assert witness.pre_hash == pre.hash()
-    assert len(witness.proof) == 2 * PROOF_SIZE
+    addr = data_access(pre)
+    assert len(witness.proof) == (1 if addr is None else 2) * PROOF_SIZE
     fetch, data = witness.proof[:PROOF_SIZE], witness.proof[PROOF_SIZE:]
     assert verify_proof(root, fields["pc"], fetch)
     assert struct.unpack_from("<I", fetch, fields["pc"] & 28)[0] == pre.memory.read_u32(fields["pc"] & ~3)
     tampered = bytearray(fetch)
     tampered[40] ^= 1
     assert not verify_proof(root, fields["pc"], bytes(tampered))
-    addr = data_access(pre)
     if addr is None:
-        assert data == bytes(PROOF_SIZE)
+        assert data == b""
         assert post.memory.root() == root
     else:
         assert verify_proof(root, addr, data)
@@ -544,6 +544,12 @@ def _check_witness(pre: State, witness, post: State) -> None:
     if addr is not None:
         with pytest.raises(WitnessError, match="dataProof"):
             verify_step(witness.state, fetch + bytes(bad))
+        with pytest.raises(WitnessError, match="no dataProof"):
+            verify_step(witness.state, fetch)          # a load or store needs its data proof
+    else:                                              # an unused data proof is ignored
+        assert verify_step(witness.state, fetch + bytes(PROOF_SIZE)) == witness.post_hash
+    with pytest.raises(WitnessError, match="proof must be"):
+        verify_step(witness.state, fetch[:-1])
 
 
 def test_witnesses_over_a_program(built: dict[str, Path]) -> None:

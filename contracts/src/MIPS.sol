@@ -10,7 +10,7 @@ import {MIPSMemory} from "MIPSMemory.sol";
 contract MIPS {
     uint256 internal constant STATE_SIZE = 186;
     uint256 internal constant PROOF_SIZE = MIPSMemory.PROOF_SIZE;   // 896
-    uint256 internal constant WITNESS_PROOF_SIZE = 2 * PROOF_SIZE;  // fetch proof || data proof
+    uint256 internal constant WITNESS_PROOF_SIZE = 2 * PROOF_SIZE;  // fetch proof || data proof (the longest)
 
     uint32 internal constant SYS_EXIT = 4001;
     uint32 internal constant SYS_EXIT_GROUP = 4246;
@@ -25,8 +25,10 @@ contract MIPS {
 
     /// @notice The packed state is not 186 bytes.
     error BadStateLength(uint256 length);
-    /// @notice The proof is not fetch proof || data proof (1792 bytes).
+    /// @notice The proof is neither a fetch proof (896 bytes) nor fetch proof || data proof (1792 bytes).
     error BadProofLength(uint256 length);
+    /// @notice A load or store needs the data proof, and the proof is the fetch proof alone.
+    error MissingDataProof(uint32 addr);
     /// @notice The exited byte of the packed state is neither 0 nor 1.
     error BadExitedFlag(uint8 exited);
     /// @notice The fetch proof does not prove the leaf holding pc against memRoot.
@@ -48,17 +50,18 @@ contract MIPS {
 
     /// @notice Execute one instruction; returns keccak256 of the packed post-state.
     /// @param state packed pre-state (186 bytes, big-endian fields)
-    /// @param proof fetch proof (896 bytes) || data proof (896 bytes, zeros when unused)
+    /// @param proof fetch proof (896 bytes), then the data proof (896 bytes) when the step reads or writes
+    ///        memory; a data proof the step does not use is ignored (docs/vm-spec.md §4)
     function step(bytes calldata state, bytes calldata proof) external pure returns (bytes32) {
         if (state.length != STATE_SIZE) revert BadStateLength(state.length);
-        if (proof.length != WITNESS_PROOF_SIZE) revert BadProofLength(proof.length);
+        if (proof.length != PROOF_SIZE && proof.length != WITNESS_PROOF_SIZE) revert BadProofLength(proof.length);
         State memory s = _decode(state);
         if (s.exited) return keccak256(state);
         s.step += 1; // checked: a step counter at 2**64 - 1 reverts (unreachable: steps <= 2**48)
         if (s.pc & 3 != 0) {
             _halt(s, FAULT_UNALIGNED_PC);
         } else {
-            _execute(s, _fetch(s, proof[:PROOF_SIZE]), proof[PROOF_SIZE:]);
+            _execute(s, _fetch(s, proof[:PROOF_SIZE]), proof[PROOF_SIZE:]); // data proof: empty or 896 bytes
         }
         return _hash(s);
     }
@@ -127,6 +130,7 @@ contract MIPS {
 
     /// @notice The aligned word holding `addr`, proven by `dataProof` against memRoot.
     function _loadWord(State memory s, bytes calldata dataProof, uint32 addr) internal pure returns (uint32) {
+        if (dataProof.length == 0) revert MissingDataProof(addr);
         if (MIPSMemory.root(dataProof, addr) != s.memRoot) revert InvalidDataProof(addr);
         return MIPSMemory.wordAt(MIPSMemory.leafOf(dataProof), addr & ~uint32(3));
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,25 @@ def _standard_input(sources: dict[str, str]) -> dict[str, Any]:
                                             "evm.deployedBytecode.object"]}},
         },
     }
+
+
+def compile_subset(names: tuple[str, ...], src_dir: Path = SRC_DIR) -> dict[str, dict[str, Any]]:
+    """Artifacts of the sources `names` of `src_dir` alone, staged in a directory named by their content
+    (worktrees share build/: a fixed staging directory would let one checkout's sources replace another's
+    between the copy and the compile)."""
+    texts = {name: (src_dir / name).read_text() for name in names}
+    key = hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:20]
+    staged = ARTIFACT_DIR / "src" / key
+    if not staged.is_dir():
+        tmp = ARTIFACT_DIR / "src" / f"{key}.{os.getpid()}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            (tmp / name).write_text(text)
+        try:
+            tmp.rename(staged)
+        except OSError:       # another process staged the same content first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return compile_contracts(staged)
 
 
 def compile_contracts(src_dir: Path = SRC_DIR, *, force: bool = False) -> dict[str, dict[str, Any]]:

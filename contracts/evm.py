@@ -10,7 +10,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 from pyrevm import EVM
 
-from contracts.compile import ARTIFACT_DIR, SRC_DIR, compile_contracts
+from contracts.compile import compile_contracts, compile_subset
 
 DEPLOYER = "0x" + "0d" * 20
 _REVERT = re.compile(r"Revert \{ gas_used: (\d+), output: 0x([0-9a-fA-F]*) \}")
@@ -21,13 +21,7 @@ MIPS_SOURCES = ("MIPS.sol", "MIPSMemory.sol")
 
 def compile_mips() -> dict[str, dict[str, Any]]:
     """Artifacts of MIPS.sol and its library alone (unaffected by the other contracts' state of work)."""
-    src = ARTIFACT_DIR / "mips_src"
-    src.mkdir(parents=True, exist_ok=True)
-    for name in MIPS_SOURCES:
-        text = (SRC_DIR / name).read_text()
-        if not (src / name).exists() or (src / name).read_text() != text:
-            (src / name).write_text(text)
-    return compile_contracts(src)
+    return compile_subset(MIPS_SOURCES)
 
 
 class EVMRevert(Exception):

@@ -30,7 +30,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from contracts.compile import ARTIFACT_DIR, SRC_DIR, compile_contracts
+from contracts.compile import compile_subset
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
 from mipsvm.regions import region_level, region_path
@@ -278,13 +278,7 @@ class Params:
 
 def compile_system() -> dict[str, dict[str, Any]]:
     """Artifacts of the system contracts alone (unaffected by other contracts' state of work)."""
-    src = ARTIFACT_DIR / "system_src"
-    src.mkdir(parents=True, exist_ok=True)
-    for name in SYSTEM_SOURCES:
-        text = (SRC_DIR / name).read_text()
-        if not (src / name).exists() or (src / name).read_text() != text:
-            (src / name).write_text(text)
-    return compile_contracts(src)
+    return compile_subset(SYSTEM_SOURCES)
 
 
 def deploy_contract(w3: Web3, artifact: dict[str, Any], *args: Any, sender: str | None = None) -> Contract:
@@ -585,7 +579,7 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
-        (requester, status, model_id, fee, result_id, deadline, reopen_at, init,
+        (requester, model_id, fee, status, result_id, deadline, reopen_at, init,
          input_hash) = self.contract.functions.requests(request_id).call()
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
                            input_hash, deadline, reopen_at)

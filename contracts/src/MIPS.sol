@@ -6,11 +6,11 @@ import {MIPSMemory} from "MIPSMemory.sol";
 /// @title MIPS: one step of the optimist MIPS32r1 little-endian VM (docs/vm-spec.md).
 /// @notice `step` decodes a 186-byte packed pre-state, fetches the instruction at pc through a Merkle proof,
 ///         executes it (reading or writing at most one aligned word through a second proof) and returns the
-///         keccak256 of the packed post-state. The Python reference stepper (mipsvm/stepper.py) is the spec.
+///         keccak256 of the packed post-state. Proofs are compact (MIPSMemory). The Python reference stepper
+///         (mipsvm/stepper.py) is the spec.
 contract MIPS {
     uint256 internal constant STATE_SIZE = 186;
-    uint256 internal constant PROOF_SIZE = MIPSMemory.PROOF_SIZE;   // 896
-    uint256 internal constant WITNESS_PROOF_SIZE = 2 * PROOF_SIZE;  // fetch proof || data proof (the longest)
+    uint256 internal constant TREE_DEPTH = 27;  // MIPSMemory.TREE_DEPTH (an array length must be a literal here)
 
     uint32 internal constant SYS_EXIT = 4001;
     uint32 internal constant SYS_EXIT_GROUP = 4246;
@@ -25,7 +25,7 @@ contract MIPS {
 
     /// @notice The packed state is not 186 bytes.
     error BadStateLength(uint256 length);
-    /// @notice The proof is neither a fetch proof (896 bytes) nor fetch proof || data proof (1792 bytes).
+    /// @notice The proof is not one compact fetch proof, optionally followed by one compact data proof.
     error BadProofLength(uint256 length);
     /// @notice A load or store needs the data proof, and the proof is the fetch proof alone.
     error MissingDataProof(uint32 addr);
@@ -50,18 +50,24 @@ contract MIPS {
 
     /// @notice Execute one instruction; returns keccak256 of the packed post-state.
     /// @param state packed pre-state (186 bytes, big-endian fields)
-    /// @param proof fetch proof (896 bytes), then the data proof (896 bytes) when the step reads or writes
-    ///        memory; a data proof the step does not use is ignored (docs/vm-spec.md §4)
+    /// @param proof compact fetch proof, then the compact data proof when the step reads or writes memory;
+    ///        a data proof the step does not use is ignored (docs/vm-spec.md §4)
     function step(bytes calldata state, bytes calldata proof) external pure returns (bytes32) {
         if (state.length != STATE_SIZE) revert BadStateLength(state.length);
-        if (proof.length != PROOF_SIZE && proof.length != WITNESS_PROOF_SIZE) revert BadProofLength(proof.length);
+        uint256 fetchLength = MIPSMemory.proofLength(proof);
+        if (fetchLength > proof.length) revert BadProofLength(proof.length);
+        bytes calldata dataProof = proof[fetchLength:];
+        if (dataProof.length != 0 && MIPSMemory.proofLength(dataProof) != dataProof.length) {
+            revert BadProofLength(proof.length);
+        }
         State memory s = _decode(state);
         if (s.exited) return keccak256(state);
         s.step += 1; // checked: a step counter at 2**64 - 1 reverts (unreachable: steps <= 2**48)
         if (s.pc & 3 != 0) {
             _halt(s, FAULT_UNALIGNED_PC);
         } else {
-            _execute(s, _fetch(s, proof[:PROOF_SIZE]), proof[PROOF_SIZE:]); // data proof: empty or 896 bytes
+            bytes32[TREE_DEPTH] memory zeros = MIPSMemory.zeroHashes();
+            _execute(s, _fetch(s, zeros, proof[:fetchLength]), zeros, dataProof);
         }
         return _hash(s);
     }
@@ -123,22 +129,36 @@ contract MIPS {
 
     // ------------------------------------------------------------------ memory access
 
-    function _fetch(State memory s, bytes calldata fetchProof) internal pure returns (uint32) {
-        if (MIPSMemory.root(fetchProof, s.pc) != s.memRoot) revert InvalidFetchProof(s.pc);
+    function _fetch(State memory s, bytes32[TREE_DEPTH] memory zeros, bytes calldata fetchProof)
+        internal
+        pure
+        returns (uint32)
+    {
+        if (MIPSMemory.root(fetchProof, zeros, s.pc) != s.memRoot) revert InvalidFetchProof(s.pc);
         return MIPSMemory.wordAt(MIPSMemory.leafOf(fetchProof), s.pc);
     }
 
     /// @notice The aligned word holding `addr`, proven by `dataProof` against memRoot.
-    function _loadWord(State memory s, bytes calldata dataProof, uint32 addr) internal pure returns (uint32) {
+    function _loadWord(State memory s, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof, uint32 addr)
+        internal
+        pure
+        returns (uint32)
+    {
         if (dataProof.length == 0) revert MissingDataProof(addr);
-        if (MIPSMemory.root(dataProof, addr) != s.memRoot) revert InvalidDataProof(addr);
+        if (MIPSMemory.root(dataProof, zeros, addr) != s.memRoot) revert InvalidDataProof(addr);
         return MIPSMemory.wordAt(MIPSMemory.leafOf(dataProof), addr & ~uint32(3));
     }
 
     /// @notice Write the aligned word holding `addr` (proven before by `_loadWord`) and update memRoot.
-    function _storeWord(State memory s, bytes calldata dataProof, uint32 addr, uint32 value) internal pure {
+    function _storeWord(
+        State memory s,
+        bytes32[TREE_DEPTH] memory zeros,
+        bytes calldata dataProof,
+        uint32 addr,
+        uint32 value
+    ) internal pure {
         bytes32 leaf = MIPSMemory.withWord(MIPSMemory.leafOf(dataProof), addr & ~uint32(3), value);
-        s.memRoot = MIPSMemory.rootWithLeaf(dataProof, addr, leaf);
+        s.memRoot = MIPSMemory.rootWithLeaf(dataProof, zeros, addr, leaf);
     }
 
     // ------------------------------------------------------------------ control flow
@@ -191,7 +211,10 @@ contract MIPS {
 
     // ------------------------------------------------------------------ decode
 
-    function _execute(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _execute(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         if (op == 0x00) return _special(s, insn);
         if (op == 0x01) return _regimm(s, insn);
@@ -199,8 +222,8 @@ contract MIPS {
         if ((op >= 0x04 && op <= 0x07) || (op >= 0x14 && op <= 0x17)) return _branch(s, insn);
         if (op >= 0x08 && op <= 0x0F) return _immediate(s, insn);
         if (op == 0x1C) return _special2(s, insn);
-        if ((op >= 0x20 && op <= 0x26) || op == 0x30) return _load(s, insn, dataProof);
-        if ((op >= 0x28 && op <= 0x2B) || op == 0x2E || op == 0x38) return _store(s, insn, dataProof);
+        if ((op >= 0x20 && op <= 0x26) || op == 0x30) return _load(s, insn, zeros, dataProof);
+        if ((op >= 0x28 && op <= 0x2B) || op == 0x2E || op == 0x38) return _store(s, insn, zeros, dataProof);
         if (op == 0x33) return _advance(s); // pref: a no-op hint
         _halt(s, FAULT_INVALID_INSTRUCTION);
     }
@@ -477,11 +500,14 @@ contract MIPS {
         }
     }
 
-    function _load(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _load(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         uint32 addr = _address(s, insn);
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
-        uint32 word = _loadWord(s, dataProof, addr);
+        uint32 word = _loadWord(s, zeros, dataProof, addr);
         uint32 rtIndex = (insn >> 16) & 31;
         uint32 rt = s.regs[rtIndex];
         uint32 shift = 8 * (addr & 3);
@@ -496,11 +522,14 @@ contract MIPS {
         _writeAndAdvance(s, rtIndex, result);
     }
 
-    function _store(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _store(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         uint32 addr = _address(s, insn);
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
-        uint32 word = _loadWord(s, dataProof, addr);
+        uint32 word = _loadWord(s, zeros, dataProof, addr);
         uint32 rtIndex = (insn >> 16) & 31;
         uint32 rt = s.regs[rtIndex];
         uint32 shift = 8 * (addr & 3);
@@ -510,7 +539,7 @@ contract MIPS {
         else if (op == 0x2A) result = _mergeRight(word, rt, 24 - shift);
         else if (op == 0x2E) result = _mergeLeft(word, rt, shift);
         else result = rt; // sw, sc
-        _storeWord(s, dataProof, addr, result);
+        _storeWord(s, zeros, dataProof, addr, result);
         if (op == 0x38) return _writeAndAdvance(s, rtIndex, 1); // sc always succeeds (single thread)
         _advance(s);
     }

@@ -114,6 +114,8 @@ SYSTEM_FIELDS: tuple[Field, ...] = (
     Field("step_gas_worst", "one-step gas, worst case", "gas", "contracts", "int", 21000, _GAS),
     Field("tx_gas", "gas per transaction kind (a whole game on eth-tester)", "gas", "system_gas", "dict",
           0, _GAS),
+    Field("prove_gas", "prove gas by instruction kind: MIPS.step alone, prove won by the defender, prove "
+          "rejecting the result (contracts.prove_gas, eth-tester)", "gas", "system_gas", "dict", 21000, _GAS),
 )
 
 

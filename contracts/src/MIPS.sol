@@ -45,7 +45,7 @@ contract MIPS {
         uint8 exitCode;
         bool exited;
         uint64 step;
-        uint32[32] regs;
+        bytes packed; // the packed pre-state (+ 28 bytes of slack): registers are read and written in place
     }
 
     /// @notice Execute one instruction; returns keccak256 of the packed post-state.
@@ -92,13 +92,13 @@ contract MIPS {
         if (exited > 1) revert BadExitedFlag(exited);
         s.exited = exited == 1;
         s.step = uint64(_field(b, 50, 8));
-        uint32[32] memory regs = s.regs;
+        // registers stay packed: regs[i] is 4 big-endian bytes at 58 + 4 i (`_reg`, `_setReg`); the 28 bytes of
+        // slack let `_setReg` rewrite the 32-byte word that starts at any register
+        bytes memory packed = new bytes(STATE_SIZE + 28);
         assembly ("memory-safe") {
-            let src := add(b.offset, 58) // regs[i]: 4 bytes big-endian at 58 + 4 i
-            for { let i := 0 } lt(i, 32) { i := add(i, 1) } {
-                mstore(add(regs, shl(5, i)), shr(224, calldataload(add(src, shl(2, i)))))
-            }
+            calldatacopy(add(packed, 32), b.offset, STATE_SIZE)
         }
+        s.packed = packed;
     }
 
     /// @notice The big-endian `size`-byte field at `offset` of `b` (the caller checked the bounds).
@@ -108,21 +108,17 @@ contract MIPS {
         }
     }
 
-    /// @notice keccak256 of the packed state (the inverse of `_decode`), built in scratch memory.
+    /// @notice keccak256 of the packed post-state: the header fields written over the pre-state's copy.
     function _hash(State memory s) internal pure returns (bytes32 h) {
         uint256 header = (uint256(s.pc) << 224) | (uint256(s.nextPC) << 192) | (uint256(s.lo) << 160)
             | (uint256(s.hi) << 128) | (uint256(s.exitCode) << 120) | (s.exited ? uint256(1) << 112 : 0)
-            | (uint256(s.step) << 48); // bytes 32..57; the low 6 bytes are overwritten by regs[0]
+            | (uint256(s.step) << 48); // bytes 32..57 of the state; bytes 58..63 (registers) are kept
         bytes32 memRoot = s.memRoot;
-        uint32[32] memory regs = s.regs;
+        bytes memory packed = s.packed;
         assembly ("memory-safe") {
-            let out := mload(0x40) // scratch past the free pointer: 186 bytes + 28 of overrun
+            let out := add(packed, 32)
             mstore(out, memRoot)
-            mstore(add(out, 32), header)
-            for { let i := 0 } lt(i, 32) { i := add(i, 1) } {
-                // ascending order: each store's 28 trailing zero bytes are overwritten by the next register
-                mstore(add(out, add(58, shl(2, i))), shl(224, mload(add(regs, shl(5, i)))))
-            }
+            mstore(add(out, 32), or(header, and(mload(add(out, 32)), 0xFFFFFFFFFFFF)))
             h := keccak256(out, STATE_SIZE)
         }
     }
@@ -163,8 +159,22 @@ contract MIPS {
 
     // ------------------------------------------------------------------ control flow
 
+    /// @notice Write register r (0..31) in place; writes to r0 are discarded.
     function _setReg(State memory s, uint32 r, uint32 value) internal pure {
-        if (r != 0) s.regs[r] = value;
+        if (r == 0) return;
+        bytes memory packed = s.packed;
+        assembly ("memory-safe") {
+            let at := add(packed, add(90, shl(2, and(r, 31)))) // 32 (length) + 58 + 4 r; ends within the slack
+            mstore(at, or(shl(224, value), shr(32, shl(32, mload(at)))))
+        }
+    }
+
+    /// @notice Register r (0..31) of the state.
+    function _reg(State memory s, uint32 r) internal pure returns (uint32 value) {
+        bytes memory packed = s.packed;
+        assembly ("memory-safe") {
+            value := shr(224, mload(add(packed, add(90, shl(2, and(r, 31))))))
+        }
     }
 
     /// @notice Retire a non-branch instruction: pc <- nextPC, nextPC <- nextPC + 4.
@@ -229,11 +239,11 @@ contract MIPS {
     }
 
     function _rs(State memory s, uint32 insn) internal pure returns (uint32) {
-        return s.regs[(insn >> 21) & 31];
+        return _reg(s, (insn >> 21) & 31);
     }
 
     function _rt(State memory s, uint32 insn) internal pure returns (uint32) {
-        return s.regs[(insn >> 16) & 31];
+        return _reg(s, (insn >> 16) & 31);
     }
 
     function _sext(uint32 v, uint32 bits) internal pure returns (uint32) {
@@ -290,8 +300,8 @@ contract MIPS {
     }
 
     function _syscall(State memory s) internal pure {
-        uint32 number = s.regs[2];
-        if (number == SYS_EXIT || number == SYS_EXIT_GROUP) return _halt(s, uint8(s.regs[4] & 0xFF));
+        uint32 number = _reg(s, 2);
+        if (number == SYS_EXIT || number == SYS_EXIT_GROUP) return _halt(s, uint8(_reg(s, 4) & 0xFF));
         _halt(s, FAULT_BAD_SYSCALL);
     }
 
@@ -400,7 +410,7 @@ contract MIPS {
         bool taken = (rtField & 1) == 0 ? int32(rs) < 0 : int32(rs) >= 0;
         if ((rtField & 0x10) != 0) {
             unchecked {
-                s.regs[31] = s.pc + 8;
+                _setReg(s, 31, s.pc + 8);
             }
         }
         _conditionalBranch(s, insn, taken, (rtField & 2) != 0);
@@ -416,7 +426,7 @@ contract MIPS {
     function _jump(State memory s, uint32 insn) internal pure {
         unchecked {
             uint32 target = ((s.pc + 4) & 0xF0000000) | ((insn & 0x03FFFFFF) << 2);
-            if (insn >> 26 == 0x03) s.regs[31] = s.pc + 8;
+            if (insn >> 26 == 0x03) _setReg(s, 31, s.pc + 8);
             _branchTo(s, true, target);
         }
     }
@@ -509,7 +519,7 @@ contract MIPS {
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
         uint32 word = _loadWord(s, zeros, dataProof, addr);
         uint32 rtIndex = (insn >> 16) & 31;
-        uint32 rt = s.regs[rtIndex];
+        uint32 rt = _reg(s, rtIndex);
         uint32 shift = 8 * (addr & 3);
         uint32 result;
         if (op == 0x20) result = _sext((word >> shift) & 0xFF, 8);
@@ -531,7 +541,7 @@ contract MIPS {
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
         uint32 word = _loadWord(s, zeros, dataProof, addr);
         uint32 rtIndex = (insn >> 16) & 31;
-        uint32 rt = s.regs[rtIndex];
+        uint32 rt = _reg(s, rtIndex);
         uint32 shift = 8 * (addr & 3);
         uint32 result;
         if (op == 0x28) result = _replace(word, rt, 0xFF, shift);

@@ -134,18 +134,25 @@ contract MIPS {
         return MIPSMemory.wordAt(MIPSMemory.leafOf(fetchProof), s.pc);
     }
 
+    /// @notice The aligned word holding `addr` in the data proof's leaf, not verified yet (`_loadWord` and
+    ///         `_storeWord` verify the proof against memRoot).
+    function _proofWord(bytes calldata dataProof, uint32 addr) internal pure returns (uint32) {
+        if (dataProof.length == 0) revert MissingDataProof(addr);
+        return MIPSMemory.wordAt(MIPSMemory.leafOf(dataProof), addr & ~uint32(3));
+    }
+
     /// @notice The aligned word holding `addr`, proven by `dataProof` against memRoot.
     function _loadWord(State memory s, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof, uint32 addr)
         internal
         pure
-        returns (uint32)
+        returns (uint32 word)
     {
-        if (dataProof.length == 0) revert MissingDataProof(addr);
+        word = _proofWord(dataProof, addr);
         if (MIPSMemory.root(dataProof, zeros, addr) != s.memRoot) revert InvalidDataProof(addr);
-        return MIPSMemory.wordAt(MIPSMemory.leafOf(dataProof), addr & ~uint32(3));
     }
 
-    /// @notice Write the aligned word holding `addr` (proven before by `_loadWord`) and update memRoot.
+    /// @notice Write `value` into the aligned word holding `addr`: one walk up the tree both verifies the data
+    ///         proof against memRoot and computes the new memRoot.
     function _storeWord(
         State memory s,
         bytes32[TREE_DEPTH] memory zeros,
@@ -154,7 +161,9 @@ contract MIPS {
         uint32 value
     ) internal pure {
         bytes32 leaf = MIPSMemory.withWord(MIPSMemory.leafOf(dataProof), addr & ~uint32(3), value);
-        s.memRoot = MIPSMemory.rootWithLeaf(dataProof, zeros, addr, leaf);
+        (bytes32 oldRoot, bytes32 newRoot) = MIPSMemory.rootsWithLeaf(dataProof, zeros, addr, leaf);
+        if (oldRoot != s.memRoot) revert InvalidDataProof(addr);
+        s.memRoot = newRoot;
     }
 
     // ------------------------------------------------------------------ control flow
@@ -539,7 +548,7 @@ contract MIPS {
         uint32 op = insn >> 26;
         uint32 addr = _address(s, insn);
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
-        uint32 word = _loadWord(s, zeros, dataProof, addr);
+        uint32 word = _proofWord(dataProof, addr); // verified by _storeWord
         uint32 rtIndex = (insn >> 16) & 31;
         uint32 rt = _reg(s, rtIndex);
         uint32 shift = 8 * (addr & 3);

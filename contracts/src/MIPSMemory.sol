@@ -82,6 +82,39 @@ library MIPSMemory {
         }
     }
 
+    /// @notice The root `proof` implies for its own leaf and the root with `leaf` in its place, in one walk up
+    ///         the tree (a store: verify, then update). Same preconditions as `rootWithLeaf`.
+    function rootsWithLeaf(bytes calldata proof, bytes32[TREE_DEPTH] memory zeros, uint32 addr, bytes32 leaf)
+        internal
+        pure
+        returns (bytes32 oldNode, bytes32 newNode)
+    {
+        assembly ("memory-safe") {
+            oldNode := calldataload(proof.offset)
+            newNode := leaf
+            let buf := mload(0x40) // scratch past the free pointer: the old pair at buf, the new pair at buf + 64
+            let bits := or(shl(32, shr(224, calldataload(add(proof.offset, LEAF_SIZE)))), shr(5, addr))
+            let sibling := add(proof.offset, add(LEAF_SIZE, PROOF_MASK_SIZE))
+            let end := add(zeros, mul(32, TREE_DEPTH))
+            for { let z := zeros } lt(z, end) { z := add(z, 32) } {
+                let other := mload(z)
+                if iszero(and(shr(32, bits), 1)) {
+                    other := calldataload(sibling)
+                    sibling := add(sibling, 32)
+                }
+                let nodeAt := add(buf, shl(5, and(bits, 1)))
+                let otherAt := add(buf, xor(shl(5, and(bits, 1)), 0x20))
+                mstore(nodeAt, oldNode)
+                mstore(otherAt, other)
+                mstore(add(nodeAt, 64), newNode)
+                mstore(add(otherAt, 64), other)
+                oldNode := keccak256(buf, 0x40)
+                newNode := keccak256(add(buf, 64), 0x40)
+                bits := shr(1, bits)
+            }
+        }
+    }
+
     /// @notice The leaf a proof carries.
     function leafOf(bytes calldata proof) internal pure returns (bytes32 leaf) {
         assembly ("memory-safe") {

@@ -557,7 +557,7 @@ class System:
         return self._send("respond", game_id, mid, agree, sender=sender)
 
     def prove(self, game_id: int, state: bytes, proof: bytes, *, sender: str | None = None) -> dict[str, Any]:
-        """One-step proof: packed pre-state at `lo` and its 1792-byte memory proof."""
+        """One-step proof: packed pre-state at `lo` and its witness proof (fetch proof || data proof if used)."""
         return self._send("prove", game_id, bytes(state), bytes(proof), sender=sender)
 
     def timeout(self, game_id: int, *, sender: str | None = None) -> dict[str, Any]:
@@ -612,7 +612,7 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
-        (requester, status, model_id, callback_gas, fee, result_id, deadline, reopen_at, callback, init,
+        (requester, model_id, callback_gas, fee, status, result_id, deadline, reopen_at, callback, init,
          input_hash) = self.contract.functions.requests(request_id).call()
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
                            input_hash, deadline, reopen_at, callback, callback_gas)

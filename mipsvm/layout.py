@@ -7,6 +7,7 @@ LEAF_SIZE = 32                 # bytes per Merkle leaf (raw, not hashed)
 TREE_DEPTH = 27                # 2**27 leaves * 32 bytes = 4 GiB
 PAGE_SIZE = 4096               # off-chain cache granularity
 PROOF_SIZE = 32 * (1 + TREE_DEPTH)   # leaf + 27 siblings = 896 bytes
+PROOF_MASK_SIZE = 4            # compact proof: leaf, this big-endian mask of omitted zero siblings, the rest
 
 # --- Memory map ----------------------------------------------------------------
 PROGRAM_BASE = 0x0040_0000     # ELF segments must lie in [PROGRAM_BASE, PROGRAM_END)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 
-from mipsvm.layout import LEAF_SIZE, PAGE_SIZE, PROOF_SIZE, TREE_DEPTH
+from mipsvm.layout import LEAF_SIZE, PAGE_SIZE, PROOF_MASK_SIZE, PROOF_SIZE, TREE_DEPTH
 
 try:  # C keccak, ~5x faster than eth_hash's pycryptodome backend
     from sha3 import keccak_256 as _keccak_256
@@ -299,3 +299,55 @@ def verify_proof(root: bytes, addr: int, proof: bytes) -> bool:
     if len(proof) != PROOF_SIZE:
         return False
     return root_from_proof(addr, proof) == root
+
+
+# --- compact proofs (the one-step witness form, docs/vm-spec.md §4) --------------------
+_FULL_MASK = (1 << TREE_DEPTH) - 1
+
+
+def compact_proof(proof: bytes) -> bytes:
+    """`leaf ‖ mask ‖ siblings`: a full proof without the siblings equal to their level's zero hash.
+
+    Bit k of the mask is set iff sibling k is `zero_hash(k)` and omitted; the other siblings follow
+    bottom-up. Full proof 896 bytes; compact 36 + 32 x (27 - omitted).
+    """
+    if len(proof) != PROOF_SIZE:
+        raise MemoryRangeError(f"a memory proof is {PROOF_SIZE} bytes, got {len(proof)}")
+    mask, kept = 0, []
+    for level in range(TREE_DEPTH):
+        sibling = proof[32 + 32 * level:64 + 32 * level]
+        if sibling == ZERO_HASHES[level]:
+            mask |= 1 << level
+        else:
+            kept.append(sibling)
+    return proof[:32] + mask.to_bytes(PROOF_MASK_SIZE, "big") + b"".join(kept)
+
+
+def compact_proof_length(data: bytes) -> int:
+    """Length of the compact proof that starts `data` (read from its mask); MemoryRangeError if the
+    mask has bits above level 26 or `data` is shorter than that length."""
+    if len(data) < LEAF_SIZE + PROOF_MASK_SIZE:
+        raise MemoryRangeError(f"a compact proof is at least {LEAF_SIZE + PROOF_MASK_SIZE} bytes, got {len(data)}")
+    mask = int.from_bytes(data[LEAF_SIZE:LEAF_SIZE + PROOF_MASK_SIZE], "big")
+    if mask & ~_FULL_MASK:
+        raise MemoryRangeError(f"compact proof mask {mask:#010x} has bits above level {TREE_DEPTH - 1}")
+    length = LEAF_SIZE + PROOF_MASK_SIZE + 32 * (TREE_DEPTH - mask.bit_count())
+    if len(data) < length:
+        raise MemoryRangeError(f"compact proof of {length} bytes truncated to {len(data)}")
+    return length
+
+
+def expand_proof(compact: bytes) -> bytes:
+    """The full 896-byte proof of a compact one (exactly one compact proof; MemoryRangeError if not)."""
+    length = compact_proof_length(compact)
+    if len(compact) != length:
+        raise MemoryRangeError(f"compact proof is {length} bytes, got {len(compact)}")
+    mask = int.from_bytes(compact[LEAF_SIZE:LEAF_SIZE + PROOF_MASK_SIZE], "big")
+    out, pos = [compact[:LEAF_SIZE]], LEAF_SIZE + PROOF_MASK_SIZE
+    for level in range(TREE_DEPTH):
+        if mask >> level & 1:
+            out.append(ZERO_HASHES[level])
+        else:
+            out.append(compact[pos:pos + 32])
+            pos += 32
+    return b"".join(out)

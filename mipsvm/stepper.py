@@ -3,8 +3,8 @@
 `step(state)` executes exactly one instruction (or halts). Each instruction family is one
 small function named after its ISA mnemonic; all of them follow the same pattern:
 read operands, check faults (before any write), write results, then move pc/nextPC.
-`step_with_witness(state)` also returns the packed pre-state and the two memory proofs
-MIPS.sol needs to replay the step on-chain.
+`step_with_witness(state)` also returns the packed pre-state and the memory proofs
+MIPS.sol needs to replay the step on-chain (the fetch proof, and the data proof of a load or store).
 """
 
 from __future__ import annotations
@@ -21,11 +21,17 @@ from mipsvm.layout import (
     FAULT_TRAP,
     FAULT_UNALIGNED_ACCESS,
     FAULT_UNALIGNED_PC,
-    PROOF_SIZE,
     SYS_EXIT,
     SYS_EXIT_GROUP,
 )
-from mipsvm.memory import keccak256, root_from_proof
+from mipsvm.memory import (
+    MemoryRangeError,
+    compact_proof,
+    compact_proof_length,
+    expand_proof,
+    keccak256,
+    root_from_proof,
+)
 from mipsvm.state import State, decode_state
 
 MASK32 = 0xFFFF_FFFF
@@ -742,15 +748,12 @@ def run(state: State, max_steps: int | None = None) -> int:
 # One-step witness
 # ====================================================================================
 
-ZERO_PROOF = bytes(PROOF_SIZE)
-
-
 @dataclass(frozen=True)
 class Witness:
-    """What MIPS.sol needs for one step: packed pre-state and fetchProof || dataProof."""
+    """What MIPS.sol needs for one step: packed pre-state and fetchProof (|| dataProof for a load or store)."""
 
     state: bytes        # 186-byte packed pre-state
-    proof: bytes        # 1792 bytes: fetchProof (896) || dataProof (896, zero if no data access)
+    proof: bytes        # compact fetchProof, then the compact dataProof if the step reads or writes memory
     post_hash: bytes    # keccak256 of the packed post-state
 
     @property
@@ -779,9 +782,9 @@ def step_with_witness(state: State) -> Witness:
     """Step `state` in place and return the witness proving that step from the pre-state root."""
     memory = state.memory
     pre = state.encode()
-    fetch_proof = memory.proof(state.pc)
+    fetch_proof = compact_proof(memory.proof(state.pc))
     addr = data_access(state)
-    data_proof = ZERO_PROOF if addr is None else memory.proof(addr)
+    data_proof = b"" if addr is None else compact_proof(memory.proof(addr))
     step(state)
     return Witness(pre, fetch_proof + data_proof, state.hash())
 
@@ -808,6 +811,8 @@ class ProofMemory:
 
     def _word_offset(self, addr: int) -> int:
         if self._addr is None:
+            if not self._proof:
+                raise WitnessError(f"no dataProof for the data access at {addr:#x} (the proof is the fetchProof alone)")
             if root_from_proof(addr, self._proof) != self._root:
                 raise WitnessError(f"dataProof does not prove address {addr:#x} under memRoot")
             self._addr = addr
@@ -832,24 +837,36 @@ class ProofMemory:
         return root_from_proof(self._addr, self._proof, bytes(self._leaf))
 
 
+def split_witness_proof(proof: bytes) -> tuple[bytes, bytes]:
+    """The full fetch proof and data proof (b"" if absent) of a witness proof: one compact fetch proof,
+    optionally followed by exactly one compact data proof (MIPS.sol reverts BadProofLength otherwise)."""
+    try:
+        fetch_length = compact_proof_length(proof)
+        data = proof[fetch_length:]
+        if data and compact_proof_length(data) != len(data):
+            raise WitnessError(f"proof must end with its data proof ({compact_proof_length(data)} bytes), "
+                               f"got {len(data)} bytes after the fetch proof")
+        return expand_proof(proof[:fetch_length]), expand_proof(data) if data else b""
+    except MemoryRangeError as exc:
+        raise WitnessError(f"proof must be a compact fetch proof (|| a compact data proof): {exc}") from None
+
+
 def verify_step(packed_state: bytes, proof: bytes) -> bytes:
     """Replay one step from a witness alone and return the post-state hash (MIPS.sol in Python).
 
     Raises WitnessError when a needed proof does not verify against the pre-state memRoot.
     """
-    if len(proof) != 2 * PROOF_SIZE:
-        raise WitnessError(f"proof must be {2 * PROOF_SIZE} bytes, got {len(proof)}")
+    fetch, data = split_witness_proof(proof)
     fields = decode_state(packed_state)
     if fields["exited"]:
         return keccak256(packed_state)
     root = fields["mem_root"]
-    state = State(ProofMemory(root, proof[PROOF_SIZE:]), fields["pc"], fields["next_pc"],  # type: ignore[arg-type]
+    state = State(ProofMemory(root, data), fields["pc"], fields["next_pc"],  # type: ignore[arg-type]
                   fields["lo"], fields["hi"], fields["exit_code"], False, fields["step"],
                   fields["regs"])
     if state.pc & 3:
         halt(state, FAULT_UNALIGNED_PC)
     else:
-        fetch = proof[:PROOF_SIZE]
         if root_from_proof(state.pc, fetch) != root:
             raise WitnessError(f"fetchProof does not prove pc {state.pc:#x} under memRoot")
         off = state.pc & 28

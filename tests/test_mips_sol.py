@@ -17,13 +17,14 @@ from minidnn.image import run_state, vm_image
 from mipsvm import isa
 from mipsvm.elf import initial_state, load_elf
 from mipsvm.layout import PROOF_SIZE
-from mipsvm.memory import Memory
+from mipsvm.memory import Memory, compact_proof, compact_proof_length
 from mipsvm.state import State, StateError, decode_state
 from mipsvm.stepper import (
     Witness,
     WitnessError,
     data_access,
     run,
+    split_witness_proof,
     step,
     step_with_witness,
     verify_step,
@@ -264,16 +265,26 @@ def test_every_step_of_sol_mix_program(mips: Contract) -> None:
 
 @st.composite
 def tampered_witnesses(draw: st.DrawFn) -> tuple[bytes, bytes]:
-    """A valid witness with one random corruption of the state or either proof."""
+    """A valid witness with one random corruption of the state or either proof, an added or dropped
+    data proof, or a proof of another length."""
     w = step_with_witness(draw(pre_states()))
     state, proof = bytearray(w.state), bytearray(w.proof)
-    target = draw(st.sampled_from(["state", "fetch", "data"]))
-    if target == "state":
+    n = compact_proof_length(bytes(proof))               # the compact fetch proof's length
+    has_data = len(proof) > n
+    target = draw(st.sampled_from(["state", "fetch", "data" if has_data else "add_data", "resize"]))
+    if target == "add_data":                 # an unused data proof (ignored: any well-formed one)
+        mask = draw(st.integers(0, (1 << 27) - 1))
+        kept = 27 - mask.bit_count()
+        proof += draw(st.binary(min_size=32, max_size=32)) + mask.to_bytes(4, "big") + draw(
+            st.binary(min_size=32 * kept, max_size=32 * kept))
+    elif target == "resize":                 # drop the data proof, or cut or extend the proof
+        size = draw(st.sampled_from([n, n - 32, n + 35, len(proof) - 1, len(proof) + 1, len(proof) + 32]))
+        proof = (proof + bytes(size))[:size]
+    elif target == "state":
         i = draw(st.integers(0, len(state) - 1))
         state[i] ^= draw(st.integers(1, 255))
-    else:
-        base = 0 if target == "fetch" else PROOF_SIZE
-        i = base + draw(st.integers(0, PROOF_SIZE - 1))
+    else:                                    # any byte of either proof: leaf, mask or a sibling
+        i = draw(st.integers(0, n - 1) if target == "fetch" else st.integers(n, len(proof) - 1))
         proof[i] ^= draw(st.integers(1, 255))
     return bytes(state), bytes(proof)
 
@@ -372,28 +383,33 @@ def test_valid_store_witness_is_accepted(mips: Contract, store_witness: tuple[St
 @pytest.mark.parametrize("sibling", [0, 5, 13, 26])
 def test_wrong_fetch_sibling_rejected(mips: Contract, store_witness: tuple[State, Witness], sibling: int) -> None:
     _, w = store_witness
-    assert _revert(mips, w.state, _flip(w.proof, 32 + 32 * sibling + 7)) == "InvalidFetchProof"
+    fetch, data = split_witness_proof(w.proof)
+    proof = compact_proof(_flip(fetch, 32 + 32 * sibling + 7)) + compact_proof(data)
+    assert _revert(mips, w.state, proof) == "InvalidFetchProof"
 
 
 @pytest.mark.parametrize("sibling", [0, 5, 13, 26])
 def test_wrong_data_sibling_rejected(mips: Contract, store_witness: tuple[State, Witness], sibling: int) -> None:
     _, w = store_witness
-    assert _revert(mips, w.state, _flip(w.proof, PROOF_SIZE + 32 + 32 * sibling + 31)) == "InvalidDataProof"
+    fetch, data = split_witness_proof(w.proof)
+    proof = compact_proof(fetch) + compact_proof(_flip(data, 32 + 32 * sibling + 31))
+    assert _revert(mips, w.state, proof) == "InvalidDataProof"
 
 
 def test_wrong_leaves_rejected(mips: Contract, store_witness: tuple[State, Witness]) -> None:
     _, w = store_witness
     assert _revert(mips, w.state, _flip(w.proof, 0)) == "InvalidFetchProof"
-    assert _revert(mips, w.state, _flip(w.proof, PROOF_SIZE + 20)) == "InvalidDataProof"
+    assert _revert(mips, w.state, _flip(w.proof, compact_proof_length(w.proof) + 20)) == "InvalidDataProof"
 
 
 def test_proofs_for_other_addresses_rejected(mips: Contract, store_witness: tuple[State, Witness]) -> None:
     pre, w = store_witness
-    other_fetch = pre.memory.proof(0x0040_0020)          # the next leaf
-    other_data = pre.memory.proof(0x1000_0024)           # the leaf after the stored word's
-    assert _revert(mips, w.state, other_fetch + w.proof[PROOF_SIZE:]) == "InvalidFetchProof"
-    assert _revert(mips, w.state, w.proof[:PROOF_SIZE] + other_data) == "InvalidDataProof"
-    assert _revert(mips, w.state, w.proof[:PROOF_SIZE] + bytes(PROOF_SIZE)) == "InvalidDataProof"
+    other_fetch = compact_proof(pre.memory.proof(0x0040_0020))   # the next leaf
+    other_data = compact_proof(pre.memory.proof(0x1000_0024))    # the leaf after the stored word's
+    n = compact_proof_length(w.proof)
+    assert _revert(mips, w.state, other_fetch + w.proof[n:]) == "InvalidFetchProof"
+    assert _revert(mips, w.state, w.proof[:n] + other_data) == "InvalidDataProof"
+    assert _revert(mips, w.state, w.proof[:n] + compact_proof(bytes(PROOF_SIZE))) == "InvalidDataProof"
 
 
 def test_wrong_pre_state_rejected_or_diverges(mips: Contract, store_witness: tuple[State, Witness]) -> None:
@@ -412,8 +428,26 @@ def test_bad_lengths_rejected(mips: Contract, store_witness: tuple[State, Witnes
     _, w = store_witness
     assert _revert(mips, w.state[:-1], w.proof) == "BadStateLength"
     assert _revert(mips, w.state + b"\0", w.proof) == "BadStateLength"
-    assert _revert(mips, w.state, w.proof[:PROOF_SIZE]) == "BadProofLength"
+    n = compact_proof_length(w.proof)
+    assert _revert(mips, w.state, w.proof[:n]) == "MissingDataProof"
+    assert _revert(mips, w.state, w.proof[:n - 1]) == "BadProofLength"
+    assert _revert(mips, w.state, w.proof[:n + 35]) == "BadProofLength"
     assert _revert(mips, w.state, w.proof + bytes(32)) == "BadProofLength"
+    assert _revert(mips, w.state, w.proof[:-32]) == "BadProofLength"
+    assert _revert(mips, w.state, b"") == "BadProofLength"
+    high_bit = w.proof[:32] + (int.from_bytes(w.proof[32:36], "big") | 1 << 27).to_bytes(4, "big") + w.proof[36:]
+    assert _revert(mips, w.state, high_bit) == "BadProofLength"      # mask bits above level 26
+
+
+def test_unused_data_proof_is_ignored(mips: Contract) -> None:
+    """A step without a data access takes the fetch proof alone (what the stepper emits) or the fetch
+    proof and any well-formed compact proof after it, with the same post-state."""
+    pre = _state_with(0x0109_5021, {8: 5, 9: 7})   # addu $t2, $t0, $t1
+    w = step_with_witness(pre.copy())
+    assert len(w.proof) == compact_proof_length(w.proof) == 36   # the only non-zero leaf: all siblings omitted
+    assert mips.call("step", w.state, w.proof) == w.post_hash == verify_step(w.state, w.proof)
+    for filler in (bytes(PROOF_SIZE), bytes(range(256)) * 3 + bytes(128)):
+        assert mips.call("step", w.state, w.proof + compact_proof(filler)) == w.post_hash
     bad_flag = w.state[:49] + b"\x02" + w.state[50:]
     assert _revert(mips, bad_flag, w.proof) == "BadExitedFlag"
 

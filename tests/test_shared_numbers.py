@@ -250,15 +250,14 @@ REGS_OFFSET = STATE_FORMAT.size - 4 * 32
 PYTHON_FOR_SOLIDITY: dict[str, int] = LAYOUT | {
     "STATE_SIZE": STATE_SIZE,
     "SP_OFFSET": REGS_OFFSET + 4 * SP_REG,                # byte offset of $sp in the packed state
-    "WITNESS_PROOF_SIZE": 2 * layout.PROOF_SIZE,         # fetch proof || data proof
 }
 # Copies that must exist (so that renaming one cannot make the comparison pass vacuously).
 SOLIDITY_COPIES: dict[str, set[str]] = {
-    "MIPSMemory": {"TREE_DEPTH", "LEAF_SIZE", "PROOF_SIZE"},
+    "MIPSMemory": {"TREE_DEPTH", "LEAF_SIZE", "PROOF_SIZE", "PROOF_MASK_SIZE"},
     "RegionMerkle": {"TREE_DEPTH", "LEAF_SIZE"},
     "ModelRegistry": {"TREE_DEPTH", "MAX_STEPS"},
     "PackedState": {"STATE_SIZE", "STACK_TOP", "SP_OFFSET"},
-    "MIPS": {"STATE_SIZE", "PROOF_SIZE", "WITNESS_PROOF_SIZE", "SYS_EXIT", "SYS_EXIT_GROUP", *FAULTS},
+    "MIPS": {"STATE_SIZE", "TREE_DEPTH", "SYS_EXIT", "SYS_EXIT_GROUP", *FAULTS},
 }
 
 
@@ -269,6 +268,17 @@ def test_solidity_constants_equal_python() -> None:
     assert [f"{c}.{n} = {v:#x}, Python {PYTHON_FOR_SOLIDITY[n]:#x}"
             for c, consts in sol.items() for n, v in consts.items()
             if n in PYTHON_FOR_SOLIDITY and v != PYTHON_FOR_SOLIDITY[n]] == []
+
+
+def test_solidity_zero_hash_table_equals_python() -> None:
+    """MIPSMemory.zeroHashes() writes zero[1..26] as literals (zero[0] is the zero leaf): mipsvm.memory's."""
+    from mipsvm.memory import ZERO_HASHES
+
+    body = _strip_comments((SOL_DIR / "MIPSMemory.sol").read_text()).split("function zeroHashes", 1)[1]
+    body = body.split("function ", 1)[0]
+    table = {int(off, 16) // 32: bytes.fromhex(h) for off, h in
+             re.findall(r"mstore\(add\(z, (0x[0-9a-f]+)\), 0x([0-9a-f]{64})\)", body)}
+    assert table == {k: ZERO_HASHES[k] for k in range(1, layout.TREE_DEPTH)}
 
 
 def test_contract_wrapper_constants_equal_solidity() -> None:

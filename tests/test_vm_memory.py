@@ -10,6 +10,9 @@ from mipsvm.layout import PAGE_SIZE, PROOF_SIZE, TREE_DEPTH
 from mipsvm.memory import (
     Memory,
     MemoryRangeError,
+    compact_proof,
+    compact_proof_length,
+    expand_proof,
     keccak256,
     root_from_proof,
     verify_proof,
@@ -162,6 +165,33 @@ def test_proofs_verify_and_tampering_fails() -> None:
             bad[pos] ^= 1
             assert not verify_proof(root, addr, bytes(bad))
     assert not verify_proof(root, 0x0040_0000, b"short")
+
+
+def test_compact_proofs_omit_exactly_the_zero_siblings() -> None:
+    mem = Memory()
+    mem.write(0x1000_0000, b"x" * 100)
+    mem.write(0x7FFF_EFF0, b"stack")
+    for addr in (0x1000_0000, 0x1000_0040, 0x7FFF_EFF0, 0x0040_0000):
+        full = mem.proof(addr)
+        compact = compact_proof(full)
+        mask = int.from_bytes(compact[32:36], "big")
+        siblings = [full[32 + 32 * k:64 + 32 * k] for k in range(TREE_DEPTH)]
+        assert mask == sum(1 << k for k, s in enumerate(siblings) if s == zero_hash(k))
+        assert compact == full[:32] + compact[32:36] + b"".join(s for k, s in enumerate(siblings) if not mask >> k & 1)
+        assert compact_proof_length(compact + b"tail") == len(compact)
+        assert expand_proof(compact) == full
+    assert len(compact_proof(Memory().proof(0))) == 36      # empty memory: every sibling omitted
+
+
+def test_malformed_compact_proofs_rejected() -> None:
+    compact = compact_proof(Memory().proof(0))
+    for bad in (compact[:35], compact[:32] + (1 << 27).to_bytes(4, "big"), compact[:32] + bytes(4) + bytes(863)):
+        with pytest.raises(MemoryRangeError):
+            compact_proof_length(bad)
+    with pytest.raises(MemoryRangeError):
+        expand_proof(compact + bytes(1))
+    with pytest.raises(MemoryRangeError):
+        compact_proof(bytes(PROOF_SIZE - 1))
 
 
 def test_root_from_proof_updates_like_a_store() -> None:

@@ -25,12 +25,13 @@ from mipsvm.layout import (
     FAULT_UNALIGNED_PC,
     PROOF_SIZE,
 )
-from mipsvm.memory import root_from_proof, verify_proof
+from mipsvm.memory import compact_proof, root_from_proof, verify_proof
 from mipsvm.state import State, decode_state
 from mipsvm.stepper import (
     WitnessError,
     data_access,
     run,
+    split_witness_proof,
     step,
     step_with_witness,
     verify_step,
@@ -516,16 +517,19 @@ def _check_witness(pre: State, witness, post: State) -> None:
     fields = decode_state(witness.state)
     root = fields["mem_root"]
     assert witness.pre_hash == pre.hash()
-    assert len(witness.proof) == 2 * PROOF_SIZE
-    fetch, data = witness.proof[:PROOF_SIZE], witness.proof[PROOF_SIZE:]
+    addr = data_access(pre)
+    # compact fetch proof of pc, then the compact data proof of the accessed word if there is one
+    fetch = pre.memory.proof(fields["pc"])
+    data = b"" if addr is None else pre.memory.proof(addr)
+    expected = compact_proof(fetch) + (compact_proof(data) if data else b"")
+    assert witness.proof == expected
+    assert split_witness_proof(witness.proof) == (fetch, data)
     assert verify_proof(root, fields["pc"], fetch)
     assert struct.unpack_from("<I", fetch, fields["pc"] & 28)[0] == pre.memory.read_u32(fields["pc"] & ~3)
     tampered = bytearray(fetch)
     tampered[40] ^= 1
     assert not verify_proof(root, fields["pc"], bytes(tampered))
-    addr = data_access(pre)
     if addr is None:
-        assert data == bytes(PROOF_SIZE)
         assert post.memory.root() == root
     else:
         assert verify_proof(root, addr, data)
@@ -538,12 +542,21 @@ def _check_witness(pre: State, witness, post: State) -> None:
     assert witness.post_hash == post.hash()
     # replaying from the witness alone (what MIPS.sol does) gives the same post-state
     assert verify_step(witness.state, witness.proof) == witness.post_hash
+    cfetch = compact_proof(fetch)
     if not fields["exited"] and fields["pc"] % 4 == 0:
         with pytest.raises(WitnessError, match="fetchProof"):
-            verify_step(witness.state, bytes(tampered) + data)
+            verify_step(witness.state, compact_proof(bytes(tampered)) + witness.proof[len(cfetch):])
     if addr is not None:
         with pytest.raises(WitnessError, match="dataProof"):
-            verify_step(witness.state, fetch + bytes(bad))
+            verify_step(witness.state, cfetch + compact_proof(bytes(bad)))
+        with pytest.raises(WitnessError, match="no dataProof"):
+            verify_step(witness.state, cfetch)          # a load or store needs its data proof
+    else:                                               # an unused data proof is ignored
+        assert verify_step(witness.state, cfetch + compact_proof(bytes(PROOF_SIZE))) == witness.post_hash
+    with pytest.raises(WitnessError, match="proof must"):
+        verify_step(witness.state, witness.proof[:-1])
+    with pytest.raises(WitnessError, match="proof must"):
+        verify_step(witness.state, witness.proof + bytes(1))
 
 
 def test_witnesses_over_a_program(built: dict[str, Path]) -> None:

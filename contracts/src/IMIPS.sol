@@ -5,7 +5,7 @@ pragma solidity 0.8.30;
 interface IMIPS {
     /// @notice Execute one instruction.
     /// @param state 186-byte packed pre-state.
-    /// @param proof fetch proof (896 bytes) || data proof (896 bytes).
+    /// @param proof fetch proof (896 bytes), then the data proof (896 bytes) for a load or store.
     /// @return postStateHash keccak256 of the packed post-state.
     function step(bytes calldata state, bytes calldata proof) external returns (bytes32 postStateHash);
 }

@@ -6,11 +6,11 @@ import {MIPSMemory} from "MIPSMemory.sol";
 /// @title MIPS: one step of the optimist MIPS32r1 little-endian VM (docs/vm-spec.md).
 /// @notice `step` decodes a 186-byte packed pre-state, fetches the instruction at pc through a Merkle proof,
 ///         executes it (reading or writing at most one aligned word through a second proof) and returns the
-///         keccak256 of the packed post-state. The Python reference stepper (mipsvm/stepper.py) is the spec.
+///         keccak256 of the packed post-state. Proofs are compact (MIPSMemory). The Python reference stepper
+///         (mipsvm/stepper.py) is the spec.
 contract MIPS {
     uint256 internal constant STATE_SIZE = 186;
-    uint256 internal constant PROOF_SIZE = MIPSMemory.PROOF_SIZE;   // 896
-    uint256 internal constant WITNESS_PROOF_SIZE = 2 * PROOF_SIZE;  // fetch proof || data proof
+    uint256 internal constant TREE_DEPTH = 27;  // MIPSMemory.TREE_DEPTH (an array length must be a literal here)
 
     uint32 internal constant SYS_EXIT = 4001;
     uint32 internal constant SYS_EXIT_GROUP = 4246;
@@ -25,8 +25,10 @@ contract MIPS {
 
     /// @notice The packed state is not 186 bytes.
     error BadStateLength(uint256 length);
-    /// @notice The proof is not fetch proof || data proof (1792 bytes).
+    /// @notice The proof is not one compact fetch proof, optionally followed by one compact data proof.
     error BadProofLength(uint256 length);
+    /// @notice A load or store needs the data proof, and the proof is the fetch proof alone.
+    error MissingDataProof(uint32 addr);
     /// @notice The exited byte of the packed state is neither 0 nor 1.
     error BadExitedFlag(uint8 exited);
     /// @notice The fetch proof does not prove the leaf holding pc against memRoot.
@@ -43,24 +45,31 @@ contract MIPS {
         uint8 exitCode;
         bool exited;
         uint64 step;
-        uint32[32] regs;
+        bytes packed; // the packed pre-state (+ 28 bytes of slack): registers are read and written in place
     }
 
     /// @notice Execute one instruction; returns keccak256 of the packed post-state.
     /// @param state packed pre-state (186 bytes, big-endian fields)
-    /// @param proof fetch proof (896 bytes) || data proof (896 bytes, zeros when unused)
+    /// @param proof compact fetch proof, then the compact data proof when the step reads or writes memory;
+    ///        a data proof the step does not use is ignored (docs/vm-spec.md §4)
     function step(bytes calldata state, bytes calldata proof) external pure returns (bytes32) {
         if (state.length != STATE_SIZE) revert BadStateLength(state.length);
-        if (proof.length != WITNESS_PROOF_SIZE) revert BadProofLength(proof.length);
+        uint256 fetchLength = MIPSMemory.proofLength(proof);
+        if (fetchLength > proof.length) revert BadProofLength(proof.length);
+        bytes calldata dataProof = proof[fetchLength:];
+        if (dataProof.length != 0 && MIPSMemory.proofLength(dataProof) != dataProof.length) {
+            revert BadProofLength(proof.length);
+        }
         State memory s = _decode(state);
         if (s.exited) return keccak256(state);
         s.step += 1; // checked: a step counter at 2**64 - 1 reverts (unreachable: steps <= 2**48)
         if (s.pc & 3 != 0) {
             _halt(s, FAULT_UNALIGNED_PC);
         } else {
-            _execute(s, _fetch(s, proof[:PROOF_SIZE]), proof[PROOF_SIZE:]);
+            bytes32[TREE_DEPTH] memory zeros = MIPSMemory.zeroHashes();
+            _execute(s, _fetch(s, zeros, proof[:fetchLength]), zeros, dataProof);
         }
-        return keccak256(_encode(s));
+        return _hash(s);
     }
 
     /// @notice keccak256 of a packed state (the hash the game commits to).
@@ -83,9 +92,13 @@ contract MIPS {
         if (exited > 1) revert BadExitedFlag(exited);
         s.exited = exited == 1;
         s.step = uint64(_field(b, 50, 8));
-        for (uint256 i = 0; i < 32; i++) {
-            s.regs[i] = uint32(_field(b, 58 + 4 * i, 4));
+        // registers stay packed: regs[i] is 4 big-endian bytes at 58 + 4 i (`_reg`, `_setReg`); the 28 bytes of
+        // slack let `_setReg` rewrite the 32-byte word that starts at any register
+        bytes memory packed = new bytes(STATE_SIZE + 28);
+        assembly ("memory-safe") {
+            calldatacopy(add(packed, 32), b.offset, STATE_SIZE)
         }
+        s.packed = packed;
     }
 
     /// @notice The big-endian `size`-byte field at `offset` of `b` (the caller checked the bounds).
@@ -95,42 +108,82 @@ contract MIPS {
         }
     }
 
-    function _encode(State memory s) internal pure returns (bytes memory out) {
-        out = abi.encodePacked(s.memRoot, s.pc, s.nextPC, s.lo, s.hi, s.exitCode, s.exited, s.step, new bytes(128));
-        for (uint256 k = 0; k < 4; k++) {
-            uint256 word;
-            for (uint256 j = 0; j < 8; j++) {
-                word = (word << 32) | s.regs[8 * k + j];
-            }
-            assembly ("memory-safe") {
-                mstore(add(out, add(90, mul(k, 32))), word) // 32 (length) + 58 (header) + 32 k
-            }
+    /// @notice keccak256 of the packed post-state: the header fields written over the pre-state's copy.
+    function _hash(State memory s) internal pure returns (bytes32 h) {
+        uint256 header = (uint256(s.pc) << 224) | (uint256(s.nextPC) << 192) | (uint256(s.lo) << 160)
+            | (uint256(s.hi) << 128) | (uint256(s.exitCode) << 120) | (s.exited ? uint256(1) << 112 : 0)
+            | (uint256(s.step) << 48); // bytes 32..57 of the state; bytes 58..63 (registers) are kept
+        bytes32 memRoot = s.memRoot;
+        bytes memory packed = s.packed;
+        assembly ("memory-safe") {
+            let out := add(packed, 32)
+            mstore(out, memRoot)
+            mstore(add(out, 32), or(header, and(mload(add(out, 32)), 0xFFFFFFFFFFFF)))
+            h := keccak256(out, STATE_SIZE)
         }
     }
 
     // ------------------------------------------------------------------ memory access
 
-    function _fetch(State memory s, bytes calldata fetchProof) internal pure returns (uint32) {
-        if (MIPSMemory.root(fetchProof, s.pc) != s.memRoot) revert InvalidFetchProof(s.pc);
+    function _fetch(State memory s, bytes32[TREE_DEPTH] memory zeros, bytes calldata fetchProof)
+        internal
+        pure
+        returns (uint32)
+    {
+        if (MIPSMemory.root(fetchProof, zeros, s.pc) != s.memRoot) revert InvalidFetchProof(s.pc);
         return MIPSMemory.wordAt(MIPSMemory.leafOf(fetchProof), s.pc);
     }
 
-    /// @notice The aligned word holding `addr`, proven by `dataProof` against memRoot.
-    function _loadWord(State memory s, bytes calldata dataProof, uint32 addr) internal pure returns (uint32) {
-        if (MIPSMemory.root(dataProof, addr) != s.memRoot) revert InvalidDataProof(addr);
+    /// @notice The aligned word holding `addr` in the data proof's leaf, not verified yet (`_loadWord` and
+    ///         `_storeWord` verify the proof against memRoot).
+    function _proofWord(bytes calldata dataProof, uint32 addr) internal pure returns (uint32) {
+        if (dataProof.length == 0) revert MissingDataProof(addr);
         return MIPSMemory.wordAt(MIPSMemory.leafOf(dataProof), addr & ~uint32(3));
     }
 
-    /// @notice Write the aligned word holding `addr` (proven before by `_loadWord`) and update memRoot.
-    function _storeWord(State memory s, bytes calldata dataProof, uint32 addr, uint32 value) internal pure {
+    /// @notice The aligned word holding `addr`, proven by `dataProof` against memRoot.
+    function _loadWord(State memory s, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof, uint32 addr)
+        internal
+        pure
+        returns (uint32 word)
+    {
+        word = _proofWord(dataProof, addr);
+        if (MIPSMemory.root(dataProof, zeros, addr) != s.memRoot) revert InvalidDataProof(addr);
+    }
+
+    /// @notice Write `value` into the aligned word holding `addr`: one walk up the tree both verifies the data
+    ///         proof against memRoot and computes the new memRoot.
+    function _storeWord(
+        State memory s,
+        bytes32[TREE_DEPTH] memory zeros,
+        bytes calldata dataProof,
+        uint32 addr,
+        uint32 value
+    ) internal pure {
         bytes32 leaf = MIPSMemory.withWord(MIPSMemory.leafOf(dataProof), addr & ~uint32(3), value);
-        s.memRoot = MIPSMemory.rootWithLeaf(dataProof, addr, leaf);
+        (bytes32 oldRoot, bytes32 newRoot) = MIPSMemory.rootsWithLeaf(dataProof, zeros, addr, leaf);
+        if (oldRoot != s.memRoot) revert InvalidDataProof(addr);
+        s.memRoot = newRoot;
     }
 
     // ------------------------------------------------------------------ control flow
 
+    /// @notice Write register r (0..31) in place; writes to r0 are discarded.
     function _setReg(State memory s, uint32 r, uint32 value) internal pure {
-        if (r != 0) s.regs[r] = value;
+        if (r == 0) return;
+        bytes memory packed = s.packed;
+        assembly ("memory-safe") {
+            let at := add(packed, add(90, shl(2, and(r, 31)))) // 32 (length) + 58 + 4 r; ends within the slack
+            mstore(at, or(shl(224, value), shr(32, shl(32, mload(at)))))
+        }
+    }
+
+    /// @notice Register r (0..31) of the state.
+    function _reg(State memory s, uint32 r) internal pure returns (uint32 value) {
+        bytes memory packed = s.packed;
+        assembly ("memory-safe") {
+            value := shr(224, mload(add(packed, add(90, shl(2, and(r, 31))))))
+        }
     }
 
     /// @notice Retire a non-branch instruction: pc <- nextPC, nextPC <- nextPC + 4.
@@ -177,7 +230,10 @@ contract MIPS {
 
     // ------------------------------------------------------------------ decode
 
-    function _execute(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _execute(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         if (op == 0x00) return _special(s, insn);
         if (op == 0x01) return _regimm(s, insn);
@@ -185,18 +241,18 @@ contract MIPS {
         if ((op >= 0x04 && op <= 0x07) || (op >= 0x14 && op <= 0x17)) return _branch(s, insn);
         if (op >= 0x08 && op <= 0x0F) return _immediate(s, insn);
         if (op == 0x1C) return _special2(s, insn);
-        if ((op >= 0x20 && op <= 0x26) || op == 0x30) return _load(s, insn, dataProof);
-        if ((op >= 0x28 && op <= 0x2B) || op == 0x2E || op == 0x38) return _store(s, insn, dataProof);
+        if ((op >= 0x20 && op <= 0x26) || op == 0x30) return _load(s, insn, zeros, dataProof);
+        if ((op >= 0x28 && op <= 0x2B) || op == 0x2E || op == 0x38) return _store(s, insn, zeros, dataProof);
         if (op == 0x33) return _advance(s); // pref: a no-op hint
         _halt(s, FAULT_INVALID_INSTRUCTION);
     }
 
     function _rs(State memory s, uint32 insn) internal pure returns (uint32) {
-        return s.regs[(insn >> 21) & 31];
+        return _reg(s, (insn >> 21) & 31);
     }
 
     function _rt(State memory s, uint32 insn) internal pure returns (uint32) {
-        return s.regs[(insn >> 16) & 31];
+        return _reg(s, (insn >> 16) & 31);
     }
 
     function _sext(uint32 v, uint32 bits) internal pure returns (uint32) {
@@ -253,8 +309,8 @@ contract MIPS {
     }
 
     function _syscall(State memory s) internal pure {
-        uint32 number = s.regs[2];
-        if (number == SYS_EXIT || number == SYS_EXIT_GROUP) return _halt(s, uint8(s.regs[4] & 0xFF));
+        uint32 number = _reg(s, 2);
+        if (number == SYS_EXIT || number == SYS_EXIT_GROUP) return _halt(s, uint8(_reg(s, 4) & 0xFF));
         _halt(s, FAULT_BAD_SYSCALL);
     }
 
@@ -363,7 +419,7 @@ contract MIPS {
         bool taken = (rtField & 1) == 0 ? int32(rs) < 0 : int32(rs) >= 0;
         if ((rtField & 0x10) != 0) {
             unchecked {
-                s.regs[31] = s.pc + 8;
+                _setReg(s, 31, s.pc + 8);
             }
         }
         _conditionalBranch(s, insn, taken, (rtField & 2) != 0);
@@ -379,7 +435,7 @@ contract MIPS {
     function _jump(State memory s, uint32 insn) internal pure {
         unchecked {
             uint32 target = ((s.pc + 4) & 0xF0000000) | ((insn & 0x03FFFFFF) << 2);
-            if (insn >> 26 == 0x03) s.regs[31] = s.pc + 8;
+            if (insn >> 26 == 0x03) _setReg(s, 31, s.pc + 8);
             _branchTo(s, true, target);
         }
     }
@@ -463,13 +519,16 @@ contract MIPS {
         }
     }
 
-    function _load(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _load(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         uint32 addr = _address(s, insn);
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
-        uint32 word = _loadWord(s, dataProof, addr);
+        uint32 word = _loadWord(s, zeros, dataProof, addr);
         uint32 rtIndex = (insn >> 16) & 31;
-        uint32 rt = s.regs[rtIndex];
+        uint32 rt = _reg(s, rtIndex);
         uint32 shift = 8 * (addr & 3);
         uint32 result;
         if (op == 0x20) result = _sext((word >> shift) & 0xFF, 8);
@@ -482,13 +541,16 @@ contract MIPS {
         _writeAndAdvance(s, rtIndex, result);
     }
 
-    function _store(State memory s, uint32 insn, bytes calldata dataProof) internal pure {
+    function _store(State memory s, uint32 insn, bytes32[TREE_DEPTH] memory zeros, bytes calldata dataProof)
+        internal
+        pure
+    {
         uint32 op = insn >> 26;
         uint32 addr = _address(s, insn);
         if (_misaligned(op, addr)) return _halt(s, FAULT_UNALIGNED_ACCESS);
-        uint32 word = _loadWord(s, dataProof, addr);
+        uint32 word = _proofWord(dataProof, addr); // verified by _storeWord
         uint32 rtIndex = (insn >> 16) & 31;
-        uint32 rt = s.regs[rtIndex];
+        uint32 rt = _reg(s, rtIndex);
         uint32 shift = 8 * (addr & 3);
         uint32 result;
         if (op == 0x28) result = _replace(word, rt, 0xFF, shift);
@@ -496,7 +558,7 @@ contract MIPS {
         else if (op == 0x2A) result = _mergeRight(word, rt, 24 - shift);
         else if (op == 0x2E) result = _mergeLeft(word, rt, shift);
         else result = rt; // sw, sc
-        _storeWord(s, dataProof, addr, result);
+        _storeWord(s, zeros, dataProof, addr, result);
         if (op == 0x38) return _writeAndAdvance(s, rtIndex, 1); // sc always succeeds (single thread)
         _advance(s);
     }

@@ -26,13 +26,14 @@ contract Optimist is ModelRegistry {
 
     struct Request {
         address requester;
-        RequestStatus status;
         uint64 modelId;
         uint24 callbackGas;     // gas limit of the callback (0: the request has no callback)
-        uint128 fee;
+        // the next five share one slot, so that a rejection rewrites one slot (status, resultId, reopenAt):
+        uint96 fee;             // wei (more than all the ether there is)
+        RequestStatus status;
         uint64 resultId;        // the result currently posted or finalized (0 when open)
-        uint64 deadline;        // after it, the requester may cancel an Open request
-        uint64 reopenAt;        // after a rejection: no result may be posted before this time
+        uint40 deadline;        // after it, the requester may cancel an Open request
+        uint40 reopenAt;        // after a rejection: no result may be posted before this time
         address callback;       // IOptimistConsumer called when the result finalizes (0: none)
         bytes32 initialStateHash;
         bytes32 inputHash;      // keccak256 of the input bytes (the bytes are in RequestCreated)
@@ -479,16 +480,17 @@ contract Optimist is ModelRegistry {
         private
         returns (uint256 requestId)
     {
+        if (msg.value > type(uint96).max) revert BadParameter("fee", msg.value);
         bytes32 init = initialStateHash(modelId, input);
         requestId = ++requestCount;
         requests[requestId] = Request({
             requester: msg.sender,
-            status: RequestStatus.Open,
             modelId: uint64(modelId),
             callbackGas: uint24(callbackGas),
-            fee: uint128(msg.value),
+            fee: uint96(msg.value),
+            status: RequestStatus.Open,
             resultId: 0,
-            deadline: uint64(deadline),
+            deadline: uint40(deadline),
             reopenAt: 0,
             callback: callback,
             initialStateHash: init,
@@ -653,7 +655,7 @@ contract Optimist is ModelRegistry {
             req.status = RequestStatus.Open;
             req.resultId = 0;
             reopenAt = uint64(block.timestamp) + reopenDelay;
-            req.reopenAt = reopenAt;
+            req.reopenAt = uint40(reopenAt);
             barred[requestId][res.operator] = true;
             paid = uint256(challengeBond) + share;
         } else {

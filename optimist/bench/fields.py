@@ -122,6 +122,8 @@ SYSTEM_FIELDS: tuple[Field, ...] = (
           0, _GAS),
     Field("cli_help_s", "`optimist --help` wall time (new process; min of 5)", "s", "cli", "float", 0, 600),
     Field("cli_version_s", "`optimist --version` wall time (new process; min of 5)", "s", "cli", "float", 0, 600),
+    Field("prove_gas", "prove gas by instruction kind: MIPS.step alone, prove won by the defender, prove "
+          "rejecting the result (contracts.prove_gas, eth-tester)", "gas", "system_gas", "dict", 21000, _GAS),
 )
 
 

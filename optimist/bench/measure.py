@@ -289,12 +289,15 @@ def stage_contracts(s: Subject) -> dict[str, Any]:
 
 
 def stage_system_gas(s: Subject) -> dict[str, Any]:
-    """Gas of every transaction kind in a whole game (contracts.system_gas)."""
+    """Gas of every transaction kind in a whole game (contracts.system_gas) and of `prove` by instruction
+    kind (contracts.prove_gas)."""
+    from contracts import prove_gas
     from contracts.system_gas import measure_system_gas
 
     out = measure_system_gas()
     return {"tx_gas": {k: int(v) for k, v in out.items()
-                       if isinstance(v, int) and k != "rounds" and not k.endswith("_bytes")}}
+                       if isinstance(v, int) and k != "rounds" and not k.endswith("_bytes")},
+            "prove_gas": prove_gas.as_dict(prove_gas.measure_prove_gas())}
 
 
 STAGE_FUNCTIONS = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from minidnn.format import DTYPE_I32, ERROR_NAMES, content_hash
+from minidnn.format import DTYPE_I32, ERROR_NAMES, FLAG_GENERATE, content_hash
 
 
 class MinidnnError(Exception):
@@ -29,7 +29,7 @@ class InputError(MinidnnError):
     """The input does not match the model's input shape/size."""
 
 
-INPUT_ERRORS = {13}  # INPUT_SIZE
+INPUT_ERRORS = {13, 18}  # INPUT_SIZE, BAD_REQUEST
 ERROR_HELP = {
     1: "not a .mdnn file (convert it with `optimist convert`)",
     2: "written by another format version; reconvert the model",
@@ -37,6 +37,7 @@ ERROR_HELP = {
     7: "the model uses an op this runtime does not know",
     12: "the model needs more scratch memory than available",
     15: "a Gather index (e.g. a token id) is out of range for this input",
+    18: "the generation request's prompt length, k or temperature is out of range",
 }
 
 
@@ -82,6 +83,10 @@ class Model:
     arena_bytes: int
     _buf: np.ndarray
     input_dtype: str = "float32"   # or "int32" (token ids)
+    output_dtype: str = "float32"  # or "int32" (a generation model's ids)
+    flags: int = 0                 # header flags (minidnn.format.FLAG_*)
+    context: int = 0               # generation models: context window T
+    vocab: int = 0                 # generation models: vocabulary size V
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
@@ -109,7 +114,14 @@ class Model:
         blob = blob[:info.length]
         return cls(blob, tuple(info.input_dims[0:info.input_ndim]),
                    tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf,
-                   "int32" if info.input_dtype == DTYPE_I32 else "float32")
+                   "int32" if info.input_dtype == DTYPE_I32 else "float32",
+                   "int32" if info.output_dtype == DTYPE_I32 else "float32",
+                   info.flags, info.context, info.vocab)
+
+    @property
+    def generates(self) -> bool:
+        """A generation model: run() maps a request to generated ids (docs/model-format.md)."""
+        return bool(self.flags & FLAG_GENERATE)
 
     @property
     def hash(self) -> bytes:
@@ -144,11 +156,12 @@ class Model:
         return np.ascontiguousarray(wide, dtype="<i4").reshape(self.input_shape)
 
     def run(self, x: Any) -> np.ndarray:
-        """Run the model on x; returns a float32 array of the output shape."""
+        """Run the model on x; returns an array of the output shape (float32; int32 ids for a
+        generation model, whose x is a request: minidnn.generation.encode_request)."""
         arr = self.check_input(x)
         lib = _lib()
         ffi = lib.ffi
-        out = np.zeros(self.output_shape, "<f4")
+        out = np.zeros(self.output_shape, "<i4" if self.output_dtype == "int32" else "<f4")
         arena = _aligned_zeros(max(self.arena_bytes, 32))
         rc = lib.lib.mdn_run(ffi.cast("uint8_t *", self._buf.ctypes.data), len(self.blob),
                              ffi.cast("uint8_t *", arr.ctypes.data), arr.size,
@@ -157,6 +170,17 @@ class Model:
         if rc:
             raise error_for(rc)
         return out
+
+
+    def generate(self, prompt: Any, k: int, temperature: float = 0.0, seed: int = 0) -> np.ndarray:
+        """k new token ids after `prompt` (ids), greedy at temperature 0, else sampled with `seed`.
+        Needs a generation model (minidnn.generation.generation_model); InputError on a bad request."""
+        from minidnn.generation import encode_request
+
+        if not self.generates:
+            raise InputError("not a generation model (set its flag: minidnn.generation.generation_model)")
+        request = encode_request(prompt, k, self.context, self.vocab, temperature, seed)
+        return self.run(request)[:k].copy()
 
 
 def load(source: Model | str | os.PathLike[str] | bytes) -> Model:

@@ -96,3 +96,43 @@ def test_ids_of_the_vm_run_are_in_the_output_region(lm: Path) -> None:
     result = run_vm(model, encode_request([2, 0], 3, T, V))
     assert result.output.dtype == np.int32 and result.output[3:].tolist() == [0] * (T - 3)
     assert result.output[:3].tolist() == model.generate([2, 0], 3).tolist()
+
+
+def onnx_lm(t: int = T, v: int = V, d: int = 5):  # onnx.ModelProto
+    """The causal stand-in LM as ONNX: int64 ids [1, t] -> logits [1, t, v]."""
+    from onnx import TensorProto, helper
+
+    from tests.converter_helpers import make_model, rand
+
+    mix = (np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["emb", "ids"], ["e"]), helper.make_node("MatMul", ["mix", "e"], ["h"]),
+             helper.make_node("Tanh", ["h"], ["a"]), helper.make_node("MatMul", ["a", "w"], ["logits"])]
+    return make_model(nodes, {"ids": [1, t]}, {"logits": [1, t, v]},
+                      {"emb": rand(v, d, seed=1), "mix": mix, "w": rand(d, v, seed=2)}, in_type=TensorProto.INT64)
+
+
+def test_convert_generate_writes_a_generation_model(tmp_path: Path) -> None:
+    import onnx
+
+    onnx.save(onnx_lm(), tmp_path / "lm.onnx")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "lm.onnx"), "--generate", "--verify", "2"])
+    assert result.exit_code == 0, result.output
+    assert "(generation model)" in result.output and "verify OK: 2 inputs" in result.output
+    blob = (tmp_path / "lm.mdnn").read_bytes()
+    assert minidnn.Model.load(blob).generates and "0x" + minidnn.content_hash(blob).hex() in result.output
+    (tmp_path / "lm.vocab.json").write_text(json.dumps({"tokens": list(CHARS)}))
+    code, out = run(str(tmp_path / "lm.mdnn"), "--prompt", "dab", "-k", "3", "--json")
+    assert code == 0 and json.loads(out)["ids"] == minidnn.Model.load(blob).generate([4, 0, 1], 3).tolist()
+    float_model = make_float_onnx()
+    onnx.save(float_model, tmp_path / "f.onnx")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "f.onnx"), "--generate"])
+    assert result.exit_code == 1 and "--generate needs a causal LM" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "f.mdnn").exists()
+
+
+def make_float_onnx():  # onnx.ModelProto
+    from onnx import helper
+
+    from tests.converter_helpers import make_model
+
+    return make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, T]}, {"y": [1, T]})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minidnn.format import DTYPE_I32, ERROR_NAMES, FLAG_GENERATE, content_hash
+from minidnn.format import DTYPE_I32, ERROR_NAMES, FLAG_GENERATE, GEN_HEADER_WORDS, content_hash
 
 
 class MinidnnError(Exception):
@@ -175,12 +177,46 @@ class Model:
     def generate(self, prompt: Any, k: int, temperature: float = 0.0, seed: int = 0) -> np.ndarray:
         """k new token ids after `prompt` (ids), greedy at temperature 0, else sampled with `seed`.
         Needs a generation model (minidnn.generation.generation_model); InputError on a bad request."""
-        from minidnn.generation import encode_request
-
         if not self.generates:
             raise InputError("not a generation model (set its flag: minidnn.generation.generation_model)")
         request = encode_request(prompt, k, self.context, self.vocab, temperature, seed)
         return self.run(request)[:k].copy()
+
+
+def temperature_bits(temperature: float) -> int:
+    """float32 bits of a temperature (finite, >= 0; 0 = greedy)."""
+    t = float(temperature)
+    if not math.isfinite(t) or t < 0:
+        raise InputError(f"temperature {temperature} must be a finite number >= 0 (0 = greedy)", 18)
+    bits = struct.unpack("<I", struct.pack("<f", t))[0]
+    if bits >= 0x7F80_0000:
+        raise InputError(f"temperature {temperature} overflows float32", 18)
+    return int(bits)
+
+
+def encode_request(prompt: Any, k: int, context: int, vocab: int, temperature: float = 0.0,
+                   seed: int = 0) -> np.ndarray:
+    """The request words (int32 [GEN_HEADER_WORDS + context]): n, k, temperature bits, seed, the
+    n prompt ids, zeros. InputError (one line) for an empty or too long prompt, an id outside
+    [0, vocab), k outside [1, context], a bad temperature or a seed outside [0, 2^32)."""
+    ids = np.asarray(prompt).ravel()
+    if ids.size == 0:
+        raise InputError("the prompt is empty: give at least one token", 18)
+    if ids.dtype.kind not in "iu":
+        raise InputError(f"prompt ids must be integers, not {ids.dtype}", 18)
+    if ids.size > context:
+        raise InputError(f"the prompt has {ids.size} tokens; the model's context holds {context}", 18)
+    if ids.min() < 0 or ids.max() >= vocab:
+        bad = int(ids[(ids < 0) | (ids >= vocab)][0])
+        raise InputError(f"token id {bad} is outside the vocabulary [0, {vocab})", 15)
+    if not 1 <= int(k) <= context:
+        raise InputError(f"k = {k} new tokens: must be 1..{context} (the model's context)", 18)
+    if not 0 <= int(seed) <= 0xFFFF_FFFF:
+        raise InputError(f"seed {seed} must be in [0, 2^32)", 18)
+    words = np.zeros(GEN_HEADER_WORDS + context, np.uint32)
+    words[:GEN_HEADER_WORDS] = [ids.size, int(k), temperature_bits(temperature), int(seed)]
+    words[GEN_HEADER_WORDS:GEN_HEADER_WORDS + ids.size] = ids
+    return words.view(np.int32)
 
 
 def load(source: Model | str | os.PathLike[str] | bytes) -> Model:

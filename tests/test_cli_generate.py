@@ -136,3 +136,19 @@ def make_float_onnx():  # onnx.ModelProto
     from tests.converter_helpers import make_model
 
     return make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, T]}, {"y": [1, T]})
+
+
+def test_infer_runs_a_generation_request(lm: Path, tmp_path: Path) -> None:
+    """`optimist infer` on a generation model takes the request words and prints the ids."""
+    from minidnn.generation import encode_request
+
+    flagged = tmp_path / "gen.mdnn"
+    flagged.write_bytes(generation_model(lm.read_bytes()))
+    request = encode_request([1, 2], 3, T, V, 0.5, 11)
+    (tmp_path / "req.json").write_text(json.dumps(request.tolist()))
+    result = CliRunner().invoke(cli, ["infer", str(flagged), "--input", str(tmp_path / "req.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    want = minidnn.Model.load(flagged).generate([1, 2], 3, temperature=0.5, seed=11).tolist()
+    assert out["output"] == want + [0] * (T - 3)
+    assert out["output_hex"] == "0x" + np.array(out["output"], "<i4").tobytes().hex()

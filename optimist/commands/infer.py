@@ -31,8 +31,8 @@ def infer(model: str, input_path: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({
             "model_hash": "0x" + m.hash.hex(), "shape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
-            "output_hex": "0x" + y.astype("<f4").tobytes().hex(), "seconds": seconds}))
+            "output": [int(v) if y.dtype.kind == "i" else float(v) for v in y.ravel()],   # ids of a generation model
+            "output_hex": "0x" + y.tobytes().hex(), "seconds": seconds}))
         return
     click.echo(f"model   0x{m.hash.hex()}")
     click.echo(f"shape   {tuple(y.shape)}")

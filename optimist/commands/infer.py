@@ -37,6 +37,6 @@ def infer(model: str, input_path: Path, as_json: bool) -> None:
     click.echo(f"model   0x{m.hash.hex()}")
     click.echo(f"shape   {tuple(y.shape)}")
     click.echo(f"output  {np.array2string(y.ravel(), precision=6, max_line_width=100)}")
-    if y.size > 1 and y.size == max(y.shape):   # one vector (e.g. class scores): its argmax means something
+    if y.dtype.kind == "f" and y.size > 1 and y.size == max(y.shape):   # class scores: the argmax means something
         click.echo(f"argmax  {int(np.argmax(y.ravel()))}")
     click.echo(f"time    {seconds * 1e3:.3f} ms")

@@ -116,8 +116,9 @@ def evaluate(model: GPT, data: torch.Tensor, context: int, batch: int, seed: int
               help="torch CPU threads (1 is fastest on a busy 2-core machine).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=MODELS_DIR, show_default=True)
+@click.option("--name", default=NAME, show_default=True, help="File name stem of the ONNX model and vocabulary.")
 def main(iters: int, layers: int, d_model: int, heads: int, context: int, batch: int, lr: float,
-         threads: int, seed: int, out: Path) -> None:
+         threads: int, seed: int, out: Path, name: str) -> None:
     """Train the GPT, print train/validation loss, export ONNX and the vocabulary."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -150,13 +151,13 @@ def main(iters: int, layers: int, d_model: int, heads: int, context: int, batch:
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
-    onnx_path = out / f"{NAME}.onnx"
+    onnx_path = out / f"{name}.onnx"
     with torch.no_grad():
         torch.onnx.export(model, (torch.zeros((1, context), dtype=torch.long),), str(onnx_path),
                           input_names=["ids"], output_names=["logits"], opset_version=OPSET, dynamo=False)
     vocab = {"type": "char", "tokens": chars,
              "source": "tiny Shakespeare (karpathy/char-rnn data/tinyshakespeare/input.txt)"}
-    vocab_path = out / f"{NAME}.vocab.json"
+    vocab_path = out / f"{name}.vocab.json"
     vocab_path.write_text(json.dumps(vocab, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     prompt = torch.tensor([[index[c] for c in "ROMEO:"]])
     with torch.no_grad():

@@ -2,6 +2,8 @@
 
     .venv/bin/python examples/train_gpt.py               # ~5 minutes on one CPU core
     .venv/bin/python examples/train_gpt.py --iters 200   # a quick, worse model
+    .venv/bin/python examples/train_gpt.py --layers 2 --d 64 --context 32 --iters 4000 \
+        --name gpt_shakespeare_small                     # ~2 min; 15x fewer VM steps per token
 
 Writes examples/models/gpt_shakespeare.onnx (exported by `torch.onnx.export`, as a user would)
 and examples/models/gpt_shakespeare.vocab.json (the character vocabulary: token id = index in

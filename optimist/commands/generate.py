@@ -96,6 +96,8 @@ def generate(model: Path, prompt: str, k: int, use_vm: bool, temperature: float,
         if use_vm:
             from minidnn.image import run_vm
 
+            if not as_json:
+                click.echo(f"-- {k} tokens in one VM run (each recomputes the {m.context}-token window) ...", err=True)
             result = run_vm(m, request)
             out, seconds, steps = result.output, result.seconds, result.steps
         else:

@@ -151,7 +151,8 @@ class MinidnnModel:
             out = infer(self._vm.model, self._array(input_bytes))
         except MinidnnError as exc:
             raise ModelError(f"{self.name}: {exc}") from None
-        return np.ascontiguousarray(out, dtype="<f4").tobytes()
+        dtype = "<i4" if getattr(self._vm.model, "output_dtype", "float32") == "int32" else "<f4"   # generated ids
+        return np.ascontiguousarray(out, dtype=dtype).tobytes()
 
 
 def load_model(path: str | Path) -> ServedModel:

@@ -50,6 +50,10 @@ typedef struct {
   uint32_t n_tensors;
   uint32_t n_nodes;
   uint32_t input_dtype;
+  uint32_t output_dtype;
+  uint32_t flags;
+  uint32_t context;
+  uint32_t vocab;
 } md_info;
 int md_plan(const uint8_t *blob, uint32_t avail, md_info *info);
 int mdn_validate(const uint8_t *blob, uint32_t avail, uint8_t *arena, uint32_t arena_size);

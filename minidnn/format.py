@@ -27,6 +27,11 @@ MAX_LIST = 64
 MAX_ELEMENTS = 1 << 26
 ABSENT = 0xFFFF_FFFF
 
+# Header flags (offset 12). A generation model maps a request (GEN_HEADER_WORDS words: prompt
+# length, k, temperature bits, seed; then the prompt ids) to the ids it generates.
+FLAG_GENERATE = 1
+GEN_HEADER_WORDS = 4
+
 KIND_VALUE = 0
 KIND_CONSTANT = 1
 DTYPE_F32 = 0
@@ -75,7 +80,7 @@ ERROR_NAMES: dict[int, str] = {
     1: "BAD_MAGIC", 2: "BAD_VERSION", 3: "TRUNCATED", 4: "BAD_OFFSET", 5: "BAD_ALIGNMENT",
     6: "BAD_TENSOR", 7: "UNKNOWN_OP", 8: "BAD_ARITY", 9: "BAD_ATTRIBUTE", 10: "SHAPE",
     11: "BAD_GRAPH", 12: "ARENA", 13: "INPUT_SIZE", 14: "OUTPUT_SIZE", 15: "INDEX",
-    16: "UNSUPPORTED", 17: "BAD_HEADER",
+    16: "UNSUPPORTED", 17: "BAD_HEADER", 18: "BAD_REQUEST",
 }
 ERROR_CODES: dict[str, int] = {v: k for k, v in ERROR_NAMES.items()}
 
@@ -126,6 +131,7 @@ class ModelGraph:
     nodes: list[Node]
     input: str
     output: str
+    flags: int = 0   # header flags (FLAG_GENERATE)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -314,7 +320,7 @@ def write_model(graph: ModelGraph) -> bytes:
     total = _align(max(pos, HEADER_SIZE), DATA_ALIGN)
 
     out = bytearray(total)
-    struct.pack_into("<4s9I", out, 0, MAGIC, VERSION, total, 0, len(names), tensors_off,
+    struct.pack_into("<4s9I", out, 0, MAGIC, VERSION, total, graph.flags, len(names), tensors_off,
                      len(graph.nodes), nodes_off, index[graph.input], index[graph.output])
     out[tensors_off:nodes_off] = b"".join(tensor_records)
     out[nodes_off:arrays_off] = b"".join(node_records)
@@ -402,7 +408,22 @@ def read_model(blob: bytes) -> ModelGraph:
         nodes.append(Node(OP_NAMES[op], ins, outs, attrs))
     if inp >= n_t or outp >= n_t:
         raise FormatError("model input/output tensor index out of range")
-    return ModelGraph(tensors, nodes, names[inp], names[outp])
+    return ModelGraph(tensors, nodes, names[inp], names[outp], flags)
+
+
+def with_flags(blob: bytes, flags: int) -> bytes:
+    """The same model with header flags `flags` (e.g. FLAG_GENERATE, or 0 for the plain forward)."""
+    blob = bytes(blob)
+    if len(blob) < HEADER_SIZE or blob[:4] != MAGIC:
+        raise FormatError("not a .mdnn model")
+    return blob[:12] + struct.pack("<I", flags) + blob[16:]
+
+
+def header_flags(blob: bytes) -> int:
+    """The header flags of .mdnn bytes (FormatError if it is not one)."""
+    if len(blob) < HEADER_SIZE or bytes(blob[:4]) != MAGIC:
+        raise FormatError("not a .mdnn model")
+    return int(struct.unpack_from("<I", blob, 12)[0])
 
 
 # ---- shape inference (ONNX semantics, static shapes) ----------------------------------------

@@ -103,7 +103,8 @@ class Image:
         if state.exit_code != 0:
             raise _exit_error(state.exit_code)
         raw = state.memory.read(self.output_base, self.output_nbytes)
-        return np.frombuffer(raw, "<f4").reshape(self.output_shape).copy()
+        dtype = "<i4" if self.model.output_dtype == "int32" else "<f4"
+        return np.frombuffer(raw, dtype).reshape(self.output_shape).copy()
 
 
 def _exit_error(code: int) -> MinidnnError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minidnn.format import DTYPE_I32, ERROR_NAMES, content_hash
+from minidnn.format import DTYPE_I32, ERROR_NAMES, FLAG_GENERATE, GEN_HEADER_WORDS, content_hash
 
 
 class MinidnnError(Exception):
@@ -29,7 +31,7 @@ class InputError(MinidnnError):
     """The input does not match the model's input shape/size."""
 
 
-INPUT_ERRORS = {13}  # INPUT_SIZE
+INPUT_ERRORS = {13, 18}  # INPUT_SIZE, BAD_REQUEST
 ERROR_HELP = {
     1: "not a .mdnn file (convert it with `optimist convert`)",
     2: "written by another format version; reconvert the model",
@@ -37,6 +39,7 @@ ERROR_HELP = {
     7: "the model uses an op this runtime does not know",
     12: "the model needs more scratch memory than available",
     15: "a Gather index (e.g. a token id) is out of range for this input",
+    18: "the generation request's prompt length, k or temperature is out of range",
 }
 
 
@@ -82,6 +85,10 @@ class Model:
     arena_bytes: int
     _buf: np.ndarray
     input_dtype: str = "float32"   # or "int32" (token ids)
+    output_dtype: str = "float32"  # or "int32" (a generation model's ids)
+    flags: int = 0                 # header flags (minidnn.format.FLAG_*)
+    context: int = 0               # generation models: context window T
+    vocab: int = 0                 # generation models: vocabulary size V
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
@@ -109,7 +116,14 @@ class Model:
         blob = blob[:info.length]
         return cls(blob, tuple(info.input_dims[0:info.input_ndim]),
                    tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf,
-                   "int32" if info.input_dtype == DTYPE_I32 else "float32")
+                   "int32" if info.input_dtype == DTYPE_I32 else "float32",
+                   "int32" if info.output_dtype == DTYPE_I32 else "float32",
+                   info.flags, info.context, info.vocab)
+
+    @property
+    def generates(self) -> bool:
+        """A generation model: run() maps a request to generated ids (docs/model-format.md)."""
+        return bool(self.flags & FLAG_GENERATE)
 
     @property
     def hash(self) -> bytes:
@@ -144,11 +158,12 @@ class Model:
         return np.ascontiguousarray(wide, dtype="<i4").reshape(self.input_shape)
 
     def run(self, x: Any) -> np.ndarray:
-        """Run the model on x; returns a float32 array of the output shape."""
+        """Run the model on x; returns an array of the output shape (float32; int32 ids for a
+        generation model, whose x is a request: minidnn.generation.encode_request)."""
         arr = self.check_input(x)
         lib = _lib()
         ffi = lib.ffi
-        out = np.zeros(self.output_shape, "<f4")
+        out = np.zeros(self.output_shape, "<i4" if self.output_dtype == "int32" else "<f4")
         arena = _aligned_zeros(max(self.arena_bytes, 32))
         rc = lib.lib.mdn_run(ffi.cast("uint8_t *", self._buf.ctypes.data), len(self.blob),
                              ffi.cast("uint8_t *", arr.ctypes.data), arr.size,
@@ -157,6 +172,51 @@ class Model:
         if rc:
             raise error_for(rc)
         return out
+
+
+    def generate(self, prompt: Any, k: int, temperature: float = 0.0, seed: int = 0) -> np.ndarray:
+        """k new token ids after `prompt` (ids), greedy at temperature 0, else sampled with `seed`.
+        Needs a generation model (minidnn.generation.generation_model); InputError on a bad request."""
+        if not self.generates:
+            raise InputError("not a generation model (set its flag: minidnn.generation.generation_model)")
+        request = encode_request(prompt, k, self.context, self.vocab, temperature, seed)
+        return self.run(request)[:k].copy()
+
+
+def temperature_bits(temperature: float) -> int:
+    """float32 bits of a temperature (finite, >= 0; 0 = greedy)."""
+    t = float(temperature)
+    if not math.isfinite(t) or t < 0:
+        raise InputError(f"temperature {temperature} must be a finite number >= 0 (0 = greedy)", 18)
+    bits = struct.unpack("<I", struct.pack("<f", t))[0]
+    if bits >= 0x7F80_0000:
+        raise InputError(f"temperature {temperature} overflows float32", 18)
+    return int(bits)
+
+
+def encode_request(prompt: Any, k: int, context: int, vocab: int, temperature: float = 0.0,
+                   seed: int = 0) -> np.ndarray:
+    """The request words (int32 [GEN_HEADER_WORDS + context]): n, k, temperature bits, seed, the
+    n prompt ids, zeros. InputError (one line) for an empty or too long prompt, an id outside
+    [0, vocab), k outside [1, context], a bad temperature or a seed outside [0, 2^32)."""
+    ids = np.asarray(prompt).ravel()
+    if ids.size == 0:
+        raise InputError("the prompt is empty: give at least one token", 18)
+    if ids.dtype.kind not in "iu":
+        raise InputError(f"prompt ids must be integers, not {ids.dtype}", 18)
+    if ids.size > context:
+        raise InputError(f"the prompt has {ids.size} tokens; the model's context holds {context}", 18)
+    if ids.min() < 0 or ids.max() >= vocab:
+        bad = int(ids[(ids < 0) | (ids >= vocab)][0])
+        raise InputError(f"token id {bad} is outside the vocabulary [0, {vocab})", 15)
+    if not 1 <= int(k) <= context:
+        raise InputError(f"k = {k} new tokens: must be 1..{context} (the model's context)", 18)
+    if not 0 <= int(seed) <= 0xFFFF_FFFF:
+        raise InputError(f"seed {seed} must be in [0, 2^32)", 18)
+    words = np.zeros(GEN_HEADER_WORDS + context, np.uint32)
+    words[:GEN_HEADER_WORDS] = [ids.size, int(k), temperature_bits(temperature), int(seed)]
+    words[GEN_HEADER_WORDS:GEN_HEADER_WORDS + ids.size] = ids
+    return words.view(np.int32)
 
 
 def load(source: Model | str | os.PathLike[str] | bytes) -> Model:

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("convert", "Convert an ONNX model (or a PyTorch module) to a minidnn .mdnn model."),
     "inspect": ("convert", "Show a .mdnn model: ops, parameters, MACs, content hash, estimated VM steps."),
     "infer": ("infer", "Run MODEL (.mdnn) natively on an input array and print the output."),
+    "generate": ("generate", "Continue a text prompt with a character-level language model, inside one run "
+                             "(native or --vm)."),
     "vm": ("vm", "Run programs and models in the MIPS VM; produce one-step proofs."),
     "chain": ("chain", "A local development chain (anvil from npm)."),
     "deploy": ("deploy", "Deploy MIPS.sol and the Optimist contract; write the deployment file."),

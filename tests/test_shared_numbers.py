@@ -212,6 +212,7 @@ def test_format_limits_in_c() -> None:
         "DATA_ALIGN": (model_c, fmt.DATA_ALIGN), "MAX_LIST": (model_c, fmt.MAX_LIST),
         "MAX_ELEMENTS": (model_c, fmt.MAX_ELEMENTS), "KIND_VALUE": (model_c, fmt.KIND_VALUE),
         "KIND_CONSTANT": (model_c, fmt.KIND_CONSTANT),
+        "MD_FLAG_GENERATE": (c, fmt.FLAG_GENERATE), "MD_GEN_HEADER_WORDS": (c, fmt.GEN_HEADER_WORDS),
     }
     assert [f"{name}: C {consts.get(name)!r} != Python {value!r}"
             for name, (consts, value) in copies.items() if consts.get(name) != value] == []

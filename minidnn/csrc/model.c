@@ -71,7 +71,8 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   uint32_t len = rd(blob, 8);
   if (len < HEADER_SIZE || len > avail) return MD_ERR_TRUNCATED;
   if (len & (DATA_ALIGN - 1u)) return MD_ERR_BAD_ALIGNMENT;
-  if (rd(blob, 12) != 0) return MD_ERR_BAD_HEADER;
+  uint32_t flags = rd(blob, 12);
+  if (flags & ~MD_FLAG_GENERATE) return MD_ERR_BAD_HEADER;
   for (uint32_t off = 40; off < HEADER_SIZE; off += 4)
     if (rd(blob, off) != 0) return MD_ERR_BAD_HEADER;
   uint32_t n_t = rd(blob, 16), t_off = rd(blob, 20), n_n = rd(blob, 24), n_off = rd(blob, 28);
@@ -116,6 +117,11 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   info->arena_bytes = (uint32_t)need;
   info->n_tensors = n_t;
   info->n_nodes = n_n;
+  info->output_dtype = MD_DTYPE_F32;
+  info->flags = flags;
+  info->context = 0;
+  info->vocab = 0;
+  if (flags & MD_FLAG_GENERATE) return md_generate_plan(info);
   return MD_OK;
 }
 
@@ -209,6 +215,7 @@ int md_load(md_model *m, const uint8_t *blob, uint32_t avail, md_arena *arena) {
   m->n_nodes = info.n_nodes;
   m->input = rd(blob, 32);
   m->output = rd(blob, 36);
+  m->flags = info.flags;
   m->tensors = md_arena_alloc(arena, m->n_tensors * (uint32_t)sizeof(md_tensor));
   m->steps = md_arena_alloc(arena, m->n_nodes * (uint32_t)sizeof(md_step));
   uint8_t *written = md_arena_alloc(arena, m->n_tensors);
@@ -237,22 +244,31 @@ static int run_step(md_model *m, const md_step *s) {
   return s->kernel(&s->node, in, out);
 }
 
+int md_execute(md_model *m) {
+  for (uint32_t i = 0; i < m->n_nodes; i++) {
+    int rc = run_step(m, &m->steps[i]);
+    if (rc) return rc;
+  }
+  return MD_OK;
+}
+
 int md_run(const uint8_t *blob, uint32_t avail, const float32_t *input, uint32_t input_len,
            float32_t *output, uint32_t output_len, uint8_t *arena_mem, uint32_t arena_size) {
   md_arena arena = {arena_mem, arena_size, 0};
   md_model m;
   int rc = md_load(&m, blob, avail, &arena);
   if (rc) return rc;
+  if (m.flags & MD_FLAG_GENERATE)
+    return md_generate(&m, &arena, (const uint32_t *)(const void *)input, input_len,
+                       (uint32_t *)(void *)output, output_len);
   md_tensor *x = &m.tensors[m.input], *y = &m.tensors[m.output];
   if (input_len != x->size) return MD_ERR_INPUT_SIZE;
   if (output_len != y->size) return MD_ERR_OUTPUT_SIZE;
   x->data = (float32_t *)(uintptr_t)input;
   int copy_out = m.output == m.input || y->data != NULL; /* the input itself or a constant */
   if (!copy_out) y->data = output;
-  for (uint32_t i = 0; i < m.n_nodes; i++) {
-    rc = run_step(&m, &m.steps[i]);
-    if (rc) return rc;
-  }
+  rc = md_execute(&m);
+  if (rc) return rc;
   if (copy_out) memcpy(output, y->data, 4u * y->size);
   return MD_OK;
 }

@@ -67,16 +67,28 @@ def conversion_table(result) -> Table:  # converter.api.Conversion
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random verify inputs.")
 @click.option("--output-name", metavar="NAME",
               help="Keep this one output of a multi-output graph (branches only the others need are dropped).")
+@click.option("--generate", is_flag=True,
+              help="Write a generation model: a causal LM (ids [1, T] -> logits [1, T, V]) whose runs map a request "
+                   "(prompt ids, k, temperature, seed) to k new ids (docs/model-format.md).")
 def convert(source: Path, output: Path | None, input_shape: str | None, example_shape: str | None,
-            verify_n: int, verify_input: Path | None, seed: int, output_name: str | None) -> None:
+            verify_n: int, verify_input: Path | None, seed: int, output_name: str | None, generate: bool) -> None:
     """Convert an ONNX model (or a PyTorch module) to a minidnn .mdnn model."""
     from minidnn.format import content_hash
+    from minidnn.native import MinidnnError
 
     console = Console()
     try:
         result = _convert_source(source, input_shape, example_shape, output_name)
+        blob = result.mdnn
+        if generate:
+            from minidnn.generation import generation_model
+
+            blob = generation_model(blob)
         output = output or source.with_suffix(".mdnn")
-        result.save(output)
+        output.write_bytes(blob)
+    except MinidnnError as exc:
+        raise click.ClickException(f"--generate needs a causal LM, int32 ids [1, T] -> float32 logits of every "
+                                   f"position [1, T, V]: {exc}") from None
     except ConversionError as exc:
         raise _fail(exc) from None
     except OSError as exc:
@@ -84,7 +96,8 @@ def convert(source: Path, output: Path | None, input_shape: str | None, example_
     console.print(conversion_table(result))
     console.print(f"input {result.graph.input} {list(result.input_shape)} -> output {list(result.output_shape)}; "
                   f"{result.parameters:,} parameters, {result.macs:,} MACs", soft_wrap=True)
-    console.print(f"wrote {output} ({len(result.mdnn):,} bytes), content hash 0x{content_hash(result.mdnn).hex()}",
+    kind = " (generation model)" if generate else ""
+    console.print(f"wrote {output}{kind} ({len(blob):,} bytes), content hash 0x{content_hash(blob).hex()}",
                   soft_wrap=True)
     if verify_n or verify_input:
         _verify(console, result, verify_n, verify_input, seed)

@@ -31,12 +31,12 @@ def infer(model: str, input_path: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({
             "model_hash": "0x" + m.hash.hex(), "shape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
-            "output_hex": "0x" + y.astype("<f4").tobytes().hex(), "seconds": seconds}))
+            "output": [int(v) if y.dtype.kind == "i" else float(v) for v in y.ravel()],   # ids of a generation model
+            "output_hex": "0x" + y.tobytes().hex(), "seconds": seconds}))
         return
     click.echo(f"model   0x{m.hash.hex()}")
     click.echo(f"shape   {tuple(y.shape)}")
     click.echo(f"output  {np.array2string(y.ravel(), precision=6, max_line_width=100)}")
-    if y.size > 1 and y.size == max(y.shape):   # one vector (e.g. class scores): its argmax means something
+    if y.dtype.kind == "f" and y.size > 1 and y.size == max(y.shape):   # class scores: the argmax means something
         click.echo(f"argmax  {int(np.argmax(y.ravel()))}")
     click.echo(f"time    {seconds * 1e3:.3f} ms")

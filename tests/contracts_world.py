@@ -27,10 +27,12 @@ from contracts.system import (
     deploy_contract,
     deploy_system,
 )
+from mipsvm.elf import Program, initial_state
 from mipsvm.layout import INPUT_BASE, MODEL_BASE, OUTPUT_BASE, PROGRAM_BASE
 from mipsvm.memory import Memory, keccak256
 from mipsvm.regions import initial_packed_state, region_path
-from mipsvm.state import STATE_FORMAT
+from mipsvm.state import STATE_FORMAT, State
+from mipsvm.stepper import Witness, run, step_with_witness
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sol"
 ENTRY = PROGRAM_BASE
@@ -201,3 +203,41 @@ def check_invariant(world: World) -> dict[str, int]:
     assert w3.eth.get_balance(BURN_ADDRESS) == burned
     return {"deposits": deposits, "credited": credited, "withdrawn": withdrawn, "locked": locked,
             "burned": burned}
+
+
+# ----------------------------------------------------------------------------- a real program's run
+
+TINY_PROGRAM = Path(__file__).parent / "fixtures" / "c" / "tiny_model.c"
+
+
+@dataclass
+class VMRun:
+    """The true run of a program on one input: every state hash, the final state, replay to any step."""
+
+    start: State
+    hashes: list[bytes]
+    final: State
+
+    @classmethod
+    def record(cls, program: Program, input_bytes: bytes) -> VMRun:
+        """Step the reference stepper from `program`'s initial state with `input_bytes` to its halt."""
+        start = initial_state(program)
+        start.memory.write(INPUT_BASE, input_bytes)
+        s = start.copy()
+        hashes = [s.hash()]
+        while not s.exited:
+            run(s, 1)
+            hashes.append(s.hash())
+        return cls(start, hashes, s)
+
+    @property
+    def steps(self) -> int:
+        return len(self.hashes) - 1
+
+    def state_at(self, k: int) -> State:
+        s = self.start.copy()
+        run(s, k)
+        return s
+
+    def witness(self, k: int) -> Witness:
+        return step_with_witness(self.state_at(k))

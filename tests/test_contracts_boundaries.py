@@ -11,11 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from contracts_world import CLOCK, WINDOW, ToyRun, World, make_world, toy_input, true_output
+from contracts_world import (
+    CLOCK,
+    TINY_PROGRAM,
+    WINDOW,
+    ToyRun,
+    VMRun,
+    World,
+    make_world,
+    toy_input,
+    true_output,
+)
 
 from contracts.chain import eth_tester_web3
 from contracts.system import (
@@ -28,10 +37,9 @@ from contracts.system import (
     deploy_system,
 )
 from mipsvm.elf import initial_state, load_elf
-from mipsvm.layout import INPUT_BASE, OUTPUT_BASE
+from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
-from mipsvm.state import State
-from mipsvm.stepper import run, step_with_witness
+from mipsvm.stepper import step_with_witness
 from mipsvm.toolchain import compile_elf
 
 
@@ -280,27 +288,12 @@ def test_move_events_report_the_interval_after_each_move() -> None:
 
 # ----------------------------------------------------------------------------- real MIPS.sol games
 
-PROGRAM = Path(__file__).parent / "fixtures" / "c" / "tiny_model.c"
+PROGRAM = TINY_PROGRAM
 INPUT = bytes((i * 11 + 3) % 256 for i in range(64))
 OUT_LEN = 16
 
 
-@dataclass
-class VMRun:
-    """The true run of the program: every state hash, and replay to any step."""
 
-    start: State
-    hashes: list[bytes]
-    final: State
-
-    @property
-    def steps(self) -> int:
-        return len(self.hashes) - 1
-
-    def state_at(self, k: int) -> State:
-        s = self.start.copy()
-        run(s, k)
-        return s
 
 
 @pytest.fixture(scope="module")
@@ -310,15 +303,9 @@ def program():
 
 @pytest.fixture(scope="module")
 def vm_run(program) -> VMRun:
-    start = initial_state(program)
-    start.memory.write(INPUT_BASE, INPUT)
-    s = start.copy()
-    hashes = [s.hash()]
-    while not s.exited:
-        run(s, 1)
-        hashes.append(s.hash())
-    assert s.exit_code == 0 and len(hashes) > 8
-    return VMRun(start, hashes, s)
+    truth = VMRun.record(program, INPUT)
+    assert truth.final.exit_code == 0 and truth.steps > 7
+    return truth
 
 
 def _real_system(program) -> tuple[System, int, list[str]]:

@@ -6,10 +6,8 @@ stepper's witness, executed by MIPS.sol through Optimist.prove.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
+from contracts_world import TINY_PROGRAM, VMRun
 
 from contracts.chain import eth_tester_web3
 from contracts.system import (
@@ -23,35 +21,15 @@ from contracts.system import (
     deploy_system,
 )
 from mipsvm.elf import initial_state, load_elf
-from mipsvm.layout import INPUT_BASE, OUTPUT_BASE
+from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
-from mipsvm.state import State
-from mipsvm.stepper import run, step_with_witness
 from mipsvm.toolchain import compile_elf
 
-PROGRAM = Path(__file__).parent / "fixtures" / "c" / "tiny_model.c"
+PROGRAM = TINY_PROGRAM
 INPUT = bytes((i * 37 + 5) % 256 for i in range(64))
 
 
-@dataclass
-class VMRun:
-    """The true run of the program on INPUT: every state hash, the final state and memory."""
 
-    start: State
-    hashes: list[bytes]
-    final: State
-
-    @property
-    def steps(self) -> int:
-        return len(self.hashes) - 1
-
-    def state_at(self, k: int) -> State:
-        s = self.start.copy()
-        run(s, k)
-        return s
-
-    def witness(self, k: int):
-        return step_with_witness(self.state_at(k))
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +39,9 @@ def program():
 
 @pytest.fixture(scope="module")
 def vm_run(program) -> VMRun:
-    start = initial_state(program)
-    start.memory.write(INPUT_BASE, INPUT)
-    s = start.copy()
-    hashes = [s.hash()]
-    while not s.exited:
-        run(s, 1)
-        hashes.append(s.hash())
-    assert s.exit_code == 0
-    return VMRun(start, hashes, s)
+    truth = VMRun.record(program, INPUT)
+    assert truth.final.exit_code == 0
+    return truth
 
 
 @pytest.fixture

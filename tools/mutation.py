@@ -97,7 +97,7 @@ def python_mutant_names() -> list[str]:
     """Every mutant mutmut generated for the listed modules (generating them first if needed)."""
     metas = [ROOT / "mutants" / f"{path}.meta" for path in mutmut_config()["only_mutate"]]
     if not all(m.exists() for m in metas):
-        run_mutmut(1, ["mipsvm.state.x_state_hash__mutmut_1"])   # generates every mutant, runs one
+        run_mutmut(1, ["mipsvm.state.x_decode_state__mutmut_1"])   # generates every mutant, runs one
     return sorted(name for m in metas for name in json.loads(m.read_text())["exit_code_by_key"])
 
 

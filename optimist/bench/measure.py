@@ -50,7 +50,7 @@ class Subject:
 
     @property
     def input_bytes(self) -> bytes:
-        return np.ascontiguousarray(self.x, dtype="<f4").tobytes()
+        return np.ascontiguousarray(self.x, dtype="<i4" if self.x.dtype.kind in "iu" else "<f4").tobytes()
 
 
 def _median_s(fn: Any, reps: int) -> float:

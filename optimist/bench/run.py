@@ -80,11 +80,16 @@ def resolve_models(names: tuple[str, ...]) -> dict[str, Path]:
 
 
 def model_input(path: Path) -> np.ndarray:
-    """A fixed pseudo-random input in [0, 1) of the model's input shape."""
-    from minidnn.format import read_model
+    """A fixed pseudo-random input of the model's input shape: floats in [0, 1), or for a model of
+    token ids, ids below its vocabulary size (the last dimension of a language model's logits)."""
+    from minidnn.native import Model
 
-    shape = read_model(path.read_bytes()).input_shape
-    return np.random.default_rng(INPUT_SEED).random(shape, dtype=np.float32)
+    model = Model.load(path)
+    rng = np.random.default_rng(INPUT_SEED)
+    if model.input_dtype == "int32":
+        vocab = model.vocab or model.output_shape[-1]
+        return rng.integers(0, vocab, model.input_shape, dtype=np.int32)
+    return rng.random(model.input_shape, dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------ stages

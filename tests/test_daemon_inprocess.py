@@ -268,3 +268,35 @@ def test_busy_operator_skips_cheap_requests_and_defends_in_the_background(world:
     assert won == 1
     assert sorted(skipped) == spam
     assert all(request_status(world, rid) == RequestStatus.OPEN for rid in spam)
+
+
+def test_lie_seen_after_the_window_is_not_disputed_and_says_why(world: World) -> None:
+    """A challenger that first looks after the window closed cannot open a game: it records the verdict
+    'disagree-too-late' and logs window_missed (the result then finalizes, as the rules say)."""
+    liar, ch = world.operator(dishonest=True), world.challenger()
+    events: list[tuple[str, dict]] = []
+    ch.listeners.append(lambda event, fields: events.append((event, fields)))
+    world.request(TOY_INPUT, fee=FEE)
+    liar.tick()
+    world.advance_time(WINDOW + 2)
+    for _ in range(3):
+        ch.tick()
+    (result,) = ch.store.results()
+    assert result["verdict"] == "disagree-too-late"
+    assert ("window_missed", {"result": result["result_id"]}) in events
+    assert ch.store.games() == []
+
+
+def test_defender_midpoints_are_the_contracts_mid_steps(world: World) -> None:
+    """Every midpoint the operator posts (and logs) is lo + (hi - lo) // 2 of the game at that moment."""
+    op, liar = world.operator(), world.challenger(dishonest=True)
+    posted: list[dict] = []
+    op.listeners.append(lambda event, fields: posted.append(fields) if event == "midpoint" else None)
+    world.request(TOY_INPUT, fee=FEE)
+    op.tick()
+    world.run_until(lambda: bool(liar.store.games()) and liar.store.games()[0]["status"] != "active", [op, liar])
+    assert len(posted) >= 10
+    assert all(f["mid"] == f["lo"] + (f["hi"] - f["lo"]) // 2 for f in posted)
+    chain_mids = [e["mid"] for e in world.system.events_since(world.deploy_block)
+                  if e.name == "MoveMade" and e["kind"] == 0]
+    assert [f["mid"] for f in posted] == chain_mids

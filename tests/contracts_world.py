@@ -241,3 +241,21 @@ class VMRun:
 
     def witness(self, k: int) -> Witness:
         return step_with_witness(self.state_at(k))
+
+
+def load_tiny() -> Program:
+    """The tiny C program, cross-compiled (cached) and loaded."""
+    from mipsvm.elf import load_elf
+    from mipsvm.toolchain import compile_elf
+
+    return load_elf(compile_elf([TINY_PROGRAM]))
+
+
+def deploy_tiny(program: Program, output_length: int = 16) -> tuple[System, int, list[str]]:
+    """A fresh eth-tester chain with the real MIPS.sol and Optimist, the tiny program registered."""
+    w3 = eth_tester_web3()
+    system = deploy_system(w3, challenge_window=600, clock=300)
+    model = ModelImage.from_memory(initial_state(program).memory, entry=program.entry, input_length=64,
+                                   output_length=output_length, model_hash=keccak256(TINY_PROGRAM.read_bytes()),
+                                   metadata_uri="test://tiny")
+    return system, system.register_model(model), list(w3.eth.accounts)

@@ -16,31 +16,27 @@ from typing import Any
 import pytest
 from contracts_world import (
     CLOCK,
-    TINY_PROGRAM,
     WINDOW,
     ToyRun,
     VMRun,
     World,
+    deploy_tiny,
+    load_tiny,
     make_world,
     toy_input,
     true_output,
 )
 
-from contracts.chain import eth_tester_web3
 from contracts.system import (
     ContractRevert,
     GameStatus,
-    ModelImage,
     Phase,
     ResultStatus,
     System,
-    deploy_system,
 )
-from mipsvm.elf import initial_state, load_elf
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
 from mipsvm.stepper import step_with_witness
-from mipsvm.toolchain import compile_elf
 
 
 @contextmanager
@@ -288,17 +284,13 @@ def test_move_events_report_the_interval_after_each_move() -> None:
 
 # ----------------------------------------------------------------------------- real MIPS.sol games
 
-PROGRAM = TINY_PROGRAM
 INPUT = bytes((i * 11 + 3) % 256 for i in range(64))
 OUT_LEN = 16
 
 
-
-
-
 @pytest.fixture(scope="module")
 def program():
-    return load_elf(compile_elf([PROGRAM]))
+    return load_tiny()
 
 
 @pytest.fixture(scope="module")
@@ -309,12 +301,7 @@ def vm_run(program) -> VMRun:
 
 
 def _real_system(program) -> tuple[System, int, list[str]]:
-    w3 = eth_tester_web3()
-    system = deploy_system(w3, challenge_window=600, clock=300)
-    model = ModelImage.from_memory(initial_state(program).memory, entry=program.entry, input_length=64,
-                                   output_length=OUT_LEN, model_hash=keccak256(PROGRAM.read_bytes()),
-                                   metadata_uri="test://tiny")
-    return system, system.register_model(model), list(w3.eth.accounts)
+    return deploy_tiny(program, OUT_LEN)
 
 
 def _lie_hash(k: int) -> bytes:

@@ -7,34 +7,25 @@ stepper's witness, executed by MIPS.sol through Optimist.prove.
 from __future__ import annotations
 
 import pytest
-from contracts_world import TINY_PROGRAM, VMRun
+from contracts_world import VMRun, deploy_tiny, load_tiny
 
-from contracts.chain import eth_tester_web3
 from contracts.system import (
     ContractRevert,
     GameStatus,
-    ModelImage,
     Phase,
     ResultStatus,
     System,
     advance_time,
-    deploy_system,
 )
-from mipsvm.elf import initial_state, load_elf
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
-from mipsvm.toolchain import compile_elf
 
-PROGRAM = TINY_PROGRAM
 INPUT = bytes((i * 37 + 5) % 256 for i in range(64))
-
-
-
 
 
 @pytest.fixture(scope="module")
 def program():
-    return load_elf(compile_elf([PROGRAM]))
+    return load_tiny()
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +37,7 @@ def vm_run(program) -> VMRun:
 
 @pytest.fixture
 def system_and_model(program) -> tuple[System, int, list[str]]:
-    w3 = eth_tester_web3()
-    system = deploy_system(w3, challenge_window=600, clock=300)
-    image = initial_state(program).memory
-    model = ModelImage.from_memory(image, entry=program.entry, input_length=64, output_length=16,
-                                   model_hash=keccak256(PROGRAM.read_bytes()), metadata_uri="test://tiny")
-    return system, system.register_model(model), list(w3.eth.accounts)
+    return deploy_tiny(program)
 
 
 def play_real(system: System, game_id: int, operator: str, challenger: str, defender_hash, truth: VMRun):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -112,7 +113,7 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
     request_id = req.id
     gas = system.last_receipt["gasUsed"] if system.last_receipt else None
     if wait_s is not None:
-        with console.status(f"request {request_id}: waiting for its outcome") if not as_json else _null():
+        with console.status(f"request {request_id}: waiting for its outcome") if not as_json else contextlib.nullcontext():
             try:
                 req.wait(timeout=wait_s)
             except TimeoutError:
@@ -128,14 +129,6 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
     if wait_s is not None and report["status"] not in ("FINALIZED", "CANCELLED"):
         raise CommandError(f"request {request_id} is still {report['status']} after {wait_s} s "
                            f"(follow it with `optimist status {request_id}`)", EXIT_ERROR)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @click.command("cancel")

@@ -119,8 +119,9 @@ def vm_image(model: Model | str | os.PathLike[str] | bytes) -> Image:
     return _image_for(m.blob)
 
 
-@cache
-def _image_for(blob: bytes) -> Image:
+def build_image(blob: bytes) -> Image:
+    """The VM image of validated model bytes, not cached (vm_image caches; node images of a
+    graph are built one at a time by minidnn.nodes)."""
     m = Model.load(blob)
     elf = runtime_elf()
     state = layout_state(blob, elf)
@@ -137,6 +138,9 @@ def _image_for(blob: bytes) -> Image:
         input_siblings=tuple(region_path(mem, layout.INPUT_BASE, in_size)),
         output_siblings=tuple(region_path(mem, layout.OUTPUT_BASE, out_size)),
         runtime_elf=elf, model=m, _template=state)
+
+
+_image_for = cache(build_image)
 
 
 def vm_initial_state(model_path: Model | str | os.PathLike[str] | bytes, x: Any):
@@ -190,5 +194,5 @@ def run_raw(blob: bytes, input_bytes: bytes = b"", max_steps: int = DEFAULT_MAX_
     return final
 
 
-__all__ = ["Image", "InputError", "VMResult", "VMRunError", "layout_state", "run_raw",
+__all__ = ["Image", "InputError", "VMResult", "VMRunError", "build_image", "layout_state", "run_raw",
            "run_state", "run_vm", "runtime_elf", "vm_image", "vm_initial_state"]

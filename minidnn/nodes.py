@@ -1,0 +1,366 @@
+"""Split a `.mdnn` graph into one-node sub-models, their VM images and descriptors (docs/two-phase.md).
+
+`split_model(model)` gives a `GraphSplit`: nodes 1..m, each a `GraphNode` with its sub-model blob
+(the node, its constants, its run-time inputs as the sub-model's input), its phase-1 slots and its
+region sizes. `GraphNode.image()` is its VM image (the same runtime.elf as whole models);
+`node_spec(node, image, max_steps)` its descriptor (`NodeSpec`, the Solidity struct). The slot tree
+(`SlotTree`, 16 levels) and the Merkle helpers of the two-phase game live here too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from eth_abi import encode as abi_encode
+
+from minidnn.format import (
+    DTYPE_I32,
+    FLAG_GENERATE,
+    KIND_CONSTANT,
+    KIND_VALUE,
+    FormatError,
+    ModelGraph,
+    Node,
+    Tensor,
+    read_model,
+    write_model,
+)
+from minidnn.image import Image, build_image
+from minidnn.native import MinidnnError, Model, load
+from mipsvm import layout
+from mipsvm.memory import keccak256, zero_hash
+from mipsvm.regions import climb, region_level, region_root
+
+SLOT_DEPTH = 16
+SLOT_COUNT = 1 << SLOT_DEPTH
+MAX_NODES = SLOT_COUNT - 1          # slot 0 is the graph input
+MAX_STEPS_FACTOR = 4                 # maxSteps = factor * measured steps + slack (capped at 2**48)
+MAX_STEPS_SLACK = 1 << 20
+# abi.encode(NodeSpec): one tuple parameter (docs/two-phase.md §2)
+NODE_SPEC_ABI = "(bytes32,uint32,uint32,uint32,uint32,uint16[],uint32[],uint32,uint32,uint64,bytes32[])"
+
+
+class SplitError(FormatError):
+    """A graph the two-phase first cut cannot split (the message says why)."""
+
+
+def next_pow2(k: int) -> int:
+    """Smallest power of two >= k (k >= 1)."""
+    return 1 << max(0, (k - 1).bit_length())
+
+
+def tensor_root(data: bytes) -> bytes:
+    """tensor_root(b) = region_root(b, region_size(len(b)))."""
+    return region_root(bytes(data), layout.region_size(len(data)))
+
+
+def lift(root: bytes, size_from: int, size_to: int) -> bytes:
+    """Root of the same bytes in a region of `size_to` bytes (>= size_from, both powers of two)."""
+    level, top = region_level(0, size_from), region_level(0, size_to)
+    if top < level:
+        raise ValueError(f"cannot lift a {size_from}-byte region root to {size_to} bytes")
+    for h in range(level, top):
+        root = keccak256(root + zero_hash(h))
+    return root
+
+
+def slot_climb(value: bytes, slot: int, proof: Sequence[bytes]) -> bytes:
+    """Root of the 16-level slot tree from slot `slot`'s value and its 16 siblings (bottom-up).
+
+    The same hashing as `mipsvm.regions.climb` of a 64 KiB region at `slot << 16`: its index at
+    height 11 is `slot`, and the 16 siblings above it are the slot tree's."""
+    if not 0 <= slot < SLOT_COUNT:
+        raise ValueError(f"slot {slot} outside 0..{SLOT_COUNT - 1}")
+    if len(proof) != SLOT_DEPTH:
+        raise ValueError(f"a slot proof has {SLOT_DEPTH} hashes, got {len(proof)}")
+    return climb(bytes(value), slot << SLOT_DEPTH, 1 << SLOT_DEPTH, list(proof))
+
+
+class SlotTree:
+    """A sparse 16-level Merkle tree of 32-byte slots (empty slots are 32 zero bytes).
+
+    Its root equals `region_root(slot table, 32 << 16)`; `set` rehashes one path (16 hashes)."""
+
+    def __init__(self) -> None:
+        self._levels: list[dict[int, bytes]] = [{} for _ in range(SLOT_DEPTH + 1)]
+
+    def copy(self) -> SlotTree:
+        tree = SlotTree()
+        tree._levels = [dict(level) for level in self._levels]
+        return tree
+
+    def _node(self, height: int, index: int) -> bytes:
+        return self._levels[height].get(index, zero_hash(height))
+
+    def get(self, slot: int) -> bytes:
+        return self._node(0, slot)
+
+    def set(self, slot: int, value: bytes) -> None:
+        if not 0 <= slot < SLOT_COUNT or len(value) != 32:
+            raise ValueError(f"slot {slot}: a 32-byte value at 0..{SLOT_COUNT - 1}")
+        self._levels[0][slot] = bytes(value)
+        index = slot
+        for h in range(SLOT_DEPTH):
+            left, right = self._node(h, index & ~1), self._node(h, index | 1)
+            index >>= 1
+            self._levels[h + 1][index] = keccak256(left + right)
+
+    @property
+    def root(self) -> bytes:
+        return self._node(SLOT_DEPTH, 0)
+
+    def proof(self, slot: int) -> list[bytes]:
+        """The 16 sibling hashes of `slot`, bottom-up."""
+        if not 0 <= slot < SLOT_COUNT:
+            raise ValueError(f"slot {slot} outside 0..{SLOT_COUNT - 1}")
+        return [self._node(h, (slot >> h) ^ 1) for h in range(SLOT_DEPTH)]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """The descriptor of node j (Solidity `struct NodeSpec`, docs/two-phase.md §2)."""
+
+    image_root: bytes
+    entry: int
+    input_base: int
+    input_size: int
+    arg_size: int
+    args: tuple[int, ...]
+    arg_sizes: tuple[int, ...]
+    output_base: int
+    output_size: int
+    max_steps: int
+    input_path: tuple[bytes, ...]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The struct as a tuple in field order (web3 / eth_abi argument)."""
+        return (self.image_root, self.entry, self.input_base, self.input_size, self.arg_size,
+                list(self.args), list(self.arg_sizes), self.output_base, self.output_size,
+                self.max_steps, list(self.input_path))
+
+    def encode(self) -> bytes:
+        """abi.encode(spec)."""
+        return abi_encode([NODE_SPEC_ABI], [self.as_tuple()])
+
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(spec)): the leaf of nodesRoot."""
+        return keccak256(self.encode())
+
+
+def _dtype(code: int) -> str:
+    return "<i4" if code == DTYPE_I32 else "<f4"
+
+
+@dataclass(frozen=True, eq=False)
+class GraphNode:
+    """Node j of a split graph: its sub-model and phase-1 wiring."""
+
+    index: int                       # j, 1..m
+    op: str
+    output: str                      # the output tensor's name in the graph
+    output_shape: tuple[int, ...]
+    arg_names: tuple[str, ...]       # run-time inputs (distinct, first use order)
+    arg_shapes: tuple[tuple[int, ...], ...]
+    arg_dtypes: tuple[int, ...]
+    args: tuple[int, ...]            # phase-1 slot of each arg
+    blob: bytes                      # the one-node sub-model (.mdnn)
+    _native: list[Model] = field(default_factory=list, repr=False)
+
+    @property
+    def arg_nbytes(self) -> tuple[int, ...]:
+        return tuple(4 * int(np.prod(s)) for s in self.arg_shapes)
+
+    @property
+    def arg_sizes(self) -> tuple[int, ...]:
+        return tuple(layout.region_size(n) for n in self.arg_nbytes)
+
+    @property
+    def arg_size(self) -> int:
+        return max(self.arg_sizes)
+
+    @property
+    def input_size(self) -> int:
+        return self.arg_size * next_pow2(len(self.args))
+
+    @property
+    def output_nbytes(self) -> int:
+        return 4 * int(np.prod(self.output_shape))
+
+    @property
+    def output_size(self) -> int:
+        return layout.region_size(self.output_nbytes)
+
+    def native(self) -> Model:
+        """The sub-model loaded for the native build (loaded once)."""
+        if not self._native:
+            self._native.append(Model.load(self.blob))
+        return self._native[0]
+
+    def input_region(self, args: Sequence[bytes]) -> bytes:
+        """The input region's bytes: arg i at offset i * argSize, zero-padded; inputSize bytes."""
+        if len(args) != len(self.args) or any(len(a) != n for a, n in zip(args, self.arg_nbytes, strict=True)):
+            raise ValueError(f"node {self.index}: args of {self.arg_nbytes} bytes expected, "
+                             f"got {[len(a) for a in args]}")
+        region = bytearray(self.input_size)
+        for i, a in enumerate(args):
+            region[i * self.arg_size:i * self.arg_size + len(a)] = a
+        return bytes(region)
+
+    def model_input(self, args: Sequence[bytes]) -> np.ndarray:
+        """The sub-model's input array for these args' bytes (native run and VM image alike)."""
+        if len(self.args) == 1:
+            if len(args) != 1 or len(args[0]) != self.arg_nbytes[0]:
+                raise ValueError(f"node {self.index}: one arg of {self.arg_nbytes[0]} bytes expected")
+            return np.frombuffer(args[0], _dtype(self.arg_dtypes[0])).reshape(self.arg_shapes[0])
+        rows = next_pow2(len(self.args))
+        return np.frombuffer(self.input_region(args), "<f4").reshape(rows, self.arg_size // 4)
+
+    def run_native(self, args: Sequence[bytes]) -> bytes:
+        """The node's output bytes from its args' bytes (native build)."""
+        return self.native().run(self.model_input(args)).tobytes()
+
+    def image(self) -> Image:
+        """The node's VM image (built on each call: images are large; keep what you need)."""
+        image = build_image(self.blob)
+        if (image.input_size, image.output_size) != (self.input_size, self.output_size):
+            raise SplitError(f"node {self.index}: image regions {image.input_size}/{image.output_size} "
+                             f"!= {self.input_size}/{self.output_size}")
+        return image
+
+
+@dataclass(frozen=True, eq=False)
+class GraphSplit:
+    """A graph model split into nodes 1..m (node j at `nodes[j - 1]`)."""
+
+    blob: bytes                      # the whole model
+    input_shape: tuple[int, ...]
+    input_dtype: int
+    output_shape: tuple[int, ...]
+    nodes: tuple[GraphNode, ...]
+
+    @property
+    def node_count(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def input_nbytes(self) -> int:
+        return 4 * int(np.prod(self.input_shape))
+
+    @property
+    def output_nbytes(self) -> int:
+        return 4 * int(np.prod(self.output_shape))
+
+    def node(self, j: int) -> GraphNode:
+        if not 1 <= j <= len(self.nodes):
+            raise IndexError(f"node {j}: this graph has nodes 1..{len(self.nodes)}")
+        return self.nodes[j - 1]
+
+
+def _unique(base: str, used: set[str]) -> str:
+    name, n = base, 0
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    used.add(name)
+    return name
+
+
+def _sub_model(graph: ModelGraph, node: Node, arg_names: list[str], used: set[str]) -> bytes:
+    """The one-node sub-model: args as the input (sliced out of one [P, A] input when k > 1)."""
+    tensors: dict[str, Tensor] = {}
+    nodes: list[Node] = []
+    if len(arg_names) == 1:
+        t = graph.tensors[arg_names[0]]
+        tensors[t.name] = Tensor(t.name, t.shape, KIND_VALUE, t.dtype)
+        input_name = t.name
+    else:
+        sizes = [layout.region_size(4 * graph.tensors[a].size) for a in arg_names]
+        rows, cols = next_pow2(len(arg_names)), max(sizes) // 4
+        input_name = _unique("two_phase_args", used)
+        tensors[input_name] = Tensor(input_name, (rows, cols))
+        for i, a in enumerate(arg_names):
+            t = graph.tensors[a]
+            flat = (1, t.size)
+            target = a if t.shape == flat else _unique(f"{a}_flat", used)
+            tensors[target] = Tensor(target, flat)
+            nodes.append(Node("Slice", [input_name], [target], {"starts": [i, 0], "steps": [1, 1]}))
+            if target != a:
+                tensors[a] = Tensor(a, t.shape)
+                nodes.append(Node("Reshape", [target], [a]))
+    for name in node.inputs:
+        if name and name not in tensors:
+            tensors[name] = graph.tensors[name]
+    out = graph.tensors[node.outputs[0]]
+    tensors[out.name] = Tensor(out.name, out.shape)
+    nodes.append(Node(node.op, list(node.inputs), [out.name], dict(node.attrs)))
+    return write_model(ModelGraph(tensors, nodes, input_name, out.name))
+
+
+def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
+    """Split a validated `.mdnn` model into its nodes (SplitError for what the first cut lacks)."""
+    blob = load(model).blob
+    graph = read_model(blob)
+    if graph.flags & FLAG_GENERATE:
+        raise SplitError("generation models are not split yet (two-phase first cut: no unrolling)")
+    nodes = list(graph.nodes)
+    used = set(graph.tensors)
+    tensors = dict(graph.tensors)
+    if not nodes or graph.output not in nodes[-1].outputs:
+        out = _unique("two_phase_output", used)
+        tensors[out] = Tensor(out, graph.tensors[graph.output].shape)
+        nodes.append(Node("Identity", [graph.output], [out]))
+    graph = ModelGraph(tensors, nodes, graph.input, graph.output, graph.flags)
+    if len(nodes) > MAX_NODES:
+        raise SplitError(f"{len(nodes)} nodes > {MAX_NODES} (16-level slot tree)")
+    slot_of = {graph.input: 0}
+    split: list[GraphNode] = []
+    for j, node in enumerate(nodes, 1):
+        where = f"node {j} ({node.op})"
+        if len(node.outputs) != 1:
+            raise SplitError(f"{where}: {len(node.outputs)} outputs; the first cut splits single-output nodes")
+        arg_names: list[str] = []
+        for name in node.inputs:
+            if name and graph.tensors[name].kind != KIND_CONSTANT and name not in arg_names:
+                arg_names.append(name)
+        if not arg_names:
+            raise SplitError(f"{where}: no run-time input (computed from constants only); fold it first")
+        dtypes = tuple(graph.tensors[a].dtype for a in arg_names)
+        if len(arg_names) > 1 and DTYPE_I32 in dtypes:
+            raise SplitError(f"{where}: an int32 tensor must be the node's only run-time input")
+        sub = _sub_model(graph, node, arg_names, used)
+        try:
+            native = Model.load(sub)
+        except MinidnnError as exc:
+            raise SplitError(f"{where}: its sub-model is rejected: {exc}") from exc
+        out = graph.tensors[node.outputs[0]]
+        if native.output_shape != out.shape:
+            raise SplitError(f"{where}: sub-model output {native.output_shape} != {out.shape}")
+        split.append(GraphNode(j, node.op, out.name, out.shape, tuple(arg_names),
+                               tuple(graph.tensors[a].shape for a in arg_names), dtypes,
+                               tuple(slot_of[a] for a in arg_names), sub, [native]))
+        slot_of[out.name] = j
+    inp = graph.tensors[graph.input]
+    return GraphSplit(blob, inp.shape, inp.dtype, graph.tensors[graph.output].shape, tuple(split))
+
+
+def max_steps_for(steps: int) -> int:
+    """The descriptor's step bound for a node measured at `steps` steps (docs/two-phase.md §2)."""
+    return min(layout.MAX_STEPS, MAX_STEPS_FACTOR * steps + MAX_STEPS_SLACK)
+
+
+def node_spec(node: GraphNode, image: Image, max_steps: int) -> NodeSpec:
+    """Node j's descriptor from its image and step bound."""
+    if not 1 <= max_steps <= layout.MAX_STEPS:
+        raise ValueError(f"maxSteps {max_steps} outside 1..2**48")
+    return NodeSpec(image.image_root, image.entry, image.input_base, node.input_size, node.arg_size,
+                    node.args, node.arg_sizes, image.output_base, node.output_size, max_steps,
+                    tuple(image.input_siblings))
+
+
+__all__ = ["MAX_NODES", "NODE_SPEC_ABI", "SLOT_COUNT", "SLOT_DEPTH", "GraphNode", "GraphSplit",
+           "NodeSpec", "SlotTree", "SplitError", "lift", "max_steps_for", "next_pow2", "node_spec",
+           "slot_climb", "split_model", "tensor_root"]

@@ -1,0 +1,379 @@
+"""Phase 1 of the two-phase dispute (docs/two-phase.md): the native trace C_0..C_m, the model's
+node commitment, the transition move's data, and the Python reference of the on-chain checks.
+
+    split = split_model(blob)                      # minidnn.nodes
+    commitment = commit(split)                     # descriptors (maxSteps measured in the VM), nodesRoot
+    trace = run_trace(split, x)                    # native, node by node: tensors, roots, C_j
+    trace.commitments[j], trace.slot_proof(s, j)   # C_j and slot proofs against it
+    move = transition(trace, commitment, j)        # enterNode's arguments (runs node j in the VM)
+    check_transition(commitment.nodes_root, j, c_prev, c_next, *move.contract_args()[1:])  # -> I
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from minidnn.image import Image, run_state
+from minidnn.native import load
+from minidnn.nodes import (
+    SLOT_COUNT,
+    SLOT_DEPTH,
+    GraphNode,
+    GraphSplit,
+    NodeSpec,
+    SlotTree,
+    lift,
+    max_steps_for,
+    next_pow2,
+    node_spec,
+    slot_climb,
+    split_model,
+    tensor_root,
+)
+from mipsvm.memory import keccak256, zero_hash
+from mipsvm.regions import RegionError, climb, initial_packed_state, region_level, region_path
+from mipsvm.state import State, StateError, decode_state
+
+
+class NodeRunError(RuntimeError):
+    """A node's VM run did not exit 0 with the native output (a bug: native and VM must agree)."""
+
+
+class TransitionError(ValueError):
+    """A transition move the contract would reject (`.reason` names the failed check)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+# ---- C_0 and the input -----------------------------------------------------------------------
+
+def input_commitment(input_bytes: bytes) -> bytes:
+    """C_0: tensor_root(input) at slot 0 of an otherwise empty slot tree (computed on-chain)."""
+    return slot_climb(tensor_root(input_bytes), 0, [zero_hash(h) for h in range(SLOT_DEPTH)])
+
+
+def input_bytes(split: GraphSplit, x: Any) -> bytes:
+    """The graph input as raw little-endian bytes (InputError if its shape is wrong)."""
+    return load(split.blob).check_input(x).tobytes()
+
+
+# ---- the trace -------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Trace:
+    """The phase-1 trace of one input: slot j's tensor bytes and root, C_0..C_m."""
+
+    split: GraphSplit
+    tensors: list[bytes]            # slot j's bytes, j = 0..m
+    roots: list[bytes]              # tensor roots
+    commitments: list[bytes]        # C_0..C_m
+    _trees: dict[int, SlotTree] = field(default_factory=dict, repr=False)
+
+    @property
+    def m(self) -> int:
+        return self.split.node_count
+
+    @property
+    def output_bytes(self) -> bytes:
+        return self.tensors[self.m]
+
+    @property
+    def output(self) -> np.ndarray:
+        return np.frombuffer(self.output_bytes, "<f4").reshape(self.split.output_shape).copy()
+
+    def tree(self, j: int) -> SlotTree:
+        """The slot tree after nodes 1..j ran (root C_j)."""
+        if not 0 <= j <= self.m:
+            raise IndexError(f"C_{j}: this trace has C_0..C_{self.m}")
+        if j not in self._trees:
+            tree = SlotTree()
+            for s in range(j + 1):
+                tree.set(s, self.roots[s])
+            self._trees[j] = tree
+        return self._trees[j]
+
+    def slot_proof(self, slot: int, j: int) -> list[bytes]:
+        """Slot `slot`'s 16 siblings in C_j."""
+        return self.tree(j).proof(slot)
+
+    def output_proof(self) -> list[bytes]:
+        """The result's output proof: tensor_root(output) at slot m climbs to C_m."""
+        return self.slot_proof(self.m, self.m)
+
+    def args(self, j: int) -> list[bytes]:
+        """Node j's run-time inputs' bytes."""
+        return [self.tensors[s] for s in self.split.node(j).args]
+
+
+def run_trace(split: GraphSplit, x: Any) -> Trace:
+    """The phase-1 trace of input x, computed natively node by node (never the VM)."""
+    first = input_bytes(split, x)
+    tensors, roots = [first], [tensor_root(first)]
+    tree = SlotTree()
+    tree.set(0, roots[0])
+    commitments = [tree.root]
+    for node in split.nodes:
+        out = node.run_native([tensors[s] for s in node.args])
+        tensors.append(out)
+        roots.append(tensor_root(out))
+        tree.set(node.index, roots[-1])
+        commitments.append(tree.root)
+    return Trace(split, tensors, roots, commitments, {split.node_count: tree})
+
+
+# ---- descriptors and nodesRoot ---------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class GraphCommitment:
+    """What a graph model registers: descriptors, nodesRoot, nodeCount, input/output lengths."""
+
+    specs: tuple[NodeSpec, ...]     # node j at j - 1
+    steps: tuple[int, ...]          # measured VM steps of each node (reference input)
+    nodes_root: bytes
+    input_length: int
+    output_length: int
+    _tree: SlotTree = field(repr=False)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.specs)
+
+    def spec(self, j: int) -> NodeSpec:
+        if not 1 <= j <= len(self.specs):
+            raise IndexError(f"node {j}: this model has nodes 1..{len(self.specs)}")
+        return self.specs[j - 1]
+
+    def spec_proof(self, j: int) -> list[bytes]:
+        """Node j's descriptor hash's 16 siblings in nodesRoot."""
+        self.spec(j)
+        return self._tree.proof(j)
+
+
+def node_vm_state(node: GraphNode, image: Image, node_args: Sequence[bytes]) -> State:
+    """Node j's initial VM state for its args' bytes (image: `node.image()`)."""
+    return image.initial_state(node.model_input(node_args))
+
+
+def run_node_vm(trace: Trace, j: int, image: Image | None = None, max_steps: int = 1 << 40,
+                engine: str = "fast") -> tuple[State, Image]:
+    """Run node j in the VM on the trace's args; (final state, image). NodeRunError unless it
+    exits 0 with the output region root equal to the native tensor root of slot j."""
+    node = trace.split.node(j)
+    image = image or node.image()
+    final, _ = run_state(node_vm_state(node, image, trace.args(j)), max_steps, engine)
+    if not final.exited or final.exit_code != 0:
+        raise NodeRunError(f"node {j} ({node.op}): VM run ended exited={final.exited} "
+                           f"code={final.exit_code} at step {final.step}")
+    root = final.memory.subtree_root(image.output_base, image.output_size)
+    if root != trace.roots[j]:
+        raise NodeRunError(f"node {j} ({node.op}): VM output root {root.hex()} != native "
+                           f"{trace.roots[j].hex()}")
+    return final, image
+
+
+def reference_input(split: GraphSplit, seed: int = 0) -> np.ndarray:
+    """A seeded input for measuring steps: standard normal floats, or zeros for int32 ids."""
+    if split.input_dtype == 1:
+        return np.zeros(split.input_shape, np.int32)
+    return np.random.default_rng(seed).standard_normal(split.input_shape).astype(np.float32)
+
+
+def commit(split: GraphSplit, x: Any = None, engine: str = "fast") -> GraphCommitment:
+    """Descriptors and nodesRoot of a split model. Every node runs once in the VM on the trace of
+    `x` (default: `reference_input`), is checked against the native run (NodeRunError), and its
+    steps set maxSteps (`max_steps_for`)."""
+    trace = run_trace(split, reference_input(split) if x is None else x)
+    specs, steps = [], []
+    tree = SlotTree()
+    for node in split.nodes:
+        final, image = run_node_vm(trace, node.index, engine=engine)
+        spec = node_spec(node, image, max_steps_for(final.step))
+        specs.append(spec)
+        steps.append(final.step)
+        tree.set(node.index, spec.hash())
+    return GraphCommitment(tuple(specs), tuple(steps), tree.root, split.input_nbytes,
+                           split.output_nbytes, tree)
+
+
+# ---- the transition move ---------------------------------------------------------------------
+
+def input_root(arg_roots: Sequence[bytes], arg_sizes: Sequence[int], arg_size: int) -> bytes:
+    """The node's input-region root from its args' tensor roots (docs/two-phase.md §2)."""
+    k = len(arg_roots)
+    level = region_level(0, arg_size)
+    nodes = [lift(r, s, arg_size) for r, s in zip(arg_roots, arg_sizes, strict=True)]
+    nodes += [zero_hash(level)] * (next_pow2(k) - k)
+    while len(nodes) > 1:
+        nodes = [keccak256(nodes[i] + nodes[i + 1]) for i in range(0, len(nodes), 2)]
+    return nodes[0]
+
+
+def node_initial_state(spec: NodeSpec, arg_roots: Sequence[bytes]) -> bytes:
+    """The node's packed initial state as the contract computes it; I = keccak256 of it."""
+    root = input_root(arg_roots, spec.arg_sizes, spec.arg_size)
+    return initial_packed_state(climb(root, spec.input_base, spec.input_size, list(spec.input_path)),
+                                spec.entry)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The data of `enterNode(gameId, j, ...)` and what phase 2 starts from."""
+
+    j: int
+    spec: NodeSpec
+    spec_proof: tuple[bytes, ...]
+    arg_roots: tuple[bytes, ...]
+    arg_proofs: tuple[tuple[bytes, ...], ...]
+    final_state: bytes               # 186 bytes, packed
+    output_root: bytes
+    output_path: tuple[bytes, ...]
+    slot_proof: tuple[bytes, ...]
+    initial_state: bytes             # packed; I = keccak256(initial_state) = phase 2's loHash
+    c_prev: bytes                    # C_{j-1}
+    c_next: bytes                    # C_j
+
+    @property
+    def initial_hash(self) -> bytes:
+        return keccak256(self.initial_state)
+
+    @property
+    def steps(self) -> int:
+        """Phase 2's hi: the node run's step count."""
+        return int(decode_state(self.final_state)["step"])
+
+    def contract_args(self) -> tuple[Any, ...]:
+        """(j, spec tuple, specProof, argRoots, argProofs, finalState, outputRoot, outputPath,
+        slotProof): enterNode's arguments after gameId, as web3 takes them."""
+        return (self.j, self.spec.as_tuple(), list(self.spec_proof), list(self.arg_roots),
+                [list(p) for p in self.arg_proofs], self.final_state, self.output_root,
+                list(self.output_path), list(self.slot_proof))
+
+
+def transition(trace: Trace, commitment: GraphCommitment, j: int,
+               engine: str = "fast") -> tuple[Transition, State]:
+    """The honest transition move at node j (runs node j in the VM); (move, final State)."""
+    spec = commitment.spec(j)
+    node = trace.split.node(j)
+    final, image = run_node_vm(trace, j, max_steps=spec.max_steps, engine=engine)
+    if image.image_root != spec.image_root:
+        raise NodeRunError(f"node {j}: image root differs from the registered descriptor's")
+    if final.step > spec.max_steps:
+        raise NodeRunError(f"node {j}: {final.step} steps > maxSteps {spec.max_steps}")
+    arg_roots = tuple(trace.roots[s] for s in node.args)
+    move = Transition(
+        j=j, spec=spec, spec_proof=tuple(commitment.spec_proof(j)), arg_roots=arg_roots,
+        arg_proofs=tuple(tuple(trace.slot_proof(s, j - 1)) for s in node.args),
+        final_state=final.encode(), output_root=trace.roots[j],
+        output_path=tuple(region_path(final.memory, spec.output_base, spec.output_size)),
+        slot_proof=tuple(trace.slot_proof(j, j - 1)),
+        initial_state=node_initial_state(spec, arg_roots),
+        c_prev=trace.commitments[j - 1], c_next=trace.commitments[j])
+    return move, final
+
+
+def check_transition(nodes_root: bytes, j: int, c_prev: bytes, c_next: bytes, spec: NodeSpec,
+                     spec_proof: Sequence[bytes], arg_roots: Sequence[bytes],
+                     arg_proofs: Sequence[Sequence[bytes]], final_state: bytes, output_root: bytes,
+                     output_path: Sequence[bytes], slot_proof: Sequence[bytes]) -> bytes:
+    """The contract's enterNode checks (docs/two-phase.md §3); returns I, the node's initial state
+    hash (phase 2's loHash). TransitionError(reason) names the first failed check."""
+    if not 1 <= j < SLOT_COUNT:
+        raise TransitionError("BadNode", f"node index {j} outside 1..{SLOT_COUNT - 1}")
+    # 1. the registered descriptor
+    try:
+        if slot_climb(spec.hash(), j, spec_proof) != nodes_root:
+            raise TransitionError("SpecProofMismatch", f"descriptor of node {j} is not in nodesRoot")
+    except ValueError as exc:
+        if isinstance(exc, TransitionError):
+            raise
+        raise TransitionError("SpecProofMismatch", str(exc)) from None
+    k = len(spec.args)
+    if k == 0 or not (len(arg_roots) == len(arg_proofs) == len(spec.arg_sizes) == k):
+        raise TransitionError("BadArgs", f"{k} args, {len(spec.arg_sizes)} sizes, "
+                              f"{len(arg_roots)} roots, {len(arg_proofs)} proofs")
+    # 2. the args are in C_{j-1}
+    for i, (slot, root, proof) in enumerate(zip(spec.args, arg_roots, arg_proofs, strict=True)):
+        if slot >= j:
+            raise TransitionError("BadArgs", f"arg {i} reads slot {slot} >= node {j}")
+        if len(proof) != SLOT_DEPTH or slot_climb(root, slot, proof) != c_prev:
+            raise TransitionError("ArgProofMismatch", f"arg {i} (slot {slot}) is not in C_{j - 1}")
+    # 3. slot j empty in C_{j-1}, outputRoot in C_j, same siblings
+    if len(slot_proof) != SLOT_DEPTH or slot_climb(bytes(32), j, slot_proof) != c_prev:
+        raise TransitionError("SlotNotEmpty", f"slot {j} is not empty in C_{j - 1}")
+    if slot_climb(output_root, j, slot_proof) != c_next:
+        raise TransitionError("OutputSlotMismatch", f"outputRoot at slot {j} does not give C_{j}")
+    # 4. the claimed final state
+    try:
+        state = decode_state(final_state)
+    except StateError as exc:
+        raise TransitionError("BadFinalState", str(exc)) from None
+    if not state["exited"] or state["exit_code"] != 0:
+        raise TransitionError("NotExited", f"final state exited={state['exited']} "
+                              f"exitCode={state['exit_code']}: only Success (exit 0) is accepted")
+    if not 1 <= state["step"] <= spec.max_steps:
+        raise TransitionError("StepsOutOfRange", f"step {state['step']} outside 1..{spec.max_steps}")
+    try:
+        if climb(output_root, spec.output_base, spec.output_size, list(output_path)) != state["mem_root"]:
+            raise TransitionError("OutputProofMismatch", "outputRoot is not the final memory's output region")
+    except RegionError as exc:
+        raise TransitionError("BadRegion", str(exc)) from None
+    # 5. the node's initial state
+    sizes_ok = all(32 <= s <= spec.arg_size and s & (s - 1) == 0 for s in spec.arg_sizes)
+    if not sizes_ok or spec.input_size != spec.arg_size * next_pow2(k):
+        raise TransitionError("BadRegion", f"argSizes {spec.arg_sizes} / argSize {spec.arg_size} / "
+                              f"inputSize {spec.input_size}")
+    try:
+        return keccak256(node_initial_state(spec, arg_roots))
+    except (RegionError, ValueError) as exc:
+        raise TransitionError("BadRegion", str(exc)) from None
+
+
+# ---- bench -----------------------------------------------------------------------------------
+
+def bench(model: Any, x: Any = None, repeat: int = 5, vm: bool = True) -> dict[str, Any]:
+    """For one model: node count, native phase-1 trace time vs native inference time (min and
+    median of `repeat`), and (vm=True) VM steps of the largest node vs the whole model."""
+    from minidnn.image import run_vm
+
+    split = split_model(model)
+    x = reference_input(split) if x is None else x
+    m = load(split.blob)
+    infer_t, trace_t = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        m.run(x)
+        infer_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        trace = run_trace(split, x)
+        trace.output_proof()
+        trace_t.append(time.perf_counter() - t0)
+    out: dict[str, Any] = {
+        "nodes": split.node_count,
+        "native_infer_s": {"min": min(infer_t), "median": statistics.median(infer_t)},
+        "phase1_trace_s": {"min": min(trace_t), "median": statistics.median(trace_t)},
+        "trace_over_infer": {"min": min(trace_t) / min(infer_t),
+                             "median": statistics.median(trace_t) / statistics.median(infer_t)},
+    }
+    if vm:
+        commitment = commit(split, x)
+        largest = max(range(split.node_count), key=lambda i: commitment.steps[i])
+        whole = run_vm(split.blob, x)
+        out.update({"node_steps": list(commitment.steps), "largest_node": largest + 1,
+                    "largest_node_op": split.nodes[largest].op,
+                    "largest_node_steps": commitment.steps[largest],
+                    "sum_node_steps": sum(commitment.steps), "whole_model_steps": whole.steps})
+    return out
+
+
+__all__ = ["GraphCommitment", "NodeRunError", "Trace", "Transition", "TransitionError", "bench",
+           "check_transition", "commit", "input_bytes", "input_commitment", "input_root",
+           "node_initial_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",
+           "transition"]

@@ -1,0 +1,371 @@
+"""Two-phase dispute, native side (docs/two-phase.md): node sub-models run in the VM to the native
+tensor roots, the C_j chain, descriptors and nodesRoot, transition data, and every liar case of
+the transition checks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minidnn.format import DTYPE_I32, ModelBuilder
+from minidnn.generation import generation_model
+from minidnn.image import run_vm
+from minidnn.native import ModelError, infer
+from minidnn.nodes import (
+    SLOT_DEPTH,
+    SlotTree,
+    SplitError,
+    lift,
+    next_pow2,
+    slot_climb,
+    split_model,
+    tensor_root,
+)
+from minidnn.phase1 import (
+    TransitionError,
+    check_transition,
+    commit,
+    input_commitment,
+    input_root,
+    node_vm_state,
+    reference_input,
+    run_node_vm,
+    run_trace,
+    transition,
+)
+from mipsvm import layout
+from mipsvm.memory import keccak256, zero_hash
+from mipsvm.regions import climb, region_level, region_root
+from mipsvm.state import STATE_FORMAT, decode_state
+
+MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+def multi_input_model() -> bytes:
+    """Residual Add, a 3-way Concat of different sizes (lifting, a zero position), Mul(x, x) (one
+    arg read twice), a Concat of non-flat tensors (Reshape after the slices)."""
+    rng = np.random.default_rng(3)
+    b = ModelBuilder().add_input("x", (1, 16))
+    b.add_initializer("w0", rng.standard_normal((24, 16)).astype(np.float32) * 0.3)
+    b.add_initializer("b0", rng.standard_normal(24).astype(np.float32) * 0.1)
+    b.add_node("Gemm", ["x", "w0", "b0"], ["h"], trans_b=1).add_node("Relu", ["h"], ["r"])
+    b.add_node("Mul", ["x", "x"], ["sq"])
+    b.add_node("Concat", ["r", "x", "sq"], ["c"], axis=1)                     # (1, 56)
+    b.add_initializer("w1", rng.standard_normal((16, 56)).astype(np.float32) * 0.2)
+    b.add_initializer("b1", rng.standard_normal(16).astype(np.float32) * 0.1)
+    b.add_node("Gemm", ["c", "w1", "b1"], ["g"], trans_b=1)
+    b.add_node("Add", ["g", "x"], ["a"])                                       # residual
+    b.add_node("Reshape", ["a"], ["t"], shapes=[(2, 8)])
+    b.add_node("Reshape", ["r"], ["u"], shapes=[(3, 8)])
+    b.add_node("Concat", ["t", "u"], ["tu"], axis=0)                           # (5, 8)
+    b.add_node("Flatten", ["tu"], ["f"], axis=0)
+    b.add_node("Softmax", ["f"], ["y"])
+    return b.set_output("y").to_bytes()
+
+
+def early_output_model() -> bytes:
+    """The graph output is produced before the last node (the splitter appends an Identity)."""
+    b = ModelBuilder().add_input("x", (2, 3))
+    b.add_node("Relu", ["x"], ["r"]).add_node("Tanh", ["r"], ["unused"])
+    return b.set_output("r").to_bytes()
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, bytes]:
+    from converter import convert
+
+    return {"mlp_digits": convert(MODELS / "mlp_digits.onnx").mdnn,
+            "lenet_digits": convert(MODELS / "lenet_digits.onnx").mdnn,
+            "multi_input": multi_input_model()}
+
+
+@pytest.fixture(scope="module")
+def played(models):
+    """name -> (split, trace, commitment) on a seeded input (commit runs every node in the VM)."""
+    out = {}
+    for name, blob in models.items():
+        split = split_model(blob)
+        x = reference_input(split, seed=7)
+        out[name] = (split, run_trace(split, x), commit(split, x), x)
+    return out
+
+
+MODEL_NAMES = ["mlp_digits", "lenet_digits", "multi_input"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_node_vm_run_exits_0_with_the_native_tensor_root(played, name):
+    split, trace, commitment, _ = played[name]
+    for node in split.nodes:
+        final, image = run_node_vm(trace, node.index)   # raises NodeRunError on any mismatch
+        assert final.exited and final.exit_code == 0
+        assert final.memory.subtree_root(image.output_base, image.output_size) == trace.roots[node.index]
+        assert final.memory.read(image.output_base, node.output_nbytes) == trace.tensors[node.index]
+        assert final.step == commitment.steps[node.index - 1] < commitment.spec(node.index).max_steps
+
+
+def test_multi_input_split_has_the_node_kinds_under_test(played):
+    split = played["multi_input"][0]
+    assert [(n.op, n.args) for n in split.nodes] == [
+        ("Gemm", (0,)), ("Relu", (1,)), ("Mul", (0,)), ("Concat", (2, 0, 3)), ("Gemm", (4,)),
+        ("Add", (5, 0)), ("Reshape", (6,)), ("Reshape", (2,)), ("Concat", (7, 8)), ("Flatten", (9,)),
+        ("Softmax", (10,))]
+    three = split.node(4)
+    assert three.args == (2, 0, 3) and three.arg_sizes == (128, 64, 64)
+    assert three.arg_size == 128 and three.input_size == 512
+
+
+def test_reference_stepper_agrees_on_a_small_node(played):
+    split, trace, _, _ = played["mlp_digits"]
+    j = min(range(1, split.node_count + 1), key=lambda i: played["mlp_digits"][2].steps[i - 1])
+    fast, _ = run_node_vm(trace, j)
+    slow, _ = run_node_vm(trace, j, engine="stepper")
+    assert slow.hash() == fast.hash() and slow.step == fast.step
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_commitments_chain(played, models, name):
+    split, trace, _, x = played[name]
+    m = split.node_count
+    assert trace.tensors[0] == np.asarray(x, "<f4").tobytes()
+    assert trace.commitments[0] == input_commitment(trace.tensors[0])
+    assert np.array_equal(trace.output, infer(models[name], x))
+    for j in range(m + 1):
+        table = b"".join(trace.roots[: j + 1])
+        assert trace.commitments[j] == region_root(table, 32 << SLOT_DEPTH)
+        assert trace.roots[j] == tensor_root(trace.tensors[j])
+    for j in range(1, m + 1):
+        proof = trace.slot_proof(j, j - 1)
+        assert proof == trace.slot_proof(j, j)
+        assert slot_climb(bytes(32), j, proof) == trace.commitments[j - 1]
+        assert slot_climb(trace.roots[j], j, proof) == trace.commitments[j]
+        assert trace.commitments[j] != trace.commitments[j - 1]
+    assert slot_climb(tensor_root(trace.output_bytes), m, trace.output_proof()) == trace.commitments[m]
+
+
+def test_whole_model_vm_output_region_is_the_last_slot(played, models):
+    split, trace, _, x = played["mlp_digits"]
+    result = run_vm(models["mlp_digits"], x)
+    out = result.state.memory.subtree_root(layout.OUTPUT_BASE, layout.region_size(split.output_nbytes))
+    assert out == trace.roots[-1]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_descriptors_and_nodes_root(played, name):
+    split, _, commitment, _ = played[name]
+    leaves = [bytes(32)] + [spec.hash() for spec in commitment.specs]
+    assert commitment.nodes_root == region_root(b"".join(leaves), 32 << SLOT_DEPTH)
+    assert commitment.input_length == split.input_nbytes and commitment.output_length == split.output_nbytes
+    for j, spec in enumerate(commitment.specs, 1):
+        node = split.node(j)
+        assert spec.args == node.args and all(s < j for s in spec.args)
+        assert spec.arg_size == max(spec.arg_sizes) and spec.input_size == spec.arg_size * next_pow2(len(spec.args))
+        assert len(spec.input_path) == 27 - region_level(spec.input_base, spec.input_size)
+        zero = zero_hash(region_level(spec.input_base, spec.input_size))
+        assert climb(zero, spec.input_base, spec.input_size, list(spec.input_path)) == spec.image_root
+        encoded = spec.encode()
+        assert int.from_bytes(encoded[:32], "big") == 32 and spec.hash() == keccak256(encoded)
+        assert slot_climb(spec.hash(), j, commitment.spec_proof(j)) == commitment.nodes_root
+
+
+def test_input_root_from_arg_roots_is_the_laid_out_region(played):
+    split, trace, _, _ = played["multi_input"]
+    for node in split.nodes:
+        args = trace.args(node.index)
+        roots = [trace.roots[s] for s in node.args]
+        expected = region_root(node.input_region(args), node.input_size)
+        assert input_root(roots, node.arg_sizes, node.arg_size) == expected
+    assert lift(tensor_root(b"\1" * 40), 64, 256) == region_root(b"\1" * 40, 256)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_transition_data_passes_the_checks_for_every_node(played, name):
+    split, trace, commitment, _ = played[name]
+    for j in range(1, split.node_count + 1):
+        move, final = transition(trace, commitment, j)
+        args = move.contract_args()
+        assert args[0] == j and len(args) == 9
+        initial = check_transition(commitment.nodes_root, j, trace.commitments[j - 1], trace.commitments[j],
+                                   move.spec, move.spec_proof, move.arg_roots, move.arg_proofs,
+                                   move.final_state, move.output_root, move.output_path, move.slot_proof)
+        node = split.node(j)
+        start = node_vm_state(node, node.image(), trace.args(j))
+        assert initial == move.initial_hash == start.hash()
+        assert keccak256(move.final_state) == final.hash() and move.steps == final.step >= 1
+
+
+def _check(commitment, trace, j, move, **override):
+    fields = {"spec": move.spec, "spec_proof": move.spec_proof, "arg_roots": move.arg_roots,
+              "arg_proofs": move.arg_proofs, "final_state": move.final_state, "output_root": move.output_root,
+              "output_path": move.output_path, "slot_proof": move.slot_proof,
+              "c_prev": trace.commitments[j - 1], "c_next": trace.commitments[j], "j": j,
+              "nodes_root": commitment.nodes_root}
+    fields.update(override)
+    return check_transition(fields["nodes_root"], fields["j"], fields["c_prev"], fields["c_next"],
+                            fields["spec"], fields["spec_proof"], fields["arg_roots"], fields["arg_proofs"],
+                            fields["final_state"], fields["output_root"], fields["output_path"],
+                            fields["slot_proof"])
+
+
+def _repack(packed: bytes, **changes) -> bytes:
+    s = decode_state(packed)
+    s.update(changes)
+    return STATE_FORMAT.pack(s["mem_root"], s["pc"], s["next_pc"], s["lo"], s["hi"], s["exit_code"],
+                             int(s["exited"]), s["step"], *s["regs"])
+
+
+@pytest.fixture(scope="module")
+def moves(played):
+    split, trace, commitment, _ = played["multi_input"]
+    return {j: transition(trace, commitment, j)[0] for j in (4, 6, 9)}
+
+
+def test_liar_wrong_arg_root(played, moves):
+    _, trace, commitment, _ = played["multi_input"]
+    move = moves[6]                                   # Add(g, x): args (5, 0)
+    wrong = (trace.roots[4],) + move.arg_roots[1:]    # another slot's true root
+    with pytest.raises(TransitionError) as err:
+        _check(commitment, trace, 6, move, arg_roots=wrong)
+    assert err.value.reason == "ArgProofMismatch"
+    swapped = (move.arg_roots[1], move.arg_roots[0])
+    with pytest.raises(TransitionError, match="ArgProofMismatch"):
+        _check(commitment, trace, 6, move, arg_roots=swapped, arg_proofs=(move.arg_proofs[1], move.arg_proofs[0]))
+    # a true root with its true proof, but for a different slot than the descriptor names
+    with pytest.raises(TransitionError, match="ArgProofMismatch"):
+        _check(commitment, trace, 6, move, arg_roots=(trace.roots[4], move.arg_roots[1]),
+               arg_proofs=(tuple(trace.slot_proof(4, 5)), move.arg_proofs[1]))
+    # a descriptor that reads another slot is not the registered one
+    with pytest.raises(TransitionError, match="SpecProofMismatch"):
+        _check(commitment, trace, 6, move, spec=replace(move.spec, args=(4, 0)))
+    with pytest.raises(TransitionError, match="BadArgs"):
+        _check(commitment, trace, 6, move, arg_roots=move.arg_roots[:1])
+
+
+def test_liar_wrong_descriptor(played, moves):
+    _, trace, commitment, _ = played["multi_input"]
+    move = moves[6]
+    other = commitment.spec(9)
+    with pytest.raises(TransitionError, match="SpecProofMismatch"):   # node 9's descriptor at index 6
+        _check(commitment, trace, 6, move, spec=other)
+    with pytest.raises(TransitionError, match="SpecProofMismatch"):   # with node 9's proof too
+        _check(commitment, trace, 6, move, spec=other, spec_proof=tuple(commitment.spec_proof(9)))
+    for field, value in [("max_steps", move.spec.max_steps * 2), ("image_root", bytes(32)),
+                         ("arg_sizes", (128, 64)), ("output_size", move.spec.output_size * 2)]:
+        with pytest.raises(TransitionError, match="SpecProofMismatch"):
+            _check(commitment, trace, 6, move, spec=replace(move.spec, **{field: value}))
+
+
+def test_liar_output_root_not_matching_c_j(played, moves):
+    _, trace, commitment, _ = played["multi_input"]
+    move = moves[6]
+    with pytest.raises(TransitionError) as err:
+        _check(commitment, trace, 6, move, output_root=trace.roots[5])
+    assert err.value.reason == "OutputSlotMismatch"
+    # a C_j claim that differs from the true one: the true node output cannot match it
+    liar_tree = trace.tree(6).copy()
+    liar_tree.set(6, keccak256(b"lie"))
+    with pytest.raises(TransitionError, match="OutputSlotMismatch"):
+        _check(commitment, trace, 6, move, c_next=liar_tree.root)
+    # the liar's own root at slot j passes slot check 3 but not the final memory (check 4)
+    with pytest.raises(TransitionError, match="OutputProofMismatch"):
+        _check(commitment, trace, 6, move, c_next=liar_tree.root, output_root=keccak256(b"lie"))
+    # mismatched slot index: the true output placed at slot j + 1 of C_j
+    shifted = trace.tree(5).copy()
+    shifted.set(7, trace.roots[6])
+    with pytest.raises(TransitionError, match="OutputSlotMismatch"):
+        _check(commitment, trace, 6, move, c_next=shifted.root)
+
+
+def test_liar_final_state_not_exited_or_out_of_range(played, moves):
+    _, trace, commitment, _ = played["multi_input"]
+    move = moves[9]
+    cases = {"NotExited": [_repack(move.final_state, exited=False),
+                           _repack(move.final_state, exit_code=3)],
+             "StepsOutOfRange": [_repack(move.final_state, step=0),
+                                 _repack(move.final_state, step=move.spec.max_steps + 1)],
+             "BadFinalState": [move.final_state[:-1]],
+             "OutputProofMismatch": [_repack(move.final_state, mem_root=keccak256(b"other memory"))]}
+    for reason, states in cases.items():
+        for state in states:
+            with pytest.raises(TransitionError) as err:
+                _check(commitment, trace, 9, move, final_state=state)
+            assert err.value.reason == reason
+    bad_path = (keccak256(b"x"),) + move.output_path[1:]
+    with pytest.raises(TransitionError, match="OutputProofMismatch"):
+        _check(commitment, trace, 9, move, output_path=bad_path)
+    with pytest.raises(TransitionError, match="BadRegion"):
+        _check(commitment, trace, 9, move, output_path=move.output_path[1:])
+
+
+def test_liar_non_empty_slot(played, moves):
+    _, trace, commitment, _ = played["multi_input"]
+    move = moves[4]
+    # a C_{j-1} whose slot j already holds something, and C_j = it with slot j replaced
+    prev = trace.tree(3).copy()
+    prev.set(4, keccak256(b"squatter"))
+    nxt = prev.copy()
+    nxt.set(4, move.output_root)
+    proof = tuple(prev.proof(4))
+    assert proof == tuple(nxt.proof(4))
+    arg_proofs = tuple(tuple(prev.proof(s)) for s in move.spec.args)
+    with pytest.raises(TransitionError) as err:
+        _check(commitment, trace, 4, move, c_prev=prev.root, c_next=nxt.root, slot_proof=proof,
+               arg_proofs=arg_proofs)
+    assert err.value.reason == "SlotNotEmpty"
+    with pytest.raises(TransitionError, match="SlotNotEmpty"):
+        _check(commitment, trace, 4, move, slot_proof=tuple(trace.slot_proof(3, 3)))
+    with pytest.raises(TransitionError, match="BadNode"):
+        _check(commitment, trace, 0, move)
+
+
+def test_identity_is_appended_when_the_output_comes_early():
+    blob = early_output_model()
+    split = split_model(blob)
+    assert [n.op for n in split.nodes] == ["Relu", "Tanh", "Identity"]
+    assert split.node(3).args == (1,)
+    x = reference_input(split)
+    trace = run_trace(split, x)
+    assert np.array_equal(trace.output, infer(blob, x))
+    final, _ = run_node_vm(trace, 3)
+    assert final.exit_code == 0
+
+
+def test_unsupported_graphs_are_clear_errors():
+    b = ModelBuilder().add_input("ids", (1, 4), dtype=DTYPE_I32)
+    b.add_initializer("emb", np.ones((8, 5), np.float32))
+    b.add_node("Relu", ["emb"], ["e"])                              # constants only
+    b.add_node("Gather", ["e", "ids"], ["g"], axis=0)               # int32 ids + another value
+    with pytest.raises(SplitError, match="no run-time input"):
+        split_model(b.set_output("g").to_bytes())
+    b = ModelBuilder().add_input("ids", (1, 4), dtype=DTYPE_I32)
+    b.add_initializer("emb", np.ones((8, 5), np.float32))
+    b.add_node("Gather", ["emb", "ids"], ["g0"], axis=0)            # (1, 4, 5)
+    b.add_node("Reshape", ["g0"], ["g1"], shapes=[(20, 1)])
+    b.add_node("Gather", ["g1", "ids"], ["g"], axis=0)
+    with pytest.raises(SplitError, match="int32"):
+        split_model(b.set_output("g").to_bytes())
+    with pytest.raises(ModelError):
+        split_model(b"MDNN not a model")
+    gpt = (MODELS / "gpt_shakespeare_small.onnx")
+    from converter import convert
+
+    with pytest.raises(SplitError, match="generation"):
+        split_model(generation_model(convert(gpt).mdnn))
+
+
+def test_slot_tree_matches_region_root():
+    tree = SlotTree()
+    values = {0: keccak256(b"a"), 5: keccak256(b"b"), 65535: keccak256(b"c")}
+    for slot, v in values.items():
+        tree.set(slot, v)
+    table = bytearray(32 << SLOT_DEPTH)
+    for slot, v in values.items():
+        table[32 * slot:32 * slot + 32] = v
+    assert tree.root == region_root(bytes(table), 32 << SLOT_DEPTH)
+    for slot in (0, 5, 6, 65535):
+        assert slot_climb(tree.get(slot), slot, tree.proof(slot)) == tree.root
+    with pytest.raises(ValueError):
+        tree.set(1 << SLOT_DEPTH, bytes(32))

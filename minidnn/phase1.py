@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,17 +115,23 @@ class Trace:
 
 
 def run_trace(split: GraphSplit, x: Any) -> Trace:
-    """The phase-1 trace of input x, computed natively node by node (never the VM)."""
+    """The phase-1 trace of input x, computed natively node by node (never the VM).
+
+    Tensor roots are hashed on a second thread while the next node runs (the native call releases
+    the GIL), so the trace costs about max(inference, hashing), not their sum."""
     first = input_bytes(split, x)
-    tensors, roots = [first], [tensor_root(first)]
+    tensors = [first]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = [pool.submit(tensor_root, first)]
+        for node in split.nodes:
+            out = node.run_native([tensors[s] for s in node.args])
+            tensors.append(out)
+            pending.append(pool.submit(tensor_root, out))
+        roots = [f.result() for f in pending]
     tree = SlotTree()
-    tree.set(0, roots[0])
-    commitments = [tree.root]
-    for node in split.nodes:
-        out = node.run_native([tensors[s] for s in node.args])
-        tensors.append(out)
-        roots.append(tensor_root(out))
-        tree.set(node.index, roots[-1])
+    commitments = []
+    for j, root in enumerate(roots):
+        tree.set(j, root)
         commitments.append(tree.root)
     return Trace(split, tensors, roots, commitments, {split.node_count: tree})
 
@@ -162,13 +169,20 @@ def node_vm_state(node: GraphNode, image: Image, node_args: Sequence[bytes]) -> 
     return image.initial_state(node.model_input(node_args))
 
 
+def node_start_state(trace: Trace, j: int, image: Image | None = None) -> State:
+    """Node j's initial VM state on the trace's args: phase 2's step-0 state (its hash is I).
+    Both daemons start their phase-2 run (`mipsvm.runs.Run`) from it."""
+    node = trace.split.node(j)
+    return node_vm_state(node, image or node.image(), trace.args(j))
+
+
 def run_node_vm(trace: Trace, j: int, image: Image | None = None, max_steps: int = 1 << 40,
                 engine: str = "fast") -> tuple[State, Image]:
     """Run node j in the VM on the trace's args; (final state, image). NodeRunError unless it
     exits 0 with the output region root equal to the native tensor root of slot j."""
     node = trace.split.node(j)
     image = image or node.image()
-    final, _ = run_state(node_vm_state(node, image, trace.args(j)), max_steps, engine)
+    final, _ = run_state(node_start_state(trace, j, image), max_steps, engine)
     if not final.exited or final.exit_code != 0:
         raise NodeRunError(f"node {j} ({node.op}): VM run ended exited={final.exited} "
                            f"code={final.exit_code} at step {final.step}")
@@ -375,5 +389,5 @@ def bench(model: Any, x: Any = None, repeat: int = 5, vm: bool = True) -> dict[s
 
 __all__ = ["GraphCommitment", "NodeRunError", "Trace", "Transition", "TransitionError", "bench",
            "check_transition", "commit", "input_bytes", "input_commitment", "input_root",
-           "node_initial_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",
+           "node_initial_state", "node_start_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",
            "transition"]

@@ -369,3 +369,17 @@ def test_slot_tree_matches_region_root():
         assert slot_climb(tree.get(slot), slot, tree.proof(slot)) == tree.root
     with pytest.raises(ValueError):
         tree.set(1 << SLOT_DEPTH, bytes(32))
+
+
+def test_bench_reports_nodes_times_and_steps(models):
+    from minidnn.phase1 import bench
+
+    report = bench(models["mlp_digits"], repeat=2)
+    assert report["nodes"] == 4 and len(report["node_steps"]) == 4
+    assert report["largest_node_steps"] == max(report["node_steps"])
+    assert report["largest_node_op"] == "Gemm"
+    # every node re-validates its sub-model: the node runs add a little to the whole run's steps
+    assert report["largest_node_steps"] < report["whole_model_steps"] < report["sum_node_steps"]
+    for key in ("native_infer_s", "phase1_trace_s"):
+        assert 0 < report[key]["min"] <= report[key]["median"]
+    assert report["trace_over_infer"]["min"] == report["phase1_trace_s"]["min"] / report["native_infer_s"]["min"]

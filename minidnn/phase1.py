@@ -14,7 +14,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,23 +114,17 @@ class Trace:
 
 
 def run_trace(split: GraphSplit, x: Any) -> Trace:
-    """The phase-1 trace of input x, computed natively node by node (never the VM).
-
-    Tensor roots are hashed on a second thread while the next node runs (the native call releases
-    the GIL), so the trace costs about max(inference, hashing), not their sum."""
+    """The phase-1 trace of input x, computed natively node by node (never the VM)."""
     first = input_bytes(split, x)
-    tensors = [first]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = [pool.submit(tensor_root, first)]
-        for node in split.nodes:
-            out = node.run_native([tensors[s] for s in node.args])
-            tensors.append(out)
-            pending.append(pool.submit(tensor_root, out))
-        roots = [f.result() for f in pending]
+    tensors, roots = [first], [tensor_root(first)]
     tree = SlotTree()
-    commitments = []
-    for j, root in enumerate(roots):
-        tree.set(j, root)
+    tree.set(0, roots[0])
+    commitments = [tree.root]
+    for node in split.nodes:
+        out = node.run_native([tensors[s] for s in node.args])
+        tensors.append(out)
+        roots.append(tensor_root(out))
+        tree.set(node.index, roots[-1])
         commitments.append(tree.root)
     return Trace(split, tensors, roots, commitments, {split.node_count: tree})
 

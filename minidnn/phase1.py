@@ -380,7 +380,36 @@ def bench(model: Any, x: Any = None, repeat: int = 5, vm: bool = True) -> dict[s
     return out
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m minidnn.phase1 MODEL.mdnn [--repeat N] [--no-vm]`: print `bench` as JSON."""
+    import argparse
+    import json
+    import sys
+
+    from minidnn.format import FormatError
+    from minidnn.native import MinidnnError
+
+    parser = argparse.ArgumentParser(prog="python -m minidnn.phase1", description=main.__doc__)
+    parser.add_argument("model", help="a .mdnn file")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs (min and median)")
+    parser.add_argument("--no-vm", action="store_true", help="skip the VM runs (steps)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    try:
+        report = bench(args.model, repeat=args.repeat, vm=not args.no_vm)
+    except (MinidnnError, FormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 __all__ = ["GraphCommitment", "NodeRunError", "Trace", "Transition", "TransitionError", "bench",
            "check_transition", "commit", "input_bytes", "input_commitment", "input_root",
            "node_initial_state", "node_start_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",
            "transition"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

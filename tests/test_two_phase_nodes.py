@@ -403,3 +403,18 @@ def test_transformer_splits_and_its_multi_input_nodes_match_in_the_vm():
     for j in [1, *multi]:
         final, image = run_node_vm(trace, j)
         assert final.memory.read(image.output_base, split.node(j).output_nbytes) == trace.tensors[j]
+
+
+def test_bench_command_line(tmp_path, capsys):
+    import json
+
+    from minidnn.phase1 import main
+
+    path = tmp_path / "m.mdnn"
+    path.write_bytes(multi_input_model())
+    assert main([str(path), "--repeat", "1", "--no-vm"]) == 0
+    assert json.loads(capsys.readouterr().out)["nodes"] == 11
+    (tmp_path / "bad.mdnn").write_bytes(b"MDNN\x01")
+    assert main([str(tmp_path / "bad.mdnn")]) == 2
+    assert main([str(tmp_path / "missing.mdnn")]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -142,6 +142,15 @@ class NodeSpec:
                 list(self.args), list(self.arg_sizes), self.output_base, self.output_size,
                 self.max_steps, list(self.input_path))
 
+    @classmethod
+    def from_tuple(cls, t: Sequence[Any]) -> NodeSpec:
+        """The descriptor from its tuple (as_tuple's order; e.g. decoded from calldata or an event)."""
+        if len(t) != 11:
+            raise ValueError(f"a NodeSpec tuple has 11 fields, got {len(t)}")
+        return cls(bytes(t[0]), int(t[1]), int(t[2]), int(t[3]), int(t[4]), tuple(int(a) for a in t[5]),
+                   tuple(int(a) for a in t[6]), int(t[7]), int(t[8]), int(t[9]),
+                   tuple(bytes(p) for p in t[10]))
+
     def encode(self) -> bytes:
         """abi.encode(spec)."""
         return abi_encode([NODE_SPEC_ABI], [self.as_tuple()])

@@ -5,8 +5,11 @@ node commitment, the transition move's data, and the Python reference of the on-
     commitment = commit(split)                     # descriptors (maxSteps measured in the VM), nodesRoot
     trace = run_trace(split, x)                    # native, node by node: tensors, roots, C_j
     trace.commitments[j], trace.slot_proof(s, j)   # C_j and slot proofs against it
-    move = transition(trace, commitment, j)        # enterNode's arguments (runs node j in the VM)
-    check_transition(commitment.nodes_root, j, c_prev, c_next, *move.contract_args()[1:])  # -> I
+    move, final = transition(trace, commitment, j) # enterNode's data (runs node j in the VM)
+    move.contract_args()                           # (j, spec tuple, ..., slotProof) for the wrapper
+    check_transition(commitment.nodes_root, j, c_prev, c_next, move.spec, move.spec_proof,
+                     move.arg_roots, move.arg_proofs, move.final_state, move.output_root,
+                     move.output_path, move.slot_proof)   # -> I, or TransitionError
 """
 
 from __future__ import annotations

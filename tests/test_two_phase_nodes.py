@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eth_abi import decode
 
 from minidnn.format import DTYPE_I32, ModelBuilder
 from minidnn.generation import generation_model
 from minidnn.image import run_vm
 from minidnn.native import ModelError, infer
 from minidnn.nodes import (
+    NODE_SPEC_ABI,
     SLOT_DEPTH,
+    NodeSpec,
     SlotTree,
     SplitError,
     lift,
@@ -167,6 +170,7 @@ def test_descriptors_and_nodes_root(played, name):
         zero = zero_hash(region_level(spec.input_base, spec.input_size))
         assert climb(zero, spec.input_base, spec.input_size, list(spec.input_path)) == spec.image_root
         encoded = spec.encode()
+        assert NodeSpec.from_tuple(decode([NODE_SPEC_ABI], encoded)[0]) == spec
         assert int.from_bytes(encoded[:32], "big") == 32 and spec.hash() == keccak256(encoded)
         assert slot_climb(spec.hash(), j, commitment.spec_proof(j)) == commitment.nodes_root
 

@@ -9,6 +9,11 @@
     game_id = system.open_game(result_id, sender=challenger)
     for event in system.events_since(block): ...
 
+Graph models (two-phase games, docs/two-phase.md): `register_graph_model(GraphModelSpec(...))`, a request
+as above (its initial hash is C_0), `post_graph_result(request_id, output, c_m, slot_proof)`, phase 1 with
+post_midpoint/respond over node indices, then `enter_node(game_id, NodeEntry(...))` in the TRANSITION
+phase and phase 2 as above.
+
 Every transaction method waits for its receipt (kept in `system.last_receipt`) and returns the new id
 (register/request/post/open) or the receipt. A reverting call raises `ContractRevert` whose `.name`
 and `.fields` are the decoded custom error (e.g. "WrongInputLength", {"expected": 3136, "got": 3132}).
@@ -47,6 +52,9 @@ REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, Transact
 
 SLOT_DEPTH = 16               # phase-1 slot tree of graph models (docs/two-phase.md)
 NODE_SPEC_TYPE = "(bytes32,uint32,uint32,uint32,uint32,uint16[],uint32[],uint32,uint32,uint64,bytes32[])"
+# enterNode's parameters (what NodeChecker.check decodes from its `move` argument)
+ENTER_NODE_TYPES = ["uint256", "uint64", NODE_SPEC_TYPE, "bytes32[]", "bytes32[]", "bytes32[][]", "bytes", "bytes32",
+                    "bytes32[]", "bytes32[]"]
 SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "NodeChecker.sol", "Optimist.sol",
                   "PackedState.sol", "RegionMerkle.sol")
 DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
@@ -538,6 +546,7 @@ class System:
         arts = compile_system()
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
         self._errors = _error_table(arts["NodeChecker"]["abi"])   # enterNode's checks revert there
+        self._checker_abi = arts["NodeChecker"]["abi"]
         self._errors.update(_error_table(arts["Optimist"]["abi"]))
         self._mips_errors_loaded = False
         self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
@@ -708,6 +717,19 @@ class System:
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
                          out_size, out_len, uri, max_steps)
 
+    def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry
+                         ) -> tuple[bytes, bytes, int]:
+        """Dry-run enterNode's checks (NodeChecker.check, a call) for a transition from C_{j-1} = `prev` to
+        C_j = `next_`: (initial state hash I, keccak256(final state), steps) or ContractRevert naming the
+        failed check."""
+        checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
+        move = abi_encode(ENTER_NODE_TYPES, [0, *entry.args()])
+        try:
+            init, final_hash, steps = checker.functions.check(nodes_root, prev, next_, move).call()
+        except REVERTS as exc:
+            raise self._revert("check", exc) from None
+        return bytes(init), bytes(final_hash), steps
+
     def graph_model(self, model_id: int) -> GraphModelInfo:
         """A registered graph model (ContractRevert UnknownModel if `model_id` is not one)."""
         nodes_root, owner, node_count, input_length, output_length, model_hash, uri = \
@@ -726,6 +748,7 @@ class System:
         return list(self._call("inputPathOf", model_id))
 
     def initial_state_hash(self, model_id: int, input_bytes: bytes) -> bytes:
+        """The initial state hash of a request (C_0 for a graph model)."""
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:

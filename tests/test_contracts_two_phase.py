@@ -381,3 +381,68 @@ def test_lying_defender_loses_in_phase_two(chain: Chain, graph: Graph) -> None:
     assert g.status == GameStatus.CHALLENGER_WON and (g.lo, g.hi) == (run.steps - 1, run.steps)
     assert s.result(res_id).status == ResultStatus.REJECTED
 
+
+
+def test_one_node_model_opens_in_transition(chain: Chain, graph: Graph) -> None:
+    """m == 1: the game starts at the transition; the honest node-1 move enters phase 2."""
+    s = chain.system
+    one = Graph({1: graph.nodes[1]}, {0: graph.tensors[0], 1: graph.tensors[1]}, graph.trace[:2])
+    model_id = s.register_graph_model(one.model_spec())
+    rid = s.request(model_id, GRAPH_INPUT)
+    res_id = s.post_graph_result(rid, one.output, one.c(1), one.trace[1].proof(1), sender=chain.operator)
+    gid = s.open_game(res_id, sender=chain.challenger)
+    g = s.game(gid)
+    assert g.phase == Phase.TRANSITION and g.over_nodes and (g.lo, g.hi) == (0, 1)
+    with reverts("NodeSpecMismatch"):     # the three-node model's descriptor proof is not this model's
+        s.enter_node(gid, graph.entry(1), sender=chain.operator)
+    s.enter_node(gid, one.entry(1), sender=chain.operator)
+    run = graph.nodes[1].run
+    g = s.game(gid)
+    assert (g.phase, g.lo_hash, g.hi) == (Phase.MIDPOINT, run.hashes[0], run.steps)
+
+
+def _spec_lie(graph: Graph, j: int, **changes: object) -> tuple[bytes, NodeEntry]:
+    """A model whose registered descriptor of node j has `changes`, and the move with that descriptor."""
+    spec = dataclasses.replace(graph.nodes[j].spec, **changes)
+    tree = Slots({**{i: n.spec.hash() for i, n in graph.nodes.items()}, j: spec.hash()})
+    return tree.root(), dataclasses.replace(graph.entry(j), spec=spec, spec_proof=tree.proof(j))
+
+
+def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
+    """A registered descriptor that breaks docs/two-phase.md §2 cannot be entered (NodeChecker.check as a
+    call, the same checks enterNode runs); the well-formed one gives the node's true I and final state."""
+    s = chain.system
+    spec = graph.nodes[2].spec           # args (1, 0), argSizes (32, 64), argSize 64, inputSize 128
+    prev, nxt = graph.c(1), graph.c(2)
+    run = graph.nodes[2].run
+    assert s.check_node_entry(graph.nodes_root, prev, nxt, graph.entry(2)) == (
+        run.hashes[0], run.hashes[-1], run.steps)
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("entry", {"entry": spec.entry + 2}),
+        ("maxSteps", {"max_steps": 0}),
+        ("maxSteps", {"max_steps": 2**48 + 1}),
+        ("args", {"args": (), "arg_sizes": ()}),
+        ("argSizes", {"arg_sizes": (32,)}),
+        ("args", {"args": (2, 0)}),                    # a slot not before node j
+        ("argSizes", {"arg_sizes": (48, 64)}),
+        ("argSizes", {"arg_sizes": (16, 64)}),
+        ("argSize", {"arg_size": 128, "input_size": 256}),
+        ("inputSize", {"input_size": 64}),
+        ("inputBase", {"input_base": spec.input_base + 64}),
+        ("outputSize", {"output_size": 48}),
+        ("outputBase", {"output_base": spec.output_base + 16}),
+    ]
+    for field, changes in cases:
+        root, entry = _spec_lie(graph, 2, **changes)
+        with pytest.raises(ContractRevert, match=r": BadNodeSpec\(") as exc:
+            s.check_node_entry(root, prev, nxt, entry)
+        assert exc.value.fields["field"] == field, (field, changes)
+    root, entry = _spec_lie(graph, 2, input_path=spec.input_path[:-1])
+    with reverts("WrongPathLength"):
+        s.check_node_entry(root, prev, nxt, entry)
+    root, entry = _spec_lie(graph, 2, image_root=b"\x66" * 32)
+    with reverts("InputPathMismatch"):
+        s.check_node_entry(root, prev, nxt, entry)
+    # a well-formed descriptor for another layout is accepted: the checks are the spec's, no more
+    root, entry = _spec_lie(graph, 2, max_steps=run.steps)
+    assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps

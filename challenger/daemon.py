@@ -224,7 +224,10 @@ class Daemon:
         for model_id in range(1, count + 1):
             if model_id in self.served:
                 continue
-            info = self.client.rpc(lambda m=model_id: self.system.model(m), "model")
+            try:
+                info = self.client.rpc(lambda m=model_id: self.system.model(m), "model")
+            except ContractRevert:   # a graph model (two-phase games): not served by the daemons yet
+                continue
             model = self._roots.get(info.image_root)
             if model is not None and self._matches(model, {
                     "entry": info.entry, "inputBase": info.input_base, "inputLength": info.input_length,

@@ -9,6 +9,11 @@
     game_id = system.open_game(result_id, sender=challenger)
     for event in system.events_since(block): ...
 
+Graph models (two-phase games, docs/two-phase.md): `register_graph_model(GraphModelSpec(...))`, a request
+as above (its initial hash is C_0), `post_graph_result(request_id, output, c_m, slot_proof)`, phase 1 with
+post_midpoint/respond over node indices, then `enter_node(game_id, NodeEntry(...))` in the TRANSITION
+phase and phase 2 as above.
+
 Every transaction method waits for its receipt (kept in `system.last_receipt`) and returns the new id
 (register/request/post/open) or the receipt. A reverting call raises `ContractRevert` whose `.name`
 and `.fields` are the decoded custom error (e.g. "WrongInputLength", {"expected": 3136, "got": 3132}).
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
@@ -44,7 +50,13 @@ except ImportError:  # pragma: no cover - eth-tester is optional for real chains
 
 REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, TransactionFailed)
 
-SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "Optimist.sol", "PackedState.sol", "RegionMerkle.sol")
+SLOT_DEPTH = 16               # phase-1 slot tree of graph models (docs/two-phase.md)
+NODE_SPEC_TYPE = "(bytes32,uint32,uint32,uint32,uint32,uint16[],uint32[],uint32,uint32,uint64,bytes32[])"
+# enterNode's parameters (what NodeChecker.check decodes from its `move` argument)
+ENTER_NODE_TYPES = ["uint256", "uint64", NODE_SPEC_TYPE, "bytes32[]", "bytes32[]", "bytes32[][]", "bytes", "bytes32",
+                    "bytes32[]", "bytes32[]"]
+SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "NodeChecker.sol", "Optimist.sol",
+                  "PackedState.sol", "RegionMerkle.sol")
 DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
 DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
 DEFAULT_RESULT_BOND = 10**17  # wei
@@ -88,6 +100,7 @@ class Phase(enum.IntEnum):
     MIDPOINT = 0   # defender posts the hash at (lo + hi) / 2
     RESPONSE = 1   # challenger agrees or disagrees
     PROOF = 2      # one step left: anyone proves; the challenger's clock runs
+    TRANSITION = 3  # a graph model's game narrowed to one node: the defender enters it (enter_node)
 
 
 class RequestStatus(enum.IntEnum):
@@ -167,6 +180,86 @@ class ModelImage:
 
 
 @dataclass(frozen=True)
+class GraphModelSpec:
+    """What `register_graph_model` needs (docs/two-phase.md): the descriptors' slot-tree root and sizes."""
+
+    nodes_root: bytes
+    node_count: int
+    input_length: int
+    output_length: int
+    model_hash: bytes = bytes(32)
+    metadata_uri: str = ""
+
+    def spec(self) -> tuple[Any, ...]:
+        """The GraphSpec tuple of Optimist.registerGraphModel."""
+        return (bytes(self.nodes_root), bytes(self.model_hash), self.node_count, self.input_length,
+                self.output_length, self.metadata_uri)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One graph node's descriptor (NodeChecker.NodeSpec); its hash is a leaf of the model's nodes_root."""
+
+    image_root: bytes
+    entry: int
+    input_base: int
+    input_size: int
+    arg_size: int
+    args: tuple[int, ...]
+    arg_sizes: tuple[int, ...]
+    output_base: int
+    output_size: int
+    max_steps: int
+    input_path: tuple[bytes, ...]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ABI tuple of NodeChecker.NodeSpec (the `spec` argument of enterNode)."""
+        return (bytes(self.image_root), self.entry, self.input_base, self.input_size, self.arg_size,
+                list(self.args), list(self.arg_sizes), self.output_base, self.output_size, self.max_steps,
+                [bytes(p) for p in self.input_path])
+
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(spec)): the node's leaf in nodes_root."""
+        return keccak(abi_encode([NODE_SPEC_TYPE], [self.as_tuple()]))
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """The defender's transition move (Optimist.enterNode) into node `node`: proofs against the model's
+    nodes_root (spec_proof), C_{j-1} (arg_proofs, slot_proof) and C_j (slot_proof), the claimed final VM
+    state of the node and its output region's root and path in that state."""
+
+    node: int
+    spec: NodeSpec
+    spec_proof: list[bytes]
+    arg_roots: list[bytes]
+    arg_proofs: list[list[bytes]]
+    final_state: bytes
+    output_root: bytes
+    output_path: list[bytes]
+    slot_proof: list[bytes]
+
+    def args(self) -> tuple[Any, ...]:
+        """enterNode's arguments after the game id."""
+        return (self.node, self.spec.as_tuple(), [bytes(p) for p in self.spec_proof],
+                [bytes(r) for r in self.arg_roots], [[bytes(p) for p in proof] for proof in self.arg_proofs],
+                bytes(self.final_state), bytes(self.output_root), [bytes(p) for p in self.output_path],
+                [bytes(p) for p in self.slot_proof])
+
+
+@dataclass(frozen=True)
+class GraphModelInfo:
+    model_id: int
+    owner: str
+    nodes_root: bytes
+    node_count: int
+    input_length: int
+    output_length: int
+    model_hash: bytes
+    metadata_uri: str
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     model_id: int
     owner: str
@@ -219,6 +312,7 @@ class ResultInfo:
     outcome: Outcome
     exit_code: int
     sharers: int              # games active when it was rejected (0 unless rejected)
+    graph: bool = False       # a graph model's result: final_state_hash is C_m, steps is m
 
 
 @dataclass(frozen=True)
@@ -239,6 +333,7 @@ class GameInfo:
     status: GameStatus
     phase: Phase
     result_id: int
+    over_nodes: bool          # phase 1 of a graph model's game: lo/hi are node indices, hashes are C_j
     lo: int
     hi: int
     last_move_at: int
@@ -256,8 +351,9 @@ class GameInfo:
     @property
     def clock_deadline(self) -> int:
         """When the side to move runs out of time (Optimist.clockDeadline, without a call): the
-        defender's clock while a midpoint is due, the challenger's otherwise."""
-        return self.last_move_at + (self.defender_clock if self.phase == Phase.MIDPOINT else self.challenger_clock)
+        defender's clock while a midpoint or a transition is due, the challenger's otherwise."""
+        defender = self.phase in (Phase.MIDPOINT, Phase.TRANSITION)
+        return self.last_move_at + (self.defender_clock if defender else self.challenger_clock)
 
 
 @dataclass(frozen=True)
@@ -449,7 +545,9 @@ class System:
             self.fixed_gas = ETH_TESTER_GAS   # eth-tester's estimate is a slow binary search
         arts = compile_system()
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
-        self._errors = _error_table(arts["Optimist"]["abi"])
+        self._errors = _error_table(arts["NodeChecker"]["abi"])   # enterNode's checks revert there
+        self._checker_abi = arts["NodeChecker"]["abi"]
+        self._errors.update(_error_table(arts["Optimist"]["abi"]))
         self._mips_errors_loaded = False
         self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
                         if e.get("type") == "event"}
@@ -513,6 +611,13 @@ class System:
         receipt = self._send("registerModel", image.spec(), list(image.input_path), sender=sender)
         return self._event_arg(receipt, "ModelRegistered", "modelId")
 
+    def register_graph_model(self, spec: GraphModelSpec, *, sender: str | None = None) -> int:
+        """Register a graph model (two-phase games, docs/two-phase.md); returns the model id."""
+        if len(spec.nodes_root) != 32 or len(spec.model_hash) != 32:
+            raise ValueError("nodes_root and model_hash must be 32 bytes")
+        receipt = self._send("registerGraphModel", spec.spec(), sender=sender)
+        return self._event_arg(receipt, "GraphModelRegistered", "modelId")
+
     def request(self, model_id: int, input_bytes: bytes, fee: int = 0, *, sender: str | None = None,
                 deadline: int | None = None, callback: str | None = None, callback_gas: int = 200_000) -> int:
         """Request inference of `model_id` on `input_bytes` paying `fee` wei; returns the request id.
@@ -540,6 +645,18 @@ class System:
         receipt = self._send("postResult", request_id, bytes(output), bytes(final_state), list(output_proof),
                              sender=sender, value=value)
         return self._event_arg(receipt, "ResultPosted", "resultId")
+
+    def post_graph_result(self, request_id: int, output: bytes, final_commitment: bytes, slot_proof: list[bytes],
+                          *, sender: str | None = None, bond: int | None = None) -> int:
+        """A graph model's result: `output`, C_m (32 bytes) and the slot proof of tensor_root(output) at
+        slot m (16 siblings, bottom-up); returns the result id."""
+        if len(final_commitment) != 32:
+            raise ValueError(f"final_commitment (C_m) must be 32 bytes, got {len(final_commitment)}")
+        return self.post_result(request_id, output, final_commitment, slot_proof, sender=sender, bond=bond)
+
+    def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
+        """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""
+        return self._send("enterNode", game_id, *entry.args(), sender=sender)
 
     def open_game(self, result_id: int, *, sender: str | None = None, bond: int | None = None) -> int:
         """Dispute `result_id` with the challenge bond; returns the game id."""
@@ -600,6 +717,28 @@ class System:
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
                          out_size, out_len, uri, max_steps)
 
+    def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry
+                         ) -> tuple[bytes, bytes, int]:
+        """Dry-run enterNode's checks (NodeChecker.check, a call) for a transition from C_{j-1} = `prev` to
+        C_j = `next_`: (initial state hash I, keccak256(final state), steps) or ContractRevert naming the
+        failed check."""
+        checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
+        move = abi_encode(ENTER_NODE_TYPES, [0, *entry.args()])
+        try:
+            init, final_hash, steps = checker.functions.check(nodes_root, prev, next_, move).call()
+        except REVERTS as exc:
+            raise self._revert("check", exc) from None
+        return bytes(init), bytes(final_hash), steps
+
+    def graph_model(self, model_id: int) -> GraphModelInfo:
+        """A registered graph model (ContractRevert UnknownModel if `model_id` is not one)."""
+        nodes_root, owner, node_count, input_length, output_length, model_hash, uri = \
+            self.contract.functions.graphs(model_id).call()
+        if node_count == 0:
+            raise ContractRevert("graphs", "UnknownModel", {"modelId": model_id}, b"")
+        return GraphModelInfo(model_id, owner, nodes_root, node_count, input_length, output_length, model_hash,
+                              uri)
+
     def output_proof(self, model_id: int, final_memory: Memory) -> list[bytes]:
         """The `output_proof` argument of post_result: the model's output region path in `final_memory`."""
         m = self.model(model_id)
@@ -609,6 +748,7 @@ class System:
         return list(self._call("inputPathOf", model_id))
 
     def initial_state_hash(self, model_id: int, input_bytes: bytes) -> bytes:
+        """The initial state hash of a request (C_0 for a graph model)."""
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
@@ -618,12 +758,12 @@ class System:
                            input_hash, deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
-        (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, final_hash,
+        (operator, status, outcome, exit_code, graph, posted_at, request_id, steps, open_games, sharers, final_hash,
          output_hash) = self.contract.functions.results(result_id).call()
         bond = self.params.result_bond if status else 0
         return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
                           bond, final_hash, output_hash, posted_at + self.params.challenge_window,
-                          Outcome(outcome), exit_code, sharers)
+                          Outcome(outcome), exit_code, sharers, graph)
 
     def outcome(self, request_id: int) -> OutcomeInfo:
         """The outcome of a finalized request (ContractRevert RequestNotFinalized otherwise)."""
@@ -640,7 +780,7 @@ class System:
 
     def game(self, game_id: int) -> GameInfo:
         g = self.contract.functions.games(game_id).call()
-        return GameInfo(game_id, g[0], GameStatus(g[1]), Phase(g[2]), *g[3:])
+        return GameInfo(game_id, g[0], GameStatus(g[1]), Phase(g[2]), g[3], bool(g[4]), *g[5:])
 
     def clock_deadline(self, game_id: int) -> int:
         """Timestamp after which the side to move loses by timeout."""

@@ -10,7 +10,7 @@ import pytest
 from challenger.client import ChainClient
 from challenger.models import toy_model
 from challenger.store import Store, StoreError
-from contracts.system import ContractRevert, GameStatus, RequestStatus, ResultStatus
+from contracts.system import ContractRevert, GameStatus, GraphModelSpec, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 from optimist.world import World
 
@@ -300,3 +300,17 @@ def test_defender_midpoints_are_the_contracts_mid_steps(world: World) -> None:
     chain_mids = [e["mid"] for e in world.system.events_since(world.deploy_block)
                   if e.name == "MoveMade" and e["kind"] == 0]
     assert [f["mid"] for f in posted] == chain_mids
+
+
+def test_graph_models_are_skipped(world: World, model) -> None:
+    """A graph model on the chain (two-phase games, not served by the daemons yet) and a request for it
+    leave the daemons serving the program model as before."""
+    op, ch = world.operator(), world.challenger()
+    graph_id = world.system.register_graph_model(GraphModelSpec(b"\x01" * 32, 2, 64, 16))
+    world.system.request(graph_id, bytes(64), fee=FEE)
+    rid = world.request(TOY_INPUT, fee=FEE)
+    world.run_until(lambda: request_status(world, rid) == RequestStatus.POSTED, [op, ch])
+    assert graph_id not in op.served and graph_id not in ch.served
+    assert request_status(world, rid - 1) == RequestStatus.OPEN
+    settle(world, [op, ch])
+    assert request_status(world, rid) == RequestStatus.FINALIZED

@@ -41,12 +41,39 @@ abstract contract ModelRegistry {
         string metadataURI;
     }
 
+    /// @notice What a graph model's owner registers (two-phase games, docs/two-phase.md).
+    struct GraphSpec {
+        bytes32 nodesRoot;      // slot tree (SLOT_DEPTH levels) over the node descriptor hashes, node j at index j
+        bytes32 modelHash;      // keccak256 of the model file (the .mdnn bytes)
+        uint32 nodeCount;       // m: nodes 1..m run in order; the output is node m's
+        uint32 inputLength;     // exact input byte length a request must carry
+        uint32 outputLength;    // exact output byte length a result must carry
+        string metadataURI;
+    }
+
+    /// @notice A registered graph model.
+    struct GraphModel {
+        bytes32 nodesRoot;
+        address owner;
+        uint32 nodeCount;
+        uint32 inputLength;
+        uint32 outputLength;
+        bytes32 modelHash;
+        string metadataURI;
+    }
+
     uint256 internal constant TREE_DEPTH = 27;
+    /// @notice Depth of the phase-1 slot tree of graph models: slot 0 the input, slot j node j's output.
+    uint256 public constant SLOT_DEPTH = 16;
+    /// @notice Most nodes a graph model may have (slots 1..MAX_NODES).
+    uint256 public constant MAX_NODES = 65535;
     /// @notice Upper bound of every model's maxSteps: at most 48 bisection rounds.
     uint256 public constant MAX_STEPS = 1 << 48;
 
     uint256 public modelCount;
     mapping(uint256 modelId => Model) public models;
+    /// @notice Graph models (ids shared with `models`: an id is one or the other).
+    mapping(uint256 modelId => GraphModel) public graphs;
 
     event ModelRegistered(
         uint256 indexed modelId,
@@ -64,7 +91,21 @@ abstract contract ModelRegistry {
         string metadataURI
     );
 
+    event GraphModelRegistered(
+        uint256 indexed modelId,
+        address indexed owner,
+        bytes32 nodesRoot,
+        bytes32 modelHash,
+        uint32 nodeCount,
+        uint32 inputLength,
+        uint32 outputLength,
+        string metadataURI
+    );
+
     error UnknownModel(uint256 modelId);
+    error ZeroNodesRoot();
+    error BadNodeCount(uint256 nodeCount, uint256 limit);
+    error BadTensorLength(string name, uint256 length);
     error BadRegion(uint32 base, uint32 size, uint32 length);
     error RegionsOverlap();
     error WrongPathLength(uint256 expected, uint256 got);
@@ -114,9 +155,32 @@ abstract contract ModelRegistry {
         );
     }
 
-    /// @notice Hash of the initial VM state of `modelId` run on `input`.
+    /// @notice Register a graph model (docs/two-phase.md); its results are bisected over nodes first.
+    function registerGraphModel(GraphSpec calldata spec) external returns (uint256 modelId) {
+        if (spec.nodesRoot == bytes32(0)) revert ZeroNodesRoot();
+        if (spec.nodeCount == 0 || spec.nodeCount > MAX_NODES) revert BadNodeCount(spec.nodeCount, MAX_NODES);
+        if (spec.inputLength == 0) revert BadTensorLength("input", 0);
+        if (spec.outputLength == 0) revert BadTensorLength("output", 0);
+        modelId = ++modelCount;
+        graphs[modelId] = GraphModel({
+            nodesRoot: spec.nodesRoot,
+            owner: msg.sender,
+            nodeCount: spec.nodeCount,
+            inputLength: spec.inputLength,
+            outputLength: spec.outputLength,
+            modelHash: spec.modelHash,
+            metadataURI: spec.metadataURI
+        });
+        emit GraphModelRegistered(
+            modelId, msg.sender, spec.nodesRoot, spec.modelHash, spec.nodeCount, spec.inputLength, spec.outputLength,
+            spec.metadataURI
+        );
+    }
+
+    /// @notice Hash of the initial VM state of `modelId` run on `input`; for a graph model, its C_0.
     function initialStateHash(uint256 modelId, bytes calldata input) public view returns (bytes32) {
-        Model storage m = _model(modelId);
+        Model storage m = models[modelId];
+        if (m.inputPath == address(0)) return _graphInitialRoot(modelId, input);
         (address pathStore, uint32 entry, uint32 inputBase, uint32 inputLength) =
             (m.inputPath, m.entry, m.inputBase, m.inputLength);
         if (input.length != inputLength) revert WrongInputLength(inputLength, input.length);
@@ -125,6 +189,19 @@ abstract contract ModelRegistry {
         bytes32 memRoot =
             RegionMerkle.climb(RegionMerkle.regionRoot(input, level), uint256(inputBase) >> (5 + level), path);
         return PackedState.initialHash(memRoot, entry);
+    }
+
+    /// @notice C_0 of graph model `modelId` on `input`: tensorRoot(input) at slot 0, all other slots empty.
+    function _graphInitialRoot(uint256 modelId, bytes calldata input) private view returns (bytes32) {
+        uint256 length = graphs[modelId].inputLength;
+        if (length == 0) revert UnknownModel(modelId);
+        if (input.length != length) revert WrongInputLength(length, input.length);
+        return RegionMerkle.lift(_tensorRoot(input), 0, SLOT_DEPTH);
+    }
+
+    /// @notice Root of a tensor's bytes in the smallest region (power of two >= 32 bytes) holding them.
+    function _tensorRoot(bytes calldata data) internal pure returns (bytes32) {
+        return RegionMerkle.regionRoot(data, RegionMerkle.levelOf(data.length));
     }
 
     /// @notice The input region's sibling path of `modelId`, bottom-up.

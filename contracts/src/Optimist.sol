@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
+import {NodeChecker} from "./NodeChecker.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -17,7 +18,8 @@ contract Optimist is ModelRegistry {
     enum GameStatus { None, Active, ChallengerWon, DefenderWon, Cancelled }
     /// Midpoint: defender to post the midpoint hash. Response: challenger to agree/disagree.
     /// Proof: one step left; anyone may prove, the challenger's clock runs.
-    enum Phase { Midpoint, Response, Proof }
+    /// Transition: a graph model's game narrowed to one node; the defender must enterNode (docs/two-phase.md).
+    enum Phase { Midpoint, Response, Proof, Transition }
     enum MoveKind { Midpoint, Agree, Disagree }
     enum Reason { Proof, Timeout }
     /// Success: exited with code 0, output proven. Failure: exited with a non-zero code (trap, fault,
@@ -44,6 +46,7 @@ contract Optimist is ModelRegistry {
         ResultStatus status;
         Outcome outcome;
         uint8 exitCode;         // the final state's exit code (0 unless outcome == Failure)
+        bool graph;             // a graph model's result: finalStateHash is C_m, steps is m (docs/two-phase.md)
         uint64 postedAt;
         uint64 requestId;
         uint64 steps;
@@ -58,6 +61,7 @@ contract Optimist is ModelRegistry {
         GameStatus status;
         Phase phase;
         uint64 resultId;
+        bool overNodes;         // phase 1 of a graph model's game: lo/hi are node indices, hashes are C_j
         uint64 lo;              // agreed step: state hash loHash
         uint64 hi;              // disputed step: state hash hiHash (defender's claim)
         uint64 lastMoveAt;
@@ -85,6 +89,8 @@ contract Optimist is ModelRegistry {
     uint256 public constant MAX_CALLBACK_REASON = 256;
 
     IMIPS public immutable mips;
+    /// @notice The stateless transition checks of two-phase games (deployed by the constructor).
+    NodeChecker public immutable nodeChecker;
     uint64 public immutable challengeWindow;
     uint32 public immutable clock;
     uint128 public immutable resultBond;
@@ -131,6 +137,10 @@ contract Optimist is ModelRegistry {
         uint8 exitCode
     );
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice A graph model's game entered node `node`: phase 2 bisects 0..steps from the node's initial state.
+    event NodeEntered(
+        uint256 indexed gameId, uint64 node, bytes32 initialStateHash, bytes32 finalStateHash, uint64 steps, Phase next
+    );
     /// @notice The callback of a finalized request was called: ok = it returned; otherwise `reason` holds
     ///         the first MAX_CALLBACK_REASON bytes of its revert data (empty when it ran out of gas).
     event CallbackCalled(uint256 indexed requestId, address indexed callback, bool ok, bytes reason);
@@ -219,6 +229,7 @@ contract Optimist is ModelRegistry {
         challengeBond = challengeBond_;
         burnBps = burnBps_;
         reopenDelay = reopenDelay_;
+        nodeChecker = new NodeChecker();
     }
 
     // ---------------------------------------------------------------- requests and results
@@ -288,8 +299,8 @@ contract Optimist is ModelRegistry {
         if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
         if (barred[requestId][msg.sender]) revert OperatorBarred(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
-        (uint64 steps, Outcome outcome, uint8 exitCode) =
-            _checkFinalState(req.modelId, output, finalState, outputProof);
+        (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
+            _checkClaim(req.modelId, output, finalState, outputProof);
 
         resultId = ++resultCount;
         results[resultId] = Result({
@@ -297,18 +308,19 @@ contract Optimist is ModelRegistry {
             status: ResultStatus.Pending,
             outcome: outcome,
             exitCode: exitCode,
+            graph: graph,
             postedAt: uint64(block.timestamp),
             requestId: uint64(requestId),
             steps: steps,
             openGames: 0,
             sharers: 0,
-            finalStateHash: keccak256(finalState),
+            finalStateHash: finalHash,
             outputHash: keccak256(output)
         });
         req.status = RequestStatus.Posted;
         req.resultId = uint64(resultId);
         emit ResultPosted(
-            resultId, requestId, msg.sender, keccak256(finalState), steps,
+            resultId, requestId, msg.sender, finalHash, steps,
             uint64(block.timestamp) + challengeWindow, output, outcome, exitCode
         );
     }
@@ -353,8 +365,9 @@ contract Optimist is ModelRegistry {
         games[gameId] = Game({
             challenger: msg.sender,
             status: GameStatus.Active,
-            phase: steps == 1 ? Phase.Proof : Phase.Midpoint,
+            phase: steps == 1 ? (res.graph ? Phase.Transition : Phase.Proof) : Phase.Midpoint,
             resultId: uint64(resultId),
+            overNodes: res.graph,
             lo: 0,
             hi: steps,
             lastMoveAt: uint64(block.timestamp),
@@ -397,7 +410,7 @@ contract Optimist is ModelRegistry {
             g.hi = mid;
             g.hiHash = midHash;
         }
-        Phase next = g.hi - g.lo == 1 ? Phase.Proof : Phase.Midpoint;
+        Phase next = g.hi - g.lo == 1 ? (g.overNodes ? Phase.Transition : Phase.Proof) : Phase.Midpoint;
         g.phase = next;
         emit MoveMade(
             gameId, msg.sender, agree ? MoveKind.Agree : MoveKind.Disagree, g.lo, g.hi, mid, midHash, next
@@ -421,7 +434,7 @@ contract Optimist is ModelRegistry {
     /// @notice Anyone: end a game whose side to move ran out of time; that side loses.
     function timeout(uint256 gameId) external nonReentrant {
         (Game storage g,) = _activeGame(gameId);
-        bool defenderToMove = g.phase == Phase.Midpoint;
+        bool defenderToMove = _defenderToMove(g.phase);
         uint256 deadline = clockDeadline(gameId);
         if (block.timestamp <= deadline) revert ClockNotExpired(deadline);
         _resolve(gameId, g, defenderToMove, Reason.Timeout);
@@ -441,12 +454,48 @@ contract Optimist is ModelRegistry {
         emit GameCancelled(gameId, g.resultId, refund);
     }
 
+    // ---------------------------------------------------------------- two-phase games (docs/two-phase.md)
+
+    /// @notice Defender, in the Transition phase of a graph model's game (agreed C_{j-1}, disputed C_j, j = hi):
+    ///         enter node `j` with its registered descriptor and claimed final VM state. NodeChecker checks the
+    ///         move (descriptor, argument roots, empty slot, C_j, final state, output root); then phase 2 bisects
+    ///         steps 0..step(finalState) from the node's initial state to keccak256(finalState).
+    function enterNode(
+        uint256 gameId,
+        uint64 j,
+        NodeChecker.NodeSpec calldata spec,
+        bytes32[] calldata specProof,
+        bytes32[] calldata argRoots,
+        bytes32[][] calldata argProofs,
+        bytes calldata finalState,
+        bytes32 outputRoot,
+        bytes32[] calldata outputPath,
+        bytes32[] calldata slotProof
+    ) external nonReentrant {
+        (Game storage g, Result storage res) = _activeGame(gameId);
+        if (msg.sender != res.operator) revert NotDefender();
+        _expectPhase(g, Phase.Transition);
+        if (j != g.hi) revert WrongStep(g.hi, j);
+        g.defenderClock = _spend(g, g.defenderClock);
+        bytes32 nodesRoot = graphs[requests[res.requestId].modelId].nodesRoot;
+        // the checker decodes this very calldata (the parameters above) itself
+        (bytes32 init, bytes32 finalHash, uint64 steps) = nodeChecker.check(nodesRoot, g.loHash, g.hiHash, msg.data[4:]);
+        Phase next = steps == 1 ? Phase.Proof : Phase.Midpoint;
+        g.overNodes = false;
+        g.phase = next;
+        g.lo = 0;
+        g.hi = steps;
+        g.loHash = init;
+        g.hiHash = finalHash;
+        emit NodeEntered(gameId, j, init, finalHash, steps, next);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @notice The time after which the side to move in `gameId` loses by timeout.
     function clockDeadline(uint256 gameId) public view returns (uint256) {
         Game storage g = games[gameId];
-        uint32 left = g.phase == Phase.Midpoint ? g.defenderClock : g.challengerClock;
+        uint32 left = _defenderToMove(g.phase) ? g.defenderClock : g.challengerClock;
         return uint256(g.lastMoveAt) + left;
     }
 
@@ -497,6 +546,34 @@ contract Optimist is ModelRegistry {
             inputHash: keccak256(input)
         });
         emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
+    }
+
+    /// @dev A program model's claim (`_checkFinalState`, hash keccak256(finalState)) or a graph model's:
+    ///      `finalState` is C_m (32 bytes) and `outputProof` the slot proof of tensorRoot(output) at slot m.
+    function _checkClaim(
+        uint256 modelId,
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata outputProof
+    ) private view returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) {
+        GraphModel storage gm = graphs[modelId];
+        steps = gm.nodeCount;
+        if (steps == 0) {
+            (steps, outcome, exitCode) = _checkFinalState(modelId, output, finalState, outputProof);
+            return (steps, outcome, exitCode, keccak256(finalState), false);
+        }
+        if (finalState.length != 32) revert BadStateLength(finalState.length);
+        if (output.length != gm.outputLength) revert WrongOutputLength(gm.outputLength, output.length);
+        if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);
+        finalHash = bytes32(finalState);
+        bytes32 root = RegionMerkle.climb(_tensorRoot(output), steps, outputProof);
+        if (root != finalHash) revert OutputProofMismatch(root, finalHash);
+        return (steps, Outcome.Success, 0, finalHash, true);
+    }
+
+    /// @dev The defender moves in Midpoint and Transition; the challenger in Response and Proof.
+    function _defenderToMove(Phase phase) private pure returns (bool) {
+        return phase == Phase.Midpoint || phase == Phase.Transition;
     }
 
     /// @dev The outcome a final state claims: exited with code 0 (output proven against memRoot), exited with

@@ -57,6 +57,22 @@ library RegionMerkle {
         }
     }
 
+    /// @notice Root of the same bytes in a region of 2**to leaves, from their root `node` in a region of
+    ///         2**from leaves (from <= to): the node climbs as a left child over zero subtrees.
+    function lift(bytes32 node, uint256 from, uint256 to) internal pure returns (bytes32) {
+        bytes32 zero = zeroHash(from);
+        assembly ("memory-safe") {
+            for { let l := from } lt(l, to) { l := add(l, 1) } {
+                mstore(0x00, node)
+                mstore(0x20, zero)
+                node := keccak256(0x00, 0x40)
+                mstore(0x00, zero)
+                zero := keccak256(0x00, 0x40)
+            }
+        }
+        return node;
+    }
+
     /// @notice Memory root from a subtree `node` at node index `index` (addr >> (5 + level)) and its path.
     function climb(bytes32 node, uint256 index, bytes32[] memory path) internal pure returns (bytes32) {
         assembly ("memory-safe") {

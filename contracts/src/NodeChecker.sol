@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {PackedState} from "./PackedState.sol";
+import {RegionMerkle} from "./RegionMerkle.sol";
+
+/// @title NodeChecker: the stateless checks of a two-phase game's transition (docs/two-phase.md).
+/// @notice Optimist.enterNode forwards its own arguments here (`move` = its calldata after the selector),
+///         with the graph model's `nodesRoot` and the game's agreed C_{j-1} (`prev`) and disputed C_j
+///         (`next`). Every check of the transition reverts with its own error; on success the node's
+///         initial state hash, the claimed final state hash and its step count start phase 2.
+///         A separate contract keeps Optimist's runtime code under the 24 KB limit.
+contract NodeChecker {
+    /// @notice Descriptor of one graph node (hashed as keccak256(abi.encode(spec)) into the model's nodesRoot).
+    struct NodeSpec {
+        bytes32 imageRoot;      // node image root with the input region zero
+        uint32 entry;
+        uint32 inputBase;
+        uint32 inputSize;       // argSize * next_pow2(args.length)
+        uint32 argSize;         // power of two >= 32: the largest of argSizes
+        uint16[] args;          // phase-1 slot of each run-time input, in order (each < j)
+        uint32[] argSizes;      // region_size of each run-time input's bytes (its tensor root's region)
+        uint32 outputBase;
+        uint32 outputSize;      // power of two >= 32
+        uint64 maxSteps;        // 1 .. 2**48
+        bytes32[] inputPath;    // 27 - log2(inputSize / 32) siblings of the input region in the image
+    }
+
+    /// @notice Depth of the phase-1 slot tree (65,536 slots).
+    uint256 public constant SLOT_DEPTH = 16;
+    uint256 public constant MAX_NODE_STEPS = 1 << 48;
+    uint256 internal constant TREE_DEPTH = 27;
+
+    error BadNodeSpec(string field, uint256 value);
+    error WrongPathLength(uint256 expected, uint256 got);
+    error InputPathMismatch(bytes32 computed, bytes32 imageRoot);
+    error NodeSpecMismatch(bytes32 computed, bytes32 nodesRoot);
+    error WrongArgCount(uint256 expected, uint256 got);
+    error ArgRootMismatch(uint256 arg, bytes32 computed, bytes32 prev);
+    error SlotNotEmpty(uint256 slot, bytes32 computed, bytes32 prev);
+    error OutputRootMismatch(bytes32 computed, bytes32 next);
+    error BadStateLength(uint256 got);
+    error NodeNotExited();
+    error NodeExitCode(uint8 exitCode);
+    error NodeStepsOutOfRange(uint64 steps, uint64 maxSteps);
+    error NodeOutputMismatch(bytes32 computed, bytes32 memRoot);
+
+    /// @notice Check a transition move. `move` is abi.encode(gameId, j, spec, specProof, argRoots, argProofs,
+    ///         finalState, outputRoot, outputPath, slotProof) (Optimist.enterNode's arguments).
+    /// @return init hash of the node's initial VM state (from `spec` and the argument roots)
+    /// @return finalHash keccak256(finalState)
+    /// @return steps the final state's step count (phase 2 bisects 0..steps)
+    function check(bytes32 nodesRoot, bytes32 prev, bytes32 next, bytes calldata move)
+        external
+        pure
+        returns (bytes32 init, bytes32 finalHash, uint64 steps)
+    {
+        (
+            ,
+            uint64 j,
+            NodeSpec memory spec,
+            bytes32[] memory specProof,
+            bytes32[] memory argRoots,
+            bytes32[][] memory argProofs,
+            bytes memory finalState,
+            bytes32 outputRoot,
+            bytes32[] memory outputPath,
+            bytes32[] memory slotProof
+        ) = abi.decode(
+            move, (uint256, uint64, NodeSpec, bytes32[], bytes32[], bytes32[][], bytes, bytes32, bytes32[], bytes32[])
+        );
+        // 1. the registered descriptor of node j
+        bytes32 root = slotRoot(keccak256(abi.encode(spec)), j, specProof);
+        if (root != nodesRoot) revert NodeSpecMismatch(root, nodesRoot);
+        uint256 inLevel = checkSpec(spec, j);
+        // 2. the run-time inputs are the tensors of the agreed C_{j-1}
+        if (argRoots.length != spec.args.length) revert WrongArgCount(spec.args.length, argRoots.length);
+        if (argProofs.length != spec.args.length) revert WrongArgCount(spec.args.length, argProofs.length);
+        for (uint256 i = 0; i < argRoots.length; i++) {
+            root = slotRoot(argRoots[i], spec.args[i], argProofs[i]);
+            if (root != prev) revert ArgRootMismatch(i, root, prev);
+        }
+        // 3. slot j is empty in C_{j-1}, and C_j is C_{j-1} with outputRoot at slot j
+        root = slotRoot(bytes32(0), j, slotProof);
+        if (root != prev) revert SlotNotEmpty(j, root, prev);
+        root = slotRoot(outputRoot, j, slotProof);
+        if (root != next) revert OutputRootMismatch(root, next);
+        // 4. the claimed final state exited with code 0 within maxSteps, outputRoot at its output region
+        steps = checkFinal(spec, finalState, outputRoot, outputPath);
+        finalHash = keccak256(finalState);
+        // 5. the node's initial state from the descriptor and the argument roots
+        bytes32 memRoot = RegionMerkle.climb(
+            inputRoot(spec, argRoots), uint256(spec.inputBase) >> (5 + inLevel), spec.inputPath
+        );
+        init = PackedState.initialHash(memRoot, spec.entry);
+    }
+
+    /// @notice Root of the slot tree from `leaf` at `slot` and its SLOT_DEPTH siblings (bottom-up).
+    function slotRoot(bytes32 leaf, uint256 slot, bytes32[] memory proof) public pure returns (bytes32) {
+        if (proof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, proof.length);
+        return RegionMerkle.climb(leaf, slot, proof);
+    }
+
+    /// @notice Root of the node's input region: each argument's tensor root lifted to argSize, zero
+    ///         subtrees for the unused positions up to next_pow2(args.length).
+    function inputRoot(NodeSpec memory spec, bytes32[] memory argRoots) public pure returns (bytes32) {
+        uint256 argLevel = RegionMerkle.levelOf(spec.argSize);
+        uint256 k = argRoots.length;
+        uint256 width = 1;
+        while (width < k) width <<= 1;
+        bytes32[] memory nodes = new bytes32[](width);
+        bytes32 zero = RegionMerkle.zeroHash(argLevel);
+        for (uint256 i = 0; i < width; i++) {
+            nodes[i] = i < k ? RegionMerkle.lift(argRoots[i], RegionMerkle.levelOf(spec.argSizes[i]), argLevel) : zero;
+        }
+        for (; width > 1; width >>= 1) {
+            for (uint256 i = 0; i < width / 2; i++) {
+                nodes[i] = keccak256(abi.encodePacked(nodes[2 * i], nodes[2 * i + 1]));
+            }
+        }
+        return nodes[0];
+    }
+
+    /// @dev The descriptor's own rules (docs/two-phase.md §2); returns the input region's tree level.
+    function checkSpec(NodeSpec memory spec, uint64 j) internal pure returns (uint256 inLevel) {
+        if (spec.entry % 4 != 0) revert BadNodeSpec("entry", spec.entry);
+        if (spec.maxSteps == 0 || spec.maxSteps > MAX_NODE_STEPS) revert BadNodeSpec("maxSteps", spec.maxSteps);
+        uint256 k = spec.args.length;
+        if (k == 0) revert BadNodeSpec("args", 0);
+        if (spec.argSizes.length != k) revert BadNodeSpec("argSizes", spec.argSizes.length);
+        uint256 largest;
+        for (uint256 i = 0; i < k; i++) {
+            if (spec.args[i] >= j) revert BadNodeSpec("args", spec.args[i]);
+            uint256 size = spec.argSizes[i];
+            if (!isRegionSize(size)) revert BadNodeSpec("argSizes", size);
+            if (size > largest) largest = size;
+        }
+        if (spec.argSize != largest) revert BadNodeSpec("argSize", spec.argSize);
+        uint256 width = 1;
+        while (width < k) width <<= 1;
+        if (spec.inputSize != largest * width) revert BadNodeSpec("inputSize", spec.inputSize);
+        if (spec.inputBase % spec.inputSize != 0) revert BadNodeSpec("inputBase", spec.inputBase);
+        if (!isRegionSize(spec.outputSize)) revert BadNodeSpec("outputSize", spec.outputSize);
+        if (spec.outputBase % spec.outputSize != 0) revert BadNodeSpec("outputBase", spec.outputBase);
+        inLevel = RegionMerkle.levelOf(spec.inputSize);
+        if (spec.inputPath.length != TREE_DEPTH - inLevel) {
+            revert WrongPathLength(TREE_DEPTH - inLevel, spec.inputPath.length);
+        }
+        bytes32 root = RegionMerkle.climb(
+            RegionMerkle.zeroHash(inLevel), uint256(spec.inputBase) >> (5 + inLevel), spec.inputPath
+        );
+        if (root != spec.imageRoot) revert InputPathMismatch(root, spec.imageRoot);
+    }
+
+    /// @dev Check 4: exited, exit code 0, 1 <= step <= maxSteps, outputRoot at the output region of memRoot.
+    function checkFinal(NodeSpec memory spec, bytes memory finalState, bytes32 outputRoot, bytes32[] memory path)
+        internal
+        pure
+        returns (uint64 steps)
+    {
+        if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
+        bytes32 memRoot;
+        uint256 word;
+        assembly ("memory-safe") {
+            memRoot := mload(add(finalState, 32))
+            word := mload(add(finalState, 64))
+        }
+        uint8 exitCode = uint8(word >> 120);   // byte 48 of the state
+        steps = uint64(word >> 48);            // bytes 50..57
+        if (uint8(word >> 112) == 0) revert NodeNotExited();   // byte 49
+        if (exitCode != 0) revert NodeExitCode(exitCode);
+        if (steps == 0 || steps > spec.maxSteps) revert NodeStepsOutOfRange(steps, spec.maxSteps);
+        uint256 level = RegionMerkle.levelOf(spec.outputSize);
+        if (path.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, path.length);
+        bytes32 root = RegionMerkle.climb(outputRoot, uint256(spec.outputBase) >> (5 + level), path);
+        if (root != memRoot) revert NodeOutputMismatch(root, memRoot);
+    }
+
+    /// @dev A power of two of at least one 32-byte leaf, within the 32-bit address space.
+    function isRegionSize(uint256 size) internal pure returns (bool) {
+        return size >= 32 && size <= (1 << 32) && size & (size - 1) == 0;
+    }
+}

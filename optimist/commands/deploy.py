@@ -10,6 +10,8 @@ from rich.table import Table
 from optimist import deployment as dep
 from optimist.commands.common import (
     ETHER,
+    KeySource,
+    check_model_files,
     connect,
     console,
     ether,
@@ -37,7 +39,7 @@ from optimist.commands.common import (
 @click.option("--reopen-delay", type=click.IntRange(1, 3600), default=12, show_default=True,
               help="Seconds a rejected request stays closed before any operator may answer it again.")
 @handle_errors
-def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None, password_env: str,
+def deploy(rpc: str, deployment_path: Path | None, key: KeySource,
            output: Path | None, window: int, clock: int, result_bond: int, challenge_bond: int, burn_bps: int,
            reopen_delay: int) -> None:
     """Deploy MIPS.sol and the Optimist contract; write the deployment file."""
@@ -48,7 +50,7 @@ def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path 
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     with console.status("compiling and deploying MIPS + Optimist"):
         system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
                                challenge_bond=challenge_bond, burn_bps=burn_bps, reopen_delay=reopen_delay,
@@ -95,15 +97,16 @@ def default_max_steps(model: str) -> int:
 @key_options
 @handle_errors
 def register(model: str, max_steps: int | None, again: bool, rpc: str, deployment_path: Path | None,
-             key_env: str, keystore: Path | None, password_env: str) -> None:
+             key: KeySource) -> None:
     """Register MODEL (a .mdnn file) and print its model id."""
     import dataclasses
 
     from challenger.models import parse_model_spec
 
+    check_model_files([model])
     served = parse_model_spec(model)
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     system, _ = open_system(w3, deployment_path)
     with console.status(f"building the VM image of {model}"):
         image = dataclasses.replace(served.image, max_steps=max_steps or default_max_steps(model))

@@ -16,6 +16,7 @@ from optimist.commands.common import (
     EXIT_ERROR,
     EXIT_NOT_FOUND,
     CommandError,
+    KeySource,
     connect,
     console,
     ether,
@@ -81,8 +82,8 @@ class Duration(click.ParamType):
 @key_options
 @handle_errors
 def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_after: int | None, wait_s: int | None,
-            callback: str | None, callback_gas: int, as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
-            password_env: str) -> None:
+            callback: str | None, callback_gas: int, as_json: bool, rpc: str, deployment_path: Path | None,
+            key: KeySource) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
     from web3 import Web3
 
@@ -94,7 +95,7 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
         raise click.BadParameter(f"{callback!r} is not an address", param_hint="--callback")
     data = read_input(input_path, input_type)
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     system, d = open_system(w3, deployment_path)
     try:
         info = system.model(model_id)
@@ -136,11 +137,10 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
 @rpc_option
 @key_options
 @handle_errors
-def cancel(request_id: int, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
-           password_env: str) -> None:
+def cancel(request_id: int, rpc: str, deployment_path: Path | None, key: KeySource) -> None:
     """Cancel your unanswered request after its deadline; the fee is credited back (then withdrawn)."""
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     system, _ = open_system(w3, deployment_path)
     fee = system.cancel_request(request_id, sender=account.address)
     system.withdraw(sender=account.address)

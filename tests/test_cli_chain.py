@@ -237,3 +237,25 @@ def test_request_with_a_callback(deployed) -> None:
     assert (report["callback"], report["callback_gas"]) == (mips, 50_000)
     r = runner.invoke(main, ["status", str(report["request"])], env=env)
     assert f"callback {mips} (gas limit 50,000)" in r.output
+
+
+def test_signing_with_a_named_account(deployed, tmp_path: Path) -> None:
+    """--account NAME (Foundry-style keystore directory): works; unknown account, wrong or missing
+    password, a file that is not a keystore: one line each, exit 4."""
+    from optimist.keys import save_account
+
+    d, env = deployed
+    kdir = tmp_path / "keystores"
+    save_account(dev_accounts(1)[0], "dev", "pw", kdir, kdf="pbkdf2", iterations=1000)
+    (kdir / "junk").write_text("{}")
+    env = {**env, "OPTIMIST_KEY": None, "OPTIMIST_KEYSTORE_DIR": str(kdir), "OPTIMIST_KEYSTORE_PASSWORD": None,
+           "ETH_PASSWORD": None}
+    base = ["request", "1", "--input", str(d / "x.bin"), "--fee", "1gwei", "--account"]
+    r = CliRunner().invoke(main, [*base, "dev"], env={**env, "OPTIMIST_KEYSTORE_PASSWORD": "pw"})
+    assert r.exit_code == 0 and "created" in r.output, r.output
+    for name, password, message in [("eve", "pw", "unknown account 'eve'"), ("dev", "nope", "wrong password"),
+                                    ("junk", "pw", "junk is not a keystore"),
+                                    ("dev", None, "needs its password: set OPTIMIST_KEYSTORE_PASSWORD")]:
+        r = CliRunner().invoke(main, [*base, name], env={**env, "OPTIMIST_KEYSTORE_PASSWORD": password})
+        assert r.exit_code == EXIT_KEY, r.output
+        assert message in r.output and len(r.output.strip().splitlines()) == 1, r.output

@@ -149,7 +149,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 else EXIT_REVERT
             raise CommandError(str(exc), code) from None
         except (ValueError, Web3RPCError) as exc:
-            message = str(exc)
+            message = rpc_message(exc)
             if "insufficient funds" in message.lower():
                 raise CommandError("the signing account cannot pay for this transaction (fee, bond and gas): "
                                    f"{message}", EXIT_KEY) from None
@@ -171,6 +171,17 @@ def check_model_files(specs: Iterable[str]) -> None:
                 Model.load(spec)
             except MinidnnError as exc:
                 raise CommandError(str(exc), EXIT_ERROR) from None
+
+
+def rpc_message(exc: Exception) -> str:
+    """The node's own words: the `message` of a JSON-RPC error (not the whole response dict)."""
+    response = getattr(exc, "rpc_response", None)
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("message"):
+        return str(exc.args[0]["message"])
+    return str(exc)
 
 
 def connect(rpc: str):  # web3.Web3

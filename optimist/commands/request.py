@@ -14,6 +14,7 @@ from rich.table import Table
 from optimist.commands.common import (
     ETHER,
     EXIT_ERROR,
+    EXIT_KEY,
     EXIT_NOT_FOUND,
     CommandError,
     KeySource,
@@ -96,6 +97,10 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
     data = read_input(input_path, input_type)
     w3 = connect(rpc)
     account = signer(w3, key)
+    balance = w3.eth.get_balance(account.address)
+    if fee >= balance:
+        raise CommandError(f"account {account.address} holds {ether(balance)}, not enough for the fee of "
+                           f"{ether(fee)} and gas", EXIT_KEY)
     system, d = open_system(w3, deployment_path)
     try:
         info = system.model(model_id)

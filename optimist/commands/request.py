@@ -210,23 +210,26 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
 
 def show_report(report: dict[str, Any]) -> None:
     console.print(f"request [bold]{report['request']}[/]: model {report['model']}, status "
-                  f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}")
+                  f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}",
+                  soft_wrap=True)
     if report["callback"]:
-        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})")
+        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})", soft_wrap=True)
     rt = Table(title="results")
-    for col in ("result", "operator", "status", "outcome", "steps", "window", "output"):
+    for col in ("result", "operator", "status", "outcome", "steps", "window"):
         rt.add_column(col, overflow="fold")
     for r in report["results"]:
         outcome = r["outcome"] if r["outcome"] == "SUCCESS" else f"{r['outcome']} (exit {r['exit_code']:#x})" \
             if r["outcome"] == "FAILURE" else r["outcome"]
         window = f"{r['window_left_s']} s left" if r["window_left_s"] else "closed"
-        rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window,
-                   describe_output(bytes.fromhex(r["output_hex"][2:])))
+        rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window)
     console.print(rt)
+    for r in report["results"]:   # outputs on lines of their own: a table column would fold them to slivers
+        console.print(f"result {r['result']} output: {describe_output(bytes.fromhex(r['output_hex'][2:]))}",
+                      soft_wrap=True)
     if report["games"]:
         gt = Table(title="games")
         for col in ("game", "challenger", "status", "interval", "moves", "clocks (ch/def)"):
-            gt.add_column(col)
+            gt.add_column(col, overflow="fold")
         for g in report["games"]:
             gt.add_row(str(g["game"]), g["challenger"], g["status"], f"[{g['lo']:,}, {g['hi']:,}]",
                        str(g["moves"]), f"{g['challenger_clock_s']}/{g['defender_clock_s']} s")

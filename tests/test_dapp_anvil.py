@@ -119,7 +119,7 @@ def argmax(output: bytes) -> int:
 def test_digit_bounty_with_real_daemons_on_anvil(tmp_path: Path) -> None:
     from optimist.demo import demo_model, digit_inputs
 
-    model = demo_model(Console(quiet=True))                 # MinidnnModel of build/demo/mlp_digits.mdnn
+    model = demo_model(Console(quiet=True))                 # MinidnnModel of build/demo/v2/mlp_digits.mdnn
     (image_a, image_b), (label_a, label_b) = digit_inputs(2)
     class_a, class_b = argmax(model.infer(image_a)), argmax(model.infer(image_b))
     assert (class_a, class_b) == (label_a, label_b)

@@ -9,10 +9,10 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+if TYPE_CHECKING:   # eth_account costs ~2 s to import (py_ecc): only where a key is really used
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_KEY_ENV = "OPTIMIST_KEY"
 DEFAULT_PASSWORD_ENV = "OPTIMIST_KEYSTORE_PASSWORD"
@@ -44,6 +44,8 @@ def from_env(var: str = DEFAULT_KEY_ENV) -> LocalAccount:
 
 def parse_key(raw: str, what: str) -> LocalAccount:
     """A hex private key (0x optional) as an account; KeyLoadError naming `what` otherwise."""
+    from eth_account import Account
+
     try:
         return Account.from_key(raw.strip())
     except (ValueError, TypeError) as exc:
@@ -81,6 +83,8 @@ def read_keystore(path: str | Path) -> dict[str, Any]:
 
 def decrypt_keystore(path: str | Path, password: Password, *, what: str | None = None) -> LocalAccount:
     """Decrypt the keystore at `path` with `password` (text, or asked for by calling it)."""
+    from eth_account import Account
+
     path = Path(path)
     data = read_keystore(path)
     what = what or f"keystore {path}"
@@ -164,6 +168,8 @@ def from_account(name: str, password: Password, directory: str | Path | None = N
 def write_keystore(account: LocalAccount, path: str | Path, password: str, *, kdf: str = "scrypt",
                    iterations: int | None = None) -> Path:
     """Encrypt `account` into a keystore file, created with mode 0600; eth-account's default scrypt cost."""
+    from eth_account import Account
+
     path = Path(path)
     text = json.dumps(Account.encrypt(account.key, password, kdf=kdf, iterations=iterations))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -205,5 +211,7 @@ def load_account(key_env: str | None = None, keystore: str | Path | None = None,
 
 def dev_accounts(count: int = 10, mnemonic: str = ANVIL_MNEMONIC) -> list[LocalAccount]:
     """anvil's funded development accounts (m/44'/60'/0'/0/i of the test mnemonic)."""
+    from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     return [Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]

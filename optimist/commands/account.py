@@ -8,11 +8,9 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
 from optimist.commands.common import (
@@ -36,6 +34,9 @@ from optimist.keys import (
     save_account,
 )
 from optimist.keys import keystore_dir as resolve_dir
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 def dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,6 +91,8 @@ def store(acct: LocalAccount, name: str, password: str, directory: Path | None, 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def new(name: str, keystore_dir: Path | None, password_env: str, as_json: bool) -> None:
     """Create account NAME: a random key, encrypted with a password (asked twice on a terminal)."""
+    from eth_account import Account
+
     check_free(name, keystore_dir)
     password = new_password(name, password_env)
     store(Account.create(), name, password, keystore_dir, as_json)

@@ -62,21 +62,30 @@ def node_steps(op: str, attrs: dict, in_shapes: list[tuple[int, ...] | None], ou
 
 
 def inspect_model(blob: bytes) -> ModelInfo:
-    """Parse a .mdnn model and compute its summary (InvalidModelError if malformed)."""
+    """Parse a .mdnn model and compute its summary (InvalidModelError, one line, if it is damaged
+    or malformed: the reader's integrity checks, then the runtime's own validation)."""
+    from minidnn import MinidnnError, Model
     from minidnn import format as mdf
 
     try:
         graph = mdf.read_model(blob)
+        Model.load(blob)   # the runtime's validation of the tables, before this walks the graph
     except mdf.FormatError as exc:
-        raise InvalidModelError(f"not a valid .mdnn model: {exc}") from exc
+        raise InvalidModelError(str(exc)) from None
+    except MinidnnError as exc:
+        raise InvalidModelError(f"not a valid .mdnn {exc}") from None
     nodes = []
     for i, node in enumerate(graph.nodes):
         ins = [graph.tensors[n].shape if n else None for n in node.inputs]
         out = graph.tensors[node.outputs[0]].shape
         params = sum(graph.tensors[n].size for n in node.inputs if n and graph.tensors[n].kind == mdf.KIND_CONSTANT)
-        m = node_macs(node.op, ins, out, node.attrs, trans_a=bool(node.attrs.get("trans_a")))
-        nodes.append(NodeInfo(node.outputs[0] or f"node{i}", node.op, out, params, m,
-                              node_steps(node.op, node.attrs, ins, out, m)))
+        try:   # the runtime checks a node's arity and shapes only when it runs: a forged file gets here
+            m = node_macs(node.op, ins, out, node.attrs, trans_a=bool(node.attrs.get("trans_a")))
+            steps = node_steps(node.op, node.attrs, ins, out, m)
+        except (IndexError, TypeError, KeyError, ValueError, ZeroDivisionError) as exc:
+            raise InvalidModelError(f"not a valid .mdnn model: node {i} ({node.op}) has inputs or attributes "
+                                    f"its op cannot take ({type(exc).__name__}: {exc})") from None
+        nodes.append(NodeInfo(node.outputs[0] or f"node{i}", node.op, out, params, m, steps))
     consts = sum(t.size for t in graph.tensors.values() if t.kind == mdf.KIND_CONSTANT)
     return ModelInfo(nodes, graph.input_shape, graph.output_shape, consts, len(blob), mdf.content_hash(blob))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,9 @@ import numpy as np
 from eth_hash.auto import keccak
 
 MAGIC = b"MDNN"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 64
+CHECKSUM_OFFSET = 40   # u32: CRC-32 of the blob without these 4 bytes (check_integrity)
 TENSOR_RECORD_SIZE = 48
 NODE_RECORD_SIZE = 32
 ATTR_RECORD_SIZE = 16
@@ -80,18 +82,73 @@ ERROR_NAMES: dict[int, str] = {
     1: "BAD_MAGIC", 2: "BAD_VERSION", 3: "TRUNCATED", 4: "BAD_OFFSET", 5: "BAD_ALIGNMENT",
     6: "BAD_TENSOR", 7: "UNKNOWN_OP", 8: "BAD_ARITY", 9: "BAD_ATTRIBUTE", 10: "SHAPE",
     11: "BAD_GRAPH", 12: "ARENA", 13: "INPUT_SIZE", 14: "OUTPUT_SIZE", 15: "INDEX",
-    16: "UNSUPPORTED", 17: "BAD_HEADER", 18: "BAD_REQUEST",
+    16: "UNSUPPORTED", 17: "BAD_HEADER", 18: "BAD_REQUEST", 19: "BAD_CHECKSUM",
 }
 ERROR_CODES: dict[str, int] = {v: k for k, v in ERROR_NAMES.items()}
 
 
 class FormatError(ValueError):
-    """A model could not be built or parsed (message says what and how to fix)."""
+    """A model could not be built or parsed (message says what and how to fix); `.code` is the
+    runtime error code when one applies (ERROR_NAMES), else 0."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def content_hash(blob: bytes) -> bytes:
     """keccak256 of the .mdnn bytes: the model hash registered on-chain."""
     return keccak(bytes(blob))
+
+
+def checksum(blob: bytes) -> int:
+    """CRC-32 (zlib's, as in gzip and PNG) of the model's first `total_length` bytes (the header's
+    field, at most the blob's length) without the 4 checksum bytes at CHECKSUM_OFFSET."""
+    view = memoryview(blob)
+    total = min(len(view), struct.unpack_from("<I", view, 8)[0]) if len(view) >= HEADER_SIZE else len(view)
+    return zlib.crc32(view[CHECKSUM_OFFSET + 4:max(total, CHECKSUM_OFFSET + 4)],
+                      zlib.crc32(view[:CHECKSUM_OFFSET]))
+
+
+def seal(blob: bytes) -> bytes:
+    """The same bytes with their checksum field set (the writer's last step; after any patch)."""
+    out = bytearray(blob)
+    if len(out) < HEADER_SIZE:
+        raise FormatError(f"model truncated: {len(out)} bytes < {HEADER_SIZE}-byte header")
+    struct.pack_into("<I", out, CHECKSUM_OFFSET, checksum(out))
+    return bytes(out)
+
+
+def integrity_error(blob: bytes) -> tuple[int, str] | None:
+    """(error code, one-line reason) if `blob` is not an intact .mdnn file of this version, else None.
+
+    Checks what a damaged or foreign file gets wrong first: size, magic, version, `total_length`,
+    then the checksum (any flipped byte). The structure itself is validated afterwards by the
+    runtime (native) or by read_model."""
+    n = len(blob)
+    if n < HEADER_SIZE:
+        return 3, f"truncated: {n} bytes, shorter than the {HEADER_SIZE}-byte header"
+    magic, version, total = struct.unpack_from("<4sII", blob, 0)
+    if magic != MAGIC:
+        return 1, f"not a .mdnn model (magic {bytes(magic)!r}, expected {MAGIC!r})"
+    if version != VERSION:
+        old = " (written before models carried a checksum)" if version == 1 else ""
+        return 2, (f"format version {version}{old}; this optimist reads version {VERSION}: "
+                   "reconvert the model with `optimist convert`")
+    if total > n or total < HEADER_SIZE:
+        return 3, f"truncated: the header says {total} bytes, the file has {n} (re-download or reconvert it)"
+    stored, actual = struct.unpack_from("<I", blob, CHECKSUM_OFFSET)[0], checksum(blob)
+    if stored != actual:
+        return 19, (f"damaged: checksum mismatch (header {stored:#010x}, content {actual:#010x}); "
+                    "re-download or reconvert it")
+    return None
+
+
+def check_integrity(blob: bytes) -> None:
+    """FormatError (with `.code`) unless `blob` passes integrity_error."""
+    problem = integrity_error(blob)
+    if problem is not None:
+        raise FormatError(problem[1], problem[0])
 
 
 def _align(n: int, a: int) -> int:
@@ -328,7 +385,7 @@ def write_model(graph: ModelGraph) -> bytes:
     out[strings_off:strings_off + len(strings)] = strings
     for off, raw in data_parts:
         out[off:off + len(raw)] = raw
-    return bytes(out)
+    return seal(out)
 
 
 # ---- reader --------------------------------------------------------------------------------
@@ -351,26 +408,24 @@ def _need(blob: bytes, off: int, size: int, what: str) -> None:
 
 
 def read_model(blob: bytes) -> ModelGraph:
-    """Parse .mdnn bytes back into a ModelGraph (FormatError on malformed input)."""
+    """Parse .mdnn bytes back into a ModelGraph; any malformed or damaged input raises FormatError
+    (never another exception). Checks integrity first (check_integrity), then every offset, count,
+    index and kind the graph reads; op semantics and shapes are the runtime's to validate."""
     blob = bytes(blob)
-    if len(blob) < HEADER_SIZE:
-        raise FormatError(f"model truncated: {len(blob)} bytes < {HEADER_SIZE}-byte header")
-    magic, version, total, flags, n_t, t_off, n_n, n_off, inp, outp = struct.unpack_from(
-        "<4s9I", blob, 0)
-    if magic != MAGIC:
-        raise FormatError(f"not a .mdnn model (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
-        raise FormatError(f"unsupported .mdnn version {version} (this reader knows {VERSION})")
-    if total > len(blob):
-        raise FormatError(f"model truncated: header says {total} bytes, got {len(blob)}")
+    check_integrity(blob)
+    _, _, total, flags, n_t, t_off, n_n, n_off, inp, outp = struct.unpack_from("<4s9I", blob, 0)
     blob = blob[:total]
     _need(blob, t_off, TENSOR_RECORD_SIZE * n_t, "tensor table")
     _need(blob, n_off, NODE_RECORD_SIZE * n_n, "node table")
+    if inp >= n_t or outp >= n_t:
+        raise FormatError("model input/output tensor index out of range")
     tensors: dict[str, Tensor] = {}
     names: list[str] = []
     for i in range(n_t):
         rec = struct.unpack_from("<12I", blob, t_off + TENSOR_RECORD_SIZE * i)
         kind, dtype, ndim = rec[0], rec[1], rec[2]
+        if kind not in (KIND_VALUE, KIND_CONSTANT) or dtype not in (DTYPE_F32, DTYPE_I32):
+            raise FormatError(f"tensor {i}: kind {kind} / dtype {dtype} unknown")
         if ndim > MAX_DIMS:
             raise FormatError(f"tensor {i}: rank {ndim} > {MAX_DIMS}")
         shape = tuple(rec[3:3 + ndim])
@@ -380,6 +435,8 @@ def read_model(blob: bytes) -> ModelGraph:
             name = blob[name_off:name_off + name_len].decode() or f"t{i}"
         except UnicodeDecodeError:
             raise FormatError(f"tensor {i}: its name is not UTF-8 (a damaged file?)") from None
+        if name in tensors:
+            raise FormatError(f"tensor {i}: name {name!r} used twice")
         data = None
         if kind == KIND_CONSTANT:
             n = math.prod(shape)
@@ -388,26 +445,32 @@ def read_model(blob: bytes) -> ModelGraph:
             data = np.frombuffer(blob, dt, n, data_off).reshape(shape).copy()
         tensors[name] = Tensor(name, shape, kind, dtype, data)
         names.append(name)
+
+    def tensor_names(off: int, count: int, what: str) -> list[str]:
+        _need(blob, off, 4 * count, what)
+        indices = struct.unpack_from(f"<{count}I", blob, off)
+        if any(j >= n_t and j != ABSENT for j in indices):
+            raise FormatError(f"{what}: tensor index out of range (the model has {n_t} tensors)")
+        return [names[j] if j != ABSENT else "" for j in indices]
+
     nodes = []
     for i in range(n_n):
         op, n_in, in_off, n_out, out_off, n_attr, a_off, _ = struct.unpack_from(
             "<8I", blob, n_off + NODE_RECORD_SIZE * i)
         if op not in OP_NAMES:
             raise FormatError(f"node {i}: unknown op id {op}")
-        _need(blob, in_off, 4 * n_in, f"node {i} inputs")
-        _need(blob, out_off, 4 * n_out, f"node {i} outputs")
+        ins = tensor_names(in_off, n_in, f"node {i} inputs")
+        outs = tensor_names(out_off, n_out, f"node {i} outputs")
+        if not outs or "" in outs:
+            raise FormatError(f"node {i}: every node writes at least one tensor")
         _need(blob, a_off, ATTR_RECORD_SIZE * n_attr, f"node {i} attributes")
-        ins = [names[j] if j != ABSENT else "" for j in struct.unpack_from(f"<{n_in}I", blob, in_off)]
-        outs = [names[j] for j in struct.unpack_from(f"<{n_out}I", blob, out_off)]
         attrs = {}
         for k in range(n_attr):
             key, kind, count, value = struct.unpack_from("<4I", blob, a_off + ATTR_RECORD_SIZE * k)
-            if key not in ATTR_NAMES:
-                raise FormatError(f"node {i}: unknown attribute key {key}")
+            if key not in ATTR_NAMES or kind > ATTR_FLOATS:
+                raise FormatError(f"node {i}: unknown attribute key {key} or type {kind}")
             attrs[ATTR_NAMES[key]] = _decode_attr(kind, count, value, blob, ATTR_NAMES[key])
         nodes.append(Node(OP_NAMES[op], ins, outs, attrs))
-    if inp >= n_t or outp >= n_t:
-        raise FormatError("model input/output tensor index out of range")
     return ModelGraph(tensors, nodes, names[inp], names[outp], flags)
 
 
@@ -416,7 +479,7 @@ def with_flags(blob: bytes, flags: int) -> bytes:
     blob = bytes(blob)
     if len(blob) < HEADER_SIZE or blob[:4] != MAGIC:
         raise FormatError("not a .mdnn model")
-    return blob[:12] + struct.pack("<I", flags) + blob[16:]
+    return seal(blob[:12] + struct.pack("<I", flags) + blob[16:])
 
 
 def header_flags(blob: bytes) -> int:

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from minidnn.format import DTYPE_I32, ERROR_NAMES, FLAG_GENERATE, GEN_HEADER_WORDS, content_hash
+from minidnn.format import (
+    DTYPE_I32,
+    ERROR_NAMES,
+    FLAG_GENERATE,
+    GEN_HEADER_WORDS,
+    content_hash,
+    integrity_error,
+)
 
 
 class MinidnnError(Exception):
@@ -40,6 +47,7 @@ ERROR_HELP = {
     12: "the model needs more scratch memory than available",
     15: "a Gather index (e.g. a token id) is out of range for this input",
     18: "the generation request's prompt length, k or temperature is out of range",
+    19: "the file is damaged (its checksum does not match); re-download or reconvert it",
 }
 
 
@@ -92,14 +100,22 @@ class Model:
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
-        """Load from a path or bytes; raises ModelError (with .code) if the runtime rejects it."""
+        """Load from a path or bytes; raises ModelError (with .code) if the file is damaged
+        (minidnn.format.integrity_error: size, magic, version, checksum) or the runtime rejects it."""
         if isinstance(source, (bytes, bytearray, memoryview)):
             blob, where = bytes(source), "model"
         else:
             path = Path(source)
             if not path.is_file():
                 raise ModelError(f"{path}: no such model file")
-            blob, where = path.read_bytes(), str(path)
+            try:
+                blob, where = path.read_bytes(), str(path)
+            except OSError as exc:
+                raise ModelError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        problem = integrity_error(blob)
+        if problem is not None:
+            code, reason = problem
+            raise ModelError(f"{where}: minidnn error {code} ({ERROR_NAMES[code]}): {reason}", code)
         lib = _lib()
         buf = _aligned_copy(blob)
         ffi = lib.ffi

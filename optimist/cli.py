@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                              "(native or --vm)."),
     "vm": ("vm", "Run programs and models in the MIPS VM; produce one-step proofs."),
     "chain": ("chain", "A local development chain (anvil from npm)."),
+    "account": ("account", "Named encrypted keys for --account NAME (keystore directory, as cast's): new, import, "
+                           "list."),
     "deploy": ("deploy", "Deploy MIPS.sol and the Optimist contract; write the deployment file."),
     "register": ("deploy", "Register MODEL (a .mdnn file) and print its model id."),
     "request": ("request", "Ask for MODEL_ID run on an input; prints the request id."),

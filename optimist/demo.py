@@ -62,12 +62,14 @@ class Summary:
 
 
 def demo_model(console: Console) -> Any:
-    """The digits MLP as .mdnn (converted from examples/models/mlp_digits.onnx into build/demo)."""
+    """The digits MLP as .mdnn (converted from examples/models/mlp_digits.onnx into build/demo/v<version>)."""
     from challenger.models import MinidnnModel
     from converter.api import convert
+    from minidnn.format import VERSION
 
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    path = DEMO_DIR / "mlp_digits.mdnn"
+    directory = DEMO_DIR / f"v{VERSION}"   # build/ is shared: a format change never reads an older file
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "mlp_digits.mdnn"
     conv = convert(MLP_ONNX)
     if not path.exists() or path.read_bytes() != conv.mdnn:
         conv.save(path)

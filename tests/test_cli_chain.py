@@ -147,7 +147,13 @@ def test_fee_beyond_the_balance_is_a_key_error(deployed) -> None:
     r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", "1000000000ether"],
                            env=env)
     assert r.exit_code == EXIT_KEY, r.output
-    assert "cannot pay" in r.output
+    assert "not enough for the fee of 1e+09 ETH" in r.output and len(r.output.strip().splitlines()) == 1
+    from web3 import Web3
+
+    balance = Web3(Web3.HTTPProvider(env["OPTIMIST_RPC"])).eth.get_balance(dev_accounts(1)[0].address)
+    r = CliRunner().invoke(main, ["request", "1", "--input", str(d / "x.bin"), "--fee", str(balance - 1)], env=env)
+    assert r.exit_code == EXIT_KEY, r.output   # the fee fits, its gas does not: the node's words, no dict
+    assert "cannot pay for this transaction" in r.output and "{'code'" not in r.output, r.output
 
 
 def test_daemon_once_with_an_unregistered_model(deployed, tmp_path: Path) -> None:
@@ -237,3 +243,45 @@ def test_request_with_a_callback(deployed) -> None:
     assert (report["callback"], report["callback_gas"]) == (mips, 50_000)
     r = runner.invoke(main, ["status", str(report["request"])], env=env)
     assert f"callback {mips} (gas limit 50,000)" in r.output
+
+
+def test_signing_with_a_named_account(deployed, tmp_path: Path) -> None:
+    """--account NAME (Foundry-style keystore directory): works; unknown account, wrong or missing
+    password, a file that is not a keystore: one line each, exit 4."""
+    from optimist.keys import save_account
+
+    d, env = deployed
+    kdir = tmp_path / "keystores"
+    save_account(dev_accounts(1)[0], "dev", "pw", kdir, kdf="pbkdf2", iterations=1000)
+    (kdir / "junk").write_text("{}")
+    env = {**env, "OPTIMIST_KEY": None, "OPTIMIST_KEYSTORE_DIR": str(kdir), "OPTIMIST_KEYSTORE_PASSWORD": None,
+           "ETH_PASSWORD": None}
+    base = ["request", "1", "--input", str(d / "x.bin"), "--fee", "1gwei", "--account"]
+    r = CliRunner().invoke(main, [*base, "dev"], env={**env, "OPTIMIST_KEYSTORE_PASSWORD": "pw"})
+    assert r.exit_code == 0 and "created" in r.output, r.output
+    for name, password, message in [("eve", "pw", "unknown account 'eve'"), ("dev", "nope", "wrong password"),
+                                    ("junk", "pw", "junk is not a keystore"),
+                                    ("dev", None, "needs its password: set OPTIMIST_KEYSTORE_PASSWORD")]:
+        r = CliRunner().invoke(main, [*base, name], env={**env, "OPTIMIST_KEYSTORE_PASSWORD": password})
+        assert r.exit_code == EXIT_KEY, r.output
+        assert message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_register_and_deploy_json(deployed, tmp_path: Path) -> None:
+    import json
+
+    from challenger.models import toy_model
+
+    _, env = deployed
+    r = CliRunner().invoke(main, ["register", "toy", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert (doc["model"], doc["new"]) == (1, False) and doc["image_root"] == "0x" + toy_model().image.image_root.hex()
+    r = CliRunner().invoke(main, ["register", "toy", "--again", "--json"], env=env)
+    doc = json.loads(r.output)
+    assert doc["new"] is True and doc["model"] > 1 and doc["gas"] > 0
+    out = tmp_path / "dep.json"
+    r = CliRunner().invoke(main, ["deploy", "--json", "-o", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["deployment_file"] == str(out) and json.loads(out.read_text())["optimist"] == doc["optimist"]

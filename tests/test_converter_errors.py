@@ -257,7 +257,8 @@ def test_cli_example_shape_only_for_torch(tmp_path: Path) -> None:
 def test_inspect_rejects_non_mdnn(tmp_path: Path) -> None:
     (tmp_path / "bad.mdnn").write_bytes(b"NOPE" + bytes(100))
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "bad.mdnn")])
-    assert result.exit_code == 1 and "InvalidModelError" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "bad.mdnn: not a .mdnn model (magic b'NOPE'" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
     (tmp_path / "short.mdnn").write_bytes(b"MDNN")
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "short.mdnn")])
     assert result.exit_code == 1 and "truncated" in result.output

@@ -7,13 +7,17 @@ import pytest
 
 from minidnn import examples
 from minidnn.format import (
+    CHECKSUM_OFFSET,
     DATA_ALIGN,
     HEADER_SIZE,
     OP_IDS,
+    VERSION,
     FormatError,
     ModelBuilder,
+    checksum,
     content_hash,
     read_model,
+    seal,
     write_model,
 )
 
@@ -46,7 +50,9 @@ def test_round_trip_preserves_graph_and_bytes():
 def test_layout_header_alignment_and_hash():
     blob = _small().to_bytes()
     magic, version, total = struct.unpack_from("<4sII", blob)
-    assert (magic, version, total) == (b"MDNN", 1, len(blob))
+    assert (magic, version, total) == (b"MDNN", VERSION, len(blob))
+    assert struct.unpack_from("<I", blob, CHECKSUM_OFFSET)[0] == checksum(blob) != 0
+    assert blob[CHECKSUM_OFFSET + 4:HEADER_SIZE] == bytes(HEADER_SIZE - CHECKSUM_OFFSET - 4)
     assert len(blob) % DATA_ALIGN == 0 and len(blob) > HEADER_SIZE
     g = read_model(blob)
     w = g.tensors["w"].data
@@ -121,5 +127,84 @@ def test_damaged_name_bytes_are_a_format_error() -> None:
     t_off = struct.unpack_from("<I", blob, 20)[0]        # header: magic, version, total, flags, count, offset
     name_off = struct.unpack_from("<12I", blob, t_off)[10]
     blob[name_off] = 0xFF
-    with pytest.raises(FormatError, match="not UTF-8"):
+    with pytest.raises(FormatError, match="checksum mismatch"):
         read_model(bytes(blob))
+    with pytest.raises(FormatError, match="not UTF-8"):     # a forged checksum: the name is still checked
+        read_model(seal(blob))
+
+
+def _flip_two_bytes(blob: bytes, rng: np.random.Generator) -> bytes:
+    """Two distinct bytes XORed with nonzero masks (a damaged download)."""
+    b = bytearray(blob)
+    for off in rng.choice(len(b), size=2, replace=False):
+        b[off] ^= int(rng.integers(1, 256))
+    return bytes(b)
+
+
+def test_two_flipped_bytes_anywhere_are_rejected_by_reader_and_runtime():
+    """Every damaged copy is refused with one FormatError / ModelError naming the problem (the
+    checksum unless the header's magic/version/length field itself was hit)."""
+    import minidnn
+
+    blob = examples.mlp((6, 5, 3))
+    rng = np.random.default_rng(18)
+    codes = []
+    for _ in range(300):
+        bad = _flip_two_bytes(blob, rng)
+        with pytest.raises(FormatError) as read_info:
+            read_model(bad)
+        with pytest.raises(minidnn.ModelError) as load_info:
+            minidnn.Model.load(bad)
+        assert read_info.value.code == load_info.value.code in (1, 2, 3, 19)
+        codes.append(load_info.value.code)
+    assert codes.count(19) > 250
+    with pytest.raises(FormatError, match="checksum mismatch"):
+        read_model(blob[:200] + bytes([blob[200] ^ 1]) + blob[201:])
+
+
+def test_version_1_files_are_refused_with_the_fix():
+    blob = seal(_small().to_bytes()[:4] + struct.pack("<I", 1) + _small().to_bytes()[8:])
+    with pytest.raises(FormatError, match="version 1 .*before models carried a checksum.*optimist convert"):
+        read_model(blob)
+
+
+def _structural_mutants(blob: bytes, n: int, seed: int) -> list[bytes]:
+    """Resealed word-level corruptions of the header, tables and arrays, and truncations: what a
+    forged (or buggy-writer) file can hold; the checksum passes, the structure does not."""
+    rng = np.random.default_rng(seed)
+    data_start = min(o for o in (struct.unpack_from("<I", blob, 64 + 48 * i + 36)[0]
+                                 for i in range(struct.unpack_from("<I", blob, 16)[0])) if o)
+    out = []
+    for _ in range(n):
+        b = bytearray(blob)
+        for _ in range(int(rng.integers(1, 4))):
+            off = 4 * int(rng.integers(0, data_start // 4))
+            old = struct.unpack_from("<I", b, off)[0]
+            new = [old ^ (1 << int(rng.integers(0, 32))), int(rng.integers(0, 2**32)),
+                   old + int(rng.integers(-3, 4)), int(rng.integers(0, 64))][int(rng.integers(0, 4))]
+            struct.pack_into("<I", b, off, new & 0xFFFFFFFF)
+        out.append(seal(bytes(b)))
+    cuts = sorted({int(c) for c in rng.integers(0, len(blob), 40)} | {0, 3, HEADER_SIZE - 1, HEADER_SIZE})
+    return out + [blob[:c] for c in cuts] + [seal(blob[:c]) for c in cuts if c >= HEADER_SIZE]
+
+
+@pytest.mark.parametrize("make", [examples.digits_cnn, lambda: _small().to_bytes()])
+def test_reader_and_inspect_never_raise_anything_but_their_errors(make):
+    """Fuzz: read_model raises only FormatError, converter.inspect only InvalidModelError (the
+    CLI's one-line errors), on resealed structural corruptions and truncations."""
+    from converter.errors import InvalidModelError
+    from converter.inspect import inspect_model
+
+    blob = make()
+    parsed = rejected = 0
+    for mutant in _structural_mutants(blob, 300, seed=len(blob)):
+        try:
+            read_model(mutant)
+            parsed += 1
+        except FormatError:
+            rejected += 1
+        try:
+            inspect_model(mutant)
+        except InvalidModelError:
+            pass
+    assert rejected > 100 and parsed > 10

@@ -8,11 +8,13 @@ import pytest
 
 import minidnn
 from minidnn import examples
+from minidnn.format import seal
 from minidnn.image import run_raw
 
 
 def _mutants(blob: bytes, n: int, seed: int) -> list[bytes]:
-    """Word-level corruptions inside the header, tables and arrays (before the weights)."""
+    """Word-level corruptions inside the header, tables and arrays (before the weights), resealed
+    (a valid checksum: the runtime's own validation is under test)."""
     rng = np.random.default_rng(seed)
     data_start = min(o for o in (struct.unpack_from("<I", blob, 64 + 48 * i + 36)[0]
                                  for i in range(struct.unpack_from("<I", blob, 16)[0])) if o)
@@ -26,7 +28,7 @@ def _mutants(blob: bytes, n: int, seed: int) -> list[bytes]:
             new = [old ^ (1 << int(rng.integers(0, 32))), int(rng.integers(0, 2**32)),
                    old + int(rng.integers(-3, 4)), int(rng.integers(0, 64))][kind] & 0xFFFFFFFF
             struct.pack_into("<I", b, off, new)
-        out.append(bytes(b))
+        out.append(seal(bytes(b)))
     return out
 
 

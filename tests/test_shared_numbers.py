@@ -207,6 +207,7 @@ def test_format_limits_in_c() -> None:
         "MD_MAX_DIMS": (c, fmt.MAX_DIMS), "MD_MAX_IO": (c, fmt.MAX_IO), "MD_ABSENT": (c, fmt.ABSENT),
         "MD_DTYPE_F32": (c, fmt.DTYPE_F32), "MD_DTYPE_I32": (c, fmt.DTYPE_I32),
         "MAGIC": (model_c, int.from_bytes(fmt.MAGIC, "little")), "VERSION": (model_c, fmt.VERSION),
+        "CHECKSUM_OFFSET": (model_c, fmt.CHECKSUM_OFFSET),
         "HEADER_SIZE": (model_c, fmt.HEADER_SIZE), "TENSOR_REC": (model_c, fmt.TENSOR_RECORD_SIZE),
         "NODE_REC": (model_c, fmt.NODE_RECORD_SIZE), "ATTR_REC": (model_c, fmt.ATTR_RECORD_SIZE),
         "DATA_ALIGN": (model_c, fmt.DATA_ALIGN), "MAX_LIST": (model_c, fmt.MAX_LIST),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minidnn.format import ModelBuilder
+from minidnn.format import VERSION, ModelBuilder
 
 WIDTHS = (128, 256, 512, 1024, 2048, 4096, 7168)
 INPUTS, OUTPUTS = 784, 10
@@ -42,7 +42,8 @@ def parameters(width: int) -> int:
 
 
 def build_all(out_dir: Path, widths: tuple[int, ...] | None = None) -> dict[str, Path]:
-    """Write every scaling MLP into `out_dir` (once); {name: path}, smallest first."""
+    """Write every scaling MLP into `out_dir`/v<format version> (once); {name: path}, smallest first."""
+    out_dir = out_dir / f"v{VERSION}"   # a format change never reads an older build
     out_dir.mkdir(parents=True, exist_ok=True)
     models = {}
     for width in widths or WIDTHS:

@@ -13,7 +13,8 @@
 #define KIND_VALUE 0u
 #define KIND_CONSTANT 1u
 #define MAGIC 0x4e4e444du /* "MDNN" little-endian */
-#define VERSION 1u
+#define VERSION 2u
+#define CHECKSUM_OFFSET 40u /* u32 CRC-32 for file integrity: checked on the host (format.py), not here */
 #define DATA_ALIGN 32u /* constant data offsets and total_length */
 
 static uint32_t rd(const uint8_t *blob, uint32_t off) {
@@ -73,7 +74,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   if (len & (DATA_ALIGN - 1u)) return MD_ERR_BAD_ALIGNMENT;
   uint32_t flags = rd(blob, 12);
   if (flags & ~MD_FLAG_GENERATE) return MD_ERR_BAD_HEADER;
-  for (uint32_t off = 40; off < HEADER_SIZE; off += 4)
+  for (uint32_t off = CHECKSUM_OFFSET + 4u; off < HEADER_SIZE; off += 4)
     if (rd(blob, off) != 0) return MD_ERR_BAD_HEADER;
   uint32_t n_t = rd(blob, 16), t_off = rd(blob, 20), n_n = rd(blob, 24), n_off = rd(blob, 28);
   uint32_t input = rd(blob, 32), output = rd(blob, 36);

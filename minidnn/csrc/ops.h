@@ -43,6 +43,7 @@ enum {
   MD_ERR_UNSUPPORTED = 16,     /* valid ONNX but not supported here (e.g. Resize mode) */
   MD_ERR_BAD_HEADER = 17,      /* reserved header fields nonzero, flags unknown */
   MD_ERR_BAD_REQUEST = 18,     /* generation request: prompt length, k or temperature out of range */
+  MD_ERR_BAD_CHECKSUM = 19,    /* host only: the file's checksum does not match (never returned here) */
 };
 
 /* ---- op ids (docs/model-format.md §Ops; minidnn/format.py OP_IDS) ------------------------ */

@@ -47,15 +47,17 @@ def bundled_models() -> dict[str, Path]:
 
 
 def mdnn_for(source: Path) -> Path:
-    """A .mdnn for `source` (.mdnn as is; .onnx converted once into build/bench/, keyed by content)."""
+    """A .mdnn for `source` (.mdnn as is; .onnx converted once into build/bench/, keyed by its content
+    and the .mdnn format version, so a format change never reads an old conversion)."""
     if source.suffix == ".mdnn":
         return source
     if source.suffix != ".onnx":
         raise BenchUsageError(f"{source}: give an .onnx or .mdnn model")
     from converter.api import convert
+    from minidnn.format import VERSION
 
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    out = CACHE_DIR / "models" / f"{source.stem}-{digest}.mdnn"
+    out = CACHE_DIR / "models" / f"{source.stem}-{digest}-v{VERSION}.mdnn"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.tmp")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from optimist.commands.common import EXIT_ERROR, EXIT_RPC, CommandError
 from optimist.keys import ANVIL_MNEMONIC, dev_accounts
@@ -73,13 +72,11 @@ def up(port: int, state: Path | None, block_time: float | None, accounts: int, l
     assert CHAIN_MNEMONIC == ANVIL_MNEMONIC
     console.print(f"anvil running: [bold]{url}[/]  pid [bold]{proc.pid}[/]  chain id {w3.eth.chain_id}")
     console.print(f"stop it with: optimist chain down {proc.pid}")
-    table = Table(title="funded development accounts (public test keys: never use them on a real chain)")
-    table.add_column("#")
-    table.add_column("address")
-    table.add_column("private key")
+    # plain lines, not a table: a key must never be cut to the terminal's width
+    console.print("funded development accounts (public test keys: never use them on a real chain):")
+    click.echo(f"{'#':>2}  {'address':<42}  private key")
     for i, acct in enumerate(dev_accounts(accounts)):
-        table.add_row(str(i), acct.address, "0x" + acct.key.hex().removeprefix("0x"))
-    console.print(table)
+        click.echo(f"{i:>2}  {acct.address}  0x{acct.key.hex().removeprefix('0x')}")
     console.print("e.g.  export OPTIMIST_RPC=" + url + "  OPTIMIST_KEY=<a key above>")
 
 

@@ -2,16 +2,19 @@
 
 Common options: `--rpc URL` (default $OPTIMIST_RPC or http://127.0.0.1:8545), `--deployment FILE`
 (written by deploy; default ./optimist-deployment.json or $OPTIMIST_DEPLOYMENT), and the signing key:
-`--key-env VAR` (hex key in that environment variable; default OPTIMIST_KEY) or `--keystore FILE`
-(password in $OPTIMIST_KEYSTORE_PASSWORD, or the variable named by --password-env). Keys are never
-accepted on the command line. Exit codes: see EXIT_* below and docs/running-nodes.md.
+`--account NAME` (a keystore in ~/.foundry/keystores, as cast; `--keystore-dir`), `--keystore FILE`,
+or `--key-env VAR` (hex key in that environment variable; default OPTIMIST_KEY). A keystore's password
+comes from $OPTIMIST_KEYSTORE_PASSWORD (or --password-env VAR), else $ETH_PASSWORD, else a hidden
+prompt on a terminal. Keys and passwords are never accepted on the command line. Exit codes: see EXIT_* below and docs/running-nodes.md.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,16 @@ import click
 from rich.console import Console
 
 from optimist import deployment as dep
-from optimist.keys import DEFAULT_KEY_ENV, DEFAULT_PASSWORD_ENV, KeyLoadError, load_account
+from optimist.keys import (
+    ACCOUNT_ENV,
+    DEFAULT_KEY_ENV,
+    DEFAULT_KEYSTORE_DIR,
+    DEFAULT_PASSWORD_ENV,
+    FOUNDRY_PASSWORD_ENV,
+    KEYSTORE_DIR_ENV,
+    KeyLoadError,
+    load_account,
+)
 
 EXIT_ERROR = 1
 EXIT_RPC = 3          # RPC endpoint unreachable
@@ -52,13 +64,60 @@ def rpc_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         default=None, help="Deployment JSON written by `optimist deploy`.")(fn)
 
 
+@dataclass(frozen=True)
+class KeySource:
+    """Where a signing command takes its key from (the options of key_options)."""
+
+    key_env: str = DEFAULT_KEY_ENV
+    keystore: Path | None = None
+    password_env: str = DEFAULT_PASSWORD_ENV
+    account: str | None = None
+    keystore_dir: Path | None = None
+
+    def load(self):  # eth_account.signers.local.LocalAccount
+        """The account; a keystore's password from the environment, else a hidden prompt on a terminal."""
+        account = self.account or (os.environ.get(ACCOUNT_ENV) or None if self.keystore is None else None)
+        return load_account(self.key_env, self.keystore, self.password_env, account=account,
+                            keystore_directory=self.keystore_dir, password=prompt_password)
+
+
+def stdin_is_terminal() -> bool:
+    """True when a person can answer a prompt (stdin is a terminal)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def prompt_password(what: str) -> str | None:
+    """Ask for the password of `what` without echo (on stderr), or None when stdin is not a terminal."""
+    if not stdin_is_terminal():
+        return None
+    return click.prompt(f"password of {what}", hide_input=True, err=True, default="", show_default=False)
+
+
 def key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True,
-                      help="Environment variable holding the hex private key.")(fn)
-    fn = click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                      help="Encrypted keystore file (password from --password-env).")(fn)
-    return click.option("--password-env", default=DEFAULT_PASSWORD_ENV, show_default=True,
-                        help="Environment variable holding the keystore password.")(fn)
+    """--account NAME / --keystore-dir DIR, --keystore FILE, --key-env VAR, --password-env VAR,
+    passed to the command as one `key: KeySource`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, key_env: str, keystore: Path | None, password_env: str, account: str | None,
+                keystore_dir: Path | None, **kwargs: Any) -> Any:
+        return fn(*args, key=KeySource(key_env, keystore, password_env, account, keystore_dir), **kwargs)
+
+    options = [
+        click.option("--account", default=None, metavar="NAME",
+                     help=f"Sign with account NAME of the keystore directory (as cast; default ${ACCOUNT_ENV})."),
+        click.option("--keystore-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help=f"Keystore directory of --account (default ${KEYSTORE_DIR_ENV}, else "
+                            f"{DEFAULT_KEYSTORE_DIR})."),
+        click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                       help="Sign with this encrypted keystore file."),
+        click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True,
+                       help="Environment variable holding the hex private key (without --account/--keystore)."),
+        click.option("--password-env", default=DEFAULT_PASSWORD_ENV, show_default=True,
+                       help=f"Environment variable holding the keystore password (else ${FOUNDRY_PASSWORD_ENV}, "
+                            "else a prompt on a terminal).")]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,7 +149,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 else EXIT_REVERT
             raise CommandError(str(exc), code) from None
         except (ValueError, Web3RPCError) as exc:
-            message = str(exc)
+            message = rpc_message(exc)
             if "insufficient funds" in message.lower():
                 raise CommandError("the signing account cannot pay for this transaction (fee, bond and gas): "
                                    f"{message}", EXIT_KEY) from None
@@ -99,6 +158,30 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
+
+
+def check_model_files(specs: Iterable[str]) -> None:
+    """Every existing .mdnn file named is intact and accepted by the runtime, before any chain work
+    (a damaged or invalid model: one line, exit 1; a missing file is left to the model loader)."""
+    for spec in specs:
+        if spec.endswith(".mdnn") and Path(spec).is_file():
+            from minidnn import MinidnnError, Model
+
+            try:
+                Model.load(spec)
+            except MinidnnError as exc:
+                raise CommandError(str(exc), EXIT_ERROR) from None
+
+
+def rpc_message(exc: Exception) -> str:
+    """The node's own words: the `message` of a JSON-RPC error (not the whole response dict)."""
+    response = getattr(exc, "rpc_response", None)
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("message"):
+        return str(exc.args[0]["message"])
+    return str(exc)
 
 
 def connect(rpc: str):  # web3.Web3
@@ -117,11 +200,11 @@ def connect(rpc: str):  # web3.Web3
     return w3
 
 
-def signer(w3, key_env: str, keystore: Path | None, password_env: str):
+def signer(w3, key: KeySource):
     """Load the key and make `w3` sign locally with it (one-shot commands)."""
     from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-    account = load_account(key_env, keystore, password_env)
+    account = key.load()
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
     w3.eth.default_account = account.address
     if w3.eth.get_balance(account.address) == 0:

@@ -142,7 +142,7 @@ def inspect(model: Path, as_json: bool) -> None:
     try:
         info = inspect_model(model.read_bytes())
     except ConversionError as exc:
-        raise _fail(exc) from None
+        raise click.ClickException(f"{model}: {exc}") from None
     if as_json:
         click.echo(json.dumps({
             "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),

@@ -15,13 +15,14 @@ from optimist.commands.common import (
     EXIT_KEY,
     EXIT_NOT_FOUND,
     CommandError,
+    KeySource,
+    check_model_files,
     connect,
     handle_errors,
     key_options,
     open_system,
     rpc_option,
 )
-from optimist.keys import load_account
 
 # ------------------------------------------------------------------------------------- daemons
 
@@ -68,14 +69,15 @@ def daemon_command(role: str) -> click.Command:
     @key_options
     @handle_errors
     def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, poll: float, log_level: str,
-                log_json: bool, once: bool, metrics_port: int | None, rpc: str, deployment_path: Path | None, key_env: str,
-                keystore: Path | None, password_env: str, **role_options: Any) -> None:
+                log_json: bool, once: bool, metrics_port: int | None, rpc: str, deployment_path: Path | None,
+                key: KeySource, **role_options: Any) -> None:
         from challenger.client import ChainClient
         from challenger.models import parse_model_spec
         from challenger.store import Store
 
         setup_logging(log_level, log_json)
-        account = load_account(key_env, keystore, password_env)
+        check_model_files(model_specs)
+        account = key.load()
         models = [parse_model_spec(spec) for spec in model_specs]
         w3 = connect(rpc)
         system, d = open_system(w3, deployment_path)

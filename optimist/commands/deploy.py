@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -10,6 +13,10 @@ from rich.table import Table
 from optimist import deployment as dep
 from optimist.commands.common import (
     ETHER,
+    EXIT_ERROR,
+    CommandError,
+    KeySource,
+    check_model_files,
     connect,
     console,
     ether,
@@ -19,6 +26,9 @@ from optimist.commands.common import (
     rpc_option,
     signer,
 )
+
+if TYPE_CHECKING:
+    from contracts.system import ModelImage
 
 # ------------------------------------------------------------------------------------- deploy
 
@@ -36,10 +46,11 @@ from optimist.commands.common import (
               help="Share of a losing bond burnt, in basis points (5000 = half).")
 @click.option("--reopen-delay", type=click.IntRange(1, 3600), default=12, show_default=True,
               help="Seconds a rejected request stays closed before any operator may answer it again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the deployment as one JSON object.")
 @handle_errors
-def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None, password_env: str,
+def deploy(rpc: str, deployment_path: Path | None, key: KeySource,
            output: Path | None, window: int, clock: int, result_bond: int, challenge_bond: int, burn_bps: int,
-           reopen_delay: int) -> None:
+           reopen_delay: int, as_json: bool) -> None:
     """Deploy MIPS.sol and the Optimist contract; write the deployment file."""
     from contracts.system import check_params, deploy_system
 
@@ -48,8 +59,8 @@ def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path 
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
-    with console.status("compiling and deploying MIPS + Optimist"):
+    account = signer(w3, key)
+    with console.status("compiling and deploying MIPS + Optimist") if not as_json else contextlib.nullcontext():
         system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
                                challenge_bond=challenge_bond, burn_bps=burn_bps, reopen_delay=reopen_delay,
                                sender=account.address)
@@ -58,6 +69,12 @@ def deploy(rpc: str, deployment_path: Path | None, key_env: str, keystore: Path 
                        if system.last_receipt else w3.eth.block_number, rpc, p.challenge_window, p.clock,
                        p.result_bond, p.challenge_bond)
     path = d.save(output or deployment_path or dep.default_path())
+    if as_json:
+        click.echo(json.dumps({"optimist": d.optimist, "mips": d.mips, "chain_id": d.chain_id, "block": d.block,
+                               "challenge_window": d.challenge_window, "clock": d.clock,
+                               "result_bond": d.result_bond, "challenge_bond": d.challenge_bond,
+                               "burn_bps": p.burn_bps, "reopen_delay": p.reopen_delay, "deployment_file": str(path)}))
+        return
     table = Table(title="optimist deployed")
     table.add_column("field")
     table.add_column("value")
@@ -78,11 +95,23 @@ DEFAULT_PROGRAM_MAX_STEPS = 1 << 32   # an ELF program's bound when none is give
 def default_max_steps(model: str) -> int:
     """A .mdnn model's step bound: 8x its estimated steps (data-independent for these models), at least 2^20."""
     if model.endswith(".mdnn"):
+        from converter.errors import ConversionError
         from converter.inspect import inspect_model
 
-        estimate = inspect_model(Path(model).read_bytes()).estimated_steps
+        try:
+            estimate = inspect_model(Path(model).read_bytes()).estimated_steps
+        except ConversionError as exc:
+            raise CommandError(f"{model}: {exc}", EXIT_ERROR) from None
         return min(1 << 48, max(1 << 20, 8 * estimate))
     return DEFAULT_PROGRAM_MAX_STEPS
+
+
+def model_json(model_id: int, image: ModelImage, max_steps: int, *, new: bool) -> dict[str, object]:
+    """What `register --json` prints."""
+    return {"model": model_id, "new": new, "image_root": "0x" + image.image_root.hex(),
+            "model_hash": "0x" + image.model_hash.hex(), "entry": image.entry, "input_base": image.input_base,
+            "input_length": image.input_length, "output_base": image.output_base,
+            "output_length": image.output_length, "max_steps": max_steps}
 
 
 @click.command("register")
@@ -91,21 +120,23 @@ def default_max_steps(model: str) -> int:
               help="Steps after which a run counts as 'did not halt' (default: 8x the model's estimated "
                    "steps for a .mdnn, 2^32 for a program).")
 @click.option("--again", is_flag=True, help="Register even if this image is already registered.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
 @key_options
 @handle_errors
-def register(model: str, max_steps: int | None, again: bool, rpc: str, deployment_path: Path | None,
-             key_env: str, keystore: Path | None, password_env: str) -> None:
+def register(model: str, max_steps: int | None, again: bool, as_json: bool, rpc: str, deployment_path: Path | None,
+             key: KeySource) -> None:
     """Register MODEL (a .mdnn file) and print its model id."""
     import dataclasses
 
     from challenger.models import parse_model_spec
 
+    check_model_files([model])
     served = parse_model_spec(model)
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     system, _ = open_system(w3, deployment_path)
-    with console.status(f"building the VM image of {model}"):
+    with console.status(f"building the VM image of {model}") if not as_json else contextlib.nullcontext():
         image = dataclasses.replace(served.image, max_steps=max_steps or default_max_steps(model))
     if not again:
         for model_id in range(1, system.counts()[0] + 1):
@@ -113,10 +144,17 @@ def register(model: str, max_steps: int | None, again: bool, rpc: str, deploymen
             if (info.image_root, info.entry, info.input_base, info.input_length, info.output_base,
                     info.output_length) == (image.image_root, image.entry, image.input_base, image.input_length,
                                             image.output_base, image.output_length):
+                if as_json:
+                    click.echo(json.dumps(model_json(model_id, image, info.max_steps, new=False)))
+                    return
                 console.print(f"{model} is already registered as model [bold]{model_id}[/] "
                               f"(max steps {info.max_steps:,}); pass --again for a new id")
                 return
     model_id = system.register_model(image, sender=account.address)
+    if as_json:
+        gas = system.last_receipt["gasUsed"] if system.last_receipt else None
+        click.echo(json.dumps(model_json(model_id, image, image.max_steps, new=True) | {"gas": gas}))
+        return
     table = Table(title=f"model {model_id} registered")
     table.add_column("field")
     table.add_column("value")

@@ -14,8 +14,10 @@ from rich.table import Table
 from optimist.commands.common import (
     ETHER,
     EXIT_ERROR,
+    EXIT_KEY,
     EXIT_NOT_FOUND,
     CommandError,
+    KeySource,
     connect,
     console,
     ether,
@@ -81,8 +83,8 @@ class Duration(click.ParamType):
 @key_options
 @handle_errors
 def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_after: int | None, wait_s: int | None,
-            callback: str | None, callback_gas: int, as_json: bool, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
-            password_env: str) -> None:
+            callback: str | None, callback_gas: int, as_json: bool, rpc: str, deployment_path: Path | None,
+            key: KeySource) -> None:
     """Ask for MODEL_ID run on an input; prints the request id."""
     from web3 import Web3
 
@@ -94,7 +96,11 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
         raise click.BadParameter(f"{callback!r} is not an address", param_hint="--callback")
     data = read_input(input_path, input_type)
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
+    balance = w3.eth.get_balance(account.address)
+    if fee >= balance:
+        raise CommandError(f"account {account.address} holds {ether(balance)}, not enough for the fee of "
+                           f"{ether(fee)} and gas", EXIT_KEY)
     system, d = open_system(w3, deployment_path)
     try:
         info = system.model(model_id)
@@ -136,11 +142,10 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
 @rpc_option
 @key_options
 @handle_errors
-def cancel(request_id: int, rpc: str, deployment_path: Path | None, key_env: str, keystore: Path | None,
-           password_env: str) -> None:
+def cancel(request_id: int, rpc: str, deployment_path: Path | None, key: KeySource) -> None:
     """Cancel your unanswered request after its deadline; the fee is credited back (then withdrawn)."""
     w3 = connect(rpc)
-    account = signer(w3, key_env, keystore, password_env)
+    account = signer(w3, key)
     system, _ = open_system(w3, deployment_path)
     fee = system.cancel_request(request_id, sender=account.address)
     system.withdraw(sender=account.address)
@@ -205,23 +210,26 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
 
 def show_report(report: dict[str, Any]) -> None:
     console.print(f"request [bold]{report['request']}[/]: model {report['model']}, status "
-                  f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}")
+                  f"[bold]{report['status']}[/], fee {ether(report['fee_wei'])}, requester {report['requester']}",
+                  soft_wrap=True)
     if report["callback"]:
-        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})")
+        console.print(f"callback {report['callback']} (gas limit {report['callback_gas']:,})", soft_wrap=True)
     rt = Table(title="results")
-    for col in ("result", "operator", "status", "outcome", "steps", "window", "output"):
+    for col in ("result", "operator", "status", "outcome", "steps", "window"):
         rt.add_column(col, overflow="fold")
     for r in report["results"]:
         outcome = r["outcome"] if r["outcome"] == "SUCCESS" else f"{r['outcome']} (exit {r['exit_code']:#x})" \
             if r["outcome"] == "FAILURE" else r["outcome"]
         window = f"{r['window_left_s']} s left" if r["window_left_s"] else "closed"
-        rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window,
-                   describe_output(bytes.fromhex(r["output_hex"][2:])))
+        rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window)
     console.print(rt)
+    for r in report["results"]:   # outputs on lines of their own: a table column would fold them to slivers
+        console.print(f"result {r['result']} output: {describe_output(bytes.fromhex(r['output_hex'][2:]))}",
+                      soft_wrap=True)
     if report["games"]:
         gt = Table(title="games")
         for col in ("game", "challenger", "status", "interval", "moves", "clocks (ch/def)"):
-            gt.add_column(col)
+            gt.add_column(col, overflow="fold")
         for g in report["games"]:
             gt.add_row(str(g["game"]), g["challenger"], g["status"], f"[{g['lo']:,}, {g['hi']:,}]",
                        str(g["moves"]), f"{g['challenger_clock_s']}/{g['defender_clock_s']} s")

@@ -45,8 +45,10 @@ def load_target(path: Path, input_path: Path | None) -> tuple[State, Callable[[S
         try:
             array = read_array(input_path, dtype=Model.load(path).input_dtype)
             state, decode_output = vm_initial_state(path, array)
-        except (MinidnnError, FormatError, OSError) as exc:
-            raise VmInputError(f"{path}: {exc}") from exc
+        except MinidnnError as exc:   # its message names the file
+            raise VmInputError(str(exc)) from None
+        except (FormatError, OSError) as exc:
+            raise VmInputError(f"{path}: {exc}") from None
         return state, decode_output
     if input_path is not None:
         raise VmInputError("--input only applies to .mdnn models; an ELF program has no input")

@@ -113,15 +113,20 @@ def _exit_error(code: int) -> MinidnnError:
     return error_for(code, "VM run")
 
 
+_IMAGES: dict[bytes, Image] = {}
+
+
 def vm_image(model: Model | str | os.PathLike[str] | bytes) -> Image:
     """Build (and cache per model bytes) the VM image of a validated model."""
     m = load(model)
-    return _image_for(m.blob)
+    image = _IMAGES.get(m.blob)
+    if image is None:
+        image = _IMAGES[m.blob] = _image_for(m)
+    return image
 
 
-@cache
-def _image_for(blob: bytes) -> Image:
-    m = Model.load(blob)
+def _image_for(m: Model) -> Image:
+    blob = m.blob
     elf = runtime_elf()
     state = layout_state(blob, elf)
     mem = state.memory

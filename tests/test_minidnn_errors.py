@@ -46,7 +46,7 @@ def _with_shapes(op, inputs, shape, **attrs) -> bytes:
 CASES = {
     "bad_magic": (b"MDNX" + BLOB[4:], "BAD_MAGIC"),
     "bad_version": (_patch(BLOB, 4, 2), "BAD_VERSION"),
-    "length_beyond_region": (_patch(BLOB, 8, 0x2000_0000), "TRUNCATED"),
+    "length_beyond_region": (_patch(BLOB, 8, 0x3000_0020), "TRUNCATED"),   # > the VM's 768 MiB
     "header_only": (BLOB[:64], "TRUNCATED"),
     "length_unaligned": (_patch(BLOB, 8, len(BLOB) - 4), "BAD_ALIGNMENT"),
     "flags": (_patch(BLOB, 12, 2), "BAD_HEADER"),

@@ -51,7 +51,7 @@ class Config:
     @property
     def stem(self) -> str:
         """File name stem: the configuration and a hash of the model code (a changed model rebuilds)."""
-        code = inspect.getsource(build_torch_model) + inspect.getsource(export_onnx)
+        code = inspect.getsource(build_torch_model) + f"opset {OPSET}"
         script = hashlib.sha256(code.encode()).hexdigest()[:8]
         return (f"gpt2_v{self.vocab}_l{self.layers}_d{self.d}_h{self.heads}_c{self.context}"
                 f"_t{self.tokens}_s{self.seed}_{script}")

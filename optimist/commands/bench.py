@@ -28,7 +28,8 @@ from optimist.bench.suite import update_docs as write_doc_files
               help="Smallest bundled model only, one repetition; skips the anvil dispute and the whole-game "
                    "gas table (the figures say so).")
 @click.option("--models", "model_names", multiple=True, metavar="NAME|PATH",
-              help="Bundled model name or .onnx/.mdnn path (repeatable). Default: every bundled model.")
+              help="Bundled model name, generated model (gpt2_small: built on demand, ~650 MB) or "
+                   ".onnx/.mdnn path (repeatable). Default: every bundled model.")
 @click.option("--scaling", is_flag=True,
               help="The scaling run: MLPs of growing width up to millions of parameters "
                    f"(each model's measurements within {SCALING_BUDGET_S:.0f} s).")

@@ -113,16 +113,26 @@ def _exit_error(code: int) -> MinidnnError:
     return error_for(code, "VM run")
 
 
+_IMAGES: dict[bytes, Image] = {}
+
+
 def vm_image(model: Model | str | os.PathLike[str] | bytes) -> Image:
     """Build (and cache per model bytes) the VM image of a validated model."""
     m = load(model)
-    return _image_for(m.blob)
+    image = _IMAGES.get(m.blob)
+    if image is None:
+        image = _IMAGES[m.blob] = _image_for(m)
+    return image
 
 
 def build_image(blob: bytes) -> Image:
     """The VM image of validated model bytes, not cached (vm_image caches; node images of a
     graph are built one at a time by minidnn.nodes)."""
-    m = Model.load(blob)
+    return _image_for(Model.load(blob))
+
+
+def _image_for(m: Model) -> Image:
+    blob = m.blob
     elf = runtime_elf()
     state = layout_state(blob, elf)
     mem = state.memory
@@ -139,8 +149,6 @@ def build_image(blob: bytes) -> Image:
         output_siblings=tuple(region_path(mem, layout.OUTPUT_BASE, out_size)),
         runtime_elf=elf, model=m, _template=state)
 
-
-_image_for = cache(build_image)
 
 
 def vm_initial_state(model_path: Model | str | os.PathLike[str] | bytes, x: Any):

@@ -10,16 +10,19 @@ PROOF_SIZE = 32 * (1 + TREE_DEPTH)   # leaf + 27 siblings = 896 bytes
 PROOF_MASK_SIZE = 4            # compact proof: leaf, this big-endian mask of omitted zero siblings, the rest
 
 # --- Memory map ----------------------------------------------------------------
+# Everything lies below 0x8000_0000: unicorn (kernel mode) aliases 0x8000_0000-0xBFFF_FFFF to low
+# memory, so the fast runner cannot hold data there. The model region is the largest (768 MiB: a
+# GPT-2-small-sized blob of ~500 MB fits); the arena holds only activations.
 PROGRAM_BASE = 0x0040_0000     # ELF segments must lie in [PROGRAM_BASE, PROGRAM_END)
 PROGRAM_END = 0x1000_0000
-MODEL_BASE = 0x1000_0000       # .mdnn blob, up to 256 MiB
-MODEL_END = 0x2000_0000
+ARENA_BASE = 0x1000_0000       # scratch arena (bump allocator of the VM build), 256 MiB
+ARENA_END = 0x2000_0000
 INPUT_BASE = 0x2000_0000       # input region: aligned power-of-two subtree, <= 256 MiB
 INPUT_END = 0x3000_0000
 OUTPUT_BASE = 0x3000_0000      # output region: aligned power-of-two subtree, <= 256 MiB
 OUTPUT_END = 0x4000_0000
-ARENA_BASE = 0x4000_0000       # scratch arena (bump allocator of the VM build)
-ARENA_END = 0x7000_0000
+MODEL_BASE = 0x4000_0000       # .mdnn blob, up to 768 MiB
+MODEL_END = 0x7000_0000
 STACK_BOTTOM = 0x7000_0000     # stack grows down from STACK_TOP
 STACK_TOP = 0x7FFF_F000        # initial $sp
 

@@ -5,7 +5,14 @@ keccak256(left || right); the tree has depth 27. Off-chain the tree is cached:
 each 4 KiB page (128 leaves, a level-7 subtree) keeps its subtree hash, and the
 20 levels above the pages keep only their non-zero nodes. Writes mark pages
 dirty; `root()` rehashes dirty pages and the paths above them, so a root after
-N steps costs O(dirty pages), not O(memory).
+N steps costs O(dirty pages), not O(memory). Many dirty pages (a freshly loaded image) are hashed
+by the native Merkle builder (mipsvm.merkle_native) when it is available; the Python functions
+here are the definition it is tested against.
+
+Pages are copy-on-write: a page is an immutable `bytes` (shared by every copy of the memory) until
+it is written, when the writing memory takes its own `bytearray`. `copy()` freezes its pages and
+shares them, so a copy (an image's template, a checkpoint log's base) costs O(pages) pointers,
+not O(memory) bytes, and a 500 MB model is held once.
 """
 
 from __future__ import annotations
@@ -100,13 +107,25 @@ def page_root(data: bytes) -> bytes:
     return nodes[0]
 
 
+NATIVE_MIN_PAGES = 16                 # dirty pages from which _flush hashes natively
+
+
+def _native():  # the module, or None when no C compiler can build it
+    try:
+        from mipsvm import merkle_native
+    except ImportError:  # pragma: no cover
+        return None
+    return merkle_native if merkle_native.available() else None
+
+
 class Memory:
-    """Sparse little-endian 4 GiB memory with a cached Merkle root."""
+    """Sparse little-endian 4 GiB memory with a cached Merkle root (copy-on-write pages)."""
 
     __slots__ = ("_pages", "_dirty", "_nodes")
 
     def __init__(self) -> None:
-        self._pages: dict[int, bytearray] = {}
+        # page index -> bytes (shared, never mutated) or bytearray (owned by this memory)
+        self._pages: dict[int, bytes | bytearray] = {}
         self._dirty: set[int] = set()
         # _nodes[level] maps node index -> hash for levels PAGE_LEVEL..TREE_DEPTH; absent = zero.
         self._nodes: list[dict[int, bytes]] = [{} for _ in range(TREE_DEPTH + 1)]
@@ -131,11 +150,9 @@ class Memory:
         if old is None:
             if data == ZERO_PAGE:
                 return
-            self._pages[idx] = bytearray(data)
         elif old == data:
             return
-        else:
-            old[:] = data
+        self._pages[idx] = bytes(data)     # immutable: shared by later copies
         self._dirty.add(idx)
 
     def written_pages(self) -> dict[int, bytes]:
@@ -146,6 +163,8 @@ class Memory:
         p = self._pages.get(idx)
         if p is None:
             p = self._pages[idx] = bytearray(PAGE_SIZE)
+        elif type(p) is bytes:             # shared: take a private copy before writing
+            p = self._pages[idx] = bytearray(p)
         self._dirty.add(idx)
         return p
 
@@ -172,7 +191,11 @@ class Memory:
             idx, off = addr >> PAGE_SHIFT, addr & PAGE_MASK
             take = min(len(data) - pos, PAGE_SIZE - off)
             chunk = mv[pos:pos + take]
-            if idx in self._pages or chunk != ZERO_PAGE[:take]:
+            if take == PAGE_SIZE:               # a whole page: store it immutable (shareable)
+                if idx in self._pages or chunk != ZERO_PAGE:
+                    self._pages[idx] = bytes(chunk)
+                    self._dirty.add(idx)
+            elif idx in self._pages or chunk != ZERO_PAGE[:take]:
                 self._page_for_write(idx)[off:off + take] = chunk
             addr += take
             pos += take
@@ -188,8 +211,8 @@ class Memory:
         """Store the little-endian word `value` at the 4-aligned address `addr`."""
         idx = addr >> PAGE_SHIFT
         p = self._pages.get(idx)
-        if p is None:
-            p = self._pages[idx] = bytearray(PAGE_SIZE)
+        if type(p) is not bytearray:
+            p = self._page_for_write(idx)
         _U32.pack_into(p, addr & PAGE_MASK, value & 0xFFFFFFFF)
         self._dirty.add(idx)
 
@@ -201,8 +224,13 @@ class Memory:
         nodes = self._nodes
         level_nodes = nodes[PAGE_LEVEL]
         zero = ZERO_HASHES[PAGE_LEVEL]
-        for idx in self._dirty:
-            h = page_root(self._pages[idx])
+        native = _native() if len(self._dirty) >= NATIVE_MIN_PAGES else None
+        dirty = sorted(self._dirty)
+        if native is not None:
+            hashes = native.page_roots([self._pages[idx] for idx in dirty])
+        else:
+            hashes = [page_root(self._pages[idx]) for idx in dirty]
+        for idx, h in zip(dirty, hashes, strict=True):
             if h == zero:
                 level_nodes.pop(idx, None)
             else:
@@ -214,13 +242,20 @@ class Memory:
             here = nodes[level]
             zero_below = ZERO_HASHES[level - 1]
             parents = {i >> 1 for i in changed}
+            pairs = []
             for i in parents:
                 left = below.get(2 * i, zero_below)
                 right = below.get(2 * i + 1, zero_below)
                 if left is zero_below and right is zero_below:
                     here.pop(i, None)
-                else:
+                elif native is None:
                     here[i] = keccak256(left + right)
+                else:
+                    pairs.append((i, left + right))
+            if pairs:
+                hashed = native.hash_pairs(b"".join(pair for _, pair in pairs))
+                for k, (i, _) in enumerate(pairs):
+                    here[i] = hashed[32 * k:32 * k + 32]
             changed = parents
 
     def root(self) -> bytes:
@@ -269,9 +304,13 @@ class Memory:
 
     # --- misc --------------------------------------------------------------------
     def copy(self) -> Memory:
-        """Independent copy (pages and hash caches are duplicated)."""
+        """Independent copy: pages are frozen and shared copy-on-write, hash caches duplicated."""
+        pages = self._pages
+        for i, p in pages.items():
+            if type(p) is not bytes:
+                pages[i] = bytes(p)
         m = Memory()
-        m._pages = {i: bytearray(p) for i, p in self._pages.items()}
+        m._pages = dict(pages)
         m._dirty = set(self._dirty)
         m._nodes = [dict(level) for level in self._nodes]
         return m

@@ -114,3 +114,36 @@ def test_every_field_has_a_stage_and_a_unique_key() -> None:
     keys = [f.key for f in (*F.MODEL_FIELDS, *F.SYSTEM_FIELDS)]
     assert len(keys) == len(set(keys))
     assert all(f.stage in F.STAGES for f in (*F.MODEL_FIELDS, *F.SYSTEM_FIELDS))
+
+
+def test_merge_keeps_other_models_and_contract_figures() -> None:
+    from optimist.bench.suite import merge_reports
+
+    machine = {"commit": "abc", "load_average": [1.0, 2.0, 3.0]}
+    old = {"mode": "full", "date": "d0", "machine": {"commit": "old"}, "system": {"figures": {"x": 1}},
+           "models": [{"name": "a", "figures": {"vm_s": 1.0}}, {"name": "b", "figures": {"vm_s": 2.0}}]}
+    new = {"mode": "full", "date": "d1", "machine": machine, "system": {"figures": {}},
+           "models": [{"name": "b", "figures": {"vm_s": 3.0}}, {"name": "c", "figures": {"vm_s": 4.0}}]}
+    merged = merge_reports(old, new)
+    assert [m["name"] for m in merged["models"]] == ["a", "b", "c"]
+    assert [m["figures"]["vm_s"] for m in merged["models"]] == [1.0, 3.0, 4.0]
+    assert merged["system"] == old["system"] and merged["date"] == "d0"
+    assert "measured" not in merged["models"][0] and "d1, commit abc" in merged["models"][2]["measured"]
+    text = R.markdown({**merged, "machine": {**machine, "cpu": "cpu", "cores": 2, "memory_gib": 1, "os": "os",
+                                             "python": "3", "unicorn": "2", "py-evm": "0"}})
+    assert "c measured separately: d1, commit abc" in text
+
+
+def test_generated_models_are_named_not_bundled() -> None:
+    from optimist.bench.run import GENERATED, BenchUsageError, bundled_models, resolve_models
+
+    assert "gpt2_small" in GENERATED and "gpt2_small" not in bundled_models()
+    assert all(path.is_file() for path in GENERATED.values())
+    with pytest.raises(BenchUsageError, match="gpt2_small"):
+        resolve_models(("no_such_model",))
+
+
+def test_merge_needs_update_docs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "optimist.cli", "bench", "--merge", "--models", "mlp_digits"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--merge only applies with --update-docs" in proc.stderr

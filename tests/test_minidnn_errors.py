@@ -48,7 +48,7 @@ CASES = {
     "bad_magic": (b"MDNX" + BLOB[4:], "BAD_MAGIC"),
     "bad_version": (_patch(BLOB, 4, 1), "BAD_VERSION"),
     "damaged": (BLOB[:-40] + bytes([BLOB[-40] ^ 0x10]) + BLOB[-39:], "BAD_CHECKSUM"),
-    "length_beyond_region": (_patch(BLOB, 8, 0x2000_0000), "TRUNCATED"),
+    "length_beyond_region": (_patch(BLOB, 8, 0x3000_0020), "TRUNCATED"),   # > the VM's 768 MiB
     "header_only": (BLOB[:64], "TRUNCATED"),
     "length_unaligned": (_patch(BLOB, 8, len(BLOB) - 4), "BAD_ALIGNMENT"),
     "flags": (_patch(BLOB, 12, 2), "BAD_HEADER"),

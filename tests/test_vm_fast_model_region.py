@@ -13,7 +13,7 @@ from mipsvm.toolchain import compile_elf
 
 WRITE_MODEL = r"""
 int main(void) {
-    volatile unsigned *model = (volatile unsigned *)0x10000000;
+    volatile unsigned *model = (volatile unsigned *)0x40000000;   /* MODEL_BASE */
     unsigned acc = 0;
     for (int i = 0; i < 4 * 1024; i += 97) acc += model[i];   /* read across all pages */
     model[1500] = acc;                                      /* write into a middle page */

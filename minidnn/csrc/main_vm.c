@@ -5,12 +5,12 @@
 #if defined(__mips__)
 #include "runtime.h"
 
-#define MODEL_BASE 0x10000000u
-#define MODEL_END 0x20000000u
+#define ARENA_BASE 0x10000000u
+#define ARENA_END 0x20000000u
 #define INPUT_BASE 0x20000000u
 #define OUTPUT_BASE 0x30000000u
-#define ARENA_BASE 0x40000000u
-#define ARENA_END 0x70000000u
+#define MODEL_BASE 0x40000000u
+#define MODEL_END 0x70000000u
 
 int main(void) {
   const uint8_t *blob = (const uint8_t *)MODEL_BASE;

@@ -69,7 +69,7 @@ _GAS = 30_000_000
 MODEL_FIELDS: tuple[Field, ...] = (
     Field("parameters", "parameters", "", "model", "int", 0, 1e10),
     Field("macs", "multiply-accumulates", "MAC", "model", "int", 0, 1e13),
-    Field("model_bytes", ".mdnn size", "B", "model", "int", 0, 2**28),
+    Field("model_bytes", ".mdnn size", "B", "model", "int", 0, 2**30),
     Field("native_ms", "native inference", "ms", "native", "float", 0, 6e5),
     Field("vm_steps", "VM steps", "steps", "vm", "int", 0, 2**48),
     Field("vm_s", "VM wall time (unicorn fast runner)", "s", "vm", "float", 0, 86400),
@@ -77,6 +77,7 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("insns_per_mac", "MIPS instructions per MAC", "steps/MAC", "vm", "float", 0, 1e6),
     Field("vm_over_native", "VM time / native time", "x", "vm", "float", 0, 1e9),
     Field("vm_matches_native", "VM output == native output (bytes)", "", "vm", "bool"),
+    Field("image_root_s", "VM image Merkle root (cold: runtime + model laid out)", "s", "vm", "float", 0, 3600),
     Field("bare_unicorn_steps_per_s", "bare unicorn on the same image (no hooks; best of 3)", "steps/s", "vm_bare",
           "float", 0, 1e11),
     Field("fast_runner_steps_per_s", "fast runner side by side (best of 3)", "steps/s", "vm_bare", "float", 0, 1e11),

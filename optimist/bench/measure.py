@@ -30,6 +30,7 @@ class Unmeasurable(RuntimeError):
 
 
 SNAPSHOT_LIMIT_GIB = 8.0      # memory the daemons' run snapshots may take in one dispute
+BARE_LIMIT_S = 600.0          # time the side-by-side bare unicorn / fast runner runs may take
 
 
 @dataclass
@@ -92,10 +93,20 @@ def vm_state(s: Subject) -> Any:
 
 
 def stage_vm(s: Subject) -> dict[str, Any]:
-    """One inference in the VM: the whole run on the unicorn fast runner (minidnn.image.run_state)."""
-    from minidnn.image import run_state
+    """The image root (cold), then one inference in the VM: the whole run on the unicorn fast runner
+    (minidnn.image.run_state)."""
+    from minidnn.image import layout_state, run_state
 
+    laid = layout_state(s.blob)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    root = laid.memory.root()
+    image_root_s = time.perf_counter() - t0
+    s.notes["image_root"] = (f"{len(list(laid.memory.pages())):,} pages, {time.process_time() - cpu0:.2f} s of CPU "
+                             "(native Merkle builder when available)")
+    del laid
     state = vm_state(s)
+    if s.scratch["image"].image_root != root:
+        raise BenchError("the image root differs from the one of a fresh layout")
     s.scratch["initial"] = state.copy()
     final, vm_s = run_state(state, engine="fast")
     if not final.exited or final.exit_code != 0:
@@ -110,6 +121,7 @@ def stage_vm(s: Subject) -> dict[str, Any]:
         "insns_per_mac": final.step / s.figures["macs"],
         "vm_over_native": vm_s / (s.figures["native_ms"] / 1e3),
         "vm_matches_native": final.memory.read(s.scratch["image"].output_base, len(native)) == native,
+        "image_root_s": image_root_s,
     }
 
 
@@ -118,6 +130,10 @@ def stage_vm_bare(s: Subject) -> dict[str, Any]:
     alternated 3 times (mipsvm.benchmark): the ceiling and how much of it the runner keeps."""
     from mipsvm.benchmark import benchmark_state
 
+    estimate = 6 * s.figures["vm_s"]
+    if estimate > BARE_LIMIT_S:
+        raise Unmeasurable(f"3 bare-unicorn and 3 fast-runner runs of ~{s.figures['vm_s']:.0f} s would "
+                           f"take ~{estimate / 60:.0f} min (> {BARE_LIMIT_S / 60:.0f} min allowed)")
     result = benchmark_state(s.scratch["initial"], s.name, repeats=3).as_dict()
     if result["steps"] != s.figures["vm_steps"]:
         raise BenchError(f"the benchmarked run took {result['steps']} steps, the VM stage {s.figures['vm_steps']}")

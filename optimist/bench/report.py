@@ -129,6 +129,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Measured {report['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
               f"{m['os']}, Python {m['python']}, unicorn {m['unicorn']}, py-evm {m['py-evm']}, "
               f"commit {m['commit']}; mode: {report['mode']}." + _load(m)]
+    lines += [f"{rec['name']} measured separately: {rec['measured']}." for rec in models if rec.get("measured")]
     return "\n".join(lines) + "\n"
 
 

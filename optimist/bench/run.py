@@ -66,18 +66,44 @@ def mdnn_for(source: Path) -> Path:
     return out
 
 
+# Models too large to commit, built on demand by their script (cached under build/models/); measured
+# only when named (`optimist bench --models gpt2_small`), never by default.
+GENERATED = {"gpt2_small": REPO / "examples" / "gpt2_small.py"}
+
+
+def generated_model(name: str) -> Path:
+    """The .mdnn of a GENERATED model (built by its script on first use: export and conversion)."""
+    import importlib.util
+
+    script = GENERATED[name]
+    spec = importlib.util.spec_from_file_location(f"optimist_generated_{name}", script)
+    if spec is None or spec.loader is None or not script.is_file():
+        raise BenchUsageError(f"{script} is missing")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # its dataclass needs the module registered
+    try:
+        spec.loader.exec_module(module)
+        _, mdnn = module.build(module.Config(), log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except ImportError as exc:
+        raise BenchUsageError(f"{name} is built with PyTorch ({exc}); install the torch extra") from None
+    return mdnn
+
+
 def resolve_models(names: tuple[str, ...]) -> dict[str, Path]:
-    """Model names (bundled) or paths (.onnx/.mdnn) -> {name: path}."""
+    """Model names (bundled or generated) or paths (.onnx/.mdnn) -> {name: path}."""
     bundled = bundled_models()
     out: dict[str, Path] = {}
     for name in names:
         if name in bundled:
             out[name] = bundled[name]
+        elif name in GENERATED:
+            out[name] = generated_model(name)
         elif Path(name).is_file():
             out[Path(name).stem] = Path(name)
         else:
             raise BenchUsageError(f"unknown model {name!r}: give a bundled model "
-                                  f"({', '.join(bundled) or 'none found'}) or a path to an .onnx/.mdnn file")
+                                  f"({', '.join(bundled) or 'none found'}), a generated one "
+                                  f"({', '.join(GENERATED)}) or a path to an .onnx/.mdnn file")
     return out
 
 

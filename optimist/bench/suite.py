@@ -66,9 +66,24 @@ def run_bench(models: dict[str, Path], *, quick: bool, reps: int, mode: str,
             "machine": R.machine_info(), "models": results, "system": sys_figures}
 
 
-def update_docs(report: dict[str, Any]) -> list[Path]:
-    """Store the report's JSON, rewrite BENCHMARKS.md's generated section and the scaling plot."""
+def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the models of `new` replacing (or added after) the same-named ones; everything else
+    (contract figures, date, machine) stays `old`'s. Each merged model records when it was measured."""
+    m = new["machine"]
+    when = (f"{new['date']}, commit {m['commit']}, load average at the end "
+            f"{', '.join(map(str, m.get('load_average') or []))}")
+    fresh = {rec["name"]: {**rec, "measured": when} for rec in new["models"]}
+    models = [fresh.pop(rec["name"], rec) for rec in old["models"]] + list(fresh.values())
+    return {**old, "models": models}
+
+
+def update_docs(report: dict[str, Any], merge: bool = False) -> list[Path]:
+    """Store the report's JSON, rewrite BENCHMARKS.md's generated section and the scaling plot.
+    With `merge`, the stored report keeps its other models (and contract figures) and takes the
+    measured models in."""
     target = SCALING_JSON if report["mode"] == "scaling" else RESULTS_JSON
+    if merge and target.exists():
+        report = merge_reports(json.loads(target.read_text()), report)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=1) + "\n")
     written = [target]

@@ -28,7 +28,8 @@ from optimist.bench.suite import update_docs as write_doc_files
               help="Smallest bundled model only, one repetition; skips the anvil dispute and the whole-game "
                    "gas table (the figures say so).")
 @click.option("--models", "model_names", multiple=True, metavar="NAME|PATH",
-              help="Bundled model name or .onnx/.mdnn path (repeatable). Default: every bundled model.")
+              help="Bundled model name, generated model (gpt2_small: built on demand, ~650 MB) or "
+                   ".onnx/.mdnn path (repeatable). Default: every bundled model.")
 @click.option("--scaling", is_flag=True,
               help="The scaling run: MLPs of growing width up to millions of parameters "
                    f"(each model's measurements within {SCALING_BUDGET_S:.0f} s).")
@@ -43,14 +44,19 @@ from optimist.bench.suite import update_docs as write_doc_files
 @click.option("--update-docs", is_flag=True,
               help="Write docs/bench-results.json (or bench-scaling.json), BENCHMARKS.md's table and "
                    "docs/bench-scaling.png.")
+@click.option("--merge", is_flag=True,
+              help="With --update-docs: keep the stored report's other models and contract figures, "
+                   "replace or add only the models measured now (e.g. --models gpt2_small).")
 def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str, ...], scaling: bool,
           reps: int | None, stage_budget: float | None, from_json: Path | None, save: Path | None,
-          update_docs: bool) -> None:
+          update_docs: bool, merge: bool) -> None:
     """Measure models, VM, proofs, gas and disputes on this machine."""
     err = Console(stderr=True)
+    if merge and not update_docs:
+        raise click.UsageError("--merge only applies with --update-docs")
     if from_json is not None:
         report = json.loads(from_json.read_text())
-        show(report, as_json, as_markdown, save, update_docs, err)
+        show(report, as_json, as_markdown, save, update_docs, err, merge)
         return
     try:
         if scaling:
@@ -68,17 +74,17 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
     if stage_budget is None:
         stage_budget = 60.0 if quick else SCALING_BUDGET_S if scaling else 1800.0
     report = run_bench(models, quick=quick, reps=reps or (1 if quick else 5), mode=mode, stage_budget=stage_budget,
-                       system=not scaling, log=lambda msg: err.print(f"[dim]{msg}[/dim]"))
-    show(report, as_json, as_markdown, save, update_docs, err)
+                       system=not scaling and not merge, log=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    show(report, as_json, as_markdown, save, update_docs, err, merge)
 
 
 def show(report: dict[str, Any], as_json: bool, as_markdown: bool, save: Path | None, update_docs: bool,
-         err: Console) -> None:
+         err: Console, merge: bool = False) -> None:
     """Save, write the docs, and print the report in the asked format."""
     if save:
         save.write_text(json.dumps(report, indent=1) + "\n")
     if update_docs:
-        for path in write_doc_files(report):
+        for path in write_doc_files(report, merge):
             err.print(f"wrote {path.relative_to(REPO)}")
     if as_json:
         sys.stdout.write(json.dumps(report, indent=1) + "\n")

@@ -26,8 +26,11 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
+from eth_utils.abi import get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
+from web3._utils.abi import map_abi_data
+from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
@@ -592,7 +595,10 @@ class System:
         return self._params
 
     def model(self, model_id: int) -> ModelInfo:
-        m = self.contract.functions.models(model_id).call()
+        return self.model_info(model_id, self.contract.functions.models(model_id).call())
+
+    def model_info(self, model_id: int, m: tuple[Any, ...]) -> ModelInfo:
+        """A ModelInfo from the raw `models(model_id)` view."""
         if m[0] == "0x" + "00" * 20:
             raise ContractRevert("models", "UnknownModel", {"modelId": model_id}, b"")
         (_, entry, in_base, in_len, owner, out_base, out_size, out_len, image_root, model_hash, in_size,
@@ -612,14 +618,22 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
+        return self.request_info(request_id, self.contract.functions.requests(request_id).call())
+
+    def request_info(self, request_id: int, raw: tuple[Any, ...]) -> RequestInfo:
+        """A RequestInfo from the raw `requests(request_id)` view."""
         (requester, model_id, callback_gas, fee, status, result_id, deadline, reopen_at, callback, init,
-         input_hash) = self.contract.functions.requests(request_id).call()
+         input_hash) = raw
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
                            input_hash, deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
+        return self.result_info(result_id, self.contract.functions.results(result_id).call())
+
+    def result_info(self, result_id: int, raw: tuple[Any, ...]) -> ResultInfo:
+        """A ResultInfo from the raw `results(result_id)` view."""
         (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, final_hash,
-         output_hash) = self.contract.functions.results(result_id).call()
+         output_hash) = raw
         bond = self.params.result_bond if status else 0
         return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
                           bond, final_hash, output_hash, posted_at + self.params.challenge_window,
@@ -639,7 +653,11 @@ class System:
         return self.contract.functions.barred(request_id, operator).call()
 
     def game(self, game_id: int) -> GameInfo:
-        g = self.contract.functions.games(game_id).call()
+        return self.game_info(game_id, self.contract.functions.games(game_id).call())
+
+    @staticmethod
+    def game_info(game_id: int, g: tuple[Any, ...]) -> GameInfo:
+        """A GameInfo from the raw `games(game_id)` view."""
         return GameInfo(game_id, g[0], GameStatus(g[1]), Phase(g[2]), *g[3:])
 
     def clock_deadline(self, game_id: int) -> int:
@@ -658,6 +676,19 @@ class System:
         """(models, requests, results, games) created so far (ids run 1..count)."""
         f = self.contract.functions
         return (f.modelCount().call(), f.requestCount().call(), f.resultCount().call(), f.gameCount().call())
+
+    # ---- views by name (batched reads: challenger.client) ---------------------------------------
+    def view_call(self, fn_name: str, *args: Any) -> dict[str, str]:
+        """The eth_call transaction ({to, data}) of the view `fn_name(*args)`."""
+        data = getattr(self.contract.functions, fn_name)(*args)._encode_transaction_data()
+        return {"to": self.address, "data": data}
+
+    def decode_view(self, fn_name: str, data: bytes) -> Any:
+        """The return value of the view `fn_name` from its raw eth_call output, as `.call()` gives it."""
+        abi = self.contract.get_function_by_name(fn_name).abi
+        types = get_abi_output_types(abi)
+        values = map_abi_data(BASE_RETURN_NORMALIZERS, types, self.w3.codec.decode(types, bytes(data)))
+        return values[0] if len(values) == 1 else values
 
     # ---- events ---------------------------------------------------------------------------------
     def decode_logs(self, logs: list[Any]) -> list[Event]:

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_bloom import BloomFilter
+from eth_keys import keys
 from web3 import Web3
 from web3._utils.method_formatters import PYTHONIC_RESULT_FORMATTERS
 from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
@@ -132,6 +134,8 @@ class ChainClient:
         self.store = store
         self.receipt_timeout = receipt_timeout
         self.attempts = attempts
+        # signing with the key object skips deriving the public key again for every transaction
+        self._private_key = keys.PrivateKey(bytes(account.key))
         self._chain_id: int | None = None
         self._nonce: int | None = None             # next nonce, tracked locally after the first read
         self._latest: dict[str, Any] | None = None  # the latest block, cached for one tick
@@ -141,6 +145,7 @@ class ChainClient:
         self._gas: dict[str, int] = {}              # gas limit per GAS_CACHED function
         self._known_block = -1                      # the newest block seen (a head, our own receipt)
         self.seen_time = 0                          # timestamp of the last head read (no read here)
+        self._base_fee: bool | None = None          # blocks carry a base fee (EIP-1559); None: not seen yet
         provider = self.w3.provider
         # raw JSON-RPC batches over HTTP; in-process providers (eth-tester) are read call by call
         self.batching = isinstance(provider, HTTPProvider)
@@ -177,13 +182,15 @@ class ChainClient:
     def _head_reads(self) -> list[Read]:
         reads = [Read("eth_getBlockByNumber", ["latest", False], PYTHONIC_RESULT_FORMATTERS["eth_getBlockByNumber"],
                       lambda: self.w3.eth.get_block("latest"))]
-        if self.system.fixed_gas is None and (self._tip is None or self._known_block - self._tip[0] >= TIP_BLOCKS):
+        if self.system.fixed_gas is None and self._base_fee is not False and (
+                self._tip is None or self._known_block - self._tip[0] >= TIP_BLOCKS):
             reads.append(Read("eth_maxPriorityFeePerGas", [], PYTHONIC_RESULT_FORMATTERS["eth_maxPriorityFeePerGas"],
                               self._read_tip))
         return reads
 
     def _set_head(self, block: Any, tip: int | None) -> None:
         self._latest = dict(block)
+        self._base_fee = self._latest.get("baseFeePerGas") is not None
         number = int(self._latest["number"])
         if tip is not None:
             self._tip = (number, int(tip))
@@ -208,19 +215,19 @@ class ChainClient:
         reads = [*head_reads, self._logs_read(cursor + 1, bet), *(self._view_read(fn, a, bet) for fn, a in wanted)]
         answers = self.rpc(lambda: self.w3.provider.make_batch_request([(r.method, r.params) for r in reads]),
                            "read_next_block")
-        if not isinstance(answers, list) or len(answers) != len(reads) or any(
-                "result" not in a for a in answers[:len(head_reads)]):
+        if not isinstance(answers, list) or len(answers) != len(reads) or answers[0].get("result") is None:
             return None       # let latest_block read the head (and say why, if the node refuses)
-        values = [r.decode(a["result"]) if "result" in a else None for r, a in zip(reads, answers, strict=True)]
-        self._set_head(values[0], values[1] if len(head_reads) > 1 else None)
-        rest = answers[len(head_reads):]
-        if self.head() != bet or any("result" not in a for a in rest):
+        tip = answers[1].get("result") if len(head_reads) > 1 else None
+        self._set_head(head_reads[0].decode(answers[0]["result"]), None if tip is None else head_reads[1].decode(tip))
+        bet_answers = answers[len(head_reads):]
+        if self.head() != bet or any("result" not in a for a in bet_answers):
             return None
-        events: list[Event] = values[len(head_reads)]
-        if not any(ev.block == bet for ev in events) and \
-                bytes.fromhex(self.system.address[2:]) in BloomFilter(int.from_bytes(bytes(self._latest["logsBloom"]), "big")):
-            return None       # P may have events of ours the log read did not see: read them pinned
-        self._views = dict(zip(wanted, values[len(head_reads) + 1:], strict=True))
+        events: list[Event] = reads[len(head_reads)].decode(bet_answers[0]["result"])
+        bloom = BloomFilter(int.from_bytes(bytes(self._latest["logsBloom"]), "big"))   # type: ignore[index]
+        if not any(ev.block == bet for ev in events) and bytes.fromhex(self.system.address[2:]) in bloom:
+            return None       # P may hold events of ours that the log read did not see: read them pinned
+        self._views = {v: r.decode(a["result"])
+                       for v, r, a in zip(wanted, reads[len(head_reads) + 1:], bet_answers[1:], strict=True)}
         return events
 
     def _read_tip(self) -> int | None:
@@ -234,8 +241,14 @@ class ChainClient:
     def batch(self, reads: Sequence[Read], what: str = "batch") -> list[Any]:
         """Each read's value, in order: one HTTP request per BATCH_LIMIT reads over HTTP (a read the
         node answers with an error is done again alone, which raises web3's own exception)."""
-        if not self.batching or len(reads) == 1:
+        if not self.batching:
             return [self.rpc(r.direct, f"{what} {r.method}") for r in reads]
+        if len(reads) == 1:
+            r = reads[0]
+            answer = self.rpc(lambda: self.w3.provider.make_request(r.method, r.params), f"{what} {r.method}")
+            if "error" in answer or "result" not in answer:
+                return [self.rpc(r.direct, f"{what} {r.method}")]
+            return [r.decode(answer["result"])]
         out: list[Any] = []
         for i in range(0, len(reads), BATCH_LIMIT):
             chunk = reads[i:i + BATCH_LIMIT]
@@ -286,8 +299,7 @@ class ChainClient:
         head = self.head()
         key = (fn_name, tuple(args))
         if key not in self._views:
-            read = self._view_read(fn_name, key[1], head)
-            self._views[key] = self.rpc(read.direct, fn_name)
+            self._views[key] = self.batch([self._view_read(fn_name, key[1], head)], fn_name)[0]
         return self._views[key]
 
     def game(self, game_id: int) -> GameInfo:
@@ -314,16 +326,21 @@ class ChainClient:
         record = self.store.tx(key)
         if record is not None and record.status in (*OPEN_TX, "mined"):
             return self._settle(record)
-        fn = getattr(self.system.contract.functions, function)(*args)
+        # over JSON-RPC the transaction is built here from the function's cached ABI (web3's contract
+        # objects validate the whole ABI on every build, estimate and call: most of a tick's CPU)
+        built = self.system.fixed_gas is None
+        fn = None if built else getattr(self.system.contract.functions, function)(*args)
         params: dict[str, Any] = {"from": self.address, "value": value}
+        if built:
+            params.update(to=self.system.address, data=self.system.call_data(function, *args))
         # a first attempt of a bisection move goes out on its kind's gas, without a preflight
         cached = self._gas.get(function) if record is None else None
         try:
             if cached is not None:
                 gas = cached
             # against the pending block: its timestamp is "now" even when the node mines on demand
-            elif self.system.fixed_gas is None:
-                gas = int(self.rpc(lambda: fn.estimate_gas(params, block_identifier="pending"),
+            elif built:
+                gas = int(self.rpc(lambda: self.w3.eth.estimate_gas(params, "pending"),   # type: ignore[arg-type]
                                    f"estimate_gas {function}") * GAS_MARGIN)
                 gas += 10_000
                 if function in GAS_CACHED:
@@ -336,10 +353,15 @@ class ChainClient:
         if self._nonce is None:
             self._nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce")
         nonce = self._nonce
-        tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
-                                                    "nonce": nonce, "chainId": self.chain_id}),
-                      f"build {function}")
-        signed = self.account.sign_transaction(tx)
+        if built:
+            fees = self._fees() or {"gasPrice": self.rpc(lambda: self.w3.eth.gas_price, "gas_price")}
+            tx = {"to": params["to"], "data": params["data"], "value": value, **fees, "gas": gas,
+                  "nonce": nonce, "chainId": self.chain_id}
+        else:
+            tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
+                                                        "nonce": nonce, "chainId": self.chain_id}),
+                          f"build {function}")
+        signed = Account.sign_transaction(tx, self._private_key)
         record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
                                           bytes(signed.hash))
         self._nonce = nonce + 1

@@ -26,7 +26,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
-from eth_utils.abi import get_abi_output_types
+from eth_utils.abi import get_abi_input_types, get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
 from web3._utils.abi import map_abi_data
@@ -454,6 +454,8 @@ class System:
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
         self._errors = _error_table(arts["Optimist"]["abi"])
         self._mips_errors_loaded = False
+        self._functions_abi: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        self._event_objects: dict[str, Any] = {}
         self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
                         if e.get("type") == "event"}
 
@@ -678,15 +680,28 @@ class System:
         return (f.modelCount().call(), f.requestCount().call(), f.resultCount().call(), f.gameCount().call())
 
     # ---- views by name (batched reads: challenger.client) ---------------------------------------
+    def _function_abi(self, fn_name: str) -> tuple[bytes, list[str], list[str]]:
+        """(selector, input types, output types) of a function, looked up once (web3 validates the
+        whole ABI on every contract-function object it builds, which costs more than the encoding)."""
+        if fn_name not in self._functions_abi:
+            abi = self.contract.get_function_by_name(fn_name).abi
+            inputs = get_abi_input_types(abi)
+            selector = keccak(text=f"{fn_name}({','.join(inputs)})")[:4]
+            self._functions_abi[fn_name] = (selector, inputs, get_abi_output_types(abi))
+        return self._functions_abi[fn_name]
+
+    def call_data(self, fn_name: str, *args: Any) -> str:
+        """The calldata (0x-hex) of `fn_name(*args)`."""
+        selector, inputs, _ = self._function_abi(fn_name)
+        return "0x" + (selector + self.w3.codec.encode(inputs, args)).hex()
+
     def view_call(self, fn_name: str, *args: Any) -> dict[str, str]:
         """The eth_call transaction ({to, data}) of the view `fn_name(*args)`."""
-        data = getattr(self.contract.functions, fn_name)(*args)._encode_transaction_data()
-        return {"to": self.address, "data": data}
+        return {"to": self.address, "data": self.call_data(fn_name, *args)}
 
     def decode_view(self, fn_name: str, data: bytes) -> Any:
         """The return value of the view `fn_name` from its raw eth_call output, as `.call()` gives it."""
-        abi = self.contract.get_function_by_name(fn_name).abi
-        types = get_abi_output_types(abi)
+        types = self._function_abi(fn_name)[2]
         values = map_abi_data(BASE_RETURN_NORMALIZERS, types, self.w3.codec.decode(types, bytes(data)))
         return values[0] if len(values) == 1 else values
 
@@ -700,7 +715,9 @@ class System:
             name = self._events.get(bytes(log["topics"][0]))
             if name is None:
                 continue
-            ev = getattr(self.contract.events, name)().process_log(log)
+            if name not in self._event_objects:
+                self._event_objects[name] = getattr(self.contract.events, name)()
+            ev = self._event_objects[name].process_log(log)
             out.append(Event(name, {k: _plain(v) for k, v in ev["args"].items()}, ev["blockNumber"],
                              bytes(ev["transactionHash"]), ev["logIndex"]))
         return out

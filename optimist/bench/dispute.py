@@ -145,13 +145,16 @@ def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "e
         opened: list[float] = []
 
         def resolved() -> bool:
+            """The game ended: the challenger's proof (or a timeout) mined, or its store saw the end
+            (no request: the outcome is checked on chain below)."""
             games = challenger.store.games()
             if not games:
                 return False
             if not opened:
                 opened.append(time.perf_counter())
-            with counter.paused():
-                return world.system.game(games[0]["game_id"]).status != GameStatus.ACTIVE
+            gid = games[0]["game_id"]
+            ending = [challenger.store.tx(f"{kind}:{gid}") for kind in ("prove", "timeout")]
+            return games[0]["status"] != "active" or any(t is not None and t.status == "mined" for t in ending)
 
         try:
             world.run_until(resolved, [liar, challenger], max_ticks=MAX_TICKS)

@@ -61,6 +61,7 @@ TIP_BLOCKS = 5            # the priority fee is read again once the head moved t
 # Sent on the gas estimated once for their kind: the many moves of a bisection (constant work each).
 GAS_CACHED = frozenset({"postMidpoint", "respond"})
 METHOD_MISSING = -32601   # JSON-RPC "method not found"
+SYNC_TIMEOUT = 4          # EIP-7966: eth_sendRawTransactionSync gave up waiting for the block
 
 View = tuple[str, tuple[Any, ...]]   # a contract view by name and arguments, e.g. ("games", (3,))
 
@@ -448,11 +449,13 @@ class ChainClient:
             return dict(PYTHONIC_RESULT_FORMATTERS["eth_getTransactionReceipt"](answer["result"]))
         message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
         code = error.get("code") if isinstance(error, dict) else None
-        if code == METHOD_MISSING or "not found" in message.lower() or "not supported" in message.lower():
+        lower = message.lower()
+        if code == METHOD_MISSING or ("method" in lower and any(
+                w in lower for w in ("not found", "not supported", "unsupported", "does not exist", "not available"))):
             log.info(kv("send_sync_unsupported", error=message[:200]))
             self._sync_send = False
             return None
-        if code == 4 or "timeout" in message.lower() or "timed out" in message.lower():
+        if code == SYNC_TIMEOUT or "timeout" in lower or "timed out" in lower:
             return None       # not mined within the node's wait: poll for the receipt
         raise Web3RPCError(message, rpc_response=answer)
 

@@ -42,6 +42,13 @@ class Challenger(Daemon):
             if result is not None:
                 self.forget(result["request_id"])   # the game is over: drop its VM runs
 
+    def views_to_read(self) -> list[tuple[str, tuple[Any, ...]]]:
+        views = super().views_to_read() + self.game_views("challenger")
+        for row in self.store.results("pending"):
+            if row["operator"] != self.me and row["verdict"] in (None, "disagree"):
+                views += [("results", (row["result_id"],)), ("gameOf", (row["result_id"], self.me))]
+        return views
+
     def bonds_at_stake(self, active_games: list[Any]) -> int:
         return len(active_games) * self.system.params.challenge_bond
 
@@ -89,11 +96,11 @@ class Challenger(Daemon):
                 row = self.store.result(rid)
             if row["verdict"] != "disagree":
                 continue
-            res = self.client.rpc(lambda x=rid: self.system.result(x), "result")
+            res = self.client.result(rid)
             if res.status != ResultStatus.PENDING:
                 self.store.set_result_status(rid, res.status.name.lower())
                 continue
-            if self.client.rpc(lambda x=rid: self.system.game_of(x, self.me), "gameOf"):
+            if self.client.view("gameOf", rid, self.me):
                 continue
             now = now if now is not None else self.client.now()
             if now >= res.deadline:

@@ -7,23 +7,45 @@
 before broadcasting it; later calls (or a restarted process) re-broadcast those exact bytes and
 wait for the receipt. RPC/connection failures are retried with exponential backoff; reverts are
 decoded into `contracts.system.ContractRevert` (custom error name and fields).
+
+Few requests: over HTTP, reads go out as JSON-RPC batches (one HTTP request each); a tick reads the
+head block once and every contract view it needs pinned at that block, in one batch with the new
+events (`prefetch`), and serves them from memory until the head moves (`view`). A transaction is
+one `eth_sendRawTransactionSync` (EIP-7966: the node answers with the receipt) where the node has
+it, else a broadcast and receipt polling. The bisection moves (`GAS_CACHED`) are sent on the gas
+first estimated for their kind; one that reverts on chain is decided again at once with a fresh
+estimate (out of gas: re-sent with the new limit; refused: named by the estimate, not sent).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_bloom import BloomFilter
+from eth_keys import keys
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3._utils.method_formatters import PYTHONIC_RESULT_FORMATTERS
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.providers.rpc import HTTPProvider
 
 from challenger.store import OPEN_TX, Store, TxRecord
-from contracts.system import GAS_MARGIN, REVERTS, ContractRevert, System
+from contracts.system import (
+    GAS_MARGIN,
+    REVERTS,
+    ContractRevert,
+    Event,
+    GameInfo,
+    RequestInfo,
+    ResultInfo,
+    System,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("optimist.client")
@@ -31,6 +53,28 @@ log = logging.getLogger("optimist.client")
 RETRYABLE: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError,
 )
+
+
+BATCH_LIMIT = 100          # JSON-RPC calls per batch (public endpoints cap batch sizes)
+EVENT_CHUNK = 2000         # blocks per eth_getLogs
+TIP_BLOCKS = 5            # the priority fee is read again once the head moved this many blocks
+# Sent on the gas estimated once for their kind: the many moves of a bisection (constant work each).
+GAS_CACHED = frozenset({"postMidpoint", "respond"})
+METHOD_MISSING = -32601   # JSON-RPC "method not found"
+SYNC_TIMEOUT = 4          # EIP-7966: eth_sendRawTransactionSync gave up waiting for the block
+
+View = tuple[str, tuple[Any, ...]]   # a contract view by name and arguments, e.g. ("games", (3,))
+
+
+@dataclass(frozen=True)
+class Read:
+    """One JSON-RPC read: `method(params)` with `decode` for its raw result (in a batch) and
+    `direct` doing the same read through web3 (on providers without batches, or to name an error)."""
+
+    method: str
+    params: list[Any]
+    decode: Callable[[Any], Any]
+    direct: Callable[[], Any]
 
 
 class RpcUnavailable(RuntimeError):
@@ -91,10 +135,22 @@ class ChainClient:
         self.store = store
         self.receipt_timeout = receipt_timeout
         self.attempts = attempts
+        # signing with the key object skips deriving the public key again for every transaction
+        self._private_key = keys.PrivateKey(bytes(account.key))
         self._chain_id: int | None = None
         self._nonce: int | None = None             # next nonce, tracked locally after the first read
         self._latest: dict[str, Any] | None = None  # the latest block, cached for one tick
-        self._tip: tuple[float, int] | None = None  # (read at, priority fee) on EIP-1559 chains
+        self._tip: tuple[int, int] | None = None    # (block read at, priority fee) on EIP-1559 chains
+        self._views: dict[View, Any] = {}           # contract views read at block _views_at
+        self._views_at: int | None = None
+        self._gas: dict[str, int] = {}              # gas limit per GAS_CACHED function
+        self._known_block = -1                      # the newest block seen (a head, our own receipt)
+        self.seen_time = 0                          # timestamp of the last head read (no read here)
+        self._base_fee: bool | None = None          # blocks carry a base fee (EIP-1559); None: not seen yet
+        provider = self.w3.provider
+        # raw JSON-RPC batches over HTTP; in-process providers (eth-tester) are read call by call
+        self.batching = isinstance(provider, HTTPProvider)
+        self._sync_send = self.batching             # eth_sendRawTransactionSync, until the node says no
 
     @property
     def address(self) -> str:
@@ -110,17 +166,151 @@ class ChainClient:
         return with_retries(fn, attempts=self.attempts, what=what)
 
     def head(self) -> int:
-        return self.rpc(lambda: self.w3.eth.block_number, "block_number")
+        """The number of this tick's latest block."""
+        return int(self.latest_block()["number"])
 
     def begin_tick(self) -> None:
-        """Forget what was read for the previous tick (the latest block)."""
+        """Forget what was read for the previous tick (the latest block; views stay while it does not move)."""
         self._latest = None
 
     def latest_block(self) -> dict[str, Any]:
-        """The latest block, read once per tick."""
+        """The latest block, read once per tick (with the priority fee when that is stale)."""
         if self._latest is None:
-            self._latest = dict(self.rpc(lambda: self.w3.eth.get_block("latest"), "latest_block"))
-        return self._latest
+            out = self.batch(self._head_reads(), "latest_block")
+            self._set_head(out[0], out[1] if len(out) > 1 else None)
+        return self._latest  # type: ignore[return-value]
+
+    def _head_reads(self) -> list[Read]:
+        reads = [Read("eth_getBlockByNumber", ["latest", False], PYTHONIC_RESULT_FORMATTERS["eth_getBlockByNumber"],
+                      lambda: self.w3.eth.get_block("latest"))]
+        if self.system.fixed_gas is None and self._base_fee is not False and (
+                self._tip is None or self._known_block - self._tip[0] >= TIP_BLOCKS):
+            reads.append(Read("eth_maxPriorityFeePerGas", [], PYTHONIC_RESULT_FORMATTERS["eth_maxPriorityFeePerGas"],
+                              self._read_tip))
+        return reads
+
+    def _set_head(self, block: Any, tip: int | None) -> None:
+        self._latest = dict(block)
+        self._base_fee = self._latest.get("baseFeePerGas") is not None
+        number = int(self._latest["number"])
+        if tip is not None:
+            self._tip = (number, int(tip))
+        if number != self._views_at:
+            self._views, self._views_at = {}, number
+        self._known_block = max(self._known_block, number)
+        self.seen_time = int(self._latest["timestamp"])
+
+    def read_next_block(self, views: Iterable[View], cursor: int) -> list[Event] | None:
+        """Start a tick by betting that the head is the block after the newest one known (`cursor`,
+        the last head, this client's last transaction), P: one batch reads the head block, the
+        events of blocks cursor+1..P and `views` at P. If the head is P (and P's log bloom agrees
+        with the events read), those are this tick's events and views; else None, and only the head
+        is kept (read the rest with `prefetch`)."""
+        if not self.batching or self._latest is not None:
+            return None
+        bet = max(cursor, self._known_block) + 1
+        if bet - cursor > EVENT_CHUNK:
+            return None
+        wanted = list(dict.fromkeys(views))
+        head_reads = self._head_reads()
+        reads = [*head_reads, self._logs_read(cursor + 1, bet), *(self._view_read(fn, a, bet) for fn, a in wanted)]
+        answers = self.rpc(lambda: self.w3.provider.make_batch_request([(r.method, r.params) for r in reads]),
+                           "read_next_block")
+        if not isinstance(answers, list) or len(answers) != len(reads) or answers[0].get("result") is None:
+            return None       # let latest_block read the head (and say why, if the node refuses)
+        tip = answers[1].get("result") if len(head_reads) > 1 else None
+        self._set_head(head_reads[0].decode(answers[0]["result"]), None if tip is None else head_reads[1].decode(tip))
+        bet_answers = answers[len(head_reads):]
+        if self.head() != bet or any("result" not in a for a in bet_answers):
+            return None
+        events: list[Event] = reads[len(head_reads)].decode(bet_answers[0]["result"])
+        bloom = BloomFilter(int.from_bytes(bytes(self._latest["logsBloom"]), "big"))   # type: ignore[index]
+        if not any(ev.block == bet for ev in events) and bytes.fromhex(self.system.address[2:]) in bloom:
+            return None       # P may hold events of ours that the log read did not see: read them pinned
+        self._views = {v: r.decode(a["result"])
+                       for v, r, a in zip(wanted, reads[len(head_reads) + 1:], bet_answers[1:], strict=True)}
+        return events
+
+    def _read_tip(self) -> int | None:
+        """eth_maxPriorityFeePerGas, or None where the node has no such method (no EIP-1559)."""
+        try:
+            return int(self.w3.eth.max_priority_fee)
+        except (Web3RPCError, ValueError):
+            return None
+
+    # ---- batched reads -------------------------------------------------------------------------
+    def batch(self, reads: Sequence[Read], what: str = "batch") -> list[Any]:
+        """Each read's value, in order: one HTTP request per BATCH_LIMIT reads over HTTP (a read the
+        node answers with an error is done again alone, which raises web3's own exception)."""
+        if not self.batching:
+            return [self.rpc(r.direct, f"{what} {r.method}") for r in reads]
+        if len(reads) == 1:
+            r = reads[0]
+            answer = self.rpc(lambda: self.w3.provider.make_request(r.method, r.params), f"{what} {r.method}")
+            if "error" in answer or "result" not in answer:
+                return [self.rpc(r.direct, f"{what} {r.method}")]
+            return [r.decode(answer["result"])]
+        out: list[Any] = []
+        for i in range(0, len(reads), BATCH_LIMIT):
+            chunk = reads[i:i + BATCH_LIMIT]
+            answers = self.rpc(lambda c=chunk: self.w3.provider.make_batch_request(
+                [(r.method, r.params) for r in c]), what)
+            if not isinstance(answers, list) or len(answers) != len(chunk):   # batches refused
+                log.warning(kv("rpc_batch_refused", what=what, answer=str(answers)[:200]))
+                self.batching = False
+                return out + [self.rpc(r.direct, f"{what} {r.method}") for r in reads[i:]]
+            for r, answer in zip(chunk, answers, strict=True):
+                if "error" in answer or "result" not in answer:
+                    out.append(self.rpc(r.direct, f"{what} {r.method}"))
+                else:
+                    out.append(r.decode(answer["result"]))
+        return out
+
+    def _view_read(self, fn_name: str, args: tuple[Any, ...], block: int) -> Read:
+        return Read("eth_call", [self.system.view_call(fn_name, *args), hex(block)],
+                    lambda data: self.system.decode_view(fn_name, bytes.fromhex(data.removeprefix("0x"))),
+                    lambda: getattr(self.system.contract.functions, fn_name)(*args).call(block_identifier=block))
+
+    def _logs_read(self, from_block: int, to_block: int) -> Read:
+        def decode(raw: Any) -> list[Event]:
+            return self.system.decode_logs(list(PYTHONIC_RESULT_FORMATTERS["eth_getLogs"](raw)))
+
+        return Read("eth_getLogs", [{"address": self.system.address, "fromBlock": hex(from_block),
+                                     "toBlock": hex(to_block)}], decode,
+                    lambda: self.system.events_since(from_block, to_block))
+
+    def prefetch(self, views: Iterable[View], logs_from: int | None = None) -> list[Event]:
+        """Read `views` (those not read yet) at this tick's head block, and with them, when
+        `logs_from` is given, the Optimist events of blocks logs_from..head: one batch."""
+        head = self.head()
+        wanted = [v for v in dict.fromkeys(views) if v not in self._views]
+        reads = [self._view_read(fn, args, head) for fn, args in wanted]
+        with_logs = logs_from is not None and logs_from <= head
+        if with_logs:
+            reads.insert(0, self._logs_read(logs_from, head))   # type: ignore[arg-type]
+        if not reads or not self.batching:       # call by call: views are read when used
+            return self.rpc(reads[0].direct, "get_logs") if with_logs else []
+        out = self.batch(reads, "prefetch")
+        events: list[Event] = out.pop(0) if with_logs else []
+        self._views.update(zip(wanted, out, strict=True))
+        return events
+
+    def view(self, fn_name: str, *args: Any) -> Any:
+        """The contract view `fn_name(*args)` at this tick's head block (read once per block)."""
+        head = self.head()
+        key = (fn_name, tuple(args))
+        if key not in self._views:
+            self._views[key] = self.batch([self._view_read(fn_name, key[1], head)], fn_name)[0]
+        return self._views[key]
+
+    def game(self, game_id: int) -> GameInfo:
+        return self.system.game_info(game_id, self.view("games", game_id))
+
+    def result(self, result_id: int) -> ResultInfo:
+        return self.system.result_info(result_id, self.view("results", result_id))
+
+    def get_request(self, request_id: int) -> RequestInfo:
+        return self.system.request_info(request_id, self.view("requests", request_id))
 
     def now(self) -> int:
         """The time the next block will (at least) have: latest timestamp + 1, or the wall clock if
@@ -137,14 +327,25 @@ class ChainClient:
         record = self.store.tx(key)
         if record is not None and record.status in (*OPEN_TX, "mined"):
             return self._settle(record)
-        fn = getattr(self.system.contract.functions, function)(*args)
+        # over JSON-RPC the transaction is built here from the function's cached ABI (web3's contract
+        # objects validate the whole ABI on every build, estimate and call: most of a tick's CPU)
+        built = self.system.fixed_gas is None
+        fn = None if built else getattr(self.system.contract.functions, function)(*args)
         params: dict[str, Any] = {"from": self.address, "value": value}
+        if built:
+            params.update(to=self.system.address, data=self.system.call_data(function, *args))
+        # a first attempt of a bisection move goes out on its kind's gas, without a preflight
+        cached = self._gas.get(function) if record is None else None
         try:
+            if cached is not None:
+                gas = cached
             # against the pending block: its timestamp is "now" even when the node mines on demand
-            if self.system.fixed_gas is None:
-                gas = int(self.rpc(lambda: fn.estimate_gas(params, block_identifier="pending"),
+            elif built:
+                gas = int(self.rpc(lambda: self.w3.eth.estimate_gas(params, "pending"),   # type: ignore[arg-type]
                                    f"estimate_gas {function}") * GAS_MARGIN)
                 gas += 10_000
+                if function in GAS_CACHED:
+                    self._gas[function] = gas
             else:   # eth-tester: its estimate is a slow binary search; a call still names reverts
                 self.rpc(lambda: fn.call(params, block_identifier="pending"), f"call {function}")
                 gas = self.system.fixed_gas
@@ -153,10 +354,15 @@ class ChainClient:
         if self._nonce is None:
             self._nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce")
         nonce = self._nonce
-        tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
-                                                    "nonce": nonce, "chainId": self.chain_id}),
-                      f"build {function}")
-        signed = self.account.sign_transaction(tx)
+        if built:
+            fees = self._fees() or {"gasPrice": self.rpc(lambda: self.w3.eth.gas_price, "gas_price")}
+            tx = {"to": params["to"], "data": params["data"], "value": value, **fees, "gas": gas,
+                  "nonce": nonce, "chainId": self.chain_id}
+        else:
+            tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
+                                                        "nonce": nonce, "chainId": self.chain_id}),
+                          f"build {function}")
+        signed = Account.sign_transaction(tx, self._private_key)
         record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
                                           bytes(signed.hash))
         self._nonce = nonce + 1
@@ -166,17 +372,26 @@ class ChainClient:
         except (TxDropped, RpcUnavailable):
             self._nonce = None     # read it again from the node next time
             raise
+        except ContractRevert as exc:
+            if cached is None:
+                raise
+            # mined but reverted on the cached gas: estimate afresh (the record is now 'reverted', so
+            # this attempt preflights: an out-of-gas move is re-sent, a refused one named unsent)
+            log.info(kv("cached_gas_reverted", key=key, gas=cached, error=exc.name))
+            self._gas.pop(function, None)
+            return self.send(key, function, *args, value=value)
 
     def _fees(self) -> dict[str, int]:
-        """EIP-1559 fee fields from this tick's latest block and a priority fee read at most once a
-        minute; {} (web3 fills them) on chains without a base fee and on eth-tester."""
+        """EIP-1559 fee fields from this tick's latest block and a priority fee read again every
+        TIP_BLOCKS blocks; {} (web3 fills them) on chains without a base fee and on eth-tester."""
         if self.system.fixed_gas is not None:
             return {}
-        base = self.latest_block().get("baseFeePerGas")
+        block = self.latest_block()
+        base = block.get("baseFeePerGas")
         if base is None:
             return {}
-        if self._tip is None or time.monotonic() - self._tip[0] > 60:
-            self._tip = (time.monotonic(), int(self.rpc(lambda: self.w3.eth.max_priority_fee, "priority_fee")))
+        if self._tip is None:   # read with the head block every TIP_BLOCKS blocks (latest_block)
+            self._tip = (int(block["number"]), int(self.rpc(lambda: self.w3.eth.max_priority_fee, "priority_fee")))
         tip = self._tip[1]
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base) + tip}
 
@@ -195,13 +410,19 @@ class ChainClient:
         receipt can exist yet."""
         receipt = None if fresh else self._receipt(record.tx_hash)
         if receipt is None:
-            self._broadcast(record)
-            receipt = self._wait(record)
+            receipt = self._broadcast(record)
+            if receipt is None:
+                receipt = self._wait(record)
         return self._conclude(record, receipt)
 
-    def _broadcast(self, record: TxRecord) -> None:
+    def _broadcast(self, record: TxRecord) -> dict[str, Any] | None:
+        """Send the signed bytes; the receipt when the node waited for the block (EIP-7966), else None."""
+        receipt = None
         try:
-            self.rpc(lambda: self.w3.eth.send_raw_transaction(record.raw), f"send {record.function}")
+            if self._sync_send:
+                receipt = self._send_sync(record)
+            if not self._sync_send:
+                self.rpc(lambda: self.w3.eth.send_raw_transaction(record.raw), f"send {record.function}")
         except RpcUnavailable:
             raise
         except Exception as exc:  # nodes word "already known"/"nonce too low" differently
@@ -216,6 +437,27 @@ class ChainClient:
                 raise
         if record.status == "signed":
             self.store.update_tx(record.key, "sent")
+        return receipt
+
+    def _send_sync(self, record: TxRecord) -> dict[str, Any] | None:
+        """eth_sendRawTransactionSync: the receipt, or None if the node gave up waiting (it keeps the
+        transaction); a node without the method turns it off for good (`_sync_send`)."""
+        answer = self.rpc(lambda: self.w3.provider.make_request(
+            "eth_sendRawTransactionSync", ["0x" + record.raw.hex()]), f"send {record.function}")
+        error = answer.get("error")
+        if error is None:
+            return dict(PYTHONIC_RESULT_FORMATTERS["eth_getTransactionReceipt"](answer["result"]))
+        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+        code = error.get("code") if isinstance(error, dict) else None
+        lower = message.lower()
+        if code == METHOD_MISSING or ("method" in lower and any(
+                w in lower for w in ("not found", "not supported", "unsupported", "does not exist", "not available"))):
+            log.info(kv("send_sync_unsupported", error=message[:200]))
+            self._sync_send = False
+            return None
+        if code == SYNC_TIMEOUT or "timeout" in lower or "timed out" in lower:
+            return None       # not mined within the node's wait: poll for the receipt
+        raise Web3RPCError(message, rpc_response=answer)
 
     def _receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
         try:
@@ -244,6 +486,7 @@ class ChainClient:
         gas_used = receipt["gasUsed"]
         fee = gas_used * receipt.get("effectiveGasPrice", 0)
         block = receipt["blockNumber"]
+        self._known_block = max(self._known_block, int(block))
         if receipt["status"] != 1:
             error = self._replay_error(record, block)
             self.store.update_tx(record.key, "reverted", gas_used=gas_used, fee_paid=fee, block=block,

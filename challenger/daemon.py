@@ -18,13 +18,12 @@ from typing import Any
 
 from web3.exceptions import Web3RPCError
 
-from challenger.client import ChainClient, RpcUnavailable, TxDropped, kv
+from challenger.client import EVENT_CHUNK, ChainClient, RpcUnavailable, TxDropped, kv
 from challenger.metrics import DaemonMetrics
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
 from challenger.store import Store
 from contracts.system import ContractRevert, Event, GameInfo, GameStatus, ResultInfo
 
-EVENT_CHUNK = 2000   # blocks per eth_getLogs
 MAX_TRACES = 16      # runs kept in memory; older ones (no longer needed by a move) are recomputed on demand
 NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired", "RequestReopening")
 # events after which the contract may owe this daemon money (its balance is read only then)
@@ -154,18 +153,48 @@ class Daemon:
 
     # ---- events --------------------------------------------------------------------------------
     def ingest(self) -> None:
-        """Read Optimist events from the stored cursor to the head into the store."""
-        head = self.client.head()
+        """Read Optimist events from the stored cursor to the head into the store, in one batch with
+        the contract views this tick's decisions read (`views_to_read`), all at the head block."""
         cursor = self.store.cursor()
+        if cursor is not None:
+            events = self.client.read_next_block(self.views_to_read(), cursor)
+            if events is not None:               # the head is the block after the cursor's
+                self._ingested(events, cursor)
+                return
+        head = self.client.head()
         if cursor is None or cursor > head:      # first run, or the node lost blocks: rescan
             cursor = self.start_block - 1
-        while cursor < head:
-            to = min(head, cursor + EVENT_CHUNK)
+        while head - cursor > EVENT_CHUNK:       # catching up: chunk by chunk
+            to = cursor + EVENT_CHUNK
             events = self.client.rpc(lambda c=cursor, t=to: self.system.events_since(c + 1, t), "get_logs")
             for ev in events:
                 self.on_event(ev)
             cursor = to
             self.store.set_cursor(cursor)
+        self._ingested(self.client.prefetch(self.views_to_read(), logs_from=cursor + 1 if cursor < head else None),
+                       cursor)
+
+    def _ingested(self, events: list[Event], cursor: int) -> None:
+        """Take in the events of blocks cursor+1..head (read with this tick's views)."""
+        for ev in events:
+            self.on_event(ev)
+        if cursor < self.client.head():
+            self.store.set_cursor(self.client.head())
+        if events:    # what the events brought (a new game, a new result) is read in one more batch
+            self.client.prefetch(self.views_to_read())
+
+    def views_to_read(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The contract views (name, args) this tick's decisions will read, from the store; a view
+        missing here is still read when used, alone."""
+        return [("balances", (self.me,))] if self._maybe_credited else []
+
+    def game_views(self, role: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """The views `active_games(role)` reads: each active game and its result."""
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        for row in self.store.games("active"):
+            if row["role"] == role:
+                out += [("games", (row["game_id"],)), ("results", (row["result_id"],))]
+        return out
 
     def on_event(self, ev: Event) -> None:
         s, a = self.store, ev.args
@@ -220,12 +249,12 @@ class Daemon:
 
     def discover_models(self) -> None:
         """Find the registered models this daemon can run (also those registered before start_block)."""
-        count = self.client.rpc(lambda: self.system.counts()[0], "modelCount")
-        for model_id in range(1, count + 1):
-            if model_id in self.served:
-                continue
+        count = self.client.view("modelCount")
+        missing = [m for m in range(1, count + 1) if m not in self.served]
+        self.client.prefetch(("models", (m,)) for m in missing)
+        for model_id in missing:
             try:
-                info = self.client.rpc(lambda m=model_id: self.system.model(m), "model")
+                info = self.system.model_info(model_id, self.client.view("models", model_id))
             except ContractRevert:   # a graph model (two-phase games): not served by the daemons yet
                 continue
             model = self._roots.get(info.image_root)
@@ -378,18 +407,18 @@ class Daemon:
             if row["role"] != role:
                 continue
             gid = row["game_id"]
-            g = self.client.rpc(lambda x=gid: self.system.game(x), "game")
+            g = self.client.game(gid)
             if g.status != GameStatus.ACTIVE:
                 self.store.end_game(gid, g.status.name.lower(), None, None)
                 continue
-            res = self.client.rpc(lambda x=g.result_id: self.system.result(x), "result")
+            res = self.client.result(g.result_id)
             yield gid, g, res
 
     def withdraw_all(self) -> int:
         """Withdraw whatever the contract credits us (looked up only after an event that may credit)."""
         if not self._maybe_credited:
             return 0
-        balance = self.client.rpc(lambda: self.system.balance(self.me), "balance")
+        balance = self.client.view("balances", self.me)
         if balance <= 0:
             self._maybe_credited = False
             return 0

@@ -49,6 +49,18 @@ class Operator(Daemon):
         sent += self.withdraw_all()
         return sent
 
+    def views_to_read(self) -> list[tuple[str, tuple[Any, ...]]]:
+        views = super().views_to_read() + self.game_views("defender")
+        for row in self.store.requests("open"):
+            if row["model_id"] in self.served and int(row["fee"]) >= self.min_fee:
+                views.append(("requests", (row["request_id"],)))
+        for row in self.store.results("pending"):
+            if row["operator"] == self.me:
+                views.append(("results", (row["result_id"],)))
+                if self.client.seen_time >= int(row["deadline"]):   # finalizing soon: its request names the call
+                    views.append(("requests", (row["request_id"],)))
+        return views
+
     def bonds_at_stake(self, active_games: list[Any]) -> int:
         mine = [r for r in self.store.results("pending") if r["operator"] == self.me]
         return len(mine) * self.system.params.result_bond
@@ -66,7 +78,7 @@ class Operator(Daemon):
                     self._skipped.add(rid)
                     self.emit("fee_too_low", request=rid, fee=int(row["fee"]), min_fee=self.min_fee)
                 continue
-            chain = self.client.rpc(lambda r=rid: self.system.get_request(r), "request")
+            chain = self.client.get_request(rid)
             if chain.status != RequestStatus.OPEN:
                 status = {RequestStatus.FINALIZED: "finalized", RequestStatus.CANCELLED: "cancelled"}.get(
                     chain.status, "posted")
@@ -146,7 +158,7 @@ class Operator(Daemon):
             if row["operator"] != self.me:
                 continue
             rid = row["result_id"]
-            res = self.client.rpc(lambda x=rid: self.system.result(x), "result")
+            res = self.client.result(rid)
             if res.status != ResultStatus.PENDING:
                 self.store.set_result_status(rid, res.status.name.lower())
                 continue
@@ -162,7 +174,7 @@ class Operator(Daemon):
     def _finalize_call(self, row: Any, request_id: int) -> tuple[Any, ...]:
         """finalize(resultId), or finalizeWithOutput(resultId, output) when the request names a callback
         (its consumer gets the output bytes; the contract checks them against the stored hash)."""
-        req = self.client.rpc(lambda: self.system.get_request(request_id), "request")
+        req = self.client.get_request(request_id)
         if req.has_callback:
             return ("finalizeWithOutput", row["result_id"], bytes(row["output"]))
         return ("finalize", row["result_id"])

@@ -32,8 +32,11 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
+from eth_utils.abi import get_abi_input_types, get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
+from web3._utils.abi import map_abi_data
+from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
@@ -549,6 +552,8 @@ class System:
         self._checker_abi = arts["NodeChecker"]["abi"]
         self._errors.update(_error_table(arts["Optimist"]["abi"]))
         self._mips_errors_loaded = False
+        self._functions_abi: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        self._event_objects: dict[str, Any] = {}
         self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
                         if e.get("type") == "event"}
 
@@ -709,7 +714,10 @@ class System:
         return self._params
 
     def model(self, model_id: int) -> ModelInfo:
-        m = self.contract.functions.models(model_id).call()
+        return self.model_info(model_id, self.contract.functions.models(model_id).call())
+
+    def model_info(self, model_id: int, m: tuple[Any, ...]) -> ModelInfo:
+        """A ModelInfo from the raw `models(model_id)` view."""
         if m[0] == "0x" + "00" * 20:
             raise ContractRevert("models", "UnknownModel", {"modelId": model_id}, b"")
         (_, entry, in_base, in_len, owner, out_base, out_size, out_len, image_root, model_hash, in_size,
@@ -752,14 +760,22 @@ class System:
         return self._call("initialStateHash", model_id, bytes(input_bytes))
 
     def get_request(self, request_id: int) -> RequestInfo:
+        return self.request_info(request_id, self.contract.functions.requests(request_id).call())
+
+    def request_info(self, request_id: int, raw: tuple[Any, ...]) -> RequestInfo:
+        """A RequestInfo from the raw `requests(request_id)` view."""
         (requester, model_id, callback_gas, fee, status, result_id, deadline, reopen_at, callback, init,
-         input_hash) = self.contract.functions.requests(request_id).call()
+         input_hash) = raw
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
                            input_hash, deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
+        return self.result_info(result_id, self.contract.functions.results(result_id).call())
+
+    def result_info(self, result_id: int, raw: tuple[Any, ...]) -> ResultInfo:
+        """A ResultInfo from the raw `results(result_id)` view."""
         (operator, status, outcome, exit_code, graph, posted_at, request_id, steps, open_games, sharers, final_hash,
-         output_hash) = self.contract.functions.results(result_id).call()
+         output_hash) = raw
         bond = self.params.result_bond if status else 0
         return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
                           bond, final_hash, output_hash, posted_at + self.params.challenge_window,
@@ -779,7 +795,11 @@ class System:
         return self.contract.functions.barred(request_id, operator).call()
 
     def game(self, game_id: int) -> GameInfo:
-        g = self.contract.functions.games(game_id).call()
+        return self.game_info(game_id, self.contract.functions.games(game_id).call())
+
+    @staticmethod
+    def game_info(game_id: int, g: tuple[Any, ...]) -> GameInfo:
+        """A GameInfo from the raw `games(game_id)` view."""
         return GameInfo(game_id, g[0], GameStatus(g[1]), Phase(g[2]), g[3], bool(g[4]), *g[5:])
 
     def clock_deadline(self, game_id: int) -> int:
@@ -799,6 +819,32 @@ class System:
         f = self.contract.functions
         return (f.modelCount().call(), f.requestCount().call(), f.resultCount().call(), f.gameCount().call())
 
+    # ---- views by name (batched reads: challenger.client) ---------------------------------------
+    def _function_abi(self, fn_name: str) -> tuple[bytes, list[str], list[str]]:
+        """(selector, input types, output types) of a function, looked up once (web3 validates the
+        whole ABI on every contract-function object it builds, which costs more than the encoding)."""
+        if fn_name not in self._functions_abi:
+            abi = self.contract.get_function_by_name(fn_name).abi
+            inputs = get_abi_input_types(abi)
+            selector = keccak(text=f"{fn_name}({','.join(inputs)})")[:4]
+            self._functions_abi[fn_name] = (selector, inputs, get_abi_output_types(abi))
+        return self._functions_abi[fn_name]
+
+    def call_data(self, fn_name: str, *args: Any) -> str:
+        """The calldata (0x-hex) of `fn_name(*args)`."""
+        selector, inputs, _ = self._function_abi(fn_name)
+        return "0x" + (selector + self.w3.codec.encode(inputs, args)).hex()
+
+    def view_call(self, fn_name: str, *args: Any) -> dict[str, str]:
+        """The eth_call transaction ({to, data}) of the view `fn_name(*args)`."""
+        return {"to": self.address, "data": self.call_data(fn_name, *args)}
+
+    def decode_view(self, fn_name: str, data: bytes) -> Any:
+        """The return value of the view `fn_name` from its raw eth_call output, as `.call()` gives it."""
+        types = self._function_abi(fn_name)[2]
+        values = map_abi_data(BASE_RETURN_NORMALIZERS, types, self.w3.codec.decode(types, bytes(data)))
+        return values[0] if len(values) == 1 else values
+
     # ---- events ---------------------------------------------------------------------------------
     def decode_logs(self, logs: list[Any]) -> list[Event]:
         """Decode the logs this contract emitted, in order; others are skipped."""
@@ -809,7 +855,9 @@ class System:
             name = self._events.get(bytes(log["topics"][0]))
             if name is None:
                 continue
-            ev = getattr(self.contract.events, name)().process_log(log)
+            if name not in self._event_objects:
+                self._event_objects[name] = getattr(self.contract.events, name)()
+            ev = self._event_objects[name].process_log(log)
             out.append(Event(name, {k: _plain(v) for k, v in ev["args"].items()}, ev["blockNumber"],
                              bytes(ev["transactionHash"]), ev["logIndex"]))
         return out

@@ -9,6 +9,7 @@ chain (eth-tester in process, or anvil over JSON-RPC), set up by `optimist.world
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import requests
 from web3 import Web3
 
 from challenger.models import ServedModel
@@ -44,7 +46,8 @@ class DisputeFigures:
     challenger_gas: int        # gas of every transaction the challenger sent
     prove_gas: int             # gas of the one-step proof transaction
     transactions: int
-    rpc_requests: int          # JSON-RPC requests both daemons sent, request -> resolved (0 on eth-tester)
+    rpc_requests: int          # HTTP requests both daemons sent, request -> resolved (0 on eth-tester)
+    rpc_calls: int             # JSON-RPC calls in them (a batch request carries several)
     rpc_by_method: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,23 +55,51 @@ class DisputeFigures:
 
 
 class RequestCounter:
-    """Counts the HTTP JSON-RPC requests a Web3 instance sends from now on (what reaches the node:
-    answers web3 serves from its cache are not requests), and the JSON-RPC methods in them."""
+    """Counts every HTTP request this process sends (any Web3 instance, any JSON-RPC client: the
+    count is taken where `requests` hands them to the network) while it is open and not `paused`,
+    and the JSON-RPC calls in them by method (a batch is one HTTP request of several calls)."""
 
-    def __init__(self, w3: Web3) -> None:
+    def __init__(self) -> None:
         self.http_requests = 0
         self.by_method: Counter[str] = Counter()
-        manager = w3.provider._request_session_manager  # type: ignore[attr-defined]
-        post = manager.make_post_request
+        self._paused = False
+        self._original: Any = None
 
-        def counted(endpoint_uri: str, data: bytes, **kwargs: Any) -> Any:
-            self.http_requests += 1
-            body = json.loads(data)
-            for call in body if isinstance(body, list) else [body]:
-                self.by_method[call.get("method", "?")] += 1
-            return post(endpoint_uri, data, **kwargs)
+    def __enter__(self) -> RequestCounter:
+        self._original = original = requests.adapters.HTTPAdapter.send
+        counter = self
 
-        manager.make_post_request = counted
+        def counted(adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
+                    *args: Any, **kwargs: Any) -> requests.Response:
+            if not counter._paused:
+                counter.http_requests += 1
+                try:
+                    body = json.loads(request.body or b"null")
+                except ValueError:
+                    body = None
+                for call in body if isinstance(body, list) else [body]:
+                    counter.by_method[call.get("method", "?") if isinstance(call, dict) else "?"] += 1
+            return original(adapter, request, *args, **kwargs)
+
+        requests.adapters.HTTPAdapter.send = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        requests.adapters.HTTPAdapter.send = self._original  # type: ignore[method-assign]
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Requests sent inside are not counted (the measuring harness's own reads)."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    @property
+    def calls(self) -> int:
+        """JSON-RPC calls (batched ones each counted)."""
+        return sum(self.by_method.values())
 
 
 @contextmanager
@@ -94,10 +125,13 @@ def _gas(store: Store, function: str | None = None) -> int:
 
 
 def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "eth-tester") -> DisputeFigures:
-    """Run one dispute of `model` on `input_bytes` to its end and time it."""
-    with chain(chain_name) as w3:
-        world = World.deploy(w3, model, window=3600, clock=1800)
-        liar, challenger = world.operator(dishonest=True, name="liar"), world.challenger(name="challenger")
+    """Run one dispute of `model` on `input_bytes` to its end and time it. Over JSON-RPC, every HTTP
+    request the daemons send from the request's transaction to the end is counted (the request's own
+    transaction and the harness's check of the game's status are not)."""
+    with chain(chain_name) as w3, RequestCounter() as counter:
+        with counter.paused():
+            world = World.deploy(w3, model, window=3600, clock=1800)
+            liar, challenger = world.operator(dishonest=True, name="liar"), world.challenger(name="challenger")
         vm_seconds = [0.0]
 
         def listen(event: str, fields: dict[str, Any]) -> None:
@@ -105,28 +139,34 @@ def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "e
                 vm_seconds[0] += fields["seconds"]
 
         challenger.listeners.append(listen)
-        counter = RequestCounter(w3) if chain_name != "eth-tester" else None
         t0 = time.perf_counter()
-        world.request(input_bytes)
+        with counter.paused():
+            world.request(input_bytes)
         opened: list[float] = []
 
         def resolved() -> bool:
+            """The game ended: the challenger's proof (or a timeout) mined, or its store saw the end
+            (no request: the outcome is checked on chain below)."""
             games = challenger.store.games()
             if not games:
                 return False
             if not opened:
                 opened.append(time.perf_counter())
-            return world.system.game(games[0]["game_id"]).status != GameStatus.ACTIVE
+            gid = games[0]["game_id"]
+            ending = [challenger.store.tx(f"{kind}:{gid}") for kind in ("prove", "timeout")]
+            return games[0]["status"] != "active" or any(t is not None and t.status == "mined" for t in ending)
 
         try:
             world.run_until(resolved, [liar, challenger], max_ticks=MAX_TICKS)
         except StuckError as exc:
             raise DisputeError(f"the dispute did not resolve: {exc}") from None
         end = time.perf_counter()
+        http_requests, calls, by_method = counter.http_requests, counter.calls, counter.by_method.most_common()
         game_id = challenger.store.games()[0]["game_id"]
         status = world.system.game(game_id).status
         if status != GameStatus.CHALLENGER_WON:
             raise DisputeError(f"the honest challenger did not win (game ended {status.name})")
+        over_http = chain_name != "eth-tester"
         return DisputeFigures(
             chain=chain_name, steps=int(challenger.store.game(game_id)["steps"]),
             rounds=sum(1 for m in challenger.store.moves(game_id) if m["kind"] in ("agree", "disagree")),
@@ -134,5 +174,14 @@ def measure_dispute(model: ServedModel, input_bytes: bytes, chain_name: str = "e
             operator_gas=_gas(liar.store), challenger_gas=_gas(challenger.store),
             prove_gas=_gas(challenger.store, "prove"),
             transactions=len(liar.store.txs("mined")) + len(challenger.store.txs("mined")),
-            rpc_requests=counter.http_requests if counter else 0,
-            rpc_by_method=dict(counter.by_method.most_common()) if counter else {})
+            rpc_requests=http_requests if over_http else 0, rpc_calls=calls if over_http else 0,
+            rpc_by_method=dict(by_method) if over_http else {})
+
+
+def measure_disputes(model: ServedModel, input_bytes: bytes, chain_name: str = "eth-tester",
+                     runs: int = 3) -> tuple[list[DisputeFigures], dict[str, float]]:
+    """`runs` disputes, each on a fresh chain; their figures and the seconds' min and median."""
+    figures = [measure_dispute(model, input_bytes, chain_name) for _ in range(max(1, runs))]
+    totals, games = [f.total_s for f in figures], [f.game_s for f in figures]
+    return figures, {"min_s": min(totals), "median_s": statistics.median(totals),
+                     "game_min_s": min(games), "game_median_s": statistics.median(games)}

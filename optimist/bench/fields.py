@@ -66,6 +66,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
 )}
 
 _GAS = 30_000_000
+DISPUTE_RUNS = 3          # disputes measured per chain (fewer with --reps below it, e.g. --quick)
 MODEL_FIELDS: tuple[Field, ...] = (
     Field("parameters", "parameters", "", "model", "int", 0, 1e10),
     Field("macs", "multiply-accumulates", "MAC", "model", "int", 0, 1e13),
@@ -92,9 +93,11 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("step_gas", "one-step gas (this model's step at mid-run, MIPS.sol)", "gas", "checkpoint", "int",
           21000, _GAS),
     *(f for chain in ("eth_tester", "anvil") for f in (
-        Field(f"dispute_{chain}_s", f"full dispute on {chain.replace('_', '-')} (request -> resolved)", "s",
+        Field(f"dispute_{chain}_s", f"full dispute on {chain.replace('_', '-')} (request -> resolved; median of "
+              f"{DISPUTE_RUNS} runs)", "s", f"dispute_{chain}", "float", 0, 86400),
+        Field(f"dispute_{chain}_min_s", f"  fastest of the {DISPUTE_RUNS} runs ({chain.replace('_', '-')})", "s",
               f"dispute_{chain}", "float", 0, 86400),
-        Field(f"dispute_{chain}_game_s", f"  game only on {chain.replace('_', '-')} (opened -> resolved)", "s",
+        Field(f"dispute_{chain}_game_s", f"  game only on {chain.replace('_', '-')} (opened -> resolved; median)", "s",
               f"dispute_{chain}", "float", 0, 86400),
         Field(f"dispute_{chain}_rounds", f"  bisection rounds ({chain.replace('_', '-')})", "", f"dispute_{chain}", "int", 0, 48),
         Field(f"dispute_{chain}_operator_gas", f"  gas paid by the (lying) operator ({chain.replace('_', '-')})", "gas",
@@ -104,8 +107,11 @@ MODEL_FIELDS: tuple[Field, ...] = (
         Field(f"dispute_{chain}_prove_gas", f"  one-step proof transaction ({chain.replace('_', '-')})", "gas",
               f"dispute_{chain}", "int", 21000, _GAS),
     )),
-    Field("dispute_anvil_rpc_requests", "  JSON-RPC requests sent by both daemons (anvil)", "", "dispute_anvil",
+    Field("dispute_anvil_rpc_requests", "  HTTP JSON-RPC requests sent by both daemons (anvil; a batch is one; "
+          "most of any run)", "", "dispute_anvil", "int", 1, 10**7),
+    Field("dispute_anvil_rpc_calls", "  JSON-RPC calls in them (each call of a batch counted)", "", "dispute_anvil",
           "int", 1, 10**7),
+    Field("dispute_anvil_rpc_by_method", "  JSON-RPC calls by method (anvil)", "", "dispute_anvil", "dict", 0, 10**7),
     Field("vm_s_over_opml_claim", "VM time / opML's MNIST claim (3.6 s)", "x", "opml", "float", 0, 1e6),
     Field("vm_s_over_opml_measured", "VM time / opML measured here (1.9 s)", "x", "opml", "float", 0, 1e6),
     Field("steps_over_opml", "VM steps / opML's 12.4M", "x", "opml", "float", 0, 1e6),

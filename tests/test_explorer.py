@@ -93,6 +93,31 @@ def test_overview_lists_everything(chain) -> None:
     json.dumps(d)   # JSON-able as it is
 
 
+def check_against_contract(view: ChainView) -> None:
+    """The overview's event-derived rows equal the contract's own views of every id."""
+    d, s = view.overview(), view.system
+    assert (d["counts"]["requests"], d["counts"]["results"], d["counts"]["games"]) == s.counts()[1:]
+    for r in d["requests"]:
+        c = s.get_request(r["id"])
+        assert (r["status"], r["fee"], r["requester"], r["model"], r["deadline"]) == \
+            (c.status.name.lower(), c.fee, c.requester, c.model_id, c.deadline)
+        if r["status"] != "open":
+            assert r["result"] == c.result_id
+    for r in d["results"]:
+        c = s.result(r["id"])
+        assert (r["status"], r["operator"], r["steps"], r["open_games"], r["outcome"], r["deadline"], r["request"]) \
+            == (c.status.name.lower(), c.operator, c.steps, c.open_games, c.outcome.name.lower(), c.deadline,
+                c.request_id)
+    for g in d["games"]:
+        c = s.game(g["id"])
+        assert (g["status"], g["phase"], g["lo"], g["hi"], g["over_nodes"], g["result"], g["challenger"]) == \
+            (c.status.name.lower(), c.phase.name.lower(), c.lo, c.hi, c.over_nodes, c.result_id, c.challenger)
+
+
+def test_overview_agrees_with_the_contract(chain) -> None:
+    check_against_contract(chain["view"])
+
+
 def test_game_rounds_moves_and_the_decoded_instruction(chain) -> None:
     d = chain["view"].game(chain["game"])
     assert d["status"] == "challenger_won" and d["outcome"]["winner_side"] == "challenger"
@@ -160,7 +185,19 @@ def test_toy_game_with_mock_proof_is_shown() -> None:
     view = ChainView(world.system)
     g = view.game(gid)
     assert g["status"] == "active" and g["to_move"] == "defender" and g["clock_left"] > 0
+    check_against_contract(view)
+    s = world.system
+    s.post_midpoint(gid, 10, run.hash(10), sender=world.operator)
+    assert view.overview()["games"][0]["to_move"] == "challenger"
+    check_against_contract(view)
+    s.respond(gid, 10, run.hash(10) == truth.hash(10), sender=world.challengers[0])
+    check_against_contract(view)
+    gid2 = s.open_game(res, sender=world.challengers[1])       # a second game on the same lie
     play(world, gid, run.hash, truth.hash, truth.state)
+    check_against_contract(view)                                # rejected; game 2 still active (moot)
+    s.cancel_game(gid2)
+    check_against_contract(view)
+    assert view.game(gid2)["outcome"]["reason"].startswith("cancelled")
     g = view.game(gid)
     assert g["status"] == "challenger_won" and g["proof"] is not None
     from optimist.explorer import pages

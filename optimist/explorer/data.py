@@ -159,6 +159,76 @@ class _Index:
     games_of: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))        # result -> games
     request_events: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
     accounts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))          # address -> roles
+    # the chain's state as the events tell it (docs/game-rules.md §6), so the overview needs no call per id
+    requests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    games: dict[int, dict[str, Any]] = field(default_factory=dict)
+    graph_models: set[int] = field(default_factory=set)
+    model_ids: list[int] = field(default_factory=list)
+
+    def apply(self, ev: Event, time_of: Any) -> None:
+        """Update the event-derived state with `ev` (`time_of(block)` gives a block's timestamp)."""
+        a, name = ev.args, ev.name
+        if name in ("ModelRegistered", "GraphModelRegistered"):
+            self.model_ids.append(a["modelId"])
+            if name == "GraphModelRegistered":
+                self.graph_models.add(a["modelId"])
+        elif name == "RequestCreated":
+            self.requests[a["requestId"]] = {
+                "id": a["requestId"], "model": a["modelId"], "status": "open", "fee": a["fee"],
+                "requester": a["requester"], "created_at": time_of(ev.block), "result": 0, "deadline": a["deadline"]}
+        elif name == "RequestCancelled":
+            self.requests[a["requestId"]]["status"] = "cancelled"
+        elif name == "ResultPosted":
+            self.requests[a["requestId"]].update(status="posted", result=a["resultId"])
+            graph = self.requests[a["requestId"]]["model"] in self.graph_models
+            self.results[a["resultId"]] = {
+                "id": a["resultId"], "request": a["requestId"], "operator": a["operator"], "status": "pending",
+                "outcome": Outcome(a["outcome"]).name.lower(), "steps": a["steps"], "deadline": a["deadline"],
+                "open_games": 0, "graph": graph}
+        elif name == "ResultRejected":
+            self.results[a["resultId"]]["status"] = "rejected"
+            self.requests[a["requestId"]].update(status="open", result=0)
+        elif name == "ResultFinalized":
+            self.results[a["resultId"]]["status"] = "finalized"
+            self.requests[a["requestId"]]["status"] = "finalized"
+        elif name == "GameOpened":
+            result = self.results[a["resultId"]]
+            result["open_games"] += 1
+            steps = a["steps"]
+            phase = Phase.MIDPOINT if steps > 1 else Phase.TRANSITION if result["graph"] else Phase.PROOF
+            self.games[a["gameId"]] = {"id": a["gameId"], "result": a["resultId"], "challenger": a["challenger"],
+                                       "status": "active", "phase": phase.name.lower(), "lo": 0, "hi": steps,
+                                       "over_nodes": result["graph"], "rounds": 0}
+        elif name == "MoveMade":
+            g = self.games[a["gameId"]]
+            g.update(lo=a["lo"], hi=a["hi"], phase=Phase(a["next"]).name.lower())
+            g["rounds"] += a["kind"] == 0
+        elif name == "NodeEntered":
+            self.games[a["gameId"]].update(lo=0, hi=a["steps"], phase=Phase(a["next"]).name.lower(),
+                                           over_nodes=False)
+        elif name in ("GameResolved", "GameCancelled"):
+            g = self.games[a["gameId"]]
+            g["status"] = ("cancelled" if name == "GameCancelled" else
+                           "challenger_won" if a["challengerWon"] else "defender_won")
+            self.results[g["result"]]["open_games"] -= 1
+
+
+def serialize_provider(w3: Any) -> threading.RLock:
+    """Make every JSON-RPC request of `w3` take one lock and return it: an in-process eth-tester chain is
+    not thread-safe, and the explorer's threads read it while the demo's daemons write to it."""
+    lock = getattr(w3.provider, "_explorer_lock", None)
+    if lock is None:
+        lock = threading.RLock()
+        make_request = w3.provider.make_request
+
+        def locked(method: Any, params: Any) -> Any:
+            with lock:
+                return make_request(method, params)
+
+        w3.provider.make_request = locked
+        w3.provider._explorer_lock = lock
+    return lock
 
 
 class ChainView:
@@ -172,6 +242,7 @@ class ChainView:
         self._times: dict[int, int] = {}
         self._gas: dict[bytes, int] = {}
         self._proofs: dict[bytes, dict[str, Any]] = {}
+        self._models: dict[int, dict[str, Any]] = {}
 
     # ---- plumbing -------------------------------------------------------------------------------
     def _sync(self) -> int:
@@ -182,6 +253,7 @@ class ChainView:
             return latest
         for ev in self.system.events_since(ix.next_block, latest):
             ix.events.append(ev)
+            ix.apply(ev, self._time)
             a = ev.args
             if ev.name == "RequestCreated":
                 ix.request_created[a["requestId"]] = ev
@@ -254,49 +326,37 @@ class ChainView:
     def _overview(self) -> dict[str, Any]:
         head = self._head()
         now = head["chain_time"]
-        s = self.system
-        n_models, n_requests, n_results, n_games = s.counts()
+        s, ix = self.system, self._index
         p = s.params
-        models = [self._model(i) for i in range(1, n_models + 1)]
-        requests = []
-        for rid in range(1, n_requests + 1):
-            r = s.get_request(rid)
-            created = self._index.request_created.get(rid)
-            at = self._time(created.block) if created else None
-            requests.append({"id": rid, "model": r.model_id, "status": r.status.name.lower(), "fee": r.fee,
-                             "requester": r.requester, "created_at": at, "age": None if at is None else now - at,
-                             "result": r.result_id, "deadline": r.deadline})
-        results = []
-        for res_id in range(1, n_results + 1):
-            res = s.result(res_id)
-            results.append({"id": res_id, "request": res.request_id, "operator": res.operator,
-                            "status": res.status.name.lower(), "outcome": res.outcome.name.lower(),
-                            "steps": res.steps, "deadline": res.deadline, "window_left": res.deadline - now,
-                            "open_games": res.open_games, "graph": res.graph})
+        models = [self._model(i) for i in ix.model_ids]
+        requests = [{**r, "age": now - r["created_at"]} for _, r in sorted(ix.requests.items())]
+        results = [{**r, "window_left": r["deadline"] - now} for _, r in sorted(ix.results.items())]
         games = []
-        for gid in range(1, n_games + 1):
-            g = s.game(gid)
-            row: dict[str, Any] = {"id": gid, "result": g.result_id, "challenger": g.challenger,
-                                   "status": g.status.name.lower(), "phase": g.phase.name.lower(), "lo": g.lo,
-                                   "hi": g.hi, "over_nodes": g.over_nodes,
-                                   "rounds": sum(1 for e in self._index.game_events.get(gid, [])
-                                                 if e.name == "MoveMade" and e["kind"] == 0)}
-            if g.status == GameStatus.ACTIVE:
-                row["to_move"] = side_to_move(g.phase)
-                row["clock_left"] = g.clock_deadline - now
+        for gid, row in sorted(ix.games.items()):
+            row = dict(row)
+            if row["status"] == "active":   # clocks are not in the events: ask the contract
+                g = s.game(gid)
+                row.update(phase=g.phase.name.lower(), to_move=side_to_move(g.phase),
+                           clock_left=g.clock_deadline - now)
             games.append(row)
         balances = []
-        for account, roles in sorted(self._index.accounts.items()):
+        for account, roles in sorted(ix.accounts.items()):
             balances.append({"account": account, "roles": sorted(roles), "credited": s.balance(account),
                              "wallet": self.w3.eth.get_balance(account)})
         return {**head, "params": {"challenge_window": p.challenge_window, "clock": p.clock,
                                    "result_bond": p.result_bond, "challenge_bond": p.challenge_bond,
                                    "burn_bps": p.burn_bps, "mips": p.mips},
-                "counts": {"models": n_models, "requests": n_requests, "results": n_results, "games": n_games},
+                "counts": {"models": len(models), "requests": len(requests), "results": len(results),
+                           "games": len(games)},
                 "burned": s.burned(), "contract_balance": self.w3.eth.get_balance(s.address),
                 "models": models, "requests": requests, "results": results, "games": games, "balances": balances}
 
     def _model(self, model_id: int) -> dict[str, Any]:
+        if model_id not in self._models:   # a model never changes once registered
+            self._models[model_id] = self._read_model(model_id)
+        return self._models[model_id]
+
+    def _read_model(self, model_id: int) -> dict[str, Any]:
         try:
             m = self.system.model(model_id)
             return {"id": model_id, "kind": "program", "name": m.metadata_uri, "owner": m.owner,
@@ -315,7 +375,7 @@ class ChainView:
     def _game(self, game_id: int) -> dict[str, Any]:
         head = self._head()
         s = self.system
-        if not 1 <= game_id <= s.counts()[3]:
+        if game_id not in self._index.games:
             raise NotFound(f"no game {game_id}")
         g = s.game(game_id)
         res = s.result(g.result_id)
@@ -395,7 +455,7 @@ class ChainView:
     def _request(self, request_id: int) -> dict[str, Any]:
         head = self._head()
         s = self.system
-        if not 1 <= request_id <= s.counts()[1]:
+        if request_id not in self._index.requests:
             raise NotFound(f"no request {request_id}")
         r = s.get_request(request_id)
         created = self._index.request_created.get(request_id)

@@ -4,6 +4,7 @@ page's main block when a new block arrives, so pages update without a reload).""
 from __future__ import annotations
 
 import html
+import time
 from typing import Any
 
 STYLE = """
@@ -94,7 +95,7 @@ def shell(title: str, body: str, version: str, *, banner: str = "", poll_ms: int
 def overview(d: dict[str, Any]) -> str:
     """The overview's main block."""
     p = d["params"]
-    out = [f'<p class="muted">block {d["block"]} · chain time {d["chain_time"]} · contract '
+    out = [f'<p class="muted">block {d["block"]} · chain time {when(d["chain_time"])} UTC · contract '
            f'<span class="mono">{e(d["contract"])}</span> · window {p["challenge_window"]} s · clock {p["clock"]} s'
            f' · bonds {eth(p["result_bond"])} / {eth(p["challenge_bond"])} · burnt {eth(d["burned"])}</p>']
     out.append("<h2>Models</h2>" + table(
@@ -141,6 +142,15 @@ def overview(d: dict[str, Any]) -> str:
     return "".join(out)
 
 
+LEGEND = ('<p class="muted">Each bar is one round\'s interval (full width); the line is the midpoint the defender '
+          'hashed; orange is the half the challenger\'s answer kept for the next round.</p>')
+
+
+def when(ts: int | None) -> str:
+    """A unix time as UTC (chain time)."""
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
 def bisection_svg(phase: dict[str, Any], width: int = 640) -> str:
     """Each round as a bar: the interval of that round (full width), its midpoint, and the half kept."""
     rounds = phase["rounds"]
@@ -167,7 +177,9 @@ def bisection_svg(phase: dict[str, Any], width: int = 640) -> str:
         parts.append(f'<text x="{pad}" y="{y + 30}" fill="#6b7785">{lo:,}</text>')
         parts.append(f'<text x="{pad + bar}" y="{y + 30}" text-anchor="end" fill="#6b7785">{hi:,}</text>')
         label = f'mid {mid:,}' + (f' · {answer}' if answer else " · awaiting answer")
-        parts.append(f'<text x="{x_mid:.1f}" y="{y + 13}" text-anchor="middle" fill="#1c2430">{e(label)}</text>')
+        right = x_mid < pad + bar / 2
+        parts.append(f'<text x="{x_mid + (5 if right else -5):.1f}" y="{y + 13}" '
+                     f'text-anchor="{"start" if right else "end"}" fill="#1c2430">{e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -187,8 +199,7 @@ def game(d: dict[str, Any]) -> str:
     for i, ph in enumerate(d["phases"]):
         title = ("phase 1 (nodes)" if ph["over_nodes"] else
                  f"phase 2 (steps of node {ph['node']})" if "node" in ph else "bisection (VM steps)")
-        out.append(f"<h2>{e(title)}: {len(ph['rounds'])} rounds</h2>" + bisection_svg(ph))
-        del i
+        out.append(f"<h2>{e(title)}: {len(ph['rounds'])} rounds</h2>" + LEGEND * (i == 0) + bisection_svg(ph))
     if d["outcome"]:
         o = d["outcome"]
         out.append(f'<h2>Outcome</h2><p class="{"bad" if o["winner_side"] == "challenger" else "ok"}">'
@@ -208,7 +219,7 @@ def game(d: dict[str, Any]) -> str:
         out.append("<h2>One-step proof</h2>" + table(["field", "value"], rows))
     out.append("<h2>Moves</h2>" + table(
         ["block", "time", "who", "move", "gas", "tx"],
-        [[e(m["block"]), e(m["time"]), f'{e(m["who"])} {short(m["by"])}', e(m["what"]), f'{m["gas"]:,}',
+        [[e(m["block"]), e(when(m["time"])), f'{e(m["who"])} {short(m["by"])}', e(m["what"]), f'{m["gas"]:,}',
           f'<span class="mono" title="{e(m["tx"])}">{e(m["tx"][:14])}…</span>'] for m in d["moves"]]))
     return "".join(out)
 
@@ -217,7 +228,7 @@ def request(d: dict[str, Any]) -> str:
     """The request page's main block."""
     out = [f'<h1>Request #{d["id"]} {pill(d["status"])}</h1>',
            f'<p>model {d["model"]} · fee {eth(d["fee"])} · requester {short(d["requester"])} · deadline '
-           f'{d["deadline"]}{" · callback " + short(d["callback"]) if d["callback"] else ""}</p>']
+           f'{when(d["deadline"])}{" · callback " + short(d["callback"]) if d["callback"] else ""}</p>']
     inp = d.get("input")
     if inp:
         img = f'<img alt="input" src="{inp["image"]}" width="112" height="112" style="image-rendering:pixelated">' \

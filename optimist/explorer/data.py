@@ -251,7 +251,9 @@ class ChainView:
         ix = self._index
         if latest < ix.next_block:
             return latest
-        for ev in self.system.events_since(ix.next_block, latest):
+        new = self.system.events_since(ix.next_block, latest)
+        self._prefetch_times({ev.block for ev in new})
+        for ev in new:
             ix.events.append(ev)
             ix.apply(ev, self._time)
             a = ev.args
@@ -271,6 +273,22 @@ class ChainView:
                 ix.request_events[a["requestId"]].append(ev)
         ix.next_block = latest + 1
         return latest
+
+    def _prefetch_times(self, blocks: set[int]) -> None:
+        """Timestamps of `blocks` in one JSON-RPC batch where the provider supports it (HTTP nodes)."""
+        missing = sorted(blocks - self._times.keys())
+        if len(missing) < 2 or getattr(self.w3.provider, "ethereum_tester", None) is not None:
+            return
+        try:
+            with self.w3.batch_requests() as batch:
+                for b in missing:
+                    batch.add(self.w3.eth.get_block(b))
+                found = batch.execute()
+        except Exception:   # no batching here: _time reads them one by one
+            return
+        for b, block in zip(missing, found, strict=False):
+            if isinstance(block, dict) or hasattr(block, "timestamp"):
+                self._times[b] = block["timestamp"]
 
     def _time(self, block: int) -> int:
         if block not in self._times:

@@ -276,3 +276,47 @@ def test_command_help_and_bad_rpc(tmp_path) -> None:
     r = CliRunner().invoke(main, ["explorer", "--rpc-url", "http://127.0.0.1:9", "--deployment",
                                   str(tmp_path / "d.json")])
     assert r.exit_code == 3 and "cannot reach" in r.output
+
+
+def test_two_phase_game_shows_both_phases() -> None:
+    """A graph model's lie (tests/test_contracts_two_phase.py's helpers): phase 1 over nodes narrows to node 3,
+    the defender enters it, phase 2 over its VM steps ends in the proof; the view shows both phases."""
+    from graph_world import build_graph, tensor_root
+    from test_contracts_two_phase import Chain, fake_final, play_nodes, play_steps, post
+
+    from contracts.chain import eth_tester_web3
+    from contracts.system import deploy_system
+    from optimist.explorer import pages
+
+    graph = build_graph(load_tiny())
+    w3 = eth_tester_web3()
+    s = deploy_system(w3, challenge_window=600, clock=300)
+    acct = list(w3.eth.accounts)
+    chain = Chain(s, s.register_graph_model(graph.model_spec()), acct[1], acct[2], acct)
+    view = ChainView(s)
+    final = fake_final(graph, 3)
+    fake_out = final.memory.read(OUTPUT_BASE, 16)
+    trace = graph.trace[:3] + [graph.trace[2].with_slot(3, tensor_root(fake_out))]
+    res_id = post(chain, graph, trace, fake_out)
+    gid = s.open_game(res_id, sender=chain.challenger)
+    play_nodes(chain, gid, trace, graph.trace)
+    g = view.game(gid)
+    assert g["two_phase"] and g["over_nodes"] and g["phase"] == "transition" and g["to_move"] == "defender"
+    assert len(g["phases"]) == 1 and g["phases"][0]["over_nodes"] and g["phases"][0]["hi"] == graph.m
+    assert view.overview()["models"][0]["kind"] == "graph"
+    check_against_contract(view)
+    s.enter_node(gid, graph.entry(3, final=final), sender=chain.operator)
+    check_against_contract(view)
+    run = graph.nodes[3].run
+    fake_hash = keccak256(final.encode())
+    play_steps(chain, gid, lambda k: run.hashes[k] if k < run.steps else fake_hash, run.hashes.__getitem__, run,
+               prover=chain.challenger)
+    check_against_contract(view)
+    g = view.game(gid)
+    nodes, steps = g["phases"]
+    assert nodes["over_nodes"] and (nodes["rounds"][-1]["new_lo"], nodes["rounds"][-1]["new_hi"]) == (2, 3)
+    assert not steps["over_nodes"] and steps["node"] == 3 and steps["hi"] == run.steps and steps["rounds"]
+    assert any(m["what"].startswith("enter node 3") for m in g["moves"])
+    assert g["outcome"]["winner_side"] == "challenger" and g["proof"]["step"] == run.steps - 1
+    html = pages.game(g)
+    assert "phase 1 (nodes)" in html and "phase 2 (steps of node 3)" in html and html.count("<svg") == 2

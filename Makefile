@@ -6,7 +6,7 @@ STAMPS := .stamps
 export ZIG_GLOBAL_CACHE_DIR := $(CURDIR)/.zig-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test demo bench lint clean doctor mutation
+.PHONY: setup test demo bench lint clean doctor mutation browser-deps
 
 # pip and npm are independent: run them side by side, then the builds that need both.
 setup:
@@ -47,6 +47,17 @@ bench: setup
 
 doctor: setup
 	$(VENV)/bin/optimist doctor
+
+# Headless Chromium for the explorer's browser test (tests/test_explorer_browser.py skips without it): Debian's
+# chromium + chromium-driver via apt-get, as root. Not part of `make test`.
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	else \
+		echo "needs root: sudo apt-get install chromium chromium-driver"; exit 1; \
+	fi
 
 lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check .

@@ -97,7 +97,11 @@ def gas_of(store: Any, functions: tuple[str, ...] | None = None) -> tuple[int, i
     return sum(r["count"] for r in rows), sum(r["gas"] for r in rows)
 
 
-def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summary:
+def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_port: int | None = None,
+             pace: float = 0.0) -> Summary:
+    """The story; with `explorer_port` an explorer (optimist/explorer) serves the embedded chain on
+    127.0.0.1:`explorer_port` from deployment on (its URL is in `summary.outcome["explorer"]`, the server
+    in `summary.outcome["server"]`), and every game move waits `pace` seconds so the page shows it live."""
     from contracts.chain import eth_tester_web3
     from contracts.system import RequestStatus
     from optimist.world import World
@@ -114,6 +118,13 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
         p.note = f"model id {world.model_id}, image root 0x{image.image_root.hex()[:16]}…"
     console.print(f"deployed Optimist at {world.system.address}, MIPS at {world.system.params.mips}; "
                   f"challenge window {window} s, clocks {clock} s")
+    if explorer_port is not None:
+        from optimist.explorer import ChainView, Explorer
+        from optimist.explorer.data import serialize_provider
+
+        server = Explorer(ChainView(world.system, lock=serialize_provider(w3)), explorer_port, poll_ms=500).start()
+        summary.outcome.update(explorer=server.url, server=server)
+        console.print(f"explorer: [bold]{server.url}[/] (open it now: the dispute will be {server.url}/game/1)")
 
     honest, liar, challenger = world.operator(name="honest"), world.operator(dishonest=True, name="liar"), \
         world.challenger(name="challenger")
@@ -152,6 +163,8 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
     state = {"round": 0}
 
     def on_move(event: str, fields: dict[str, Any]) -> None:
+        if pace:
+            time.sleep(pace)   # lets the explorer's page show each move
         if event == "midpoint":
             state["round"] += 1
             rounds.add_row(str(state["round"]), f"[{fields['lo']:,}, {fields['hi']:,}]", f"{fields['mid']:,}",
@@ -213,7 +226,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
     console.print(bal)
     console.print(f"burnt from the liar's bond: {world.system.burned() / 1e18:.4f} ETH; "
                   f"contract balance left: {world.contract_balance()} wei")
-    summary.outcome = {
+    summary.outcome |= {
         "game": dict(game), "rounds": state["round"], "prove_gas": prove_gas, "labels": labels,
         "answers": [argmax(honest.trace(r).output) for r in rids], "lie": argmax(lie),
         "request_status": [world.system.get_request(r).status.name for r in rids],

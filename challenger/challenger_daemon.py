@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from challenger.daemon import Daemon
+from challenger.graph_games import GraphTrace, play_graph_game
 from challenger.models import ModelError
 from contracts.system import Event, Outcome, Phase, ResultStatus
 from mipsvm.memory import keccak256
@@ -120,6 +121,9 @@ class Challenger(Daemon):
             trace = self.ready_trace(res.request_id, urgent=True)
             if trace is None:
                 continue   # computing the run: next tick
+            if isinstance(trace, GraphTrace):   # a two-phase game (challenger.graph_games)
+                sent += play_graph_game(self, gid, g, res, trace)
+                continue
             now = self.client.now()
             deadline = g.clock_deadline
             if g.phase == Phase.RESPONSE:

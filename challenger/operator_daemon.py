@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from challenger.daemon import Daemon
+from challenger.graph_games import GraphTrace, defend_graph_game
 from challenger.models import ModelError
 from contracts.system import Outcome, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
@@ -112,6 +113,9 @@ class Operator(Daemon):
             trace = self.ready_trace(res.request_id, urgent=True)
             if trace is None:
                 continue   # recomputing the run (e.g. after a restart): next tick
+            if isinstance(trace, GraphTrace):   # a two-phase game (challenger.graph_games)
+                sent += defend_graph_game(self, gid, g, res, trace)
+                continue
             now = self.client.now()
             deadline = g.clock_deadline
             if g.phase == Phase.MIDPOINT:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from challenger.models import ModelError
 from contracts.system import GameInfo, GraphModelSpec, NodeEntry, Outcome, Phase, ResultInfo
 from contracts.system import NodeSpec as ContractNodeSpec
 from mipsvm.memory import keccak256
@@ -52,7 +53,7 @@ GRAPH_LIES = ("phase1", "phase2", "transition")
 NODE_IMAGES = 2      # node VM images kept per model (an image holds that node's weights)
 
 
-class GraphModelError(ValueError):
+class GraphModelError(ModelError):
     """A graph model that cannot be served (unreadable, or the first cut cannot split it)."""
 
 

@@ -177,3 +177,14 @@ def test_killed_daemons_resume_a_graph_game_in_phase_2(world: World, model: Grap
     assert ch2.store.games()[0]["status"] == "challenger_won"
     assert world.system.result(1).status == ResultStatus.REJECTED
     assert status(world, rid) == RequestStatus.OPEN
+
+
+def test_bench_measures_a_two_phase_dispute(model: GraphModel, x: bytes) -> None:
+    from optimist.bench.two_phase import measure_two_phase_dispute
+
+    d = measure_two_phase_dispute(model, x, "eth-tester")
+    assert (d.nodes, d.node) == (model.node_count, 2)
+    assert d.node_steps == GraphTrace(model, x).node_run(2).steps < d.model_steps
+    assert d.phase1_rounds == 2                   # m = 4: [0, 4] -> (C_2 wrong) [0, 2] -> (C_1 right) [1, 2]
+    assert d.phase2_rounds >= 10 and d.enter_gas > 21_000 and d.prove_gas > 21_000
+    assert d.operator_gas > d.enter_gas and d.challenger_gas > d.prove_gas

@@ -125,3 +125,33 @@ def test_bad_transition_loses_on_the_clock_in_chain_time(model, tmp_path: Path) 
         finally:
             liar.stop()
             ch.stop()
+
+
+def test_cli_registers_a_graph_model_and_requests_it(model, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optimist.cli import main
+
+    mdnn = tmp_path / "digits_mlp.mdnn"
+    mdnn.write_bytes(model.blob)
+    (tmp_path / "x.bin").write_bytes(sample_input(model.blob, seed=2).astype("<f4").tobytes())
+    (tmp_path / "short.bin").write_bytes(bytes(12))
+    with Anvil() as node:
+        key = "0x" + dev_accounts(1)[0].key.hex().removeprefix("0x")
+        env = {"OPTIMIST_RPC": node.url, "OPTIMIST_KEY": key, "OPTIMIST_DEPLOYMENT": str(tmp_path / "dep.json")}
+        runner = CliRunner()
+        r = runner.invoke(main, ["deploy", "--window", "60", "--clock", "30"], env=env)
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, ["register", "--two-phase", str(mdnn)], env=env)
+        assert r.exit_code == 0, r.output
+        assert "graph model 1 registered" in r.output and model.nodes_root.hex() in r.output
+        r = runner.invoke(main, ["register", "--two-phase", str(mdnn)], env=env)
+        assert r.exit_code == 0 and "already registered as graph model 1" in r.output, r.output
+        r = runner.invoke(main, ["register", "toy"], env=env)          # the graph model is skipped, not an error
+        assert r.exit_code == 0 and "model 2 registered" in r.output, r.output
+        r = runner.invoke(main, ["register", "--two-phase", "toy"], env=env)
+        assert r.exit_code == 2 and "--two-phase takes a .mdnn model" in r.output
+        r = runner.invoke(main, ["request", "1", "--input", str(tmp_path / "x.bin")], env=env)
+        assert r.exit_code == 0 and "request 1 created" in r.output, r.output
+        r = runner.invoke(main, ["request", "1", "--input", str(tmp_path / "short.bin")], env=env)
+        assert r.exit_code == 1 and f"takes {model.input_length} input bytes" in r.output, r.output

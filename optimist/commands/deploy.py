@@ -103,6 +103,7 @@ def register(model: str, max_steps: int | None, again: bool, two_phase: bool, rp
     import dataclasses
 
     from challenger.models import parse_model_spec
+    from contracts.system import ContractRevert
 
     if two_phase:
         if not model.endswith(".mdnn"):
@@ -119,7 +120,10 @@ def register(model: str, max_steps: int | None, again: bool, two_phase: bool, rp
         image = dataclasses.replace(served.image, max_steps=max_steps or default_max_steps(model))
     if not again:
         for model_id in range(1, system.counts()[0] + 1):
-            info = system.model(model_id)
+            try:
+                info = system.model(model_id)
+            except ContractRevert:   # a graph model (register --two-phase)
+                continue
             if (info.image_root, info.entry, info.input_base, info.input_length, info.output_base,
                     info.output_length) == (image.image_root, image.entry, image.input_base, image.input_length,
                                             image.output_base, image.output_length):

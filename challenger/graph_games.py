@@ -454,6 +454,8 @@ def play_graph_game(ch: Challenger, gid: int, g: GameInfo, res: ResultInfo, trac
             ch.emit("proved", game=gid, step=g.lo, node=found[0].node)
             return 1
         return 0
+    if g.phase == Phase.TRANSITION:
+        trace.node_run(g.hi)   # phase 2 will be about node hi: run it now, while the operator runs it too
     if ch.client.now() > g.clock_deadline:
         if ch.send(f"timeout:{gid}", "timeout", gid, expected=_races(ch)):
             ch.emit("timeout_claimed", game=gid, phase=g.phase.name)

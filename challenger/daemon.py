@@ -282,9 +282,9 @@ class Daemon:
             model = self.served.get(row["model_id"])
             if model is None:
                 raise ModelError(f"model {row['model_id']} of request {request_id} is not served here")
-            t0 = time.perf_counter()
             if is_graph(model):   # phase 1 natively; node VM runs only when a game needs them
                 return self._graph_trace(request_id, model, bytes(row["input"]))
+            t0 = time.perf_counter()
             kwargs: dict[str, Any] = {"engine": self.engine,
                                       "max_steps": self.max_steps.get(row["model_id"], model.image.max_steps)}
             if self.trace_interval is not None:

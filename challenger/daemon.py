@@ -64,6 +64,7 @@ class Daemon:
             lane: ThreadPoolExecutor(1, thread_name_prefix=f"{self.role}-{lane}-runs")
             for lane in ("game", "request")} if background else None
         self._runs: dict[int, tuple[str, Future[AnyTrace]]] = {}
+        self._node_runs: dict[tuple[int, int], Future[Any]] = {}   # graph games' node VM runs (game lane)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
         self.last_revert: str | None = None   # the custom error of the last send that reverted
@@ -353,11 +354,11 @@ class Daemon:
 
     def busy(self) -> bool:
         """True while a background run is in progress or finished but not yet acted on."""
-        return bool(self._runs)
+        return bool(self._runs) or bool(self._node_runs)
 
     def wait_for_runs(self, timeout: float | None = None) -> None:
         """Block until some background run finishes (or `timeout`)."""
-        futures = [fut for _, fut in self._runs.values()]
+        futures = [fut for _, fut in self._runs.values()] + list(self._node_runs.values())
         if futures:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 

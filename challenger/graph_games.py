@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -379,11 +380,34 @@ def node_game(daemon: Daemon, gid: int) -> NodeGame | None:
     return NodeGame(row["node"], bytes(row["initial_hash"]), bytes(row["final_hash"]), row["steps"])
 
 
+def node_run_ready(daemon: Daemon, trace: GraphTrace, j: int) -> bool:
+    """True once this daemon's VM run of node j is computed. A background daemon computes it on its game
+    lane (the loop goes on; False until done, its error raised here once); otherwise it runs here."""
+    runs: dict[tuple[int, int], Future[AnyNodeRun]] = daemon._node_runs
+    key = (id(trace), j)
+    running = runs.get(key)
+    if running is None and (j in trace._nodes or daemon._workers is None):
+        trace.node_run(j)
+        return True
+    if running is None:
+        runs[key] = daemon._workers["game"].submit(trace.node_run, j)
+        daemon.emit("node_run_started", node=j)
+        return False
+    if not running.done():
+        return False
+    del runs[key]
+    running.result()
+    return True
+
+
 def _phase2_run(daemon: Daemon, gid: int, trace: GraphTrace) -> tuple[NodeGame, AnyNodeRun] | None:
-    """The disputed node and this daemon's run of it (None if the NodeEntered event is not seen yet)."""
+    """The disputed node and this daemon's run of it (None if the NodeEntered event is not seen yet, or
+    the run is still being computed in the background)."""
     ng = node_game(daemon, gid)
     if ng is None:
         daemon.emit("node_unknown", game=gid, hint="NodeEntered not ingested yet")
+        return None
+    if not node_run_ready(daemon, trace, ng.node):
         return None
     run = trace.node_run(ng.node)
     if run.initial_hash != ng.initial_hash:
@@ -409,6 +433,8 @@ def defend_graph_game(op: Operator, gid: int, g: GameInfo, res: ResultInfo, trac
             return 1
         return 0
     if g.phase == Phase.TRANSITION:
+        if not node_run_ready(op, trace, g.hi):
+            return 0
         entry = trace.node_entry(g.hi)
         if op.send(f"enter:{gid}:{g.hi}", "enterNode", gid, *entry.args(), expected=_races(op)):
             op.emit("node_entered", game=gid, node=g.hi, steps=trace.node_run(g.hi).steps)
@@ -454,8 +480,8 @@ def play_graph_game(ch: Challenger, gid: int, g: GameInfo, res: ResultInfo, trac
             ch.emit("proved", game=gid, step=g.lo, node=found[0].node)
             return 1
         return 0
-    if g.phase == Phase.TRANSITION:
-        trace.node_run(g.hi)   # phase 2 will be about node hi: run it now, while the operator runs it too
+    if g.phase == Phase.TRANSITION:   # phase 2 will be about node hi: run it now, while the operator does
+        node_run_ready(ch, trace, g.hi)
     if ch.client.now() > g.clock_deadline:
         if ch.send(f"timeout:{gid}", "timeout", gid, expected=_races(ch)):
             ch.emit("timeout_claimed", game=gid, phase=g.phase.name)

@@ -188,3 +188,21 @@ def test_bench_measures_a_two_phase_dispute(model: GraphModel, x: bytes) -> None
     assert d.phase1_rounds == 2                   # m = 4: [0, 4] -> (C_2 wrong) [0, 2] -> (C_1 right) [1, 2]
     assert d.phase2_rounds >= 10 and d.enter_gas > 21_000 and d.prove_gas > 21_000
     assert d.operator_gas > d.enter_gas and d.challenger_gas > d.prove_gas
+
+
+def test_background_daemons_run_the_disputed_node_off_their_loop(world: World, x: bytes) -> None:
+    liar, ch = world.operator(dishonest=True, background=True), world.challenger(background=True)
+    seen: dict[str, list[str]] = {"liar": [], "ch": []}
+    liar.listeners.append(lambda event, fields: seen["liar"].append(event))
+    ch.listeners.append(lambda event, fields: seen["ch"].append(
+        "phase2_response" if event == "responded" and not fields["over_nodes"] else event))
+    world.request(x, fee=FEE)
+    try:
+        world.run_until(lambda: game_over(ch), [liar, ch])
+    finally:
+        liar.close(), ch.close()
+    assert ch.store.games()[0]["status"] == "challenger_won"
+    # each side's node run went to its game lane, once; the challenger's started at Transition
+    assert seen["liar"].count("node_run_started") == 1 and seen["ch"].count("node_run_started") == 1
+    assert seen["ch"].index("node_run_started") < seen["ch"].index("phase2_response")
+    assert not liar._node_runs and not ch._node_runs   # every node run was collected

@@ -49,14 +49,17 @@ class TwoPhaseFigures:
 
 
 def measure_two_phase_dispute(model: GraphModel, input_bytes: bytes, chain_name: str = "eth-tester",
-                              lie: str = "phase1") -> TwoPhaseFigures:
-    """Run one two-phase dispute of `model` on `input_bytes` to its end (the honest challenger must win)."""
+                              lie: str = "phase1", background: bool = False) -> TwoPhaseFigures:
+    """Run one two-phase dispute of `model` on `input_bytes` to its end (the honest challenger must win).
+    `background`: the daemons run their VM work on their game lanes, as the CLI daemons do (so the two
+    node runs may overlap)."""
     t0 = time.perf_counter()
     commitment = model.commitment
     commit_s = time.perf_counter() - t0
     with chain(chain_name) as w3:
         world = World.deploy(w3, model, window=3600, clock=1800)
-        liar, challenger = world.operator(dishonest=True, name="liar"), world.challenger(name="challenger")
+        liar = world.operator(dishonest=True, name="liar", background=background)
+        challenger = world.challenger(name="challenger", background=background)
         liar.graph_lie = lie
         t0 = time.perf_counter()
         world.request(input_bytes)
@@ -74,6 +77,9 @@ def measure_two_phase_dispute(model: GraphModel, input_bytes: bytes, chain_name:
             world.run_until(resolved, [liar, challenger], max_ticks=MAX_TICKS)
         except StuckError as exc:
             raise DisputeError(f"the dispute did not resolve: {exc}") from None
+        finally:
+            liar.close()
+            challenger.close()
         end = time.perf_counter()
         gid = challenger.store.games()[0]["game_id"]
         status = world.system.game(gid).status
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="a .mdnn file")
     parser.add_argument("--chain", choices=("eth-tester", "anvil"), default="anvil")
     parser.add_argument("--lie", choices=("phase1", "phase2", "transition"), default="phase1")
+    parser.add_argument("--background", action="store_true", help="VM work on the daemons' game lanes")
     args = parser.parse_args(argv)
     try:
         model = GraphModel(args.model)
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     x = reference_input(model.split, seed=1)
-    figures = measure_two_phase_dispute(model, x.tobytes(), args.chain, args.lie)
+    figures = measure_two_phase_dispute(model, x.tobytes(), args.chain, args.lie, args.background)
     print(json.dumps(figures.as_dict(), indent=2))
     return 0
 

@@ -22,6 +22,7 @@ Lies (`lie_graph`, `GRAPH_LIES`), for dishonest daemons and tests:
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -151,13 +152,20 @@ def is_graph(model: Any) -> bool:
 
 # ------------------------------------------------------------------------------------- node runs
 
+# One VM run at a time in a process: two fast-runner (unicorn) runs in two threads at once were seen
+# to fail ("unicorn did not replay deterministically") when two daemons shared a process; node runs go
+# to a daemon's game lane, so they are serialized here.
+VM_LOCK = threading.RLock()
+
+
 class NodeRun:
     """Node j's VM run from its initial state (phase 2): hashes and witnesses at any step."""
 
     def __init__(self, start: State, max_steps: int, interval: int = DEFAULT_INTERVAL,
                  engine: str | None = None) -> None:
         try:
-            self.run = Run(start, interval, max_steps, engine=engine or "fast", must_halt=False)
+            with VM_LOCK:
+                self.run = Run(start, interval, max_steps, engine=engine or "fast", must_halt=False)
         except (RunError, ValueError) as exc:
             raise GraphModelError(str(exc)) from None
         self.initial_hash = start.hash()
@@ -165,10 +173,12 @@ class NodeRun:
         self.steps = self.final.step
 
     def hash_at(self, step: int) -> bytes:
-        return self.run.hash_at(step)
+        with VM_LOCK:
+            return self.run.hash_at(step)
 
     def state_at(self, step: int) -> State:
-        return self.run.state_at(step)
+        with VM_LOCK:
+            return self.run.state_at(step)
 
     def witness_at(self, step: int) -> Witness:
         """Witness of the step from state `step` to `step + 1` (reference stepper)."""

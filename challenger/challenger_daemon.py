@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from challenger.daemon import Daemon
+from challenger.graph_games import GraphTrace, play_graph_game
 from challenger.models import ModelError
 from contracts.system import Event, Outcome, Phase, ResultStatus
 from mipsvm.memory import keccak256
@@ -31,6 +32,7 @@ RACES = ("AlreadyChallenged", "ChallengeWindowClosed", "ResultNotPending", "Game
 
 class Challenger(Daemon):
     role = "challenger"
+    races = RACES   # reverts that mean another transaction got there first
 
     def game_role(self, challenger: str, result_id: int) -> str | None:
         return "challenger" if challenger == self.me else None
@@ -127,6 +129,9 @@ class Challenger(Daemon):
             trace = self.ready_trace(res.request_id, urgent=True)
             if trace is None:
                 continue   # computing the run: next tick
+            if isinstance(trace, GraphTrace):   # a two-phase game (challenger.graph_games)
+                sent += play_graph_game(self, gid, g, res, trace)
+                continue
             now = self.client.now()
             deadline = g.clock_deadline
             if g.phase == Phase.RESPONSE:

@@ -19,6 +19,7 @@ from typing import Any
 from web3.exceptions import Web3RPCError
 
 from challenger.client import EVENT_CHUNK, ChainClient, RpcUnavailable, TxDropped, kv
+from challenger.graph_games import GraphTrace, is_graph, lie_graph
 from challenger.metrics import DaemonMetrics
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
 from challenger.store import Store
@@ -34,6 +35,8 @@ class Daemon:
     """Base class: `role` is "operator" or "challenger"."""
 
     role = "daemon"
+    races: tuple[str, ...] = ()   # revert names that mean another transaction got there first
+    graph_lie = "phase1"   # what a dishonest daemon lies about in graph games (challenger.graph_games)
 
     def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
                  start_block: int = 0, trace_interval: int | None = None, engine: str | None = None,
@@ -50,7 +53,8 @@ class Daemon:
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
         self.max_steps: dict[int, int] = {}   # model id -> its registered step bound
-        self._roots = {m.image.image_root: m for m in self.models}
+        self._roots = {m.image.image_root: m for m in self.models if not is_graph(m)}
+        self._graphs = [m for m in self.models if is_graph(m)]
         self._traces: OrderedDict[int, AnyTrace] = OrderedDict()
         self._honest: OrderedDict[int, Trace] = OrderedDict()
         self.max_traces = max_traces
@@ -60,6 +64,7 @@ class Daemon:
             lane: ThreadPoolExecutor(1, thread_name_prefix=f"{self.role}-{lane}-runs")
             for lane in ("game", "request")} if background else None
         self._runs: dict[int, tuple[str, Future[AnyTrace]]] = {}
+        self._node_runs: dict[tuple[int, int], Future[Any]] = {}   # graph games' node VM runs (game lane)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
         self.last_revert: str | None = None   # the custom error of the last send that reverted
@@ -90,7 +95,8 @@ class Daemon:
             for model in self.models:
                 if id(model) not in served:
                     self.log.warning(kv("not_registered", role=self.role, model=model.name,
-                                        image_root=model.image.image_root,
+                                        **({"nodes_root": model.nodes_root} if is_graph(model)
+                                           else {"image_root": model.image.image_root}),
                                         hint="served once registered (optimist register FILE)"))
             for outcome in self.client.resume_pending():
                 self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
@@ -207,6 +213,12 @@ class Daemon:
                     self.emit("serving", model_id=a["modelId"], name=model.name)
                 self.served[a["modelId"]] = model
                 self.max_steps[a["modelId"]] = a["maxSteps"]
+        elif ev.name == "GraphModelRegistered":
+            self._serve_graph(a["modelId"], a["nodesRoot"], a["nodeCount"], a["inputLength"], a["outputLength"])
+        elif ev.name == "NodeEntered":
+            if s.game(a["gameId"]) is not None:
+                s.set_game_node(a["gameId"], a["node"], a["initialStateHash"], a["finalStateHash"], a["steps"],
+                                ev.block)
         elif ev.name == "RequestCreated":
             s.add_request(a["requestId"], a["modelId"], a["requester"], a["fee"], a["input"],
                           a["initialStateHash"], ev.block)
@@ -255,7 +267,12 @@ class Daemon:
         for model_id in missing:
             try:
                 info = self.system.model_info(model_id, self.client.view("models", model_id))
-            except ContractRevert:   # a graph model (two-phase games): not served by the daemons yet
+            except ContractRevert:   # a graph model (two-phase games)
+                try:
+                    g = self.client.rpc(lambda m=model_id: self.system.graph_model(m), "graphs")
+                except ContractRevert:
+                    continue
+                self._serve_graph(model_id, g.nodes_root, g.node_count, g.input_length, g.output_length)
                 continue
             model = self._roots.get(info.image_root)
             if model is not None and self._matches(model, {
@@ -264,6 +281,15 @@ class Daemon:
                 self.served[model_id] = model
                 self.max_steps[model_id] = info.max_steps
                 self.emit("serving", model_id=model_id, name=model.name)
+
+    def _serve_graph(self, model_id: int, nodes_root: bytes, node_count: int, input_length: int,
+                     output_length: int) -> None:
+        """Serve a registered graph model if one of ours has these descriptors."""
+        for model in self._graphs:
+            if model_id not in self.served and model.matches(nodes_root, node_count, input_length, output_length):
+                self.served[model_id] = model
+                self.emit("serving", model_id=model_id, name=model.name, two_phase=True)
+                return
 
     @staticmethod
     def _matches(model: ServedModel, a: dict[str, Any]) -> bool:
@@ -287,6 +313,8 @@ class Daemon:
             model = self.served.get(row["model_id"])
             if model is None:
                 raise ModelError(f"model {row['model_id']} of request {request_id} is not served here")
+            if is_graph(model):   # phase 1 natively; node VM runs only when a game needs them
+                return self._graph_trace(request_id, model, bytes(row["input"]))
             t0 = time.perf_counter()
             kwargs: dict[str, Any] = {"engine": self.engine,
                                       "max_steps": self.max_steps.get(row["model_id"], model.image.max_steps)}
@@ -298,6 +326,20 @@ class Daemon:
                       seconds=round(time.perf_counter() - t0, 3))
             self._honest[request_id] = trace
         self._honest.move_to_end(request_id)
+        return trace
+
+    def _graph_trace(self, request_id: int, model: Any, input_bytes: bytes) -> GraphTrace:
+        """The native phase-1 trace of a graph request (cached like a VM run)."""
+        t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {"engine": self.engine}
+        if self.trace_interval is not None:
+            kwargs["interval"] = self.trace_interval
+        try:
+            trace = GraphTrace(model, input_bytes, **kwargs)
+        except ValueError as exc:   # a wrong input length
+            raise ModelError(str(exc)) from None
+        self.emit("native_run", request=request_id, nodes=trace.steps, seconds=round(time.perf_counter() - t0, 3))
+        self._honest[request_id] = trace
         return trace
 
     def trace(self, request_id: int, row: Any = None) -> AnyTrace:
@@ -315,6 +357,8 @@ class Daemon:
 
     def lie(self, honest: Trace) -> AnyTrace:
         """The false run a dishonest daemon believes (tests replace it with a specific lie)."""
+        if isinstance(honest, GraphTrace):
+            return lie_graph(honest, self.graph_lie)
         return LyingTrace(honest)
 
     def ready_trace(self, request_id: int, *, urgent: bool) -> AnyTrace | None:
@@ -340,11 +384,11 @@ class Daemon:
 
     def busy(self) -> bool:
         """True while a background run is in progress or finished but not yet acted on."""
-        return bool(self._runs)
+        return bool(self._runs) or bool(self._node_runs)
 
     def wait_for_runs(self, timeout: float | None = None) -> None:
         """Block until some background run finishes (or `timeout`)."""
-        futures = [fut for _, fut in self._runs.values()]
+        futures = [fut for _, fut in self._runs.values()] + list(self._node_runs.values())
         if futures:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from challenger.daemon import Daemon
+from challenger.graph_games import GraphTrace, defend_graph_game
 from challenger.models import ModelError
 from contracts.system import Outcome, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
@@ -26,6 +27,8 @@ RACES = ("RequestNotOpen", "OperatorBarred", "GameNotActive", "ResultNotPending"
 class Operator(Daemon):
     """`min_fee`: requests paying less (wei) are left to others; `max_queue`: VM runs of new requests
     waiting at once (games never wait behind them: they have their own lane)."""
+
+    races = RACES   # reverts that mean another transaction got there first
 
     role = "operator"
 
@@ -124,6 +127,9 @@ class Operator(Daemon):
             trace = self.ready_trace(res.request_id, urgent=True)
             if trace is None:
                 continue   # recomputing the run (e.g. after a restart): next tick
+            if isinstance(trace, GraphTrace):   # a two-phase game (challenger.graph_games)
+                sent += defend_graph_game(self, gid, g, res, trace)
+                continue
             now = self.client.now()
             deadline = g.clock_deadline
             if g.phase == Phase.MIDPOINT:

@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS txs (
     created_at REAL NOT NULL, updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
+CREATE TABLE IF NOT EXISTS game_nodes (
+    game_id INTEGER PRIMARY KEY, node INTEGER NOT NULL, initial_hash BLOB NOT NULL,
+    final_hash BLOB NOT NULL, steps INTEGER NOT NULL, block INTEGER NOT NULL
+);
 """
 
 OPEN_TX = ("signed", "sent")
@@ -229,6 +233,16 @@ class Store:
 
     def moves(self, game_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY seq", (game_id,)).fetchall()
+
+    def set_game_node(self, game_id: int, node: int, initial_hash: bytes, final_hash: bytes, steps: int,
+                      block: int) -> None:
+        """A graph game entered phase 2 on `node` (NodeEntered): what its step game is about."""
+        self.db.execute("INSERT OR IGNORE INTO game_nodes VALUES (?, ?, ?, ?, ?, ?)",
+                        (game_id, node, initial_hash, final_hash, steps, block))
+
+    def game_node(self, game_id: int) -> sqlite3.Row | None:
+        """The node a graph game's phase 2 is about (None while in phase 1, or not a graph game)."""
+        return self.db.execute("SELECT * FROM game_nodes WHERE game_id = ?", (game_id,)).fetchone()
 
     # ---- transactions --------------------------------------------------------------------------
     def tx(self, key: str) -> TxRecord | None:

@@ -268,13 +268,20 @@ class Transition:
 
 
 def transition(trace: Trace, commitment: GraphCommitment, j: int,
-               engine: str = "fast") -> tuple[Transition, State]:
-    """The honest transition move at node j (runs node j in the VM); (move, final State)."""
+               engine: str = "fast", final: State | None = None) -> tuple[Transition, State]:
+    """The honest transition move at node j (runs node j in the VM); (move, final State).
+    `final`: node j's final VM state from a run the caller already made (from `node_start_state`);
+    it is checked (exit 0 with the native output root) instead of running the node again."""
     spec = commitment.spec(j)
     node = trace.split.node(j)
-    final, image = run_node_vm(trace, j, max_steps=spec.max_steps, engine=engine)
-    if image.image_root != spec.image_root:
-        raise NodeRunError(f"node {j}: image root differs from the registered descriptor's")
+    if final is None:
+        final, image = run_node_vm(trace, j, max_steps=spec.max_steps, engine=engine)
+        if image.image_root != spec.image_root:
+            raise NodeRunError(f"node {j}: image root differs from the registered descriptor's")
+    elif not final.exited or final.exit_code != 0 or \
+            final.memory.subtree_root(spec.output_base, spec.output_size) != trace.roots[j]:
+        raise NodeRunError(f"node {j} ({node.op}): the given final state is not a clean exit with the "
+                           "native output root")
     if final.step > spec.max_steps:
         raise NodeRunError(f"node {j}: {final.step} steps > maxSteps {spec.max_steps}")
     arg_roots = tuple(trace.roots[s] for s in node.args)

@@ -166,7 +166,12 @@ class Client:
         import numpy as np
 
         data = bytes(x) if isinstance(x, bytes | bytearray) else np.asarray(x, dtype=dtype).tobytes()
-        want = self.system.model(model_id).input_length
+        from contracts.system import ContractRevert
+
+        try:
+            want = self.system.model(model_id).input_length
+        except ContractRevert:   # a graph model (two-phase games), or no model (graph_model names it)
+            want = self.system.graph_model(model_id).input_length
         if len(data) != want:
             raise ClientError(f"model {model_id} takes {want} input bytes, got {len(data)}")
         return data

@@ -57,8 +57,11 @@ class World:
         system = deploy_system(w3, challenge_window=window, clock=clock, result_bond=result_bond,
                                challenge_bond=challenge_bond)
         block = w3.eth.block_number
-        image = model.image if max_steps is None else dataclasses.replace(model.image, max_steps=max_steps)
-        model_id = system.register_model(image)
+        if getattr(model, "graph", False):   # a graph model: two-phase games (challenger.graph_games)
+            model_id = system.register_graph_model(model.spec())   # type: ignore[attr-defined]
+        else:
+            image = model.image if max_steps is None else dataclasses.replace(model.image, max_steps=max_steps)
+            model_id = system.register_model(image)
         return cls(w3, system, model, model_id, block, db_dir, trace_interval, engine)
 
     @classmethod

@@ -201,6 +201,26 @@ def test_transition_data_passes_the_checks_for_every_node(played, name):
         assert keccak256(move.final_state) == final.hash() and move.steps == final.step >= 1
 
 
+def test_transition_from_a_given_final_state_equals_the_run_and_rejects_a_wrong_one(played):
+    """transition(..., final=S): the daemons pass the final state of their own node run (no second run)."""
+    from minidnn.phase1 import NodeRunError
+
+    split, trace, commitment, _ = played["mlp_digits"]
+    j = split.node_count
+    move, final = transition(trace, commitment, j)
+    again, same = transition(trace, commitment, j, final=final)
+    assert again == move and same is final
+    spec = commitment.spec(j)
+    wrong = final.copy()
+    wrong.memory.write(spec.output_base, bytes([final.memory.read(spec.output_base, 1)[0] ^ 1]))
+    with pytest.raises(NodeRunError, match="not a clean exit with the native output root"):
+        transition(trace, commitment, j, final=wrong)
+    failed = final.copy()
+    failed.exit_code = 1
+    with pytest.raises(NodeRunError):
+        transition(trace, commitment, j, final=failed)
+
+
 def _check(commitment, trace, j, move, **override):
     fields = {"spec": move.spec, "spec_proof": move.spec_proof, "arg_roots": move.arg_roots,
               "arg_proofs": move.arg_proofs, "final_state": move.final_state, "output_root": move.output_root,

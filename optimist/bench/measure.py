@@ -268,6 +268,27 @@ def stage_dispute_anvil(s: Subject) -> dict[str, Any]:
     return _dispute(s, "anvil")
 
 
+def stage_dispute_two_phase(s: Subject) -> dict[str, Any]:
+    """A full two-phase dispute on anvil (lie in phase 1; challenger.graph_games, optimist.bench.two_phase)."""
+    from challenger.graph_games import GraphModel
+    from challenger.models import ModelError
+    from optimist.bench.two_phase import measure_two_phase_dispute
+
+    try:
+        model = GraphModel(s.path, s.name)
+    except ModelError as exc:
+        raise Unmeasurable(f"not a two-phase graph model: {exc}") from None
+    d = measure_two_phase_dispute(model, s.input_bytes, "anvil")
+    s.notes["dispute_two_phase"] = (f"{d.nodes} nodes, node {d.node} ({d.node_op}) disputed, "
+                                    f"{d.transactions} transactions")
+    return {"dispute_two_phase_s": d.total_s, "dispute_two_phase_game_s": d.game_s,
+            "dispute_two_phase_phase1_rounds": d.phase1_rounds, "dispute_two_phase_phase2_rounds": d.phase2_rounds,
+            "dispute_two_phase_node_steps": d.node_steps, "dispute_two_phase_model_steps": d.model_steps,
+            "dispute_two_phase_commit_s": d.commit_s, "dispute_two_phase_operator_gas": d.operator_gas,
+            "dispute_two_phase_challenger_gas": d.challenger_gas, "dispute_two_phase_enter_gas": d.enter_gas,
+            "dispute_two_phase_prove_gas": d.prove_gas}
+
+
 def stage_opml(s: Subject) -> dict[str, Any]:
     """Our MNIST MLP figures over opML's (BENCHMARKS.md: what opML claims and what it measured here)."""
     f = s.figures
@@ -326,6 +347,7 @@ STAGE_FUNCTIONS = {
     "vm_checkpointed": stage_vm_checkpointed, "cli": stage_cli,
     "checkpoint": stage_checkpoint,
     "dispute_eth_tester": stage_dispute_eth_tester, "dispute_anvil": stage_dispute_anvil,
+    "dispute_two_phase": stage_dispute_two_phase,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
     "contracts": stage_contracts, "system_gas": stage_system_gas,
 }

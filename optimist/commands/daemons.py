@@ -59,6 +59,10 @@ def daemon_command(role: str) -> click.Command:
     @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help=f"SQLite state (default ./{role}-<address>.db).")
     @click.option("--dishonest", is_flag=True, help="Play a consistent lie (demos and tests only).")
+    @click.option("--two-phase", is_flag=True,
+                  help="Serve the .mdnn models as graph models (two-phase games; `optimist register --two-phase`).")
+    @click.option("--lie", type=click.Choice(["phase1", "phase2", "transition"]), default="phase1",
+                  show_default=True, help="With --dishonest and --two-phase: where the lie is (challenger.graph_games).")
     @click.option("--poll", default=1.0, show_default=True, help="Seconds between ticks when idle.")
     @click.option("--log-level", default="info", show_default=True)
     @click.option("--log-json", is_flag=True, help="Log JSON lines instead of key=value.")
@@ -68,9 +72,9 @@ def daemon_command(role: str) -> click.Command:
     @rpc_option
     @key_options
     @handle_errors
-    def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, poll: float, log_level: str,
-                log_json: bool, once: bool, metrics_port: int | None, rpc: str, deployment_path: Path | None,
-                key: KeySource, **role_options: Any) -> None:
+    def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, two_phase: bool, lie: str,
+                poll: float, log_level: str, log_json: bool, once: bool, metrics_port: int | None, rpc: str,
+                deployment_path: Path | None, key: KeySource, **role_options: Any) -> None:
         from challenger.client import ChainClient
         from challenger.models import parse_model_spec
         from challenger.store import Store
@@ -78,7 +82,8 @@ def daemon_command(role: str) -> click.Command:
         setup_logging(log_level, log_json)
         check_model_files(model_specs)
         account = key.load()
-        models = [parse_model_spec(spec) for spec in model_specs]
+        models = [load_graph_model(spec) if two_phase and spec.endswith(".mdnn") else parse_model_spec(spec)
+                  for spec in model_specs]
         w3 = connect(rpc)
         system, d = open_system(w3, deployment_path)
         if w3.eth.get_balance(account.address) == 0:
@@ -87,6 +92,7 @@ def daemon_command(role: str) -> click.Command:
         store = Store(db or Path(f"{role}-{account.address[:10].lower()}.db"))
         daemon = make_daemon(role, ChainClient(system, account, store), models, dishonest=dishonest,
                              start_block=d.block, background=not once, **role_options)
+        daemon.graph_lie = lie
         if once:
             daemon.tick()
             if not daemon.served:
@@ -108,6 +114,15 @@ def daemon_command(role: str) -> click.Command:
         if role == "operator" else
         "Check every result of the given models; dispute wrong ones, play the games, withdraw the bonds.")
     return command
+
+
+def load_graph_model(spec: str) -> Any:
+    """A .mdnn file served with two-phase games (its descriptors measured once, every node in the VM)."""
+    from challenger.graph_games import GraphModel
+
+    model = GraphModel(spec)
+    model.commitment    # noqa: B018 -- the nodesRoot the daemon matches against the chain
+    return model
 
 
 def make_daemon(role: str, client: Any, models: list[Any], **kwargs: Any):

@@ -120,18 +120,29 @@ def model_json(model_id: int, image: ModelImage, max_steps: int, *, new: bool) -
               help="Steps after which a run counts as 'did not halt' (default: 8x the model's estimated "
                    "steps for a .mdnn, 2^32 for a program).")
 @click.option("--again", is_flag=True, help="Register even if this image is already registered.")
+@click.option("--two-phase", is_flag=True,
+              help="Register a .mdnn as a graph model: disputes bisect over its nodes natively, then over one "
+                   "node's VM steps (docs/two-phase.md). Serve it with `optimist operator --two-phase`.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
 @key_options
 @handle_errors
-def register(model: str, max_steps: int | None, again: bool, as_json: bool, rpc: str, deployment_path: Path | None,
-             key: KeySource) -> None:
+def register(model: str, max_steps: int | None, again: bool, two_phase: bool, as_json: bool, rpc: str,
+             deployment_path: Path | None, key: KeySource) -> None:
     """Register MODEL (a .mdnn file) and print its model id."""
     import dataclasses
 
     from challenger.models import parse_model_spec
+    from contracts.system import ContractRevert
 
     check_model_files([model])
+    if two_phase:
+        if not model.endswith(".mdnn"):
+            raise click.UsageError(f"--two-phase takes a .mdnn model, not {model!r}")
+        if max_steps is not None:
+            raise click.UsageError("--max-steps does not apply to --two-phase (each node's bound is measured)")
+        register_graph(model, again, rpc, deployment_path, key)
+        return
     served = parse_model_spec(model)
     w3 = connect(rpc)
     account = signer(w3, key)
@@ -140,7 +151,10 @@ def register(model: str, max_steps: int | None, again: bool, as_json: bool, rpc:
         image = dataclasses.replace(served.image, max_steps=max_steps or default_max_steps(model))
     if not again:
         for model_id in range(1, system.counts()[0] + 1):
-            info = system.model(model_id)
+            try:
+                info = system.model(model_id)
+            except ContractRevert:   # a graph model (register --two-phase)
+                continue
             if (info.image_root, info.entry, info.input_base, info.input_length, info.output_base,
                     info.output_length) == (image.image_root, image.entry, image.input_base, image.input_length,
                                             image.output_base, image.output_length):
@@ -170,4 +184,44 @@ def register(model: str, max_steps: int | None, again: bool, as_json: bool, rpc:
                   f"model file whose hash is 0x{image.model_hash.hex()} (`optimist register {model}` on "
                   "another deployment, or the challenger daemon, which serves a model only when its own "
                   "build gives the registered root). An image nobody can rebuild cannot be challenged.",
+                  soft_wrap=True)
+
+
+def register_graph(model: str, again: bool, rpc: str, deployment_path: Path | None, key: KeySource) -> None:
+    """`optimist register --two-phase MODEL.mdnn`: split the graph, measure every node in the VM, register
+    the descriptors' nodesRoot (Optimist.registerGraphModel)."""
+    from challenger.graph_games import GraphModel
+    from contracts.system import ContractRevert
+
+    graph = GraphModel(model)
+    w3 = connect(rpc)
+    account = signer(w3, key)
+    system, _ = open_system(w3, deployment_path)
+    with console.status(f"splitting {model} into {graph.node_count} nodes and running each in the VM"):
+        spec = graph.spec()
+    if not again:
+        for model_id in range(1, system.counts()[0] + 1):
+            try:
+                info = system.graph_model(model_id)
+            except ContractRevert:
+                continue
+            if graph.matches(info.nodes_root, info.node_count, info.input_length, info.output_length):
+                console.print(f"{model} is already registered as graph model [bold]{model_id}[/]; "
+                              "pass --again for a new id")
+                return
+    model_id = system.register_graph_model(spec, sender=account.address)
+    c = graph.commitment
+    largest = max(range(graph.node_count), key=lambda i: c.steps[i])
+    table = Table(title=f"graph model {model_id} registered (two-phase games)")
+    table.add_column("field")
+    table.add_column("value")
+    for k, v in (("model id", model_id), ("nodes root", "0x" + spec.nodes_root.hex()),
+                 ("model hash", "0x" + spec.model_hash.hex()), ("nodes", graph.node_count),
+                 ("input", f"{spec.input_length} bytes"), ("output", f"{spec.output_length} bytes"),
+                 ("largest node", f"{largest + 1} ({graph.split.nodes[largest].op}): {c.steps[largest]:,} VM steps, "
+                                  f"max steps {c.specs[largest].max_steps:,}"),
+                 ("gas", system.last_receipt["gasUsed"] if system.last_receipt else "?")):
+        table.add_row(k, str(v))
+    console.print(table)
+    console.print(f"Serve it with `optimist operator --two-phase --model {model}` (and a challenger likewise).",
                   soft_wrap=True)

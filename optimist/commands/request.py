@@ -105,6 +105,11 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
     try:
         info = system.model(model_id)
     except ContractRevert:
+        try:
+            info = system.graph_model(model_id)   # a graph model (two-phase games): same input check
+        except ContractRevert:
+            info = None
+    if info is None:
         count = system.counts()[0]
         raise CommandError(f"unknown model id {model_id} (this deployment has models 1..{count})",
                            EXIT_NOT_FOUND) from None

@@ -5,12 +5,15 @@ options give one-line usage errors."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
 from mipsvm.layout import OUTPUT_BASE
+from mipsvm.state import State
 from optimist.cli import main
 from optimist.demo import GPT_VOCAB, DemoInputError, encode_prompt, vocabulary
 
@@ -49,6 +52,57 @@ def test_too_long_prompt_is_a_usage_error_after_conversion() -> None:
     result = CliRunner().invoke(main, ["demo", "--model", "gpt", "--prompt", "A" * 40])
     assert result.exit_code == 2, result.output
     assert "the prompt has 40 characters; the model's context holds 32" in result.output
+
+
+class FakeRun:
+    """A stand-in honest run of `steps` steps that stores token j's id at step stores[j] (states built
+    on demand), with the Trace attributes TokenLie reads."""
+
+    def __init__(self, ids: list[int], stores: list[int], steps: int) -> None:
+        self.ids, self.stores, self.steps = ids, stores, steps
+        self.model = SimpleNamespace(image=SimpleNamespace(output_base=OUTPUT_BASE, output_length=4 * len(ids)))
+        self.final = self.state_at(steps)
+        self.final.exited = True
+        self.output = self.final.memory.read(OUTPUT_BASE, 4 * len(ids))
+
+    def state_at(self, step: int) -> State:
+        st = State(step=step)
+        for j, (tok, at) in enumerate(zip(self.ids, self.stores, strict=True)):
+            if step >= at:
+                st.memory.write(OUTPUT_BASE + 4 * j, tok.to_bytes(4, "little"))
+        return st
+
+    def hash_at(self, step: int) -> bytes:
+        return self.state_at(min(step, self.steps)).hash()
+
+
+@pytest.mark.parametrize("ids, token", [([0, 32, 46, 43], 2), ([0, 32], 1), ([5, 6, 7], 1), ([9], 0)])
+def test_token_lie_diverges_where_the_token_is_stored(ids: list[int], token: int) -> None:
+    from optimist.demo_gpt import TokenLie
+
+    stores = [1000 * (j + 1) - 7 for j in range(len(ids))]
+    honest = FakeRun(ids, stores, 1000 * len(ids) + 50)
+    lie = TokenLie(honest, len(ids), 65)   # type: ignore[arg-type]
+    assert lie.token == token and lie.diverge == stores[token]
+    claimed = [int(i) for i in np.frombuffer(lie.output, "<i4")]
+    assert [j for j in range(len(ids)) if claimed[j] != ids[j]] == [token]
+    assert claimed[token] == (ids[token] + 1) % 65
+    for step in (0, lie.diverge - 1):
+        assert lie.hash_at(step) == honest.hash_at(step)
+    for step in (lie.diverge, lie.diverge + 1, honest.steps - 1):
+        assert lie.hash_at(step) != honest.hash_at(step)
+        assert lie.hash_at(step) == lie.state_at(step).hash()
+    assert lie.hash_at(honest.steps) == lie.final_hash != honest.hash_at(honest.steps)
+
+
+def test_token_lie_with_only_zero_ids_is_a_final_state_lie() -> None:
+    from optimist.demo_gpt import TokenLie
+
+    honest = FakeRun([0, 0], [10, 20], 30)
+    lie = TokenLie(honest, 2, 65)   # type: ignore[arg-type]
+    assert lie.diverge == honest.steps and lie.token == 1
+    assert lie.hash_at(honest.steps - 1) == honest.hash_at(honest.steps - 1)
+    assert lie.hash_at(honest.steps) != honest.hash_at(honest.steps)
 
 
 @pytest.mark.slow

@@ -231,7 +231,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300) -> Summar
 GPT_ONNX = REPO / "examples" / "models" / "gpt_shakespeare_small.onnx"
 GPT_VOCAB = REPO / "examples" / "models" / "gpt_shakespeare_small.vocab.json"
 GPT_DEFAULT_PROMPT = "KING HENRY:\nMy lo"
-GPT_DEFAULT_TOKENS = 3      # ~75 s for the whole demo at load ~11 on 2 cores (BENCHMARKS.md, GPT notes)
+GPT_DEFAULT_TOKENS = 3      # the whole demo in ~75 s at load ~8 on 2 cores (BENCHMARKS.md, GPT notes)
 
 
 class DemoInputError(ValueError):

@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from challenger.models import MinidnnModel, Trace, _FinalState
+from mipsvm.memory import keccak256
 from mipsvm.state import State
 from mipsvm.stepper import Witness, data_access, decode, step_with_witness
 from optimist.demo import (
@@ -78,6 +79,8 @@ class TokenLie(_FinalState):
         self.model = honest.model
         self.steps = honest.steps
         ids = [int(i) for i in np.frombuffer(honest.output, dtype="<i4")[:k]]
+        if len(ids) < k:
+            raise ValueError(f"the true run ({honest.outcome.name}) has no {k}-token continuation to change")
         if token is None:
             nonzero = [j for j in range(k) if ids[j] != 0]
             token = min(nonzero, key=lambda j: (abs(j - (k - 1) / 2), -j)) if nonzero else k - 1
@@ -111,8 +114,6 @@ class TokenLie(_FinalState):
 
     @property
     def final_hash(self) -> bytes:
-        from mipsvm.memory import keccak256
-
         return keccak256(self.final_packed)
 
     def hash_at(self, step: int) -> bytes:
@@ -134,7 +135,7 @@ class TokenLie(_FinalState):
 
 
 def instruction_at(trace: Trace, step: int) -> str:
-    """The instruction the run executes from state `step` ('sw to 0x30000004 at pc 0x...')."""
+    """The instruction the run executes from state `step` ('sw at pc 0x400b24, word 0x30000004')."""
     st = trace.state_at(step)
     name = decode(st.memory.read_u32(st.pc)).name
     addr = data_access(st)

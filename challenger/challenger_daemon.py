@@ -41,8 +41,11 @@ class Challenger(Daemon):
         super().on_event(ev)
         if ev.name in ("GameResolved", "GameCancelled") and self.store.game(ev["gameId"]) is not None:
             result = self.store.result(ev["resultId"])
-            if result is not None:
-                self.forget(result["request_id"])   # the game is over: drop its VM runs
+            # a game lost leaves the result standing: drop its VM runs. A game won or cancelled means
+            # the result was rejected and the request reopened: its next result is checked against the
+            # same run, kept (among the max_traces most recent) rather than recomputed
+            if result is not None and ev.name == "GameResolved" and not ev["challengerWon"]:
+                self.forget(result["request_id"])
 
     def views_to_read(self) -> list[tuple[str, tuple[Any, ...]]]:
         views = super().views_to_read() + self.game_views("challenger")

@@ -4,10 +4,14 @@ Deploy; convert and register the digits MLP; three requests. Two are answered ho
 the third is answered by a dishonest operator, a challenger disputes it, the bisection game is shown
 round by round, the one-step proof runs in MIPS.sol on chain, part of the liar's bond is burnt and the
 rest rewards the challenger, and an honest operator answers the request correctly. Ends with a summary table (times, rounds, gas).
+
+The GPT scenario (`optimist demo --model gpt`) is optimist/demo_gpt.py; its inputs (prompt, token
+count) are checked here, without the heavy imports, so a usage error is immediate.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -233,3 +237,42 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
         "contract_balance": world.contract_balance()}
     console.print(summary.table())
     return summary
+
+
+# ---- the GPT scenario's inputs (`optimist demo --model gpt`, optimist/demo_gpt.py) ----------------
+
+GPT_ONNX = REPO / "examples" / "models" / "gpt_shakespeare_small.onnx"
+GPT_VOCAB = REPO / "examples" / "models" / "gpt_shakespeare_small.vocab.json"
+GPT_DEFAULT_PROMPT = "KING HENRY:\nMy lo"
+GPT_DEFAULT_TOKENS = 3      # the whole demo in ~75 s at load ~8 on 2 cores (BENCHMARKS.md, GPT notes)
+
+
+class DemoInputError(ValueError):
+    """A prompt or token count the demo's model cannot take (one line)."""
+
+
+def vocabulary() -> list[str]:
+    """The committed GPT's character vocabulary (token id = index)."""
+    return list(json.loads(GPT_VOCAB.read_text(encoding="utf-8"))["tokens"])
+
+
+def encode_prompt(prompt: str, tokens: int, vocab: list[str], context: int | None = None) -> list[int]:
+    """The prompt's ids (DemoInputError for an empty prompt, unknown characters, a token count below
+    1, and given the model's `context`, a longer prompt or more tokens than it holds)."""
+    if tokens < 1 or (context is not None and tokens > context):
+        bound = f"1..{context}" if context is not None else "1 or more"
+        raise DemoInputError(f"--tokens {tokens}: a request asks for {bound} new tokens")
+    if not prompt:
+        raise DemoInputError("the prompt is empty: give at least one character")
+    index = {t: i for i, t in enumerate(vocab)}
+    unknown = sorted({c for c in prompt if c not in index})
+    if unknown:
+        raise DemoInputError(f"characters not in the model's vocabulary: {', '.join(map(repr, unknown))}")
+    if context is not None and len(prompt) > context:
+        raise DemoInputError(f"the prompt has {len(prompt)} characters; the model's context holds {context}")
+    return [index[c] for c in prompt]
+
+
+def decode_ids(ids: list[int], vocab: list[str]) -> str:
+    """The text of token ids (an id outside the vocabulary shown as [id])."""
+    return "".join(vocab[i] if 0 <= i < len(vocab) else f"[{i}]" for i in ids)

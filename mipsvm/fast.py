@@ -21,8 +21,8 @@ step unicorn cannot be trusted with:
   model's weights) cost unicorn nothing.
 
 Memory is mapped lazily (an unmapped access maps a zero page, and once unicorn stops, the rest
-of its 256 KiB chunk, writable: a growing arena or stack costs one event per chunk, not per
-page). The image's pages are mapped without write permission; a write to a read-only page is
+of its 256 KiB chunk: a growing arena or stack costs one event per chunk, not per page).
+Pages are mapped without write permission; a write to a read-only page is
 caught by a write-protection hook that makes its group of 16 pages writable and lets unicorn go
 on (no stop, no replay) - except in a delay slot, where unicorn does not resume exactly after a
 permission change: that is an event. Syncing copies the writable pages that changed; at every
@@ -437,12 +437,11 @@ class Engine:
         if demote:
             self.demotions += 1
         for first, count in _page_runs(sorted(self.writable)):
-            run = memoryview(self.uc.mem_read(first << PAGE_SHIFT, count * PAGE_SIZE))
-            for k in range(count):      # one read per run of pages; no copy until a change
+            run = bytes(self.uc.mem_read(first << PAGE_SHIFT, count * PAGE_SIZE))  # one read
+            for k in range(count):      # (bytes slices compare by memcmp; memoryviews do not)
                 idx, data = first + k, run[k * PAGE_SIZE:(k + 1) * PAGE_SIZE]
                 old = pages.get(idx)
                 if data != (old if old is not None else ZERO_PAGE):
-                    data = bytes(data)
                     memory.set_page(idx, data)
                     changed[idx] = data
                     changed_at[idx] = self.demotions
@@ -618,17 +617,14 @@ class Engine:
 
     def _map_pending_chunks(self) -> None:
         """Map the unmapped pages of the chunks queued by map events: zero (as the spec's
-        untouched memory reads) and writable, so that writing them costs no event."""
-        rw = UC_PROT_READ | UC_PROT_WRITE
+        untouched memory reads) and read-only (a write makes its group writable in place;
+        syncs do not read pages nobody wrote)."""
         for chunk in sorted(self.pending_chunks):
             first = chunk << CHUNK_SHIFT
             free = [i for i in range(first, first + (1 << CHUNK_SHIFT)) if i not in self.perms]
             for start, count in _page_runs(free):
-                self.uc.mem_map(start << PAGE_SHIFT, count * PAGE_SIZE, rw)
-                pages = range(start, start + count)
-                self.perms.update(dict.fromkeys(pages, rw))
-                self.writable.update(pages)
-                self.changed_at.update(dict.fromkeys(pages, self.demotions))
+                self.uc.mem_map(start << PAGE_SHIFT, count * PAGE_SIZE, UC_PROT_READ)
+                self.perms.update(dict.fromkeys(range(start, start + count), UC_PROT_READ))
         self.pending_chunks.clear()
 
 

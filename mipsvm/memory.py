@@ -106,7 +106,8 @@ class Memory:
     __slots__ = ("_pages", "_dirty", "_nodes")
 
     def __init__(self) -> None:
-        self._pages: dict[int, bytearray] = {}
+        # a page is a bytearray, or bytes while shared with copies (copied on its first write)
+        self._pages: dict[int, bytearray | bytes] = {}
         self._dirty: set[int] = set()
         # _nodes[level] maps node index -> hash for levels PAGE_LEVEL..TREE_DEPTH; absent = zero.
         self._nodes: list[dict[int, bytes]] = [{} for _ in range(TREE_DEPTH + 1)]
@@ -134,6 +135,8 @@ class Memory:
             self._pages[idx] = bytearray(data)
         elif old == data:
             return
+        elif type(old) is bytes:
+            self._pages[idx] = bytearray(data)
         else:
             old[:] = data
         self._dirty.add(idx)
@@ -146,8 +149,10 @@ class Memory:
         p = self._pages.get(idx)
         if p is None:
             p = self._pages[idx] = bytearray(PAGE_SIZE)
+        elif type(p) is bytes:                 # shared with a copy: copy it now
+            p = self._pages[idx] = bytearray(p)
         self._dirty.add(idx)
-        return p
+        return p  # type: ignore[return-value]
 
     # --- byte access -------------------------------------------------------------
     def read(self, addr: int, n: int) -> bytes:
@@ -186,12 +191,8 @@ class Memory:
 
     def write_u32(self, addr: int, value: int) -> None:
         """Store the little-endian word `value` at the 4-aligned address `addr`."""
-        idx = addr >> PAGE_SHIFT
-        p = self._pages.get(idx)
-        if p is None:
-            p = self._pages[idx] = bytearray(PAGE_SIZE)
-        _U32.pack_into(p, addr & PAGE_MASK, value & 0xFFFFFFFF)
-        self._dirty.add(idx)
+        _U32.pack_into(self._page_for_write(addr >> PAGE_SHIFT), addr & PAGE_MASK,
+                       value & 0xFFFFFFFF)
 
     # --- Merkle tree -------------------------------------------------------------
     def _flush(self) -> None:
@@ -269,9 +270,12 @@ class Memory:
 
     # --- misc --------------------------------------------------------------------
     def copy(self) -> Memory:
-        """Independent copy (pages and hash caches are duplicated)."""
+        """Independent copy, copy-on-write: both share the pages (as immutable bytes) until one
+        writes a page; hash caches are duplicated."""
+        shared = {i: p if type(p) is bytes else bytes(p) for i, p in self._pages.items()}
+        self._pages = shared
         m = Memory()
-        m._pages = {i: bytearray(p) for i, p in self._pages.items()}
+        m._pages = dict(shared)
         m._dirty = set(self._dirty)
         m._nodes = [dict(level) for level in self._nodes]
         return m

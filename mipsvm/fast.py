@@ -329,6 +329,13 @@ class Engine:
         self._reset_run_flags()
         self._clean_cpu = self.uc.context_save()
 
+    def close(self) -> None:
+        """Free unicorn's memory now (the engine is unusable afterwards). Without this it lasts
+        until Python's cycle collector runs: unicorn's hooks refer back to the engine."""
+        finalizer = getattr(self.uc, "_Uc__finalizer", None)   # closes the native handle once
+        if finalizer is not None:
+            finalizer()
+
     def reset_cpu(self, regs: list[int], hi: int, lo: int) -> None:
         """Pristine CPU (no pending delay slot, no exception level) with these registers."""
         self.uc.context_restore(self._clean_cpu)
@@ -658,6 +665,7 @@ class FastRunner:
     def _load(self, state: State) -> None:
         self._state = state                 # synced snapshot (memory current at sync points)
         self._engine = Engine(state.memory)
+        self._closed = False
         self._engine.write_regs(state.regs, state.hi, state.lo)
         self._pc, self._next_pc, self._step = state.pc, state.next_pc, state.step
         self._pending: dict[int, bytes] = {}   # pages changed since the last checkpoint
@@ -686,6 +694,13 @@ class FastRunner:
         """The current state synced back from unicorn (a copy unless `copy=False`)."""
         self._sync()
         return self._state.copy() if copy else self._state
+
+    def close(self) -> None:
+        """Sync, then free the unicorn engine's memory; the runner cannot run afterwards (its
+        state, checkpoints and hashes stay readable)."""
+        self._sync()
+        self._engine.close()
+        self._closed = True
 
     def state_hash(self) -> bytes:
         """keccak256 of the current packed state."""
@@ -743,6 +758,8 @@ class FastRunner:
         """Execute until exactly `target` steps were taken, or the program halts first."""
         if target > MAX_STEPS:
             raise ValueError(f"step {target} is beyond the VM bound 2**48")
+        if self._closed and self._step < target and not self._state.exited:
+            raise FastRunnerError("this runner was closed; it cannot run")
         stalled = 0
         while self._step < target and not self._state.exited:
             before = self._step

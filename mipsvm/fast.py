@@ -20,13 +20,19 @@ step unicorn cannot be trusted with:
   scanned pages get the no-op hooks that keep unicorn's blocks short, so data pages (the
   model's weights) cost unicorn nothing.
 
-Memory is mapped lazily in 4 KiB pages (an unmapped access maps a zero page). Pages are mapped
-without write permission; the first write to a page since the last sync is caught by a
-write-protection hook, which marks the page dirty and makes it writable, so syncing costs
-O(dirty pages). Such a page event costs a replay from the last sync; a long unicorn run stops
-between blocks to sync every 1/32 of the steps run so far (2**20 to 2**22 steps), so a late
-event replays little. Hooks added after unicorn has run (a page first executed late) flush the
-translation cache; exact stops flush nothing.
+Memory is mapped lazily (an unmapped access maps a zero page, and once unicorn stops, the rest
+of its 256 KiB chunk: a growing arena or stack costs one event per chunk, not per page).
+Pages are mapped without write permission; a write to a read-only page is
+caught by a write-protection hook that makes its group of 16 pages writable and lets unicorn go
+on (no stop, no replay) - except in a delay slot, where unicorn does not resume exactly after a
+permission change: that is an event. Syncing copies the writable pages that changed; at every
+sync stop and checkpoint, groups unchanged for DEMOTE_AFTER of them are write-protected again,
+so a sync costs O(pages written lately). unicorn's cost per mapping or permission change grows
+with its number of regions, hence groups and chunks rather than single pages. An event (first
+touch of a chunk, a delay-slot write fault, a fault) costs a replay from the last sync; a long
+unicorn run stops between blocks to sync every 1/32 of the steps run so far (2**20 to 2**24
+steps), so a late event replays little. Hooks added after unicorn has run (a page first
+executed late) flush the translation cache; exact stops flush nothing.
 Limitations: a page is scanned once, so words written into code at run time are not rescanned
 (self-modifying code may run on unicorn where the stepper should);
 unicorn runs in kernel mode, where kseg0/kseg1 (0x80000000-0xBFFFFFFF) alias low physical
@@ -71,6 +77,9 @@ from mipsvm.memory import ZERO_PAGE, Memory
 from mipsvm.state import State
 
 PAGE_SHIFT = 12
+GROUP_SHIFT = 4                  # write tracking: a write fault makes 2**4 pages writable
+DEMOTE_AFTER = 4                 # a group unchanged for this many demotions is made read-only
+CHUNK_SHIFT = 6                  # a map event maps the 2**6 pages (256 KiB) around its page
 MASK32 = 0xFFFF_FFFF
 TCG_BUFFER_SIZE = 32 << 20       # translated-code cache (unicorn's 1 GiB default is slow to set up)
 _GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
@@ -262,10 +271,10 @@ def has_delay_slot(word: int) -> bool:
 class Engine:
     """A unicorn MIPS32 (4Kc: R1, no FPU) with lazily mapped pages and write tracking.
 
-    Anything that changes mappings or permissions while unicorn runs (first touch of a page,
-    first write to a read-only page, first execution of a page) is an *event*: where unicorn
-    stops after it depends on the kind of access and on delay slots (measured: sometimes at the
-    faulting instruction, sometimes after the block), so the block count is not trusted. The
+    A first touch of a page, a write fault in a delay slot and a first execution of a page are
+    *events*: where unicorn stops after one depends on the kind of access and on delay slots
+    (measured: sometimes at the faulting instruction, sometimes after the block; and a delay
+    slot's write fault handled in place resumes wrongly), so the block count is not trusted. The
     engine stops at the first event and remembers the count before the block it happened in
     (`event_base`); the runner rewinds to its last sync and replays exactly to that count.
     A replay meets no event: the pages it touches are already mapped and writable.
@@ -275,13 +284,17 @@ class Engine:
         self.uc = Uc(UC_ARCH_MIPS, UC_MODE_MIPS32 | UC_MODE_LITTLE_ENDIAN, mc.UC_CPU_MIPS32_4KC)
         self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         self.perms: dict[int, int] = {}
-        self.writable: set[int] = set()      # pages unicorn may have written since the last sync
+        self.writable: set[int] = set()      # pages unicorn may write (read at every sync)
         self.scanned: set[int] = set()       # executable pages (scanned since last changed)
         self.stop_addrs: set[int] = set()    # words handed to the stepper (code hooks)
-        self.events = 0
+        self.events = 0                      # runs stopped by an event (each replayed)
+        self.page_faults = 0                 # first writes to read-only pages, handled inline
         self.renewals = 0
         self.pending_stops: set[int] = set()  # hooks to add once unicorn has stopped
         self.pending_maps: set[int] = set()   # code pages to scan once unicorn has stopped
+        self.pending_chunks: set[int] = set()  # zero chunks to map once unicorn has stopped
+        self.demotions = 0
+        self.changed_at: dict[int, int] = {}   # writable page -> demotion count at its last change
         self.pending_ranges: set[tuple[int, int]] = set()  # long straight runs: nop code hooks
         self.short_ranges: set[tuple[int, int]] = set()
         self.poisoned = False
@@ -315,6 +328,13 @@ class Engine:
         self._add_pending_stops()
         self._reset_run_flags()
         self._clean_cpu = self.uc.context_save()
+
+    def close(self) -> None:
+        """Free unicorn's memory now (the engine is unusable afterwards). Without this it lasts
+        until Python's cycle collector runs: unicorn's hooks refer back to the engine."""
+        finalizer = getattr(self.uc, "_Uc__finalizer", None)   # closes the native handle once
+        if finalizer is not None:
+            finalizer()
 
     def reset_cpu(self, regs: list[int], hi: int, lo: int) -> None:
         """Pristine CPU (no pending delay slot, no exception level) with these registers."""
@@ -415,20 +435,43 @@ class Engine:
             self._map(idx, UC_PROT_READ)
         self.uc.mem_write(idx << PAGE_SHIFT, data)
 
-    def sync_pages(self, memory: Memory, keep: set[int] | None = None) -> dict[int, bytes]:
-        """Copy writable pages that changed into `memory`; returns them. With `keep` (pages
-        changed recently), other unchanged pages are write-protected again (a later write is
-        caught as an event)."""
+    def sync_pages(self, memory: Memory, demote: bool = False) -> dict[int, bytes]:
+        """Copy writable pages that changed into `memory`; returns them. With `demote`, the
+        groups of pages none of which changed in the last DEMOTE_AFTER demotions are
+        write-protected again (a later write makes its group writable again)."""
         changed = {}
-        for idx in list(self.writable):
-            data = bytes(self.uc.mem_read(idx << PAGE_SHIFT, PAGE_SIZE))
-            old = memory._pages.get(idx)
-            if (old if old is not None else ZERO_PAGE) != data:
-                memory.set_page(idx, data)
-                changed[idx] = data
-            elif keep is not None and idx not in keep:
-                self.writable.discard(idx)
-                self._protect(idx, self.perms[idx] & ~UC_PROT_WRITE)
+        pages, changed_at = memory._pages, self.changed_at
+        if demote:
+            self.demotions += 1
+        for first, count in _page_runs(sorted(self.writable)):
+            run = bytes(self.uc.mem_read(first << PAGE_SHIFT, count * PAGE_SIZE))  # one read
+            for k in range(count):      # (bytes slices compare by memcmp; memoryviews do not)
+                idx, data = first + k, run[k * PAGE_SIZE:(k + 1) * PAGE_SIZE]
+                old = pages.get(idx)
+                if data != (old if old is not None else ZERO_PAGE):
+                    memory.set_page(idx, data)
+                    changed[idx] = data
+                    changed_at[idx] = self.demotions
+        if not demote:
+            return changed
+        stale = self.demotions - DEMOTE_AFTER
+        # the program region's few writable pages (its data) stay writable: they are written
+        # all the time, and making them read-only again would only cost faults
+        hot = {idx >> GROUP_SHIFT for idx in self.writable
+               if changed_at.get(idx, stale) > stale or idx < PROGRAM_END >> PAGE_SHIFT}
+        protect = sorted(idx for idx in self.writable if idx >> GROUP_SHIFT not in hot)
+        for idx in protect:
+            self.writable.discard(idx)
+            changed_at.pop(idx, None)
+        for first, count in _page_runs(protect):   # one call per run of pages
+            perms = {self.perms[i] for i in range(first, first + count)}
+            if len(perms) == 1:
+                perm = perms.pop() & ~UC_PROT_WRITE
+                self.uc.mem_protect(first << PAGE_SHIFT, count * PAGE_SIZE, perm)
+                self.perms.update(dict.fromkeys(range(first, first + count), perm))
+            else:
+                for i in range(first, first + count):
+                    self._protect(i, self.perms[i] & ~UC_PROT_WRITE)
         return changed
 
     def revert_pages(self, memory: Memory) -> None:
@@ -497,6 +540,9 @@ class Engine:
             self.writable.add(idx)
         else:
             self._map(idx, UC_PROT_READ)
+        # the rest of its chunk is mapped (zero, read-only) once unicorn stops, so that the
+        # neighbouring pages a growing arena or stack touches next cost no event of their own
+        self.pending_chunks.add(idx >> CHUNK_SHIFT)
         return True
 
     def _on_write_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
@@ -504,12 +550,31 @@ class Engine:
         idx = addr >> PAGE_SHIFT
         if idx not in self.perms:
             return False
-        self._note_event("write")
-        self.writable.add(idx)        # (removing EXEC here would make unicorn restart the block)
-        self._protect(idx, self.perms[idx] | UC_PROT_WRITE)
+        # no event: unicorn goes on after this hook, nothing restarts (the block count stays
+        # exact), and the page's earlier contents are already in the synced memory
+        if self._in_delay_slot(uc):
+            self._note_event("write")
+        self.page_faults += 1
+        # the page's whole group becomes writable (one permission change, few unicorn regions:
+        # unicorn's cost per mapping change grows with the number of regions)
+        perm = self.perms[idx]
+        group = idx >> GROUP_SHIFT << GROUP_SHIFT
+        pages = [i for i in range(group, group + (1 << GROUP_SHIFT))
+                 if self.perms.get(i) == perm and i not in self.writable]
+        for first, count in _page_runs(pages):
+            self.uc.mem_protect(first << PAGE_SHIFT, count * PAGE_SIZE, perm | UC_PROT_WRITE)
+        self.perms.update(dict.fromkeys(pages, perm | UC_PROT_WRITE))
+        self.writable.update(pages)   # (removing EXEC here would make unicorn restart the block)
+        self.changed_at.update(dict.fromkeys(pages, self.demotions))
         # unicorn 2.1.4 drops the store that raised this hook: perform it here
         uc.mem_write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
         return True
+
+    def _in_delay_slot(self, uc: Uc) -> bool:
+        """Whether the instruction unicorn is executing may be a delay slot (the word before it
+        is a branch or jump)."""
+        pc = uc.reg_read(mc.UC_MIPS_REG_PC)
+        return has_delay_slot(int.from_bytes(self.read(pc - 4, 4), "little"))
 
     def _on_fetch_prot(self, uc: Uc, access: int, addr: int, size: int, value: int,
                        data: object) -> bool:
@@ -555,6 +620,19 @@ class Engine:
         finally:
             self.hook_stop = c.hook_stop - 1 if c.hook_stop else None
         self._add_pending_stops()
+        self._map_pending_chunks()
+
+    def _map_pending_chunks(self) -> None:
+        """Map the unmapped pages of the chunks queued by map events: zero (as the spec's
+        untouched memory reads) and read-only (a write makes its group writable in place;
+        syncs do not read pages nobody wrote)."""
+        for chunk in sorted(self.pending_chunks):
+            first = chunk << CHUNK_SHIFT
+            free = [i for i in range(first, first + (1 << CHUNK_SHIFT)) if i not in self.perms]
+            for start, count in _page_runs(free):
+                self.uc.mem_map(start << PAGE_SHIFT, count * PAGE_SIZE, UC_PROT_READ)
+                self.perms.update(dict.fromkeys(range(start, start + count), UC_PROT_READ))
+        self.pending_chunks.clear()
 
 
 # ====================================================================================
@@ -564,7 +642,7 @@ class Engine:
 DEFAULT_CHECKPOINT_INTERVAL = 1 << 20
 MAX_REPLAYS = 8
 MIN_SYNC_SPACING = 1 << 20       # steps between syncs of a long unicorn run: 1/32 of the steps
-MAX_SYNC_SPACING = 1 << 22       # run so far, within these bounds
+MAX_SYNC_SPACING = 1 << 24       # run so far, within these bounds
 
 
 class FastRunner:
@@ -587,6 +665,7 @@ class FastRunner:
     def _load(self, state: State) -> None:
         self._state = state                 # synced snapshot (memory current at sync points)
         self._engine = Engine(state.memory)
+        self._closed = False
         self._engine.write_regs(state.regs, state.hi, state.lo)
         self._pc, self._next_pc, self._step = state.pc, state.next_pc, state.step
         self._pending: dict[int, bytes] = {}   # pages changed since the last checkpoint
@@ -616,6 +695,13 @@ class FastRunner:
         self._sync()
         return self._state.copy() if copy else self._state
 
+    def close(self) -> None:
+        """Sync, then free the unicorn engine's memory; the runner cannot run afterwards (its
+        state, checkpoints and hashes stay readable)."""
+        self._sync()
+        self._engine.close()
+        self._closed = True
+
     def state_hash(self) -> bytes:
         """keccak256 of the current packed state."""
         self._sync()
@@ -629,8 +715,7 @@ class FastRunner:
         st = self._state
         st.regs, st.hi, st.lo = self._engine.read_regs()
         st.pc, st.next_pc, st.step = self._pc, self._next_pc, self._step
-        self._pending.update(self._engine.sync_pages(
-            st.memory, keep=set(self._pending) if demote else None))
+        self._pending.update(self._engine.sync_pages(st.memory, demote=demote))
         self._synced = True
 
     def _rewind(self) -> None:
@@ -673,6 +758,8 @@ class FastRunner:
         """Execute until exactly `target` steps were taken, or the program halts first."""
         if target > MAX_STEPS:
             raise ValueError(f"step {target} is beyond the VM bound 2**48")
+        if self._closed and self._step < target and not self._state.exited:
+            raise FastRunnerError("this runner was closed; it cannot run")
         stalled = 0
         while self._step < target and not self._state.exited:
             before = self._step
@@ -712,7 +799,10 @@ class FastRunner:
             raise FastRunnerError(f"unicorn stopped unexpectedly near pc {c.block_pc:#x}")
         self._at(start_step + c.executed, c.block_pc)
         if sync_at < target:
-            return                   # a sync stop: the next run starts from a new sync point
+            # a sync stop: the next run starts from a new sync point; pages not written since the
+            # last one go back to read-only, so a sync costs O(pages written lately)
+            self._sync(demote=True)
+            return
         remaining = target - self._step
         if remaining > 0:
             self._finish_block(remaining)

@@ -166,7 +166,7 @@ class Memory:
         elif type(p) is bytes:             # shared: take a private copy before writing
             p = self._pages[idx] = bytearray(p)
         self._dirty.add(idx)
-        return p
+        return p  # type: ignore[return-value]
 
     # --- byte access -------------------------------------------------------------
     def read(self, addr: int, n: int) -> bytes:

@@ -47,6 +47,7 @@ def run_to(state: State, target: int, engine: str = "fast") -> State:
 
     runner = FastRunner(state, checkpoints=False)
     runner.run_to(target)
+    runner.close()
     return runner.state(copy=False)
 
 
@@ -71,6 +72,7 @@ class Run:
 
             runner = FastRunner(start.copy(), checkpoint_interval=interval)
             runner.run(limit - self.first)
+            runner.close()
             self.checkpoints: CheckpointLog = runner.checkpoints  # type: ignore[assignment]
             final = runner.state()
         else:

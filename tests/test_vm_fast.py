@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mipsvm import stepper
 from mipsvm.checkpoints import CheckpointError
 from mipsvm.elf import initial_state, load_elf
-from mipsvm.fast import FastRunner, unicorn_safe
+from mipsvm.fast import FastRunner, FastRunnerError, unicorn_safe
 from mipsvm.memory import Memory, keccak256
 from mipsvm.state import State, decode_state
 from mipsvm.toolchain import compile_elf
@@ -201,3 +201,31 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "--input" in result.output
     result = CliRunner().invoke(vm, ["prove", str(_elf("exit42")), "--step", "999"])
     assert result.exit_code != 0 and "halts after" in result.output
+
+
+def test_page_faults_in_delay_slots_match_the_stepper() -> None:
+    """Stores to fresh and to write-protected-again arena pages, many in branch delay slots (a
+    write fault there cannot be handled in place): every checkpoint's hash is the stepper's."""
+    program = load_elf(_elf("pagewrites"))
+    runner = FastRunner(initial_state(program), checkpoint_interval=512)   # demotes often
+    runner.run()
+    assert runner.exited and runner.exit_code == 0
+    assert runner._engine.page_faults > 0 and runner.events > 0   # both paths were taken
+    ref = initial_state(program)
+    for cp in runner.checkpoints:
+        stepper.run(ref, cp.step - ref.step)
+        assert ref.hash() == cp.hash, f"differs at step {cp.step}"
+    assert ref.exited
+
+
+def test_closed_runner_keeps_its_state_but_does_not_run() -> None:
+    program = load_elf(_elf("memops"))
+    runner = FastRunner(initial_state(program))
+    runner.run_to(500)
+    expected = runner.state_hash()
+    runner.close()
+    assert runner.state_hash() == expected and runner.state().step == 500
+    runner.run_to(500)                                   # nothing to run: fine
+    with pytest.raises(FastRunnerError, match="closed"):
+        runner.run_to(501)
+    assert runner.state_hash_at(100) == _reference_hashes(program, 100)[100]   # reloads

@@ -13,6 +13,7 @@ import pytest
 
 from challenger.challenger_daemon import RACES as CHALLENGER_RACES
 from challenger.challenger_daemon import Challenger
+from challenger.client import ChainClient, RpcUnavailable
 from challenger.daemon import Daemon
 from challenger.models import ModelError, Trace, toy_model
 from challenger.operator_daemon import RACES as OPERATOR_RACES
@@ -60,10 +61,12 @@ class Wrapped:
         return (self._infer or self.base.infer)(input_bytes)
 
 
-def daemon(world: World, cls: type[Daemon], models: Sequence[Any], name: str, **options: Any) -> Any:
-    account = world.fund()
-    return cls(world.client(account, name), list(models), start_block=world.deploy_block,
-               trace_interval=world.trace_interval, engine=world.engine, **options)
+def daemon(world: World, cls: type[Daemon], models: Sequence[Any], name: str, *, attempts: int = 8,
+           **options: Any) -> Any:
+    """A daemon on a new funded account (`attempts`: its client's tries per RPC read)."""
+    client = ChainClient(world.system, world.fund(), world.store(name), attempts=attempts)
+    return cls(client, list(models), start_block=world.deploy_block, trace_interval=world.trace_interval,
+               engine=world.engine, **options)
 
 
 def record(d: Daemon) -> Events:
@@ -236,10 +239,11 @@ def check_moves(world: World, gid: int, defender: Events, challenger: Events, op
     chain = [m for m in moves(world) if m["gameId"] == gid]
     mids = [m for m in chain if m["kind"] == 0]
     answers = [m for m in chain if m["kind"] != 0]
-    logged_mids = of(defender, "midpoint")
-    assert [(f["game"], f["mid"]) for f in logged_mids] == [(gid, m["mid"]) for m in mids]
+    logged_mids = [f for f in of(defender, "midpoint") if f["game"] == gid]
+    assert [f["mid"] for f in logged_mids] == [m["mid"] for m in mids]
     assert all(f["mid"] == f["lo"] + (f["hi"] - f["lo"]) // 2 for f in logged_mids)
-    assert keys(op, "postMidpoint") == [f"midpoint:{gid}:{f['lo']}:{f['hi']}" for f in logged_mids]
+    assert [k for k in keys(op, "postMidpoint") if k.startswith(f"midpoint:{gid}:")] == \
+        [f"midpoint:{gid}:{f['lo']}:{f['hi']}" for f in logged_mids]
     responded = of(challenger, "responded")
     assert [(f["game"], f["mid"], f["agree"]) for f in responded] == \
         [(gid, m["mid"], m["kind"] == 1) for m in answers]
@@ -271,10 +275,15 @@ def test_honest_defender_plays_and_proves_against_a_lying_challenger(world: Worl
 
 
 def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None:
-    liar, ch = world.operator(dishonest=True), world.challenger()
-    ev_op, ev_ch = record(liar), record(ch)
+    """... while a second challenger, whose game the liar also defends, cancels it once the first game
+    rejected the result, and a third one that had not read the rejection yet takes the chain's word."""
+    liar, ch, second, late = world.operator(dishonest=True), world.challenger(), world.challenger(), \
+        world.challenger()
+    ev_op, ev_ch, ev_second = record(liar), record(ch), record(second)
     rid = world.request(TOY_INPUT, fee=FEE)
     assert tick(liar) == 1
+    assert tick(second) == 1
+    late.ingest()
     assert tick(ch) == 1                                   # checks the result and opens a game at once
     res = world.system.result(1)
     assert of(ev_ch, "checked") == [{"result": 1, "request": rid, "verdict": "disagree"}]
@@ -293,6 +302,15 @@ def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None
     assert keys(ch, "prove") == [f"prove:{gid}"]
     assert keys(liar, "prove") == [] and of(ev_op, "proved") == []   # the liar cannot win the last step
     assert rid not in ch._traces and rid not in ch._honest             # the game is over: runs dropped
+    other = world.system.game_of(1, second.me)
+    assert tick(second) == 2                               # cancels, and withdraws the refunded bond
+    assert len(keys(second, "withdraw")) == 1 and world.system.balance(second.me) == 0
+    assert of(ev_second, "game_cancelled") == [{"game": other, "result": 1}]
+    assert keys(second, "cancelGame") == [f"cancel:{other}"]
+    assert world.system.game(other).status == GameStatus.CANCELLED
+    assert late.check_results() == 0
+    assert (late.store.result(1)["status"], late.store.result(1)["verdict"]) == ("rejected", "disagree")
+    assert late.store.txs() == []
 
 
 def test_challenger_judges_only_what_it_can_run_in_result_order(world: World, model) -> None:
@@ -371,3 +389,116 @@ def test_operator_does_not_finalize_while_a_game_is_open(model, tmp_path) -> Non
     world.advance_time(100)                               # the window is over; the liar's clock runs
     assert tick(op) == 0 and op.store.tx("finalize:1") is None
     assert world.system.result(1).status == ResultStatus.PENDING
+
+
+@pytest.mark.parametrize("before_end", [1, 0], ids=["last-second", "window-closed"])
+def test_challenger_disputes_until_the_last_second_of_the_window(world: World, before_end: int) -> None:
+    """`now` = deadline - 1: the game is opened; `now` = deadline: the verdict is disagree-too-late."""
+    liar, ch = world.operator(dishonest=True), world.challenger()
+    events = record(ch)
+    world.request(TOY_INPUT, fee=FEE)
+    assert tick(liar) == 1
+    ch.ingest()
+    set_clock(world, world.system.result(1).deadline - before_end)
+    assert tick(ch) == before_end
+    if before_end:
+        assert keys(ch, "openGame") == ["open:1"] and ch.store.result(1)["verdict"] == "disagree"
+    else:
+        assert ch.store.txs() == [] and ch.store.result(1)["verdict"] == "disagree-too-late"
+        assert of(events, "window_missed") == [{"result": 1}]
+
+
+# ------------------------------------------------------------------------------------ RPC outages
+
+def _outage(world: World, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("node down")
+
+    monkeypatch.setattr(world.system, method, down)
+
+
+@pytest.mark.parametrize("role, method, what, past_window", [
+    ("operator", "get_request", "request", False),     # is the request still open?
+    ("operator", "result", "result", False),           # is our result still pending?
+    ("operator", "get_request", "request", True),      # does the request name a callback?
+    ("challenger", "result", "result", False),         # is the disputed result still pending?
+    ("challenger", "game_of", "gameOf", False),        # did we open a game on it already?
+])
+def test_an_outage_names_the_read_that_failed(world: World, model, monkeypatch: pytest.MonkeyPatch, role: str,
+                                              method: str, what: str, past_window: bool) -> None:
+    """With one attempt per read, a dead node stops the tick with RpcUnavailable naming the read."""
+    op = daemon(world, Operator, [model], "op", attempts=1, dishonest=role == "challenger")
+    world.request(TOY_INPUT, fee=FEE)
+    me = op
+    if role == "operator" and method == "result" or past_window:
+        assert tick(op) == 1 and tick(op) == 0             # posted, and read back
+    if past_window:
+        world.advance_time(WINDOW + 2)
+    if role == "challenger":
+        assert tick(op) == 1
+        me = daemon(world, Challenger, [model], "ch", attempts=1)
+    _outage(world, method, monkeypatch)
+    with pytest.raises(RpcUnavailable, match=f"^{what}: the node did not answer after 1 attempts"):
+        me.tick()
+
+
+# ------------------------------------------------------------------------------------ lost races
+
+def lose_race(loser: Daemon, winner: Daemon) -> Events:
+    """Tick `loser`; its first transaction is beaten by `winner` (the same account's other instance),
+    which ticks between the loser's reading of the chain and its send."""
+    send = loser.client.send
+
+    def beaten(*args: Any, **kwargs: Any) -> Any:
+        loser.client.send = send               # type: ignore[method-assign]
+        winner.tick()
+        return send(*args, **kwargs)
+
+    loser.client.send = beaten                 # type: ignore[method-assign]
+    events = record(loser)
+    loser.tick()
+    return events
+
+
+@pytest.mark.parametrize("move", ["midpoint", "timeout", "finalize"])
+def test_operator_instance_that_loses_a_race_logs_it(world: World, move: str) -> None:
+    account = world.fund()
+    a, b = world.operator(account=account, name="a"), world.operator(account=account, name="b")
+    liar = world.challenger(dishonest=True)
+    world.request(TOY_INPUT, fee=FEE)
+    assert tick(a) == 1
+    if move == "finalize":
+        world.advance_time(WINDOW + 2)
+        key, error = "finalize:1", "ResultNotPending"
+    else:
+        assert tick(liar) == 1
+        gid = world.system.game_of(1, liar.me)
+        key, error = f"midpoint:{gid}:0:{world.system.result(1).steps}", "WrongPhase"
+        if move == "timeout":
+            assert tick(a) == 1                                 # first midpoint; the liar goes silent
+            world.advance_time(CLOCK + 2)
+            key, error = f"timeout:{gid}", "GameNotActive"
+    events = lose_race(b, a)
+    assert of(events, "race_lost") == [{"key": key, "error": error}]
+    assert of(events, "tx_reverted") == []
+
+
+@pytest.mark.parametrize("move", ["open", "respond", "timeout"])
+def test_challenger_instance_that_loses_a_race_logs_it(world: World, move: str) -> None:
+    account = world.fund()
+    a, b = world.challenger(account=account, name="a"), world.challenger(account=account, name="b")
+    liar = world.operator(dishonest=True)
+    world.request(TOY_INPUT, fee=FEE)
+    assert tick(liar) == 1
+    key, error = "open:1", "AlreadyChallenged"
+    if move != "open":
+        assert tick(a) == 1 and tick(liar) == 1                # game opened; first midpoint
+        gid = world.system.game_of(1, account.address)
+        key, error = f"respond:{gid}:0:{world.system.result(1).steps}", "WrongPhase"
+        if move == "timeout":
+            assert tick(a) == 1                                 # responds; the liar goes silent
+            world.advance_time(CLOCK + 2)
+            key, error = f"timeout:{gid}", "GameNotActive"
+    events = lose_race(b, a)
+    assert of(events, "race_lost") == [{"key": key, "error": error}]
+    assert of(events, "tx_reverted") == []

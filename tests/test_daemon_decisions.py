@@ -308,6 +308,8 @@ def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None
     assert of(ev_second, "game_cancelled") == [{"game": other, "result": 1}]
     assert keys(second, "cancelGame") == [f"cancel:{other}"]
     assert world.system.game(other).status == GameStatus.CANCELLED
+    assert rid in second._traces and tick(second) == 0     # reads GameCancelled: its runs are dropped
+    assert rid not in second._traces and rid not in second._honest
     assert late.check_results() == 0
     assert (late.store.result(1)["status"], late.store.result(1)["verdict"]) == ("rejected", "disagree")
     assert late.store.txs() == []

@@ -93,17 +93,21 @@ def run_mutmut(max_children: int, names: list[str]) -> None:
         raise SystemExit(f"mutmut failed ({proc.returncode}); see mutants/run.log")
 
 
-def python_mutant_names() -> list[str]:
-    """Every mutant mutmut generated for the listed modules (generating them first if needed)."""
-    metas = [ROOT / "mutants" / f"{path}.meta" for path in mutmut_config()["only_mutate"]]
+def python_mutant_names(modules: list[str] | None = None) -> list[str]:
+    """Every mutant mutmut generated for the listed modules (all of only_mutate if None), generating
+    them first if needed."""
+    paths = mutmut_config()["only_mutate"]
+    metas = [ROOT / "mutants" / f"{path}.meta" for path in paths]
     if not all(m.exists() for m in metas):
         run_mutmut(1, ["mipsvm.state.x_decode_state__mutmut_1"])   # generates every mutant, runs one
-    return sorted(name for m in metas for name in json.loads(m.read_text())["exit_code_by_key"])
+    return sorted(name for path, m in zip(paths, metas, strict=True) if modules is None or path in modules
+                  for name in json.loads(m.read_text())["exit_code_by_key"])
 
 
-def python_sample(n: int, seed: int) -> list[str]:
-    """A seeded sample of `n` mutant names, the same for the same sources and seed."""
-    names = python_mutant_names()
+def python_sample(n: int, seed: int, modules: list[str] | None = None) -> list[str]:
+    """A seeded sample of `n` mutant names (of `modules` only if given), the same for the same sources
+    and seed."""
+    names = python_mutant_names(modules)
     return sorted(random.Random(seed).sample(names, min(n, len(names))))
 
 
@@ -176,6 +180,8 @@ def write_report(py: dict[str, dict[str, str]] | None, py_total: int | None, sol
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         total: Counter[str] = Counter()
         for path, statuses in py.items():
+            if not statuses:
+                continue                      # a module left out of the sample (--py-module)
             c = Counter(statuses.values())
             total += c
             k, j, pct = score(c)
@@ -246,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
     parser.add_argument("--py-sample", type=int, default=None,
                         help="run a seeded sample of this many Python mutants (default: all)")
+    parser.add_argument("--py-module", action="append", choices=mutmut_config()["only_mutate"],
+                        help="with --py-sample: sample only this module's mutants (repeatable)")
     parser.add_argument("--py-extend", action="store_true",
                         help="with --py-sample: add the new sample to the stored one instead of replacing it")
     parser.add_argument("--sol-limit", type=int, default=None,
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.reuse_python:
             names = list(args.python_mutants)
             if args.py_sample is not None:
-                names = python_sample(args.py_sample, args.seed)
+                names = python_sample(args.py_sample, args.seed, args.py_module)
                 if args.py_extend and PY_SAMPLE.exists():      # add to the stored sample, run only new ones
                     done = set(PY_SAMPLE.read_text().split())
                     names = [n for n in names if n not in done]
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds["python"] = time.monotonic() - started
         sampled = args.py_sample is not None or (args.reuse_python and PY_SAMPLE.exists())
         py = python_results(set(PY_SAMPLE.read_text().split()) if sampled else None)
-        py_total = len(python_mutant_names()) if sampled else None
+        py_total = len(python_mutant_names(args.py_module)) if sampled else None
     outcomes = None
     mutants, sources = sol.all_mutants()
     if args.reuse_solidity:

@@ -84,11 +84,10 @@ MASK32 = 0xFFFF_FFFF
 TCG_BUFFER_SIZE = 32 << 20       # translated-code cache (unicorn's 1 GiB default is slow to set up)
 _GPRS = [mc.UC_MIPS_REG_0 + i for i in range(32)]
 _REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
-# buffers of the batched register calls (unicorn's Python batch API converts value by value)
+# register ids of the batched register calls (unicorn's Python batch API converts value by value);
+# the value buffers are per engine: the native call releases the GIL, so runners in two threads
+# would otherwise read each other's registers
 _REG_IDS = (ctypes.c_int32 * len(_REGS))(*_REGS)
-_REG_VALUES = (ctypes.c_uint32 * len(_REGS))()
-_REG_PTRS = (ctypes.c_void_p * len(_REGS))(
-    *[ctypes.addressof(_REG_VALUES) + 4 * i for i in range(len(_REGS))])
 STORE_OPCODES = frozenset({0x28, 0x29, 0x2A, 0x2B, 0x2E, 0x38})  # sb sh swl sw swr sc
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "native"
 HOOK_SOURCE = Path(__file__).resolve().parent / "csrc" / "stephook.c"
@@ -283,6 +282,9 @@ class Engine:
     def __init__(self, memory: Memory, code_pages: Iterable[int] = ()) -> None:
         self.uc = Uc(UC_ARCH_MIPS, UC_MODE_MIPS32 | UC_MODE_LITTLE_ENDIAN, mc.UC_CPU_MIPS32_4KC)
         self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        self._reg_values = (ctypes.c_uint32 * len(_REGS))()
+        self._reg_ptrs = (ctypes.c_void_p * len(_REGS))(
+            *[ctypes.addressof(self._reg_values) + 4 * i for i in range(len(_REGS))])
         self.perms: dict[int, int] = {}
         self.writable: set[int] = set()      # pages unicorn may write (read at every sync)
         self.scanned: set[int] = set()       # executable pages (scanned since last changed)
@@ -483,16 +485,16 @@ class Engine:
     # --- registers -----------------------------------------------------------------
     def read_regs(self) -> tuple[list[int], int, int]:
         """(gprs, hi, lo), in one native call."""
-        status = uclib.uc_reg_read_batch(self.uc._uch, _REG_IDS, _REG_PTRS, len(_REGS))
+        status = uclib.uc_reg_read_batch(self.uc._uch, _REG_IDS, self._reg_ptrs, len(_REGS))
         if status != 0:
             raise FastRunnerError(f"uc_reg_read_batch failed with unicorn error {status}")
-        vals = list(_REG_VALUES)
+        vals = list(self._reg_values)
         return vals[:32], vals[32], vals[33]
 
     def write_regs(self, regs: list[int], hi: int, lo: int) -> None:
         """Set the 32 GPRs, hi and lo, in one native call."""
-        _REG_VALUES[:] = [*regs, hi, lo]
-        status = uclib.uc_reg_write_batch(self.uc._uch, _REG_IDS, _REG_PTRS, len(_REGS))
+        self._reg_values[:] = [*regs, hi, lo]
+        status = uclib.uc_reg_write_batch(self.uc._uch, _REG_IDS, self._reg_ptrs, len(_REGS))
         if status != 0:
             raise FastRunnerError(f"uc_reg_write_batch failed with unicorn error {status}")
 

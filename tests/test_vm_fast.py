@@ -229,3 +229,23 @@ def test_closed_runner_keeps_its_state_but_does_not_run() -> None:
     with pytest.raises(FastRunnerError, match="closed"):
         runner.run_to(501)
     assert runner.state_hash_at(100) == _reference_hashes(program, 100)[100]   # reloads
+
+
+def test_runners_in_two_threads_match_a_sequential_run() -> None:
+    """Runners in two threads at once (the daemons' game and request lanes) end at the sequential
+    hashes at every checkpoint: no runner state is shared between engines (the register buffers of
+    the batched native calls were once module-wide, and the native call releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    program = load_elf(_elf("softfloat"))
+
+    def checkpoint_hashes() -> list[bytes]:
+        runner = FastRunner(initial_state(program), checkpoint_interval=512)
+        runner.run()
+        return [cp.hash for cp in runner.checkpoints]
+
+    expected = checkpoint_hashes()
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda _: checkpoint_hashes(), range(4)))
+            assert all(r == expected for r in results)

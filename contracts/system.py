@@ -219,6 +219,7 @@ class ResultInfo:
     outcome: Outcome
     exit_code: int
     sharers: int              # games active when it was rejected (0 unless rejected)
+    defended: int = 0         # games the operator won (paid out when the result is finalized or rejected)
 
 
 @dataclass(frozen=True)
@@ -576,6 +577,11 @@ class System:
             return self._send("finalizeWithOutput", result_id, bytes(output), sender=sender)
         return self._send("finalize", result_id, sender=sender)
 
+    def send_burn(self, *, sender: str | None = None) -> int:
+        """Send the burnt wei not sent yet to BURN_ADDRESS (anyone); returns the amount."""
+        receipt = self._send("sendBurn", sender=sender)
+        return self._event_arg(receipt, "BurnSent", "amount")
+
     def withdraw(self, *, sender: str | None = None) -> int:
         """Take everything credited to `sender`; returns the amount in wei."""
         receipt = self._send("withdraw", sender=sender)
@@ -618,12 +624,12 @@ class System:
                            input_hash, deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
-        (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, final_hash,
-         output_hash) = self.contract.functions.results(result_id).call()
+        (operator, status, outcome, exit_code, posted_at, request_id, steps, open_games, sharers, defended,
+         final_hash, output_hash) = self.contract.functions.results(result_id).call()
         bond = self.params.result_bond if status else 0
         return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
                           bond, final_hash, output_hash, posted_at + self.params.challenge_window,
-                          Outcome(outcome), exit_code, sharers)
+                          Outcome(outcome), exit_code, sharers, defended)
 
     def outcome(self, request_id: int) -> OutcomeInfo:
         """The outcome of a finalized request (ContractRevert RequestNotFinalized otherwise)."""
@@ -631,8 +637,12 @@ class System:
         return OutcomeInfo(Outcome(outcome), exit_code, steps, output_hash, result_id)
 
     def burned(self) -> int:
-        """Total wei burnt (sent to BURN_ADDRESS) from losing bonds."""
+        """Total wei burnt from losing bonds (settled games; `burn_sent()` of it is at BURN_ADDRESS)."""
         return self.contract.functions.burned().call()
+
+    def burn_sent(self) -> int:
+        """Wei of `burned()` already sent to BURN_ADDRESS (`send_burn`)."""
+        return self.contract.functions.burnSent().call()
 
     def is_barred(self, request_id: int, operator: str) -> bool:
         """True once a result of `operator` on `request_id` was rejected: it cannot post there again."""

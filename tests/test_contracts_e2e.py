@@ -132,7 +132,7 @@ def test_system_gas_figures() -> None:
     assert gas["rounds"] == 10
     for move in ("post_midpoint_max", "respond_agree_max", "respond_disagree_max"):
         assert gas[move] < 60_000, (move, gas[move])
-    assert gas["timeout"] < 80_000   # resolution: credits the winner and sends the burn share
+    assert gas["timeout"] < 80_000   # resolution: the win counted on the result (settled at finalize)
     assert gas["prove_step"] < 150_000
     assert gas["optimist_runtime_bytes"] < 24_576
 

@@ -671,7 +671,8 @@ contract Optimist is ModelRegistry {
         _credits[account] = (stored == 0 ? 1 : stored) + amount;
     }
 
-    /// @dev Count `amount` as burnt; `sendBurn` sends it to BURN_ADDRESS later.
+    /// @dev Count `amount` as burnt; `sendBurn` sends it to BURN_ADDRESS later. The cast cannot truncate: every
+    ///      amount counted is part of a bond this contract holds, and all the ether there is is below 2**96 wei.
     function _burn(uint256 amount) private {
         burned += uint96(amount);
     }

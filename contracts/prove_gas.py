@@ -11,16 +11,17 @@ A six-instruction program puts one instruction of each kind at a known step:
 
 For each kind a game is steered so that its one-step proof is that instruction:
 - `defend`: the operator posted the true final state, a lying challenger steers the bisection to the step;
-  the proof confirms the defender's hash (defender wins: credit + burn of the challenge bond).
+  the proof confirms the defender's hash (defender wins: counted on the result, paid and burnt when the
+  result is finalized or rejected, docs/game-rules.md §4).
 - `reject`: the operator posted a false outcome whose midpoint hashes are true up to the step and false
-  after it; the honest challenger's proof rejects the result (burn, share, bar the operator, reopen).
+  after it; the honest challenger's proof rejects the result (burn counted, share credited, the operator
+  barred, the request reopened).
 
 The image holds 64 KiB of program text (the six instructions, then filler) and a 64 KiB model blob, so
 fetch proofs keep about as many siblings as a real program's (15 of 27 in the MNIST MLP; each kept sibling
-is 512 gas of calldata); the stack page is fresh, as early in a run. Warm-up games run first, so the burn counter and the burn address exist (as in any deployment after its
-first lost game). The winner's balance is zero before the proof (as after a withdrawal: the credit is a
-zero-to-non-zero store, 17.1k gas more than a credit to a non-zero balance; `defend_credited` measures that
-case too). `MIPS.step` alone is measured on the same witness (pyrevm)
+is 512 gas of calldata); the stack page is fresh, as early in a run. The deployment is fresh apart from one
+warm-up game. The winning challenger has withdrawn everything before the proof (its credit is zero; its
+credit slot exists from its first openGame on). `MIPS.step` alone is measured on the same witness (pyrevm)
 as a transaction, so `prove - step` is what Optimist adds.
 """
 
@@ -74,9 +75,8 @@ class ProveGas:
 
     kind: str
     step: int               # MIPS.step(state, proof) as a transaction (pyrevm)
-    defend: int             # prove, defender wins, its balance zero before (a 0 -> non-zero credit)
-    defend_credited: int    # the same with the defender's balance non-zero before (credits not withdrawn)
-    reject: int             # prove, challenger wins (rejection bookkeeping included), its balance zero before
+    defend: int             # prove, defender wins
+    reject: int             # prove, challenger wins (rejection bookkeeping included), its credit zero before
     proof_bytes: int        # length of the witness proof
     defend_tx: bytes = b""  # the two prove transactions' hashes
     reject_tx: bytes = b""
@@ -155,7 +155,7 @@ def measure_prove_gas(w3: Web3 | None = None, seed: int = 11) -> dict[str, Prove
     final = states[-1]
     n = len(states) - 1
 
-    # warm-up: one lost game creates the burn counter and the burn account
+    # warm-up: one game lost on time (the deployment is no longer brand new)
     rid = system.request(model_id, input_bytes)
     res_id = system.post_result(rid, bytes(OUTPUT_LENGTH), final.encode(),
                                 system.output_proof(model_id, final.memory), sender=accounts[1])
@@ -171,24 +171,17 @@ def measure_prove_gas(w3: Web3 | None = None, seed: int = 11) -> dict[str, Prove
             raise AssertionError(f"MIPS.sol disagrees with the reference stepper on {kind}")
         step_gas = mips.gas_used
 
-        # defender wins: a lying challenger steers to the target step; the operator's balance is zero
-        # (withdrawn), then, in a second game, already credited (not withdrawn since)
-        defend_runs: list[tuple[int, bytes]] = []
-        for withdraw in (True, False):
-            rid = system.request(model_id, input_bytes)
-            res_id = system.post_result(rid, bytes(OUTPUT_LENGTH), final.encode(),
-                                        system.output_proof(model_id, final.memory), sender=operator)
-            gid = system.open_game(res_id, sender=challenger)
-            _play(system, gid, target, operator, challenger, true_hashes, true_hashes)
-            if withdraw and system.balance(operator):
-                system.withdraw(sender=operator)
-            assert (system.balance(operator) == 0) == withdraw
-            system.prove(gid, w.state, w.proof, sender=operator)
-            defend_runs.append((_gas(system), _tx(system)))
-            assert system.game(gid).status == 3   # DefenderWon
-            advance_time(w3, WINDOW + 1)
-            system.finalize(res_id)
-        (defend, defend_tx), (defend_credited, _) = defend_runs
+        # defender wins: a lying challenger steers to the target step
+        rid = system.request(model_id, input_bytes)
+        res_id = system.post_result(rid, bytes(OUTPUT_LENGTH), final.encode(),
+                                    system.output_proof(model_id, final.memory), sender=operator)
+        gid = system.open_game(res_id, sender=challenger)
+        _play(system, gid, target, operator, challenger, true_hashes, true_hashes)
+        system.prove(gid, w.state, w.proof, sender=operator)
+        defend, defend_tx = _gas(system), _tx(system)
+        assert system.game(gid).status == 3   # DefenderWon
+        advance_time(w3, WINDOW + 1)
+        system.finalize(res_id)
 
         # result rejected: a fresh operator lies after the target step (claims exit code 1 at step n)
         rid = system.request(model_id, input_bytes)
@@ -209,27 +202,26 @@ def measure_prove_gas(w3: Web3 | None = None, seed: int = 11) -> dict[str, Prove
                                     system.output_proof(model_id, final.memory), sender=operator)
         advance_time(w3, WINDOW + 1)
         system.finalize(res_id)
-        out[kind] = ProveGas(kind, step_gas, defend, defend_credited, reject, len(w.proof), defend_tx, reject_tx)
+        out[kind] = ProveGas(kind, step_gas, defend, reject, len(w.proof), defend_tx, reject_tx)
     return out
 
 
 def table(results: dict[str, ProveGas]) -> str:
     """A Markdown table of the measurement."""
-    rows = ["| kind | proof bytes | MIPS.step tx | prove, defender wins | prove - MIPS.step | the same, winner's "
-            "balance already non-zero | prove rejecting the result | rejection bookkeeping |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| kind | proof bytes | MIPS.step tx | prove, defender wins | prove - MIPS.step | "
+            "prove rejecting the result | rejection bookkeeping |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results.values():
         rows.append(f"| {r.kind} | {r.proof_bytes} | {r.step:,} | {r.defend:,} | {r.defend - r.step:,} | "
-                    f"{r.defend_credited:,} | {r.reject:,} | {r.rejection_extra:,} |")
+                    f"{r.reject:,} | {r.rejection_extra:,} |")
     return "\n".join(rows)
 
 
 def as_dict(results: dict[str, ProveGas]) -> dict[str, Any]:
-    """Flat ints for the benchmark: <kind>_defend, _defend_credited, _reject and _step."""
+    """Flat ints for the benchmark: <kind>_defend, _reject and _step."""
     out: dict[str, Any] = {}
     for r in results.values():
         out[f"{r.kind}_defend"] = r.defend
-        out[f"{r.kind}_defend_credited"] = r.defend_credited
         out[f"{r.kind}_reject"] = r.reject
         out[f"{r.kind}_step"] = r.step
     return out

@@ -316,6 +316,7 @@ class ResultInfo:
     exit_code: int
     sharers: int              # games active when it was rejected (0 unless rejected)
     graph: bool = False       # a graph model's result: final_state_hash is C_m, steps is m
+    defended: int = 0         # games the operator won (paid out when the result is finalized or rejected)
 
 
 @dataclass(frozen=True)
@@ -698,6 +699,11 @@ class System:
             return self._send("finalizeWithOutput", result_id, bytes(output), sender=sender)
         return self._send("finalize", result_id, sender=sender)
 
+    def send_burn(self, *, sender: str | None = None) -> int:
+        """Send the burnt wei not sent yet to BURN_ADDRESS (anyone); returns the amount."""
+        receipt = self._send("sendBurn", sender=sender)
+        return self._event_arg(receipt, "BurnSent", "amount")
+
     def withdraw(self, *, sender: str | None = None) -> int:
         """Take everything credited to `sender`; returns the amount in wei."""
         receipt = self._send("withdraw", sender=sender)
@@ -774,12 +780,12 @@ class System:
 
     def result_info(self, result_id: int, raw: tuple[Any, ...]) -> ResultInfo:
         """A ResultInfo from the raw `results(result_id)` view."""
-        (operator, status, outcome, exit_code, graph, posted_at, request_id, steps, open_games, sharers, final_hash,
-         output_hash) = raw
+        (operator, status, outcome, exit_code, graph, posted_at, request_id, steps, open_games, sharers, defended,
+         final_hash, output_hash) = raw
         bond = self.params.result_bond if status else 0
         return ResultInfo(result_id, operator, ResultStatus(status), open_games, posted_at, request_id, steps,
                           bond, final_hash, output_hash, posted_at + self.params.challenge_window,
-                          Outcome(outcome), exit_code, sharers, graph)
+                          Outcome(outcome), exit_code, sharers, graph, defended)
 
     def outcome(self, request_id: int) -> OutcomeInfo:
         """The outcome of a finalized request (ContractRevert RequestNotFinalized otherwise)."""
@@ -787,8 +793,12 @@ class System:
         return OutcomeInfo(Outcome(outcome), exit_code, steps, output_hash, result_id)
 
     def burned(self) -> int:
-        """Total wei burnt (sent to BURN_ADDRESS) from losing bonds."""
+        """Total wei burnt from losing bonds (settled games; `burn_sent()` of it is at BURN_ADDRESS)."""
         return self.contract.functions.burned().call()
+
+    def burn_sent(self) -> int:
+        """Wei of `burned()` already sent to BURN_ADDRESS (`send_burn`)."""
+        return self.contract.functions.burnSent().call()
 
     def is_barred(self, request_id: int, operator: str) -> bool:
         """True once a result of `operator` on `request_id` was rejected: it cannot post there again."""

@@ -89,14 +89,15 @@ def measure_system_gas(w3: Web3 | None = None, seed: int = 7) -> dict[str, Any]:
                                 sender=operator)
     out["post_result_10_floats"] = _gas(system)
 
-    # warm-up: a challenger that stops answering loses, so `burned` and the burn address are non-zero, as in
-    # any deployment after its first lost game; that first burn costs ~45k gas more, once
+    # warm-up: a challenger that stops answering loses (its game is settled with the result, at finalize)
     gid0 = system.open_game(res_id, sender=acct[4])
-    out["open_game"] = _gas(system)   # the first game on a result (a later one costs ~17k less)
+    # the first game on a result by a challenger never credited before: it creates the operator's bar slot
+    # and the challenger's credit slot (22.1k each); a later game on the result by a known account costs ~44k less
+    out["open_game"] = _gas(system)
     system.post_midpoint(gid0, system.game(gid0).mid, hashes[system.game(gid0).mid], sender=operator)
     advance_time(w3, CLOCK + 1)
     system.timeout(gid0)
-    out["timeout_first_burn"] = _gas(system)
+    out["timeout_first_game"] = _gas(system)
 
     gid = system.open_game(res_id, sender=challenger)
     moves: dict[str, list[int]] = {"post_midpoint": [], "respond_agree": [], "respond_disagree": []}
@@ -128,7 +129,9 @@ def measure_system_gas(w3: Web3 | None = None, seed: int = 7) -> dict[str, Any]:
     out["timeout"] = _gas(system)
     advance_time(w3, WINDOW)
     system.finalize(res_id)
-    out["finalize"] = _gas(system)
+    out["finalize"] = _gas(system)   # settles the three games the operator won (credit and burns)
+    system.send_burn()
+    out["send_burn"] = _gas(system)
     system.withdraw(sender=operator)
     out["withdraw"] = _gas(system)
     _request_and_outcome_gas(system, model_id, input_bytes, image, operator, challenger, out)

@@ -218,6 +218,11 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
         p.txs = sum(after[k][0] - before[k][0] for k in after)
         p.gas = sum(after[k][1] - before[k][1] for k in after)
         p.note = "every request finalized, every balance withdrawn"
+        if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns, in one transfer
+            world.system.send_burn()
+            p.txs += 1
+            p.gas += int(world.system.last_receipt["gasUsed"]) if world.system.last_receipt else 0
+            p.note += ", the burnt shares sent to the burn address"
 
     bal = Table(title="where the money went (wei credited and withdrawn by the contract)")
     bal.add_column("actor")

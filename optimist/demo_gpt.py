@@ -261,6 +261,11 @@ def run_gpt_demo(console: Console, *, prompt: str = GPT_DEFAULT_PROMPT, tokens: 
         p.txs = sum(after_gas[k][0] - before_gas[k][0] for k in after_gas)
         p.gas = sum(after_gas[k][1] - before_gas[k][1] for k in after_gas)
         p.note = "the honest continuation finalized, every balance withdrawn"
+        if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns, in one transfer
+            world.system.send_burn()
+            p.txs += 1
+            p.gas += int(world.system.last_receipt["gasUsed"]) if world.system.last_receipt else 0
+            p.note += ", the burnt shares sent to the burn address"
     console.print(Panel(f"[bold]{escape(prompt)}[green]{escape(honest_text)}[/][/]", expand=False,
                         title=f"finalized: request {rid}'s {tokens}-token continuation"))
 

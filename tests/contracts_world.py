@@ -179,8 +179,9 @@ def play(world: World, game_id: int, defender: HashFn, challenger: HashFn,
 
 def check_invariant(world: World) -> dict[str, int]:
     """Assert `deposits == credited + withdrawn + locked + burned` from events and chain state alone, the
-    contract's ETH == credited + locked and the burn address's ETH == burned; returns the five sums.
-    locked = fees of Open/Posted requests + bonds of Pending results + bonds of Active games."""
+    contract's ETH == credited + locked + burnt-not-sent-yet and the burn address's ETH == burnSent; returns
+    the five sums. locked = fees of Open/Posted requests + bonds of Pending results + bonds of Active games
+    + bonds of games the defender won on a still Pending result (settled when the result is)."""
     s, w3 = world.system, world.w3
     p = s.params
     events = s.events_since(0)
@@ -194,13 +195,21 @@ def check_invariant(world: World) -> dict[str, int]:
     _, n_requests, n_results, n_games = s.counts()
     locked = sum(r.fee for r in map(s.get_request, range(1, n_requests + 1))
                  if r.status in (RequestStatus.OPEN, RequestStatus.POSTED))
-    locked += p.result_bond * sum(s.result(i).status == ResultStatus.PENDING for i in range(1, n_results + 1))
-    locked += p.challenge_bond * sum(s.game(i).status == GameStatus.ACTIVE for i in range(1, n_games + 1))
-    burned = s.burned()
-    assert burned == sum(e["burnt"] for e in events if e.name == "GameResolved")
+    results = {i: s.result(i) for i in range(1, n_results + 1)}
+    locked += p.result_bond * sum(r.status == ResultStatus.PENDING for r in results.values())
+    games = [s.game(i) for i in range(1, n_games + 1)]
+    locked += p.challenge_bond * sum(g.status == GameStatus.ACTIVE for g in games)
+    unsettled = sum(g.status == GameStatus.DEFENDER_WON and results[g.result_id].status == ResultStatus.PENDING
+                    for g in games)
+    assert unsettled == sum(r.defended for r in results.values() if r.status == ResultStatus.PENDING)
+    locked += p.challenge_bond * unsettled
+    burned, sent = s.burned(), s.burn_sent()
+    assert burned == sum(e["burnt"] for e in events if e.name == "GameResolved") - unsettled * p.burn_share(
+        p.challenge_bond)
+    assert sent == sum(e["amount"] for e in events if e.name == "BurnSent") <= burned
     assert deposits == credited + withdrawn + locked + burned
-    assert w3.eth.get_balance(s.address) == credited + locked
-    assert w3.eth.get_balance(BURN_ADDRESS) == burned
+    assert w3.eth.get_balance(s.address) == credited + locked + burned - sent
+    assert w3.eth.get_balance(BURN_ADDRESS) == sent
     return {"deposits": deposits, "credited": credited, "withdrawn": withdrawn, "locked": locked,
             "burned": burned}
 

@@ -78,12 +78,24 @@ def test_honest_defender_beats_lying_challenger(setup) -> None:
     lie, _ = world.run_for(toy_input(), WRONG_OUT, HALT)
     g = play(world, gid, truth.hash, lie.hash, truth.state, prover=world.operator)
     assert g.status == GameStatus.DEFENDER_WON and (g.lo, g.hi) == (HALT - 1, HALT)
-    assert s.balance(world.operator) == DEFENDER_GAIN and s.balance(challenger) == 0
-    assert s.burned() == BURN_C == world.w3.eth.get_balance(BURN_ADDRESS)
-    assert s.result(res_id).status == ResultStatus.PENDING and s.result(res_id).open_games == 0
+    # the win is settled with the result (finalize here): nothing credited or burnt yet
+    assert s.balance(world.operator) == 0 and s.balance(challenger) == 0 and s.burned() == 0
+    res = s.result(res_id)
+    assert res.status == ResultStatus.PENDING and res.open_games == 0 and res.defended == 1
     resolved = [e for e in s.events_since(0) if e.name == "GameResolved"]
     assert resolved[0]["winner"] == world.operator and not resolved[0]["challengerWon"]
     assert (resolved[0]["paid"], resolved[0]["burnt"]) == (DEFENDER_GAIN, BURN_C)
+    check_invariant(world)
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize(res_id)
+    assert s.balance(world.operator) == FEE + RESULT_BOND + DEFENDER_GAIN and s.balance(challenger) == 0
+    assert s.burned() == BURN_C and s.burn_sent() == 0 and world.w3.eth.get_balance(BURN_ADDRESS) == 0
+    check_invariant(world)
+    assert s.send_burn() == BURN_C
+    assert s.burn_sent() == BURN_C == world.w3.eth.get_balance(BURN_ADDRESS)
+    with reverts("NothingToWithdraw"):
+        s.send_burn()
+    check_invariant(world)
 
 
 def test_honest_challenger_beats_lying_defender_and_request_reopens(setup) -> None:
@@ -207,7 +219,7 @@ def test_challenger_timeout_in_response_and_clock_accounting(setup) -> None:
         s.respond(gid, HALT // 2, True, sender=challenger)
     s.timeout(gid)
     assert s.game(gid).status == GameStatus.DEFENDER_WON
-    assert s.balance(world.operator) == DEFENDER_GAIN
+    assert s.result(res_id).defended == 1 and s.balance(world.operator) == 0   # settled with the result
 
 
 def test_challenger_timeout_in_proof_phase(setup) -> None:
@@ -418,17 +430,22 @@ def test_bond_accounting_invariant(setup) -> None:
     deposits += CHALLENGE_BOND * sum(e.name == "GameOpened" for e in events)
     assert withdrawn == sum(e["amount"] for e in events if e.name == "Withdrawn")
     credited = sum(balances(world).values())
-    locked = 3 * FEE + FEE + RESULT_BOND * 2 + CHALLENGE_BOND   # req2 fee, req1 fee, res_b, res_c, game 4
-    burned = BURN_R + BURN_C                                    # res_a's lie, gc's lying challenger
-    assert s.burned() == burned == w3.eth.get_balance(BURN_ADDRESS)
+    # req2 fee, req1 fee, res_b, res_c, game 4, and gc's bond: the defender won it, settled with res_c
+    locked = 3 * FEE + FEE + RESULT_BOND * 2 + CHALLENGE_BOND + CHALLENGE_BOND
+    burned = BURN_R                                             # res_a's lie (gc's burn comes with res_c)
+    assert s.burned() == burned and w3.eth.get_balance(BURN_ADDRESS) == 0
     assert credited + withdrawn + locked + burned == deposits
-    assert w3.eth.get_balance(s.address) == credited + locked
+    assert w3.eth.get_balance(s.address) == credited + locked + burned
     assert check_invariant(world) == {"deposits": deposits, "credited": credited, "withdrawn": withdrawn,
                                       "locked": locked, "burned": burned}
 
     advance_time(w3, WINDOW + CLOCK + 2)
+    operator_before = s.balance(world.operator)
     s.timeout(s.game_of(res_c, world.challengers[3]))   # defender silent: res_c rejected
+    assert s.balance(world.operator) == operator_before + DEFENDER_GAIN   # gc's win settled by the rejection
+    assert s.burned() == burned + BURN_C + BURN_R
     s.finalize(res_b)
+    assert s.send_burn() == burned + BURN_C + BURN_R == w3.eth.get_balance(BURN_ADDRESS)
     assert w3.eth.get_balance(s.address) == sum(balances(world).values()) + 3 * FEE   # req2 open again
     for acct, amount in balances(world).items():
         if amount:
@@ -468,7 +485,7 @@ def test_withdraw_cannot_be_reentered(setup) -> None:
     attacker.functions.cashOut().transact({"gas": 1_000_000})
     assert attacker.functions.innerError().call() == w3.keccak(text="Reentrancy()")[:4]
     assert attacker.functions.received().call() == owed
-    assert s.balance(attacker.address) == 0 and w3.eth.get_balance(s.address) == FEE
+    assert s.balance(attacker.address) == 0 and w3.eth.get_balance(s.address) == FEE + s.burned()
 
 
 def test_failed_transfer_keeps_the_balance(setup) -> None:
@@ -493,7 +510,7 @@ def test_failed_transfer_keeps_the_balance(setup) -> None:
     assert s.balance(wallet.address) == owed
     tx = wallet.functions.cashOut().transact({"gas": 1_000_000})
     assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
-    assert s.balance(wallet.address) == owed and w3.eth.get_balance(s.address) == FEE + owed
+    assert s.balance(wallet.address) == owed and w3.eth.get_balance(s.address) == FEE + owed + s.burned()
     wallet.functions.setAccept(True).transact()
     wallet.functions.cashOut().transact({"gas": 1_000_000})
     assert s.balance(wallet.address) == 0 and w3.eth.get_balance(wallet.address) == owed

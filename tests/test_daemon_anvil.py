@@ -233,6 +233,7 @@ def test_load_twenty_requests_three_challengers_two_lies(model, tmp_path: Path) 
         world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
                         and not any(world.system.balance(d.me) for d in everyone), everyone, max_ticks=500,
                         advance_when_idle=130)
+        world.system.send_burn()    # the counted burn shares, in one transfer (docs/game-rules.md §4)
         assert world.contract_balance() == 0
         won = [g for c in challengers for g in c.store.games() if g["status"] == "challenger_won"]
         cancelled = [g for c in challengers for g in c.store.games() if g["status"] == "cancelled"]

@@ -40,11 +40,13 @@ def game_status(world: World, gid: int) -> GameStatus:
 
 
 def settle(world: World, daemons) -> None:
-    """Let the window pass and every daemon finalize/withdraw until nothing is left to do."""
+    """Let the window pass and every daemon finalize/withdraw until nothing is left to do; send the burns."""
     world.advance_time(WINDOW + 2)
     for _ in range(10):
         if not sum(d.tick() for d in daemons):
-            return
+            break
+    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
+        world.system.send_burn()
 
 
 def test_honest_result_finalizes_without_a_game(world: World, model) -> None:

@@ -45,7 +45,9 @@ def settle(world: World, daemons) -> None:
     world.advance_time(WINDOW + 2)
     for _ in range(10):
         if not sum(d.tick() for d in daemons):
-            return
+            break
+    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
+        world.system.send_burn()
 
 
 def game_over(daemon) -> bool:

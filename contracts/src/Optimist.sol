@@ -11,7 +11,8 @@ import {RegionMerkle} from "./RegionMerkle.sol";
 /// @title Optimist: requests, optimistic results and bisection games over MIPS execution.
 /// @notice The rules (outcomes, turns, clocks, bonds, burns, corner cases) are in docs/game-rules.md; the daemons
 ///         follow them. Payments are pull-based: every payout is credited to `balances` and taken with `withdraw`.
-///         The burnt share of a losing bond is sent to BURN_ADDRESS at once and counted in `burned`.
+///         The burnt share of a losing bond is counted in `burned` when the game is settled and sent to
+///         BURN_ADDRESS by `sendBurn` (anyone, any time): no transfer per game.
 contract Optimist is ModelRegistry {
     enum RequestStatus { None, Open, Posted, Finalized, Cancelled }
     enum ResultStatus { None, Pending, Rejected, Finalized }
@@ -50,8 +51,10 @@ contract Optimist is ModelRegistry {
         uint64 postedAt;
         uint64 requestId;
         uint64 steps;
-        uint64 openGames;       // active games on this result
-        uint64 sharers;         // set on rejection: games active then, sharing the unburnt result bond
+        uint32 openGames;       // active games on this result
+        uint32 sharers;         // set on rejection: games active then, sharing the unburnt result bond
+        uint32 defended;        // games the operator won, paid out (and their burn counted) when the result
+                                // is finalized or rejected
         bytes32 finalStateHash;
         bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted)
     }
@@ -75,6 +78,8 @@ contract Optimist is ModelRegistry {
     /// @notice Where burnt bond shares go: nobody holds its key.
     address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
     uint256 public constant BPS = 10_000;
+    uint256 private constant BAR_READY = 1;
+    uint256 private constant BARRED = 2;
     /// @notice Latest request deadline: block.timestamp + MAX_REQUEST_TIME (also the deadline of `request`).
     uint256 public constant MAX_REQUEST_TIME = 30 days;
     uint256 public constant MIN_PERIOD = 30;          // seconds: least challenge window and clock
@@ -99,15 +104,22 @@ contract Optimist is ModelRegistry {
     uint32 public immutable reopenDelay;    // seconds between a rejection and the next accepted post
 
     uint256 public requestCount;
-    uint256 public resultCount;
+    // the next three share one slot: it is non-zero from the first result on, so counting a burn costs a
+    // non-zero-to-non-zero write (a settlement never creates the slot)
+    uint64 public resultCount;
+    uint96 public burned;                   // total wei burnt (settled losing-bond shares)
+    uint96 public burnSent;                 // of which sent to BURN_ADDRESS (`sendBurn`)
     uint256 public gameCount;
-    uint256 public burned;                  // total wei sent to BURN_ADDRESS
     mapping(uint256 requestId => Request) public requests;
     mapping(uint256 resultId => Result) public results;
     mapping(uint256 gameId => Game) public games;
     mapping(uint256 resultId => mapping(address challenger => uint256 gameId)) public gameOf;
-    mapping(uint256 requestId => mapping(address operator => bool)) public barred;
-    mapping(address account => uint256) public balances;
+    /// @dev BAR_READY once a game was opened on one of the operator's results on the request (openGame creates
+    ///      the slot, so a rejection rewrites it), BARRED once one of them was rejected (see `barred`).
+    mapping(uint256 requestId => mapping(address operator => uint256)) private _bars;
+    /// @dev Credit plus one once the account's slot exists (0: never credited): withdraw leaves 1, so a later
+    ///      credit rewrites a non-zero slot (5k gas) instead of creating one (22k); openGame creates it.
+    mapping(address account => uint256) private _credits;
 
     event RequestCreated(
         uint256 indexed requestId, uint256 indexed modelId, address indexed requester, uint256 fee,
@@ -141,6 +153,7 @@ contract Optimist is ModelRegistry {
     event NodeEntered(
         uint256 indexed gameId, uint64 node, bytes32 initialStateHash, bytes32 finalStateHash, uint64 steps, Phase next
     );
+    event BurnSent(uint256 amount);
     /// @notice The callback of a finalized request was called: ok = it returned; otherwise `reason` holds
     ///         the first MAX_CALLBACK_REASON bytes of its revert data (empty when it ran out of gas).
     event CallbackCalled(uint256 indexed requestId, address indexed callback, bool ok, bytes reason);
@@ -279,7 +292,7 @@ contract Optimist is ModelRegistry {
         if (block.timestamp <= req.deadline) revert DeadlineNotReached(req.deadline);
         req.status = RequestStatus.Cancelled;
         uint256 fee = req.fee;
-        balances[msg.sender] += fee;
+        _credit(msg.sender, fee);
         emit RequestCancelled(requestId, msg.sender, fee);
     }
 
@@ -297,7 +310,7 @@ contract Optimist is ModelRegistry {
         if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
         if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
         if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
-        if (barred[requestId][msg.sender]) revert OperatorBarred(requestId, msg.sender);
+        if (_bars[requestId][msg.sender] == BARRED) revert OperatorBarred(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
         (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
             _checkClaim(req.modelId, output, finalState, outputProof);
@@ -314,6 +327,7 @@ contract Optimist is ModelRegistry {
             steps: steps,
             openGames: 0,
             sharers: 0,
+            defended: 0,
             finalStateHash: finalHash,
             outputHash: keccak256(output)
         });
@@ -339,11 +353,22 @@ contract Optimist is ModelRegistry {
 
     /// @notice Send the caller everything credited to it.
     function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = balances[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        balances[msg.sender] = 0;
+        uint256 stored = _credits[msg.sender];
+        if (stored <= 1) revert NothingToWithdraw();
+        amount = stored - 1;
+        _credits[msg.sender] = 1;   // keep the slot: the next credit rewrites it
         emit Withdrawn(msg.sender, amount);
         (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    /// @notice Anyone: send every burnt share not sent yet to BURN_ADDRESS (no code: it cannot re-enter or refuse).
+    function sendBurn() external nonReentrant returns (uint256 amount) {
+        amount = burned - burnSent;
+        if (amount == 0) revert NothingToWithdraw();
+        burnSent = burned;
+        emit BurnSent(amount);
+        (bool ok,) = BURN_ADDRESS.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
 
@@ -359,7 +384,13 @@ contract Optimist is ModelRegistry {
         if (gameOf[resultId][msg.sender] != 0) revert AlreadyChallenged(gameOf[resultId][msg.sender]);
 
         uint64 steps = res.steps;
-        bytes32 init = requests[res.requestId].initialStateHash;
+        uint256 requestId = res.requestId;
+        bytes32 init = requests[requestId].initialStateHash;
+        // create the slots a rejection writes (the challenger's credit, the operator's bar), so that the
+        // proof that rejects rewrites them instead of creating them (see _credits and _bars)
+        if (_credits[msg.sender] == 0) _credits[msg.sender] = 1;
+        mapping(address => uint256) storage bars = _bars[requestId];
+        if (bars[res.operator] == 0) bars[res.operator] = BAR_READY;
         gameId = ++gameCount;
         gameOf[resultId][msg.sender] = gameId;
         games[gameId] = Game({
@@ -378,7 +409,7 @@ contract Optimist is ModelRegistry {
             midHash: res.finalStateHash // non-zero placeholder: later writes cost 2.9k, not 20k
         });
         res.openGames += 1;
-        emit GameOpened(gameId, resultId, msg.sender, res.requestId, steps, init, res.finalStateHash);
+        emit GameOpened(gameId, resultId, msg.sender, requestId, steps, init, res.finalStateHash);
     }
 
     /// @notice Defender: post the state hash at step `mid` = (lo + hi) / 2.
@@ -450,7 +481,7 @@ contract Optimist is ModelRegistry {
         g.status = GameStatus.Cancelled;
         res.openGames -= 1;
         uint256 refund = uint256(challengeBond) + (resultBond - _burnShare(resultBond)) / res.sharers;
-        balances[g.challenger] += refund;
+        _credit(g.challenger, refund);
         emit GameCancelled(gameId, g.resultId, refund);
     }
 
@@ -491,6 +522,17 @@ contract Optimist is ModelRegistry {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @notice True once a result of `operator` on `requestId` was rejected: it cannot post there again.
+    function barred(uint256 requestId, address operator) external view returns (bool) {
+        return _bars[requestId][operator] == BARRED;
+    }
+
+    /// @notice Wei credited to `account` and not withdrawn yet.
+    function balances(address account) external view returns (uint256) {
+        uint256 stored = _credits[account];
+        return stored == 0 ? 0 : stored - 1;
+    }
 
     /// @notice The time after which the side to move in `gameId` loses by timeout.
     function clockDeadline(uint256 gameId) public view returns (uint256) {
@@ -622,7 +664,7 @@ contract Optimist is ModelRegistry {
         res.status = ResultStatus.Finalized;
         req.status = RequestStatus.Finalized;
         uint256 fee = req.fee;
-        balances[res.operator] += fee + resultBond;
+        _credit(res.operator, fee + resultBond + _settleDefended(res));
         emit ResultFinalized(resultId, requestId, res.operator, fee, res.outcome, res.exitCode);
         uint256 callbackGas = req.callbackGas;
         if (callbackGas == 0 && !checkOutput) return;
@@ -700,50 +742,63 @@ contract Optimist is ModelRegistry {
         return bond * burnBps / BPS;
     }
 
-    /// @dev Send `amount` to BURN_ADDRESS (no code: it cannot re-enter or refuse) and count it.
-    function _burn(uint256 amount) private {
-        burned += amount;
-        (bool ok,) = BURN_ADDRESS.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+    /// @dev Add `amount` to the account's credit (creating its slot at credit + 1 when it has none).
+    function _credit(address account, uint256 amount) private {
+        uint256 stored = _credits[account];
+        _credits[account] = (stored == 0 ? 1 : stored) + amount;
     }
 
-    /// @dev The loser's bond: its burn share is burnt, the rest goes to the winner side. A rejected result's
-    ///      unburnt bond is split equally among the games active at rejection (this one included); the
-    ///      others collect their share in cancelGame; the division's remainder is burnt too.
+    /// @dev Count `amount` as burnt; `sendBurn` sends it to BURN_ADDRESS later. The cast cannot truncate: every
+    ///      amount counted is part of a bond this contract holds, and all the ether there is is below 2**96 wei.
+    function _burn(uint256 amount) private {
+        burned += uint96(amount);
+    }
+
+    /// @dev Settle the games the operator of `res` won (paid `challengeBond - burn` each, burn counted): called
+    ///      once, when the result is finalized or rejected. Returns the operator's due.
+    function _settleDefended(Result storage res) private returns (uint256 due) {
+        uint256 defended = res.defended;
+        if (defended == 0) return 0;
+        uint256 burnt = _burnShare(challengeBond);
+        _burn(defended * burnt);
+        return defended * (challengeBond - burnt);
+    }
+
+    /// @dev The loser's bond: its burn share is burnt, the rest goes to the winner side. A defender's win is
+    ///      settled with its result (finalize or rejection: `_settleDefended`); GameResolved reports it now. A
+    ///      rejected result's unburnt bond is split equally among the games active at rejection (this one
+    ///      included); the others collect their share in cancelGame; the division's remainder is burnt too.
     function _resolve(uint256 gameId, Game storage g, bool challengerWon, Reason reason) private {
         uint256 resultId = g.resultId;
         Result storage res = results[resultId];
         uint256 active = res.openGames;
-        res.openGames = uint64(active - 1);
-        address winner;
-        uint256 paid;
-        uint256 burnt;
-        uint64 reopenAt;
-        if (challengerWon) {
-            g.status = GameStatus.ChallengerWon;
-            winner = g.challenger;
-            res.status = ResultStatus.Rejected;
-            res.sharers = uint64(active);
-            uint256 pool = resultBond - _burnShare(resultBond);
-            uint256 share = pool / active;
-            burnt = resultBond - share * active;
-            uint256 requestId = res.requestId;
-            Request storage req = requests[requestId];
-            req.status = RequestStatus.Open;
-            req.resultId = 0;
-            reopenAt = uint64(block.timestamp) + reopenDelay;
-            req.reopenAt = uint40(reopenAt);
-            barred[requestId][res.operator] = true;
-            paid = uint256(challengeBond) + share;
-        } else {
+        res.openGames = uint32(active - 1);
+        if (!challengerWon) {
             g.status = GameStatus.DefenderWon;
-            winner = res.operator;
-            burnt = _burnShare(challengeBond);
-            paid = challengeBond - burnt;
+            res.defended += 1;
+            uint256 burnC = _burnShare(challengeBond);
+            emit GameResolved(gameId, resultId, res.operator, false, reason, challengeBond - burnC, burnC);
+            return;
         }
-        balances[winner] += paid;
+        g.status = GameStatus.ChallengerWon;
+        res.status = ResultStatus.Rejected;
+        res.sharers = uint32(active);
+        uint256 share = (resultBond - _burnShare(resultBond)) / active;
+        uint256 burnt = resultBond - share * active;
+        uint256 requestId = res.requestId;
+        Request storage req = requests[requestId];
+        req.status = RequestStatus.Open;
+        req.resultId = 0;
+        uint64 reopenAt = uint64(block.timestamp) + reopenDelay;
+        req.reopenAt = uint40(reopenAt);
+        address operator = res.operator;
+        _bars[requestId][operator] = BARRED;
+        uint256 due = _settleDefended(res);
+        if (due != 0) _credit(operator, due);
+        uint256 paid = uint256(challengeBond) + share;
+        _credit(g.challenger, paid);
         _burn(burnt);
-        emit GameResolved(gameId, resultId, winner, challengerWon, reason, paid, burnt);
-        if (challengerWon) emit ResultRejected(resultId, res.requestId, gameId, reopenAt);
+        emit GameResolved(gameId, resultId, g.challenger, true, reason, paid, burnt);
+        emit ResultRejected(resultId, requestId, gameId, reopenAt);
     }
 }

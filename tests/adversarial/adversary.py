@@ -45,11 +45,14 @@ class Ledger:
         return out
 
     def withdraw_all(self) -> None:
-        """Every tracked externally owned account takes what the contract credits it."""
+        """Every tracked externally owned account takes what the contract credits it; the burnt shares not
+        sent yet go to the burn address (`sendBurn`, by the first account)."""
         s = self.world.system
         for name, address in self.accounts.items():
             if name not in ("burn", "contract") and not self.world.w3.eth.get_code(address) and s.balance(address):
                 s.withdraw(sender=address)
+        if s.burned() > s.burn_sent():
+            s.send_burn(sender=self.world.accounts[0])
 
     def net(self) -> dict[str, int]:
         """Wei gained (negative: lost) per account, not counting the gas it paid."""

@@ -49,11 +49,13 @@ def net_change(world: World, daemon, before: int) -> int:
 
 
 def settle(world: World, daemons) -> None:
-    """Let the window pass; tick until every daemon has finalized and withdrawn what it can."""
+    """Let the window pass; tick until every daemon has finalized and withdrawn what it can; send the burns."""
     world.advance_time(WINDOW + 2)
     for _ in range(20):
         if not sum(d.tick() for d in daemons):
-            return
+            break
+    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
+        world.system.send_burn()
 
 
 def post_and_check(world: World, rid: int, operator, challenger) -> dict:

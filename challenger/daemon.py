@@ -96,6 +96,9 @@ class Daemon:
         """Ingest events and take every decision that is due; returns the number of transactions sent."""
         self.client.begin_tick()
         if not self._resumed:
+            # the contract's parameters (bonds, clock) are read once, here, with retries: later uses
+            # (bonds_at_stake, postResult's value, ...) would otherwise read them bare
+            self.client.rpc(lambda: self.system.params, "params")
             self.discover_models()
             served = set(map(id, self.served.values()))
             for model in self.models:

@@ -106,9 +106,51 @@ def kv(event: str, **fields: Any) -> str:
     return " ".join(parts)
 
 
+def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Log a structured line: `event k=v ...` as the message, and `event` / `fields` as record
+    attributes, so that JSON logs (optimist.commands.daemons.JsonLines) carry fields, not a string."""
+    if logger.isEnabledFor(level):
+        logger.log(level, kv(event, **fields), extra={"event": event, "fields": fields})
+
+
+def ether(wei: int) -> str:
+    """Wei as an exact decimal string of ether: 150000000000000000 -> '0.15', 10**18 -> '1'."""
+    whole, frac = divmod(abs(int(wei)), 10**18)
+    text = str(whole) + (f".{frac:018d}".rstrip("0") if frac else "")
+    return ("-" if wei < 0 else "") + text
+
+
+class StopFlag:
+    """Set (from a signal handler: a plain attribute, no lock) when the daemon is asked to stop; the
+    waits of the retry loop and the daemon's loop end early when it is."""
+
+    SLICE = 0.05   # seconds between two looks at the flag while waiting
+
+    def __init__(self) -> None:
+        self.is_set = False
+
+    def set(self) -> None:
+        self.is_set = True
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait `seconds` or until the flag is set; True if it is set."""
+        deadline = time.monotonic() + seconds
+        while not self.is_set:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, self.SLICE))
+        return True
+
+
+class Stopped(RpcUnavailable):
+    """A retry wait was cut short by the stop signal (handled as an outage: nothing half-done)."""
+
+
 def with_retries(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.1,
-                 max_delay: float = 5.0, what: str = "rpc") -> T:
-    """Call `fn`, retrying connection errors with exponential backoff."""
+                 max_delay: float = 5.0, what: str = "rpc", stop: StopFlag | None = None) -> T:
+    """Call `fn`, retrying connection errors with exponential backoff; a set `stop` ends the
+    waiting at once with `Stopped`."""
     delay = base_delay
     for attempt in range(1, attempts + 1):
         try:
@@ -117,9 +159,12 @@ def with_retries(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 
             if attempt == attempts:
                 raise RpcUnavailable(f"{what}: the node did not answer after {attempts} attempts "
                                      f"({type(exc).__name__}: {exc})") from None
-            log.warning(kv("rpc_retry", what=what, attempt=attempt, delay=round(delay, 2),
-                           error=type(exc).__name__))
-            time.sleep(delay)
+            log_event(log, logging.WARNING, "rpc_retry", method=what, attempt=attempt,
+                      delay=round(delay, 2), error=type(exc).__name__)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.sleep(delay):
+                raise Stopped(f"{what}: stopped while the node did not answer ({type(exc).__name__})") from None
             delay = min(max_delay, delay * 2)
     raise AssertionError("unreachable")
 
@@ -135,6 +180,7 @@ class ChainClient:
         self.store = store
         self.receipt_timeout = receipt_timeout
         self.attempts = attempts
+        self.stop = StopFlag()      # set by the daemon on SIGTERM/SIGINT: retry waits end at once
         # signing with the key object skips deriving the public key again for every transaction
         self._private_key = keys.PrivateKey(bytes(account.key))
         self._chain_id: int | None = None
@@ -163,7 +209,7 @@ class ChainClient:
         return self._chain_id
 
     def rpc(self, fn: Callable[[], T], what: str = "rpc") -> T:
-        return with_retries(fn, attempts=self.attempts, what=what)
+        return with_retries(fn, attempts=self.attempts, what=what, stop=self.stop)
 
     def head(self) -> int:
         """The number of this tick's latest block."""
@@ -256,7 +302,7 @@ class ChainClient:
             answers = self.rpc(lambda c=chunk: self.w3.provider.make_batch_request(
                 [(r.method, r.params) for r in c]), what)
             if not isinstance(answers, list) or len(answers) != len(chunk):   # batches refused
-                log.warning(kv("rpc_batch_refused", what=what, answer=str(answers)[:200]))
+                log_event(log, logging.WARNING, "rpc_batch_refused", method=what, answer=str(answers)[:200])
                 self.batching = False
                 return out + [self.rpc(r.direct, f"{what} {r.method}") for r in reads[i:]]
             for r, answer in zip(chunk, answers, strict=True):
@@ -366,7 +412,7 @@ class ChainClient:
         record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
                                           bytes(signed.hash))
         self._nonce = nonce + 1
-        log.debug(kv("tx_signed", key=key, function=function, nonce=nonce, tx=record.tx_hash))
+        log_event(log, logging.DEBUG, "tx_signed", key=key, function=function, nonce=nonce, tx=record.tx_hash)
         try:
             return self._settle(record, fresh=True)
         except (TxDropped, RpcUnavailable):
@@ -377,7 +423,7 @@ class ChainClient:
                 raise
             # mined but reverted on the cached gas: estimate afresh (the record is now 'reverted', so
             # this attempt preflights: an out-of-gas move is re-sent, a refused one named unsent)
-            log.info(kv("cached_gas_reverted", key=key, gas=cached, error=exc.name))
+            log_event(log, logging.INFO, "cached_gas_reverted", key=key, gas=cached, error=exc.name)
             self._gas.pop(function, None)
             return self.send(key, function, *args, value=value)
 
@@ -452,7 +498,7 @@ class ChainClient:
         lower = message.lower()
         if code == METHOD_MISSING or ("method" in lower and any(
                 w in lower for w in ("not found", "not supported", "unsupported", "does not exist", "not available"))):
-            log.info(kv("send_sync_unsupported", error=message[:200]))
+            log_event(log, logging.INFO, "send_sync_unsupported", error=message[:200])
             self._sync_send = False
             return None
         if code == SYNC_TIMEOUT or "timeout" in lower or "timed out" in lower:
@@ -479,7 +525,8 @@ class ChainClient:
                     raise TxDropped(f"{record.key}: nonce {record.nonce} used by another transaction")
                 raise TimeExhausted(f"{record.key}: no receipt for 0x{record.tx_hash.hex()} after "
                                     f"{self.receipt_timeout} s (the node keeps it; a restart re-sends it)")
-            time.sleep(delay)
+            if self.stop.sleep(delay):   # the record stays 'sent': a restart waits for it again
+                raise Stopped(f"{record.key}: stopped while waiting for 0x{record.tx_hash.hex()}")
             delay = min(0.5, delay * 2)
 
     def _conclude(self, record: TxRecord, receipt: dict[str, Any]) -> TxOutcome:
@@ -494,7 +541,7 @@ class ChainClient:
             raise error
         if record.status != "mined":
             self.store.update_tx(record.key, "mined", gas_used=gas_used, fee_paid=fee, block=block)
-            log.debug(kv("tx_mined", key=record.key, gas=gas_used, block=block))
+            log_event(log, logging.DEBUG, "tx_mined", key=record.key, gas=gas_used, block=block)
         return TxOutcome(record.key, record.function, record.tx_hash, block, gas_used, fee, dict(receipt))
 
     def _replay_error(self, record: TxRecord, block: int) -> ContractRevert:

@@ -18,7 +18,7 @@ from typing import Any
 
 from web3.exceptions import Web3RPCError
 
-from challenger.client import EVENT_CHUNK, ChainClient, RpcUnavailable, TxDropped, kv
+from challenger.client import EVENT_CHUNK, ChainClient, RpcUnavailable, TxDropped, ether, kv
 from challenger.graph_games import GraphTrace, is_graph, lie_graph
 from challenger.metrics import DaemonMetrics
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
@@ -85,19 +85,28 @@ class Daemon:
         for listener in self.listeners:
             listener(event, fields)
 
+    def _log(self, level: int, event: str, **fields: Any) -> None:
+        """A structured line at `level` for the log only (not passed to listeners)."""
+        if self.log.isEnabledFor(level):
+            self.log.log(level, kv(event, role=self.role, **fields), extra={"event": event, "fields": fields,
+                                                                           "role": self.role})
+
     # ---- the loop ------------------------------------------------------------------------------
     def tick(self) -> int:
         """Ingest events and take every decision that is due; returns the number of transactions sent."""
         self.client.begin_tick()
         if not self._resumed:
+            # the contract's parameters (bonds, clock) are read once, here, with retries: later uses
+            # (bonds_at_stake, postResult's value, ...) would otherwise read them bare
+            self.client.rpc(lambda: self.system.params, "params")
             self.discover_models()
             served = set(map(id, self.served.values()))
             for model in self.models:
                 if id(model) not in served:
-                    self.log.warning(kv("not_registered", role=self.role, model=model.name,
-                                        **({"nodes_root": model.nodes_root} if is_graph(model)
-                                           else {"image_root": model.image.image_root}),
-                                        hint="served once registered (optimist register FILE)"))
+                    self._log(logging.WARNING, "not_registered", model=model.name,
+                              **({"nodes_root": model.nodes_root} if is_graph(model)
+                                 else {"image_root": model.image.image_root}),
+                              hint="served once registered (optimist register FILE)")
             for outcome in self.client.resume_pending():
                 self.emit("tx_resumed", outcome=str(getattr(outcome, "key", outcome)))
             self._resumed = True
@@ -128,34 +137,37 @@ class Daemon:
         raise NotImplementedError
 
     def run_forever(self, poll_interval: float = 1.0, stop: Callable[[], bool] | None = None) -> None:
-        """Tick until SIGTERM/SIGINT (or `stop()`); RPC outages are waited out with backoff."""
-        stopping = {"now": False}
+        """Tick until SIGTERM/SIGINT (or `stop()`); RPC outages are waited out with backoff. A signal
+        ends every wait at once, RPC retries included (`ChainClient.stop`): the loop stops after
+        the step in progress, leaving the store as a crash would (restart-safe)."""
+        flag = self.client.stop
 
         def _stop(signum: int, frame: object) -> None:
-            stopping["now"] = True
+            flag.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _stop)
         self.emit("started", account=self.me, models=len(self.models), dishonest=self.dishonest)
         backoff = poll_interval
-        while not stopping["now"] and not (stop and stop()):
+        while not flag.is_set and not (stop and stop()):
             try:
                 sent = self.tick()
                 backoff = poll_interval
             except RpcUnavailable as exc:
+                if flag.is_set:
+                    break
                 self.metrics.rpc_errors.labels(self.role).inc()
                 self.emit("rpc_unavailable", error=str(exc), retry_in=round(backoff, 1))
-                sent = 0
-                time.sleep(backoff)
+                flag.sleep(backoff)
                 backoff = min(30.0, backoff * 2)
                 continue
             if not sent:
                 if self.busy():
                     self.wait_for_runs(poll_interval)
                 else:
-                    time.sleep(poll_interval)
+                    flag.sleep(poll_interval)
         self.close()
-        self.emit("stopped")
+        self.emit("stopped", signal=flag.is_set)
 
     # ---- events --------------------------------------------------------------------------------
     def ingest(self) -> None:
@@ -251,13 +263,45 @@ class Daemon:
                 status = "challenger_won" if a["challengerWon"] else "defender_won"
                 reason = ("proof", "timeout")[a["reason"]]
                 s.end_game(a["gameId"], status, a["winner"], reason)
-                won = a["winner"] == self.me
-                self.metrics.games_ended.labels(self.role, "won" if won else "lost", reason).inc()
-                self.emit("game_won" if won else "game_lost", game=a["gameId"], result=a["resultId"],
-                          role_in_game=game["role"], reason=reason, winner=a["winner"])
+                self.game_outcome(game, reason, a["winner"], paid=a["paid"], burnt=a["burnt"])
         elif ev.name == "GameCancelled":
-            if s.game(a["gameId"]) is not None:
+            game = s.game(a["gameId"])
+            if game is not None:
                 s.end_game(a["gameId"], "cancelled", None, "result rejected by another game")
+                self.game_outcome(game, "cancelled", game["challenger"], paid=a["refund"])
+        elif ev.name == "Withdrawn" and a["account"] == self.me:
+            self.emit("withdrawn", amount_ether=ether(a["amount"]), amount_wei=a["amount"], block=ev.block)
+
+    def game_outcome(self, game: Any, reason: str, winner: str, *, paid: int, burnt: int | None = None) -> None:
+        """The `game_won` / `game_lost` line of one of this daemon's games, with the amounts of the
+        contract's event (GameResolved: `paid` to the winner and `burnt` of the loser's bond;
+        GameCancelled: the challenger's `refund`) as this daemon sees them, in ether (exact decimal
+        strings) and the main one in wei too. Won: `paid` = `bond` (own bond returned) + `share`
+        (of the loser's bond). Lost: `lost` (own bond forfeited), `to_winner` (the winner's share of
+        it) and `burnt`. A cancelled game is won by its challenger (the result was rejected by another
+        game) and costs the operator nothing more: its result bond is counted in the rejecting game."""
+        p = self.system.params
+        mine = game["role"]    # 'challenger' or 'defender': this daemon's side
+        won = (winner == self.me) if reason != "cancelled" else mine == "challenger"
+        fields: dict[str, Any] = {"game": game["game_id"], "result": game["result_id"], "role_in_game": mine,
+                                  "reason": reason, "winner": winner}
+        if won:
+            bond = p.challenge_bond if mine == "challenger" else 0   # a result bond returns with finalize
+            fields.update(paid_ether=ether(paid), paid_wei=paid, bond_ether=ether(bond),
+                          share_ether=ether(paid - bond))
+        else:
+            if reason == "cancelled":
+                lost = 0
+            elif mine == "challenger":
+                lost = paid + burnt if burnt is not None else p.challenge_bond
+            else:
+                lost = p.result_bond
+            to_winner = paid - p.challenge_bond if mine == "defender" else paid
+            fields.update(lost_ether=ether(lost), lost_wei=lost, to_winner_ether=ether(to_winner))
+        if burnt is not None:
+            fields["burnt_ether"] = ether(burnt)
+        self.metrics.games_ended.labels(self.role, "won" if won else "lost", reason).inc()
+        self.emit("game_won" if won else "game_lost", **fields)
 
     def discover_models(self) -> None:
         """Find the registered models this daemon can run (also those registered before start_block)."""
@@ -427,7 +471,7 @@ class Daemon:
         except ContractRevert as exc:
             self.last_revert = exc.name
             if exc.name in NOT_YET:       # polled every tick until due: not worth a log line each time
-                self.log.debug(kv("not_yet", role=self.role, key=key, error=exc.name))
+                self._log(logging.DEBUG, "not_yet", key=key, error=exc.name)
                 return False
             if exc.name in expected:
                 self.emit("race_lost", key=key, error=exc.name)
@@ -468,7 +512,6 @@ class Daemon:
             return 0
         head = self.client.head()
         if self.send(f"withdraw:{head}", "withdraw", expected=("NothingToWithdraw",)):
-            self.emit("withdrawn", amount=balance)
-            self._maybe_credited = False
+            self._maybe_credited = False   # `withdrawn` is logged from the Withdrawn event (its amount)
             return 1
         return 0

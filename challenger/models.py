@@ -328,7 +328,9 @@ class LyingTrace(_FinalState):
             first = fin.memory.read(img.output_base, 1)
             fin.memory.write(img.output_base, bytes([first[0] ^ 0x01]))
             self.final = fin
-        log.info("lying trace diverges at step %d of %d (%s)", self.diverge, self.steps, self.how)
+        fields = {"diverge": self.diverge, "steps": self.steps, "how": self.how}
+        log.info("lying_trace_built diverge=%d steps=%d how=%s", self.diverge, self.steps, self.how,
+                 extra={"event": "lying_trace_built", "fields": fields})   # fields for JSON logs
 
     def _candidates(self, k: int) -> list[tuple[str, Callable[[State], bool]]]:
         img = self.model.image

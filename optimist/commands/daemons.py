@@ -27,15 +27,17 @@ from optimist.commands.common import (
 # ------------------------------------------------------------------------------------- daemons
 
 class JsonLines(logging.Formatter):
-    """One JSON object per log line: time, level, logger, and the daemon's event with its fields as
-    keys (bytes as 0x-hex), or the message for other records."""
+    """One JSON object per log line: time, level, logger, and the event with its fields as keys
+    (bytes as 0x-hex; every line of the daemons and their chain client), or the message for other
+    libraries' records."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {"t": self.formatTime(record), "level": record.levelname, "logger": record.name}
         event = getattr(record, "event", None)
         if event is not None:
             line["event"] = event
-            line["role"] = getattr(record, "role", None)
+            if getattr(record, "role", None) is not None:   # the daemons' lines; the client's have none
+                line["role"] = record.role
             for key, value in getattr(record, "fields", {}).items():
                 line[key] = "0x" + bytes(value).hex() if isinstance(value, bytes | bytearray) else value
         else:

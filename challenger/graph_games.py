@@ -34,7 +34,6 @@ import numpy as np
 
 from challenger.models import ModelError
 from contracts.system import GameInfo, GraphModelSpec, NodeEntry, Outcome, Phase, ResultInfo
-from contracts.system import NodeSpec as ContractNodeSpec
 from mipsvm.memory import keccak256
 from mipsvm.runs import DEFAULT_INTERVAL, Run, RunError
 from mipsvm.state import State
@@ -313,11 +312,7 @@ class GraphTrace:
 
 def _entry(move: Any) -> NodeEntry:
     """minidnn.phase1.Transition -> the contract wrapper's NodeEntry."""
-    s = move.spec
-    spec = ContractNodeSpec(s.image_root, s.entry, s.input_base, s.input_size, s.arg_size, tuple(s.args),
-                            tuple(s.arg_sizes), s.output_base, s.output_size, s.max_steps,
-                            tuple(s.input_path))
-    return NodeEntry(move.j, spec, list(move.spec_proof), list(move.arg_roots),
+    return NodeEntry(move.j, move.spec, list(move.spec_proof), list(move.arg_roots),
                      [list(p) for p in move.arg_proofs], move.final_state, move.output_root,
                      list(move.output_path), list(move.slot_proof))
 

@@ -43,6 +43,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
+from mipsvm.nodespec import NODE_SPEC_ABI, NodeSpec
 from mipsvm.regions import region_level, region_path
 
 try:  # eth-tester raises its own exception for some reverts
@@ -54,9 +55,8 @@ except ImportError:  # pragma: no cover - eth-tester is optional for real chains
 REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, TransactionFailed)
 
 SLOT_DEPTH = 16               # phase-1 slot tree of graph models (docs/two-phase.md)
-NODE_SPEC_TYPE = "(bytes32,uint32,uint32,uint32,uint32,uint16[],uint32[],uint32,uint32,uint64,bytes32[])"
 # enterNode's parameters (what NodeChecker.check decodes from its `move` argument)
-ENTER_NODE_TYPES = ["uint256", "uint64", NODE_SPEC_TYPE, "bytes32[]", "bytes32[]", "bytes32[][]", "bytes", "bytes32",
+ENTER_NODE_TYPES = ["uint256", "uint64", NODE_SPEC_ABI, "bytes32[]", "bytes32[]", "bytes32[][]", "bytes", "bytes32",
                     "bytes32[]", "bytes32[]"]
 SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "NodeChecker.sol", "Optimist.sol",
                   "PackedState.sol", "RegionMerkle.sol")
@@ -197,33 +197,6 @@ class GraphModelSpec:
         """The GraphSpec tuple of Optimist.registerGraphModel."""
         return (bytes(self.nodes_root), bytes(self.model_hash), self.node_count, self.input_length,
                 self.output_length, self.metadata_uri)
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """One graph node's descriptor (NodeChecker.NodeSpec); its hash is a leaf of the model's nodes_root."""
-
-    image_root: bytes
-    entry: int
-    input_base: int
-    input_size: int
-    arg_size: int
-    args: tuple[int, ...]
-    arg_sizes: tuple[int, ...]
-    output_base: int
-    output_size: int
-    max_steps: int
-    input_path: tuple[bytes, ...]
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """The ABI tuple of NodeChecker.NodeSpec (the `spec` argument of enterNode)."""
-        return (bytes(self.image_root), self.entry, self.input_base, self.input_size, self.arg_size,
-                list(self.args), list(self.arg_sizes), self.output_base, self.output_size, self.max_steps,
-                [bytes(p) for p in self.input_path])
-
-    def hash(self) -> bytes:
-        """keccak256(abi.encode(spec)): the node's leaf in nodes_root."""
-        return keccak(abi_encode([NODE_SPEC_TYPE], [self.as_tuple()]))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-from eth_abi import encode as abi_encode
 
 from minidnn.format import (
     DTYPE_I32,
@@ -33,6 +31,7 @@ from minidnn.image import Image, build_image
 from minidnn.native import MinidnnError, Model, load
 from mipsvm import layout
 from mipsvm.memory import keccak256, zero_hash
+from mipsvm.nodespec import NODE_SPEC_ABI, NodeSpec
 from mipsvm.regions import climb, region_level, region_root
 
 SLOT_DEPTH = 16
@@ -40,8 +39,6 @@ SLOT_COUNT = 1 << SLOT_DEPTH
 MAX_NODES = SLOT_COUNT - 1          # slot 0 is the graph input
 MAX_STEPS_FACTOR = 4                 # maxSteps = factor * measured steps + slack (capped at 2**48)
 MAX_STEPS_SLACK = 1 << 20
-# abi.encode(NodeSpec): one tuple parameter (docs/two-phase.md §2)
-NODE_SPEC_ABI = "(bytes32,uint32,uint32,uint32,uint32,uint16[],uint32[],uint32,uint32,uint64,bytes32[])"
 
 
 class SplitError(FormatError):
@@ -118,46 +115,6 @@ class SlotTree:
         if not 0 <= slot < SLOT_COUNT:
             raise ValueError(f"slot {slot} outside 0..{SLOT_COUNT - 1}")
         return [self._node(h, (slot >> h) ^ 1) for h in range(SLOT_DEPTH)]
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """The descriptor of node j (Solidity `struct NodeSpec`, docs/two-phase.md §2)."""
-
-    image_root: bytes
-    entry: int
-    input_base: int
-    input_size: int
-    arg_size: int
-    args: tuple[int, ...]
-    arg_sizes: tuple[int, ...]
-    output_base: int
-    output_size: int
-    max_steps: int
-    input_path: tuple[bytes, ...]
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """The struct as a tuple in field order (web3 / eth_abi argument)."""
-        return (self.image_root, self.entry, self.input_base, self.input_size, self.arg_size,
-                list(self.args), list(self.arg_sizes), self.output_base, self.output_size,
-                self.max_steps, list(self.input_path))
-
-    @classmethod
-    def from_tuple(cls, t: Sequence[Any]) -> NodeSpec:
-        """The descriptor from its tuple (as_tuple's order; e.g. decoded from calldata or an event)."""
-        if len(t) != 11:
-            raise ValueError(f"a NodeSpec tuple has 11 fields, got {len(t)}")
-        return cls(bytes(t[0]), int(t[1]), int(t[2]), int(t[3]), int(t[4]), tuple(int(a) for a in t[5]),
-                   tuple(int(a) for a in t[6]), int(t[7]), int(t[8]), int(t[9]),
-                   tuple(bytes(p) for p in t[10]))
-
-    def encode(self) -> bytes:
-        """abi.encode(spec)."""
-        return abi_encode([NODE_SPEC_ABI], [self.as_tuple()])
-
-    def hash(self) -> bytes:
-        """keccak256(abi.encode(spec)): the leaf of nodesRoot."""
-        return keccak256(self.encode())
 
 
 def _dtype(code: int) -> str:

@@ -394,6 +394,7 @@ def test_operator_finalizes_one_second_after_the_window_not_at_its_end(world: Wo
     assert of(events, "finalized") == [{"result": 1, "request": rid}]
     assert keys(op, "finalize") == ["finalize:1"] and op.store.result(1)["status"] == "finalized"
     assert world.system.get_request(rid).status == RequestStatus.FINALIZED
+    assert rid not in op._traces and rid not in op._honest  # nothing left to defend: its runs are dropped
     assert tick(op) == 1 and keys(op, "withdraw")          # fee and bond credited: withdrawn
     assert world.contract_balance() == 0
 

@@ -415,6 +415,24 @@ def test_operator_withdraws_what_its_own_finalize_credited_and_logs_it(world: Wo
     assert world.system.balance(op.me) == 0 and tick(op) == 0
 
 
+def test_operator_finalizes_past_a_rivals_result_and_one_someone_else_finalized(world: World) -> None:
+    """Its store holds a rival's pending result first, then two of its own, the first of which was
+    finalized by someone else (events not read): it skips the rival's, records that one as finalized,
+    and still finalizes the last in the same pass."""
+    op, rival = world.operator(), world.operator(min_fee=2 * FEE)
+    world.request(TOY_INPUT, fee=2 * FEE)
+    assert tick(rival) == 1                                # result 1: the rival's
+    world.request(TOY_INPUT, fee=FEE)
+    world.request(bytes(64), fee=FEE)
+    assert tick(op) == 2 and tick(op) == 0                 # results 2 and 3: its own
+    world.advance_time(WINDOW + 2)
+    world.system.finalize(2)
+    op.client.begin_tick()
+    assert op.finalize_results() == 1 and keys(op, "finalize") == ["finalize:3"]
+    assert [op.store.result(r)["status"] for r in (1, 2, 3)] == ["pending", "finalized", "finalized"]
+    assert world.system.result(1).status == ResultStatus.PENDING
+
+
 def test_operator_does_not_finalize_while_a_game_is_open(model, tmp_path) -> None:
     world = World.on_eth_tester(model, window=60, clock=CLOCK, result_bond=BOND, challenge_bond=CH_BOND,
                                 db_dir=tmp_path, trace_interval=4096, engine="stepper")

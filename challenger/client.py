@@ -69,12 +69,18 @@ View = tuple[str, tuple[Any, ...]]   # a contract view by name and arguments, e.
 @dataclass(frozen=True)
 class Read:
     """One JSON-RPC read: `method(params)` with `decode` for its raw result (in a batch) and
-    `direct` doing the same read through web3 (on providers without batches, or to name an error)."""
+    `direct` doing the same read through web3 (on providers without batches, or to name an error);
+    `name` says what is read in errors (a view with its arguments and block), the method if empty."""
 
     method: str
     params: list[Any]
     decode: Callable[[Any], Any]
     direct: Callable[[], Any]
+    name: str = ""
+
+    def label(self, what: str) -> str:
+        """`what` (the caller's word for the read, if any) and what this read is, for an error."""
+        return " ".join(w for w in (what, self.name or self.method) if w)
 
 
 class RpcUnavailable(RuntimeError):
@@ -145,6 +151,12 @@ class StopFlag:
 
 class Stopped(RpcUnavailable):
     """A retry wait was cut short by the stop signal (handled as an outage: nothing half-done)."""
+
+
+def view_name(fn_name: str, args: tuple[Any, ...], block: int) -> str:
+    """A contract view read as errors name it: `gameOf(3, 0xab…) at block 12`."""
+    shown = ", ".join("0x" + bytes(a).hex() if isinstance(a, bytes | bytearray) else str(a) for a in args)
+    return f"{fn_name}({shown}) at block {block}"
 
 
 def with_retries(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.1,
@@ -289,12 +301,12 @@ class ChainClient:
         """Each read's value, in order: one HTTP request per BATCH_LIMIT reads over HTTP (a read the
         node answers with an error is done again alone, which raises web3's own exception)."""
         if not self.batching:
-            return [self.rpc(r.direct, f"{what} {r.method}") for r in reads]
+            return [self.rpc(r.direct, r.label(what)) for r in reads]
         if len(reads) == 1:
             r = reads[0]
-            answer = self.rpc(lambda: self.w3.provider.make_request(r.method, r.params), f"{what} {r.method}")
+            answer = self.rpc(lambda: self.w3.provider.make_request(r.method, r.params), r.label(what))
             if "error" in answer or "result" not in answer:
-                return [self.rpc(r.direct, f"{what} {r.method}")]
+                return [self.rpc(r.direct, r.label(what))]
             return [r.decode(answer["result"])]
         out: list[Any] = []
         for i in range(0, len(reads), BATCH_LIMIT):
@@ -304,10 +316,10 @@ class ChainClient:
             if not isinstance(answers, list) or len(answers) != len(chunk):   # batches refused
                 log_event(log, logging.WARNING, "rpc_batch_refused", method=what, answer=str(answers)[:200])
                 self.batching = False
-                return out + [self.rpc(r.direct, f"{what} {r.method}") for r in reads[i:]]
+                return out + [self.rpc(r.direct, r.label(what)) for r in reads[i:]]
             for r, answer in zip(chunk, answers, strict=True):
                 if "error" in answer or "result" not in answer:
-                    out.append(self.rpc(r.direct, f"{what} {r.method}"))
+                    out.append(self.rpc(r.direct, r.label(what)))
                 else:
                     out.append(r.decode(answer["result"]))
         return out
@@ -315,7 +327,8 @@ class ChainClient:
     def _view_read(self, fn_name: str, args: tuple[Any, ...], block: int) -> Read:
         return Read("eth_call", [self.system.view_call(fn_name, *args), hex(block)],
                     lambda data: self.system.decode_view(fn_name, bytes.fromhex(data.removeprefix("0x"))),
-                    lambda: getattr(self.system.contract.functions, fn_name)(*args).call(block_identifier=block))
+                    lambda: getattr(self.system.contract.functions, fn_name)(*args).call(block_identifier=block),
+                    view_name(fn_name, args, block))
 
     def _logs_read(self, from_block: int, to_block: int) -> Read:
         def decode(raw: Any) -> list[Event]:
@@ -346,7 +359,7 @@ class ChainClient:
         head = self.head()
         key = (fn_name, tuple(args))
         if key not in self._views:
-            self._views[key] = self.batch([self._view_read(fn_name, key[1], head)], fn_name)[0]
+            self._views[key] = self.batch([self._view_read(fn_name, key[1], head)], "")[0]
         return self._views[key]
 
     def game(self, game_id: int) -> GameInfo:

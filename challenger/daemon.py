@@ -29,6 +29,8 @@ MAX_TRACES = 16      # runs kept in memory; older ones (no longer needed by a mo
 NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired", "RequestReopening")
 # events after which the contract may owe this daemon money (its balance is read only then)
 CREDITING = ("GameResolved", "GameCancelled", "ResultRejected", "ResultFinalized")
+# transactions that may credit their sender (they end a game or finalize a result)
+CREDITING_CALLS = frozenset({"prove", "timeout", "cancelGame", "finalize", "finalizeWithOutput"})
 
 
 class Daemon:
@@ -69,6 +71,7 @@ class Daemon:
         self._resumed = False
         self.last_revert: str | None = None   # the custom error of the last send that reverted
         self._maybe_credited = True   # read the balance at start-up, then after crediting events
+        self._credit_sent = False     # a transaction of this tick may have credited us (CREDITING_CALLS)
         self.metrics = metrics or DaemonMetrics(self.role)
         self._balance_read_at = 0.0
 
@@ -95,6 +98,7 @@ class Daemon:
     def tick(self) -> int:
         """Ingest events and take every decision that is due; returns the number of transactions sent."""
         self.client.begin_tick()
+        self._credit_sent = False
         if not self._resumed:
             # the contract's parameters (bonds, clock) are read once, here, with retries: later uses
             # (bonds_at_stake, postResult's value, ...) would otherwise read them bare
@@ -485,6 +489,8 @@ class Daemon:
             self.emit("tx_error", key=key, error=str(exc)[:300])
             return False
         self.emit("tx", key=key, function=function, gas=outcome.gas_used, block=outcome.block)
+        if function in CREDITING_CALLS:
+            self._maybe_credited = self._credit_sent = True
         self.metrics.transactions.labels(self.role, function).inc()
         return True
 
@@ -503,8 +509,11 @@ class Daemon:
             yield gid, g, res
 
     def withdraw_all(self) -> int:
-        """Withdraw whatever the contract credits us (looked up only after an event that may credit)."""
-        if not self._maybe_credited:
+        """Withdraw whatever the contract credits us (looked up only after an event that may credit).
+        Not in a tick that sent a transaction which may credit us (a cancel, a timeout, a finalize):
+        the balance read at the head would not show that credit (it would be withdrawn, unlogged, or
+        taken for "nothing owed"); the next tick reads it with the transaction's event."""
+        if not self._maybe_credited or self._credit_sent:
             return 0
         balance = self.client.view("balances", self.me)
         if balance <= 0:

@@ -6,6 +6,7 @@ of timeouts and finalization. Complements test_daemon_inprocess.py (who wins, wh
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -178,6 +179,7 @@ def test_operator_takes_the_chains_word_for_requests_others_answered(world: Worl
     world.advance_time(WINDOW + 2)
     world.system.finalize(world.system.get_request(finalized).result_id)
     world.system.cancel_request(cancelled)
+    op.client.begin_tick()                               # a new tick reads the new head, no events yet
     assert op.answer_requests() == 0
     assert [op.store.request(r)["status"] for r in (finalized, posted, cancelled)] == \
         ["finalized", "posted", "cancelled"]
@@ -220,6 +222,7 @@ def test_operator_barred_after_its_lie_was_rejected_says_so(world: World) -> Non
     assert tick(liar) == 1
     play(lambda: world.system.result(1).status == ResultStatus.REJECTED, [liar, ch])
     assert liar.store.result(1)["status"] == "pending"                  # the rejection not read yet
+    liar.client.begin_tick()                                             # the head now, no events yet
     assert liar.finalize_results() == 0 and liar.store.result(1)["status"] == "rejected"
     assert liar.tick() == 0 and liar.store.request(rid)["posts"] == 1     # a liar lies once
     world.advance_time(2)                                                # past the reopening delay
@@ -254,7 +257,7 @@ def check_moves(world: World, gid: int, defender: Events, challenger: Events, op
 def test_honest_defender_plays_and_proves_against_a_lying_challenger(world: World) -> None:
     op, liar, bystander = world.operator(), world.challenger(dishonest=True), world.operator()
     ev_op, ev_ch = record(op), record(liar)
-    world.request(TOY_INPUT, fee=FEE)
+    rid = world.request(TOY_INPUT, fee=FEE)
     assert tick(op) == 1
     play(lambda: bool(liar.store.games()), [liar])
     (game,) = liar.store.games()
@@ -272,6 +275,7 @@ def test_honest_defender_plays_and_proves_against_a_lying_challenger(world: Worl
     assert keys(op, "prove") == [f"prove:{gid}"] and keys(liar, "prove") == []
     assert (op.store.game(gid)["status"], op.store.game(gid)["reason"]) == ("defender_won", "proof")
     assert of(ev_op, "timeout_claimed") == [] and of(ev_ch, "timeout_claimed") == []
+    assert rid not in liar._traces and rid not in liar._honest      # a lost game: the result stands, runs dropped
 
 
 def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None:
@@ -301,18 +305,31 @@ def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None
     assert of(ev_ch, "proved") == [{"game": gid, "step": g.lo}]
     assert keys(ch, "prove") == [f"prove:{gid}"]
     assert keys(liar, "prove") == [] and of(ev_op, "proved") == []   # the liar cannot win the last step
-    assert rid not in ch._traces and rid not in ch._honest             # the game is over: runs dropped
+    assert rid in ch._traces and rid in ch._honest     # won: the request reopens, its run is kept for the next result
     other = world.system.game_of(1, second.me)
-    assert tick(second) == 2                               # cancels, and withdraws the refunded bond
-    assert len(keys(second, "withdraw")) == 1 and world.system.balance(second.me) == 0
+    assert tick(second) == 1                               # cancels; the head it read predates the refund,
+    assert keys(second, "withdraw") == []                  # so it withdraws in the next tick
     assert of(ev_second, "game_cancelled") == [{"game": other, "result": 1}]
     assert keys(second, "cancelGame") == [f"cancel:{other}"]
     assert world.system.game(other).status == GameStatus.CANCELLED
-    assert rid in second._traces and tick(second) == 0     # reads GameCancelled: its runs are dropped
-    assert rid not in second._traces and rid not in second._honest
+    (cancel,) = [e for e in world.system.events_since(world.deploy_block) if e.name == "GameCancelled"]
+    assert tick(second) == 1                               # reads GameCancelled, withdraws the refunded bond
+    assert world.system.balance(second.me) == 0
+    assert cancel["refund"] > CH_BOND                      # its bond and a share of the liar's
+    assert rid in second._traces and rid in second._honest  # the result was rejected: runs kept for the next one
+    assert tick(second) == 0                               # reads its Withdrawn event: logs the amount
+    assert [f["amount_wei"] for f in of(ev_second, "withdrawn")] == [cancel["refund"]]
+    late.client.begin_tick()
     assert late.check_results() == 0
     assert (late.store.result(1)["status"], late.store.result(1)["verdict"]) == ("rejected", "disagree")
     assert late.store.txs() == []
+    honest = world.operator()
+    world.advance_time(2)                                  # past the reopening delay
+    assert tick(honest) == 1
+    runs = len(of(ev_ch, "vm_run"))
+    assert tick(ch) == 0
+    assert of(ev_ch, "checked")[-1] == {"result": 2, "request": rid, "verdict": "agree"}
+    assert len(of(ev_ch, "vm_run")) == runs == 1           # judged on the run kept from the game
 
 
 def test_challenger_judges_only_what_it_can_run_in_result_order(world: World, model) -> None:
@@ -378,8 +395,43 @@ def test_operator_finalizes_one_second_after_the_window_not_at_its_end(world: Wo
     assert of(events, "finalized") == [{"result": 1, "request": rid}]
     assert keys(op, "finalize") == ["finalize:1"] and op.store.result(1)["status"] == "finalized"
     assert world.system.get_request(rid).status == RequestStatus.FINALIZED
+    assert rid not in op._traces and rid not in op._honest  # nothing left to defend: its runs are dropped
     assert tick(op) == 1 and keys(op, "withdraw")          # fee and bond credited: withdrawn
     assert world.contract_balance() == 0
+
+
+def test_operator_withdraws_what_its_own_finalize_credited_and_logs_it(world: World) -> None:
+    """A result finalized by someone else is owed at the head it reads; its own finalize in that tick
+    credits more after that head: it withdraws (and logs) both, in the next tick, not the head's part."""
+    op = world.operator()
+    events = record(op)
+    world.request(TOY_INPUT, fee=FEE)
+    world.request(bytes(64), fee=FEE)
+    assert tick(op) == 2 and tick(op) == 0
+    world.advance_time(WINDOW + 2)
+    world.system.finalize(1)                               # anyone may finalize: fee and bond owed to op
+    assert tick(op) == 1 and keys(op, "finalize") == ["finalize:2"] and keys(op, "withdraw") == []
+    assert tick(op) == 1 and len(keys(op, "withdraw")) == 1
+    assert world.system.balance(op.me) == 0 and tick(op) == 0   # reads its Withdrawn event: logs the amount
+    assert [f["amount_wei"] for f in of(events, "withdrawn")] == [2 * (FEE + BOND)]
+
+
+def test_operator_finalizes_past_a_rivals_result_and_one_someone_else_finalized(world: World) -> None:
+    """Its store holds a rival's pending result first, then two of its own, the first of which was
+    finalized by someone else (events not read): it skips the rival's, records that one as finalized,
+    and still finalizes the last in the same pass."""
+    op, rival = world.operator(), world.operator(min_fee=2 * FEE)
+    world.request(TOY_INPUT, fee=2 * FEE)
+    assert tick(rival) == 1                                # result 1: the rival's
+    world.request(TOY_INPUT, fee=FEE)
+    world.request(bytes(64), fee=FEE)
+    assert tick(op) == 2 and tick(op) == 0                 # results 2 and 3: its own
+    world.advance_time(WINDOW + 2)
+    world.system.finalize(2)
+    op.client.begin_tick()
+    assert op.finalize_results() == 1 and keys(op, "finalize") == ["finalize:3"]
+    assert [op.store.result(r)["status"] for r in (1, 2, 3)] == ["pending", "finalized", "finalized"]
+    assert world.system.result(1).status == ResultStatus.PENDING
 
 
 def test_operator_does_not_finalize_while_a_game_is_open(model, tmp_path) -> None:
@@ -412,35 +464,43 @@ def test_challenger_disputes_until_the_last_second_of_the_window(world: World, b
 
 # ------------------------------------------------------------------------------------ RPC outages
 
-def _outage(world: World, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def down(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionError("node down")
+def _outage(world: World, fn_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node stops answering the eth_call of the contract view `fn_name` (every other read works)."""
+    selector = world.system.call_data(fn_name, *{"gameOf": (0, "0x" + "00" * 20)}.get(fn_name, (0,)))[:10]
+    call = world.w3.eth.call
 
-    monkeypatch.setattr(world.system, method, down)
+    def down(transaction: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(transaction.get("data", "")).startswith(selector):
+            raise ConnectionError("node down")
+        return call(transaction, *args, **kwargs)
+
+    monkeypatch.setattr(world.w3.eth, "call", down)
 
 
-@pytest.mark.parametrize("role, method, what, past_window", [
-    ("operator", "get_request", "request", False),     # is the request still open?
-    ("operator", "result", "result", False),           # is our result still pending?
-    ("operator", "get_request", "request", True),      # does the request name a callback?
-    ("challenger", "result", "result", False),         # is the disputed result still pending?
-    ("challenger", "game_of", "gameOf", False),        # did we open a game on it already?
+@pytest.mark.parametrize("role, view, args, past_window", [
+    ("operator", "requests", "1", False),             # is the request still open?
+    ("operator", "results", "1", False),              # is our result still pending?
+    ("operator", "requests", "1", True),              # does the request name a callback?
+    ("challenger", "results", "1", False),            # is the disputed result still pending?
+    ("challenger", "gameOf", "1, {me}", False),       # did we open a game on it already?
 ])
 def test_an_outage_names_the_read_that_failed(world: World, model, monkeypatch: pytest.MonkeyPatch, role: str,
-                                              method: str, what: str, past_window: bool) -> None:
-    """With one attempt per read, a dead node stops the tick with RpcUnavailable naming the read."""
+                                              view: str, args: str, past_window: bool) -> None:
+    """With one attempt per read, a dead node stops the tick with RpcUnavailable naming the read: the
+    view, its arguments and the block it was read at."""
     op = daemon(world, Operator, [model], "op", attempts=1, dishonest=role == "challenger")
     world.request(TOY_INPUT, fee=FEE)
     me = op
-    if role == "operator" and method == "result" or past_window:
+    if role == "operator" and view == "results" or past_window:
         assert tick(op) == 1 and tick(op) == 0             # posted, and read back
-    if past_window:
-        world.advance_time(WINDOW + 2)
+    # a new block: views are read once per block, so a tick at the same head would not read again
+    world.advance_time(WINDOW + 2 if past_window else 2)   # (eth-tester mines its block at t - 1)
     if role == "challenger":
         assert tick(op) == 1
         me = daemon(world, Challenger, [model], "ch", attempts=1)
-    _outage(world, method, monkeypatch)
-    with pytest.raises(RpcUnavailable, match=f"^{what}: the node did not answer after 1 attempts"):
+    _outage(world, view, monkeypatch)
+    read = re.escape(f"{view}({args.format(me=me.me)}) at block {world.w3.eth.block_number}")
+    with pytest.raises(RpcUnavailable, match=f"^{read}: the node did not answer after 1 attempts"):
         me.tick()
 
 

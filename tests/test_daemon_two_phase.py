@@ -82,8 +82,23 @@ def test_honest_graph_result_finalizes_without_a_game(world: World, model: Graph
     assert world.contract_balance() == 0
 
 
+def counted(d):
+    """`d`, whose tick() is checked to return the number of its transactions that mined in it."""
+    tick = d.tick
+
+    def checked_tick() -> int:
+        seen = {t.id for t in d.store.txs()}
+        sent = tick()
+        mined = [t.key for t in d.store.txs() if t.id not in seen and t.status == "mined"]
+        assert sent == len(mined), (d.role, sent, mined)
+        return sent
+
+    d.tick = checked_tick
+    return d
+
+
 def play_lie(world: World, x: bytes, kind: str):
-    liar, ch, honest = world.operator(dishonest=True), world.challenger(), world.operator()
+    liar, ch, honest = (counted(d) for d in (world.operator(dishonest=True), world.challenger(), world.operator()))
     liar.graph_lie = kind
     rid = world.request(x, fee=FEE)
     liar.tick()

@@ -42,10 +42,6 @@ memory while the spec's memory is flat; programs that follow the memory map touc
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -75,6 +71,7 @@ from mipsvm import stepper
 from mipsvm.layout import MAX_STEPS, MODEL_BASE, MODEL_END, PAGE_SIZE, PROGRAM_BASE, PROGRAM_END
 from mipsvm.memory import ZERO_PAGE, Memory
 from mipsvm.state import State
+from mipsvm.toolchain import ToolchainError, host_library
 
 PAGE_SHIFT = 12
 GROUP_SHIFT = 4                  # write tracking: a write fault makes 2**4 pages writable
@@ -89,7 +86,6 @@ _REGS = [*_GPRS, mc.UC_MIPS_REG_HI, mc.UC_MIPS_REG_LO]
 # would otherwise read each other's registers
 _REG_IDS = (ctypes.c_int32 * len(_REGS))(*_REGS)
 STORE_OPCODES = frozenset({0x28, 0x29, 0x2A, 0x2B, 0x2E, 0x38})  # sb sh swl sw swr sc
-BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "native"
 HOOK_SOURCE = Path(__file__).resolve().parent / "csrc" / "stephook.c"
 
 
@@ -110,35 +106,12 @@ class BlockCounter(ctypes.Structure):
                 ("emu_stop", ctypes.c_void_p), ("hook_stop", ctypes.c_uint64)]
 
 
-def _compilers() -> list[list[str]]:
-    cc = os.environ.get("CC")
-    out = [[cc]] if cc else []
-    out += [["cc"], ["gcc"], ["clang"], [sys.executable, "-m", "ziglang", "cc"]]
-    return out
-
-
 def build_hook_library() -> Path:
     """Compile mipsvm/csrc/stephook.c into build/native (cached by source hash)."""
-    source = HOOK_SOURCE.read_bytes()
-    key = hashlib.sha256(source).hexdigest()[:16]
-    out = BUILD_DIR / f"stephook-{key}.so"
-    if out.exists():
-        return out
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    errors = []
-    for cc in _compilers():
-        cmd = [*cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(HOOK_SOURCE)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            continue
-        if proc.returncode == 0:
-            os.replace(tmp, out)
-            return out
-        errors.append(f"{' '.join(cc)}: {proc.stderr.strip()}")
-    raise FastRunnerError("cannot build the fast runner's native hook (needs a C compiler: cc, "
-                          "gcc, clang or ziglang):\n" + "\n".join(errors))
+    try:
+        return host_library(HOOK_SOURCE, ["-O2"])
+    except ToolchainError as exc:
+        raise FastRunnerError(f"the fast runner's native hook: {exc}") from None
 
 
 _HOOK_LIB: ctypes.CDLL | None = None

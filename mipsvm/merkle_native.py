@@ -10,15 +10,13 @@ use into build/native (cached by source hash) with the first C compiler that wor
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mipsvm.toolchain import ToolchainError, host_library
+
 SOURCE = Path(__file__).resolve().parent / "csrc" / "merkle.c"
-BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "native"
 PAGE_SIZE = 4096
 
 _LIB: ctypes.CDLL | None = None
@@ -29,31 +27,12 @@ class NativeMerkleError(RuntimeError):
     """The native Merkle library could not be built or was called with bad arguments."""
 
 
-def _compilers() -> list[list[str]]:
-    cc = os.environ.get("CC")
-    return ([[cc]] if cc else []) + [["cc"], ["gcc"], ["clang"], [sys.executable, "-m", "ziglang", "cc"]]
-
-
 def build_library() -> Path:
     """Compile merkle.c into build/native/merkle-<hash>.so (once per source content)."""
-    source = SOURCE.read_bytes()
-    out = BUILD_DIR / f"merkle-{hashlib.sha256(source).hexdigest()[:16]}.so"
-    if out.exists():
-        return out
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    errors = []
-    for cc in _compilers():
-        cmd = [*cc, "-O3", "-funroll-loops", "-shared", "-fPIC", "-pthread", "-o", str(tmp), str(SOURCE)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            continue
-        if proc.returncode == 0:
-            os.replace(tmp, out)
-            return out
-        errors.append(f"{' '.join(cc)}: {proc.stderr.strip()}")
-    raise NativeMerkleError("cannot build mipsvm/csrc/merkle.c (needs a C compiler):\n" + "\n".join(errors))
+    try:
+        return host_library(SOURCE, ["-O3", "-funroll-loops", "-pthread"])
+    except ToolchainError as exc:
+        raise NativeMerkleError(str(exc)) from None
 
 
 def library() -> ctypes.CDLL:

@@ -1,4 +1,4 @@
-"""Cross-compile freestanding C to a static mipsel ELF with zig cc."""
+"""Cross-compile freestanding C to a static mipsel ELF with zig cc; build the host-side native helpers."""
 
 from __future__ import annotations
 
@@ -27,6 +27,33 @@ BASE_FLAGS = [
 
 class ToolchainError(RuntimeError):
     """The cross-compiler failed or is missing."""
+
+
+def host_library(source: Path, flags: Sequence[str]) -> Path:
+    """Compile `source` into a host shared library build/native/<stem>-<hash>.so (once per source
+    content) with the first C compiler that works ($CC, cc, gcc, clang, zig cc); ToolchainError
+    with every compiler's message if none does."""
+    text = source.read_bytes()
+    out = BUILD_DIR / "native" / f"{source.stem}-{hashlib.sha256(text).hexdigest()[:16]}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    cc_env = os.environ.get("CC")
+    compilers = ([[cc_env]] if cc_env else []) + [["cc"], ["gcc"], ["clang"], [sys.executable, "-m", "ziglang", "cc"]]
+    errors = []
+    for cc in compilers:
+        try:
+            proc = subprocess.run([*cc, *flags, "-shared", "-fPIC", "-o", str(tmp), str(source)],
+                                  capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            continue
+        if proc.returncode == 0:
+            os.replace(tmp, out)
+            return out
+        errors.append(f"{' '.join(cc)}: {proc.stderr.strip()}")
+    raise ToolchainError(f"cannot build {source.name} (needs a C compiler: cc, gcc, clang or ziglang):\n"
+                         + "\n".join(errors))
 
 
 def zig_env() -> dict[str, str]:

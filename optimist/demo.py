@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from optimist.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 MLP_ONNX = REPO / "examples" / "models" / "mlp_digits.onnx"
@@ -101,6 +104,49 @@ def gas_of(store: Any, functions: tuple[str, ...] | None = None) -> tuple[int, i
     return sum(r["count"] for r in rows), sum(r["gas"] for r in rows)
 
 
+def play_dispute(world: World, summary: Summary, console: Console, rid: int, liar: Any, challenger: Any,
+                 roles: dict[str, str], *, pace: float = 0.0,
+                 describe: Callable[[], str] | None = None) -> tuple[dict[str, Any], int, int | None, int]:
+    """Play the game on request `rid` (the challenger disputes the liar's result) to its end, printing
+    the rounds; returns (the challenger's game row, its rounds, the proven step or None, the prove gas).
+    `pace`: seconds each move waits (for the explorer); `describe`: more for the phase's note."""
+    rounds = Table(title=f"bisection game on request {rid}")
+    for col in ("round", "interval [lo, hi]", "midpoint", "move", "by"):
+        rounds.add_column(col, justify="right" if col == "round" else "left")
+    state: dict[str, int] = {"round": 0}
+
+    def on_move(event: str, fields: dict[str, Any]) -> None:
+        if pace:
+            time.sleep(pace)   # lets the explorer's page show each move
+        if event == "midpoint":
+            state["round"] += 1
+            rounds.add_row(str(state["round"]), f"[{fields['lo']:,}, {fields['hi']:,}]", f"{fields['mid']:,}",
+                           "hash at midpoint", roles[liar.me])
+        elif event == "responded":
+            rounds.add_row("", "", "", "agree" if fields["agree"] else "[red]disagree[/]", roles[challenger.me])
+        elif event == "proved":
+            state["proved"] = fields["step"]
+            rounds.add_row("proof", f"[{fields['step']:,}, {fields['step'] + 1:,}]", "",
+                           "one-step proof in MIPS.sol", roles[challenger.me])
+        elif event == "game_opened":
+            rounds.add_row("0", f"[0, {fields['steps']:,}]", "", "open game (bond)", roles[challenger.me])
+
+    liar.listeners.append(on_move)
+    challenger.listeners.append(on_move)
+    with summary.phase("dispute (challenge to resolution)") as p:
+        world.run_until(lambda: bool(challenger.store.games())
+                        and challenger.store.games()[0]["status"] != "active", [challenger, liar])
+        (game,) = challenger.store.games()
+        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "respond", "prove"))
+        op_txs, op_gas = gas_of(liar.store, ("postMidpoint",))
+        p.txs, p.gas = ch_txs + op_txs, ch_gas + op_gas
+        more = f"{describe()}; " if describe else ""
+        p.note = f"{state['round']} rounds; {more}challenger {ch_gas:,} gas, defender {op_gas:,} gas"
+    console.print(rounds)
+    prove_gas = challenger.store.gas_summary().get("prove", {}).get("gas", 0)
+    return game, state["round"], state.get("proved"), prove_gas
+
+
 def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_port: int | None = None,
              pace: float = 0.0) -> Summary:
     """The story; with `explorer_port` an explorer (optimist/explorer) serves the embedded chain on
@@ -161,38 +207,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
     console.print(f"request {rid3}: dishonest operator posts digit [bold red]{argmax(lie)}[/] "
                   f"(its lie: {liar.trace(rid3).how})")
 
-    rounds = Table(title=f"bisection game on request {rid3}")
-    for col in ("round", "interval [lo, hi]", "midpoint", "move", "by"):
-        rounds.add_column(col, justify="right" if col == "round" else "left")
-    state = {"round": 0}
-
-    def on_move(event: str, fields: dict[str, Any]) -> None:
-        if pace:
-            time.sleep(pace)   # lets the explorer's page show each move
-        if event == "midpoint":
-            state["round"] += 1
-            rounds.add_row(str(state["round"]), f"[{fields['lo']:,}, {fields['hi']:,}]", f"{fields['mid']:,}",
-                           "hash at midpoint", roles[liar.me])
-        elif event == "responded":
-            rounds.add_row("", "", "", "agree" if fields["agree"] else "[red]disagree[/]", roles[challenger.me])
-        elif event == "proved":
-            rounds.add_row("proof", f"[{fields['step']:,}, {fields['step'] + 1:,}]", "",
-                           "one-step proof in MIPS.sol", roles.get(challenger.me))
-        elif event == "game_opened":
-            rounds.add_row("0", f"[0, {fields['steps']:,}]", "", "open game (bond)", roles[challenger.me])
-
-    liar.listeners.append(on_move)
-    challenger.listeners.append(on_move)
-    with summary.phase("dispute (challenge to resolution)") as p:
-        world.run_until(lambda: bool(challenger.store.games())
-                        and challenger.store.games()[0]["status"] != "active", [challenger, liar])
-        (game,) = challenger.store.games()
-        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "respond", "prove"))
-        op_txs, op_gas = gas_of(liar.store, ("postMidpoint",))
-        p.txs, p.gas = ch_txs + op_txs, ch_gas + op_gas
-        p.note = f"{state['round']} rounds; challenger {ch_gas:,} gas, defender {op_gas:,} gas"
-    console.print(rounds)
-    prove_gas = challenger.store.gas_summary().get("prove", {}).get("gas", 0)
+    game, n_rounds, _, prove_gas = play_dispute(world, summary, console, rid3, liar, challenger, roles, pace=pace)
     winner = roles.get(game["winner"], game["winner"])
     console.print(f"game {game['game_id']}: [bold]{game['status']}[/] by {game['reason']} — winner {winner}; "
                   f"one-step proof gas {prove_gas:,}")
@@ -236,7 +251,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
     console.print(f"burnt from the liar's bond: {world.system.burned() / 1e18:.4f} ETH; "
                   f"contract balance left: {world.contract_balance()} wei")
     summary.outcome |= {
-        "game": dict(game), "rounds": state["round"], "prove_gas": prove_gas, "labels": labels,
+        "game": dict(game), "rounds": n_rounds, "prove_gas": prove_gas, "labels": labels,
         "answers": [argmax(honest.trace(r).output) for r in rids], "lie": argmax(lie),
         "request_status": [world.system.get_request(r).status.name for r in rids],
         "contract_balance": world.contract_balance()}

@@ -38,6 +38,7 @@ from optimist.demo import (
     decode_ids,
     encode_prompt,
     gas_of,
+    play_dispute,
     vocabulary,
 )
 
@@ -199,40 +200,10 @@ def run_gpt_demo(console: Console, *, prompt: str = GPT_DEFAULT_PROMPT, tokens: 
                   f"(token {lie.token + 1}: {vocab[lie.true_id]!r} -> {vocab[lie.lie_id]!r}, written at step "
                   f"{lie.diverge:,} of {lie.steps:,})".replace("\n", "\\n"))
 
-    rounds = Table(title=f"bisection game on request {rid}")
-    for col in ("round", "interval [lo, hi]", "midpoint", "move", "by"):
-        rounds.add_column(col, justify="right" if col == "round" else "left")
-    state = {"round": 0}
-
-    def on_move(event: str, fields: dict[str, Any]) -> None:
-        if event == "midpoint":
-            state["round"] += 1
-            rounds.add_row(str(state["round"]), f"[{fields['lo']:,}, {fields['hi']:,}]", f"{fields['mid']:,}",
-                           "hash at midpoint", roles[liar.me])
-        elif event == "responded":
-            rounds.add_row("", "", "", "agree" if fields["agree"] else "[red]disagree[/]", roles[challenger.me])
-        elif event == "proved":
-            state["proved"] = fields["step"]
-            rounds.add_row("proof", f"[{fields['step']:,}, {fields['step'] + 1:,}]", "",
-                           "one-step proof in MIPS.sol", roles[challenger.me])
-        elif event == "game_opened":
-            rounds.add_row("0", f"[0, {fields['steps']:,}]", "", "open game (bond)", roles[challenger.me])
-
-    liar.listeners.append(on_move)
-    challenger.listeners.append(on_move)
-    with summary.phase("dispute (challenge to resolution)") as p:
-        world.run_until(lambda: bool(challenger.store.games())
-                        and challenger.store.games()[0]["status"] != "active", [challenger, liar])
-        (game,) = challenger.store.games()
-        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "respond", "prove"))
-        op_txs, op_gas = gas_of(liar.store, ("postMidpoint",))
-        p.txs, p.gas = ch_txs + op_txs, ch_gas + op_gas
-        p.note = (f"{state['round']} rounds; challenger's VM run {runs.get('challenger', 0):.1f} s; "
-                  f"challenger {ch_gas:,} gas, defender {op_gas:,} gas")
-    console.print(rounds)
-    prove_gas = challenger.store.gas_summary().get("prove", {}).get("gas", 0)
+    game, n_rounds, step, prove_gas = play_dispute(
+        world, summary, console, rid, liar, challenger, roles,
+        describe=lambda: f"challenger's VM run {runs.get('challenger', 0):.1f} s")
     winner = roles.get(game["winner"], game["winner"])
-    step = state.get("proved")
     # the instruction from the true run (the liar's, still held here; the daemons dropped theirs with the game)
     proven = f"step {step:,}: {instruction_at(lie.honest, step)}" if step is not None else "no proof"
     console.print(f"game {game['game_id']}: [bold]{game['status']}[/] by {game['reason']} — winner {winner}; "
@@ -283,7 +254,7 @@ def run_gpt_demo(console: Console, *, prompt: str = GPT_DEFAULT_PROMPT, tokens: 
     console.print(f"burnt from the liar's bond: {world.system.burned() / 1e18:.4f} ETH; "
                   f"contract balance left: {world.contract_balance()} wei")
     summary.outcome = {
-        "game": dict(game), "rounds": state["round"], "prove_gas": prove_gas, "prompt": prompt,
+        "game": dict(game), "rounds": n_rounds, "prove_gas": prove_gas, "prompt": prompt,
         "tokens": tokens, "honest_ids": honest_ids, "honest_text": honest_text, "lie_ids": lie_ids,
         "lie_text": lie_text, "lie_token": lie.token, "diverge": lie.diverge, "steps": lie.steps,
         "proven": proven, "vm_seconds": dict(runs), "model": str(model.path),

@@ -131,5 +131,15 @@ class World:
                 self.advance_time(advance_when_idle)
         raise StuckError(f"condition not reached after {max_ticks} ticks")
 
+    def settle(self, daemons: Sequence[Daemon], *, max_ticks: int = 10) -> None:
+        """Let the challenge window pass and tick the daemons until none acts (they finalize and
+        withdraw what they can); then send the counted burns (anyone may: docs/game-rules.md §4)."""
+        self.advance_time(self.system.params.challenge_window + 2)
+        for _ in range(max_ticks):
+            if not sum(d.tick() for d in daemons):
+                break
+        if self.system.burned() > self.system.burn_sent():
+            self.system.send_burn()
+
     def contract_balance(self) -> int:
         return self.w3.eth.get_balance(self.system.address)

@@ -39,15 +39,6 @@ def game_status(world: World, gid: int) -> GameStatus:
     return world.system.game(gid).status
 
 
-def settle(world: World, daemons) -> None:
-    """Let the window pass and every daemon finalize/withdraw until nothing is left to do; send the burns."""
-    world.advance_time(WINDOW + 2)
-    for _ in range(10):
-        if not sum(d.tick() for d in daemons):
-            break
-    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
-        world.system.send_burn()
-
 
 def test_honest_result_finalizes_without_a_game(world: World, model) -> None:
     op, ch = world.operator(), world.challenger()
@@ -59,7 +50,7 @@ def test_honest_result_finalizes_without_a_game(world: World, model) -> None:
     assert bytes(result["output"]) == model.infer(TOY_INPUT)
     assert ch.store.games() == []
     before = world.w3.eth.get_balance(op.me)
-    settle(world, [op, ch])
+    world.settle([op, ch])
     assert request_status(world, rid) == RequestStatus.FINALIZED
     gained = world.w3.eth.get_balance(op.me) - before
     gas = sum(v["fee"] for v in op.store.gas_summary().values())
@@ -85,7 +76,7 @@ def test_dishonest_operator_loses_to_the_one_step_proof(world: World, model) -> 
     assert ch.store.gas_summary()["withdraw"]["count"] == 1
     world.run_until(lambda: request_status(world, rid) == RequestStatus.POSTED, [honest, liar, ch])
     assert world.system.result(2).operator == honest.me
-    settle(world, [honest, liar, ch])
+    world.settle([honest, liar, ch])
     assert request_status(world, rid) == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
     assert liar.store.request(rid)["posts"] == 1   # the liar did not post twice
@@ -107,7 +98,7 @@ def test_callback_consumes_only_the_honest_output(world: World, model) -> None:
     world.run_until(lambda: world.system.result(1).status == ResultStatus.REJECTED, [liar, ch])
     world.run_until(lambda: request_status(world, rid) == RequestStatus.POSTED, [honest, liar, ch])
     assert world.system.result(2).operator == honest.me
-    settle(world, [honest, liar, ch])
+    world.settle([honest, liar, ch])
     assert request_status(world, rid) == RequestStatus.FINALIZED
     f = consumer.functions
     assert (f.calls().call(), f.lastRequestId().call(), f.lastOutcome().call()) == (1, rid, 0)
@@ -128,7 +119,7 @@ def test_lying_challenger_loses_its_bond(world: World) -> None:
     (game,) = liar.store.games()
     assert game["status"] == "defender_won"
     assert world.system.result(1).status == ResultStatus.PENDING
-    settle(world, [op, liar])
+    world.settle([op, liar])
     assert request_status(world, rid) == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
     withdrawn = [t for t in op.store.txs() if t.function == "withdraw"]
@@ -314,5 +305,5 @@ def test_graph_models_are_skipped(world: World, model) -> None:
     world.run_until(lambda: request_status(world, rid) == RequestStatus.POSTED, [op, ch])
     assert graph_id not in op.served and graph_id not in ch.served
     assert request_status(world, rid - 1) == RequestStatus.OPEN
-    settle(world, [op, ch])
+    world.settle([op, ch])
     assert request_status(world, rid) == RequestStatus.FINALIZED

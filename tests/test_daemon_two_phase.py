@@ -41,14 +41,6 @@ def status(world: World, rid: int) -> RequestStatus:
     return world.system.get_request(rid).status
 
 
-def settle(world: World, daemons) -> None:
-    world.advance_time(WINDOW + 2)
-    for _ in range(10):
-        if not sum(d.tick() for d in daemons):
-            break
-    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
-        world.system.send_burn()
-
 
 def game_over(daemon) -> bool:
     games = daemon.store.games()
@@ -77,7 +69,7 @@ def test_honest_graph_result_finalizes_without_a_game(world: World, model: Graph
     (row,) = ch.store.results()
     assert row["verdict"] == "agree" and bytes(row["output"]) == model.infer(x)
     assert ch.store.games() == []
-    settle(world, [op, ch])
+    world.settle([op, ch])
     assert status(world, rid) == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
 
@@ -109,7 +101,7 @@ def play_lie(world: World, x: bytes, kind: str):
     assert world.system.result(1).status == ResultStatus.REJECTED
     world.run_until(lambda: status(world, rid) == RequestStatus.POSTED, [honest, liar, ch])
     assert world.system.result(2).operator == honest.me
-    settle(world, [honest, liar, ch])
+    world.settle([honest, liar, ch])
     assert status(world, rid) == RequestStatus.FINALIZED
     assert world.system.outcome(rid).result_id == 2
     assert world.contract_balance() == 0
@@ -169,7 +161,7 @@ def test_lying_challenger_loses_in_phase_2_and_the_result_finalizes(world: World
     (game,) = liar.store.games()
     assert game["status"] == "defender_won"
     assert liar.store.game_node(game["game_id"])["node"] == op.served[world.model_id].node_count
-    settle(world, [op, liar])
+    world.settle([op, liar])
     assert status(world, rid) == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
 

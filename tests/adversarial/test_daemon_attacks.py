@@ -48,15 +48,6 @@ def net_change(world: World, daemon, before: int) -> int:
     return world.w3.eth.get_balance(daemon.me) - before + gas
 
 
-def settle(world: World, daemons) -> None:
-    """Let the window pass; tick until every daemon has finalized and withdrawn what it can; send the burns."""
-    world.advance_time(WINDOW + 2)
-    for _ in range(20):
-        if not sum(d.tick() for d in daemons):
-            break
-    if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns (game-rules §4)
-        world.system.send_burn()
-
 
 def post_and_check(world: World, rid: int, operator, challenger) -> dict:
     world.run_until(lambda: world.system.get_request(rid).status == RequestStatus.POSTED, [operator, challenger])
@@ -75,7 +66,7 @@ def test_failed_runs_are_outcomes_that_finalize(world: World, last_word: int, ou
     rid = world.request(toy_input(last_word), fee=FEE)
     result = post_and_check(world, rid, op, ch)
     assert result["verdict"] == "agree" and ch.store.games() == []
-    settle(world, [op, ch])
+    world.settle([op, ch], max_ticks=20)
     final = world.system.outcome(rid)
     assert (final.outcome, final.exit_code) == (outcome, exit_code)
     if steps is not None:
@@ -103,7 +94,7 @@ def play_lie(world: World, model, request_input: bytes, lie: Callable[[Trace], L
     world.advance_time(2)                                        # past the reopening delay
     world.run_until(lambda: world.system.get_request(rid).status == RequestStatus.POSTED,
                     [honest, liar, ch], advance_when_idle=2)
-    settle(world, [honest, liar, ch])
+    world.settle([honest, liar, ch], max_ticks=20)
     assert world.system.get_request(rid).status == RequestStatus.FINALIZED
     assert world.contract_balance() == 0
     return net_change(world, liar, before), rid

@@ -88,6 +88,8 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("vm_checkpointed_s", "VM wall time keeping a snapshot every 2^20 steps (as the daemons do)", "s", "vm_checkpointed",
           "float", 0, 86400),
     Field("checkpoints", "snapshots kept", "", "vm_checkpointed", "int", 0, 2**40),
+    Field("snapshot_mib", "memory the snapshots keep (page versions; unchanged pages shared)", "MiB",
+          "vm_checkpointed", "float", 0, 2**20),
     Field("root_checkpoint_ms", "Merkle root at a checkpoint (dirty pages)", "ms", "checkpoint", "float", 0, 6e5),
     Field("root_full_ms", "Merkle root of the whole memory (cold)", "ms", "checkpoint", "float", 0, 6e5),
     Field("memory_pages", "pages in VM memory at the checkpoint", "pages", "checkpoint", "int", 0, 2**20),

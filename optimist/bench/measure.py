@@ -158,22 +158,45 @@ def stage_cli(s: Subject) -> dict[str, Any]:
     return {"cli_help_s": best(["--help"]), "cli_version_s": best(["--version"])}
 
 
-def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
-    """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps."""
+PREFIX_INTERVALS = 64        # checkpoint intervals run first to estimate a run's snapshot memory
+
+
+def _snapshot_estimate_bytes(s: Subject) -> int:
+    """Snapshot memory of one whole checkpointed run, extrapolated from its first PREFIX_INTERVALS
+    intervals (page versions kept per checkpoint there, doubled as a margin) plus the initial memory."""
     from mipsvm.runs import Run
 
+    cached = s.scratch.get("snapshot_estimate")
+    if cached is not None:
+        return cached
+    steps = s.figures["vm_steps"]
+    prefix = Run(s.scratch["initial"].copy(), CHECKPOINT_INTERVAL, min(steps, PREFIX_INTERVALS * CHECKPOINT_INTERVAL),
+                 must_halt=False)
     pages = len(list(s.scratch["initial"].memory.pages()))
-    need = _snapshot_bytes(s.figures["vm_steps"], pages, s.figures.get("model_bytes")) / 2**30
+    per_checkpoint = prefix.checkpoints.stored_pages / max(1, len(prefix.checkpoints) - 1)
+    estimate = int((pages + 2 * per_checkpoint * (steps // CHECKPOINT_INTERVAL + 1)) * 4096)
+    s.scratch["snapshot_estimate"] = estimate
+    return estimate
+
+
+def stage_vm_checkpointed(s: Subject) -> dict[str, Any]:
+    """The run as a dispute player does it: challenger.models.Run, a state snapshot every 2^20 steps
+    (copy-on-write: a checkpoint keeps only the pages changed since the previous one)."""
+    from mipsvm.runs import Run
+
+    need = _snapshot_estimate_bytes(s) / 2**30
     if need > SNAPSHOT_LIMIT_GIB:
-        raise Unmeasurable(f"challenger.models.Run's snapshots (unchanged pages shared) would take "
-                           f"~{need:.0f} GiB (> {SNAPSHOT_LIMIT_GIB:.0f} GiB allowed)")
+        raise Unmeasurable(f"challenger.models.Run's snapshots would take ~{need:.0f} GiB (> "
+                           f"{SNAPSHOT_LIMIT_GIB:.0f} GiB allowed; extrapolated from the first "
+                           f"{PREFIX_INTERVALS} intervals)")
     t0 = time.perf_counter()
     run = Run(s.scratch["initial"].copy(), CHECKPOINT_INTERVAL)
     seconds = time.perf_counter() - t0
     if run.final.step != s.figures["vm_steps"] or run.final.exit_code != 0:
         raise BenchError(f"the checkpointed run ended at step {run.final.step} with exit code "
                          f"{run.final.exit_code:#x}; the plain run took {s.figures['vm_steps']} steps")
-    return {"vm_checkpointed_s": seconds, "checkpoints": len(run.checkpoints)}
+    return {"vm_checkpointed_s": seconds, "checkpoints": len(run.checkpoints),
+            "snapshot_mib": run.checkpoints.stored_pages * 4096 / 2**20}
 
 
 def stage_checkpoint(s: Subject) -> dict[str, Any]:
@@ -216,20 +239,13 @@ def stage_checkpoint(s: Subject) -> dict[str, Any]:
 
 
 def snapshot_gib(s: Subject) -> float | None:
-    """Memory the dispute's runs would keep: three runs (operator honest + lying, challenger), each a
-    snapshot set per challenger.models.Run (unchanged pages shared); None if the VM figures are missing."""
-    steps, pages = s.figures.get("vm_steps"), s.figures.get("memory_pages")
-    if not isinstance(steps, int) or not isinstance(pages, int):
+    """Memory the dispute's runs would keep: three runs (operator honest + lying, challenger), each
+    the measured snapshot set of the checkpointed run (or its estimate); None without the VM stage."""
+    if isinstance(s.figures.get("snapshot_mib"), float):
+        return 3 * s.figures["snapshot_mib"] / 1024
+    if not isinstance(s.figures.get("vm_steps"), int) or "initial" not in s.scratch:
         return None
-    return 3 * _snapshot_bytes(steps, pages, s.figures.get("model_bytes")) / 2**30
-
-
-def _snapshot_bytes(steps: int, pages: int, model_bytes: object) -> int:
-    """Upper bound of one run's snapshots: every page once, plus, per snapshot, every page outside
-    the (read-only, shared) model blob."""
-    model_pages = -(-model_bytes // 4096) if isinstance(model_bytes, int) else 0
-    per_snapshot = max(pages - model_pages, 1)
-    return (pages + (steps // CHECKPOINT_INTERVAL + 1) * per_snapshot) * 4096
+    return 3 * _snapshot_estimate_bytes(s) / 2**30
 
 
 def _dispute(s: Subject, chain: str) -> dict[str, Any]:

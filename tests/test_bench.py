@@ -147,3 +147,21 @@ def test_merge_needs_update_docs() -> None:
     proc = subprocess.run([sys.executable, "-m", "optimist.cli", "bench", "--merge", "--models", "mlp_digits"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--merge only applies with --update-docs" in proc.stderr
+
+
+def test_snapshot_estimate_bounds_the_measured_snapshots() -> None:
+    """The gate before a checkpointed run (extrapolated from its first intervals) must not
+    underestimate what the run then keeps, and the measured figure is what the dispute gate uses."""
+    from optimist.bench import measure as M
+    from optimist.bench.run import bundled_models, mdnn_for, model_input
+
+    path = mdnn_for(bundled_models()["lenet_digits"])
+    subject = M.Subject("lenet_digits", path, model_input(path), reps=1)
+    for stage in (M.stage_model, M.stage_native, M.stage_vm):
+        subject.figures.update(stage(subject))
+    estimate = 3 * M._snapshot_estimate_bytes(subject) / 2**30
+    assert M.snapshot_gib(subject) == estimate
+    subject.figures.update(M.stage_vm_checkpointed(subject))
+    assert subject.figures["checkpoints"] == -(-subject.figures["vm_steps"] // M.CHECKPOINT_INTERVAL) + 1  # + initial
+    assert 0 < M.snapshot_gib(subject) <= estimate
+    assert M.snapshot_gib(subject) == 3 * subject.figures["snapshot_mib"] / 1024

@@ -165,3 +165,23 @@ def test_snapshot_estimate_bounds_the_measured_snapshots() -> None:
     assert subject.figures["checkpoints"] == -(-subject.figures["vm_steps"] // M.CHECKPOINT_INTERVAL) + 1  # + initial
     assert 0 < M.snapshot_gib(subject) <= estimate
     assert M.snapshot_gib(subject) == 3 * subject.figures["snapshot_mib"] / 1024
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"root:x:0:0:root:/root:/bin/bash\n", "not JSON"),
+    (b"\xd3\x00\xff", "cannot read it"),
+    (b'{"mode": "full"}', "not a bench report"),
+    (b"[1, 2]", "not a bench report"),
+    (b'{"mode": "full", "date": "", "machine": {}, "models": [1]}', "not a list of {name, figures}"),
+    (b'{"mode": "full", "date": "", "machine": {}, "models": []}', "no system figures"),
+])
+def test_from_json_refuses_what_is_not_a_report(tmp_path: Path, content: bytes, why: str) -> None:
+    from click.testing import CliRunner
+
+    from optimist.cli import main
+
+    bad = tmp_path / "report.json"
+    bad.write_bytes(content)
+    result = CliRunner().invoke(main, ["bench", "--from-json", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert why in result.output and "Traceback" not in result.output

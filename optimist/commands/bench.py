@@ -55,7 +55,7 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
     if merge and not update_docs:
         raise click.UsageError("--merge only applies with --update-docs")
     if from_json is not None:
-        report = json.loads(from_json.read_text())
+        report = load_report(from_json)
         show(report, as_json, as_markdown, save, update_docs, err, merge)
         return
     try:
@@ -76,6 +76,29 @@ def bench(as_json: bool, as_markdown: bool, quick: bool, model_names: tuple[str,
     report = run_bench(models, quick=quick, reps=reps or (1 if quick else 5), mode=mode, stage_budget=stage_budget,
                        system=not scaling and not merge, log=lambda msg: err.print(f"[dim]{msg}[/dim]"))
     show(report, as_json, as_markdown, save, update_docs, err, merge)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A report saved with --save/--json; click.BadParameter (not a traceback) for anything else."""
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(f"{path}: {why}; give a file written by `optimist bench --save` or --json",
+                                  param_hint="--from-json")
+
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad(f"cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise bad(f"not JSON ({exc})") from None
+    if not isinstance(report, dict) or not {"mode", "date", "machine", "models"} <= report.keys():
+        raise bad("not a bench report (it needs mode, date, machine and models)")
+    models = report["models"]
+    if not isinstance(models, list) or not all(isinstance(m, dict) and "name" in m and "figures" in m
+                                               for m in models):
+        raise bad("its models are not a list of {name, figures} records")
+    if report["mode"] != "scaling" and not isinstance(report.get("system"), dict):
+        raise bad("it has no system figures")
+    return report
 
 
 def show(report: dict[str, Any], as_json: bool, as_markdown: bool, save: Path | None, update_docs: bool,

@@ -147,6 +147,28 @@ def play_dispute(world: World, summary: Summary, console: Console, rid: int, lia
     return game, state["round"], state.get("proved"), prove_gas
 
 
+def settle_and_withdraw(world: World, summary: Summary, players: tuple[Any, ...], rids: list[int], window: int,
+                        note: str) -> None:
+    """The closing phase: the window passes, the daemons finalize `rids` and withdraw every balance,
+    and anyone sends the counted burns (one transfer); the phase row counts their transactions and gas."""
+    from contracts.system import RequestStatus
+
+    with summary.phase("window passes, finalize, withdraw") as p:
+        before = {d.me: gas_of(d.store) for d in players}
+        world.advance_time(window + 2)
+        world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
+                        and not any(world.system.balance(d.me) for d in players), list(players))
+        after = {d.me: gas_of(d.store) for d in players}
+        p.txs = sum(after[k][0] - before[k][0] for k in after)
+        p.gas = sum(after[k][1] - before[k][1] for k in after)
+        p.note = note
+        if world.system.burned() > world.system.burn_sent():
+            world.system.send_burn()
+            p.txs += 1
+            p.gas += int(world.system.last_receipt["gasUsed"]) if world.system.last_receipt else 0
+            p.note += ", the burnt shares sent to the burn address"
+
+
 def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_port: int | None = None,
              pace: float = 0.0) -> Summary:
     """The story; with `explorer_port` an explorer (optimist/explorer) serves the embedded chain on
@@ -223,21 +245,8 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
         p.note = f"digit {argmax(out)}"
     console.print(f"request {rid3}: honest operator posts digit [bold green]{argmax(out)}[/] (label {labels[2]})")
 
-    with summary.phase("window passes, finalize, withdraw") as p:
-        before = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
-        world.advance_time(window + 2)
-        world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
-                        and not any(world.system.balance(d.me) for d in (honest, liar, challenger)),
-                        [honest, liar, challenger])
-        after = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
-        p.txs = sum(after[k][0] - before[k][0] for k in after)
-        p.gas = sum(after[k][1] - before[k][1] for k in after)
-        p.note = "every request finalized, every balance withdrawn"
-        if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns, in one transfer
-            world.system.send_burn()
-            p.txs += 1
-            p.gas += int(world.system.last_receipt["gasUsed"]) if world.system.last_receipt else 0
-            p.note += ", the burnt shares sent to the burn address"
+    settle_and_withdraw(world, summary, (honest, liar, challenger), rids, window,
+                        "every request finalized, every balance withdrawn")
 
     bal = Table(title="where the money went (wei credited and withdrawn by the contract)")
     bal.add_column("actor")

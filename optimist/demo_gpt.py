@@ -39,6 +39,7 @@ from optimist.demo import (
     encode_prompt,
     gas_of,
     play_dispute,
+    settle_and_withdraw,
     vocabulary,
 )
 
@@ -222,21 +223,8 @@ def run_gpt_demo(console: Console, *, prompt: str = GPT_DEFAULT_PROMPT, tokens: 
     console.print(f"request {rid}: honest operator posts {escape(repr(prompt))} + "
                   f"\"[bold green]{escape(honest_text)}[/]\"".replace("\n", "\\n"))
 
-    with summary.phase("window passes, finalize, withdraw") as p:
-        before_gas = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
-        world.advance_time(window + 2)
-        world.run_until(lambda: world.system.get_request(rid).status == RequestStatus.FINALIZED
-                        and not any(world.system.balance(d.me) for d in (honest, liar, challenger)),
-                        [honest, liar, challenger])
-        after_gas = {d.me: gas_of(d.store) for d in (honest, liar, challenger)}
-        p.txs = sum(after_gas[k][0] - before_gas[k][0] for k in after_gas)
-        p.gas = sum(after_gas[k][1] - before_gas[k][1] for k in after_gas)
-        p.note = "the honest continuation finalized, every balance withdrawn"
-        if world.system.burned() > world.system.burn_sent():   # anyone sends the counted burns, in one transfer
-            world.system.send_burn()
-            p.txs += 1
-            p.gas += int(world.system.last_receipt["gasUsed"]) if world.system.last_receipt else 0
-            p.note += ", the burnt shares sent to the burn address"
+    settle_and_withdraw(world, summary, (honest, liar, challenger), [rid], window,
+                        "the honest continuation finalized, every balance withdrawn")
     console.print(Panel(f"[bold]{escape(prompt)}[green]{escape(honest_text)}[/][/]", expand=False,
                         title=f"finalized: request {rid}'s {tokens}-token continuation"))
 

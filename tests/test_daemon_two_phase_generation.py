@@ -109,3 +109,34 @@ def test_lies_at_the_first_and_last_token_lose(world: World, model: GraphModel, 
     assert world.system.result(2).operator == honest.me
     world.settle([honest, liar, ch])
     assert status(world, rid) == RequestStatus.FINALIZED and world.contract_balance() == 0
+
+
+def test_small_gpt_lie_at_the_last_token_loses(tmp_path) -> None:
+    """The converted character GPT (examples/models, context 32) as a generation model: a 2-token request
+    over 178 unrolled nodes; a phase-2 lie in a node of the second token loses in that node's VM run."""
+    from pathlib import Path
+
+    from converter import convert
+
+    blob = generation_model(convert(Path(__file__).resolve().parent.parent / "examples" / "models" /
+                                    "gpt_shakespeare_small.onnx").mdnn)
+    model = GraphModel(blob, "gpt_shakespeare_small")
+    gen = minidnn.Model.load(blob)
+    k = 2
+    request = encode_request([5, 9, 13], k, gen.context, gen.vocab, 0.8, 3).astype("<i4").tobytes()
+    m = model.node_count + (k - 1) * model.period
+    # the first Add of the last token's forward (token embedding + position): every later node of it changes
+    last = model.split.unroll(k)
+    node = next(j for j in range(2 + (k - 1) * model.period, m) if last.node(j).op == "Add")
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path)
+    liar, ch = world.operator(dishonest=True), world.challenger()
+    liar.lie = lambda trace: lie_graph(trace, "phase2", node)
+    rid = world.request(request, fee=FEE)
+    liar.tick()
+    assert world.system.result(1).steps == m == 178
+    world.run_until(lambda: game_over(ch), [liar, ch], advance_when_idle=CLOCK + 1)
+    (game,) = ch.store.games()
+    assert game["status"] == "challenger_won" and game["reason"] == "proof"
+    assert ch.store.game_node(game["game_id"])["node"] == node
+    assert status(world, rid) == RequestStatus.OPEN

@@ -6,6 +6,8 @@ node's VM run), each lose, and the honest answer finalizes; the contract refuses
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_minidnn_generation import T, V, causal_lm
@@ -74,6 +76,21 @@ def test_contract_refuses_a_token_count_outside_1_to_t(world: World, request_byt
         bad[4:8] = k.to_bytes(4, "little")
         with pytest.raises(ContractRevert, match="BadTensorLength"):
             world.request(bytes(bad), fee=FEE)
+
+
+def test_contract_checks_a_generation_registration(world: World, model: GraphModel) -> None:
+    """A template must hold more nodes than one token's, and take a request of 4 + T words; the period is
+    part of what the daemons match."""
+    spec = model.spec()
+    for bad in (replace(spec, node_count=spec.period), replace(spec, input_length=16),
+                replace(spec, input_length=spec.input_length + 2)):
+        with pytest.raises(ContractRevert, match="BadNodeCount"):
+            world.system.register_graph_model(bad)
+    other = world.system.register_graph_model(replace(spec, period=spec.period - 1))
+    info = world.system.graph_model(other)
+    assert info.period == spec.period - 1
+    assert not model.matches(info.nodes_root, info.node_count, info.input_length, info.output_length, info.period)
+    assert model.matches(info.nodes_root, info.node_count, info.input_length, info.output_length, spec.period)
 
 
 def _lie_node(model: GraphModel, token: int) -> int:

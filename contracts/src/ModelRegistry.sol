@@ -193,7 +193,10 @@ abstract contract ModelRegistry {
     /// @dev initialStateHash and, for a generation model, the request's unrolled node count (else 0).
     function _initial(uint256 modelId, bytes calldata input) internal view returns (bytes32, uint256) {
         Model storage m = models[modelId];
-        if (m.inputPath == address(0)) return (_graphInitialRoot(modelId, input), _unrolledSteps(modelId, input));
+        if (m.inputPath == address(0)) {
+            bytes32 root = _graphInitialRoot(modelId, input);   // checks the input length first
+            return (root, _unrolledSteps(modelId, input));
+        }
         (address pathStore, uint32 entry, uint32 inputBase, uint32 inputLength) =
             (m.inputPath, m.entry, m.inputBase, m.inputLength);
         if (input.length != inputLength) revert WrongInputLength(inputLength, input.length);

@@ -81,6 +81,12 @@ def test_bad_requests_are_clear_errors(split):
         run_trace(split, np.array([0, 1, 0, 0] + [1] * T, np.int32))        # n = 0: GenInit refuses it
     with pytest.raises(ModelError, match="INDEX"):
         run_trace(split, np.array([2, 1, 0, 0, 1, V] + [0] * (T - 2), np.int32))   # a prompt id >= V
+    for temp_bits in (0x80000000, 0xBF800000, 0x7F800000, 0x7FC00000):       # -0.0, -1.0, inf, NaN
+        request = np.array([1, 1, temp_bits, 0] + [1] * T, np.uint32).view(np.int32)
+        with pytest.raises(InputError, match="BAD_REQUEST"):
+            run_trace(split, request)
+        with pytest.raises(InputError, match="BAD_REQUEST"):
+            minidnn.Model.load(GEN).run(request)                          # the same refusal as one run
     with pytest.raises(InputError):
         split.for_input(b"\0" * 8)
 

@@ -315,7 +315,7 @@ contract Optimist is ModelRegistry {
         if (_bars[requestId][msg.sender] == BARRED) revert OperatorBarred(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
         (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
-            _checkClaim(req.modelId, _unrolled[requestId], output, finalState, outputProof);
+            _checkClaim(req.modelId, requestId, output, finalState, outputProof);
 
         resultId = ++resultCount;
         results[resultId] = Result({
@@ -601,17 +601,19 @@ contract Optimist is ModelRegistry {
     ///      `finalState` is C_m (32 bytes) and `outputProof` the slot proof of tensorRoot(output) at slot m.
     function _checkClaim(
         uint256 modelId,
-        uint256 unrolled,
+        uint256 requestId,
         bytes calldata output,
         bytes calldata finalState,
         bytes32[] calldata outputProof
     ) private view returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) {
         GraphModel storage gm = graphs[modelId];
-        steps = unrolled == 0 ? gm.nodeCount : uint64(unrolled);
+        steps = gm.nodeCount;
         if (steps == 0) {
             (steps, outcome, exitCode) = _checkFinalState(modelId, output, finalState, outputProof);
             return (steps, outcome, exitCode, keccak256(finalState), false);
         }
+        uint256 unrolled = _unrolled[requestId];   // a generation request's M (docs/two-phase.md §10)
+        if (unrolled != 0) steps = uint64(unrolled);
         if (finalState.length != 32) revert BadStateLength(finalState.length);
         if (output.length != gm.outputLength) revert WrongOutputLength(gm.outputLength, output.length);
         if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);

@@ -230,7 +230,8 @@ class Daemon:
                 self.served[a["modelId"]] = model
                 self.max_steps[a["modelId"]] = a["maxSteps"]
         elif ev.name == "GraphModelRegistered":
-            self._serve_graph(a["modelId"], a["nodesRoot"], a["nodeCount"], a["inputLength"], a["outputLength"])
+            self._serve_graph(a["modelId"], a["nodesRoot"], a["nodeCount"], a["inputLength"], a["outputLength"],
+                              a["period"])
         elif ev.name == "NodeEntered":
             if s.game(a["gameId"]) is not None:
                 s.set_game_node(a["gameId"], a["node"], a["initialStateHash"], a["finalStateHash"], a["steps"],
@@ -320,7 +321,7 @@ class Daemon:
                     g = self.client.rpc(lambda m=model_id: self.system.graph_model(m), "graphs")
                 except ContractRevert:
                     continue
-                self._serve_graph(model_id, g.nodes_root, g.node_count, g.input_length, g.output_length)
+                self._serve_graph(model_id, g.nodes_root, g.node_count, g.input_length, g.output_length, g.period)
                 continue
             model = self._roots.get(info.image_root)
             if model is not None and self._matches(model, {
@@ -331,10 +332,11 @@ class Daemon:
                 self.emit("serving", model_id=model_id, name=model.name)
 
     def _serve_graph(self, model_id: int, nodes_root: bytes, node_count: int, input_length: int,
-                     output_length: int) -> None:
+                     output_length: int, period: int = 0) -> None:
         """Serve a registered graph model if one of ours has these descriptors."""
         for model in self._graphs:
-            if model_id not in self.served and model.matches(nodes_root, node_count, input_length, output_length):
+            if model_id not in self.served and model.matches(nodes_root, node_count, input_length, output_length,
+                                                             period):
                 self.served[model_id] = model
                 self.emit("serving", model_id=model_id, name=model.name, two_phase=True)
                 return

@@ -133,15 +133,21 @@ class GraphModel:
     def nodes_root(self) -> bytes:
         return self.commitment.nodes_root
 
+    @property
+    def period(self) -> int:
+        """A generation model's nodes per token (docs/two-phase.md §10); 0 for a single pass."""
+        return self.split.period
+
     def spec(self) -> GraphModelSpec:
         """What `System.register_graph_model` takes."""
         return GraphModelSpec(self.nodes_root, self.node_count, self.input_length, self.output_length,
-                              keccak256(self.blob), f"optimist:{self.name}")
+                              keccak256(self.blob), f"optimist:{self.name}", self.period)
 
-    def matches(self, nodes_root: bytes, node_count: int, input_length: int, output_length: int) -> bool:
-        """True if a registered graph model is this one (same descriptors and sizes)."""
-        return (bytes(nodes_root), node_count, input_length, output_length) == \
-            (self.nodes_root, self.node_count, self.input_length, self.output_length)
+    def matches(self, nodes_root: bytes, node_count: int, input_length: int, output_length: int,
+                period: int = 0) -> bool:
+        """True if a registered graph model is this one (same descriptors, sizes and period)."""
+        return (bytes(nodes_root), node_count, input_length, output_length, period) == \
+            (self.nodes_root, self.node_count, self.input_length, self.output_length, self.period)
 
     def node_image(self, j: int) -> Image:
         """Node j's VM image (the last NODE_IMAGES are kept)."""
@@ -167,7 +173,7 @@ class GraphModel:
         from minidnn.native import load
 
         out = load(self.blob).run(self.array(input_bytes))
-        return np.ascontiguousarray(out, dtype="<f4").tobytes()
+        return np.ascontiguousarray(out, dtype="<i4" if out.dtype.kind == "i" else "<f4").tobytes()
 
 
 def is_graph(model: Any) -> bool:
@@ -258,14 +264,18 @@ class GraphTrace:
 
     def __init__(self, model: GraphModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL,
                  engine: str | None = None, phase1: Phase1Trace | None = None) -> None:
+        from minidnn.native import MinidnnError
         from minidnn.phase1 import run_trace
 
         self.model = model
         self.input = bytes(input_bytes)
         self.interval = interval
         self.engine = engine
-        self.phase1 = phase1 if phase1 is not None else run_trace(model.split, model.array(self.input))
-        self.steps = model.node_count
+        try:
+            self.phase1 = phase1 if phase1 is not None else run_trace(model.split, model.array(self.input))
+        except MinidnnError as exc:   # a request the two-phase game cannot answer (first cut: Success only)
+            raise GraphModelError(f"{model.name}: {exc}") from None
+        self.steps = self.phase1.split.node_count     # m; a generation request's unrolled count
         self._nodes: dict[int, AnyNodeRun] = {}
 
     @property
@@ -291,8 +301,9 @@ class GraphTrace:
         """Node j's VM run on its inputs in this trace, to its registered maxSteps."""
         from minidnn.phase1 import node_start_state
 
-        start = node_start_state(self.phase1, j, self.model.node_image(j))
-        return NodeRun(start, self.model.commitment.spec(j).max_steps, self.interval, self.engine)
+        jt, _ = self.phase1.split.position(j)     # a generation request's node j runs template node jt's image
+        start = node_start_state(self.phase1, j, self.model.node_image(jt))
+        return NodeRun(start, self.model.commitment.spec(jt).max_steps, self.interval, self.engine)
 
     def node_run(self, j: int) -> AnyNodeRun:
         """The node run this daemon believes (computed once per node)."""
@@ -334,11 +345,11 @@ class LyingGraphTrace(GraphTrace):
 
         if kind not in GRAPH_LIES:
             raise ValueError(f"unknown graph lie {kind!r}; one of {', '.join(GRAPH_LIES)}")
-        m = honest.model.node_count
+        m = honest.steps
         k = node if node is not None else (m if kind == "phase2" else (m + 1) // 2)
         if not 1 <= k <= m:
             raise ValueError(f"node {k} outside 1..{m}")
-        split, true = honest.model.split, honest.phase1
+        split, true = honest.phase1.split, honest.phase1
         tensors, roots = list(true.tensors[:k]), list(true.roots[:k])
         tree = SlotTree()
         for s, r in enumerate(roots):
@@ -362,7 +373,7 @@ class LyingGraphTrace(GraphTrace):
         if run is None:
             base = self.honest_node_run(j)
             if j == self.node:
-                spec = self.model.commitment.spec(j)
+                spec = self.model.commitment.spec(self.phase1.split.position(j)[0])
                 diverge = max(1, base.steps // 2) if self.kind == "phase2" else base.steps
                 run = EditedNodeRun(base, spec.output_base, self.phase1.tensors[j], diverge)
             else:

@@ -192,11 +192,12 @@ class GraphModelSpec:
     output_length: int
     model_hash: bytes = bytes(32)
     metadata_uri: str = ""
+    period: int = 0          # generation models: nodes per token of the template (docs/two-phase.md §10)
 
     def spec(self) -> tuple[Any, ...]:
         """The GraphSpec tuple of Optimist.registerGraphModel."""
         return (bytes(self.nodes_root), bytes(self.model_hash), self.node_count, self.input_length,
-                self.output_length, self.metadata_uri)
+                self.output_length, self.period, self.metadata_uri)
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ class GraphModelInfo:
     output_length: int
     model_hash: bytes
     metadata_uri: str
+    period: int = 0
 
 
 @dataclass(frozen=True)
@@ -704,27 +706,29 @@ class System:
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
                          out_size, out_len, uri, max_steps)
 
-    def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry
-                         ) -> tuple[bytes, bytes, int]:
+    def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry, *,
+                         node_count: int = 0, period: int = 0, steps: int = 0) -> tuple[bytes, bytes, int]:
         """Dry-run enterNode's checks (NodeChecker.check, a call) for a transition from C_{j-1} = `prev` to
         C_j = `next_`: (initial state hash I, keccak256(final state), steps) or ContractRevert naming the
-        failed check."""
+        failed check. A generation model's game: its node count, period and the game's unrolled node count
+        (docs/two-phase.md §10)."""
         checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
         move = abi_encode(ENTER_NODE_TYPES, [0, *entry.args()])
         try:
-            init, final_hash, steps = checker.functions.check(nodes_root, prev, next_, move).call()
+            shape = (node_count << 128) | (period << 64) | steps
+            init, final_hash, steps = checker.functions.check(nodes_root, shape, prev, next_, move).call()
         except REVERTS as exc:
             raise self._revert("check", exc) from None
         return bytes(init), bytes(final_hash), steps
 
     def graph_model(self, model_id: int) -> GraphModelInfo:
         """A registered graph model (ContractRevert UnknownModel if `model_id` is not one)."""
-        nodes_root, owner, node_count, input_length, output_length, model_hash, uri = \
+        nodes_root, owner, node_count, input_length, output_length, period, model_hash, uri = \
             self.contract.functions.graphs(model_id).call()
         if node_count == 0:
             raise ContractRevert("graphs", "UnknownModel", {"modelId": model_id}, b"")
         return GraphModelInfo(model_id, owner, nodes_root, node_count, input_length, output_length, model_hash,
-                              uri)
+                              uri, period)
 
     def output_proof(self, model_id: int, final_memory: Memory) -> list[bytes]:
         """The `output_proof` argument of post_result: the model's output region path in `final_memory`."""

@@ -53,6 +53,7 @@ OP_IDS: dict[str, int] = {
     "Elu": 64, "Softplus": 65, "Sin": 66, "Cos": 67, "Abs": 68, "Floor": 69, "Ceil": 70,
     "Max": 72, "Min": 73, "LessOrEqual": 74, "GreaterOrEqual": 75, "And": 76, "Or": 77, "Xor": 78,
     "ArgMax": 80, "ArgMin": 81,
+    "GenInit": 88, "GenWindow": 89, "GenSelect": 90,
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
@@ -664,6 +665,14 @@ def _arg(node: Node, s: list, t: dict) -> list:
     return [tuple(d for i, d in enumerate(x) if i != axis)]
 
 
+def _gen_init(node: Node, s: list, t: dict) -> list:
+    return [(2 * (math.prod(s[0]) - GEN_HEADER_WORDS) + 8,)]
+
+
+def _gen_window(node: Node, s: list, t: dict) -> list:
+    raise FormatError("GenWindow: pass the window shape as shapes=[(...)]")
+
+
 def _reshape(node: Node, s: list, t: dict) -> list:
     raise FormatError("Reshape: pass the target shape as shapes=[(...)]")
 
@@ -685,4 +694,5 @@ _SHAPE_RULES = {
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool,
     "Flatten": _flatten, "Transpose": _transpose, "Concat": _concat, "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze, "Gather": _gather, "Resize": _resize, "Reshape": _reshape,
+    "GenInit": _gen_init, "GenWindow": _gen_window, "GenSelect": lambda node, s, t: [tuple(s[1])],
 }

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from minidnn.format import (
     DTYPE_I32,
+    ERROR_CODES,
     FLAG_GENERATE,
+    GEN_HEADER_WORDS,
     KIND_CONSTANT,
     KIND_VALUE,
     FormatError,
@@ -28,7 +30,7 @@ from minidnn.format import (
     write_model,
 )
 from minidnn.image import Image, build_image
-from minidnn.native import MinidnnError, Model, load
+from minidnn.native import MinidnnError, Model, error_for, load
 from mipsvm import layout
 from mipsvm.memory import keccak256, zero_hash
 from mipsvm.nodespec import NODE_SPEC_ABI, NodeSpec
@@ -207,10 +209,52 @@ class GraphSplit:
     input_dtype: int
     output_shape: tuple[int, ...]
     nodes: tuple[GraphNode, ...]
+    period: int = 0                  # generation (§10): P, the nodes of one token; 0 = single pass
+    template: tuple[GraphNode, ...] = ()   # generation: the registered template (the 1-token unrolling)
 
     @property
     def node_count(self) -> int:
         return len(self.nodes)
+
+    @property
+    def template_count(self) -> int:
+        """The registered node count c (the template's, for a generation model)."""
+        return len(self.template) if self.period else len(self.nodes)
+
+    @property
+    def tokens(self) -> int:
+        """k: the tokens this (unrolled) split generates (1 for a single-pass model)."""
+        return (len(self.nodes) - self.template_count) // self.period + 1 if self.period else 1
+
+    def position(self, j: int) -> tuple[int, int]:
+        """(template index jt, slot shift) of node j (docs/two-phase.md §10)."""
+        self.node(j)
+        return unrolled_position(j, self.template_count, self.period, len(self.nodes))
+
+    def unroll(self, k: int) -> GraphSplit:
+        """The sequence of a k-token request (generation models; §10): c + (k - 1) P nodes."""
+        if not self.period:
+            raise SplitError("only a generation model's split unrolls")
+        t = self.input_shape[0] - GEN_HEADER_WORDS
+        if not 1 <= k <= t:
+            raise error_for(ERROR_CODES["BAD_REQUEST"], f"request: k = {k} outside 1..{t}")
+        steps = len(self.template) + (k - 1) * self.period
+        if steps > MAX_NODES:
+            raise SplitError(f"{k} tokens unroll to {steps} nodes > {MAX_NODES} (16-level slot tree)")
+        nodes = []
+        for j in range(1, steps + 1):
+            jt, shift = unrolled_position(j, len(self.template), self.period, steps)
+            tn = self.template[jt - 1]
+            nodes.append(replace(tn, index=j, args=tuple(a + shift for a in tn.args)))
+        return replace(self, nodes=tuple(nodes))
+
+    def for_input(self, data: bytes) -> GraphSplit:
+        """The split a request runs: a generation model unrolled to the request's k (word 1)."""
+        if not self.period:
+            return self
+        if len(data) != self.input_nbytes:
+            raise error_for(ERROR_CODES["INPUT_SIZE"], f"request of {len(data)} bytes")
+        return self.unroll(int.from_bytes(bytes(data[4:8]), "little"))
 
     @property
     def input_nbytes(self) -> int:
@@ -271,7 +315,7 @@ def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
     blob = load(model).blob
     graph = read_model(blob)
     if graph.flags & FLAG_GENERATE:
-        raise SplitError("generation models are not split yet (two-phase first cut: no unrolling)")
+        return _split_generation(blob, graph)
     nodes = list(graph.nodes)
     used = set(graph.tensors)
     tensors = dict(graph.tensors)
@@ -280,6 +324,14 @@ def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
         tensors[out] = Tensor(out, graph.tensors[graph.output].shape)
         nodes.append(Node("Identity", [graph.output], [out]))
     graph = ModelGraph(tensors, nodes, graph.input, graph.output, graph.flags)
+    split = _split_nodes(graph, used)
+    inp = graph.tensors[graph.input]
+    return GraphSplit(blob, inp.shape, inp.dtype, graph.tensors[graph.output].shape, tuple(split))
+
+
+def _split_nodes(graph: ModelGraph, used: set[str]) -> list[GraphNode]:
+    """Nodes 1..m of a graph whose input is slot 0 (SplitError for what the first cut lacks)."""
+    nodes = graph.nodes
     if len(nodes) > MAX_NODES:
         raise SplitError(f"{len(nodes)} nodes > {MAX_NODES} (16-level slot tree)")
     slot_of = {graph.input: 0}
@@ -309,8 +361,45 @@ def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
                                tuple(graph.tensors[a].shape for a in arg_names), dtypes,
                                tuple(slot_of[a] for a in arg_names), sub, [native]))
         slot_of[out.name] = j
-    inp = graph.tensors[graph.input]
-    return GraphSplit(blob, inp.shape, inp.dtype, graph.tensors[graph.output].shape, tuple(split))
+    return split
+
+
+def unrolled_position(j: int, node_count: int, period: int, steps: int) -> tuple[int, int]:
+    """(template index jt, slot shift) of node j of an unrolled sequence of `steps` nodes (§10): the
+    template has `node_count` nodes, node 1 a prefix, nodes 2..period+1 one token, the rest a suffix;
+    token t's nodes are template nodes 2..period+1 with every arg slot + t * period. Single pass
+    (period 0): (j, 0)."""
+    if not period:
+        return j, 0
+    tokens = (steps - node_count) // period + 1
+    t = 0 if j < 2 else min((j - 2) // period, tokens - 1)
+    return j - t * period, t * period
+
+
+def _split_generation(blob: bytes, graph: ModelGraph) -> GraphSplit:
+    """The template of a generation model (§10): GenInit, GenWindow, the forward graph's nodes, GenSelect,
+    then the response sliced out of the last state; the split of a 1-token request."""
+    nodes = list(graph.nodes)
+    used = set(graph.tensors)
+    tensors = dict(graph.tensors)
+    ids = graph.tensors[graph.input]
+    logits = graph.tensors[graph.output]
+    t = ids.size
+    if ids.dtype != DTYPE_I32 or len(logits.shape) < 2 or logits.shape[-2] != t:
+        raise SplitError(f"generation model: ids {ids.shape} -> logits {logits.shape} is not [.., T] -> [.., T, V]")
+    request, state, state_next, response = (_unique(n, used) for n in
+                                            ("gen_request", "gen_state", "gen_state_next", "gen_response"))
+    words = 2 * t + 8
+    tensors[request] = Tensor(request, (GEN_HEADER_WORDS + t,), KIND_VALUE, DTYPE_I32)
+    tensors[state] = Tensor(state, (words,))
+    tensors[state_next] = Tensor(state_next, (words,))
+    tensors[response] = Tensor(response, (t,))
+    nodes = [Node("GenInit", [request], [state]), Node("GenWindow", [state], [ids.name]), *nodes,
+             Node("GenSelect", [graph.output, state], [state_next]),
+             Node("Slice", [state_next], [response], {"starts": [8 + t], "steps": [1]})]
+    template = _split_nodes(ModelGraph(tensors, nodes, request, response), used)
+    return GraphSplit(blob, (GEN_HEADER_WORDS + t,), DTYPE_I32, (t,), tuple(template),
+                      len(template) - 2, tuple(template))
 
 
 def max_steps_for(steps: int) -> int:
@@ -329,4 +418,4 @@ def node_spec(node: GraphNode, image: Image, max_steps: int) -> NodeSpec:
 
 __all__ = ["MAX_NODES", "NODE_SPEC_ABI", "SLOT_COUNT", "SLOT_DEPTH", "GraphNode", "GraphSplit",
            "NodeSpec", "SlotTree", "SplitError", "lift", "max_steps_for", "next_pow2", "node_spec",
-           "slot_climb", "split_model", "tensor_root"]
+           "slot_climb", "split_model", "tensor_root", "unrolled_position"]

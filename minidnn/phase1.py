@@ -38,6 +38,7 @@ from minidnn.nodes import (
     slot_climb,
     split_model,
     tensor_root,
+    unrolled_position,
 )
 from mipsvm.memory import keccak256, zero_hash
 from mipsvm.regions import RegionError, climb, initial_packed_state, region_level, region_path
@@ -117,8 +118,10 @@ class Trace:
 
 
 def run_trace(split: GraphSplit, x: Any) -> Trace:
-    """The phase-1 trace of input x, computed natively node by node (never the VM)."""
+    """The phase-1 trace of input x, computed natively node by node (never the VM). A generation
+    model's split is unrolled to the request's k first (docs/two-phase.md §10)."""
     first = input_bytes(split, x)
+    split = split.for_input(first)
     tensors, roots = [first], [tensor_root(first)]
     tree = SlotTree()
     tree.set(0, roots[0])
@@ -144,6 +147,7 @@ class GraphCommitment:
     input_length: int
     output_length: int
     _tree: SlotTree = field(repr=False)
+    period: int = 0                 # generation models: P, the nodes of one token (docs/two-phase.md §10)
 
     @property
     def node_count(self) -> int:
@@ -190,7 +194,10 @@ def run_node_vm(trace: Trace, j: int, image: Image | None = None, max_steps: int
 
 
 def reference_input(split: GraphSplit, seed: int = 0) -> np.ndarray:
-    """A seeded input for measuring steps: standard normal floats, or zeros for int32 ids."""
+    """A seeded input for measuring steps: standard normal floats, or zeros for int32 ids; for a
+    generation model a 1-token request sampled at temperature 1 (sampling costs more than argmax)."""
+    if split.period:
+        return np.array([1, 1, 0x3F800000, seed] + [0] * (split.input_shape[0] - 4), np.uint32).view(np.int32)
     if split.input_dtype == 1:
         return np.zeros(split.input_shape, np.int32)
     return np.random.default_rng(seed).standard_normal(split.input_shape).astype(np.float32)
@@ -210,7 +217,7 @@ def commit(split: GraphSplit, x: Any = None, engine: str = "fast") -> GraphCommi
         steps.append(final.step)
         tree.set(node.index, spec.hash())
     return GraphCommitment(tuple(specs), tuple(steps), tree.root, split.input_nbytes,
-                           split.output_nbytes, tree)
+                           split.output_nbytes, tree, split.period)
 
 
 # ---- the transition move ---------------------------------------------------------------------
@@ -271,8 +278,10 @@ def transition(trace: Trace, commitment: GraphCommitment, j: int,
                engine: str = "fast", final: State | None = None) -> tuple[Transition, State]:
     """The honest transition move at node j (runs node j in the VM); (move, final State).
     `final`: node j's final VM state from a run the caller already made (from `node_start_state`);
-    it is checked (exit 0 with the native output root) instead of running the node again."""
-    spec = commitment.spec(j)
+    it is checked (exit 0 with the native output root) instead of running the node again. Node j of an
+    unrolled generation is template node jt's descriptor (docs/two-phase.md §10)."""
+    jt, _ = trace.split.position(j)
+    spec = commitment.spec(jt)
     node = trace.split.node(j)
     if final is None:
         final, image = run_node_vm(trace, j, max_steps=spec.max_steps, engine=engine)
@@ -286,7 +295,7 @@ def transition(trace: Trace, commitment: GraphCommitment, j: int,
         raise NodeRunError(f"node {j}: {final.step} steps > maxSteps {spec.max_steps}")
     arg_roots = tuple(trace.roots[s] for s in node.args)
     move = Transition(
-        j=j, spec=spec, spec_proof=tuple(commitment.spec_proof(j)), arg_roots=arg_roots,
+        j=j, spec=spec, spec_proof=tuple(commitment.spec_proof(jt)), arg_roots=arg_roots,
         arg_proofs=tuple(tuple(trace.slot_proof(s, j - 1)) for s in node.args),
         final_state=final.encode(), output_root=trace.roots[j],
         output_path=tuple(region_path(final.memory, spec.output_base, spec.output_size)),
@@ -299,14 +308,18 @@ def transition(trace: Trace, commitment: GraphCommitment, j: int,
 def check_transition(nodes_root: bytes, j: int, c_prev: bytes, c_next: bytes, spec: NodeSpec,
                      spec_proof: Sequence[bytes], arg_roots: Sequence[bytes],
                      arg_proofs: Sequence[Sequence[bytes]], final_state: bytes, output_root: bytes,
-                     output_path: Sequence[bytes], slot_proof: Sequence[bytes]) -> bytes:
+                     output_path: Sequence[bytes], slot_proof: Sequence[bytes], *, node_count: int = 0,
+                     period: int = 0, steps: int = 0) -> bytes:
     """The contract's enterNode checks (docs/two-phase.md §3); returns I, the node's initial state
-    hash (phase 2's loHash). TransitionError(reason) names the first failed check."""
+    hash (phase 2's loHash). TransitionError(reason) names the first failed check. A generation
+    model's game (`period` > 0; `node_count` registered, `steps` the request's unrolled count) checks
+    node j against template node jt's descriptor with its arg slots shifted (§10)."""
     if not 1 <= j < SLOT_COUNT:
         raise TransitionError("BadNode", f"node index {j} outside 1..{SLOT_COUNT - 1}")
+    jt, shift = unrolled_position(j, node_count, period, steps)
     # 1. the registered descriptor
     try:
-        if slot_climb(spec.hash(), j, spec_proof) != nodes_root:
+        if slot_climb(spec.hash(), jt, spec_proof) != nodes_root:
             raise TransitionError("SpecProofMismatch", f"descriptor of node {j} is not in nodesRoot")
     except ValueError as exc:
         if isinstance(exc, TransitionError):
@@ -317,7 +330,8 @@ def check_transition(nodes_root: bytes, j: int, c_prev: bytes, c_next: bytes, sp
         raise TransitionError("BadArgs", f"{k} args, {len(spec.arg_sizes)} sizes, "
                               f"{len(arg_roots)} roots, {len(arg_proofs)} proofs")
     # 2. the args are in C_{j-1}
-    for i, (slot, root, proof) in enumerate(zip(spec.args, arg_roots, arg_proofs, strict=True)):
+    for i, (template_slot, root, proof) in enumerate(zip(spec.args, arg_roots, arg_proofs, strict=True)):
+        slot = template_slot + shift
         if slot >= j:
             raise TransitionError("BadArgs", f"arg {i} reads slot {slot} >= node {j}")
         if len(proof) != SLOT_DEPTH or slot_climb(root, slot, proof) != c_prev:

@@ -12,7 +12,6 @@ import pytest
 from eth_abi import decode
 
 from minidnn.format import DTYPE_I32, ModelBuilder
-from minidnn.generation import generation_model
 from minidnn.image import run_vm
 from minidnn.native import ModelError, infer
 from minidnn.nodes import (
@@ -373,11 +372,6 @@ def test_unsupported_graphs_are_clear_errors():
         split_model(b.set_output("g").to_bytes())
     with pytest.raises(ModelError):
         split_model(b"MDNN not a model")
-    gpt = (MODELS / "gpt_shakespeare_small.onnx")
-    from converter import convert
-
-    with pytest.raises(SplitError, match="generation"):
-        split_model(generation_model(convert(gpt).mdnn))
 
 
 def test_slot_tree_matches_region_root():

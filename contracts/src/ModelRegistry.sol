@@ -48,6 +48,7 @@ abstract contract ModelRegistry {
         uint32 nodeCount;       // m: nodes 1..m run in order; the output is node m's
         uint32 inputLength;     // exact input byte length a request must carry
         uint32 outputLength;    // exact output byte length a result must carry
+        uint32 period;          // generation models: nodes per token P of the template (0: single pass; two-phase.md §10)
         string metadataURI;
     }
 
@@ -58,6 +59,7 @@ abstract contract ModelRegistry {
         uint32 nodeCount;
         uint32 inputLength;
         uint32 outputLength;
+        uint32 period;
         bytes32 modelHash;
         string metadataURI;
     }
@@ -99,6 +101,7 @@ abstract contract ModelRegistry {
         uint32 nodeCount,
         uint32 inputLength,
         uint32 outputLength,
+        uint32 period,
         string metadataURI
     );
 
@@ -161,6 +164,10 @@ abstract contract ModelRegistry {
         if (spec.nodeCount == 0 || spec.nodeCount > MAX_NODES) revert BadNodeCount(spec.nodeCount, MAX_NODES);
         if (spec.inputLength == 0) revert BadTensorLength("input", 0);
         if (spec.outputLength == 0) revert BadTensorLength("output", 0);
+        // a generation template: node 1, one token's P nodes, a suffix; the input a request of 4 + T words
+        if (spec.period != 0 && (spec.nodeCount <= spec.period || spec.inputLength < 20 || spec.inputLength % 4 != 0)) {
+            revert BadNodeCount(spec.period, spec.nodeCount);
+        }
         modelId = ++modelCount;
         graphs[modelId] = GraphModel({
             nodesRoot: spec.nodesRoot,
@@ -168,19 +175,28 @@ abstract contract ModelRegistry {
             nodeCount: spec.nodeCount,
             inputLength: spec.inputLength,
             outputLength: spec.outputLength,
+            period: spec.period,
             modelHash: spec.modelHash,
             metadataURI: spec.metadataURI
         });
         emit GraphModelRegistered(
             modelId, msg.sender, spec.nodesRoot, spec.modelHash, spec.nodeCount, spec.inputLength, spec.outputLength,
-            spec.metadataURI
+            spec.period, spec.metadataURI
         );
     }
 
     /// @notice Hash of the initial VM state of `modelId` run on `input`; for a graph model, its C_0.
-    function initialStateHash(uint256 modelId, bytes calldata input) public view returns (bytes32) {
+    function initialStateHash(uint256 modelId, bytes calldata input) public view returns (bytes32 init) {
+        (init,) = _initial(modelId, input);
+    }
+
+    /// @dev initialStateHash and, for a generation model, the request's unrolled node count (else 0).
+    function _initial(uint256 modelId, bytes calldata input) internal view returns (bytes32, uint256) {
         Model storage m = models[modelId];
-        if (m.inputPath == address(0)) return _graphInitialRoot(modelId, input);
+        if (m.inputPath == address(0)) {
+            bytes32 root = _graphInitialRoot(modelId, input);   // checks the input length first
+            return (root, _unrolledSteps(modelId, input));
+        }
         (address pathStore, uint32 entry, uint32 inputBase, uint32 inputLength) =
             (m.inputPath, m.entry, m.inputBase, m.inputLength);
         if (input.length != inputLength) revert WrongInputLength(inputLength, input.length);
@@ -188,7 +204,7 @@ abstract contract ModelRegistry {
         uint256 level = TREE_DEPTH - path.length;
         bytes32 memRoot =
             RegionMerkle.climb(RegionMerkle.regionRoot(input, level), uint256(inputBase) >> (5 + level), path);
-        return PackedState.initialHash(memRoot, entry);
+        return (PackedState.initialHash(memRoot, entry), 0);
     }
 
     /// @notice C_0 of graph model `modelId` on `input`: tensorRoot(input) at slot 0, all other slots empty.
@@ -197,6 +213,20 @@ abstract contract ModelRegistry {
         if (length == 0) revert UnknownModel(modelId);
         if (input.length != length) revert WrongInputLength(length, input.length);
         return RegionMerkle.lift(_tensorRoot(input), 0, SLOT_DEPTH);
+    }
+
+    /// @notice A generation model's request: the node count of its unrolled sequence, nodeCount + (k - 1) period,
+    ///         k = input word 1 (1..T); 0 for other models (docs/two-phase.md §10).
+    function _unrolledSteps(uint256 modelId, bytes calldata input) internal view returns (uint256) {
+        GraphModel storage gm = graphs[modelId];
+        uint256 period = gm.period;
+        if (period == 0) return 0;
+        uint256 k = uint32(bytes4(input[4:8]));
+        k = (k >> 24) | ((k >> 8) & 0xff00) | ((k << 8) & 0xff0000) | ((k & 0xff) << 24);   // little-endian
+        if (k == 0 || k > input.length / 4 - 4) revert BadTensorLength("tokens", k);
+        uint256 steps = gm.nodeCount + (k - 1) * period;
+        if (steps > MAX_NODES) revert BadNodeCount(steps, MAX_NODES);
+        return steps;
     }
 
     /// @notice Root of a tensor's bytes in the smallest region (power of two >= 32 bytes) holding them.

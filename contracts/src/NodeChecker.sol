@@ -46,11 +46,14 @@ contract NodeChecker {
     error NodeOutputMismatch(bytes32 computed, bytes32 memRoot);
 
     /// @notice Check a transition move. `move` is abi.encode(gameId, j, spec, specProof, argRoots, argProofs,
-    ///         finalState, outputRoot, outputPath, slotProof) (Optimist.enterNode's arguments).
+    ///         finalState, outputRoot, outputPath, slotProof) (Optimist.enterNode's arguments). `shape` packs the
+    ///         model's nodeCount (bits 128..), period (bits 64..127) and the game's node count M (bits 0..63): node j
+    ///         of a generation model (period > 0) is template node jt = j - shift with every arg slot + shift
+    ///         (docs/two-phase.md §10); a single-pass model has jt = j, shift = 0.
     /// @return init hash of the node's initial VM state (from `spec` and the argument roots)
     /// @return finalHash keccak256(finalState)
     /// @return steps the final state's step count (phase 2 bisects 0..steps)
-    function check(bytes32 nodesRoot, bytes32 prev, bytes32 next, bytes calldata move)
+    function check(bytes32 nodesRoot, uint256 shape, bytes32 prev, bytes32 next, bytes calldata move)
         external
         pure
         returns (bytes32 init, bytes32 finalHash, uint64 steps)
@@ -69,15 +72,16 @@ contract NodeChecker {
         ) = abi.decode(
             move, (uint256, uint64, NodeSpec, bytes32[], bytes32[], bytes32[][], bytes, bytes32, bytes32[], bytes32[])
         );
-        // 1. the registered descriptor of node j
-        bytes32 root = slotRoot(keccak256(abi.encode(spec)), j, specProof);
+        uint256 shift = shiftOf(j, shape);
+        // 1. the registered descriptor of node j (template node j - shift)
+        bytes32 root = slotRoot(keccak256(abi.encode(spec)), j - shift, specProof);
         if (root != nodesRoot) revert NodeSpecMismatch(root, nodesRoot);
-        uint256 inLevel = checkSpec(spec, j);
+        uint256 inLevel = checkSpec(spec, uint64(j - shift));
         // 2. the run-time inputs are the tensors of the agreed C_{j-1}
         if (argRoots.length != spec.args.length) revert WrongArgCount(spec.args.length, argRoots.length);
         if (argProofs.length != spec.args.length) revert WrongArgCount(spec.args.length, argProofs.length);
         for (uint256 i = 0; i < argRoots.length; i++) {
-            root = slotRoot(argRoots[i], spec.args[i], argProofs[i]);
+            root = slotRoot(argRoots[i], spec.args[i] + shift, argProofs[i]);
             if (root != prev) revert ArgRootMismatch(i, root, prev);
         }
         // 3. slot j is empty in C_{j-1}, and C_j is C_{j-1} with outputRoot at slot j
@@ -93,6 +97,16 @@ contract NodeChecker {
             inputRoot(spec, argRoots), uint256(spec.inputBase) >> (5 + inLevel), spec.inputPath
         );
         init = PackedState.initialHash(memRoot, spec.entry);
+    }
+
+    /// @notice The slot shift of node j (docs/two-phase.md §10): t * period for token t = min((j - 2) / period, k - 1),
+    ///         k = (M - nodeCount) / period + 1; 0 for node 1 and for single-pass models.
+    function shiftOf(uint256 j, uint256 shape) public pure returns (uint256) {
+        uint256 period = uint64(shape >> 64);
+        if (period == 0 || j < 2) return 0;
+        uint256 last = (uint64(shape) - (shape >> 128)) / period;   // k - 1
+        uint256 t = (j - 2) / period;
+        return (t < last ? t : last) * period;
     }
 
     /// @notice Root of the slot tree from `leaf` at `slot` and its SLOT_DEPTH siblings (bottom-up).

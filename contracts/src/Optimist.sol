@@ -120,6 +120,8 @@ contract Optimist is ModelRegistry {
     /// @dev Credit plus one once the account's slot exists (0: never credited): withdraw leaves 1, so a later
     ///      credit rewrites a non-zero slot (5k gas) instead of creating one (22k); openGame creates it.
     mapping(address account => uint256) private _credits;
+    /// @dev A generation model's request: its unrolled node count (docs/two-phase.md §10); 0 otherwise.
+    mapping(uint256 requestId => uint256) private _unrolled;
 
     event RequestCreated(
         uint256 indexed requestId, uint256 indexed modelId, address indexed requester, uint256 fee,
@@ -313,7 +315,7 @@ contract Optimist is ModelRegistry {
         if (_bars[requestId][msg.sender] == BARRED) revert OperatorBarred(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
         (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
-            _checkClaim(req.modelId, output, finalState, outputProof);
+            _checkClaim(req.modelId, requestId, output, finalState, outputProof);
 
         resultId = ++resultCount;
         results[resultId] = Result({
@@ -508,9 +510,13 @@ contract Optimist is ModelRegistry {
         _expectPhase(g, Phase.Transition);
         if (j != g.hi) revert WrongStep(g.hi, j);
         g.defenderClock = _spend(g, g.defenderClock);
-        bytes32 nodesRoot = graphs[requests[res.requestId].modelId].nodesRoot;
-        // the checker decodes this very calldata (the parameters above) itself
-        (bytes32 init, bytes32 finalHash, uint64 steps) = nodeChecker.check(nodesRoot, g.loHash, g.hiHash, msg.data[4:]);
+        GraphModel storage gm = graphs[requests[res.requestId].modelId];
+        // the checker decodes this very calldata (the parameters above) itself; a generation model's node j is
+        // its template node's descriptor with shifted arg slots (docs/two-phase.md §10)
+        (bytes32 init, bytes32 finalHash, uint64 steps) = nodeChecker.check(
+            gm.nodesRoot, (uint256(gm.nodeCount) << 128) | (uint256(gm.period) << 64) | res.steps, g.loHash, g.hiHash,
+            msg.data[4:]
+        );
         Phase next = steps == 1 ? Phase.Proof : Phase.Midpoint;
         g.overNodes = false;
         g.phase = next;
@@ -572,8 +578,9 @@ contract Optimist is ModelRegistry {
         returns (uint256 requestId)
     {
         if (msg.value > type(uint96).max) revert BadParameter("fee", msg.value);
-        bytes32 init = initialStateHash(modelId, input);
+        (bytes32 init, uint256 unrolled) = _initial(modelId, input);
         requestId = ++requestCount;
+        if (unrolled != 0) _unrolled[requestId] = unrolled;
         requests[requestId] = Request({
             requester: msg.sender,
             modelId: uint64(modelId),
@@ -594,6 +601,7 @@ contract Optimist is ModelRegistry {
     ///      `finalState` is C_m (32 bytes) and `outputProof` the slot proof of tensorRoot(output) at slot m.
     function _checkClaim(
         uint256 modelId,
+        uint256 requestId,
         bytes calldata output,
         bytes calldata finalState,
         bytes32[] calldata outputProof
@@ -604,6 +612,8 @@ contract Optimist is ModelRegistry {
             (steps, outcome, exitCode) = _checkFinalState(modelId, output, finalState, outputProof);
             return (steps, outcome, exitCode, keccak256(finalState), false);
         }
+        uint256 unrolled = _unrolled[requestId];   // a generation request's M (docs/two-phase.md §10)
+        if (unrolled != 0) steps = uint64(unrolled);
         if (finalState.length != 32) revert BadStateLength(finalState.length);
         if (output.length != gm.outputLength) revert WrongOutputLength(gm.outputLength, output.length);
         if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);

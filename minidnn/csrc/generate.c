@@ -127,3 +127,99 @@ int md_generate(md_model *m, md_arena *arena, const uint32_t *request, uint32_t 
   for (uint32_t j = k; j < t; j++) ids[j] = 0;
   return MD_OK;
 }
+
+/* ---- the generation loop as three ops (two-phase games unroll it: docs/two-phase.md §10) ---------------------
+ * The state S is a value tensor of 8 + 2T words holding u32 bit patterns, none of them a NaN pattern (so the
+ * float copy kernels that move it keep it intact): [0] n, [1] k, [2] temperature bits, [3] seed & 0xffff,
+ * [4] seed >> 16, [5] j = ids generated so far, [6..7] 0, [8..8+T) the prompt (n ids, zeros after),
+ * [8+T..8+2T) the generated ids (j ids, zeros after). */
+#define GEN_STATE_HEADER 8u
+
+/* T of a state tensor (8 + 2T words, T >= 1), or 0 if its size is not of that form. */
+static uint32_t gen_state_t(const md_tensor *s) {
+  return s->size >= GEN_STATE_HEADER + 2u && (s->size - GEN_STATE_HEADER) % 2u == 0 ? (s->size - GEN_STATE_HEADER) / 2u : 0;
+}
+
+/* n, j and the window length w of a state for context t; MD_ERR_BAD_REQUEST if n or j is out of range. */
+static int gen_window(const uint32_t *st, uint32_t t, uint32_t *start, uint32_t *w) {
+  uint32_t n = st[0], j = st[5];
+  if (n == 0 || n > t || j > t) return MD_ERR_BAD_REQUEST;
+  uint32_t len = n + j;
+  *start = len > t ? len - t : 0;
+  *w = len - *start;
+  return MD_OK;
+}
+
+/* The i-th id of prompt ++ generated. */
+static uint32_t gen_seq(const uint32_t *st, uint32_t t, uint32_t i) {
+  uint32_t n = st[0];
+  return i < n ? st[GEN_STATE_HEADER + i] : st[GEN_STATE_HEADER + t + (i - n)];
+}
+
+/* GenInit(request int32 [4 + T]) -> S: checks n, k, the temperature as md_generate does (BAD_REQUEST). */
+int op_gen_init(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0];
+  md_tensor *y = out[0];
+  uint32_t t = gen_state_t(y);
+  if (x->dtype != MD_DTYPE_I32 || t == 0 || x->size != MD_GEN_HEADER_WORDS + t) return MD_ERR_SHAPE;
+  const uint32_t *r = (const uint32_t *)(const void *)x->data;
+  uint32_t *st = (uint32_t *)(void *)y->data;
+  uint32_t n = r[0], k = r[1], temp = r[2], seed = r[3];
+  if (n == 0 || n > t || k == 0 || k > t || temp >= 0x7f800000u) return MD_ERR_BAD_REQUEST;
+  for (uint32_t i = 0; i < y->size; i++) st[i] = 0;
+  st[0] = n;
+  st[1] = k;
+  st[2] = temp;
+  st[3] = seed & 0xffffu;
+  st[4] = seed >> 16;
+  for (uint32_t i = 0; i < n; i++) st[GEN_STATE_HEADER + i] = r[MD_GEN_HEADER_WORDS + i];
+  return MD_OK;
+}
+
+/* GenWindow(S) -> ids (T words, int32 bit patterns): the last min(len, T) ids of prompt ++ generated at
+ * positions 0..w-1, id 0 after them (md_generate's window). */
+int op_gen_window(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  const md_tensor *s = in[0];
+  md_tensor *y = out[0];
+  uint32_t t = gen_state_t(s), start, w;
+  if (t == 0 || y->size != t) return MD_ERR_SHAPE;
+  const uint32_t *st = (const uint32_t *)(const void *)s->data;
+  if ((rc = gen_window(st, t, &start, &w))) return rc;
+  uint32_t *ids = (uint32_t *)(void *)y->data;
+  for (uint32_t i = 0; i < t; i++) ids[i] = i < w ? gen_seq(st, t, start + i) : 0u;
+  return MD_OK;
+}
+
+/* GenSelect(logits [.., T, V], S) -> S': the id of logits row w - 1 (argmax at temperature 0, else the
+ * sample of counter j), appended; j + 1. At j = 0 every prompt id must be < V (MD_ERR_INDEX). */
+int op_gen_select(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int rc = md_check_arity(node, in, 2, 2, 1);
+  if (rc) return rc;
+  const md_tensor *x = in[0], *s = in[1];
+  md_tensor *y = out[0];
+  uint32_t t = gen_state_t(s), start, w;
+  if (t == 0 || y->size != s->size || x->dtype != MD_DTYPE_F32 || s->dtype != MD_DTYPE_F32 || x->ndim < 2 ||
+      x->dims[x->ndim - 2] != t)
+    return MD_ERR_SHAPE;
+  uint32_t v = x->dims[x->ndim - 1];
+  if (v == 0 || x->size != t * v) return MD_ERR_SHAPE;
+  const uint32_t *st = (const uint32_t *)(const void *)s->data;
+  if ((rc = gen_window(st, t, &start, &w))) return rc;
+  uint32_t n = st[0], j = st[5];
+  if (j >= t || st[3] > 0xffffu || st[4] > 0xffffu || st[2] >= 0x7f800000u) return MD_ERR_BAD_REQUEST;
+  if (j == 0)
+    for (uint32_t i = 0; i < n; i++)
+      if (st[GEN_STATE_HEADER + i] >= v) return MD_ERR_INDEX;
+  float32_t temp = mf_f32(st[2]);
+  const float32_t *row = x->data + (w - 1u) * v;
+  uint32_t tok = temp.v == 0 ? argmax(row, v) : sample(row, v, temp, st[3] | (st[4] << 16), j);
+  uint32_t *next = (uint32_t *)(void *)y->data;
+  for (uint32_t i = 0; i < y->size; i++) next[i] = st[i];
+  next[GEN_STATE_HEADER + t + j] = tok;
+  next[5] = j + 1u;
+  return MD_OK;
+}

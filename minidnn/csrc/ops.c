@@ -67,6 +67,9 @@ static const md_kernel OP_TABLE[MD_OP_MAX_ID + 1] = {
     [MD_OP_XOR] = op_xor,
     [MD_OP_ARG_MAX] = op_arg_max,
     [MD_OP_ARG_MIN] = op_arg_min,
+    [MD_OP_GEN_INIT] = op_gen_init,
+    [MD_OP_GEN_WINDOW] = op_gen_window,
+    [MD_OP_GEN_SELECT] = op_gen_select,
 };
 
 md_kernel md_kernel_for(uint32_t op) {

@@ -112,6 +112,9 @@ enum {
   MD_OP_XOR = 78,
   MD_OP_ARG_MAX = 80,
   MD_OP_ARG_MIN = 81,
+  MD_OP_GEN_INIT = 88,
+  MD_OP_GEN_WINDOW = 89,
+  MD_OP_GEN_SELECT = 90,
   MD_OP_MAX_ID = 127,
 };
 
@@ -287,6 +290,10 @@ int op_reduce_mean(const md_node *node, const md_tensor *const *in, md_tensor *c
 int op_reduce_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_arg_max(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_arg_min(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+/* generate.c: the generation loop's steps as ops (two-phase unrolling, docs/two-phase.md §10) */
+int op_gen_init(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_gen_window(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_gen_select(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 
 /* The op table (ops.c): kernel for an op id, or NULL if unknown. */
 md_kernel md_kernel_for(uint32_t op);

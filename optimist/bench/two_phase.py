@@ -43,16 +43,18 @@ class TwoPhaseFigures:
     prove_gas: int             # the one-step proof
     transactions: int
     peak_rss_mb: float         # peak RSS of this process (both daemons and the chain, if in process)
+    post_gas: int = 0          # the operator's postResult (its output bytes are calldata and log data)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def measure_two_phase_dispute(model: GraphModel, input_bytes: bytes, chain_name: str = "eth-tester",
-                              lie: str = "phase1", background: bool = False) -> TwoPhaseFigures:
+                              lie: str = "phase1", background: bool = False,
+                              node: int | None = None) -> TwoPhaseFigures:
     """Run one two-phase dispute of `model` on `input_bytes` to its end (the honest challenger must win).
     `background`: the daemons run their VM work on their game lanes, as the CLI daemons do (so the two
-    node runs may overlap)."""
+    node runs may overlap). `node`: the node the lie starts at (default: challenger.graph_games's)."""
     t0 = time.perf_counter()
     commitment = model.commitment
     commit_s = time.perf_counter() - t0
@@ -61,6 +63,10 @@ def measure_two_phase_dispute(model: GraphModel, input_bytes: bytes, chain_name:
         liar = world.operator(dishonest=True, name="liar", background=background)
         challenger = world.challenger(name="challenger", background=background)
         liar.graph_lie = lie
+        if node is not None:
+            from challenger.graph_games import lie_graph
+
+            liar.lie = lambda trace: lie_graph(trace, lie, node)   # type: ignore[method-assign]
         t0 = time.perf_counter()
         world.request(input_bytes)
         opened: list[float] = []
@@ -99,7 +105,8 @@ def measure_two_phase_dispute(model: GraphModel, input_bytes: bytes, chain_name:
             challenger_gas=_gas(challenger.store), enter_gas=_gas(liar.store, "enterNode"),
             prove_gas=_gas(challenger.store, "prove"),
             transactions=len(liar.store.txs("mined")) + len(challenger.store.txs("mined")),
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            post_gas=_gas(liar.store, "postResult"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chain", choices=("eth-tester", "anvil"), default="anvil")
     parser.add_argument("--lie", choices=("phase1", "phase2", "transition"), default="phase1")
     parser.add_argument("--background", action="store_true", help="VM work on the daemons' game lanes")
+    parser.add_argument("--node", type=int, default=None,
+                        help="the node the lie starts at (default: the middle node)")
+    parser.add_argument("--largest", action="store_true", help="lie at the node with the most VM steps")
     args = parser.parse_args(argv)
     try:
         model = GraphModel(args.model)
@@ -123,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     x = reference_input(model.split, seed=1)
-    figures = measure_two_phase_dispute(model, x.tobytes(), args.chain, args.lie, args.background)
+    node = args.node
+    if args.largest:
+        steps = model.commitment.steps
+        node = max(range(len(steps)), key=steps.__getitem__) + 1
+    if node is not None and not 1 <= node <= model.node_count:
+        parser.error(f"--node {node}: the model has nodes 1..{model.node_count}")
+    figures = measure_two_phase_dispute(model, x.tobytes(), args.chain, args.lie, args.background, node)
     print(json.dumps(figures.as_dict(), indent=2))
     return 0
 

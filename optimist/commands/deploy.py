@@ -205,7 +205,7 @@ def register_graph(model: str, again: bool, rpc: str, deployment_path: Path | No
                 info = system.graph_model(model_id)
             except ContractRevert:
                 continue
-            if graph.matches(info.nodes_root, info.node_count, info.input_length, info.output_length):
+            if graph.matches(info.nodes_root, info.node_count, info.input_length, info.output_length, info.period):
                 console.print(f"{model} is already registered as graph model [bold]{model_id}[/]; "
                               "pass --again for a new id")
                 return

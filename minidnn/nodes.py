@@ -207,10 +207,17 @@ class GraphSplit:
     input_dtype: int
     output_shape: tuple[int, ...]
     nodes: tuple[GraphNode, ...]
+    _native: list[Model] = field(default_factory=list, repr=False)
 
     @property
     def node_count(self) -> int:
         return len(self.nodes)
+
+    def native(self) -> Model:
+        """The whole model loaded for the native build (loaded, and its checksum checked, once)."""
+        if not self._native:
+            self._native.append(Model.load(self.blob))
+        return self._native[0]
 
     @property
     def input_nbytes(self) -> int:

@@ -106,7 +106,7 @@ class GraphModel:
     graph = True
 
     def __init__(self, model: str | Path | bytes, name: str | None = None, *, verify_nodes: bool = False,
-                 max_steps: dict[int, int] | None = None) -> None:
+                 max_steps: dict[int, int] | None = None, cache: bool = True) -> None:
         from minidnn.format import FormatError
         from minidnn.native import MinidnnError
         from minidnn.nodes import split_model
@@ -129,12 +129,16 @@ class GraphModel:
         # outcome NoHalt); off, only a node whose native run fails is run in the VM before answering
         self.verify_nodes = verify_nodes
         self._max_steps = dict(max_steps or {})   # registrant-chosen node step bounds (minidnn.phase1.commit)
+        self.cache = cache   # descriptors kept on disk by content (minidnn.phase1.cached_commit)
 
     @cached_property
     def commitment(self) -> GraphCommitment:
-        """Descriptors and nodesRoot (every node runs once in the VM to measure its maxSteps)."""
-        from minidnn.phase1 import commit
+        """Descriptors and nodesRoot (every node runs once in the VM to measure its maxSteps; with `cache`,
+        once per content: minidnn.phase1.cached_commit)."""
+        from minidnn.phase1 import cached_commit, commit
 
+        if self.cache:
+            return cached_commit(self.split, max_steps=self._max_steps)
         return commit(self.split, max_steps=self._max_steps)
 
     @property

@@ -14,17 +14,25 @@ node commitment, the transition move's data, and the Python reference of the on-
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eth_abi import decode as abi_decode
 
 from minidnn.image import Image, run_state
 from minidnn.native import MinidnnError, load
 from minidnn.nodes import (
+    MAX_STEPS_FACTOR,
+    MAX_STEPS_SLACK,
+    NODE_SPEC_ABI,
     SLOT_COUNT,
     SLOT_DEPTH,
     GraphNode,
@@ -260,11 +268,15 @@ def reference_input(split: GraphSplit, seed: int = 0) -> np.ndarray:
 
 def commit(split: GraphSplit, x: Any = None, engine: str = "fast",
            max_steps: Mapping[int, int] | None = None) -> GraphCommitment:
-    """Descriptors and nodesRoot of a split model. Every node runs once in the VM on the trace of
-    `x` (default: `reference_input`), is checked against the native run (NodeRunError), and its
+    """Descriptors and nodesRoot of a split model. The node-by-node output of `x` (default:
+    `reference_input`) is checked against the whole model's native run, every node runs once in the
+    VM on the trace of `x` and is checked against its native run (NodeRunError), and its
     steps set maxSteps (`max_steps_for`), unless `max_steps` names node j's bound itself (a
     registrant's choice: a node whose run takes longer has the outcome NoHalt)."""
-    trace = run_trace(split, reference_input(split) if x is None else x)
+    x = reference_input(split) if x is None else x
+    trace = run_trace(split, x)
+    if trace.output_bytes != split.native().run(x).tobytes():
+        raise NodeRunError("the node-by-node output differs from the whole model's native output")
     chosen = dict(max_steps or {})
     if any(not 1 <= j <= split.node_count for j in chosen):
         raise ValueError(f"max_steps names nodes outside 1..{split.node_count}: {sorted(chosen)}")
@@ -280,6 +292,60 @@ def commit(split: GraphSplit, x: Any = None, engine: str = "fast",
         tree.set(node.index, spec.hash())
     return GraphCommitment(tuple(specs), tuple(steps), tree.root, split.input_nbytes,
                            split.output_nbytes, tree)
+
+
+COMMIT_CACHE_VERSION = 1
+
+
+def commit_cache_dir() -> Path:
+    """Where `cached_commit` keeps descriptors: $OPTIMIST_CACHE_DIR/two-phase, else
+    $XDG_CACHE_HOME/optimist/two-phase (default ~/.cache)."""
+    env = os.environ.get("OPTIMIST_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optimist"
+    return base / "two-phase"
+
+
+def commit_key(split: GraphSplit, max_steps: Mapping[int, int] | None = None) -> str:
+    """The content key of `commit(split, max_steps=...)` on the reference input: every node's sub-model,
+    runtime.elf, the step bound rule and the chosen bounds (a change of any gives a new key)."""
+    from minidnn.image import runtime_elf
+
+    h = hashlib.sha256()
+    chosen = sorted((int(j), int(n)) for j, n in (max_steps or {}).items())
+    rule = (COMMIT_CACHE_VERSION, MAX_STEPS_FACTOR, MAX_STEPS_SLACK, chosen, split.input_nbytes, split.output_nbytes)
+    for part in (json.dumps(rule).encode(), runtime_elf().read_bytes(), *(n.blob for n in split.nodes)):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def cached_commit(split: GraphSplit, max_steps: Mapping[int, int] | None = None,
+                  cache_dir: Path | None = None) -> GraphCommitment:
+    """`commit(split, max_steps=max_steps)` on the reference input, kept on disk by content
+    (`commit_key`): a daemon serving a model measured before (by it or by `optimist register`) does
+    not run every node in the VM again. An unreadable or damaged file is measured again."""
+    path = (cache_dir or commit_cache_dir()) / f"{commit_key(split, max_steps)}.json"
+    try:
+        data = json.loads(path.read_text())
+        specs = tuple(NodeSpec.from_tuple(abi_decode([NODE_SPEC_ABI], bytes.fromhex(h))[0]) for h in data["specs"])
+        steps = tuple(int(n) for n in data["steps"])
+        if len(specs) == len(steps) == split.node_count:
+            tree = SlotTree()
+            for j, spec in enumerate(specs, 1):
+                tree.set(j, spec.hash())
+            return GraphCommitment(specs, steps, tree.root, split.input_nbytes, split.output_nbytes, tree)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    commitment = commit(split, max_steps=max_steps)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"specs": [spec.encode().hex() for spec in commitment.specs],
+                                   "steps": list(commitment.steps)}))
+        tmp.replace(path)
+    except OSError:
+        pass    # the cache is an optimization: a read-only home still serves
+    return commitment
 
 
 # ---- the transition move ---------------------------------------------------------------------
@@ -517,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FAILURE_TAG", "GraphCommitment", "NodeFailed", "NodeRunError", "Trace", "Transition",
+__all__ = ["FAILURE_TAG", "GraphCommitment", "cached_commit", "commit_cache_dir", "commit_key", "NodeFailed", "NodeRunError", "Trace", "Transition",
            "TransitionError", "bench", "check_transition", "commit", "failed_trace", "failure_claim",
            "failure_hash", "input_bytes", "input_commitment", "input_root",
            "node_initial_state", "node_start_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",

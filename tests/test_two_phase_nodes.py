@@ -512,3 +512,30 @@ def test_a_node_bound_below_its_run_is_a_no_halt():
     assert _check(commitment, trace, 2, move) == move.initial_hash
     with pytest.raises(TransitionError, match="StepsOutOfRange"):
         _check(commitment, trace, 2, move, final_state=_repack(move.final_state, step=999))
+
+
+def test_descriptors_are_cached_by_content(tmp_path, monkeypatch):
+    """cached_commit measures once per content (node sub-models, runtime.elf, the bound rule and chosen
+    bounds): a second call reads the same descriptors without running any node; a damaged file or
+    other chosen bounds measure again."""
+    from minidnn import phase1
+
+    split = split_model(_failing_model())
+    first = phase1.cached_commit(split, cache_dir=tmp_path)
+    assert first.nodes_root == commit(split).nodes_root
+    (path,) = tmp_path.glob("*.json")
+    assert path.stem == phase1.commit_key(split)
+
+    def no_vm(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(phase1, "commit", no_vm)
+        again = phase1.cached_commit(split, cache_dir=tmp_path)
+    assert (again.specs, again.steps, again.nodes_root) == (first.specs, first.steps, first.nodes_root)
+    assert again.spec_proof(2) == first.spec_proof(2)
+    path.write_text("{not json")
+    assert phase1.cached_commit(split, cache_dir=tmp_path).nodes_root == first.nodes_root
+    bounded = phase1.cached_commit(split, {2: 1000}, cache_dir=tmp_path)
+    assert bounded.spec(2).max_steps == 1000 and bounded.nodes_root != first.nodes_root
+    assert phase1.commit_key(split, {2: 1000}) != phase1.commit_key(split) and len(list(tmp_path.glob("*.json"))) == 2

@@ -127,8 +127,8 @@ MODEL_FIELDS: tuple[Field, ...] = (
           "steps", "dispute_two_phase", "int", 0, 2**48),
     Field("dispute_two_phase_node_share", "  disputed node's VM steps / the whole model's", "x", "dispute_two_phase",
           "float", 0, 1),
-    Field("dispute_two_phase_post_s", "  operator's time to post (native phase-1 trace, output checked against "
-          "the whole model natively, output proof; min)", "s", "dispute_two_phase", "float", 0, 86400),
+    Field("dispute_two_phase_post_s", "  operator's time to post (native phase-1 trace and output proof; min)",
+          "s", "dispute_two_phase", "float", 0, 86400),
     Field("dispute_two_phase_post_over_native", "  time to post / native inference (min / min)", "x",
           "dispute_two_phase", "float", 0, 1e6),
     Field("dispute_two_phase_commit_s", "  descriptors measured (every node in the VM, once per model)", "s",

@@ -275,7 +275,7 @@ def stage_dispute_two_phase(s: Subject) -> dict[str, Any]:
     from optimist.bench.two_phase import measure_time_to_post, measure_two_phase_dispute
 
     try:
-        model = GraphModel(s.path, s.name)
+        model = GraphModel(s.path, s.name, cache=False)    # commit_s: the descriptors measured afresh
     except ModelError as exc:
         raise Unmeasurable(f"not a two-phase graph model: {exc}") from None
     post_s, native_s = measure_time_to_post(model, s.input_bytes, s.reps)

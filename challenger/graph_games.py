@@ -187,7 +187,8 @@ class GraphModel:
         return np.frombuffer(bytes(input_bytes), dtype).reshape(self.split.input_shape)
 
     def infer(self, input_bytes: bytes) -> bytes:
-        """Whole-model native inference (the operator checks its phase-1 output against it)."""
+        """Whole-model native inference (the node-by-node output is checked against it per model, in
+        minidnn.phase1.commit, and by the bench; the operator posts from its phase-1 trace)."""
         out = self.split.native().run(self.array(input_bytes))
         return np.ascontiguousarray(out, dtype="<f4").tobytes()
 
@@ -275,7 +276,9 @@ AnyNodeRun = NodeRun | EditedNodeRun
 class GraphTrace:
     """What a daemon believes about a graph request: the phase-1 trace (native) and, on demand, the VM
     run of any node from its inputs in that trace. Looks like a `Trace` to the shared loop: `steps` is
-    m, `hash_at(j)` is C_j, `final_packed` is C_m (what postResult takes for a graph model)."""
+    m, `hash_at(j)` is C_j, `final_packed` is C_m (what postResult takes for a graph model). A request
+    whose node j fails ends there (docs/two-phase.md §3a): `steps` is j, `hash_at(j)` the failure hash,
+    `final_packed` the failure claim, `outcome` Failure or NoHalt."""
 
     graph = True
     diverge: int | None = None

@@ -212,8 +212,8 @@ def _points_by(reports: list[dict[str, Any]], size: str, key: str) -> list[tuple
     return sorted(by_name.values())
 
 
-DISPUTE_SERIES = (("dispute_anvil_s", "o-", "tab:green", "single-phase: bisection over the whole model's VM steps"),
-                  ("dispute_two_phase_s", "s-", "tab:purple",
+DISPUTE_SERIES = (("dispute_anvil_s", "o", "tab:green", "single-phase: bisection over the whole model's VM steps"),
+                  ("dispute_two_phase_s", "s", "tab:purple",
                    "two-phase: nodes natively, then one node's VM steps"))
 
 

@@ -608,7 +608,13 @@ def defend_graph_game(op: Operator, gid: int, g: GameInfo, res: ResultInfo, trac
     if g.phase == Phase.TRANSITION:
         if not node_run_ready(op, trace, g.hi):
             return 0
-        entry = trace.node_entry(g.hi)
+        from minidnn.phase1 import NodeRunError
+
+        try:
+            entry = trace.node_entry(g.hi)
+        except NodeRunError as exc:   # its VM run is not what the (native) trace claimed: e.g. a NoHalt
+            op.emit("transition_impossible", game=gid, node=g.hi, error=str(exc))
+            return 0
         if op.send(f"enter:{gid}:{g.hi}", "enterNode", gid, *entry.args(), expected=_races(op)):
             op.emit("node_entered", game=gid, node=g.hi, steps=trace.node_run(g.hi).steps)
             return 1

@@ -169,3 +169,26 @@ def test_native_challenger_checks_a_claimed_no_halt_in_the_vm(bounded: GraphMode
     world.settle([op, ch, liar])
     assert world.system.outcome(rid).outcome == Outcome.NO_HALT
     assert world.contract_balance() == 0
+
+
+def test_native_success_of_a_no_halt_node_cannot_be_defended(bounded: GraphModel, tmp_path) -> None:
+    """An operator that answers natively only posts Success for the NoHalt request; a verifying challenger
+    disputes; at node 2 the operator finds its VM run still going at maxSteps, has no transition to send
+    (it says so, the daemon goes on) and loses on its clock; the request reopens."""
+    world = deploy(bounded, tmp_path)
+    events: list[tuple[str, dict]] = []
+    bounded.verify_nodes = False
+    try:
+        op = world.operator()
+        op.listeners.append(lambda event, fields: events.append((event, fields)))
+        rid = world.request(GOOD, fee=FEE)
+        op.tick()
+    finally:
+        bounded.verify_nodes = True
+    assert world.system.result(1).outcome == Outcome.SUCCESS
+    ch = world.challenger()
+    world.run_until(lambda: game_over(ch), [op, ch], advance_when_idle=CLOCK + 1)
+    (game,) = ch.store.games()
+    assert game["status"] == "challenger_won" and game["reason"] == "timeout"
+    assert [f["node"] for e, f in events if e == "transition_impossible"][:1] == [2]
+    assert world.system.result(1).status == ResultStatus.REJECTED and status(world, rid) == RequestStatus.OPEN

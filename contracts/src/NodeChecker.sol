@@ -33,7 +33,8 @@ contract NodeChecker {
     /// @notice Domain tag of a failed node's phase-1 state: C_j = keccak256(FAILURE_TAG, C_{j-1}, j,
     ///         keccak256(finalState)) for a node j that exits with a non-zero code or is still running at its
     ///         maxSteps (docs/two-phase.md §3a). A 128-byte preimage: never a slot-tree root (64 bytes).
-    bytes32 public constant FAILURE_TAG = keccak256("optimist.node-failure");
+    ///         The value is keccak256("optimist.node-failure") (minidnn.phase1.FAILURE_TAG; tests compare them).
+    bytes32 public constant FAILURE_TAG = 0xddd540558a4d2df381c641c908d533d8c9cbdb2b63e6770664f60f8aedc9881a;
 
     error BadNodeSpec(string field, uint256 value);
     error WrongPathLength(uint256 expected, uint256 got);

@@ -72,6 +72,9 @@ class Challenger(Daemon):
         if trace is None:
             return None
         steps = int(row["steps"])
+        if isinstance(trace, GraphTrace):   # a failure claim may need the node's VM run (graph_games)
+            return "agree" if trace.agrees(steps, bytes(row["final_hash"]), failure=not row["output"]) \
+                else "disagree"
         if steps > trace.steps and trace.outcome == Outcome.NO_HALT:
             return "disagree"   # a claim past this model's step bound (the contract refuses it anyway)
         return "agree" if trace.hash_at(steps) == bytes(row["final_hash"]) else "disagree"

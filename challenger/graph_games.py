@@ -17,6 +17,11 @@ Lies (`lie_graph`, `GRAPH_LIES`), for dishonest daemons and tests:
   node m's VM run: from its middle step on, every state claims the wrong output region.
 - "transition": as "phase1", but the operator's enterNode carries node k's true final state, which
   does not match its C_k: the contract rejects it and the operator loses on its clock.
+- "fail": a request whose every node succeeds is claimed to fail at node k = ceil(m / 2): its final
+  state is the true one with exit code 1 (a Failure result; every earlier step of the run is true).
+- "nofail": a request whose node k fails (a non-zero exit, or no halt within its maxSteps) is claimed
+  to succeed: node k "outputs" zeros, the later nodes run natively on that, and node k's claimed final
+  state is its true one marked exited with code 0 and holding the zeros.
 """
 
 from __future__ import annotations
@@ -75,8 +80,18 @@ class Operator(Daemon, Protocol):
 
 Challenger = Daemon
 
-GRAPH_LIES = ("phase1", "phase2", "transition")
+GRAPH_LIES = ("phase1", "phase2", "transition", "fail", "nofail")
 NODE_IMAGES = 2      # node VM images kept per model (an image holds that node's weights)
+NODE_CHECKPOINTS = 256   # a node run keeps about this many checkpoints at most (a wider grid for long runs)
+
+
+def node_interval(interval: int, measured_steps: int) -> int:
+    """The checkpoint interval of a node run: `interval`, or for a node measured at more than
+    NODE_CHECKPOINTS intervals the power of two that gives about NODE_CHECKPOINTS checkpoints
+    (each checkpoint costs a sync and a memory root; a phase-2 query runs at most one interval,
+    mostly less: mipsvm.runs.Run keeps a runner at the last query)."""
+    wide = 1 << max(0, (measured_steps // NODE_CHECKPOINTS).bit_length())
+    return max(interval, wide)
 
 
 class GraphModelError(ModelError):
@@ -90,7 +105,8 @@ class GraphModel:
 
     graph = True
 
-    def __init__(self, model: str | Path | bytes, name: str | None = None) -> None:
+    def __init__(self, model: str | Path | bytes, name: str | None = None, *, verify_nodes: bool = False,
+                 max_steps: dict[int, int] | None = None, cache: bool = True) -> None:
         from minidnn.format import FormatError
         from minidnn.native import MinidnnError
         from minidnn.nodes import split_model
@@ -109,13 +125,21 @@ class GraphModel:
             raise GraphModelError(f"{self.name}: {exc}") from None
         self.blob = blob
         self._images: OrderedDict[int, Image] = OrderedDict()
+        # run every node of a request in the VM too (a node can exceed its maxSteps only there: the
+        # outcome NoHalt); off, only a node whose native run fails is run in the VM before answering
+        self.verify_nodes = verify_nodes
+        self._max_steps = dict(max_steps or {})   # registrant-chosen node step bounds (minidnn.phase1.commit)
+        self.cache = cache   # descriptors kept on disk by content (minidnn.phase1.cached_commit)
 
     @cached_property
     def commitment(self) -> GraphCommitment:
-        """Descriptors and nodesRoot (every node runs once in the VM to measure its maxSteps)."""
-        from minidnn.phase1 import commit
+        """Descriptors and nodesRoot (every node runs once in the VM to measure its maxSteps; with `cache`,
+        once per content: minidnn.phase1.cached_commit)."""
+        from minidnn.phase1 import cached_commit, commit
 
-        return commit(self.split)
+        if self.cache:
+            return cached_commit(self.split, max_steps=self._max_steps)
+        return commit(self.split, max_steps=self._max_steps)
 
     @property
     def node_count(self) -> int:
@@ -169,10 +193,9 @@ class GraphModel:
         return np.frombuffer(bytes(input_bytes), dtype).reshape(self.split.input_shape)
 
     def infer(self, input_bytes: bytes) -> bytes:
-        """Whole-model native inference (the operator checks its phase-1 output against it)."""
-        from minidnn.native import load
-
-        out = load(self.blob).run(self.array(input_bytes))
+        """Whole-model native inference (the node-by-node output is checked against it per model, in
+        minidnn.phase1.commit, and by the bench; the operator posts from its phase-1 trace)."""
+        out = self.split.native().run(self.array(input_bytes))
         return np.ascontiguousarray(out, dtype="<i4" if out.dtype.kind == "i" else "<f4").tobytes()
 
 
@@ -217,15 +240,17 @@ class NodeRun:
 
 class EditedNodeRun:
     """A lie about a node run: the true run, except that from step `diverge` on (before `until`, if
-    given) every state claims `output` in the output region."""
+    given) every state claims `output` in the output region (if given) and, if `exit_code` is given,
+    to have exited with it."""
 
-    def __init__(self, honest: NodeRun, output_base: int, output: bytes, diverge: int,
-                 until: int | None = None) -> None:
+    def __init__(self, honest: NodeRun, output_base: int, output: bytes | None, diverge: int,
+                 until: int | None = None, exit_code: int | None = None) -> None:
         self.honest = honest
         self.output_base = output_base
         self.output = output
         self.diverge = diverge
         self.until = until
+        self.exit_code = exit_code
         self.initial_hash = honest.initial_hash
         self.steps = honest.steps
         self.final = self.state_at(self.steps)
@@ -236,7 +261,10 @@ class EditedNodeRun:
     def state_at(self, step: int) -> State:
         st = self.honest.state_at(step)
         if self._edited(step):
-            st.memory.write(self.output_base, self.output)
+            if self.output is not None:
+                st.memory.write(self.output_base, self.output)
+            if self.exit_code is not None:
+                st.exited, st.exit_code = True, self.exit_code
         return st
 
     def hash_at(self, step: int) -> bytes:
@@ -254,48 +282,138 @@ AnyNodeRun = NodeRun | EditedNodeRun
 class GraphTrace:
     """What a daemon believes about a graph request: the phase-1 trace (native) and, on demand, the VM
     run of any node from its inputs in that trace. Looks like a `Trace` to the shared loop: `steps` is
-    m, `hash_at(j)` is C_j, `final_packed` is C_m (what postResult takes for a graph model)."""
+    m, `hash_at(j)` is C_j, `final_packed` is C_m (what postResult takes for a graph model). A request
+    whose node j fails ends there (docs/two-phase.md §3a): `steps` is j, `hash_at(j)` the failure hash,
+    `final_packed` the failure claim, `outcome` Failure or NoHalt."""
 
     graph = True
-    outcome = Outcome.SUCCESS
-    exit_code = 0
     diverge: int | None = None
     how = "honest"
 
     def __init__(self, model: GraphModel, input_bytes: bytes, *, interval: int = DEFAULT_INTERVAL,
                  engine: str | None = None, phase1: Phase1Trace | None = None) -> None:
         from minidnn.native import MinidnnError
-        from minidnn.phase1 import run_trace
+        from minidnn.phase1 import NodeFailed, run_trace
 
         self.model = model
         self.input = bytes(input_bytes)
         self.interval = interval
         self.engine = engine
-        try:
-            self.phase1 = phase1 if phase1 is not None else run_trace(model.split, model.array(self.input))
-        except MinidnnError as exc:   # a request the two-phase game cannot answer (first cut: Success only)
-            raise GraphModelError(f"{model.name}: {exc}") from None
-        self.steps = self.phase1.split.node_count     # m; a generation request's unrolled count
         self._nodes: dict[int, AnyNodeRun] = {}
+        self._verified: set[int] = set()
+        if phase1 is not None:
+            self.phase1 = phase1
+            return
+        try:
+            self.phase1 = run_trace(model.split, model.array(self.input))
+        except NodeFailed as exc:      # the node's VM run gives the failure's final state
+            self.phase1 = exc.trace
+            self._fail(exc.node, natively=True)
+            return
+        except MinidnnError as exc:   # a request the two-phase game cannot answer (e.g. k outside 1..T)
+            raise GraphModelError(f"{model.name}: {exc}") from None
+        if model.verify_nodes:
+            self.verify()
+
+    @property
+    def steps(self) -> int:
+        """The last phase-1 index: m, or the failed node (the result's `steps`)."""
+        return self.phase1.last
+
+    @property
+    def failed(self) -> int | None:
+        return self.phase1.failed
+
+    @property
+    def _failure(self) -> dict[str, Any] | None:
+        from mipsvm.state import decode_state
+
+        return None if self.phase1.failure_state is None else decode_state(self.phase1.failure_state)
+
+    @property
+    def outcome(self) -> Outcome:
+        f = self._failure
+        if f is None:
+            return Outcome.SUCCESS
+        return Outcome.FAILURE if f["exited"] else Outcome.NO_HALT
+
+    @property
+    def exit_code(self) -> int:
+        f = self._failure
+        return f["exit_code"] if f is not None and f["exited"] else 0
 
     @property
     def output(self) -> bytes:
-        return self.phase1.output_bytes
+        return b"" if self.failed is not None else self.phase1.output_bytes
 
     @property
     def final_packed(self) -> bytes:
-        return self.phase1.commitments[self.steps]
+        """postResult's `finalState`: C_m, or for a failed node the failure claim (C_{j-1}, j, its state)."""
+        from minidnn.phase1 import failure_claim
+
+        if self.failed is None:
+            return self.phase1.commitments[self.steps]
+        return failure_claim(self.phase1.commitments[self.failed - 1], self.failed, self.phase1.failure_state or b"")
 
     @property
     def final_hash(self) -> bytes:
-        return self.final_packed
+        return self.phase1.commitments[self.steps]
 
     def output_proof(self) -> list[bytes]:
-        return self.phase1.output_proof()
+        return [] if self.failed is not None else self.phase1.output_proof()
 
     def hash_at(self, j: int) -> bytes:
-        """C_j (a claim past m, which the contract refuses anyway, is no C_j: 32 x 0xff)."""
-        return self.phase1.commitments[j] if 0 <= j <= self.steps else b"\xff" * 32
+        """C_j; after a failed node, its failure hash (every later node is skipped: a claim that goes on
+        differs); a claim past m, which the contract refuses anyway, is no C_j: 32 x 0xff."""
+        if 0 <= j <= self.steps:
+            return self.phase1.commitments[j]
+        return self.phase1.commitments[self.steps] if self.failed is not None and j <= self.phase1.split.node_count \
+            else b"\xff" * 32
+
+    def _fail(self, j: int, natively: bool = False) -> None:
+        """Node j failed: its VM run (to its maxSteps) gives the final state; the trace ends there.
+        GraphModelError if that run is a clean exit after a failed native run (native and VM disagree)."""
+        from minidnn.phase1 import failed_trace
+
+        run = self.node_run(j)
+        final = run.final
+        if natively and final.exited and final.exit_code == 0:
+            raise GraphModelError(f"node {j} failed natively but exits 0 in the VM (native and VM disagree)")
+        self.phase1 = failed_trace(self.phase1, j, final.encode())
+        self._nodes = {k: r for k, r in self._nodes.items() if k <= j}
+
+    def verify(self, j: int | None = None) -> None:
+        """Run node j (default: every node, until one fails) in the VM: a node that does not exit 0
+        within its maxSteps ends the trace as a failure there (NoHalt, or an exit code the native run
+        did not have). GraphModelError if it exits 0 with another output than the native run."""
+        for k in [j] if j is not None else range(1, self.phase1.split.node_count + 1):
+            if self.failed is not None and k >= self.failed:
+                return
+            if k in self._verified:
+                continue
+            run = self.node_run(k)
+            final = run.final
+            if final.exited and final.exit_code == 0:
+                spec = self.model.commitment.spec(self.phase1.split.position(k)[0])
+                if final.memory.subtree_root(spec.output_base, spec.output_size) != self.phase1.roots[k]:
+                    raise GraphModelError(f"node {k}: VM output differs from the native output")
+                self._verified.add(k)
+                if j is None:
+                    self._nodes.pop(k, None)    # kept only if a game needs it
+                continue
+            self._fail(k)
+            return
+
+    def agrees(self, steps: int, final_hash: bytes, failure: bool) -> bool:
+        """True if a posted graph result (its `steps` and finalStateHash; `failure`: a Failure / NoHalt
+        claim, no output) is this trace's. A claim that node `steps` failed where this trace ran it
+        natively is checked in the VM first (a NoHalt is only seen there), and this trace follows the VM."""
+        if self.hash_at(steps) == final_hash:
+            return True
+        if failure and self.failed is None and 1 <= steps <= self.phase1.split.node_count and steps not in self._verified:
+            self.verify(steps)
+            return self.hash_at(steps) == final_hash
+        return False
 
     def honest_node_run(self, j: int) -> NodeRun:
         """Node j's VM run on its inputs in this trace, to its registered maxSteps."""
@@ -303,7 +421,9 @@ class GraphTrace:
 
         jt, _ = self.phase1.split.position(j)     # a generation request's node j runs template node jt's image
         start = node_start_state(self.phase1, j, self.model.node_image(jt))
-        return NodeRun(start, self.model.commitment.spec(jt).max_steps, self.interval, self.engine)
+        commitment = self.model.commitment
+        interval = node_interval(self.interval, commitment.steps[jt - 1])
+        return NodeRun(start, commitment.spec(jt).max_steps, interval, self.engine)
 
     def node_run(self, j: int) -> AnyNodeRun:
         """The node run this daemon believes (computed once per node)."""
@@ -342,31 +462,52 @@ class LyingGraphTrace(GraphTrace):
     def __init__(self, honest: GraphTrace, kind: str = "phase1", node: int | None = None) -> None:
         from minidnn.nodes import SlotTree, tensor_root
         from minidnn.phase1 import Trace as Phase1Trace
+        from minidnn.phase1 import failed_trace
 
         if kind not in GRAPH_LIES:
             raise ValueError(f"unknown graph lie {kind!r}; one of {', '.join(GRAPH_LIES)}")
-        m = honest.steps
-        k = node if node is not None else (m if kind == "phase2" else (m + 1) // 2)
+        split, true = honest.phase1.split, honest.phase1
+        m = split.node_count                       # a generation request's unrolled count
+        if kind == "nofail":
+            if honest.failed is None:
+                raise GraphModelError("a 'nofail' lie needs a request whose node fails")
+            k = honest.failed
+        elif honest.failed is not None:
+            raise GraphModelError(f"a {kind!r} lie needs a request whose every node succeeds")
+        else:
+            k = node if node is not None else (m if kind == "phase2" else (m + 1) // 2)
         if not 1 <= k <= m:
             raise ValueError(f"node {k} outside 1..{m}")
-        split, true = honest.phase1.split, honest.phase1
-        tensors, roots = list(true.tensors[:k]), list(true.roots[:k])
-        tree = SlotTree()
-        for s, r in enumerate(roots):
-            tree.set(s, r)
-        commitments = list(true.commitments[:k])
-        for n in split.nodes[k - 1:]:
-            out = _corrupt(true.tensors[k]) if n.index == k else n.run_native([tensors[s] for s in n.args])
-            tensors.append(out)
-            roots.append(tensor_root(out))
-            tree.set(n.index, roots[-1])
-            commitments.append(tree.root)
-        lying = Phase1Trace(split, tensors, roots, commitments, {m: tree})
-        super().__init__(honest.model, honest.input, interval=honest.interval, engine=honest.engine,
-                         phase1=lying)
         self.honest = honest
         self.kind, self.node, self.diverge = kind, k, k
-        self.how = f"{kind} lie: node {k}'s output negated"
+        if kind == "fail":
+            self._nodes = {}
+            base = honest.honest_node_run(k)
+            self._nodes[k] = run = EditedNodeRun(base, 0, None, base.steps, exit_code=1)
+            lying = failed_trace(true, k, run.final.encode())
+        else:
+            tensors, roots = list(true.tensors[:k]), list(true.roots[:k])
+            tree = SlotTree()
+            for s, r in enumerate(roots):
+                tree.set(s, r)
+            commitments = list(true.commitments[:k])
+            for n in split.nodes[k - 1:]:
+                if n.index == k:
+                    out = bytes(n.output_nbytes) if kind == "nofail" else _corrupt(true.tensors[k])
+                else:
+                    out = n.run_native([tensors[s] for s in n.args])
+                tensors.append(out)
+                roots.append(tensor_root(out))
+                tree.set(n.index, roots[-1])
+                commitments.append(tree.root)
+            lying = Phase1Trace(split, tensors, roots, commitments, {m: tree})
+        nodes = getattr(self, "_nodes", {})
+        super().__init__(honest.model, honest.input, interval=honest.interval, engine=honest.engine,
+                         phase1=lying)
+        self._nodes = nodes
+        self.how = {"fail": f"fail lie: node {k} claimed to exit with code 1",
+                    "nofail": f"nofail lie: node {k}'s failure claimed a success (zeros)"}.get(
+                        kind, f"{kind} lie: node {k}'s output negated")
 
     def node_run(self, j: int) -> AnyNodeRun:
         run = self._nodes.get(j)
@@ -375,7 +516,8 @@ class LyingGraphTrace(GraphTrace):
             if j == self.node:
                 spec = self.model.commitment.spec(self.phase1.split.position(j)[0])
                 diverge = max(1, base.steps // 2) if self.kind == "phase2" else base.steps
-                run = EditedNodeRun(base, spec.output_base, self.phase1.tensors[j], diverge)
+                run = EditedNodeRun(base, spec.output_base, self.phase1.tensors[j], diverge,
+                                    exit_code=0 if self.kind == "nofail" else None)
             else:
                 run = base
             self._nodes[j] = run
@@ -476,7 +618,13 @@ def defend_graph_game(op: Operator, gid: int, g: GameInfo, res: ResultInfo, trac
     if g.phase == Phase.TRANSITION:
         if not node_run_ready(op, trace, g.hi):
             return 0
-        entry = trace.node_entry(g.hi)
+        from minidnn.phase1 import NodeRunError
+
+        try:
+            entry = trace.node_entry(g.hi)
+        except NodeRunError as exc:   # its VM run is not what the (native) trace claimed: e.g. a NoHalt
+            op.emit("transition_impossible", game=gid, node=g.hi, error=str(exc))
+            return 0
         if op.send(f"enter:{gid}:{g.hi}", "enterNode", gid, *entry.args(), expected=_races(op)):
             op.emit("node_entered", game=gid, node=g.hi, steps=trace.node_run(g.hi).steps)
             return 1

@@ -100,7 +100,9 @@ class Operator(Daemon):
                 continue
             if trace is None:
                 continue   # running in the background
-            if not self.dishonest and trace.outcome == Outcome.SUCCESS:
+            # a graph model's trace is native already, node by node: what its games are played on
+            # (its node-by-node output was checked against the whole model by minidnn.phase1.commit)
+            if not self.dishonest and trace.outcome == Outcome.SUCCESS and not isinstance(trace, GraphTrace):
                 native = self.served[row["model_id"]].infer(bytes(row["input"]))
                 if native != trace.output:
                     self.emit("native_vm_mismatch", request=rid)   # never post what we cannot defend

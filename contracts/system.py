@@ -635,6 +635,13 @@ class System:
             raise ValueError(f"final_commitment (C_m) must be 32 bytes, got {len(final_commitment)}")
         return self.post_result(request_id, output, final_commitment, slot_proof, sender=sender, bond=bond)
 
+    def post_graph_failure(self, request_id: int, claim: bytes, *, sender: str | None = None,
+                           bond: int | None = None) -> int:
+        """A graph model's Failure / NoHalt result: `claim` is C_{j-1} (32 bytes), the failed node j as a
+        32-byte word and node j's packed final state (`minidnn.phase1.failure_claim`); no output. Returns
+        the result id."""
+        return self.post_result(request_id, b"", claim, [], sender=sender, bond=bond)
+
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""
         return self._send("enterNode", game_id, *entry.args(), sender=sender)
@@ -705,6 +712,11 @@ class System:
          max_steps, uri) = m
         return ModelInfo(model_id, owner, image_root, model_hash, entry, in_base, in_size, in_len, out_base,
                          out_size, out_len, uri, max_steps)
+
+    def node_checker_failure_hash(self, prev: bytes, j: int, final_state_hash: bytes) -> bytes:
+        """NodeChecker.failureHash: C_j after node j failed (docs/two-phase.md §3a)."""
+        checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
+        return bytes(checker.functions.failureHash(prev, j, final_state_hash).call())
 
     def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry, *,
                          node_count: int = 0, period: int = 0, steps: int = 0) -> tuple[bytes, bytes, int]:

@@ -211,10 +211,17 @@ class GraphSplit:
     nodes: tuple[GraphNode, ...]
     period: int = 0                  # generation (§10): P, the nodes of one token; 0 = single pass
     template: tuple[GraphNode, ...] = ()   # generation: the registered template (the 1-token unrolling)
+    _native: list[Model] = field(default_factory=list, repr=False)
 
     @property
     def node_count(self) -> int:
         return len(self.nodes)
+
+    def native(self) -> Model:
+        """The whole model loaded for the native build (loaded, and its checksum checked, once)."""
+        if not self._native:
+            self._native.append(Model.load(self.blob))
+        return self._native[0]
 
     @property
     def template_count(self) -> int:

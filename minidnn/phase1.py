@@ -14,17 +14,25 @@ node commitment, the transition move's data, and the Python reference of the on-
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eth_abi import decode as abi_decode
 
 from minidnn.image import Image, run_state
-from minidnn.native import load
+from minidnn.native import MinidnnError, load
 from minidnn.nodes import (
+    MAX_STEPS_FACTOR,
+    MAX_STEPS_SLACK,
+    NODE_SPEC_ABI,
     SLOT_COUNT,
     SLOT_DEPTH,
     GraphNode,
@@ -49,6 +57,17 @@ class NodeRunError(RuntimeError):
     """A node's VM run did not exit 0 with the native output (a bug: native and VM must agree)."""
 
 
+class NodeFailed(RuntimeError):
+    """A node's native run failed (e.g. a Gather index out of range): the trace stops before it; the
+    node's VM run decides the failure's final state (`failed_trace`)."""
+
+    def __init__(self, node: int, trace: Trace, error: MinidnnError) -> None:
+        super().__init__(f"node {node} failed natively: {error}")
+        self.node = node
+        self.trace = trace          # slots 0..node-1, C_0..C_{node-1}
+        self.error = error
+
+
 class TransitionError(ValueError):
     """A transition move the contract would reject (`.reason` names the failed check)."""
 
@@ -66,27 +85,59 @@ def input_commitment(input_bytes: bytes) -> bytes:
 
 def input_bytes(split: GraphSplit, x: Any) -> bytes:
     """The graph input as raw little-endian bytes (InputError if its shape is wrong)."""
-    return load(split.blob).check_input(x).tobytes()
+    return split.native().check_input(x).tobytes()
+
+
+# ---- failed nodes (docs/two-phase.md §3a) -----------------------------------------------------
+
+FAILURE_TAG = keccak256(b"optimist.node-failure")
+
+
+def failure_hash(prev: bytes, j: int, final_state_hash: bytes) -> bytes:
+    """C_j after node j failed: keccak256(FAILURE_TAG ‖ C_{j-1} ‖ uint256(j) ‖ keccak256(finalState))."""
+    return keccak256(FAILURE_TAG + bytes(prev) + j.to_bytes(32, "big") + bytes(final_state_hash))
+
+
+def failure_claim(prev: bytes, j: int, final_state: bytes) -> bytes:
+    """postResult's `finalState` of a graph model's Failure / NoHalt result: C_{j-1} ‖ uint256(j) ‖ the
+    failed node's packed final state."""
+    return bytes(prev) + j.to_bytes(32, "big") + bytes(final_state)
+
+
+def is_success(fields: dict[str, Any]) -> bool:
+    """A decoded final state that exited with code 0."""
+    return bool(fields["exited"]) and fields["exit_code"] == 0
 
 
 # ---- the trace -------------------------------------------------------------------------------
 
 @dataclass(eq=False)
 class Trace:
-    """The phase-1 trace of one input: slot j's tensor bytes and root, C_0..C_m."""
+    """The phase-1 trace of one input: slot j's tensor bytes and root, C_0..C_m. A trace whose node
+    `failed` exited with a non-zero code or did not halt within its maxSteps ends there: slots
+    0..failed-1, C_0..C_failed with C_failed the failure hash of `failure_state` (its packed final state)."""
 
     split: GraphSplit
-    tensors: list[bytes]            # slot j's bytes, j = 0..m
+    tensors: list[bytes]            # slot j's bytes, j = 0..m (0..failed-1)
     roots: list[bytes]              # tensor roots
-    commitments: list[bytes]        # C_0..C_m
+    commitments: list[bytes]        # C_0..C_m (C_0..C_failed)
     _trees: dict[int, SlotTree] = field(default_factory=dict, repr=False)
+    failed: int | None = None       # the failed node, if any
+    failure_state: bytes | None = None
 
     @property
     def m(self) -> int:
         return self.split.node_count
 
     @property
+    def last(self) -> int:
+        """The last phase-1 index: m, or the failed node."""
+        return self.failed if self.failed is not None else self.m
+
+    @property
     def output_bytes(self) -> bytes:
+        if self.failed is not None:
+            raise ValueError(f"node {self.failed} failed: this trace has no output")
         return self.tensors[self.m]
 
     @property
@@ -95,8 +146,8 @@ class Trace:
 
     def tree(self, j: int) -> SlotTree:
         """The slot tree after nodes 1..j ran (root C_j)."""
-        if not 0 <= j <= self.m:
-            raise IndexError(f"C_{j}: this trace has C_0..C_{self.m}")
+        if not 0 <= j < len(self.roots):
+            raise IndexError(f"C_{j}: this trace has slot trees C_0..C_{len(self.roots) - 1}")
         if j not in self._trees:
             tree = SlotTree()
             for s in range(j + 1):
@@ -119,7 +170,8 @@ class Trace:
 
 def run_trace(split: GraphSplit, x: Any) -> Trace:
     """The phase-1 trace of input x, computed natively node by node (never the VM). A generation
-    model's split is unrolled to the request's k first (docs/two-phase.md §10)."""
+    model's split is unrolled to the request's k first (docs/two-phase.md §10). NodeFailed (with the
+    trace before it) if a node's native run fails."""
     first = input_bytes(split, x)
     split = split.for_input(first)
     tensors, roots = [first], [tensor_root(first)]
@@ -127,12 +179,27 @@ def run_trace(split: GraphSplit, x: Any) -> Trace:
     tree.set(0, roots[0])
     commitments = [tree.root]
     for node in split.nodes:
-        out = node.run_native([tensors[s] for s in node.args])
+        try:
+            out = node.run_native([tensors[s] for s in node.args])
+        except MinidnnError as exc:
+            raise NodeFailed(node.index, Trace(split, tensors, roots, commitments), exc) from None
         tensors.append(out)
         roots.append(tensor_root(out))
         tree.set(node.index, roots[-1])
         commitments.append(tree.root)
     return Trace(split, tensors, roots, commitments, {split.node_count: tree})
+
+
+def failed_trace(trace: Trace, j: int, final_state: bytes) -> Trace:
+    """`trace` cut before node j, which failed with the packed `final_state` (it must not be a clean
+    exit): slots 0..j-1, C_0..C_{j-1} and C_j = failure_hash(C_{j-1}, j, keccak256(final_state))."""
+    if not 1 <= j <= min(trace.m, len(trace.roots)):
+        raise IndexError(f"node {j}: the trace has slots 0..{len(trace.roots) - 1}")
+    if is_success(decode_state(final_state)):
+        raise ValueError(f"node {j}: a final state that exited with code 0 is no failure")
+    commitments = [*trace.commitments[:j], failure_hash(trace.commitments[j - 1], j, keccak256(final_state))]
+    trees = {k: t for k, t in trace._trees.items() if k < j}
+    return Trace(trace.split, trace.tensors[:j], trace.roots[:j], commitments, trees, j, bytes(final_state))
 
 
 # ---- descriptors and nodesRoot ---------------------------------------------------------------
@@ -177,12 +244,15 @@ def node_start_state(trace: Trace, j: int, image: Image | None = None) -> State:
 
 
 def run_node_vm(trace: Trace, j: int, image: Image | None = None, max_steps: int = 1 << 40,
-                engine: str = "fast") -> tuple[State, Image]:
+                engine: str = "fast", allow_no_halt: bool = False) -> tuple[State, Image]:
     """Run node j in the VM on the trace's args; (final state, image). NodeRunError unless it
-    exits 0 with the output region root equal to the native tensor root of slot j."""
+    exits 0 with the output region root equal to the native tensor root of slot j (or, with
+    `allow_no_halt`, is still running at `max_steps`)."""
     node = trace.split.node(j)
     image = image or node.image()
     final, _ = run_state(node_start_state(trace, j, image), max_steps, engine)
+    if allow_no_halt and not final.exited:
+        return final, image
     if not final.exited or final.exit_code != 0:
         raise NodeRunError(f"node {j} ({node.op}): VM run ended exited={final.exited} "
                            f"code={final.exit_code} at step {final.step}")
@@ -203,21 +273,87 @@ def reference_input(split: GraphSplit, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(split.input_shape).astype(np.float32)
 
 
-def commit(split: GraphSplit, x: Any = None, engine: str = "fast") -> GraphCommitment:
-    """Descriptors and nodesRoot of a split model. Every node runs once in the VM on the trace of
-    `x` (default: `reference_input`), is checked against the native run (NodeRunError), and its
-    steps set maxSteps (`max_steps_for`)."""
-    trace = run_trace(split, reference_input(split) if x is None else x)
+def commit(split: GraphSplit, x: Any = None, engine: str = "fast",
+           max_steps: Mapping[int, int] | None = None) -> GraphCommitment:
+    """Descriptors and nodesRoot of a split model. The node-by-node output of `x` (default:
+    `reference_input`) is checked against the whole model's native run, every node runs once in the
+    VM on the trace of `x` and is checked against its native run (NodeRunError), and its
+    steps set maxSteps (`max_steps_for`), unless `max_steps` names node j's bound itself (a
+    registrant's choice: a node whose run takes longer has the outcome NoHalt)."""
+    x = reference_input(split) if x is None else x
+    trace = run_trace(split, x)
+    if trace.output_bytes != split.native().run(x).tobytes():
+        raise NodeRunError("the node-by-node output differs from the whole model's native output")
+    chosen = dict(max_steps or {})
+    if any(not 1 <= j <= split.node_count for j in chosen):
+        raise ValueError(f"max_steps names nodes outside 1..{split.node_count}: {sorted(chosen)}")
     specs, steps = [], []
     tree = SlotTree()
     for node in split.nodes:
-        final, image = run_node_vm(trace, node.index, engine=engine)
-        spec = node_spec(node, image, max_steps_for(final.step))
+        bound = chosen.get(node.index)
+        final, image = run_node_vm(trace, node.index, engine=engine,
+                                   max_steps=bound if bound is not None else 1 << 40, allow_no_halt=bound is not None)
+        spec = node_spec(node, image, bound if bound is not None else max_steps_for(final.step))
         specs.append(spec)
         steps.append(final.step)
         tree.set(node.index, spec.hash())
     return GraphCommitment(tuple(specs), tuple(steps), tree.root, split.input_nbytes,
                            split.output_nbytes, tree, split.period)
+
+
+COMMIT_CACHE_VERSION = 1
+
+
+def commit_cache_dir() -> Path:
+    """Where `cached_commit` keeps descriptors: $OPTIMIST_CACHE_DIR/two-phase, else
+    $XDG_CACHE_HOME/optimist/two-phase (default ~/.cache)."""
+    env = os.environ.get("OPTIMIST_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optimist"
+    return base / "two-phase"
+
+
+def commit_key(split: GraphSplit, max_steps: Mapping[int, int] | None = None) -> str:
+    """The content key of `commit(split, max_steps=...)` on the reference input: every node's sub-model,
+    runtime.elf, the step bound rule and the chosen bounds (a change of any gives a new key)."""
+    from minidnn.image import runtime_elf
+
+    h = hashlib.sha256()
+    chosen = sorted((int(j), int(n)) for j, n in (max_steps or {}).items())
+    rule = (COMMIT_CACHE_VERSION, MAX_STEPS_FACTOR, MAX_STEPS_SLACK, chosen, split.input_nbytes, split.output_nbytes)
+    for part in (json.dumps(rule).encode(), runtime_elf().read_bytes(), *(n.blob for n in split.nodes)):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def cached_commit(split: GraphSplit, max_steps: Mapping[int, int] | None = None,
+                  cache_dir: Path | None = None) -> GraphCommitment:
+    """`commit(split, max_steps=max_steps)` on the reference input, kept on disk by content
+    (`commit_key`): a daemon serving a model measured before (by it or by `optimist register`) does
+    not run every node in the VM again. An unreadable or damaged file is measured again."""
+    path = (cache_dir or commit_cache_dir()) / f"{commit_key(split, max_steps)}.json"
+    try:
+        data = json.loads(path.read_text())
+        specs = tuple(NodeSpec.from_tuple(abi_decode([NODE_SPEC_ABI], bytes.fromhex(h))[0]) for h in data["specs"])
+        steps = tuple(int(n) for n in data["steps"])
+        if len(specs) == len(steps) == split.node_count:
+            tree = SlotTree()
+            for j, spec in enumerate(specs, 1):
+                tree.set(j, spec.hash())
+            return GraphCommitment(specs, steps, tree.root, split.input_nbytes, split.output_nbytes, tree,
+                                   split.period)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    commitment = commit(split, max_steps=max_steps)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"specs": [spec.encode().hex() for spec in commitment.specs],
+                                   "steps": list(commitment.steps)}))
+        tmp.replace(path)
+    except OSError:
+        pass    # the cache is an optimization: a read-only home still serves
+    return commitment
 
 
 # ---- the transition move ---------------------------------------------------------------------
@@ -283,6 +419,8 @@ def transition(trace: Trace, commitment: GraphCommitment, j: int,
     jt, _ = trace.split.position(j)
     spec = commitment.spec(jt)
     node = trace.split.node(j)
+    if trace.failed is not None and j >= trace.failed:
+        return _failed_transition(trace, commitment, j, final)
     if final is None:
         final, image = run_node_vm(trace, j, max_steps=spec.max_steps, engine=engine)
         if image.image_root != spec.image_root:
@@ -300,6 +438,28 @@ def transition(trace: Trace, commitment: GraphCommitment, j: int,
         final_state=final.encode(), output_root=trace.roots[j],
         output_path=tuple(region_path(final.memory, spec.output_base, spec.output_size)),
         slot_proof=tuple(trace.slot_proof(j, j - 1)),
+        initial_state=node_initial_state(spec, arg_roots),
+        c_prev=trace.commitments[j - 1], c_next=trace.commitments[j])
+    return move, final
+
+
+def _failed_transition(trace: Trace, commitment: GraphCommitment, j: int,
+                       final: State | None) -> tuple[Transition, State]:
+    """The honest transition into the trace's failed node: its failure state, C_j the failure hash."""
+    if j != trace.failed or trace.failure_state is None:
+        raise IndexError(f"node {j}: this trace ended at node {trace.failed}, which failed")
+    jt, _ = trace.split.position(j)
+    spec = commitment.spec(jt)
+    node = trace.split.node(j)
+    if final is None:
+        final, _ = run_state(node_start_state(trace, j), spec.max_steps, "fast")
+    if final.encode() != trace.failure_state:
+        raise NodeRunError(f"node {j} ({node.op}): the given final state is not the trace's failure")
+    arg_roots = tuple(trace.roots[s] for s in node.args)
+    move = Transition(
+        j=j, spec=spec, spec_proof=tuple(commitment.spec_proof(jt)), arg_roots=arg_roots,
+        arg_proofs=tuple(tuple(trace.slot_proof(s, j - 1)) for s in node.args),
+        final_state=final.encode(), output_root=bytes(32), output_path=(), slot_proof=(),
         initial_state=node_initial_state(spec, arg_roots),
         c_prev=trace.commitments[j - 1], c_next=trace.commitments[j])
     return move, final
@@ -336,19 +496,25 @@ def check_transition(nodes_root: bytes, j: int, c_prev: bytes, c_next: bytes, sp
             raise TransitionError("BadArgs", f"arg {i} reads slot {slot} >= node {j}")
         if len(proof) != SLOT_DEPTH or slot_climb(root, slot, proof) != c_prev:
             raise TransitionError("ArgProofMismatch", f"arg {i} (slot {slot}) is not in C_{j - 1}")
+    try:
+        state = decode_state(final_state)
+    except StateError as exc:
+        raise TransitionError("BadFinalState", str(exc)) from None
+    if not is_success(state):
+        # 3'-4'. a failed node: C_j is the failure hash; exited with a non-zero code within maxSteps,
+        # or still running at exactly maxSteps (outputRoot, outputPath and slotProof are not used)
+        if not (1 <= state["step"] <= spec.max_steps if state["exited"] else state["step"] == spec.max_steps):
+            raise TransitionError("StepsOutOfRange", f"step {state['step']} of a failed node (exited="
+                                  f"{state['exited']}) against maxSteps {spec.max_steps}")
+        if failure_hash(c_prev, j, keccak256(final_state)) != c_next:
+            raise TransitionError("FailureMismatch", f"C_{j} is not the failure hash of this final state")
+        return _initial_hash(spec, arg_roots, k)
     # 3. slot j empty in C_{j-1}, outputRoot in C_j, same siblings
     if len(slot_proof) != SLOT_DEPTH or slot_climb(bytes(32), j, slot_proof) != c_prev:
         raise TransitionError("SlotNotEmpty", f"slot {j} is not empty in C_{j - 1}")
     if slot_climb(output_root, j, slot_proof) != c_next:
         raise TransitionError("OutputSlotMismatch", f"outputRoot at slot {j} does not give C_{j}")
     # 4. the claimed final state
-    try:
-        state = decode_state(final_state)
-    except StateError as exc:
-        raise TransitionError("BadFinalState", str(exc)) from None
-    if not state["exited"] or state["exit_code"] != 0:
-        raise TransitionError("NotExited", f"final state exited={state['exited']} "
-                              f"exitCode={state['exit_code']}: only Success (exit 0) is accepted")
     if not 1 <= state["step"] <= spec.max_steps:
         raise TransitionError("StepsOutOfRange", f"step {state['step']} outside 1..{spec.max_steps}")
     try:
@@ -356,7 +522,11 @@ def check_transition(nodes_root: bytes, j: int, c_prev: bytes, c_next: bytes, sp
             raise TransitionError("OutputProofMismatch", "outputRoot is not the final memory's output region")
     except RegionError as exc:
         raise TransitionError("BadRegion", str(exc)) from None
-    # 5. the node's initial state
+    return _initial_hash(spec, arg_roots, k)
+
+
+def _initial_hash(spec: NodeSpec, arg_roots: Sequence[bytes], k: int) -> bytes:
+    """Check 5: I from the descriptor and the args' roots."""
     sizes_ok = all(32 <= s <= spec.arg_size and s & (s - 1) == 0 for s in spec.arg_sizes)
     if not sizes_ok or spec.input_size != spec.arg_size * next_pow2(k):
         raise TransitionError("BadRegion", f"argSizes {spec.arg_sizes} / argSize {spec.arg_size} / "
@@ -429,8 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["GraphCommitment", "NodeRunError", "Trace", "Transition", "TransitionError", "bench",
-           "check_transition", "commit", "input_bytes", "input_commitment", "input_root",
+__all__ = ["FAILURE_TAG", "GraphCommitment", "cached_commit", "commit_cache_dir", "commit_key", "NodeFailed", "NodeRunError", "Trace", "Transition",
+           "TransitionError", "bench", "check_transition", "commit", "failed_trace", "failure_claim",
+           "failure_hash", "input_bytes", "input_commitment", "input_root",
            "node_initial_state", "node_start_state", "node_vm_state", "reference_input", "run_node_vm", "run_trace",
            "transition"]
 

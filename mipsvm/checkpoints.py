@@ -103,6 +103,10 @@ class CheckpointLog:
             raise CheckpointError(f"no checkpoint at or before step {step}")
         return i
 
+    def step_of(self, index: int) -> int:
+        """The step of checkpoint `index`."""
+        return self._checkpoints[index].step
+
     def memory_at(self, index: int) -> Memory:
         """The full memory at checkpoint `index` (a new Memory)."""
         memory = self._base.copy()

@@ -185,3 +185,39 @@ def test_from_json_refuses_what_is_not_a_report(tmp_path: Path, content: bytes, 
     result = CliRunner().invoke(main, ["bench", "--from-json", str(bad)])
     assert result.exit_code == 2, result.output
     assert why in result.output and "Traceback" not in result.output
+def test_two_phase_stage_reports_its_figures(tmp_path: Path) -> None:
+    """`optimist bench`'s two-phase stage on the MNIST MLP (anvil): every dispute_two_phase figure is a sane
+    measurement and they agree with each other and with the model."""
+    from optimist.bench import measure as M
+    from optimist.bench.run import BUNDLED_DIR, mdnn_for, model_input
+
+    path = mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx")
+    subject = M.Subject(F.MNIST_MODEL, path, model_input(path), reps=2)
+    figures = M.stage_dispute_two_phase(subject)
+    fields = [f for f in F.MODEL_FIELDS if f.stage == "dispute_two_phase"]
+    assert sorted(figures) == sorted(f.key for f in fields)
+    problems = [why for f in fields if (why := F.check_value(f, figures[f.key]))]
+    assert not problems, problems
+    f = figures
+    assert f["dispute_two_phase_phase1_rounds"] == 2          # 4 nodes: ceil(log2 4)
+    assert f["dispute_two_phase_rounds"] == f["dispute_two_phase_phase1_rounds"] + f["dispute_two_phase_phase2_rounds"]
+    assert abs(f["dispute_two_phase_phase2_rounds"] - math.log2(f["dispute_two_phase_node_steps"])) <= 1.5
+    assert f["dispute_two_phase_node_share"] == pytest.approx(
+        f["dispute_two_phase_node_steps"] / f["dispute_two_phase_model_steps"])
+    assert f["dispute_two_phase_game_s"] < f["dispute_two_phase_s"]
+    assert "node 2 (Gemm) disputed" in subject.notes["dispute_two_phase"]
+
+
+def test_dispute_plot_shows_both_game_kinds(tmp_path: Path) -> None:
+    """The dispute plot (docs/bench-disputes.png) draws a model measured by one game kind or both; nothing
+    to draw without either figure."""
+    report = {"models": [
+        {"name": "a", "figures": {"parameters": 1000, "dispute_anvil_s": 2.0, "dispute_two_phase_s": 1.0}},
+        {"name": "b", "figures": {"parameters": 10**7, "dispute_anvil_s": "n/a: too big",
+                                  "dispute_two_phase_s": 20.0}},
+    ]}
+    assert R._points_by([report], "parameters", "dispute_two_phase_s") == [(1000.0, 1.0, "a"), (1e7, 20.0, "b")]
+    assert R._points_by([report], "parameters", "dispute_anvil_s") == [(1000.0, 2.0, "a")]
+    out = R.dispute_plot([report], tmp_path / "d.png")
+    assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert R.dispute_plot([{"models": [{"name": "c", "figures": {"parameters": 5}}]}], tmp_path / "e.png") is None

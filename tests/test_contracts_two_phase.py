@@ -27,6 +27,7 @@ from contracts.system import (
     advance_time,
     deploy_system,
 )
+from minidnn.phase1 import FAILURE_TAG
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
 from mipsvm.state import State
@@ -274,8 +275,12 @@ def test_transition_liars(chain: Chain, graph: Graph, node2: tuple[int, NodeEntr
         ("SlotNotEmpty", dataclasses.replace(honest, slot_proof=graph.trace[1].proof(1))),
         # 4. the final state: exited, code 0, 1 <= step <= maxSteps, outputRoot at its output region
         ("OutputRootMismatch", graph.entry(2, final=fake_final(graph, 2))),
-        ("NodeNotExited", graph.entry(2, final=fake_final(graph, 2, output=None, exited=False))),
-        ("NodeExitCode", graph.entry(2, final=fake_final(graph, 2, output=None, exit_code=3))),
+        # a final state that is no clean exit claims a failed node: C_j must be its failure hash, and a
+        # state still running must be at exactly maxSteps
+        ("FailureMismatch", graph.entry(2, final=fake_final(graph, 2, output=None, exit_code=3))),
+        ("FailureMismatch", graph.entry(2, final=fake_final(graph, 2, output=None, exited=False,
+                                                            exit_code=0, step=NODE_MAX_STEPS))),
+        ("NodeStepsOutOfRange", graph.entry(2, final=fake_final(graph, 2, output=None, exited=False))),
         ("NodeStepsOutOfRange", graph.entry(2, final=fake_final(graph, 2, output=None, step=NODE_MAX_STEPS + 1))),
         ("NodeStepsOutOfRange", graph.entry(2, final=fake_final(graph, 2, output=None, step=0))),
         ("NodeOutputMismatch", dataclasses.replace(honest, final_state=graph.entry(2, final=fake_final(
@@ -446,3 +451,119 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     # a well-formed descriptor for another layout is accepted: the checks are the spec's, no more
     root, entry = _spec_lie(graph, 2, max_steps=run.steps)
     assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
+
+
+# ----------------------------------------------------------------------------- failed nodes (§3a)
+
+def _failure(graph: Graph, j: int, final: State) -> tuple[bytes, bytes]:
+    """(postResult's failure claim for node j failing with `final`, the result's C_j)."""
+    from minidnn.phase1 import failure_claim, failure_hash
+
+    return failure_claim(graph.c(j - 1), j, final.encode()), failure_hash(graph.c(j - 1), j, keccak256(final.encode()))
+
+
+def _failed_entry(graph: Graph, j: int, final: State) -> NodeEntry:
+    return dataclasses.replace(graph.entry(j, final=final), output_root=bytes(32), output_path=[], slot_proof=[])
+
+
+def test_failure_results_and_their_checks(chain: Chain, graph: Graph) -> None:
+    """A graph result may claim that node j failed (exit code != 0) or did not halt: C_{j-1}, j and the
+    node's final state; the result's steps is j and its hash the failure hash, outcome from the state."""
+    s = chain.system
+    rid = s.request(chain.model_id, GRAPH_INPUT)
+    trapped = fake_final(graph, 2, output=None, exit_code=7)
+    claim, c2 = _failure(graph, 2, trapped)
+    assert s.node_checker_failure_hash(graph.c(1), 2, keccak256(trapped.encode())) == c2
+    checker = s.w3.eth.contract(address=s.contract.functions.nodeChecker().call(), abi=s._checker_abi)
+    assert checker.functions.FAILURE_TAG().call() == FAILURE_TAG == keccak256(b"optimist.node-failure")
+    with reverts("NodeNotFailed"):       # a clean exit is claimed with C_m and the output
+        s.post_graph_failure(rid, _failure(graph, 2, graph.nodes[2].run.final)[0], sender=chain.operator)
+    with reverts("NodeNotFailed"):
+        s.post_graph_failure(rid, _failure(graph, 2, fake_final(graph, 2, output=None, exit_code=7, step=0))[0],
+                             sender=chain.operator)
+    for j in (0, 4):
+        with reverts("BadParameter"):
+            s.post_graph_failure(rid, graph.c(1) + j.to_bytes(32, "big") + trapped.encode(), sender=chain.operator)
+    with reverts("OutputNotEmpty"):
+        s.post_result(rid, b"\x01", claim, [], sender=chain.operator)
+    with reverts("OutputNotEmpty"):
+        s.post_result(rid, b"", claim, [graph.c(0)], sender=chain.operator)
+    with reverts("BadStateLength"):
+        s.post_graph_failure(rid, claim[:-1], sender=chain.operator)
+    res_id = s.post_graph_failure(rid, claim, sender=chain.operator)
+    r = s.result(res_id)
+    assert r.graph and (r.steps, r.final_state_hash, r.outcome, r.exit_code) == (2, c2, Outcome.FAILURE, 7)
+    running = fake_final(graph, 2, output=None, exited=False, exit_code=0, step=NODE_MAX_STEPS)
+    rid2 = s.request(chain.model_id, GRAPH_INPUT)
+    r2 = s.result(s.post_graph_failure(rid2, _failure(graph, 2, running)[0], sender=chain.operator))
+    assert (r2.outcome, r2.exit_code, r2.steps) == (Outcome.NO_HALT, 0, 2)
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize(res_id)
+    out = s.outcome(rid)
+    assert (out.outcome, out.exit_code, out.steps, out.output_hash) == (Outcome.FAILURE, 7, 2, keccak256(b""))
+
+
+def test_fabricated_failure_loses_in_phase_two(chain: Chain, graph: Graph) -> None:
+    """An operator claims that node 2 exits with code 7 (its true run exits 0): phase 1 ends at node 2;
+    a failure move that is not the claimed state, or a NoHalt state off maxSteps, is refused; the claimed
+    one enters phase 2, whose one-step proof of the node's last step rejects the result."""
+    s = chain.system
+    trapped = fake_final(graph, 2, output=None, exit_code=7)
+    claim, c2 = _failure(graph, 2, trapped)
+    rid = s.request(chain.model_id, GRAPH_INPUT)
+    res_id = s.post_graph_failure(rid, claim, sender=chain.operator)
+    gid = s.open_game(res_id, sender=chain.challenger)
+    g = s.game(gid)
+    assert g.over_nodes and (g.lo, g.hi, g.hi_hash) == (0, 2, c2)
+    play_nodes(chain, gid, graph.trace, graph.trace)     # C_1 agreed: Transition at node 2
+    assert (s.game(gid).phase, s.game(gid).lo) == (Phase.TRANSITION, 1)
+    with reverts("FailureMismatch"):     # another failure than the claimed one
+        s.enter_node(gid, _failed_entry(graph, 2, fake_final(graph, 2, output=None, exit_code=8)),
+                     sender=chain.operator)
+    with reverts("OutputRootMismatch"):  # the true (successful) run does not give the failure hash
+        s.enter_node(gid, graph.entry(2), sender=chain.operator)
+    with reverts("NodeStepsOutOfRange"):
+        s.enter_node(gid, _failed_entry(graph, 2, fake_final(graph, 2, output=None, exited=False, exit_code=0)),
+                     sender=chain.operator)
+    with reverts("ArgRootMismatch"):     # the inputs must still be C_1's
+        s.enter_node(gid, dataclasses.replace(_failed_entry(graph, 2, trapped),
+                                              arg_roots=[b"\x77" * 32, *graph.entry(2).arg_roots[1:]]),
+                     sender=chain.operator)
+    s.enter_node(gid, _failed_entry(graph, 2, trapped), sender=chain.operator)
+    run = graph.nodes[2].run
+    fake_hash = keccak256(trapped.encode())
+    g = s.game(gid)
+    assert not g.over_nodes and (g.lo_hash, g.hi, g.hi_hash) == (run.hashes[0], run.steps, fake_hash)
+
+    def liar(k: int) -> bytes:
+        return run.hashes[k] if k < run.steps else fake_hash
+
+    play_steps(chain, gid, liar, run.hashes.__getitem__, run, prover=chain.challenger)
+    g = s.game(gid)
+    assert g.status == GameStatus.CHALLENGER_WON and (g.lo, g.hi) == (run.steps - 1, run.steps)
+    assert s.result(res_id).status == ResultStatus.REJECTED
+
+
+def test_failure_after_the_failed_node_cannot_be_entered(chain: Chain, graph: Graph) -> None:
+    """A liar that agrees to a failure hash as C_1 (node 1 'failed') and claims node 2 ran on: no move
+    into node 2 exists, the inputs are not in a failure hash; it loses on its clock."""
+    s = chain.system
+    trapped = fake_final(graph, 1, output=None, exit_code=7)
+    c1 = _failure(graph, 1, trapped)[1]
+    rid = s.request(chain.model_id, GRAPH_INPUT)
+    res_id = s.post_graph_result(rid, graph.output, graph.c(3), graph.trace[3].proof(3), sender=chain.operator)
+    gid = s.open_game(res_id, sender=chain.challenger)
+    s.post_midpoint(gid, 1, c1, sender=chain.operator)        # mid of [0, 3] is 1
+    s.respond(gid, 1, True, sender=chain.challenger)          # a challenger that agrees (to test the defender)
+    s.post_midpoint(gid, 2, graph.c(2), sender=chain.operator)
+    s.respond(gid, 2, False, sender=chain.challenger)
+    g = s.game(gid)
+    assert (g.phase, g.lo, g.hi, g.lo_hash) == (Phase.TRANSITION, 1, 2, c1)
+    with reverts("ArgRootMismatch"):
+        s.enter_node(gid, graph.entry(2), sender=chain.operator)
+    with reverts("ArgRootMismatch"):
+        s.enter_node(gid, _failed_entry(graph, 2, fake_final(graph, 2, output=None, exit_code=7)),
+                     sender=chain.operator)
+    advance_time(s.w3, CLOCK + 1)
+    s.timeout(gid)
+    assert s.game(gid).status == GameStatus.CHALLENGER_WON

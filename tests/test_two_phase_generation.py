@@ -14,6 +14,7 @@ from minidnn.generation import encode_request, generation_model
 from minidnn.native import InputError, ModelError
 from minidnn.nodes import split_model, unrolled_position
 from minidnn.phase1 import (
+    NodeFailed,
     TransitionError,
     check_transition,
     commit,
@@ -75,16 +76,23 @@ def test_unrolled_trace_is_the_generation_bit_for_bit(split, prompt, k, temp, se
 
 
 def test_bad_requests_are_clear_errors(split):
+    """k outside 1..T is refused before anything runs (the contract refuses such a request too); a
+    request the generation loop refuses (n = 0, a prompt id >= V, a bad temperature) fails at its node,
+    which the two-phase game answers as a Failure outcome (docs/two-phase.md §3a)."""
     with pytest.raises(InputError, match="BAD_REQUEST"):
         run_trace(split, np.array([1, 0, 0, 0] + [1] * T, np.int32))        # k = 0: nothing to unroll
-    with pytest.raises(InputError, match="BAD_REQUEST"):
+    with pytest.raises(NodeFailed) as failed:
         run_trace(split, np.array([0, 1, 0, 0] + [1] * T, np.int32))        # n = 0: GenInit refuses it
-    with pytest.raises(ModelError, match="INDEX"):
+    assert failed.value.node == 1 and isinstance(failed.value.error, InputError)
+    assert "BAD_REQUEST" in str(failed.value.error) and len(failed.value.trace.commitments) == 1
+    with pytest.raises(NodeFailed) as failed:
         run_trace(split, np.array([2, 1, 0, 0, 1, V] + [0] * (T - 2), np.int32))   # a prompt id >= V
+    assert isinstance(failed.value.error, ModelError) and "INDEX" in str(failed.value.error)
     for temp_bits in (0x80000000, 0xBF800000, 0x7F800000, 0x7FC00000):       # -0.0, -1.0, inf, NaN
         request = np.array([1, 1, temp_bits, 0] + [1] * T, np.uint32).view(np.int32)
-        with pytest.raises(InputError, match="BAD_REQUEST"):
+        with pytest.raises(NodeFailed) as failed:
             run_trace(split, request)
+        assert failed.value.node == 1 and "BAD_REQUEST" in str(failed.value.error)
         with pytest.raises(InputError, match="BAD_REQUEST"):
             minidnn.Model.load(GEN).run(request)                          # the same refusal as one run
     with pytest.raises(InputError):

@@ -305,9 +305,13 @@ def test_liar_output_root_not_matching_c_j(played, moves):
 def test_liar_final_state_not_exited_or_out_of_range(played, moves):
     _, trace, commitment, _ = played["multi_input"]
     move = moves[9]
-    cases = {"NotExited": [_repack(move.final_state, exited=False),
-                           _repack(move.final_state, exit_code=3)],
-             "StepsOutOfRange": [_repack(move.final_state, step=0),
+    # a state that is no clean exit claims a failed node: C_j (a slot root here) is no failure hash,
+    # and a state still running must be at exactly maxSteps
+    cases = {"FailureMismatch": [_repack(move.final_state, exit_code=3),
+                                 _repack(move.final_state, exited=False, step=move.spec.max_steps)],
+             "StepsOutOfRange": [_repack(move.final_state, exited=False),
+                                 _repack(move.final_state, exit_code=3, step=move.spec.max_steps + 1),
+                                 _repack(move.final_state, step=0),
                                  _repack(move.final_state, step=move.spec.max_steps + 1)],
              "BadFinalState": [move.final_state[:-1]],
              "OutputProofMismatch": [_repack(move.final_state, mem_root=keccak256(b"other memory"))]}
@@ -436,3 +440,96 @@ def test_bench_command_line(tmp_path, capsys):
     assert main([str(tmp_path / "bad.mdnn")]) == 2
     assert main([str(tmp_path / "missing.mdnn")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def _failing_model() -> bytes:
+    """Relu -> Gather (a 4x2 table, indices from the Relu) -> Relu: an index >= 4 fails node 2."""
+    b = ModelBuilder().add_input("x", (4,))
+    b.add_initializer("table", np.arange(8, dtype=np.float32).reshape(4, 2))
+    b.add_node("Relu", ["x"], ["r"])
+    b.add_node("Gather", ["table", "r"], ["g"], axis=0)
+    b.add_node("Relu", ["g"], ["y"])
+    return b.set_output("y").to_bytes()
+
+
+def test_a_failing_node_ends_the_trace_with_its_failure_hash():
+    """Node 2's native run fails (index 9); its VM run exits with the same error code; the failed trace
+    stops there with C_2 the failure hash, and the Python checks accept that transition and refuse
+    another failure or a NoHalt state off maxSteps."""
+    from minidnn.format import ERROR_CODES
+    from minidnn.image import run_state
+    from minidnn.phase1 import NodeFailed, failed_trace, failure_hash, node_start_state
+
+    split = split_model(_failing_model())
+    commitment = commit(split, np.array([0, 1, 2, 3], np.float32))
+    with pytest.raises(NodeFailed) as info:
+        run_trace(split, np.array([0, 1, 9, 3], np.float32))
+    assert info.value.node == 2 and len(info.value.trace.roots) == 2
+    partial = info.value.trace
+    final, _ = run_state(node_start_state(partial, 2), commitment.spec(2).max_steps)
+    assert final.exited and final.exit_code == ERROR_CODES["INDEX"]
+    trace = failed_trace(partial, 2, final.encode())
+    assert (trace.last, trace.failed, len(trace.commitments)) == (2, 2, 3)
+    assert trace.commitments[2] == failure_hash(trace.commitments[1], 2, final.hash())
+    with pytest.raises(ValueError, match="no output"):
+        trace.output_bytes  # noqa: B018
+    with pytest.raises(ValueError, match="no failure"):
+        failed_trace(partial, 2, run_node_vm(run_trace(split, np.zeros(4, np.float32)), 2)[0].encode())
+    move, _ = transition(trace, commitment, 2, final=final)
+    assert move.c_next == trace.commitments[2] and move.output_path == () and move.slot_proof == ()
+    assert _check(commitment, trace, 2, move) == move.initial_hash
+    with pytest.raises(TransitionError, match="FailureMismatch"):
+        _check(commitment, trace, 2, move, final_state=_repack(move.final_state, exit_code=3))
+    with pytest.raises(TransitionError, match="StepsOutOfRange"):
+        _check(commitment, trace, 2, move, final_state=_repack(move.final_state, exited=False))
+    with pytest.raises(TransitionError, match="ArgProofMismatch"):     # inputs still from C_1
+        _check(commitment, trace, 2, move, c_prev=trace.commitments[2])
+
+
+def test_a_node_bound_below_its_run_is_a_no_halt():
+    """A registrant may bound a node's steps itself (commit's max_steps): a run that has not halted at
+    that bound is the node's NoHalt state, which the transition accepts at exactly maxSteps."""
+    from minidnn.image import run_state
+    from minidnn.phase1 import failed_trace, node_start_state
+
+    split = split_model(_failing_model())
+    x = np.array([0, 1, 2, 3], np.float32)
+    commitment = commit(split, x, max_steps={2: 1000})
+    assert commitment.spec(2).max_steps == 1000 and commitment.steps[1] == 1000
+    with pytest.raises(ValueError, match="outside"):
+        commit(split, x, max_steps={4: 10})
+    full = run_trace(split, x)
+    final, _ = run_state(node_start_state(full, 2), 1000)
+    assert not final.exited and final.step == 1000
+    trace = failed_trace(full, 2, final.encode())
+    move, _ = transition(trace, commitment, 2, final=final)
+    assert _check(commitment, trace, 2, move) == move.initial_hash
+    with pytest.raises(TransitionError, match="StepsOutOfRange"):
+        _check(commitment, trace, 2, move, final_state=_repack(move.final_state, step=999))
+
+
+def test_descriptors_are_cached_by_content(tmp_path, monkeypatch):
+    """cached_commit measures once per content (node sub-models, runtime.elf, the bound rule and chosen
+    bounds): a second call reads the same descriptors without running any node; a damaged file or
+    other chosen bounds measure again."""
+    from minidnn import phase1
+
+    split = split_model(_failing_model())
+    first = phase1.cached_commit(split, cache_dir=tmp_path)
+    assert first.nodes_root == commit(split).nodes_root
+    (path,) = tmp_path.glob("*.json")
+    assert path.stem == phase1.commit_key(split)
+
+    def no_vm(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(phase1, "commit", no_vm)
+        again = phase1.cached_commit(split, cache_dir=tmp_path)
+    assert (again.specs, again.steps, again.nodes_root) == (first.specs, first.steps, first.nodes_root)
+    assert again.spec_proof(2) == first.spec_proof(2)
+    path.write_text("{not json")
+    assert phase1.cached_commit(split, cache_dir=tmp_path).nodes_root == first.nodes_root
+    bounded = phase1.cached_commit(split, {2: 1000}, cache_dir=tmp_path)
+    assert bounded.spec(2).max_steps == 1000 and bounded.nodes_root != first.nodes_root
+    assert phase1.commit_key(split, {2: 1000}) != phase1.commit_key(split) and len(list(tmp_path.glob("*.json"))) == 2

@@ -30,6 +30,11 @@ contract NodeChecker {
     uint256 public constant SLOT_DEPTH = 16;
     uint256 public constant MAX_NODE_STEPS = 1 << 48;
     uint256 internal constant TREE_DEPTH = 27;
+    /// @notice Domain tag of a failed node's phase-1 state: C_j = keccak256(FAILURE_TAG, C_{j-1}, j,
+    ///         keccak256(finalState)) for a node j that exits with a non-zero code or is still running at its
+    ///         maxSteps (docs/two-phase.md §3a). A 128-byte preimage: never a slot-tree root (64 bytes).
+    ///         The value is keccak256("optimist.node-failure") (minidnn.phase1.FAILURE_TAG; tests compare them).
+    bytes32 public constant FAILURE_TAG = 0xddd540558a4d2df381c641c908d533d8c9cbdb2b63e6770664f60f8aedc9881a;
 
     error BadNodeSpec(string field, uint256 value);
     error WrongPathLength(uint256 expected, uint256 got);
@@ -40,10 +45,9 @@ contract NodeChecker {
     error SlotNotEmpty(uint256 slot, bytes32 computed, bytes32 prev);
     error OutputRootMismatch(bytes32 computed, bytes32 next);
     error BadStateLength(uint256 got);
-    error NodeNotExited();
-    error NodeExitCode(uint8 exitCode);
     error NodeStepsOutOfRange(uint64 steps, uint64 maxSteps);
     error NodeOutputMismatch(bytes32 computed, bytes32 memRoot);
+    error FailureMismatch(bytes32 computed, bytes32 next);
 
     /// @notice Check a transition move. `move` is abi.encode(gameId, j, spec, specProof, argRoots, argProofs,
     ///         finalState, outputRoot, outputPath, slotProof) (Optimist.enterNode's arguments). `shape` packs the
@@ -84,14 +88,23 @@ contract NodeChecker {
             root = slotRoot(argRoots[i], spec.args[i] + shift, argProofs[i]);
             if (root != prev) revert ArgRootMismatch(i, root, prev);
         }
-        // 3. slot j is empty in C_{j-1}, and C_j is C_{j-1} with outputRoot at slot j
-        root = slotRoot(bytes32(0), j, slotProof);
-        if (root != prev) revert SlotNotEmpty(j, root, prev);
-        root = slotRoot(outputRoot, j, slotProof);
-        if (root != next) revert OutputRootMismatch(root, next);
-        // 4. the claimed final state exited with code 0 within maxSteps, outputRoot at its output region
-        steps = checkFinal(spec, finalState, outputRoot, outputPath);
         finalHash = keccak256(finalState);
+        if (isSuccess(finalState)) {
+            // 3. slot j is empty in C_{j-1}, and C_j is C_{j-1} with outputRoot at slot j
+            root = slotRoot(bytes32(0), j, slotProof);
+            if (root != prev) revert SlotNotEmpty(j, root, prev);
+            root = slotRoot(outputRoot, j, slotProof);
+            if (root != next) revert OutputRootMismatch(root, next);
+            // 4. the claimed final state exited with code 0 within maxSteps, outputRoot at its output region
+            steps = checkFinal(spec, finalState, outputRoot, outputPath);
+        } else {
+            // 3'-4'. a failed node: C_j is the failure hash of (C_{j-1}, j, finalState), which exited with a
+            // non-zero code within maxSteps or is still running at exactly maxSteps (outputRoot, outputPath
+            // and slotProof are not used)
+            steps = checkFailed(spec, finalState);
+            root = failureHash(prev, j, finalHash);
+            if (root != next) revert FailureMismatch(root, next);
+        }
         // 5. the node's initial state from the descriptor and the argument roots
         bytes32 memRoot = RegionMerkle.climb(
             inputRoot(spec, argRoots), uint256(spec.inputBase) >> (5 + inLevel), spec.inputPath
@@ -107,6 +120,11 @@ contract NodeChecker {
         uint256 last = (uint64(shape) - (shape >> 128)) / period;   // k - 1
         uint256 t = (j - 2) / period;
         return (t < last ? t : last) * period;
+    }
+
+    /// @notice The phase-1 state after node `j` failed (see FAILURE_TAG).
+    function failureHash(bytes32 prev, uint256 j, bytes32 finalStateHash) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(FAILURE_TAG, prev, j, finalStateHash));
     }
 
     /// @notice Root of the slot tree from `leaf` at `slot` and its SLOT_DEPTH siblings (bottom-up).
@@ -166,7 +184,33 @@ contract NodeChecker {
         if (root != spec.imageRoot) revert InputPathMismatch(root, spec.imageRoot);
     }
 
-    /// @dev Check 4: exited, exit code 0, 1 <= step <= maxSteps, outputRoot at the output region of memRoot.
+    /// @dev True if the packed state exited with code 0 (a successful node run claim; any length, the
+    ///      checks that follow reject a malformed state).
+    function isSuccess(bytes memory finalState) internal pure returns (bool) {
+        if (finalState.length != PackedState.STATE_SIZE) return true;
+        uint256 word;
+        assembly ("memory-safe") {
+            word := mload(add(finalState, 64))
+        }
+        return uint8(word >> 112) != 0 && uint8(word >> 120) == 0;
+    }
+
+    /// @dev Check 4 of a failed node: exited with a non-zero code at 1 <= step <= maxSteps, or not exited at
+    ///      exactly maxSteps.
+    function checkFailed(NodeSpec memory spec, bytes memory finalState) internal pure returns (uint64 steps) {
+        uint256 word;
+        assembly ("memory-safe") {
+            word := mload(add(finalState, 64))
+        }
+        steps = uint64(word >> 48);
+        bool exited = uint8(word >> 112) != 0;
+        if (exited ? steps == 0 || steps > spec.maxSteps : steps != spec.maxSteps) {
+            revert NodeStepsOutOfRange(steps, spec.maxSteps);
+        }
+    }
+
+    /// @dev Check 4 of a successful node (exited with code 0: `isSuccess`): 1 <= step <= maxSteps, outputRoot at
+    ///      the output region of memRoot.
     function checkFinal(NodeSpec memory spec, bytes memory finalState, bytes32 outputRoot, bytes32[] memory path)
         internal
         pure
@@ -179,10 +223,7 @@ contract NodeChecker {
             memRoot := mload(add(finalState, 32))
             word := mload(add(finalState, 64))
         }
-        uint8 exitCode = uint8(word >> 120);   // byte 48 of the state
-        steps = uint64(word >> 48);            // bytes 50..57
-        if (uint8(word >> 112) == 0) revert NodeNotExited();   // byte 49
-        if (exitCode != 0) revert NodeExitCode(exitCode);
+        steps = uint64(word >> 48);            // bytes 50..57 (exited with code 0: isSuccess)
         if (steps == 0 || steps > spec.maxSteps) revert NodeStepsOutOfRange(steps, spec.maxSteps);
         uint256 level = RegionMerkle.levelOf(spec.outputSize);
         if (path.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, path.length);

@@ -174,6 +174,7 @@ contract Optimist is ModelRegistry {
     error StepsOutOfRange(uint64 steps, uint64 maxSteps);
     error RunNotFinished(uint64 steps, uint64 maxSteps);
     error OutputNotEmpty();
+    error NodeNotFailed(uint8 exitCode, uint64 steps);
     error WrongOutputLength(uint256 expected, uint256 got);
     error OutputProofMismatch(bytes32 computed, bytes32 memRoot);
     error UnknownResult(uint256 resultId);
@@ -614,6 +615,7 @@ contract Optimist is ModelRegistry {
         }
         uint256 unrolled = _unrolled[requestId];   // a generation request's M (docs/two-phase.md §10)
         if (unrolled != 0) steps = uint64(unrolled);
+        if (finalState.length == 64 + PackedState.STATE_SIZE) return _checkFailedClaim(finalState, output, outputProof, steps);
         if (finalState.length != 32) revert BadStateLength(finalState.length);
         if (output.length != gm.outputLength) revert WrongOutputLength(gm.outputLength, output.length);
         if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);
@@ -621,6 +623,30 @@ contract Optimist is ModelRegistry {
         bytes32 root = RegionMerkle.climb(_tensorRoot(output), steps, outputProof);
         if (root != finalHash) revert OutputProofMismatch(root, finalHash);
         return (steps, Outcome.Success, 0, finalHash, true);
+    }
+
+    /// @dev A graph model's failure claim: `claim` is C_{j-1} (32 bytes), j (a 32-byte word, 1..nodeCount) and
+    ///      node j's packed final state, which exited with a non-zero code (Failure) or did not exit (NoHalt;
+    ///      its step must be node j's maxSteps, checked at the transition). The result's steps is j and its
+    ///      finalStateHash the failure hash C_j (NodeChecker.failureHash); no output (docs/two-phase.md §3a).
+    function _checkFailedClaim(bytes calldata claim, bytes calldata output, bytes32[] calldata outputProof, uint64 m)
+        private
+        view
+        returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph)
+    {
+        if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
+        uint256 j = uint256(bytes32(claim[32:64]));
+        if (j == 0 || j > m) revert BadParameter("node", j);
+        bytes calldata state = claim[64:];
+        (, uint8 code, bool exited, uint64 nodeSteps) = PackedState.summary(state);
+        if (exited) {
+            if (code == 0 || nodeSteps == 0) revert NodeNotFailed(code, nodeSteps);
+            (outcome, exitCode) = (Outcome.Failure, code);
+        } else {
+            outcome = Outcome.NoHalt;
+        }
+        finalHash = nodeChecker.failureHash(bytes32(claim[0:32]), j, keccak256(state));
+        return (uint64(j), outcome, exitCode, finalHash, true);
     }
 
     /// @dev The defender moves in Midpoint and Transition; the challenger in Response and Proof.

@@ -288,18 +288,23 @@ def stage_dispute_two_phase(s: Subject) -> dict[str, Any]:
     """A full two-phase dispute on anvil (lie in phase 1; challenger.graph_games, optimist.bench.two_phase)."""
     from challenger.graph_games import GraphModel
     from challenger.models import ModelError
-    from optimist.bench.two_phase import measure_two_phase_dispute
+    from optimist.bench.two_phase import measure_time_to_post, measure_two_phase_dispute
 
     try:
-        model = GraphModel(s.path, s.name)
+        model = GraphModel(s.path, s.name, cache=False)    # commit_s: the descriptors measured afresh
     except ModelError as exc:
         raise Unmeasurable(f"not a two-phase graph model: {exc}") from None
+    post_s, native_s = measure_time_to_post(model, s.input_bytes, s.reps)
     d = measure_two_phase_dispute(model, s.input_bytes, "anvil")
     s.notes["dispute_two_phase"] = (f"{d.nodes} nodes, node {d.node} ({d.node_op}) disputed, "
-                                    f"{d.transactions} transactions")
+                                    f"{d.transactions} transactions; peak RSS of the process (both daemons "
+                                    f"and every earlier stage) {d.peak_rss_mb:.0f} MiB")
     return {"dispute_two_phase_s": d.total_s, "dispute_two_phase_game_s": d.game_s,
             "dispute_two_phase_phase1_rounds": d.phase1_rounds, "dispute_two_phase_phase2_rounds": d.phase2_rounds,
+            "dispute_two_phase_rounds": d.phase1_rounds + d.phase2_rounds,
             "dispute_two_phase_node_steps": d.node_steps, "dispute_two_phase_model_steps": d.model_steps,
+            "dispute_two_phase_node_share": d.node_steps / d.model_steps,
+            "dispute_two_phase_post_s": post_s, "dispute_two_phase_post_over_native": post_s / native_s,
             "dispute_two_phase_commit_s": d.commit_s, "dispute_two_phase_operator_gas": d.operator_gas,
             "dispute_two_phase_challenger_gas": d.challenger_gas, "dispute_two_phase_enter_gas": d.enter_gas,
             "dispute_two_phase_prove_gas": d.prove_gas}

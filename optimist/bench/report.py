@@ -198,3 +198,50 @@ def scaling_plot(reports: list[dict[str, Any]], path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _points_by(reports: list[dict[str, Any]], size: str, key: str) -> list[tuple[float, float, str]]:
+    """(model size, figure, model name) of every model measured for both, one point per model name (the
+    last report's wins), sorted by size."""
+    by_name: dict[str, tuple[float, float, str]] = {}
+    for rep in reports:
+        for m in rep.get("models", []):
+            f = m["figures"]
+            if is_measured(f.get(size, "")) and is_measured(f.get(key, "")) and size in f and key in f:
+                by_name[m["name"]] = (float(f[size]), float(f[key]), m["name"])
+    return sorted(by_name.values())
+
+
+DISPUTE_SERIES = (("dispute_anvil_s", "o", "tab:green", "single-phase: bisection over the whole model's VM steps"),
+                  ("dispute_two_phase_s", "s", "tab:purple",
+                   "two-phase: nodes natively, then one node's VM steps"))
+
+
+def dispute_plot(reports: list[dict[str, Any]], path: Path) -> Path | None:
+    """Full dispute time on anvil (a lying operator against an honest challenger, request -> resolved)
+    against model parameters, for both game kinds (log-log); None if no model has either figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(key, style, color, label, _points_by(reports, "parameters", key))
+              for key, style, color, label in DISPUTE_SERIES]
+    if not any(pts for *_, pts in series):
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for _, style, color, label, pts in series:
+        if pts:
+            ax.loglog([p[0] for p in pts], [p[1] for p in pts], style, color=color, label=label)
+            for x, y, name in pts:
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, -4), fontsize=7, color=color)
+    ax.set_xlabel("model parameters")
+    ax.set_ylabel("full dispute on anvil, seconds")
+    ax.set_title("dispute time vs model size, by game kind (`optimist bench`)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -20,6 +20,7 @@ from optimist.bench.run import REPO, BenchUsageError, mdnn_for
 RESULTS_JSON = REPO / "docs" / "bench-results.json"
 SCALING_JSON = REPO / "docs" / "bench-scaling.json"
 PLOT = REPO / "docs" / "bench-scaling.png"
+DISPUTE_PLOT = REPO / "docs" / "bench-disputes.png"
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 SCALING_SCRIPT = REPO / "examples" / "scaling" / "build_mlps.py"
 SCALING_BUDGET_S = 600.0
@@ -78,7 +79,8 @@ def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_docs(report: dict[str, Any], merge: bool = False) -> list[Path]:
-    """Store the report's JSON, rewrite BENCHMARKS.md's generated section and the scaling plot.
+    """Store the report's JSON, rewrite BENCHMARKS.md's generated section, the scaling plot and the
+    dispute plot (both game kinds against model size).
     With `merge`, the stored report keeps its other models (and contract figures) and takes the
     measured models in."""
     target = SCALING_JSON if report["mode"] == "scaling" else RESULTS_JSON
@@ -96,7 +98,7 @@ def update_docs(report: dict[str, Any], merge: bool = False) -> list[Path]:
             text = R.replace_section(text, R.BEGIN, R.END, R.markdown(report))
         BENCHMARKS_MD.write_text(text)
         written.append(BENCHMARKS_MD)
-    plot = R.scaling_plot(reports, PLOT)
-    if plot:
-        written.append(plot)
+    for plot in (R.scaling_plot(reports, PLOT), R.dispute_plot(reports, DISPUTE_PLOT)):
+        if plot:
+            written.append(plot)
     return written

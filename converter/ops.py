@@ -56,8 +56,8 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def supported_ops() -> list[str]:
-    """ONNX op types the converter accepts."""
-    return sorted(HANDLERS)
+    """ONNX op types the converter accepts (QGemm only comes from folding a QDQ Gemm)."""
+    return sorted(op for op in HANDLERS if op != "QGemm")
 
 
 # Ops the converter folds into constants when their inputs are static (never run by minidnn).
@@ -86,6 +86,9 @@ def canonicalize(graph: Graph) -> Graph:
 def _canonical(graph: Graph, node: Node) -> list[Node]:
     if node.domain == "ai.onnx.ml" and f"ai.onnx.ml.{node.op}" in HANDLERS:
         return HANDLERS[f"ai.onnx.ml.{node.op}"](graph, node)
+    if node.domain == "com.microsoft" and node.op.startswith("Q"):
+        raise UnsupportedOpError(node.name, node.op, "onnxruntime's quantized contrib ops (QuantFormat.QOperator) "
+                                 "are not supported: quantize with quant_format=QuantFormat.QDQ (the default)")
     if node.domain not in ("", "ai.onnx"):
         raise UnsupportedOpError(node.name, node.op, f"domain '{node.domain}' is not supported"
                                  + (" (supported ai.onnx.ml ops: Scaler, Normalizer, LinearRegressor, "
@@ -966,4 +969,5 @@ def _finish(g: Graph, node: Node, nodes: list[Node], src: str) -> list[Node]:
     return [*nodes, reshape(g, node, src, final, "out", node.outputs[0])]
 
 
-from converter import ops_ml  # noqa: E402, F401  (registers the ai.onnx.ml handlers)
+# registers the ai.onnx.ml and the quantized ops' handlers
+from converter import ops_ml, ops_quant  # noqa: E402, F401

@@ -61,7 +61,7 @@ static int fits_int32(uint32_t out, uint32_t s, uint32_t k, uint32_t d) {
 
 /* Kernel taps [k0, k1) whose input coordinate start + k * d lies in [0, len): the padding is
  * skipped, the summation order over the remaining taps is unchanged. */
-static void valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0,
+void md_valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0,
                        uint32_t *k1) {
   int32_t lo = start < 0 ? (int32_t)(((uint32_t)(-start) + d - 1) / d) : 0;
   int32_t room = (int32_t)len - start, hi = room <= 0 ? 0 : (int32_t)(((uint32_t)room + d - 1) / d);
@@ -104,11 +104,11 @@ __attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const
       for (uint32_t i = 0; i < oh; i++) {
         int32_t r0 = (int32_t)(i * w.sh) - (int32_t)w.pt; /* input row of kernel row 0 */
         uint32_t ki0, ki1;
-        valid_taps(r0, w.kh, w.dh, h, &ki0, &ki1);
+        md_valid_taps(r0, w.kh, w.dh, h, &ki0, &ki1);
         for (uint32_t j = 0; j < ow; j++) {
           int32_t c0 = (int32_t)(j * w.sw) - (int32_t)w.pl;
           uint32_t kj0, kj1;
-          valid_taps(c0, w.kw, w.dw, wd, &kj0, &kj1);
+          md_valid_taps(c0, w.kw, w.dw, wd, &kj0, &kj1);
           float32_t acc = md_f32(0);
           for (uint32_t ci = 0; ci < icg; ci++) {
             const float32_t *xc = xg + ci * h * wd, *wc = wo + ci * w.kh * w.kw;

@@ -28,14 +28,19 @@ from converter.op_helpers import bad_attr, canon, handles, out_shape, reshape, s
 # Canonical ops that read or write integer tensors (their integer constants stay integers).
 INTEGER_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearMatMul", "MatMulInteger", "QLinearConv",
                "ConvInteger", "QGemm"}
-# Shape-only ops that carry an integer tensor unchanged (the runtime copies the words).
-PASS_THROUGH = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+# Ops that carry an integer tensor's values (the runtime copies or compares the words).
+PASS_THROUGH = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "MaxPool"}
 # Float ops that may sit between a DequantizeLinear and a QuantizeLinear of the QDQ format:
 # onnxruntime either leaves them in float or drops the Q/DQ pair around them, and both give the
 # integers the float op gives (they only select, move or clamp values).
 EXACT_BETWEEN_QDQ = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity",
                      "Relu", "Clip", "Slice", "Gather", "Resize"}
 FOLDABLE = {"MatMul", "Gemm", "Conv"}
+# DequantizeLinear -> op -> QuantizeLinear with the same (positive) scale and zero point is the op
+# on the integers: dequantization is increasing and QuantizeLinear(DequantizeLinear(v)) = v (the
+# float32 round trip of |v - zp| <= 255 is off by far less than 0.5), so selecting or moving values
+# commutes with it (onnxruntime drops such Q/DQ pairs the same way).
+INTEGER_BETWEEN_QDQ = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 
 ONNX_TO_NUMPY = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32}
 # index of the output zero point of each quantizing op (its dtype is the output's)
@@ -352,6 +357,24 @@ def _int32_bias(g: Graph, node: Node, name: str, dq_x: Node, dq_w: Node) -> str:
     return set_const(g, dq_b.inputs[0] + "_i32", bias.astype(np.int32))
 
 
+def _same_params(g: Graph, node: Node, q: Node | None) -> bool:
+    """`node` reads one DequantizeLinear and is read by one QuantizeLinear of the same per-tensor
+    positive scale and zero point (dtype included)."""
+    dq = _dq_of(g, node.inputs[0]) if node.inputs else None
+    if dq is None or q is None or q.op != "QuantizeLinear" or q.domain or any(_dq_of(g, i) for i in node.inputs[1:] if i):
+        return False
+    if dq.inputs[0] in g.consts or int(q.attrs.get("saturate", 1)) != 1:
+        return False
+    params = []
+    for n in (dq, q):
+        scale = g.consts.get(n.inputs[1])
+        zp = g.consts.get(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else np.zeros((), np.uint8)
+        if scale is None or zp is None or scale.size != 1 or scale.dtype != np.float32 or not scale.ravel()[0] > 0:
+            return False
+        params.append((scale.ravel()[0].tobytes(), zp.dtype, int(zp.ravel()[0])))
+    return params[0] == params[1] and data_dtype(g, dq.inputs[0]) == params[0][1]
+
+
 def fold_qdq(g: Graph) -> None:
     """Fold DequantizeLinear -> MatMul/Gemm/Conv -> QuantizeLinear into integer nodes; refuse
     float ops between DequantizeLinear and QuantizeLinear whose onnxruntime result is not the
@@ -371,6 +394,12 @@ def fold_qdq(g: Graph) -> None:
             g.nodes.remove(q)
             continue
         q = _single_reader(g, node.outputs[0]) if node.outputs else None
+        if node.op in INTEGER_BETWEEN_QDQ and _same_params(g, node, q):
+            dq = _dq_of(g, node.inputs[0])
+            node.inputs[0] = dq.inputs[0]
+            node.outputs[0] = q.outputs[0]
+            g.nodes.remove(q)
+            continue
         if q is not None and q.op == "QuantizeLinear" and node.op not in EXACT_BETWEEN_QDQ | {"QuantizeLinear",
                                                                                              "DequantizeLinear"}:
             errors.append(_refuse(node, "onnxruntime runs DequantizeLinear -> "

@@ -165,12 +165,13 @@ static int load_attrs(const uint8_t *blob, uint32_t len, uint32_t off, uint32_t 
 }
 
 /* Ops that read or write int8 / uint8 tensors and int32 values and check their dtypes
- * themselves (the integer path and the shape-only copies). */
+ * themselves (the integer path, the shape-only copies and MaxPool). */
 static int integer_op(uint32_t op) {
   switch (op) {
     case MD_OP_QUANTIZE_LINEAR: case MD_OP_DEQUANTIZE_LINEAR: case MD_OP_QLINEAR_MATMUL:
     case MD_OP_MATMUL_INTEGER: case MD_OP_QLINEAR_CONV: case MD_OP_CONV_INTEGER: case MD_OP_QGEMM:
     case MD_OP_IDENTITY: case MD_OP_RESHAPE: case MD_OP_FLATTEN: case MD_OP_SQUEEZE: case MD_OP_UNSQUEEZE:
+    case MD_OP_MAX_POOL:
       return 1;
     default:
       return 0;

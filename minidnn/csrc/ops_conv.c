@@ -193,7 +193,9 @@ static int pool(const md_node *node, const md_tensor *const *in, md_tensor *cons
   if (rc) return rc;
   const md_tensor *x = in[0];
   md_tensor *y = out[0];
-  if (!is_4d_f32(x) || y->ndim != 4) return MD_ERR_SHAPE;
+  /* MaxPool also runs on int8 / uint8 tensors (the integer path): compared as integers */
+  int ints = kind == POOL_MAX && (x->dtype == MD_DTYPE_I8 || x->dtype == MD_DTYPE_U8);
+  if ((!is_4d_f32(x) && !(ints && x->ndim == 4)) || y->ndim != 4 || y->dtype != x->dtype) return MD_ERR_SHAPE;
   window w;
   int32_t ceil_mode, include_pad;
   if ((rc = read_window(node, 0, 0, 1, &w))) return rc;
@@ -210,7 +212,8 @@ static int pool(const md_node *node, const md_tensor *const *in, md_tensor *cons
     const float32_t *xp = x->data + p * h * wd;
     for (uint32_t i = 0; i < oh; i++) {
       for (uint32_t j = 0; j < ow; j++) {
-        float32_t acc = md_f32(kind == POOL_MAX ? 0xff800000u : 0); /* -inf or +0 */
+        /* -inf, +0, or the integer type's least value */
+        float32_t acc = md_f32(ints ? (x->dtype == MD_DTYPE_I8 ? 0xffffff80u : 0) : kind == POOL_MAX ? 0xff800000u : 0);
         uint32_t count = 0, padded_count = 0;
         int nan = 0;
         for (uint32_t ki = 0; ki < w.kh; ki++) {
@@ -223,7 +226,9 @@ static int pool(const md_node *node, const md_tensor *const *in, md_tensor *cons
             if (r < w.pt || r - w.pt >= h || col < w.pl || col - w.pl >= wd) continue;
             float32_t v = xp[(r - w.pt) * wd + (col - w.pl)];
             count++;
-            if (kind == POOL_AVG) {
+            if (ints) {
+              if ((int32_t)v.v > (int32_t)acc.v) acc = v;
+            } else if (kind == POOL_AVG) {
               acc = f32_add(acc, v);
             } else if ((v.v & 0x7fffffffu) > 0x7f800000u) {
               nan = 1;

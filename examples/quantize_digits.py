@@ -31,7 +31,12 @@ MAX_ACCURACY_DROP = 0.01
 
 def quantize(source: Path, images: np.ndarray, per_channel: bool = False) -> onnx.ModelProto:
     """quantize_static in the QDQ format, calibrated on `images` (n, 1, 28, 28) one by one."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -79,6 +79,13 @@ def test_quantize_inexact_scale_divides(dtype: int) -> None:
     exact(q_dq(dtype, np.array(s), zp, list(x.shape)), [x], vm=False)
 
 
+def test_quantize_without_zero_point_is_uint8() -> None:
+    m = model([helper.make_node("QuantizeLinear", ["x", "s"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s"], ["y"])],
+              [1, 50], [1, 50], {"s": np.array(0.02, np.float32)})
+    exact(m, [rnd(1, 50, seed=1, scale=3.0)])
+    assert mdf.read_model(convert(m).mdnn).tensors["q"].dtype == mdf.DTYPE_U8
+
+
 @pytest.mark.parametrize("dtype", [I8, U8])
 def test_quantize_per_axis(dtype: int) -> None:
     scale = np.array([0.05, 0.5, 3.0], np.float32)
@@ -110,6 +117,16 @@ def _qlinear_matmul(a_t: int, b_t: int, per_column: bool, y_scale: float, seed: 
 def test_qlinear_matmul(a_t: int, b_t: int, per_column: bool) -> None:
     m = _qlinear_matmul(a_t, b_t, per_column, 0.05)
     exact(m, [rnd(3, 23, seed=s, scale=2.0) for s in range(4)], vm=per_column)
+
+
+def test_qlinear_matmul_nd_left_operand() -> None:
+    """An N-D left operand times a 2-D right one: reshaped to 2-D around the integer kernel."""
+    m = _qlinear_matmul(U8, I8, False, 0.05)
+    m.graph.input[0].type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=2))
+    m.graph.output[0].type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=2))
+    blob = exact(m, [rnd(2, 3, 23, seed=s, scale=2.0) for s in range(2)])
+    assert [n.op for n in mdf.read_model(blob).nodes] == ["QuantizeLinear", "Reshape", "QLinearMatMul", "Reshape",
+                                                         "DequantizeLinear"]
 
 
 def test_qlinear_matmul_saturates() -> None:

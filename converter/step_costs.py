@@ -6,7 +6,7 @@ Calibrated on runtime.elf in the VM (fast runner). Ops in NOT_MEASURED kept earl
 STARTUP = 1619
 PER_MAC = {
     'Gemm': 137, 'MatMul': 137, 'Conv': 136, 'ConvTranspose': 116, 'QLinearMatMul': 10, 'QGemm': 10,
-    'MatMulInteger': 10, 'QLinearConv': 18, 'ConvInteger': 18
+    'MatMulInteger': 10, 'QLinearConv': 15, 'ConvInteger': 15
 }
 PER_ELEMENT = {
     'Identity': 8, 'Reshape': 8, 'Flatten': 8, 'Squeeze': 8, 'Unsqueeze': 8, 'Transpose': 30,
@@ -20,12 +20,12 @@ PER_ELEMENT = {
     13, 'Floor': 27, 'Ceil': 27, 'Max': 59, 'Min': 59, 'LessOrEqual': 45, 'GreaterOrEqual': 45,
     'And': 16, 'Or': 15, 'Xor': 18, 'ArgMax': 0, 'ArgMin': 0, 'DequantizeLinear': 115,
     'QuantizeLinear': 245, 'QLinearMatMul': 224, 'QGemm': 224, 'MatMulInteger': 224, 'QLinearConv':
-    221, 'ConvInteger': 221
+    235, 'ConvInteger': 235
 }
 PER_WINDOW_ELEMENT = {
     'MaxPool': 64, 'AveragePool': 158, 'GlobalAveragePool': 75, 'ReduceSum': 98, 'ReduceMean': 105,
     'ReduceMax': 87, 'ArgMax': 36, 'ArgMin': 36
 }
 CONV_TRANSPOSE_COLUMN = 45
-RUNTIME_SHA256 = 'a39027df04bd3b16ed536762973d659bdac20f02abfcc7d36f4fa6e7c74e2a93'
+RUNTIME_SHA256 = 'cdb71c3ebb48e0e93bd1e8c32f0683865103bbf53128bc2217fa0ff97ef0103c'
 NOT_MEASURED = []

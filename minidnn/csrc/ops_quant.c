@@ -117,12 +117,9 @@ int op_dequantize_linear(const md_node *node, const md_tensor *const *in, md_ten
 static int32_t idot(const float32_t *a, uint32_t sa, const float32_t *b, uint32_t sb, uint32_t n, uint32_t za,
                     uint32_t zb) {
   const uint32_t *pa = (const uint32_t *)(const void *)a, *pb = (const uint32_t *)(const void *)b;
+  const uint32_t *pe = pa + n * sa;
   uint32_t acc = 0;
-  for (uint32_t k = 0; k < n; k++) {
-    acc += (*pa - za) * (*pb - zb);
-    pa += sa;
-    pb += sb;
-  }
+  for (; pa != pe; pa += sa, pb += sb) acc += (*pa - za) * (*pb - zb);
   return (int32_t)acc;
 }
 
@@ -298,16 +295,18 @@ static int qconv(const md_node *node, const qconv_args *q, md_tensor *y) {
           uint32_t kj0, kj1;
           md_valid_taps(c0, kw, dw, wd, &kj0, &kj1);
           uint32_t acc = 0;
+          uint32_t taps_w = kj1 - kj0, row_step = dh * wd;
           for (uint32_t ci = 0; ci < icg; ci++) {
-            const uint32_t *xc = xg + ci * h * wd, *wc = wo + ci * kh * kw;
-            for (uint32_t ki = ki0; ki < ki1; ki++) {
-              /* padding taps hold the zero point: their terms are 0 and skipped */
-              const uint32_t *xp = xc + (uint32_t)(r0 + (int32_t)(ki * dh)) * wd + (uint32_t)(c0 + (int32_t)(kj0 * dw));
-              const uint32_t *wp = wc + ki * kw + kj0;
-              for (uint32_t kj = kj0; kj < kj1; kj++) {
-                acc += (*xp - zx) * (*wp - zw);
-                xp += dw;
-                wp++;
+            /* padding taps hold the zero point: their terms are 0 and skipped */
+            const uint32_t *xr = xg + ci * h * wd + (uint32_t)(r0 + (int32_t)(ki0 * dh)) * wd +
+                                 (uint32_t)(c0 + (int32_t)(kj0 * dw));
+            const uint32_t *wr = wo + ci * kh * kw + ki0 * kw + kj0;
+            for (uint32_t ki = ki0; ki < ki1; ki++, xr += row_step, wr += kw) {
+              const uint32_t *xp = xr, *wp = wr, *we = wr + taps_w;
+              if (dw == 1) {
+                while (wp < we) acc += (*xp++ - zx) * (*wp++ - zw);
+              } else {
+                for (; wp < we; xp += dw) acc += (*xp - zx) * (*wp++ - zw);
               }
             }
           }

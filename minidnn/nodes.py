@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minidnn.format import (
-    DTYPE_I32,
+    DTYPE_F32,
     FLAG_GENERATE,
     KIND_CONSTANT,
     KIND_VALUE,
@@ -118,7 +118,7 @@ class SlotTree:
 
 
 def _dtype(code: int) -> str:
-    return "<i4" if code == DTYPE_I32 else "<f4"
+    return "<f4" if code == DTYPE_F32 else "<i4"   # integer tensors (int32, int8, uint8) are int32 words
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,7 +261,7 @@ def _sub_model(graph: ModelGraph, node: Node, arg_names: list[str], used: set[st
         if name and name not in tensors:
             tensors[name] = graph.tensors[name]
     out = graph.tensors[node.outputs[0]]
-    tensors[out.name] = Tensor(out.name, out.shape)
+    tensors[out.name] = Tensor(out.name, out.shape, dtype=out.dtype)
     nodes.append(Node(node.op, list(node.inputs), [out.name], dict(node.attrs)))
     return write_model(ModelGraph(tensors, nodes, input_name, out.name))
 
@@ -295,8 +295,8 @@ def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
         if not arg_names:
             raise SplitError(f"{where}: no run-time input (computed from constants only); fold it first")
         dtypes = tuple(graph.tensors[a].dtype for a in arg_names)
-        if len(arg_names) > 1 and DTYPE_I32 in dtypes:
-            raise SplitError(f"{where}: an int32 tensor must be the node's only run-time input")
+        if len(arg_names) > 1 and any(d != DTYPE_F32 for d in dtypes):
+            raise SplitError(f"{where}: an integer tensor (int32, int8 or uint8) must be the node's only run-time input")
         sub = _sub_model(graph, node, arg_names, used)
         try:
             native = Model.load(sub)

@@ -341,3 +341,24 @@ def test_format_int8_constants_round_trip_and_range() -> None:
     np.testing.assert_array_equal(minidnn.infer(blob, np.zeros((1, 4), np.float32)), [[-64.0, 63.5, 0.0, 2.5]])
     with pytest.raises(mdf.FormatError, match=r"uint8 needs integers in \[0, 255\]"):
         mdf.ModelBuilder().add_initializer("bad", np.array([256]), mdf.DTYPE_U8)
+
+
+def test_quantized_graph_splits_for_two_phase_games() -> None:
+    """Every node of a quantized model is its own sub-model (int8 inputs and outputs as int32 words):
+    the native trace ends in the whole model's output and every node's VM run matches it."""
+    from pathlib import Path
+
+    from minidnn import phase1
+    from minidnn.nodes import split_model
+
+    blob = convert(Path(__file__).resolve().parent.parent / "examples" / "models" / "mlp_digits_int8.onnx").mdnn
+    split = split_model(blob)
+    assert [(n.op, n.arg_dtypes) for n in split.nodes] == [
+        ("Reshape", (mdf.DTYPE_F32,)), ("QuantizeLinear", (mdf.DTYPE_F32,)), ("QGemm", (mdf.DTYPE_I8,)),
+        ("QGemm", (mdf.DTYPE_I8,)), ("DequantizeLinear", (mdf.DTYPE_I8,))]
+    x = rnd(1, 1, 28, 28, seed=4)
+    trace = phase1.run_trace(split, x)
+    assert trace.output_bytes == minidnn.infer(blob, x).tobytes()
+    q = np.frombuffer(trace.tensors[3], "<i4")
+    assert q.min() >= -128 and q.max() <= 127
+    phase1.commit(split, x)   # raises NodeRunError if a node's VM output differs from the trace

@@ -16,7 +16,8 @@
 static uint32_t round32(uint32_t n) { return (n + 31u) & ~31u; }
 
 int md_generate_plan(md_info *info) {
-  if (info->input_dtype != MD_DTYPE_I32 || info->input_ndim == 0 || info->output_ndim < 2)
+  if (info->input_dtype != MD_DTYPE_I32 || info->output_dtype != MD_DTYPE_F32 || info->input_ndim == 0 ||
+      info->output_ndim < 2)
     return MD_ERR_BAD_TENSOR;
   uint32_t t = info->input_dims[info->input_ndim - 1];
   uint32_t v = info->output_dims[info->output_ndim - 1];

@@ -37,12 +37,10 @@ static int check_array(uint32_t off, uint32_t count, uint32_t elsize, uint32_t l
 }
 
 /* Validates one tensor record and returns its element count in *size. */
-/* The model input (is_input) is float32 or int32; which ops may read or write integer tensors
- * is checked per node (load_step). */
-static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, int is_input, uint32_t *size) {
+/* Which ops may read or write integer tensors is checked per node (load_step). */
+static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, uint32_t *size) {
   uint32_t kind = rd(blob, rec), dtype = rd(blob, rec + 4), ndim = rd(blob, rec + 8);
   if (kind > KIND_CONSTANT || dtype > MD_DTYPE_U8 || ndim > MD_MAX_DIMS) return MD_ERR_BAD_TENSOR;
-  if (is_input && dtype != MD_DTYPE_F32 && dtype != MD_DTYPE_I32) return MD_ERR_BAD_TENSOR;
   uint32_t n = 1;
   for (uint32_t d = 0; d < MD_MAX_DIMS; d++) {
     uint32_t dim = rd(blob, rec + 12 + 4 * d);
@@ -85,7 +83,6 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   if (rc) return rc;
   if (input >= n_t || output >= n_t) return MD_ERR_BAD_TENSOR;
   if (rd(blob, t_off + TENSOR_REC * input) != KIND_VALUE) return MD_ERR_BAD_TENSOR;
-  if (rd(blob, t_off + TENSOR_REC * output + 4) != MD_DTYPE_F32) return MD_ERR_BAD_TENSOR;
 
   /* Arena: the same allocations md_load makes, in any order (sizes add up the same). */
   uint64_t need = round32(n_t * (uint32_t)sizeof(md_tensor)) + (uint64_t)round32(n_t);
@@ -94,7 +91,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
     return MD_ERR_ARENA;
   for (uint32_t i = 0; i < n_t; i++) {
     uint32_t rec = t_off + TENSOR_REC * i, size = 0;
-    rc = check_tensor(blob, len, rec, i == input, &size);
+    rc = check_tensor(blob, len, rec, &size);
     if (rc) return rc;
     if (i == input) {
       info->input_ndim = rd(blob, rec + 8);
@@ -106,6 +103,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
       info->output_ndim = rd(blob, rec + 8);
       for (uint32_t d = 0; d < MD_MAX_DIMS; d++) info->output_dims[d] = rd(blob, rec + 12 + 4 * d);
       info->output_size = size;
+      info->output_dtype = rd(blob, rec + 4);
     }
     if (rd(blob, rec) == KIND_VALUE && i != input && i != output) need += round32(4 * size);
   }
@@ -119,7 +117,6 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   info->arena_bytes = (uint32_t)need;
   info->n_tensors = n_t;
   info->n_nodes = n_n;
-  info->output_dtype = MD_DTYPE_F32;
   info->flags = flags;
   info->context = 0;
   info->vocab = 0;

@@ -330,6 +330,18 @@ def test_runtime_checks_quantization_parameters() -> None:
     assert err.value.code == mdf.ERROR_CODES["SHAPE"]
 
 
+def test_runtime_refuses_zero_points_out_of_range() -> None:
+    """A forged int8 zero point of 200 (the writer refuses it; patched in the table): BAD_ATTRIBUTE."""
+    b = mdf.ModelBuilder().add_input("x", (1, 4))
+    b.add_initializer("s", np.array(0.5, np.float32)).add_initializer("z", np.array(200), mdf.DTYPE_U8)
+    b.add_node("QuantizeLinear", ["x", "s", "z"], ["q"], dtypes=[mdf.DTYPE_I8])
+    b.add_node("DequantizeLinear", ["q", "s", "z"], ["y"]).set_output("y")
+    b.tensors["z"].dtype = mdf.DTYPE_I8
+    with pytest.raises(minidnn.ModelError) as err:
+        minidnn.infer(b.to_bytes(), np.zeros((1, 4), np.float32))
+    assert err.value.code == mdf.ERROR_CODES["BAD_ATTRIBUTE"]
+
+
 def test_format_int8_constants_round_trip_and_range() -> None:
     b = _builder_q(mdf.DTYPE_I8)
     b.add_initializer("w", np.array([[-128, 127, 0, 5]], np.int8), mdf.DTYPE_I8)

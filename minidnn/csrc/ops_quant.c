@@ -28,11 +28,18 @@ static int is_q8(const md_tensor *t) { return t->dtype == MD_DTYPE_I8 || t->dtyp
 static int32_t word(const md_tensor *t, uint32_t i) { return (int32_t)t->data[i].v; }
 
 /* A scale (float32) and an optional zero point (same dtype as `data`) with 1 or `channels`
- * elements: the per-tensor or per-channel quantization parameters of one operand. */
+ * elements: the per-tensor or per-channel quantization parameters of one operand. An int8 / uint8
+ * zero point must lie in its type's range (BAD_ATTRIBUTE: a forged word could not be saturated
+ * against without overflow). */
 static int check_params(const md_tensor *scale, const md_tensor *zp, uint32_t dtype, uint32_t channels) {
   if (scale->dtype != MD_DTYPE_F32 || scale->ndim > 1) return MD_ERR_SHAPE;
   if (scale->size != 1 && scale->size != channels) return MD_ERR_SHAPE;
-  if (zp != NULL && (zp->dtype != dtype || zp->ndim > 1 || zp->size != scale->size)) return MD_ERR_SHAPE;
+  if (zp == NULL) return MD_OK;
+  if (zp->dtype != dtype || zp->ndim > 1 || zp->size != scale->size) return MD_ERR_SHAPE;
+  int32_t lo, hi;
+  if (qrange(dtype, &lo, &hi) == MD_OK)
+    for (uint32_t i = 0; i < zp->size; i++)
+      if (word(zp, i) < lo || word(zp, i) > hi) return MD_ERR_BAD_ATTRIBUTE;
   return MD_OK;
 }
 

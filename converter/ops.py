@@ -50,14 +50,11 @@ from converter.op_helpers import (  # noqa: F401  (re-exported: the handler regi
     require_rank,
     reshape,
     set_const,
+    spatial_pads,
+    supported_ops,
 )
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def supported_ops() -> list[str]:
-    """ONNX op types the converter accepts (QGemm only comes from folding a QDQ Gemm)."""
-    return sorted(op for op in HANDLERS if op != "QGemm")
 
 
 # Ops the converter folds into constants when their inputs are static (never run by minidnn).
@@ -106,27 +103,6 @@ def _canonical(graph: Graph, node: Node) -> list[Node]:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
-                 dilations: tuple[int, ...]) -> list[int]:
-    """Explicit [top, left, bottom, right] pads from pads/auto_pad (Conv and pooling rules)."""
-    auto = node.attrs.get("auto_pad", "NOTSET")
-    n = len(in_hw)
-    if auto in ("NOTSET", ""):
-        pads = list(node.attrs.get("pads", [0] * 2 * n))
-        return pads
-    if auto == "VALID":
-        return [0] * 2 * n
-    if auto not in ("SAME_UPPER", "SAME_LOWER"):
-        raise bad_attr(node, f"auto_pad '{auto}'")
-    begin, end = [], []
-    for size, k, s, d in zip(in_hw, kernel, strides, dilations, strict=True):
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, large = total // 2, total - total // 2
-        begin.append(small if auto == "SAME_UPPER" else large)
-        end.append(large if auto == "SAME_UPPER" else small)
-    return begin + end
 
 
 # --- dense -------------------------------------------------------------------------------------

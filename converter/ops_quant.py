@@ -21,9 +21,18 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 
-from converter.errors import DtypeError, UnsupportedOpError
+from converter.errors import DtypeError, UnsupportedOpError, combined_error
 from converter.graph import Graph, Node
-from converter.op_helpers import bad_attr, canon, handles, out_shape, reshape, set_const
+from converter.op_helpers import (
+    bad_attr,
+    canon,
+    handles,
+    out_shape,
+    reshape,
+    set_const,
+    spatial_pads,
+    supported_ops,
+)
 
 # Canonical ops that read or write integer tensors (their integer constants stay integers).
 INTEGER_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearMatMul", "MatMulInteger", "QLinearConv",
@@ -216,8 +225,6 @@ def matmul_integer(g: Graph, node: Node) -> list[Node]:
 
 
 def _conv_attrs(g: Graph, node: Node, w_index: int) -> dict[str, object]:
-    from converter.ops import spatial_pads
-
     x = g.shape(node.inputs[0])
     w = g.shape(node.inputs[w_index])
     if len(x) != 4 or len(w) != 4:
@@ -407,9 +414,6 @@ def fold_qdq(g: Graph) -> None:
                                   f"not reproduce; quantizable here: MatMul, Gemm, Conv (and "
                                   f"{', '.join(sorted(EXACT_BETWEEN_QDQ))} in float)"))
     if errors:
-        from converter.errors import combined_error
-        from converter.ops import supported_ops
-
         raise combined_error(errors, supported_ops())
     used = {i for n in g.nodes for i in n.inputs} | {g.output}
     g.nodes = [n for n in g.nodes if n.op != "DequantizeLinear" or any(o in used for o in n.outputs)]

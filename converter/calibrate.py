@@ -114,6 +114,7 @@ def calibrate() -> dict[str, object]:
     _dense(costs, missed)
     _pools(costs, missed)
     _conv_transpose(costs, missed)
+    _quantized(costs, missed)
     costs["NOT_MEASURED"] = sorted(set(missed))
     return costs
 
@@ -218,6 +219,63 @@ def _conv_transpose(costs: dict, missed: list[str]) -> None:
     costs["PER_MAC"]["ConvTranspose"] = round(mac)
     costs["CONV_TRANSPOSE_COLUMN"] = round(column)
     costs["PER_ELEMENT"]["ConvTranspose"] = round(output)
+
+
+def _qdq_model(core: list[onnx.NodeProto], in_shape: tuple, out_shape: tuple,
+               inits: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """x -> QuantizeLinear -> `core` (reads "xq", writes "yq") -> DequantizeLinear -> y (int8)."""
+    q = {"s": np.float32(0.05), "z": np.int8(0)}
+    return _model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]), *core,
+                   helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["y"])], in_shape, out_shape, q | inits)
+
+
+def _quantized(costs: dict, missed: list[str]) -> None:
+    """The integer path: Quantize/DequantizeLinear per element (their sum measured, split by a
+    second DequantizeLinear and an Add), and steps = a*MACs + b*outputs fitted over three shapes of each
+    integer product (the b part is the per-output requantization)."""
+    from scipy.optimize import nnls
+
+    base = costs["STARTUP"]
+    pair = vm_steps(_qdq_model([helper.make_node("Identity", ["xq"], ["yq"])], SHAPE, SHAPE, {}))
+    two = vm_steps(_model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                           helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["a"]),
+                           helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["b"]),
+                           helper.make_node("Add", ["a", "b"], ["y"])], SHAPE, SHAPE,
+                          {"s": np.float32(0.05), "z": np.int8(0)}))
+    add = costs["PER_ELEMENT"].get("Add")
+    if pair is None or two is None or add is None:
+        missed += ["QuantizeLinear", "DequantizeLinear"]
+        return
+    dq = round((two - pair) / N - add)   # (the converter drops the Identity)
+    costs["PER_ELEMENT"]["DequantizeLinear"] = dq
+    costs["PER_ELEMENT"]["QuantizeLinear"] = round((pair - base) / N - dq)
+    w8 = {"w": np.int8(3), "ws": np.float32(0.01), "wz": np.int8(0)}
+    for op, shapes in (("QLinearMatMul", [(4, 256, 64), (64, 8, 64), (16, 64, 32)]),
+                       ("QLinearConv", [(16, 16, 3), (1, 16, 5), (32, 8, 1)])):
+        rows, steps = [], []
+        for a, b, c in shapes:
+            if op == "QLinearMatMul":   # (m, k, n)
+                core = helper.make_node(op, ["xq", "s", "z", "w", "ws", "wz", "s", "z"], ["yq"])
+                model = _qdq_model([core], (a, b), (a, c), {**w8, "w": np.full((b, c), 3, np.int8)})
+                ins, macs, outs = a * b, a * b * c, a * c
+            else:                       # (in channels, size, kernel), 16 out channels, same padding
+                p = c // 2
+                core = helper.make_node(op, ["xq", "s", "z", "w", "ws", "wz", "s", "z"], ["yq"], pads=[p] * 4)
+                model = _qdq_model([core], (1, a, b, b), (1, 16, b, b), {**w8, "w": np.full((16, a, c, c), 3, np.int8)})
+                ins, macs, outs = a * b * b, 16 * b * b * a * c * c, 16 * b * b
+            measured = vm_steps(model)
+            if measured is None:
+                continue
+            rows.append([macs, outs])
+            steps.append(measured - base - ins * costs["PER_ELEMENT"]["QuantizeLinear"] - outs * dq)
+        if len(rows) < 2:
+            missed.append(op)
+            continue
+        (mac, out), _ = nnls(np.array(rows, float), np.array(steps, float))
+        names = ("QLinearMatMul", "QGemm", "MatMulInteger") if op == "QLinearMatMul" else ("QLinearConv", "ConvInteger")
+        for name in names:
+            costs["PER_MAC"][name] = round(mac)
+            costs["PER_ELEMENT"][name] = round(out)
 
 
 def write_costs(costs: dict[str, object], path: Path) -> None:

@@ -39,10 +39,12 @@ def format_attrs(node: Node) -> dict[str, Any]:
 
 def to_mdnn(graph: Graph) -> bytes:
     """Write the graph as a .mdnn model: constants as initializers, every output shape stored."""
+    from converter.ops_quant import const_dtype, runtime_dtypes
     from minidnn import format as mdf
 
     builder = mdf.ModelBuilder()
     added = {graph.input}
+    dtypes = runtime_dtypes(graph)
     try:
         builder.add_input(graph.input, graph.shape(graph.input),
                           mdf.DTYPE_I32 if graph.int_input else mdf.DTYPE_F32)
@@ -50,10 +52,10 @@ def to_mdnn(graph: Graph) -> bytes:
             inputs = list(node.inputs)
             for name in inputs:
                 if name and name not in added:
-                    builder.add_initializer(name, graph.consts[name])
+                    builder.add_initializer(name, graph.consts[name], const_dtype(graph, node, name))
                     added.add(name)
             builder.add_node(node.op, inputs, node.outputs[:1], shapes=[graph.shape(node.outputs[0])],
-                             **format_attrs(node))
+                             dtypes=[dtypes[node.outputs[0]]], **format_attrs(node))
             added.add(node.outputs[0])
         builder.set_output(graph.output)
         return builder.to_bytes()

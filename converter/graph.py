@@ -80,8 +80,16 @@ class Graph:
         return name
 
 
+# The integer ops' (converter.ops_quant) float counterpart and the input index of their weight.
+INTEGER_MAC_OPS = {"QGemm": ("Gemm", 3), "QLinearMatMul": ("MatMul", 3), "MatMulInteger": ("MatMul", 1),
+                   "QLinearConv": ("Conv", 3), "ConvInteger": ("Conv", 1)}
+
+
 def node_macs(op: str, in_shapes: list, out: tuple[int, ...], attrs: dict, *, trans_a: bool = False) -> int:
     """Multiply-accumulates of one node (0 for ops without a dot product): the one MAC counter."""
+    if op in INTEGER_MAC_OPS:
+        op, weight = INTEGER_MAC_OPS[op]
+        in_shapes = [in_shapes[0], in_shapes[weight]]
     if op == "Gemm":
         a = in_shapes[0]
         return math.prod(out) * (a[0] if trans_a else a[1])
@@ -95,10 +103,10 @@ def node_macs(op: str, in_shapes: list, out: tuple[int, ...], attrs: dict, *, tr
 
 
 def macs(graph: Graph, node: Node) -> int:
-    """Multiply-accumulates of one node of a converter graph."""
-    if node.op not in ("Gemm", "MatMul", "Conv", "ConvTranspose"):
+    """Multiply-accumulates of one node of a converter graph (integer ones included)."""
+    if INTEGER_MAC_OPS.get(node.op, (node.op,))[0] not in ("Gemm", "MatMul", "Conv", "ConvTranspose"):
         return 0
-    in_shapes = [graph.shape(name) for name in node.inputs[:2]]
+    in_shapes = [graph.shape(name) if name else None for name in node.inputs]
     return node_macs(node.op, in_shapes, tuple(graph.shape(node.outputs[0])), node.attrs,
                      trans_a=bool(node.attrs.get("transA")))
 

@@ -26,7 +26,10 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 FOLD_ROUNDS = 8
 # Ops never folded even when their inputs are constant (random or side-effect-like).
 NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
-           "Bernoulli", "Dropout"}
+           "Bernoulli", "Dropout",
+           # kept as nodes: converter.ops_quant folds them into integer kernels (and quantizes
+           # constants itself with onnxruntime's rounding)
+           "QuantizeLinear", "DequantizeLinear"}
 SUBGRAPH_OPS = {"If", "Loop", "Scan"}
 # Element types a model input may have: float32, or integers (token ids, stored as int32).
 INPUT_TYPES = {TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL}

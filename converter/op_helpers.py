@@ -12,6 +12,13 @@ from converter.graph import Graph, Node
 
 Handler = Callable[[Graph, Node], list[Node]]
 HANDLERS: dict[str, Handler] = {}
+# Canonical ops with a handler that only a converter pass produces (not accepted from ONNX).
+INTERNAL_OPS = {"QGemm"}
+
+
+def supported_ops() -> list[str]:
+    """ONNX op types the converter accepts."""
+    return sorted(op for op in HANDLERS if op not in INTERNAL_OPS)
 
 
 def handles(*ops: str) -> Callable[[Handler], Handler]:
@@ -90,3 +97,24 @@ def require_rank(g: Graph, node: Node, name: str, ranks: tuple[int, ...]) -> tup
     if len(shape) not in ranks:
         raise bad_attr(node, f"input of rank {len(shape)} (shape {list(shape)}); supported ranks: {list(ranks)}")
     return shape
+
+
+def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+                 dilations: tuple[int, ...]) -> list[int]:
+    """Explicit [top, left, bottom, right] pads from pads/auto_pad (Conv and pooling rules)."""
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    n = len(in_hw)
+    if auto in ("NOTSET", ""):
+        pads = list(node.attrs.get("pads", [0] * 2 * n))
+        return pads
+    if auto == "VALID":
+        return [0] * 2 * n
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise bad_attr(node, f"auto_pad '{auto}'")
+    begin, end = [], []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilations, strict=True):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else large)
+        end.append(large if auto == "SAME_UPPER" else small)
+    return begin + end

@@ -50,14 +50,11 @@ from converter.op_helpers import (  # noqa: F401  (re-exported: the handler regi
     require_rank,
     reshape,
     set_const,
+    spatial_pads,
+    supported_ops,
 )
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def supported_ops() -> list[str]:
-    """ONNX op types the converter accepts."""
-    return sorted(HANDLERS)
 
 
 # Ops the converter folds into constants when their inputs are static (never run by minidnn).
@@ -86,6 +83,9 @@ def canonicalize(graph: Graph) -> Graph:
 def _canonical(graph: Graph, node: Node) -> list[Node]:
     if node.domain == "ai.onnx.ml" and f"ai.onnx.ml.{node.op}" in HANDLERS:
         return HANDLERS[f"ai.onnx.ml.{node.op}"](graph, node)
+    if node.domain == "com.microsoft" and node.op.startswith("Q"):
+        raise UnsupportedOpError(node.name, node.op, "onnxruntime's quantized contrib ops (QuantFormat.QOperator) "
+                                 "are not supported: quantize with quant_format=QuantFormat.QDQ (the default)")
     if node.domain not in ("", "ai.onnx"):
         raise UnsupportedOpError(node.name, node.op, f"domain '{node.domain}' is not supported"
                                  + (" (supported ai.onnx.ml ops: Scaler, Normalizer, LinearRegressor, "
@@ -103,27 +103,6 @@ def _canonical(graph: Graph, node: Node) -> list[Node]:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def spatial_pads(node: Node, in_hw: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
-                 dilations: tuple[int, ...]) -> list[int]:
-    """Explicit [top, left, bottom, right] pads from pads/auto_pad (Conv and pooling rules)."""
-    auto = node.attrs.get("auto_pad", "NOTSET")
-    n = len(in_hw)
-    if auto in ("NOTSET", ""):
-        pads = list(node.attrs.get("pads", [0] * 2 * n))
-        return pads
-    if auto == "VALID":
-        return [0] * 2 * n
-    if auto not in ("SAME_UPPER", "SAME_LOWER"):
-        raise bad_attr(node, f"auto_pad '{auto}'")
-    begin, end = [], []
-    for size, k, s, d in zip(in_hw, kernel, strides, dilations, strict=True):
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, large = total // 2, total - total // 2
-        begin.append(small if auto == "SAME_UPPER" else large)
-        end.append(large if auto == "SAME_UPPER" else small)
-    return begin + end
 
 
 # --- dense -------------------------------------------------------------------------------------
@@ -966,4 +945,5 @@ def _finish(g: Graph, node: Node, nodes: list[Node], src: str) -> list[Node]:
     return [*nodes, reshape(g, node, src, final, "out", node.outputs[0])]
 
 
-from converter import ops_ml  # noqa: E402, F401  (registers the ai.onnx.ml handlers)
+# registers the ai.onnx.ml and the quantized ops' handlers
+from converter import ops_ml, ops_quant  # noqa: E402, F401

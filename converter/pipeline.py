@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from converter import ops, passes
+from converter import ops, ops_quant, passes
 from converter.errors import DtypeError
 from converter.graph import Graph, Node
 from converter.onnx_import import import_graph, load_model
@@ -19,6 +19,7 @@ def onnx_to_graph(source: str | Path | bytes | onnx.ModelProto, input_shape: tup
     """Load, keep one output (if `output` names it), freeze the input shape, fold constants,
     canonicalise every op and optimise."""
     graph, _ = import_graph(load_model(source), input_shape, bind, output)
+    ops_quant.fold_qdq(graph)
     ops.canonicalize(graph)
     passes.optimize(graph)
     cast_int_input(graph)
@@ -50,12 +51,14 @@ def cast_int_input(graph: Graph) -> None:
 
 def check_dtypes(graph: Graph) -> None:
     """Every constant a node reads as a tensor is float32: integer and boolean constants become
-    float32 values (exact up to 2^24); Gather's integer indices stay int32 constants."""
+    float32 values (exact up to 2^24); Gather's integer indices stay int32 constants, the integer
+    ops' (converter.ops_quant) integers stay integers."""
     converted: dict[str, str] = {}
     for node in graph.nodes:
         for i, name in enumerate(node.inputs):
             value = graph.consts.get(name)
-            if value is None or value.dtype == np.float32 or (node.op == "Gather" and i == 1):
+            if value is None or value.dtype == np.float32 or (node.op == "Gather" and i == 1) \
+                    or node.op in ops_quant.INTEGER_OPS:
                 continue
             if value.dtype.kind in "iub":
                 if value.size and np.abs(value.astype(np.int64)).max() > EXACT_INT:

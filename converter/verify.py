@@ -28,6 +28,7 @@ class VerifyReport:
     max_rel: float
     argmax_agree: float  # fraction of inputs whose argmax matches (flattened output)
     worst_excess: float  # max of |d| - (atol + rtol*|ref|); <= 0 means within tolerance
+    exact: bool = False  # a quantized output (DequantizeLinear of integers): tolerance 0
 
     @property
     def ok(self) -> bool:
@@ -35,9 +36,9 @@ class VerifyReport:
 
     def line(self) -> str:
         verdict = "OK" if self.ok else "FAIL"
+        tolerance = "exact: a quantized output" if self.exact else f"tolerance atol {VERIFY_ATOL:g} + rtol {VERIFY_RTOL:g}"
         return (f"verify {verdict}: {self.count} inputs, max abs err {self.max_abs:.3g}, max rel err "
-                f"{self.max_rel:.3g}, argmax agreement {self.argmax_agree:.2%} "
-                f"(tolerance atol {VERIFY_ATOL:g} + rtol {VERIFY_RTOL:g})")
+                f"{self.max_rel:.3g}, argmax agreement {self.argmax_agree:.2%} ({tolerance})")
 
 
 def make_inputs(shape: tuple[int, ...], count: int | None, npy: Path | None = None, seed: int = 0,
@@ -93,8 +94,8 @@ def minidnn_outputs(mdnn: bytes, xs: np.ndarray) -> np.ndarray:
         raise VerificationError(f"minidnn native failed: {exc}") from exc
 
 
-def compare(ours: np.ndarray, ref: np.ndarray) -> VerifyReport:
-    """Error statistics of `ours` against `ref` (both (n, ...))."""
+def compare(ours: np.ndarray, ref: np.ndarray, exact: bool = False) -> VerifyReport:
+    """Error statistics of `ours` against `ref` (both (n, ...)); `exact`: any difference fails."""
     ours64, ref64 = ours.astype(np.float64).reshape(len(ref), -1), ref.astype(np.float64).reshape(len(ref), -1)
     if ours64.shape != ref64.shape:
         raise VerificationError(f"output shapes differ: minidnn {list(ours.shape[1:])}, onnxruntime {list(ref.shape[1:])}")
@@ -102,15 +103,25 @@ def compare(ours: np.ndarray, ref: np.ndarray) -> VerifyReport:
     nan_mismatch = np.isnan(ours64) != np.isnan(ref64)
     diff = np.where(np.isnan(ours64) & np.isnan(ref64), 0.0, np.where(nan_mismatch, np.inf, diff))
     scale = np.maximum(np.abs(ref64).max(axis=1, keepdims=True), np.finfo(np.float32).tiny)
-    excess = diff - (VERIFY_ATOL + VERIFY_RTOL * np.abs(ref64))
+    excess = diff if exact else diff - (VERIFY_ATOL + VERIFY_RTOL * np.abs(ref64))
     agree = float(np.mean(ours64.argmax(axis=1) == ref64.argmax(axis=1)))
     return VerifyReport(len(ref), float(diff.max(initial=0.0)), float((diff / scale).max(initial=0.0)),
-                        agree, float(excess.max(initial=-np.inf)))
+                        agree, float(excess.max(initial=-np.inf)), exact)
+
+
+def quantized_output(mdnn: bytes) -> bool:
+    """The model's output is DequantizeLinear of integers: its values are exact (integer kernels,
+    one float32 multiply), so --verify requires equality with onnxruntime."""
+    from minidnn import format as mdf
+
+    graph = mdf.read_model(mdnn)
+    return any(n.op == "DequantizeLinear" and graph.output in n.outputs for n in graph.nodes)
 
 
 def verify(onnx_model: onnx.ModelProto | bytes, mdnn: bytes, input_name: str, xs: np.ndarray) -> VerifyReport:
     """Run both engines on `xs` and compare; raise VerificationError beyond the tolerance."""
-    report = compare(minidnn_outputs(mdnn, xs), onnxruntime_outputs(onnx_model, input_name, xs))
+    report = compare(minidnn_outputs(mdnn, xs), onnxruntime_outputs(onnx_model, input_name, xs),
+                     exact=quantized_output(mdnn))
     if not report.ok:
         raise VerificationError(report.line())
     return report

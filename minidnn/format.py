@@ -38,6 +38,12 @@ KIND_VALUE = 0
 KIND_CONSTANT = 1
 DTYPE_F32 = 0
 DTYPE_I32 = 1
+DTYPE_I8 = 2    # the integer path: one 32-bit word per element, the value sign-extended
+DTYPE_U8 = 3    # zero-extended
+DTYPES = (DTYPE_F32, DTYPE_I32, DTYPE_I8, DTYPE_U8)
+# numpy dtype of each element type as the blob stores it (int8/uint8 widened to int32 words)
+_STORED = {DTYPE_F32: "<f4", DTYPE_I32: "<i4", DTYPE_I8: "<i4", DTYPE_U8: "<i4"}
+_RANGES = {DTYPE_I32: (-(2**31), 2**31 - 1), DTYPE_I8: (-128, 127), DTYPE_U8: (0, 255)}
 
 OP_IDS: dict[str, int] = {
     "Identity": 1, "Reshape": 2, "Flatten": 3, "Transpose": 4, "Concat": 5, "Squeeze": 6,
@@ -54,6 +60,8 @@ OP_IDS: dict[str, int] = {
     "Max": 72, "Min": 73, "LessOrEqual": 74, "GreaterOrEqual": 75, "And": 76, "Or": 77, "Xor": 78,
     "ArgMax": 80, "ArgMin": 81,
     "GenInit": 88, "GenWindow": 89, "GenSelect": 90,
+    "QuantizeLinear": 91, "DequantizeLinear": 92, "QLinearMatMul": 93, "MatMulInteger": 94,
+    "QLinearConv": 95, "ConvInteger": 96, "QGemm": 97,
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
@@ -227,10 +235,19 @@ class ModelBuilder:
         self.input = name
         return self
 
-    def add_initializer(self, name: str, array: Any) -> ModelBuilder:
-        """Add a constant tensor (float arrays stored as float32, integer arrays as int32)."""
+    def add_initializer(self, name: str, array: Any, dtype: int | None = None) -> ModelBuilder:
+        """Add a constant tensor (float arrays stored as float32, integer arrays as int32, or as
+        `dtype` DTYPE_I8 / DTYPE_U8 for the integer path: values must lie in its range)."""
         arr = np.asarray(array)
-        if arr.dtype.kind in "iub":
+        if dtype in (DTYPE_I8, DTYPE_U8):
+            lo, hi = _RANGES[dtype]
+            if arr.dtype.kind not in "iub" or (arr.size and (arr.min() < lo or arr.max() > hi)):
+                raise FormatError(f"initializer {name!r}: {'int8' if dtype == DTYPE_I8 else 'uint8'} "
+                                  f"needs integers in [{lo}, {hi}]")
+            arr = arr.astype("<i4")
+        elif dtype not in (None, DTYPE_F32, DTYPE_I32):
+            raise FormatError(f"initializer {name!r}: dtype {dtype} unknown")
+        elif arr.dtype.kind in "iub":
             if arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
                 raise FormatError(f"initializer {name!r}: integer values do not fit int32")
             arr, dtype = arr.astype("<i4"), DTYPE_I32
@@ -242,8 +259,10 @@ class ModelBuilder:
         return self
 
     def add_node(self, op: str, inputs: Sequence[str], outputs: Sequence[str],
-                 shapes: Sequence[Sequence[int]] | None = None, **attrs: Any) -> ModelBuilder:
-        """Append a node; output shapes are inferred unless given in `shapes`."""
+                 shapes: Sequence[Sequence[int]] | None = None, dtypes: Sequence[int] | None = None,
+                 **attrs: Any) -> ModelBuilder:
+        """Append a node; output shapes are inferred unless given in `shapes`; output element
+        types are float32 unless given in `dtypes` (the integer path's ops, docs/model-format.md)."""
         if op not in OP_IDS:
             raise FormatError(f"unknown op {op!r}; supported: {', '.join(OP_IDS)}")
         for name in inputs:
@@ -257,8 +276,11 @@ class ModelBuilder:
             shapes = infer_shapes(node, self.tensors)
         if len(shapes) != len(outputs):
             raise FormatError(f"{op}: {len(outputs)} outputs but {len(shapes)} shapes")
-        for name, shape in zip(outputs, shapes, strict=True):
-            self._add(Tensor(name, tuple(int(d) for d in shape)))
+        dtypes = list(dtypes) if dtypes is not None else [DTYPE_F32] * len(outputs)
+        if len(dtypes) != len(outputs) or any(d not in DTYPES for d in dtypes):
+            raise FormatError(f"{op}: output dtypes {dtypes}: one of {DTYPES} per output")
+        for name, shape, dtype in zip(outputs, shapes, dtypes, strict=True):
+            self._add(Tensor(name, tuple(int(d) for d in shape), dtype=dtype))
         self.nodes.append(node)
         return self
 
@@ -368,7 +390,7 @@ def write_model(graph: ModelGraph) -> bytes:
         data_off = 0
         if t.kind == KIND_CONSTANT:
             assert t.data is not None
-            raw = t.data.astype("<i4" if t.dtype == DTYPE_I32 else "<f4").tobytes()
+            raw = t.data.astype(_STORED[t.dtype]).tobytes()
             data_off = pos
             data_parts.append((pos, raw))
             pos = _align(pos + len(raw), DATA_ALIGN)
@@ -425,7 +447,7 @@ def read_model(blob: bytes) -> ModelGraph:
     for i in range(n_t):
         rec = struct.unpack_from("<12I", blob, t_off + TENSOR_RECORD_SIZE * i)
         kind, dtype, ndim = rec[0], rec[1], rec[2]
-        if kind not in (KIND_VALUE, KIND_CONSTANT) or dtype not in (DTYPE_F32, DTYPE_I32):
+        if kind not in (KIND_VALUE, KIND_CONSTANT) or dtype not in DTYPES:
             raise FormatError(f"tensor {i}: kind {kind} / dtype {dtype} unknown")
         if ndim > MAX_DIMS:
             raise FormatError(f"tensor {i}: rank {ndim} > {MAX_DIMS}")
@@ -442,8 +464,7 @@ def read_model(blob: bytes) -> ModelGraph:
         if kind == KIND_CONSTANT:
             n = math.prod(shape)
             _need(blob, data_off, 4 * n, f"tensor {name!r} data")
-            dt = "<i4" if dtype == DTYPE_I32 else "<f4"
-            data = np.frombuffer(blob, dt, n, data_off).reshape(shape).copy()
+            data = np.frombuffer(blob, _STORED[dtype], n, data_off).reshape(shape).copy()
         tensors[name] = Tensor(name, shape, kind, dtype, data)
         names.append(name)
 
@@ -671,6 +692,16 @@ def _gen_init(node: Node, s: list, t: dict) -> list:
 
 def _gen_window(node: Node, s: list, t: dict) -> list:
     raise FormatError("GenWindow: pass the window shape as shapes=[(...)]")
+def _qlinear_conv(node: Node, s: list, t: dict) -> list:
+    return _conv(node, [s[0], s[3]], t)
+
+
+def _qlinear_matmul(node: Node, s: list, t: dict) -> list:
+    return _matmul(node, [s[0], s[3]], t)
+
+
+def _qgemm(node: Node, s: list, t: dict) -> list:
+    return _gemm(node, [s[0], s[3]], t)
 
 
 def _reshape(node: Node, s: list, t: dict) -> list:
@@ -695,4 +726,6 @@ _SHAPE_RULES = {
     "Flatten": _flatten, "Transpose": _transpose, "Concat": _concat, "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze, "Gather": _gather, "Resize": _resize, "Reshape": _reshape,
     "GenInit": _gen_init, "GenWindow": _gen_window, "GenSelect": lambda node, s, t: [tuple(s[1])],
+    "QuantizeLinear": _same, "DequantizeLinear": _same, "QLinearMatMul": _qlinear_matmul,
+    "MatMulInteger": _matmul, "QLinearConv": _qlinear_conv, "ConvInteger": _conv, "QGemm": _qgemm,
 }

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from minidnn.format import (
-    DTYPE_I32,
+    DTYPE_F32,
     ERROR_NAMES,
     FLAG_GENERATE,
     GEN_HEADER_WORDS,
@@ -92,8 +92,8 @@ class Model:
     output_shape: tuple[int, ...]
     arena_bytes: int
     _buf: np.ndarray
-    input_dtype: str = "float32"   # or "int32" (token ids)
-    output_dtype: str = "float32"  # or "int32" (a generation model's ids)
+    input_dtype: str = "float32"   # or "int32" (token ids; any integer tensor, as int32 words)
+    output_dtype: str = "float32"  # or "int32" (a generation model's ids; a node's integer output)
     flags: int = 0                 # header flags (minidnn.format.FLAG_*)
     context: int = 0               # generation models: context window T
     vocab: int = 0                 # generation models: vocabulary size V
@@ -132,8 +132,8 @@ class Model:
         blob = blob[:info.length]
         return cls(blob, tuple(info.input_dims[0:info.input_ndim]),
                    tuple(info.output_dims[0:info.output_ndim]), info.arena_bytes, buf,
-                   "int32" if info.input_dtype == DTYPE_I32 else "float32",
-                   "int32" if info.output_dtype == DTYPE_I32 else "float32",
+                   "float32" if info.input_dtype == DTYPE_F32 else "int32",    # integers: int32 words
+                   "float32" if info.output_dtype == DTYPE_F32 else "int32",
                    info.flags, info.context, info.vocab)
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from minidnn.format import (
+    DTYPE_F32,
     DTYPE_I32,
     ERROR_CODES,
     FLAG_GENERATE,
@@ -120,7 +121,7 @@ class SlotTree:
 
 
 def _dtype(code: int) -> str:
-    return "<i4" if code == DTYPE_I32 else "<f4"
+    return "<f4" if code == DTYPE_F32 else "<i4"   # integer tensors (int32, int8, uint8) are int32 words
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,7 +313,7 @@ def _sub_model(graph: ModelGraph, node: Node, arg_names: list[str], used: set[st
         if name and name not in tensors:
             tensors[name] = graph.tensors[name]
     out = graph.tensors[node.outputs[0]]
-    tensors[out.name] = Tensor(out.name, out.shape)
+    tensors[out.name] = Tensor(out.name, out.shape, dtype=out.dtype)
     nodes.append(Node(node.op, list(node.inputs), [out.name], dict(node.attrs)))
     return write_model(ModelGraph(tensors, nodes, input_name, out.name))
 
@@ -354,8 +355,8 @@ def _split_nodes(graph: ModelGraph, used: set[str]) -> list[GraphNode]:
         if not arg_names:
             raise SplitError(f"{where}: no run-time input (computed from constants only); fold it first")
         dtypes = tuple(graph.tensors[a].dtype for a in arg_names)
-        if len(arg_names) > 1 and DTYPE_I32 in dtypes:
-            raise SplitError(f"{where}: an int32 tensor must be the node's only run-time input")
+        if len(arg_names) > 1 and any(d != DTYPE_F32 for d in dtypes):
+            raise SplitError(f"{where}: an integer tensor (int32, int8 or uint8) must be the node's only run-time input")
         sub = _sub_model(graph, node, arg_names, used)
         try:
             native = Model.load(sub)

@@ -25,6 +25,10 @@ NO_RUNNABLE_CASE = {
     "Einsum": "every Einsum case is float64 or bfloat16; tests/test_converter_transformers.py covers Einsum",
     **{f"ai.onnx.ml.{op}": "onnx has no node test case for it; tests/test_converter_sklearn.py covers it"
        for op in ("Scaler", "Normalizer", "LinearRegressor", "LinearClassifier")},
+    **{op: "every case takes or gives an int8/uint8/int32 tensor as the model's input or output (converted "
+           "models take and give float32); tests/test_minidnn_quant.py covers it against onnxruntime"
+       for op in ("QuantizeLinear", "DequantizeLinear", "QLinearMatMul", "MatMulInteger", "QLinearConv",
+                  "ConvInteger", "QGemm")},
 }
 
 

@@ -32,7 +32,9 @@ LAYOUT: dict[str, int] = {k: v for k, v in vars(layout).items() if k.isupper() a
 FAULTS: dict[str, int] = {k: v for k, v in LAYOUT.items() if k.startswith("FAULT_")}
 
 # Op names whose C enum name is not the plain UPPER_SNAKE form of the ONNX name.
-C_OP_NAMES = {"MatMul": "MATMUL", "BatchNormalization": "BATCH_NORM", "LayerNormalization": "LAYER_NORM"}
+C_OP_NAMES = {"MatMul": "MATMUL", "BatchNormalization": "BATCH_NORM", "LayerNormalization": "LAYER_NORM",
+              "QLinearMatMul": "QLINEAR_MATMUL", "MatMulInteger": "MATMUL_INTEGER", "QLinearConv": "QLINEAR_CONV",
+              "QGemm": "QGEMM"}
 
 _BINOPS: dict[type[ast.operator], Callable[[int, int], int]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -206,6 +208,7 @@ def test_format_limits_in_c() -> None:
     copies = {
         "MD_MAX_DIMS": (c, fmt.MAX_DIMS), "MD_MAX_IO": (c, fmt.MAX_IO), "MD_ABSENT": (c, fmt.ABSENT),
         "MD_DTYPE_F32": (c, fmt.DTYPE_F32), "MD_DTYPE_I32": (c, fmt.DTYPE_I32),
+        "MD_DTYPE_I8": (c, fmt.DTYPE_I8), "MD_DTYPE_U8": (c, fmt.DTYPE_U8),
         "MAGIC": (model_c, int.from_bytes(fmt.MAGIC, "little")), "VERSION": (model_c, fmt.VERSION),
         "CHECKSUM_OFFSET": (model_c, fmt.CHECKSUM_OFFSET),
         "HEADER_SIZE": (model_c, fmt.HEADER_SIZE), "TENSOR_REC": (model_c, fmt.TENSOR_RECORD_SIZE),
@@ -324,6 +327,8 @@ def test_model_format_doc_tables() -> None:
         r"(\d+) = constant": fmt.KIND_CONSTANT,
         r"`dtype`: (\d+) = float32": fmt.DTYPE_F32,
         r"(\d+) = int32 \(constants": fmt.DTYPE_I32,
+        r"(\d+) = int8 \(": fmt.DTYPE_I8,
+        r"(\d+) = uint8 \(": fmt.DTYPE_U8,
         r"`ndim` 0\.\.(\d+)": fmt.MAX_DIMS,
         r"at most (2\^\d+)": fmt.MAX_ELEMENTS,
         r"At most (\d+) inputs and": fmt.MAX_IO,

@@ -16,7 +16,8 @@
 static uint32_t round32(uint32_t n) { return (n + 31u) & ~31u; }
 
 int md_generate_plan(md_info *info) {
-  if (info->input_dtype != MD_DTYPE_I32 || info->input_ndim == 0 || info->output_ndim < 2)
+  if (info->input_dtype != MD_DTYPE_I32 || info->output_dtype != MD_DTYPE_F32 || info->input_ndim == 0 ||
+      info->output_ndim < 2)
     return MD_ERR_BAD_TENSOR;
   uint32_t t = info->input_dims[info->input_ndim - 1];
   uint32_t v = info->output_dims[info->output_ndim - 1];
@@ -163,7 +164,8 @@ int op_gen_init(const md_node *node, const md_tensor *const *in, md_tensor *cons
   const md_tensor *x = in[0];
   md_tensor *y = out[0];
   uint32_t t = gen_state_t(y);
-  if (x->dtype != MD_DTYPE_I32 || t == 0 || x->size != MD_GEN_HEADER_WORDS + t) return MD_ERR_SHAPE;
+  if (x->dtype != MD_DTYPE_I32 || y->dtype != MD_DTYPE_F32 || t == 0 || x->size != MD_GEN_HEADER_WORDS + t)
+    return MD_ERR_SHAPE;
   const uint32_t *r = (const uint32_t *)(const void *)x->data;
   uint32_t *st = (uint32_t *)(void *)y->data;
   uint32_t n = r[0], k = r[1], temp = r[2], seed = r[3];
@@ -186,7 +188,7 @@ int op_gen_window(const md_node *node, const md_tensor *const *in, md_tensor *co
   const md_tensor *s = in[0];
   md_tensor *y = out[0];
   uint32_t t = gen_state_t(s), start, w;
-  if (t == 0 || y->size != t) return MD_ERR_SHAPE;
+  if (t == 0 || y->size != t || s->dtype != MD_DTYPE_F32 || y->dtype != MD_DTYPE_I32) return MD_ERR_SHAPE;
   const uint32_t *st = (const uint32_t *)(const void *)s->data;
   if ((rc = gen_window(st, t, &start, &w))) return rc;
   uint32_t *ids = (uint32_t *)(void *)y->data;
@@ -202,7 +204,8 @@ int op_gen_select(const md_node *node, const md_tensor *const *in, md_tensor *co
   const md_tensor *x = in[0], *s = in[1];
   md_tensor *y = out[0];
   uint32_t t = gen_state_t(s), start, w;
-  if (t == 0 || y->size != s->size || x->dtype != MD_DTYPE_F32 || s->dtype != MD_DTYPE_F32 || x->ndim < 2 ||
+  if (t == 0 || y->size != s->size || x->dtype != MD_DTYPE_F32 || s->dtype != MD_DTYPE_F32 ||
+      y->dtype != MD_DTYPE_F32 || x->ndim < 2 ||
       x->dims[x->ndim - 2] != t)
     return MD_ERR_SHAPE;
   uint32_t v = x->dims[x->ndim - 1];

@@ -37,11 +37,10 @@ static int check_array(uint32_t off, uint32_t count, uint32_t elsize, uint32_t l
 }
 
 /* Validates one tensor record and returns its element count in *size. */
-/* Only constants and the model input (is_input) may be int32. */
-static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, int is_input, uint32_t *size) {
+/* Which ops may read or write integer tensors is checked per node (load_step). */
+static int check_tensor(const uint8_t *blob, uint32_t len, uint32_t rec, uint32_t *size) {
   uint32_t kind = rd(blob, rec), dtype = rd(blob, rec + 4), ndim = rd(blob, rec + 8);
-  if (kind > KIND_CONSTANT || dtype > MD_DTYPE_I32 || ndim > MD_MAX_DIMS) return MD_ERR_BAD_TENSOR;
-  if (kind == KIND_VALUE && dtype != MD_DTYPE_F32 && !is_input) return MD_ERR_BAD_TENSOR;
+  if (kind > KIND_CONSTANT || dtype > MD_DTYPE_U8 || ndim > MD_MAX_DIMS) return MD_ERR_BAD_TENSOR;
   uint32_t n = 1;
   for (uint32_t d = 0; d < MD_MAX_DIMS; d++) {
     uint32_t dim = rd(blob, rec + 12 + 4 * d);
@@ -84,7 +83,6 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   if (rc) return rc;
   if (input >= n_t || output >= n_t) return MD_ERR_BAD_TENSOR;
   if (rd(blob, t_off + TENSOR_REC * input) != KIND_VALUE) return MD_ERR_BAD_TENSOR;
-  if (rd(blob, t_off + TENSOR_REC * output + 4) != MD_DTYPE_F32) return MD_ERR_BAD_TENSOR;
 
   /* Arena: the same allocations md_load makes, in any order (sizes add up the same). */
   uint64_t need = round32(n_t * (uint32_t)sizeof(md_tensor)) + (uint64_t)round32(n_t);
@@ -93,7 +91,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
     return MD_ERR_ARENA;
   for (uint32_t i = 0; i < n_t; i++) {
     uint32_t rec = t_off + TENSOR_REC * i, size = 0;
-    rc = check_tensor(blob, len, rec, i == input, &size);
+    rc = check_tensor(blob, len, rec, &size);
     if (rc) return rc;
     if (i == input) {
       info->input_ndim = rd(blob, rec + 8);
@@ -105,6 +103,7 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
       info->output_ndim = rd(blob, rec + 8);
       for (uint32_t d = 0; d < MD_MAX_DIMS; d++) info->output_dims[d] = rd(blob, rec + 12 + 4 * d);
       info->output_size = size;
+      info->output_dtype = rd(blob, rec + 4);
     }
     if (rd(blob, rec) == KIND_VALUE && i != input && i != output) need += round32(4 * size);
   }
@@ -118,7 +117,6 @@ int md_plan(const uint8_t *blob, uint32_t avail, md_info *info) {
   info->arena_bytes = (uint32_t)need;
   info->n_tensors = n_t;
   info->n_nodes = n_n;
-  info->output_dtype = MD_DTYPE_F32;
   info->flags = flags;
   info->context = 0;
   info->vocab = 0;
@@ -163,6 +161,40 @@ static int load_attrs(const uint8_t *blob, uint32_t len, uint32_t off, uint32_t 
   return MD_OK;
 }
 
+/* Ops that read or write int8 / uint8 tensors and int32 values and check their dtypes
+ * themselves (the integer path, the shape-only copies, MaxPool and the generation state ops). */
+static int integer_op(uint32_t op) {
+  switch (op) {
+    case MD_OP_QUANTIZE_LINEAR: case MD_OP_DEQUANTIZE_LINEAR: case MD_OP_QLINEAR_MATMUL:
+    case MD_OP_MATMUL_INTEGER: case MD_OP_QLINEAR_CONV: case MD_OP_CONV_INTEGER: case MD_OP_QGEMM:
+    case MD_OP_IDENTITY: case MD_OP_RESHAPE: case MD_OP_FLATTEN: case MD_OP_SQUEEZE: case MD_OP_UNSQUEEZE:
+    case MD_OP_MAX_POOL:
+    case MD_OP_GEN_INIT: case MD_OP_GEN_WINDOW: case MD_OP_GEN_SELECT:   /* generate.c checks them */
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Every other op writes float32 and reads no int8 / uint8 tensor and no int32 value other than
+ * the model input (Cast also reads int32 values: an integer op's sums). */
+static int check_dtypes(const md_model *m, const md_step *s) {
+  if (integer_op(s->node.op)) return MD_OK;
+  uint32_t t_off = rd(m->blob, 20);
+  for (uint32_t i = 0; i < s->node.n_inputs; i++) {
+    uint32_t t = s->inputs[i];
+    if (t == MD_ABSENT) continue;
+    uint32_t dtype = m->tensors[t].dtype;
+    if (dtype == MD_DTYPE_I8 || dtype == MD_DTYPE_U8) return MD_ERR_BAD_TENSOR;
+    if (dtype == MD_DTYPE_I32 && t != m->input && s->node.op != MD_OP_CAST &&
+        rd(m->blob, t_off + TENSOR_REC * t) == KIND_VALUE)
+      return MD_ERR_BAD_TENSOR;
+  }
+  for (uint32_t i = 0; i < s->node.n_outputs; i++)
+    if (m->tensors[s->outputs[i]].dtype != MD_DTYPE_F32) return MD_ERR_BAD_TENSOR;
+  return MD_OK;
+}
+
 /* Parses node i: op id, kernel, index arrays, attributes, and the graph order rules. */
 static int load_step(md_model *m, uint32_t rec, uint8_t *written, md_arena *arena, md_step *s) {
   const uint8_t *blob = m->blob;
@@ -198,6 +230,10 @@ static int load_step(md_model *m, uint32_t rec, uint8_t *written, md_arena *aren
     uint32_t t = s->outputs[i];
     if (t >= m->n_tensors || written[t]) return MD_ERR_BAD_GRAPH;
     written[t] = 1;
+  }
+  if ((rc = check_dtypes(m, s))) return rc;
+  for (uint32_t i = 0; i < n_out; i++) {
+    uint32_t t = s->outputs[i];
     if (t == m->output) continue; /* bound to the caller's output buffer in md_run */
     md_tensor *tensor = &m->tensors[t];
     tensor->data = md_arena_alloc(arena, 4 * tensor->size);

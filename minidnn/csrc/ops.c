@@ -70,6 +70,13 @@ static const md_kernel OP_TABLE[MD_OP_MAX_ID + 1] = {
     [MD_OP_GEN_INIT] = op_gen_init,
     [MD_OP_GEN_WINDOW] = op_gen_window,
     [MD_OP_GEN_SELECT] = op_gen_select,
+    [MD_OP_QUANTIZE_LINEAR] = op_quantize_linear,
+    [MD_OP_DEQUANTIZE_LINEAR] = op_dequantize_linear,
+    [MD_OP_QLINEAR_MATMUL] = op_qlinear_matmul,
+    [MD_OP_MATMUL_INTEGER] = op_matmul_integer,
+    [MD_OP_QLINEAR_CONV] = op_qlinear_conv,
+    [MD_OP_CONV_INTEGER] = op_conv_integer,
+    [MD_OP_QGEMM] = op_qgemm,
 };
 
 md_kernel md_kernel_for(uint32_t op) {

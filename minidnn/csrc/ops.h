@@ -115,6 +115,13 @@ enum {
   MD_OP_GEN_INIT = 88,
   MD_OP_GEN_WINDOW = 89,
   MD_OP_GEN_SELECT = 90,
+  MD_OP_QUANTIZE_LINEAR = 91,
+  MD_OP_DEQUANTIZE_LINEAR = 92,
+  MD_OP_QLINEAR_MATMUL = 93,
+  MD_OP_MATMUL_INTEGER = 94,
+  MD_OP_QLINEAR_CONV = 95,
+  MD_OP_CONV_INTEGER = 96,
+  MD_OP_QGEMM = 97,
   MD_OP_MAX_ID = 127,
 };
 
@@ -165,11 +172,14 @@ enum { MD_CAST_FLOAT = 0, MD_CAST_INT = 1, MD_CAST_BOOL = 2 };
 #define MD_MAX_IO 32           /* max inputs (or outputs) of one node */
 #define MD_CANONICAL_NAN 0x7fc00000u
 
-enum { MD_DTYPE_F32 = 0, MD_DTYPE_I32 = 1 };
+/* Element types. Every element is one 32-bit word: float32 bits, or an int32 / int8 / uint8
+ * value (int8 sign-extended, uint8 zero-extended). */
+enum { MD_DTYPE_F32 = 0, MD_DTYPE_I32 = 1, MD_DTYPE_I8 = 2, MD_DTYPE_U8 = 3 };
 
 /* ---- tensors and nodes ------------------------------------------------------------------- */
 typedef struct {
-  uint32_t dtype;              /* MD_DTYPE_F32, or MD_DTYPE_I32 (constants, and the model input) */
+  uint32_t dtype;              /* MD_DTYPE_*: F32; I32 (constants, the model input, integer op
+                                  outputs); I8 / U8 (the integer path, ops_quant.c) */
   uint32_t ndim;               /* 0..MD_MAX_DIMS (0 = scalar, size 1) */
   uint32_t dims[MD_MAX_DIMS];  /* unused dims are 1 */
   uint32_t size;               /* number of elements = product of dims */
@@ -222,9 +232,18 @@ void *memmove(void *dst, const void *src, size_t n);
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 /* ops_dense.c */
+int op_quantize_linear(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_dequantize_linear(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_qlinear_matmul(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_matmul_integer(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_qlinear_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_conv_integer(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
+int op_qgemm(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_gemm(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_matmul(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 /* ops_conv.c */
+/* Kernel taps [k0, k1) of a 2-D window axis whose input coordinate start + k * d lies in [0, len). */
+void md_valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0, uint32_t *k1);
 int op_conv(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_conv_transpose(const md_node *node, const md_tensor *const *in, md_tensor *const *out);
 int op_max_pool(const md_node *node, const md_tensor *const *in, md_tensor *const *out);

@@ -61,7 +61,7 @@ static int fits_int32(uint32_t out, uint32_t s, uint32_t k, uint32_t d) {
 
 /* Kernel taps [k0, k1) whose input coordinate start + k * d lies in [0, len): the padding is
  * skipped, the summation order over the remaining taps is unchanged. */
-static void valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0,
+void md_valid_taps(int32_t start, uint32_t k, uint32_t d, uint32_t len, uint32_t *k0,
                        uint32_t *k1) {
   int32_t lo = start < 0 ? (int32_t)(((uint32_t)(-start) + d - 1) / d) : 0;
   int32_t room = (int32_t)len - start, hi = room <= 0 ? 0 : (int32_t)(((uint32_t)room + d - 1) / d);
@@ -104,11 +104,11 @@ __attribute__((flatten)) int op_conv(const md_node *node, const md_tensor *const
       for (uint32_t i = 0; i < oh; i++) {
         int32_t r0 = (int32_t)(i * w.sh) - (int32_t)w.pt; /* input row of kernel row 0 */
         uint32_t ki0, ki1;
-        valid_taps(r0, w.kh, w.dh, h, &ki0, &ki1);
+        md_valid_taps(r0, w.kh, w.dh, h, &ki0, &ki1);
         for (uint32_t j = 0; j < ow; j++) {
           int32_t c0 = (int32_t)(j * w.sw) - (int32_t)w.pl;
           uint32_t kj0, kj1;
-          valid_taps(c0, w.kw, w.dw, wd, &kj0, &kj1);
+          md_valid_taps(c0, w.kw, w.dw, wd, &kj0, &kj1);
           float32_t acc = md_f32(0);
           for (uint32_t ci = 0; ci < icg; ci++) {
             const float32_t *xc = xg + ci * h * wd, *wc = wo + ci * w.kh * w.kw;
@@ -188,7 +188,7 @@ __attribute__((flatten)) int op_conv_transpose(const md_node *node, const md_ten
 
 enum { POOL_MAX, POOL_AVG };
 
-static int pool(const md_node *node, const md_tensor *const *in, md_tensor *const *out, int kind) {
+__attribute__((always_inline)) static inline int pool(const md_node *node, const md_tensor *const *in, md_tensor *const *out, int kind) {
   int rc = md_check_arity(node, in, 1, 1, 1);
   if (rc) return rc;
   const md_tensor *x = in[0];
@@ -243,7 +243,48 @@ static int pool(const md_node *node, const md_tensor *const *in, md_tensor *cons
   return MD_OK;
 }
 
+/* MaxPool of an int8 / uint8 tensor (the integer path): the largest integer of each window, the
+ * padding skipped (a window of padding only gives the type's least value); output of the same dtype. */
+static int max_pool_ints(const md_node *node, const md_tensor *x, md_tensor *y) {
+  window w;
+  int32_t ceil_mode;
+  int rc;
+  if ((rc = read_window(node, 0, 0, 1, &w)) || (rc = md_attr_int(node, MD_ATTR_CEIL_MODE, 0, &ceil_mode))) return rc;
+  if (x->ndim != 4 || y->ndim != 4 || y->dtype != x->dtype) return MD_ERR_SHAPE;
+  uint32_t planes = x->dims[0] * x->dims[1], h = x->dims[2], wd = x->dims[3];
+  uint32_t oh = out_len(h, w.pt, w.pb, w.kh, w.sh, w.dh, ceil_mode != 0);
+  uint32_t ow = out_len(wd, w.pl, w.pr, w.kw, w.sw, w.dw, ceil_mode != 0);
+  if (y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1] || y->dims[2] != oh || y->dims[3] != ow)
+    return MD_ERR_SHAPE;
+  const int32_t *xs = (const int32_t *)(const void *)x->data;
+  int32_t *yp = (int32_t *)(void *)y->data;
+  for (uint32_t p = 0; p < planes; p++) {
+    const int32_t *xp = xs + p * h * wd;
+    for (uint32_t i = 0; i < oh; i++) {
+      for (uint32_t j = 0; j < ow; j++) {
+        int32_t acc = x->dtype == MD_DTYPE_I8 ? -128 : 0;
+        for (uint32_t ki = 0; ki < w.kh; ki++) {
+          uint32_t r = i * w.sh + ki * w.dh;
+          if (r < w.pt || r - w.pt >= h) continue;
+          for (uint32_t kj = 0; kj < w.kw; kj++) {
+            uint32_t col = j * w.sw + kj * w.dw;
+            if (col < w.pl || col - w.pl >= wd) continue;
+            int32_t v = xp[(r - w.pt) * wd + (col - w.pl)];
+            if (v > acc) acc = v;
+          }
+        }
+        *yp++ = acc;
+      }
+    }
+  }
+  return MD_OK;
+}
+
 int op_max_pool(const md_node *node, const md_tensor *const *in, md_tensor *const *out) {
+  int rc = md_check_arity(node, in, 1, 1, 1);
+  if (rc) return rc;
+  if (in[0]->dtype == MD_DTYPE_I8 || in[0]->dtype == MD_DTYPE_U8) return max_pool_ints(node, in[0], out[0]);
+  if (out[0]->dtype != MD_DTYPE_F32) return MD_ERR_SHAPE;
   return pool(node, in, out, POOL_MAX);
 }
 

@@ -12,10 +12,15 @@ static void copy_values(float32_t *dst, const float32_t *src, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) dst[i] = canon(src[i]);
 }
 
-/* Copies X into Y when only the shape changes (sizes must match). */
+/* Copies X into Y when only the shape changes (sizes must match): float32 values (NaN made
+ * canonical), or the words of an integer tensor of the same dtype unchanged. */
 static int copy_same_size(const md_tensor *x, md_tensor *y) {
-  if (x->size != y->size || x->dtype != MD_DTYPE_F32) return MD_ERR_SHAPE;
-  copy_values(y->data, x->data, x->size);
+  if (x->size != y->size || x->dtype != y->dtype) return MD_ERR_SHAPE;
+  if (x->dtype == MD_DTYPE_F32) {
+    copy_values(y->data, x->data, x->size);
+  } else {
+    for (uint32_t i = 0; i < x->size; i++) y->data[i] = x->data[i];
+  }
   return MD_OK;
 }
 

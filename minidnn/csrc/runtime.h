@@ -54,8 +54,8 @@ typedef struct {
   uint32_t arena_bytes;    /* exact arena bytes md_load + md_run allocate */
   uint32_t n_tensors;
   uint32_t n_nodes;
-  uint32_t input_dtype;    /* MD_DTYPE_F32, or MD_DTYPE_I32 (e.g. token ids) */
-  uint32_t output_dtype;   /* MD_DTYPE_F32, or MD_DTYPE_I32 (a generation model's ids) */
+  uint32_t input_dtype;    /* MD_DTYPE_F32, or an integer type (e.g. token ids; a node's int8 input) */
+  uint32_t output_dtype;   /* MD_DTYPE_F32, or an integer type (a generation model's ids; a node's int8 output) */
   uint32_t flags;          /* header flags (MD_FLAG_*) */
   uint32_t context;        /* generation models: the context window T (else 0) */
   uint32_t vocab;          /* generation models: the vocabulary size V (else 0) */

@@ -47,16 +47,17 @@ def bundled_models() -> dict[str, Path]:
 
 
 def mdnn_for(source: Path) -> Path:
-    """A .mdnn for `source` (.mdnn as is; .onnx converted once into build/bench/, keyed by its content
-    and the .mdnn format version, so a format change never reads an old conversion)."""
+    """A .mdnn for `source` (.mdnn as is; .onnx converted once into build/bench/, keyed by its content,
+    the .mdnn format version and the op table, so a format change never reads an old conversion)."""
     if source.suffix == ".mdnn":
         return source
     if source.suffix != ".onnx":
         raise BenchUsageError(f"{source}: give an .onnx or .mdnn model")
     from converter.api import convert
-    from minidnn.format import VERSION
+    from minidnn.format import OP_IDS, VERSION
 
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    ops = ",".join(f"{name}={op}" for name, op in sorted(OP_IDS.items())).encode()   # the op table too
+    digest = hashlib.sha256(source.read_bytes() + b"\0" + ops).hexdigest()[:12]
     out = CACHE_DIR / "models" / f"{source.stem}-{digest}-v{VERSION}.mdnn"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -117,12 +117,14 @@ def _verify(console: Console, result, count: int, npy: Path | None, seed: int) -
         make_inputs,
         minidnn_outputs,
         onnxruntime_outputs,
+        quantized_output,
     )
 
     try:
         xs = make_inputs(result.input_shape, count or None, npy, seed, int_high=_id_range(result))
         report: VerifyReport = compare(minidnn_outputs(result.mdnn, xs),
-                                       onnxruntime_outputs(result.onnx_model, result.graph.input, xs))
+                                       onnxruntime_outputs(result.onnx_model, result.graph.input, xs),
+                                       exact=quantized_output(result.mdnn))
     except ConversionError as exc:
         raise _fail(exc) from None
     console.print(report.line(), soft_wrap=True)

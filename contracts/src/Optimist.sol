@@ -5,6 +5,7 @@ import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {NodeChecker} from "./NodeChecker.sol";
+import {OptimistBatches} from "./OptimistBatches.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -96,6 +97,8 @@ contract Optimist is ModelRegistry {
     IMIPS public immutable mips;
     /// @notice The stateless transition checks of two-phase games (deployed by the constructor).
     NodeChecker public immutable nodeChecker;
+    /// @notice Batched results (docs/game-rules.md §3a; deployed by the constructor).
+    OptimistBatches public immutable batches;
     uint64 public immutable challengeWindow;
     uint32 public immutable clock;
     uint128 public immutable resultBond;
@@ -195,6 +198,12 @@ contract Optimist is ModelRegistry {
     error Reentrancy();
     error OutputMismatch(bytes32 expected, bytes32 got);
     error InsufficientCallbackGas(uint256 needed, uint256 left);
+    error DuplicateRequest(uint256 requestId);
+    error WrongModel(uint256 requestId, uint256 modelId);
+    error CallbackInBatch(uint256 requestId);
+    error LeafDisputed(uint256 resultId);
+    error OutcomeInBatch(uint256 resultId);
+    error NotBatches();
 
     modifier nonReentrant() {
         assembly ("memory-safe") {
@@ -243,6 +252,7 @@ contract Optimist is ModelRegistry {
         burnBps = burnBps_;
         reopenDelay = reopenDelay_;
         nodeChecker = new NodeChecker();
+        batches = new OptimistBatches();
     }
 
     // ---------------------------------------------------------------- requests and results
@@ -306,31 +316,14 @@ contract Optimist is ModelRegistry {
         bytes calldata finalState,
         bytes32[] calldata outputProof
     ) external payable nonReentrant returns (uint256 resultId) {
-        Request storage req = requests[requestId];
-        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
-        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
-        if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
-        if (_bars[requestId][msg.sender] == BARRED) revert OperatorBarred(requestId, msg.sender);
+        Request storage req = _openRequest(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
         (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
             _checkClaim(req.modelId, output, finalState, outputProof);
 
         resultId = ++resultCount;
-        results[resultId] = Result({
-            operator: msg.sender,
-            status: ResultStatus.Pending,
-            outcome: outcome,
-            exitCode: exitCode,
-            graph: graph,
-            postedAt: uint64(block.timestamp),
-            requestId: uint64(requestId),
-            steps: steps,
-            openGames: 0,
-            sharers: 0,
-            defended: 0,
-            finalStateHash: finalHash,
-            outputHash: keccak256(output)
-        });
+        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps, finalHash,
+                     keccak256(output));
         req.status = RequestStatus.Posted;
         req.resultId = uint64(resultId);
         emit ResultPosted(
@@ -375,7 +368,11 @@ contract Optimist is ModelRegistry {
     // ---------------------------------------------------------------- the bisection game
 
     /// @notice Dispute a pending result (one game per challenger); msg.value must be `challengeBond`.
-    function openGame(uint256 resultId) external payable nonReentrant returns (uint256 gameId) {
+    function openGame(uint256 resultId) external payable nonReentrant returns (uint256) {
+        return _openGame(resultId);
+    }
+
+    function _openGame(uint256 resultId) private returns (uint256 gameId) {
         Result storage res = _pendingResult(resultId);
         uint256 deadline = uint256(res.postedAt) + challengeWindow;
         if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
@@ -521,6 +518,81 @@ contract Optimist is ModelRegistry {
         emit NodeEntered(gameId, j, init, finalHash, steps, next);
     }
 
+    // ---------------------------------------------------------------- batches (docs/game-rules.md §3a)
+
+    /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
+    ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
+    ///         result id BATCH_FLAG | batchId << 16 | index) and a game opens on it, as openGame. Further games on
+    ///         the leaf: openGame(resultId).
+    function disputeLeaf(uint256 batchId, uint256 index, OptimistBatches.Leaf calldata leaf, bytes32[] calldata proof)
+        external
+        payable
+        nonReentrant
+        returns (uint256)
+    {
+        uint256 resultId = (1 << 63) | batchId << 16 | index;
+        if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
+        (address operator, uint64 postedAt) = batches.verifyLeaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
+                     graphs[requests[leaf.requestId].modelId].nodeCount != 0, postedAt, leaf.requestId, leaf.steps,
+                     leaf.finalStateHash, leaf.outputHash);
+        return _openGame(resultId);
+    }
+
+    /// @notice postResult's checks of a claim (for OptimistBatches).
+    function checkClaim(uint256 modelId, bytes calldata output, bytes calldata finalState, bytes32[] calldata proof)
+        external
+        view
+        returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash)
+    {
+        (steps, outcome, exitCode, finalHash,) = _checkClaim(modelId, output, finalState, proof);
+    }
+
+    /// @notice OptimistBatches.postBatch: the batch's requests become Posted with their leaves' result ids
+    ///         (`base | i`); msg.value is their bonds.
+    function takeRequests(address operator, uint256 modelId, uint256[] calldata requestIds, uint256 base)
+        external
+        payable
+        nonReentrant
+    {
+        if (msg.sender != address(batches)) revert NotBatches();
+        for (uint256 i; i < requestIds.length; ++i) {
+            uint256 requestId = requestIds[i];
+            Request storage req = requests[requestId];
+            if (req.resultId & ~uint256(0xffff) == base) revert DuplicateRequest(requestId);
+            _openRequest(requestId, operator);
+            if (req.modelId != modelId) revert WrongModel(requestId, req.modelId);
+            if (req.callbackGas != 0) revert CallbackInBatch(requestId);
+            req.status = RequestStatus.Posted;
+            req.resultId = uint64(base | i);
+        }
+    }
+
+    /// @notice OptimistBatches.finalizeBatch (the leaves checked there): finalize each leaf's request unless the
+    ///         leaf was disputed (then its fee is type(uint256).max: it settles as a single result); the operator
+    ///         is credited the fees and a result bond per leaf finalized.
+    function settleLeaves(address operator, uint256[] calldata requestIds, uint256 base, bool disputes)
+        external
+        nonReentrant
+        returns (uint256[] memory fees)
+    {
+        if (msg.sender != address(batches)) revert NotBatches();
+        uint256 n = requestIds.length;
+        fees = new uint256[](n);
+        uint256 due;
+        for (uint256 i; i < n; ++i) {
+            if (disputes && results[base | i].status != ResultStatus.None) {
+                fees[i] = type(uint256).max;
+                continue;
+            }
+            Request storage req = requests[requestIds[i]];
+            req.status = RequestStatus.Finalized;
+            fees[i] = req.fee;
+            due += req.fee + resultBond;
+        }
+        _credit(operator, due);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @notice True once a result of `operator` on `requestId` was rejected: it cannot post there again.
@@ -562,6 +634,7 @@ contract Optimist is ModelRegistry {
         if (req.status != RequestStatus.Finalized) revert RequestNotFinalized(requestId);
         resultId = req.resultId;
         Result storage res = results[resultId];
+        if (res.status == ResultStatus.None) revert OutcomeInBatch(resultId);   // an undisputed batch leaf
         return (res.outcome, res.exitCode, res.steps, res.outputHash, resultId);
     }
 
@@ -611,6 +684,45 @@ contract Optimist is ModelRegistry {
         bytes32 root = RegionMerkle.climb(_tensorRoot(output), steps, outputProof);
         if (root != finalHash) revert OutputProofMismatch(root, finalHash);
         return (steps, Outcome.Success, 0, finalHash, true);
+    }
+
+    /// @dev A new pending result.
+    function _storeResult(
+        uint256 resultId,
+        address operator,
+        Outcome outcome,
+        uint8 exitCode,
+        bool graph,
+        uint64 postedAt,
+        uint256 requestId,
+        uint64 steps,
+        bytes32 finalHash,
+        bytes32 outputHash
+    ) private {
+        results[resultId] = Result({
+            operator: operator,
+            status: ResultStatus.Pending,
+            outcome: outcome,
+            exitCode: exitCode,
+            graph: graph,
+            postedAt: postedAt,
+            requestId: uint64(requestId),
+            steps: steps,
+            openGames: 0,
+            sharers: 0,
+            defended: 0,
+            finalStateHash: finalHash,
+            outputHash: outputHash
+        });
+    }
+
+    /// @dev The request, if `operator` may post a result on it now.
+    function _openRequest(uint256 requestId, address operator) private view returns (Request storage req) {
+        req = requests[requestId];
+        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+        if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
+        if (_bars[requestId][operator] == BARRED) revert OperatorBarred(requestId, operator);
     }
 
     /// @dev The defender moves in Midpoint and Transition; the challenger in Response and Proof.

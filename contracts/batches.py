@@ -15,7 +15,7 @@ from eth_abi import encode as abi_encode
 
 from mipsvm.memory import keccak256, zero_hash
 
-BATCH_FLAG = 1 << 63
+BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
 INDEX_BITS = 16
 MAX_BATCH = 1024
 BATCH_FUNCTIONS = frozenset({"postBatch", "finalizeBatch"})   # sent to OptimistBatches, not Optimist

@@ -300,8 +300,8 @@ def test_leaf_proofs_disputes_and_finalization_attacks(world: World) -> None:
     s.open_game(leaf_id, sender=world.challengers[1])
     assert s.result(leaf_id).open_games == 2
     # the hooks are for the two contracts only
-    assert revert_name(s._send, "takeRequests", world.operator, world.model_id, [rids[0]], 1 << 63)[0] == "NotBatches"
-    assert revert_name(s._send, "settleLeaves", world.operator, [rids[0]], 1 << 63, False)[0] == "NotBatches"
+    assert revert_name(s._send, "takeRequests", world.operator, world.model_id, [rids[0]], 1 << 62)[0] == "NotBatches"
+    assert revert_name(s._send, "settleLeaves", world.operator, [rids[0]], 1 << 62, False)[0] == "NotBatches"
     with pytest.raises(REVERTS) as info:
         s.batches.functions.verifyLeaf(batch_id, 0, hashes[0], leaf_proof(hashes, 0)).call({"from": ch})
     assert s._revert("verifyLeaf", info.value).name == "NotOptimist"

@@ -5,7 +5,7 @@ import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {NodeChecker} from "./NodeChecker.sol";
-import {OptimistBatches} from "./OptimistBatches.sol";
+import {BATCH_FLAG, INDEX_BITS, OptimistBatches} from "./OptimistBatches.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -522,7 +522,7 @@ contract Optimist is ModelRegistry {
 
     /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
     ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
-    ///         result id BATCH_FLAG | batchId << 16 | index) and a game opens on it, as openGame. Further games on
+    ///         result id BATCH_FLAG | batchId << INDEX_BITS | index) and a game opens on it, as openGame. Further games on
     ///         the leaf: openGame(resultId).
     function disputeLeaf(uint256 batchId, uint256 index, OptimistBatches.Leaf calldata leaf, bytes32[] calldata proof)
         external
@@ -530,7 +530,7 @@ contract Optimist is ModelRegistry {
         nonReentrant
         returns (uint256)
     {
-        uint256 resultId = (1 << 63) | batchId << 16 | index;
+        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
         if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
         (address operator, uint64 postedAt) = batches.verifyLeaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
@@ -559,7 +559,7 @@ contract Optimist is ModelRegistry {
         for (uint256 i; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
             Request storage req = requests[requestId];
-            if (req.resultId & ~uint256(0xffff) == base) revert DuplicateRequest(requestId);
+            if (req.resultId >> INDEX_BITS == base >> INDEX_BITS) revert DuplicateRequest(requestId);
             _openRequest(requestId, operator);
             if (req.modelId != modelId) revert WrongModel(requestId, req.modelId);
             if (req.callbackGas != 0) revert CallbackInBatch(requestId);

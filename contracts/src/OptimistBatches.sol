@@ -3,6 +3,11 @@ pragma solidity 0.8.30;
 
 import {RegionMerkle} from "./RegionMerkle.sol";
 
+/// @dev Result id of leaf i of batch b: BATCH_FLAG | b << INDEX_BITS | i (single results count up from 1 and never
+///      reach it; every id stays below 2**63).
+uint256 constant BATCH_FLAG = 1 << 62;
+uint256 constant INDEX_BITS = 16;
+
 /// @notice What OptimistBatches needs from its Optimist (only Optimist's constructor deploys it).
 interface IBatchHost {
     function resultBond() external view returns (uint128);
@@ -57,9 +62,6 @@ contract OptimistBatches {
 
     /// @notice Most results in one batch.
     uint256 public constant MAX_BATCH = 1024;
-    /// @notice Result id of leaf i of batch b: BATCH_FLAG | b << INDEX_BITS | i (single results count up from 1).
-    uint256 public constant BATCH_FLAG = 1 << 63;
-    uint256 public constant INDEX_BITS = 16;
 
     IBatchHost public immutable optimist;
     uint256 public batchCount;

@@ -16,6 +16,8 @@ from challenger.models import LyingTrace, Trace, toy_model
 from contracts.batches import is_leaf, leaf_position
 from contracts.system import GameStatus, RequestStatus
 from mipsvm.memory import keccak256
+from optimist.client import Client
+from optimist.commands.request import request_report
 from optimist.world import World
 
 WINDOW, CLOCK = 600, 300
@@ -90,3 +92,13 @@ def play_batch_with_lies(world: World, n: int, lies: tuple[int, ...]) -> None:
         assert world.system.outcome(rid).output_hash == keccak256(honest.honest_trace(rid).output)
     assert world.system.balance(liar.me) == world.system.balance(honest.me) == world.system.balance(ch.me) == 0
     assert world.contract_balance() == 0
+    # what a requester reads: an undisputed leaf's outcome and output (its event), a re-posted request's (a result)
+    client = Client.from_system(world.system, from_block=world.deploy_block)
+    for rid in (rids[0], rids[LIES[0]]):
+        got = client.get(rid).result()
+        want = honest.honest_trace(rid)
+        assert (got.output, got.steps, got.outcome) == (want.output, want.steps, want.outcome)
+        report = request_report(world.system, world.deploy_block, rid)
+        final = [r for r in report["results"] if r["status"] == "FINALIZED"]
+        assert [(r["steps"], r["output_hex"]) for r in final] == [(want.steps, "0x" + want.output.hex())]
+    assert got.operator == honest.me and client.get(rids[0]).result().operator == liar.me

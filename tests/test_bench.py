@@ -77,7 +77,7 @@ def test_quick_bench_figures_agree_with_each_other(quick_report: dict) -> None:
 
 
 def test_batch_gas_per_inference_falls_with_the_batch_size(quick_report: dict) -> None:
-    g = quick_report["system"]["figures"]["batch_gas"]
+    g = quick_report["models"][0]["figures"]["batch_gas"]
     for name in ("single", "batch_1", "batch_10", "batch_100"):
         parts = sum(g[f"{name}_{p}"] for p in ("request", "result", "finalize"))
         assert parts - 2 <= g[name] <= parts          # the total is the sum of the parts (each rounded down)

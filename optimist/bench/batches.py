@@ -5,7 +5,8 @@ One inference = its request (the input in calldata and in RequestCreated), its r
 finalizeBatch, divided by N. Every claim is a true result of the model (VM runs of a few distinct inputs,
 cycled over the requests: the gas depends on the claims' sizes and bytes, not on which input they answer).
 
-    python -m optimist.bench.batches [--sizes 1,10,100] [--json]
+    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--json]
+    (the bench measures the MNIST MLP: optimist convert examples/models/mlp_digits.onnx -o mlp.mdnn)
 """
 
 from __future__ import annotations
@@ -75,9 +76,8 @@ def measure_batch_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from optimist.bench.run import BUNDLED_DIR, mdnn_for
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="a .mdnn model whose input is float32")
     parser.add_argument("--sizes", default="1,10,100", help="batch sizes, comma-separated")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes: expected integers separated by commas, got {args.sizes!r}")
     if not all(1 <= n <= 1024 for n in sizes):
         parser.error("--sizes: every batch size must be 1..1024")
-    figures = measure_batch_gas(mdnn_for(BUNDLED_DIR / "mlp_digits.onnx"), sizes)
+    if args.model.suffix != ".mdnn" or not args.model.is_file():
+        parser.error(f"{args.model}: expected an existing .mdnn file")
+    figures = measure_batch_gas(args.model, sizes)
     if args.json:
         print(json.dumps(figures, indent=1))
         return 0

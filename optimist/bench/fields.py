@@ -65,7 +65,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("contracts", ("contracts.evm", "contracts.gas", "contracts.system")),
     Stage("system_gas", ("contracts.system_gas",),
           quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
-    Stage("batch_gas", ("contracts.batches", "challenger.models", "minidnn.image", "mipsvm.fast")),
+    Stage("batch_gas", ("contracts.batches", "challenger.models", "minidnn.image", "mipsvm.fast"), after=("model",),
+          only=MNIST_MODEL),
 )}
 
 _GAS = 30_000_000
@@ -141,6 +142,8 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("dispute_over_opml_measured", "anvil dispute / opML measured (197.5 s)", "x", "opml_dispute",
           "float", 0, 1e6),
     Field("peak_rss_mb", "peak RSS of the measuring process", "MiB", "process", "float", 0, 65536),
+    Field("batch_gas", "gas per inference, request + result + finalize: single results and batches of 1, 10, "
+          "100 (calldata; optimist.bench.batches, eth-tester)", "gas", "batch_gas", "dict", 0, _GAS),
 )
 
 SYSTEM_FIELDS: tuple[Field, ...] = (
@@ -153,8 +156,6 @@ SYSTEM_FIELDS: tuple[Field, ...] = (
     Field("cli_version_s", "`optimist --version` wall time (new process; min of 5)", "s", "cli", "float", 0, 600),
     Field("prove_gas", "prove gas by instruction kind: MIPS.step alone, prove won by the defender, prove "
           "rejecting the result (contracts.prove_gas, eth-tester)", "gas", "system_gas", "dict", 21000, _GAS),
-    Field("batch_gas", "gas per MNIST MLP inference, request + result + finalize: single results and batches "
-          "of 1, 10, 100 (calldata; optimist.bench.batches, eth-tester)", "gas", "batch_gas", "dict", 0, _GAS),
 )
 
 

@@ -345,9 +345,8 @@ def stage_system_gas(s: Subject) -> dict[str, Any]:
 def stage_batch_gas(s: Subject) -> dict[str, Any]:
     """Gas per inference with single results and with batches of 1, 10 and 100 (optimist.bench.batches)."""
     from optimist.bench.batches import measure_batch_gas
-    from optimist.bench.run import BUNDLED_DIR, mdnn_for
 
-    return {"batch_gas": measure_batch_gas(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"))}
+    return {"batch_gas": measure_batch_gas(s.path)}
 
 
 STAGE_FUNCTIONS = {

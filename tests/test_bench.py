@@ -80,7 +80,7 @@ def test_batch_gas_per_inference_falls_with_the_batch_size(quick_report: dict) -
     g = quick_report["models"][0]["figures"]["batch_gas"]
     for name in ("single", "batch_1", "batch_10", "batch_100"):
         parts = sum(g[f"{name}_{p}"] for p in ("request", "result", "finalize"))
-        assert parts - 2 <= g[name] <= parts          # the total is the sum of the parts (each rounded down)
+        assert parts <= g[name] <= parts + 2          # the sum of the parts, each rounded down on its own
     assert g["batch_100"] < g["batch_10"] < g["batch_1"]   # the fixed costs of a batch are shared
     assert g["batch_100_result"] < g["single_result"] / 3 and g["batch_100_finalize"] < g["single_finalize"] / 3
     assert abs(g["batch_100_request"] - g["single_request"]) < 1000   # requests are not batched (yet)

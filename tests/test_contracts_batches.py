@@ -326,3 +326,35 @@ def test_batch_size_bound(world: World) -> None:
     c = Claim(requests(world, 1)[0], b"", b"", [])
     assert revert_name(s.post_batch, world.model_id, [c] * (MAX_BATCH + 1), sender=world.operator,
                        bond=0) == ("BadBatchSize", {"size": MAX_BATCH + 1, "expected": MAX_BATCH})
+
+
+def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
+    """A batch of a graph model (docs/two-phase.md): claims are C_m with its slot proof; a lying leaf's game
+    starts in phase 1 over the nodes, played down to the node where the lie starts."""
+    from graph_world import GRAPH_INPUT, build_graph
+    from test_contracts_two_phase import Chain, lying_trace, play_nodes
+
+    from contracts.chain import eth_tester_web3
+    from contracts.system import Phase, deploy_system
+    from tests.contracts_world import load_tiny
+
+    graph = build_graph(load_tiny())
+    w3 = eth_tester_web3()
+    s = deploy_system(w3, challenge_window=WINDOW, clock=500)
+    model_id = s.register_graph_model(graph.model_spec())
+    acct = list(w3.eth.accounts)
+    chain = Chain(s, model_id, acct[1], acct[2], acct)
+    m = graph.m
+    rids = [s.request(model_id, GRAPH_INPUT, FEE) for _ in range(3)]
+    lie = lying_trace(graph, 2)
+    claims = [Claim(rid, graph.output, (lie if i == 1 else graph.trace)[m].root(),
+                    (lie if i == 1 else graph.trace)[m].proof(m)) for i, rid in enumerate(rids)]
+    batch_id = s.post_batch(model_id, claims, sender=chain.operator)
+    leaves = [Leaf(c.request_id, c.final_state, keccak256(c.output), m, int(Outcome.SUCCESS), 0) for c in claims]
+    gid = s.dispute_leaf(batch_id, 1, leaves[1], leaf_proof([x.hash() for x in leaves], 1), sender=chain.challenger)
+    g = s.game(gid)
+    assert s.result(leaf_result_id(batch_id, 1)).graph
+    assert g.over_nodes and (g.lo, g.hi, g.lo_hash, g.hi_hash) == (0, m, graph.c(0), lie[m].root())
+    play_nodes(chain, gid, lie, graph.trace)
+    g = s.game(gid)
+    assert g.phase == Phase.TRANSITION and (g.lo, g.hi) == (1, 2)   # the lie starts at node 2

@@ -46,13 +46,28 @@ class Batcher:
         self.interval = interval
         self.max_batch = max_batch
         self.ready: dict[int, dict[int, tuple[AnyTrace, int]]] = {}   # model id -> request id -> (trace, posts)
+        self.seen: set[int] = set()   # requests found open and claimable this tick
         self.last_post = time.monotonic()
+
+    def begin(self) -> None:
+        """A new tick: only requests found claimable again (add / holds) go into the next batch."""
+        self.seen = set()
 
     def add(self, model_id: int, request_id: int, trace: AnyTrace, posts: int) -> None:
         self.ready.setdefault(model_id, {})[request_id] = (trace, posts)
+        self.seen.add(request_id)
+
+    def holds(self, model_id: int, request_id: int) -> bool:
+        """True if the request's claim waits for the next batch (it stays in it this tick)."""
+        if request_id in self.ready.get(model_id, {}):
+            self.seen.add(request_id)
+            return True
+        return False
 
     def post(self, op: Any) -> int:
         """Post the collected claims (if the interval has passed): one postBatch per model and max_batch."""
+        self.ready = {model: kept for model, claims in self.ready.items()      # taken, cancelled, ...: dropped
+                      if (kept := {rid: c for rid, c in claims.items() if rid in self.seen})}
         if not self.ready or time.monotonic() - self.last_post < self.interval:
             return 0
         self.last_post = time.monotonic()

@@ -78,6 +78,8 @@ class Operator(Daemon):
     def answer_requests(self) -> int:
         """Post a result for open requests of served models, best fee first."""
         sent = 0
+        if self.batcher is not None:
+            self.batcher.begin()
         for row in sorted(self.store.requests("open"), key=lambda r: (-int(r["fee"]), r["request_id"])):
             rid = row["request_id"]
             if row["model_id"] not in self.served:
@@ -106,6 +108,8 @@ class Operator(Daemon):
                 continue
             if trace is None:
                 continue   # running in the background
+            if self.batcher is not None and self.batcher.holds(row["model_id"], rid):
+                continue   # checked and waiting for the next batch
             if not self.dishonest and trace.outcome == Outcome.SUCCESS:
                 native = self.served[row["model_id"]].infer(bytes(row["input"]))
                 if native != trace.output:

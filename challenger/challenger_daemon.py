@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from challenger.batching import dispute_leaf
 from challenger.daemon import Daemon
 from challenger.graph_games import GraphTrace, play_graph_game
 from challenger.models import ModelError
+from contracts.batches import is_leaf
 from contracts.system import Event, Outcome, Phase, ResultStatus
 from mipsvm.memory import keccak256
 
@@ -105,12 +107,19 @@ class Challenger(Daemon):
             if row["verdict"] != "disagree":
                 continue
             res = self.client.result(rid)
+            now = now if now is not None else self.client.now()
+            if is_leaf(rid) and res.status == ResultStatus.NONE:   # a batch leaf not on-chain yet
+                if now >= int(row["deadline"]):
+                    self.emit("window_missed", result=rid)
+                    self.store.set_verdict(rid, "disagree-too-late")
+                else:
+                    sent += dispute_leaf(self, row)
+                continue
             if res.status != ResultStatus.PENDING:
                 self.store.set_result_status(rid, res.status.name.lower())
                 continue
             if self.client.view("gameOf", rid, self.me):
                 continue
-            now = now if now is not None else self.client.now()
             if now >= res.deadline:
                 self.emit("window_missed", result=rid)
                 self.store.set_verdict(rid, "disagree-too-late")

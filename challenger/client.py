@@ -283,7 +283,8 @@ class ChainClient:
             return None
         events: list[Event] = reads[len(head_reads)].decode(bet_answers[0]["result"])
         bloom = BloomFilter(int.from_bytes(bytes(self._latest["logsBloom"]), "big"))   # type: ignore[index]
-        if not any(ev.block == bet for ev in events) and bytes.fromhex(self.system.address[2:]) in bloom:
+        if not any(ev.block == bet for ev in events) and any(bytes.fromhex(a[2:]) in bloom
+                                                              for a in self.system.log_addresses()):
             return None       # P may hold events of ours that the log read did not see: read them pinned
         self._views = {v: r.decode(a["result"])
                        for v, r, a in zip(wanted, reads[len(head_reads) + 1:], bet_answers[1:], strict=True)}
@@ -334,7 +335,7 @@ class ChainClient:
         def decode(raw: Any) -> list[Event]:
             return self.system.decode_logs(list(PYTHONIC_RESULT_FORMATTERS["eth_getLogs"](raw)))
 
-        return Read("eth_getLogs", [{"address": self.system.address, "fromBlock": hex(from_block),
+        return Read("eth_getLogs", [{"address": self.system.log_addresses(), "fromBlock": hex(from_block),
                                      "toBlock": hex(to_block)}], decode,
                     lambda: self.system.events_since(from_block, to_block))
 
@@ -389,10 +390,10 @@ class ChainClient:
         # over JSON-RPC the transaction is built here from the function's cached ABI (web3's contract
         # objects validate the whole ABI on every build, estimate and call: most of a tick's CPU)
         built = self.system.fixed_gas is None
-        fn = None if built else getattr(self.system.contract.functions, function)(*args)
+        fn = None if built else getattr(self.system.target(function).functions, function)(*args)
         params: dict[str, Any] = {"from": self.address, "value": value}
         if built:
-            params.update(to=self.system.address, data=self.system.call_data(function, *args))
+            params.update(to=self.system.target(function).address, data=self.system.call_data(function, *args))
         # a first attempt of a bisection move goes out on its kind's gas, without a preflight
         cached = self._gas.get(function) if record is None else None
         try:

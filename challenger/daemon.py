@@ -30,7 +30,7 @@ NOT_YET = ("ChallengeWindowOpen", "ClockNotExpired", "RequestReopening")
 # events after which the contract may owe this daemon money (its balance is read only then)
 CREDITING = ("GameResolved", "GameCancelled", "ResultRejected", "ResultFinalized")
 # transactions that may credit their sender (they end a game or finalize a result)
-CREDITING_CALLS = frozenset({"prove", "timeout", "cancelGame", "finalize", "finalizeWithOutput"})
+CREDITING_CALLS = frozenset({"prove", "timeout", "cancelGame", "finalize", "finalizeWithOutput", "finalizeBatch"})
 
 
 class Daemon:
@@ -103,6 +103,7 @@ class Daemon:
             # the contract's parameters (bonds, clock) are read once, here, with retries: later uses
             # (bonds_at_stake, postResult's value, ...) would otherwise read them bare
             self.client.rpc(lambda: self.system.params, "params")
+            self.client.rpc(lambda: self.system.batches, "batches")   # its events are read with Optimist's
             self.discover_models()
             served = set(map(id, self.served.values()))
             for model in self.models:

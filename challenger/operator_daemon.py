@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from challenger.batching import Batcher, finalize_batches
 from challenger.daemon import Daemon
 from challenger.graph_games import GraphTrace, defend_graph_game
 from challenger.models import ModelError
+from contracts.batches import is_leaf
 from contracts.system import Outcome, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 
@@ -26,17 +28,21 @@ RACES = ("RequestNotOpen", "OperatorBarred", "GameNotActive", "ResultNotPending"
 
 class Operator(Daemon):
     """`min_fee`: requests paying less (wei) are left to others; `max_queue`: VM runs of new requests
-    waiting at once (games never wait behind them: they have their own lane)."""
+    waiting at once (games never wait behind them: they have their own lane); `batch_interval`: post the
+    results ready every that many seconds in one postBatch per model (at most `max_batch` each; None: one
+    postResult per request; challenger.batching)."""
 
     races = RACES   # reverts that mean another transaction got there first
 
     role = "operator"
 
-    def __init__(self, *args: Any, min_fee: int = 0, max_queue: int = 4, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, min_fee: int = 0, max_queue: int = 4, batch_interval: float | None = None,
+                 max_batch: int = 100, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.min_fee = min_fee
         self.max_queue = max_queue
         self._skipped: set[int] = set()
+        self.batcher = None if batch_interval is None else Batcher(batch_interval, max_batch)
 
     def game_role(self, challenger: str, result_id: int) -> str | None:
         row = self.store.result(result_id)
@@ -72,6 +78,8 @@ class Operator(Daemon):
     def answer_requests(self) -> int:
         """Post a result for open requests of served models, best fee first."""
         sent = 0
+        if self.batcher is not None:
+            self.batcher.begin()
         for row in sorted(self.store.requests("open"), key=lambda r: (-int(r["fee"]), r["request_id"])):
             rid = row["request_id"]
             if row["model_id"] not in self.served:
@@ -100,6 +108,8 @@ class Operator(Daemon):
                 continue
             if trace is None:
                 continue   # running in the background
+            if self.batcher is not None and self.batcher.holds(row["model_id"], rid):
+                continue   # checked and waiting for the next batch
             # a graph model's trace is native already, node by node: what its games are played on
             # (its node-by-node output was checked against the whole model by minidnn.phase1.commit)
             if not self.dishonest and trace.outcome == Outcome.SUCCESS and not isinstance(trace, GraphTrace):
@@ -108,6 +118,14 @@ class Operator(Daemon):
                     self.emit("native_vm_mismatch", request=rid)   # never post what we cannot defend
                     self.store.set_request_status(rid, "failed", note="native output != VM output")
                     continue
+            if self.batcher is not None:   # one request refused would revert the whole batch: check first
+                if self.client.now() < chain.reopen_at:
+                    continue
+                if row["posts"] and self.client.view("barred", rid, self.me):
+                    self.store.set_request_status(rid, "barred", note="a result of ours was rejected here")
+                    continue
+                self.batcher.add(row["model_id"], rid, trace, row["posts"])
+                continue
             if self.send(f"post:{rid}:{row['posts']}", "postResult", rid, trace.output, trace.final_packed,
                          trace.output_proof(), value=self.system.params.result_bond, expected=RACES):
                 self.store.count_post(rid)
@@ -118,6 +136,8 @@ class Operator(Daemon):
             elif self.last_revert == "OperatorBarred":
                 self.store.set_request_status(rid, "barred", note="a result of ours was rejected here")
             # otherwise (reopening, a race, a node error) the chain state is read again next tick
+        if self.batcher is not None:
+            sent += self.batcher.post(self)
         return sent
 
     # ---- games ---------------------------------------------------------------------------------
@@ -162,11 +182,15 @@ class Operator(Daemon):
     def finalize_results(self) -> int:
         sent = 0
         now = None
+        leaves = []   # undisputed batch leaves: finalized per batch (challenger.batching)
         for row in self.store.results("pending"):
             if row["operator"] != self.me:
                 continue
             rid = row["result_id"]
             res = self.client.result(rid)
+            if is_leaf(rid) and res.status == ResultStatus.NONE:
+                leaves.append(row)
+                continue
             if res.status != ResultStatus.PENDING:
                 self.store.set_result_status(rid, res.status.name.lower())
                 continue
@@ -177,6 +201,8 @@ class Operator(Daemon):
                     self.emit("finalized", result=rid, request=res.request_id)
                     self.forget(res.request_id)
                     sent += 1
+        if leaves:
+            sent += finalize_batches(self, leaves, now if now is not None else self.client.now())
         return sent
 
     def _finalize_call(self, row: Any, request_id: int) -> tuple[Any, ...]:

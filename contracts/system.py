@@ -40,6 +40,7 @@ from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
+from contracts.batches import BATCH_FUNCTIONS, BatchInfo, Claim, Leaf
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
@@ -58,7 +59,7 @@ SLOT_DEPTH = 16               # phase-1 slot tree of graph models (docs/two-phas
 # enterNode's parameters (what NodeChecker.check decodes from its `move` argument)
 ENTER_NODE_TYPES = ["uint256", "uint64", NODE_SPEC_ABI, "bytes32[]", "bytes32[]", "bytes32[][]", "bytes", "bytes32",
                     "bytes32[]", "bytes32[]"]
-SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "NodeChecker.sol", "Optimist.sol",
+SYSTEM_SOURCES = ("IMIPS.sol", "IOptimistConsumer.sol", "ModelRegistry.sol", "NodeChecker.sol", "Optimist.sol", "OptimistBatches.sol",
                   "PackedState.sol", "RegionMerkle.sol")
 DEFAULT_WINDOW = 3600         # seconds during which a result can be disputed
 DEFAULT_CLOCK = 1800          # seconds on each side's chess clock
@@ -526,17 +527,32 @@ class System:
         self.contract = self.w3.eth.contract(address=self.address, abi=arts["Optimist"]["abi"])
         self._errors = _error_table(arts["NodeChecker"]["abi"])   # enterNode's checks revert there
         self._checker_abi = arts["NodeChecker"]["abi"]
+        self._errors.update(_error_table(arts["OptimistBatches"]["abi"]))
         self._errors.update(_error_table(arts["Optimist"]["abi"]))
+        self._batches_abi = arts["OptimistBatches"]["abi"]
+        self._batches: Contract | None = None
         self._mips_errors_loaded = False
         self._functions_abi: dict[str, tuple[bytes, list[str], list[str]]] = {}
-        self._event_objects: dict[str, Any] = {}
-        self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"]
+        self._event_objects: dict[tuple[str, str], Any] = {}
+        self._events = {keccak(text=_event_sig(e)): e["name"] for e in arts["Optimist"]["abi"] + self._batches_abi
                         if e.get("type") == "event"}
 
     # ---- transactions -------------------------------------------------------------------------
+    @property
+    def batches(self) -> Contract:
+        """The OptimistBatches contract this Optimist deployed (batched results, docs/game-rules.md §3a)."""
+        if self._batches is None:
+            self._batches = self.w3.eth.contract(address=self.contract.functions.batches().call(),
+                                                 abi=self._batches_abi)
+        return self._batches
+
+    def target(self, fn_name: str) -> Contract:
+        """The contract a function belongs to: OptimistBatches for postBatch/finalizeBatch, else Optimist."""
+        return self.batches if fn_name in BATCH_FUNCTIONS else self.contract
+
     def _send(self, fn_name: str, *args: Any, sender: str | None = None, value: int = 0) -> dict[str, Any]:
         sender = sender or self.w3.eth.default_account
-        fn = getattr(self.contract.functions, fn_name)(*args)
+        fn = getattr(self.target(fn_name).functions, fn_name)(*args)
         params: dict[str, Any] = {"from": sender, "value": value}
         try:
             if self.fixed_gas is None:
@@ -568,7 +584,7 @@ class System:
 
     def _call(self, fn_name: str, *args: Any) -> Any:
         try:
-            return getattr(self.contract.functions, fn_name)(*args).call()
+            return getattr(self.target(fn_name).functions, fn_name)(*args).call()
         except REVERTS as exc:
             raise self._revert(fn_name, exc) from None
 
@@ -641,6 +657,34 @@ class System:
         32-byte word and node j's packed final state (`minidnn.phase1.failure_claim`); no output. Returns
         the result id."""
         return self.post_result(request_id, b"", claim, [], sender=sender, bond=bond)
+
+    def post_batch(self, model_id: int, claims: list[Claim], *, sender: str | None = None,
+                   bond: int | None = None) -> int:
+        """Post results for many open requests of `model_id` in one transaction (OptimistBatches.postBatch,
+        `result_bond` per claim); returns the batch id. Leaf i's result id is `leaf_result_id(batch, i)`."""
+        value = self.params.result_bond * len(claims) if bond is None else bond
+        receipt = self._send("postBatch", model_id, [c.as_tuple() for c in claims], sender=sender, value=value)
+        return self._event_arg(receipt, "BatchPosted", "batchId")
+
+    def dispute_leaf(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], *, sender: str | None = None,
+                     bond: int | None = None) -> int:
+        """Dispute leaf `index` of a batch (its fields and inclusion proof) with the challenge bond: the leaf
+        becomes a pending result and a game opens on it; returns the game id."""
+        value = self.params.challenge_bond if bond is None else bond
+        receipt = self._send("disputeLeaf", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof],
+                             sender=sender, value=value)
+        return self._event_arg(receipt, "GameOpened", "gameId")
+
+    def finalize_batch(self, batch_id: int, leaves: list[Leaf], *, sender: str | None = None) -> dict[str, Any]:
+        """After the window: finalize every undisputed leaf of a batch (`leaves`: all of them, in order)."""
+        return self._send("finalizeBatch", batch_id, [leaf.as_tuple() for leaf in leaves], sender=sender)
+
+    def batch(self, batch_id: int) -> BatchInfo:
+        """A posted batch (ContractRevert UnknownBatch if none)."""
+        raw = self.batches.functions.batches(batch_id).call()
+        if raw[2] == 0:
+            raise ContractRevert("batches", "UnknownBatch", {"batchId": batch_id}, b"")
+        return BatchInfo(batch_id, *raw[:5], bool(raw[5]), bytes(raw[6]))
 
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""
@@ -778,8 +822,23 @@ class System:
 
     def outcome(self, request_id: int) -> OutcomeInfo:
         """The outcome of a finalized request (ContractRevert RequestNotFinalized otherwise)."""
-        outcome, exit_code, steps, output_hash, result_id = self._call("outcomeOf", request_id)
+        try:
+            outcome, exit_code, steps, output_hash, result_id = self._call("outcomeOf", request_id)
+        except ContractRevert as exc:
+            if exc.name != "OutcomeInBatch":
+                raise
+            return self._leaf_outcome(exc.fields["resultId"])
         return OutcomeInfo(Outcome(outcome), exit_code, steps, output_hash, result_id)
+
+    def _leaf_outcome(self, result_id: int) -> OutcomeInfo:
+        """The outcome of a request finalized as an undisputed batch leaf: the contracts store only the batch's
+        root, the leaf's fields are in its ResultPosted (emitted once per leaf id, by OptimistBatches)."""
+        logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
+                                                           argument_filters={"resultId": result_id})
+        if not logs:
+            raise ContractRevert("outcomeOf", "OutcomeInBatch", {"resultId": result_id}, b"")
+        leaf = Leaf.from_posted(dict(logs[0]["args"]))
+        return OutcomeInfo(Outcome(leaf.outcome), leaf.exit_code, leaf.steps, leaf.output_hash, result_id)
 
     def burned(self) -> int:
         """Total wei burnt from losing bonds (settled games; `burn_sent()` of it is at BURN_ADDRESS)."""
@@ -823,7 +882,7 @@ class System:
         """(selector, input types, output types) of a function, looked up once (web3 validates the
         whole ABI on every contract-function object it builds, which costs more than the encoding)."""
         if fn_name not in self._functions_abi:
-            abi = self.contract.get_function_by_name(fn_name).abi
+            abi = self.target(fn_name).get_function_by_name(fn_name).abi
             inputs = get_abi_input_types(abi)
             selector = keccak(text=f"{fn_name}({','.join(inputs)})")[:4]
             self._functions_abi[fn_name] = (selector, inputs, get_abi_output_types(abi))
@@ -836,7 +895,7 @@ class System:
 
     def view_call(self, fn_name: str, *args: Any) -> dict[str, str]:
         """The eth_call transaction ({to, data}) of the view `fn_name(*args)`."""
-        return {"to": self.address, "data": self.call_data(fn_name, *args)}
+        return {"to": self.target(fn_name).address, "data": self.call_data(fn_name, *args)}
 
     def decode_view(self, fn_name: str, data: bytes) -> Any:
         """The return value of the view `fn_name` from its raw eth_call output, as `.call()` gives it."""
@@ -845,25 +904,33 @@ class System:
         return values[0] if len(values) == 1 else values
 
     # ---- events ---------------------------------------------------------------------------------
+    def log_addresses(self) -> list[str]:
+        """The addresses whose events make up this deployment's log: Optimist and OptimistBatches."""
+        return [self.address, self.batches.address]
+
     def decode_logs(self, logs: list[Any]) -> list[Event]:
         """Decode the logs this contract emitted, in order; others are skipped."""
         out = []
+        ours = {self.address.lower(): self.contract}
+        if logs:
+            ours[self.batches.address.lower()] = self.batches
         for log in logs:
-            if log["address"].lower() != self.address.lower() or not log["topics"]:
+            contract = ours.get(log["address"].lower())
+            if contract is None or not log["topics"]:
                 continue
             name = self._events.get(bytes(log["topics"][0]))
             if name is None:
                 continue
-            if name not in self._event_objects:
-                self._event_objects[name] = getattr(self.contract.events, name)()
-            ev = self._event_objects[name].process_log(log)
+            if (name, contract.address) not in self._event_objects:
+                self._event_objects[name, contract.address] = getattr(contract.events, name)()
+            ev = self._event_objects[name, contract.address].process_log(log)
             out.append(Event(name, {k: _plain(v) for k, v in ev["args"].items()}, ev["blockNumber"],
                              bytes(ev["transactionHash"]), ev["logIndex"]))
         return out
 
     def events_since(self, from_block: int, to_block: int | str = "latest") -> list[Event]:
-        """Every Optimist event in blocks [from_block, to_block], in chain order."""
-        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block, "toBlock": to_block})
+        """Every Optimist (and OptimistBatches) event in blocks [from_block, to_block], in chain order."""
+        logs = self.w3.eth.get_logs({"address": self.log_addresses(), "fromBlock": from_block, "toBlock": to_block})
         return self.decode_logs(list(logs))
 
 

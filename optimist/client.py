@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from contracts.system import Event, Outcome, RequestInfo, RequestStatus, System
+from contracts.system import Event, Outcome, RequestInfo, RequestStatus, ResultStatus, System
 from optimist import deployment as dep
 
 END_STATES = (RequestStatus.FINALIZED, RequestStatus.CANCELLED)
@@ -105,6 +105,10 @@ class Request:
             raise ClientError(f"no ResultPosted event for result {info.result_id} since block "
                               f"{self.client.from_block} (pass the deployment block as from_block)")
         output = bytes(posted[-1]["output"])
+        if res.status == ResultStatus.NONE:   # an undisputed batch leaf: only its batch's root is stored (§3a)
+            e = posted[-1]
+            return Result(self.id, info.result_id, Outcome(e["outcome"]), e["exitCode"], e["steps"], output,
+                          e["operator"])
         if keccak(output) != res.output_hash:
             raise ClientError(f"result {info.result_id}: the event's output does not match the stored hash")
         return Result(self.id, info.result_id, res.outcome, res.exit_code, res.steps, output, res.operator)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from web3 import Web3
 
+from contracts.batches import is_leaf, leaf_position
 from contracts.chain import eth_tester_web3
 from contracts.compile import compile_contracts
 from contracts.system import (
@@ -196,6 +197,12 @@ def check_invariant(world: World) -> dict[str, int]:
     locked = sum(r.fee for r in map(s.get_request, range(1, n_requests + 1))
                  if r.status in (RequestStatus.OPEN, RequestStatus.POSTED))
     results = {i: s.result(i) for i in range(1, n_results + 1)}
+    # batch leaves (docs/game-rules.md §3a): a disputed leaf is a result like the others; an undisputed one
+    # locks its bond until its batch is finalized
+    leaves = {e["resultId"] for e in events if e.name == "ResultPosted" and is_leaf(e["resultId"])}
+    results.update({i: s.result(i) for i in leaves if s.result(i).status != ResultStatus.NONE})
+    settled = {e["batchId"] for e in events if e.name == "BatchFinalized"}
+    locked += p.result_bond * sum(i not in results and leaf_position(i)[0] not in settled for i in leaves)
     locked += p.result_bond * sum(r.status == ResultStatus.PENDING for r in results.values())
     games = [s.game(i) for i in range(1, n_games + 1)]
     locked += p.challenge_bond * sum(g.status == GameStatus.ACTIVE for g in games)

@@ -76,6 +76,27 @@ def test_quick_bench_figures_agree_with_each_other(quick_report: dict) -> None:
     assert quick_report["system"]["figures"]["step_gas_worst"] == max(cases.values())
 
 
+def test_batch_gas_per_inference_falls_with_the_batch_size(quick_report: dict) -> None:
+    g = quick_report["models"][0]["figures"]["batch_gas"]
+    for name in ("single", "batch_1", "batch_10", "batch_100"):
+        parts = sum(g[f"{name}_{p}"] for p in ("request", "result", "finalize"))
+        assert parts <= g[name] <= parts + 2          # the sum of the parts, each rounded down on its own
+    assert g["batch_100"] < g["batch_10"] < g["batch_1"]   # the fixed costs of a batch are shared
+    assert g["batch_100_result"] < g["single_result"] / 3 and g["batch_100_finalize"] < g["single_finalize"] / 3
+    assert abs(g["batch_100_request"] - g["single_request"]) < 1000   # requests are not batched (yet)
+
+
+def test_batch_gas_measures_the_transactions_it_sends() -> None:
+    """measure_batch_gas on a batch of 3 (a fresh chain, real VM runs): every figure, each in its range."""
+    from optimist.bench.batches import measure_batch_gas
+    from optimist.bench.run import BUNDLED_DIR, mdnn_for
+
+    g = measure_batch_gas(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"), sizes=(3,))
+    assert set(g) == {f"{n}{p}" for n in ("single", "batch_3") for p in ("", "_request", "_result", "_finalize")}
+    assert g["batch_3_request"] == pytest.approx(g["single_request"], abs=1000)
+    assert 21_000 < g["batch_3_result"] < g["single_result"] and 21_000 // 3 < g["batch_3_finalize"]
+
+
 def test_quick_report_renders(quick_report: dict) -> None:
     text = R.markdown(quick_report)
     assert F.MNIST_MODEL in text and "MIPS" in text

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {PackedState} from "./PackedState.sol";
+import {NodeChecker} from "./NodeChecker.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
 /// @title ModelRegistry: model images and the initial VM state of a request (docs/game-rules.md §1).
@@ -123,18 +124,10 @@ abstract contract ModelRegistry {
         external
         returns (uint256 modelId)
     {
-        if (spec.entry % 4 != 0) revert BadEntry(spec.entry);
-        if (spec.maxSteps == 0 || spec.maxSteps > MAX_STEPS) revert BadMaxSteps(spec.maxSteps, MAX_STEPS);
-        uint256 inLevel = _checkRegion(spec.inputBase, spec.inputSize, spec.inputLength);
-        _checkRegion(spec.outputBase, spec.outputSize, spec.outputLength);
-        if (_overlaps(spec.inputBase, spec.inputSize, spec.outputBase, spec.outputSize)) revert RegionsOverlap();
-        if (inputPath.length != TREE_DEPTH - inLevel) {
-            revert WrongPathLength(TREE_DEPTH - inLevel, inputPath.length);
-        }
-        bytes32 root = RegionMerkle.climb(
-            RegionMerkle.zeroHash(inLevel), uint256(spec.inputBase) >> (5 + inLevel), inputPath
+        _checker().checkModel(
+            spec.imageRoot, spec.entry, spec.inputBase, spec.inputSize, spec.inputLength, spec.outputBase,
+            spec.outputSize, spec.outputLength, spec.maxSteps, inputPath
         );
-        if (root != spec.imageRoot) revert InputPathMismatch(root, spec.imageRoot);
 
         modelId = ++modelCount;
         models[modelId] = Model({
@@ -244,17 +237,8 @@ abstract contract ModelRegistry {
         if (m.inputPath == address(0)) revert UnknownModel(modelId);
     }
 
-    /// @dev Region = aligned power of two >= 32 bytes holding `length` bytes; returns its tree level.
-    function _checkRegion(uint32 base, uint32 size, uint32 length) private pure returns (uint256) {
-        if (size < 32 || size & (size - 1) != 0 || base % size != 0 || length == 0 || length > size) {
-            revert BadRegion(base, size, length);
-        }
-        return RegionMerkle.levelOf(size);
-    }
-
-    function _overlaps(uint32 a, uint32 aSize, uint32 b, uint32 bSize) private pure returns (bool) {
-        return uint256(a) < uint256(b) + bSize && uint256(b) < uint256(a) + aSize;
-    }
+    /// @dev The stateless checker of model specs, claims and transitions (Optimist's NodeChecker).
+    function _checker() internal view virtual returns (NodeChecker);
 
     /// @dev Deploy a data contract whose code is 0x00 || path (read back with extcodecopy).
     function _storePath(bytes32[] calldata path) private returns (address store) {

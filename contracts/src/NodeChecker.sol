@@ -48,6 +48,22 @@ contract NodeChecker {
     error NodeStepsOutOfRange(uint64 steps, uint64 maxSteps);
     error NodeOutputMismatch(bytes32 computed, bytes32 memRoot);
     error FailureMismatch(bytes32 computed, bytes32 next);
+    error BadParameter(string name, uint256 value);
+    error StepsOutOfRange(uint64 steps, uint64 maxSteps);
+    error RunNotFinished(uint64 steps, uint64 maxSteps);
+    error OutputNotEmpty();
+    error NodeNotFailed(uint8 exitCode, uint64 steps);
+    error WrongOutputLength(uint256 expected, uint256 got);
+    error OutputProofMismatch(bytes32 computed, bytes32 memRoot);
+    error BadEntry(uint32 entry);
+    error BadMaxSteps(uint64 maxSteps, uint256 limit);
+    error BadRegion(uint32 base, uint32 size, uint32 length);
+    error RegionsOverlap();
+
+    /// @notice Outcome values, as Optimist.Outcome orders them.
+    uint8 internal constant SUCCESS = 0;
+    uint8 internal constant FAILURE = 1;
+    uint8 internal constant NO_HALT = 2;
 
     /// @notice Check a transition move. `move` is abi.encode(gameId, j, spec, specProof, argRoots, argProofs,
     ///         finalState, outputRoot, outputPath, slotProof) (Optimist.enterNode's arguments). `shape` packs the
@@ -110,6 +126,123 @@ contract NodeChecker {
             inputRoot(spec, argRoots), uint256(spec.inputBase) >> (5 + inLevel), spec.inputPath
         );
         init = PackedState.initialHash(memRoot, spec.entry);
+    }
+
+    /// @notice A program model's registration (Optimist.registerModel): a word-aligned entry, 1 <= maxSteps <=
+    ///         2**48, input and output regions aligned powers of two >= 32 bytes holding their lengths, apart,
+    ///         and `inputPath` (27 - level siblings) climbing the all-zero input region to `imageRoot`.
+    function checkModel(
+        bytes32 imageRoot,
+        uint32 entry,
+        uint32 inputBase,
+        uint32 inputSize,
+        uint32 inputLength,
+        uint32 outputBase,
+        uint32 outputSize,
+        uint32 outputLength,
+        uint64 maxSteps,
+        bytes32[] calldata inputPath
+    ) external pure {
+        if (entry % 4 != 0) revert BadEntry(entry);
+        if (maxSteps == 0 || maxSteps > MAX_NODE_STEPS) revert BadMaxSteps(maxSteps, MAX_NODE_STEPS);
+        uint256 inLevel = checkRegion(inputBase, inputSize, inputLength);
+        checkRegion(outputBase, outputSize, outputLength);
+        if (uint256(inputBase) < uint256(outputBase) + outputSize && uint256(outputBase) < uint256(inputBase) + inputSize) {
+            revert RegionsOverlap();
+        }
+        if (inputPath.length != TREE_DEPTH - inLevel) revert WrongPathLength(TREE_DEPTH - inLevel, inputPath.length);
+        bytes32 root = RegionMerkle.climb(RegionMerkle.zeroHash(inLevel), uint256(inputBase) >> (5 + inLevel), inputPath);
+        if (root != imageRoot) revert InputPathMismatch(root, imageRoot);
+    }
+
+    /// @dev Region = aligned power of two >= 32 bytes holding `length` bytes; returns its tree level.
+    function checkRegion(uint32 base, uint32 size, uint32 length) internal pure returns (uint256) {
+        if (size < 32 || size & (size - 1) != 0 || base % size != 0 || length == 0 || length > size) {
+            revert BadRegion(base, size, length);
+        }
+        return RegionMerkle.levelOf(size);
+    }
+
+    /// @notice A program model's claim (Optimist.postResult): `finalState` exited with a non-zero code (Failure)
+    ///         or 0 (Success: `output` proven by `outputProof` at the model's output region of its memRoot)
+    ///         within 1..maxSteps, or is still running at exactly maxSteps (NoHalt); no output unless Success.
+    function programClaim(
+        bytes calldata finalState,
+        bytes calldata output,
+        bytes32[] calldata outputProof,
+        uint64 maxSteps,
+        uint32 outputBase,
+        uint32 outputSize,
+        uint32 outputLength
+    ) external pure returns (uint64 steps, uint8 outcome, uint8 exitCode) {
+        if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
+        bytes32 memRoot;
+        bool exited;
+        (memRoot, exitCode, exited, steps) = PackedState.summary(finalState);
+        if (!exited) {
+            if (steps != maxSteps) revert RunNotFinished(steps, maxSteps);
+            (outcome, exitCode) = (NO_HALT, 0);
+        } else {
+            if (steps == 0 || steps > maxSteps) revert StepsOutOfRange(steps, maxSteps);
+            outcome = exitCode == 0 ? SUCCESS : FAILURE;
+        }
+        if (outcome != SUCCESS) {
+            if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
+            return (steps, outcome, exitCode);
+        }
+        if (output.length != outputLength) revert WrongOutputLength(outputLength, output.length);
+        uint256 level = RegionMerkle.levelOf(outputSize);
+        if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
+        bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(outputBase) >> (5 + level),
+                                          outputProof);
+        if (root != memRoot) revert OutputProofMismatch(root, memRoot);
+    }
+
+    /// @notice A graph model's claim on a request of m nodes (Optimist.postResult, docs/two-phase.md §3, §3a):
+    ///         Success: `finalState` is C_m (32 bytes) and `outputProof` the slot proof of tensorRoot(output) (of
+    ///         `outputLength` bytes) at slot m; Failure / NoHalt: see failedClaim (no output).
+    function graphClaim(
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata outputProof,
+        uint32 outputLength,
+        uint64 m
+    ) external pure returns (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) {
+        if (finalState.length == 64 + PackedState.STATE_SIZE) {
+            return failedClaim(finalState, output.length + outputProof.length, m);
+        }
+        if (finalState.length != 32) revert BadStateLength(finalState.length);
+        if (output.length != outputLength) revert WrongOutputLength(outputLength, output.length);
+        if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);
+        finalHash = bytes32(finalState);
+        bytes32 root = RegionMerkle.climb(
+            RegionMerkle.regionRoot(output, RegionMerkle.levelOf(output.length)), m, outputProof
+        );
+        if (root != finalHash) revert OutputProofMismatch(root, finalHash);
+        return (m, SUCCESS, 0, finalHash);
+    }
+
+    /// @notice A graph model's failure claim: `claim` is C_{j-1} (32 bytes), j (a 32-byte word, 1..m) and node j's
+    ///         packed final state, which exited with a non-zero code (Failure) or did not exit (NoHalt; its step must
+    ///         be node j's maxSteps, checked at the transition); `outputWords` (the output's bytes plus its proof's
+    ///         length) must be 0. Returns steps = j and the failure hash C_j.
+    function failedClaim(bytes calldata claim, uint256 outputWords, uint64 m)
+        public
+        pure
+        returns (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash)
+    {
+        if (outputWords != 0) revert OutputNotEmpty();
+        uint256 j = uint256(bytes32(claim[32:64]));
+        if (j == 0 || j > m) revert BadParameter("node", j);
+        bytes calldata state = claim[64:];
+        (, uint8 code, bool exited, uint64 nodeSteps) = PackedState.summary(state);
+        if (exited) {
+            if (code == 0 || nodeSteps == 0) revert NodeNotFailed(code, nodeSteps);
+            (outcome, exitCode) = (FAILURE, code);
+        } else {
+            outcome = NO_HALT;
+        }
+        return (uint64(j), outcome, exitCode, failureHash(bytes32(claim[0:32]), j, keccak256(state)));
     }
 
     /// @notice The slot shift of node j (docs/two-phase.md §10): t * period for token t = min((j - 2) / period, k - 1),

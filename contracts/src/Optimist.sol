@@ -5,6 +5,7 @@ import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {NodeChecker} from "./NodeChecker.sol";
+import {BATCH_FLAG, INDEX_BITS, OptimistBatches} from "./OptimistBatches.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -96,6 +97,8 @@ contract Optimist is ModelRegistry {
     IMIPS public immutable mips;
     /// @notice The stateless transition checks of two-phase games (deployed by the constructor).
     NodeChecker public immutable nodeChecker;
+    /// @notice Batched results (docs/game-rules.md §3a; deployed by the constructor).
+    OptimistBatches public immutable batches;
     uint64 public immutable challengeWindow;
     uint32 public immutable clock;
     uint128 public immutable resultBond;
@@ -198,6 +201,12 @@ contract Optimist is ModelRegistry {
     error Reentrancy();
     error OutputMismatch(bytes32 expected, bytes32 got);
     error InsufficientCallbackGas(uint256 needed, uint256 left);
+    error DuplicateRequest(uint256 requestId);
+    error WrongModel(uint256 requestId, uint256 modelId);
+    error CallbackInBatch(uint256 requestId);
+    error LeafDisputed(uint256 resultId);
+    error OutcomeInBatch(uint256 resultId);
+    error NotBatches();
 
     modifier nonReentrant() {
         assembly ("memory-safe") {
@@ -246,6 +255,7 @@ contract Optimist is ModelRegistry {
         burnBps = burnBps_;
         reopenDelay = reopenDelay_;
         nodeChecker = new NodeChecker();
+        batches = new OptimistBatches();
     }
 
     // ---------------------------------------------------------------- requests and results
@@ -309,31 +319,14 @@ contract Optimist is ModelRegistry {
         bytes calldata finalState,
         bytes32[] calldata outputProof
     ) external payable nonReentrant returns (uint256 resultId) {
-        Request storage req = requests[requestId];
-        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
-        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
-        if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
-        if (_bars[requestId][msg.sender] == BARRED) revert OperatorBarred(requestId, msg.sender);
+        Request storage req = _openRequest(requestId, msg.sender);
         if (msg.value != resultBond) revert WrongBond(resultBond, msg.value);
         (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph) =
             _checkClaim(req.modelId, requestId, output, finalState, outputProof);
 
         resultId = ++resultCount;
-        results[resultId] = Result({
-            operator: msg.sender,
-            status: ResultStatus.Pending,
-            outcome: outcome,
-            exitCode: exitCode,
-            graph: graph,
-            postedAt: uint64(block.timestamp),
-            requestId: uint64(requestId),
-            steps: steps,
-            openGames: 0,
-            sharers: 0,
-            defended: 0,
-            finalStateHash: finalHash,
-            outputHash: keccak256(output)
-        });
+        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps, finalHash,
+                     keccak256(output));
         req.status = RequestStatus.Posted;
         req.resultId = uint64(resultId);
         emit ResultPosted(
@@ -378,7 +371,11 @@ contract Optimist is ModelRegistry {
     // ---------------------------------------------------------------- the bisection game
 
     /// @notice Dispute a pending result (one game per challenger); msg.value must be `challengeBond`.
-    function openGame(uint256 resultId) external payable nonReentrant returns (uint256 gameId) {
+    function openGame(uint256 resultId) external payable nonReentrant returns (uint256) {
+        return _openGame(resultId);
+    }
+
+    function _openGame(uint256 resultId) private returns (uint256 gameId) {
         Result storage res = _pendingResult(resultId);
         uint256 deadline = uint256(res.postedAt) + challengeWindow;
         if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
@@ -528,6 +525,83 @@ contract Optimist is ModelRegistry {
         emit NodeEntered(gameId, j, init, finalHash, steps, next);
     }
 
+    // ---------------------------------------------------------------- batches (docs/game-rules.md §3a)
+
+    /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
+    ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
+    ///         result id BATCH_FLAG | batchId << INDEX_BITS | index) and a game opens on it, as openGame. Further games on
+    ///         the leaf: openGame(resultId).
+    function disputeLeaf(uint256 batchId, uint256 index, OptimistBatches.Leaf calldata leaf, bytes32[] calldata proof)
+        external
+        payable
+        nonReentrant
+        returns (uint256)
+    {
+        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
+        (address operator, uint64 postedAt) = batches.verifyLeaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
+                     graphs[requests[leaf.requestId].modelId].nodeCount != 0, postedAt, leaf.requestId, leaf.steps,
+                     leaf.finalStateHash, leaf.outputHash);
+        return _openGame(resultId);
+    }
+
+    /// @notice postResult's checks of a claim (for OptimistBatches).
+    function checkClaim(
+        uint256 modelId,
+        uint256 requestId,
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata proof
+    ) external view returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash) {
+        (steps, outcome, exitCode, finalHash,) = _checkClaim(modelId, requestId, output, finalState, proof);
+    }
+
+    /// @notice OptimistBatches.postBatch: the batch's requests become Posted with their leaves' result ids
+    ///         (`base | i`); msg.value is their bonds.
+    function takeRequests(address operator, uint256 modelId, uint256[] calldata requestIds, uint256 base)
+        external
+        payable
+        nonReentrant
+    {
+        if (msg.sender != address(batches)) revert NotBatches();
+        for (uint256 i; i < requestIds.length; ++i) {
+            uint256 requestId = requestIds[i];
+            Request storage req = requests[requestId];
+            if (req.resultId >> INDEX_BITS == base >> INDEX_BITS) revert DuplicateRequest(requestId);
+            _openRequest(requestId, operator);
+            if (req.modelId != modelId) revert WrongModel(requestId, req.modelId);
+            if (req.callbackGas != 0) revert CallbackInBatch(requestId);
+            req.status = RequestStatus.Posted;
+            req.resultId = uint64(base | i);
+        }
+    }
+
+    /// @notice OptimistBatches.finalizeBatch (the leaves checked there): finalize each leaf's request unless the
+    ///         leaf was disputed (then its fee is type(uint256).max: it settles as a single result); the operator
+    ///         is credited the fees and a result bond per leaf finalized.
+    function settleLeaves(address operator, uint256[] calldata requestIds, uint256 base, bool disputes)
+        external
+        nonReentrant
+        returns (uint256[] memory fees)
+    {
+        if (msg.sender != address(batches)) revert NotBatches();
+        uint256 n = requestIds.length;
+        fees = new uint256[](n);
+        uint256 due;
+        for (uint256 i; i < n; ++i) {
+            if (disputes && results[base | i].status != ResultStatus.None) {
+                fees[i] = type(uint256).max;
+                continue;
+            }
+            Request storage req = requests[requestIds[i]];
+            req.status = RequestStatus.Finalized;
+            fees[i] = req.fee;
+            due += req.fee + resultBond;
+        }
+        _credit(operator, due);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @notice True once a result of `operator` on `requestId` was rejected: it cannot post there again.
@@ -569,6 +643,7 @@ contract Optimist is ModelRegistry {
         if (req.status != RequestStatus.Finalized) revert RequestNotFinalized(requestId);
         resultId = req.resultId;
         Result storage res = results[resultId];
+        if (res.status == ResultStatus.None) revert OutcomeInBatch(resultId);   // an undisputed batch leaf
         return (res.outcome, res.exitCode, res.steps, res.outputHash, resultId);
     }
 
@@ -598,6 +673,10 @@ contract Optimist is ModelRegistry {
         emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
     }
 
+    function _checker() internal view override returns (NodeChecker) {
+        return nodeChecker;
+    }
+
     /// @dev A program model's claim (`_checkFinalState`, hash keccak256(finalState)) or a graph model's:
     ///      `finalState` is C_m (32 bytes) and `outputProof` the slot proof of tensorRoot(output) at slot m.
     function _checkClaim(
@@ -615,38 +694,48 @@ contract Optimist is ModelRegistry {
         }
         uint256 unrolled = _unrolled[requestId];   // a generation request's M (docs/two-phase.md §10)
         if (unrolled != 0) steps = uint64(unrolled);
-        if (finalState.length == 64 + PackedState.STATE_SIZE) return _checkFailedClaim(finalState, output, outputProof, steps);
-        if (finalState.length != 32) revert BadStateLength(finalState.length);
-        if (output.length != gm.outputLength) revert WrongOutputLength(gm.outputLength, output.length);
-        if (outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, outputProof.length);
-        finalHash = bytes32(finalState);
-        bytes32 root = RegionMerkle.climb(_tensorRoot(output), steps, outputProof);
-        if (root != finalHash) revert OutputProofMismatch(root, finalHash);
-        return (steps, Outcome.Success, 0, finalHash, true);
+        uint8 kind;
+        (steps, kind, exitCode, finalHash) = nodeChecker.graphClaim(output, finalState, outputProof, gm.outputLength, steps);
+        return (steps, Outcome(kind), exitCode, finalHash, true);
     }
 
-    /// @dev A graph model's failure claim: `claim` is C_{j-1} (32 bytes), j (a 32-byte word, 1..nodeCount) and
-    ///      node j's packed final state, which exited with a non-zero code (Failure) or did not exit (NoHalt;
-    ///      its step must be node j's maxSteps, checked at the transition). The result's steps is j and its
-    ///      finalStateHash the failure hash C_j (NodeChecker.failureHash); no output (docs/two-phase.md §3a).
-    function _checkFailedClaim(bytes calldata claim, bytes calldata output, bytes32[] calldata outputProof, uint64 m)
-        private
-        view
-        returns (uint64 steps, Outcome outcome, uint8 exitCode, bytes32 finalHash, bool graph)
-    {
-        if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
-        uint256 j = uint256(bytes32(claim[32:64]));
-        if (j == 0 || j > m) revert BadParameter("node", j);
-        bytes calldata state = claim[64:];
-        (, uint8 code, bool exited, uint64 nodeSteps) = PackedState.summary(state);
-        if (exited) {
-            if (code == 0 || nodeSteps == 0) revert NodeNotFailed(code, nodeSteps);
-            (outcome, exitCode) = (Outcome.Failure, code);
-        } else {
-            outcome = Outcome.NoHalt;
-        }
-        finalHash = nodeChecker.failureHash(bytes32(claim[0:32]), j, keccak256(state));
-        return (uint64(j), outcome, exitCode, finalHash, true);
+    /// @dev A new pending result.
+    function _storeResult(
+        uint256 resultId,
+        address operator,
+        Outcome outcome,
+        uint8 exitCode,
+        bool graph,
+        uint64 postedAt,
+        uint256 requestId,
+        uint64 steps,
+        bytes32 finalHash,
+        bytes32 outputHash
+    ) private {
+        results[resultId] = Result({
+            operator: operator,
+            status: ResultStatus.Pending,
+            outcome: outcome,
+            exitCode: exitCode,
+            graph: graph,
+            postedAt: postedAt,
+            requestId: uint64(requestId),
+            steps: steps,
+            openGames: 0,
+            sharers: 0,
+            defended: 0,
+            finalStateHash: finalHash,
+            outputHash: outputHash
+        });
+    }
+
+    /// @dev The request, if `operator` may post a result on it now.
+    function _openRequest(uint256 requestId, address operator) private view returns (Request storage req) {
+        req = requests[requestId];
+        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (req.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+        if (block.timestamp < req.reopenAt) revert RequestReopening(req.reopenAt);
+        if (_bars[requestId][operator] == BARRED) revert OperatorBarred(requestId, operator);
     }
 
     /// @dev The defender moves in Midpoint and Transition; the challenger in Response and Proof.
@@ -662,30 +751,12 @@ contract Optimist is ModelRegistry {
         bytes calldata finalState,
         bytes32[] calldata outputProof
     ) private view returns (uint64 steps, Outcome outcome, uint8 exitCode) {
-        if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
-        bytes32 memRoot;
-        bool exited;
-        (memRoot, exitCode, exited, steps) = PackedState.summary(finalState);
         Model storage m = models[modelId];
-        uint64 maxSteps = m.maxSteps;
-        if (!exited) {
-            if (steps != maxSteps) revert RunNotFinished(steps, maxSteps);
-            outcome = Outcome.NoHalt;
-            exitCode = 0;
-        } else {
-            if (steps == 0 || steps > maxSteps) revert StepsOutOfRange(steps, maxSteps);
-            outcome = exitCode == 0 ? Outcome.Success : Outcome.Failure;
-        }
-        if (outcome != Outcome.Success) {
-            if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
-            return (steps, outcome, exitCode);
-        }
-        (uint32 base, uint32 size, uint32 length) = (m.outputBase, m.outputSize, m.outputLength);
-        if (output.length != length) revert WrongOutputLength(length, output.length);
-        uint256 level = RegionMerkle.levelOf(size);
-        if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
-        bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(base) >> (5 + level), outputProof);
-        if (root != memRoot) revert OutputProofMismatch(root, memRoot);
+        uint8 kind;
+        (steps, kind, exitCode) = nodeChecker.programClaim(
+            finalState, output, outputProof, m.maxSteps, m.outputBase, m.outputSize, m.outputLength
+        );
+        outcome = Outcome(kind);
     }
 
     /// @dev Finalize; then, for a request with a callback, check `output` against the stored hash (also

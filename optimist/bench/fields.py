@@ -65,6 +65,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("contracts", ("contracts.evm", "contracts.gas", "contracts.system")),
     Stage("system_gas", ("contracts.system_gas",),
           quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
+    Stage("batch_gas", ("contracts.batches", "challenger.models", "minidnn.image", "mipsvm.fast"), after=("model",),
+          only=MNIST_MODEL),
 )}
 
 _GAS = 30_000_000
@@ -149,6 +151,8 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("dispute_over_opml_measured", "anvil dispute / opML measured (197.5 s)", "x", "opml_dispute",
           "float", 0, 1e6),
     Field("peak_rss_mb", "peak RSS of the measuring process", "MiB", "process", "float", 0, 65536),
+    Field("batch_gas", "gas per inference, request + result + finalize: single results and batches of 1, 10, "
+          "100 (calldata; optimist.bench.batches, eth-tester)", "gas", "batch_gas", "dict", 0, _GAS),
 )
 
 SYSTEM_FIELDS: tuple[Field, ...] = (

@@ -363,6 +363,13 @@ def stage_system_gas(s: Subject) -> dict[str, Any]:
             "prove_gas": prove_gas.as_dict(prove_gas.measure_prove_gas())}
 
 
+def stage_batch_gas(s: Subject) -> dict[str, Any]:
+    """Gas per inference with single results and with batches of 1, 10 and 100 (optimist.bench.batches)."""
+    from optimist.bench.batches import measure_batch_gas
+
+    return {"batch_gas": measure_batch_gas(s.path)}
+
+
 STAGE_FUNCTIONS = {
     "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_bare": stage_vm_bare,
     "vm_checkpointed": stage_vm_checkpointed, "cli": stage_cli,
@@ -370,5 +377,5 @@ STAGE_FUNCTIONS = {
     "dispute_eth_tester": stage_dispute_eth_tester, "dispute_anvil": stage_dispute_anvil,
     "dispute_two_phase": stage_dispute_two_phase,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
-    "contracts": stage_contracts, "system_gas": stage_system_gas,
+    "contracts": stage_contracts, "system_gas": stage_system_gas, "batch_gas": stage_batch_gas,
 }

@@ -111,6 +111,11 @@ def daemon_command(role: str) -> click.Command:
                                help="Leave requests paying less than this to other operators.")(command)
         command = click.option("--max-queue", type=click.IntRange(1, 1000), default=4, show_default=True,
                                help="VM runs of new requests queued at once (games have their own lane).")(command)
+        command = click.option("--batch-interval", type=click.FloatRange(min=0), default=None,
+                               help="Post the results ready every SECONDS in one postBatch per model "
+                                    "(docs/game-rules.md §3a; default: one postResult per request).")(command)
+        command = click.option("--max-batch", type=click.IntRange(1, 1024), default=100, show_default=True,
+                               help="With --batch-interval: most results in one batch.")(command)
     command.help = (
         "Serve requests for the given models: post results with a bond, defend games, finalize, withdraw."
         if role == "operator" else

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -195,6 +196,11 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
     results = []
     for e in posted:
         r = system.result(e["resultId"])
+        if r.status.name == "NONE":   # an undisputed batch leaf (docs/game-rules.md §3a): its event has its fields
+            status = "FINALIZED" if req.status.name == "FINALIZED" and req.result_id == e["resultId"] else "PENDING"
+            r = dataclasses.replace(r, operator=e["operator"], status=type(r.status)[status],
+                                    outcome=type(r.outcome)(e["outcome"]), exit_code=e["exitCode"], steps=e["steps"],
+                                    deadline=e["deadline"])
         results.append({
             "result": r.result_id, "operator": r.operator, "status": r.status.name, "outcome": r.outcome.name,
             "exit_code": r.exit_code, "steps": r.steps, "window_left_s": max(0, r.deadline - now)

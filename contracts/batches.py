@@ -1,0 +1,127 @@
+"""Batched results (contracts/src/OptimistBatches.sol, docs/game-rules.md §3a): leaves, roots, proofs, ids.
+
+Off-chain mirrors of what the contracts compute: a leaf is keccak256(abi.encode(requestId, finalStateHash,
+outputHash, steps, outcome, exitCode)); a batch's root is the Merkle root of its leaves padded with zero
+leaves to a power of two (node = keccak256(left || right)); leaf i of batch b has the result id
+BATCH_FLAG | b << INDEX_BITS | i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import encode as abi_encode
+
+from mipsvm.memory import keccak256, zero_hash
+
+BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
+INDEX_BITS = 16
+MAX_BATCH = 1024
+BATCH_FUNCTIONS = frozenset({"postBatch", "finalizeBatch"})   # sent to OptimistBatches, not Optimist
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One result of a batch as postBatch takes it (postResult's arguments)."""
+
+    request_id: int
+    output: bytes
+    final_state: bytes
+    output_proof: list[bytes]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.request_id, bytes(self.output), bytes(self.final_state), [bytes(p) for p in self.output_proof])
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One committed result of a batch (OptimistBatches.Leaf)."""
+
+    request_id: int
+    final_state_hash: bytes
+    output_hash: bytes
+    steps: int
+    outcome: int
+    exit_code: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.request_id, bytes(self.final_state_hash), bytes(self.output_hash), self.steps,
+                int(self.outcome), self.exit_code)
+
+    def hash(self) -> bytes:
+        """The Merkle leaf: keccak256(abi.encode(leaf))."""
+        return keccak256(abi_encode(["uint256", "bytes32", "bytes32", "uint64", "uint8", "uint8"], self.as_tuple()))
+
+    @classmethod
+    def from_posted(cls, args: dict[str, Any]) -> Leaf:
+        """The leaf of a ResultPosted event's arguments (its output bytes hashed)."""
+        return cls(args["requestId"], bytes(args["finalStateHash"]), keccak256(bytes(args["output"])), args["steps"],
+                   int(args["outcome"]), args["exitCode"])
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    batch_id: int
+    operator: str
+    posted_at: int
+    count: int
+    disputed: int             # leaves brought into Optimist by disputeLeaf
+    model_id: int
+    settled: bool             # finalizeBatch done
+    root: bytes
+
+
+def leaf_result_id(batch_id: int, index: int) -> int:
+    """The result id of leaf `index` of batch `batch_id`."""
+    return BATCH_FLAG | batch_id << INDEX_BITS | index
+
+
+def is_leaf(result_id: int) -> bool:
+    """True for the result id of a batch leaf."""
+    return bool(result_id & BATCH_FLAG)
+
+
+def leaf_position(result_id: int) -> tuple[int, int]:
+    """(batch id, index) of a leaf's result id."""
+    if not is_leaf(result_id):
+        raise ValueError(f"result {result_id} is not a batch leaf")
+    return (result_id ^ BATCH_FLAG) >> INDEX_BITS, result_id & ((1 << INDEX_BITS) - 1)
+
+
+def depth_of(count: int) -> int:
+    """Levels of a batch tree of `count` leaves (every proof's length): ceil(log2(count))."""
+    depth = 0
+    while (1 << depth) < count:
+        depth += 1
+    return depth
+
+
+def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """The tree bottom-up: level 0 the leaves, each level padded on the right with the zero subtree."""
+    if not leaves:
+        raise ValueError("a batch has at least one leaf")
+    levels = [list(leaves)]
+    height = 0
+    while len(levels[-1]) > 1:
+        nodes = levels[-1] + ([zero_hash(height)] if len(levels[-1]) % 2 else [])
+        levels.append([keccak256(nodes[i] + nodes[i + 1]) for i in range(0, len(nodes), 2)])
+        height += 1
+    return levels
+
+
+def batch_root(leaf_hashes: list[bytes]) -> bytes:
+    """OptimistBatches.rootOf."""
+    return _levels(leaf_hashes)[-1][0]
+
+
+def leaf_proof(leaf_hashes: list[bytes], index: int) -> list[bytes]:
+    """The inclusion proof of leaf `index` (siblings bottom-up, depth_of(len) of them)."""
+    if not 0 <= index < len(leaf_hashes):
+        raise ValueError(f"leaf index {index} outside 0..{len(leaf_hashes) - 1}")
+    proof = []
+    for height, nodes in enumerate(_levels(leaf_hashes)[:-1]):
+        sibling = index ^ 1
+        proof.append(nodes[sibling] if sibling < len(nodes) else zero_hash(height))
+        index >>= 1
+    return proof

@@ -1,0 +1,360 @@
+"""Batched results (OptimistBatches.postBatch / Optimist.disputeLeaf / finalizeBatch, docs/game-rules.md §3a).
+
+Toy machine (tests/contracts_world.py): every request's true run halts at `halt_at` with the same final memory
+root; a lie is a final state with another root. Each test checks the ETH accounting invariant at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.batches import (
+    MAX_BATCH,
+    Claim,
+    Leaf,
+    batch_root,
+    depth_of,
+    is_leaf,
+    leaf_position,
+    leaf_proof,
+    leaf_result_id,
+)
+from contracts.system import (
+    REVERTS,
+    ContractRevert,
+    GameStatus,
+    Outcome,
+    RequestStatus,
+    ResultStatus,
+    advance_time,
+)
+from mipsvm.layout import OUTPUT_BASE
+from mipsvm.memory import Memory, keccak256
+from mipsvm.regions import region_path
+from tests.contracts_world import (
+    CHALLENGE_BOND,
+    RESULT_BOND,
+    WINDOW,
+    ToyRun,
+    World,
+    check_invariant,
+    final_memory,
+    make_world,
+    play,
+    toy_input,
+    true_output,
+)
+
+HALT = 20
+FEE = 10**15
+
+
+def requests(world: World, n: int, first_seed: int = 1, model_id: int | None = None) -> list[int]:
+    s = world.system
+    return [s.request(world.model_id if model_id is None else model_id, toy_input(seed), FEE)
+            for seed in range(first_seed, first_seed + n)]
+
+
+def truth(world: World, request_id: int, *, lie: bool = False) -> tuple[ToyRun, Memory, bytes]:
+    """(run, final memory, output) of a request: the toy machine (MockMIPS) reaches the same final memory
+    whatever the input; a lie has one output bit flipped (so another final memory root)."""
+    out = true_output(toy_input())
+    if lie:
+        out = bytes([out[0] ^ 1]) + out[1:]
+    final = final_memory(world.image, toy_input(), out)
+    initial = world.run_for(toy_input(request_id), out, HALT)[0].initial
+    return ToyRun(initial, HALT, final.root()), final, out
+
+
+def claim(world: World, request_id: int, *, lie: bool = False) -> tuple[Claim, ToyRun]:
+    """The claim of the true run of a request (or of a run whose output and final memory are wrong)."""
+    run, final, out = truth(world, request_id, lie=lie)
+    proof = region_path(final, OUTPUT_BASE, world.model.output_size)
+    return Claim(request_id, out, run.state(HALT), proof), run
+
+
+def leaves_of(claims: list[Claim]) -> list[Leaf]:
+    return [Leaf(c.request_id, keccak256(c.final_state), keccak256(c.output), HALT, int(Outcome.SUCCESS), 0)
+            for c in claims]
+
+
+def post(world: World, rids: list[int], lies: tuple[int, ...] = ()) -> tuple[int, list[Claim], list[ToyRun]]:
+    made = [claim(world, rid, lie=i in lies) for i, rid in enumerate(rids)]
+    claims = [c for c, _ in made]
+    batch_id = world.system.post_batch(world.model_id, claims, sender=world.operator)
+    return batch_id, claims, [r for _, r in made]
+
+
+def revert_name(fn, *args, **kwargs) -> tuple[str, dict]:
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.name, info.value.fields
+
+
+@pytest.fixture
+def world() -> World:
+    w, _ = make_world(HALT)
+    return w
+
+
+def test_ids_roots_and_proofs_mirror_the_contract(world: World) -> None:
+    s = world.system
+    for n in (1, 2, 3, 5, 8, 9):
+        hashes = [keccak256(bytes([n, i])) for i in range(n)]
+        assert s.batches.functions.rootOf(hashes).call() == batch_root(hashes)
+        assert s.batches.functions.depthOf(n).call() == depth_of(n)
+        for i in range(n):
+            assert len(leaf_proof(hashes, i)) == depth_of(n)
+    rid = leaf_result_id(7, 513)
+    assert is_leaf(rid) and leaf_position(rid) == (7, 513) and not is_leaf(7)
+
+
+def test_batch_posts_and_finalizes_in_one_call(world: World) -> None:
+    s = world.system
+    rids = requests(world, 5)
+    batch_id, claims, _ = post(world, rids)
+    gas_post = s.last_receipt["gasUsed"]
+    info = s.batch(batch_id)
+    leaves = leaves_of(claims)
+    assert (info.count, info.operator, info.model_id, info.settled) == (5, world.operator, world.model_id, False)
+    assert info.root == batch_root([leaf.hash() for leaf in leaves])
+    events = [e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "ResultPosted"]
+    assert [Leaf.from_posted(e.args) for e in events] == leaves
+    for i, rid in enumerate(rids):
+        req = s.get_request(rid)
+        assert req.status == RequestStatus.POSTED and req.result_id == leaf_result_id(batch_id, i)
+        assert s.result(req.result_id).status == ResultStatus.NONE   # nothing stored per leaf
+    assert revert_name(s.finalize_batch, batch_id, leaves)[0] == "ChallengeWindowOpen"
+    advance_time(world.w3, WINDOW + 1)
+    before = s.balance(world.operator)
+    s.finalize_batch(batch_id, leaves, sender=world.accounts[7])   # anyone may
+    gas_finalize = s.last_receipt["gasUsed"]
+    assert s.balance(world.operator) - before == 5 * (FEE + RESULT_BOND)
+    assert all(s.get_request(rid).status == RequestStatus.FINALIZED for rid in rids)
+    assert s.batch(batch_id).settled
+    final = [e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "ResultFinalized"]
+    assert [(e["requestId"], e["resultId"], e["fee"]) for e in final] == \
+        [(rid, leaf_result_id(batch_id, i), FEE) for i, rid in enumerate(rids)]
+    # on-chain readers: outcomeOf names the leaf (only the root is stored); System.outcome reads the leaf's event
+    assert revert_name(s._call, "outcomeOf", rids[2]) == ("OutcomeInBatch", {"resultId": leaf_result_id(batch_id, 2)})
+    got = s.outcome(rids[2])
+    assert (got.outcome, got.steps, got.output_hash, got.result_id) == \
+        (Outcome.SUCCESS, HALT, keccak256(claims[2].output), leaf_result_id(batch_id, 2))
+    assert revert_name(s.finalize_batch, batch_id, leaves) == ("BatchSettled", {"batchId": batch_id})
+    print(f"\nbatch of 5: postBatch {gas_post} gas, finalizeBatch {gas_finalize} gas")
+    check_invariant(world)
+
+
+def test_a_lying_leaf_is_rejected_alone_and_its_bond_pays_the_challenger(world: World) -> None:
+    s = world.system
+    rids = requests(world, 4)
+    batch_id, claims, runs = post(world, rids, lies=(2,))
+    leaves = leaves_of(claims)
+    hashes = [leaf.hash() for leaf in leaves]
+    challenger = world.challengers[0]
+    gid = s.dispute_leaf(batch_id, 2, leaves[2], leaf_proof(hashes, 2), sender=challenger)
+    leaf_id = leaf_result_id(batch_id, 2)
+    res = s.result(leaf_id)
+    assert (res.status, res.operator, res.request_id, res.steps, res.open_games) == \
+        (ResultStatus.PENDING, world.operator, rids[2], HALT, 1)
+    assert res.final_state_hash == keccak256(claims[2].final_state)
+    honest = truth(world, rids[2])[0]
+    g = play(world, gid, runs[2].hash, honest.hash, prover_state=honest.state)
+    assert g.status == GameStatus.CHALLENGER_WON
+    assert s.result(leaf_id).status == ResultStatus.REJECTED
+    assert s.get_request(rids[2]).status == RequestStatus.OPEN          # only its request reopens
+    assert all(s.get_request(r).status == RequestStatus.POSTED for i, r in enumerate(rids) if i != 2)
+    assert s.balance(challenger) == CHALLENGE_BOND + RESULT_BOND // 2  # the liar's bond for this leaf
+    advance_time(world.w3, WINDOW + 1)
+    before = s.balance(world.operator)
+    s.finalize_batch(batch_id, leaves)
+    assert s.balance(world.operator) - before == 3 * (FEE + RESULT_BOND)
+    assert [s.get_request(r).status for r in rids] == [RequestStatus.FINALIZED] * 2 + [RequestStatus.OPEN,
+                                                                                      RequestStatus.FINALIZED]
+    # the reopened request takes a single honest result from another operator (the liar is barred)
+    run, final, out = truth(world, rids[2])
+    assert revert_name(world.post, rids[2], run, final, out)[0] == "OperatorBarred"
+    rid2 = world.post(rids[2], run, final, out, sender=world.accounts[6])
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize(rid2)
+    assert s.get_request(rids[2]).status == RequestStatus.FINALIZED
+    check_invariant(world)
+
+
+def test_two_lies_two_challengers_and_an_honest_leaf_defended(world: World) -> None:
+    s = world.system
+    rids = requests(world, 6)
+    batch_id, claims, runs = post(world, rids, lies=(0, 5))
+    leaves = leaves_of(claims)
+    hashes = [leaf.hash() for leaf in leaves]
+    c1, c2, liar_c = world.challengers[:3]
+    games = {i: s.dispute_leaf(batch_id, i, leaves[i], leaf_proof(hashes, i), sender=c)
+             for i, c in ((0, c1), (5, c2), (3, liar_c))}
+    for i, gid in games.items():
+        honest = truth(world, rids[i])[0]
+        if i == 3:   # a lying challenger against a true leaf: believes a wrong final state
+            wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
+            g = play(world, gid, honest.hash, wrong.hash, prover_state=honest.state)
+            assert g.status == GameStatus.DEFENDER_WON
+        else:
+            g = play(world, gid, runs[i].hash, honest.hash, prover_state=honest.state)
+            assert g.status == GameStatus.CHALLENGER_WON
+    advance_time(world.w3, WINDOW + 1)
+    before = s.balance(world.operator)
+    s.finalize_batch(batch_id, leaves)
+    s.finalize(leaf_result_id(batch_id, 3))    # the defended leaf settles as a single result
+    won = CHALLENGE_BOND - s.params.burn_share(CHALLENGE_BOND)
+    assert s.balance(world.operator) - before == 4 * (FEE + RESULT_BOND) + won
+    assert [s.get_request(r).status for r in rids] == [RequestStatus.OPEN] + [RequestStatus.FINALIZED] * 4 + \
+        [RequestStatus.OPEN]
+    assert s.balance(c1) == s.balance(c2) == CHALLENGE_BOND + RESULT_BOND // 2
+    assert s.balance(liar_c) == 0
+    check_invariant(world)
+
+
+def test_duplicate_unknown_taken_and_foreign_requests_revert_by_name(world: World) -> None:
+    s = world.system
+    rids = requests(world, 3)
+    c = [claim(world, rid)[0] for rid in rids]
+    op = world.operator
+    assert revert_name(s.post_batch, world.model_id, [c[0], c[1], c[0]], sender=op) == \
+        ("DuplicateRequest", {"requestId": rids[0]})
+    ghost = claim(world, 99)[0]
+    assert revert_name(s.post_batch, world.model_id, [c[0], ghost], sender=op) == ("UnknownRequest", {"requestId": 99})
+    # another model's request in this model's batch
+    other = s.register_model(world.model.__class__(**{**world.model.__dict__, "metadata_uri": "other"}))
+    foreign = requests(world, 1, first_seed=rids[-1] + 1, model_id=other)[0]
+    fc = claim(world, foreign)[0]
+    assert revert_name(s.post_batch, world.model_id, [c[0], fc], sender=op) == \
+        ("WrongModel", {"requestId": foreign, "modelId": other})
+    # a claim postResult would refuse is refused here too (the output does not match the final memory)
+    bad = Claim(c[1].request_id, bytes(len(c[1].output)), c[1].final_state, c[1].output_proof)
+    assert revert_name(s.post_batch, world.model_id, [c[0], bad], sender=op)[0] == "OutputProofMismatch"
+    assert revert_name(s.post_batch, world.model_id, [], sender=op)[0] == "BadBatchSize"
+    assert revert_name(s.post_batch, world.model_id, c, sender=op, bond=RESULT_BOND * 2) == \
+        ("WrongBond", {"expected": 3 * RESULT_BOND, "sent": 2 * RESULT_BOND})
+    # a request that already has a result: a single post won the race
+    world.post(rids[1], *truth(world, rids[1]), sender=world.accounts[6])
+    assert revert_name(s.post_batch, world.model_id, c, sender=op) == ("RequestNotOpen", {"requestId": rids[1]})
+    # the batch won the race: a single post (or another batch) on its requests reverts
+    s.post_batch(world.model_id, [c[0], c[2]], sender=op)
+    assert revert_name(world.post, rids[0], *truth(world, rids[0]))[0] == "RequestNotOpen"
+    assert revert_name(s.post_batch, world.model_id, [c[2]], sender=world.accounts[6]) == \
+        ("RequestNotOpen", {"requestId": rids[2]})
+    # a finalized request
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_batch(2 if s.batches.functions.batchCount().call() == 2 else 1, leaves_of([c[0], c[2]]))
+    assert revert_name(s.post_batch, world.model_id, [c[0]], sender=op) == ("RequestNotOpen", {"requestId": rids[0]})
+    check_invariant(world)
+
+
+def test_barred_reopening_and_callback_requests_revert_by_name() -> None:
+    world, _ = make_world(HALT, reopen_delay=100)
+    s = world.system
+    rids = requests(world, 2)
+    batch_id, claims, runs = post(world, rids, lies=(0,))
+    leaves = leaves_of(claims)
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], leaf_proof([x.hash() for x in leaves], 0),
+                         sender=world.challengers[0])
+    honest = truth(world, rids[0])[0]
+    play(world, gid, runs[0].hash, honest.hash, prover_state=honest.state)
+    c0 = claim(world, rids[0])[0]
+    # reopened this very second: nobody may post yet; later the liar is barred from its request
+    assert revert_name(s.post_batch, world.model_id, [c0], sender=world.accounts[6])[0] == "RequestReopening"
+    advance_time(world.w3, 100)
+    assert revert_name(s.post_batch, world.model_id, [c0], sender=world.operator) == \
+        ("OperatorBarred", {"requestId": rids[0], "operator": world.operator.lower()})
+    s.post_batch(world.model_id, [c0], sender=world.accounts[6])
+    # a request with a callback is posted alone (its finalization needs the output bytes)
+    cb = s.request(world.model_id, toy_input(50), FEE, callback=s.params.mips, callback_gas=100_000)
+    assert revert_name(s.post_batch, world.model_id, [claim(world, cb)[0]], sender=world.accounts[6]) == \
+        ("CallbackInBatch", {"requestId": cb})
+    check_invariant(world)
+
+
+def test_leaf_proofs_disputes_and_finalization_attacks(world: World) -> None:
+    s = world.system
+    rids = requests(world, 5)
+    batch_id, claims, runs = post(world, rids, lies=(1,))
+    leaves = leaves_of(claims)
+    hashes = [x.hash() for x in leaves]
+    ch = world.challengers[0]
+    proof = leaf_proof(hashes, 1)
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof[:-1], sender=ch) == \
+        ("WrongPathLength", {"expected": 3, "got": 2})
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof + [bytes(32)], sender=ch)[0] == "WrongPathLength"
+    assert revert_name(s.dispute_leaf, batch_id, 2, leaves[1], proof, sender=ch)[0] == "LeafMismatch"   # wrong index
+    assert revert_name(s.dispute_leaf, batch_id, 5, leaves[1], proof, sender=ch) == \
+        ("LeafIndexOutOfRange", {"index": 5, "count": 5})
+    forged = Leaf(leaves[1].request_id, keccak256(b"x"), leaves[1].output_hash, HALT, 0, 0)
+    assert revert_name(s.dispute_leaf, batch_id, 1, forged, proof, sender=ch)[0] == "LeafMismatch"
+    assert revert_name(s.dispute_leaf, batch_id + 1, 1, leaves[1], proof, sender=ch)[0] == "UnknownBatch"
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=world.operator)[0] == "SelfChallenge"
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=ch, bond=1)[0] == "WrongBond"
+    s.dispute_leaf(batch_id, 1, leaves[1], proof, sender=ch)
+    leaf_id = leaf_result_id(batch_id, 1)
+    # a leaf is brought on-chain once; more games on it are ordinary openGame calls
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=world.challengers[1]) == \
+        ("LeafDisputed", {"resultId": leaf_id})
+    assert revert_name(s.open_game, leaf_id, sender=ch)[0] == "AlreadyChallenged"
+    s.open_game(leaf_id, sender=world.challengers[1])
+    assert s.result(leaf_id).open_games == 2
+    # the hooks are for the two contracts only
+    assert revert_name(s._send, "takeRequests", world.operator, world.model_id, [rids[0]], 1 << 62)[0] == "NotBatches"
+    assert revert_name(s._send, "settleLeaves", world.operator, [rids[0]], 1 << 62, False)[0] == "NotBatches"
+    with pytest.raises(REVERTS) as info:
+        s.batches.functions.verifyLeaf(batch_id, 0, hashes[0], leaf_proof(hashes, 0)).call({"from": ch})
+    assert s._revert("verifyLeaf", info.value).name == "NotOptimist"
+    # finalization: not before the window, all leaves in order, once
+    assert revert_name(s.finalize_batch, batch_id, leaves)[0] == "ChallengeWindowOpen"
+    advance_time(world.w3, WINDOW + 1)
+    assert revert_name(s.dispute_leaf, batch_id, 3, leaves[3], leaf_proof(hashes, 3), sender=ch)[0] == \
+        "ChallengeWindowClosed"
+    assert revert_name(s.finalize_batch, batch_id, leaves[:4]) == ("BadBatchSize", {"size": 4, "expected": 5})
+    swapped = [leaves[1], leaves[0], *leaves[2:]]
+    assert revert_name(s.finalize_batch, batch_id, swapped)[0] == "LeafMismatch"
+    s.finalize_batch(batch_id, leaves)
+    # the disputed leaf waits for its games, whatever finalizeBatch did
+    assert s.get_request(rids[1]).status == RequestStatus.POSTED
+    assert revert_name(s.finalize, leaf_id)[0] == "GamesOpen"
+    check_invariant(world)
+
+
+def test_batch_size_bound(world: World) -> None:
+    s = world.system
+    assert s.batches.functions.MAX_BATCH().call() == MAX_BATCH
+    c = Claim(requests(world, 1)[0], b"", b"", [])
+    assert revert_name(s.post_batch, world.model_id, [c] * (MAX_BATCH + 1), sender=world.operator,
+                       bond=0) == ("BadBatchSize", {"size": MAX_BATCH + 1, "expected": MAX_BATCH})
+
+
+def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
+    """A batch of a graph model (docs/two-phase.md): claims are C_m with its slot proof; a lying leaf's game
+    starts in phase 1 over the nodes, played down to the node where the lie starts."""
+    from graph_world import GRAPH_INPUT, build_graph
+    from test_contracts_two_phase import Chain, lying_trace, play_nodes
+
+    from contracts.chain import eth_tester_web3
+    from contracts.system import Phase, deploy_system
+    from tests.contracts_world import load_tiny
+
+    graph = build_graph(load_tiny())
+    w3 = eth_tester_web3()
+    s = deploy_system(w3, challenge_window=WINDOW, clock=500)
+    model_id = s.register_graph_model(graph.model_spec())
+    acct = list(w3.eth.accounts)
+    chain = Chain(s, model_id, acct[1], acct[2], acct)
+    m = graph.m
+    rids = [s.request(model_id, GRAPH_INPUT, FEE) for _ in range(3)]
+    lie = lying_trace(graph, 2)
+    claims = [Claim(rid, graph.output, (lie if i == 1 else graph.trace)[m].root(),
+                    (lie if i == 1 else graph.trace)[m].proof(m)) for i, rid in enumerate(rids)]
+    batch_id = s.post_batch(model_id, claims, sender=chain.operator)
+    leaves = [Leaf(c.request_id, c.final_state, keccak256(c.output), m, int(Outcome.SUCCESS), 0) for c in claims]
+    gid = s.dispute_leaf(batch_id, 1, leaves[1], leaf_proof([x.hash() for x in leaves], 1), sender=chain.challenger)
+    g = s.game(gid)
+    assert s.result(leaf_result_id(batch_id, 1)).graph
+    assert g.over_nodes and (g.lo, g.hi, g.lo_hash, g.hi_hash) == (0, m, graph.c(0), lie[m].root())
+    play_nodes(chain, gid, lie, graph.trace)
+    g = s.game(gid)
+    assert g.phase == Phase.TRANSITION and (g.lo, g.hi) == (1, 2)   # the lie starts at node 2

@@ -460,6 +460,7 @@ class LyingGraphTrace(GraphTrace):
     """A consistent false belief about a graph request (module docstring: `kind`)."""
 
     def __init__(self, honest: GraphTrace, kind: str = "phase1", node: int | None = None) -> None:
+        from minidnn.native import MinidnnError
         from minidnn.nodes import SlotTree, tensor_root
         from minidnn.phase1 import Trace as Phase1Trace
         from minidnn.phase1 import failed_trace
@@ -495,7 +496,10 @@ class LyingGraphTrace(GraphTrace):
                 if n.index == k:
                     out = bytes(n.output_nbytes) if kind == "nofail" else _corrupt(true.tensors[k])
                 else:
-                    out = n.run_native([tensors[s] for s in n.args])
+                    try:
+                        out = n.run_native([tensors[s] for s in n.args])
+                    except MinidnnError:     # a made-up tensor a later node refuses: the liar posts zeros
+                        out = bytes(n.output_nbytes)
                 tensors.append(out)
                 roots.append(tensor_root(out))
                 tree.set(n.index, roots[-1])

@@ -157,3 +157,53 @@ def test_small_gpt_lie_at_the_last_token_loses(tmp_path) -> None:
     assert game["status"] == "challenger_won" and game["reason"] == "proof"
     assert ch.store.game_node(game["game_id"])["node"] == node
     assert status(world, rid) == RequestStatus.OPEN
+
+
+@pytest.fixture
+def refused_request(request_bytes: bytes) -> bytes:
+    """A request the contract takes (k in 1..T) but the generation loop refuses: temperature -1.0."""
+    bad = bytearray(request_bytes)
+    bad[8:12] = (0xBF800000).to_bytes(4, "little")
+    return bytes(bad)
+
+
+def test_a_refused_request_ends_as_a_failure_of_its_first_node(world: World, model: GraphModel,
+                                                               refused_request: bytes) -> None:
+    """GenInit refuses the request natively and in the VM: the operator posts the Failure of node 1 (C_1 the
+    failure hash), the challenger agrees, and the request finalizes with that outcome (every request ends)."""
+    from contracts.system import Outcome
+
+    op, ch = world.operator(), world.challenger()
+    rid = world.request(refused_request, fee=FEE)
+    world.run_until(lambda: status(world, rid) == RequestStatus.POSTED, [op, ch])
+    res = world.system.result(1)
+    assert res.graph and res.steps == 1 and res.outcome == Outcome.FAILURE and res.exit_code != 0
+    honest = GraphTrace(model, refused_request)
+    assert honest.failed == 1 and res.final_state_hash == honest.hash_at(1)
+    ch.tick()
+    (row,) = ch.store.results()
+    assert row["verdict"] == "agree"
+    world.settle([op, ch])
+    assert status(world, rid) == RequestStatus.FINALIZED and world.contract_balance() == 0
+    assert world.system.outcome(rid).outcome == Outcome.FAILURE
+
+
+def test_claiming_a_refused_request_succeeded_loses(world: World, model: GraphModel,
+                                                    refused_request: bytes) -> None:
+    """The 'nofail' liar posts zeros as node 1's output where GenInit fails: the challenger disputes, the liar
+    must enter node 1 with a clean exit it cannot prove, and loses; the honest Failure then finalizes."""
+    from contracts.system import Outcome
+
+    liar, ch, honest = world.operator(dishonest=True), world.challenger(), world.operator()
+    liar.lie = lambda trace: lie_graph(trace, "nofail", 1)
+    rid = world.request(refused_request, fee=FEE)
+    liar.tick()
+    assert world.system.result(1).outcome == Outcome.SUCCESS
+    world.run_until(lambda: game_over(ch), [liar, ch], advance_when_idle=CLOCK + 1)
+    (game,) = ch.store.games()
+    assert game["status"] == "challenger_won"
+    assert world.system.result(1).status == ResultStatus.REJECTED
+    world.run_until(lambda: status(world, rid) == RequestStatus.POSTED, [honest, liar, ch])
+    assert world.system.result(2).operator == honest.me and world.system.result(2).outcome == Outcome.FAILURE
+    world.settle([honest, liar, ch])
+    assert status(world, rid) == RequestStatus.FINALIZED and world.contract_balance() == 0

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -252,13 +253,27 @@ def all_mutants(files: tuple[str, ...] = tuple(TARGETS)) -> tuple[list[Mutant], 
 
 
 def run_all(mutants: list[Mutant], sources: dict[str, str], timeout: float = 900,
-            fastest_first: bool = True) -> Iterator[Outcome]:
-    """Run each mutant in turn (one at a time: compiling is the bottleneck), its tests fastest first
-    (`ordered_tests`) unless `fastest_first` is false."""
+            fastest_first: bool = True, earlier: list[Outcome] = ()) -> Iterator[Outcome]:
+    """Run each mutant in turn (one at a time: compiling is the bottleneck). Unless `fastest_first` is
+    false its tests run killers first: the tests that killed a mutant in this run or in `earlier`
+    outcomes (most kills first), then the others in `ordered_tests` order."""
     orders = {f: ordered_tests(f) for f in {m.file for m in mutants}} if fastest_first else {}
+    kills = Counter(killing_test(o.detail) for o in earlier if o.status == "killed")
     with tempfile.TemporaryDirectory(prefix="sol-mutants-") as tmp:
         for m in mutants:
-            yield run_mutant(m, sources[m.file], Path(tmp), timeout, orders.get(m.file))
+            order = orders.get(m.file)
+            if order:
+                order = sorted(order, key=lambda node: -kills[node])     # stable: ties keep their order
+            outcome = run_mutant(m, sources[m.file], Path(tmp), timeout, order)
+            if outcome.status == "killed":
+                kills[killing_test(outcome.detail)] += 1
+            yield outcome
+
+
+def killing_test(detail: str) -> str:
+    """The node id of an outcome's first failing test ('' if none is named)."""
+    m = re.match(r"(?:FAILED|ERROR) (\S+)", detail)
+    return m.group(1) if m else ""
 
 
 # ----------------------------------------------------------------------------- test order

@@ -141,13 +141,15 @@ def test_register_request_and_post_a_graph_model(chain: Chain, graph: Graph) -> 
     res_id = post(chain, graph, graph.trace, graph.output)
     print(f"\ngraph postResult {s.last_receipt['gasUsed']} gas")
     r = s.result(res_id)
-    assert r.graph and (r.steps, r.final_state_hash, r.outcome) == (3, graph.c(3), Outcome.SUCCESS)
+    assert r.graph and (r.steps, r.final_state_hash, r.outcome, r.exit_code) == (3, graph.c(3), Outcome.SUCCESS, 0)
     assert s.get_request(r.request_id).initial_state_hash == graph.c(0)
     posted = [e for e in s.events_since(0) if e.name == "ResultPosted"][-1]
     assert posted["output"] == graph.output and posted["finalStateHash"] == graph.c(3)
+    assert (posted["outcome"], posted["exitCode"]) == (Outcome.SUCCESS, 0)
     advance_time(s.w3, WINDOW + 1)
     s.finalize(res_id)
-    assert s.outcome(r.request_id).output_hash == keccak256(graph.output)
+    out = s.outcome(r.request_id)
+    assert (out.outcome, out.exit_code, out.output_hash) == (Outcome.SUCCESS, 0, keccak256(graph.output))
 
 
 def test_graph_registration_checks(chain: Chain, graph: Graph) -> None:

@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             chosen = sol.select([m for m in pool if m.id not in seen], args.sol_limit, args.seed)
         random.Random(args.seed).shuffle(chosen)     # an interrupted run has judged a random part of its sample
         outcomes = list(stored)
-        for i, o in enumerate(sol.run_all(chosen, sources), 1):
+        for i, o in enumerate(sol.run_all(chosen, sources, earlier=stored), 1):
             print(f"[{i}/{len(chosen)}] {o.status:9} {o.seconds:5.1f}s {o.mutant.id} "
                   f"{o.mutant.file}:{o.mutant.line} {o.detail}", flush=True)
             outcomes.append(o)

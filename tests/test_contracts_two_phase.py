@@ -290,6 +290,9 @@ def test_transition_liars(chain: Chain, graph: Graph, node2: tuple[int, NodeEntr
         with reverts(name):
             s.enter_node(gid, lie, sender=chain.operator)
             pytest.fail(f"lie {i} ({name}) was accepted")
+    with pytest.raises(ContractRevert, match=r": ArgRootMismatch\(") as exc:   # names the argument and C_{j-1}
+        s.enter_node(gid, lies[4][1], sender=chain.operator)
+    assert (exc.value.fields["arg"], exc.value.fields["prev"]) == (0, graph.c(1))
     with reverts("WrongStep"):
         s.enter_node(gid, dataclasses.replace(honest, node=1), sender=chain.operator)
     with reverts("NotDefender"):
@@ -419,26 +422,26 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     run = graph.nodes[2].run
     assert s.check_node_entry(graph.nodes_root, prev, nxt, graph.entry(2)) == (
         run.hashes[0], run.hashes[-1], run.steps)
-    cases: list[tuple[str, dict[str, object]]] = [
-        ("entry", {"entry": spec.entry + 2}),
-        ("maxSteps", {"max_steps": 0}),
-        ("maxSteps", {"max_steps": 2**48 + 1}),
-        ("args", {"args": (), "arg_sizes": ()}),
-        ("argSizes", {"arg_sizes": (32,)}),
-        ("args", {"args": (2, 0)}),                    # a slot not before node j
-        ("argSizes", {"arg_sizes": (48, 64)}),
-        ("argSizes", {"arg_sizes": (16, 64)}),
-        ("argSize", {"arg_size": 128, "input_size": 256}),
-        ("inputSize", {"input_size": 64}),
-        ("inputBase", {"input_base": spec.input_base + 64}),
-        ("outputSize", {"output_size": 48}),
-        ("outputBase", {"output_base": spec.output_base + 16}),
+    cases: list[tuple[str, int, dict[str, object]]] = [     # the field and the offending value reported
+        ("entry", spec.entry + 2, {"entry": spec.entry + 2}),
+        ("maxSteps", 0, {"max_steps": 0}),
+        ("maxSteps", 2**48 + 1, {"max_steps": 2**48 + 1}),
+        ("args", 0, {"args": (), "arg_sizes": ()}),
+        ("argSizes", 1, {"arg_sizes": (32,)}),            # the count of argSizes
+        ("args", 2, {"args": (2, 0)}),                    # a slot not before node j
+        ("argSizes", 48, {"arg_sizes": (48, 64)}),
+        ("argSizes", 16, {"arg_sizes": (16, 64)}),
+        ("argSize", 128, {"arg_size": 128, "input_size": 256}),
+        ("inputSize", 64, {"input_size": 64}),
+        ("inputBase", spec.input_base + 64, {"input_base": spec.input_base + 64}),
+        ("outputSize", 48, {"output_size": 48}),
+        ("outputBase", spec.output_base + 16, {"output_base": spec.output_base + 16}),
     ]
-    for field, changes in cases:
+    for field, value, changes in cases:
         root, entry = _spec_lie(graph, 2, **changes)
         with pytest.raises(ContractRevert, match=r": BadNodeSpec\(") as exc:
             s.check_node_entry(root, prev, nxt, entry)
-        assert exc.value.fields["field"] == field, (field, changes)
+        assert (exc.value.fields["field"], exc.value.fields["value"]) == (field, value), changes
     root, entry = _spec_lie(graph, 2, input_path=spec.input_path[:-1])
     with reverts("WrongPathLength"):
         s.check_node_entry(root, prev, nxt, entry)
@@ -447,4 +450,6 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
         s.check_node_entry(root, prev, nxt, entry)
     # a well-formed descriptor for another layout is accepted: the checks are the spec's, no more
     root, entry = _spec_lie(graph, 2, max_steps=run.steps)
+    assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
+    root, entry = _spec_lie(graph, 2, max_steps=2**48)          # the largest step bound
     assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps

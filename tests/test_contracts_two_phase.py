@@ -29,6 +29,7 @@ from contracts.system import (
 )
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
 from mipsvm.state import State
 
 CLOCK = 300
@@ -411,6 +412,26 @@ def _spec_lie(graph: Graph, j: int, **changes: object) -> tuple[bytes, NodeEntry
     spec = dataclasses.replace(graph.nodes[j].spec, **changes)
     tree = Slots({**{i: n.spec.hash() for i, n in graph.nodes.items()}, j: spec.hash()})
     return tree.root(), dataclasses.replace(graph.entry(j), spec=spec, spec_proof=tree.proof(j))
+
+
+def test_output_region_of_several_leaves_is_climbed_from_its_level(chain: Chain, graph: Graph) -> None:
+    """A descriptor whose output region spans two leaves (outputSize 64; the tiny nodes' own regions are one
+    leaf, level 0) is checked at that region's level: its root and path in the final state, and C_j holding
+    that root at slot j, pass; the one-leaf root and path do not."""
+    s = chain.system
+    j, run = 2, graph.nodes[2].run
+    base, memory = graph.nodes[j].spec.output_base, run.final.memory
+    assert base % 64 == 0 and graph.nodes[j].spec.output_size == 32
+    root, entry = _spec_lie(graph, j, output_size=64)
+    out_root = memory.subtree_root(base, 64)
+    entry = dataclasses.replace(entry, output_root=out_root, output_path=region_path(memory, base, 64))
+    nxt = graph.trace[j - 1].with_slot(j, out_root).root()
+    assert s.check_node_entry(root, graph.c(j - 1), nxt, entry) == (run.hashes[0], run.hashes[-1], run.steps)
+    leaf = graph.entry(j)          # the one-leaf region's root (the true C_j's) and path: one sibling too many
+    lower = dataclasses.replace(entry, output_root=leaf.output_root, output_path=leaf.output_path)
+    with pytest.raises(ContractRevert, match=r": WrongPathLength\(") as exc:
+        s.check_node_entry(root, graph.c(j - 1), graph.c(j), lower)
+    assert (exc.value.fields["expected"], exc.value.fields["got"]) == (26, 27)
 
 
 def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:

@@ -19,7 +19,7 @@ from challenger.daemon import Daemon
 from challenger.models import ModelError, Trace, toy_model
 from challenger.operator_daemon import RACES as OPERATOR_RACES
 from challenger.operator_daemon import Operator
-from contracts.system import GameStatus, RequestStatus, ResultStatus
+from contracts.system import GameStatus, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 from optimist.world import World
 
@@ -276,6 +276,26 @@ def test_honest_defender_plays_and_proves_against_a_lying_challenger(world: Worl
     assert (op.store.game(gid)["status"], op.store.game(gid)["reason"]) == ("defender_won", "proof")
     assert of(ev_op, "timeout_claimed") == [] and of(ev_ch, "timeout_claimed") == []
     assert rid not in liar._traces and rid not in liar._honest      # a lost game: the result stands, runs dropped
+
+
+def test_defender_waiting_for_one_run_still_defends_its_other_games(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game whose run is not ready (being recomputed, e.g. after a restart) waits for a later tick; the
+    operator's other games are defended in this one, whichever of them comes first."""
+    op, liar = world.operator(), world.challenger(dishonest=True)
+    requests = [world.request(TOY_INPUT, fee=FEE), world.request(TOY_INPUT, fee=FEE)]
+    play(lambda: all(world.system.get_request(r).status == RequestStatus.POSTED for r in requests), [op])
+    play(lambda: len(liar.store.games()) == 2, [liar])
+    game_of = {world.system.result(world.system.game(row["game_id"]).result_id).request_id: row["game_id"]
+               for row in liar.store.games()}
+    ready = op.ready_trace
+    for waiting, other in (requests, requests[::-1]):
+        monkeypatch.setattr(op, "ready_trace", lambda rid, *, urgent, w=waiting: None if rid == w else
+                            ready(rid, urgent=urgent))
+        assert world.system.game(game_of[other]).phase == Phase.MIDPOINT
+        assert tick(op) == 1
+        assert world.system.game(game_of[other]).phase == Phase.RESPONSE
+        assert keys(op, "postMidpoint")[-1].startswith(f"midpoint:{game_of[other]}:")
 
 
 def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None:

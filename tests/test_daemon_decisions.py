@@ -410,14 +410,24 @@ def test_operator_finalizes_one_second_after_the_window_not_at_its_end(world: Wo
     assert tick(op) == 1 and tick(op) == 0
     set_clock(world, world.system.result(1).deadline)
     assert tick(op) == 0 and op.store.tx("finalize:1") is None
+    assert op.last_revert is None        # not even tried at the deadline (the contract would say ChallengeWindowOpen)
     set_clock(world, world.now() + 2)
     assert tick(op) == 1
     assert of(events, "finalized") == [{"result": 1, "request": rid}]
     assert keys(op, "finalize") == ["finalize:1"] and op.store.result(1)["status"] == "finalized"
     assert world.system.get_request(rid).status == RequestStatus.FINALIZED
     assert rid not in op._traces and rid not in op._honest  # nothing left to defend: its runs are dropped
+    assert ("requests", (rid,)) not in op.views_to_read()   # nor read again
     assert tick(op) == 1 and keys(op, "withdraw")          # fee and bond credited: withdrawn
     assert world.contract_balance() == 0
+
+
+def test_operator_finalizes_every_due_result_in_one_tick(world: World) -> None:
+    op = world.operator()
+    requests = [world.request(TOY_INPUT, fee=FEE) for _ in range(2)]
+    play(lambda: all(world.system.get_request(r).status == RequestStatus.POSTED for r in requests), [op])
+    set_clock(world, max(world.system.result(i).deadline for i in (1, 2)) + 1)
+    assert tick(op) == 2 and keys(op, "finalize") == ["finalize:1", "finalize:2"]
 
 
 def test_operator_withdraws_what_its_own_finalize_credited_and_logs_it(world: World) -> None:

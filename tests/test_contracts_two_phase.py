@@ -474,3 +474,8 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
     root, entry = _spec_lie(graph, 2, max_steps=2**48)          # the largest step bound
     assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
+    # an output base aligned to the output size (not to the input size) passes the descriptor's checks;
+    # the node's output is not there, so the output check refuses it
+    root, entry = _spec_lie(graph, 2, output_base=spec.output_base + 32)
+    with reverts("NodeOutputMismatch"):
+        s.check_node_entry(root, prev, nxt, entry)

@@ -40,7 +40,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "MIPS.sol": ("tests/test_mips_sol_table.py", "tests/test_mips_sol.py"),
     "Optimist.sol": ("tests/test_contracts_boundaries.py", "tests/test_contracts_game.py",
                      "tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py",
-                     "tests/test_contracts_e2e.py"),
+                     "tests/test_contracts_callback.py", "tests/test_contracts_e2e.py"),
     # the two-phase game's transition checks (Optimist.enterNode forwards to NodeChecker.check)
     "NodeChecker.sol": ("tests/test_contracts_two_phase.py",),
     # registerModel / registerGraphModel / initialStateHash (C_0 of a graph model)

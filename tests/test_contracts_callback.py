@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 from contracts.compile import compile_contracts
 from contracts.system import (
     MAX_CALLBACK_GAS,
+    MAX_REQUEST_TIME,
     REVERTS,
     ContractRevert,
     Outcome,
@@ -173,7 +174,10 @@ def test_request_with_callback_checks_its_arguments() -> None:
         if field:
             assert exc.value.fields["name"] == field
     rid = world.system.request(world.model_id, inp, callback=c.address, callback_gas=MAX_CALLBACK_GAS)
-    assert world.system.get_request(rid).callback_gas == MAX_CALLBACK_GAS
+    req = world.system.get_request(rid)
+    assert req.callback_gas == MAX_CALLBACK_GAS
+    # deadline 0: the latest allowed, MAX_REQUEST_TIME after the request's block
+    assert req.deadline == world.w3.eth.get_block("latest")["timestamp"] + MAX_REQUEST_TIME
 
 
 def test_a_finalizer_cannot_starve_the_callback() -> None:

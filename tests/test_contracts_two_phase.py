@@ -173,6 +173,8 @@ def test_graph_registration_checks(chain: Chain, graph: Graph) -> None:
         s.initial_state_hash(chain.model_id + 1, GRAPH_INPUT)
     with reverts("WrongInputLength"):
         s.request(chain.model_id, GRAPH_INPUT[:-1])
+    most = s.register_graph_model(dataclasses.replace(good, node_count=65535))   # MAX_NODES: slots 1..65535
+    assert s.graph_model(most).node_count == 65535
 
 
 def test_graph_result_checks(chain: Chain, graph: Graph) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import re
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,12 +39,20 @@ from contracts.compile import DEFAULT_SRC_DIR, REPO_ROOT, CompileError
 TARGETS: dict[str, tuple[str, ...]] = {
     "MIPS.sol": ("tests/test_mips_sol_table.py", "tests/test_mips_sol.py"),
     "Optimist.sol": ("tests/test_contracts_boundaries.py", "tests/test_contracts_game.py",
-                     "tests/test_contracts_registry.py", "tests/test_contracts_e2e.py"),
+                     "tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py",
+                     "tests/test_contracts_callback.py", "tests/test_contracts_e2e.py"),
+    # the two-phase game's transition checks (Optimist.enterNode forwards to NodeChecker.check)
+    "NodeChecker.sol": ("tests/test_contracts_two_phase.py",),
+    # registerModel / registerGraphModel / initialStateHash (C_0 of a graph model)
+    "ModelRegistry.sol": ("tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py"),
 }
 SWAPS: dict[str, tuple[tuple[str, str], ...]] = {
     "MIPS.sol": (("_rs(", "_rt("), ("s.hi", "s.lo")),
     "Optimist.sol": (("challengerClock", "defenderClock"), ("g.lo", "g.hi"), ("loHash", "hiHash"),
-                     ("challengeBond", "resultBond")),
+                     ("challengeBond", "resultBond"), ("Phase.Transition", "Phase.Proof")),
+    "NodeChecker.sol": (("prev", "next"), ("inputBase", "outputBase"), ("inputSize", "outputSize")),
+    "ModelRegistry.sol": (("inputLength", "outputLength"), ("inputBase", "outputBase"),
+                          ("inputSize", "outputSize")),
 }
 COMPARISONS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
 _COMPARISON = re.compile(r"(?<![<>=!])(<=|>=|==|!=|<|>)(?![<>=])")
@@ -185,8 +195,10 @@ def _compile_check(src_dir: Path, file: str) -> None:
         raise CompileError((errors or lines or ["compile failed"])[-1])
 
 
-def run_mutant(mutant: Mutant, source: str, workdir: Path, timeout: float) -> Outcome:
-    """Compile `mutant` from a private source copy and run its file's tests; killed iff a test fails."""
+def run_mutant(mutant: Mutant, source: str, workdir: Path, timeout: float,
+               tests: list[str] | None = None) -> Outcome:
+    """Compile `mutant` from a private source copy and run its file's tests (`tests`: their node ids in
+    the order to run, default the TARGETS files); killed iff a test fails."""
     started = time.monotonic()
     src = workdir / mutant.id / "src"
     if src.parent.exists():
@@ -200,7 +212,7 @@ def run_mutant(mutant: Mutant, source: str, workdir: Path, timeout: float) -> Ou
             return Outcome(mutant, "invalid", time.monotonic() - started, str(exc)[:200])
         env = {**os.environ, "OPTIMIST_SOL_SRC": str(src), "PYTHONPATH": str(REPO_ROOT)}
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly",
-               *TARGETS[mutant.file]]
+               *(tests or TARGETS[mutant.file])]
         try:
             proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -214,22 +226,23 @@ def run_mutant(mutant: Mutant, source: str, workdir: Path, timeout: float) -> Ou
 
 
 def select(mutants: list[Mutant], limit: int | None, seed: int, only: list[str] | None = None) -> list[Mutant]:
-    """`only` (ids or operators) if given, else a seeded sample of `limit`, stratified by operator."""
+    """`only` (ids or operators) if given, else a seeded sample of `limit`, stratified by file and
+    operator (round-robin over the (file, operator) groups)."""
     if only:
         return [m for m in mutants if m.id in only or m.operator in only]
     if limit is None or limit >= len(mutants):
         return mutants
     rng = random.Random(seed)
-    by_op: dict[str, list[Mutant]] = {}
+    by_group: dict[tuple[str, str], list[Mutant]] = {}
     for m in mutants:
-        by_op.setdefault(m.operator, []).append(m)
-    for group in by_op.values():
+        by_group.setdefault((m.file, m.operator), []).append(m)
+    for group in by_group.values():
         rng.shuffle(group)
     picked: list[Mutant] = []
-    while len(picked) < limit:                      # round-robin over operators
-        for op in sorted(by_op):
-            if by_op[op] and len(picked) < limit:
-                picked.append(by_op[op].pop())
+    while len(picked) < limit:
+        for key in sorted(by_group):
+            if by_group[key] and len(picked) < limit:
+                picked.append(by_group[key].pop())
     return sorted(picked, key=lambda m: (m.file, m.start))
 
 
@@ -239,11 +252,73 @@ def all_mutants(files: tuple[str, ...] = tuple(TARGETS)) -> tuple[list[Mutant], 
     return [m for f in files for m in generate(f, sources[f])], sources
 
 
-def run_all(mutants: list[Mutant], sources: dict[str, str], timeout: float = 900) -> Iterator[Outcome]:
-    """Run each mutant in turn (one at a time: compiling is the bottleneck)."""
+def run_all(mutants: list[Mutant], sources: dict[str, str], timeout: float = 900,
+            fastest_first: bool = True, earlier: list[Outcome] = ()) -> Iterator[Outcome]:
+    """Run each mutant in turn (one at a time: compiling is the bottleneck). Unless `fastest_first` is
+    false its tests run killers first: the tests that killed a mutant in this run or in `earlier`
+    outcomes (most kills first), then the others in `ordered_tests` order."""
+    orders = {f: ordered_tests(f) for f in {m.file for m in mutants}} if fastest_first else {}
+    kills = Counter(killing_test(o.detail) for o in earlier if o.status == "killed")
     with tempfile.TemporaryDirectory(prefix="sol-mutants-") as tmp:
         for m in mutants:
-            yield run_mutant(m, sources[m.file], Path(tmp), timeout)
+            order = orders.get(m.file)
+            if order:
+                order = sorted(order, key=lambda node: -kills[node])     # stable: ties keep their order
+            outcome = run_mutant(m, sources[m.file], Path(tmp), timeout, order)
+            if outcome.status == "killed":
+                kills[killing_test(outcome.detail)] += 1
+            yield outcome
+
+
+def killing_test(detail: str) -> str:
+    """The node id of an outcome's first failing test ('' if none is named)."""
+    m = re.match(r"(?:FAILED|ERROR) (\S+)", detail)
+    return m.group(1) if m else ""
+
+
+# ----------------------------------------------------------------------------- test order
+
+DURATIONS = REPO_ROOT / "mutants" / "sol-test-durations.json"   # per test file, keyed by its content
+_DURATION_LINE = re.compile(r"^(\d+(?:\.\d+)?)s (?:setup|call|teardown)\s+(\S.*?)\s*$")
+
+
+def measure_durations(test_file: str) -> dict[str, float]:
+    """Seconds (setup + call + teardown) of each test of `test_file`, run once on the unmutated sources."""
+    env = {k: v for k, v in os.environ.items() if k != "OPTIMIST_SOL_SRC"} | {"PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+           "--durations=0", "--durations-min=0", test_file]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
+        raise RuntimeError(f"{test_file} fails on the unmutated sources; fix it before mutation testing:\n{tail}")
+    return parse_durations(proc.stdout)
+
+
+def parse_durations(report: str) -> dict[str, float]:
+    """{node id: setup + call + teardown seconds} from pytest's `--durations=0 --durations-min=0` report."""
+    out: dict[str, float] = {}
+    for line in report.splitlines():
+        if m := _DURATION_LINE.match(line):
+            out[m.group(2)] = out.get(m.group(2), 0.0) + float(m.group(1))
+    return out
+
+
+def ordered_tests(file: str) -> list[str]:
+    """Node ids of `file`'s target tests: test file by test file in TARGETS order (a module's fixtures
+    are set up once), fastest test first within each, so a mutant run with -x stops early. Durations
+    are measured once per test file content and kept in mutants/sol-test-durations.json."""
+    cache = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    order: list[str] = []
+    for test_file in TARGETS[file]:
+        digest = hashlib.sha256((REPO_ROOT / test_file).read_bytes()).hexdigest()
+        entry = cache.get(test_file)
+        if not entry or entry.get("digest") != digest:
+            entry = cache[test_file] = {"digest": digest, "seconds": measure_durations(test_file)}
+            DURATIONS.parent.mkdir(exist_ok=True)
+            DURATIONS.write_text(json.dumps(cache, indent=1))
+        seconds: dict[str, float] = entry["seconds"]
+        order += sorted(seconds, key=lambda node: seconds[node])
+    return order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,6 +96,7 @@ def test_window_deadline_is_posted_at_plus_window(posted) -> None:
     world, _, res_id = posted
     res = world.system.result(res_id)
     assert res.deadline == res.posted_at + WINDOW
+    assert world.system.contract.functions.resultDeadline(res_id).call() == res.deadline   # the view agrees
     event = [e for e in world.system.events_since(0) if e.name == "ResultPosted"][-1]
     assert event["deadline"] == res.deadline
 

@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 from contracts.compile import compile_contracts
 from contracts.system import (
     MAX_CALLBACK_GAS,
+    MAX_REQUEST_TIME,
     REVERTS,
     ContractRevert,
     Outcome,
@@ -173,12 +174,16 @@ def test_request_with_callback_checks_its_arguments() -> None:
         if field:
             assert exc.value.fields["name"] == field
     rid = world.system.request(world.model_id, inp, callback=c.address, callback_gas=MAX_CALLBACK_GAS)
-    assert world.system.get_request(rid).callback_gas == MAX_CALLBACK_GAS
+    req = world.system.get_request(rid)
+    assert req.callback_gas == MAX_CALLBACK_GAS
+    # deadline 0: the latest allowed, MAX_REQUEST_TIME after the request's block
+    assert req.deadline == world.w3.eth.get_block("latest")["timestamp"] + MAX_REQUEST_TIME
 
 
 def test_a_finalizer_cannot_starve_the_callback() -> None:
     """The consumer burns its gas down to `keep` and records the gas it got: whatever gas the finalizer
-    sends, finalization either reverts or the consumer got (almost) its whole limit."""
+    sends, finalization either reverts or the consumer got (almost) its whole limit; also with the least
+    gas that passes (found to the unit), one unit less reverts."""
     world, truth = make_world()
     c = consumer(world)
     limit, keep = 500_000, 200_000
@@ -189,8 +194,21 @@ def test_a_finalizer_cannot_starve_the_callback() -> None:
     out = true_output(toy_input())
     fn = world.system.contract.functions.finalizeWithOutput(res, out)
     sender = world.accounts[6]
+    data = fn._encode_transaction_data()
+
+    def passes(gas: int) -> bool:
+        try:
+            world.w3.eth.call({"to": world.system.address, "from": sender, "data": data, "gas": gas})
+        except REVERTS:
+            return False
+        return True
+
+    lo, hi = 400_000, 800_000                 # the least gas that passes, to the unit: the guard's threshold
+    assert not passes(lo) and passes(hi)
+    while hi - lo > 1:
+        lo, hi = (lo, (lo + hi) // 2) if passes((lo + hi) // 2) else ((lo + hi) // 2, hi)
     reverted = 0
-    for gas in range(400_000, 800_000, 5_000):
+    for gas in (hi - 1, *range(hi, 800_000, 5_000)):
         try:
             receipt = world.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": gas}))
         except REVERTS:
@@ -208,10 +226,7 @@ def test_a_finalizer_cannot_starve_the_callback() -> None:
     assert c.functions.calls().call() == 2
     assert starved_try == c.functions.gasAtEntry().call()   # the same gas both times: the whole limit
     assert limit - 1_000 < starved_try < limit               # less the consumer's own prologue
-    # the cheapest gas that passes is what the 63/64 check demands, not the starved amount
-    data = fn._encode_transaction_data()
-    with pytest.raises(REVERTS):
-        world.w3.eth.call({"to": world.system.address, "from": sender, "data": data, "gas": gas - 5_000})
+    assert gas == hi                # finalized with the least gas that passes: the consumer got its whole limit
 
 
 def _logits(winner: int, n: int = 10) -> bytes:

@@ -30,6 +30,7 @@ from contracts.system import (
 from minidnn.phase1 import FAILURE_TAG
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
 from mipsvm.state import State
 
 CLOCK = 300
@@ -142,13 +143,15 @@ def test_register_request_and_post_a_graph_model(chain: Chain, graph: Graph) -> 
     res_id = post(chain, graph, graph.trace, graph.output)
     print(f"\ngraph postResult {s.last_receipt['gasUsed']} gas")
     r = s.result(res_id)
-    assert r.graph and (r.steps, r.final_state_hash, r.outcome) == (3, graph.c(3), Outcome.SUCCESS)
+    assert r.graph and (r.steps, r.final_state_hash, r.outcome, r.exit_code) == (3, graph.c(3), Outcome.SUCCESS, 0)
     assert s.get_request(r.request_id).initial_state_hash == graph.c(0)
     posted = [e for e in s.events_since(0) if e.name == "ResultPosted"][-1]
     assert posted["output"] == graph.output and posted["finalStateHash"] == graph.c(3)
+    assert (posted["outcome"], posted["exitCode"]) == (Outcome.SUCCESS, 0)
     advance_time(s.w3, WINDOW + 1)
     s.finalize(res_id)
-    assert s.outcome(r.request_id).output_hash == keccak256(graph.output)
+    out = s.outcome(r.request_id)
+    assert (out.outcome, out.exit_code, out.output_hash) == (Outcome.SUCCESS, 0, keccak256(graph.output))
 
 
 def test_graph_registration_checks(chain: Chain, graph: Graph) -> None:
@@ -171,6 +174,8 @@ def test_graph_registration_checks(chain: Chain, graph: Graph) -> None:
         s.initial_state_hash(chain.model_id + 1, GRAPH_INPUT)
     with reverts("WrongInputLength"):
         s.request(chain.model_id, GRAPH_INPUT[:-1])
+    most = s.register_graph_model(dataclasses.replace(good, node_count=65535))   # MAX_NODES: slots 1..65535
+    assert s.graph_model(most).node_count == 65535
 
 
 def test_graph_result_checks(chain: Chain, graph: Graph) -> None:
@@ -293,6 +298,9 @@ def test_transition_liars(chain: Chain, graph: Graph, node2: tuple[int, NodeEntr
         with reverts(name):
             s.enter_node(gid, lie, sender=chain.operator)
             pytest.fail(f"lie {i} ({name}) was accepted")
+    with pytest.raises(ContractRevert, match=r": ArgRootMismatch\(") as exc:   # names the argument and C_{j-1}
+        s.enter_node(gid, lies[4][1], sender=chain.operator)
+    assert (exc.value.fields["arg"], exc.value.fields["prev"]) == (0, graph.c(1))
     with reverts("WrongStep"):
         s.enter_node(gid, dataclasses.replace(honest, node=1), sender=chain.operator)
     with reverts("NotDefender"):
@@ -413,6 +421,26 @@ def _spec_lie(graph: Graph, j: int, **changes: object) -> tuple[bytes, NodeEntry
     return tree.root(), dataclasses.replace(graph.entry(j), spec=spec, spec_proof=tree.proof(j))
 
 
+def test_output_region_of_several_leaves_is_climbed_from_its_level(chain: Chain, graph: Graph) -> None:
+    """A descriptor whose output region spans two leaves (outputSize 64; the tiny nodes' own regions are one
+    leaf, level 0) is checked at that region's level: its root and path in the final state, and C_j holding
+    that root at slot j, pass; the one-leaf root and path do not."""
+    s = chain.system
+    j, run = 2, graph.nodes[2].run
+    base, memory = graph.nodes[j].spec.output_base, run.final.memory
+    assert base % 64 == 0 and graph.nodes[j].spec.output_size == 32
+    root, entry = _spec_lie(graph, j, output_size=64)
+    out_root = memory.subtree_root(base, 64)
+    entry = dataclasses.replace(entry, output_root=out_root, output_path=region_path(memory, base, 64))
+    nxt = graph.trace[j - 1].with_slot(j, out_root).root()
+    assert s.check_node_entry(root, graph.c(j - 1), nxt, entry) == (run.hashes[0], run.hashes[-1], run.steps)
+    leaf = graph.entry(j)          # the one-leaf region's root (the true C_j's) and path: one sibling too many
+    lower = dataclasses.replace(entry, output_root=leaf.output_root, output_path=leaf.output_path)
+    with pytest.raises(ContractRevert, match=r": WrongPathLength\(") as exc:
+        s.check_node_entry(root, graph.c(j - 1), graph.c(j), lower)
+    assert (exc.value.fields["expected"], exc.value.fields["got"]) == (26, 27)
+
+
 def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     """A registered descriptor that breaks docs/two-phase.md §2 cannot be entered (NodeChecker.check as a
     call, the same checks enterNode runs); the well-formed one gives the node's true I and final state."""
@@ -422,26 +450,26 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     run = graph.nodes[2].run
     assert s.check_node_entry(graph.nodes_root, prev, nxt, graph.entry(2)) == (
         run.hashes[0], run.hashes[-1], run.steps)
-    cases: list[tuple[str, dict[str, object]]] = [
-        ("entry", {"entry": spec.entry + 2}),
-        ("maxSteps", {"max_steps": 0}),
-        ("maxSteps", {"max_steps": 2**48 + 1}),
-        ("args", {"args": (), "arg_sizes": ()}),
-        ("argSizes", {"arg_sizes": (32,)}),
-        ("args", {"args": (2, 0)}),                    # a slot not before node j
-        ("argSizes", {"arg_sizes": (48, 64)}),
-        ("argSizes", {"arg_sizes": (16, 64)}),
-        ("argSize", {"arg_size": 128, "input_size": 256}),
-        ("inputSize", {"input_size": 64}),
-        ("inputBase", {"input_base": spec.input_base + 64}),
-        ("outputSize", {"output_size": 48}),
-        ("outputBase", {"output_base": spec.output_base + 16}),
+    cases: list[tuple[str, int, dict[str, object]]] = [     # the field and the offending value reported
+        ("entry", spec.entry + 2, {"entry": spec.entry + 2}),
+        ("maxSteps", 0, {"max_steps": 0}),
+        ("maxSteps", 2**48 + 1, {"max_steps": 2**48 + 1}),
+        ("args", 0, {"args": (), "arg_sizes": ()}),
+        ("argSizes", 1, {"arg_sizes": (32,)}),            # the count of argSizes
+        ("args", 2, {"args": (2, 0)}),                    # a slot not before node j
+        ("argSizes", 48, {"arg_sizes": (48, 64)}),
+        ("argSizes", 16, {"arg_sizes": (16, 64)}),
+        ("argSize", 128, {"arg_size": 128, "input_size": 256}),
+        ("inputSize", 64, {"input_size": 64}),
+        ("inputBase", spec.input_base + 64, {"input_base": spec.input_base + 64}),
+        ("outputSize", 48, {"output_size": 48}),
+        ("outputBase", spec.output_base + 16, {"output_base": spec.output_base + 16}),
     ]
-    for field, changes in cases:
+    for field, value, changes in cases:
         root, entry = _spec_lie(graph, 2, **changes)
         with pytest.raises(ContractRevert, match=r": BadNodeSpec\(") as exc:
             s.check_node_entry(root, prev, nxt, entry)
-        assert exc.value.fields["field"] == field, (field, changes)
+        assert (exc.value.fields["field"], exc.value.fields["value"]) == (field, value), changes
     root, entry = _spec_lie(graph, 2, input_path=spec.input_path[:-1])
     with reverts("WrongPathLength"):
         s.check_node_entry(root, prev, nxt, entry)
@@ -451,6 +479,13 @@ def test_malformed_descriptors_are_refused(chain: Chain, graph: Graph) -> None:
     # a well-formed descriptor for another layout is accepted: the checks are the spec's, no more
     root, entry = _spec_lie(graph, 2, max_steps=run.steps)
     assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
+    root, entry = _spec_lie(graph, 2, max_steps=2**48)          # the largest step bound
+    assert s.check_node_entry(root, prev, nxt, entry)[2] == run.steps
+    # an output base aligned to the output size (not to the input size) passes the descriptor's checks;
+    # the node's output is not there, so the output check refuses it
+    root, entry = _spec_lie(graph, 2, output_base=spec.output_base + 32)
+    with reverts("NodeOutputMismatch"):
+        s.check_node_entry(root, prev, nxt, entry)
 
 
 # ----------------------------------------------------------------------------- failed nodes (§3a)

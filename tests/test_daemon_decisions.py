@@ -19,7 +19,7 @@ from challenger.daemon import Daemon
 from challenger.models import ModelError, Trace, toy_model
 from challenger.operator_daemon import RACES as OPERATOR_RACES
 from challenger.operator_daemon import Operator
-from contracts.system import GameStatus, RequestStatus, ResultStatus
+from contracts.system import GameStatus, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
 from optimist.world import World
 
@@ -278,6 +278,26 @@ def test_honest_defender_plays_and_proves_against_a_lying_challenger(world: Worl
     assert rid not in liar._traces and rid not in liar._honest      # a lost game: the result stands, runs dropped
 
 
+def test_defender_waiting_for_one_run_still_defends_its_other_games(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A game whose run is not ready (being recomputed, e.g. after a restart) waits for a later tick; the
+    operator's other games are defended in this one, whichever of them comes first."""
+    op, liar = world.operator(), world.challenger(dishonest=True)
+    requests = [world.request(TOY_INPUT, fee=FEE), world.request(TOY_INPUT, fee=FEE)]
+    play(lambda: all(world.system.get_request(r).status == RequestStatus.POSTED for r in requests), [op])
+    play(lambda: len(liar.store.games()) == 2, [liar])
+    game_of = {world.system.result(world.system.game(row["game_id"]).result_id).request_id: row["game_id"]
+               for row in liar.store.games()}
+    ready = op.ready_trace
+    for waiting, other in (requests, requests[::-1]):
+        monkeypatch.setattr(op, "ready_trace", lambda rid, *, urgent, w=waiting: None if rid == w else
+                            ready(rid, urgent=urgent))
+        assert world.system.game(game_of[other]).phase == Phase.MIDPOINT
+        assert tick(op) == 1
+        assert world.system.game(game_of[other]).phase == Phase.RESPONSE
+        assert keys(op, "postMidpoint")[-1].startswith(f"midpoint:{game_of[other]}:")
+
+
 def test_honest_challenger_disputes_plays_and_proves_a_lie(world: World) -> None:
     """... while a second challenger, whose game the liar also defends, cancels it once the first game
     rejected the result, and a third one that had not read the rejection yet takes the chain's word."""
@@ -390,14 +410,24 @@ def test_operator_finalizes_one_second_after_the_window_not_at_its_end(world: Wo
     assert tick(op) == 1 and tick(op) == 0
     set_clock(world, world.system.result(1).deadline)
     assert tick(op) == 0 and op.store.tx("finalize:1") is None
+    assert op.last_revert is None        # not even tried at the deadline (the contract would say ChallengeWindowOpen)
     set_clock(world, world.now() + 2)
     assert tick(op) == 1
     assert of(events, "finalized") == [{"result": 1, "request": rid}]
     assert keys(op, "finalize") == ["finalize:1"] and op.store.result(1)["status"] == "finalized"
     assert world.system.get_request(rid).status == RequestStatus.FINALIZED
     assert rid not in op._traces and rid not in op._honest  # nothing left to defend: its runs are dropped
+    assert ("requests", (rid,)) not in op.views_to_read()   # nor read again
     assert tick(op) == 1 and keys(op, "withdraw")          # fee and bond credited: withdrawn
     assert world.contract_balance() == 0
+
+
+def test_operator_finalizes_every_due_result_in_one_tick(world: World) -> None:
+    op = world.operator()
+    requests = [world.request(TOY_INPUT, fee=FEE) for _ in range(2)]
+    play(lambda: all(world.system.get_request(r).status == RequestStatus.POSTED for r in requests), [op])
+    set_clock(world, max(world.system.result(i).deadline for i in (1, 2)) + 1)
+    assert tick(op) == 2 and keys(op, "finalize") == ["finalize:1", "finalize:2"]
 
 
 def test_operator_withdraws_what_its_own_finalize_credited_and_logs_it(world: World) -> None:

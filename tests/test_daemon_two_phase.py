@@ -166,6 +166,25 @@ def test_lying_challenger_loses_in_phase_2_and_the_result_finalizes(world: World
     assert world.contract_balance() == 0
 
 
+def test_two_lying_challengers_are_defended_in_the_same_ticks(world: World, x: bytes) -> None:
+    """Two graph games on one result move in step: the operator answers both in one tick, and its tick()
+    counts the moves of both games (`counted`)."""
+    op = counted(world.operator())
+    liars = [counted(world.challenger(dishonest=True)) for _ in range(2)]
+    for liar in liars:
+        liar.graph_lie = "phase2"
+    rid = world.request(x, fee=FEE)
+    op.tick()
+    sent: list[int] = []
+    checked_tick = op.tick
+    op.tick = lambda: sent.append(checked_tick()) or sent[-1]
+    world.run_until(lambda: all(game_over(liar) for liar in liars), [op, *liars])
+    assert [liar.store.games()[0]["status"] for liar in liars] == ["defender_won"] * 2
+    assert max(sent) >= 2                                    # some tick moved in both games
+    world.settle([op, *liars])
+    assert status(world, rid) == RequestStatus.FINALIZED and world.contract_balance() == 0
+
+
 def test_killed_daemons_resume_a_graph_game_in_phase_2(world: World, model: GraphModel, x: bytes) -> None:
     liar, ch = world.operator(dishonest=True, name="liar"), world.challenger(name="ch")
     rid = world.request(x, fee=FEE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.compile import DEFAULT_SRC_DIR
-from contracts.mutants import TARGETS, generate, main, select
+from contracts.mutants import TARGETS, all_mutants, generate, main, parse_durations, select
 
 SNIPPET = """// SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
@@ -89,6 +89,34 @@ def test_sample_is_stratified_and_seeded() -> None:
     a, b = select(mutants, 10, seed=3), select(mutants, 10, seed=3)
     assert a == b and len(a) == 10
     assert {m.operator for m in a} == {m.operator for m in mutants}
+
+
+def test_sample_covers_every_file_and_operator() -> None:
+    """Stratified by (file, operator): NodeChecker.sol and ModelRegistry.sol (the two-phase checks and
+    registerGraphModel) are sampled as often as MIPS.sol, whatever their share of the mutants."""
+    mutants, _ = all_mutants()
+    groups = {(m.file, m.operator) for m in mutants}
+    assert {f for f, _ in groups} == set(TARGETS) >= {"MIPS.sol", "Optimist.sol", "NodeChecker.sol"}
+    picked = select(mutants, len(groups), seed=22)
+    assert {(m.file, m.operator) for m in picked} == groups
+
+
+def test_two_phase_mutants_are_generated() -> None:
+    """The phase switch of openGame/respond and enterNode's prev/next checks are mutated."""
+    mutants, sources = all_mutants(("Optimist.sol", "NodeChecker.sol"))
+    lines = {m.mutated_line(sources[m.file]) for m in mutants if m.operator == "swap"}
+    assert any("res.graph ? Phase.Proof : Phase.Proof" in line for line in lines)
+    assert "if (root != next) revert ArgRootMismatch(i, root, prev);" in lines
+
+
+def test_durations_sum_the_phases_of_each_test() -> None:
+    report = """============ slowest durations ============
+1.50s call     tests/test_x.py::test_a[one two]
+0.25s setup    tests/test_x.py::test_a[one two]
+0.00s teardown tests/test_x.py::test_b
+3 passed in 2.00s
+"""
+    assert parse_durations(report) == {"tests/test_x.py::test_a[one two]": 1.75, "tests/test_x.py::test_b": 0.0}
 
 
 def test_cli_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,8 @@
 """`make mutation`: mutation testing of the fraud-proof core; writes docs/mutation.md.
 
 Python: mutmut over the modules in pyproject's [tool.mutmut] only_mutate (one list to extend), judged by
-its pytest_add_cli_args_test_selection. Solidity: contracts.mutants over MIPS.sol and Optimist.sol.
+its pytest_add_cli_args_test_selection. Solidity: contracts.mutants over MIPS.sol, Optimist.sol,
+NodeChecker.sol and ModelRegistry.sol.
 Surviving mutants are explained in tools/mutation_notes.toml (mutant id or glob -> verdict and reason);
 a survivor without a note is listed as UNEXPLAINED.
 """
@@ -247,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only mutants of this Solidity file (repeatable)")
     parser.add_argument("--sol-extend", action="store_true",
                         help="add a new sample to the stored Solidity outcomes instead of replacing them")
+    parser.add_argument("--sol-resume", action="store_true",
+                        help="continue an interrupted run: the same sample (--sol-limit, --seed, --sol-file), "
+                             "only the mutants without a stored outcome")
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="with --reuse-solidity: run the stored Solidity survivors again first")
     parser.add_argument("--python-mutants", nargs="*", default=[], help="only these mutmut names (globs)")
@@ -302,13 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         pool = [m for m in mutants if not args.sol_file or m.file in args.sol_file]
         stored: list[sol.Outcome] = []
-        if args.sol_extend and SOL_RESULTS.exists():             # add to the stored outcomes
+        if (args.sol_extend or args.sol_resume) and SOL_RESULTS.exists():   # add to the stored outcomes
             stored, seconds["solidity"] = load_sol_outcomes(mutants)
-            seen = {o.mutant.id for o in stored}
-            pool = [m for m in pool if m.id not in seen]
-        chosen = sol.select(pool, args.sol_limit, args.seed)
+        seen = {o.mutant.id for o in stored}
+        if args.sol_resume:                  # the same sample as the interrupted run, minus what it judged
+            chosen = [m for m in sol.select(pool, args.sol_limit, args.seed) if m.id not in seen]
+        else:
+            chosen = sol.select([m for m in pool if m.id not in seen], args.sol_limit, args.seed)
+        random.Random(args.seed).shuffle(chosen)     # an interrupted run has judged a random part of its sample
         outcomes = list(stored)
-        for i, o in enumerate(sol.run_all(chosen, sources), 1):
+        for i, o in enumerate(sol.run_all(chosen, sources, earlier=stored), 1):
             print(f"[{i}/{len(chosen)}] {o.status:9} {o.seconds:5.1f}s {o.mutant.id} "
                   f"{o.mutant.file}:{o.mutant.line} {o.detail}", flush=True)
             outcomes.append(o)

@@ -154,3 +154,29 @@ def build_graph(program: Program) -> Graph:
         tensors[j] = output
         trace.append(trace[-1].with_slot(j, tensor_root(output)))
     return Graph(nodes, tensors, trace)
+
+
+def gather_model() -> bytes:
+    """Relu -> Gather (a 4x2 table, indices from the Relu) -> Relu: an index >= 4 fails node 2 (a Failure
+    outcome of a graph model)."""
+    import numpy as np
+
+    from minidnn.format import ModelBuilder
+
+    b = ModelBuilder().add_input("x", (4,))
+    b.add_initializer("table", np.arange(8, dtype=np.float32).reshape(4, 2))
+    b.add_node("Relu", ["x"], ["r"])
+    b.add_node("Gather", ["table", "r"], ["g"], axis=0)
+    b.add_node("Relu", ["g"], ["y"])
+    return b.set_output("y").to_bytes()
+
+
+def request_status(world, rid: int):
+    """A request's status on the world's chain (contracts.system.RequestStatus)."""
+    return world.system.get_request(rid).status
+
+
+def game_over(daemon) -> bool:
+    """The daemon's first game has ended."""
+    games = daemon.store.games()
+    return bool(games) and games[0]["status"] != "active"

@@ -7,6 +7,8 @@ a game in phase 2 from its database."""
 from __future__ import annotations
 
 import pytest
+from graph_world import game_over
+from graph_world import request_status as status
 
 from challenger.graph_games import GraphModel, GraphTrace, LyingGraphTrace
 from contracts.system import GameStatus, Phase, RequestStatus, ResultStatus
@@ -35,16 +37,6 @@ def x(model: GraphModel) -> bytes:
 def world(model: GraphModel, tmp_path) -> World:
     return World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                                db_dir=tmp_path, trace_interval=1024)
-
-
-def status(world: World, rid: int) -> RequestStatus:
-    return world.system.get_request(rid).status
-
-
-
-def game_over(daemon) -> bool:
-    games = daemon.store.games()
-    return bool(games) and games[0]["status"] != "active"
 
 
 def phase_moves(daemon, gid: int) -> tuple[int, int]:

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from graph_world import game_over
+from graph_world import request_status as status
 from test_minidnn_generation import T, V, causal_lm
 
 import minidnn
@@ -40,15 +42,6 @@ def request_bytes() -> bytes:
 def world(model: GraphModel, tmp_path) -> World:
     return World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                                db_dir=tmp_path, trace_interval=1024)
-
-
-def status(world: World, rid: int) -> RequestStatus:
-    return world.system.get_request(rid).status
-
-
-def game_over(daemon) -> bool:
-    games = daemon.store.games()
-    return bool(games) and games[0]["status"] != "active"
 
 
 def test_k_token_request_is_answered_over_the_unrolled_sequence(world: World, model: GraphModel,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graph_world import game_over, gather_model
+from graph_world import request_status as status
 
 from challenger.graph_games import GraphModel, GraphTrace, LyingGraphTrace, lie_graph
 from contracts.system import Outcome, RequestStatus, ResultStatus
-from minidnn.format import ERROR_CODES, ModelBuilder
+from minidnn.format import ERROR_CODES
 from minidnn.phase1 import failure_hash
 from optimist.world import World
 
@@ -24,19 +26,9 @@ BAD = np.array([0, 1, 9, 3], "<f4").tobytes()     # Relu(9) = 9: node 2's Gather
 NO_HALT_BOUND = 1000                               # node 2's registered maxSteps in the NoHalt model
 
 
-def failing_model() -> bytes:
-    """Relu -> Gather (a 4x2 table, indices from the Relu) -> Relu (three nodes)."""
-    b = ModelBuilder().add_input("x", (4,))
-    b.add_initializer("table", np.arange(8, dtype=np.float32).reshape(4, 2))
-    b.add_node("Relu", ["x"], ["r"])
-    b.add_node("Gather", ["table", "r"], ["g"], axis=0)
-    b.add_node("Relu", ["g"], ["y"])
-    return b.set_output("y").to_bytes()
-
-
 @pytest.fixture(scope="module")
 def model() -> GraphModel:
-    m = GraphModel(failing_model(), "gather")
+    m = GraphModel(gather_model(), "gather")
     m.commitment   # noqa: B018 -- measured once for the module
     return m
 
@@ -45,7 +37,7 @@ def model() -> GraphModel:
 def bounded() -> GraphModel:
     """The same graph registered with node 2 bounded at 1000 steps (its run takes ~2400): every request
     is a NoHalt at node 2; its daemons run every node in the VM (`verify_nodes`) to see it."""
-    m = GraphModel(failing_model(), "bounded", verify_nodes=True, max_steps={2: NO_HALT_BOUND})
+    m = GraphModel(gather_model(), "bounded", verify_nodes=True, max_steps={2: NO_HALT_BOUND})
     m.commitment   # noqa: B018
     return m
 
@@ -53,15 +45,6 @@ def bounded() -> GraphModel:
 def deploy(model: GraphModel, tmp_path) -> World:
     return World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                                db_dir=tmp_path, trace_interval=256)
-
-
-def status(world: World, rid: int) -> RequestStatus:
-    return world.system.get_request(rid).status
-
-
-def game_over(daemon) -> bool:
-    games = daemon.store.games()
-    return bool(games) and games[0]["status"] != "active"
 
 
 def test_failing_node_trace(model: GraphModel) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from eth_abi import decode
+from graph_world import gather_model
 
 from minidnn.format import DTYPE_I32, ModelBuilder
 from minidnn.image import run_vm
@@ -442,16 +443,6 @@ def test_bench_command_line(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def _failing_model() -> bytes:
-    """Relu -> Gather (a 4x2 table, indices from the Relu) -> Relu: an index >= 4 fails node 2."""
-    b = ModelBuilder().add_input("x", (4,))
-    b.add_initializer("table", np.arange(8, dtype=np.float32).reshape(4, 2))
-    b.add_node("Relu", ["x"], ["r"])
-    b.add_node("Gather", ["table", "r"], ["g"], axis=0)
-    b.add_node("Relu", ["g"], ["y"])
-    return b.set_output("y").to_bytes()
-
-
 def test_a_failing_node_ends_the_trace_with_its_failure_hash():
     """Node 2's native run fails (index 9); its VM run exits with the same error code; the failed trace
     stops there with C_2 the failure hash, and the Python checks accept that transition and refuse
@@ -460,7 +451,7 @@ def test_a_failing_node_ends_the_trace_with_its_failure_hash():
     from minidnn.image import run_state
     from minidnn.phase1 import NodeFailed, failed_trace, failure_hash, node_start_state
 
-    split = split_model(_failing_model())
+    split = split_model(gather_model())
     commitment = commit(split, np.array([0, 1, 2, 3], np.float32))
     with pytest.raises(NodeFailed) as info:
         run_trace(split, np.array([0, 1, 9, 3], np.float32))
@@ -492,7 +483,7 @@ def test_a_node_bound_below_its_run_is_a_no_halt():
     from minidnn.image import run_state
     from minidnn.phase1 import failed_trace, node_start_state
 
-    split = split_model(_failing_model())
+    split = split_model(gather_model())
     x = np.array([0, 1, 2, 3], np.float32)
     commitment = commit(split, x, max_steps={2: 1000})
     assert commitment.spec(2).max_steps == 1000 and commitment.steps[1] == 1000
@@ -514,7 +505,7 @@ def test_descriptors_are_cached_by_content(tmp_path, monkeypatch):
     other chosen bounds measure again."""
     from minidnn import phase1
 
-    split = split_model(_failing_model())
+    split = split_model(gather_model())
     first = phase1.cached_commit(split, cache_dir=tmp_path)
     assert first.nodes_root == commit(split).nodes_root
     (path,) = tmp_path.glob("*.json")

@@ -132,9 +132,12 @@ def export_onnx(cfg: Config, path: Path) -> int:
 
 
 def build(cfg: Config, log=print, cache: Path = CACHE) -> tuple[Path, Path]:
-    """(ONNX path, .mdnn path) of `cfg`, built on the first call and reused from `cache`."""
+    """(ONNX path, .mdnn path) of `cfg`, built on the first call and reused from `cache` (the .mdnn named
+    by the format version and op table, so a format change converts it again)."""
     cache.mkdir(parents=True, exist_ok=True)
-    onnx_path, mdnn_path = cache / f"{cfg.stem}.onnx", cache / f"{cfg.stem}.mdnn"
+    from minidnn.format import format_tag
+
+    onnx_path, mdnn_path = cache / f"{cfg.stem}.onnx", cache / f"{cfg.stem}-{format_tag()}.mdnn"
     if not onnx_path.exists():
         t0 = time.perf_counter()
         params = export_onnx(cfg, onnx_path)

@@ -65,6 +65,15 @@ OP_IDS: dict[str, int] = {
 }
 OP_NAMES: dict[int, str] = {v: k for k, v in OP_IDS.items()}
 
+
+def format_tag() -> str:
+    """`v<VERSION>-<8 hex of the op table>`: names a cached conversion, so a format change or an op
+    renumbering never serves a file converted before it."""
+    import hashlib
+
+    ops = ",".join(f"{name}={op}" for name, op in sorted(OP_IDS.items()))
+    return f"v{VERSION}-{hashlib.sha256(ops.encode()).hexdigest()[:8]}"
+
 ATTR_INT, ATTR_FLOAT, ATTR_INTS, ATTR_FLOATS = 0, 1, 2, 3
 
 # name -> (key id, type)

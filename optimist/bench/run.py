@@ -54,11 +54,10 @@ def mdnn_for(source: Path) -> Path:
     if source.suffix != ".onnx":
         raise BenchUsageError(f"{source}: give an .onnx or .mdnn model")
     from converter.api import convert
-    from minidnn.format import OP_IDS, VERSION
+    from minidnn.format import format_tag
 
-    ops = ",".join(f"{name}={op}" for name, op in sorted(OP_IDS.items())).encode()   # the op table too
-    digest = hashlib.sha256(source.read_bytes() + b"\0" + ops).hexdigest()[:12]
-    out = CACHE_DIR / "models" / f"{source.stem}-{digest}-v{VERSION}.mdnn"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    out = CACHE_DIR / "models" / f"{source.stem}-{digest}-{format_tag()}.mdnn"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.tmp")

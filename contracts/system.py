@@ -531,6 +531,7 @@ class System:
         self._errors.update(_error_table(arts["Optimist"]["abi"]))
         self._batches_abi = arts["OptimistBatches"]["abi"]
         self._batches: Contract | None = None
+        self._checker: Contract | None = None
         self._mips_errors_loaded = False
         self._functions_abi: dict[str, tuple[bytes, list[str], list[str]]] = {}
         self._event_objects: dict[tuple[str, str], Any] = {}
@@ -545,6 +546,14 @@ class System:
             self._batches = self.w3.eth.contract(address=self.contract.functions.batches().call(),
                                                  abi=self._batches_abi)
         return self._batches
+
+    @property
+    def checker(self) -> Contract:
+        """The NodeChecker contract this Optimist deployed (its stateless checks, docs/game-rules.md §4a)."""
+        if self._checker is None:
+            self._checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(),
+                                                 abi=self._checker_abi)
+        return self._checker
 
     def target(self, fn_name: str) -> Contract:
         """The contract a function belongs to: OptimistBatches for postBatch/finalizeBatch, else Optimist."""
@@ -759,8 +768,7 @@ class System:
 
     def node_checker_failure_hash(self, prev: bytes, j: int, final_state_hash: bytes) -> bytes:
         """NodeChecker.failureHash: C_j after node j failed (docs/two-phase.md §3a)."""
-        checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
-        return bytes(checker.functions.failureHash(prev, j, final_state_hash).call())
+        return bytes(self.checker.functions.failureHash(prev, j, final_state_hash).call())
 
     def check_node_entry(self, nodes_root: bytes, prev: bytes, next_: bytes, entry: NodeEntry, *,
                          node_count: int = 0, period: int = 0, steps: int = 0) -> tuple[bytes, bytes, int]:
@@ -768,11 +776,10 @@ class System:
         C_j = `next_`: (initial state hash I, keccak256(final state), steps) or ContractRevert naming the
         failed check. A generation model's game: its node count, period and the game's unrolled node count
         (docs/two-phase.md §10)."""
-        checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(), abi=self._checker_abi)
         move = abi_encode(ENTER_NODE_TYPES, [0, *entry.args()])
         try:
             shape = (node_count << 128) | (period << 64) | steps
-            init, final_hash, steps = checker.functions.check(nodes_root, shape, prev, next_, move).call()
+            init, final_hash, steps = self.checker.functions.check(nodes_root, shape, prev, next_, move).call()
         except REVERTS as exc:
             raise self._revert("check", exc) from None
         return bytes(init), bytes(final_hash), steps

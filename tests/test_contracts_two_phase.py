@@ -509,8 +509,7 @@ def test_failure_results_and_their_checks(chain: Chain, graph: Graph) -> None:
     trapped = fake_final(graph, 2, output=None, exit_code=7)
     claim, c2 = _failure(graph, 2, trapped)
     assert s.node_checker_failure_hash(graph.c(1), 2, keccak256(trapped.encode())) == c2
-    checker = s.w3.eth.contract(address=s.contract.functions.nodeChecker().call(), abi=s._checker_abi)
-    assert checker.functions.FAILURE_TAG().call() == FAILURE_TAG == keccak256(b"optimist.node-failure")
+    assert s.checker.functions.FAILURE_TAG().call() == FAILURE_TAG == keccak256(b"optimist.node-failure")
     with reverts("NodeNotFailed"):       # a clean exit is claimed with C_m and the output
         s.post_graph_failure(rid, _failure(graph, 2, graph.nodes[2].run.final)[0], sender=chain.operator)
     with reverts("NodeNotFailed"):

@@ -63,8 +63,11 @@ def daemon_command(role: str) -> click.Command:
     @click.option("--dishonest", is_flag=True, help="Play a consistent lie (demos and tests only).")
     @click.option("--two-phase", is_flag=True,
                   help="Serve the .mdnn models as graph models (two-phase games; `optimist register --two-phase`).")
-    @click.option("--lie", type=click.Choice(["phase1", "phase2", "transition"]), default="phase1",
-                  show_default=True, help="With --dishonest and --two-phase: where the lie is (challenger.graph_games).")
+    @click.option("--lie", type=click.Choice(["phase1", "phase2", "transition", "fail", "nofail"]),
+                  default="phase1", show_default=True,
+                  help="With --dishonest and --two-phase: the lie (challenger.graph_games): a wrong node output "
+                       "in phase 1 or 2, a bad transition, a node claimed to fail, or a failing node claimed to "
+                       "succeed.")
     @click.option("--poll", default=1.0, show_default=True, help="Seconds between ticks when idle.")
     @click.option("--log-level", default="info", show_default=True)
     @click.option("--log-json", is_flag=True, help="Log JSON lines instead of key=value.")

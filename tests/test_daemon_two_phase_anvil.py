@@ -35,12 +35,14 @@ def model() -> GraphModel:
     return GraphModel(blob, "digits_mlp")
 
 
-def setup(node: Anvil, model: GraphModel, tmp_path: Path) -> tuple[World, Path, Path]:
-    world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, db_dir=tmp_path, trace_interval=1024)
+def setup(node: Anvil, model: GraphModel, tmp_path: Path, **world_options) -> tuple[World, Path, Path]:
+    """A deployment with `model` registered: the World, its deployment file and the model's .mdnn file."""
+    options = {"window": WINDOW, "clock": CLOCK, "trace_interval": 1024, **world_options}
+    world = World.deploy(node.web3(), model, db_dir=tmp_path, **options)
     p = world.system.params
     dep = Deployment(world.w3.eth.chain_id, world.system.address, p.mips, world.deploy_block, node.url,
                      p.challenge_window, p.clock, p.result_bond, p.challenge_bond).save(tmp_path / "dep.json")
-    mdnn = tmp_path / "digits_mlp.mdnn"
+    mdnn = tmp_path / f"{model.name}.mdnn"
     mdnn.write_bytes(model.blob)
     return world, dep, mdnn
 

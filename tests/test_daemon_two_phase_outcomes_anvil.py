@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 from graph_world import gather_model
 from test_daemon_anvil import _anvil_package_installed, wait_for
-from test_daemon_two_phase_anvil import GraphDaemon
+from test_daemon_two_phase_anvil import GraphDaemon, setup
 from test_daemon_two_phase_outcomes import BAD, BOND, CLOCK, FEE, GOOD, NO_HALT_BOUND, WINDOW
 
 from challenger.graph_games import GRAPH_LIES, GraphModel
 from contracts.chain import Anvil
 from contracts.system import GameStatus, Outcome, RequestStatus, ResultStatus
 from minidnn.format import ERROR_CODES
-from optimist.deployment import Deployment
 from optimist.keys import dev_accounts
 from optimist.world import World
 
@@ -28,14 +27,8 @@ if not _anvil_package_installed():  # pragma: no cover
 
 
 def deploy(node: Anvil, model: GraphModel, tmp_path: Path) -> tuple[World, Path, Path]:
-    world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
-                         db_dir=tmp_path, trace_interval=256)
-    p = world.system.params
-    dep = Deployment(world.w3.eth.chain_id, world.system.address, p.mips, world.deploy_block, node.url,
-                     p.challenge_window, p.clock, p.result_bond, p.challenge_bond).save(tmp_path / "dep.json")
-    mdnn = tmp_path / "gather.mdnn"
-    mdnn.write_bytes(model.blob)
-    return world, dep, mdnn
+    return setup(node, model, tmp_path, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                 trace_interval=256)
 
 
 def honest_answer_finalizes(world: World, rid: int) -> None:

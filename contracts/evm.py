@@ -43,15 +43,23 @@ def selector(signature: str) -> bytes:
     return keccak(text=signature)[:4]
 
 
+def abi_type(param: dict[str, Any]) -> str:
+    """The canonical type of an ABI parameter: a struct ('tuple', 'tuple[]') as '(t1,t2,...)' with its suffix."""
+    kind = param["type"]
+    if not kind.startswith("tuple"):
+        return kind
+    return f"({','.join(abi_type(c) for c in param['components'])}){kind[len('tuple'):]}"
+
+
 def _signature(item: dict[str, Any]) -> str:
-    return f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+    return f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
 
 
 def decode_error(data: bytes, abi: list[dict[str, Any]]) -> tuple[str, tuple[Any, ...]]:
     """Name and arguments of a custom error in `abi` matching the revert data ('?' if unknown)."""
     for item in abi:
         if item.get("type") == "error" and selector(_signature(item)) == data[:4]:
-            return item["name"], tuple(decode([i["type"] for i in item["inputs"]], data[4:]))
+            return item["name"], tuple(decode([abi_type(i) for i in item["inputs"]], data[4:]))
     return "?", ()
 
 
@@ -72,8 +80,8 @@ class Contract:
     def call(self, name: str, *args: Any) -> Any:
         """Call `name(*args)`; returns the single output or a tuple; raises EVMRevert on revert."""
         fn = self._function(name)
-        data = selector(_signature(fn)) + encode([i["type"] for i in fn["inputs"]], list(args))
-        out = decode([o["type"] for o in fn["outputs"]], self.evm.transact(self.address, data, self.abi))
+        data = selector(_signature(fn)) + encode([abi_type(i) for i in fn["inputs"]], list(args))
+        out = decode([abi_type(o) for o in fn["outputs"]], self.evm.transact(self.address, data, self.abi))
         return out[0] if len(out) == 1 else out
 
     @property

@@ -40,9 +40,16 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "MIPS.sol": ("tests/test_mips_sol_table.py", "tests/test_mips_sol.py"),
     "Optimist.sol": ("tests/test_contracts_boundaries.py", "tests/test_contracts_game.py",
                      "tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py",
-                     "tests/test_contracts_callback.py", "tests/test_contracts_e2e.py"),
-    # the two-phase game's transition checks (Optimist.enterNode forwards to NodeChecker.check)
-    "NodeChecker.sol": ("tests/test_contracts_two_phase.py",),
+                     "tests/test_contracts_callback.py", "tests/test_contracts_e2e.py",
+                     "tests/test_daemon_two_phase_generation.py"),
+    # the two-phase game's transition checks (Optimist.enterNode forwards to NodeChecker.check), and the
+    # stateless checks moved out of Optimist: registration (checkModel), program and graph claims
+    "NodeChecker.sol": ("tests/test_node_checker_input_root.py", "tests/test_contracts_two_phase.py",
+                        "tests/test_contracts_registry.py", "tests/test_contracts_boundaries.py",
+                        "tests/test_contracts_game.py", "tests/test_contracts_e2e.py",
+                        "tests/test_daemon_two_phase_generation.py"),
+    # batched results (postBatch, verifyLeaf for Optimist.disputeLeaf, finalizeBatch)
+    "OptimistBatches.sol": ("tests/test_contracts_batches.py",),
     # registerModel / registerGraphModel / initialStateHash (C_0 of a graph model)
     "ModelRegistry.sol": ("tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py"),
 }
@@ -53,6 +60,7 @@ SWAPS: dict[str, tuple[tuple[str, str], ...]] = {
     "NodeChecker.sol": (("prev", "next"), ("inputBase", "outputBase"), ("inputSize", "outputSize")),
     "ModelRegistry.sol": (("inputLength", "outputLength"), ("inputBase", "outputBase"),
                           ("inputSize", "outputSize")),
+    "OptimistBatches.sol": (("nodes[2 * i]", "right"), ("b.count", "b.disputed")),
 }
 COMPARISONS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
 _COMPARISON = re.compile(r"(?<![<>=!])(<=|>=|==|!=|<|>)(?![<>=])")

@@ -162,10 +162,15 @@ class GraphModel:
         """A generation model's nodes per token (docs/two-phase.md §10); 0 for a single pass."""
         return self.split.period
 
+    @cached_property
+    def blob_hash(self) -> bytes:
+        """keccak256 of the whole .mdnn (hashed once: GPT-2 small's 650 MB take seconds)."""
+        return keccak256(self.blob)
+
     def spec(self) -> GraphModelSpec:
         """What `System.register_graph_model` takes."""
         return GraphModelSpec(self.nodes_root, self.node_count, self.input_length, self.output_length,
-                              keccak256(self.blob), f"optimist:{self.name}", self.period)
+                              self.blob_hash, f"optimist:{self.name}", self.period)
 
     def matches(self, nodes_root: bytes, node_count: int, input_length: int, output_length: int,
                 period: int = 0) -> bool:

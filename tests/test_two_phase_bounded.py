@@ -130,3 +130,16 @@ def test_generation_model_logits_split_and_unrolled_trace_is_the_generation():
         request = encode_request(prompt, k, T, V, temp, seed)
         trace = run_trace(split, request)
         assert trace.output_bytes == minidnn.Model.load(gen).run(request).astype("<i4").tobytes()
+
+
+def test_dispute_at_a_32_input_concat_is_won_by_the_challenger():
+    """eth-tester, the real daemons: the lie at the Concat of 32 blocks; enterNode carries 32 arg proofs."""
+    from challenger.graph_games import GraphModel
+    from optimist.bench.two_phase import measure_two_phase_dispute
+
+    model = GraphModel(dense_model(), max_node_macs=BUDGET)
+    concat = next(n.index for n in model.split.nodes if n.op == "Concat" and len(n.args) == MAX_CONCAT_INPUTS)
+    x = reference_input(model.split, seed=2).tobytes()
+    d = measure_two_phase_dispute(model, x, "eth-tester", node=concat)     # raises unless the challenger won
+    assert (d.node, d.node_op, d.nodes) == (concat, "Concat", model.node_count)
+    assert d.phase2_rounds >= 1 and 300_000 < d.enter_gas < 3_000_000

@@ -143,3 +143,16 @@ def test_dispute_at_a_32_input_concat_is_won_by_the_challenger():
     d = measure_two_phase_dispute(model, x, "eth-tester", node=concat)     # raises unless the challenger won
     assert (d.node, d.node_op, d.nodes) == (concat, "Concat", model.node_count)
     assert d.phase2_rounds >= 1 and 300_000 < d.enter_gas < 3_000_000
+
+
+def test_trace_checks_its_input_without_loading_the_whole_model():
+    """A serving daemon's trace never loads the whole model natively (GPT-2 small: 650 MB); a wrong
+    input is still a clear InputError."""
+    from minidnn.native import InputError
+
+    split = split_model(dense_model(), max_node_macs=BUDGET)
+    x = reference_input(split, seed=1)
+    trace = run_trace(split, x.ravel())                       # a flat array of the right size is reshaped
+    assert not split._native and trace.tensors[0] == x.astype("<f4").tobytes()
+    with pytest.raises(InputError, match="does not match the model input"):
+        run_trace(split, np.zeros((3, 16), np.float32))

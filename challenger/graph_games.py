@@ -106,10 +106,11 @@ class GraphModel:
     graph = True
 
     def __init__(self, model: str | Path | bytes, name: str | None = None, *, verify_nodes: bool = False,
-                 max_steps: dict[int, int] | None = None, cache: bool = True) -> None:
+                 max_steps: dict[int, int] | None = None, cache: bool = True,
+                 max_node_macs: int | None = None) -> None:
         from minidnn.format import FormatError
         from minidnn.native import MinidnnError
-        from minidnn.nodes import split_model
+        from minidnn.nodes import MAX_NODE_MACS, split_model
 
         if isinstance(model, str | Path):
             path = Path(model)
@@ -120,7 +121,8 @@ class GraphModel:
             blob, default_name = bytes(model), "graph"
         self.name = name or default_name
         try:
-            self.split: GraphSplit = split_model(blob)
+            # the node work budget (docs/two-phase.md §2a) is part of the registered split: keep the default
+            self.split: GraphSplit = split_model(blob, max_node_macs or MAX_NODE_MACS)
         except (FormatError, MinidnnError) as exc:
             raise GraphModelError(f"{self.name}: {exc}") from None
         self.blob = blob
@@ -162,10 +164,15 @@ class GraphModel:
         """A generation model's nodes per token (docs/two-phase.md §10); 0 for a single pass."""
         return self.split.period
 
+    @cached_property
+    def blob_hash(self) -> bytes:
+        """keccak256 of the whole .mdnn (hashed once: GPT-2 small's 650 MB take seconds)."""
+        return keccak256(self.blob)
+
     def spec(self) -> GraphModelSpec:
         """What `System.register_graph_model` takes."""
         return GraphModelSpec(self.nodes_root, self.node_count, self.input_length, self.output_length,
-                              keccak256(self.blob), f"optimist:{self.name}", self.period)
+                              self.blob_hash, f"optimist:{self.name}", self.period)
 
     def matches(self, nodes_root: bytes, node_count: int, input_length: int, output_length: int,
                 period: int = 0) -> bool:

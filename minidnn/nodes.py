@@ -42,6 +42,11 @@ SLOT_COUNT = 1 << SLOT_DEPTH
 MAX_NODES = SLOT_COUNT - 1          # slot 0 is the graph input
 MAX_STEPS_FACTOR = 4                 # maxSteps = factor * measured steps + slack (capped at 2**48)
 MAX_STEPS_SLACK = 1 << 20
+# The work budget of one node (docs/two-phase.md §2a): a MatMul or Gemm with a constant 2-D weight that
+# does more multiply-accumulates is split into column blocks (each its own node holding only its weight
+# block) joined by Concat nodes. 2**21 MACs is about 2**21 x 137 = 287M VM steps (converter/step_costs.py).
+MAX_NODE_MACS = 1 << 21
+MAX_CONCAT_INPUTS = 32               # MD_MAX_IO: the most inputs one minidnn node takes
 
 
 class SplitError(FormatError):
@@ -54,8 +59,25 @@ def next_pow2(k: int) -> int:
 
 
 def tensor_root(data: bytes) -> bytes:
-    """tensor_root(b) = region_root(b, region_size(len(b)))."""
-    return region_root(bytes(data), layout.region_size(len(data)))
+    """tensor_root(b) = region_root(b, region_size(len(b))), hashed a tree level at a time by the native
+    Merkle builder when it is available (mipsvm.merkle_native; the same root as region_root's)."""
+    size = layout.region_size(len(data))
+    native = _native_merkle()
+    if native is None or len(data) <= 4 * layout.LEAF_SIZE:
+        return region_root(bytes(data), size)
+    level = region_level(0, size)
+    nodes = bytes(data) + bytes(-len(data) % layout.LEAF_SIZE)
+    for h in range(level):
+        if (len(nodes) // 32) % 2:
+            nodes += zero_hash(h)
+        nodes = native.hash_pairs(nodes)
+    return nodes
+
+
+def _native_merkle():  # mipsvm.merkle_native, or None when no C compiler can build it
+    from mipsvm.memory import _native
+
+    return _native()
 
 
 def lift(root: bytes, size_from: int, size_to: int) -> bytes:
@@ -318,12 +340,17 @@ def _sub_model(graph: ModelGraph, node: Node, arg_names: list[str], used: set[st
     return write_model(ModelGraph(tensors, nodes, input_name, out.name))
 
 
-def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
-    """Split a validated `.mdnn` model into its nodes (SplitError for what the first cut lacks)."""
+def split_model(model: Model | str | os.PathLike[str] | bytes, max_node_macs: int = MAX_NODE_MACS) -> GraphSplit:
+    """Split a validated `.mdnn` model into its nodes (SplitError for what the first cut lacks). A MatMul
+    or Gemm with a constant weight of more than `max_node_macs` multiply-accumulates becomes column-block
+    nodes and Concat nodes (docs/two-phase.md §2a; both sides of a game must split with the same budget:
+    the registered nodesRoot pins it)."""
+    if max_node_macs < 1:
+        raise ValueError(f"max_node_macs {max_node_macs} < 1")
     blob = load(model).blob
     graph = read_model(blob)
     if graph.flags & FLAG_GENERATE:
-        return _split_generation(blob, graph)
+        return _split_generation(blob, graph, max_node_macs)
     nodes = list(graph.nodes)
     used = set(graph.tensors)
     tensors = dict(graph.tensors)
@@ -332,13 +359,91 @@ def split_model(model: Model | str | os.PathLike[str] | bytes) -> GraphSplit:
         tensors[out] = Tensor(out, graph.tensors[graph.output].shape)
         nodes.append(Node("Identity", [graph.output], [out]))
     graph = ModelGraph(tensors, nodes, graph.input, graph.output, graph.flags)
-    split = _split_nodes(graph, used)
+    split = _split_nodes(graph, used, max_node_macs)
     inp = graph.tensors[graph.input]
     return GraphSplit(blob, inp.shape, inp.dtype, graph.tensors[graph.output].shape, tuple(split))
 
 
-def _split_nodes(graph: ModelGraph, used: set[str]) -> list[GraphNode]:
-    """Nodes 1..m of a graph whose input is slot 0 (SplitError for what the first cut lacks)."""
+def _weight_columns(graph: ModelGraph, node: Node) -> tuple[int, int] | None:
+    """(MACs per output column, output columns N) of a MatMul / Gemm whose weight B is a constant 2-D
+    tensor (and whose Gemm bias, if any, is a constant), else None: the nodes `_bound_nodes` may split."""
+    if node.op not in ("MatMul", "Gemm") or len(node.inputs) < 2 or not node.inputs[1]:
+        return None
+    b = graph.tensors[node.inputs[1]]
+    if b.kind != KIND_CONSTANT or len(b.shape) != 2 or b.dtype != DTYPE_F32 or b.data is None:
+        return None
+    out = graph.tensors[node.outputs[0]]
+    if node.op == "Gemm":
+        if len(node.inputs) > 2 and node.inputs[2] and graph.tensors[node.inputs[2]].kind != KIND_CONSTANT:
+            return None
+        k, n = (b.shape[1], b.shape[0]) if node.attrs.get("trans_b", 0) else b.shape
+    else:
+        k, n = b.shape
+    if not out.shape or out.shape[-1] != n or n < 2:
+        return None
+    return (out.size // n) * k, n
+
+
+def _bound_nodes(graph: ModelGraph, used: set[str], max_macs: int) -> ModelGraph:
+    """The graph with every MatMul / Gemm with a constant 2-D weight of more than `max_macs` MACs split
+    into column blocks of at most `max_macs` MACs each (unless one column alone exceeds it: then one
+    column a block), followed by Concat nodes (at most MAX_CONCAT_INPUTS inputs each, a tree when there
+    are more blocks) writing the original output. Each output element is the same dot product, summed in
+    the same order, as in the unsplit node (minidnn/csrc/ops_dense.c), so the outputs are bit-exact."""
+    tensors = dict(graph.tensors)
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        cols = _weight_columns(graph, node)
+        if cols is None or cols[0] * cols[1] <= max_macs:
+            nodes.append(node)
+            continue
+        col_macs, n = cols
+        per = max(1, max_macs // col_macs)
+        count = -(-n // per)
+        width = -(-n // count)                      # even blocks: every block but the last `width` wide
+        out = graph.tensors[node.outputs[0]]
+        b = graph.tensors[node.inputs[1]]
+        assert b.data is not None
+        transposed = node.op == "Gemm" and bool(node.attrs.get("trans_b", 0))
+        bias = graph.tensors[node.inputs[2]] if node.op == "Gemm" and len(node.inputs) > 2 and node.inputs[2] else None
+        parts: list[tuple[str, int]] = []
+        for c0 in range(0, n, width):
+            c1 = min(n, c0 + width)
+            wname = _unique(f"{b.name}_cols{c0}", used)
+            block = b.data[c0:c1, :] if transposed else b.data[:, c0:c1]
+            tensors[wname] = Tensor(wname, block.shape, KIND_CONSTANT, DTYPE_F32, np.ascontiguousarray(block))
+            inputs = [node.inputs[0], wname]
+            if bias is not None:
+                inputs.append(bias.name)
+                if bias.shape and bias.shape[-1] == n:     # a bias along the columns is split with them
+                    assert bias.data is not None
+                    bname = _unique(f"{bias.name}_cols{c0}", used)
+                    bdata = np.ascontiguousarray(bias.data[..., c0:c1])
+                    tensors[bname] = Tensor(bname, bdata.shape, KIND_CONSTANT, DTYPE_F32, bdata)
+                    inputs[2] = bname
+            oname = _unique(f"{out.name}_cols{c0}", used)
+            tensors[oname] = Tensor(oname, (*out.shape[:-1], c1 - c0), KIND_VALUE, out.dtype)
+            nodes.append(Node(node.op, inputs, [oname], dict(node.attrs)))
+            parts.append((oname, c1 - c0))
+        axis = len(out.shape) - 1
+        while len(parts) > MAX_CONCAT_INPUTS:
+            grouped: list[tuple[str, int]] = []
+            for g in range(0, len(parts), MAX_CONCAT_INPUTS):
+                group = parts[g:g + MAX_CONCAT_INPUTS]
+                cols_g = sum(w for _, w in group)
+                gname = _unique(f"{out.name}_concat{len(grouped)}_{len(parts)}", used)
+                tensors[gname] = Tensor(gname, (*out.shape[:-1], cols_g), KIND_VALUE, out.dtype)
+                nodes.append(Node("Concat", [p for p, _ in group], [gname], {"axis": axis}))
+                grouped.append((gname, cols_g))
+            parts = grouped
+        nodes.append(Node("Concat", [p for p, _ in parts], [out.name], {"axis": axis}))
+    return ModelGraph(tensors, nodes, graph.input, graph.output, graph.flags)
+
+
+def _split_nodes(graph: ModelGraph, used: set[str], max_macs: int = MAX_NODE_MACS) -> list[GraphNode]:
+    """Nodes 1..m of a graph whose input is slot 0, big MatMul / Gemm nodes split first (`_bound_nodes`);
+    SplitError for what the first cut lacks."""
+    graph = _bound_nodes(graph, used, max_macs)
     nodes = graph.nodes
     if len(nodes) > MAX_NODES:
         raise SplitError(f"{len(nodes)} nodes > {MAX_NODES} (16-level slot tree)")
@@ -384,7 +489,7 @@ def unrolled_position(j: int, node_count: int, period: int, steps: int) -> tuple
     return j - t * period, t * period
 
 
-def _split_generation(blob: bytes, graph: ModelGraph) -> GraphSplit:
+def _split_generation(blob: bytes, graph: ModelGraph, max_macs: int = MAX_NODE_MACS) -> GraphSplit:
     """The template of a generation model (§10): GenInit, GenWindow, the forward graph's nodes, GenSelect,
     then the response sliced out of the last state; the split of a 1-token request."""
     nodes = list(graph.nodes)
@@ -405,7 +510,7 @@ def _split_generation(blob: bytes, graph: ModelGraph) -> GraphSplit:
     nodes = [Node("GenInit", [request], [state]), Node("GenWindow", [state], [ids.name]), *nodes,
              Node("GenSelect", [graph.output, state], [state_next]),
              Node("Slice", [state_next], [response], {"starts": [8 + t], "steps": [1]})]
-    template = _split_nodes(ModelGraph(tensors, nodes, request, response), used)
+    template = _split_nodes(ModelGraph(tensors, nodes, request, response), used, max_macs)
     return GraphSplit(blob, (GEN_HEADER_WORDS + t,), DTYPE_I32, (t,), tuple(template),
                       len(template) - 2, tuple(template))
 
@@ -424,6 +529,6 @@ def node_spec(node: GraphNode, image: Image, max_steps: int) -> NodeSpec:
                     tuple(image.input_siblings))
 
 
-__all__ = ["MAX_NODES", "NODE_SPEC_ABI", "SLOT_COUNT", "SLOT_DEPTH", "GraphNode", "GraphSplit",
+__all__ = ["MAX_CONCAT_INPUTS", "MAX_NODES", "MAX_NODE_MACS", "NODE_SPEC_ABI", "SLOT_COUNT", "SLOT_DEPTH", "GraphNode", "GraphSplit",
            "NodeSpec", "SlotTree", "SplitError", "lift", "max_steps_for", "next_pow2", "node_spec",
            "slot_climb", "split_model", "tensor_root", "unrolled_position"]

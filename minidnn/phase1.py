@@ -84,7 +84,12 @@ def input_commitment(input_bytes: bytes) -> bytes:
 
 
 def input_bytes(split: GraphSplit, x: Any) -> bytes:
-    """The graph input as raw little-endian bytes (InputError if its shape is wrong)."""
+    """The graph input as raw little-endian bytes (InputError if its shape is wrong). Checked by the
+    sub-model of a node whose one run-time input is the graph input (its input tensor is the graph's),
+    so a serving daemon never loads the whole model natively (GPT-2 small: 650 MB and ~1 s)."""
+    for node in split.nodes:
+        if node.args == (0,):
+            return node.native().check_input(x).tobytes()
     return split.native().check_input(x).tobytes()
 
 

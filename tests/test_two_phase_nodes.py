@@ -185,6 +185,13 @@ def test_input_root_from_arg_roots_is_the_laid_out_region(played):
     assert lift(tensor_root(b"\1" * 40), 64, 256) == region_root(b"\1" * 40, 256)
 
 
+@pytest.mark.parametrize("n", [0, 4, 31, 32, 33, 128, 129, 1000, 3072, 4100, 201_028])
+def test_tensor_root_is_the_region_root(n):
+    """tensor_root hashes natively a level at a time (odd levels padded with zero subtrees)."""
+    data = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+    assert tensor_root(data) == region_root(data, layout.region_size(n))
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_transition_data_passes_the_checks_for_every_node(played, name):
     split, trace, commitment, _ = played[name]

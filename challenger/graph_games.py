@@ -117,8 +117,9 @@ class GraphModel:
                 raise GraphModelError(f"model file {path} does not exist")
             blob, default_name = path.read_bytes(), path.stem
         else:
-            blob, default_name = bytes(model), "graph"
+            path, blob, default_name = None, bytes(model), "graph"
         self.name = name or default_name
+        self.path = path   # what worker processes load (challenger.pool); None: built from bytes
         try:
             self.split: GraphSplit = split_model(blob)
         except (FormatError, MinidnnError) as exc:

@@ -49,7 +49,8 @@ class RunClaim:
     exit_code: int
     final_hash: bytes
     native: bytes | None
-    seconds: float          # the worker's compute time
+    seconds: float          # the worker's compute time (wall)
+    cpu_seconds: float      # and its CPU time
     pid: int                # the worker
 
     def output_proof(self) -> list[bytes]:
@@ -66,6 +67,7 @@ class GraphRun:
     commitments: list[bytes]
     failed: int | None
     seconds: float
+    cpu_seconds: float
     pid: int
 
 
@@ -133,19 +135,20 @@ def compute_with(model: Any, input_bytes: bytes, max_steps: int, interval: int |
     """What a worker computes for `model` and one input (also callable in-process: the bench's baseline)."""
     from challenger.models import Trace
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if getattr(model, "graph", False):
-        return _phase1(model, input_bytes, t0)
+        return _phase1(model, input_bytes, t0, c0)
     kwargs: dict[str, Any] = {"engine": engine, "max_steps": max_steps}
     if interval is not None:
         kwargs["interval"] = interval
     trace = Trace(model, input_bytes, **kwargs)
     native = model.infer(input_bytes) if trace.outcome == Outcome.SUCCESS else None
     return RunClaim(trace.output, trace.final_packed, tuple(trace.output_proof()), trace.steps, trace.outcome,
-                    trace.exit_code, trace.final_hash, native, time.perf_counter() - t0, os.getpid())
+                    trace.exit_code, trace.final_hash, native, time.perf_counter() - t0, time.process_time() - c0,
+                    os.getpid())
 
 
-def _phase1(model: Any, input_bytes: bytes, t0: float) -> GraphRun:
+def _phase1(model: Any, input_bytes: bytes, t0: float, c0: float) -> GraphRun:
     from challenger.graph_games import GraphModelError
     from minidnn.native import MinidnnError
     from minidnn.phase1 import NodeFailed, run_trace
@@ -153,10 +156,11 @@ def _phase1(model: Any, input_bytes: bytes, t0: float) -> GraphRun:
     try:
         p1 = run_trace(model.split, model.array(bytes(input_bytes)))
     except NodeFailed as exc:
-        return GraphRun([], [], [], exc.node, time.perf_counter() - t0, os.getpid())
+        return GraphRun([], [], [], exc.node, time.perf_counter() - t0, time.process_time() - c0, os.getpid())
     except (MinidnnError, ValueError) as exc:   # as GraphTrace says it: a request the game cannot answer
         raise GraphModelError(f"{model.name}: {exc}") from None
-    return GraphRun(p1.tensors, p1.roots, p1.commitments, None, time.perf_counter() - t0, os.getpid())
+    return GraphRun(p1.tensors, p1.roots, p1.commitments, None, time.perf_counter() - t0, time.process_time() - c0,
+                    os.getpid())
 
 
 # ------------------------------------------------------------------------------ in the daemon

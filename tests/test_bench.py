@@ -87,7 +87,7 @@ def test_operator_throughput_figures_agree_with_each_other(quick_report: dict) -
     assert all(best[k] >= rates[k] for k in rates)
     assert per_core[one] == rates[one] and per_core[pool] == pytest.approx(rates[pool] / workers)
     assert f["operator_pool_speedup"] == pytest.approx(rates[pool] / rates[one])
-    assert list(f["operator_two_phase_inferences_per_s"]) == [one, pool]
+    assert list(f["operator_two_phase_inferences_per_s"]) == list(f["operator_cpu_ms_per_inference"]) == [one, pool]
 
 
 def test_batch_gas_per_inference_falls_with_the_batch_size(quick_report: dict) -> None:

@@ -162,6 +162,10 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("operator_inferences_per_s_per_core", "  per core (median / workers)", "inferences/s", "throughput", "dict",
           0, 1e7),
     Field("operator_pool_speedup", "  every core / 1 worker (medians)", "x", "throughput", "float", 0, 1024),
+    Field("operator_cpu_ms_per_inference", "  CPU time per inference (the daemon's process; each worker's own)",
+          "ms", "throughput", "dict", 0, 1e7),
+    Field("operator_pool_busy", "  workers' compute time / (wall time x workers)", "", "throughput", "float",
+          0, 1.05),
     Field("operator_two_phase_inferences_per_s", "  served two-phase: native phase-1 trace, GraphTrace rebuilt "
           "(median)", "inferences/s", "throughput", "dict", 0, 1e7),
 )

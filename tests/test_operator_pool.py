@@ -144,6 +144,10 @@ def test_operator_with_workers_posts_what_the_workers_computed(world: World, toy
         assert [r["verdict"] for r in ch.store.results()] == ["agree"] * 5
         assert [bytes(r["output"]) for r in ch.store.results()] == [toy.infer(toy_input(i)) for i in range(5)]
         assert op.metrics.inferred_total >= 5 and op.metrics.inferences_per_second() > 0
+        op._throughput_at -= 31                   # the next tick logs the throughput line
+        op.tick()
+        (line,) = [f for e, f in seen if e == "throughput"]
+        assert line["inferences"] == op.metrics.inferred_total and line["workers"] == 2 and line["per_s"] > 0
         world.settle([op, ch])
         assert all(status(world, r) == RequestStatus.FINALIZED for r in rids)
         assert world.contract_balance() == 0 and not op._claims and not op._pooled
@@ -239,3 +243,28 @@ def test_workers_are_gone_after_close(world: World) -> None:
         op.close()
     assert op.pool.pids() == []
     assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
+
+
+def test_a_game_on_a_pooled_result_is_played_from_a_run_in_the_daemon(world: World) -> None:
+    """The pool sends back only what the result posts: a game's hashes come from the run recomputed in the
+    daemon (the game lane), which beats a lying challenger."""
+    op, liar = world.operator(background=True, workers=2), world.challenger(dishonest=True)
+    try:
+        rid = world.request(toy_input(5), fee=FEE)
+        world.run_until(lambda: bool(liar.store.games()) and liar.store.games()[0]["status"] != "active",
+                        [op, liar], max_ticks=2000)
+        assert liar.store.games()[0]["status"] == "defender_won"
+        assert rid not in op._claims and rid in op._honest and op.pool is not None
+        world.settle([op, liar])
+        assert status(world, rid) == RequestStatus.FINALIZED and world.contract_balance() == 0
+    finally:
+        op.close()
+
+
+def test_a_dishonest_operator_computes_in_its_own_process(world: World, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="optimist.operator")
+    liar = world.operator(dishonest=True, background=True, workers=2)
+    assert liar.pool is None and liar.workers == 1
+    assert [r.event for r in caplog.records if getattr(r, "event", None)] == ["workers_ignored"]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        world.operator(workers=0)

@@ -88,6 +88,11 @@ class Batcher:
                     op.emit("batch_posted", model=model_id, results=len(chunk),
                             requests=[rid for rid, _ in chunk])
                     sent += 1
+                elif op.last_revert == "RequestNotOpen":   # another operator took one: drop it, retry the rest
+                    taken = op.last_revert_fields.get("requestId")
+                    if taken is not None:
+                        op.store.set_request_status(taken, "posted")
+                    self.last_post -= self.interval   # at once (next tick), not after another interval
                 # a reverted batch (a request taken meanwhile, a bar...) is rebuilt from chain state next tick
         return sent
 

@@ -70,9 +70,11 @@ class Daemon:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._resumed = False
         self.last_revert: str | None = None   # the custom error of the last send that reverted
+        self.last_revert_fields: dict[str, Any] = {}   # and its arguments (e.g. RequestNotOpen's requestId)
         self._maybe_credited = True   # read the balance at start-up, then after crediting events
         self._credit_sent = False     # a transaction of this tick may have credited us (CREDITING_CALLS)
         self.metrics = metrics or DaemonMetrics(self.role)
+        self.metrics.workers.labels(self.role).set(1)
         self._balance_read_at = 0.0
 
     @property
@@ -126,6 +128,7 @@ class Daemon:
         m.ticked()
         m.last_block.labels(role).set(self.store.cursor() or 0)
         m.queued_runs.labels(role).set(len(self._runs))
+        m.inference_rate.labels(role).set(m.inferences_per_second())
         active = [g for g in self.store.games("active") if g["role"] == ("defender" if role == "operator"
                                                                           else "challenger")]
         m.games_active.labels(role).set(len(active))
@@ -372,6 +375,7 @@ class Daemon:
             if self.trace_interval is not None:
                 kwargs["interval"] = self.trace_interval
             trace = Trace(model, bytes(row["input"]), **kwargs)
+            self.metrics.inferred()
             self.emit("vm_run", request=request_id, steps=trace.steps, outcome=trace.outcome.name,
                       exit_code=trace.exit_code,
                       seconds=round(time.perf_counter() - t0, 3))
@@ -389,6 +393,7 @@ class Daemon:
             trace = GraphTrace(model, input_bytes, **kwargs)
         except ValueError as exc:   # a wrong input length
             raise ModelError(str(exc)) from None
+        self.metrics.inferred()
         self.emit("native_run", request=request_id, nodes=trace.steps, seconds=round(time.perf_counter() - t0, 3))
         self._honest[request_id] = trace
         return trace
@@ -437,9 +442,13 @@ class Daemon:
         """True while a background run is in progress or finished but not yet acted on."""
         return bool(self._runs) or bool(self._node_runs)
 
+    def pending_futures(self) -> list[Future[Any]]:
+        """The background runs `wait_for_runs` waits for."""
+        return [fut for _, fut in self._runs.values()] + list(self._node_runs.values())
+
     def wait_for_runs(self, timeout: float | None = None) -> None:
         """Block until some background run finishes (or `timeout`)."""
-        futures = [fut for _, fut in self._runs.values()] + list(self._node_runs.values())
+        futures = self.pending_futures()
         if futures:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 
@@ -472,11 +481,11 @@ class Daemon:
              ) -> bool:
         """Send one decision; reverts named in `expected` (races) are logged, not raised. False
         (with `last_revert` set when the contract named an error) if it did not happen."""
-        self.last_revert = None
+        self.last_revert, self.last_revert_fields = None, {}
         try:
             outcome = self.client.send(key, function, *args, value=value)
         except ContractRevert as exc:
-            self.last_revert = exc.name
+            self.last_revert, self.last_revert_fields = exc.name, dict(exc.fields)
             if exc.name in NOT_YET:       # polled every tick until due: not worth a log line each time
                 self._log(logging.DEBUG, "not_yet", key=key, error=exc.name)
                 return False

@@ -118,8 +118,9 @@ class GraphModel:
                 raise GraphModelError(f"model file {path} does not exist")
             blob, default_name = path.read_bytes(), path.stem
         else:
-            blob, default_name = bytes(model), "graph"
+            path, blob, default_name = None, bytes(model), "graph"
         self.name = name or default_name
+        self.path = path   # what worker processes load (challenger.pool); None: built from bytes
         try:
             # the node work budget (docs/two-phase.md §2a) is part of the registered split: keep the default
             self.split: GraphSplit = split_model(blob, max_node_macs or MAX_NODE_MACS)

@@ -1,7 +1,8 @@
 """Prometheus metrics and a health check for a daemon, served on 127.0.0.1 (`--metrics-port`).
 
     GET /metrics   Prometheus text format (games by outcome, bonds at stake, balance, last block,
-                   queued VM runs, RPC errors, transactions sent)
+                   queued VM runs, RPC errors, transactions sent, inferences computed and per second
+                   over the last minute, worker processes)
     GET /health    200 "ok" while the loop ticks (last tick within `stale_after` seconds), else 503
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -18,6 +20,8 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+
+RATE_WINDOW_S = 60.0   # the inferences-per-second gauge's window
 
 
 class DaemonMetrics:
@@ -38,11 +42,39 @@ class DaemonMetrics:
         self.rpc_errors = Counter("optimist_rpc_errors", "ticks lost to an unreachable node", ["role"], registry=r)
         self.transactions = Counter("optimist_transactions", "transactions mined", ["role", "function"],
                                     registry=r)
+        self.inferences = Counter("optimist_inferences", "requests computed (VM runs, graph models' phase-1 "
+                                  "traces; a game's recomputed run too)", ["role"], registry=r)
+        self.inference_rate = Gauge("optimist_inferences_per_second", "requests computed per second over the "
+                                    f"last {RATE_WINDOW_S:.0f} s", ["role"], registry=r)
+        self.workers = Gauge("optimist_workers", "processes computing requests (1: the daemon's own)", ["role"],
+                             registry=r)
         self.role = role
         self.last_tick = 0.0
-        for gauge in (self.games_active, self.bonds_at_stake, self.balance, self.last_block, self.queued_runs):
+        self.started = time.monotonic()
+        self.inferred_total = 0
+        self._done: deque[float] = deque()   # when each inference of the last RATE_WINDOW_S finished
+        for gauge in (self.games_active, self.bonds_at_stake, self.balance, self.last_block, self.queued_runs,
+                      self.inference_rate, self.workers):
             gauge.labels(**labels)
         self.rpc_errors.labels(**labels)
+        self.inferences.labels(**labels)
+
+    def inferred(self, count: int = 1) -> None:
+        """`count` requests computed now (any thread: a run's worker thread, a pool's callback)."""
+        self.inferences.labels(self.role).inc(count)
+        self.inferred_total += count
+        now = time.monotonic()
+        self._done.extend([now] * count)
+
+    def inferences_per_second(self, window: float = 0.0) -> float:
+        """Inferences finished in the last `window` seconds (default RATE_WINDOW_S; less since the start)
+        divided by that time."""
+        window = window or RATE_WINDOW_S
+        now = time.monotonic()
+        while self._done and self._done[0] < now - window:
+            self._done.popleft()
+        span = min(window, now - self.started)
+        return len(self._done) / span if span > 0 else 0.0
 
     def ticked(self) -> None:
         self.last_tick = time.monotonic()

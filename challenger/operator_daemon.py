@@ -8,41 +8,87 @@ results after the challenge window (passing the output when the request names a 
 
 `dishonest=True`: the operator posts a consistent lie (challenger.models.LyingTrace) once per
 request and defends it with the lying run's hashes; an honest challenger must beat it.
+
+`workers > 1` (`--workers`): new requests are computed in worker processes (challenger.pool), as many at
+once as there are workers (twice, so none idles between ticks; with a batch interval, every request the
+next batch will claim); the loop only collects what they finished. A worker's exception fails its request
+(`request_failed`, like a model error in-process); a killed worker (`worker_died`, an error line) breaks
+every run in flight, which are computed again, each suspect alone: one that kills its worker alone too is
+failed. A game's run is computed in-process (the game lane), as after a restart; dishonest operators
+compute in-process. Several operators (own keys, own stores) serve one deployment: the chain decides who
+posts first, and a post or batch refused because another operator took a request (RequestNotOpen) is a
+lost race (`race_lost`): the request leaves this operator's pending runs.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from concurrent.futures import CancelledError, Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from challenger.batching import Batcher, finalize_batches
 from challenger.daemon import Daemon
 from challenger.graph_games import GraphTrace, defend_graph_game
-from challenger.models import ModelError
+from challenger.models import AnyTrace, ModelError
+from challenger.pool import GraphRun, InferencePool, RunClaim, graph_trace
 from contracts.batches import is_leaf
 from contracts.system import Outcome, Phase, RequestStatus, ResultStatus
 from mipsvm.memory import keccak256
+
+THROUGHPUT_LOG_S = 30.0   # a `throughput` line at most this often, when requests were computed
 
 RACES = ("RequestNotOpen", "OperatorBarred", "GameNotActive", "ResultNotPending", "WrongPhase", "WrongStep", "ClockExpired",
          "ClockNotExpired", "ChallengeWindowOpen", "GamesOpen", "NothingToWithdraw")
 
 
+@dataclass
+class PoolRun:
+    """A request computing in the pool: `alone` if it runs with nothing else in flight (a suspect of a
+    killed worker); `generation`: the pool's executor it was given to."""
+
+    future: Future[RunClaim | GraphRun]
+    alone: bool
+    generation: int
+
+
 class Operator(Daemon):
     """`min_fee`: requests paying less (wei) are left to others; `max_queue`: VM runs of new requests
-    waiting at once (games never wait behind them: they have their own lane); `batch_interval`: post the
-    results ready every that many seconds in one postBatch per model (at most `max_batch` each; None: one
-    postResult per request; challenger.batching)."""
+    waiting at once (games never wait behind them: they have their own lane; with a pool, at least twice
+    `workers`); `batch_interval`: post the results ready every that many seconds in one postBatch per model
+    (at most `max_batch` each; None: one postResult per request; challenger.batching); `workers`: processes
+    computing new requests (1: in the daemon's process, as without a pool; the pool needs
+    `background=True`)."""
 
     races = RACES   # reverts that mean another transaction got there first
 
     role = "operator"
 
     def __init__(self, *args: Any, min_fee: int = 0, max_queue: int = 4, batch_interval: float | None = None,
-                 max_batch: int = 100, **kwargs: Any) -> None:
+                 max_batch: int = 100, workers: int = 1, **kwargs: Any) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1 (1: computed in the daemon's process)")
         super().__init__(*args, **kwargs)
         self.min_fee = min_fee
         self.max_queue = max_queue
         self._skipped: set[int] = set()
         self.batcher = None if batch_interval is None else Batcher(batch_interval, max_batch)
+        self.pool: InferencePool | None = None
+        if workers > 1 and self._workers is not None:
+            if self.dishonest:   # a lie is built from the honest run's snapshots, kept in-process
+                self._log(logging.WARNING, "workers_ignored", workers=workers, reason="dishonest")
+            else:
+                self.pool = InferencePool(self.models, workers)
+        self.workers = self.pool.workers if self.pool is not None else 1
+        self.metrics.workers.labels(self.role).set(self.workers)
+        self._pooled: dict[int, PoolRun] = {}       # request id -> its run in the pool
+        self._claims: dict[int, RunClaim] = {}      # request id -> what a worker computed, until posted
+        self._suspects: set[int] = set()            # requests in flight when a worker died: next run alone
+        self._inprocess: set[int] = set()           # graph requests whose node failed natively
+        self._throughput_at = time.monotonic()
+        self._throughput_count = 0
 
     def game_role(self, challenger: str, result_id: int) -> str | None:
         row = self.store.result(result_id)
@@ -80,7 +126,9 @@ class Operator(Daemon):
         sent = 0
         if self.batcher is not None:
             self.batcher.begin()
-        for row in sorted(self.store.requests("open"), key=lambda r: (-int(r["fee"]), r["request_id"])):
+        rows = self.store.requests("open")
+        self._drop_taken({row["request_id"] for row in rows})
+        for row in sorted(rows, key=lambda r: (-int(r["fee"]), r["request_id"])):
             rid = row["request_id"]
             if row["model_id"] not in self.served:
                 continue
@@ -98,10 +146,11 @@ class Operator(Daemon):
                 continue
             if self.dishonest and row["posts"] >= 1:
                 continue   # a liar lies once; the reopened request is left to honest operators
-            if rid not in self._traces and self.queued_runs("request") >= self.max_queue:
+            pooled = self._pooled_model(row)
+            if not pooled and rid not in self._traces and self.queued_runs("request") >= self.max_queue:
                 continue   # the queue is full: this request waits for a later tick
             try:
-                trace = self.ready_trace(rid, urgent=False)
+                trace = self.ready_claim(row) if pooled else self.ready_trace(rid, urgent=False)
             except ModelError as exc:
                 self.store.set_request_status(rid, "failed", note=str(exc))
                 self.emit("request_failed", request=rid, error=str(exc))
@@ -113,7 +162,8 @@ class Operator(Daemon):
             # a graph model's trace is native already, node by node: what its games are played on
             # (its node-by-node output was checked against the whole model by minidnn.phase1.commit)
             if not self.dishonest and trace.outcome == Outcome.SUCCESS and not isinstance(trace, GraphTrace):
-                native = self.served[row["model_id"]].infer(bytes(row["input"]))
+                native = trace.native if isinstance(trace, RunClaim) else \
+                    self.served[row["model_id"]].infer(bytes(row["input"]))
                 if native != trace.output:
                     self.emit("native_vm_mismatch", request=rid)   # never post what we cannot defend
                     self.store.set_request_status(rid, "failed", note="native output != VM output")
@@ -132,13 +182,159 @@ class Operator(Daemon):
                 self.emit("posted", request=rid, steps=trace.steps, outcome=trace.outcome.name,
                           exit_code=trace.exit_code, output=keccak256(trace.output), dishonest=self.dishonest)
                 self.store.set_request_status(rid, "posted")
+                self._claims.pop(rid, None)
                 sent += 1
             elif self.last_revert == "OperatorBarred":
                 self.store.set_request_status(rid, "barred", note="a result of ours was rejected here")
+            elif self.last_revert == "RequestNotOpen":   # another operator posted first: not ours to answer
+                self.store.set_request_status(rid, "posted")
+                self.drop_run(rid)
             # otherwise (reopening, a race, a node error) the chain state is read again next tick
         if self.batcher is not None:
             sent += self.batcher.post(self)
         return sent
+
+    # ---- the pool ------------------------------------------------------------------------------
+    def _pooled_model(self, row: Any) -> bool:
+        """True if the request is computed in the pool (else in-process, as without one)."""
+        return (self.pool is not None and row["request_id"] not in self._inprocess
+                and self.pool.handles(self.served[row["model_id"]]))
+
+    def ready_claim(self, row: Any) -> AnyTrace | RunClaim | None:
+        """What to post for a request computed in the pool, once a worker has computed it; else submit it (if
+        the pool has room) and return None. Its worker's exception is raised here as a ModelError, once."""
+        rid = row["request_id"]
+        if rid in self._traces:                 # a graph trace, or a run a game needed meanwhile
+            return self.trace(rid)
+        claim = self._claims.get(rid)
+        if claim is not None:
+            return claim
+        run = self._pooled.get(rid)
+        if run is None:
+            self._submit(row)
+            return None
+        if not run.future.done():
+            return None
+        del self._pooled[rid]
+        try:
+            result = run.future.result()
+        except CancelledError:
+            return None
+        except BrokenProcessPool:
+            self._worker_died(rid, run)
+            return None
+        except ModelError:
+            raise
+        except Exception as exc:   # a bug or a resource error in the worker: this request's error
+            raise ModelError(f"worker error: {type(exc).__name__}: {exc}") from None
+        self._suspects.discard(rid)
+        model = self.served[row["model_id"]]
+        if isinstance(result, GraphRun):
+            if result.failed is not None:   # the failed node's VM run decides the claim: in-process
+                self._inprocess.add(rid)
+                self.emit("node_failed_natively", request=rid, node=result.failed, worker=result.pid)
+                return self.ready_trace(rid, urgent=False)
+            self._honest[rid] = graph_trace(model, bytes(row["input"]), result, interval=self.trace_interval,
+                                            engine=self.engine)
+            self.emit("native_run", request=rid, nodes=len(result.commitments) - 1,
+                      seconds=round(result.seconds, 3), worker=result.pid)
+            return self.trace(rid)
+        self.emit("vm_run", request=rid, steps=result.steps, outcome=result.outcome.name,
+                  exit_code=result.exit_code, seconds=round(result.seconds, 3), worker=result.pid)
+        self._claims[rid] = result
+        return result
+
+    def _submit(self, row: Any) -> None:
+        """Give a request to the pool if it has room: at most max(max_queue, 2 x workers) in flight; a
+        suspect (in flight when a worker died) only into an empty pool, and nothing else while one waits."""
+        assert self.pool is not None
+        rid = row["request_id"]
+        if any(run.alone for run in self._pooled.values()):
+            return
+        if rid in self._suspects:
+            if self._pooled:
+                return
+        elif any(s not in self._pooled for s in self._suspects) or \
+                len(self._pooled) >= max(self.max_queue, 2 * self.workers):
+            return
+        model_id = row["model_id"]
+        model = self.served[model_id]
+        if model_id in self.max_steps:
+            max_steps = self.max_steps[model_id]
+        else:   # a graph model's node bounds are in its descriptors: phase 1 is native
+            max_steps = 0 if getattr(model, "graph", False) else model.image.max_steps
+        future = self.pool.submit(model, bytes(row["input"]), max_steps=max_steps, interval=self.trace_interval,
+                                  engine=self.engine)
+        future.add_done_callback(self._counted)
+        self._pooled[rid] = PoolRun(future, rid in self._suspects, self.pool.restarts)
+
+    def _counted(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.metrics.inferred()
+
+    def _worker_died(self, rid: int, run: PoolRun) -> None:
+        """A worker process died with the request in flight: the executor is broken (replaced once); the
+        request runs again alone, and fails if it was alone already."""
+        assert self.pool is not None
+        if run.generation == self.pool.restarts:
+            self.pool.restart()
+        if run.alone:
+            self._suspects.discard(rid)
+            note = "the worker process computing it died (it ran alone: this request kills its worker)"
+            self.store.set_request_status(rid, "failed", note=note)
+            self.emit("request_failed", request=rid, error=note)
+            return
+        self._suspects.add(rid)
+        self._log(logging.ERROR, "worker_died", request=rid, workers=self.workers,
+                  error="a worker process died with this request in flight; it runs again, alone")
+
+    def _drop_taken(self, open_ids: set[int]) -> None:
+        """Forget the pending runs and claims of requests no longer open here (taken by another operator,
+        cancelled, failed, posted): nothing waits on them any more."""
+        for rid in [r for r in self._pooled if r not in open_ids]:
+            self._pooled.pop(rid).future.cancel()
+        for rid in [r for r in self._claims if r not in open_ids]:
+            del self._claims[rid]
+        for rid in [r for r, (lane, _) in self._runs.items() if lane == "request" and r not in open_ids]:
+            super().drop_run(rid)
+        self._suspects &= open_ids
+
+    def drop_run(self, request_id: int) -> None:
+        super().drop_run(request_id)
+        run = self._pooled.pop(request_id, None)
+        if run is not None:
+            run.future.cancel()
+        self._claims.pop(request_id, None)
+
+    def forget(self, request_id: int) -> None:
+        super().forget(request_id)
+        self._inprocess.discard(request_id)
+
+    def pending_futures(self) -> list[Future[Any]]:
+        return super().pending_futures() + [run.future for run in self._pooled.values()]
+
+    def busy(self) -> bool:
+        return super().busy() or bool(self._pooled)
+
+    def close(self) -> None:
+        """Stop the background threads and the worker processes."""
+        super().close()
+        if self.pool is not None:
+            self.pool.close()
+
+    def update_metrics(self) -> None:
+        """The gauges, and every THROUGHPUT_LOG_S a `throughput` line if requests were computed since."""
+        super().update_metrics()
+        now = time.monotonic()
+        if now - self._throughput_at < THROUGHPUT_LOG_S:
+            return
+        total = self.metrics.inferred_total
+        if total > self._throughput_count:
+            self.emit("throughput", inferences=total - self._throughput_count,
+                      seconds=round(now - self._throughput_at, 1),
+                      per_s=round((total - self._throughput_count) / (now - self._throughput_at), 2),
+                      last_minute_per_s=round(self.metrics.inferences_per_second(), 2), workers=self.workers)
+        self._throughput_at, self._throughput_count = now, total
 
     # ---- games ---------------------------------------------------------------------------------
     def defend_games(self) -> int:

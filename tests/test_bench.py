@@ -76,6 +76,20 @@ def test_quick_bench_figures_agree_with_each_other(quick_report: dict) -> None:
     assert quick_report["system"]["figures"]["step_gas_worst"] == max(cases.values())
 
 
+def test_operator_throughput_figures_agree_with_each_other(quick_report: dict) -> None:
+    f = quick_report["models"][0]["figures"]
+    rates, best, per_core = (f[k] for k in ("operator_inferences_per_s", "operator_inferences_per_s_best",
+                                            "operator_inferences_per_s_per_core"))
+    one, pool = list(rates)
+    assert one == "1 worker"
+    workers = int(pool.split()[0])
+    assert workers == quick_report["machine"]["cores"]
+    assert all(best[k] >= rates[k] for k in rates)
+    assert per_core[one] == rates[one] and per_core[pool] == pytest.approx(rates[pool] / workers)
+    assert f["operator_pool_speedup"] == pytest.approx(rates[pool] / rates[one])
+    assert list(f["operator_two_phase_inferences_per_s"]) == list(f["operator_cpu_ms_per_inference"]) == [one, pool]
+
+
 def test_batch_gas_per_inference_falls_with_the_batch_size(quick_report: dict) -> None:
     g = quick_report["models"][0]["figures"]["batch_gas"]
     for name in ("single", "batch_1", "batch_10", "batch_100"):

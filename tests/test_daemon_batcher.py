@@ -15,15 +15,23 @@ class Op:
 
     races = ("RequestNotOpen",)
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, taken: int | None = None) -> None:
         self.sent: list[tuple[str, int, list[int], int]] = []
         self.posted: list[int] = []
         self.refuse = refuse
+        self.taken = taken      # a request another operator took: a batch naming it reverts RequestNotOpen
+        self.statuses: dict[int, str] = {}
+        self.last_revert: str | None = None
+        self.last_revert_fields: dict[str, Any] = {}
         self.system = SimpleNamespace(params=SimpleNamespace(result_bond=7))
-        self.store = SimpleNamespace(count_post=self.posted.append, set_request_status=lambda rid, status: None)
+        self.store = SimpleNamespace(count_post=self.posted.append, set_request_status=self.statuses.__setitem__)
 
     def send(self, key: str, function: str, model_id: int, claims: list[Any], *, value: int, expected: Any) -> bool:
         self.sent.append((function, model_id, [c[0] for c in claims], value))
+        self.last_revert, self.last_revert_fields = None, {}
+        if self.taken in [c[0] for c in claims]:
+            self.last_revert, self.last_revert_fields = "RequestNotOpen", {"requestId": self.taken}
+            return False
         return not self.refuse
 
     def emit(self, event: str, **fields: Any) -> None:
@@ -65,6 +73,24 @@ def test_a_refused_batch_is_rebuilt_from_what_is_open_next_tick() -> None:
     assert tick(b, op, {1: [1, 2]}) == 0 and op.posted == []
     op.refuse = False
     assert tick(b, op, {1: [2]}) == 1 and op.sent[-1] == ("postBatch", 1, [2], 7)
+
+
+def test_a_batch_lost_to_another_operator_drops_the_taken_request_and_goes_again_at_once() -> None:
+    op, b = Op(taken=2), Batcher(3600)
+    b.last_post -= 3600
+    assert tick(b, op, {1: [1, 2, 3]}) == 0 and op.statuses == {2: "posted"}   # no longer open here
+    op.taken = None
+    assert tick(b, op, {1: [1, 3]}) == 1                  # the next tick, not an interval later
+    assert op.sent[-1] == ("postBatch", 1, [1, 3], 14)
+    assert tick(b, op, {1: [4]}) == 0                     # then the interval holds again
+
+
+def test_a_batch_refused_otherwise_waits_for_the_interval() -> None:
+    op, b = Op(refuse=True), Batcher(3600)
+    b.last_post -= 3600
+    assert tick(b, op, {1: [1]}) == 0
+    op.refuse = False
+    assert tick(b, op, {1: [1]}) == 0 and len(op.sent) == 1
 
 
 @pytest.mark.parametrize("interval, max_batch", [(-1, 10), (0, 0), (0, 1025)])

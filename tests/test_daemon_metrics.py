@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client import generate_latest
 
 from challenger.metrics import DaemonMetrics
 from optimist.commands.daemons import JsonLines
@@ -38,6 +39,26 @@ def test_metrics_and_health_endpoints() -> None:
         assert fetch(base + "/nope")[0] == 404
     finally:
         server.shutdown()
+
+
+def test_inferences_per_second_over_the_last_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("challenger.metrics.time.monotonic", lambda: now[0])
+    m = DaemonMetrics("operator")
+    now[0] += 10
+    m.inferred(5)                                   # 5 in the first 10 s
+    assert m.inferences_per_second() == pytest.approx(0.5)
+    now[0] += 55
+    m.inferred()                                    # 6 in the last minute (at 65 s)
+    assert m.inferences_per_second() == pytest.approx(6 / 60)
+    now[0] += 6                                     # at 71 s the first 5 (at 10 s) are past the window
+    assert m.inferences_per_second() == pytest.approx(1 / 60) and m.inferred_total == 6
+    m.inference_rate.labels("operator").set(m.inferences_per_second())
+    m.workers.labels("operator").set(4)
+    text = generate_latest(m.registry).decode()
+    assert 'optimist_inferences_total{role="operator"} 6.0' in text
+    assert 'optimist_workers{role="operator"} 4.0' in text
+    assert 'optimist_inferences_per_second{role="operator"} 0.01666' in text
 
 
 @pytest.mark.parametrize("fields", [{"game": 7, "hash": b"\x01\x02"}, {}])

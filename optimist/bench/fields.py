@@ -67,6 +67,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
     Stage("batch_gas", ("contracts.batches", "challenger.models", "minidnn.image", "mipsvm.fast"), after=("model",),
           only=MNIST_MODEL),
+    Stage("throughput", ("challenger.pool", "minidnn.image", "minidnn.native", "minidnn.phase1", "mipsvm.fast"),
+          after=("model",), only=MNIST_MODEL),
 )}
 
 _GAS = 30_000_000
@@ -153,6 +155,19 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("peak_rss_mb", "peak RSS of the measuring process", "MiB", "process", "float", 0, 65536),
     Field("batch_gas", "gas per inference, request + result + finalize: single results and batches of 1, 10, "
           "100 (calldata; optimist.bench.batches, eth-tester)", "gas", "batch_gas", "dict", 0, _GAS),
+    Field("operator_inferences_per_s", "operator inferences/s: requests computed as the operator posts them (VM run "
+          "+ native check), 1 worker vs a pool on every core (median of 3 runs; optimist.bench.throughput)",
+          "inferences/s", "throughput", "dict", 0, 1e7),
+    Field("operator_inferences_per_s_best", "  fastest of the 3 runs", "inferences/s", "throughput", "dict", 0, 1e7),
+    Field("operator_inferences_per_s_per_core", "  per core (median / workers)", "inferences/s", "throughput", "dict",
+          0, 1e7),
+    Field("operator_pool_speedup", "  every core / 1 worker (medians)", "x", "throughput", "float", 0, 1024),
+    Field("operator_cpu_ms_per_inference", "  CPU time per inference (the daemon's process; each worker's own)",
+          "ms", "throughput", "dict", 0, 1e7),
+    Field("operator_pool_busy", "  workers' compute time / (wall time x workers)", "", "throughput", "float",
+          0, 1.05),
+    Field("operator_two_phase_inferences_per_s", "  served two-phase: native phase-1 trace, GraphTrace rebuilt "
+          "(median)", "inferences/s", "throughput", "dict", 0, 1e7),
 )
 
 SYSTEM_FIELDS: tuple[Field, ...] = (

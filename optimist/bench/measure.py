@@ -370,6 +370,13 @@ def stage_batch_gas(s: Subject) -> dict[str, Any]:
     return {"batch_gas": measure_batch_gas(s.path)}
 
 
+def stage_throughput(s: Subject) -> dict[str, Any]:
+    """Operator inferences per second, 1 worker and a pool on every core (optimist.bench.throughput)."""
+    from optimist.bench.throughput import measure_throughput
+
+    return measure_throughput(s.path, requests=16 if s.reps == 1 else 24)
+
+
 STAGE_FUNCTIONS = {
     "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_bare": stage_vm_bare,
     "vm_checkpointed": stage_vm_checkpointed, "cli": stage_cli,
@@ -378,4 +385,5 @@ STAGE_FUNCTIONS = {
     "dispute_two_phase": stage_dispute_two_phase,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
     "contracts": stage_contracts, "system_gas": stage_system_gas, "batch_gas": stage_batch_gas,
+    "throughput": stage_throughput,
 }

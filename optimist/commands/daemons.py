@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,10 @@ def daemon_command(role: str) -> click.Command:
                                     "(docs/game-rules.md §3a; default: one postResult per request).")(command)
         command = click.option("--max-batch", type=click.IntRange(1, 1024), default=100, show_default=True,
                                help="With --batch-interval: most results in one batch.")(command)
+        command = click.option("--workers", type=click.IntRange(1, 1024), default=os.cpu_count() or 1,
+                               show_default="the CPU count",
+                               help="Processes computing new requests (VM runs, native checks, phase-1 traces); "
+                                    "1: in the daemon's process.")(command)
     command.help = (
         "Serve requests for the given models: post results with a bond, defend games, finalize, withdraw."
         if role == "operator" else

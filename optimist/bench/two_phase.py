@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m optimist.bench.two_phase MODEL.mdnn [--chain anvil] [--lie phase1]`: figures as JSON."""
     import argparse
     import json
+    import os
     import sys
 
     from challenger.models import ModelError
@@ -167,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure_two_phase_dispute(model, x.tobytes(), args.chain, args.lie, args.background, node)
     post_s, native_s = measure_time_to_post(model, x.tobytes())
     print(json.dumps({**figures.as_dict(), "commit_s": commit_s, "post_s": post_s, "native_s": native_s,
-                      "post_over_native": post_s / native_s}, indent=2))
+                      "post_over_native": post_s / native_s,
+                      "load_average": os.getloadavg()}, indent=2))    # a shared machine: note the load
     return 0
 
 

@@ -35,7 +35,7 @@ test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20
 
 # Mutation testing (not part of `make test`): mutmut over the Python core, our own mutants of MIPS.sol,
-# Optimist.sol, NodeChecker.sol and ModelRegistry.sol; writes docs/mutation.md. MUTATION_ARGS="--sol-limit 60" samples them.
+# Optimist.sol, NodeChecker.sol, ModelRegistry.sol and OptimistBatches.sol; writes docs/mutation.md. MUTATION_ARGS="--sol-limit 60" samples them.
 mutation: setup
 	$(PY) tools/mutation.py $(MUTATION_ARGS)
 

@@ -206,15 +206,24 @@ def test_two_operators_racing_for_a_request(world: World, toy) -> None:
             contested = world.request(toy_input(10 + 2 * round_), fee=2 * FEE)
             other = world.request(toy_input(11 + 2 * round_), fee=FEE)
 
-            def race(event: str, fields: dict[str, Any], contested: int = contested) -> None:
-                if event == "vm_run" and fields["request"] == contested:
-                    assert a.tick() == 1          # A computes inline and posts the contested request first
+            raced: list[int] = []
+            send = b.send
 
-            b.listeners.append(race)
+            def racing_send(key: str, function: str, *args: Any, contested: int = contested, send=send,
+                            raced: list[int] = raced, **kw: Any) -> bool:
+                """A posts the contested request just before B's first transaction that claims it."""
+                claimed = [args[0]] if function == "postResult" else \
+                    [c[0] for c in args[1]] if function == "postBatch" else []
+                if contested in claimed and not raced:
+                    raced.append(a.tick())        # A computes inline and posts it first
+                return send(key, function, *args, **kw)
+
+            b.send = racing_send
             if batch is not None:
                 b.batcher.last_post -= batch      # the first batch is due
-            world.run_until(lambda r=other: status(world, r) == RequestStatus.POSTED, [b], max_ticks=2000,
-                            advance_when_idle=1)   # a lost batch is posted again at the next tick
+            world.run_until(lambda r=other, raced=raced: bool(raced) and status(world, r) == RequestStatus.POSTED,
+                            [b], max_ticks=2000, advance_when_idle=1)   # a lost batch goes again at the next tick
+            assert raced == [1]
             lost = [f for e, f in seen if e == "race_lost"]
             assert [f["error"] for f in lost] == ["RequestNotOpen"]
             posted = [e for e in world.system.events_since(world.deploy_block)

@@ -1,7 +1,7 @@
 """EIP-4844 blobs for batched requests and results (docs/game-rules.md §3b).
 
-Layout: a list of byte strings is serialized as records `len (4 bytes, big-endian) || bytes`, concatenated, and
-cut into blobs of 4096 field elements that carry 31 bytes each (the first byte of every 32-byte element is zero,
+Layout: a list of byte strings is serialized as its item count (4 bytes, big-endian) followed by the records
+`len (4 bytes, big-endian) || bytes`, and cut into blobs of 4096 field elements that carry 31 bytes each (the first byte of every 32-byte element is zero,
 so every element is below the BLS12-381 modulus); the last blob is zero-padded. `unpack_blobs` reverses it.
 
 `send_blob_call` signs and sends a contract call as a type-3 transaction with eth-account (the blobs' KZG
@@ -34,7 +34,7 @@ class BlobError(ValueError):
 
 def pack_blobs(items: list[bytes]) -> list[bytes]:
     """Serialize `items` into as few blobs as they need (at least one)."""
-    payload = b"".join(len(x).to_bytes(4, "big") + bytes(x) for x in items)
+    payload = len(items).to_bytes(4, "big") + b"".join(len(x).to_bytes(4, "big") + bytes(x) for x in items)
     n = max(1, -(-len(payload) // BLOB_CAPACITY))
     payload = payload.ljust(n * BLOB_CAPACITY, b"\0")
     blobs = []
@@ -45,8 +45,8 @@ def pack_blobs(items: list[bytes]) -> list[bytes]:
     return blobs
 
 
-def unpack_blobs(blobs: list[bytes], count: int) -> list[bytes]:
-    """The first `count` items serialized into `blobs` (BlobError if they do not hold that many)."""
+def unpack_blobs(blobs: list[bytes]) -> list[bytes]:
+    """The items serialized into `blobs` (BlobError if they are not such blobs)."""
     payload = bytearray()
     for blob in blobs:
         if len(blob) != BLOB_SIZE:
@@ -55,13 +55,14 @@ def unpack_blobs(blobs: list[bytes], count: int) -> list[bytes]:
             if blob[i] != 0:
                 raise BlobError(f"field element {i // BYTES_PER_ELEMENT} does not start with a zero byte")
             payload += blob[i + 1:i + BYTES_PER_ELEMENT]
-    items, pos = [], 0
+    if len(payload) < 4:
+        raise BlobError("no blobs")
+    count = int.from_bytes(payload[:4], "big")
+    items, pos = [], 4
     for k in range(count):
-        if pos + 4 > len(payload):
-            raise BlobError(f"the blobs hold {k} items, expected {count}")
         size = int.from_bytes(payload[pos:pos + 4], "big")
         if pos + 4 + size > len(payload):
-            raise BlobError(f"item {k} ({size} bytes) runs past the blobs' end")
+            raise BlobError(f"item {k} of {count} ({size} bytes) runs past the blobs' end")
         items.append(bytes(payload[pos + 4:pos + 4 + size]))
         pos += 4 + size
     return items

@@ -1,0 +1,86 @@
+"""Request batches with blobs and the real challenger daemon on anvil (docs/game-rules.md §3b).
+
+The requester sends 6 inputs in blobs (one of them too short for the model); a careless operator answers all
+6 with its outputs in blobs: two true leaves, one answering the malformed input, one naming its true final state
+with a wrong output hash, one with a wrong final state. The challenger reads the inputs from the request's blobs
+and answers each lie the right way: rejectEntry for the first two (no game), a game for the third (won when the
+operator does not defend); the true leaves are left alone and finalize at the window.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from challenger.models import Trace, toy_model
+from contracts.batches import EntryLeaf, entry_ref, leaf_result_id
+from contracts.chain import ANVIL_MNEMONIC, Anvil
+from contracts.system import GameStatus, RequestStatus
+from mipsvm.memory import keccak256
+from optimist.world import World
+from tests.test_daemon_anvil import _anvil_package_installed
+
+pytestmark = pytest.mark.anvil
+
+if not _anvil_package_installed():  # pragma: no cover
+    pytest.skip("the npm anvil package is not installed (make setup)", allow_module_level=True)
+
+WINDOW, CLOCK = 600, 300
+BOND = 10**17
+FEE = 10**16
+MAX_STEPS = 60_000
+
+
+def key(i: int) -> bytes:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key
+
+
+def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) -> None:
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        inputs = [struct.pack("<16I", *range(1, 16), 300 + i) for i in range(6)]
+        inputs[2] = inputs[2][:-4]                                  # malformed
+        ch = world.challenger()
+        rb = s.request_batch_blobs(world.model_id, inputs, 6 * FEE, key(0))
+        traces = {i: Trace(model, x, engine="fast", max_steps=MAX_STEPS) for i, x in enumerate(inputs) if i != 2}
+
+        def leaf(i: int, t: Trace, **fields: object) -> EntryLeaf:
+            x = EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+            return EntryLeaf(**{**x.__dict__, **fields})
+
+        leaves = [leaf(0, traces[0]), leaf(1, traces[1]), leaf(2, traces[0]),
+                  leaf(3, traces[3], output_hash=keccak256(b"not the output")),
+                  leaf(4, traces[4], final_state_hash=keccak256(b"not the state")), leaf(5, traces[5])]
+        operator = node.web3().eth.accounts[1]
+        batch_id = s.post_entries(rb, leaves, private_key=key(1), blob_outputs=[b"x"] * 6)
+        world.run_until(lambda: len(ch.store.games()) == 1 and sum(
+            e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 2, [ch], max_ticks=600)
+        rejected = {e["index"]: e["malformed"] for e in s.events_since(world.deploy_block) if e.name == "EntryRejected"}
+        assert rejected == {2: True, 3: False}
+        gid = ch.store.games()[0]["game_id"]
+        assert s.game(gid).result_id == leaf_result_id(batch_id, 4)
+        verdicts = {row["result_id"]: row["verdict"] for row in ch.store.results()}
+        assert [verdicts[leaf_result_id(batch_id, i)] for i in range(6)] == \
+            ["agree", "agree", "malformed", "contradicts", "disagree", "agree"]
+        # the operator does not defend: the challenger claims the timeout
+        world.advance_time(CLOCK + 1)
+        world.run_until(lambda: s.game(gid).status != GameStatus.ACTIVE, [ch])
+        assert s.game(gid).status == GameStatus.CHALLENGER_WON
+        world.advance_time(WINDOW)
+        s.finalize_entries(batch_id)
+        assert s.balance(operator) == 3 * (FEE + BOND)
+        requester = node.web3().eth.accounts[0]
+        assert s.balance(requester) == FEE                       # the malformed entry's fee, back
+        world.settle([ch])
+        assert s.balance(ch.me) == 0                             # withdrawn: three bonds won
+        assert not s.entry_taken(rb, 3) and s.get_request(entry_ref(rb, 4)).status == RequestStatus.OPEN
+        # Optimist holds the two reopened entries' fees, the credits not withdrawn and the unsent burns
+        assert world.contract_balance() == 2 * FEE + FEE + 3 * (FEE + BOND) + s.burned() - s.burn_sent()

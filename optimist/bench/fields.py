@@ -67,6 +67,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           quick_skip="--quick: plays a whole game on eth-tester for per-transaction gas"),
     Stage("batch_gas", ("contracts.batches", "challenger.models", "minidnn.image", "mipsvm.fast"), after=("model",),
           only=MNIST_MODEL),
+    Stage("entry_gas", ("contracts.batches", "contracts.blobs", "challenger.models", "minidnn.image", "mipsvm.fast"),
+          after=("model",), only=MNIST_MODEL,
+          quick_skip="--quick: request batches of 1, 10 and 100 on anvil, calldata and blobs"),
 )}
 
 _GAS = 30_000_000
@@ -153,6 +156,9 @@ MODEL_FIELDS: tuple[Field, ...] = (
     Field("peak_rss_mb", "peak RSS of the measuring process", "MiB", "process", "float", 0, 65536),
     Field("batch_gas", "gas per inference, request + result + finalize: single results and batches of 1, 10, "
           "100 (calldata; optimist.bench.batches, eth-tester)", "gas", "batch_gas", "dict", 0, _GAS),
+    Field("entry_gas", "gas per inference with request batches of 1, 10, 100 (calldata_N, blobs_N; blob gas "
+          "beside) and one entry leaf's disputes beside openGame (optimist.bench.batches --entries, anvil)", "gas",
+          "entry_gas", "dict", 0, _GAS),
 )
 
 SYSTEM_FIELDS: tuple[Field, ...] = (

@@ -370,6 +370,14 @@ def stage_batch_gas(s: Subject) -> dict[str, Any]:
     return {"batch_gas": measure_batch_gas(s.path)}
 
 
+def stage_entry_gas(s: Subject) -> dict[str, Any]:
+    """Gas per inference with request batches of 1, 10 and 100, calldata and blobs, on anvil
+    (optimist.bench.batches --entries)."""
+    from optimist.bench.batches import measure_entry_gas
+
+    return {"entry_gas": measure_entry_gas(s.path)}
+
+
 STAGE_FUNCTIONS = {
     "model": stage_model, "native": stage_native, "vm": stage_vm, "vm_bare": stage_vm_bare,
     "vm_checkpointed": stage_vm_checkpointed, "cli": stage_cli,
@@ -378,4 +386,5 @@ STAGE_FUNCTIONS = {
     "dispute_two_phase": stage_dispute_two_phase,
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
     "contracts": stage_contracts, "system_gas": stage_system_gas, "batch_gas": stage_batch_gas,
+    "entry_gas": stage_entry_gas,
 }

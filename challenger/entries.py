@@ -150,7 +150,8 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
         s.set_result_status(rid, "rejected")
         row = s.result(rid)
         mine = row is not None and row["operator"] == daemon.me
-        s.set_request_status(a["entryRef"], "void" if a["malformed"] else ("barred" if mine else "entry"))
+        s.set_request_status(a["entryRef"], "void" if a["malformed"] else ("barred" if mine else "entry"),
+                             note=None if a["malformed"] else "reopened")
     elif ev.name == "EntriesFinalized":
         for row in s.results("pending"):
             rid = row["result_id"]
@@ -175,7 +176,7 @@ def answer_entries(op: Any) -> int:
             op.store.set_request_status(ref, "malformed", note="the input does not fit the model")
             op.emit("entry_malformed", request=ref)
             continue
-        if row["posts"] and op.client.now() < op.client.view("entryReopenAt", ref):
+        if row["note"] == "reopened" and op.client.now() < op.client.view("entryReopenAt", ref):
             continue   # reopened by a rejection: not yet
         if op.dishonest and row["posts"] >= 1:
             continue

@@ -4,7 +4,8 @@ The requester sends 6 inputs in blobs (one of them too short for the model); a c
 6 with its outputs in blobs: two true leaves, one answering the malformed input, one naming its true final state
 with a wrong output hash, one with a wrong final state. The challenger reads the inputs from the request's blobs
 and answers each lie the right way: rejectEntry for the first two (no game), a game for the third (won when the
-operator does not defend); the true leaves are left alone and finalize at the window.
+operator does not defend); the true leaves are left alone and finalize at the window. An honest operator then
+answers the two reopened entries (one in a new entry batch, one as the ordinary request its game made of it).
 """
 
 from __future__ import annotations
@@ -74,13 +75,23 @@ def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) 
         world.advance_time(CLOCK + 1)
         world.run_until(lambda: s.game(gid).status != GameStatus.ACTIVE, [ch])
         assert s.game(gid).status == GameStatus.CHALLENGER_WON
-        world.advance_time(WINDOW)
+        # an honest operator answers what reopened: entry 3 in a new entry batch (after the reopen delay), entry
+        # 4 (an ordinary request since its game) with postResult; it never answers the malformed entry 2
+        honest = world.operator(name="honest")
+        world.run_until(lambda: s.entry_taken(rb, 3) and s.get_request(entry_ref(rb, 4)).status ==
+                        RequestStatus.POSTED, [honest, ch], advance_when_idle=2)
+        assert honest.store.request(entry_ref(rb, 2))["status"] == "void"
+        mine = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted" and e["operator"] == honest.me]
+        assert [e["count"] for e in mine] == [1]
+        world.advance_time(WINDOW + 2)
         s.finalize_entries(batch_id)
+        world.run_until(lambda: s.get_request(entry_ref(rb, 4)).status == RequestStatus.FINALIZED and all(
+            s.batch(b).settled for b in range(batch_id, s.batches.functions.batchCount().call() + 1)),
+            [honest, ch], advance_when_idle=2)
         assert s.balance(operator) == 3 * (FEE + BOND)
         requester = node.web3().eth.accounts[0]
         assert s.balance(requester) == FEE                       # the malformed entry's fee, back
-        world.settle([ch])
-        assert s.balance(ch.me) == 0                             # withdrawn: three bonds won
-        assert not s.entry_taken(rb, 3) and s.get_request(entry_ref(rb, 4)).status == RequestStatus.OPEN
-        # Optimist holds the two reopened entries' fees, the credits not withdrawn and the unsent burns
-        assert world.contract_balance() == 2 * FEE + FEE + 3 * (FEE + BOND) + s.burned() - s.burn_sent()
+        world.settle([honest, ch])
+        assert s.balance(ch.me) == s.balance(honest.me) == 0     # withdrawn: three bonds won; two fees earned
+        # Optimist holds only the credits not withdrawn and the burns not sent
+        assert world.contract_balance() == FEE + 3 * (FEE + BOND) + s.burned() - s.burn_sent()

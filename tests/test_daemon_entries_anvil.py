@@ -95,3 +95,22 @@ def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) 
         assert s.balance(ch.me) == s.balance(honest.me) == 0     # withdrawn: three bonds won; two fees earned
         # Optimist holds only the credits not withdrawn and the burns not sent
         assert world.contract_balance() == FEE + 3 * (FEE + BOND) + s.burned() - s.burn_sent()
+
+
+def test_an_honest_operator_never_answers_a_malformed_entry(tmp_path: Path) -> None:
+    """Blob inputs are only hashed on-chain: the operator checks each input's length before answering."""
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        inputs = [struct.pack("<16I", *range(1, 16), 400 + i) for i in range(3)]
+        inputs[1] = inputs[1] + b"\0" * 4                             # one word too long
+        op = world.operator(name="honest")
+        rb = s.request_batch_blobs(world.model_id, inputs, 3 * FEE, key(0))
+        world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 2), [op])
+        world.settle([op])
+        assert not s.entry_taken(rb, 1)
+        assert op.store.request(entry_ref(rb, 1))["status"] == "malformed"
+        posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+        assert sum(e["count"] for e in posted) == 2

@@ -21,6 +21,7 @@ from typing import Any
 
 from challenger.batching import dispute_leaf
 from challenger.daemon import Daemon
+from challenger.entries import REJECTABLE, dispute_entry, entry_verdict, is_entry_leaf
 from challenger.graph_games import GraphTrace, play_graph_game
 from challenger.models import ModelError
 from contracts.batches import is_leaf
@@ -93,8 +94,8 @@ class Challenger(Daemon):
                 if req is None or req["model_id"] not in self.served:
                     self.store.set_verdict(rid, "unknown-model")
                     continue
-                try:
-                    verdict = self.verdict(row)
+                try:   # a request-batch entry's leaf is judged for more (challenger.entries)
+                    verdict = entry_verdict(self, row) if is_entry_leaf(self, rid) else self.verdict(row)
                 except ModelError as exc:
                     self.store.set_verdict(rid, "error")
                     self.emit("recompute_failed", result=rid, request=row["request_id"], error=str(exc))
@@ -104,7 +105,7 @@ class Challenger(Daemon):
                 self.store.set_verdict(rid, verdict)
                 self.emit("checked", result=rid, request=row["request_id"], verdict=verdict)
                 row = self.store.result(rid)
-            if row["verdict"] != "disagree":
+            if row["verdict"] not in ("disagree", *REJECTABLE):
                 continue
             res = self.client.result(rid)
             now = now if now is not None else self.client.now()
@@ -112,6 +113,8 @@ class Challenger(Daemon):
                 if now >= int(row["deadline"]):
                     self.emit("window_missed", result=rid)
                     self.store.set_verdict(rid, "disagree-too-late")
+                elif is_entry_leaf(self, rid):
+                    sent += dispute_entry(self, row)
                 else:
                     sent += dispute_leaf(self, row)
                 continue

@@ -328,7 +328,8 @@ class ChainClient:
     def _view_read(self, fn_name: str, args: tuple[Any, ...], block: int) -> Read:
         return Read("eth_call", [self.system.view_call(fn_name, *args), hex(block)],
                     lambda data: self.system.decode_view(fn_name, bytes.fromhex(data.removeprefix("0x"))),
-                    lambda: getattr(self.system.contract.functions, fn_name)(*args).call(block_identifier=block),
+                    lambda: getattr(self.system.target(fn_name).functions, fn_name)(*args).call(
+                        block_identifier=block),
                     view_name(fn_name, args, block))
 
     def _logs_read(self, from_block: int, to_block: int) -> Read:

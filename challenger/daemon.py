@@ -19,6 +19,7 @@ from typing import Any
 from web3.exceptions import Web3RPCError
 
 from challenger.client import EVENT_CHUNK, ChainClient, RpcUnavailable, TxDropped, ether, kv
+from challenger.entries import ENTRY_EVENTS, on_entry_event
 from challenger.graph_games import GraphTrace, is_graph, lie_graph
 from challenger.metrics import DaemonMetrics
 from challenger.models import AnyTrace, LyingTrace, ModelError, ServedModel, Trace
@@ -278,6 +279,8 @@ class Daemon:
             if game is not None:
                 s.end_game(a["gameId"], "cancelled", None, "result rejected by another game")
                 self.game_outcome(game, "cancelled", game["challenger"], paid=a["refund"])
+        elif ev.name in ENTRY_EVENTS:   # request batches (challenger.entries)
+            on_entry_event(self, ev)
         elif ev.name == "Withdrawn" and a["account"] == self.me:
             self.emit("withdrawn", amount_ether=ether(a["amount"]), amount_wei=a["amount"], block=ev.block)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from challenger.batching import Batcher, finalize_batches
 from challenger.daemon import Daemon
+from challenger.entries import answer_entries, finalize_entry_batches, is_entry_leaf
 from challenger.graph_games import GraphTrace, defend_graph_game
 from challenger.models import AnyTrace, ModelError
 from challenger.pool import GraphRun, InferencePool, RunClaim, graph_trace
@@ -99,6 +100,7 @@ class Operator(Daemon):
     def act(self) -> int:
         sent = 0
         sent += self.answer_requests()
+        sent += answer_entries(self)   # request batches (challenger.entries)
         sent += self.defend_games()
         sent += self.finalize_results()
         sent += self.withdraw_all()
@@ -398,7 +400,11 @@ class Operator(Daemon):
                     self.forget(res.request_id)
                     sent += 1
         if leaves:
-            sent += finalize_batches(self, leaves, now if now is not None else self.client.now())
+            now = now if now is not None else self.client.now()
+            entries = [r for r in leaves if is_entry_leaf(self, r["result_id"])]   # finalizeEntries
+            sent += finalize_entry_batches(self, entries, now)
+            if len(entries) < len(leaves):
+                sent += finalize_batches(self, [r for r in leaves if not is_entry_leaf(self, r["result_id"])], now)
         return sent
 
     def _finalize_call(self, row: Any, request_id: int) -> tuple[Any, ...]:

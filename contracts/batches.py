@@ -1,9 +1,11 @@
-"""Batched results (contracts/src/OptimistBatches.sol, docs/game-rules.md §3a): leaves, roots, proofs, ids.
+"""Batched results and requests (contracts/src/OptimistBatches.sol, docs/game-rules.md §3a, §3b): leaves, roots,
+proofs, ids.
 
 Off-chain mirrors of what the contracts compute: a leaf is keccak256(abi.encode(requestId, finalStateHash,
 outputHash, steps, outcome, exitCode)); a batch's root is the Merkle root of its leaves padded with zero
 leaves to a power of two (node = keccak256(left || right)); leaf i of batch b has the result id
-BATCH_FLAG | b << INDEX_BITS | i.
+BATCH_FLAG | b << INDEX_BITS | i. Entry i of request batch r is the request ENTRY_FLAG | r << INDEX_BITS | i; a
+request batch's inputs root is the same tree over keccak256 of its inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from mipsvm.memory import keccak256, zero_hash
 BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
 INDEX_BITS = 16
 MAX_BATCH = 1024
-BATCH_FUNCTIONS = frozenset({"postBatch", "finalizeBatch"})   # sent to OptimistBatches, not Optimist
+ENTRY_FLAG = 1 << 61   # request ids of request-batch entries (docs/game-rules.md §3b)
+# sent to OptimistBatches, not Optimist
+BATCH_FUNCTIONS = frozenset({"postBatch", "finalizeBatch", "requestBatch", "requestBatchData", "postEntries",
+                             "finalizeEntries", "rejectEntry", "cancelEntries", "entryOutcome", "entryTaken",
+                             "entryBarred", "requestBatches", "entryReopenAt"})
 
 
 @dataclass(frozen=True)
@@ -61,15 +67,77 @@ class Leaf:
 
 
 @dataclass(frozen=True)
+class EntryLeaf:
+    """One answered entry as postEntries takes it (OptimistBatches.EntryLeaf): the leaf without its request id."""
+
+    index: int                # entry of the request batch
+    final_state_hash: bytes
+    output_hash: bytes
+    steps: int
+    outcome: int
+    exit_code: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.index, bytes(self.final_state_hash), bytes(self.output_hash), self.steps, int(self.outcome),
+                self.exit_code)
+
+    def leaf(self, request_batch_id: int) -> Leaf:
+        """The Merkle leaf it becomes in a batch answering request batch `request_batch_id`."""
+        return Leaf(entry_ref(request_batch_id, self.index), self.final_state_hash, self.output_hash, self.steps,
+                    int(self.outcome), self.exit_code)
+
+
+@dataclass(frozen=True)
 class BatchInfo:
     batch_id: int
     operator: str
     posted_at: int
     count: int
-    disputed: int             # leaves brought into Optimist by disputeLeaf
+    disputed: int             # leaves brought into Optimist by disputeLeaf (or rejected by rejectEntry)
     model_id: int
-    settled: bool             # finalizeBatch done
+    settled: bool             # finalizeBatch / finalizeEntries done
+    request_batch: int        # an entry batch (postEntries): the request batch it answers; 0 for postBatch
     root: bytes
+
+
+@dataclass(frozen=True)
+class RequestBatchInfo:
+    request_batch_id: int
+    requester: str
+    model_id: int
+    count: int
+    fee: int                  # wei per entry
+    deadline: int
+    reopened: bool            # rejectEntry reopened an entry
+    max_steps: int
+    inputs_root: bytes
+
+
+def entry_ref(request_batch_id: int, index: int) -> int:
+    """The request id of entry `index` of request batch `request_batch_id`."""
+    return ENTRY_FLAG | request_batch_id << INDEX_BITS | index
+
+
+def is_entry(request_id: int) -> bool:
+    """True for the request id of a request-batch entry."""
+    return bool(request_id & ENTRY_FLAG)
+
+
+def entry_position(request_id: int) -> tuple[int, int]:
+    """(request batch id, index) of an entry's request id."""
+    if not is_entry(request_id):
+        raise ValueError(f"request {request_id} is not a request-batch entry")
+    return (request_id ^ ENTRY_FLAG) >> INDEX_BITS, request_id & ((1 << INDEX_BITS) - 1)
+
+
+def inputs_root(inputs: list[bytes]) -> bytes:
+    """A request batch's inputs root: the batch tree over keccak256 of each input."""
+    return batch_root([keccak256(x) for x in inputs])
+
+
+def input_proof(inputs: list[bytes], index: int) -> list[bytes]:
+    """The inclusion proof of entry `index`'s input hash in the inputs root."""
+    return leaf_proof([keccak256(x) for x in inputs], index)
 
 
 def leaf_result_id(batch_id: int, index: int) -> int:

@@ -40,7 +40,7 @@ from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from contracts.batches import BATCH_FUNCTIONS, BatchInfo, Claim, Leaf
+from contracts.batches import BATCH_FUNCTIONS, BatchInfo, Claim, EntryLeaf, Leaf, RequestBatchInfo
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
@@ -676,13 +676,110 @@ class System:
         return self._event_arg(receipt, "BatchPosted", "batchId")
 
     def dispute_leaf(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], *, sender: str | None = None,
-                     bond: int | None = None) -> int:
+                     bond: int | None = None, input_bytes: bytes = b"", input_proof: list[bytes] | None = None) -> int:
         """Dispute leaf `index` of a batch (its fields and inclusion proof) with the challenge bond: the leaf
-        becomes a pending result and a game opens on it; returns the game id."""
+        becomes a pending result and a game opens on it; returns the game id. A leaf of an entry batch also
+        needs its entry's input and the input hash's proof in the request batch's inputs root (§3b)."""
         value = self.params.challenge_bond if bond is None else bond
         receipt = self._send("disputeLeaf", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof],
-                             sender=sender, value=value)
+                             bytes(input_bytes), [bytes(p) for p in input_proof or []], sender=sender, value=value)
         return self._event_arg(receipt, "GameOpened", "gameId")
+
+    def request_batch(self, model_id: int, input_hashes: list[bytes], fee: int = 0, *, deadline: int | None = None,
+                      sender: str | None = None) -> int:
+        """Many requests by their input hashes (OptimistBatches.requestBatch; `fee` is the total, divisible by
+        the count); the bytes travel elsewhere (`request_batch_blobs` sends them in blobs). Returns its id."""
+        receipt = self._send("requestBatch", model_id, [bytes(h) for h in input_hashes], self._deadline(deadline),
+                             sender=sender, value=fee)
+        return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
+
+    def request_batch_data(self, model_id: int, inputs: list[bytes], fee: int = 0, *, deadline: int | None = None,
+                           sender: str | None = None) -> int:
+        """Many requests with the inputs in the calldata (OptimistBatches.requestBatchData); returns its id."""
+        receipt = self._send("requestBatchData", model_id, [bytes(x) for x in inputs], self._deadline(deadline),
+                             sender=sender, value=fee)
+        return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
+
+    def request_batch_blobs(self, model_id: int, inputs: list[bytes], fee: int, private_key: bytes | str, *,
+                            deadline: int | None = None) -> int:
+        """requestBatch with the inputs' bytes in the transaction's blobs (contracts.blobs layout), signed with
+        `private_key` (a node with blob support: anvil); returns the request batch id."""
+        from contracts.blobs import pack_blobs
+
+        fn = self.batches.functions.requestBatch(model_id, [keccak(bytes(x)) for x in inputs],
+                                                 self._deadline(deadline))
+        receipt = self._send_blobs("requestBatch", fn, private_key, pack_blobs(inputs), fee)
+        return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
+
+    def post_entries(self, request_batch_id: int, leaves: list[EntryLeaf], outputs: list[bytes] | None = None, *,
+                     sender: str | None = None, bond: int | None = None, private_key: bytes | str | None = None,
+                     blob_outputs: list[bytes] | None = None) -> int:
+        """Answer entries of a request batch (OptimistBatches.postEntries, `result_bond` per leaf); `outputs` in
+        the calldata, or `blob_outputs` in blobs (needs `private_key`). Returns the batch id."""
+        value = self.params.result_bond * len(leaves) if bond is None else bond
+        args = (request_batch_id, [x.as_tuple() for x in leaves], [bytes(o) for o in outputs or []])
+        if blob_outputs is not None:
+            from contracts.blobs import pack_blobs
+
+            if private_key is None:
+                raise ValueError("blob outputs need the sender's private key (a type-3 transaction is signed)")
+            receipt = self._send_blobs("postEntries", self.batches.functions.postEntries(*args), private_key,
+                                       pack_blobs(blob_outputs), value)
+        else:
+            receipt = self._send("postEntries", *args, sender=sender, value=value)
+        return self._event_arg(receipt, "EntriesPosted", "batchId")
+
+    def finalize_entries(self, batch_id: int, *, sender: str | None = None) -> dict[str, Any]:
+        """After the window: finalize an entry batch (every leaf not disputed) in one O(1) call."""
+        return self._send("finalizeEntries", batch_id, sender=sender)
+
+    def reject_entry(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], input_bytes: bytes,
+                     input_proof: list[bytes], final_state: bytes = b"", output_region: bytes = b"",
+                     output_proof: list[bytes] | None = None, *, sender: str | None = None) -> dict[str, Any]:
+        """Reject an entry batch's leaf without a game (§3b): its input is malformed, or it contradicts
+        `final_state` (its finalStateHash's preimage) with the whole output region proven in it."""
+        rejection = (bytes(input_bytes), [bytes(p) for p in input_proof], bytes(final_state), bytes(output_region),
+                     [bytes(p) for p in output_proof or []])
+        return self._send("rejectEntry", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof], rejection,
+                          sender=sender)
+
+    def cancel_entries(self, request_batch_id: int, *, sender: str | None = None) -> int:
+        """Requester, after the deadline: cancel the entries nobody took; returns how many."""
+        receipt = self._send("cancelEntries", request_batch_id, sender=sender)
+        return self._event_arg(receipt, "EntriesCancelled", "count")
+
+    def request_batch_info(self, request_batch_id: int) -> RequestBatchInfo:
+        """A request batch (ContractRevert UnknownRequestBatch if none)."""
+        raw = self.batches.functions.requestBatches(request_batch_id).call()
+        if raw[2] == 0:
+            raise ContractRevert("requestBatches", "UnknownRequestBatch", {"requestBatchId": request_batch_id}, b"")
+        return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
+                                bytes(raw[7]))
+
+    def entry_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
+        """(entry request id, outcome, exit code, steps, output hash) of a finalized entry, proven by its leaf."""
+        return tuple(self._call("entryOutcome", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof]))
+
+    def entry_taken(self, request_batch_id: int, index: int) -> bool:
+        return bool(self._call("entryTaken", request_batch_id, index))
+
+    def _deadline(self, deadline: int | None) -> int:
+        if deadline is not None:
+            return deadline
+        return int(self.w3.eth.get_block("latest")["timestamp"]) + 30 * 86400 - 60
+
+    def _send_blobs(self, fn_name: str, fn: Any, private_key: bytes | str, blobs: list[bytes],
+                    value: int) -> dict[str, Any]:
+        from contracts.blobs import send_blob_call
+
+        try:
+            receipt = send_blob_call(self.w3, fn, private_key, blobs, value=value)
+        except REVERTS as exc:
+            raise self._revert(fn_name, exc) from None
+        self.last_receipt = receipt
+        if receipt["status"] != 1:
+            raise ContractRevert(fn_name, "Revert", {"tx": receipt["transactionHash"].hex()}, b"")
+        return receipt
 
     def finalize_batch(self, batch_id: int, leaves: list[Leaf], *, sender: str | None = None) -> dict[str, Any]:
         """After the window: finalize every undisputed leaf of a batch (`leaves`: all of them, in order)."""
@@ -693,7 +790,7 @@ class System:
         raw = self.batches.functions.batches(batch_id).call()
         if raw[2] == 0:
             raise ContractRevert("batches", "UnknownBatch", {"batchId": batch_id}, b"")
-        return BatchInfo(batch_id, *raw[:5], bool(raw[5]), bytes(raw[6]))
+        return BatchInfo(batch_id, *raw[:5], bool(raw[5]), raw[6], bytes(raw[7]))
 
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""

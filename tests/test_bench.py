@@ -111,6 +111,22 @@ def test_batch_gas_measures_the_transactions_it_sends() -> None:
     assert 21_000 < g["batch_3_result"] < g["single_result"] and 21_000 // 3 < g["batch_3_finalize"]
 
 
+@pytest.mark.anvil
+def test_entry_gas_measures_the_transactions_it_sends() -> None:
+    """measure_entry_gas on request batches of 2 (a fresh anvil, real VM runs): every figure, blob gas exact."""
+    from optimist.bench.batches import measure_entry_gas
+    from optimist.bench.run import BUNDLED_DIR, mdnn_for
+
+    g = measure_entry_gas(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"), sizes=(2,))
+    parts = ("", "_request", "_result", "_finalize")
+    assert set(g) == {f"{v}_2{p}" for v in ("calldata", "blobs") for p in parts} | {
+        "blobs_2_blob_gas", "dispute_leaf", "reject_entry", "open_game"}
+    assert g["blobs_2_blob_gas"] == 131_072          # one blob for the inputs, one for the outputs, over 2
+    assert g["blobs_2_request"] < g["calldata_2_request"] - 2 * 3136 * 4   # the inputs left the calldata
+    assert g["calldata_2_finalize"] == g["blobs_2_finalize"]                # one O(1) call either way
+    assert g["dispute_leaf"] > g["open_game"] > 100_000 and g["reject_entry"] > 21_000
+
+
 def test_quick_report_renders(quick_report: dict) -> None:
     text = R.markdown(quick_report)
     assert F.MNIST_MODEL in text and "MIPS" in text

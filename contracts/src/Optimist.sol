@@ -530,20 +530,46 @@ contract Optimist is ModelRegistry {
     /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
     ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
     ///         result id BATCH_FLAG | batchId << INDEX_BITS | index) and a game opens on it, as openGame. Further games on
-    ///         the leaf: openGame(resultId).
-    function disputeLeaf(uint256 batchId, uint256 index, OptimistBatches.Leaf calldata leaf, bytes32[] calldata proof)
-        external
-        payable
-        nonReentrant
-        returns (uint256)
-    {
+    ///         the leaf: openGame(resultId). A leaf of an entry batch (§3b) names a request batch's entry: `input` (its
+    ///         bytes) and `inputProof` (its hash's inclusion proof) create the entry's request here first, under the
+    ///         id leaf.requestId, with its initial state; other leaves take both empty.
+    function disputeLeaf(
+        uint256 batchId,
+        uint256 index,
+        OptimistBatches.Leaf calldata leaf,
+        bytes32[] calldata,
+        bytes calldata,
+        bytes32[] calldata
+    ) external payable nonReentrant returns (uint256) {
         uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
         if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
-        (address operator, uint64 postedAt) = batches.verifyLeaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        uint256 requestId = leaf.requestId;
+        // OptimistBatches.verifyLeaf takes this function's arguments as they are
+        (bool ok, bytes memory ret) =
+            address(batches).call(bytes.concat(OptimistBatches.verifyLeaf.selector, msg.data[4:]));
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        (address operator, uint64 postedAt, address requester, uint256 modelId, uint256 fee, uint256 deadline,
+         bytes32 init, bytes32 inputHash) =
+            abi.decode(ret, (address, uint64, address, uint256, uint256, uint256, bytes32, bytes32));
+        if (requester != address(0)) {
+            _writeRequest(requestId, requester, modelId, fee, RequestStatus.Posted, resultId, deadline, address(0), 0,
+                          init, inputHash);
+        }
         _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
-                     graphs[requests[leaf.requestId].modelId].nodeCount != 0, postedAt, leaf.requestId, leaf.steps,
+                     graphs[requests[requestId].modelId].nodeCount != 0, postedAt, requestId, leaf.steps,
                      leaf.finalStateHash, leaf.outputHash);
         return _openGame(resultId);
+    }
+
+    /// @notice OptimistBatches: take msg.value (fees, bonds), credit `credit` to `account` and count `burnt` burnt.
+    function fund(address account, uint256 credit, uint256 burnt) external payable {
+        if (msg.sender != address(batches)) revert NotBatches();
+        if (credit != 0) _credit(account, credit);
+        if (burnt != 0) _burn(burnt);
     }
 
     /// @notice postResult's checks of a claim (for OptimistBatches).
@@ -657,20 +683,37 @@ contract Optimist is ModelRegistry {
         (bytes32 init, uint256 unrolled) = _initial(modelId, input);
         requestId = ++requestCount;
         if (unrolled != 0) _unrolled[requestId] = unrolled;
+        _writeRequest(requestId, msg.sender, modelId, msg.value, RequestStatus.Open, 0, deadline, callback, callbackGas,
+                      init, keccak256(input));
+        emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
+    }
+
+    function _writeRequest(
+        uint256 requestId,
+        address requester,
+        uint256 modelId,
+        uint256 fee,
+        RequestStatus status,
+        uint256 resultId,
+        uint256 deadline,
+        address callback,
+        uint256 callbackGas,
+        bytes32 init,
+        bytes32 inputHash
+    ) private {
         requests[requestId] = Request({
-            requester: msg.sender,
+            requester: requester,
             modelId: uint64(modelId),
             callbackGas: uint24(callbackGas),
-            fee: uint96(msg.value),
-            status: RequestStatus.Open,
-            resultId: 0,
+            fee: uint96(fee),
+            status: status,
+            resultId: uint64(resultId),
             deadline: uint40(deadline),
             reopenAt: 0,
             callback: callback,
             initialStateHash: init,
-            inputHash: keccak256(input)
+            inputHash: inputHash
         });
-        emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
     }
 
     function _checker() internal view override returns (NodeChecker) {

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
 /// @dev Result id of leaf i of batch b: BATCH_FLAG | b << INDEX_BITS | i (single results count up from 1 and never
 ///      reach it; every id stays below 2**63).
 uint256 constant BATCH_FLAG = 1 << 62;
 uint256 constant INDEX_BITS = 16;
+/// @dev Request reference of entry i of request batch r: ENTRY_FLAG | r << INDEX_BITS | i (docs/game-rules.md §3b). A
+///      disputed entry becomes Optimist's request under this id (single requests count up from 1 and never reach it).
+uint256 constant ENTRY_FLAG = 1 << 61;
 
 /// @notice What OptimistBatches needs from its Optimist (only Optimist's constructor deploys it).
 interface IBatchHost {
@@ -25,6 +29,29 @@ interface IBatchHost {
     function settleLeaves(address operator, uint256[] calldata requestIds, uint256 base, bool disputes)
         external
         returns (uint256[] memory fees);
+    function fund(address account, uint256 credit, uint256 burnt) external payable;
+    function initialStateHash(uint256 modelId, bytes calldata input) external view returns (bytes32);
+    function burnBps() external view returns (uint16);
+    function modelCount() external view returns (uint256);
+    function reopenDelay() external view returns (uint32);
+    function models(uint256 modelId)
+        external
+        view
+        returns (
+            address inputPath,
+            uint32 entry,
+            uint32 inputBase,
+            uint32 inputLength,
+            address owner,
+            uint32 outputBase,
+            uint32 outputSize,
+            uint32 outputLength,
+            bytes32 imageRoot,
+            bytes32 modelHash,
+            uint32 inputSize,
+            uint64 maxSteps,
+            string memory metadataURI
+        );
 }
 
 /// @title OptimistBatches: many results in one transaction (docs/game-rules.md §3a).
@@ -59,16 +86,67 @@ contract OptimistBatches {
         uint16 count;
         uint16 disputed;        // leaves brought into Optimist by disputeLeaf (they settle as single results)
         uint64 modelId;
-        bool settled;           // finalizeBatch done
+        bool settled;           // finalizeBatch / finalizeEntries done
+        uint64 requestBatch;    // an entry batch (postEntries): the request batch it answers (0: postBatch)
         bytes32 root;
+    }
+
+    /// @notice Many requests of one program model in one transaction (requestBatch): only the Merkle root of the
+    ///         inputs' keccak256 hashes is stored; the bytes travel in blobs or calldata (docs/game-rules.md §3b).
+    struct RequestBatch {
+        address requester;
+        uint64 modelId;
+        uint16 count;
+        uint96 fee;             // wei per entry
+        uint40 deadline;        // after it, the requester may cancel the entries nobody took
+        uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
+        uint64 maxSteps;        // the model's
+        bytes32 inputsRoot;     // Merkle root of keccak256(input) of every entry (same tree as the batch roots)
+    }
+
+    /// @notice What postEntries takes per answered entry: the leaf's fields without the request reference.
+    struct EntryLeaf {
+        uint256 index;          // the entry of the request batch
+        bytes32 finalStateHash;
+        bytes32 outputHash;
+        uint64 steps;
+        uint8 outcome;
+        uint8 exitCode;
+    }
+
+    /// @notice What rejectEntry takes (no game): the entry's input and, unless it is malformed, the true final
+    ///         state of the leaf's finalStateHash with the whole output region proven in it.
+    struct Rejection {
+        bytes input;
+        bytes32[] inputProof;   // the input hash's inclusion proof in the request batch's inputsRoot
+        bytes finalState;
+        bytes outputRegion;     // outputSize bytes (Success states only; empty otherwise)
+        bytes32[] outputProof;
     }
 
     /// @notice Most results in one batch.
     uint256 public constant MAX_BATCH = 1024;
 
+    /// @notice Latest request batch deadline: block.timestamp + MAX_REQUEST_TIME (Optimist's bound).
+    uint256 public constant MAX_REQUEST_TIME = 30 days;
+    uint256 private constant BARRED = 1;
+    uint8 private constant SUCCESS = 0;
+    uint8 private constant FAILURE = 1;
+    uint8 private constant NO_HALT = 2;
+    uint256 private constant TREE_DEPTH = 27;
+
     IBatchHost public immutable optimist;
     uint256 public batchCount;
     mapping(uint256 batchId => Batch) public batches;
+    uint256 public requestBatchCount;
+    mapping(uint256 requestBatchId => RequestBatch) public requestBatches;
+    /// @dev Bit i of word w of request batch r (key r << 8 | w): entry 256w + i is taken (answered, cancelled, void).
+    mapping(uint256 key => uint256) private _taken;
+    /// @dev Bit i of word w of entry batch b (key b << 8 | w): leaf 256w + i was disputed or rejected.
+    mapping(uint256 key => uint256) private _disputedLeaves;
+    /// @dev Entries reopened by rejectEntry: the operators barred from them and the time they take results again.
+    mapping(uint256 entryRef => mapping(address operator => uint256)) private _entryBars;
+    mapping(uint256 entryRef => uint256) public entryReopenAt;
 
     /// @notice Same signature as Optimist's events: one per leaf, as a single result would emit them.
     event ResultPosted(
@@ -84,6 +162,26 @@ contract OptimistBatches {
         uint64 deadline
     );
     event BatchFinalized(uint256 indexed batchId, uint256 finalized, uint256 fees);
+    /// @notice `inputHashes` are keccak256 of the inputs; `blobHashes` the versioned hashes of the transaction's blobs
+    ///         (the inputs' bytes, `contracts/blobs.py` layout), empty when the inputs are in the calldata.
+    event RequestBatchPosted(
+        uint256 indexed requestBatchId, uint256 indexed modelId, address indexed requester, uint256 count, uint256 fee,
+        uint64 deadline, bytes32 inputsRoot, bytes32[] inputHashes, bytes32[] blobHashes
+    );
+    /// @notice The leaves are in the calldata (postEntries); the outputs in the calldata or in the blobs.
+    event EntriesPosted(
+        uint256 indexed batchId, uint256 indexed requestBatchId, address indexed operator, uint256 count, bytes32 root,
+        uint64 deadline, bytes32[] blobHashes
+    );
+    event EntriesFinalized(uint256 indexed batchId, uint256 finalized, uint256 fees);
+    event EntriesCancelled(uint256 indexed requestBatchId, uint256 count, uint256 refund);
+    /// @notice A leaf rejected without a game: `malformed` = its entry's input does not fit the model (the entry is
+    ///         void, its fee refunded); else the leaf contradicts its own final state (the entry reopens, the
+    ///         operator barred from it).
+    event EntryRejected(
+        uint256 indexed batchId, uint256 index, uint256 indexed entryRef, address indexed challenger, bool malformed,
+        uint64 reopenAt
+    );
 
     error BadBatchSize(uint256 size, uint256 expected);
     error WrongBond(uint256 expected, uint256 sent);
@@ -94,6 +192,35 @@ contract OptimistBatches {
     error BatchSettled(uint256 batchId);
     error ChallengeWindowOpen(uint256 deadline);
     error NotOptimist();
+    error UnknownModel(uint256 modelId);
+    error ProgramModelsOnly(uint256 modelId);
+    error BadDeadline(uint256 deadline, uint256 latest);
+    error FeeNotDivisible(uint256 value, uint256 count);
+    error WrongInputLength(uint256 expected, uint256 got);
+    error UnknownRequestBatch(uint256 requestBatchId);
+    error EntryOutOfRange(uint256 index, uint256 count);
+    error DuplicateEntry(uint256 index);
+    error EntryTaken(uint256 index);
+    error EntryReopening(uint256 reopenAt);
+    error OperatorBarred(uint256 requestId, address operator);
+    error BadOutcome(uint8 outcome);
+    error StepsOutOfRange(uint64 steps, uint64 maxSteps);
+    error OutputMismatch(uint256 index);
+    error EntryBatch(uint256 batchId);
+    error NotEntryBatch(uint256 batchId);
+    error LeafDisputed(uint256 resultId);
+    error InputMismatch(bytes32 computed, bytes32 inputsRoot);
+    error ChallengeWindowClosed(uint256 deadline);
+    error SelfChallenge();
+    error BadStateLength(uint256 got);
+    error WrongPreState(bytes32 expected, bytes32 got);
+    error WrongOutputLength(uint256 expected, uint256 got);
+    error OutputProofMismatch(bytes32 computed, bytes32 memRoot);
+    error LeafConsistent();
+    error NotRequester();
+    error DeadlineNotReached(uint256 deadline);
+    error NothingToCancel();
+    error NotFinalized(uint256 batchId);
 
     constructor() {
         optimist = IBatchHost(msg.sender);
@@ -122,26 +249,46 @@ contract OptimistBatches {
         // the request checks (open, not reopening, operator not barred, this model, no callback, no duplicate)
         optimist.takeRequests{value: msg.value}(msg.sender, modelId, requestIds, base);
         bytes32 root = rootOf(nodes);
-        batches[batchId] = Batch(msg.sender, uint64(block.timestamp), uint16(n), 0, uint64(modelId), false, root);
+        batches[batchId] = Batch(msg.sender, uint64(block.timestamp), uint16(n), 0, uint64(modelId), false, 0, root);
         emit BatchPosted(batchId, modelId, msg.sender, n, root, deadline);
     }
 
-    /// @notice Optimist.disputeLeaf: check `leafHash` is leaf `index` of the batch and count the dispute; returns
-    ///         the batch's operator and post time.
-    function verifyLeaf(uint256 batchId, uint256 index, bytes32 leafHash, bytes32[] calldata proof)
+    /// @notice Optimist.disputeLeaf (its arguments): check `leaf` is leaf `index` of the batch and count the dispute;
+    ///         returns the batch's operator and post time. For an entry batch (§3b) also check that keccak256(`input`)
+    ///         is the input hash of the leaf's entry (leaf.requestId) and return the entry's request (requester
+    ///         non-zero) with its initial state and input hash: Optimist creates the request.
+    function verifyLeaf(
+        uint256 batchId,
+        uint256 index,
+        Leaf calldata leaf,
+        bytes32[] calldata proof,
+        bytes calldata input,
+        bytes32[] calldata inputProof
+    )
         external
-        returns (address operator, uint64 postedAt)
+        returns (
+            address operator,
+            uint64 postedAt,
+            address requester,
+            uint64 modelId,
+            uint96 fee,
+            uint40 deadline,
+            bytes32 initialState,
+            bytes32 inputHash
+        )
     {
         if (msg.sender != address(optimist)) revert NotOptimist();
-        Batch storage b = _batch(batchId);
-        uint256 count = b.count;
-        if (index >= count) revert LeafIndexOutOfRange(index, count);
-        uint256 depth = depthOf(count);
-        if (proof.length != depth) revert WrongPathLength(depth, proof.length);
-        bytes32 root = RegionMerkle.climb(leafHash, index, proof);
-        if (root != b.root) revert LeafMismatch(root, b.root);
+        Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        uint256 rb = b.requestBatch;
+        if (rb != 0) {
+            inputHash = keccak256(input);
+            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, inputHash, inputProof);
+            // a malformed input reverts WrongInputLength here: its leaf is rejected by rejectEntry instead
+            initialState = optimist.initialStateHash(e.modelId, input);
+            (requester, modelId, fee, deadline) = (e.requester, e.modelId, e.fee, e.deadline);
+        }
         b.disputed += 1;
-        return (b.operator, b.postedAt);
+        return (b.operator, b.postedAt, requester, modelId, fee, deadline, initialState, inputHash);
     }
 
     /// @notice Anyone, after the challenge window: finalize every undisputed leaf of a batch. `leaves` are all its
@@ -149,6 +296,7 @@ contract OptimistBatches {
     ///         Optimist from their dispute on (finalize, or rejected by their game).
     function finalizeBatch(uint256 batchId, Leaf[] calldata leaves) external {
         Batch storage b = _batch(batchId);
+        if (b.requestBatch != 0) revert EntryBatch(batchId);   // finalizeEntries
         if (b.settled) revert BatchSettled(batchId);
         uint256 deadline = uint256(b.postedAt) + optimist.challengeWindow();
         if (block.timestamp <= deadline) revert ChallengeWindowOpen(deadline);
@@ -176,6 +324,333 @@ contract OptimistBatches {
             emit ResultFinalized(base | i, requestIds[i], operator, fee, leaves[i].outcome, leaves[i].exitCode);
         }
         emit BatchFinalized(batchId, finalized, total);
+    }
+
+    // ------------------------------------------------------------ request batches (docs/game-rules.md §3b)
+
+    /// @notice Ask for program model `modelId` run on many inputs at once, given by their keccak256 hashes; the bytes
+    ///         travel in this transaction's blobs (their versioned hashes are in RequestBatchPosted) or elsewhere.
+    ///         msg.value is the fees: `fee` = msg.value / count per entry, exactly. Nothing is computed per input:
+    ///         an entry's initial state is computed when a game needs it (Optimist.disputeLeaf).
+    function requestBatch(uint256 modelId, bytes32[] calldata inputHashes, uint256 deadline)
+        external
+        payable
+        returns (uint256)
+    {
+        (, uint64 maxSteps) = _programModel(modelId);
+        return _newRequestBatch(modelId, maxSteps, inputHashes, deadline, _blobHashes());
+    }
+
+    /// @notice `requestBatch` with the inputs in the calldata: each is checked against the model's input length and
+    ///         hashed here (the bytes stay in the calldata; RequestBatchPosted carries their hashes).
+    function requestBatchData(uint256 modelId, bytes[] calldata inputs, uint256 deadline)
+        external
+        payable
+        returns (uint256)
+    {
+        (uint32 inputLength, uint64 maxSteps) = _programModel(modelId);
+        uint256 n = inputs.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i; i < n; ++i) {
+            if (inputs[i].length != inputLength) revert WrongInputLength(inputLength, inputs[i].length);
+            hashes[i] = keccak256(inputs[i]);
+        }
+        return _newRequestBatch(modelId, maxSteps, hashes, deadline, new bytes32[](0));
+    }
+
+    /// @notice Operator: answer entries of a request batch (msg.value: `resultBond` per leaf). Each entry is answered
+    ///         once (`EntryTaken`); nothing is checked per claim but its outcome and step range: a leaf that
+    ///         contradicts its own final state is rejected without a game (rejectEntry), any other lie by a game
+    ///         (Optimist.disputeLeaf). `outputs`: the outputs in the calldata (each must hash to its leaf's
+    ///         outputHash), or empty when they travel in the transaction's blobs.
+    function postEntries(uint256 requestBatchId, EntryLeaf[] calldata leaves, bytes[] calldata outputs)
+        external
+        payable
+        returns (uint256 batchId)
+    {
+        RequestBatch storage r = requestBatches[requestBatchId];
+        uint256 count = r.count;
+        if (count == 0) revert UnknownRequestBatch(requestBatchId);
+        uint256 n = leaves.length;
+        if (n == 0 || n > count) revert BadBatchSize(n, count);
+        if (outputs.length != 0 && outputs.length != n) revert BadBatchSize(outputs.length, n);
+        uint256 bond = uint256(optimist.resultBond()) * n;
+        if (msg.value != bond) revert WrongBond(bond, msg.value);
+        batchId = ++batchCount;
+        uint256 refBase = ENTRY_FLAG | requestBatchId << INDEX_BITS;
+        bool reopened = r.reopened != 0;
+        uint64 maxSteps = r.maxSteps;
+        uint256[] memory claimed = new uint256[]((count + 255) >> 8);
+        bytes32[] memory nodes = new bytes32[](n);
+        for (uint256 i; i < n; ++i) {
+            EntryLeaf calldata e = leaves[i];
+            uint256 idx = e.index;
+            if (idx >= count) revert EntryOutOfRange(idx, count);
+            uint256 bit = 1 << (idx & 255);
+            if (claimed[idx >> 8] & bit != 0) revert DuplicateEntry(idx);
+            claimed[idx >> 8] |= bit;
+            if (e.outcome > NO_HALT) revert BadOutcome(e.outcome);
+            if (e.steps == 0 || e.steps > maxSteps) revert StepsOutOfRange(e.steps, maxSteps);
+            if (reopened) _checkReopened(refBase | idx);
+            if (outputs.length != 0 && keccak256(outputs[i]) != e.outputHash) revert OutputMismatch(idx);
+            nodes[i] = keccak256(
+                abi.encode(Leaf(refBase | idx, e.finalStateHash, e.outputHash, e.steps, e.outcome, e.exitCode))
+            );
+        }
+        for (uint256 w; w < claimed.length; ++w) {
+            uint256 bits = claimed[w];
+            if (bits == 0) continue;
+            uint256 key = requestBatchId << 8 | w;
+            uint256 taken = _taken[key];
+            if (taken & bits != 0) revert EntryTaken(w << 8 | _lowestBit(taken & bits));
+            _taken[key] = taken | bits;
+        }
+        optimist.fund{value: msg.value}(address(0), 0, 0);
+        bytes32 root = rootOf(nodes);
+        batches[batchId] = Batch(
+            msg.sender, uint64(block.timestamp), uint16(n), 0, r.modelId, false, uint64(requestBatchId), root
+        );
+        emit EntriesPosted(
+            batchId, requestBatchId, msg.sender, n, root, uint64(block.timestamp) + optimist.challengeWindow(),
+            _blobHashes()
+        );
+    }
+
+    /// @notice Anyone, after the challenge window: finalize an entry batch in O(1): the operator is credited fee +
+    ///         resultBond for every leaf not disputed (disputed leaves settle in Optimist or were rejected).
+    function finalizeEntries(uint256 batchId) external {
+        Batch storage b = _batch(batchId);
+        uint256 rb = b.requestBatch;
+        if (rb == 0) revert NotEntryBatch(batchId);
+        if (b.settled) revert BatchSettled(batchId);
+        uint256 deadline = uint256(b.postedAt) + optimist.challengeWindow();
+        if (block.timestamp <= deadline) revert ChallengeWindowOpen(deadline);
+        b.settled = true;
+        uint256 n = b.count - b.disputed;
+        uint256 fees = n * requestBatches[rb].fee;
+        optimist.fund(b.operator, fees + n * optimist.resultBond(), 0);
+        emit EntriesFinalized(batchId, n, fees);
+    }
+
+    /// @notice Anyone but the batch's operator, within the window: reject leaf `index` of an entry batch without a
+    ///         game when (a) its entry's input (checked against the committed hash) does not fit the model: the entry
+    ///         is void and its fee goes back to the requester; or (b) the leaf contradicts the final state it names
+    ///         (`x.finalState`, the preimage of its finalStateHash: steps, outcome, exit code or output differ from
+    ///         what postResult would derive): the entry reopens, the operator barred from it. Either way the
+    ///         leaf's resultBond pays the caller (its burn share burnt). A consistent leaf reverts `LeafConsistent`:
+    ///         dispute it with a game (Optimist.disputeLeaf).
+    function rejectEntry(
+        uint256 batchId,
+        uint256 index,
+        Leaf calldata leaf,
+        bytes32[] calldata proof,
+        Rejection calldata x
+    ) external {
+        Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        uint256 rb = b.requestBatch;
+        if (rb == 0) revert NotEntryBatch(batchId);
+        uint256 deadline = uint256(b.postedAt) + optimist.challengeWindow();
+        if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
+        address operator = b.operator;
+        if (msg.sender == operator) revert SelfChallenge();
+        RequestBatch memory r = _entry(batchId, index, rb, leaf.requestId, keccak256(x.input), x.inputProof);
+        b.disputed += 1;
+        (,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
+            optimist.models(r.modelId);
+        bool malformed = x.input.length != inputLength;
+        uint64 reopenAt;
+        if (!malformed) {
+            if (!_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)) revert LeafConsistent();
+            reopenAt = uint64(block.timestamp) + optimist.reopenDelay();
+            uint256 ref = leaf.requestId;
+            uint256 e = ref & ((1 << INDEX_BITS) - 1);
+            _taken[rb << 8 | e >> 8] &= ~(1 << (e & 255));
+            _entryBars[ref][operator] = BARRED;
+            entryReopenAt[ref] = reopenAt;
+            requestBatches[rb].reopened = 1;
+        }
+        uint256 bond = optimist.resultBond();
+        uint256 burnt = bond * optimist.burnBps() / 10_000;
+        optimist.fund(msg.sender, bond - burnt, burnt);
+        if (malformed) optimist.fund(r.requester, r.fee, 0);
+        emit EntryRejected(batchId, index, leaf.requestId, msg.sender, malformed, reopenAt);
+    }
+
+    /// @notice Requester, after the deadline: cancel every entry nobody took (fees credited back in Optimist).
+    function cancelEntries(uint256 requestBatchId) external {
+        RequestBatch storage r = requestBatches[requestBatchId];
+        uint256 count = r.count;
+        if (count == 0) revert UnknownRequestBatch(requestBatchId);
+        if (msg.sender != r.requester) revert NotRequester();
+        if (block.timestamp <= r.deadline) revert DeadlineNotReached(r.deadline);
+        uint256 n;
+        for (uint256 w; w << 8 < count; ++w) {
+            uint256 left = count - (w << 8);
+            uint256 mask = left >= 256 ? type(uint256).max : (1 << left) - 1;
+            uint256 key = requestBatchId << 8 | w;
+            uint256 taken = _taken[key];
+            uint256 open = mask & ~taken;
+            if (open == 0) continue;
+            _taken[key] = taken | open;
+            for (; open != 0; open &= open - 1) ++n;
+        }
+        if (n == 0) revert NothingToCancel();
+        uint256 refund = n * r.fee;
+        optimist.fund(msg.sender, refund, 0);
+        emit EntriesCancelled(requestBatchId, n, refund);
+    }
+
+    /// @notice A finalized entry's outcome, proven by its leaf and inclusion proof in the (settled) entry batch.
+    ///         A disputed leaf reverts LeafDisputed: its request is Optimist's (outcomeOf(entryRef)) or reopened.
+    function entryOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
+        external
+        view
+        returns (uint256 entryRef, uint8 outcome, uint8 exitCode, uint64 steps, bytes32 outputHash)
+    {
+        Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        if (b.requestBatch == 0) revert NotEntryBatch(batchId);
+        if (!b.settled) revert NotFinalized(batchId);
+        if (_disputedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0) {
+            revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
+        }
+        return (leaf.requestId, leaf.outcome, leaf.exitCode, leaf.steps, leaf.outputHash);
+    }
+
+    /// @notice True once entry `index` of the request batch was answered, cancelled or made void.
+    function entryTaken(uint256 requestBatchId, uint256 index) external view returns (bool) {
+        return _taken[requestBatchId << 8 | index >> 8] >> (index & 255) & 1 != 0;
+    }
+
+    /// @notice True once a leaf of `operator` on the entry was rejected by rejectEntry.
+    function entryBarred(uint256 entryRef, address operator) external view returns (bool) {
+        return _entryBars[entryRef][operator] == BARRED;
+    }
+
+    function _newRequestBatch(
+        uint256 modelId,
+        uint64 maxSteps,
+        bytes32[] memory hashes,
+        uint256 deadline,
+        bytes32[] memory blobHashes
+    ) private returns (uint256 id) {
+        uint256 n = hashes.length;
+        if (n == 0 || n > MAX_BATCH) revert BadBatchSize(n, MAX_BATCH);
+        uint256 latest = block.timestamp + MAX_REQUEST_TIME;
+        if (deadline <= block.timestamp || deadline > latest) revert BadDeadline(deadline, latest);
+        uint256 fee = msg.value / n;   // < 2**96: all the ether there is
+        if (fee * n != msg.value) revert FeeNotDivisible(msg.value, n);
+        if (msg.value != 0) optimist.fund{value: msg.value}(address(0), 0, 0);
+        bytes32[] memory nodes = new bytes32[](n);
+        for (uint256 i; i < n; ++i) nodes[i] = hashes[i];
+        bytes32 root = rootOf(nodes);
+        id = ++requestBatchCount;
+        requestBatches[id] =
+            RequestBatch(msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, root);
+        emit RequestBatchPosted(id, modelId, msg.sender, n, fee, uint64(deadline), root, hashes, blobHashes);
+    }
+
+    /// @dev A program model's input length and maxSteps (graph models are refused: their claims are not leaves here).
+    function _programModel(uint256 modelId) private view returns (uint32 inputLength, uint64 maxSteps) {
+        address inputPath;
+        (inputPath,,, inputLength,,,,,,,, maxSteps,) = optimist.models(modelId);
+        if (inputPath == address(0)) {
+            if (modelId != 0 && modelId <= optimist.modelCount()) revert ProgramModelsOnly(modelId);
+            revert UnknownModel(modelId);
+        }
+    }
+
+    /// @dev A reopened entry: the operator must not be barred from it and its reopen time must have come.
+    function _checkReopened(uint256 ref) private view {
+        if (_entryBars[ref][msg.sender] == BARRED) revert OperatorBarred(ref, msg.sender);
+        uint256 at = entryReopenAt[ref];
+        if (block.timestamp < at) revert EntryReopening(at);
+    }
+
+    /// @dev The batch, after checking `leafHash` is its leaf `index` (inclusion proof `proof`).
+    function _leaf(uint256 batchId, uint256 index, bytes32 leafHash, bytes32[] calldata proof)
+        private
+        view
+        returns (Batch storage b)
+    {
+        b = _batch(batchId);
+        uint256 count = b.count;
+        if (index >= count) revert LeafIndexOutOfRange(index, count);
+        uint256 depth = depthOf(count);
+        if (proof.length != depth) revert WrongPathLength(depth, proof.length);
+        bytes32 root = RegionMerkle.climb(leafHash, index, proof);
+        if (root != b.root) revert LeafMismatch(root, b.root);
+    }
+
+    /// @dev Leaf `index` of entry batch `batchId` answers `ref` of request batch `rb`: mark it disputed (once) and
+    ///      check `inputHash` against the request batch's inputs root.
+    function _entry(
+        uint256 batchId,
+        uint256 index,
+        uint256 rb,
+        uint256 ref,
+        bytes32 inputHash,
+        bytes32[] calldata inputProof
+    ) private returns (RequestBatch memory r) {
+        uint256 key = batchId << 8 | index >> 8;
+        uint256 bit = 1 << (index & 255);
+        uint256 disputed = _disputedLeaves[key];
+        if (disputed & bit != 0) revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
+        _disputedLeaves[key] = disputed | bit;
+        r = requestBatches[rb];
+        uint256 depth = depthOf(r.count);
+        if (inputProof.length != depth) revert WrongPathLength(depth, inputProof.length);
+        bytes32 root = RegionMerkle.climb(inputHash, ref & ((1 << INDEX_BITS) - 1), inputProof);
+        if (root != r.inputsRoot) revert InputMismatch(root, r.inputsRoot);
+    }
+
+    /// @dev True if `leaf` differs from the claim postResult derives from its final state `x.finalState` (whose hash
+    ///      must be the leaf's) and that state's output region; reverts when the caller's data are wrong.
+    function _contradicts(
+        Leaf calldata leaf,
+        Rejection calldata x,
+        uint64 maxSteps,
+        uint32 outputBase,
+        uint32 outputSize,
+        uint32 outputLength
+    ) private pure returns (bool) {
+        bytes calldata state = x.finalState;
+        if (state.length != PackedState.STATE_SIZE) revert BadStateLength(state.length);
+        bytes32 got = keccak256(state);
+        if (got != leaf.finalStateHash) revert WrongPreState(leaf.finalStateHash, got);
+        (bytes32 memRoot, uint8 exitCode, bool exited, uint64 step) = PackedState.summary(state);
+        uint8 outcome;
+        if (!exited) {
+            if (step != maxSteps) return true;
+            (outcome, exitCode) = (NO_HALT, 0);
+        } else {
+            if (step == 0 || step > maxSteps) return true;
+            outcome = exitCode == 0 ? SUCCESS : FAILURE;
+        }
+        if (step != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
+        if (outcome != SUCCESS) return leaf.outputHash != keccak256("");
+        bytes calldata region = x.outputRegion;
+        if (region.length != outputSize) revert WrongOutputLength(outputSize, region.length);
+        uint256 level = RegionMerkle.levelOf(outputSize);
+        if (x.outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, x.outputProof.length);
+        bytes32 root =
+            RegionMerkle.climb(RegionMerkle.regionRoot(region, level), uint256(outputBase) >> (5 + level), x.outputProof);
+        if (root != memRoot) revert OutputProofMismatch(root, memRoot);
+        for (uint256 i = outputLength; i < region.length; ++i) {
+            if (region[i] != 0) return true;   // no postResult claim has this final state
+        }
+        return keccak256(region[:outputLength]) != leaf.outputHash;
+    }
+
+    /// @dev The versioned hashes of this transaction's blobs.
+    function _blobHashes() private view returns (bytes32[] memory hashes) {
+        uint256 n;
+        while (blobhash(n) != 0) ++n;
+        hashes = new bytes32[](n);
+        for (uint256 i; i < n; ++i) hashes[i] = blobhash(i);
+    }
+
+    function _lowestBit(uint256 x) private pure returns (uint256 i) {
+        while (x >> i & 1 == 0) ++i;
     }
 
     /// @notice Levels of a batch's tree (the length of every inclusion proof): ceil(log2(count)).

@@ -1,11 +1,17 @@
-"""Gas per inference with batched results (docs/game-rules.md §3a), measured on eth-tester with real MIPS.sol.
+"""Gas per inference with batched results (docs/game-rules.md §3a) and batched requests (§3b), real MIPS.sol.
 
-One inference = its request (the input in calldata and in RequestCreated), its result and its finalization.
-`single`: request + postResult + finalize. `batch_N`: N requests + one postBatch of N claims + one
-finalizeBatch, divided by N. Every claim is a true result of the model (VM runs of a few distinct inputs,
-cycled over the requests: the gas depends on the claims' sizes and bytes, not on which input they answer).
+One inference = its request, its result and its finalization. Batched results (eth-tester): `single` is
+request + postResult + finalize; `batch_N` is N requests + one postBatch of N claims + one finalizeBatch, divided
+by N. Batched requests (anvil, `--entries`): `calldata_N` is one requestBatchData of N inputs + one postEntries of N
+leaves with the outputs in the calldata + one finalizeEntries, divided by N; `blobs_N` the same with requestBatch
+and postEntries carrying the inputs / outputs in EIP-4844 blobs (`blob_gas` beside it: blob gas per inference,
+131,072 per blob). Then the disputes of one leaf of an entry batch of the largest size: a game
+(Optimist.disputeLeaf, which creates the entry's request: its initial state is computed then) beside today's
+openGame on a single result, and rejectEntry (a leaf contradicting its final state). Every claim is a true result
+of the model (VM runs of a few distinct inputs, cycled over the requests: the gas depends on the claims' sizes and
+bytes, not on which input they answer).
 
-    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--json]
+    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--entries] [--json]
     (the bench measures the MNIST MLP: optimist convert examples/models/mlp_digits.onnx -o mlp.mdnn)
 """
 
@@ -75,10 +81,105 @@ def measure_batch_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
     return out
 
 
+def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: int = 7,
+                      hardfork: str | None = None) -> dict[str, int]:
+    """{"calldata_N_request", ..., "calldata_N", "blobs_N_request", ..., "blobs_N", "blobs_N_blob_gas",
+    "open_game", "dispute_leaf", "reject_entry"}: gas per inference (rounded down) with request batches, on a
+    fresh anvil (`hardfork`, default: anvil's latest; from Prague on, EIP-7623 prices calldata-heavy transactions
+    at up to 40 gas per non-zero byte), for the model in `mdnn`."""
+    from eth_account import Account
+
+    from challenger.models import MinidnnModel, Trace
+    from contracts.batches import EntryLeaf, input_proof, leaf_proof
+    from contracts.chain import ANVIL_MNEMONIC, Anvil
+    from contracts.system import advance_time, deploy_system
+    from mipsvm.memory import keccak256
+
+    Account.enable_unaudited_hdwallet_features()
+    keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key for i in range(3)]
+    model = MinidnnModel(mdnn)
+    rng = np.random.default_rng(seed)
+    inputs = [rng.random(model.image.input_length // 4, dtype=np.float32).tobytes() for _ in range(DISTINCT_INPUTS)]
+    traces = [Trace(model, inp) for inp in inputs]
+
+    def leaf(i: int, t: Trace, **fields: object) -> EntryLeaf:
+        x = EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+        return EntryLeaf(**{**x.__dict__, **fields})
+
+    out: dict[str, int] = {}
+    with Anvil(extra_args=("--hardfork", hardfork) if hardfork else ()) as node:
+        w3 = node.web3()
+        system = deploy_system(w3, challenge_window=60, clock=60)
+        requester, operator, challenger = w3.eth.accounts[:3]
+        model_id = system.register_model(model.image)
+
+        def gas() -> tuple[int, int]:
+            r = system.last_receipt
+            assert r is not None
+            return int(r["gasUsed"]), int(r.get("blobGasUsed", 0) or 0)
+
+        def run(n: int, blobs: bool, lie_at: int | None = None) -> tuple[int, int, list[EntryLeaf], list[bytes]]:
+            xs = [inputs[i % DISTINCT_INPUTS] for i in range(n)]
+            ts = [traces[i % DISTINCT_INPUTS] for i in range(n)]
+            outputs = [t.output if i != lie_at else t.output[::-1] for i, t in enumerate(ts)]   # a lie: another output
+            leaves = [leaf(i, t, output_hash=keccak256(o)) for i, (t, o) in enumerate(zip(ts, outputs, strict=True))]
+            if blobs:
+                rb = system.request_batch_blobs(model_id, xs, FEE * n, keys[0])
+            else:
+                rb = system.request_batch_data(model_id, xs, FEE * n, sender=requester)
+            req = gas()
+            if blobs:
+                batch_id = system.post_entries(rb, leaves, private_key=keys[1], blob_outputs=outputs)
+            else:
+                batch_id = system.post_entries(rb, leaves, outputs, sender=operator)
+            res = gas()
+            name = f"{'blobs' if blobs else 'calldata'}_{n}"
+            out.update({f"{name}_request": req[0] // n, f"{name}_result": res[0] // n})
+            if blobs:
+                out[f"{name}_blob_gas"] = (req[1] + res[1]) // n
+            return rb, batch_id, leaves, xs
+
+        run(2, False)   # warm-up: counters and the operator's credit slot exist from now on
+        advance_time(w3, 61)
+        system.finalize_entries(system.batches.functions.batchCount().call())
+        for blobs in (False, True):
+            for n in sizes:
+                _, batch_id, _, _ = run(n, blobs)
+                advance_time(w3, 61)
+                system.finalize_entries(batch_id)
+                name = f"{'blobs' if blobs else 'calldata'}_{n}"
+                out[f"{name}_finalize"] = gas()[0] // n
+                out[name] = sum(out[f"{name}_{p}"] for p in ("request", "result", "finalize"))
+        # disputes: a game on an honest leaf (today's openGame beside it) and a rejection without a game
+        n = max(sizes)
+        rb, batch_id, entries, xs = run(n, False, lie_at=1 if n > 1 else None)
+        rb_leaves = [x.leaf(rb) for x in entries]
+        hashes = [x.hash() for x in rb_leaves]
+        system.dispute_leaf(batch_id, 0, rb_leaves[0], leaf_proof(hashes, 0), sender=challenger,
+                            input_bytes=xs[0], input_proof=input_proof(xs, 0))
+        out["dispute_leaf"] = gas()[0]
+        if n > 1:
+            t = traces[1 % DISTINCT_INPUTS]
+            img = model.image
+            region = t.final.memory.read(img.output_base, img.output_size)
+            system.reject_entry(batch_id, 1, rb_leaves[1], leaf_proof(hashes, 1), xs[1], input_proof(xs, 1),
+                                t.final_packed, region, t.output_proof(), sender=challenger)
+            out["reject_entry"] = gas()[0]
+        rid = system.request(model_id, inputs[0], FEE, sender=requester)
+        t = traces[0]
+        result_id = system.post_result(rid, t.output, t.final_packed, t.output_proof(), sender=operator)
+        system.open_game(result_id, sender=challenger)
+        out["open_game"] = gas()[0]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a .mdnn model whose input is float32")
     parser.add_argument("--sizes", default="1,10,100", help="batch sizes, comma-separated")
+    parser.add_argument("--entries", action="store_true",
+                        help="batched requests on anvil instead (calldata and blobs, disputes)")
+    parser.add_argument("--hardfork", help="anvil's hardfork for --entries (default: anvil's latest)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -89,9 +190,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes: every batch size must be 1..1024")
     if args.model.suffix != ".mdnn" or not args.model.is_file():
         parser.error(f"{args.model}: expected an existing .mdnn file")
-    figures = measure_batch_gas(args.model, sizes)
+    if args.entries:
+        figures = measure_entry_gas(args.model, sizes, hardfork=args.hardfork)
+    else:
+        figures = measure_batch_gas(args.model, sizes)
     if args.json:
         print(json.dumps(figures, indent=1))
+        return 0
+    if args.entries:
+        print(f"{'':12} {'request':>9} {'result':>9} {'finalize':>9} {'total':>9} {'blob gas':>9}")
+        for name in [f"{v}_{n}" for v in ("calldata", "blobs") for n in sizes]:
+            parts = [figures[f"{name}_{p}"] for p in ("request", "result", "finalize")]
+            blob = figures.get(f"{name}_blob_gas")
+            print(f"{name:12} {parts[0]:>9,} {parts[1]:>9,} {parts[2]:>9,} {figures[name]:>9,} "
+                  f"{'' if blob is None else format(blob, ','):>9}")
+        print(f"dispute of one leaf (batch of {max(sizes)}): disputeLeaf {figures['dispute_leaf']:,} gas "
+              f"(today's openGame: {figures['open_game']:,})"
+              + (f", rejectEntry {figures['reject_entry']:,}" if "reject_entry" in figures else ""))
         return 0
     print(f"{'':10} {'request':>9} {'result':>9} {'finalize':>9} {'total':>9}")
     for name in ["single", *(f"batch_{n}" for n in sizes)]:

@@ -69,6 +69,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           only=MNIST_MODEL),
     Stage("throughput", ("challenger.pool", "minidnn.image", "minidnn.native", "minidnn.phase1", "mipsvm.fast"),
           after=("model",), only=MNIST_MODEL),
+    Stage("entry_gas", ("contracts.batches", "contracts.blobs", "challenger.models", "minidnn.image", "mipsvm.fast"),
+          after=("model",), only=MNIST_MODEL,
+          quick_skip="--quick: request batches of 1, 10 and 100 on anvil, calldata and blobs"),
 )}
 
 _GAS = 30_000_000
@@ -168,6 +171,9 @@ MODEL_FIELDS: tuple[Field, ...] = (
           0, 1.05),
     Field("operator_two_phase_inferences_per_s", "  served two-phase: native phase-1 trace, GraphTrace rebuilt "
           "(median)", "inferences/s", "throughput", "dict", 0, 1e7),
+    Field("entry_gas", "gas per inference with request batches of 1, 10, 100 (calldata_N, blobs_N; blob gas "
+          "beside) and one entry leaf's disputes beside openGame (optimist.bench.batches --entries, anvil)", "gas",
+          "entry_gas", "dict", 0, _GAS),
 )
 
 SYSTEM_FIELDS: tuple[Field, ...] = (

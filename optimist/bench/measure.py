@@ -375,6 +375,12 @@ def stage_throughput(s: Subject) -> dict[str, Any]:
     from optimist.bench.throughput import measure_throughput
 
     return measure_throughput(s.path, requests=16 if s.reps == 1 else 24)
+def stage_entry_gas(s: Subject) -> dict[str, Any]:
+    """Gas per inference with request batches of 1, 10 and 100, calldata and blobs, on anvil
+    (optimist.bench.batches --entries)."""
+    from optimist.bench.batches import measure_entry_gas
+
+    return {"entry_gas": measure_entry_gas(s.path)}
 
 
 STAGE_FUNCTIONS = {
@@ -386,4 +392,5 @@ STAGE_FUNCTIONS = {
     "opml": stage_opml, "opml_dispute": stage_opml_dispute, "process": stage_process,
     "contracts": stage_contracts, "system_gas": stage_system_gas, "batch_gas": stage_batch_gas,
     "throughput": stage_throughput,
+    "entry_gas": stage_entry_gas,
 }

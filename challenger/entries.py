@@ -1,0 +1,288 @@
+"""Request batches in the daemons (OptimistBatches.requestBatch / postEntries, docs/game-rules.md §3b).
+
+Ingest: a RequestBatchPosted becomes one store request per entry (id `entry_ref(rb, i)`, status `entry`), its
+input read from the transaction's blobs (anvil_getBlobsByTransactionHash, checked against the event's versioned
+hashes) or calldata (requestBatchData) and checked against the committed hash (`unavailable` otherwise: nobody can
+check a run of it). An EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the
+transaction's calldata.
+
+Operator: `answer_entries` posts, per request batch, one postEntries (outputs in the calldata) for the entries
+whose runs are ready; an entry whose input does not fit the model is never answered; `finalize_entry_batches`
+sends finalizeEntries after the window. Challenger: `entry_verdict` judges a leaf (malformed input, a leaf that
+contradicts its own true final state, a wrong final state, or agree) and `dispute_entry` answers it with
+rejectEntry (the first two) or disputeLeaf with the entry's input (a game; the request is created on-chain then).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.batches import (
+    MAX_BATCH,
+    EntryLeaf,
+    Leaf,
+    entry_position,
+    entry_ref,
+    is_leaf,
+    leaf_position,
+    leaf_proof,
+    leaf_result_id,
+)
+from contracts.system import Event, Outcome, ResultStatus
+from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
+
+ENTRY_EVENTS = frozenset({"RequestBatchPosted", "EntriesPosted", "EntryRejected", "EntriesFinalized"})
+ENTRY_RACES = ("EntryTaken", "EntryReopening", "LeafDisputed", "BatchSettled", "ChallengeWindowClosed")
+REJECTABLE = ("malformed", "contradicts")   # verdicts answered by rejectEntry (no game)
+
+
+def _cache(daemon: Any, name: str) -> dict[int, Any]:
+    return daemon.__dict__.setdefault(name, {})
+
+
+def _tx_args(daemon: Any, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
+    """(function name, arguments) of an OptimistBatches transaction."""
+    system = daemon.system
+    tx = daemon.client.rpc(lambda: system.w3.eth.get_transaction(tx_hash), "get_transaction")
+    fn, args = system.batches.decode_function_input(tx["input"])
+    return fn.fn_name, args
+
+
+def _entry_leaf(x: Any) -> EntryLeaf:
+    """An EntryLeaf of decoded calldata (a dict or a tuple)."""
+    if isinstance(x, dict):
+        x = (x["index"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+    return EntryLeaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+
+
+def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) -> Event:
+    system = daemon.system
+    events = daemon.client.rpc(lambda: system.events_since(block, block), "get_logs")
+    for ev in events:
+        if ev.name == name and ev[key] == value:
+            return ev
+    raise ValueError(f"no {name} with {key} {value} in block {block}")
+
+
+def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
+    """A request batch's inputs from its transaction (blobs or calldata); None when they cannot be read or do not
+    match the committed hashes."""
+    from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+
+    hashes = [bytes(h) for h in ev["inputHashes"]]
+    try:
+        if ev["blobHashes"]:
+            blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
+            if [versioned_hash(b) for b in blobs] != [bytes(h) for h in ev["blobHashes"]]:
+                return None
+            inputs = unpack_blobs(blobs)
+        else:
+            fn, args = _tx_args(daemon, ev.tx_hash)
+            inputs = [bytes(x) for x in args["inputs"]] if fn == "requestBatchData" else []
+    except (BlobError, ValueError) as exc:
+        daemon.emit("entry_inputs_unreadable", request_batch=ev["requestBatchId"], error=str(exc)[:200])
+        return None
+    if len(inputs) < len(hashes):
+        return None
+    return inputs[:len(hashes)]
+
+
+def request_hashes(daemon: Any, rb: int, block: int) -> list[bytes]:
+    """The input hashes of request batch `rb` (posted in `block`), cached."""
+    cache = _cache(daemon, "_entry_hashes")
+    if rb not in cache:
+        ev = _event_in_block(daemon, "RequestBatchPosted", "requestBatchId", rb, block)
+        cache[rb] = [bytes(h) for h in ev["inputHashes"]]
+    return cache[rb]
+
+
+def entry_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
+    """Every leaf of entry batch `batch_id` (posted in `block`), from its calldata, cached."""
+    cache = _cache(daemon, "_entry_leaves")
+    if batch_id not in cache:
+        ev = _event_in_block(daemon, "EntriesPosted", "batchId", batch_id, block)
+        _, args = _tx_args(daemon, ev.tx_hash)
+        rb = ev["requestBatchId"]
+        cache[batch_id] = [_entry_leaf(x).leaf(rb) for x in args["leaves"]]
+    return cache[batch_id]
+
+
+def is_entry_leaf(daemon: Any, result_id: int) -> bool:
+    """True for a leaf of an entry batch (postEntries); a §3a batch may answer a reopened entry too."""
+    if not is_leaf(result_id):
+        return False
+    batch_id = leaf_position(result_id)[0]
+    cache = _cache(daemon, "_entry_batches")
+    if batch_id not in cache:
+        cache[batch_id] = batch_id in _cache(daemon, "_entry_leaves") or \
+            daemon.client.rpc(lambda: daemon.system.batch(batch_id).request_batch != 0, "batches")
+    return bool(cache[batch_id])
+
+
+def on_entry_event(daemon: Any, ev: Event) -> None:
+    """Take in an OptimistBatches request-batch event (ENTRY_EVENTS) into the store."""
+    s, a = daemon.store, ev.args
+    if ev.name == "RequestBatchPosted":
+        rb = a["requestBatchId"]
+        hashes = [bytes(h) for h in a["inputHashes"]]
+        _cache(daemon, "_entry_hashes")[rb] = hashes
+        inputs = request_inputs(daemon, ev)
+        for i, h in enumerate(hashes):
+            data = inputs[i] if inputs is not None else b""
+            ref = entry_ref(rb, i)
+            s.add_request(ref, a["modelId"], a["requester"], a["fee"], data, b"", ev.block)
+            s.set_request_status(ref, "entry" if inputs is not None and keccak256(data) == h else "unavailable")
+    elif ev.name == "EntriesPosted":
+        batch_id = a["batchId"]
+        _, args = _tx_args(daemon, ev.tx_hash)
+        rb = a["requestBatchId"]
+        leaves = [_entry_leaf(x) for x in args["leaves"]]
+        _cache(daemon, "_entry_leaves")[batch_id] = [x.leaf(rb) for x in leaves]
+        outputs = [bytes(o) for o in args["outputs"]] or [b""] * len(leaves)
+        for i, (leaf, out) in enumerate(zip(leaves, outputs, strict=True)):
+            ref = entry_ref(rb, leaf.index)
+            s.add_result(leaf_result_id(batch_id, i), ref, a["operator"], leaf.final_state_hash, leaf.steps,
+                         a["deadline"], out, ev.block)
+            s.set_request_status(ref, "posted")
+    elif ev.name == "EntryRejected":
+        rid = leaf_result_id(a["batchId"], a["index"])
+        s.set_result_status(rid, "rejected")
+        row = s.result(rid)
+        mine = row is not None and row["operator"] == daemon.me
+        s.set_request_status(a["entryRef"], "void" if a["malformed"] else ("barred" if mine else "entry"),
+                             note=None if a["malformed"] else "reopened")
+    elif ev.name == "EntriesFinalized":
+        for row in s.results("pending"):
+            rid = row["result_id"]
+            if is_leaf(rid) and leaf_position(rid)[0] == a["batchId"] and \
+                    daemon.client.result(rid).status == ResultStatus.NONE:   # not disputed
+                s.set_result_status(rid, "finalized")
+                s.set_request_status(row["request_id"], "finalized")
+
+
+# ---- operator -------------------------------------------------------------------------------------
+def answer_entries(op: Any) -> int:
+    """One postEntries per request batch with the entries whose runs are ready (at most MAX_BATCH each)."""
+    ready: dict[int, list[tuple[int, Any]]] = {}
+    from challenger.models import ModelError
+
+    for row in op.store.requests("entry"):
+        ref = row["request_id"]
+        model = op.served.get(row["model_id"])
+        if model is None or int(row["fee"]) < op.min_fee:
+            continue
+        if len(bytes(row["input"])) != model.image.input_length:
+            op.store.set_request_status(ref, "malformed", note="the input does not fit the model")
+            op.emit("entry_malformed", request=ref)
+            continue
+        if row["note"] == "reopened" and op.client.now() < op.client.view("entryReopenAt", ref):
+            continue   # reopened by a rejection: not yet
+        if op.dishonest and row["posts"] >= 1:
+            continue
+        try:
+            trace = op.ready_trace(ref, urgent=False)
+        except ModelError as exc:
+            op.store.set_request_status(ref, "failed", note=str(exc))
+            op.emit("request_failed", request=ref, error=str(exc))
+            continue
+        if trace is None:
+            continue
+        if not op.dishonest and trace.outcome == Outcome.SUCCESS:
+            if model.infer(bytes(row["input"])) != trace.output:
+                op.emit("native_vm_mismatch", request=ref)
+                op.store.set_request_status(ref, "failed", note="native output != VM output")
+                continue
+        ready.setdefault(entry_position(ref)[0], []).append((entry_position(ref)[1], trace))
+    sent = 0
+    bond = op.system.params.result_bond
+    for rb, items in sorted(ready.items()):
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = sorted(items[start:start + MAX_BATCH], key=lambda x: x[0])
+            leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome),
+                                t.exit_code).as_tuple() for i, t in chunk]
+            refs = [entry_ref(rb, i) for i, _ in chunk]
+            posts = [op.store.request(r)["posts"] for r in refs]
+            key = "entries:" + keccak256(repr((rb, [i for i, _ in chunk], posts)).encode()).hex()[:16]
+            if op.send(key, "postEntries", rb, leaves, [t.output for _, t in chunk], value=bond * len(chunk),
+                       expected=(*op.races, *ENTRY_RACES)):
+                for ref in refs:
+                    op.store.count_post(ref)
+                    op.store.set_request_status(ref, "posted")
+                op.emit("entries_posted", request_batch=rb, results=len(chunk))
+                sent += 1
+    return sent
+
+
+def finalize_entry_batches(op: Any, rows: list[Any], now: int) -> int:
+    """finalizeEntries for each entry batch whose window is over (`rows`: its pending undisputed leaves)."""
+    sent = 0
+    batches: dict[int, Any] = {}
+    for row in rows:
+        batches.setdefault(leaf_position(row["result_id"])[0], row)
+    for batch_id, row in sorted(batches.items()):
+        if now <= int(row["deadline"]):
+            continue
+        if op.send(f"finalize-entries:{batch_id}", "finalizeEntries", batch_id, expected=(*op.races, *ENTRY_RACES)):
+            op.emit("entries_finalized", batch=batch_id)
+            sent += 1
+    return sent
+
+
+# ---- challenger -----------------------------------------------------------------------------------
+def entry_verdict(ch: Any, row: Any) -> str | None:
+    """A leaf answering a request-batch entry: 'malformed' (its input does not fit the model), 'contradicts'
+    (its final state hash is the true state's but its other fields are not that state's claim), 'disagree' (a
+    wrong final state), 'agree'; 'unavailable' when the input cannot be read; None while the run is computed."""
+    req = ch.store.request(row["request_id"])
+    if req is None or req["status"] == "unavailable":
+        return "unavailable"
+    model = ch.served.get(req["model_id"])
+    if model is not None and len(bytes(req["input"])) != model.image.input_length:
+        return "malformed"
+    base = ch.verdict(row)
+    if base != "agree":
+        return base
+    trace = ch.ready_trace(row["request_id"], urgent=False)
+    batch_id, index = leaf_position(row["result_id"])
+    leaf = entry_leaves(ch, batch_id, int(row["block"]))[index]
+    claim = Leaf(leaf.request_id, keccak256(trace.final_packed), keccak256(trace.output), trace.steps,
+                 int(trace.outcome), trace.exit_code)
+    return "agree" if claim == leaf else "contradicts"
+
+
+def dispute_entry(ch: Any, row: Any) -> int:
+    """rejectEntry (a malformed input, a self-contradicting leaf) or disputeLeaf with the entry's input."""
+    rid = row["result_id"]
+    batch_id, index = leaf_position(rid)
+    leaves = entry_leaves(ch, batch_id, int(row["block"]))
+    proof = leaf_proof([x.hash() for x in leaves], index)
+    ref = row["request_id"]
+    rb, entry = entry_position(ref)
+    req = ch.store.request(ref)
+    hashes = request_hashes(ch, rb, int(req["block"]))
+    input_bytes = bytes(req["input"])
+    inp_proof = leaf_proof(hashes, entry)
+    races = (*ch.races, *ENTRY_RACES)
+    if row["verdict"] in REJECTABLE:
+        state, region, oproof = b"", b"", []
+        if row["verdict"] == "contradicts":
+            trace = ch.ready_trace(ref, urgent=True)
+            if trace is None:
+                return 0
+            st = trace.state_at(int(row["steps"]))
+            state = st.encode()
+            img = ch.served[req["model_id"]].image
+            if st.exited and st.exit_code == 0:
+                region = st.memory.read(img.output_base, img.output_size)
+                oproof = region_path(st.memory, img.output_base, img.output_size)
+        if ch.send(f"reject-entry:{rid}", "rejectEntry", batch_id, index, leaves[index].as_tuple(), proof,
+                   (input_bytes, inp_proof, state, region, oproof), expected=races):
+            ch.emit("entry_rejected", result=rid, request=ref, verdict=row["verdict"])
+            return 1
+        return 0
+    if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, input_bytes,
+               inp_proof, value=ch.system.params.challenge_bond, expected=races):
+        ch.emit("game_opened", result=rid, request=ref, steps=row["steps"], batch=batch_id, leaf=index)
+        return 1
+    return 0

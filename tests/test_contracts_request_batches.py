@@ -1,0 +1,436 @@
+"""Request batches and entry batches (OptimistBatches.requestBatch / postEntries / rejectEntry / finalizeEntries,
+Optimist.disputeLeaf with an entry's input, docs/game-rules.md §3b).
+
+Toy machine (tests/contracts_world.py): every input's true run halts at HALT with the same final state; a lie is a
+final state with another memory root (caught by a game) or a leaf that contradicts its true final state (rejected
+without a game). Every test ends with the ether check: Optimist holds exactly the credits plus what is locked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.batches import (
+    EntryLeaf,
+    Leaf,
+    batch_root,
+    entry_position,
+    entry_ref,
+    input_proof,
+    inputs_root,
+    is_entry,
+    leaf_proof,
+    leaf_result_id,
+)
+from contracts.system import (
+    ContractRevert,
+    GameStatus,
+    Outcome,
+    RequestStatus,
+    ResultStatus,
+    advance_time,
+)
+from mipsvm.layout import OUTPUT_BASE
+from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
+from tests.contracts_world import (
+    CHALLENGE_BOND,
+    INPUT_LEN,
+    RESULT_BOND,
+    WINDOW,
+    ToyRun,
+    World,
+    final_memory,
+    make_world,
+    play,
+    toy_input,
+    true_output,
+)
+
+HALT = 20
+FEE = 10**15
+BURN = RESULT_BOND // 2   # deploy_system's default burn share: half
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world(HALT)[0]
+
+
+def revert_name(fn, *args, **kwargs) -> tuple[str, dict]:
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.name, info.value.fields
+
+
+def inputs(n: int, first: int = 1) -> list[bytes]:
+    return [toy_input(seed) for seed in range(first, first + n)]
+
+
+def true_run(world: World, inp: bytes) -> ToyRun:
+    """The toy machine's run on `inp` (every input ends in the same final state)."""
+    return ToyRun(world.run_for(inp, true_output(toy_input()), HALT)[0].initial, HALT,
+                  final_memory(world.image, toy_input(), true_output(toy_input())).root())
+
+
+def output_region(world: World, out: bytes) -> tuple[bytes, list[bytes]]:
+    """The whole output region of the true final memory and its proof."""
+    final = final_memory(world.image, toy_input(), out)
+    size = world.model.output_size
+    return final.read(OUTPUT_BASE, size), region_path(final, OUTPUT_BASE, size)
+
+
+def entry(world: World, index: int, inp: bytes, *, lie: bool = False, **fields) -> EntryLeaf:
+    """The true answer to an entry (a lie: a final state with another memory root); `fields` override it."""
+    run = true_run(world, inp)
+    state = run.state(HALT)
+    if lie:
+        state = ToyRun(run.initial, HALT, keccak256(b"wrong root")).state(HALT)
+    leaf = EntryLeaf(index, keccak256(state), keccak256(true_output(toy_input())), HALT, int(Outcome.SUCCESS), 0)
+    return EntryLeaf(**{**leaf.__dict__, **fields})
+
+
+def post(world: World, rb: int, leaves: list[EntryLeaf], sender: str | None = None) -> tuple[int, list[Leaf]]:
+    batch_id = world.system.post_entries(rb, leaves, sender=sender or world.operator)
+    return batch_id, [x.leaf(rb) for x in leaves]
+
+
+def proofs(leaves: list[Leaf], i: int) -> list[bytes]:
+    return leaf_proof([x.hash() for x in leaves], i)
+
+
+def ether_check(world: World, locked: int) -> None:
+    """Optimist's ether is every credit plus `locked` (fees and bonds not paid out yet) plus unsent burns;
+    OptimistBatches holds none."""
+    s = world.system
+    credited = sum(s.balance(a) for a in world.accounts)
+    assert world.w3.eth.get_balance(s.batches.address) == 0
+    assert world.w3.eth.get_balance(s.address) == credited + locked + s.burned() - s.burn_sent()
+
+
+def test_ids_and_roots_mirror_the_contract(world: World) -> None:
+    ref = entry_ref(7, 513)
+    assert is_entry(ref) and entry_position(ref) == (7, 513) and not is_entry(513)
+    s = world.system
+    xs = inputs(5)
+    rb = s.request_batch_data(world.model_id, xs, 5 * FEE)
+    info = s.request_batch_info(rb)
+    assert info.inputs_root == inputs_root(xs) == batch_root([keccak256(x) for x in xs])
+    assert (info.requester, info.model_id, info.count, info.fee, info.reopened, info.max_steps) == \
+        (world.accounts[0], world.model_id, 5, FEE, False, world.model.max_steps)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "RequestBatchPosted")
+    assert [bytes(h) for h in ev["inputHashes"]] == [keccak256(x) for x in xs] and ev["blobHashes"] == []
+    assert ev["fee"] == FEE and ev["inputsRoot"] == info.inputs_root
+    rb2 = s.request_batch(world.model_id, [keccak256(x) for x in xs], 0)
+    assert s.request_batch_info(rb2).inputs_root == info.inputs_root
+    assert not any(s.entry_taken(rb, i) for i in range(5))
+
+
+def test_request_batches_refuse_by_name(world: World) -> None:
+    s = world.system
+    hashes = [keccak256(x) for x in inputs(3)]
+    now = world.now()
+    assert revert_name(s.request_batch, world.model_id, [], 0) == ("BadBatchSize", {"size": 0, "expected": 1024})
+    assert revert_name(s.request_batch, world.model_id, [hashes[0]] * 1025, 0)[0] == "BadBatchSize"
+    assert revert_name(s.request_batch, world.model_id, hashes, 10) == ("FeeNotDivisible", {"value": 10, "count": 3})
+    assert revert_name(s.request_batch, world.model_id, hashes, 0, deadline=now)[0] == "BadDeadline"
+    assert revert_name(s.request_batch, world.model_id, hashes, 0, deadline=now + 31 * 86400)[0] == "BadDeadline"
+    assert revert_name(s.request_batch, 99, hashes, 0) == ("UnknownModel", {"modelId": 99})
+    assert revert_name(s.request_batch_data, world.model_id, [toy_input(1), b"short"], 0) == \
+        ("WrongInputLength", {"expected": INPUT_LEN, "got": 5})
+    # graph models (and so generation models) are refused: their claims are not leaves of this kind
+    from graph_world import build_graph
+
+    from tests.contracts_world import load_tiny
+    graph_id = s.register_graph_model(build_graph(load_tiny()).model_spec())
+    assert revert_name(s.request_batch, graph_id, hashes, 0) == ("ProgramModelsOnly", {"modelId": graph_id})
+    ether_check(world, 0)
+
+
+def test_entries_post_and_finalize_in_one_o1_call(world: World) -> None:
+    s = world.system
+    xs = inputs(6)
+    rb = s.request_batch_data(world.model_id, xs, 6 * FEE)
+    answered = [0, 2, 3, 4, 5]
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i]) for i in answered])
+    info = s.batch(batch_id)
+    assert (info.count, info.request_batch, info.operator, info.settled) == (5, rb, world.operator, False)
+    assert info.root == batch_root([x.hash() for x in leaves])
+    assert [s.entry_taken(rb, i) for i in range(6)] == [True, False, True, True, True, True]
+    assert revert_name(s.finalize_batch, batch_id, leaves) == ("EntryBatch", {"batchId": batch_id})
+    assert revert_name(s.finalize_entries, batch_id)[0] == "ChallengeWindowOpen"
+    assert revert_name(s.entry_outcome, batch_id, 1, leaves[1], proofs(leaves, 1)) == \
+        ("NotFinalized", {"batchId": batch_id})
+    advance_time(world.w3, WINDOW + 1)
+    before = s.balance(world.operator)
+    s.finalize_entries(batch_id, sender=world.accounts[7])   # anyone
+    assert s.balance(world.operator) - before == 5 * (FEE + RESULT_BOND)
+    assert s.batch(batch_id).settled
+    assert revert_name(s.finalize_entries, batch_id) == ("BatchSettled", {"batchId": batch_id})
+    # a reader proves a finalized entry's outcome with its leaf and inclusion proof
+    got = s.entry_outcome(batch_id, 1, leaves[1], proofs(leaves, 1))
+    assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, HALT, keccak256(true_output(toy_input())))
+    forged = Leaf(leaves[1].request_id, leaves[1].final_state_hash, keccak256(b"other"), HALT, 0, 0)
+    assert revert_name(s.entry_outcome, batch_id, 1, forged, proofs(leaves, 1))[0] == "LeafMismatch"
+    # the untaken entry is still open to anyone; a postBatch batch is not an entry batch
+    batch2, _ = post(world, rb, [entry(world, 1, xs[1])], sender=world.accounts[6])
+    assert revert_name(s.post_entries, rb, [entry(world, 1, xs[1])], sender=world.accounts[6]) == \
+        ("EntryTaken", {"index": 1})
+    rid = s.request(world.model_id, toy_input(9), FEE)
+    run = true_run(world, toy_input(9))
+    from contracts.batches import Claim
+    final = final_memory(world.image, toy_input(), true_output(toy_input()))
+    pb = s.post_batch(world.model_id, [Claim(rid, true_output(toy_input()), run.state(HALT),
+                                             region_path(final, OUTPUT_BASE, world.model.output_size))],
+                      sender=world.operator)
+    assert revert_name(s.finalize_entries, pb) == ("NotEntryBatch", {"batchId": pb})
+    ether_check(world, 2 * RESULT_BOND + 2 * FEE)
+
+
+def test_finalize_entries_costs_the_same_for_1_and_64_leaves(world: World) -> None:
+    """O(1) storage writes: finalizeEntries' gas does not grow with the batch (the first one creates the
+    operator's credit slot: a warm-up)."""
+    s = world.system
+    gas = {}
+    for n in (2, 1, 64):
+        xs = inputs(n)
+        rb = s.request_batch_data(world.model_id, xs, n * FEE)
+        batch_id, _ = post(world, rb, [entry(world, i, xs[i]) for i in range(n)])
+        advance_time(world.w3, WINDOW + 1)
+        s.finalize_entries(batch_id)
+        gas[n] = s.last_receipt["gasUsed"]
+    assert gas[64] == gas[1]
+    ether_check(world, 0)
+
+
+def test_post_entries_refuses_by_name(world: World) -> None:
+    s = world.system
+    xs = inputs(3)
+    rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
+    good = [entry(world, i, xs[i]) for i in range(3)]
+    op = world.operator
+    assert revert_name(s.post_entries, rb + 1, good, sender=op) == ("UnknownRequestBatch", {"requestBatchId": rb + 1})
+    assert revert_name(s.post_entries, rb, [], sender=op) == ("BadBatchSize", {"size": 0, "expected": 3})
+    assert revert_name(s.post_entries, rb, good + good[:1], sender=op) == ("BadBatchSize", {"size": 4, "expected": 3})
+    assert revert_name(s.post_entries, rb, [good[0], good[1], good[0]], sender=op) == ("DuplicateEntry", {"index": 0})
+    assert revert_name(s.post_entries, rb, [entry(world, 3, xs[0])], sender=op) == \
+        ("EntryOutOfRange", {"index": 3, "count": 3})
+    assert revert_name(s.post_entries, rb, [entry(world, 0, xs[0], outcome=3)], sender=op) == \
+        ("BadOutcome", {"outcome": 3})
+    max_steps = world.model.max_steps
+    for steps in (0, max_steps + 1):
+        assert revert_name(s.post_entries, rb, [entry(world, 0, xs[0], steps=steps)], sender=op) == \
+            ("StepsOutOfRange", {"steps": steps, "maxSteps": max_steps})
+    assert revert_name(s.post_entries, rb, good, sender=op, bond=RESULT_BOND) == \
+        ("WrongBond", {"expected": 3 * RESULT_BOND, "sent": RESULT_BOND})
+    out = true_output(toy_input())
+    assert revert_name(s.post_entries, rb, good, [out, out], sender=op) == ("BadBatchSize", {"size": 2, "expected": 3})
+    assert revert_name(s.post_entries, rb, good, [out, out + b"x", out], sender=op) == ("OutputMismatch", {"index": 1})
+    s.post_entries(rb, good[1:], [out, out], sender=op)     # outputs in the calldata
+    assert revert_name(s.post_entries, rb, good[:2], sender=op) == ("EntryTaken", {"index": 1})
+    ether_check(world, 3 * FEE + 2 * RESULT_BOND)
+
+
+def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) -> None:
+    s = world.system
+    xs = inputs(4)
+    requester = world.accounts[8]
+    rb = s.request_batch_data(world.model_id, xs, 4 * FEE, sender=requester)
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], lie=i == 2) for i in range(4)])
+    ch = world.challengers[0]
+    ref = entry_ref(rb, 2)
+    args = (batch_id, 2, leaves[2], proofs(leaves, 2))
+    # the input must be the committed one, with its proof in the inputs root
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[1], input_proof=input_proof(xs, 2))[0] == \
+        "InputMismatch"
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[2], input_proof=input_proof(xs, 2)[:-1]) == \
+        ("WrongPathLength", {"expected": 2, "got": 1})
+    assert revert_name(s.dispute_leaf, *args, sender=ch)[0] == "WrongPathLength"   # no input given
+    assert revert_name(s.dispute_leaf, *args, sender=world.operator, input_bytes=xs[2],
+                       input_proof=input_proof(xs, 2))[0] == "SelfChallenge"
+    gid = s.dispute_leaf(*args, sender=ch, input_bytes=xs[2], input_proof=input_proof(xs, 2))
+    # the entry's request exists from now on, with the initial state computed on-chain only now
+    req = s.get_request(ref)
+    assert (req.requester, req.model_id, req.fee, req.status, req.result_id) == \
+        (requester, world.model_id, FEE, RequestStatus.POSTED, leaf_result_id(batch_id, 2))
+    assert req.initial_state_hash == s.initial_state_hash(world.model_id, xs[2]) == true_run(world, xs[2]).hash(0)
+    assert req.input_hash == keccak256(xs[2])
+    assert revert_name(s.dispute_leaf, *args, sender=world.challengers[1], input_bytes=xs[2],
+                       input_proof=input_proof(xs, 2)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
+    region, oproof = output_region(world, true_output(toy_input()))
+    assert revert_name(s.reject_entry, *args, xs[2], input_proof(xs, 2), sender=world.challengers[1])[0] == \
+        "LeafDisputed"
+    lie = ToyRun(true_run(world, xs[2]).initial, HALT, keccak256(b"wrong root"))
+    honest = true_run(world, xs[2])
+    g = play(world, gid, lie.hash, honest.hash, prover_state=honest.state)
+    assert g.status == GameStatus.CHALLENGER_WON
+    assert s.get_request(ref).status == RequestStatus.OPEN and s.is_barred(ref, world.operator)
+    assert s.balance(ch) == CHALLENGE_BOND + RESULT_BOND - BURN
+    advance_time(world.w3, WINDOW + 1)
+    before = s.balance(world.operator)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) - before == 3 * (FEE + RESULT_BOND)
+    assert revert_name(s.entry_outcome, batch_id, 2, leaves[2], proofs(leaves, 2)) == \
+        ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
+    # the reopened request is an ordinary request: the liar is barred, another operator answers it
+    final = final_memory(world.image, toy_input(), true_output(toy_input()))
+    assert revert_name(world.post, ref, honest, final, true_output(toy_input()))[0] == "OperatorBarred"
+    rid = world.post(ref, honest, final, true_output(toy_input()), sender=world.accounts[6])
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize(rid)
+    assert s.get_request(ref).status == RequestStatus.FINALIZED
+    assert s.outcome(ref).result_id == rid
+    assert s.balance(world.accounts[6]) == FEE + RESULT_BOND
+    ether_check(world, 0)
+
+
+def test_an_honest_leaf_defends_its_game_and_settles_alone(world: World) -> None:
+    s = world.system
+    xs = inputs(3)
+    rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i]) for i in range(3)])
+    liar_ch = world.challengers[0]
+    gid = s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=liar_ch, input_bytes=xs[1],
+                         input_proof=input_proof(xs, 1))
+    honest = true_run(world, xs[1])
+    wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
+    assert play(world, gid, honest.hash, wrong.hash, prover_state=honest.state).status == GameStatus.DEFENDER_WON
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    s.finalize(leaf_result_id(batch_id, 1))
+    won = CHALLENGE_BOND - s.params.burn_share(CHALLENGE_BOND)
+    assert s.balance(world.operator) == 3 * (FEE + RESULT_BOND) + won
+    assert s.get_request(entry_ref(rb, 1)).status == RequestStatus.FINALIZED
+    assert s.result(leaf_result_id(batch_id, 1)).status == ResultStatus.FINALIZED
+    ether_check(world, 0)
+
+
+def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: World) -> None:
+    """Inputs in blobs are only hashed on-chain: an entry may name bytes of the wrong length. A leaf answering it
+    loses its bond to whoever shows the bytes; the entry is void and its fee goes back to the requester."""
+    s = world.system
+    xs = inputs(3)
+    xs[1] = xs[1][:-3]                   # malformed
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 3 * FEE, sender=requester)
+    batch_id, leaves = post(world, rb, [entry(world, i, toy_input(i + 1)) for i in range(3)])
+    ch = world.challengers[0]
+    args = (batch_id, 1, leaves[1], proofs(leaves, 1))
+    # a game cannot even start on it: its initial state does not exist
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[1], input_proof=input_proof(xs, 1)) == \
+        ("WrongInputLength", {"expected": INPUT_LEN, "got": INPUT_LEN - 3})
+    assert revert_name(s.reject_entry, *args, xs[1], input_proof(xs, 1), sender=world.operator)[0] == "SelfChallenge"
+    s.reject_entry(*args, xs[1], input_proof(xs, 1), sender=ch)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert (ev["entryRef"], ev["malformed"], ev["challenger"]) == (entry_ref(rb, 1), True, ch)
+    assert s.balance(ch) == RESULT_BOND - BURN and s.burned() == BURN
+    assert s.balance(requester) == FEE
+    assert s.entry_taken(rb, 1)   # void: nobody answers it again
+    assert revert_name(s.reject_entry, *args, xs[1], input_proof(xs, 1), sender=world.challengers[1]) == \
+        ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 1)})
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) == 2 * (FEE + RESULT_BOND)
+    ether_check(world, 0)
+
+
+@pytest.mark.parametrize("field", ["output", "steps", "outcome", "exit_code", "failure_output"])
+def test_a_leaf_contradicting_its_final_state_is_rejected_and_its_entry_reopens(field: str) -> None:
+    """The leaf names the true final state but other fields than postResult would derive from it (a game could
+    not catch it: the trace is right). Its true final state and output region reject it; the entry reopens."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(3)
+    rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
+    out = true_output(toy_input())
+    wrong = {"output": {"output_hash": keccak256(out[::-1])}, "steps": {"steps": HALT + 1},
+             "outcome": {"outcome": int(Outcome.FAILURE)}, "exit_code": {"exit_code": 3},
+             "failure_output": {"outcome": int(Outcome.FAILURE), "exit_code": 0}}[field]
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **(wrong if i == 0 else {})) for i in range(3)])
+    ch = world.challengers[0]
+    state = true_run(world, xs[0]).state(HALT)
+    region, oproof = output_region(world, out)
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0))
+    s.reject_entry(*args, state, region, oproof, sender=ch)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    reopen = world.now() + s.params.reopen_delay
+    assert (ev["malformed"], ev["reopenAt"]) == (False, reopen)
+    assert s.balance(ch) == RESULT_BOND - BURN
+    assert not s.entry_taken(rb, 0) and s.request_batch_info(rb).reopened
+    # the entry takes answers again after the reopen delay, but not from the liar
+    honest = entry(world, 0, xs[0])
+    assert revert_name(s.post_entries, rb, [honest], sender=world.operator) == \
+        ("OperatorBarred", {"requestId": entry_ref(rb, 0), "operator": world.operator.lower()})
+    assert revert_name(s.post_entries, rb, [honest], sender=world.accounts[6]) == \
+        ("EntryReopening", {"reopenAt": reopen})
+    advance_time(world.w3, s.params.reopen_delay)
+    batch2, _ = post(world, rb, [honest], sender=world.accounts[6])
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    s.finalize_entries(batch2)
+    assert s.balance(world.operator) == 2 * (FEE + RESULT_BOND)
+    assert s.balance(world.accounts[6]) == FEE + RESULT_BOND
+    ether_check(world, 0)
+
+
+def test_reject_entry_refuses_a_consistent_leaf_and_bad_evidence(world: World) -> None:
+    s = world.system
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 0)
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i]) for i in range(2)])
+    ch = world.challengers[0]
+    state = true_run(world, xs[0]).state(HALT)
+    out = true_output(toy_input())
+    region, oproof = output_region(world, out)
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0))
+    assert revert_name(s.reject_entry, *args, state, region, oproof, sender=ch) == ("LeafConsistent", {})
+    assert revert_name(s.reject_entry, *args, state[:-1], region, oproof, sender=ch) == \
+        ("BadStateLength", {"got": len(state) - 1})
+    other = true_run(world, xs[0]).state(HALT - 1)
+    assert revert_name(s.reject_entry, *args, other, region, oproof, sender=ch)[0] == "WrongPreState"
+    assert revert_name(s.reject_entry, *args, state, region[:-1], oproof, sender=ch)[0] == "WrongOutputLength"
+    assert revert_name(s.reject_entry, *args, state, region, oproof[:-1], sender=ch)[0] == "WrongPathLength"
+    bent = bytes([region[0] ^ 1]) + region[1:]   # a region that is not the state's
+    assert revert_name(s.reject_entry, *args, state, bent, oproof, sender=ch)[0] == "OutputProofMismatch"
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[1], proofs(leaves, 0), xs[0], input_proof(xs, 0),
+                       state, region, oproof, sender=ch)[0] == "LeafMismatch"
+    # only entry batches, only within the window
+    advance_time(world.w3, WINDOW + 1)
+    assert revert_name(s.reject_entry, *args, state, region, oproof, sender=ch)[0] == "ChallengeWindowClosed"
+    assert revert_name(s.dispute_leaf, batch_id, 0, leaves[0], proofs(leaves, 0), sender=ch, input_bytes=xs[0],
+                       input_proof=input_proof(xs, 0))[0] == "ChallengeWindowClosed"
+    s.finalize_entries(batch_id)
+    ether_check(world, 0)
+
+
+def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) -> None:
+    s = world.system
+    xs = inputs(300)                         # two bitmap words
+    requester = world.accounts[8]
+    deadline = world.now() + 5000
+    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 300 * FEE, deadline=deadline, sender=requester)
+    taken = [0, 255, 256, 299]
+    post(world, rb, [entry(world, i, xs[i]) for i in taken])
+    assert revert_name(s.cancel_entries, rb, sender=requester) == ("DeadlineNotReached", {"deadline": deadline})
+    advance_time(world.w3, 5001)
+    assert revert_name(s.cancel_entries, rb, sender=world.operator)[0] == "NotRequester"
+    assert revert_name(s.cancel_entries, rb + 1, sender=requester)[0] == "UnknownRequestBatch"
+    assert s.cancel_entries(rb, sender=requester) == 296
+    assert s.balance(requester) == 296 * FEE
+    assert all(s.entry_taken(rb, i) for i in range(300))
+    assert revert_name(s.cancel_entries, rb, sender=requester) == ("NothingToCancel", {})
+    assert revert_name(s.post_entries, rb, [entry(world, 1, xs[1])], sender=world.operator) == \
+        ("EntryTaken", {"index": 1})
+    ether_check(world, 4 * (FEE + RESULT_BOND))
+
+
+def test_the_hooks_answer_only_their_contracts(world: World) -> None:
+    s = world.system
+    assert revert_name(s._send, "fund", world.operator, 1, 0)[0] == "NotBatches"
+    xs = inputs(1)
+    rb = s.request_batch_data(world.model_id, xs, 0)
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0])])
+    with pytest.raises(Exception) as info:
+        s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), [], xs[0], []).call(
+            {"from": world.operator})
+    assert s._revert("verifyLeaf", info.value).name == "NotOptimist"

@@ -1,0 +1,85 @@
+"""Request batches with the real daemons (eth-tester, real MIPS.sol, the toy program; docs/game-rules.md §3b).
+
+A requester sends 12 inputs in one requestBatchData; an operator lying on two of them answers all 12 in one
+postEntries; the honest challenger reads the inputs from the request's calldata, disputes exactly the two lies
+(disputeLeaf with the input bytes: their requests are created on-chain then) and wins both games; the other 10
+finalize in one finalizeEntries at the window; an honest operator answers the two reopened requests (ordinary
+requests now) and they finalize too. No wei stays behind.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from challenger.models import LyingTrace, Trace, toy_model
+from contracts.batches import entry_ref, leaf_position
+from contracts.system import GameStatus, RequestStatus
+from mipsvm.memory import keccak256
+from optimist.world import World
+
+WINDOW, CLOCK = 600, 300
+BOND = 10**17
+FEE = 10**16
+MAX_STEPS = 60_000
+N, LIES = 12, (3, 8)
+
+
+def toy_input(word: int) -> bytes:
+    return struct.pack("<16I", *range(1, 16), word)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return toy_model(engine="fast")
+
+
+def test_a_request_batch_with_two_lies(model, tmp_path) -> None:
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s = world.system
+    inputs = [toy_input(200 + i) for i in range(N)]
+    lying_inputs = {inputs[i] for i in LIES}
+
+    def lie(honest: Trace) -> LyingTrace:
+        return LyingTrace(honest) if honest.input in lying_inputs else LyingTrace(honest, edit=lambda st: None)
+
+    liar = world.operator(dishonest=True, name="liar")
+    liar.lie = lie
+    ch = world.challenger()
+    rb = s.request_batch_data(world.model_id, inputs, N * FEE)
+    refs = [entry_ref(rb, i) for i in range(N)]
+    world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(N)), [liar])
+    posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+    assert len(posted) == 1 and posted[0]["count"] == N       # one transaction for all 12
+    batch_id = posted[0]["batchId"]
+
+    # the challenger reads the inputs from the request's calldata, checks all 12 and disputes the two lies
+    world.run_until(lambda: sum(g["status"] != "active" for g in ch.store.games()) == len(LIES), [liar, ch],
+                    max_ticks=3000)
+    games = [s.game(g["game_id"]) for g in ch.store.games()]
+    assert sorted(leaf_position(g.result_id)[1] for g in games) == list(LIES)
+    assert all(g.status == GameStatus.CHALLENGER_WON for g in games)
+    verdicts = {row["request_id"]: row["verdict"] for row in ch.store.results()}
+    assert [verdicts[r] for r in refs] == ["disagree" if i in LIES else "agree" for i in range(N)]
+    for i in LIES:   # created on-chain by the dispute, rejected, reopened
+        req = s.get_request(refs[i])
+        assert req.status == RequestStatus.OPEN and req.initial_state_hash == s.initial_state_hash(
+            world.model_id, inputs[i])
+
+    # at the window the other 10 finalize in one call; the two reopened requests go to an honest operator
+    honest = world.operator(name="honest")
+    world.advance_time(WINDOW + 2)
+    world.run_until(lambda: s.batch(batch_id).settled, [liar, honest, ch])
+    finals = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesFinalized"]
+    assert [(e["finalized"], e["fees"]) for e in finals] == [(N - len(LIES), (N - len(LIES)) * FEE)]
+    world.run_until(lambda: all(s.get_request(refs[i]).status == RequestStatus.POSTED for i in LIES),
+                    [liar, honest, ch], advance_when_idle=2)
+    world.settle([liar, honest, ch], max_ticks=40)
+    assert all(s.get_request(refs[i]).status == RequestStatus.FINALIZED for i in LIES)
+    for i in LIES:
+        assert s.outcome(refs[i]).output_hash == keccak256(honest.honest_trace(refs[i]).output)
+    assert len(ch.store.games()) == len(LIES)   # the honest answers were checked and left alone
+    assert s.balance(liar.me) == s.balance(honest.me) == s.balance(ch.me) == 0
+    assert world.contract_balance() == 0

@@ -1,0 +1,116 @@
+"""Request batches with blobs and the real challenger daemon on anvil (docs/game-rules.md §3b).
+
+The requester sends 6 inputs in blobs (one of them too short for the model); a careless operator answers all
+6 with its outputs in blobs: two true leaves, one answering the malformed input, one naming its true final state
+with a wrong output hash, one with a wrong final state. The challenger reads the inputs from the request's blobs
+and answers each lie the right way: rejectEntry for the first two (no game), a game for the third (won when the
+operator does not defend); the true leaves are left alone and finalize at the window. An honest operator then
+answers the two reopened entries (one in a new entry batch, one as the ordinary request its game made of it).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from challenger.models import Trace, toy_model
+from contracts.batches import EntryLeaf, entry_ref, leaf_result_id
+from contracts.chain import ANVIL_MNEMONIC, Anvil
+from contracts.system import GameStatus, RequestStatus
+from mipsvm.memory import keccak256
+from optimist.world import World
+from tests.test_daemon_anvil import _anvil_package_installed
+
+pytestmark = pytest.mark.anvil
+
+if not _anvil_package_installed():  # pragma: no cover
+    pytest.skip("the npm anvil package is not installed (make setup)", allow_module_level=True)
+
+WINDOW, CLOCK = 600, 300
+BOND = 10**17
+FEE = 10**16
+MAX_STEPS = 60_000
+
+
+def key(i: int) -> bytes:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key
+
+
+def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) -> None:
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        inputs = [struct.pack("<16I", *range(1, 16), 300 + i) for i in range(6)]
+        inputs[2] = inputs[2][:-4]                                  # malformed
+        ch = world.challenger()
+        rb = s.request_batch_blobs(world.model_id, inputs, 6 * FEE, key(0))
+        traces = {i: Trace(model, x, engine="fast", max_steps=MAX_STEPS) for i, x in enumerate(inputs) if i != 2}
+
+        def leaf(i: int, t: Trace, **fields: object) -> EntryLeaf:
+            x = EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+            return EntryLeaf(**{**x.__dict__, **fields})
+
+        leaves = [leaf(0, traces[0]), leaf(1, traces[1]), leaf(2, traces[0]),
+                  leaf(3, traces[3], output_hash=keccak256(b"not the output")),
+                  leaf(4, traces[4], final_state_hash=keccak256(b"not the state")), leaf(5, traces[5])]
+        operator = node.web3().eth.accounts[1]
+        batch_id = s.post_entries(rb, leaves, private_key=key(1), blob_outputs=[b"x"] * 6)
+        world.run_until(lambda: len(ch.store.games()) == 1 and sum(
+            e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 2, [ch], max_ticks=600)
+        rejected = {e["index"]: e["malformed"] for e in s.events_since(world.deploy_block) if e.name == "EntryRejected"}
+        assert rejected == {2: True, 3: False}
+        gid = ch.store.games()[0]["game_id"]
+        assert s.game(gid).result_id == leaf_result_id(batch_id, 4)
+        verdicts = {row["result_id"]: row["verdict"] for row in ch.store.results()}
+        assert [verdicts[leaf_result_id(batch_id, i)] for i in range(6)] == \
+            ["agree", "agree", "malformed", "contradicts", "disagree", "agree"]
+        # the operator does not defend: the challenger claims the timeout
+        world.advance_time(CLOCK + 1)
+        world.run_until(lambda: s.game(gid).status != GameStatus.ACTIVE, [ch])
+        assert s.game(gid).status == GameStatus.CHALLENGER_WON
+        # an honest operator answers what reopened: entry 3 in a new entry batch (after the reopen delay), entry
+        # 4 (an ordinary request since its game) with postResult; it never answers the malformed entry 2
+        honest = world.operator(name="honest")
+        world.run_until(lambda: s.entry_taken(rb, 3) and s.get_request(entry_ref(rb, 4)).status ==
+                        RequestStatus.POSTED, [honest, ch], advance_when_idle=2)
+        assert honest.store.request(entry_ref(rb, 2))["status"] == "void"
+        mine = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted" and e["operator"] == honest.me]
+        assert [e["count"] for e in mine] == [1]
+        world.advance_time(WINDOW + 2)
+        s.finalize_entries(batch_id)
+        world.run_until(lambda: s.get_request(entry_ref(rb, 4)).status == RequestStatus.FINALIZED and all(
+            s.batch(b).settled for b in range(batch_id, s.batches.functions.batchCount().call() + 1)),
+            [honest, ch], advance_when_idle=2)
+        assert s.balance(operator) == 3 * (FEE + BOND)
+        requester = node.web3().eth.accounts[0]
+        assert s.balance(requester) == FEE                       # the malformed entry's fee, back
+        world.settle([honest, ch])
+        assert s.balance(ch.me) == s.balance(honest.me) == 0     # withdrawn: three bonds won; two fees earned
+        # Optimist holds only the credits not withdrawn and the burns not sent
+        assert world.contract_balance() == FEE + 3 * (FEE + BOND) + s.burned() - s.burn_sent()
+
+
+def test_an_honest_operator_never_answers_a_malformed_entry(tmp_path: Path) -> None:
+    """Blob inputs are only hashed on-chain: the operator checks each input's length before answering."""
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        inputs = [struct.pack("<16I", *range(1, 16), 400 + i) for i in range(3)]
+        inputs[1] = inputs[1] + b"\0" * 4                             # one word too long
+        op = world.operator(name="honest")
+        rb = s.request_batch_blobs(world.model_id, inputs, 3 * FEE, key(0))
+        world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 2), [op])
+        world.settle([op])
+        assert not s.entry_taken(rb, 1)
+        assert op.store.request(entry_ref(rb, 1))["status"] == "malformed"
+        posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+        assert sum(e["count"] for e in posted) == 2

@@ -316,7 +316,8 @@ class Operator(Daemon):
         return super().pending_futures() + [run.future for run in self._pooled.values()]
 
     def busy(self) -> bool:
-        return super().busy() or bool(self._pooled)
+        """Also while pool runs are in flight or a request whose worker died waits to run again alone."""
+        return super().busy() or bool(self._pooled) or bool(self._suspects)
 
     def close(self) -> None:
         """Stop the background threads and the worker processes."""

@@ -219,8 +219,10 @@ def test_two_operators_racing_for_a_request(world: World, toy) -> None:
                 return send(key, function, *args, **kw)
 
             b.send = racing_send
-            if batch is not None:
-                b.batcher.last_post -= batch      # the first batch is due
+            if batch is not None:                 # both claims computed and held, then the batch is due
+                world.run_until(lambda b=b, want={contested, other}: want <= {
+                    rid for claims in b.batcher.ready.values() for rid in claims}, [b], max_ticks=2000)
+                b.batcher.last_post -= batch
             world.run_until(lambda r=other, raced=raced: bool(raced) and status(world, r) == RequestStatus.POSTED,
                             [b], max_ticks=2000, advance_when_idle=1)   # a lost batch goes again at the next tick
             assert raced == [1]

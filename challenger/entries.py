@@ -289,10 +289,12 @@ def entry_verdict(ch: Any, row: Any) -> str | None:
     model = ch.served.get(req["model_id"])
     if model is not None and len(bytes(req["input"])) != model.image.input_length:
         return "malformed"
-    base = ch.verdict(row)
+    trace = ch.ready_trace(row["request_id"], urgent=False)   # held here: a background run's result is handed
+    if trace is None:                                         # out once and may leave the cache at any time
+        return None
+    base = ch.verdict(row, trace)
     if base != "agree":
         return base
-    trace = ch.ready_trace(row["request_id"], urgent=False)
     batch_id, index = leaf_position(row["result_id"])
     leaf = entry_leaves(ch, batch_id, int(row["block"]))[index]
     claim = Leaf(leaf.request_id, keccak256(trace.final_packed), keccak256(trace.output), trace.steps,

@@ -6,9 +6,10 @@ daemon, in-process so that its belief can be the truth on 98 inputs) answers all
 outputs in blobs (`--entry-outputs auto` finds anvil takes them): a wrong final state on one entry, the true final
 state with a wrong output on another. The honest `optimist challenger` process reads the inputs and outputs back
 from the blobs, checks all 100, opens a game on the first lie and rejects the second with rejectEntry; the liar does
-not defend and loses the game on its clock (chain time moved). An honest `optimist operator` process answers both
-reopened entries (the game's as an ordinary request, the rejected one in a blob entry batch); at the window the
-liar's daemon finalizes the 98 others in one finalizeEntries, and the honest answers finalize too.
+not defend and loses the game on its clock (chain time moved). An honest `optimist operator` process (started once
+the liar's batch took every entry) answers both reopened entries (the game's as an ordinary request, the rejected one
+in a blob entry batch); at the window the liar's daemon finalizes the 98 others in one finalizeEntries, and the
+honest answers finalize too. The inputs are the first 100 test images of the digits set (28x28, MNIST's layout).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from challenger.models import LyingTrace, MinidnnModel, Trace
 from contracts.batches import entry_ref, leaf_position, leaf_result_id
 from contracts.chain import ANVIL_MNEMONIC, Anvil
 from contracts.system import GameStatus, RequestStatus
+from converter.datasets import load_digits_28
 from mipsvm.memory import keccak256
 from optimist.deployment import Deployment
 from optimist.keys import dev_accounts
@@ -84,8 +86,9 @@ def test_100_mnist_entries_with_two_lies(mdnn: Path, tmp_path: Path) -> None:
     requester_key = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/0").key
     keys = dev_accounts(4)
     model = MinidnnModel(mdnn)
-    rng = np.random.default_rng(20)
-    inputs = [rng.random(model.image.input_length // 4, dtype=np.float32).tobytes() for _ in range(N)]
+    images = load_digits_28().test_x[:N]
+    inputs = [np.ascontiguousarray(x, dtype="<f4").tobytes() for x in images]
+    assert all(len(x) == model.image.input_length for x in inputs)
     t0 = time.perf_counter()
     with Anvil() as node:
         world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
@@ -121,6 +124,7 @@ def test_100_mnist_entries_with_two_lies(mdnn: Path, tmp_path: Path) -> None:
             assert len(posted[0]["blobHashes"]) == 1 and tx["type"] == 3   # the outputs in a blob,
             assert s.batches.decode_function_input(tx["input"])[1]["outputs"] == []   # none in the calldata
             t_posted = time.perf_counter()
+            honest.start()   # from now on: nothing open for it until the lies are rejected
             print(f"\nthe liar posted at {t_posted - t0:.1f} s")
 
             # the challenger process checks the 100 and answers both lies: a game and a rejection
@@ -142,15 +146,15 @@ def test_100_mnist_entries_with_two_lies(mdnn: Path, tmp_path: Path) -> None:
             wait_for(lambda: s.game(gid).status != GameStatus.ACTIVE, 120, "the timeout", logs, daemons)
             assert s.game(gid).status == GameStatus.CHALLENGER_WON
             # the challenger read the 100 outputs back from the blob, each matching its leaf
-            truths = {i: liar.honest_trace(refs[i]).output for i in range(N)}   # the VM's outputs
-            claims = [liar.trace(refs[i]).output for i in range(N)]                 # the liar's
-            assert [i for i in range(N) if claims[i] != truths[i]] == [GAME_LIE, WRONG_OUTPUT]
+            truths = [model.infer(x) for x in inputs]   # native: bit-exact with the VM (the operator checks it)
+            claims = [liar.trace(refs[GAME_LIE]).output if i == GAME_LIE else truths[i][::-1] if i == WRONG_OUTPUT
+                      else truths[i] for i in range(N)]
+            assert claims[GAME_LIE] != truths[GAME_LIE]
             outs = stored_outputs(ch.db)
             assert [outs[leaf_result_id(batch_id, i)] for i in range(N)] == claims
 
             # an honest operator process answers both reopened entries (after the reopen delay)
             print(f"lies answered, game over at {time.perf_counter() - t0:.1f} s")
-            honest.start()
             world.advance_time(p.reopen_delay + 1)
             wait_for(lambda: s.get_request(refs[GAME_LIE]).status == RequestStatus.POSTED
                      and s.entry_taken(rb, WRONG_OUTPUT), 300, "the honest answers", logs, daemons)
@@ -169,6 +173,7 @@ def test_100_mnist_entries_with_two_lies(mdnn: Path, tmp_path: Path) -> None:
             assert s.outcome(refs[GAME_LIE]).output_hash == keccak256(truths[GAME_LIE])
             n_games = sum(e.name == "GameOpened" for e in s.events_since(world.deploy_block))
             assert n_games == 1   # the honest answers were checked and left alone
+            assert [d.role for d in daemons if d.proc is not None and d.proc.poll() is not None] == []   # alive
         finally:
             for d in daemons:
                 d.stop()

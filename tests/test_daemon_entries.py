@@ -53,6 +53,7 @@ def test_a_request_batch_with_two_lies(model, tmp_path) -> None:
     world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(N)), [liar])
     posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
     assert len(posted) == 1 and posted[0]["count"] == N       # one transaction for all 12
+    assert posted[0]["blobHashes"] == []                      # eth-tester takes no blobs: outputs in the calldata
     batch_id = posted[0]["batchId"]
 
     # the challenger reads the inputs from the request's calldata, checks all 12 and disputes the two lies

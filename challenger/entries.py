@@ -21,6 +21,7 @@ rejectEntry (the first two) or disputeLeaf with the entry's input (a game; the r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from contracts.batches import (
@@ -197,12 +198,16 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
 
 # ---- operator -------------------------------------------------------------------------------------
 def outputs_in_blobs(op: Any) -> bool:
-    """Whether this operator posts entry outputs in blobs (its `entry_outputs`; 'auto' asks the node once)."""
+    """Whether this operator posts entry outputs in blobs (its `entry_outputs`; 'auto' and 'blobs' ask the node
+    once: 'blobs' on a node that takes none is logged as `entry_outputs_unsupported` and falls back to calldata)."""
     mode = getattr(op, "entry_outputs", "auto")
-    if mode != "auto":
-        return mode == "blobs"
+    if mode == "calldata":
+        return False
     if "_blob_outputs" not in op.__dict__:
         op._blob_outputs = op.client.supports_blobs()
+        if mode == "blobs" and not op._blob_outputs:
+            op._log(logging.WARNING, "entry_outputs_unsupported", reason="the node takes no blob transactions",
+                    fallback="calldata")
         op.emit("entry_outputs", mode="blobs" if op._blob_outputs else "calldata")
     return bool(op._blob_outputs)
 

@@ -23,7 +23,7 @@ from challenger.batching import dispute_leaf
 from challenger.daemon import Daemon
 from challenger.entries import REJECTABLE, dispute_entry, entry_verdict, is_entry_leaf
 from challenger.graph_games import GraphTrace, play_graph_game
-from challenger.models import ModelError
+from challenger.models import AnyTrace, ModelError
 from contracts.batches import is_leaf
 from contracts.system import Event, Outcome, Phase, ResultStatus
 from mipsvm.memory import keccak256
@@ -68,10 +68,11 @@ class Challenger(Daemon):
         return sent
 
     # ---- results ------------------------------------------------------------------------------
-    def verdict(self, row: Any) -> str | None:
+    def verdict(self, row: Any, trace: AnyTrace | None = None) -> str | None:
         """'agree' / 'disagree' with a posted result, from this challenger's own state at the claimed
-        step (whatever its own run did: exit, trap, no halt); None while its run is being computed."""
-        trace = self.ready_trace(row["request_id"], urgent=False)
+        step (whatever its own run did: exit, trap, no halt); None while its run is being computed.
+        `trace`: the request's run when the caller already holds it."""
+        trace = trace if trace is not None else self.ready_trace(row["request_id"], urgent=False)
         if trace is None:
             return None
         steps = int(row["steps"])

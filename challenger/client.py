@@ -383,14 +383,18 @@ class ChainClient:
         return self.rpc(lambda: self.w3.eth.get_balance(self.address), "get_balance")
 
     # ---- sending -------------------------------------------------------------------------------
-    def send(self, key: str, function: str, *args: Any, value: int = 0) -> TxOutcome:
-        """Make the decision `key` happen on chain exactly once (see module docstring)."""
+    def send(self, key: str, function: str, *args: Any, value: int = 0,
+             blobs: list[bytes] | None = None) -> TxOutcome:
+        """Make the decision `key` happen on chain exactly once (see module docstring); with `blobs`, as an
+        EIP-4844 type-3 transaction carrying them (JSON-RPC nodes with blob support only)."""
         record = self.store.tx(key)
         if record is not None and record.status in (*OPEN_TX, "mined"):
             return self._settle(record)
         # over JSON-RPC the transaction is built here from the function's cached ABI (web3's contract
         # objects validate the whole ABI on every build, estimate and call: most of a tick's CPU)
         built = self.system.fixed_gas is None
+        if blobs and not built:
+            raise ValueError("blob transactions need a JSON-RPC node (eth-tester takes none)")
         fn = None if built else getattr(self.system.target(function).functions, function)(*args)
         params: dict[str, Any] = {"from": self.address, "value": value}
         if built:
@@ -419,11 +423,20 @@ class ChainClient:
             fees = self._fees() or {"gasPrice": self.rpc(lambda: self.w3.eth.gas_price, "gas_price")}
             tx = {"to": params["to"], "data": params["data"], "value": value, **fees, "gas": gas,
                   "nonce": nonce, "chainId": self.chain_id}
+            if blobs:
+                tx.update(self._blob_fees(fees))
         else:
             tx = self.rpc(lambda: fn.build_transaction({**params, **self._fees(), "gas": gas,
                                                         "nonce": nonce, "chainId": self.chain_id}),
                           f"build {function}")
-        signed = Account.sign_transaction(tx, self._private_key)
+        # a blob transaction is signed with its blobs: the raw bytes are the network form (blobs, commitments,
+        # proofs), so a restart re-sends it whole
+        if blobs:
+            from contracts.blobs import sign_blob_transaction
+
+            signed = sign_blob_transaction(tx, self._private_key, blobs)
+        else:
+            signed = Account.sign_transaction(tx, self._private_key)
         record = self.store.record_signed(key, function, self.address, nonce, bytes(signed.raw_transaction),
                                           bytes(signed.hash))
         self._nonce = nonce + 1
@@ -440,7 +453,28 @@ class ChainClient:
             # this attempt preflights: an out-of-gas move is re-sent, a refused one named unsent)
             log_event(log, logging.INFO, "cached_gas_reverted", key=key, gas=cached, error=exc.name)
             self._gas.pop(function, None)
-            return self.send(key, function, *args, value=value)
+            return self.send(key, function, *args, value=value, blobs=blobs)
+
+    def _blob_fees(self, fees: dict[str, int]) -> dict[str, Any]:
+        """The type-3 fields of a blob transaction: its type, EIP-1559 fees and twice the blob base fee."""
+        blob_fee = int(self.rpc(lambda: self.w3.eth.blob_base_fee, "blob_base_fee"))
+        if "maxFeePerGas" not in fees:   # a blob transaction is an EIP-1559 one
+            price = int(fees["gasPrice"])
+            fees = {"maxPriorityFeePerGas": price, "maxFeePerGas": price}
+        return {"type": 3, **fees, "maxFeePerBlobGas": max(2 * blob_fee, 1)}
+
+    def supports_blobs(self) -> bool:
+        """True when the node takes EIP-4844 blob transactions: a JSON-RPC node whose latest block carries
+        the blob gas fields (Cancun on) and that answers eth_blobBaseFee."""
+        if self.system.fixed_gas is not None:
+            return False
+        if self.latest_block().get("excessBlobGas") is None:
+            return False
+        try:
+            self.rpc(lambda: self.w3.eth.blob_base_fee, "blob_base_fee")
+        except Web3RPCError:
+            return False
+        return True
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fee fields from this tick's latest block and a priority fee read again every

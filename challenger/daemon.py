@@ -480,13 +480,13 @@ class Daemon:
         self._honest.pop(request_id, None)
 
     # ---- sending -------------------------------------------------------------------------------
-    def send(self, key: str, function: str, *args: Any, value: int = 0, expected: tuple[str, ...] = ()
-             ) -> bool:
-        """Send one decision; reverts named in `expected` (races) are logged, not raised. False
-        (with `last_revert` set when the contract named an error) if it did not happen."""
+    def send(self, key: str, function: str, *args: Any, value: int = 0, expected: tuple[str, ...] = (),
+             blobs: list[bytes] | None = None) -> bool:
+        """Send one decision (`blobs`: in a blob transaction); reverts named in `expected` (races) are logged,
+        not raised. False (with `last_revert` set when the contract named an error) if it did not happen."""
         self.last_revert, self.last_revert_fields = None, {}
         try:
-            outcome = self.client.send(key, function, *args, value=value)
+            outcome = self.client.send(key, function, *args, value=value, **({"blobs": blobs} if blobs else {}))
         except ContractRevert as exc:
             self.last_revert, self.last_revert_fields = exc.name, dict(exc.fields)
             if exc.name in NOT_YET:       # polled every tick until due: not worth a log line each time

@@ -6,8 +6,14 @@ hashes) or calldata (requestBatchData) and checked against the committed hash (`
 check a run of it). An EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the
 transaction's calldata.
 
-Operator: `answer_entries` posts, per request batch, one postEntries (outputs in the calldata) for the entries
-whose runs are ready; an entry whose input does not fit the model is never answered; `finalize_entry_batches`
+The outputs of an entry batch are read from its calldata or, when it has none there, from its transaction's blobs
+(checked against the event's versioned hashes, decoded, and each against its leaf's outputHash): a leaf whose bytes
+are missing or do not match keeps an empty output in the store and is logged (`entry_outputs_unavailable`); it
+is judged like any other leaf, on its fields (docs/game-rules.md §3b, "Withheld outputs").
+
+Operator: `answer_entries` posts, per request batch, one postEntries for the entries whose runs are ready, the
+outputs in blobs or the calldata (`Operator.entry_outputs`; 'auto': blobs when the node takes them, asked once;
+calldata for a chunk whose outputs need more blobs than a transaction carries); an entry whose input does not fit the model is never answered; `finalize_entry_batches`
 sends finalizeEntries after the window. Challenger: `entry_verdict` judges a leaf (malformed input, a leaf that
 contradicts its own true final state, a wrong final state, or agree) and `dispute_entry` answers it with
 rejectEntry (the first two) or disputeLeaf with the entry's input (a game; the request is created on-chain then).
@@ -15,6 +21,7 @@ rejectEntry (the first two) or disputeLeaf with the entry's input (a game; the r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from contracts.batches import (
@@ -28,6 +35,7 @@ from contracts.batches import (
     leaf_proof,
     leaf_result_id,
 )
+from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
 from contracts.system import Event, Outcome, ResultStatus
 from mipsvm.memory import keccak256
 from mipsvm.regions import region_path
@@ -35,6 +43,7 @@ from mipsvm.regions import region_path
 ENTRY_EVENTS = frozenset({"RequestBatchPosted", "EntriesPosted", "EntryRejected", "EntriesFinalized"})
 ENTRY_RACES = ("EntryTaken", "EntryReopening", "LeafDisputed", "BatchSettled", "ChallengeWindowClosed")
 REJECTABLE = ("malformed", "contradicts")   # verdicts answered by rejectEntry (no game)
+ENTRY_OUTPUTS = ("auto", "blobs", "calldata")   # Operator.entry_outputs
 
 
 def _cache(daemon: Any, name: str) -> dict[int, Any]:
@@ -88,6 +97,28 @@ def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     return inputs[:len(hashes)]
 
 
+def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: list[bytes]) -> list[bytes | None]:
+    """The output bytes of an entry batch's leaves (EntriesPosted `ev`): from the calldata (checked on-chain), else
+    from the transaction's blobs, each checked against its leaf's outputHash; None for a leaf whose bytes are
+    missing or do not match."""
+    from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+
+    if calldata:
+        return list(calldata)
+    if not ev["blobHashes"]:
+        return [None] * len(leaves)
+    try:
+        blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
+        if [versioned_hash(b) for b in blobs] != [bytes(h) for h in ev["blobHashes"]]:
+            raise BlobError("the blobs served do not match the transaction's versioned hashes")
+        items = unpack_blobs(blobs)
+    except (BlobError, ValueError) as exc:
+        daemon.emit("entry_outputs_unreadable", batch=ev["batchId"], error=str(exc)[:200])
+        return [None] * len(leaves)
+    return [items[i] if i < len(items) and keccak256(items[i]) == leaf.output_hash else None
+            for i, leaf in enumerate(leaves)]
+
+
 def request_hashes(daemon: Any, rb: int, block: int) -> list[bytes]:
     """The input hashes of request batch `rb` (posted in `block`), cached."""
     cache = _cache(daemon, "_entry_hashes")
@@ -139,11 +170,15 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
         rb = a["requestBatchId"]
         leaves = [_entry_leaf(x) for x in args["leaves"]]
         _cache(daemon, "_entry_leaves")[batch_id] = [x.leaf(rb) for x in leaves]
-        outputs = [bytes(o) for o in args["outputs"]] or [b""] * len(leaves)
+        outputs = entry_outputs(daemon, ev, leaves, [bytes(o) for o in args["outputs"]])
+        missing = [leaf.index for leaf, out in zip(leaves, outputs, strict=True) if out is None]
+        if missing:
+            daemon.emit("entry_outputs_unavailable", batch=batch_id, request_batch=rb, count=len(missing),
+                        entries=missing[:20])
         for i, (leaf, out) in enumerate(zip(leaves, outputs, strict=True)):
             ref = entry_ref(rb, leaf.index)
             s.add_result(leaf_result_id(batch_id, i), ref, a["operator"], leaf.final_state_hash, leaf.steps,
-                         a["deadline"], out, ev.block)
+                         a["deadline"], out or b"", ev.block)
             s.set_request_status(ref, "posted")
     elif ev.name == "EntryRejected":
         rid = leaf_result_id(a["batchId"], a["index"])
@@ -162,6 +197,21 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
 
 
 # ---- operator -------------------------------------------------------------------------------------
+def outputs_in_blobs(op: Any) -> bool:
+    """Whether this operator posts entry outputs in blobs (its `entry_outputs`; 'auto' and 'blobs' ask the node
+    once: 'blobs' on a node that takes none is logged as `entry_outputs_unsupported` and falls back to calldata)."""
+    mode = getattr(op, "entry_outputs", "auto")
+    if mode == "calldata":
+        return False
+    if "_blob_outputs" not in op.__dict__:
+        op._blob_outputs = op.client.supports_blobs()
+        if mode == "blobs" and not op._blob_outputs:
+            op._log(logging.WARNING, "entry_outputs_unsupported", reason="the node takes no blob transactions",
+                    fallback="calldata")
+        op.emit("entry_outputs", mode="blobs" if op._blob_outputs else "calldata")
+    return bool(op._blob_outputs)
+
+
 def answer_entries(op: Any) -> int:
     """One postEntries per request batch with the entries whose runs are ready (at most MAX_BATCH each)."""
     ready: dict[int, list[tuple[int, Any]]] = {}
@@ -204,12 +254,16 @@ def answer_entries(op: Any) -> int:
             refs = [entry_ref(rb, i) for i, _ in chunk]
             posts = [op.store.request(r)["posts"] for r in refs]
             key = "entries:" + keccak256(repr((rb, [i for i, _ in chunk], posts)).encode()).hex()[:16]
-            if op.send(key, "postEntries", rb, leaves, [t.output for _, t in chunk], value=bond * len(chunk),
-                       expected=(*op.races, *ENTRY_RACES)):
+            outputs = [bytes(t.output) for _, t in chunk]
+            blobs = pack_blobs(outputs) if outputs_in_blobs(op) else None
+            if blobs is not None and len(blobs) > MAX_BLOBS_PER_TX:
+                blobs = None   # more output bytes than a transaction's blobs carry: the calldata
+            if op.send(key, "postEntries", rb, leaves, [] if blobs else outputs, value=bond * len(chunk),
+                       expected=(*op.races, *ENTRY_RACES), blobs=blobs):
                 for ref in refs:
                     op.store.count_post(ref)
                     op.store.set_request_status(ref, "posted")
-                op.emit("entries_posted", request_batch=rb, results=len(chunk))
+                op.emit("entries_posted", request_batch=rb, results=len(chunk), outputs="blobs" if blobs else "calldata")
                 sent += 1
     return sent
 
@@ -240,10 +294,12 @@ def entry_verdict(ch: Any, row: Any) -> str | None:
     model = ch.served.get(req["model_id"])
     if model is not None and len(bytes(req["input"])) != model.image.input_length:
         return "malformed"
-    base = ch.verdict(row)
+    trace = ch.ready_trace(row["request_id"], urgent=False)   # held here: a background run's result is handed
+    if trace is None:                                         # out once and may leave the cache at any time
+        return None
+    base = ch.verdict(row, trace)
     if base != "agree":
         return base
-    trace = ch.ready_trace(row["request_id"], urgent=False)
     batch_id, index = leaf_position(row["result_id"])
     leaf = entry_leaves(ch, batch_id, int(row["block"]))[index]
     claim = Leaf(leaf.request_id, keccak256(trace.final_packed), keccak256(trace.output), trace.steps,

@@ -31,7 +31,7 @@ from typing import Any
 
 from challenger.batching import Batcher, finalize_batches
 from challenger.daemon import Daemon
-from challenger.entries import answer_entries, finalize_entry_batches, is_entry_leaf
+from challenger.entries import ENTRY_OUTPUTS, answer_entries, finalize_entry_batches, is_entry_leaf
 from challenger.graph_games import GraphTrace, defend_graph_game
 from challenger.models import AnyTrace, ModelError
 from challenger.pool import GraphRun, InferencePool, RunClaim, graph_trace
@@ -61,18 +61,22 @@ class Operator(Daemon):
     `workers`); `batch_interval`: post the results ready every that many seconds in one postBatch per model
     (at most `max_batch` each; None: one postResult per request; challenger.batching); `workers`: processes
     computing new requests (1: in the daemon's process, as without a pool; the pool needs
-    `background=True`)."""
+    `background=True`); `entry_outputs`: where postEntries puts the outputs, 'blobs', 'calldata' or 'auto' (blobs
+    when the node takes blob transactions, asked once; challenger.entries)."""
 
     races = RACES   # reverts that mean another transaction got there first
 
     role = "operator"
 
     def __init__(self, *args: Any, min_fee: int = 0, max_queue: int = 4, batch_interval: float | None = None,
-                 max_batch: int = 100, workers: int = 1, **kwargs: Any) -> None:
+                 max_batch: int = 100, workers: int = 1, entry_outputs: str = "auto", **kwargs: Any) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1 (1: computed in the daemon's process)")
+        if entry_outputs not in ENTRY_OUTPUTS:
+            raise ValueError(f"entry_outputs is one of {', '.join(ENTRY_OUTPUTS)}, not {entry_outputs!r}")
         super().__init__(*args, **kwargs)
         self.min_fee = min_fee
+        self.entry_outputs = entry_outputs
         self.max_queue = max_queue
         self._skipped: set[int] = set()
         self.batcher = None if batch_interval is None else Batcher(batch_interval, max_batch)

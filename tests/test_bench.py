@@ -127,6 +127,21 @@ def test_entry_gas_measures_the_transactions_it_sends() -> None:
     assert g["dispute_leaf"] > g["open_game"] > 100_000 and g["reject_entry"] > 21_000
 
 
+@pytest.mark.anvil
+def test_daemon_entries_measures_what_the_daemons_send() -> None:
+    """measure_daemon_entries on request batches of 2: the operator daemon's postEntries in blobs (one blob for
+    the outputs: blob gas exact) and in the calldata (dearer in execution gas), one O(1) finalizeEntries each."""
+    from optimist.bench.batches import measure_daemon_entries
+    from optimist.bench.run import BUNDLED_DIR, mdnn_for
+
+    g = measure_daemon_entries(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"), n=2)
+    assert set(g) == {"request", "request_blob_gas", "blobs_result", "blobs_blob_gas", "blobs_check_s",
+                      "blobs_finalize", "calldata_result", "calldata_check_s", "calldata_finalize"}
+    assert g["blobs_blob_gas"] == 131_072 // 2 and g["request_blob_gas"] == 131_072 // 2
+    assert 21_000 // 2 < g["blobs_result"] < g["calldata_result"]
+    assert g["blobs_finalize"] == g["calldata_finalize"] > 0 and g["blobs_check_s"] > 0
+
+
 def test_quick_report_renders(quick_report: dict) -> None:
     text = R.markdown(quick_report)
     assert F.MNIST_MODEL in text and "MIPS" in text

@@ -53,6 +53,7 @@ def test_a_request_batch_with_two_lies(model, tmp_path) -> None:
     world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(N)), [liar])
     posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
     assert len(posted) == 1 and posted[0]["count"] == N       # one transaction for all 12
+    assert posted[0]["blobHashes"] == []                      # eth-tester takes no blobs: outputs in the calldata
     batch_id = posted[0]["batchId"]
 
     # the challenger reads the inputs from the request's calldata, checks all 12 and disputes the two lies
@@ -83,3 +84,19 @@ def test_a_request_batch_with_two_lies(model, tmp_path) -> None:
     assert len(ch.store.games()) == len(LIES)   # the honest answers were checked and left alone
     assert s.balance(liar.me) == s.balance(honest.me) == s.balance(ch.me) == 0
     assert world.contract_balance() == 0
+
+
+def test_blob_outputs_on_a_chain_without_blobs_fall_back_to_calldata(model, tmp_path, caplog) -> None:
+    """`entry_outputs="blobs"` on eth-tester (no blob transactions): a warning, then the outputs in the calldata."""
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s = world.system
+    op = world.operator(name="honest", entry_outputs="blobs")
+    inputs = [toy_input(700 + i) for i in range(2)]
+    rb = s.request_batch_data(world.model_id, inputs, 2 * FEE)
+    world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 1), [op])
+    [posted] = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+    assert posted["blobHashes"] == []
+    assert "entry_outputs_unsupported" in caplog.text
+    outputs = s.batches.decode_function_input(s.w3.eth.get_transaction(posted.tx_hash)["input"])[1]["outputs"]
+    assert [bytes(o) for o in outputs] == [op.honest_trace(entry_ref(rb, i)).output for i in range(2)]

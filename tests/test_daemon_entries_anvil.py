@@ -71,6 +71,8 @@ def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) 
         verdicts = {row["result_id"]: row["verdict"] for row in ch.store.results()}
         assert [verdicts[leaf_result_id(batch_id, i)] for i in range(6)] == \
             ["agree", "agree", "malformed", "contradicts", "disagree", "agree"]
+        # its output blob holds b"x" for every leaf, matching none: no output is taken, each leaf judged as above
+        assert all(ch.store.result(leaf_result_id(batch_id, i))["output"] == b"" for i in range(6))
         # the operator does not defend: the challenger claims the timeout
         world.advance_time(CLOCK + 1)
         world.run_until(lambda: s.game(gid).status != GameStatus.ACTIVE, [ch])
@@ -108,9 +110,36 @@ def test_an_honest_operator_never_answers_a_malformed_entry(tmp_path: Path) -> N
         inputs[1] = inputs[1] + b"\0" * 4                             # one word too long
         op = world.operator(name="honest")
         rb = s.request_batch_blobs(world.model_id, inputs, 3 * FEE, key(0))
+        ch = world.challenger()
         world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 2), [op])
-        world.settle([op])
+        world.run_until(lambda: [r["verdict"] for r in ch.store.results()] == ["agree"] * 2, [op, ch])
         assert not s.entry_taken(rb, 1)
         assert op.store.request(entry_ref(rb, 1))["status"] == "malformed"
         posted = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
         assert sum(e["count"] for e in posted) == 2
+        # anvil takes blobs: the outputs travel in them (none in the calldata); the challenger reads them back
+        assert all(len(e["blobHashes"]) == 1 and s.batches.decode_function_input(
+            s.w3.eth.get_transaction(e.tx_hash)["input"])[1]["outputs"] == [] for e in posted)
+        got = {row["request_id"]: bytes(row["output"]) for row in ch.store.results()}
+        assert got == {entry_ref(rb, i): op.honest_trace(entry_ref(rb, i)).output for i in (0, 2)}
+        assert {row["verdict"] for row in ch.store.results()} == {"agree"}
+
+
+def test_an_operator_told_calldata_posts_the_outputs_there(tmp_path: Path) -> None:
+    """`entry_outputs="calldata"` on a chain that takes blobs: the outputs in the calldata, read back from there."""
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        inputs = [struct.pack("<16I", *range(1, 16), 500 + i) for i in range(2)]
+        op = world.operator(name="honest", entry_outputs="calldata")
+        ch = world.challenger()
+        rb = s.request_batch_blobs(world.model_id, inputs, 2 * FEE, key(0))
+        world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 1), [op])
+        world.run_until(lambda: len(ch.store.results()) == 2, [op, ch])
+        [posted] = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+        outputs = s.batches.decode_function_input(s.w3.eth.get_transaction(posted.tx_hash)["input"])[1]["outputs"]
+        want = [op.honest_trace(entry_ref(rb, i)).output for i in range(2)]
+        assert posted["blobHashes"] == [] and [bytes(o) for o in outputs] == want
+        assert [bytes(row["output"]) for row in ch.store.results()] == want

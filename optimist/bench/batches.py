@@ -11,7 +11,11 @@ openGame on a single result, and rejectEntry (a leaf contradicting its final sta
 of the model (VM runs of a few distinct inputs, cycled over the requests: the gas depends on the claims' sizes and
 bytes, not on which input they answer).
 
-    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--entries] [--json]
+`--daemons N`: the operator and challenger daemons on a request batch of N inputs in blobs, the outputs posted in
+blobs and then in the calldata (measure_daemon_entries): gas per inference as the daemons send it, and the
+challenger's time to check the N leaves.
+
+    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--entries | --daemons N] [--json]
     (the bench measures the MNIST MLP: optimist convert examples/models/mlp_digits.onnx -o mlp.mdnn)
 """
 
@@ -173,6 +177,70 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
     return out
 
 
+def measure_daemon_entries(mdnn: Path, n: int = 100, images: list[bytes] | None = None) -> dict[str, float]:
+    """The daemons on request batches of `n` inputs in blobs, on a fresh anvil: an operator daemon answers one
+    batch with the outputs in blobs and another (the same inputs) in the calldata, and finalizes both at the window;
+    a challenger daemon checks each batch. {"blobs_result", "blobs_finalize", "blobs_blob_gas", "calldata_result",
+    "calldata_finalize"}: gas per inference of the operator's postEntries / finalizeEntries (blob gas beside);
+    "request", "request_blob_gas": the requestBatch per inference; "blobs_check_s", "calldata_check_s": seconds from
+    the batch's post until the challenger has judged all `n` leaves (reading inputs and outputs, its VM runs)."""
+    import time
+
+    from eth_account import Account
+
+    from challenger.models import MinidnnModel
+    from contracts.chain import ANVIL_MNEMONIC, Anvil
+    from optimist.world import World
+
+    Account.enable_unaudited_hdwallet_features()
+    requester = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/0").key
+    model = MinidnnModel(mdnn)
+    if images is None:
+        rng = np.random.default_rng(7)
+        images = [rng.random(model.image.input_length // 4, dtype=np.float32).tobytes() for _ in range(n)]
+    out: dict[str, float] = {}
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=600, clock=300)
+        s = world.system
+
+        def receipt_of(ev_name: str, key: str, value: int) -> dict:
+            [ev] = [e for e in s.events_since(world.deploy_block) if e.name == ev_name and e[key] == value]
+            return dict(world.w3.eth.get_transaction_receipt(ev.tx_hash))
+
+        def play(mode: str, xs: list[bytes]) -> dict[str, float]:
+            """One request batch of `xs` answered by a fresh operator daemon posting its outputs in `mode`, checked
+            by a fresh challenger daemon, finalized at the window: its figures per inference."""
+            k = len(xs)
+            got: dict[str, float] = {}
+            op = world.operator(name=f"op-{mode}", entry_outputs=mode)
+            rb = s.request_batch_blobs(world.model_id, xs, FEE * k, requester)
+            r = receipt_of("RequestBatchPosted", "requestBatchId", rb)
+            got["request"], got["request_blob_gas"] = r["gasUsed"] // k, int(r.get("blobGasUsed", 0) or 0) // k
+            world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(k)), [op], max_ticks=10 * k)
+            [posted] = [e for e in s.events_since(world.deploy_block)
+                        if e.name == "EntriesPosted" and e["requestBatchId"] == rb]
+            r = dict(world.w3.eth.get_transaction_receipt(posted.tx_hash))
+            got[f"{mode}_result"] = r["gasUsed"] // k
+            if mode == "blobs":
+                got["blobs_blob_gas"] = int(r.get("blobGasUsed", 0) or 0) // k
+            ch = world.challenger(name=f"ch-{mode}")
+            t0 = time.perf_counter()
+            world.run_until(lambda: sum(row["verdict"] is not None for row in ch.store.results()
+                                        if row["operator"] == op.me) == k, [ch], max_ticks=10 * k)
+            got[f"{mode}_check_s"] = round(time.perf_counter() - t0, 2)
+            world.advance_time(601)
+            batch_id = posted["batchId"]
+            world.run_until(lambda: s.batch(batch_id).settled, [op])
+            got[f"{mode}_finalize"] = receipt_of("EntriesFinalized", "batchId", batch_id)["gasUsed"] // k
+            world.settle([op, ch])
+            return got
+
+        play("calldata", images[:1])   # warm-up: the contracts' counters exist from now on (a first write is dearer)
+        for mode in ("blobs", "calldata"):
+            out.update(play(mode, images))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a .mdnn model whose input is float32")
@@ -180,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", action="store_true",
                         help="batched requests on anvil instead (calldata and blobs, disputes)")
     parser.add_argument("--hardfork", help="anvil's hardfork for --entries (default: anvil's latest)")
+    parser.add_argument("--daemons", type=int, metavar="N",
+                        help="the daemons on a request batch of N entries, outputs in blobs vs calldata (anvil)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -190,6 +260,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes: every batch size must be 1..1024")
     if args.model.suffix != ".mdnn" or not args.model.is_file():
         parser.error(f"{args.model}: expected an existing .mdnn file")
+    if args.daemons is not None:
+        if not 1 <= args.daemons <= 1024:
+            parser.error("--daemons: a request batch has 1..1024 entries")
+        found = measure_daemon_entries(args.model, args.daemons)
+        if args.json:
+            print(json.dumps(found, indent=1))
+            return 0
+        print(f"request batch of {args.daemons} (inputs in blobs): {found['request']:,} gas per inference "
+              f"+ {found['request_blob_gas']:,} blob gas")
+        for mode in ("blobs", "calldata"):
+            blob = f" + {found['blobs_blob_gas']:,} blob gas" if mode == "blobs" else ""
+            print(f"outputs in {mode:8}: postEntries {found[f'{mode}_result']:,}{blob}, finalizeEntries "
+                  f"{found[f'{mode}_finalize']:,} gas per inference; challenger checked all in "
+                  f"{found[f'{mode}_check_s']} s")
+        return 0
     if args.entries:
         figures = measure_entry_gas(args.model, sizes, hardfork=args.hardfork)
     else:

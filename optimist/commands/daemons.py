@@ -120,6 +120,10 @@ def daemon_command(role: str) -> click.Command:
                                     "(docs/game-rules.md §3a; default: one postResult per request).")(command)
         command = click.option("--max-batch", type=click.IntRange(1, 1024), default=100, show_default=True,
                                help="With --batch-interval: most results in one batch.")(command)
+        command = click.option("--entry-outputs", type=click.Choice(["auto", "blobs", "calldata"]), default="auto",
+                               show_default=True,
+                               help="Where postEntries puts the outputs of request-batch entries: EIP-4844 blobs, "
+                                    "the calldata, or blobs when the node takes blob transactions.")(command)
         command = click.option("--workers", type=click.IntRange(1, 1024), default=os.cpu_count() or 1,
                                show_default="the CPU count",
                                help="Processes computing new requests (VM runs, native checks, phase-1 traces); "

@@ -83,8 +83,10 @@ def _share_trusted_setup() -> None:
     shared (its module's `load_trusted_setup` answers from the cache for eth-account's own file)."""
     import eth_account.typed_transactions.base as base
 
-    original = base.load_trusted_setup
-    own = str(base.TRUSTED_SETUP)
+    original, own = getattr(base, "load_trusted_setup", None), getattr(base, "TRUSTED_SETUP", None)
+    if original is None or own is None:   # another eth-account layout: sign at its own (slower) pace
+        return
+    own = str(own)
 
     def load_trusted_setup(path: str, precompute: int) -> Any:
         return _trusted_setup() if (str(path), precompute) == (own, 0) else original(path, precompute)

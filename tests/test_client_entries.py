@@ -108,3 +108,89 @@ def test_refs_and_fees() -> None:
     assert split_fee(30, 3) == 10
     with pytest.raises(EntryError, match="give 30 or 33 wei"):
         split_fee(31, 3)
+
+
+def test_entry_states_void_reopened_disputed_in_words(world: World, model) -> None:
+    """A careless operator's leaves: one for a malformed input (rejected: VOID), one with its true final state
+    but a wrong output hash (rejected: REOPENED), one with a wrong final state (disputed by a game: DISPUTED, an
+    ordinary Optimist request from then on); none of them can be read as a result."""
+    from challenger.models import Trace
+    from contracts.batches import EntryLeaf, input_proof, leaf_proof
+    from mipsvm.regions import region_path
+
+    s = world.system
+    requester, operator, challenger = world.w3.eth.accounts[:3]
+    client = Client.from_system(s, requester)
+    inputs = [toy_input(1), toy_input(2), toy_input(3)[:-4]]
+    rb = s.request_batch(world.model_id, [keccak256(x) for x in inputs], 3 * FEE, sender=requester)
+    traces = [Trace(model, x, engine="fast", max_steps=60_000) for x in inputs[:2]]
+
+    def leaf(i: int, t: Trace, **fields: object) -> EntryLeaf:
+        x = EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+        return EntryLeaf(**{**x.__dict__, **fields})
+
+    entry_leaves = [leaf(0, traces[0], output_hash=keccak256(b"not the output")),
+                    leaf(1, traces[1], final_state_hash=keccak256(b"not the state")), leaf(2, traces[0])]
+    batch_id = s.post_entries(rb, entry_leaves, sender=operator)
+    leaves = [x.leaf(rb) for x in entry_leaves]
+    proofs = [leaf_proof([x.hash() for x in leaves], i) for i in range(3)]
+    entries = [client.entry(entry_ref(rb, i)) for i in range(3)]
+    assert [e.state.state for e in entries] == ["ANSWERED"] * 3
+
+    s.reject_entry(batch_id, 2, leaves[2], proofs[2], inputs[2], input_proof(inputs, 2), sender=challenger)
+    st = traces[0].state_at(traces[0].steps)
+    img = model.image
+    s.reject_entry(batch_id, 0, leaves[0], proofs[0], inputs[0], input_proof(inputs, 0), st.encode(),
+                   st.memory.read(img.output_base, img.output_size), region_path(st.memory, img.output_base,
+                                                                                 img.output_size), sender=challenger)
+    s.dispute_leaf(batch_id, 1, leaves[1], proofs[1], sender=challenger, input_bytes=inputs[1],
+                   input_proof=input_proof(inputs, 1))
+    states = [e.state for e in entries]
+    assert [x.state for x in states] == ["REOPENED", "DISPUTED", "VOID"]
+    assert "contradicted its own final state and was rejected; the entry takes answers again" in states[0].words
+    assert states[1].words.startswith("disputed: a game runs on its answer")
+    assert states[2].words.startswith("void: its input does not fit the model")
+    for e, words in zip(entries, ("reopened", "disputed", "void"), strict=True):
+        with pytest.raises(ClientError, match=f"is not finalized: {words}"):
+            e.result()
+
+
+@pytest.mark.anvil
+def test_blob_inputs_and_blob_outputs_on_anvil(model, tmp_path) -> None:
+    """On anvil the client sends the inputs in blobs by default; an operator posts its outputs in blobs; after
+    finalizeEntries the client reads each output back from the blobs, checked against the leaf. A batch whose
+    blobs hold outputs that do not hash to the leaves' finalizes all the same, and the client refuses to read it."""
+    from eth_account import Account
+
+    from challenger.models import Trace
+    from contracts.batches import EntryLeaf
+    from contracts.chain import ANVIL_MNEMONIC, Anvil
+    from tests.test_daemon_anvil import _anvil_package_installed
+
+    if not _anvil_package_installed():  # pragma: no cover
+        pytest.skip("the npm anvil package is not installed (make setup)")
+    Account.enable_unaudited_hdwallet_features()
+    keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(2)]
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=300, db_dir=tmp_path, engine="fast",
+                             max_steps=60_000)
+        s = world.system
+        client = Client.from_system(s, keys[0].address, key=keys[0])
+        inputs = [toy_input(700 + i) for i in range(3)]
+        batch = client.request_batch(world.model_id, inputs, fee_each=FEE)
+        sub = batch.submitted
+        assert sub.via == "blobs" and sub.blobs == 1 and sub.blob_gas == 131_072 and sub.gas > 0
+        traces = [Trace(model, x, engine="fast", max_steps=60_000) for x in inputs]
+        leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+                  for i, t in enumerate(traces)]
+        good = s.post_entries(batch.id, leaves[:2], private_key=keys[1].key, blob_outputs=[t.output for t in traces[:2]])
+        bad = s.post_entries(batch.id, leaves[2:], private_key=keys[1].key, blob_outputs=[b"not the output"])
+        world.advance_time(WINDOW + 2)
+        s.finalize_entries(good)
+        s.finalize_entries(bad)
+        for i in range(2):
+            res = batch.entries[i].result()
+            assert res.output == traces[i].output and res.steps == traces[i].steps and res.operator == keys[1].address
+        assert batch.entries[2].state.state == "FINALIZED"
+        with pytest.raises(ClientError, match="the published output does not hash to the leaf's output hash"):
+            batch.entries[2].result()

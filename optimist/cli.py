@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("request", "Show a request: its status, every result posted for it, every game on those results."),
     "cancel": ("request", "Cancel your unanswered request after its deadline; the fee is credited back (then "
                           "withdrawn)."),
+    "request-batch": ("batch", "Ask for MODEL_ID run on many inputs in one transaction; prints the request "
+                               "batch id and its entries."),
+    "cancel-batch": ("batch", "Cancel the entries of your request batch nobody took, after its deadline; their "
+                              "fees come back."),
     "operator": ("daemons", "Serve requests for the given models: post results with a bond, defend games, "
                             "finalize, withdraw."),
     "challenger": ("daemons", "Check every result of the given models; dispute wrong ones, play the games, "

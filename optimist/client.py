@@ -8,6 +8,8 @@
     res = req.result()                     # outcome, exit code, steps, output bytes (checked), float32 values
     for ev in client.events(follow=True):  # every Optimist event from the deployment block on, then new ones
         ...
+    batch = client.request_batch(model_id, images, fee_each=10**15)   # one transaction; inputs in blobs if possible
+    batch.entries[0].wait(timeout=600).result()                        # each entry read like a request
 
 A Client is built on contracts.system.System (Client.from_system wraps one you already have). The page
 docs/client.md walks through it with a runnable example.
@@ -122,6 +124,81 @@ class Request:
         return self.client.system.cancel_request(self.id, sender=self.client.address)
 
 
+ENTRY_END_STATES = ("FINALIZED", "VOID", "CANCELLED")
+
+
+class Entry:
+    """Entry `index` of a request batch (docs/game-rules.md §3b), named by its request id `ref`."""
+
+    def __init__(self, client: Client, ref: int) -> None:
+        from contracts.batches import entry_position
+
+        self.client = client
+        self.id = ref
+        self.request_batch, self.index = entry_position(ref)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.request_batch}:{self.index}, {self.state.state})"
+
+    @property
+    def state(self) -> Any:
+        """An optimist.entries.EntryState: `.state` (OPEN, ANSWERED, WINDOW_OVER, FINALIZED, DISPUTED, VOID,
+        REOPENED, CANCELLED, EXPIRED) and `.words` (what it means), read fresh from the chain."""
+        from optimist.entries import EntryError, entry_state
+
+        try:
+            return entry_state(self.client.system, self.id, self.client.from_block)
+        except EntryError as exc:
+            raise ClientError(str(exc)) from None
+
+    def wait(self, timeout: float = 3600.0, poll: float = 1.0) -> Entry:
+        """Block until the entry is finalized, void or cancelled; TimeoutError after `timeout` seconds."""
+        end = time.monotonic() + timeout
+        while (st := self.state).state not in ENTRY_END_STATES:
+            if time.monotonic() >= end:
+                raise TimeoutError(f"entry {self.request_batch}:{self.index} is still {st.state} after {timeout} s "
+                                   f"({st.words})")
+            time.sleep(poll)
+        return self
+
+    def result(self) -> Result:
+        """The finalized answer. Undisputed: the leaf from its postEntries calldata, proven by the entryOutcome
+        view, output bytes from that transaction's calldata or blobs checked against the leaf's output hash.
+        Disputed: as an ordinary request. ClientError before finalization (with the state in words)."""
+        from contracts.batches import is_leaf, leaf_position
+        from optimist.entries import EntryError, entry_outcome
+
+        system = self.client.system
+        info = system.get_request(self.id)
+        rid = info.result_id
+        if info.status == RequestStatus.FINALIZED and not (
+                is_leaf(rid) and system.batch(leaf_position(rid)[0]).request_batch):
+            return Request(self.client, self.id).result()   # reopened and answered as an ordinary request
+        try:
+            o = entry_outcome(system, self.id, self.client.from_block)
+        except EntryError as exc:
+            raise ClientError(str(exc)) from None
+        return Result(self.id, o.result_id, o.outcome, o.exit_code, o.steps, o.output, o.operator)
+
+
+class RequestBatch:
+    """A request batch sent by this client: `.id`, `.entries` (one Entry per input, in order), `.submitted`
+    (gas, blob gas, how the inputs travelled)."""
+
+    def __init__(self, client: Client, submitted: Any) -> None:
+        self.client = client
+        self.submitted = submitted
+        self.id: int = submitted.request_batch_id
+        self.entries = [Entry(client, ref) for ref in submitted.refs]
+
+    def __repr__(self) -> str:
+        return f"RequestBatch({self.id}, {len(self.entries)} entries, {self.submitted.via})"
+
+    def cancel(self) -> int:
+        """The requester, after the deadline: cancel every entry nobody took; returns how many."""
+        return self.client.system.cancel_entries(self.id, sender=self.client.address)
+
+
 class Client:
     """Talks to one Optimist deployment as one account (`key`: a private key or a LocalAccount; None for
     a read-only client, or an unlocked node account given as `account`)."""
@@ -149,10 +226,12 @@ class Client:
         self.from_block = from_block or 0
 
     @classmethod
-    def from_system(cls, system: System, account: str | None = None, from_block: int | None = None) -> Client:
-        """A client on an existing System wrapper, sending as `account` (an address the node signs for)."""
+    def from_system(cls, system: System, account: str | None = None, from_block: int | None = None, *,
+                    key: LocalAccount | None = None) -> Client:
+        """A client on an existing System wrapper, sending as `account` (an address the node signs for);
+        `key`: that account's LocalAccount (blob transactions are signed locally)."""
         self = cls.__new__(cls)
-        self.account, self.address, self.system = None, account, system
+        self.account, self.address, self.system = key, account, system
         self.from_block = system.deploy_block if from_block is None else from_block
         return self
 
@@ -190,8 +269,41 @@ class Client:
                                   callback=callback, callback_gas=callback_gas)
         return Request(self, rid)
 
-    def get(self, request_id: int) -> Request:
-        """A request made earlier (by anyone)."""
+    def request_batch(self, model_id: int, xs: Iterable[Any], *, fee_each: int = 0, blobs: bool | None = None,
+                      deadline: int | None = None, dtype: str = "<f4") -> RequestBatch:
+        """Request `model_id` on every input of `xs` in one transaction (docs/game-rules.md §3b), paying `fee_each`
+        wei per entry. `blobs`: True = inputs in EIP-4844 blobs (ClientError on a chain without them; needs a
+        `key`), False = in calldata, None = blobs when the chain supports them and this client holds a key.
+        Program models only; `deadline`: unix time after which untaken entries may be cancelled."""
+        import numpy as np
+
+        from optimist.entries import EntryError, submit_request_batch
+
+        inputs = [bytes(x) if isinstance(x, bytes | bytearray) else np.asarray(x, dtype=dtype).tobytes() for x in xs]
+        try:
+            sub = submit_request_batch(self.system, model_id, inputs, fee_each, sender=self._sender(), blobs=blobs,
+                                       private_key=self.account.key if self.account is not None else None,
+                                       deadline=deadline)
+        except EntryError as exc:
+            raise ClientError(str(exc)) from None
+        return RequestBatch(self, sub)
+
+    def entry(self, ref: int) -> Entry:
+        """An entry of a request batch by its request id (contracts.batches.entry_ref(rb, i))."""
+        from contracts.batches import is_entry
+
+        if not is_entry(ref):
+            raise ClientError(f"request {ref} is not a request-batch entry")
+        entry = Entry(self, ref)
+        _ = entry.state   # ClientError for an unknown batch or index
+        return entry
+
+    def get(self, request_id: int) -> Request | Entry:
+        """A request made earlier (by anyone); an Entry for a request-batch entry's id."""
+        from contracts.batches import is_entry
+
+        if is_entry(request_id):
+            return self.entry(request_id)
         if self.system.get_request(request_id).status == RequestStatus.NONE:
             raise ClientError(f"unknown request id {request_id}")
         return Request(self, request_id)

@@ -187,7 +187,7 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
                            f"1..{system.counts()[1]})", EXIT_NOT_FOUND)
     events = system.events_since(from_block)
     posted = [e for e in events if e.name == "ResultPosted" and e["requestId"] == request_id]
-    result_ids = {e["resultId"] for e in posted}
+    result_ids = {e["resultId"] for e in posted} | ({req.result_id} if req.result_id else set())   # + a disputed entry leaf
     moves: dict[int, int] = {}
     for e in events:
         if e.name == "MoveMade":
@@ -247,17 +247,87 @@ def show_report(report: dict[str, Any]) -> None:
         console.print(gt)
 
 
+class RequestRef(click.ParamType):
+    """A request id, or RB:I for entry I of request batch RB (optimist.entries.parse_ref)."""
+
+    name = "ID|RB:I"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from optimist.entries import EntryError, parse_ref
+
+        try:
+            return parse_ref(str(value))
+        except EntryError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def entry_report(system: Any, from_block: int, ref: int) -> dict[str, Any]:
+    """An entry of a request batch: its state in words, every leaf that answered it, and its outcome once final
+    (read from the leaf and checked: optimist.entries); a disputed entry adds its Optimist request's report."""
+    from optimist.entries import FINALIZED, EntryError, entry_outcome, entry_state, format_ref
+
+    try:
+        st = entry_state(system, ref, from_block)
+    except EntryError as exc:
+        raise CommandError(str(exc), EXIT_NOT_FOUND) from None
+    report: dict[str, Any] = {
+        "entry": format_ref(ref), "request": ref, "request_batch": st.request_batch, "index": st.index,
+        "model": st.model_id, "requester": st.requester, "fee_wei": st.fee, "cancel_after": st.deadline,
+        "state": st.state, "words": st.words,
+        "answers": [{"batch": a.batch_id, "leaf": a.position, "operator": a.operator, "window_ends": a.deadline,
+                     "rejected": a.rejected, "malformed": a.malformed} for a in st.answers],
+        "outcome": None, "request_report": None}
+    if st.request_status.name != "NONE":
+        report["request_report"] = request_report(system, from_block, ref)
+    if st.state == FINALIZED:
+        try:
+            o = entry_outcome(system, ref, from_block)
+            report["outcome"] = {"result": o.result_id, "operator": o.operator, "outcome": o.outcome.name,
+                                 "exit_code": o.exit_code, "steps": o.steps, "output_hex": "0x" + o.output.hex(),
+                                 "output": output_values(o.output)}
+        except EntryError as exc:
+            if report["request_report"] is None:   # else: reopened and answered as an ordinary request, shown there
+                raise CommandError(str(exc), EXIT_ERROR) from None
+    return report
+
+
+def show_entry_report(report: dict[str, Any]) -> None:
+    console.print(f"entry [bold]{report['entry']}[/] (request id {report['request']}): model {report['model']}, "
+                  f"fee {ether(report['fee_wei'])}, requester {report['requester']}", soft_wrap=True)
+    console.print(f"[bold]{report['state']}[/]: {report['words']}", soft_wrap=True)
+    for a in report["answers"]:
+        fate = " (rejected: malformed input)" if a["malformed"] else " (rejected)" if a["rejected"] else ""
+        console.print(f"answered in entry batch {a['batch']} leaf {a['leaf']} by {a['operator']}{fate}",
+                      soft_wrap=True)
+    o = report["outcome"]
+    if o is not None:
+        outcome = f"{o['outcome']} (exit {o['exit_code']:#x})" if o["outcome"] == "FAILURE" else o["outcome"]
+        console.print(f"outcome {outcome}, {o['steps']:,} steps, result {o['result']}", soft_wrap=True)
+        console.print(f"output: {describe_output(bytes.fromhex(o['output_hex'][2:]))}", soft_wrap=True)
+    if report["request_report"] is not None:
+        show_report(report["request_report"])
+
+
 @click.command("status")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=RequestRef())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
 @handle_errors
 def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | None) -> None:
-    """Show a request: its status, every result posted for it, every game on those results."""
+    """Show a request: its status, every result posted for it, every game on those results.
+
+    REQUEST_ID: a request id, or RB:I for entry I of request batch RB (`optimist request-batch`)."""
+    from contracts.batches import is_entry
+
     w3 = connect(rpc)
     system, d = open_system(w3, deployment_path)
-    report = request_report(system, d.block, request_id)
+    entry = is_entry(request_id)
+    report = entry_report(system, d.block, request_id) if entry else request_report(system, d.block, request_id)
     if as_json:
         click.echo(json.dumps(report))
+    elif entry:
+        show_entry_report(report)
     else:
         show_report(report)

@@ -1,0 +1,363 @@
+"""Request batches for dapps (docs/game-rules.md §3b): submit many inputs at once, follow and read each entry.
+
+`submit_request_batch` checks everything the contract would refuse (unknown or graph model, input lengths, batch
+size, a fee that does not split evenly, blobs on a chain without them) before sending requestBatch (inputs in
+EIP-4844 blobs) or requestBatchData (inputs in calldata). `entry_state` says where an entry is, in words, from the
+chain alone: open, answered (window open), awaiting finalizeEntries, finalized, disputed (an ordinary Optimist
+request from then on), void, reopened, cancelled, expired. `entry_result` reads a finalized entry: the leaf from
+its postEntries calldata, checked by the `entryOutcome` view, and the output bytes from that transaction's
+calldata or blobs, checked against the leaf's output hash.
+
+An entry is named by its request id `ENTRY_FLAG | rb << 16 | i` (contracts.batches.entry_ref) or, on the command
+line, `RB:I` (entry I of request batch RB).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from contracts.batches import (
+    MAX_BATCH,
+    EntryLeaf,
+    Leaf,
+    entry_position,
+    entry_ref,
+    is_entry,
+    is_leaf,
+    leaf_position,
+    leaf_proof,
+)
+from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System
+from mipsvm.memory import keccak256
+
+
+class EntryError(ValueError):
+    """A request batch that cannot be sent, or an entry that cannot be read (the message says why)."""
+
+
+# ---- names -------------------------------------------------------------------------------------------
+def parse_ref(text: str) -> int:
+    """A request id: a number, or `RB:I` for entry I of request batch RB."""
+    t = text.strip()
+    if ":" in t:
+        rb, _, i = t.partition(":")
+        if not (rb.isdigit() and i.isdigit()) or int(rb) == 0:
+            raise EntryError(f"{text!r} is not an entry: give RB:I (entry I of request batch RB, e.g. 3:0)")
+        if int(i) >= MAX_BATCH or int(rb) >= 1 << 44:
+            raise EntryError(f"{text!r}: an entry index is below {MAX_BATCH}")
+        return entry_ref(int(rb), int(i))
+    if not t.isdigit():
+        raise EntryError(f"{text!r} is not a request id (a number) or an entry (RB:I)")
+    return int(t)
+
+
+def format_ref(ref: int) -> str:
+    """`RB:I` for an entry's request id, the number otherwise."""
+    if is_entry(ref):
+        rb, i = entry_position(ref)
+        return f"{rb}:{i}"
+    return str(ref)
+
+
+# ---- submitting --------------------------------------------------------------------------------------
+def supports_blobs(w3: Web3) -> bool:
+    """Whether the node takes blob transactions and keeps their blobs readable: a post-Cancun JSON-RPC node (the
+    embedded eth-tester chain does not keep blob sidecars, so operators could not read the inputs)."""
+    if getattr(w3.provider, "ethereum_tester", None) is not None:
+        return False
+    try:
+        block = w3.eth.get_block("latest")
+    except Exception:   # any failure means: no blobs known here
+        return False
+    return "excessBlobGas" in block
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A request batch on chain."""
+
+    request_batch_id: int
+    refs: list[int]
+    fee_each: int
+    via: str                 # "blobs" or "calldata"
+    gas: int
+    blob_gas: int            # 0 for calldata
+    blobs: int
+    tx_hash: bytes
+
+
+def program_model_input_length(system: System, model_id: int) -> int:
+    """The input length of program model `model_id`; EntryError for a graph model or an unknown id."""
+    try:
+        return system.model(model_id).input_length
+    except ContractRevert:
+        pass
+    try:
+        system.graph_model(model_id)
+    except ContractRevert:
+        count = system.counts()[0]
+        raise EntryError(f"unknown model id {model_id} (this deployment has models 1..{count})") from None
+    raise EntryError(f"model {model_id} is a graph model (two-phase games): request batches take program models "
+                     "only (the contract reverts ProgramModelsOnly); request each input with `optimist request`")
+
+
+def split_fee(total: int, count: int) -> int:
+    """The per-entry fee of `total` wei over `count` entries; EntryError when it does not split evenly."""
+    if total % count:
+        low = total - total % count
+        raise EntryError(f"a total fee of {total} wei does not split evenly over {count} entries (the contract "
+                         f"reverts FeeNotDivisible): give {low} or {low + count} wei, or a per-entry fee")
+    return total // count
+
+
+def submit_request_batch(system: System, model_id: int, inputs: list[bytes], fee_each: int, *, sender: str,
+                         blobs: bool | None = None, private_key: bytes | str | None = None,
+                         deadline: int | None = None) -> Submitted:
+    """Send `inputs` as one request batch paying `fee_each` wei per entry. `blobs`: True = in blobs (EntryError
+    if the chain has none), False = in calldata, None = blobs when the chain supports them (and a key is given)."""
+    from contracts.blobs import BLOB_CAPACITY, MAX_BLOBS_PER_TX, pack_blobs
+
+    n = len(inputs)
+    if not 1 <= n <= MAX_BATCH:
+        raise EntryError(f"a request batch has 1..{MAX_BATCH} inputs, got {n}")
+    want = program_model_input_length(system, model_id)
+    for i, x in enumerate(inputs):
+        if len(x) != want:
+            raise EntryError(f"model {model_id} takes {want} input bytes; input {i} has {len(x)}")
+    can = supports_blobs(system.w3)
+    if blobs and not can:
+        raise EntryError("this chain does not support blob transactions (EIP-4844): send the inputs in calldata")
+    use_blobs = can and private_key is not None if blobs is None else blobs
+    if use_blobs and private_key is None:
+        raise EntryError("a blob transaction is signed locally: give the requester's private key")
+    if use_blobs:
+        packed = pack_blobs(inputs)
+        if len(packed) > MAX_BLOBS_PER_TX:
+            per = BLOB_CAPACITY * MAX_BLOBS_PER_TX // (want + 4)
+            raise EntryError(f"{n} inputs of {want} bytes need {len(packed)} blobs; a transaction carries at most "
+                             f"{MAX_BLOBS_PER_TX} (send at most {per} inputs per batch)")
+        assert private_key is not None
+        rb = system.request_batch_blobs(model_id, inputs, fee_each * n, private_key, deadline=deadline)
+    else:
+        rb = system.request_batch_data(model_id, inputs, fee_each * n, deadline=deadline, sender=sender)
+    receipt = system.last_receipt or {}
+    n_blobs = len(pack_blobs(inputs)) if use_blobs else 0
+    return Submitted(rb, [entry_ref(rb, i) for i in range(n)], fee_each, "blobs" if use_blobs else "calldata",
+                     int(receipt.get("gasUsed", 0)), int(receipt.get("blobGasUsed", 0) or 0), n_blobs,
+                     bytes(receipt.get("transactionHash", b"")))
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Answer:
+    """One leaf answering the entry: entry batch `batch_id`, leaf `position` of it."""
+
+    batch_id: int
+    position: int
+    leaf: Leaf
+    leaves: list[Leaf]
+    operator: str
+    deadline: int            # end of the challenge window
+    tx_hash: bytes
+    blob_hashes: list[bytes]
+    rejected: bool = False
+    malformed: bool = False
+    reopen_at: int = 0
+
+
+# states, each with its words in EntryState.words
+OPEN, EXPIRED, ANSWERED, WINDOW_OVER, FINALIZED, DISPUTED, VOID, REOPENED, CANCELLED = (
+    "OPEN", "EXPIRED", "ANSWERED", "WINDOW_OVER", "FINALIZED", "DISPUTED", "VOID", "REOPENED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """Where entry `index` of request batch `request_batch` is."""
+
+    ref: int
+    request_batch: int
+    index: int
+    model_id: int
+    requester: str
+    fee: int
+    deadline: int            # the requester may cancel it after this time if nobody took it
+    state: str
+    words: str
+    answers: list[Answer] = field(default_factory=list)
+    request_status: RequestStatus = RequestStatus.NONE   # in Optimist: NONE unless disputed
+
+    @property
+    def answer(self) -> Answer | None:
+        """The answer that stands (the last one, unless rejected)."""
+        return self.answers[-1] if self.answers and not self.answers[-1].rejected else None
+
+
+def _decode(system: System, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
+    tx = system.w3.eth.get_transaction(tx_hash)
+    fn, args = system.batches.decode_function_input(tx["input"])
+    return fn.fn_name, args
+
+
+def _entry_leaf(x: Any) -> EntryLeaf:
+    if isinstance(x, dict):
+        x = (x["index"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+    return EntryLeaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+
+
+def _now(system: System) -> int:
+    return max(int(system.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+
+
+def entry_state(system: System, ref: int, from_block: int = 0, events: list[Event] | None = None) -> EntryState:
+    """The entry's state from the chain: its request batch, every leaf answering it, rejections, cancellation."""
+    if not is_entry(ref):
+        raise EntryError(f"request {ref} is not a request-batch entry")
+    rb, index = entry_position(ref)
+    try:
+        info = system.request_batch_info(rb)
+    except ContractRevert:
+        raise EntryError(f"unknown request batch {rb} (entry {rb}:{index})") from None
+    if index >= info.count:
+        raise EntryError(f"request batch {rb} has entries 0..{info.count - 1}, not {index}")
+    events = system.events_since(from_block) if events is None else events
+    answers: list[Answer] = []
+    cancelled = False
+    for ev in events:
+        if ev.name == "EntriesPosted" and ev["requestBatchId"] == rb:
+            _, args = _decode(system, ev.tx_hash)
+            leaves = [_entry_leaf(x) for x in args["leaves"]]
+            for p, e in enumerate(leaves):
+                if e.index == index:
+                    answers.append(Answer(ev["batchId"], p, e.leaf(rb), [x.leaf(rb) for x in leaves], ev["operator"],
+                                          ev["deadline"], ev.tx_hash, [bytes(h) for h in ev["blobHashes"]]))
+        elif ev.name == "EntryRejected" and ev["entryRef"] == ref:
+            for k, a in enumerate(answers):
+                if a.batch_id == ev["batchId"] and a.position == ev["index"]:
+                    answers[k] = Answer(**{**a.__dict__, "rejected": True, "malformed": ev["malformed"],
+                                           "reopen_at": ev["reopenAt"]})
+        elif ev.name == "EntriesCancelled" and ev["requestBatchId"] == rb:
+            cancelled = True
+    base = dict(ref=ref, request_batch=rb, index=index, model_id=info.model_id, requester=info.requester,
+                fee=info.fee, deadline=info.deadline, answers=answers)
+    req = system.get_request(ref)
+    now = _now(system)
+    if req.status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
+        words = {RequestStatus.POSTED: "disputed: a game runs on its answer (an ordinary Optimist request now)",
+                 RequestStatus.OPEN: "disputed and its answer rejected by a game: reopened as an ordinary Optimist "
+                                     "request (any operator may answer it)",
+                 RequestStatus.FINALIZED: "finalized after a dispute (an ordinary Optimist request)",
+                 RequestStatus.CANCELLED: "disputed, its answer rejected, then cancelled by the requester"}
+        state = FINALIZED if req.status == RequestStatus.FINALIZED else \
+            CANCELLED if req.status == RequestStatus.CANCELLED else DISPUTED
+        return EntryState(**base, state=state, words=words.get(req.status, req.status.name),
+                          request_status=req.status)
+    last = answers[-1] if answers else None
+    if last is not None and last.rejected:
+        if last.malformed:
+            return EntryState(**base, state=VOID, words="void: its input does not fit the model (an answer to it "
+                              "was rejected; the fee went back to the requester)")
+        if cancelled and system.entry_taken(rb, index):
+            return EntryState(**base, state=CANCELLED, words="cancelled by the requester (fee refunded) after its "
+                              "answer was rejected")
+        when = "now" if now >= last.reopen_at else f"from {last.reopen_at} ({last.reopen_at - now} s)"
+        return EntryState(**base, state=REOPENED, words=f"reopened: the answer of {last.operator} contradicted its "
+                          f"own final state and was rejected; the entry takes answers again {when}")
+    if last is not None:
+        batch = system.batch(last.batch_id)
+        if batch.settled:
+            return EntryState(**base, state=FINALIZED, words=f"finalized: answered by {last.operator} in entry "
+                              f"batch {last.batch_id}, undisputed")
+        if now <= last.deadline:
+            return EntryState(**base, state=ANSWERED, words=f"answered by {last.operator} in entry batch "
+                              f"{last.batch_id}; challenge window open until {last.deadline} "
+                              f"({last.deadline - now} s left)")
+        return EntryState(**base, state=WINDOW_OVER, words=f"answered in entry batch {last.batch_id}, window "
+                          f"over: final once anyone sends finalizeEntries({last.batch_id})")
+    if system.entry_taken(rb, index):
+        return EntryState(**base, state=CANCELLED, words="cancelled by the requester (fee refunded), never answered")
+    if now > info.deadline:
+        return EntryState(**base, state=EXPIRED, words="unanswered past its deadline: the requester may cancel it "
+                          "(fee back)")
+    return EntryState(**base, state=OPEN, words="open: waiting for an operator")
+
+
+def answer_output(system: System, answer: Answer) -> bytes:
+    """The output bytes of `answer`: from its postEntries calldata, or its blobs (checked against the event's
+    versioned hashes), and checked against the leaf's output hash."""
+    _, args = _decode(system, answer.tx_hash)
+    outputs = [bytes(o) for o in args["outputs"]]
+    if outputs:
+        output = outputs[answer.position]
+    else:
+        from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+
+        try:
+            blobs = fetch_blobs(system.w3, answer.tx_hash)
+        except Exception as exc:   # a node without the anvil method, or without the blobs
+            raise EntryError(f"entry batch {answer.batch_id} has its outputs in blobs and the node does not serve "
+                             f"them ({str(exc)[:120]})") from None
+        if [versioned_hash(b) for b in blobs] != answer.blob_hashes:
+            raise EntryError(f"entry batch {answer.batch_id}: the node's blobs do not match the versioned hashes "
+                             "of EntriesPosted")
+        try:
+            items = unpack_blobs(blobs)
+        except BlobError as exc:
+            raise EntryError(f"entry batch {answer.batch_id}: its blobs hold no output list ({exc})") from None
+        if len(items) <= answer.position:
+            raise EntryError(f"entry batch {answer.batch_id}: its blobs hold {len(items)} outputs, "
+                             f"not leaf {answer.position}")
+        output = items[answer.position]
+    if keccak256(output) != answer.leaf.output_hash:
+        raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
+                         "hash to the leaf's output hash")
+    return output
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """A finalized entry's answer."""
+
+    ref: int
+    result_id: int           # the leaf's result id
+    outcome: Outcome
+    exit_code: int
+    steps: int
+    output: bytes
+    operator: str
+
+
+def entry_outcome(system: System, ref: int, from_block: int = 0) -> EntryOutcome:
+    """The answer of a finalized entry: undisputed (entryOutcome view on its leaf, output from its postEntries
+    transaction), or disputed and defended (the result stored in Optimist, output from the same transaction).
+    EntryError otherwise (with the entry's state in words); an entry reopened and answered as an ordinary request
+    is read with optimist.client's Request.result()."""
+    st = entry_state(system, ref, from_block)
+    if st.state != FINALIZED:
+        raise EntryError(f"entry {format_ref(ref)} is not finalized: {st.words}")
+    if st.request_status == RequestStatus.FINALIZED:   # disputed: settled in Optimist
+        info = system.get_request(ref)
+        rid = info.result_id
+        match = [a for a in st.answers if is_leaf(rid) and leaf_position(rid) == (a.batch_id, a.position)]
+        if not match:
+            raise EntryError(f"entry {format_ref(ref)} was finalized by result {rid}, not an entry leaf: read it as "
+                             "an ordinary request")
+        res = system.result(rid)
+        output = answer_output(system, match[0])
+        if keccak256(output) != bytes(res.output_hash):
+            raise EntryError(f"result {rid}: the published output does not match the stored output hash")
+        return EntryOutcome(ref, rid, res.outcome, res.exit_code, res.steps, output, res.operator)
+    a = st.answer
+    assert a is not None
+    proof = leaf_proof([x.hash() for x in a.leaves], a.position)
+    got_ref, outcome, exit_code, steps, output_hash = system.entry_outcome(a.batch_id, a.position, a.leaf, proof)
+    if got_ref != ref or bytes(output_hash) != a.leaf.output_hash:
+        raise EntryError(f"entryOutcome of entry batch {a.batch_id} leaf {a.position} does not match its calldata")
+    output = answer_output(system, a)
+    from contracts.batches import leaf_result_id
+
+    return EntryOutcome(ref, leaf_result_id(a.batch_id, a.position), Outcome(outcome), exit_code, steps, output,
+                        a.operator)

@@ -100,3 +100,27 @@ def test_blob_outputs_on_a_chain_without_blobs_fall_back_to_calldata(model, tmp_
     assert "entry_outputs_unsupported" in caplog.text
     outputs = s.batches.decode_function_input(s.w3.eth.get_transaction(posted.tx_hash)["input"])[1]["outputs"]
     assert [bytes(o) for o in outputs] == [op.honest_trace(entry_ref(rb, i)).output for i in range(2)]
+
+
+def test_a_lying_challenger_loses_its_games_on_entry_leaves(model, tmp_path) -> None:
+    """A dishonest challenger disputes both leaves of an honest entry batch: the operator defends each game to the
+    one-step proof and wins; past the window the two disputed entries finalize as results in Optimist (their
+    requests created by the disputes) with the honest outputs, and every wei is paid out."""
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s = world.system
+    op, liar = world.operator(name="op"), world.challenger(dishonest=True)
+    inputs = [toy_input(300), toy_input(301)]
+    rb = s.request_batch_data(world.model_id, inputs, 2 * FEE)
+    refs = [entry_ref(rb, i) for i in range(2)]
+    world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(2)), [op])
+    world.run_until(lambda: len(liar.store.games()) == 2 and all(g["status"] != "active" for g in liar.store.games()),
+                    [op, liar], max_ticks=300)
+    assert [s.game(g["game_id"]).status for g in liar.store.games()] == [GameStatus.DEFENDER_WON] * 2
+    world.settle([op, liar], max_ticks=40)
+    for ref, x in zip(refs, inputs, strict=True):
+        assert s.get_request(ref).status == RequestStatus.FINALIZED
+        assert s.outcome(ref).output_hash == keccak256(op.honest_trace(ref).output)
+        assert s.get_request(ref).initial_state_hash == s.initial_state_hash(world.model_id, x)
+    assert s.balance(op.me) == s.balance(liar.me) == 0
+    assert world.contract_balance() == 0

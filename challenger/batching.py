@@ -97,15 +97,18 @@ class Batcher:
         return sent
 
 
-def finalize_batches(op: Any, rows: list[Any], now: int) -> int:
-    """finalizeBatch for each batch whose undisputed leaves (`rows`: pending store rows of them) are due."""
-    sent = 0
+def due_batches(rows: list[Any], now: int) -> list[tuple[int, Any]]:
+    """(batch id, one of its rows) of each batch among `rows` (pending store rows of leaves) whose window is over."""
     batches: dict[int, Any] = {}
     for row in rows:
         batches.setdefault(leaf_position(row["result_id"])[0], row)
-    for batch_id, row in sorted(batches.items()):
-        if now <= int(row["deadline"]):
-            continue
+    return [(batch_id, row) for batch_id, row in sorted(batches.items()) if now > int(row["deadline"])]
+
+
+def finalize_batches(op: Any, rows: list[Any], now: int) -> int:
+    """finalizeBatch for each batch whose undisputed leaves (`rows`: pending store rows of them) are due."""
+    sent = 0
+    for batch_id, row in due_batches(rows, now):
         leaves = batch_leaves(op, batch_id, int(row["block"]))
         if op.send(f"finalize-batch:{batch_id}", "finalizeBatch", batch_id, [leaf.as_tuple() for leaf in leaves],
                    expected=(*op.races, *LEAF_RACES)):

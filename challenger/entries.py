@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from challenger.batching import due_batches
 from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
@@ -271,12 +272,7 @@ def answer_entries(op: Any) -> int:
 def finalize_entry_batches(op: Any, rows: list[Any], now: int) -> int:
     """finalizeEntries for each entry batch whose window is over (`rows`: its pending undisputed leaves)."""
     sent = 0
-    batches: dict[int, Any] = {}
-    for row in rows:
-        batches.setdefault(leaf_position(row["result_id"])[0], row)
-    for batch_id, row in sorted(batches.items()):
-        if now <= int(row["deadline"]):
-            continue
+    for batch_id, _ in due_batches(rows, now):
         if op.send(f"finalize-entries:{batch_id}", "finalizeEntries", batch_id, expected=(*op.races, *ENTRY_RACES)):
             op.emit("entries_finalized", batch=batch_id)
             sent += 1

@@ -127,7 +127,7 @@ def entry_position(request_id: int) -> tuple[int, int]:
     """(request batch id, index) of an entry's request id."""
     if not is_entry(request_id):
         raise ValueError(f"request {request_id} is not a request-batch entry")
-    return (request_id ^ ENTRY_FLAG) >> INDEX_BITS, request_id & ((1 << INDEX_BITS) - 1)
+    return _position(request_id ^ ENTRY_FLAG)
 
 
 def inputs_root(inputs: list[bytes]) -> bytes:
@@ -154,7 +154,12 @@ def leaf_position(result_id: int) -> tuple[int, int]:
     """(batch id, index) of a leaf's result id."""
     if not is_leaf(result_id):
         raise ValueError(f"result {result_id} is not a batch leaf")
-    return (result_id ^ BATCH_FLAG) >> INDEX_BITS, result_id & ((1 << INDEX_BITS) - 1)
+    return _position(result_id ^ BATCH_FLAG)
+
+
+def _position(unflagged: int) -> tuple[int, int]:
+    """(batch id, index) of an id `batch << INDEX_BITS | index` without its flag."""
+    return unflagged >> INDEX_BITS, unflagged & ((1 << INDEX_BITS) - 1)
 
 
 def depth_of(count: int) -> int:

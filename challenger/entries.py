@@ -59,13 +59,6 @@ def _tx_args(daemon: Any, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
     return fn.fn_name, args
 
 
-def _entry_leaf(x: Any) -> EntryLeaf:
-    """An EntryLeaf of decoded calldata (a dict or a tuple)."""
-    if isinstance(x, dict):
-        x = (x["index"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
-    return EntryLeaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
-
-
 def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) -> Event:
     system = daemon.system
     events = daemon.client.rpc(lambda: system.events_since(block, block), "get_logs")
@@ -78,15 +71,13 @@ def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) ->
 def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     """A request batch's inputs from its transaction (blobs or calldata); None when they cannot be read or do not
     match the committed hashes."""
-    from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+    from contracts.blobs import BlobError, checked_items, fetch_blobs
 
     hashes = [bytes(h) for h in ev["inputHashes"]]
     try:
         if ev["blobHashes"]:
             blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
-            if [versioned_hash(b) for b in blobs] != [bytes(h) for h in ev["blobHashes"]]:
-                return None
-            inputs = unpack_blobs(blobs)
+            inputs = checked_items(blobs, ev["blobHashes"])
         else:
             fn, args = _tx_args(daemon, ev.tx_hash)
             inputs = [bytes(x) for x in args["inputs"]] if fn == "requestBatchData" else []
@@ -102,7 +93,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
     """The output bytes of an entry batch's leaves (EntriesPosted `ev`): from the calldata (checked on-chain), else
     from the transaction's blobs, each checked against its leaf's outputHash; None for a leaf whose bytes are
     missing or do not match."""
-    from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+    from contracts.blobs import BlobError, checked_items, fetch_blobs
 
     if calldata:
         return list(calldata)
@@ -110,9 +101,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
         return [None] * len(leaves)
     try:
         blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
-        if [versioned_hash(b) for b in blobs] != [bytes(h) for h in ev["blobHashes"]]:
-            raise BlobError("the blobs served do not match the transaction's versioned hashes")
-        items = unpack_blobs(blobs)
+        items = checked_items(blobs, ev["blobHashes"])
     except (BlobError, ValueError) as exc:
         daemon.emit("entry_outputs_unreadable", batch=ev["batchId"], error=str(exc)[:200])
         return [None] * len(leaves)
@@ -136,7 +125,7 @@ def entry_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
         ev = _event_in_block(daemon, "EntriesPosted", "batchId", batch_id, block)
         _, args = _tx_args(daemon, ev.tx_hash)
         rb = ev["requestBatchId"]
-        cache[batch_id] = [_entry_leaf(x).leaf(rb) for x in args["leaves"]]
+        cache[batch_id] = [EntryLeaf.from_args(x).leaf(rb) for x in args["leaves"]]
     return cache[batch_id]
 
 
@@ -169,7 +158,7 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
         batch_id = a["batchId"]
         _, args = _tx_args(daemon, ev.tx_hash)
         rb = a["requestBatchId"]
-        leaves = [_entry_leaf(x) for x in args["leaves"]]
+        leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
         _cache(daemon, "_entry_leaves")[batch_id] = [x.leaf(rb) for x in leaves]
         outputs = entry_outputs(daemon, ev, leaves, [bytes(o) for o in args["outputs"]])
         missing = [leaf.index for leaf, out in zip(leaves, outputs, strict=True) if out is None]

@@ -81,6 +81,13 @@ class EntryLeaf:
         return (self.index, bytes(self.final_state_hash), bytes(self.output_hash), self.steps, int(self.outcome),
                 self.exit_code)
 
+    @classmethod
+    def from_args(cls, x: Any) -> EntryLeaf:
+        """An EntryLeaf of decoded postEntries calldata (a dict or a tuple)."""
+        if isinstance(x, dict):
+            x = (x["index"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+        return cls(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+
     def leaf(self, request_batch_id: int) -> Leaf:
         """The Merkle leaf it becomes in a batch answering request batch `request_batch_id`."""
         return Leaf(entry_ref(request_batch_id, self.index), self.final_state_hash, self.output_hash, self.steps,

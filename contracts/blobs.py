@@ -68,6 +68,14 @@ def unpack_blobs(blobs: list[bytes]) -> list[bytes]:
     return items
 
 
+def checked_items(blobs: list[bytes], versioned_hashes: list[bytes]) -> list[bytes]:
+    """The items of a transaction's `blobs` as read back from a node, after checking them against the versioned
+    hashes the chain recorded for it (BlobError if they differ or are not such blobs)."""
+    if [versioned_hash(b) for b in blobs] != [bytes(h) for h in versioned_hashes]:
+        raise BlobError("the blobs served do not match the transaction's versioned hashes")
+    return unpack_blobs(blobs)
+
+
 @lru_cache(maxsize=1)
 def _trusted_setup() -> Any:
     import ckzg

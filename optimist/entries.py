@@ -202,12 +202,6 @@ def _decode(system: System, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
     return fn.fn_name, args
 
 
-def _entry_leaf(x: Any) -> EntryLeaf:
-    if isinstance(x, dict):
-        x = (x["index"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
-    return EntryLeaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
-
-
 def _now(system: System) -> int:
     return max(int(system.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
@@ -229,7 +223,7 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
     for ev in events:
         if ev.name == "EntriesPosted" and ev["requestBatchId"] == rb:
             _, args = _decode(system, ev.tx_hash)
-            leaves = [_entry_leaf(x) for x in args["leaves"]]
+            leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
             for p, e in enumerate(leaves):
                 if e.index == index:
                     answers.append(Answer(ev["batchId"], p, e.leaf(rb), [x.leaf(rb) for x in leaves], ev["operator"],
@@ -293,20 +287,17 @@ def answer_output(system: System, answer: Answer) -> bytes:
     if outputs:
         output = outputs[answer.position]
     else:
-        from contracts.blobs import BlobError, fetch_blobs, unpack_blobs, versioned_hash
+        from contracts.blobs import BlobError, checked_items, fetch_blobs
 
         try:
             blobs = fetch_blobs(system.w3, answer.tx_hash)
         except Exception as exc:   # a node without the anvil method, or without the blobs
             raise EntryError(f"entry batch {answer.batch_id} has its outputs in blobs and the node does not serve "
                              f"them ({str(exc)[:120]})") from None
-        if [versioned_hash(b) for b in blobs] != answer.blob_hashes:
-            raise EntryError(f"entry batch {answer.batch_id}: the node's blobs do not match the versioned hashes "
-                             "of EntriesPosted")
         try:
-            items = unpack_blobs(blobs)
-        except BlobError as exc:
-            raise EntryError(f"entry batch {answer.batch_id}: its blobs hold no output list ({exc})") from None
+            items = checked_items(blobs, answer.blob_hashes)
+        except BlobError as exc:   # blobs other than EntriesPosted's versioned hashes, or no output list in them
+            raise EntryError(f"entry batch {answer.batch_id}: its output blobs are not usable ({exc})") from None
         if len(items) <= answer.position:
             raise EntryError(f"entry batch {answer.batch_id}: its blobs hold {len(items)} outputs, "
                              f"not leaf {answer.position}")

@@ -263,8 +263,7 @@ class RequestInfo:
     model_id: int
     fee: int
     result_id: int            # the result posted or finalized (0 while open)
-    initial_state_hash: bytes
-    input_hash: bytes
+    initial_state_hash: bytes # binds the input (its bytes: RequestCreated, or the entry's request batch)
     deadline: int             # the requester may cancel an open request after this time
     reopen_at: int            # after a rejection, no result is accepted before this time (0: never rejected)
     callback: str = ZERO_ADDRESS   # IOptimistConsumer called on finalization (zero address: none)
@@ -907,10 +906,9 @@ class System:
 
     def request_info(self, request_id: int, raw: tuple[Any, ...]) -> RequestInfo:
         """A RequestInfo from the raw `requests(request_id)` view."""
-        (requester, model_id, callback_gas, fee, status, result_id, deadline, reopen_at, callback, init,
-         input_hash) = raw
+        (requester, model_id, callback_gas, fee, status, result_id, deadline, reopen_at, callback, init) = raw
         return RequestInfo(request_id, requester, RequestStatus(status), model_id, fee, result_id, init,
-                           input_hash, deadline, reopen_at, callback, callback_gas)
+                           deadline, reopen_at, callback, callback_gas)
 
     def result(self, result_id: int) -> ResultInfo:
         return self.result_info(result_id, self.contract.functions.results(result_id).call())

@@ -125,7 +125,7 @@ def test_request_stores_and_emits(world: World) -> None:
     r = s.get_request(rid)
     assert (r.requester, r.status, r.model_id, r.fee, r.result_id) == (
         world.accounts[7], RequestStatus.OPEN, world.model_id, 12345, 0)
-    assert r.input_hash == keccak256(toy_input())
+    assert r.initial_state_hash == s.initial_state_hash(world.model_id, toy_input())   # binds the input
     ev = s.events_since(block + 1)
     assert [e.name for e in ev] == ["RequestCreated"]
     assert ev[0]["input"] == toy_input() and ev[0]["initialStateHash"] == r.initial_state_hash

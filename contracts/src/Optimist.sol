@@ -39,8 +39,7 @@ contract Optimist is ModelRegistry {
         uint40 deadline;        // after it, the requester may cancel an Open request
         uint40 reopenAt;        // after a rejection: no result may be posted before this time
         address callback;       // IOptimistConsumer called when the result finalizes (0: none)
-        bytes32 initialStateHash;
-        bytes32 inputHash;      // keccak256 of the input bytes (the bytes are in RequestCreated)
+        bytes32 initialStateHash; // binds the input (its bytes are in RequestCreated, or in the entry's batch)
     }
 
     struct Result {
@@ -553,11 +552,10 @@ contract Optimist is ModelRegistry {
             }
         }
         (address operator, uint64 postedAt, address requester, uint256 modelId, uint256 fee, uint256 deadline,
-         bytes32 init, bytes32 inputHash) =
-            abi.decode(ret, (address, uint64, address, uint256, uint256, uint256, bytes32, bytes32));
+         bytes32 init) = abi.decode(ret, (address, uint64, address, uint256, uint256, uint256, bytes32));
         if (requester != address(0)) {
             _writeRequest(requestId, requester, modelId, fee, RequestStatus.Posted, resultId, deadline, address(0), 0,
-                          init, inputHash);
+                          init);
         }
         _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
                      graphs[requests[requestId].modelId].nodeCount != 0, postedAt, requestId, leaf.steps,
@@ -684,7 +682,7 @@ contract Optimist is ModelRegistry {
         requestId = ++requestCount;
         if (unrolled != 0) _unrolled[requestId] = unrolled;
         _writeRequest(requestId, msg.sender, modelId, msg.value, RequestStatus.Open, 0, deadline, callback, callbackGas,
-                      init, keccak256(input));
+                      init);
         emit RequestCreated(requestId, modelId, msg.sender, msg.value, init, input, uint64(deadline));
     }
 
@@ -698,8 +696,7 @@ contract Optimist is ModelRegistry {
         uint256 deadline,
         address callback,
         uint256 callbackGas,
-        bytes32 init,
-        bytes32 inputHash
+        bytes32 init
     ) private {
         requests[requestId] = Request({
             requester: requester,
@@ -711,8 +708,7 @@ contract Optimist is ModelRegistry {
             deadline: uint40(deadline),
             reopenAt: 0,
             callback: callback,
-            initialStateHash: init,
-            inputHash: inputHash
+            initialStateHash: init
         });
     }
 

@@ -256,7 +256,7 @@ contract OptimistBatches {
     /// @notice Optimist.disputeLeaf (its arguments): check `leaf` is leaf `index` of the batch and count the dispute;
     ///         returns the batch's operator and post time. For an entry batch (§3b) also check that keccak256(`input`)
     ///         is the input hash of the leaf's entry (leaf.requestId) and return the entry's request (requester
-    ///         non-zero) with its initial state and input hash: Optimist creates the request.
+    ///         non-zero) with its initial state: Optimist creates the request.
     function verifyLeaf(
         uint256 batchId,
         uint256 index,
@@ -273,22 +273,20 @@ contract OptimistBatches {
             uint64 modelId,
             uint96 fee,
             uint40 deadline,
-            bytes32 initialState,
-            bytes32 inputHash
+            bytes32 initialState
         )
     {
         if (msg.sender != address(optimist)) revert NotOptimist();
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         uint256 rb = b.requestBatch;
         if (rb != 0) {
-            inputHash = keccak256(input);
-            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, inputHash, inputProof);
+            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, keccak256(input), inputProof);
             // a malformed input reverts WrongInputLength here: its leaf is rejected by rejectEntry instead
             initialState = optimist.initialStateHash(e.modelId, input);
             (requester, modelId, fee, deadline) = (e.requester, e.modelId, e.fee, e.deadline);
         }
         b.disputed += 1;
-        return (b.operator, b.postedAt, requester, modelId, fee, deadline, initialState, inputHash);
+        return (b.operator, b.postedAt, requester, modelId, fee, deadline, initialState);
     }
 
     /// @notice Anyone, after the challenge window: finalize every undisputed leaf of a batch. `leaves` are all its

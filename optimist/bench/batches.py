@@ -5,11 +5,12 @@ request + postResult + finalize; `batch_N` is N requests + one postBatch of N cl
 by N. Batched requests (anvil, `--entries`): `calldata_N` is one requestBatchData of N inputs + one postEntries of N
 leaves with the outputs in the calldata + one finalizeEntries, divided by N; `blobs_N` the same with requestBatch
 and postEntries carrying the inputs / outputs in EIP-4844 blobs (`blob_gas` beside it: blob gas per inference,
-131,072 per blob). Then the disputes of one leaf of an entry batch of the largest size: a game
-(Optimist.disputeLeaf, which creates the entry's request: its initial state is computed then) beside today's
-openGame on a single result, and rejectEntry (a leaf contradicting its final state). Every claim is a true result
-of the model (VM runs of a few distinct inputs, cycled over the requests: the gas depends on the claims' sizes and
-bytes, not on which input they answer).
+131,072 per blob). Then the disputes, on a batch of the largest size: today's path to a game (request, postResult,
+openGame on the single result) beside a game on a leaf of a result batch (postBatch; Optimist.disputeLeaf writes
+the leaf's result record then) and on a leaf of an entry batch (disputeLeaf also creates the entry's request: its
+initial state is computed then), and rejectEntry (a leaf contradicting its final state). Every claim is a true
+result of the model (VM runs of a few distinct inputs, cycled over the requests: the gas depends on the claims'
+sizes and bytes, not on which input they answer).
 
 `--daemons N`: the operator and challenger daemons on a request batch of N inputs in blobs, the outputs posted in
 blobs and then in the calldata (measure_daemon_entries): gas per inference as the daemons send it, and the
@@ -94,7 +95,7 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
     from eth_account import Account
 
     from challenger.models import MinidnnModel, Trace
-    from contracts.batches import EntryLeaf, input_proof, leaf_proof
+    from contracts.batches import Claim, EntryLeaf, Leaf, input_proof, leaf_proof
     from contracts.chain import ANVIL_MNEMONIC, Anvil
     from contracts.system import advance_time, deploy_system
     from mipsvm.memory import keccak256
@@ -154,8 +155,28 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
                 name = f"{'blobs' if blobs else 'calldata'}_{n}"
                 out[f"{name}_finalize"] = gas()[0] // n
                 out[name] = sum(out[f"{name}_{p}"] for p in ("request", "result", "finalize"))
-        # disputes: a game on an honest leaf (today's openGame beside it) and a rejection without a game
+        # disputes. Today's path first: a request, its result and a game on it (the first game also creates the
+        # game counter and the challenger's credit slot, which every later dispute only rewrites)
+        t = traces[0]
+        for key in ("warm", ""):
+            rid = system.request(model_id, inputs[0], FEE, sender=requester)
+            out["single_request"] = gas()[0]
+            result_id = system.post_result(rid, t.output, t.final_packed, t.output_proof(), sender=operator)
+            out["single_result"] = gas()[0]
+            system.open_game(result_id, sender=challenger)
+            out[key or "open_game"] = gas()[0]
+        del out["warm"]
+        # a leaf of a batch of results on existing requests (postBatch, §3a)
         n = max(sizes)
+        rids = [system.request(model_id, inputs[i % DISTINCT_INPUTS], FEE, sender=requester) for i in range(n)]
+        ts = [traces[i % DISTINCT_INPUTS] for i in range(n)]
+        claims = [Claim(r, x.output, x.final_packed, x.output_proof()) for r, x in zip(rids, ts, strict=True)]
+        batch_id = system.post_batch(model_id, claims, sender=operator)
+        leaves = [Leaf(r, keccak256(x.final_packed), keccak256(x.output), x.steps, int(x.outcome), x.exit_code)
+                  for r, x in zip(rids, ts, strict=True)]
+        system.dispute_leaf(batch_id, 0, leaves[0], leaf_proof([x.hash() for x in leaves], 0), sender=challenger)
+        out["dispute_result_leaf"] = gas()[0]
+        # an entry batch: a game on an honest leaf (its request created then) and a rejection without a game
         rb, batch_id, entries, xs = run(n, False, lie_at=1 if n > 1 else None)
         rb_leaves = [x.leaf(rb) for x in entries]
         hashes = [x.hash() for x in rb_leaves]
@@ -169,11 +190,6 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
             system.reject_entry(batch_id, 1, rb_leaves[1], leaf_proof(hashes, 1), xs[1], input_proof(xs, 1),
                                 t.final_packed, region, t.output_proof(), sender=challenger)
             out["reject_entry"] = gas()[0]
-        rid = system.request(model_id, inputs[0], FEE, sender=requester)
-        t = traces[0]
-        result_id = system.post_result(rid, t.output, t.final_packed, t.output_proof(), sender=operator)
-        system.open_game(result_id, sender=challenger)
-        out["open_game"] = gas()[0]
     return out
 
 
@@ -289,9 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             blob = figures.get(f"{name}_blob_gas")
             print(f"{name:12} {parts[0]:>9,} {parts[1]:>9,} {parts[2]:>9,} {figures[name]:>9,} "
                   f"{'' if blob is None else format(blob, ','):>9}")
-        print(f"dispute of one leaf (batch of {max(sizes)}): disputeLeaf {figures['dispute_leaf']:,} gas "
-              f"(today's openGame: {figures['open_game']:,})"
-              + (f", rejectEntry {figures['reject_entry']:,}" if "reject_entry" in figures else ""))
+        f = figures
+        print(f"today's path to a game: request {f['single_request']:,} + postResult {f['single_result']:,} + "
+              f"openGame {f['open_game']:,} = {f['single_request'] + f['single_result'] + f['open_game']:,} gas")
+        print(f"dispute of one leaf (batch of {max(sizes)}): of a result batch {f['dispute_result_leaf']:,}, "
+              f"of an entry batch {f['dispute_leaf']:,} (its request created then)"
+              + (f"; rejectEntry {f['reject_entry']:,}" if "reject_entry" in f else ""))
         return 0
     print(f"{'':10} {'request':>9} {'result':>9} {'finalize':>9} {'total':>9}")
     for name in ["single", *(f"batch_{n}" for n in sizes)]:

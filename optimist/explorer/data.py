@@ -28,6 +28,7 @@ from contracts.system import (
     System,
 )
 from mipsvm import isa
+from mipsvm.memory import keccak256
 from mipsvm.state import STATE_SIZE, decode_state
 from mipsvm.stepper import WitnessError, split_witness_proof
 
@@ -480,10 +481,11 @@ class ChainView:
         out: dict[str, Any] = {
             **head, "id": request_id, "model": r.model_id, "status": r.status.name.lower(), "fee": r.fee,
             "requester": r.requester, "deadline": r.deadline, "reopen_at": r.reopen_at,
-            "callback": r.callback if r.has_callback else None, "input_hash": hx(r.input_hash),
+            "callback": r.callback if r.has_callback else None, "input_hash": None,
             "initial_state_hash": hx(r.initial_state_hash)}
         if created is not None:
             out["created_at"] = self._time(created.block)
+            out["input_hash"] = hx(keccak256(bytes(created["input"])))
             out["input"] = summarize_input(created["input"])
         history = []
         for ev in self._index.results_of.get(request_id, []):

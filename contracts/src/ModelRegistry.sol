@@ -193,10 +193,8 @@ abstract contract ModelRegistry {
         (address pathStore, uint32 entry, uint32 inputBase, uint32 inputLength) =
             (m.inputPath, m.entry, m.inputBase, m.inputLength);
         if (input.length != inputLength) revert WrongInputLength(inputLength, input.length);
-        bytes32[] memory path = _loadPath(pathStore);
-        uint256 level = TREE_DEPTH - path.length;
-        bytes32 memRoot =
-            RegionMerkle.climb(RegionMerkle.regionRoot(input, level), uint256(inputBase) >> (5 + level), path);
+        bytes32[] memory path = RegionMerkle.loadPath(pathStore);
+        bytes32 memRoot = RegionMerkle.rootWith(input, inputBase, TREE_DEPTH - path.length, path);
         return (PackedState.initialHash(memRoot, entry), 0);
     }
 
@@ -229,7 +227,7 @@ abstract contract ModelRegistry {
 
     /// @notice The input region's sibling path of `modelId`, bottom-up.
     function inputPathOf(uint256 modelId) external view returns (bytes32[] memory) {
-        return _loadPath(_model(modelId).inputPath);
+        return RegionMerkle.loadPath(_model(modelId).inputPath);
     }
 
     function _model(uint256 modelId) internal view returns (Model storage m) {
@@ -247,13 +245,5 @@ abstract contract ModelRegistry {
             store := create(0, add(code, 32), mload(code))
         }
         if (store == address(0)) revert PathStoreFailed();
-    }
-
-    function _loadPath(address store) private view returns (bytes32[] memory path) {
-        uint256 n = (store.code.length - 1) / 32;
-        path = new bytes32[](n);
-        assembly ("memory-safe") {
-            extcodecopy(store, add(path, 32), 1, shl(5, n))
-        }
     }
 }

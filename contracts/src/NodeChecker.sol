@@ -176,15 +176,12 @@ contract NodeChecker {
         uint32 outputLength
     ) external pure returns (uint64 steps, uint8 outcome, uint8 exitCode) {
         if (finalState.length != PackedState.STATE_SIZE) revert BadStateLength(finalState.length);
+        bool valid;
         bytes32 memRoot;
-        bool exited;
-        (memRoot, exitCode, exited, steps) = PackedState.summary(finalState);
-        if (!exited) {
-            if (steps != maxSteps) revert RunNotFinished(steps, maxSteps);
-            (outcome, exitCode) = (NO_HALT, 0);
-        } else {
-            if (steps == 0 || steps > maxSteps) revert StepsOutOfRange(steps, maxSteps);
-            outcome = exitCode == 0 ? SUCCESS : FAILURE;
+        (valid, steps, outcome, exitCode, memRoot) = PackedState.claimOf(finalState, maxSteps);
+        if (!valid) {
+            if (outcome == NO_HALT) revert RunNotFinished(steps, maxSteps);
+            revert StepsOutOfRange(steps, maxSteps);
         }
         if (outcome != SUCCESS) {
             if (output.length != 0 || outputProof.length != 0) revert OutputNotEmpty();
@@ -193,8 +190,7 @@ contract NodeChecker {
         if (output.length != outputLength) revert WrongOutputLength(outputLength, output.length);
         uint256 level = RegionMerkle.levelOf(outputSize);
         if (outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, outputProof.length);
-        bytes32 root = RegionMerkle.climb(RegionMerkle.regionRoot(output, level), uint256(outputBase) >> (5 + level),
-                                          outputProof);
+        bytes32 root = RegionMerkle.rootWith(output, outputBase, level, outputProof);
         if (root != memRoot) revert OutputProofMismatch(root, memRoot);
     }
 

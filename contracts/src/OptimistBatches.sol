@@ -615,23 +615,14 @@ contract OptimistBatches {
         if (state.length != PackedState.STATE_SIZE) revert BadStateLength(state.length);
         bytes32 got = keccak256(state);
         if (got != leaf.finalStateHash) revert WrongPreState(leaf.finalStateHash, got);
-        (bytes32 memRoot, uint8 exitCode, bool exited, uint64 step) = PackedState.summary(state);
-        uint8 outcome;
-        if (!exited) {
-            if (step != maxSteps) return true;
-            (outcome, exitCode) = (NO_HALT, 0);
-        } else {
-            if (step == 0 || step > maxSteps) return true;
-            outcome = exitCode == 0 ? SUCCESS : FAILURE;
-        }
-        if (step != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
+        (bool valid, uint64 steps, uint8 outcome, uint8 exitCode, bytes32 memRoot) = PackedState.claimOf(state, maxSteps);
+        if (!valid || steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
         if (outcome != SUCCESS) return leaf.outputHash != keccak256("");
         bytes calldata region = x.outputRegion;
         if (region.length != outputSize) revert WrongOutputLength(outputSize, region.length);
         uint256 level = RegionMerkle.levelOf(outputSize);
         if (x.outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, x.outputProof.length);
-        bytes32 root =
-            RegionMerkle.climb(RegionMerkle.regionRoot(region, level), uint256(outputBase) >> (5 + level), x.outputProof);
+        bytes32 root = RegionMerkle.rootWith(region, outputBase, level, x.outputProof);
         if (root != memRoot) revert OutputProofMismatch(root, memRoot);
         for (uint256 i = outputLength; i < region.length; ++i) {
             if (region[i] != 0) return true;   // no postResult claim has this final state

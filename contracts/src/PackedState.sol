@@ -7,6 +7,10 @@ library PackedState {
     uint256 internal constant STATE_SIZE = 186;
     uint32 internal constant STACK_TOP = 0x7FFFF000;
     uint256 internal constant SP_OFFSET = 58 + 4 * 29;   // regs start at byte 58; $sp is r29
+    /// @notice Outcomes of a claim (Optimist.Outcome).
+    uint8 internal constant SUCCESS = 0;
+    uint8 internal constant FAILURE = 1;
+    uint8 internal constant NO_HALT = 2;
 
     /// @notice Hash of the initial state: pc = entry, nextPC = entry + 4, $sp = STACK_TOP, all else zero.
     function initialHash(bytes32 memRoot, uint32 entry) internal pure returns (bytes32 hash) {
@@ -35,5 +39,19 @@ library PackedState {
         exitCode = uint8(word >> 120);   // byte 48 of the state
         exited = uint8(word >> 112) != 0; // byte 49
         step = uint64(word >> 48);       // bytes 50..57
+    }
+
+    /// @notice The claim a program's final state makes (length checked by caller): Success or Failure (exit code
+    ///         non-zero) if it exited, NoHalt (exit code 0) if not; `valid` unless its step count rules out every
+    ///         claim: an exit within 1..maxSteps, or still running at exactly maxSteps.
+    function claimOf(bytes calldata state, uint64 maxSteps)
+        internal
+        pure
+        returns (bool valid, uint64 steps, uint8 outcome, uint8 exitCode, bytes32 memRoot)
+    {
+        bool exited;
+        (memRoot, exitCode, exited, steps) = summary(state);
+        if (!exited) return (steps == maxSteps, steps, NO_HALT, 0, memRoot);
+        return (steps != 0 && steps <= maxSteps, steps, exitCode == 0 ? SUCCESS : FAILURE, exitCode, memRoot);
     }
 }

@@ -94,4 +94,23 @@ library RegionMerkle {
         }
         return node;
     }
+
+    /// @notice Memory root of a region of 2**level leaves at byte address `base` holding `data` (zero-padded; see
+    ///         regionRoot), from the region's `path`.
+    function rootWith(bytes calldata data, uint256 base, uint256 level, bytes32[] memory path)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return climb(regionRoot(data, level), base >> (5 + level), path);
+    }
+
+    /// @notice The sibling path stored (SSTORE2) in the code of `store` after its leading 0x00 byte.
+    function loadPath(address store) internal view returns (bytes32[] memory path) {
+        uint256 n = (store.code.length - 1) / 32;
+        path = new bytes32[](n);
+        assembly ("memory-safe") {
+            extcodecopy(store, add(path, 32), 1, shl(5, n))
+        }
+    }
 }

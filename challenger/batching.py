@@ -123,7 +123,7 @@ def dispute_leaf(ch: Any, row: Any) -> int:
     leaves = batch_leaves(ch, batch_id, int(row["block"]))
     proof = leaf_proof([leaf.hash() for leaf in leaves], index)
     if ch.send(f"dispute-leaf:{row['result_id']}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof,
-               b"", [],
+               bytes(32), [],
                value=ch.system.params.challenge_bond, expected=(*ch.races, *LEAF_RACES)):
         ch.emit("game_opened", result=row["result_id"], request=row["request_id"], steps=row["steps"],
                 batch=batch_id, leaf=index)

@@ -1,10 +1,12 @@
 """Request batches in the daemons (OptimistBatches.requestBatch / postEntries, docs/game-rules.md §3b).
 
 Ingest: a RequestBatchPosted becomes one store request per entry (id `entry_ref(rb, i)`, status `entry`), its
-input read from the transaction's blobs (anvil_getBlobsByTransactionHash, checked against the event's versioned
-hashes) or calldata (requestBatchData) and checked against the committed hash (`unavailable` otherwise: nobody can
-check a run of it). An EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the
-transaction's calldata.
+input read from the transaction's blobs (checked against the event's versioned hashes) or calldata
+(requestBatchData) and checked against the entry's committed input root (`unavailable` otherwise: nobody can check
+a run of it). Bytes shorter than the model's input, or longer with zeros past it, stand for the zero-padded or cut
+input (the same root); bytes with a non-zero byte past it are kept as they are: a malformed input. An
+EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the transaction's
+calldata.
 
 The outputs of an entry batch are read from its calldata or, when it has none there, from its transaction's blobs
 (checked against the event's versioned hashes, decoded, and each against its leaf's outputHash): a leaf whose bytes
@@ -13,10 +15,12 @@ is judged like any other leaf, on its fields (docs/game-rules.md §3b, "Withheld
 
 Operator: `answer_entries` posts, per request batch, one postEntries for the entries whose runs are ready, the
 outputs in blobs or the calldata (`Operator.entry_outputs`; 'auto': blobs when the node takes them, asked once;
-calldata for a chunk whose outputs need more blobs than a transaction carries); an entry whose input does not fit the model is never answered; `finalize_entry_batches`
-sends finalizeEntries after the window. Challenger: `entry_verdict` judges a leaf (malformed input, a leaf that
-contradicts its own true final state, a wrong final state, or agree) and `dispute_entry` answers it with
-rejectEntry (the first two) or disputeLeaf with the entry's input (a game; the request is created on-chain then).
+calldata for a chunk whose outputs need more blobs than a transaction carries); an entry whose input does not fit
+the model is never answered; `finalize_entry_batches` sends finalizeEntries after the window. Challenger:
+`entry_verdict` judges a leaf (malformed input, a leaf that contradicts its own true final state, a wrong final
+state, or agree) and `dispute_entry` answers it with rejectEntry (the first two; a malformed input with its input
+region's bytes) or disputeLeaf with the entry's input root (a game; the request is created on-chain then, its
+initial state computed from the root).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
     Leaf,
+    entry_input,
     entry_position,
     entry_ref,
+    input_region_size,
+    input_root,
     is_leaf,
     leaf_position,
     leaf_proof,
@@ -39,7 +46,7 @@ from contracts.batches import (
 from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
 from contracts.system import Event, Outcome, ResultStatus
 from mipsvm.memory import keccak256
-from mipsvm.regions import region_path
+from mipsvm.regions import RegionError, region_path
 
 ENTRY_EVENTS = frozenset({"RequestBatchPosted", "EntriesPosted", "EntryRejected", "EntriesFinalized"})
 ENTRY_RACES = ("EntryTaken", "EntryReopening", "LeafDisputed", "BatchSettled", "ChallengeWindowClosed")
@@ -69,11 +76,11 @@ def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) ->
 
 
 def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
-    """A request batch's inputs from its transaction (blobs or calldata); None when they cannot be read or do not
-    match the committed hashes."""
+    """A request batch's inputs' bytes from its transaction (blobs or calldata), as sent (each still to be checked
+    against its input root); None when they cannot be read."""
     from contracts.blobs import BlobError, checked_items, fetch_blobs
 
-    hashes = [bytes(h) for h in ev["inputHashes"]]
+    roots = ev["inputRoots"]
     try:
         if ev["blobHashes"]:
             blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
@@ -84,9 +91,9 @@ def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     except (BlobError, ValueError) as exc:
         daemon.emit("entry_inputs_unreadable", request_batch=ev["requestBatchId"], error=str(exc)[:200])
         return None
-    if len(inputs) < len(hashes):
+    if len(inputs) < len(roots):
         return None
-    return inputs[:len(hashes)]
+    return inputs[:len(roots)]
 
 
 def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: list[bytes]) -> list[bytes | None]:
@@ -109,13 +116,35 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
             for i, leaf in enumerate(leaves)]
 
 
-def request_hashes(daemon: Any, rb: int, block: int) -> list[bytes]:
-    """The input hashes of request batch `rb` (posted in `block`), cached."""
-    cache = _cache(daemon, "_entry_hashes")
+def request_roots(daemon: Any, rb: int, block: int) -> list[bytes]:
+    """The input roots of request batch `rb` (posted in `block`), cached."""
+    cache = _cache(daemon, "_entry_roots")
     if rb not in cache:
         ev = _event_in_block(daemon, "RequestBatchPosted", "requestBatchId", rb, block)
-        cache[rb] = [bytes(h) for h in ev["inputHashes"]]
+        cache[rb] = [bytes(h) for h in ev["inputRoots"]]
     return cache[rb]
+
+
+def input_length(daemon: Any, model_id: int) -> int:
+    """The input length of model `model_id` (a served model's, else the registry's), cached."""
+    cache = _cache(daemon, "_input_lengths")
+    if model_id not in cache:
+        model = daemon.served.get(model_id)
+        cache[model_id] = model.image.input_length if model is not None else \
+            daemon.client.rpc(lambda: daemon.system.model(model_id).input_length, "models")
+    return int(cache[model_id])
+
+
+def _entry_bytes(data: bytes, root: bytes, length: int) -> bytes | None:
+    """What to keep of an entry's bytes: the model input they stand for, or the bytes themselves when they are a
+    malformed input of this root (a non-zero byte past the input length); None when they do not match the root."""
+    try:
+        if input_root(data, length) != root:
+            return None
+    except RegionError:
+        return None
+    fitted = entry_input(data, length)
+    return data if fitted is None else fitted
 
 
 def entry_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
@@ -146,14 +175,15 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
     s, a = daemon.store, ev.args
     if ev.name == "RequestBatchPosted":
         rb = a["requestBatchId"]
-        hashes = [bytes(h) for h in a["inputHashes"]]
-        _cache(daemon, "_entry_hashes")[rb] = hashes
+        roots = [bytes(h) for h in a["inputRoots"]]
+        _cache(daemon, "_entry_roots")[rb] = roots
         inputs = request_inputs(daemon, ev)
-        for i, h in enumerate(hashes):
-            data = inputs[i] if inputs is not None else b""
+        length = input_length(daemon, a["modelId"]) if inputs is not None else 0
+        for i, root in enumerate(roots):
+            data = _entry_bytes(inputs[i], root, length) if inputs is not None else None
             ref = entry_ref(rb, i)
-            s.add_request(ref, a["modelId"], a["requester"], a["fee"], data, b"", ev.block)
-            s.set_request_status(ref, "entry" if inputs is not None and keccak256(data) == h else "unavailable")
+            s.add_request(ref, a["modelId"], a["requester"], a["fee"], data or b"", b"", ev.block)
+            s.set_request_status(ref, "unavailable" if data is None else "entry")
     elif ev.name == "EntriesPosted":
         batch_id = a["batchId"]
         _, args = _tx_args(daemon, ev.tx_hash)
@@ -301,12 +331,14 @@ def dispute_entry(ch: Any, row: Any) -> int:
     ref = row["request_id"]
     rb, entry = entry_position(ref)
     req = ch.store.request(ref)
-    hashes = request_hashes(ch, rb, int(req["block"]))
-    input_bytes = bytes(req["input"])
-    inp_proof = leaf_proof(hashes, entry)
+    roots = request_roots(ch, rb, int(req["block"]))
+    inp_proof = leaf_proof(roots, entry)
     races = (*ch.races, *ENTRY_RACES)
     if row["verdict"] in REJECTABLE:
-        state, region, oproof = b"", b"", []
+        state, region, oproof, input_region = b"", b"", [], b""
+        if row["verdict"] == "malformed":
+            length = input_length(ch, req["model_id"])
+            input_region = bytes(req["input"]).ljust(input_region_size(length), b"\0")
         if row["verdict"] == "contradicts":
             trace = ch.ready_trace(ref, urgent=True)
             if trace is None:
@@ -318,11 +350,11 @@ def dispute_entry(ch: Any, row: Any) -> int:
                 region = st.memory.read(img.output_base, img.output_size)
                 oproof = region_path(st.memory, img.output_base, img.output_size)
         if ch.send(f"reject-entry:{rid}", "rejectEntry", batch_id, index, leaves[index].as_tuple(), proof,
-                   (input_bytes, inp_proof, state, region, oproof), expected=races):
+                   (roots[entry], inp_proof, input_region, state, region, oproof), expected=races):
             ch.emit("entry_rejected", result=rid, request=ref, verdict=row["verdict"])
             return 1
         return 0
-    if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, input_bytes,
+    if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, roots[entry],
                inp_proof, value=ch.system.params.challenge_bond, expected=races):
         ch.emit("game_opened", result=rid, request=ref, steps=row["steps"], batch=batch_id, leaf=index)
         return 1

@@ -5,7 +5,9 @@ Off-chain mirrors of what the contracts compute: a leaf is keccak256(abi.encode(
 outputHash, steps, outcome, exitCode)); a batch's root is the Merkle root of its leaves padded with zero
 leaves to a power of two (node = keccak256(left || right)); leaf i of batch b has the result id
 BATCH_FLAG | b << INDEX_BITS | i. Entry i of request batch r is the request ENTRY_FLAG | r << INDEX_BITS | i; a
-request batch's inputs root is the same tree over keccak256 of its inputs.
+request batch's inputs root is the same tree over its inputs' roots: an input's root is the memory-tree root of
+the region of region_size(inputLength) bytes holding it, zero-padded (the contract computes an entry's initial
+state from it, without the bytes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 
+from mipsvm.layout import region_size
 from mipsvm.memory import keccak256, zero_hash
+from mipsvm.regions import region_root
 
 BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
 INDEX_BITS = 16
@@ -137,14 +141,40 @@ def entry_position(request_id: int) -> tuple[int, int]:
     return _position(request_id ^ ENTRY_FLAG)
 
 
-def inputs_root(inputs: list[bytes]) -> bytes:
-    """A request batch's inputs root: the batch tree over keccak256 of each input."""
-    return batch_root([keccak256(x) for x in inputs])
+def input_region_size(input_length: int) -> int:
+    """Bytes of the region an input root covers: the smallest power of two (>= 32) holding `input_length` bytes."""
+    return region_size(input_length)
 
 
-def input_proof(inputs: list[bytes], index: int) -> list[bytes]:
-    """The inclusion proof of entry `index`'s input hash in the inputs root."""
-    return leaf_proof([keccak256(x) for x in inputs], index)
+def input_root(data: bytes, input_length: int) -> bytes:
+    """The root of an entry's input bytes for a model of `input_length` input bytes (RegionError if they do not fit
+    its region)."""
+    return region_root(bytes(data), input_region_size(input_length))
+
+
+def input_roots(inputs: list[bytes], input_length: int) -> list[bytes]:
+    """The roots of a request batch's inputs."""
+    return [input_root(x, input_length) for x in inputs]
+
+
+def entry_input(data: bytes, input_length: int) -> bytes | None:
+    """The model input that bytes of an entry stand for: `data` zero-padded or cut to `input_length` (the region,
+    and so the root, is the same); None when a byte at or past `input_length` is not zero (a malformed input:
+    rejectEntry voids it) or the bytes overflow the region."""
+    data = bytes(data)
+    if len(data) > input_region_size(input_length) or any(data[input_length:]):
+        return None
+    return data[:input_length].ljust(input_length, b"\0")
+
+
+def inputs_root(roots: list[bytes]) -> bytes:
+    """A request batch's inputs root: the batch tree over its inputs' roots."""
+    return batch_root(roots)
+
+
+def input_proof(roots: list[bytes], index: int) -> list[bytes]:
+    """The inclusion proof of entry `index`'s input root in the inputs root."""
+    return leaf_proof(roots, index)
 
 
 def leaf_result_id(batch_id: int, index: int) -> int:

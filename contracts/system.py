@@ -40,7 +40,15 @@ from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from contracts.batches import BATCH_FUNCTIONS, BatchInfo, Claim, EntryLeaf, Leaf, RequestBatchInfo
+from contracts.batches import (
+    BATCH_FUNCTIONS,
+    BatchInfo,
+    Claim,
+    EntryLeaf,
+    Leaf,
+    RequestBatchInfo,
+    input_roots,
+)
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
 from mipsvm.memory import Memory, zero_hash
@@ -675,28 +683,31 @@ class System:
         return self._event_arg(receipt, "BatchPosted", "batchId")
 
     def dispute_leaf(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], *, sender: str | None = None,
-                     bond: int | None = None, input_bytes: bytes = b"", input_proof: list[bytes] | None = None) -> int:
+                     bond: int | None = None, input_root: bytes = bytes(32), input_proof: list[bytes] | None = None
+                     ) -> int:
         """Dispute leaf `index` of a batch (its fields and inclusion proof) with the challenge bond: the leaf
         becomes a pending result and a game opens on it; returns the game id. A leaf of an entry batch also
-        needs its entry's input and the input hash's proof in the request batch's inputs root (§3b)."""
+        needs its entry's input root and that root's proof in the request batch's inputs root (§3b)."""
         value = self.params.challenge_bond if bond is None else bond
         receipt = self._send("disputeLeaf", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof],
-                             bytes(input_bytes), [bytes(p) for p in input_proof or []], sender=sender, value=value)
+                             bytes(input_root), [bytes(p) for p in input_proof or []], sender=sender, value=value)
         return self._event_arg(receipt, "GameOpened", "gameId")
 
-    def request_batch(self, model_id: int, input_hashes: list[bytes], fee: int = 0, *, deadline: int | None = None,
+    def request_batch(self, model_id: int, input_roots: list[bytes], fee: int = 0, *, deadline: int | None = None,
                       sender: str | None = None) -> int:
-        """Many requests by their input hashes (OptimistBatches.requestBatch; `fee` is the total, divisible by
-        the count); the bytes travel elsewhere (`request_batch_blobs` sends them in blobs). Returns its id."""
-        receipt = self._send("requestBatch", model_id, [bytes(h) for h in input_hashes], self._deadline(deadline),
+        """Many requests by their input roots (OptimistBatches.requestBatch; `fee` is the total, divisible by the
+        count); the bytes travel elsewhere (`request_batch_blobs` sends them in blobs). Returns its id."""
+        receipt = self._send("requestBatch", model_id, [bytes(h) for h in input_roots], self._deadline(deadline),
                              sender=sender, value=fee)
         return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
 
     def request_batch_data(self, model_id: int, inputs: list[bytes], fee: int = 0, *, deadline: int | None = None,
                            sender: str | None = None) -> int:
-        """Many requests with the inputs in the calldata (OptimistBatches.requestBatchData); returns its id."""
-        receipt = self._send("requestBatchData", model_id, [bytes(x) for x in inputs], self._deadline(deadline),
-                             sender=sender, value=fee)
+        """Many requests with the inputs in the calldata (OptimistBatches.requestBatchData, their roots computed
+        here for the model's input length); returns its id."""
+        roots = input_roots(inputs, self.model(model_id).input_length)
+        receipt = self._send("requestBatchData", model_id, roots, [bytes(x) for x in inputs],
+                             self._deadline(deadline), sender=sender, value=fee)
         return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
 
     def request_batch_blobs(self, model_id: int, inputs: list[bytes], fee: int, private_key: bytes | str, *,
@@ -705,7 +716,7 @@ class System:
         `private_key` (a node with blob support: anvil); returns the request batch id."""
         from contracts.blobs import pack_blobs
 
-        fn = self.batches.functions.requestBatch(model_id, [keccak(bytes(x)) for x in inputs],
+        fn = self.batches.functions.requestBatch(model_id, input_roots(inputs, self.model(model_id).input_length),
                                                  self._deadline(deadline))
         receipt = self._send_blobs("requestBatch", fn, private_key, pack_blobs(inputs), fee)
         return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
@@ -732,13 +743,15 @@ class System:
         """After the window: finalize an entry batch (every leaf not disputed) in one O(1) call."""
         return self._send("finalizeEntries", batch_id, sender=sender)
 
-    def reject_entry(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], input_bytes: bytes,
+    def reject_entry(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes], input_root: bytes,
                      input_proof: list[bytes], final_state: bytes = b"", output_region: bytes = b"",
-                     output_proof: list[bytes] | None = None, *, sender: str | None = None) -> dict[str, Any]:
-        """Reject an entry batch's leaf without a game (§3b): its input is malformed, or it contradicts
-        `final_state` (its finalStateHash's preimage) with the whole output region proven in it."""
-        rejection = (bytes(input_bytes), [bytes(p) for p in input_proof], bytes(final_state), bytes(output_region),
-                     [bytes(p) for p in output_proof or []])
+                     output_proof: list[bytes] | None = None, *, input_region: bytes = b"",
+                     sender: str | None = None) -> dict[str, Any]:
+        """Reject an entry batch's leaf without a game (§3b): its input is malformed (`input_region`: the bytes of
+        the input root's region, a non-zero one past the input length), or it contradicts `final_state` (its
+        finalStateHash's preimage) with the whole output region proven in it."""
+        rejection = (bytes(input_root), [bytes(p) for p in input_proof], bytes(input_region), bytes(final_state),
+                     bytes(output_region), [bytes(p) for p in output_proof or []])
         return self._send("rejectEntry", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof], rejection,
                           sender=sender)
 

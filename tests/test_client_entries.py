@@ -110,19 +110,23 @@ def test_refs_and_fees() -> None:
         split_fee(31, 3)
 
 
-def test_entry_states_void_reopened_disputed_in_words(world: World, model) -> None:
+def test_entry_states_void_reopened_disputed_in_words(model, tmp_path) -> None:
     """A careless operator's leaves: one for a malformed input (rejected: VOID), one with its true final state
     but a wrong output hash (rejected: REOPENED), one with a wrong final state (disputed by a game: DISPUTED, an
-    ordinary Optimist request from then on); none of them can be read as a result."""
-    from challenger.models import Trace
-    from contracts.batches import EntryLeaf, input_proof, leaf_proof
+    ordinary Optimist request from then on); none of them can be read as a result. The toy program registered
+    with 60 input bytes: its 64-byte input region can hold bytes past them (a malformed input)."""
+    from challenger.models import ProgramModel, Trace
+    from contracts.batches import EntryLeaf, input_proof, input_region_size, input_roots, leaf_proof
     from mipsvm.regions import region_path
 
+    model = ProgramModel(model.elf, 60, model.output_length, name="toy60", engine="fast")
+    world = World.on_eth_tester(model, window=WINDOW, clock=300, db_dir=tmp_path, engine="fast", max_steps=60_000)
     s = world.system
     requester, operator, challenger = world.w3.eth.accounts[:3]
     client = Client.from_system(s, requester)
-    inputs = [toy_input(1), toy_input(2), toy_input(3)[:-4]]
-    rb = s.request_batch(world.model_id, [keccak256(x) for x in inputs], 3 * FEE, sender=requester)
+    inputs = [toy_input(1)[:60], toy_input(2)[4:], toy_input(3)]    # the last one is malformed for 60 bytes
+    roots = input_roots(inputs, 60)
+    rb = s.request_batch(world.model_id, roots, 3 * FEE, sender=requester)
     traces = [Trace(model, x, engine="fast", max_steps=60_000) for x in inputs[:2]]
 
     def leaf(i: int, t: Trace, **fields: object) -> EntryLeaf:
@@ -137,14 +141,15 @@ def test_entry_states_void_reopened_disputed_in_words(world: World, model) -> No
     entries = [client.entry(entry_ref(rb, i)) for i in range(3)]
     assert [e.state.state for e in entries] == ["ANSWERED"] * 3
 
-    s.reject_entry(batch_id, 2, leaves[2], proofs[2], inputs[2], input_proof(inputs, 2), sender=challenger)
+    s.reject_entry(batch_id, 2, leaves[2], proofs[2], roots[2], input_proof(roots, 2), sender=challenger,
+                   input_region=inputs[2].ljust(input_region_size(60), b"\0"))
     st = traces[0].state_at(traces[0].steps)
     img = model.image
-    s.reject_entry(batch_id, 0, leaves[0], proofs[0], inputs[0], input_proof(inputs, 0), st.encode(),
+    s.reject_entry(batch_id, 0, leaves[0], proofs[0], roots[0], input_proof(roots, 0), st.encode(),
                    st.memory.read(img.output_base, img.output_size), region_path(st.memory, img.output_base,
                                                                                  img.output_size), sender=challenger)
-    s.dispute_leaf(batch_id, 1, leaves[1], proofs[1], sender=challenger, input_bytes=inputs[1],
-                   input_proof=input_proof(inputs, 1))
+    s.dispute_leaf(batch_id, 1, leaves[1], proofs[1], sender=challenger, input_root=roots[1],
+                   input_proof=input_proof(roots, 1))
     states = [e.state for e in entries]
     assert [x.state for x in states] == ["REOPENED", "DISPUTED", "VOID"]
     assert "contradicted its own final state and was rejected; the entry takes answers again" in states[0].words

@@ -1,5 +1,5 @@
 """Request batches and entry batches (OptimistBatches.requestBatch / postEntries / rejectEntry / finalizeEntries,
-Optimist.disputeLeaf with an entry's input, docs/game-rules.md §3b).
+Optimist.disputeLeaf with an entry's input root, docs/game-rules.md §3b).
 
 Toy machine (tests/contracts_world.py): every input's true run halts at HALT with the same final state; a lie is a
 final state with another memory root (caught by a game) or a leaf that contradicts its true final state (rejected
@@ -14,9 +14,13 @@ from contracts.batches import (
     EntryLeaf,
     Leaf,
     batch_root,
+    entry_input,
     entry_position,
     entry_ref,
     input_proof,
+    input_region_size,
+    input_root,
+    input_roots,
     inputs_root,
     is_entry,
     leaf_proof,
@@ -67,6 +71,15 @@ def inputs(n: int, first: int = 1) -> list[bytes]:
     return [toy_input(seed) for seed in range(first, first + n)]
 
 
+def roots(xs: list[bytes]) -> list[bytes]:
+    return input_roots(xs, INPUT_LEN)
+
+
+def proof_of(xs: list[bytes], i: int) -> list[bytes]:
+    """Entry i's input root and its proof in the inputs root, as disputeLeaf takes them."""
+    return input_proof(roots(xs), i)
+
+
 def true_run(world: World, inp: bytes) -> ToyRun:
     """The toy machine's run on `inp` (every input ends in the same final state)."""
     return ToyRun(world.run_for(inp, true_output(toy_input()), HALT)[0].initial, HALT,
@@ -115,20 +128,23 @@ def test_ids_and_roots_mirror_the_contract(world: World) -> None:
     xs = inputs(5)
     rb = s.request_batch_data(world.model_id, xs, 5 * FEE)
     info = s.request_batch_info(rb)
-    assert info.inputs_root == inputs_root(xs) == batch_root([keccak256(x) for x in xs])
+    assert info.inputs_root == inputs_root(roots(xs)) == batch_root([input_root(x, INPUT_LEN) for x in xs])
+    # an input's root is its region's memory-tree root: what the registry climbs to an initial state
+    assert roots(xs)[0] == final_memory(world.image, xs[0], b"").subtree_root(world.model.input_base,
+                                                                                input_region_size(INPUT_LEN))
     assert (info.requester, info.model_id, info.count, info.fee, info.reopened, info.max_steps) == \
         (world.accounts[0], world.model_id, 5, FEE, False, world.model.max_steps)
     ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "RequestBatchPosted")
-    assert [bytes(h) for h in ev["inputHashes"]] == [keccak256(x) for x in xs] and ev["blobHashes"] == []
+    assert [bytes(h) for h in ev["inputRoots"]] == roots(xs) and ev["blobHashes"] == []
     assert ev["fee"] == FEE and ev["inputsRoot"] == info.inputs_root
-    rb2 = s.request_batch(world.model_id, [keccak256(x) for x in xs], 0)
+    rb2 = s.request_batch(world.model_id, roots(xs), 0)
     assert s.request_batch_info(rb2).inputs_root == info.inputs_root
     assert not any(s.entry_taken(rb, i) for i in range(5))
 
 
 def test_request_batches_refuse_by_name(world: World) -> None:
     s = world.system
-    hashes = [keccak256(x) for x in inputs(3)]
+    hashes = roots(inputs(3))
     now = world.now()
     assert revert_name(s.request_batch, world.model_id, [], 0) == ("BadBatchSize", {"size": 0, "expected": 1024})
     assert revert_name(s.request_batch, world.model_id, [hashes[0]] * 1025, 0)[0] == "BadBatchSize"
@@ -136,8 +152,8 @@ def test_request_batches_refuse_by_name(world: World) -> None:
     assert revert_name(s.request_batch, world.model_id, hashes, 0, deadline=now)[0] == "BadDeadline"
     assert revert_name(s.request_batch, world.model_id, hashes, 0, deadline=now + 31 * 86400)[0] == "BadDeadline"
     assert revert_name(s.request_batch, 99, hashes, 0) == ("UnknownModel", {"modelId": 99})
-    assert revert_name(s.request_batch_data, world.model_id, [toy_input(1), b"short"], 0) == \
-        ("WrongInputLength", {"expected": INPUT_LEN, "got": 5})
+    assert revert_name(s._send, "requestBatchData", world.model_id, hashes, [toy_input(1)], world.now() + 100) == \
+        ("BadBatchSize", {"size": 1, "expected": 3})
     # graph models (and so generation models) are refused: their claims are not leaves of this kind
     from graph_world import build_graph
 
@@ -240,24 +256,24 @@ def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) 
     ch = world.challengers[0]
     ref = entry_ref(rb, 2)
     args = (batch_id, 2, leaves[2], proofs(leaves, 2))
-    # the input must be the committed one, with its proof in the inputs root
-    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[1], input_proof=input_proof(xs, 2))[0] == \
+    # the input root must be the committed one, with its proof in the inputs root
+    root = roots(xs)[2]
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_root=roots(xs)[1], input_proof=proof_of(xs, 2))[0] == \
         "InputMismatch"
-    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[2], input_proof=input_proof(xs, 2)[:-1]) == \
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_root=root, input_proof=proof_of(xs, 2)[:-1]) == \
         ("WrongPathLength", {"expected": 2, "got": 1})
-    assert revert_name(s.dispute_leaf, *args, sender=ch)[0] == "WrongPathLength"   # no input given
-    assert revert_name(s.dispute_leaf, *args, sender=world.operator, input_bytes=xs[2],
-                       input_proof=input_proof(xs, 2))[0] == "SelfChallenge"
-    gid = s.dispute_leaf(*args, sender=ch, input_bytes=xs[2], input_proof=input_proof(xs, 2))
-    # the entry's request exists from now on, with the initial state computed on-chain only now
+    assert revert_name(s.dispute_leaf, *args, sender=ch)[0] == "WrongPathLength"   # no input root given
+    assert revert_name(s.dispute_leaf, *args, sender=world.operator, input_root=root,
+                       input_proof=proof_of(xs, 2))[0] == "SelfChallenge"
+    gid = s.dispute_leaf(*args, sender=ch, input_root=root, input_proof=proof_of(xs, 2))
+    # the entry's request exists from now on, its initial state computed on-chain only now, from the root alone
     req = s.get_request(ref)
     assert (req.requester, req.model_id, req.fee, req.status, req.result_id) == \
         (requester, world.model_id, FEE, RequestStatus.POSTED, leaf_result_id(batch_id, 2))
     assert req.initial_state_hash == s.initial_state_hash(world.model_id, xs[2]) == true_run(world, xs[2]).hash(0)
-    assert revert_name(s.dispute_leaf, *args, sender=world.challengers[1], input_bytes=xs[2],
-                       input_proof=input_proof(xs, 2)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
-    region, oproof = output_region(world, true_output(toy_input()))
-    assert revert_name(s.reject_entry, *args, xs[2], input_proof(xs, 2), sender=world.challengers[1])[0] == \
+    assert revert_name(s.dispute_leaf, *args, sender=world.challengers[1], input_root=root,
+                       input_proof=proof_of(xs, 2)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
+    assert revert_name(s.reject_entry, *args, root, proof_of(xs, 2), sender=world.challengers[1])[0] == \
         "LeafDisputed"
     lie = ToyRun(true_run(world, xs[2]).initial, HALT, keccak256(b"wrong root"))
     honest = true_run(world, xs[2])
@@ -289,8 +305,8 @@ def test_an_honest_leaf_defends_its_game_and_settles_alone(world: World) -> None
     rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
     batch_id, leaves = post(world, rb, [entry(world, i, xs[i]) for i in range(3)])
     liar_ch = world.challengers[0]
-    gid = s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=liar_ch, input_bytes=xs[1],
-                         input_proof=input_proof(xs, 1))
+    gid = s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=liar_ch, input_root=roots(xs)[1],
+                         input_proof=proof_of(xs, 1))
     honest = true_run(world, xs[1])
     wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
     assert play(world, gid, honest.hash, wrong.hash, prover_state=honest.state).status == GameStatus.DEFENDER_WON
@@ -305,27 +321,34 @@ def test_an_honest_leaf_defends_its_game_and_settles_alone(world: World) -> None
 
 
 def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: World) -> None:
-    """Inputs in blobs are only hashed on-chain: an entry may name bytes of the wrong length. A leaf answering it
-    loses its bond to whoever shows the bytes; the entry is void and its fee goes back to the requester."""
+    """Inputs in blobs are only committed by their roots: an entry may name a region whose bytes past the input
+    length are not zeros (no input of the model). A leaf answering it loses its bond to whoever shows the region's
+    bytes; the entry is void and its fee goes back to the requester. Shorter bytes are the zero-padded input."""
     s = world.system
     xs = inputs(3)
-    xs[1] = xs[1][:-3]                   # malformed
+    xs[1] = xs[1] + b"\x01\x02\x03"          # malformed: non-zero bytes past the input length
+    assert entry_input(xs[1], INPUT_LEN) is None and entry_input(xs[0][:-3], INPUT_LEN) == xs[0][:-3] + bytes(3)
     requester = world.accounts[8]
-    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 3 * FEE, sender=requester)
+    rb = s.request_batch(world.model_id, roots(xs), 3 * FEE, sender=requester)
     batch_id, leaves = post(world, rb, [entry(world, i, toy_input(i + 1)) for i in range(3)])
     ch = world.challengers[0]
-    args = (batch_id, 1, leaves[1], proofs(leaves, 1))
-    # a game cannot even start on it: its initial state does not exist
-    assert revert_name(s.dispute_leaf, *args, sender=ch, input_bytes=xs[1], input_proof=input_proof(xs, 1)) == \
-        ("WrongInputLength", {"expected": INPUT_LEN, "got": INPUT_LEN - 3})
-    assert revert_name(s.reject_entry, *args, xs[1], input_proof(xs, 1), sender=world.operator)[0] == "SelfChallenge"
-    s.reject_entry(*args, xs[1], input_proof(xs, 1), sender=ch)
+    args = (batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1))
+    region = xs[1].ljust(input_region_size(INPUT_LEN), b"\0")
+    assert revert_name(s.reject_entry, *args, sender=world.operator, input_region=region)[0] == "SelfChallenge"
+    # the evidence is the whole region of the committed root, with a non-zero byte past the input length
+    assert revert_name(s.reject_entry, *args, sender=ch, input_region=region[:-1]) == \
+        ("WrongInputLength", {"expected": len(region), "got": len(region) - 1})
+    assert revert_name(s.reject_entry, *args, sender=ch, input_region=region[:-1] + b"\x01")[0] == "InputMismatch"
+    good = (batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0))
+    assert revert_name(s.reject_entry, *good, sender=ch, input_region=xs[0].ljust(len(region), b"\0")) == \
+        ("InputWellFormed", {})
+    s.reject_entry(*args, sender=ch, input_region=region)
     ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
     assert (ev["entryRef"], ev["malformed"], ev["challenger"]) == (entry_ref(rb, 1), True, ch)
     assert s.balance(ch) == RESULT_BOND - BURN and s.burned() == BURN
     assert s.balance(requester) == FEE
     assert s.entry_taken(rb, 1)   # void: nobody answers it again
-    assert revert_name(s.reject_entry, *args, xs[1], input_proof(xs, 1), sender=world.challengers[1]) == \
+    assert revert_name(s.reject_entry, *args, sender=world.challengers[1], input_region=region) == \
         ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 1)})
     advance_time(world.w3, WINDOW + 1)
     s.finalize_entries(batch_id)
@@ -349,7 +372,7 @@ def test_a_leaf_contradicting_its_final_state_is_rejected_and_its_entry_reopens(
     ch = world.challengers[0]
     state = true_run(world, xs[0]).state(HALT)
     region, oproof = output_region(world, out)
-    args = (batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0))
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0))
     s.reject_entry(*args, state, region, oproof, sender=ch)
     ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
     reopen = world.now() + s.params.reopen_delay
@@ -381,7 +404,7 @@ def test_reject_entry_refuses_a_consistent_leaf_and_bad_evidence(world: World) -
     state = true_run(world, xs[0]).state(HALT)
     out = true_output(toy_input())
     region, oproof = output_region(world, out)
-    args = (batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0))
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0))
     assert revert_name(s.reject_entry, *args, state, region, oproof, sender=ch) == ("LeafConsistent", {})
     assert revert_name(s.reject_entry, *args, state[:-1], region, oproof, sender=ch) == \
         ("BadStateLength", {"got": len(state) - 1})
@@ -391,13 +414,13 @@ def test_reject_entry_refuses_a_consistent_leaf_and_bad_evidence(world: World) -
     assert revert_name(s.reject_entry, *args, state, region, oproof[:-1], sender=ch)[0] == "WrongPathLength"
     bent = bytes([region[0] ^ 1]) + region[1:]   # a region that is not the state's
     assert revert_name(s.reject_entry, *args, state, bent, oproof, sender=ch)[0] == "OutputProofMismatch"
-    assert revert_name(s.reject_entry, batch_id, 0, leaves[1], proofs(leaves, 0), xs[0], input_proof(xs, 0),
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[1], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0),
                        state, region, oproof, sender=ch)[0] == "LeafMismatch"
     # only entry batches, only within the window
     advance_time(world.w3, WINDOW + 1)
     assert revert_name(s.reject_entry, *args, state, region, oproof, sender=ch)[0] == "ChallengeWindowClosed"
-    assert revert_name(s.dispute_leaf, batch_id, 0, leaves[0], proofs(leaves, 0), sender=ch, input_bytes=xs[0],
-                       input_proof=input_proof(xs, 0))[0] == "ChallengeWindowClosed"
+    assert revert_name(s.dispute_leaf, batch_id, 0, leaves[0], proofs(leaves, 0), sender=ch,
+                       input_root=roots(xs)[0], input_proof=proof_of(xs, 0))[0] == "ChallengeWindowClosed"
     s.finalize_entries(batch_id)
     ether_check(world, 0)
 
@@ -407,7 +430,7 @@ def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) 
     xs = inputs(300)                         # two bitmap words
     requester = world.accounts[8]
     deadline = world.now() + 5000
-    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 300 * FEE, deadline=deadline, sender=requester)
+    rb = s.request_batch(world.model_id, roots(xs), 300 * FEE, deadline=deadline, sender=requester)
     taken = [0, 255, 256, 299]
     post(world, rb, [entry(world, i, xs[i]) for i in taken])
     assert revert_name(s.cancel_entries, rb, sender=requester) == ("DeadlineNotReached", {"deadline": deadline})
@@ -430,6 +453,6 @@ def test_the_hooks_answer_only_their_contracts(world: World) -> None:
     rb = s.request_batch_data(world.model_id, xs, 0)
     batch_id, leaves = post(world, rb, [entry(world, 0, xs[0])])
     with pytest.raises(Exception) as info:
-        s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), [], xs[0], []).call(
+        s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), [], roots(xs)[0], []).call(
             {"from": world.operator})
     assert s._revert("verifyLeaf", info.value).name == "NotOptimist"

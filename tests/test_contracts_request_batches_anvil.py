@@ -17,7 +17,7 @@ from contracts_world import (
     with_field,
 )
 
-from contracts.batches import EntryLeaf, input_proof, leaf_proof
+from contracts.batches import EntryLeaf, input_proof, input_roots, leaf_proof
 from contracts.blobs import fetch_blobs, unpack_blobs, versioned_hash
 from contracts.chain import ANVIL_MNEMONIC, Anvil
 from contracts.compile import compile_contracts
@@ -66,7 +66,8 @@ def test_blob_batches_on_anvil() -> None:
         blobs = fetch_blobs(w3, receipt["transactionHash"])
         assert [bytes(h) for h in posted["blobHashes"]] == [versioned_hash(b) for b in blobs]
         read = unpack_blobs(blobs)
-        assert read == xs and [keccak256(x) for x in read] == [bytes(h) for h in posted["inputHashes"]]
+        roots = input_roots(read, len(xs[0]))
+        assert read == xs and roots == [bytes(h) for h in posted["inputRoots"]]
 
         def state(inp: bytes, root: bytes) -> bytes:
             start = image.copy()
@@ -80,10 +81,10 @@ def test_blob_batches_on_anvil() -> None:
         ev = next(e for e in s.events_since(receipt["blockNumber"]) if e.name == "EntriesPosted")
         assert unpack_blobs(fetch_blobs(w3, receipt["transactionHash"])) == [out] * 4
         assert len(ev["blobHashes"]) == 1 and ev["operator"] == operator
-        # the challenger disputes the lie with the input bytes read from the request's blobs
+        # the challenger disputes the lie with the input root it checked against the request's blobs
         tree = [x.leaf(rb) for x in leaves]
         gid = s.dispute_leaf(batch_id, 2, tree[2], leaf_proof([x.hash() for x in tree], 2), sender=challenger,
-                             input_bytes=read[2], input_proof=input_proof(read, 2))
+                             input_root=roots[2], input_proof=input_proof(roots, 2))
         req = s.get_request(tree[2].request_id)
         assert req.initial_state_hash == s.initial_state_hash(model_id, xs[2]) and req.requester == requester
         advance_time(w3, 51)                   # the liar does not defend

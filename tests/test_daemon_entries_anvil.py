@@ -1,6 +1,7 @@
 """Request batches with blobs and the real challenger daemon on anvil (docs/game-rules.md §3b).
 
-The requester sends 6 inputs in blobs (one of them too short for the model); a careless operator answers all
+The requester sends 6 inputs in blobs (one of them malformed: the toy program registered with 60 input bytes, and
+that input's 64 bytes fill its region with non-zero bytes past them); a careless operator answers all
 6 with its outputs in blobs: two true leaves, one answering the malformed input, one naming its true final state
 with a wrong output hash, one with a wrong final state. The challenger reads the inputs from the request's blobs
 and answers each lie the right way: rejectEntry for the first two (no game), a game for the third (won when the
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from challenger.models import Trace, toy_model
+from challenger.models import ProgramModel, Trace, toy_model
 from contracts.batches import EntryLeaf, entry_ref, leaf_result_id
 from contracts.chain import ANVIL_MNEMONIC, Anvil
 from contracts.system import GameStatus, RequestStatus
@@ -41,14 +42,20 @@ def key(i: int) -> bytes:
     return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key
 
 
+def toy60() -> ProgramModel:
+    """The toy program registered with 60 input bytes: its 64-byte input region has room for a malformed input."""
+    toy = toy_model(engine="fast")
+    return ProgramModel(toy.elf, 60, toy.output_length, name="toy60", engine="fast")
+
+
 def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) -> None:
-    model = toy_model(engine="fast")
+    model = toy60()
     with Anvil() as node:
         world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                              db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
         s = world.system
-        inputs = [struct.pack("<16I", *range(1, 16), 300 + i) for i in range(6)]
-        inputs[2] = inputs[2][:-4]                                  # malformed
+        inputs = [struct.pack("<15I", *range(1, 15), 300 + i) for i in range(6)]
+        inputs[2] += struct.pack("<I", 7)                           # malformed: a non-zero byte past 60
         ch = world.challenger()
         rb = s.request_batch_blobs(world.model_id, inputs, 6 * FEE, key(0))
         traces = {i: Trace(model, x, engine="fast", max_steps=MAX_STEPS) for i, x in enumerate(inputs) if i != 2}
@@ -100,14 +107,16 @@ def test_a_challenger_answers_each_kind_of_lie_from_blob_inputs(tmp_path: Path) 
 
 
 def test_an_honest_operator_never_answers_a_malformed_entry(tmp_path: Path) -> None:
-    """Blob inputs are only hashed on-chain: the operator checks each input's length before answering."""
-    model = toy_model(engine="fast")
+    """Blob inputs are only committed by their roots on-chain: the operator checks each input's bytes before answering
+    (bytes past the input length that are zeros stand for the input itself; a non-zero one makes it malformed)."""
+    model = toy60()
     with Anvil() as node:
         world = World.deploy(node.web3(), model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                              db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
         s = world.system
-        inputs = [struct.pack("<16I", *range(1, 16), 400 + i) for i in range(3)]
-        inputs[1] = inputs[1] + b"\0" * 4                             # one word too long
+        inputs = [struct.pack("<15I", *range(1, 15), 400 + i) for i in range(3)]
+        inputs[1] += struct.pack("<I", 5)                             # malformed
+        inputs[2] += bytes(4)                                         # the 60-byte input, zero-padded
         op = world.operator(name="honest")
         rb = s.request_batch_blobs(world.model_id, inputs, 3 * FEE, key(0))
         ch = world.challenger()
@@ -122,6 +131,7 @@ def test_an_honest_operator_never_answers_a_malformed_entry(tmp_path: Path) -> N
             s.w3.eth.get_transaction(e.tx_hash)["input"])[1]["outputs"] == [] for e in posted)
         got = {row["request_id"]: bytes(row["output"]) for row in ch.store.results()}
         assert got == {entry_ref(rb, i): op.honest_trace(entry_ref(rb, i)).output for i in (0, 2)}
+        assert bytes(op.store.request(entry_ref(rb, 2))["input"]) == inputs[2][:60]
         assert {row["verdict"] for row in ch.store.results()} == {"agree"}
 
 

@@ -529,15 +529,15 @@ contract Optimist is ModelRegistry {
     /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
     ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
     ///         result id BATCH_FLAG | batchId << INDEX_BITS | index) and a game opens on it, as openGame. Further games on
-    ///         the leaf: openGame(resultId). A leaf of an entry batch (§3b) names a request batch's entry: `input` (its
-    ///         bytes) and `inputProof` (its hash's inclusion proof) create the entry's request here first, under the
-    ///         id leaf.requestId, with its initial state; other leaves take both empty.
+    ///         the leaf: openGame(resultId). A leaf of an entry batch (§3b) names a request batch's entry: its input
+    ///         root and that root's inclusion proof create the entry's request here first, under the id
+    ///         leaf.requestId, with its initial state; other leaves take zero and an empty proof.
     function disputeLeaf(
         uint256 batchId,
         uint256 index,
         OptimistBatches.Leaf calldata leaf,
         bytes32[] calldata,
-        bytes calldata,
+        bytes32,
         bytes32[] calldata
     ) external payable nonReentrant returns (uint256) {
         uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;

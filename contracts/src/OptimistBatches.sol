@@ -30,7 +30,6 @@ interface IBatchHost {
         external
         returns (uint256[] memory fees);
     function fund(address account, uint256 credit, uint256 burnt) external payable;
-    function initialStateHash(uint256 modelId, bytes calldata input) external view returns (bytes32);
     function burnBps() external view returns (uint16);
     function modelCount() external view returns (uint256);
     function reopenDelay() external view returns (uint32);
@@ -92,7 +91,9 @@ contract OptimistBatches {
     }
 
     /// @notice Many requests of one program model in one transaction (requestBatch): only the Merkle root of the
-    ///         inputs' keccak256 hashes is stored; the bytes travel in blobs or calldata (docs/game-rules.md §3b).
+    ///         inputs' roots is stored; the bytes travel in blobs or calldata (docs/game-rules.md §3b). An input's root
+    ///         is the memory-tree root of the region of 32 << levelOf(inputLength) bytes holding it (zero-padded): an
+    ///         entry's initial state follows from it and the model's input path, without the bytes.
     struct RequestBatch {
         address requester;
         uint64 modelId;
@@ -101,7 +102,7 @@ contract OptimistBatches {
         uint40 deadline;        // after it, the requester may cancel the entries nobody took
         uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
         uint64 maxSteps;        // the model's
-        bytes32 inputsRoot;     // Merkle root of keccak256(input) of every entry (same tree as the batch roots)
+        bytes32 inputsRoot;     // Merkle root of every entry's input root (same tree as the batch roots)
     }
 
     /// @notice What postEntries takes per answered entry: the leaf's fields without the request reference.
@@ -114,11 +115,12 @@ contract OptimistBatches {
         uint8 exitCode;
     }
 
-    /// @notice What rejectEntry takes (no game): the entry's input and, unless it is malformed, the true final
-    ///         state of the leaf's finalStateHash with the whole output region proven in it.
+    /// @notice What rejectEntry takes (no game): the entry's input root and either its malformed input region or the
+    ///         true final state of the leaf's finalStateHash with the whole output region proven in it.
     struct Rejection {
-        bytes input;
-        bytes32[] inputProof;   // the input hash's inclusion proof in the request batch's inputsRoot
+        bytes32 inputRoot;
+        bytes32[] inputProof;   // the input root's inclusion proof in the request batch's inputsRoot
+        bytes inputRegion;      // to show the input malformed: the input region's bytes (else empty)
         bytes finalState;
         bytes outputRegion;     // outputSize bytes (Success states only; empty otherwise)
         bytes32[] outputProof;
@@ -162,11 +164,11 @@ contract OptimistBatches {
         uint64 deadline
     );
     event BatchFinalized(uint256 indexed batchId, uint256 finalized, uint256 fees);
-    /// @notice `inputHashes` are keccak256 of the inputs; `blobHashes` the versioned hashes of the transaction's blobs
+    /// @notice `inputRoots` are the inputs' roots; `blobHashes` the versioned hashes of the transaction's blobs
     ///         (the inputs' bytes, `contracts/blobs.py` layout), empty when the inputs are in the calldata.
     event RequestBatchPosted(
         uint256 indexed requestBatchId, uint256 indexed modelId, address indexed requester, uint256 count, uint256 fee,
-        uint64 deadline, bytes32 inputsRoot, bytes32[] inputHashes, bytes32[] blobHashes
+        uint64 deadline, bytes32 inputsRoot, bytes32[] inputRoots, bytes32[] blobHashes
     );
     /// @notice The leaves are in the calldata (postEntries); the outputs in the calldata or in the blobs.
     event EntriesPosted(
@@ -209,7 +211,8 @@ contract OptimistBatches {
     error EntryBatch(uint256 batchId);
     error NotEntryBatch(uint256 batchId);
     error LeafDisputed(uint256 resultId);
-    error InputMismatch(bytes32 computed, bytes32 inputsRoot);
+    error InputMismatch(bytes32 computed, bytes32 committed);
+    error InputWellFormed();
     error ChallengeWindowClosed(uint256 deadline);
     error SelfChallenge();
     error BadStateLength(uint256 got);
@@ -254,15 +257,15 @@ contract OptimistBatches {
     }
 
     /// @notice Optimist.disputeLeaf (its arguments): check `leaf` is leaf `index` of the batch and count the dispute;
-    ///         returns the batch's operator and post time. For an entry batch (§3b) also check that keccak256(`input`)
-    ///         is the input hash of the leaf's entry (leaf.requestId) and return the entry's request (requester
-    ///         non-zero) with its initial state: Optimist creates the request.
+    ///         returns the batch's operator and post time. For an entry batch (§3b) also check that `inputRoot` is the
+    ///         input root of the leaf's entry (leaf.requestId) and return the entry's request (requester non-zero)
+    ///         with its initial state: Optimist creates the request.
     function verifyLeaf(
         uint256 batchId,
         uint256 index,
         Leaf calldata leaf,
         bytes32[] calldata proof,
-        bytes calldata input,
+        bytes32 inputRoot,
         bytes32[] calldata inputProof
     )
         external
@@ -280,9 +283,8 @@ contract OptimistBatches {
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         uint256 rb = b.requestBatch;
         if (rb != 0) {
-            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, keccak256(input), inputProof);
-            // a malformed input reverts WrongInputLength here: its leaf is rejected by rejectEntry instead
-            initialState = optimist.initialStateHash(e.modelId, input);
+            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, inputRoot, inputProof);
+            initialState = _initialState(e.modelId, inputRoot);
             (requester, modelId, fee, deadline) = (e.requester, e.modelId, e.fee, e.deadline);
         }
         b.disputed += 1;
@@ -326,34 +328,30 @@ contract OptimistBatches {
 
     // ------------------------------------------------------------ request batches (docs/game-rules.md §3b)
 
-    /// @notice Ask for program model `modelId` run on many inputs at once, given by their keccak256 hashes; the bytes
-    ///         travel in this transaction's blobs (their versioned hashes are in RequestBatchPosted) or elsewhere.
-    ///         msg.value is the fees: `fee` = msg.value / count per entry, exactly. Nothing is computed per input:
-    ///         an entry's initial state is computed when a game needs it (Optimist.disputeLeaf).
-    function requestBatch(uint256 modelId, bytes32[] calldata inputHashes, uint256 deadline)
+    /// @notice Ask for program model `modelId` run on many inputs at once, given by their roots; the bytes travel in
+    ///         this transaction's blobs (their versioned hashes are in RequestBatchPosted) or elsewhere. msg.value is
+    ///         the fees: `fee` = msg.value / count per entry, exactly. Nothing is computed per input: an entry's
+    ///         initial state is computed from its root when a game needs it (Optimist.disputeLeaf). An entry whose
+    ///         bytes nobody can read, or whose bytes do not match its root, is not answered (the requester cancels it).
+    function requestBatch(uint256 modelId, bytes32[] calldata inputRoots, uint256 deadline)
         external
         payable
         returns (uint256)
     {
-        (, uint64 maxSteps) = _programModel(modelId);
-        return _newRequestBatch(modelId, maxSteps, inputHashes, deadline, _blobHashes());
+        uint64 maxSteps = _programModel(modelId);
+        return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, _blobHashes());
     }
 
-    /// @notice `requestBatch` with the inputs in the calldata: each is checked against the model's input length and
-    ///         hashed here (the bytes stay in the calldata; RequestBatchPosted carries their hashes).
-    function requestBatchData(uint256 modelId, bytes[] calldata inputs, uint256 deadline)
+    /// @notice `requestBatch` with the inputs' bytes in the calldata instead of blobs (`inputs[i]` the bytes of root
+    ///         `inputRoots[i]`): read and checked off-chain like blob bytes, not here.
+    function requestBatchData(uint256 modelId, bytes32[] calldata inputRoots, bytes[] calldata inputs, uint256 deadline)
         external
         payable
         returns (uint256)
     {
-        (uint32 inputLength, uint64 maxSteps) = _programModel(modelId);
-        uint256 n = inputs.length;
-        bytes32[] memory hashes = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
-            if (inputs[i].length != inputLength) revert WrongInputLength(inputLength, inputs[i].length);
-            hashes[i] = keccak256(inputs[i]);
-        }
-        return _newRequestBatch(modelId, maxSteps, hashes, deadline, new bytes32[](0));
+        uint64 maxSteps = _programModel(modelId);
+        if (inputs.length != inputRoots.length) revert BadBatchSize(inputs.length, inputRoots.length);
+        return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, new bytes32[](0));
     }
 
     /// @notice Operator: answer entries of a request batch (msg.value: `resultBond` per leaf). Each entry is answered
@@ -431,8 +429,9 @@ contract OptimistBatches {
     }
 
     /// @notice Anyone but the batch's operator, within the window: reject leaf `index` of an entry batch without a
-    ///         game when (a) its entry's input (checked against the committed hash) does not fit the model: the entry
-    ///         is void and its fee goes back to the requester; or (b) the leaf contradicts the final state it names
+    ///         game when (a) its entry's input does not fit the model (`x.inputRegion`: the bytes of the committed input
+    ///         root's region hold a non-zero byte at or past inputLength): the entry is void and its fee goes back to
+    ///         the requester; or (b) the leaf contradicts the final state it names
     ///         (`x.finalState`, the preimage of its finalStateHash: steps, outcome, exit code or output differ from
     ///         what postResult would derive): the entry reopens, the operator barred from it. Either way the
     ///         leaf's resultBond pays the caller (its burn share burnt). A consistent leaf reverts `LeafConsistent`:
@@ -451,13 +450,15 @@ contract OptimistBatches {
         if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
         address operator = b.operator;
         if (msg.sender == operator) revert SelfChallenge();
-        RequestBatch memory r = _entry(batchId, index, rb, leaf.requestId, keccak256(x.input), x.inputProof);
+        RequestBatch memory r = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
         b.disputed += 1;
         (,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
             optimist.models(r.modelId);
-        bool malformed = x.input.length != inputLength;
+        bool malformed = x.inputRegion.length != 0;
         uint64 reopenAt;
-        if (!malformed) {
+        if (malformed) {
+            _checkMalformed(x.inputRegion, x.inputRoot, inputLength);
+        } else {
             if (!_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)) revert LeafConsistent();
             reopenAt = uint64(block.timestamp) + optimist.reopenDelay();
             uint256 ref = leaf.requestId;
@@ -548,9 +549,9 @@ contract OptimistBatches {
     }
 
     /// @dev A program model's input length and maxSteps (graph models are refused: their claims are not leaves here).
-    function _programModel(uint256 modelId) private view returns (uint32 inputLength, uint64 maxSteps) {
+    function _programModel(uint256 modelId) private view returns (uint64 maxSteps) {
         address inputPath;
-        (inputPath,,, inputLength,,,,,,,, maxSteps,) = optimist.models(modelId);
+        (inputPath,,,,,,,,,,, maxSteps,) = optimist.models(modelId);
         if (inputPath == address(0)) {
             if (modelId != 0 && modelId <= optimist.modelCount()) revert ProgramModelsOnly(modelId);
             revert UnknownModel(modelId);
@@ -580,13 +581,13 @@ contract OptimistBatches {
     }
 
     /// @dev Leaf `index` of entry batch `batchId` answers `ref` of request batch `rb`: mark it disputed (once) and
-    ///      check `inputHash` against the request batch's inputs root.
+    ///      check `inputRoot` against the request batch's inputs root.
     function _entry(
         uint256 batchId,
         uint256 index,
         uint256 rb,
         uint256 ref,
-        bytes32 inputHash,
+        bytes32 inputRoot,
         bytes32[] calldata inputProof
     ) private returns (RequestBatch memory r) {
         uint256 key = batchId << 8 | index >> 8;
@@ -597,8 +598,31 @@ contract OptimistBatches {
         r = requestBatches[rb];
         uint256 depth = depthOf(r.count);
         if (inputProof.length != depth) revert WrongPathLength(depth, inputProof.length);
-        bytes32 root = RegionMerkle.climb(inputHash, ref & ((1 << INDEX_BITS) - 1), inputProof);
+        bytes32 root = RegionMerkle.climb(inputRoot, ref & ((1 << INDEX_BITS) - 1), inputProof);
         if (root != r.inputsRoot) revert InputMismatch(root, r.inputsRoot);
+    }
+
+    /// @dev `region` is the input region of `inputRoot` (32 << levelOf(inputLength) bytes) with a non-zero byte at or
+    ///      past inputLength: no input of the model has this root.
+    function _checkMalformed(bytes calldata region, bytes32 inputRoot, uint256 inputLength) private pure {
+        uint256 level = RegionMerkle.levelOf(inputLength);
+        if (region.length != 32 << level) revert WrongInputLength(32 << level, region.length);
+        bytes32 root = RegionMerkle.regionRoot(region, level);
+        if (root != inputRoot) revert InputMismatch(root, inputRoot);
+        for (uint256 i = inputLength; i < region.length; ++i) {
+            if (region[i] != 0) return;
+        }
+        revert InputWellFormed();
+    }
+
+    /// @dev The initial state hash of program model `modelId` on the input of root `inputRoot`: what the registry's
+    ///      initialStateHash computes from the input's bytes.
+    function _initialState(uint256 modelId, bytes32 inputRoot) private view returns (bytes32) {
+        (address inputPath, uint32 entry, uint32 inputBase, uint32 inputLength,,,,,,,,,) = optimist.models(modelId);
+        bytes32[] memory path = RegionMerkle.loadPath(inputPath);
+        uint256 level = TREE_DEPTH - path.length;
+        bytes32 node = RegionMerkle.lift(inputRoot, RegionMerkle.levelOf(inputLength), level);
+        return PackedState.initialHash(RegionMerkle.climb(node, uint256(inputBase) >> (5 + level), path), entry);
     }
 
     /// @dev True if `leaf` differs from the claim postResult derives from its final state `x.finalState` (whose hash

@@ -95,7 +95,7 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
     from eth_account import Account
 
     from challenger.models import MinidnnModel, Trace
-    from contracts.batches import Claim, EntryLeaf, Leaf, input_proof, leaf_proof
+    from contracts.batches import Claim, EntryLeaf, Leaf, input_proof, input_roots, leaf_proof
     from contracts.chain import ANVIL_MNEMONIC, Anvil
     from contracts.system import advance_time, deploy_system
     from mipsvm.memory import keccak256
@@ -180,14 +180,15 @@ def measure_entry_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
         rb, batch_id, entries, xs = run(n, False, lie_at=1 if n > 1 else None)
         rb_leaves = [x.leaf(rb) for x in entries]
         hashes = [x.hash() for x in rb_leaves]
+        roots = input_roots(xs, model.image.input_length)
         system.dispute_leaf(batch_id, 0, rb_leaves[0], leaf_proof(hashes, 0), sender=challenger,
-                            input_bytes=xs[0], input_proof=input_proof(xs, 0))
+                            input_root=roots[0], input_proof=input_proof(roots, 0))
         out["dispute_leaf"] = gas()[0]
         if n > 1:
             t = traces[1 % DISTINCT_INPUTS]
             img = model.image
             region = t.final.memory.read(img.output_base, img.output_size)
-            system.reject_entry(batch_id, 1, rb_leaves[1], leaf_proof(hashes, 1), xs[1], input_proof(xs, 1),
+            system.reject_entry(batch_id, 1, rb_leaves[1], leaf_proof(hashes, 1), roots[1], input_proof(roots, 1),
                                 t.final_packed, region, t.output_proof(), sender=challenger)
             out["reject_entry"] = gas()[0]
     return out

@@ -442,13 +442,17 @@ def check_params(challenge_window: int, clock: int, result_bond: int, challenge_
 def deploy_system(w3: Web3, *, challenge_window: int = DEFAULT_WINDOW, clock: int = DEFAULT_CLOCK,
                   result_bond: int = DEFAULT_RESULT_BOND, challenge_bond: int = DEFAULT_CHALLENGE_BOND,
                   mips_address: str | None = None, sender: str | None = None,
-                  burn_bps: int = DEFAULT_BURN_BPS, reopen_delay: int = DEFAULT_REOPEN_DELAY) -> System:
-    """Deploy MIPS (unless `mips_address` is given) and Optimist; return the wrapper."""
+                  burn_bps: int = DEFAULT_BURN_BPS, reopen_delay: int = DEFAULT_REOPEN_DELAY,
+                  node_checker_address: str | None = None) -> System:
+    """Deploy MIPS and NodeChecker (unless their addresses are given) and Optimist; return the wrapper."""
     check_params(challenge_window, clock, result_bond, challenge_bond, burn_bps, reopen_delay)
     if mips_address is None:
         mips_address = deploy_mips(w3, sender).address
-    optimist = deploy_contract(w3, compile_system()["Optimist"], mips_address, challenge_window, clock,
-                               result_bond, challenge_bond, burn_bps, reopen_delay, sender=sender)
+    if node_checker_address is None:
+        node_checker_address = deploy_contract(w3, compile_system()["NodeChecker"], sender=sender).address
+    optimist = deploy_contract(w3, compile_system()["Optimist"], mips_address, node_checker_address,
+                               challenge_window, clock, result_bond, challenge_bond, burn_bps, reopen_delay,
+                               sender=sender)
     return System(w3, optimist.address, deploy_block=w3.eth.block_number)
 
 
@@ -556,7 +560,7 @@ class System:
 
     @property
     def checker(self) -> Contract:
-        """The NodeChecker contract this Optimist deployed (its stateless checks, docs/game-rules.md §4a)."""
+        """The NodeChecker contract this Optimist uses (its stateless checks, docs/game-rules.md §4a)."""
         if self._checker is None:
             self._checker = self.w3.eth.contract(address=self.contract.functions.nodeChecker().call(),
                                                  abi=self._checker_abi)

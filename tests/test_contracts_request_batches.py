@@ -350,6 +350,8 @@ def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: Wo
     assert s.entry_taken(rb, 1)   # void: nobody answers it again
     assert revert_name(s.reject_entry, *args, sender=world.challengers[1], input_region=region) == \
         ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 1)})
+    assert revert_name(s.dispute_leaf, *args[:4], sender=world.challengers[1], input_root=roots(xs)[1],
+                       input_proof=proof_of(xs, 1)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 1)})
     advance_time(world.w3, WINDOW + 1)
     s.finalize_entries(batch_id)
     assert s.balance(world.operator) == 2 * (FEE + RESULT_BOND)

@@ -94,7 +94,7 @@ contract Optimist is ModelRegistry {
     uint256 public constant MAX_CALLBACK_REASON = 256;
 
     IMIPS public immutable mips;
-    /// @notice The stateless transition checks of two-phase games (deployed by the constructor).
+    /// @notice The stateless transition checks of two-phase games (deployed before Optimist, like `mips`).
     NodeChecker public immutable nodeChecker;
     /// @notice Batched results (docs/game-rules.md §3a; deployed by the constructor).
     OptimistBatches public immutable batches;
@@ -222,6 +222,7 @@ contract Optimist is ModelRegistry {
     }
 
     /// @param mips_ the one-step interpreter (a deployed contract)
+    /// @param nodeChecker_ the two-phase transition checks (a deployed NodeChecker; stateless)
     /// @param challengeWindow_ seconds after posting during which games can be opened (MIN_PERIOD..MAX_WINDOW)
     /// @param clock_ seconds on each side's chess clock per game (MIN_PERIOD..MAX_CLOCK)
     /// @param resultBond_ bond an operator posts with a result (> 0; its burnt share must be >= 1 wei)
@@ -230,6 +231,7 @@ contract Optimist is ModelRegistry {
     /// @param reopenDelay_ seconds after a rejection before the request takes results again (1..MAX_REOPEN_DELAY)
     constructor(
         IMIPS mips_,
+        NodeChecker nodeChecker_,
         uint64 challengeWindow_,
         uint32 clock_,
         uint128 resultBond_,
@@ -238,6 +240,9 @@ contract Optimist is ModelRegistry {
         uint32 reopenDelay_
     ) {
         if (address(mips_).code.length == 0) revert BadParameter("mips", uint256(uint160(address(mips_))));
+        if (address(nodeChecker_).code.length == 0) {
+            revert BadParameter("nodeChecker", uint256(uint160(address(nodeChecker_))));
+        }
         if (challengeWindow_ < MIN_PERIOD || challengeWindow_ > MAX_WINDOW) {
             revert BadParameter("challengeWindow", challengeWindow_);
         }
@@ -253,7 +258,7 @@ contract Optimist is ModelRegistry {
         challengeBond = challengeBond_;
         burnBps = burnBps_;
         reopenDelay = reopenDelay_;
-        nodeChecker = new NodeChecker();
+        nodeChecker = nodeChecker_;
         batches = new OptimistBatches();
     }
 
@@ -652,6 +657,11 @@ contract Optimist is ModelRegistry {
     }
 
     /// @notice End of the challenge window of `resultId`.
+    /// @notice True once a result exists under `resultId` (posted, or a batch leaf brought in by disputeLeaf).
+    function hasResult(uint256 resultId) external view returns (bool) {
+        return results[resultId].status != ResultStatus.None;
+    }
+
     function resultDeadline(uint256 resultId) external view returns (uint256) {
         return uint256(results[resultId].postedAt) + challengeWindow;
     }

@@ -33,6 +33,7 @@ interface IBatchHost {
     function burnBps() external view returns (uint16);
     function modelCount() external view returns (uint256);
     function reopenDelay() external view returns (uint32);
+    function hasResult(uint256 resultId) external view returns (bool);
     function models(uint256 modelId)
         external
         view
@@ -144,8 +145,9 @@ contract OptimistBatches {
     mapping(uint256 requestBatchId => RequestBatch) public requestBatches;
     /// @dev Bit i of word w of request batch r (key r << 8 | w): entry 256w + i is taken (answered, cancelled, void).
     mapping(uint256 key => uint256) private _taken;
-    /// @dev Bit i of word w of entry batch b (key b << 8 | w): leaf 256w + i was disputed or rejected.
-    mapping(uint256 key => uint256) private _disputedLeaves;
+    /// @dev Bit i of word w of entry batch b (key b << 8 | w): leaf 256w + i was rejected by rejectEntry (a leaf
+    ///      disputed by a game is a result in Optimist: `hasResult`).
+    mapping(uint256 key => uint256) private _rejectedLeaves;
     /// @dev Entries reopened by rejectEntry: the operators barred from them and the time they take results again.
     mapping(uint256 entryRef => mapping(address operator => uint256)) private _entryBars;
     mapping(uint256 entryRef => uint256) public entryReopenAt;
@@ -283,7 +285,7 @@ contract OptimistBatches {
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         uint256 rb = b.requestBatch;
         if (rb != 0) {
-            RequestBatch memory e = _entry(batchId, index, rb, leaf.requestId, inputRoot, inputProof);
+            (RequestBatch memory e,) = _entry(batchId, index, rb, leaf.requestId, inputRoot, inputProof);
             initialState = _initialState(e.modelId, inputRoot);
             (requester, modelId, fee, deadline) = (e.requester, e.modelId, e.fee, e.deadline);
         }
@@ -450,7 +452,11 @@ contract OptimistBatches {
         if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
         address operator = b.operator;
         if (msg.sender == operator) revert SelfChallenge();
-        RequestBatch memory r = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
+        (RequestBatch memory r, uint256 key) = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
+        if (optimist.hasResult(BATCH_FLAG | batchId << INDEX_BITS | index)) {   // disputed by a game
+            revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
+        }
+        _rejectedLeaves[key] |= 1 << (index & 255);
         b.disputed += 1;
         (,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
             optimist.models(r.modelId);
@@ -509,8 +515,9 @@ contract OptimistBatches {
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         if (b.requestBatch == 0) revert NotEntryBatch(batchId);
         if (!b.settled) revert NotFinalized(batchId);
-        if (_disputedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0) {
-            revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
+        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        if (_rejectedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0 || optimist.hasResult(resultId)) {
+            revert LeafDisputed(resultId);
         }
         return (leaf.requestId, leaf.outcome, leaf.exitCode, leaf.steps, leaf.outputHash);
     }
@@ -580,8 +587,8 @@ contract OptimistBatches {
         if (root != b.root) revert LeafMismatch(root, b.root);
     }
 
-    /// @dev Leaf `index` of entry batch `batchId` answers `ref` of request batch `rb`: mark it disputed (once) and
-    ///      check `inputRoot` against the request batch's inputs root.
+    /// @dev Leaf `index` of entry batch `batchId` answers `ref` of request batch `rb` and was not rejected: check
+    ///      `inputRoot` against the request batch's inputs root. Returns the request batch and the bitmap word's key.
     function _entry(
         uint256 batchId,
         uint256 index,
@@ -589,12 +596,9 @@ contract OptimistBatches {
         uint256 ref,
         bytes32 inputRoot,
         bytes32[] calldata inputProof
-    ) private returns (RequestBatch memory r) {
-        uint256 key = batchId << 8 | index >> 8;
-        uint256 bit = 1 << (index & 255);
-        uint256 disputed = _disputedLeaves[key];
-        if (disputed & bit != 0) revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
-        _disputedLeaves[key] = disputed | bit;
+    ) private view returns (RequestBatch memory r, uint256 key) {
+        key = batchId << 8 | index >> 8;
+        if (_rejectedLeaves[key] >> (index & 255) & 1 != 0) revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
         r = requestBatches[rb];
         uint256 depth = depthOf(r.count);
         if (inputProof.length != depth) revert WrongPathLength(depth, inputProof.length);

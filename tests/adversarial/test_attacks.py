@@ -396,18 +396,23 @@ def test_bad_constructor_args_revert(bare_chain: World, name: str, override: dic
         deploy_system(bare_chain.w3, mips_address=bare_chain.system.params.mips, **args)
     art = compile_system()["Optimist"]          # and the contract itself refuses
     with reverts("BadParameter") as exc:
-        deploy_contract(bare_chain.w3, art, bare_chain.system.params.mips, args["challenge_window"],
-                        args["clock"], args["result_bond"], args["challenge_bond"], args["burn_bps"],
-                        args["reopen_delay"])
+        deploy_contract(bare_chain.w3, art, bare_chain.system.params.mips, bare_chain.system.checker.address,
+                        args["challenge_window"], args["clock"], args["result_bond"], args["challenge_bond"],
+                        args["burn_bps"], args["reopen_delay"])
     assert exc.value.fields["name"] == name
 
 
-def test_mips_without_code_is_refused(bare_chain: World) -> None:
+def test_mips_or_node_checker_without_code_is_refused(bare_chain: World) -> None:
     from contracts.system import compile_system
 
+    checker = bare_chain.system.checker.address
     with reverts("BadParameter") as exc:
-        deploy_contract(bare_chain.w3, compile_system()["Optimist"], bare_chain.accounts[3], 600, 300, 10**17,
-                        10**17, 5000, 12)
+        deploy_contract(bare_chain.w3, compile_system()["Optimist"], bare_chain.accounts[3], checker, 600, 300,
+                        10**17, 10**17, 5000, 12)
     assert exc.value.fields["name"] == "mips"
+    with reverts("BadParameter") as exc:
+        deploy_contract(bare_chain.w3, compile_system()["Optimist"], bare_chain.system.params.mips,
+                        bare_chain.accounts[3], 600, 300, 10**17, 10**17, 5000, 12)
+    assert exc.value.fields["name"] == "nodeChecker"
     system = deploy_system(bare_chain.w3, mips_address=bare_chain.system.params.mips, **GOOD)
     assert system.params.reopen_delay == 12 and system.params.burn_bps == 5000

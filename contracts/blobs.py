@@ -6,7 +6,8 @@ so every element is below the BLS12-381 modulus); the last blob is zero-padded. 
 
 `send_blob_call` signs and sends a contract call as a type-3 transaction with eth-account (the blobs' KZG
 commitments and proofs are computed by eth-account with ckzg); `fetch_blobs` reads a transaction's blobs back
-from anvil (`anvil_getBlobsByTransactionHash`; a consensus client's beacon API serves them on a real chain).
+from a consensus client's beacon API when given its URL (contracts.beacon: any chain), else from anvil
+(`anvil_getBlobsByTransactionHash`).
 """
 
 from __future__ import annotations
@@ -115,8 +116,24 @@ def versioned_hash(blob: bytes) -> bytes:
     """The blob's EIP-4844 versioned hash: 0x01 || sha256(KZG commitment)[1:]."""
     import ckzg
 
-    commitment = ckzg.blob_to_kzg_commitment(bytes(blob), _trusted_setup())
-    return VERSIONED_HASH_VERSION_KZG + hashlib.sha256(commitment).digest()[1:]
+    return commitment_hash(ckzg.blob_to_kzg_commitment(bytes(blob), _trusted_setup()))
+
+
+def commitment_hash(commitment: bytes) -> bytes:
+    """The versioned hash of a KZG commitment: 0x01 || sha256(commitment)[1:]."""
+    return VERSIONED_HASH_VERSION_KZG + hashlib.sha256(bytes(commitment)).digest()[1:]
+
+
+def verify_blob(blob: bytes, commitment: bytes, proof: bytes) -> bool:
+    """True when `proof` shows `blob` is the polynomial `commitment` commits to (False for malformed parts)."""
+    import ckzg
+
+    if len(blob) != BLOB_SIZE:
+        return False
+    try:
+        return bool(ckzg.verify_blob_kzg_proof(bytes(blob), bytes(commitment), bytes(proof), _trusted_setup()))
+    except Exception:   # ckzg: a commitment or proof of the wrong size, not a curve point, a non-canonical element
+        return False
 
 
 def send_blob_call(w3: Web3, fn: Any, private_key: bytes | str, blobs: list[bytes], *, value: int = 0,
@@ -148,10 +165,25 @@ def send_blob_call(w3: Web3, fn: Any, private_key: bytes | str, blobs: list[byte
     return dict(w3.eth.wait_for_transaction_receipt(tx_hash))
 
 
-def fetch_blobs(w3: Web3, tx_hash: bytes | str) -> list[bytes]:
-    """The blobs of a mined transaction, from anvil (`anvil_getBlobsByTransactionHash`)."""
+def fetch_blobs(w3: Web3, tx_hash: bytes | str, beacon_url: str | None = None) -> list[bytes]:
+    """The blobs of a mined transaction: from the beacon API at `beacon_url` (contracts.beacon, each blob checked
+    against the transaction's versioned hashes), else from anvil (`anvil_getBlobsByTransactionHash`)."""
+    if beacon_url:
+        from contracts.beacon import beacon
+
+        return beacon(beacon_url).fetch(w3, tx_hash)
     key = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
     found = w3.provider.make_request("anvil_getBlobsByTransactionHash", [key])
     if "error" in found:
         raise BlobError(f"the node serves no blobs of {key}: {found['error']}")
     return [bytes.fromhex(b[2:] if b.startswith("0x") else b) for b in (found.get("result") or [])]
+
+
+def anvil_serves_blobs(w3: Web3) -> bool:
+    """Whether the node answers `anvil_getBlobsByTransactionHash` (anvil does; a real chain's node does not: its
+    blobs are read from a beacon API)."""
+    try:
+        found = w3.provider.make_request("anvil_getBlobsByTransactionHash", ["0x" + "00" * 32])
+    except Exception:   # a provider that raises for unknown methods
+        return False
+    return isinstance(found, dict) and "error" not in found

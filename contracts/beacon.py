@@ -61,11 +61,17 @@ def _hex(value: Any, what: str) -> bytes:
         raise BlobError(f"{what} is not a hex string") from None
 
 
-def _uint(data: dict[str, Any], key: str, what: str) -> int:
+def _uint(data: dict[str, Any], key: str, what: str, default: int | None = None) -> int:
+    """data[key] as a non-negative integer (`default` when absent, if given)."""
+    if key not in data and default is not None:
+        return default
     try:
-        return int(data[key])
+        value = int(data[key])
     except (KeyError, TypeError, ValueError):
-        raise BlobError(f"{what} has no {key}") from None
+        value = -1
+    if value < 0:
+        raise BlobError(f"{what} has no {key} (a non-negative integer)")
+    return value
 
 
 class BeaconBlobs:
@@ -129,16 +135,16 @@ class BeaconBlobs:
                 spec = self._data("/eth/v1/config/spec")
                 if not isinstance(genesis, dict) or not isinstance(spec, dict):
                     raise BlobError(f"{self.name} does not answer as a beacon API (genesis or spec is not an object)")
-                chain = spec.get("DEPOSIT_CHAIN_ID")
-                self._time = ChainTime(
-                    _uint(genesis, "genesis_time", "the beacon genesis"),
-                    _uint(spec, "SECONDS_PER_SLOT", "the beacon spec"),
-                    int(spec.get("SLOTS_PER_EPOCH", DEFAULT_SLOTS_PER_EPOCH)),
-                    int(spec.get("MIN_EPOCHS_FOR_BLOB_SIDECARS_REQUESTS", DEFAULT_RETENTION_EPOCHS)),
-                    None if chain is None else int(chain))
-                if self._time.seconds_per_slot <= 0:
-                    self._time = None
-                    raise BlobError(f"the beacon node at {self.name} gives SECONDS_PER_SLOT 0")
+                what = f"the spec of the beacon node at {self.name}"
+                t = ChainTime(
+                    _uint(genesis, "genesis_time", f"the genesis of the beacon node at {self.name}"),
+                    _uint(spec, "SECONDS_PER_SLOT", what),
+                    _uint(spec, "SLOTS_PER_EPOCH", what, DEFAULT_SLOTS_PER_EPOCH),
+                    _uint(spec, "MIN_EPOCHS_FOR_BLOB_SIDECARS_REQUESTS", what, DEFAULT_RETENTION_EPOCHS),
+                    _uint(spec, "DEPOSIT_CHAIN_ID", what) if "DEPOSIT_CHAIN_ID" in spec else None)
+                if t.seconds_per_slot == 0:
+                    raise BlobError(f"{what} gives SECONDS_PER_SLOT 0")
+                self._time = t
             return self._time
 
     def check(self, chain_id: int) -> ChainTime:

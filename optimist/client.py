@@ -201,7 +201,8 @@ class RequestBatch:
 
 class Client:
     """Talks to one Optimist deployment as one account (`key`: a private key or a LocalAccount; None for
-    a read-only client, or an unlocked node account given as `account`)."""
+    a read-only client, or an unlocked node account given as `account`); `beacon_url`: the beacon API that
+    entry outputs in blobs are read from (else anvil's method)."""
 
     def __init__(self, rpc_url: str | Web3, key: str | bytes | LocalAccount | None = None, *,
                  deployment: str | Path | dep.Deployment | None = None, address: str | None = None,

@@ -54,7 +54,7 @@ class Daemon:
         self.start_block = start_block
         self.trace_interval = trace_interval
         self.engine = engine
-        self.beacon_url = beacon_url   # blobs from this beacon API (contracts.beacon), else from anvil
+        self.beacon_url = beacon_url   # blobs from this beacon API (contracts.blobs.BeaconBlobs), else from anvil
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
         self.max_steps: dict[int, int] = {}   # model id -> its registered step bound

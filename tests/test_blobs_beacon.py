@@ -1,4 +1,4 @@
-"""Blobs read from a beacon API (contracts/beacon.py, docs/game-rules.md §3b "Where blobs are read from").
+"""Blobs read from a beacon API (contracts/blobs.py BeaconBlobs, docs/game-rules.md §3b "Where blobs are read from").
 
 A stub beacon node (http.server on 127.0.0.1, in a thread) serves the blobs of transactions mined on anvil at
 their slots (the blobs' bytes from anvil, their KZG commitments and proofs computed with ckzg, a decoy blob of
@@ -31,9 +31,10 @@ from challenger.client import with_retries
 from challenger.models import Trace, toy_model
 from challenger.store import Store
 from contracts.batches import EntryLeaf, entry_ref, leaf_result_id
-from contracts.beacon import BeaconUnavailable, _clients
 from contracts.blobs import (
+    BeaconUnavailable,
     BlobError,
+    _clients,
     _trusted_setup,
     anvil_serves_blobs,
     checked_items,

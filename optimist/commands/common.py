@@ -71,8 +71,7 @@ def _beacon_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     """--beacon-url, checked to be an http(s) URL (no network yet)."""
     if not value:
         return None
-    from contracts.beacon import BeaconBlobs
-    from contracts.blobs import BlobError
+    from contracts.blobs import BeaconBlobs, BlobError
 
     try:
         BeaconBlobs(value)
@@ -94,8 +93,7 @@ def check_beacon(beacon_url: str | None, w3: Any) -> None:
     """The beacon API at `beacon_url` answers, for the chain of `w3` (exit code 3 if not); nothing without one."""
     if not beacon_url:
         return
-    from contracts.beacon import beacon
-    from contracts.blobs import BlobError
+    from contracts.blobs import BlobError, beacon
 
     try:
         beacon(beacon_url).check(int(w3.eth.chain_id))

@@ -44,7 +44,8 @@ class Daemon:
     def __init__(self, client: ChainClient, models: Iterable[ServedModel], *, dishonest: bool = False,
                  start_block: int = 0, trace_interval: int | None = None, engine: str | None = None,
                  logger: logging.Logger | None = None, background: bool = False,
-                 max_traces: int = MAX_TRACES, metrics: DaemonMetrics | None = None) -> None:
+                 max_traces: int = MAX_TRACES, metrics: DaemonMetrics | None = None,
+                 beacon_url: str | None = None) -> None:
         self.client = client
         self.system = client.system
         self.store: Store = client.store
@@ -53,6 +54,7 @@ class Daemon:
         self.start_block = start_block
         self.trace_interval = trace_interval
         self.engine = engine
+        self.beacon_url = beacon_url   # blobs from this beacon API (contracts.blobs.BeaconBlobs), else from anvil
         self.log = logger or logging.getLogger(f"optimist.{self.role}")
         self.served: dict[int, ServedModel] = {}
         self.max_steps: dict[int, int] = {}   # model id -> its registered step bound

@@ -1,12 +1,13 @@
 """Request batches in the daemons (OptimistBatches.requestBatch / postEntries, docs/game-rules.md §3b).
 
 Ingest: a RequestBatchPosted becomes one store request per entry (id `entry_ref(rb, i)`, status `entry`), its
-input read from the transaction's blobs (checked against the event's versioned hashes) or calldata
-(requestBatchData) and checked against the entry's committed input root (`unavailable` otherwise: nobody can check
-a run of it). Bytes shorter than the model's input, or longer with zeros past it, stand for the zero-padded or cut
-input (the same root); bytes with a non-zero byte past it are kept as they are: a malformed input. An
-EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the transaction's
-calldata.
+input read from the transaction's blobs (from the daemon's `beacon_url`, else anvil_getBlobsByTransactionHash;
+checked against the event's versioned hashes) or calldata (requestBatchData) and checked against the entry's
+committed input root (`unavailable` otherwise: nobody can check a run of it; a beacon node that cannot answer now
+is waited out like an RPC outage). Bytes shorter than the model's input, or longer with zeros past it, stand for
+the zero-padded or cut input (the same root); bytes with a non-zero byte past it are kept as they are: a malformed
+input. An EntriesPosted becomes one store result per leaf (leaf result id), the leaves decoded from the
+transaction's calldata.
 
 The outputs of an entry batch are read from its calldata or, when it has none there, from its transaction's blobs
 (checked against the event's versioned hashes, decoded, and each against its leaf's outputHash): a leaf whose bytes
@@ -83,7 +84,7 @@ def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     roots = ev["inputRoots"]
     try:
         if ev["blobHashes"]:
-            blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
+            blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash, daemon.beacon_url), "blobs")
             inputs = checked_items(blobs, ev["blobHashes"])
         else:
             fn, args = _tx_args(daemon, ev.tx_hash)
@@ -107,7 +108,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
     if not ev["blobHashes"]:
         return [None] * len(leaves)
     try:
-        blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash), "blobs")
+        blobs = daemon.client.rpc(lambda: fetch_blobs(daemon.system.w3, ev.tx_hash, daemon.beacon_url), "blobs")
         items = checked_items(blobs, ev["blobHashes"])
     except (BlobError, ValueError) as exc:
         daemon.emit("entry_outputs_unreadable", batch=ev["batchId"], error=str(exc)[:200])
@@ -199,7 +200,9 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
             ref = entry_ref(rb, leaf.index)
             s.add_result(leaf_result_id(batch_id, i), ref, a["operator"], leaf.final_state_hash, leaf.steps,
                          a["deadline"], out or b"", ev.block)
-            s.set_request_status(ref, "posted")
+            row = s.request(ref)
+            if row is None or row["status"] != "unavailable":   # an unread input stays so (judged 'unavailable')
+                s.set_request_status(ref, "posted")
     elif ev.name == "EntryRejected":
         rid = leaf_result_id(a["batchId"], a["index"])
         s.set_result_status(rid, "rejected")

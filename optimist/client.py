@@ -175,7 +175,7 @@ class Entry:
                 is_leaf(rid) and system.batch(leaf_position(rid)[0]).request_batch):
             return Request(self.client, self.id).result()   # reopened and answered as an ordinary request
         try:
-            o = entry_outcome(system, self.id, self.client.from_block)
+            o = entry_outcome(system, self.id, self.client.from_block, self.client.beacon_url)
         except EntryError as exc:
             raise ClientError(str(exc)) from None
         return Result(self.id, o.result_id, o.outcome, o.exit_code, o.steps, o.output, o.operator)
@@ -201,11 +201,12 @@ class RequestBatch:
 
 class Client:
     """Talks to one Optimist deployment as one account (`key`: a private key or a LocalAccount; None for
-    a read-only client, or an unlocked node account given as `account`)."""
+    a read-only client, or an unlocked node account given as `account`); `beacon_url`: the beacon API that
+    entry outputs in blobs are read from (else anvil's method)."""
 
     def __init__(self, rpc_url: str | Web3, key: str | bytes | LocalAccount | None = None, *,
                  deployment: str | Path | dep.Deployment | None = None, address: str | None = None,
-                 from_block: int | None = None, account: str | None = None) -> None:
+                 from_block: int | None = None, account: str | None = None, beacon_url: str | None = None) -> None:
         from contracts.chain import http_web3
 
         w3 = http_web3(rpc_url) if isinstance(rpc_url, str) else rpc_url
@@ -224,15 +225,17 @@ class Client:
         self.address: str | None = account
         self.system = System(w3, Web3.to_checksum_address(address), deploy_block=from_block or 0)
         self.from_block = from_block or 0
+        self.beacon_url = beacon_url   # blobs (entry outputs) from this beacon API, else from anvil
 
     @classmethod
     def from_system(cls, system: System, account: str | None = None, from_block: int | None = None, *,
-                    key: LocalAccount | None = None) -> Client:
+                    key: LocalAccount | None = None, beacon_url: str | None = None) -> Client:
         """A client on an existing System wrapper, sending as `account` (an address the node signs for);
         `key`: that account's LocalAccount (blob transactions are signed locally)."""
         self = cls.__new__(cls)
         self.account, self.address, self.system = key, account, system
         self.from_block = system.deploy_block if from_block is None else from_block
+        self.beacon_url = beacon_url
         return self
 
     @property

@@ -279,9 +279,10 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
     return EntryState(**base, state=OPEN, words="open: waiting for an operator")
 
 
-def answer_output(system: System, answer: Answer) -> bytes:
-    """The output bytes of `answer`: from its postEntries calldata, or its blobs (checked against the event's
-    versioned hashes), and checked against the leaf's output hash."""
+def answer_output(system: System, answer: Answer, beacon_url: str | None = None) -> bytes:
+    """The output bytes of `answer`: from its postEntries calldata, or its blobs (from the beacon API at
+    `beacon_url`, else anvil; checked against the event's versioned hashes), and checked against the leaf's output
+    hash."""
     _, args = _decode(system, answer.tx_hash)
     outputs = [bytes(o) for o in args["outputs"]]
     if outputs:
@@ -290,10 +291,11 @@ def answer_output(system: System, answer: Answer) -> bytes:
         from contracts.blobs import BlobError, checked_items, fetch_blobs
 
         try:
-            blobs = fetch_blobs(system.w3, answer.tx_hash)
-        except Exception as exc:   # a node without the anvil method, or without the blobs
-            raise EntryError(f"entry batch {answer.batch_id} has its outputs in blobs and the node does not serve "
-                             f"them ({str(exc)[:120]})") from None
+            blobs = fetch_blobs(system.w3, answer.tx_hash, beacon_url)
+        except Exception as exc:   # a node without the anvil method, or a beacon node without the blobs
+            where = "the beacon node does" if beacon_url else "the node (not anvil? give a beacon API URL) does"
+            raise EntryError(f"entry batch {answer.batch_id} has its outputs in blobs and {where} not serve "
+                             f"them ({str(exc)[:300]})") from None
         try:
             items = checked_items(blobs, answer.blob_hashes)
         except BlobError as exc:   # blobs other than EntriesPosted's versioned hashes, or no output list in them
@@ -321,9 +323,10 @@ class EntryOutcome:
     operator: str
 
 
-def entry_outcome(system: System, ref: int, from_block: int = 0) -> EntryOutcome:
+def entry_outcome(system: System, ref: int, from_block: int = 0, beacon_url: str | None = None) -> EntryOutcome:
     """The answer of a finalized entry: undisputed (entryOutcome view on its leaf, output from its postEntries
-    transaction), or disputed and defended (the result stored in Optimist, output from the same transaction).
+    transaction), or disputed and defended (the result stored in Optimist, output from the same transaction; blob
+    outputs from the beacon API at `beacon_url`, else anvil).
     EntryError otherwise (with the entry's state in words); an entry reopened and answered as an ordinary request
     is read with optimist.client's Request.result()."""
     st = entry_state(system, ref, from_block)
@@ -337,7 +340,7 @@ def entry_outcome(system: System, ref: int, from_block: int = 0) -> EntryOutcome
             raise EntryError(f"entry {format_ref(ref)} was finalized by result {rid}, not an entry leaf: read it as "
                              "an ordinary request")
         res = system.result(rid)
-        output = answer_output(system, match[0])
+        output = answer_output(system, match[0], beacon_url)
         if keccak256(output) != bytes(res.output_hash):
             raise EntryError(f"result {rid}: the published output does not match the stored output hash")
         return EntryOutcome(ref, rid, res.outcome, res.exit_code, res.steps, output, res.operator)
@@ -347,7 +350,7 @@ def entry_outcome(system: System, ref: int, from_block: int = 0) -> EntryOutcome
     got_ref, outcome, exit_code, steps, output_hash = system.entry_outcome(a.batch_id, a.position, a.leaf, proof)
     if got_ref != ref or bytes(output_hash) != a.leaf.output_hash:
         raise EntryError(f"entryOutcome of entry batch {a.batch_id} leaf {a.position} does not match its calldata")
-    output = answer_output(system, a)
+    output = answer_output(system, a, beacon_url)
     from contracts.batches import leaf_result_id
 
     return EntryOutcome(ref, leaf_result_id(a.batch_id, a.position), Outcome(outcome), exit_code, steps, output,

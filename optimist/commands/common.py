@@ -3,7 +3,9 @@
 Common options: `--rpc URL` (default $OPTIMIST_RPC or http://127.0.0.1:8545), `--deployment FILE`
 (written by deploy; default ./optimist-deployment.json or $OPTIMIST_DEPLOYMENT), and the signing key:
 `--account NAME` (a keystore in ~/.foundry/keystores, as cast; `--keystore-dir`), `--keystore FILE`,
-or `--key-env VAR` (hex key in that environment variable; default OPTIMIST_KEY). A keystore's password
+or `--key-env VAR` (hex key in that environment variable; default OPTIMIST_KEY). Commands that read EIP-4844
+blobs take `--beacon-url URL` (default $OPTIMIST_BEACON_URL): a consensus client's beacon API, where blobs are
+read on a real chain (without it: the RPC node's anvil_getBlobsByTransactionHash, anvil only). A keystore's password
 comes from $OPTIMIST_KEYSTORE_PASSWORD (or --password-env VAR), else $ETH_PASSWORD, else a hidden
 prompt on a terminal. Keys and passwords are never accepted on the command line. Exit codes: see EXIT_* below and docs/running-nodes.md.
 """
@@ -41,6 +43,7 @@ EXIT_REVERT = 6       # the contract rejected the transaction (custom error prin
 EXIT_DEPLOYMENT = 7   # no or bad deployment file / contract not at the address
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
+BEACON_ENV = "OPTIMIST_BEACON_URL"
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 
@@ -62,6 +65,41 @@ def rpc_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                       help="Ethereum JSON-RPC URL.")(fn)
     return click.option("--deployment", "deployment_path", type=click.Path(dir_okay=False, path_type=Path),
                         default=None, help="Deployment JSON written by `optimist deploy`.")(fn)
+
+
+def _beacon_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--beacon-url, checked to be an http(s) URL (no network yet)."""
+    if not value:
+        return None
+    from contracts.blobs import BeaconBlobs, BlobError
+
+    try:
+        BeaconBlobs(value)
+    except BlobError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def beacon_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--beacon-url URL (default $OPTIMIST_BEACON_URL), passed as `beacon_url` (None: read blobs from anvil)."""
+    return click.option("--beacon-url", "beacon_url", default=lambda: os.environ.get(BEACON_ENV) or None,
+                        callback=_beacon_url, metavar="URL",
+                        show_default=f"${BEACON_ENV}, else the node's anvil_getBlobsByTransactionHash",
+                        help="A consensus client's beacon API (e.g. http://127.0.0.1:5052): where EIP-4844 blobs "
+                             "(request-batch inputs, entry outputs) are read on a real chain.")(fn)
+
+
+def check_beacon(beacon_url: str | None, w3: Any) -> None:
+    """The beacon API at `beacon_url` answers, for the chain of `w3` (exit code 3 if not); nothing without one."""
+    if not beacon_url:
+        return
+    from contracts.blobs import BlobError, beacon
+
+    try:
+        beacon(beacon_url).check(int(w3.eth.chain_id))
+    except BlobError as exc:
+        raise CommandError(f"{exc} (fix: --beacon-url URL of a consensus client's beacon API, or ${BEACON_ENV})",
+                           EXIT_RPC) from None
 
 
 @dataclass(frozen=True)

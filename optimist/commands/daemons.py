@@ -12,11 +12,14 @@ from typing import Any
 import click
 
 from optimist.commands.common import (
+    BEACON_ENV,
     ETHER,
     EXIT_KEY,
     EXIT_NOT_FOUND,
     CommandError,
     KeySource,
+    beacon_option,
+    check_beacon,
     check_model_files,
     connect,
     handle_errors,
@@ -76,11 +79,12 @@ def daemon_command(role: str) -> click.Command:
     @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
                   help="Serve Prometheus /metrics and /health on 127.0.0.1:PORT.")
     @rpc_option
+    @beacon_option
     @key_options
     @handle_errors
     def command(model_specs: tuple[str, ...], db: Path | None, dishonest: bool, two_phase: bool, lie: str,
                 poll: float, log_level: str, log_json: bool, once: bool, metrics_port: int | None, rpc: str,
-                deployment_path: Path | None, key: KeySource, **role_options: Any) -> None:
+                deployment_path: Path | None, beacon_url: str | None, key: KeySource, **role_options: Any) -> None:
         from challenger.client import ChainClient
         from challenger.models import parse_model_spec
         from challenger.store import Store
@@ -91,14 +95,21 @@ def daemon_command(role: str) -> click.Command:
         models = [load_graph_model(spec) if two_phase and spec.endswith(".mdnn") else parse_model_spec(spec)
                   for spec in model_specs]
         w3 = connect(rpc)
+        check_beacon(beacon_url, w3)
         system, d = open_system(w3, deployment_path)
         if w3.eth.get_balance(account.address) == 0:
             raise CommandError(f"account {account.address} has no ether on this chain (wrong key? fund it "
                                "first: it pays gas and bonds)", EXIT_KEY)
         store = Store(db or Path(f"{role}-{account.address[:10].lower()}.db"))
         daemon = make_daemon(role, ChainClient(system, account, store), models, dishonest=dishonest,
-                             start_block=d.block, background=not once, **role_options)
+                             start_block=d.block, background=not once, beacon_url=beacon_url, **role_options)
         daemon.graph_lie = lie
+        if beacon_url is None:
+            from contracts.blobs import anvil_serves_blobs
+
+            if not anvil_serves_blobs(w3):
+                daemon._log(logging.WARNING, "blobs_unreadable", reason="the node is not anvil: request inputs and "
+                            "entry outputs in blobs cannot be read", fix=f"--beacon-url URL or ${BEACON_ENV}")
         if once:
             daemon.tick()
             if not daemon.served:

@@ -19,6 +19,7 @@ from optimist.commands.common import (
     EXIT_NOT_FOUND,
     CommandError,
     KeySource,
+    beacon_option,
     connect,
     console,
     ether,
@@ -263,9 +264,10 @@ class RequestRef(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def entry_report(system: Any, from_block: int, ref: int) -> dict[str, Any]:
+def entry_report(system: Any, from_block: int, ref: int, beacon_url: str | None = None) -> dict[str, Any]:
     """An entry of a request batch: its state in words, every leaf that answered it, and its outcome once final
-    (read from the leaf and checked: optimist.entries); a disputed entry adds its Optimist request's report."""
+    (read from the leaf and checked: optimist.entries; blob outputs from the beacon API at `beacon_url`, else
+    anvil); a disputed entry adds its Optimist request's report."""
     from optimist.entries import FINALIZED, EntryError, entry_outcome, entry_state, format_ref
 
     try:
@@ -283,7 +285,7 @@ def entry_report(system: Any, from_block: int, ref: int) -> dict[str, Any]:
         report["request_report"] = request_report(system, from_block, ref)
     if st.state == FINALIZED:
         try:
-            o = entry_outcome(system, ref, from_block)
+            o = entry_outcome(system, ref, from_block, beacon_url)
             report["outcome"] = {"result": o.result_id, "operator": o.operator, "outcome": o.outcome.name,
                                  "exit_code": o.exit_code, "steps": o.steps, "output_hex": "0x" + o.output.hex(),
                                  "output": output_values(o.output)}
@@ -314,8 +316,9 @@ def show_entry_report(report: dict[str, Any]) -> None:
 @click.argument("request_id", type=RequestRef())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @rpc_option
+@beacon_option
 @handle_errors
-def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | None) -> None:
+def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | None, beacon_url: str | None) -> None:
     """Show a request: its status, every result posted for it, every game on those results.
 
     REQUEST_ID: a request id, or RB:I for entry I of request batch RB (`optimist request-batch`)."""
@@ -324,7 +327,8 @@ def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | Non
     w3 = connect(rpc)
     system, d = open_system(w3, deployment_path)
     entry = is_entry(request_id)
-    report = entry_report(system, d.block, request_id) if entry else request_report(system, d.block, request_id)
+    report = entry_report(system, d.block, request_id, beacon_url) if entry else \
+        request_report(system, d.block, request_id)
     if as_json:
         click.echo(json.dumps(report))
     elif entry:

@@ -120,11 +120,14 @@ def test_entry_gas_measures_the_transactions_it_sends() -> None:
     g = measure_entry_gas(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"), sizes=(2,))
     parts = ("", "_request", "_result", "_finalize")
     assert set(g) == {f"{v}_2{p}" for v in ("calldata", "blobs") for p in parts} | {
-        "blobs_2_blob_gas", "dispute_leaf", "reject_entry", "open_game"}
+        "blobs_2_blob_gas", "dispute_leaf", "dispute_result_leaf", "reject_entry", "open_game", "single_request",
+        "single_result"}
     assert g["blobs_2_blob_gas"] == 131_072          # one blob for the inputs, one for the outputs, over 2
     assert g["blobs_2_request"] < g["calldata_2_request"] - 2 * 3136 * 4   # the inputs left the calldata
     assert g["calldata_2_finalize"] == g["blobs_2_finalize"]                # one O(1) call either way
-    assert g["dispute_leaf"] > g["open_game"] > 100_000 and g["reject_entry"] > 21_000
+    # a leaf's dispute writes the records today's path wrote before its game (an entry's request too), no more
+    assert g["dispute_leaf"] > g["dispute_result_leaf"] > g["open_game"] > 100_000 and g["reject_entry"] > 21_000
+    assert g["dispute_leaf"] < g["single_request"] + g["single_result"] + g["open_game"]
 
 
 @pytest.mark.anvil

@@ -303,7 +303,7 @@ def test_leaf_proofs_disputes_and_finalization_attacks(world: World) -> None:
     assert revert_name(s._send, "takeRequests", world.operator, world.model_id, [rids[0]], 1 << 62)[0] == "NotBatches"
     assert revert_name(s._send, "settleLeaves", world.operator, [rids[0]], 1 << 62, False)[0] == "NotBatches"
     with pytest.raises(REVERTS) as info:
-        s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), leaf_proof(hashes, 0), b"", []).call(
+        s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), leaf_proof(hashes, 0), bytes(32), []).call(
             {"from": ch})
     assert s._revert("verifyLeaf", info.value).name == "NotOptimist"
     # finalization: not before the window, all leaves in order, once

@@ -38,6 +38,7 @@ from optimist.entries import entry_state
 from optimist.explorer import ChainView, Explorer
 from optimist.explorer.data import decode_output
 from optimist.world import World
+from tests.test_explorer_browser import SHOTS, browser  # noqa: F401  (the headless Chromium fixture)
 
 WINDOW = 600
 FEE = 10**15
@@ -226,7 +227,7 @@ def test_http_pages_links_and_404s(chain) -> None:
         status, page = get(f"/game/{chain['entry_game']}")
         assert status == 200 and f'href="/request/{rb}:1"' in page and f'href="/batch/{eb}"' in page
         status, page = get(f"/request/{rb}:1")
-        assert status == 200 and f"entry 1 of" in page
+        assert status == 200 and "entry 1 of" in page
         status, frag = get(f"/request-batch/{rb}?fragment=1")
         assert status == 200 and not frag.startswith("<!doctype")
         for path in (f"/api/request-batch/{rb}", f"/api/batch/{eb}", f"/api/batch/{chain['rbatch']}"):
@@ -240,6 +241,44 @@ def test_http_pages_links_and_404s(chain) -> None:
             assert "Traceback" not in body
         status, body = get(f"/request/{rb}:0")
         assert "never disputed" in body and f"/request-batch/{rb}" in body
+
+
+def test_browser_sees_an_entry_answered_live(chain, browser) -> None:  # noqa: F811  (the imported fixture)
+    """Headless Chromium on /request-batch/<id>: entry 4 answered meanwhile appears without a reload (the fragment
+    swap); screenshots of the request batch and the entry batch pages."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    from optimist.explorer.data import serialize_provider
+
+    s, rb = chain["system"], chain["rb"]
+    lock = serialize_provider(s.w3)
+    with Explorer(ChainView(s, lock=lock), poll_ms=300) as server:
+        browser.get(f"{server.url}/request-batch/{rb}")
+        browser.execute_script("window.__loadedOnce = true;")
+        assert "open: waiting for an operator" in browser.find_element(By.ID, "main").text
+        t = Trace(chain["traces"][0].model, toy_input(4), engine="fast", max_steps=60_000)
+        _, operator, _ = chain["accounts"]
+        with lock:
+            s.post_entries(rb, [EntryLeaf(4, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome),
+                                          t.exit_code)], [t.output], sender=operator)
+        deadline = time.monotonic() + 30
+        while "open: waiting for an operator" in browser.find_element(By.ID, "main").text:
+            assert time.monotonic() < deadline, "the answered entry never appeared"
+            time.sleep(0.1)
+        assert browser.execute_script("return window.__loadedOnce === true;"), "the page reloaded"
+        text = browser.find_element(By.ID, "main").text
+        assert "void: its input does not fit the model" in text and "disputed: a game runs" in text
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / "request-batch.png"))
+        browser.get(f"{server.url}/batch/{chain['eb']}")
+        assert "rejected without a game" in browser.find_element(By.ID, "main").text
+        browser.save_screenshot(str(SHOTS / "batch.png"))
+        browser.get(f"{server.url}/")
+        assert "Request batches" in browser.find_element(By.ID, "main").text
+        browser.save_screenshot(str(SHOTS / "overview-batches.png"))
+    assert (SHOTS / "request-batch.png").stat().st_size > 10_000
 
 
 def test_after_the_window_finalize_and_timeout(chain) -> None:

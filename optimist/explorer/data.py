@@ -507,7 +507,8 @@ class ChainView:
         s, ix = self.system, self._index
         p = s.params
         models = [self._model(i) for i in ix.model_ids]
-        requests = [{**r, "ref": format_ref(r["id"]), "age": now - r["created_at"]}
+        requests = [{**r, "ref": format_ref(r["id"]), "age": now - r["created_at"],
+                     "result_leaf": list(leaf_position(r["result"])) if is_leaf(r["result"]) else None}
                     for _, r in sorted(ix.requests.items())]
         results = [{**r, "request_ref": format_ref(r["request"]), "window_left": r["deadline"] - now,
                     "leaf": list(leaf_position(r["id"])) if is_leaf(r["id"]) else None}

@@ -132,7 +132,8 @@ def overview(d: dict[str, Any]) -> str:
     p = d["params"]
     out = [f'<p class="muted">block {d["block"]} · chain time {when(d["chain_time"])} UTC · contract '
            f'<span class="mono">{e(d["contract"])}</span> · window {p["challenge_window"]} s · clock {p["clock"]} s'
-           f' · bonds {eth(p["result_bond"])} / {eth(p["challenge_bond"])} · burnt {eth(d["burned"])}</p>']
+           f' · bonds {eth(p["result_bond"])} / {eth(p["challenge_bond"])} · burnt {eth(d["burned"])} · batches '
+           f'contract <span class="mono">{e(d["batches_contract"])}</span></p>']
     out.append("<h2>Models</h2>" + table(
         ["id", "kind", "name", "hash", "image / nodes root", "input B", "output B", "max steps"],
         [[e(m["id"]), e(m["kind"]), e(m["name"]), f'<span class="mono">{e(m["model_hash"][:18])}…</span>',
@@ -155,7 +156,8 @@ def overview(d: dict[str, Any]) -> str:
             out.append(f"<h3>{e(status)} ({len(rows)})</h3>" + table(
                 ["request", "model", "fee", "age", "requester", "result"],
                 [[request_link(r["ref"]), e(r["model"]), eth(r["fee"]),
-                  "" if r["age"] is None else f'{r["age"]} s', short(r["requester"]), e(r["result"] or "")]
+                  "" if r["age"] is None else f'{r["age"]} s', short(r["requester"]),
+                  result_label(r["result"], r["result_leaf"]) if r["result"] else ""]
                  for r in rows]))
     if not d["requests"]:
         out.append('<p class="muted">no requests</p>')
@@ -346,7 +348,7 @@ def request_batch(d: dict[str, Any]) -> str:
                                            + ("" if inp["well_formed"] else ' <span class="bad">malformed</span>'))
         ref = f'<span id="entry-{x["index"]}">{e(x["ref"])}</span>'
         if x["in_optimist"]:
-            ref += f' ({request_link(x["ref"])})'
+            ref += f'<br>request {request_link(x["ref"])}'
         rows.append([ref, pill(x["state"]), e(x["words"]), answers, output_html(x.get("output")), inp_html,
                      f'<span class="mono" title="{e(x["input_root"])}">{e(x["input_root"][:14])}…</span>'])
     out.append("<h2>Entries</h2>" + table(["entry", "state", "in words", "answers", "output", "input", "input root"],

@@ -305,3 +305,53 @@ def test_after_the_window_finalize_and_timeout(chain) -> None:
     assert req["status"] == "open" and req["results"][0]["verdict"] == "rejected: lost a game"
     assert view.game(chain["entry_game"])["status"] == "challenger_won"
     assert Outcome(chain["rleaves"][0].outcome) == Outcome.SUCCESS
+
+
+@pytest.mark.anvil
+def test_blob_inputs_and_outputs_on_anvil(tmp_path) -> None:
+    """On anvil a request batch's inputs travel in blobs and an entry batch's outputs too: the explorer reads them
+    (anvil_getBlobsByTransactionHash, checked against the versioned hashes), decodes the finalized entries' outputs
+    and says so when a blob output does not hash to its leaf; with a beacon URL that does not answer, the page stands
+    and says why."""
+    from eth_account import Account
+
+    from contracts.chain import ANVIL_MNEMONIC, Anvil
+    from optimist.client import Client
+    from tests.test_daemon_anvil import _anvil_package_installed
+
+    if not _anvil_package_installed():  # pragma: no cover
+        pytest.skip("the npm anvil package is not installed (make setup)")
+    Account.enable_unaudited_hdwallet_features()
+    keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(2)]
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        world = World.deploy(node.web3(), model, window=WINDOW, clock=300, db_dir=tmp_path, engine="fast",
+                             max_steps=60_000)
+        s = world.system
+        client = Client.from_system(s, keys[0].address, key=keys[0])
+        inputs = [struct.pack("<16I", *range(1, 16), 800 + i) for i in range(3)]
+        batch = client.request_batch(world.model_id, inputs, fee_each=FEE)
+        assert batch.submitted.via == "blobs"
+        traces = [Trace(model, x, engine="fast", max_steps=60_000) for x in inputs]
+        leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+                  for i, t in enumerate(traces)]
+        good = s.post_entries(batch.id, leaves[:2], private_key=keys[1].key, blob_outputs=[t.output for t in traces[:2]])
+        bad = s.post_entries(batch.id, leaves[2:], private_key=keys[1].key, blob_outputs=[b"not the output"])
+        world.advance_time(WINDOW + 2)
+        s.finalize_entries(good)
+        s.finalize_entries(bad)
+        view = ChainView(s)
+        d = view.request_batch(batch.id)
+        assert d["via"] == "blobs" and len(d["blob_hashes"]) == 1 and d["inputs"]["read"]
+        assert "blob" in d["inputs"]["where"] and all(e["input"]["matches_root"] for e in d["entries"])
+        assert [e["state"] for e in d["entries"]] == ["finalized"] * 3
+        for i in range(2):
+            out = d["entries"][i]["output"]
+            assert {k: v for k, v in out.items() if k != "result_id"} == decode_output(traces[i].output)
+        assert "does not hash to the leaf's output hash" in d["entries"][2]["output"]["note"]
+        b = view.batch(good)
+        assert b["outputs_in"] == "blobs" and b["leaves"][1]["output"] == decode_output(traces[1].output)
+        unreachable = ChainView(s, beacon_url="http://127.0.0.1:9")
+        d = unreachable.request_batch(batch.id)
+        assert not d["inputs"]["read"] and "beacon node" in d["inputs"]["where"]
+        assert "cannot be read here" in d["entries"][0]["output"]["note"]

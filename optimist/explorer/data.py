@@ -50,6 +50,7 @@ REG_NAMES = ("zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2",
              "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "fp", "ra")
 IMAGE_SIDES = {784: 28, 64: 8}   # float32 element counts shown as square grey images
 MAX_CLASSES = 1000               # outputs up to this many float32 values are read as class scores
+BLOB_RETRY = 60.0                # seconds before blobs a node did not serve are asked for again
 
 
 class NotFound(LookupError):
@@ -344,8 +345,10 @@ def serialize_provider(w3: Any) -> threading.RLock:
 class ChainView:
     """Read-only views of one deployment; thread-safe (one lock around every chain read)."""
 
-    def __init__(self, system: System, *, from_block: int | None = None, lock: threading.Lock | None = None) -> None:
+    def __init__(self, system: System, *, from_block: int | None = None, lock: threading.Lock | None = None,
+                 beacon_url: str | None = None) -> None:
         self.system = system
+        self.beacon_url = beacon_url   # where blobs are read (None: the node itself, anvil)
         self.w3 = system.w3
         self.lock = lock or threading.RLock()
         self._index = _Index(next_block=system.deploy_block if from_block is None else from_block)
@@ -355,6 +358,8 @@ class ChainView:
         self._models: dict[int, dict[str, Any]] = {}
         self._calls: dict[bytes, dict[str, Any]] = {}
         self._inputs: dict[int, tuple[list[bytes] | None, str]] = {}
+        self._blobs: dict[bytes, tuple[list[bytes] | None, str]] = {}
+        self._blob_failures: dict[bytes, tuple[float, tuple[None, str]]] = {}
 
     # ---- plumbing -------------------------------------------------------------------------------
     def _sync(self) -> int:
@@ -689,9 +694,8 @@ class ChainView:
                           "games": [{"id": gid, "status": s.game(gid).status.name.lower()}
                                     for gid in ix.games_of.get(rid, [])]})
             if success:
-                output = ev["output"]
-                entry["output"] = decode_output(output) if output is not None else \
-                    {"note": "the output travels in the entry batch's blobs (not read here)"}
+                entry["output"] = decode_output(ev["output"]) if ev["output"] is not None else \
+                    self._leaf_output_view(*leaf_position(rid))   # an entry leaf's output in blobs
             if entry["status"] == "rejected":
                 entry["verdict"] = "rejected: lost a game"
             elif entry["status"] == "finalized":
@@ -705,35 +709,75 @@ class ChainView:
     # ---- rollup mode: request batches and batches (docs/game-rules.md §3a, §3b) ---------------------------------
     def _request_batch_inputs(self, rb: int) -> tuple[list[bytes] | None, str]:
         """A request batch's input bytes as published (requestBatchData's calldata, or its transaction's blobs read
-        from the node and checked against the versioned hashes) and where they were read; None and why when they
-        cannot be read here. Cached, failures too (a blob node is asked once)."""
+        and checked against the versioned hashes) and where they were read; None and why when they cannot be read
+        here (the page stands without them)."""
         if rb not in self._inputs:
             ev = self._index.request_batch_posted[rb]
             call = self._batches_call(ev.tx_hash)
             if call["fn"] == "requestBatchData":
-                self._inputs[rb] = ([bytes(x) for x in call["inputs"]], "read from the requestBatchData calldata")
+                found: tuple[list[bytes] | None, str] = ([bytes(x) for x in call["inputs"]],
+                                                         "read from the requestBatchData calldata")
             elif ev["blobHashes"]:
-                from contracts.blobs import checked_items, fetch_blobs
-
-                try:
-                    items = checked_items(fetch_blobs(self.w3, ev.tx_hash), [bytes(h) for h in ev["blobHashes"]])
-                    self._inputs[rb] = (items, f"read from the transaction's {len(ev['blobHashes'])} blob(s), "
-                                               "checked against their versioned hashes")
-                except Exception as exc:   # any node without blobs: say so, the page stands without the bytes
-                    self._inputs[rb] = (None, f"in {len(ev['blobHashes'])} blob(s); this node does not serve them "
-                                              f"({type(exc).__name__}: {str(exc)[:160]})")
+                found = self._blob_items(ev.tx_hash, ev["blobHashes"])
+                if found[0] is None and ev.tx_hash not in self._blobs:
+                    return found   # not read now: asked again after BLOB_RETRY seconds
             else:
-                self._inputs[rb] = (None, "neither in this transaction's calldata nor in its blobs: published "
-                                          "elsewhere by the requester")
-            if self._inputs[rb][0] is not None and len(self._inputs[rb][0]) != ev["count"]:
-                self._inputs[rb] = (None, f"the published inputs are {len(self._inputs[rb][0])} items, not "
-                                          f"{ev['count']}")
+                found = (None, "neither in this transaction's calldata nor in its blobs: published elsewhere by the "
+                               "requester")
+            if found[0] is not None and len(found[0]) != ev["count"]:
+                found = (None, f"the published inputs are {len(found[0])} items, not {ev['count']}")
+            self._inputs[rb] = found
         return self._inputs[rb]
 
+    def _blob_items(self, tx: bytes, hashes: list[bytes]) -> tuple[list[bytes] | None, str]:
+        """The items in the blobs of transaction `tx` (from the beacon API given to the explorer, else the node:
+        anvil), checked against its versioned `hashes`; None and why when they cannot be read. Kept once read or
+        shown wrong; a node that does not serve them is asked again after BLOB_RETRY seconds."""
+        from contracts.blobs import BeaconUnavailable, BlobError, checked_items, fetch_blobs
+
+        if tx in self._blobs:
+            return self._blobs[tx]
+        failed = self._blob_failures.get(tx)
+        if failed is not None and time.monotonic() - failed[0] < BLOB_RETRY:
+            return failed[1]
+        n = len(hashes)
+        try:
+            blobs = fetch_blobs(self.w3, tx, self.beacon_url)
+        except Exception as exc:   # a node without blobs: say so, the page stands without the bytes
+            if not isinstance(exc, BeaconUnavailable) and not self._connected():
+                raise ChainDown(f"the node does not answer ({type(exc).__name__})") from None
+            where = "the beacon node does" if self.beacon_url else "this node does (no --beacon-url)"
+            why = (None, f"in {n} blob(s); {where} not serve them now ({type(exc).__name__}: {str(exc)[:160]})")
+            self._blob_failures[tx] = (time.monotonic(), why)
+            return why
+        try:
+            self._blobs[tx] = (checked_items(blobs, [bytes(h) for h in hashes]),
+                               f"read from the transaction's {n} blob(s), checked against their versioned hashes")
+        except BlobError as exc:
+            self._blobs[tx] = (None, f"in {n} blob(s); the blobs served are not usable ({exc})")
+        return self._blobs[tx]
+
     def _leaf_output(self, batch_id: int, index: int) -> bytes | None:
-        """The output of leaf `index` of an entry batch from its postEntries calldata (None: in blobs)."""
+        """The output of leaf `index` of an entry batch: from its postEntries calldata, else from its blobs when
+        they can be read (None otherwise)."""
         outputs = self._index.entry_outputs.get(batch_id) or []
-        return outputs[index] if index < len(outputs) else None
+        if index < len(outputs):
+            return outputs[index]
+        posted = self._index.batch_posted[batch_id]
+        if not posted.args.get("blobHashes"):
+            return None
+        items, _ = self._blob_items(posted.tx_hash, posted["blobHashes"])
+        return items[index] if items is not None and index < len(items) else None
+
+    def _leaf_output_view(self, batch_id: int, index: int) -> dict[str, Any]:
+        """An entry batch leaf's output decoded, checked against the leaf's output hash (blob outputs are not checked
+        on chain), or a note saying why it is not shown."""
+        data = self._leaf_output(batch_id, index)
+        if data is None:
+            return {"note": "the output travels in the entry batch's blobs, which cannot be read here now"}
+        if keccak256(data) != self._index.entry_leaves[batch_id][index].output_hash:
+            return {"note": "the published output does not hash to the leaf's output hash"}
+        return decode_output(data)
 
     def _request_batch(self, rb: int) -> dict[str, Any]:
         head = self._head()
@@ -787,18 +831,15 @@ class ChainView:
         """A finalized entry's output decoded, with the result that finalized it (a leaf, or a later result of
         its Optimist request after a dispute)."""
         rid = leaf_result_id(st.answer.batch_id, st.answer.position) if st.answer is not None else 0
-        data: bytes | None = None
         if st.request_status == RequestStatus.FINALIZED:   # disputed, then settled in Optimist
             rid = self.system.get_request(st.ref).result_id
             data = next((ev["output"] for ev in self._index.results_of.get(st.ref, []) if ev["resultId"] == rid),
                         None)
-        elif st.answer is not None:
-            data = self._leaf_output(st.answer.batch_id, st.answer.position)
-            if data is not None and keccak256(data) != st.answer.leaf.output_hash:
-                return {"result_id": rid, "note": "the published output does not hash to the leaf's output hash"}
-        if data is None:
-            return {"result_id": rid, "note": "the output travels in the entry batch's blobs (not read here)"}
-        return {"result_id": rid, **decode_output(data)}
+            if data is not None:
+                return {"result_id": rid, **decode_output(data)}
+        if is_leaf(rid) and leaf_position(rid)[0] in self._index.entry_leaves:
+            return {"result_id": rid, **self._leaf_output_view(*leaf_position(rid))}
+        return {"result_id": rid, "note": "the output is not published where the explorer can read it"}
 
     def _batch_row(self, batch_id: int, now: int) -> dict[str, Any]:
         row = self._index.batches[batch_id]
@@ -822,7 +863,7 @@ class ChainView:
                 leaf: dict[str, Any] = {
                     "final_state_hash": hx(e.final_state_hash), "output_hash": hx(e.output_hash), "steps": e.steps,
                     "outcome": Outcome(e.outcome).name.lower(), "exit_code": e.exit_code}
-                output = self._leaf_output(batch_id, i)
+                output = None
             else:
                 ev = ix.batch_leaves[batch_id][i]
                 ref = ev["requestId"]
@@ -833,8 +874,8 @@ class ChainView:
             leaf.update({"index": i, "result_id": lid, "request_id": ref, "request": format_ref(ref),
                          "request_in_optimist": ref in ix.requests,
                          "games": [{"id": g, "status": ix.games[g]["status"]} for g in ix.games_of.get(lid, [])]})
-            if leaf["outcome"] == "success" and output is not None:
-                leaf["output"] = decode_output(output)
+            if leaf["outcome"] == "success":
+                leaf["output"] = decode_output(output) if output is not None else self._leaf_output_view(batch_id, i)
             rejection = ix.rejections.get(lid)
             if rejection is not None:
                 leaf.update(status="rejected", challenger=rejection["challenger"],

@@ -210,7 +210,8 @@ def _now(system: System) -> int:
     return max(int(system.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
 
-def _collect(rb: int, events: list[Event], decode: Callable[[bytes], dict[str, Any]]) -> tuple[dict[int, list[Answer]], bool]:
+def _collect(rb: int, events: list[Event],
+             decode: Callable[[bytes], dict[str, Any]]) -> tuple[dict[int, list[Answer]], bool]:
     """Every leaf answering an entry of request batch `rb` (by entry index, in chain order, rejections marked) and
     whether the requester cancelled entries, from `events`; `decode(tx_hash)` gives a postEntries' arguments."""
     answers: dict[int, list[Answer]] = defaultdict(list)

@@ -275,6 +275,9 @@ def test_browser_sees_an_entry_answered_live(chain, browser) -> None:  # noqa: F
         browser.get(f"{server.url}/batch/{chain['eb']}")
         assert "rejected without a game" in browser.find_element(By.ID, "main").text
         browser.save_screenshot(str(SHOTS / "batch.png"))
+        browser.get(f"{server.url}/request/{rb}:1")
+        assert f"entry 1 of request batch #{rb}" in browser.find_element(By.ID, "main").text
+        browser.save_screenshot(str(SHOTS / "request-entry.png"))
         browser.get(f"{server.url}/")
         assert "Request batches" in browser.find_element(By.ID, "main").text
         browser.save_screenshot(str(SHOTS / "overview-batches.png"))
@@ -305,6 +308,20 @@ def test_after_the_window_finalize_and_timeout(chain) -> None:
     assert req["status"] == "open" and req["results"][0]["verdict"] == "rejected: lost a game"
     assert view.game(chain["entry_game"])["status"] == "challenger_won"
     assert Outcome(chain["rleaves"][0].outcome) == Outcome.SUCCESS
+    # a second request batch past its deadline: entry 1 answered, the others cancelled by the requester
+    requester, operator, _ = chain["accounts"]
+    rb2 = s.request_batch_data(world.model_id, [toy_input(20 + i) for i in range(3)], 3 * FEE,
+                               deadline=world.now() + 100, sender=requester)
+    t = chain["traces"][0]
+    s.post_entries(rb2, [EntryLeaf(1, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome),
+                                   t.exit_code)], [t.output], sender=operator)
+    world.advance_time(200)
+    assert [e["state"] for e in view.request_batch(rb2)["entries"]] == ["expired", "answered", "expired"]
+    assert s.cancel_entries(rb2, sender=requester) == 2
+    d = check_against_contracts(view)
+    row = next(r for r in d["request_batches"] if r["id"] == rb2)
+    assert (row["taken"], row["answered"], row["cancelled"]) == (3, 1, 2)
+    assert [e["state"] for e in view.request_batch(rb2)["entries"]] == ["cancelled", "answered", "cancelled"]
 
 
 @pytest.mark.anvil

@@ -189,6 +189,36 @@ def test_batch_pages(chain) -> None:
     assert r["root"] == "0x" + chain["system"].batch(chain["rbatch"]).root.hex()
 
 
+def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
+    """An entry batch whose postEntries was not a direct call (a contract sent it: its calldata is not readable):
+    the overview and the batch page stand, the disputed leaf is read from Optimist, the request batch page says why
+    its entries' states are missing."""
+    s, rb, eb = chain["system"], chain["rb"], chain["eb"]
+    view = ChainView(s)
+    real = view._batches_call
+
+    def call(tx: bytes) -> dict[str, Any]:
+        got = real(tx)
+        if got["fn"] == "postEntries":
+            raise ValueError("not a postEntries call")
+        return got
+
+    view._batches_call = call   # type: ignore[method-assign]
+    d = view.overview()
+    assert [r["status"] for r in d["results"] if r["leaf"] == [eb, 1]] == ["pending"]
+    b = view.batch(eb)
+    assert [x["status"] for x in b["leaves"]] == ["unreadable", "disputed", "unreadable", "unreadable"]
+    assert b["leaves"][1]["request"] == f"{rb}:1" and "not sent directly" in b["leaves"][0]["words"]
+    req = view.request(entry_ref(rb, 1))
+    assert "not readable" in req["results"][0]["output"]["note"]
+    page = view.request_batch(rb)
+    assert page["entries"] == [] and "not sent directly" in page["error"]
+    with Explorer(view) as ex:
+        for path in (f"/batch/{eb}", f"/request-batch/{rb}", "/"):
+            with urllib.request.urlopen(ex.url + path, timeout=30) as resp:
+                assert resp.status == 200
+
+
 def test_links_from_existing_pages(chain) -> None:
     view, rb = chain["view"], chain["rb"]
     g = view.game(chain["entry_game"])

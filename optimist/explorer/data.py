@@ -7,6 +7,7 @@ are cached. No key, no transaction: only calls, `eth_getLogs`, blocks, receipts 
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import threading
@@ -44,12 +45,15 @@ from mipsvm.state import STATE_SIZE, decode_state
 from mipsvm.stepper import WitnessError, split_witness_proof
 from optimist.entries import entry_states, format_ref
 
+log = logging.getLogger("optimist.explorer")
 MOVE_KINDS = ("midpoint", "agree", "disagree")
 REASONS = ("proof", "timeout")
 REG_NAMES = ("zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7",
              "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "fp", "ra")
 IMAGE_SIDES = {784: 28, 64: 8}   # float32 element counts shown as square grey images
 MAX_CLASSES = 1000               # outputs up to this many float32 values are read as class scores
+UNREADABLE = ("the postEntries call was not sent directly to the batches contract (the "
+              "explorer, like the client, reads leaves from that transaction's calldata)")
 BLOB_RETRY = 60.0                # seconds before blobs a node did not serve are asked for again
 
 
@@ -185,7 +189,7 @@ class _Index:
     batches: dict[int, dict[str, Any]] = field(default_factory=dict)
     batch_posted: dict[int, Event] = field(default_factory=dict)               # BatchPosted / EntriesPosted
     batch_leaves: dict[int, dict[int, Event]] = field(default_factory=lambda: defaultdict(dict))  # ResultPosted
-    entry_leaves: dict[int, list[EntryLeaf]] = field(default_factory=dict)     # entry batch -> postEntries leaves
+    entry_leaves: dict[int, list[EntryLeaf | None]] = field(default_factory=dict)   # entry batch -> its leaves
     entry_outputs: dict[int, list[bytes]] = field(default_factory=dict)        # entry batch -> calldata outputs
     entries: dict[int, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))  # rb -> index -> fate
     rejections: dict[int, Event] = field(default_factory=dict)                 # leaf result id -> EntryRejected
@@ -208,7 +212,7 @@ class _Index:
             b, i = leaf_position(a["resultId"])
             if b in self.entry_leaves:   # an entry's answer lost its game: the entry is an open Optimist request
                 rb = self.batches[b]["request_batch"]
-                self.entries[rb][self.entry_leaves[b][i].index] = "rejected"
+                self.entries[rb][entry_position(self.results[a["resultId"]]["request"])[1]] = "rejected"
                 self._count(rb)
         if name in ("ModelRegistered", "GraphModelRegistered"):
             self.model_ids.append(a["modelId"])
@@ -276,7 +280,8 @@ class _Index:
             if rb:
                 fates = self.entries[rb]
                 for leaf in self.entry_leaves.get(a["batchId"], []):
-                    fates[leaf.index] = "answered"
+                    if leaf is not None:
+                        fates[leaf.index] = "answered"
                 self._count(rb)
         elif name in ("BatchFinalized", "EntriesFinalized"):
             self.batches[a["batchId"]].update(settled=True, finalized=a["finalized"], fees=a["fees"])
@@ -311,6 +316,7 @@ class _Index:
         batch = self.batches[b]
         rb = batch["request_batch"]
         leaf = self.entry_leaves[b][i]
+        assert leaf is not None   # ChainView._sync reads an unreadable leaf from Optimist first
         ref = entry_ref(rb, leaf.index)
         r = self.request_batches[rb]
         self.requests[ref] = {"id": ref, "model": r["model"], "status": "posted", "fee": r["fee"],
@@ -372,9 +378,14 @@ class ChainView:
         self._prefetch_times({ev.block for ev in new})
         for ev in new:
             if ev.name == "EntriesPosted":   # the leaves are only in the calldata
-                args = self._batches_call(ev.tx_hash)
-                ix.entry_leaves[ev["batchId"]] = [EntryLeaf.from_args(x) for x in args["leaves"]]
-                ix.entry_outputs[ev["batchId"]] = [bytes(o) for o in args["outputs"]]
+                self._read_entry_leaves(ev)
+            elif ev.name == "GameOpened" and is_leaf(ev["resultId"]):
+                b, i = leaf_position(ev["resultId"])
+                if b in ix.entry_leaves and ix.entry_leaves[b][i] is None:   # stored by Optimist on its dispute
+                    res = self.system.result(ev["resultId"])
+                    ix.entry_leaves[b][i] = EntryLeaf(entry_position(res.request_id)[1], bytes(res.final_state_hash),
+                                                      bytes(res.output_hash), res.steps, int(res.outcome),
+                                                      res.exit_code)
             ix.events.append(ev)
             ix.apply(ev, self._time)
             a = ev.args
@@ -407,6 +418,22 @@ class ChainView:
         ix.next_block = latest + 1
         return latest
 
+    def _read_entry_leaves(self, ev: Event) -> None:
+        """An entry batch's leaves and calldata outputs from its postEntries transaction; a transaction that is not a
+        direct postEntries call (a contract that called it) leaves them unknown, logged, not fatal."""
+        ix = self._index
+        try:
+            args = self._batches_call(ev.tx_hash)
+            if args["fn"] != "postEntries":
+                raise ValueError(f"the transaction calls {args['fn']}")
+            ix.entry_leaves[ev["batchId"]] = [EntryLeaf.from_args(x) for x in args["leaves"]]
+            ix.entry_outputs[ev["batchId"]] = [bytes(o) for o in args["outputs"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("entry batch %s: its leaves are not readable from transaction %s (%s)", ev["batchId"],
+                        hx(ev.tx_hash), exc)
+            ix.entry_leaves[ev["batchId"]] = [None] * ev["count"]
+            ix.entry_outputs[ev["batchId"]] = []
+
     def _entry_result_posted(self, rid: int) -> None:
         """An entry leaf disputed: its result, as a ResultPosted would give it, in its request's history (output
         from the postEntries calldata; None when the outputs travel in blobs)."""
@@ -418,6 +445,7 @@ class ChainView:
         posted = ix.batch_posted[b]
         outputs = ix.entry_outputs.get(b) or []
         leaf = ix.entry_leaves[b][i]
+        assert leaf is not None
         ix.results_of[ref].append(Event("ResultPosted", {
             "resultId": rid, "requestId": ref, "operator": posted["operator"], "finalStateHash": leaf.final_state_hash,
             "steps": leaf.steps, "deadline": posted["deadline"], "output": outputs[i] if i < len(outputs) else None,
@@ -772,10 +800,13 @@ class ChainView:
     def _leaf_output_view(self, batch_id: int, index: int) -> dict[str, Any]:
         """An entry batch leaf's output decoded, checked against the leaf's output hash (blob outputs are not checked
         on chain), or a note saying why it is not shown."""
-        data = self._leaf_output(batch_id, index)
+        leaf = self._index.entry_leaves[batch_id][index]
+        data = self._leaf_output(batch_id, index) if leaf is not None else None
         if data is None:
-            return {"note": "the output travels in the entry batch's blobs, which cannot be read here now"}
-        if keccak256(data) != self._index.entry_leaves[batch_id][index].output_hash:
+            blobs = self._index.batch_posted[batch_id].args.get("blobHashes")
+            return {"note": "the output travels in the entry batch's blobs, which cannot be read here now" if blobs
+                    else f"the output is not readable: {UNREADABLE}"}
+        if keccak256(data) != leaf.output_hash:
             return {"note": "the published output does not hash to the leaf's output hash"}
         return decode_output(data)
 
@@ -791,7 +822,11 @@ class ChainView:
         roots = [bytes(x) for x in posted["inputRoots"]]
         model = self._model(info.model_id)
         inputs, where = self._request_batch_inputs(rb)
-        states = entry_states(s, rb, ix.events, self._batches_call)
+        try:
+            states = entry_states(s, rb, ix.events, self._batches_call)
+            error = None
+        except ValueError as exc:   # an entry batch answering it was not sent as a direct postEntries call
+            states, error = [], f"the entries' states cannot be read: {UNREADABLE} ({str(exc)[:160]})"
         entries = []
         for st in states:
             i = st.index
@@ -824,7 +859,7 @@ class ChainView:
                 "input_length": model["input_length"], "via": row["via"],
                 "blob_hashes": [hx(h) for h in posted["blobHashes"]], "tx": hx(posted.tx_hash),
                 "created_at": row["created_at"], "answered": row["answered"], "taken": row["taken"],
-                "states": by_state, "inputs": {"read": inputs is not None, "where": where},
+                "states": by_state, "error": error, "inputs": {"read": inputs is not None, "where": where},
                 "batches": answering, "entries": entries}
 
     def _entry_output(self, st: Any) -> dict[str, Any]:
@@ -859,6 +894,10 @@ class ChainView:
             lid = leaf_result_id(batch_id, i)
             if rb:
                 e = ix.entry_leaves[batch_id][i]
+                if e is None:
+                    leaves.append({"index": i, "result_id": lid, "status": "unreadable", "games": [],
+                                   "words": f"its leaf is not readable: {UNREADABLE}"})
+                    continue
                 ref = entry_ref(rb, e.index)
                 leaf: dict[str, Any] = {
                     "final_state_hash": hx(e.final_state_hash), "output_hash": hx(e.output_hash), "steps": e.steps,

@@ -329,6 +329,7 @@ def request_batch(d: dict[str, Any]) -> str:
            f' · fee {eth(d["fee"])} each · deadline {when(d["deadline"])} ({left(d["deadline_left"])})'
            f'{" · reopened entries" if d["reopened"] else ""}</p>',
            f'<p>{states} · answered {d["answered"]} · taken {d["taken"]}</p>',
+           f'<p class="bad">{e(d["error"])}</p>' if d["error"] else "",
            f'<p>inputs root <span class="mono">{e(d["inputs_root"])}</span> · inputs ({d["input_length"]} bytes '
            f'each) in {e(d["via"])}{blobs}: {e(d["inputs"]["where"])} · tx <span class="mono">{e(d["tx"][:18])}…'
            '</span></p>']
@@ -366,6 +367,9 @@ def batch(d: dict[str, Any]) -> str:
            f'<p>root <span class="mono">{e(d["root"])}</span> · tx <span class="mono">{e(d["tx"][:18])}…</span></p>']
     rows = []
     for x in d["leaves"]:
+        if x["status"] == "unreadable":
+            rows.append([e(x["index"]), "", pill(x["status"]), e(x["words"]), "", "", "", ""])
+            continue
         req = entry_link(x["request"], x["request_in_optimist"]) if ":" in x["request"] else request_link(x["request"])
         rows.append([e(x["index"]), req, pill(x["status"]), e(x["words"]), e(x["outcome"]), f'{x["steps"]:,}',
                      output_html(x.get("output"), x["outcome"]), games_html(x["games"])])

@@ -40,8 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "abi": ("abi", "Print the ABI JSON of CONTRACT (Optimist, IOptimistConsumer, MIPS or DigitBounty; default "
                    "Optimist)."),
     "demo": ("demo", "The whole story on the embedded chain: honest results, a lie caught by a one-step proof."),
-    "explorer": ("explorer", "Serve a read-only web page of models, requests, results, games and balances on "
-                             "127.0.0.1."),
+    "explorer": ("explorer", "Serve a read-only web page of models, requests, results, games, request batches, "
+                             "batches and balances on 127.0.0.1."),
     "bench": ("bench", "Measure models, VM, proofs, gas and disputes on this machine."),
 }
 

@@ -15,6 +15,8 @@ line, `RB:I` (entry I of request batch RB).
 from __future__ import annotations
 
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +26,14 @@ from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
     Leaf,
+    RequestBatchInfo,
     entry_position,
     entry_ref,
     is_entry,
     is_leaf,
     leaf_position,
     leaf_proof,
+    leaf_result_id,
 )
 from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System
 from mipsvm.memory import keccak256
@@ -206,63 +210,58 @@ def _now(system: System) -> int:
     return max(int(system.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
 
-def entry_state(system: System, ref: int, from_block: int = 0, events: list[Event] | None = None) -> EntryState:
-    """The entry's state from the chain: its request batch, every leaf answering it, rejections, cancellation."""
-    if not is_entry(ref):
-        raise EntryError(f"request {ref} is not a request-batch entry")
-    rb, index = entry_position(ref)
-    try:
-        info = system.request_batch_info(rb)
-    except ContractRevert:
-        raise EntryError(f"unknown request batch {rb} (entry {rb}:{index})") from None
-    if index >= info.count:
-        raise EntryError(f"request batch {rb} has entries 0..{info.count - 1}, not {index}")
-    events = system.events_since(from_block) if events is None else events
-    answers: list[Answer] = []
+def _collect(rb: int, events: list[Event],
+             decode: Callable[[bytes], dict[str, Any]]) -> tuple[dict[int, list[Answer]], bool]:
+    """Every leaf answering an entry of request batch `rb` (by entry index, in chain order, rejections marked) and
+    whether the requester cancelled entries, from `events`; `decode(tx_hash)` gives a postEntries' arguments."""
+    answers: dict[int, list[Answer]] = defaultdict(list)
     cancelled = False
     for ev in events:
         if ev.name == "EntriesPosted" and ev["requestBatchId"] == rb:
-            _, args = _decode(system, ev.tx_hash)
-            leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
+            leaves = [EntryLeaf.from_args(x) for x in decode(ev.tx_hash)["leaves"]]
+            as_leaves = [x.leaf(rb) for x in leaves]
             for p, e in enumerate(leaves):
-                if e.index == index:
-                    answers.append(Answer(ev["batchId"], p, e.leaf(rb), [x.leaf(rb) for x in leaves], ev["operator"],
-                                          ev["deadline"], ev.tx_hash, [bytes(h) for h in ev["blobHashes"]]))
-        elif ev.name == "EntryRejected" and ev["entryRef"] == ref:
-            for k, a in enumerate(answers):
+                answers[e.index].append(Answer(ev["batchId"], p, as_leaves[p], as_leaves, ev["operator"],
+                                               ev["deadline"], ev.tx_hash, [bytes(h) for h in ev["blobHashes"]]))
+        elif ev.name == "EntryRejected" and is_entry(ev["entryRef"]) and entry_position(ev["entryRef"])[0] == rb:
+            mine = answers.get(entry_position(ev["entryRef"])[1], [])
+            for k, a in enumerate(mine):
                 if a.batch_id == ev["batchId"] and a.position == ev["index"]:
-                    answers[k] = Answer(**{**a.__dict__, "rejected": True, "malformed": ev["malformed"],
-                                           "reopen_at": ev["reopenAt"]})
+                    mine[k] = Answer(**{**a.__dict__, "rejected": True, "malformed": ev["malformed"],
+                                        "reopen_at": ev["reopenAt"]})
         elif ev.name == "EntriesCancelled" and ev["requestBatchId"] == rb:
             cancelled = True
-    base = dict(ref=ref, request_batch=rb, index=index, model_id=info.model_id, requester=info.requester,
-                fee=info.fee, deadline=info.deadline, answers=answers)
-    req = system.get_request(ref)
-    now = _now(system)
-    if req.status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
+    return answers, cancelled
+
+
+def _classify(base: dict[str, Any], answers: list[Answer], cancelled: bool, request_status: RequestStatus, now: int,
+              taken: Callable[[], bool], settled: Callable[[int], bool], *, all_events: bool = False) -> EntryState:
+    """An entry's state in words from its answers, the batch's cancellation, its status in Optimist (NONE unless a
+    leaf answering it was disputed), the time, and (read only when needed) entryTaken and its batch's settlement.
+    `all_events`: the events go back to the request batch, so an entry never answered was taken only if cancelled."""
+    if request_status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
         words = {RequestStatus.POSTED: "disputed: a game runs on its answer (an ordinary Optimist request now)",
                  RequestStatus.OPEN: "disputed and its answer rejected by a game: reopened as an ordinary Optimist "
                                      "request (any operator may answer it)",
                  RequestStatus.FINALIZED: "finalized after a dispute (an ordinary Optimist request)",
                  RequestStatus.CANCELLED: "disputed, its answer rejected, then cancelled by the requester"}
-        state = FINALIZED if req.status == RequestStatus.FINALIZED else \
-            CANCELLED if req.status == RequestStatus.CANCELLED else DISPUTED
-        return EntryState(**base, state=state, words=words.get(req.status, req.status.name),
-                          request_status=req.status)
+        state = FINALIZED if request_status == RequestStatus.FINALIZED else \
+            CANCELLED if request_status == RequestStatus.CANCELLED else DISPUTED
+        return EntryState(**base, state=state, words=words.get(request_status, request_status.name),
+                          request_status=request_status)
     last = answers[-1] if answers else None
     if last is not None and last.rejected:
         if last.malformed:
             return EntryState(**base, state=VOID, words="void: its input does not fit the model (an answer to it "
                               "was rejected; the fee went back to the requester)")
-        if cancelled and system.entry_taken(rb, index):
+        if cancelled and taken():
             return EntryState(**base, state=CANCELLED, words="cancelled by the requester (fee refunded) after its "
                               "answer was rejected")
         when = "now" if now >= last.reopen_at else f"from {last.reopen_at} ({last.reopen_at - now} s)"
         return EntryState(**base, state=REOPENED, words=f"reopened: the answer of {last.operator} contradicted its "
                           f"own final state and was rejected; the entry takes answers again {when}")
     if last is not None:
-        batch = system.batch(last.batch_id)
-        if batch.settled:
+        if settled(last.batch_id):
             return EntryState(**base, state=FINALIZED, words=f"finalized: answered by {last.operator} in entry "
                               f"batch {last.batch_id}, undisputed")
         if now <= last.deadline:
@@ -271,12 +270,70 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
                               f"({last.deadline - now} s left)")
         return EntryState(**base, state=WINDOW_OVER, words=f"answered in entry batch {last.batch_id}, window "
                           f"over: final once anyone sends finalizeEntries({last.batch_id})")
-    if system.entry_taken(rb, index):
+    if (cancelled or not all_events) and taken():
         return EntryState(**base, state=CANCELLED, words="cancelled by the requester (fee refunded), never answered")
-    if now > info.deadline:
+    if now > base["deadline"]:
         return EntryState(**base, state=EXPIRED, words="unanswered past its deadline: the requester may cancel it "
                           "(fee back)")
     return EntryState(**base, state=OPEN, words="open: waiting for an operator")
+
+
+def _request_batch(system: System, rb: int, index: int | None = None) -> RequestBatchInfo:
+    try:
+        info = system.request_batch_info(rb)
+    except ContractRevert:
+        raise EntryError(f"unknown request batch {rb}" + ("" if index is None else f" (entry {rb}:{index})")) from None
+    if index is not None and index >= info.count:
+        raise EntryError(f"request batch {rb} has entries 0..{info.count - 1}, not {index}")
+    return info
+
+
+def _base(info: RequestBatchInfo, index: int, answers: list[Answer]) -> dict[str, Any]:
+    rb = info.request_batch_id
+    return dict(ref=entry_ref(rb, index), request_batch=rb, index=index, model_id=info.model_id,
+                requester=info.requester, fee=info.fee, deadline=info.deadline, answers=answers)
+
+
+def entry_state(system: System, ref: int, from_block: int = 0, events: list[Event] | None = None) -> EntryState:
+    """The entry's state from the chain: its request batch, every leaf answering it, rejections, cancellation."""
+    if not is_entry(ref):
+        raise EntryError(f"request {ref} is not a request-batch entry")
+    rb, index = entry_position(ref)
+    info = _request_batch(system, rb, index)
+    events = system.events_since(from_block) if events is None else events
+    answers, cancelled = _collect(rb, events, lambda tx: _decode(system, tx)[1])
+    mine = answers.get(index, [])
+    return _classify(_base(info, index, mine), mine, cancelled, system.get_request(ref).status, _now(system),
+                     lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled)
+
+
+def entry_states(system: System, rb: int, events: list[Event],
+                 decode: Callable[[bytes], dict[str, Any]] | None = None) -> list[EntryState]:
+    """`entry_state` of every entry of request batch `rb` at once (from the deployment's `events` since before the
+    request batch was posted;
+    `decode(tx_hash)`: a postEntries' arguments, e.g. cached): the request batch, the time and each entry batch's
+    settlement read once, Optimist's request only for entries whose answer a game disputed (disputeLeaf creates it
+    and opens a GameOpened on the leaf in the same transaction), entryTaken only after a cancellation."""
+    info = _request_batch(system, rb)
+    answers, cancelled = _collect(rb, events, decode or (lambda tx: _decode(system, tx)[1]))
+    disputed = {ev["resultId"] for ev in events if ev.name == "GameOpened" and is_leaf(ev["resultId"])}
+    now = _now(system)
+    settled: dict[int, bool] = {}
+
+    def is_settled(batch_id: int) -> bool:
+        if batch_id not in settled:
+            settled[batch_id] = system.batch(batch_id).settled
+        return settled[batch_id]
+
+    out = []
+    for index in range(info.count):
+        mine = answers.get(index, [])
+        ref = entry_ref(rb, index)
+        status = system.get_request(ref).status if any(
+            leaf_result_id(a.batch_id, a.position) in disputed for a in mine) else RequestStatus.NONE
+        out.append(_classify(_base(info, index, mine), mine, cancelled, status, now,
+                             lambda i=index: system.entry_taken(rb, i), is_settled, all_events=True))
+    return out
 
 
 def answer_output(system: System, answer: Answer, beacon_url: str | None = None) -> bytes:
@@ -351,7 +408,5 @@ def entry_outcome(system: System, ref: int, from_block: int = 0, beacon_url: str
     if got_ref != ref or bytes(output_hash) != a.leaf.output_hash:
         raise EntryError(f"entryOutcome of entry batch {a.batch_id} leaf {a.position} does not match its calldata")
     output = answer_output(system, a, beacon_url)
-    from contracts.batches import leaf_result_id
-
     return EntryOutcome(ref, leaf_result_id(a.batch_id, a.position), Outcome(outcome), exit_code, steps, output,
                         a.operator)

@@ -74,7 +74,7 @@ def chain() -> dict[str, Any]:
 
 def test_overview_lists_everything(chain) -> None:
     d = chain["view"].overview()
-    assert d["counts"] == {"models": 1, "requests": 3, "results": 3, "games": 1}
+    assert d["counts"] == {"models": 1, "requests": 3, "results": 3, "games": 1, "request_batches": 0, "batches": 0}
     assert [r["status"] for r in d["requests"]] == ["finalized", "open", "posted"]
     assert [r["fee"] for r in d["requests"]] == [10**16, 2 * 10**16, 3 * 10**16]
     assert all(r["age"] is not None and r["age"] >= 0 for r in d["requests"])

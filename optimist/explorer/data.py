@@ -7,6 +7,7 @@ are cached. No key, no transaction: only calls, `eth_getLogs`, blocks, receipts 
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import threading
@@ -17,6 +18,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.batches import (
+    EntryLeaf,
+    entry_input,
+    entry_position,
+    entry_ref,
+    input_root,
+    is_entry,
+    is_leaf,
+    leaf_position,
+    leaf_result_id,
+)
 from contracts.system import (
     ContractRevert,
     Event,
@@ -31,13 +43,18 @@ from mipsvm import isa
 from mipsvm.memory import keccak256
 from mipsvm.state import STATE_SIZE, decode_state
 from mipsvm.stepper import WitnessError, split_witness_proof
+from optimist.entries import entry_states, format_ref
 
+log = logging.getLogger("optimist.explorer")
 MOVE_KINDS = ("midpoint", "agree", "disagree")
 REASONS = ("proof", "timeout")
 REG_NAMES = ("zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7",
              "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "fp", "ra")
 IMAGE_SIDES = {784: 28, 64: 8}   # float32 element counts shown as square grey images
 MAX_CLASSES = 1000               # outputs up to this many float32 values are read as class scores
+UNREADABLE = ("the postEntries call was not sent directly to the batches contract (the "
+              "explorer, like the client, reads leaves from that transaction's calldata)")
+BLOB_RETRY = 60.0                # seconds before blobs a node did not serve are asked for again
 
 
 class NotFound(LookupError):
@@ -166,10 +183,37 @@ class _Index:
     games: dict[int, dict[str, Any]] = field(default_factory=dict)
     graph_models: set[int] = field(default_factory=set)
     model_ids: list[int] = field(default_factory=list)
+    # rollup mode (docs/game-rules.md §3a, §3b): OptimistBatches' events
+    request_batches: dict[int, dict[str, Any]] = field(default_factory=dict)
+    request_batch_posted: dict[int, Event] = field(default_factory=dict)
+    batches: dict[int, dict[str, Any]] = field(default_factory=dict)
+    batch_posted: dict[int, Event] = field(default_factory=dict)               # BatchPosted / EntriesPosted
+    batch_leaves: dict[int, dict[int, Event]] = field(default_factory=lambda: defaultdict(dict))  # ResultPosted
+    entry_leaves: dict[int, list[EntryLeaf | None]] = field(default_factory=dict)   # entry batch -> its leaves
+    entry_outputs: dict[int, list[bytes]] = field(default_factory=dict)        # entry batch -> calldata outputs
+    entries: dict[int, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))  # rb -> index -> fate
+    rejections: dict[int, Event] = field(default_factory=dict)                 # leaf result id -> EntryRejected
+    disputed_leaves: set[int] = field(default_factory=set)                     # leaf result ids with a game
 
     def apply(self, ev: Event, time_of: Any) -> None:
         """Update the event-derived state with `ev` (`time_of(block)` gives a block's timestamp)."""
         a, name = ev.args, ev.name
+        if name in BATCH_EVENTS:
+            self._apply_batch(ev, time_of)
+            return
+        if name == "GameOpened" and a["resultId"] not in self.results and is_leaf(a["resultId"]):
+            self._entry_leaf_disputed(ev, time_of)
+        if name == "GameOpened" and is_leaf(a["resultId"]) and a["resultId"] not in self.disputed_leaves:
+            self.disputed_leaves.add(a["resultId"])   # disputeLeaf: the leaf's first game
+            batch = self.batches.get(leaf_position(a["resultId"])[0])
+            if batch is not None:
+                batch["disputed"] += 1
+        if name == "ResultRejected" and is_leaf(a["resultId"]):
+            b, i = leaf_position(a["resultId"])
+            if b in self.entry_leaves:   # an entry's answer lost its game: the entry is an open Optimist request
+                rb = self.batches[b]["request_batch"]
+                self.entries[rb][entry_position(self.results[a["resultId"]]["request"])[1]] = "rejected"
+                self._count(rb)
         if name in ("ModelRegistered", "GraphModelRegistered"):
             self.model_ids.append(a["modelId"])
             if name == "GraphModelRegistered":
@@ -214,6 +258,78 @@ class _Index:
                            "challenger_won" if a["challengerWon"] else "defender_won")
             self.results[g["result"]]["open_games"] -= 1
 
+    def _apply_batch(self, ev: Event, time_of: Any) -> None:
+        """OptimistBatches' own events: request batches, result and entry batches, rejections, cancellations."""
+        a, name = ev.args, ev.name
+        if name == "RequestBatchPosted":
+            self.request_batch_posted[a["requestBatchId"]] = ev
+            self.request_batches[a["requestBatchId"]] = {
+                "id": a["requestBatchId"], "model": a["modelId"], "requester": a["requester"], "count": a["count"],
+                "fee": a["fee"], "deadline": a["deadline"], "inputs_root": hx(a["inputsRoot"]),
+                "via": "blobs" if a["blobHashes"] else "calldata", "blobs": len(a["blobHashes"]),
+                "created_at": time_of(ev.block), "answered": 0, "taken": 0, "cancelled": 0, "void": 0}
+        elif name in ("BatchPosted", "EntriesPosted"):
+            rb = a.get("requestBatchId", 0)
+            self.batch_posted[a["batchId"]] = ev
+            self.batches[a["batchId"]] = {
+                "id": a["batchId"], "kind": "entry" if name == "EntriesPosted" else "result",
+                "model": self.request_batches[rb]["model"] if rb else a["modelId"], "operator": a["operator"],
+                "count": a["count"], "root": hx(a["root"]), "deadline": a["deadline"], "request_batch": rb,
+                "disputed": 0, "settled": False, "finalized": None, "fees": None, "posted_at": time_of(ev.block),
+                "outputs_in": "blobs" if a.get("blobHashes") else "calldata" if rb else "events"}
+            if rb:
+                fates = self.entries[rb]
+                for leaf in self.entry_leaves.get(a["batchId"], []):
+                    if leaf is not None:
+                        fates[leaf.index] = "answered"
+                self._count(rb)
+        elif name in ("BatchFinalized", "EntriesFinalized"):
+            self.batches[a["batchId"]].update(settled=True, finalized=a["finalized"], fees=a["fees"])
+        elif name == "EntryRejected":
+            rid = leaf_result_id(a["batchId"], a["index"])
+            self.rejections[rid] = ev
+            self.batches[a["batchId"]]["disputed"] += 1
+            rb, i = entry_position(a["entryRef"])
+            self.entries[rb][i] = "void" if a["malformed"] else "reopened"
+            self._count(rb)
+        elif name == "EntriesCancelled":
+            rb = a["requestBatchId"]
+            fates = self.entries[rb]
+            for i in range(self.request_batches[rb]["count"]):
+                if fates.get(i) in (None, "reopened"):   # cancelEntries takes every entry not taken
+                    fates[i] = "cancelled"
+            self._count(rb)
+
+    def _count(self, rb: int) -> None:
+        """A request batch's entries answered (standing leaf) and taken (entryTaken: answered, void, cancelled, or
+        brought into Optimist by a game)."""
+        fates = list(self.entries[rb].values())
+        self.request_batches[rb].update(answered=fates.count("answered"), void=fates.count("void"),
+                                        cancelled=fates.count("cancelled"),
+                                        taken=len(fates) - fates.count("reopened"))
+
+    def _entry_leaf_disputed(self, ev: Event, time_of: Any) -> None:
+        """disputeLeaf on an entry batch's leaf: Optimist creates the entry's request and the leaf's result (no
+        RequestCreated / ResultPosted): their rows from the leaf (postEntries calldata) and the request batch."""
+        rid = ev["resultId"]
+        b, i = leaf_position(rid)
+        batch = self.batches[b]
+        rb = batch["request_batch"]
+        leaf = self.entry_leaves[b][i]
+        assert leaf is not None   # ChainView._sync reads an unreadable leaf from Optimist first
+        ref = entry_ref(rb, leaf.index)
+        r = self.request_batches[rb]
+        self.requests[ref] = {"id": ref, "model": r["model"], "status": "posted", "fee": r["fee"],
+                              "requester": r["requester"], "created_at": time_of(ev.block), "result": rid,
+                              "deadline": r["deadline"]}
+        self.results[rid] = {"id": rid, "request": ref, "operator": batch["operator"], "status": "pending",
+                             "outcome": Outcome(leaf.outcome).name.lower(), "steps": leaf.steps,
+                             "deadline": batch["deadline"], "open_games": 0, "graph": False}
+
+
+BATCH_EVENTS = frozenset({"RequestBatchPosted", "BatchPosted", "EntriesPosted", "BatchFinalized", "EntriesFinalized",
+                          "EntryRejected", "EntriesCancelled"})
+
 
 def serialize_provider(w3: Any) -> threading.RLock:
     """Make every JSON-RPC request of `w3` take one lock and return it: an in-process eth-tester chain is
@@ -235,8 +351,10 @@ def serialize_provider(w3: Any) -> threading.RLock:
 class ChainView:
     """Read-only views of one deployment; thread-safe (one lock around every chain read)."""
 
-    def __init__(self, system: System, *, from_block: int | None = None, lock: threading.Lock | None = None) -> None:
+    def __init__(self, system: System, *, from_block: int | None = None, lock: threading.Lock | None = None,
+                 beacon_url: str | None = None) -> None:
         self.system = system
+        self.beacon_url = beacon_url   # where blobs are read (None: the node itself, anvil)
         self.w3 = system.w3
         self.lock = lock or threading.RLock()
         self._index = _Index(next_block=system.deploy_block if from_block is None else from_block)
@@ -244,6 +362,10 @@ class ChainView:
         self._gas: dict[bytes, int] = {}
         self._proofs: dict[bytes, dict[str, Any]] = {}
         self._models: dict[int, dict[str, Any]] = {}
+        self._calls: dict[bytes, dict[str, Any]] = {}
+        self._inputs: dict[int, tuple[list[bytes] | None, str]] = {}
+        self._blobs: dict[bytes, tuple[list[bytes] | None, str]] = {}
+        self._blob_failures: dict[bytes, tuple[float, tuple[None, str]]] = {}
 
     # ---- plumbing -------------------------------------------------------------------------------
     def _sync(self) -> int:
@@ -255,9 +377,21 @@ class ChainView:
         new = self.system.events_since(ix.next_block, latest)
         self._prefetch_times({ev.block for ev in new})
         for ev in new:
+            if ev.name == "EntriesPosted":   # the leaves are only in the calldata
+                self._read_entry_leaves(ev)
+            elif ev.name == "GameOpened" and is_leaf(ev["resultId"]):
+                b, i = leaf_position(ev["resultId"])
+                if b in ix.entry_leaves and ix.entry_leaves[b][i] is None:   # stored by Optimist on its dispute
+                    res = self.system.result(ev["resultId"])
+                    ix.entry_leaves[b][i] = EntryLeaf(entry_position(res.request_id)[1], bytes(res.final_state_hash),
+                                                      bytes(res.output_hash), res.steps, int(res.outcome),
+                                                      res.exit_code)
             ix.events.append(ev)
             ix.apply(ev, self._time)
             a = ev.args
+            if ev.name == "GameOpened" and is_leaf(a["resultId"]) and \
+                    leaf_position(a["resultId"])[0] in ix.entry_leaves:
+                self._entry_result_posted(a["resultId"])
             if ev.name == "RequestCreated":
                 ix.request_created[a["requestId"]] = ev
                 ix.accounts[a["requester"]].add("requester")
@@ -265,6 +399,15 @@ class ChainView:
                 ix.results_of[a["requestId"]].append(ev)
                 ix.result_posted[a["resultId"]] = ev
                 ix.accounts[a["operator"]].add("operator")
+                if is_leaf(a["resultId"]):   # a result batch's leaf (postBatch emits one per leaf)
+                    b, i = leaf_position(a["resultId"])
+                    ix.batch_leaves[b][i] = ev
+            elif ev.name in ("BatchPosted", "EntriesPosted"):
+                ix.accounts[a["operator"]].add("operator")
+            elif ev.name == "RequestBatchPosted":
+                ix.accounts[a["requester"]].add("requester")
+            elif ev.name == "EntryRejected":
+                ix.accounts[a["challenger"]].add("challenger")
             elif ev.name == "GameOpened":
                 ix.games_of[a["resultId"]].append(a["gameId"])
                 ix.accounts[a["challenger"]].add("challenger")
@@ -274,6 +417,47 @@ class ChainView:
                 ix.request_events[a["requestId"]].append(ev)
         ix.next_block = latest + 1
         return latest
+
+    def _read_entry_leaves(self, ev: Event) -> None:
+        """An entry batch's leaves and calldata outputs from its postEntries transaction; a transaction that is not a
+        direct postEntries call (a contract that called it) leaves them unknown, logged, not fatal."""
+        ix = self._index
+        try:
+            args = self._batches_call(ev.tx_hash)
+            if args["fn"] != "postEntries":
+                raise ValueError(f"the transaction calls {args['fn']}")
+            ix.entry_leaves[ev["batchId"]] = [EntryLeaf.from_args(x) for x in args["leaves"]]
+            ix.entry_outputs[ev["batchId"]] = [bytes(o) for o in args["outputs"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("entry batch %s: its leaves are not readable from transaction %s (%s)", ev["batchId"],
+                        hx(ev.tx_hash), exc)
+            ix.entry_leaves[ev["batchId"]] = [None] * ev["count"]
+            ix.entry_outputs[ev["batchId"]] = []
+
+    def _entry_result_posted(self, rid: int) -> None:
+        """An entry leaf disputed: its result, as a ResultPosted would give it, in its request's history (output
+        from the postEntries calldata; None when the outputs travel in blobs)."""
+        ix = self._index
+        ref = ix.results[rid]["request"]
+        if any(ev["resultId"] == rid for ev in ix.results_of[ref]):
+            return
+        b, i = leaf_position(rid)
+        posted = ix.batch_posted[b]
+        outputs = ix.entry_outputs.get(b) or []
+        leaf = ix.entry_leaves[b][i]
+        assert leaf is not None
+        ix.results_of[ref].append(Event("ResultPosted", {
+            "resultId": rid, "requestId": ref, "operator": posted["operator"], "finalStateHash": leaf.final_state_hash,
+            "steps": leaf.steps, "deadline": posted["deadline"], "output": outputs[i] if i < len(outputs) else None,
+            "outcome": leaf.outcome, "exitCode": leaf.exit_code}, posted.block, posted.tx_hash, posted.log_index))
+
+    def _batches_call(self, tx: bytes) -> dict[str, Any]:
+        """The decoded arguments of an OptimistBatches transaction (cached; a tx never changes)."""
+        if tx not in self._calls:
+            t = self.w3.eth.get_transaction(tx)
+            fn, args = self.system.batches.decode_function_input(t["input"])
+            self._calls[tx] = {"fn": fn.fn_name, **args}
+        return self._calls[tx]
 
     def _prefetch_times(self, blocks: set[int]) -> None:
         """Timestamps of `blocks` in one JSON-RPC batch where the provider supports it (HTTP nodes)."""
@@ -337,6 +521,14 @@ class ChainView:
         """One request: input summary, posted outputs decoded, result history, games."""
         return self._read(self._request, request_id)
 
+    def request_batch(self, request_batch_id: int) -> dict[str, Any]:
+        """One request batch: every entry's state in words (optimist.entries), its answers, games and output."""
+        return self._read(self._request_batch, request_batch_id)
+
+    def batch(self, batch_id: int) -> dict[str, Any]:
+        """One result or entry batch: its leaves with their requests, disputes, rejections and outputs."""
+        return self._read(self._batch, batch_id)
+
     def status(self) -> dict[str, Any]:
         """Block and chain time (the pages poll this to know when to refresh)."""
         return self._read(self._head)
@@ -348,11 +540,17 @@ class ChainView:
         s, ix = self.system, self._index
         p = s.params
         models = [self._model(i) for i in ix.model_ids]
-        requests = [{**r, "age": now - r["created_at"]} for _, r in sorted(ix.requests.items())]
-        results = [{**r, "window_left": r["deadline"] - now} for _, r in sorted(ix.results.items())]
+        requests = [{**r, "ref": format_ref(r["id"]), "age": now - r["created_at"],
+                     "result_leaf": list(leaf_position(r["result"])) if is_leaf(r["result"]) else None}
+                    for _, r in sorted(ix.requests.items())]
+        results = [{**r, "request_ref": format_ref(r["request"]), "window_left": r["deadline"] - now,
+                    "leaf": list(leaf_position(r["id"])) if is_leaf(r["id"]) else None}
+                   for _, r in sorted(ix.results.items())]
+        request_batches = [{**r, "deadline_left": r["deadline"] - now} for _, r in sorted(ix.request_batches.items())]
+        batches = [self._batch_row(b, now) for b in sorted(ix.batches)]
         games = []
         for gid, row in sorted(ix.games.items()):
-            row = dict(row)
+            row = dict(row, leaf=list(leaf_position(row["result"])) if is_leaf(row["result"]) else None)
             if row["status"] == "active":   # clocks are not in the events: ask the contract
                 g = s.game(gid)
                 row.update(phase=g.phase.name.lower(), to_move=side_to_move(g.phase),
@@ -366,9 +564,10 @@ class ChainView:
                                    "result_bond": p.result_bond, "challenge_bond": p.challenge_bond,
                                    "burn_bps": p.burn_bps, "mips": p.mips},
                 "counts": {"models": len(models), "requests": len(requests), "results": len(results),
-                           "games": len(games)},
+                           "games": len(games), "request_batches": len(request_batches), "batches": len(batches)},
                 "burned": s.burned(), "contract_balance": self.w3.eth.get_balance(s.address),
-                "models": models, "requests": requests, "results": results, "games": games, "balances": balances}
+                "batches_contract": s.batches.address, "models": models, "requests": requests, "results": results,
+                "games": games, "request_batches": request_batches, "batches": batches, "balances": balances}
 
     def _model(self, model_id: int) -> dict[str, Any]:
         if model_id not in self._models:   # a model never changes once registered
@@ -443,7 +642,9 @@ class ChainView:
                 moves.append({**self._move(ev), "who": "anyone", "by": self._sender(ev.tx_hash),
                               "what": f"cancel: refund {a['refund']} wei"})
         out: dict[str, Any] = {
-            **head, "id": game_id, "result": g.result_id, "request": res.request_id, "status": g.status.name.lower(),
+            **head, "id": game_id, "result": g.result_id, "request": res.request_id,
+            "request_ref": format_ref(res.request_id),
+            "leaf": list(leaf_position(g.result_id)) if is_leaf(g.result_id) else None, "status": g.status.name.lower(),
             "phase": g.phase.name.lower(), "over_nodes": g.over_nodes, "two_phase": res.graph, "lo": g.lo,
             "hi": g.hi, "challenger": g.challenger, "defender": res.operator,
             "clocks": {"challenger": g.challenger_clock, "defender": g.defender_clock},
@@ -473,41 +674,280 @@ class ChainView:
 
     def _request(self, request_id: int) -> dict[str, Any]:
         head = self._head()
-        s = self.system
-        if request_id not in self._index.requests:
+        s, ix = self.system, self._index
+        if request_id not in ix.requests:
+            if is_entry(request_id):
+                rb, i = entry_position(request_id)
+                raise NotFound(f"entry {rb}:{i} was never disputed, so it is no request of Optimist: see "
+                               f"/request-batch/{rb}")
             raise NotFound(f"no request {request_id}")
         r = s.get_request(request_id)
-        created = self._index.request_created.get(request_id)
+        created = ix.request_created.get(request_id)
         out: dict[str, Any] = {
-            **head, "id": request_id, "model": r.model_id, "status": r.status.name.lower(), "fee": r.fee,
-            "requester": r.requester, "deadline": r.deadline, "reopen_at": r.reopen_at,
-            "callback": r.callback if r.has_callback else None, "input_hash": None,
-            "initial_state_hash": hx(r.initial_state_hash)}
+            **head, "id": request_id, "ref": format_ref(request_id), "model": r.model_id,
+            "status": r.status.name.lower(), "fee": r.fee, "requester": r.requester, "deadline": r.deadline,
+            "reopen_at": r.reopen_at, "callback": r.callback if r.has_callback else None, "input_hash": None,
+            "initial_state_hash": hx(r.initial_state_hash), "entry": None}
         if created is not None:
             out["created_at"] = self._time(created.block)
             out["input_hash"] = hx(keccak256(bytes(created["input"])))
             out["input"] = summarize_input(created["input"])
+        elif is_entry(request_id):   # a disputed entry: created in Optimist by disputeLeaf
+            rb, i = entry_position(request_id)
+            out["created_at"] = ix.requests[request_id]["created_at"]
+            out["entry"] = {"request_batch": rb, "index": i, "ref": f"{rb}:{i}"}
+            inputs, _ = self._request_batch_inputs(rb)
+            if inputs is not None:
+                out["input"] = summarize_input(inputs[i])
         history = []
-        for ev in self._index.results_of.get(request_id, []):
-            res = s.result(ev["resultId"])
-            entry: dict[str, Any] = {
-                "id": res.result_id, "operator": res.operator, "status": res.status.name.lower(),
-                "outcome": res.outcome.name.lower(), "exit_code": res.exit_code, "steps": res.steps,
-                "posted_at": res.posted_at, "deadline": res.deadline, "window_left": res.deadline - head["chain_time"],
-                "tx": hx(ev.tx_hash), "final_state_hash": hx(res.final_state_hash),
-                "games": [{"id": gid, "status": s.game(gid).status.name.lower()}
-                          for gid in self._index.games_of.get(res.result_id, [])]}
-            if res.outcome == Outcome.SUCCESS:
-                entry["output"] = decode_output(ev["output"])
-            if res.status == ResultStatus.REJECTED:
+        for ev in ix.results_of.get(request_id, []):
+            rid = ev["resultId"]
+            res = s.result(rid)
+            if res.status == ResultStatus.NONE:   # an undisputed batch leaf: nothing stored per leaf in Optimist
+                row = ix.results[rid]
+                entry: dict[str, Any] = {
+                    "id": rid, "operator": row["operator"], "status": row["status"], "outcome": row["outcome"],
+                    "exit_code": ev["exitCode"], "steps": row["steps"],
+                    "posted_at": row["deadline"] - s.params.challenge_window, "deadline": row["deadline"],
+                    "final_state_hash": hx(ev["finalStateHash"])}
+                success = row["outcome"] == "success"
+            else:
+                entry = {
+                    "id": rid, "operator": res.operator, "status": res.status.name.lower(),
+                    "outcome": res.outcome.name.lower(), "exit_code": res.exit_code, "steps": res.steps,
+                    "posted_at": res.posted_at, "deadline": res.deadline, "final_state_hash": hx(res.final_state_hash)}
+                success = res.outcome == Outcome.SUCCESS
+            entry.update({"window_left": entry["deadline"] - head["chain_time"], "tx": hx(ev.tx_hash),
+                          "leaf": list(leaf_position(rid)) if is_leaf(rid) else None,
+                          "games": [{"id": gid, "status": s.game(gid).status.name.lower()}
+                                    for gid in ix.games_of.get(rid, [])]})
+            if success:
+                entry["output"] = decode_output(ev["output"]) if ev["output"] is not None else \
+                    self._leaf_output_view(*leaf_position(rid))   # an entry leaf's output in blobs
+            if entry["status"] == "rejected":
                 entry["verdict"] = "rejected: lost a game"
-            elif res.status == ResultStatus.FINALIZED:
+            elif entry["status"] == "finalized":
                 entry["verdict"] = "finalized answer"
             history.append(entry)
         out["results"] = history
         if r.status == RequestStatus.FINALIZED:
             out["answer"] = next((h for h in history if h["status"] == "finalized"), None)
         return out
+
+    # ---- rollup mode: request batches and batches (docs/game-rules.md §3a, §3b) ---------------------------------
+    def _request_batch_inputs(self, rb: int) -> tuple[list[bytes] | None, str]:
+        """A request batch's input bytes as published (requestBatchData's calldata, or its transaction's blobs read
+        and checked against the versioned hashes) and where they were read; None and why when they cannot be read
+        here (the page stands without them)."""
+        if rb not in self._inputs:
+            ev = self._index.request_batch_posted[rb]
+            call = self._batches_call(ev.tx_hash)
+            if call["fn"] == "requestBatchData":
+                found: tuple[list[bytes] | None, str] = ([bytes(x) for x in call["inputs"]],
+                                                         "read from the requestBatchData calldata")
+            elif ev["blobHashes"]:
+                found = self._blob_items(ev.tx_hash, ev["blobHashes"])
+                if found[0] is None and ev.tx_hash not in self._blobs:
+                    return found   # not read now: asked again after BLOB_RETRY seconds
+            else:
+                found = (None, "neither in this transaction's calldata nor in its blobs: published elsewhere by the "
+                               "requester")
+            if found[0] is not None and len(found[0]) != ev["count"]:
+                found = (None, f"the published inputs are {len(found[0])} items, not {ev['count']}")
+            self._inputs[rb] = found
+        return self._inputs[rb]
+
+    def _blob_items(self, tx: bytes, hashes: list[bytes]) -> tuple[list[bytes] | None, str]:
+        """The items in the blobs of transaction `tx` (from the beacon API given to the explorer, else the node:
+        anvil), checked against its versioned `hashes`; None and why when they cannot be read. Kept once read or
+        shown wrong; a node that does not serve them is asked again after BLOB_RETRY seconds."""
+        from contracts.blobs import BeaconUnavailable, BlobError, checked_items, fetch_blobs
+
+        if tx in self._blobs:
+            return self._blobs[tx]
+        failed = self._blob_failures.get(tx)
+        if failed is not None and time.monotonic() - failed[0] < BLOB_RETRY:
+            return failed[1]
+        n = len(hashes)
+        try:
+            blobs = fetch_blobs(self.w3, tx, self.beacon_url)
+        except Exception as exc:   # a node without blobs: say so, the page stands without the bytes
+            if not isinstance(exc, BeaconUnavailable) and not self._connected():
+                raise ChainDown(f"the node does not answer ({type(exc).__name__})") from None
+            where = "the beacon node does" if self.beacon_url else "this node does (no --beacon-url)"
+            why = (None, f"in {n} blob(s); {where} not serve them now ({type(exc).__name__}: {str(exc)[:160]})")
+            self._blob_failures[tx] = (time.monotonic(), why)
+            return why
+        try:
+            self._blobs[tx] = (checked_items(blobs, [bytes(h) for h in hashes]),
+                               f"read from the transaction's {n} blob(s), checked against their versioned hashes")
+        except BlobError as exc:
+            self._blobs[tx] = (None, f"in {n} blob(s); the blobs served are not usable ({exc})")
+        return self._blobs[tx]
+
+    def _leaf_output(self, batch_id: int, index: int) -> bytes | None:
+        """The output of leaf `index` of an entry batch: from its postEntries calldata, else from its blobs when
+        they can be read (None otherwise)."""
+        outputs = self._index.entry_outputs.get(batch_id) or []
+        if index < len(outputs):
+            return outputs[index]
+        posted = self._index.batch_posted[batch_id]
+        if not posted.args.get("blobHashes"):
+            return None
+        items, _ = self._blob_items(posted.tx_hash, posted["blobHashes"])
+        return items[index] if items is not None and index < len(items) else None
+
+    def _leaf_output_view(self, batch_id: int, index: int) -> dict[str, Any]:
+        """An entry batch leaf's output decoded, checked against the leaf's output hash (blob outputs are not checked
+        on chain), or a note saying why it is not shown."""
+        leaf = self._index.entry_leaves[batch_id][index]
+        data = self._leaf_output(batch_id, index) if leaf is not None else None
+        if data is None:
+            blobs = self._index.batch_posted[batch_id].args.get("blobHashes")
+            return {"note": "the output travels in the entry batch's blobs, which cannot be read here now" if blobs
+                    else f"the output is not readable: {UNREADABLE}"}
+        if keccak256(data) != leaf.output_hash:
+            return {"note": "the published output does not hash to the leaf's output hash"}
+        return decode_output(data)
+
+    def _request_batch(self, rb: int) -> dict[str, Any]:
+        head = self._head()
+        now = head["chain_time"]
+        s, ix = self.system, self._index
+        if rb not in ix.request_batches:
+            raise NotFound(f"no request batch {rb}")
+        row = ix.request_batches[rb]
+        info = s.request_batch_info(rb)
+        posted = ix.request_batch_posted[rb]
+        roots = [bytes(x) for x in posted["inputRoots"]]
+        model = self._model(info.model_id)
+        inputs, where = self._request_batch_inputs(rb)
+        try:
+            states = entry_states(s, rb, ix.events, self._batches_call)
+            error = None
+        except ValueError as exc:   # an entry batch answering it was not sent as a direct postEntries call
+            states, error = [], f"the entries' states cannot be read: {UNREADABLE} ({str(exc)[:160]})"
+        entries = []
+        for st in states:
+            i = st.index
+            e: dict[str, Any] = {"index": i, "ref": f"{rb}:{i}", "request_id": st.ref, "state": st.state.lower(),
+                                 "words": st.words, "input_root": hx(roots[i]),
+                                 "in_optimist": st.request_status != RequestStatus.NONE, "answers": []}
+            if inputs is not None:
+                data = inputs[i]
+                e["input"] = {k: v for k, v in summarize_input(data).items() if k != "image"}
+                e["input"]["matches_root"] = _root_of(data, model["input_length"]) == roots[i]
+                e["input"]["well_formed"] = entry_input(data, model["input_length"]) is not None
+            for a in st.answers:
+                lid = leaf_result_id(a.batch_id, a.position)
+                e["answers"].append({
+                    "batch": a.batch_id, "position": a.position, "result_id": lid, "operator": a.operator,
+                    "deadline": a.deadline, "window_left": a.deadline - now, "steps": a.leaf.steps,
+                    "outcome": Outcome(a.leaf.outcome).name.lower(), "rejected": a.rejected, "malformed": a.malformed,
+                    "reopen_at": a.reopen_at,
+                    "games": [{"id": g, "status": ix.games[g]["status"]} for g in ix.games_of.get(lid, [])]})
+            if st.state == "FINALIZED":
+                e["output"] = self._entry_output(st)
+            entries.append(e)
+        by_state: dict[str, int] = {}
+        for e in entries:
+            by_state[e["state"]] = by_state.get(e["state"], 0) + 1
+        answering = [self._batch_row(b, now) for b, r in sorted(ix.batches.items()) if r["request_batch"] == rb]
+        return {**head, "id": rb, "model": info.model_id, "model_name": model["name"], "requester": info.requester,
+                "count": info.count, "fee": info.fee, "deadline": info.deadline, "deadline_left": info.deadline - now,
+                "inputs_root": hx(info.inputs_root), "reopened": info.reopened, "max_steps": info.max_steps,
+                "input_length": model["input_length"], "via": row["via"],
+                "blob_hashes": [hx(h) for h in posted["blobHashes"]], "tx": hx(posted.tx_hash),
+                "created_at": row["created_at"], "answered": row["answered"], "taken": row["taken"],
+                "states": by_state, "error": error, "inputs": {"read": inputs is not None, "where": where},
+                "batches": answering, "entries": entries}
+
+    def _entry_output(self, st: Any) -> dict[str, Any]:
+        """A finalized entry's output decoded, with the result that finalized it (a leaf, or a later result of
+        its Optimist request after a dispute)."""
+        rid = leaf_result_id(st.answer.batch_id, st.answer.position) if st.answer is not None else 0
+        if st.request_status == RequestStatus.FINALIZED:   # disputed, then settled in Optimist
+            rid = self.system.get_request(st.ref).result_id
+            data = next((ev["output"] for ev in self._index.results_of.get(st.ref, []) if ev["resultId"] == rid),
+                        None)
+            if data is not None:
+                return {"result_id": rid, **decode_output(data)}
+        if is_leaf(rid) and leaf_position(rid)[0] in self._index.entry_leaves:
+            return {"result_id": rid, **self._leaf_output_view(*leaf_position(rid))}
+        return {"result_id": rid, "note": "the output is not published where the explorer can read it"}
+
+    def _batch_row(self, batch_id: int, now: int) -> dict[str, Any]:
+        row = self._index.batches[batch_id]
+        return {**row, "window_left": row["deadline"] - now}
+
+    def _batch(self, batch_id: int) -> dict[str, Any]:
+        head = self._head()
+        now = head["chain_time"]
+        s, ix = self.system, self._index
+        if batch_id not in ix.batches:
+            raise NotFound(f"no batch {batch_id}")
+        info = s.batch(batch_id)
+        row = self._batch_row(batch_id, now)
+        rb = row["request_batch"]
+        leaves = []
+        for i in range(info.count):
+            lid = leaf_result_id(batch_id, i)
+            if rb:
+                e = ix.entry_leaves[batch_id][i]
+                if e is None:
+                    leaves.append({"index": i, "result_id": lid, "status": "unreadable", "games": [],
+                                   "words": f"its leaf is not readable: {UNREADABLE}"})
+                    continue
+                ref = entry_ref(rb, e.index)
+                leaf: dict[str, Any] = {
+                    "final_state_hash": hx(e.final_state_hash), "output_hash": hx(e.output_hash), "steps": e.steps,
+                    "outcome": Outcome(e.outcome).name.lower(), "exit_code": e.exit_code}
+                output = None
+            else:
+                ev = ix.batch_leaves[batch_id][i]
+                ref = ev["requestId"]
+                output = bytes(ev["output"])
+                leaf = {"final_state_hash": hx(ev["finalStateHash"]), "output_hash": hx(keccak256(output)),
+                        "steps": ev["steps"], "outcome": Outcome(ev["outcome"]).name.lower(),
+                        "exit_code": ev["exitCode"]}
+            leaf.update({"index": i, "result_id": lid, "request_id": ref, "request": format_ref(ref),
+                         "request_in_optimist": ref in ix.requests,
+                         "games": [{"id": g, "status": ix.games[g]["status"]} for g in ix.games_of.get(lid, [])]})
+            if leaf["outcome"] == "success":
+                leaf["output"] = decode_output(output) if output is not None else self._leaf_output_view(batch_id, i)
+            rejection = ix.rejections.get(lid)
+            if rejection is not None:
+                leaf.update(status="rejected", challenger=rejection["challenger"],
+                            words="rejected without a game: its entry's input is malformed (entry void, fee back to "
+                                  "the requester)" if rejection["malformed"] else
+                                  "rejected without a game: it contradicts its own final state (entry reopened, "
+                                  "operator barred from it)")
+            elif lid in ix.disputed_leaves:
+                status = s.result(lid).status
+                leaf.update(status="disputed", result_status=status.name.lower(), words={
+                    ResultStatus.PENDING: "disputed: a single result of Optimist now, its game running",
+                    ResultStatus.REJECTED: "disputed: lost its game (rejected)",
+                    ResultStatus.FINALIZED: "disputed: defended, finalized in Optimist"}.get(status, status.name))
+            elif info.settled:
+                leaf.update(status="finalized", words="finalized with the batch")
+            elif now <= row["deadline"]:
+                leaf.update(status="pending", words="in its challenge window")
+            else:
+                leaf.update(status="window_over", words="window over: final once anyone sends "
+                            + ("finalizeEntries" if rb else "finalizeBatch") + f"({batch_id})")
+            leaves.append(leaf)
+        posted = ix.batch_posted[batch_id]
+        return {**head, **row, "root": hx(info.root), "operator": info.operator, "disputed": info.disputed,
+                "settled": info.settled, "tx": hx(posted.tx_hash), "blob_hashes": [
+                    hx(h) for h in posted.args.get("blobHashes", [])], "count": info.count, "leaves": leaves}
+
+
+def _root_of(data: bytes, input_length: int) -> bytes | None:
+    """The input root of `data` (None when it overflows the model's input region)."""
+    try:
+        return input_root(data, input_length)
+    except Exception:   # RegionError: more bytes than the region holds
+        return None
 
 
 def measure(view: ChainView, repeat: int = 3) -> dict[str, float]:

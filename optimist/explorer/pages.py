@@ -20,6 +20,8 @@ h2{margin:.8em 0 .2em;font-size:1.15em}.pill{border-radius:.6em;padding:0 .5em;b
 .pill.active,.pill.posted,.pill.open,.pill.pending{background:#fff3c4}
 .pill.finalized,.pill.defender_won{background:#d4f5dc}
 .pill.rejected,.pill.challenger_won,.pill.cancelled{background:#fbd9dd}
+.pill.answered,.pill.disputed,.pill.window_over{background:#fff3c4}
+.pill.void,.pill.reopened,.pill.expired{background:#fbd9dd}
 """
 
 SCRIPT = """
@@ -73,6 +75,39 @@ def left(seconds: int) -> str:
     return f'<span data-left="{int(seconds)}"></span>'
 
 
+def request_link(ref: str) -> str:
+    """A request of Optimist by its id or entry ref (`RB:I`)."""
+    return f'<a href="/request/{e(ref)}">#{e(ref)}</a>'
+
+
+def entry_link(ref: str, in_optimist: bool) -> str:
+    """An entry `RB:I`: its Optimist request once disputed, else its row on the request batch's page."""
+    if in_optimist:
+        return request_link(ref)
+    rb, _, i = ref.partition(":")
+    return f'<a href="/request-batch/{e(rb)}#entry-{e(i)}">{e(ref)}</a>'
+
+
+def result_label(result_id: int, leaf: list[int] | None) -> str:
+    """A result id; a batch leaf as `leaf I of batch B`, linked to the batch."""
+    if leaf:
+        return f'<a href="/batch/{leaf[0]}">leaf {leaf[1]} of batch {leaf[0]}</a>'
+    return e(result_id)
+
+
+def games_html(games: list[dict[str, Any]]) -> str:
+    return " ".join(f'<a href="/game/{g["id"]}">#{g["id"]}</a> {pill(g["status"])}' for g in games)
+
+
+def output_html(o: dict[str, Any] | None, outcome: str = "") -> str:
+    """A decoded output: its top classes, else its length (or a note)."""
+    if not o:
+        return e(outcome)
+    if "note" in o:
+        return f'<span class="muted">{e(o["note"])}</span>'
+    return ", ".join(f'{t["class"]} ({t["p"]:.1%})' for t in o.get("top", [])) or f'{o["bytes"]} bytes'
+
+
 def table(headers: list[str], rows: list[list[str]], empty: str = "none") -> str:
     if not rows:
         return f'<p class="muted">{e(empty)}</p>'
@@ -97,7 +132,8 @@ def overview(d: dict[str, Any]) -> str:
     p = d["params"]
     out = [f'<p class="muted">block {d["block"]} · chain time {when(d["chain_time"])} UTC · contract '
            f'<span class="mono">{e(d["contract"])}</span> · window {p["challenge_window"]} s · clock {p["clock"]} s'
-           f' · bonds {eth(p["result_bond"])} / {eth(p["challenge_bond"])} · burnt {eth(d["burned"])}</p>']
+           f' · bonds {eth(p["result_bond"])} / {eth(p["challenge_bond"])} · burnt {eth(d["burned"])} · batches '
+           f'contract <span class="mono">{e(d["batches_contract"])}</span></p>']
     out.append("<h2>Models</h2>" + table(
         ["id", "kind", "name", "hash", "image / nodes root", "input B", "output B", "max steps"],
         [[e(m["id"]), e(m["kind"]), e(m["name"]), f'<span class="mono">{e(m["model_hash"][:18])}…</span>',
@@ -107,7 +143,7 @@ def overview(d: dict[str, Any]) -> str:
     active = [g for g in d["games"] if g["status"] == "active"]
     out.append("<h2>Active games</h2>" + table(
         ["game", "result", "phase", "interval", "rounds", "to move", "clock"],
-        [[f'<a href="/game/{g["id"]}">#{g["id"]}</a>', e(g["result"]), e(g["phase"]),
+        [[f'<a href="/game/{g["id"]}">#{g["id"]}</a>', result_label(g["result"], g["leaf"]), e(g["phase"]),
           f'[{g["lo"]:,}, {g["hi"]:,}]' + (" nodes" if g["over_nodes"] else ""), e(g["rounds"]),
           e(g["to_move"]), left(g["clock_left"])] for g in active], "no active game"))
     by_status: dict[str, list[dict[str, Any]]] = {}
@@ -119,27 +155,48 @@ def overview(d: dict[str, Any]) -> str:
         if rows:
             out.append(f"<h3>{e(status)} ({len(rows)})</h3>" + table(
                 ["request", "model", "fee", "age", "requester", "result"],
-                [[f'<a href="/request/{r["id"]}">#{r["id"]}</a>', e(r["model"]), eth(r["fee"]),
-                  "" if r["age"] is None else f'{r["age"]} s', short(r["requester"]), e(r["result"] or "")]
+                [[request_link(r["ref"]), e(r["model"]), eth(r["fee"]),
+                  "" if r["age"] is None else f'{r["age"]} s', short(r["requester"]),
+                  result_label(r["result"], r["result_leaf"]) if r["result"] else ""]
                  for r in rows]))
     if not d["requests"]:
         out.append('<p class="muted">no requests</p>')
     out.append("<h2>Results</h2>" + table(
         ["result", "request", "operator", "status", "outcome", "steps", "window", "games open"],
-        [[e(r["id"]), f'<a href="/request/{r["request"]}">#{r["request"]}</a>', short(r["operator"]),
+        [[result_label(r["id"], r["leaf"]), request_link(r["request_ref"]), short(r["operator"]),
           pill(r["status"]), e(r["outcome"]), f'{r["steps"]:,}',
           left(r["window_left"]) if r["status"] == "pending" else "", e(r["open_games"])]
          for r in d["results"]], "no results"))
     done = [g for g in d["games"] if g["status"] != "active"]
     out.append("<h2>Finished games</h2>" + table(
         ["game", "result", "status", "rounds"],
-        [[f'<a href="/game/{g["id"]}">#{g["id"]}</a>', e(g["result"]), pill(g["status"]), e(g["rounds"])]
+        [[f'<a href="/game/{g["id"]}">#{g["id"]}</a>', result_label(g["result"], g["leaf"]), pill(g["status"]),
+          e(g["rounds"])]
          for g in done], "none"))
+    out.append("<h2>Request batches</h2>" + table(
+        ["request batch", "model", "requester", "entries", "fee each", "answered", "taken", "inputs", "deadline"],
+        [[f'<a href="/request-batch/{r["id"]}">#{r["id"]}</a>', e(r["model"]), short(r["requester"]), e(r["count"]),
+          eth(r["fee"]), e(r["answered"]), e(r["taken"]), e(r["via"]), left(r["deadline_left"])]
+         for r in d["request_batches"]], "no request batches"))
+    out.append("<h2>Batches</h2>" + table(
+        ["batch", "kind", "operator", "model", "answers", "leaves", "disputed", "window", "settled"],
+        [[f'<a href="/batch/{b["id"]}">#{b["id"]}</a>', e(b["kind"]), short(b["operator"]), e(b["model"]),
+          f'<a href="/request-batch/{b["request_batch"]}">request batch #{b["request_batch"]}</a>'
+          if b["request_batch"] else "requests", e(b["count"]), e(b["disputed"]), window(b),
+          pill("finalized" if b["settled"] else "pending")]
+         for b in d["batches"]], "no batches"))
     out.append("<h2>Balances</h2>" + table(
         ["account", "roles", "credited (withdrawable)", "wallet"],
         [[short(b["account"]), e(", ".join(b["roles"])), eth(b["credited"]), eth(b["wallet"])]
          for b in d["balances"]], "no accounts yet") + f'<p>contract holds {eth(d["contract_balance"])}</p>')
     return "".join(out)
+
+
+def window(b: dict[str, Any]) -> str:
+    """A batch's challenge window: a countdown, or settled / over."""
+    if b["settled"]:
+        return f'settled: {b["finalized"]} finalized, fees {eth(b["fees"])}'
+    return left(b["window_left"]) if b["window_left"] >= 0 else "over: awaiting finalize"
 
 
 LEGEND = ('<p class="muted">Each bar is one round\'s interval (full width); the line is the midpoint the defender '
@@ -187,7 +244,8 @@ def bisection_svg(phase: dict[str, Any], width: int = 640) -> str:
 def game(d: dict[str, Any]) -> str:
     """The game page's main block."""
     out = [f'<h1>Game #{d["id"]} {pill(d["status"])}</h1>',
-           f'<p>result {d["result"]} of <a href="/request/{d["request"]}">request #{d["request"]}</a> · defender '
+           f'<p>result {result_label(d["result"], d["leaf"])} of request {request_link(d["request_ref"])}'
+           f'{entry_note(d["request_ref"])} · defender '
            f'{short(d["defender"])} · challenger {short(d["challenger"])} · phase <b>{e(d["phase"])}</b> · '
            f'interval [{d["lo"]:,}, {d["hi"]:,}]{" (nodes)" if d["over_nodes"] else ""}</p>']
     if d["status"] == "active":
@@ -226,8 +284,9 @@ def game(d: dict[str, Any]) -> str:
 
 def request(d: dict[str, Any]) -> str:
     """The request page's main block."""
-    out = [f'<h1>Request #{d["id"]} {pill(d["status"])}</h1>',
-           f'<p>model {d["model"]} · fee {eth(d["fee"])} · requester {short(d["requester"])} · deadline '
+    out = [f'<h1>Request #{e(d["ref"])} {pill(d["status"])}</h1>',
+           f'<p>model {d["model"]} · fee {eth(d["fee"])} · requester {short(d["requester"])}{entry_note(d["ref"])}'
+           f' · deadline '
            f'{when(d["deadline"])}{" · callback " + short(d["callback"]) if d["callback"] else ""}</p>']
     inp = d.get("input")
     if inp:
@@ -238,21 +297,84 @@ def request(d: dict[str, Any]) -> str:
         out.append(f'<h2>Input</h2><p>{inp["bytes"]:,} bytes · float32 {e(shape)}{rng}</p>{img}')
     if d.get("answer"):
         a = d["answer"]
-        top = a.get("output", {}).get("top")
+        top = (a.get("output") or {}).get("top")
         what = f'class <b>{top[0]["class"]}</b>' if top else e(a["outcome"])
         out.append(f'<h2>Answer</h2><p class="ok">finalized: {what} (result {a["id"]})</p>')
     rows = []
     for r in d["results"]:
-        o = r.get("output", {})
-        top = ", ".join(f'{t["class"]} ({t["p"]:.1%})' for t in o.get("top", [])) or (
-            f'{o["bytes"]} bytes' if o else e(r["outcome"]))
-        games = " ".join(f'<a href="/game/{g["id"]}">#{g["id"]}</a> {pill(g["status"])}' for g in r["games"])
-        window = left(r["window_left"]) if r["status"] == "pending" else ""
-        rows.append([e(r["id"]), short(r["operator"]), pill(r["status"]), e(r["outcome"]), top, f'{r["steps"]:,}',
-                     window, games or "", e(r.get("verdict", ""))])
+        rows.append([result_label(r["id"], r.get("leaf")), short(r["operator"]), pill(r["status"]), e(r["outcome"]),
+                     output_html(r.get("output"), r["outcome"]), f'{r["steps"]:,}',
+                     left(r["window_left"]) if r["status"] == "pending" else "", games_html(r["games"]),
+                     e(r.get("verdict", ""))])
     out.append("<h2>Results</h2>" + table(
         ["result", "operator", "status", "outcome", "top classes", "steps", "window", "games", "verdict"], rows,
         "no result posted yet"))
+    return "".join(out)
+
+
+def entry_note(ref: str) -> str:
+    """` · entry I of request batch RB` for an entry ref, else nothing."""
+    if ":" not in ref:
+        return ""
+    rb, _, i = ref.partition(":")
+    return f' · entry {e(i)} of <a href="/request-batch/{e(rb)}#entry-{e(i)}">request batch #{e(rb)}</a>'
+
+
+def request_batch(d: dict[str, Any]) -> str:
+    """The request batch page's main block."""
+    states = " · ".join(f'{pill(k)} {v}' for k, v in sorted(d["states"].items()))
+    blobs = f' ({len(d["blob_hashes"])} blob(s))' if d["blob_hashes"] else ""
+    out = [f'<h1>Request batch #{d["id"]}</h1>',
+           f'<p>model {d["model"]} ({e(d["model_name"])}) · requester {short(d["requester"])} · {d["count"]} entries'
+           f' · fee {eth(d["fee"])} each · deadline {when(d["deadline"])} ({left(d["deadline_left"])})'
+           f'{" · reopened entries" if d["reopened"] else ""}</p>',
+           f'<p>{states} · answered {d["answered"]} · taken {d["taken"]}</p>',
+           f'<p class="bad">{e(d["error"])}</p>' if d["error"] else "",
+           f'<p>inputs root <span class="mono">{e(d["inputs_root"])}</span> · inputs ({d["input_length"]} bytes '
+           f'each) in {e(d["via"])}{blobs}: {e(d["inputs"]["where"])} · tx <span class="mono">{e(d["tx"][:18])}…'
+           '</span></p>']
+    out.append("<h2>Entry batches answering it</h2>" + table(
+        ["batch", "operator", "leaves", "disputed", "window", "settled"],
+        [[f'<a href="/batch/{b["id"]}">#{b["id"]}</a>', short(b["operator"]), e(b["count"]), e(b["disputed"]),
+          window(b), pill("finalized" if b["settled"] else "pending")] for b in d["batches"]], "none yet"))
+    rows = []
+    for x in d["entries"]:
+        answers = "<br>".join(
+            f'<a href="/batch/{a["batch"]}">leaf {a["position"]} of batch {a["batch"]}</a> by {short(a["operator"])}'
+            f' · {e(a["steps"])} steps{" · rejected" if a["rejected"] else ""}'
+            f'{" (malformed input)" if a["malformed"] else ""} {games_html(a["games"])}' for a in x["answers"])
+        inp = x.get("input")
+        inp_html = "" if inp is None else (f'{inp["bytes"]} B' + ("" if inp["matches_root"] else
+                                                                 ' <span class="bad">does not match its root</span>')
+                                           + ("" if inp["well_formed"] else ' <span class="bad">malformed</span>'))
+        ref = f'<span id="entry-{x["index"]}">{e(x["ref"])}</span>'
+        if x["in_optimist"]:
+            ref += f'<br>request {request_link(x["ref"])}'
+        rows.append([ref, pill(x["state"]), e(x["words"]), answers, output_html(x.get("output")), inp_html,
+                     f'<span class="mono" title="{e(x["input_root"])}">{e(x["input_root"][:14])}…</span>'])
+    out.append("<h2>Entries</h2>" + table(["entry", "state", "in words", "answers", "output", "input", "input root"],
+                                          rows))
+    return "".join(out)
+
+
+def batch(d: dict[str, Any]) -> str:
+    """The batch page's main block (a result batch or an entry batch)."""
+    what = (f'entry batch answering <a href="/request-batch/{d["request_batch"]}">request batch '
+            f'#{d["request_batch"]}</a>' if d["request_batch"] else "result batch (postBatch) on Optimist requests")
+    out = [f'<h1>Batch #{d["id"]} {pill("finalized" if d["settled"] else "pending")}</h1>',
+           f'<p>{what} · model {d["model"]} · operator {short(d["operator"])} · {d["count"]} leaves · disputed '
+           f'{d["disputed"]} · window {window(d)} · outputs in {e(d["outputs_in"])}</p>',
+           f'<p>root <span class="mono">{e(d["root"])}</span> · tx <span class="mono">{e(d["tx"][:18])}…</span></p>']
+    rows = []
+    for x in d["leaves"]:
+        if x["status"] == "unreadable":
+            rows.append([e(x["index"]), "", pill(x["status"]), e(x["words"]), "", "", "", ""])
+            continue
+        req = entry_link(x["request"], x["request_in_optimist"]) if ":" in x["request"] else request_link(x["request"])
+        rows.append([e(x["index"]), req, pill(x["status"]), e(x["words"]), e(x["outcome"]), f'{x["steps"]:,}',
+                     output_html(x.get("output"), x["outcome"]), games_html(x["games"])])
+    out.append("<h2>Leaves</h2>" + table(["leaf", "request", "status", "in words", "outcome", "steps", "output",
+                                          "games"], rows))
     return "".join(out)
 
 

@@ -1,8 +1,8 @@
 """The explorer's HTTP server (standard library `http.server`, bound to 127.0.0.1 only).
 
-Routes (docs/explorer.md): `/`, `/game/<id>`, `/request/<id>` (HTML; `?fragment=1` returns only the main
-block the page's script swaps in), `/api/overview`, `/api/game/<id>`, `/api/request/<id>`, `/api/status`
-(JSON). Unknown paths and ids: 404; a node that does not answer: 503 with a banner / `{"error": ...}`.
+Routes (docs/explorer.md): `/`, `/game/<id>`, `/request/<id>` (an id or an entry `RB:I`), `/request-batch/<id>`,
+`/batch/<id>` (HTML; `?fragment=1` returns only the main block the page's script swaps in), `/api/overview`,
+`/api/game/<id>`, `/api/request/<id>`, `/api/request-batch/<id>`, `/api/batch/<id>`, `/api/status` (JSON). Unknown paths and ids: 404; a node that does not answer: 503 with a banner / `{"error": ...}`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from optimist.entries import EntryError, format_ref, parse_ref
 from optimist.explorer import pages
 from optimist.explorer.data import ChainDown, ChainView, NotFound
 
 HOST = "127.0.0.1"
 log = logging.getLogger("optimist.explorer")
 
+def _request_id(text: str) -> int:
+    """A request id or an entry ref `RB:I` (NotFound for one that cannot exist)."""
+    try:
+        return parse_ref(text)
+    except EntryError as exc:
+        raise NotFound(str(exc)) from None
+
+
 ROUTES: list[tuple[re.Pattern[str], str, Callable[[str], Any] | None]] = [
     (re.compile(r"/"), "overview", None),
     (re.compile(r"/game/(\d{1,18})"), "game", int),
-    (re.compile(r"/request/(\d{1,18})"), "request", int),
+    (re.compile(r"/request/(\d{1,20}|\d{1,14}:\d{1,5})"), "request", _request_id),   # entry ids have 19 digits
+    (re.compile(r"/request-batch/(\d{1,18})"), "request_batch", int),
+    (re.compile(r"/batch/(\d{1,18})"), "batch", int),
 ]
 
 
@@ -89,9 +100,7 @@ def make_handler(view: ChainView, poll_ms: int = 2000) -> type[BaseHTTPRequestHa
         def _data(self, name: str, arg: int | None) -> dict[str, Any]:
             if name == "overview":
                 return view.overview()
-            if name == "game":
-                return view.game(arg or 0)
-            return view.request(arg or 0)
+            return getattr(view, name)(arg or 0)
 
         def _api(self, path: str) -> None:
             if path == "/status":
@@ -109,7 +118,7 @@ def make_handler(view: ChainView, poll_ms: int = 2000) -> type[BaseHTTPRequestHa
             name, arg = self._route(path)
             d = self._data(name, arg)
             body = getattr(pages, name)(d)
-            title = name if arg is None else f"{name} #{arg}"
+            title = name if arg is None else f"{name.replace('_', ' ')} #{format_ref(arg)}"
             self._send(HTTPStatus.OK, body if fragment else pages.shell(title, body, d["version"], poll_ms=poll_ms),
                        "text/html")
 

@@ -48,8 +48,13 @@ TARGETS: dict[str, tuple[str, ...]] = {
                         "tests/test_contracts_registry.py", "tests/test_contracts_boundaries.py",
                         "tests/test_contracts_game.py", "tests/test_contracts_e2e.py",
                         "tests/test_daemon_two_phase_generation.py"),
-    # batched results (postBatch, verifyLeaf for Optimist.disputeLeaf, finalizeBatch)
-    "OptimistBatches.sol": ("tests/test_contracts_batches.py",),
+    # batched results (postBatch, verifyLeaf for Optimist.disputeLeaf, finalizeBatch) and request / entry batches
+    # (requestBatch*, postEntries, rejectEntry, finalizeEntries, cancelEntries, entryOutcome; blobs on anvil), then
+    # the client, daemons and CLI that drive them (test_daemon_batches.py, ~55 s, is left out: postBatch's daemon
+    # path adds no contract behaviour the contract tests do not pin)
+    "OptimistBatches.sol": ("tests/test_contracts_batches.py", "tests/test_contracts_request_batches.py",
+                            "tests/test_contracts_request_batches_anvil.py", "tests/test_client_entries.py",
+                            "tests/test_cli_entries.py", "tests/test_daemon_entries.py"),
     # registerModel / registerGraphModel / initialStateHash (C_0 of a graph model)
     "ModelRegistry.sol": ("tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py"),
 }

@@ -7,6 +7,7 @@ root; a lie is a final state with another root. Each test checks the ETH account
 from __future__ import annotations
 
 import pytest
+from test_contracts_boundaries import at, probe_at, reverts
 
 from contracts.batches import (
     MAX_BATCH,
@@ -318,6 +319,30 @@ def test_leaf_proofs_disputes_and_finalization_attacks(world: World) -> None:
     # the disputed leaf waits for its games, whatever finalizeBatch did
     assert s.get_request(rids[1]).status == RequestStatus.POSTED
     assert revert_name(s.finalize, leaf_id)[0] == "GamesOpen"
+    check_invariant(world)
+
+
+def test_a_batchs_window_is_posted_at_plus_window_to_the_second(world: World) -> None:
+    """The deadline in every ResultPosted and in BatchPosted is postedAt + challengeWindow (the daemons schedule
+    their disputes and finalizeBatch by it); a leaf is disputed until that second inclusive, finalizeBatch runs
+    from the next one."""
+    s = world.system
+    rids = requests(world, 3)
+    batch_id, claims, _ = post(world, rids)
+    deadline = s.batch(batch_id).posted_at + WINDOW
+    assert s.batch(batch_id).posted_at == world.now()
+    events = s.events_since(s.last_receipt["blockNumber"])
+    assert [e["deadline"] for e in events if e.name in ("ResultPosted", "BatchPosted")] == [deadline] * 4
+    leaves = leaves_of(claims)
+    with probe_at(world, deadline), reverts("ChallengeWindowOpen", deadline=deadline):
+        s.finalize_batch(batch_id, leaves)
+    with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed", deadline=deadline):
+        s.dispute_leaf(batch_id, 0, leaves[0], leaf_proof([x.hash() for x in leaves], 0), sender=world.challengers[0])
+    at(world, deadline, lambda: s.dispute_leaf(batch_id, 0, leaves[0], leaf_proof([x.hash() for x in leaves], 0),
+                                               sender=world.challengers[0]))
+    at(world, deadline + 1, lambda: s.finalize_batch(batch_id, leaves))
+    assert s.batch(batch_id).settled and s.batch(batch_id).disputed == 1
+    assert [s.get_request(r).status for r in rids] == [RequestStatus.POSTED] + [RequestStatus.FINALIZED] * 2
     check_invariant(world)
 
 

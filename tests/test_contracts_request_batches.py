@@ -9,6 +9,7 @@ without a game). Every test ends with the ether check: Optimist holds exactly th
 from __future__ import annotations
 
 import pytest
+from test_contracts_boundaries import at, probe_at, reverts
 
 from contracts.batches import (
     EntryLeaf,
@@ -425,6 +426,106 @@ def test_reject_entry_refuses_a_consistent_leaf_and_bad_evidence(world: World) -
                        input_root=roots(xs)[0], input_proof=proof_of(xs, 0))[0] == "ChallengeWindowClosed"
     s.finalize_entries(batch_id)
     ether_check(world, 0)
+
+
+def test_an_entry_batchs_window_to_the_second(world: World) -> None:
+    """EntriesPosted's deadline is postedAt + challengeWindow: rejectEntry (like disputeLeaf) runs until that second
+    inclusive, finalizeEntries from the next one."""
+    s = world.system
+    xs = inputs(3)
+    rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
+    lying = {"output_hash": keccak256(b"not the output")}
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **(lying if i < 2 else {})) for i in range(3)])
+    deadline = s.batch(batch_id).posted_at + WINDOW
+    assert s.batch(batch_id).posted_at == world.now()
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntriesPosted")
+    assert ev["deadline"] == deadline
+    region, oproof = output_region(world, true_output(toy_input()))
+
+    def reject(i: int) -> object:
+        return s.reject_entry(batch_id, i, leaves[i], proofs(leaves, i), xs[i], input_proof(xs, i),
+                              true_run(world, xs[i]).state(HALT), region, oproof, sender=world.challengers[0])
+
+    with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed", deadline=deadline):
+        reject(0)
+    with probe_at(world, deadline), reverts("ChallengeWindowOpen", deadline=deadline):
+        s.finalize_entries(batch_id)
+    at(world, deadline, lambda: reject(0))
+    with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed", deadline=deadline):
+        reject(1)
+    at(world, deadline + 1, lambda: s.finalize_entries(batch_id))
+    assert s.balance(world.operator) == 2 * (FEE + RESULT_BOND)     # the rejected leaf 0 is not paid
+    assert s.balance(world.challengers[0]) == RESULT_BOND - BURN
+    ether_check(world, FEE)                                         # entry 0's fee waits for a new answer
+
+
+def test_a_rejection_reopens_exactly_its_entry_in_any_bitmap_word() -> None:
+    """rejectEntry clears the taken bit of its own entry (word index >> 8, bit index & 255 of the entry's
+    reference) and bars the liar from that entry only; here in the second bitmap word at an odd index."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(300)
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 300 * FEE, deadline=world.now() + 5000,
+                         sender=requester)
+    answered = [0, 1, 256, 257, 299]
+    lie = 257
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **({"steps": HALT + 1} if i == lie else {}))
+                                        for i in answered])
+    k = answered.index(lie)
+    region, oproof = output_region(world, true_output(toy_input()))
+    s.reject_entry(batch_id, k, leaves[k], proofs(leaves, k), xs[lie], input_proof(xs, lie),
+                   true_run(world, xs[lie]).state(HALT), region, oproof, sender=world.challengers[0])
+    assert [i for i in range(300) if s.entry_taken(rb, i)] == [0, 1, 256, 299]
+    views = s.batches.functions
+    assert [i for i in answered if views.entryBarred(entry_ref(rb, i), world.operator).call()] == [lie]
+    assert [views.entryReopenAt(entry_ref(rb, i)).call() for i in answered] == [0, 0, 0, world.now() + 100, 0]
+    # the reopened entry takes another operator's answer; the liar still answers other untaken entries
+    advance_time(world.w3, 100)
+    post(world, rb, [entry(world, lie, xs[lie])], sender=world.accounts[6])
+    post(world, rb, [entry(world, 258, xs[258])])
+    advance_time(world.w3, 5000)
+    assert s.cancel_entries(rb, sender=requester) == 300 - 6
+    ether_check(world, 6 * FEE + 6 * RESULT_BOND)
+
+
+@pytest.mark.xfail(strict=True, raises=ContractRevert,
+                   reason="bug: a game-disputed entry leaf can no longer be rejected (rejectEntry: LeafDisputed); an "
+                          "accomplice's losing game makes a contradicting leaf final (see the docstring)")
+@pytest.mark.parametrize("lie", ["output", "unfinished"])
+def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> None:
+    """A leaf naming a true state hash but other fields than postResult derives from that state cannot lose a
+    game (the trace is right): only rejectEntry catches it. If the liar's accomplice disputes it first
+    (disputeLeaf) and loses its game on purpose, rejectEntry must still reject it; else the lie finalizes as the
+    entry's outcome (`output`: a wrong output hash at the true final state; `unfinished`: the true state after
+    one step, not halted, claimed as a Success with any output) for the burn share of one challenge bond."""
+    world = make_world(HALT)[0]
+    s = world.system
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE, sender=world.accounts[8])
+    out = true_output(toy_input())
+    honest = true_run(world, xs[0])
+    fields = {"output": {"output_hash": keccak256(out[::-1])},
+              "unfinished": {"final_state_hash": honest.hash(1), "steps": 1,
+                             "output_hash": keccak256(b"any output the liar likes")}}[lie]
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], **fields), entry(world, 1, xs[1])])
+    accomplice, ch = world.accounts[6], world.challengers[0]
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=accomplice, input_bytes=xs[0],
+                         input_proof=input_proof(xs, 0))
+    steps = leaves[0].steps
+    state = honest.state(steps)
+    region, oproof = output_region(world, out)
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0), state, region, oproof,
+                   sender=ch)
+    assert s.balance(ch) == RESULT_BOND - BURN
+    # whatever becomes of the accomplice's game, the leaf never finalizes as the entry's outcome
+    if s.game(gid).status == GameStatus.ACTIVE:
+        play(world, gid, honest.hash, ToyRun(honest.initial, HALT, keccak256(b"accomplice")).hash,
+             prover_state=honest.state)
+    advance_time(world.w3, WINDOW + 1)
+    with pytest.raises(ContractRevert):
+        s.finalize(leaf_result_id(batch_id, 0))
+    assert s.get_request(entry_ref(rb, 0)).status != RequestStatus.FINALIZED
 
 
 def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) -> None:

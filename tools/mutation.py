@@ -2,7 +2,7 @@
 
 Python: mutmut over the modules in pyproject's [tool.mutmut] only_mutate (one list to extend), judged by
 its pytest_add_cli_args_test_selection. Solidity: contracts.mutants over MIPS.sol, Optimist.sol,
-NodeChecker.sol and ModelRegistry.sol.
+NodeChecker.sol, ModelRegistry.sol and OptimistBatches.sol (`--sol-file` for one of them).
 Surviving mutants are explained in tools/mutation_notes.toml (mutant id or glob -> verdict and reason);
 a survivor without a note is listed as UNEXPLAINED.
 """

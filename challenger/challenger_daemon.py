@@ -122,6 +122,15 @@ class Challenger(Daemon):
             if res.status != ResultStatus.PENDING:
                 self.store.set_result_status(rid, res.status.name.lower())
                 continue
+            if row["verdict"] in REJECTABLE:
+                # an entry leaf someone else's game brought into Optimist (an accomplice's, maybe): its trace is
+                # true, so a game would lose; rejectEntry rejects it there (Optimist.rejectLeaf)
+                if now >= res.deadline:
+                    self.emit("window_missed", result=rid)
+                    self.store.set_verdict(rid, "disagree-too-late")
+                else:
+                    sent += dispute_entry(self, row)
+                continue
             if self.client.view("gameOf", rid, self.me):
                 continue
             if now >= res.deadline:

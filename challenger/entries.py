@@ -50,7 +50,8 @@ from mipsvm.memory import keccak256
 from mipsvm.regions import RegionError, region_path
 
 ENTRY_EVENTS = frozenset({"RequestBatchPosted", "EntriesPosted", "EntryRejected", "EntriesFinalized"})
-ENTRY_RACES = ("EntryTaken", "EntryReopening", "LeafDisputed", "BatchSettled", "ChallengeWindowClosed")
+ENTRY_RACES = ("EntryTaken", "EntryReopening", "LeafDisputed", "BatchSettled", "ChallengeWindowClosed",
+               "ResultNotPending")
 REJECTABLE = ("malformed", "contradicts")   # verdicts answered by rejectEntry (no game)
 ENTRY_OUTPUTS = ("auto", "blobs", "calldata")   # Operator.entry_outputs
 
@@ -205,8 +206,11 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
                 s.set_request_status(ref, "posted")
     elif ev.name == "EntryRejected":
         rid = leaf_result_id(a["batchId"], a["index"])
-        s.set_result_status(rid, "rejected")
         row = s.result(rid)
+        if row is not None and row["status"] == "rejected":
+            return   # a leaf a game brought into Optimist, rejected there (its ResultRejected came first): an
+                     # Optimist request from now on
+        s.set_result_status(rid, "rejected")
         mine = row is not None and row["operator"] == daemon.me
         s.set_request_status(a["entryRef"], "void" if a["malformed"] else ("barred" if mine else "entry"),
                              note=None if a["malformed"] else "reopened")

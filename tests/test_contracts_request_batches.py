@@ -274,8 +274,11 @@ def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) 
     assert req.initial_state_hash == s.initial_state_hash(world.model_id, xs[2]) == true_run(world, xs[2]).hash(0)
     assert revert_name(s.dispute_leaf, *args, sender=world.challengers[1], input_root=root,
                        input_proof=proof_of(xs, 2)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
-    assert revert_name(s.reject_entry, *args, root, proof_of(xs, 2), sender=world.challengers[1])[0] == \
-        "LeafDisputed"
+    # rejectEntry still takes a game-disputed leaf (Optimist.rejectLeaf), but this one names a wrong final state:
+    # it is consistent with no state anyone can show, so only its game decides
+    region, oproof = output_region(world, true_output(toy_input()))
+    assert revert_name(s.reject_entry, *args, root, proof_of(xs, 2), true_run(world, xs[2]).state(HALT), region,
+                       oproof, sender=world.challengers[1])[0] == "WrongPreState"
     lie = ToyRun(true_run(world, xs[2]).initial, HALT, keccak256(b"wrong root"))
     honest = true_run(world, xs[2])
     g = play(world, gid, lie.hash, honest.hash, prover_state=honest.state)
@@ -443,7 +446,7 @@ def test_an_entry_batchs_window_to_the_second(world: World) -> None:
     region, oproof = output_region(world, true_output(toy_input()))
 
     def reject(i: int) -> object:
-        return s.reject_entry(batch_id, i, leaves[i], proofs(leaves, i), xs[i], input_proof(xs, i),
+        return s.reject_entry(batch_id, i, leaves[i], proofs(leaves, i), roots(xs)[i], proof_of(xs, i),
                               true_run(world, xs[i]).state(HALT), region, oproof, sender=world.challengers[0])
 
     with probe_at(world, deadline + 1), reverts("ChallengeWindowClosed", deadline=deadline):
@@ -466,15 +469,14 @@ def test_a_rejection_reopens_exactly_its_entry_in_any_bitmap_word() -> None:
     s = world.system
     xs = inputs(300)
     requester = world.accounts[8]
-    rb = s.request_batch(world.model_id, [keccak256(x) for x in xs], 300 * FEE, deadline=world.now() + 5000,
-                         sender=requester)
+    rb = s.request_batch(world.model_id, roots(xs), 300 * FEE, deadline=world.now() + 5000, sender=requester)
     answered = [0, 1, 256, 257, 299]
     lie = 257
     batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **({"steps": HALT + 1} if i == lie else {}))
                                         for i in answered])
     k = answered.index(lie)
     region, oproof = output_region(world, true_output(toy_input()))
-    s.reject_entry(batch_id, k, leaves[k], proofs(leaves, k), xs[lie], input_proof(xs, lie),
+    s.reject_entry(batch_id, k, leaves[k], proofs(leaves, k), roots(xs)[lie], proof_of(xs, lie),
                    true_run(world, xs[lie]).state(HALT), region, oproof, sender=world.challengers[0])
     assert [i for i in range(300) if s.entry_taken(rb, i)] == [0, 1, 256, 299]
     views = s.batches.functions
@@ -489,16 +491,14 @@ def test_a_rejection_reopens_exactly_its_entry_in_any_bitmap_word() -> None:
     ether_check(world, 6 * FEE + 6 * RESULT_BOND)
 
 
-@pytest.mark.xfail(strict=True, raises=ContractRevert,
-                   reason="bug: a game-disputed entry leaf can no longer be rejected (rejectEntry: LeafDisputed); an "
-                          "accomplice's losing game makes a contradicting leaf final (see the docstring)")
 @pytest.mark.parametrize("lie", ["output", "unfinished"])
 def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> None:
     """A leaf naming a true state hash but other fields than postResult derives from that state cannot lose a
     game (the trace is right): only rejectEntry catches it. If the liar's accomplice disputes it first
-    (disputeLeaf) and loses its game on purpose, rejectEntry must still reject it; else the lie finalizes as the
+    (disputeLeaf), rejectEntry still rejects it, in Optimist (rejectLeaf): else the lie would finalize as the
     entry's outcome (`output`: a wrong output hash at the true final state; `unfinished`: the true state after
-    one step, not halted, claimed as a Success with any output) for the burn share of one challenge bond."""
+    one step, not halted, claimed as a Success with any output) for the burn share of one challenge bond. The
+    rejecter shares the leaf's bond with the game active then, as a winning game would."""
     world = make_world(HALT)[0]
     s = world.system
     xs = inputs(2)
@@ -510,22 +510,36 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> N
                              "output_hash": keccak256(b"any output the liar likes")}}[lie]
     batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], **fields), entry(world, 1, xs[1])])
     accomplice, ch = world.accounts[6], world.challengers[0]
-    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=accomplice, input_bytes=xs[0],
-                         input_proof=input_proof(xs, 0))
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=accomplice, input_root=roots(xs)[0],
+                         input_proof=proof_of(xs, 0))
     steps = leaves[0].steps
     state = honest.state(steps)
     region, oproof = output_region(world, out)
-    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), xs[0], input_proof(xs, 0), state, region, oproof,
+    leaf_id = leaf_result_id(batch_id, 0)
+    ref = entry_ref(rb, 0)
+    # a consistent claim is still refused; the contradicting one is rejected in Optimist
+    assert revert_name(s.reject_entry, batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1),
+                       true_run(world, xs[1]).state(HALT), region, oproof, sender=ch) == ("LeafConsistent", {})
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0), state, region, oproof,
                    sender=ch)
-    assert s.balance(ch) == RESULT_BOND - BURN
-    # whatever becomes of the accomplice's game, the leaf never finalizes as the entry's outcome
-    if s.game(gid).status == GameStatus.ACTIVE:
-        play(world, gid, honest.hash, ToyRun(honest.initial, HALT, keccak256(b"accomplice")).hash,
-             prover_state=honest.state)
+    names = [e.name for e in s.events_since(s.last_receipt["blockNumber"])]
+    assert "ResultRejected" in names and "EntryRejected" in names
+    share = (RESULT_BOND - BURN) // 2                     # with the accomplice's game, active then
+    assert s.balance(ch) == share
+    assert s.result(leaf_id).status == ResultStatus.REJECTED
+    req = s.get_request(ref)
+    assert req.status == RequestStatus.OPEN and s.is_barred(ref, world.operator)
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0),
+                       state, region, oproof, sender=world.challengers[1])[0] == "ResultNotPending"
+    # the accomplice's game is void: its bond comes back with the other share
+    s.cancel_game(gid, sender=accomplice)
+    assert s.balance(accomplice) == CHALLENGE_BOND + share
     advance_time(world.w3, WINDOW + 1)
-    with pytest.raises(ContractRevert):
-        s.finalize(leaf_result_id(batch_id, 0))
-    assert s.get_request(entry_ref(rb, 0)).status != RequestStatus.FINALIZED
+    assert revert_name(s.finalize, leaf_id)[0] == "ResultNotPending"
+    s.finalize_entries(batch_id)                         # the other leaf
+    assert s.balance(world.operator) == FEE + RESULT_BOND
+    assert s.get_request(ref).status != RequestStatus.FINALIZED
+    ether_check(world, FEE)                              # entry 0's fee waits for a new answer
 
 
 def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) -> None:

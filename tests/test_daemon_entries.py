@@ -124,3 +124,36 @@ def test_a_lying_challenger_loses_its_games_on_entry_leaves(model, tmp_path) -> 
         assert s.get_request(ref).initial_state_hash == s.initial_state_hash(world.model_id, x)
     assert s.balance(op.me) == s.balance(liar.me) == 0
     assert world.contract_balance() == 0
+
+
+def test_an_accomplices_game_does_not_shield_a_contradicting_leaf_from_the_challenger(model, tmp_path) -> None:
+    """An operator's leaf names its entry's true final state with a wrong output hash, and an accomplice disputes
+    it first (a game the accomplice will lose: the trace is true). The challenger daemon does not open a game of
+    its own (it would lose too): it rejects the leaf with rejectEntry, which rejects it in Optimist."""
+    from contracts.batches import EntryLeaf, input_proof, input_roots, leaf_proof, leaf_result_id
+    from contracts.system import ResultStatus
+
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s = world.system
+    operator, accomplice = world.w3.eth.accounts[1], world.w3.eth.accounts[2]
+    inputs = [toy_input(700 + i) for i in range(2)]
+    rb = s.request_batch_data(world.model_id, inputs, 2 * FEE)
+    traces = [Trace(model, x, engine="fast", max_steps=MAX_STEPS) for x in inputs]
+    leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output if i else b"a lie"), t.steps,
+                        int(t.outcome), t.exit_code) for i, t in enumerate(traces)]
+    batch_id = s.post_entries(rb, leaves, [b"a lie", traces[1].output], sender=operator)
+    tree = [x.leaf(rb) for x in leaves]
+    roots = input_roots(inputs, len(inputs[0]))
+    gid = s.dispute_leaf(batch_id, 0, tree[0], leaf_proof([x.hash() for x in tree], 0), sender=accomplice,
+                         input_root=roots[0], input_proof=input_proof(roots, 0))
+    ch = world.challenger()
+    leaf_id = leaf_result_id(batch_id, 0)
+    world.run_until(lambda: s.result(leaf_id).status == ResultStatus.REJECTED, [ch], max_ticks=200)
+    assert [g["game_id"] for g in ch.store.games()] == []            # no game of its own
+    assert ch.store.result(leaf_id)["verdict"] == "contradicts"
+    sent = [e for e in s.events_since(world.deploy_block) if e.name == "EntryRejected"]
+    assert [(e["index"], e["challenger"]) for e in sent] == [(0, ch.me)]
+    assert s.get_request(entry_ref(rb, 0)).status == RequestStatus.OPEN   # an Optimist request from now on
+    assert s.game(gid).status == GameStatus.ACTIVE                    # void: the accomplice may cancel it
+    assert s.balance(ch.me) == (BOND - s.params.burn_share(BOND)) // 2   # shared with the accomplice's game

@@ -656,12 +656,22 @@ contract Optimist is ModelRegistry {
         return _mid(games[gameId]);
     }
 
-    /// @notice End of the challenge window of `resultId`.
+    /// @notice OptimistBatches.rejectEntry on an entry leaf a game brought in (§3b): its pending result is rejected as
+    ///         a won game rejects it, `by` sharing the unburnt bond with the games active on it.
+    function rejectLeaf(uint256 resultId, address by) external {
+        if (msg.sender != address(batches)) revert NotBatches();
+        Result storage res = _pendingResult(resultId);
+        (uint256 share,, uint256 requestId, uint64 reopenAt) = _reject(res, res.openGames + 1);
+        _credit(by, share);
+        emit ResultRejected(resultId, requestId, 0, reopenAt);
+    }
+
     /// @notice True once a result exists under `resultId` (posted, or a batch leaf brought in by disputeLeaf).
     function hasResult(uint256 resultId) external view returns (bool) {
         return results[resultId].status != ResultStatus.None;
     }
 
+    /// @notice End of the challenge window of `resultId`.
     function resultDeadline(uint256 resultId) external view returns (uint256) {
         return uint256(results[resultId].postedAt) + challengeWindow;
     }
@@ -937,24 +947,34 @@ contract Optimist is ModelRegistry {
             return;
         }
         g.status = GameStatus.ChallengerWon;
+        (uint256 share, uint256 burnt, uint256 requestId, uint64 reopenAt) = _reject(res, active);
+        uint256 paid = uint256(challengeBond) + share;
+        _credit(g.challenger, paid);
+        emit GameResolved(gameId, resultId, g.challenger, true, reason, paid, burnt);
+        emit ResultRejected(resultId, requestId, gameId, reopenAt);
+    }
+
+    /// @dev Reject a pending result won by `sharers` (the games active on it, and a rejectEntry): its request reopens
+    ///      with the operator barred, its defended games are settled, its unburnt bond is split in equal shares (the
+    ///      remainder burnt; the games still active take theirs in cancelGame).
+    function _reject(Result storage res, uint256 sharers)
+        private
+        returns (uint256 share, uint256 burnt, uint256 requestId, uint64 reopenAt)
+    {
         res.status = ResultStatus.Rejected;
-        res.sharers = uint32(active);
-        uint256 share = (resultBond - _burnShare(resultBond)) / active;
-        uint256 burnt = resultBond - share * active;
-        uint256 requestId = res.requestId;
+        res.sharers = uint32(sharers);
+        share = (resultBond - _burnShare(resultBond)) / sharers;
+        burnt = resultBond - share * sharers;
+        requestId = res.requestId;
         Request storage req = requests[requestId];
         req.status = RequestStatus.Open;
         req.resultId = 0;
-        uint64 reopenAt = uint64(block.timestamp) + reopenDelay;
+        reopenAt = uint64(block.timestamp) + reopenDelay;
         req.reopenAt = uint40(reopenAt);
         address operator = res.operator;
         _bars[requestId][operator] = BARRED;
         uint256 due = _settleDefended(res);
         if (due != 0) _credit(operator, due);
-        uint256 paid = uint256(challengeBond) + share;
-        _credit(g.challenger, paid);
         _burn(burnt);
-        emit GameResolved(gameId, resultId, g.challenger, true, reason, paid, burnt);
-        emit ResultRejected(resultId, requestId, gameId, reopenAt);
     }
 }

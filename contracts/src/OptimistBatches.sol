@@ -34,6 +34,7 @@ interface IBatchHost {
     function modelCount() external view returns (uint256);
     function reopenDelay() external view returns (uint32);
     function hasResult(uint256 resultId) external view returns (bool);
+    function rejectLeaf(uint256 resultId, address by) external;
     function models(uint256 modelId)
         external
         view
@@ -437,7 +438,9 @@ contract OptimistBatches {
     ///         (`x.finalState`, the preimage of its finalStateHash: steps, outcome, exit code or output differ from
     ///         what postResult would derive): the entry reopens, the operator barred from it. Either way the
     ///         leaf's resultBond pays the caller (its burn share burnt). A consistent leaf reverts `LeafConsistent`:
-    ///         dispute it with a game (Optimist.disputeLeaf).
+    ///         dispute it with a game (Optimist.disputeLeaf). A leaf a game already brought into Optimist is rejected
+    ///         there while its result is pending (Optimist.rejectLeaf: its request reopens as an Optimist request, the
+    ///         caller shares the bond with the games active on it), so no game can shield a contradicting leaf.
     function rejectEntry(
         uint256 batchId,
         uint256 index,
@@ -453,21 +456,27 @@ contract OptimistBatches {
         address operator = b.operator;
         if (msg.sender == operator) revert SelfChallenge();
         (RequestBatch memory r, uint256 key) = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
-        if (optimist.hasResult(BATCH_FLAG | batchId << INDEX_BITS | index)) {   // disputed by a game
-            revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
-        }
-        _rejectedLeaves[key] |= 1 << (index & 255);
-        b.disputed += 1;
         (,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
             optimist.models(r.modelId);
         bool malformed = x.inputRegion.length != 0;
-        uint64 reopenAt;
         if (malformed) {
             _checkMalformed(x.inputRegion, x.inputRoot, inputLength);
-        } else {
-            if (!_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)) revert LeafConsistent();
-            reopenAt = uint64(block.timestamp) + optimist.reopenDelay();
-            uint256 ref = leaf.requestId;
+        } else if (!_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)) {
+            revert LeafConsistent();
+        }
+        uint256 ref = leaf.requestId;
+        uint64 reopenAt = malformed ? 0 : uint64(block.timestamp) + optimist.reopenDelay();
+        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        if (optimist.hasResult(resultId)) {
+            // a game brought the leaf into Optimist (disputeLeaf, maybe an accomplice's, lost on purpose: the trace
+            // is true): its pending result is rejected there, the request reopening as an Optimist request
+            optimist.rejectLeaf(resultId, msg.sender);
+            emit EntryRejected(batchId, index, ref, msg.sender, malformed, uint64(block.timestamp + optimist.reopenDelay()));
+            return;
+        }
+        _rejectedLeaves[key] |= 1 << (index & 255);
+        b.disputed += 1;
+        if (!malformed) {
             uint256 e = ref & ((1 << INDEX_BITS) - 1);
             _taken[rb << 8 | e >> 8] &= ~(1 << (e & 255));
             _entryBars[ref][operator] = BARRED;
@@ -478,7 +487,7 @@ contract OptimistBatches {
         uint256 burnt = bond * optimist.burnBps() / 10_000;
         optimist.fund(msg.sender, bond - burnt, burnt);
         if (malformed) optimist.fund(r.requester, r.fee, 0);
-        emit EntryRejected(batchId, index, leaf.requestId, msg.sender, malformed, reopenAt);
+        emit EntryRejected(batchId, index, ref, msg.sender, malformed, reopenAt);
     }
 
     /// @notice Requester, after the deadline: cancel every entry nobody took (fees credited back in Optimist).

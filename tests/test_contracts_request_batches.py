@@ -359,7 +359,19 @@ def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: Wo
     advance_time(world.w3, WINDOW + 1)
     s.finalize_entries(batch_id)
     assert s.balance(world.operator) == 2 * (FEE + RESULT_BOND)
-    ether_check(world, 0)
+    # the first byte past the input counts, the last byte of the input does not (the bounds, to the byte)
+    edge = [toy_input(7), toy_input(8) + b"\x05"]
+    assert entry_input(edge[1], INPUT_LEN) is None
+    rb2 = s.request_batch(world.model_id, roots(edge), 2 * FEE, sender=requester)
+    b2, l2 = post(world, rb2, [entry(world, i, toy_input(i + 1)) for i in range(2)])
+    other = world.challengers[1]
+    assert revert_name(s.reject_entry, b2, 0, l2[0], proofs(l2, 0), roots(edge)[0], proof_of(edge, 0), sender=other,
+                       input_region=edge[0].ljust(len(region), b"\0")) == ("InputWellFormed", {})
+    assert edge[0][-1] != 0                  # non-zero up to the input's last byte: well formed
+    s.reject_entry(b2, 1, l2[1], proofs(l2, 1), roots(edge)[1], proof_of(edge, 1), sender=other,
+                   input_region=edge[1].ljust(len(region), b"\0"))
+    assert s.balance(other) == RESULT_BOND - BURN and s.balance(requester) == 2 * FEE
+    ether_check(world, FEE + RESULT_BOND)    # b2's other leaf, in its window
 
 
 @pytest.mark.parametrize("field", ["output", "steps", "outcome", "exit_code", "failure_output"])

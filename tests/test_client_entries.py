@@ -99,12 +99,42 @@ def test_client_refusals(world: World) -> None:
     assert "never answered" in batch.entries[0].state.words
 
 
+def test_client_newcomer_mistakes(world: World) -> None:
+    """The mistakes a first-time user makes are ClientErrors that say what to do, not numpy or web3 errors."""
+    import numpy as np
+
+    client = Client.from_system(world.system, world.w3.eth.accounts[0])
+    m = world.model_id
+    flat = np.arange(16, dtype=np.float32)   # one input passed as xs: its numbers taken as 16 inputs
+    with pytest.raises(ClientError, match=r"input 0 has 4: xs looks like one input .* pass \[x\] for one input"):
+        client.request_batch(m, flat)
+    with pytest.raises(ClientError, match=r"xs is a list of inputs .* pass \[x\]"):
+        client.request_batch(m, toy_input(1))
+    for fee in (0.001, -1, "1000"):
+        with pytest.raises(ClientError, match=r"fee_each is a whole number of wei, 0 or more \(e.g. 10\*\*15"):
+            client.request_batch(m, [toy_input(1)], fee_each=fee)
+    with pytest.raises(ClientError, match="fee is a whole number of wei"):
+        client.request(m, toy_input(1), fee=0.01)
+    with pytest.raises(ClientError, match=r"input 1 is not bytes or numbers \(could not convert string"):
+        client.request_batch(m, [toy_input(1), ["a"] * 16])
+    with pytest.raises(ClientError, match=r"deadline 3600 is past .* a unix time, not a duration"):
+        client.request_batch(m, [toy_input(1)], deadline=3600)
+    with pytest.raises(ClientError, match=r"deadline 60 is past .* a unix time, not a duration"):
+        client.request(m, toy_input(1), deadline=60)
+    with pytest.raises(ClientError, match="is more than 30 days after the chain's time"):
+        client.request_batch(m, [toy_input(1)], deadline=world.now() + 31 * 86400)
+    batch = client.request_batch(m, np.stack([flat, flat + 1]), fee_each=np.int64(7),   # rows of a stacked array
+                                 deadline=world.now() + 3600)
+    assert len(batch.entries) == 2 and world.system.request_batch_info(batch.id).fee == 7
+
+
 def test_refs_and_fees() -> None:
     assert parse_ref("3:7") == entry_ref(3, 7) and format_ref(entry_ref(3, 7)) == "3:7"
     assert parse_ref(" 12 ") == 12 and format_ref(12) == "12"
-    for bad in ("3:", ":1", "0:1", "a:b", "x", "3:1024", "-1"):
+    for bad in ("3:", ":1", "0:1", "a:b", "x", "3:1024", "-1", "\u00b2", "1:\u00b2", str(2**256), f"{2**44}:0"):
         with pytest.raises(EntryError):
             parse_ref(bad)
+    assert parse_ref(str(2**256 - 1)) == 2**256 - 1 and parse_ref(f"{2**44 - 1}:0") == entry_ref(2**44 - 1, 0)
     assert split_fee(30, 3) == 10
     with pytest.raises(EntryError, match="give 30 or 33 wei"):
         split_fee(31, 3)

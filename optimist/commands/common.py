@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,10 @@ def _beacon_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         BeaconBlobs(value)
     except BlobError as exc:
+        from click.core import ParameterSource
+
+        if param.name and ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT:   # from the environment
+            raise click.BadParameter(f"${BEACON_ENV}: {exc}", ctx, param) from None
         raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
@@ -265,6 +270,40 @@ def open_system(w3, deployment_path: Path | None):
     return System(w3, d.optimist), d
 
 
+def deadline_after(w3, seconds: int) -> int:
+    """The unix time `seconds` from now (a request's --cancel-after): counted from the later of the latest block's
+    time and the clock (an idle anvil's latest block can be minutes old, and a deadline counted from it already
+    past when the transaction is mined), at most the contract's latest allowed deadline."""
+    from contracts.system import MAX_REQUEST_TIME
+
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    return min(max(latest, int(time.time())) + seconds, latest + MAX_REQUEST_TIME)
+
+
+def bad_deadline(exc: Exception, cancel_after: int | None) -> CommandError | None:
+    """A clear error for a BadDeadline revert (a --cancel-after that ended before the transaction was mined)."""
+    from contracts.system import ContractRevert
+
+    if not isinstance(exc, ContractRevert) or exc.name != "BadDeadline" or cancel_after is None:
+        return None
+    return CommandError(f"--cancel-after {cancel_after} s had passed when the transaction was mined (the chain's "
+                        "clock is ahead of this one, or blocks are slow): give a longer --cancel-after (BadDeadline)",
+                        EXIT_REVERT)
+
+
+def moment(ts: int, now: int) -> str:
+    """A unix time as '2026-12-30 23:53:57 UTC (in 29 d 23 h)' (the wait left after `now`, if any)."""
+    from datetime import UTC, datetime
+
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    left = ts - now
+    if left <= 0:
+        return text
+    parts = [(left // 86400, "d"), (left % 86400 // 3600, "h"), (left % 3600 // 60, "min"), (left % 60, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n][:2]
+    return f"{text} (in {' '.join(shown)})"
+
+
 def ether(wei: int) -> str:
     return f"{wei / 10**18:.6g} ETH"
 
@@ -315,3 +354,20 @@ class EtherAmount(click.ParamType):
 
 
 ETHER = EtherAmount()
+
+
+class ChainId(click.ParamType):
+    """A model, request or request batch id: a whole number that fits the contracts' uint256."""
+
+    name = "ID"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and 0 <= value < 2**256:
+            return value
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and int(text) < 2**256:
+            return int(text)
+        self.fail(f"{value!r} is not a {self.what} (a whole number, e.g. 1)", param, ctx)

@@ -266,12 +266,18 @@ def _collect(rb: int, events: list[Event],
 
 
 def _classify(base: dict[str, Any], answers: list[Answer], cancelled: bool, request_status: RequestStatus, now: int,
-              taken: Callable[[], bool], settled: Callable[[int], bool], *, all_events: bool = False) -> EntryState:
+              taken: Callable[[], bool], settled: Callable[[int], bool], *, all_events: bool = False,
+              result_id: int = 0) -> EntryState:
     """An entry's state in words from its answers, the batch's cancellation, its status in Optimist (NONE unless a
-    leaf answering it was disputed), the time, and (read only when needed) entryTaken and its batch's settlement.
+    leaf answering it was disputed; `result_id`: its pending or final result there), the time, and (read only when
+    needed) entryTaken and its batch's settlement.
     `all_events`: the events go back to the request batch, so an entry never answered was taken only if cancelled."""
     if request_status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
-        words = {RequestStatus.POSTED: "disputed: a game runs on its answer (an ordinary Optimist request now)",
+        own = {leaf_result_id(a.batch_id, a.position) for a in answers}
+        posted = "disputed: a game runs on its answer (an ordinary Optimist request now)" \
+            if not result_id or result_id in own else f"disputed, its answer rejected by a game, and answered again as an ordinary Optimist request " \
+                 f"(result {result_id}, in its challenge window)"
+        words = {RequestStatus.POSTED: posted,
                  RequestStatus.OPEN: "disputed and its answer rejected by a game: reopened as an ordinary Optimist "
                                      "request (any operator may answer it)",
                  RequestStatus.FINALIZED: "finalized after a dispute (an ordinary Optimist request)",
@@ -334,8 +340,9 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
     events = system.events_since(from_block) if events is None else events
     answers, cancelled = _collect(rb, events, lambda tx: _decode(system, tx)[1])
     mine = answers.get(index, [])
-    return _classify(_base(info, index, mine), mine, cancelled, system.get_request(ref).status, _now(system),
-                     lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled)
+    req = system.get_request(ref)
+    return _classify(_base(info, index, mine), mine, cancelled, req.status, _now(system),
+                     lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled, result_id=req.result_id)
 
 
 def entry_states(system: System, rb: int, events: list[Event],
@@ -360,10 +367,11 @@ def entry_states(system: System, rb: int, events: list[Event],
     for index in range(info.count):
         mine = answers.get(index, [])
         ref = entry_ref(rb, index)
-        status = system.get_request(ref).status if any(
-            leaf_result_id(a.batch_id, a.position) in disputed for a in mine) else RequestStatus.NONE
-        out.append(_classify(_base(info, index, mine), mine, cancelled, status, now,
-                             lambda i=index: system.entry_taken(rb, i), is_settled, all_events=True))
+        req = system.get_request(ref) if any(
+            leaf_result_id(a.batch_id, a.position) in disputed for a in mine) else None
+        out.append(_classify(_base(info, index, mine), mine, cancelled, RequestStatus.NONE if req is None else
+                             req.status, now, lambda i=index: system.entry_taken(rb, i), is_settled, all_events=True,
+                             result_id=0 if req is None else req.result_id))
     return out
 
 

@@ -229,3 +229,45 @@ def test_blob_inputs_and_blob_outputs_on_anvil(model, tmp_path) -> None:
         assert batch.entries[2].state.state == "FINALIZED"
         with pytest.raises(ClientError, match="the published output does not hash to the leaf's output hash"):
             batch.entries[2].result()
+
+
+def test_a_disputed_entry_keeps_its_leaf_and_game_in_view(model, tmp_path) -> None:
+    """An entry whose leaf lost its game (the lying operator let its clock run out) and that an honest operator
+    answered again as an ordinary request: its words say so (not 'a game runs on its answer'), and `optimist
+    status RB:I`'s report still lists the rejected leaf's result and the game (they have no ResultPosted event,
+    and the request's result id moved on to the new answer)."""
+    from challenger.models import Trace
+    from contracts.batches import EntryLeaf, input_proof, input_roots, leaf_proof
+    from optimist.commands.request import entry_report
+
+    world = World.on_eth_tester(model, window=WINDOW, clock=300, db_dir=tmp_path, engine="fast", max_steps=60_000)
+    s = world.system
+    requester, liar, challenger = world.w3.eth.accounts[:3]
+    client = Client.from_system(s, requester)
+    inputs = [toy_input(41)]
+    roots = input_roots(inputs, 64)
+    batch = client.request_batch(world.model_id, inputs, fee_each=FEE)
+    t = Trace(model, inputs[0], engine="fast", max_steps=60_000)
+    lie = EntryLeaf(0, keccak256(b"not the state"), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+    batch_id = s.post_entries(batch.id, [lie], sender=liar)
+    leaf = lie.leaf(batch.id)
+    gid = s.dispute_leaf(batch_id, 0, leaf, leaf_proof([leaf.hash()], 0), sender=challenger, input_root=roots[0],
+                         input_proof=input_proof(roots, 0))
+    entry = batch.entries[0]
+    assert entry.state.words.startswith("disputed: a game runs on its answer")
+    world.advance_time(400)   # the defender never moved: its clock ran out
+    s.timeout(gid, sender=challenger)
+    assert "disputed and its answer rejected by a game: reopened" in entry.state.words
+    op = world.operator(name="honest")
+    world.run_until(lambda: s.get_request(entry.id).status.name == "POSTED", [op])
+    st = entry.state
+    rid = s.get_request(entry.id).result_id
+    assert st.state == "DISPUTED" and st.words == ("disputed, its answer rejected by a game, and answered again as "
+                                                   f"an ordinary Optimist request (result {rid}, in its challenge "
+                                                   "window)")
+    report = entry_report(s, world.deploy_block, entry.id)["request_report"]
+    leaf_rid = leaf_result_id(batch_id, 0)
+    assert [(r["result"], r["status"], r["operator"]) for r in report["results"]] == \
+        [(leaf_rid, "REJECTED", liar), (rid, "PENDING", op.me)]
+    assert report["results"][0]["output_hex"] is None and report["results"][1]["steps"] == t.steps
+    assert [(g["game"], g["result"], g["status"]) for g in report["games"]] == [(gid, leaf_rid, "CHALLENGER_WON")]

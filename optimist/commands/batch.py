@@ -113,7 +113,10 @@ class RequestBatchId(ChainId):
 def request_batch(model_id: int, inputs: tuple[Path, ...], stacked: Path | None, fee_each: int | None,
                   fee_total: int | None, blobs: bool | None, input_type: str, cancel_after: int | None,
                   as_json: bool, rpc: str, deployment_path: Path | None, key: KeySource) -> None:
-    """Ask for MODEL_ID run on many inputs in one transaction; prints the request batch id and its entries."""
+    """Ask for MODEL_ID run on many inputs in one transaction; prints the request batch id and its entries.
+
+    INPUTS: one file per input, a .npy or .json array (numbers as --input-type) or raw bytes; or all of them as
+    the rows of one array with --stacked FILE. Follow an entry with `optimist status RB:I`."""
     from web3.exceptions import Web3RPCError
 
     from contracts.system import MAX_REQUEST_TIME, ContractRevert

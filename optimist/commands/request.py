@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -190,8 +191,10 @@ def describe_output(output: bytes, limit: int = 32) -> str:
     return f"[{shown}{more}] argmax={best}"
 
 
-def request_report(system: Any, from_block: int, request_id: int) -> dict[str, Any]:
-    """Everything known about a request: its state, results (with outcome and output) and games."""
+def request_report(system: Any, from_block: int, request_id: int, leaf_results: Iterable[int] = ()) -> dict[str, Any]:
+    """Everything known about a request: its state, results (with outcome and output) and games. `leaf_results`:
+    the result ids of the entry-batch leaves that answered it (a disputed entry: its leaf's result and games stay
+    listed after a game rejected it; their outputs are in the entry batch's postEntries, not in ResultPosted)."""
     req = system.get_request(request_id)
     if req.requester == "0x" + "00" * 20:
         from contracts.system import ContractRevert
@@ -205,13 +208,22 @@ def request_report(system: Any, from_block: int, request_id: int) -> dict[str, A
                            EXIT_NOT_FOUND)
     events = system.events_since(from_block)
     posted = [e for e in events if e.name == "ResultPosted" and e["requestId"] == request_id]
-    result_ids = {e["resultId"] for e in posted} | ({req.result_id} if req.result_id else set())   # + a disputed entry leaf
+    leaves = [rid for rid in dict.fromkeys([*leaf_results, req.result_id]) if rid and
+              rid not in {e["resultId"] for e in posted}]
+    result_ids = {e["resultId"] for e in posted} | set(leaves)
     moves: dict[int, int] = {}
     for e in events:
         if e.name == "MoveMade":
             moves[e["gameId"]] = moves.get(e["gameId"], 0) + 1
     now = max(system.w3.eth.get_block("latest")["timestamp"], int(time.time()))
     results = []
+    for rid in leaves:   # a disputed entry leaf: a result in Optimist since disputeLeaf (else none: not listed)
+        r = system.result(rid)
+        if r.status.name != "NONE":
+            results.append({
+                "result": rid, "operator": r.operator, "status": r.status.name, "outcome": r.outcome.name,
+                "exit_code": r.exit_code, "steps": r.steps, "window_left_s": max(0, r.deadline - now)
+                if r.status.name == "PENDING" else 0, "output_hex": None, "output": None})
     for e in posted:
         r = system.result(e["resultId"])
         if r.status.name == "NONE":   # an undisputed batch leaf (docs/game-rules.md §3a): its event has its fields
@@ -253,6 +265,8 @@ def show_report(report: dict[str, Any]) -> None:
         rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window)
     console.print(rt)
     for r in report["results"]:   # outputs on lines of their own: a table column would fold them to slivers
+        if r["output_hex"] is None:   # an entry leaf: its output is in its entry batch's postEntries
+            continue
         console.print(f"result {r['result']} output: {describe_output(bytes.fromhex(r['output_hex'][2:]))}",
                       soft_wrap=True)
     if report["games"]:
@@ -285,6 +299,7 @@ def entry_report(system: Any, from_block: int, ref: int, beacon_url: str | None 
     """An entry of a request batch: its state in words, every leaf that answered it, and its outcome once final
     (read from the leaf and checked: optimist.entries; blob outputs from the beacon API at `beacon_url`, else
     anvil); a disputed entry adds its Optimist request's report."""
+    from contracts.batches import leaf_result_id
     from optimist.entries import FINALIZED, EntryError, entry_outcome, entry_state, format_ref
 
     try:
@@ -299,7 +314,8 @@ def entry_report(system: Any, from_block: int, ref: int, beacon_url: str | None 
                      "rejected": a.rejected, "malformed": a.malformed} for a in st.answers],
         "outcome": None, "request_report": None}
     if st.request_status.name != "NONE":
-        report["request_report"] = request_report(system, from_block, ref)
+        report["request_report"] = request_report(system, from_block, ref,
+                                                  [leaf_result_id(a.batch_id, a.position) for a in st.answers])
     if st.state == FINALIZED:
         try:
             o = entry_outcome(system, ref, from_block, beacon_url)

@@ -134,16 +134,29 @@ def test_cancel_batch(deployed, node) -> None:
     assert r.exit_code == EXIT_REVERT, r.output
     assert f"only the requester of request batch {rb} ({dev_accounts(1)[0].address}) can cancel its entries, not " \
            f"{other.address} (fix: --account or --key-env of the requester)" in " ".join(r.output.split())
-    advance_time(node.web3(), 40)
+    w3 = node.web3()
+    s = System(w3, dep.load(env["OPTIMIST_DEPLOYMENT"]).optimist)
+    me = dev_accounts(1)[0].address
+    single = s.request(1, toy_input(9), 3 * 10**15, sender=me, deadline=w3.eth.get_block("latest")["timestamp"] + 30)
+    advance_time(w3, 40)
     r = invoke(env, "status", f"{rb}:0")
     assert "EXPIRED: unanswered past its deadline" in r.output
     r = invoke(env, "cancel-batch", str(rb))
     assert r.exit_code == 0, r.output
     assert f"request batch {rb}: 2 entries cancelled; 0.02 ETH returned" in r.output
+    assert "other credits" not in r.output
     r = invoke(env, "status", f"{rb}:1")
     assert "CANCELLED: cancelled by the requester (fee refunded), never answered" in r.output
     r = invoke(env, "cancel-batch", str(rb))
     assert r.exit_code == EXIT_REVERT and "nothing to cancel (NothingToCancel)" in r.output
+    r = invoke(env, "request-batch", "1", str(d / "x0.bin"), "--cancel-after", "30s", "--json")
+    rb = json.loads(r.output)["request_batch"]
+    advance_time(w3, 40)
+    s.cancel_request(single, sender=me)   # a credit of the requester's, not withdrawn yet
+    r = invoke(env, "cancel-batch", str(rb))
+    assert r.exit_code == 0, r.output
+    assert f"request batch {rb}: 1 entry cancelled; 0.01 ETH returned to {me} (withdrawn with the account's other " \
+           "credits: 0.013 ETH in all)" in " ".join(r.output.split())
 
 
 @pytest.mark.anvil
@@ -186,8 +199,9 @@ def test_status_of_a_request_batch_id_and_an_unreachable_beacon(deployed) -> Non
     rb = json.loads(r.output)["request_batch"]
     r = invoke(env, "status", str(rb))   # the request batch's number, where an entry RB:I was meant
     assert r.exit_code == EXIT_NOT_FOUND, r.output
-    assert f"unknown request id {rb} (this deployment has no requests yet); request batch {rb}'s entries are " \
-           f"{rb}:0..{rb}:1" in " ".join(r.output.split())
+    out = " ".join(r.output.split())
+    assert f"unknown request id {rb} (this deployment has " in out
+    assert f"); request batch {rb}'s entries are {rb}:0..{rb}:1" in out
     r = invoke(env, "status", f"{rb}:0", "--beacon-url", "http://127.0.0.1:1")   # a port typo: said at once
     assert r.exit_code == EXIT_RPC and "cannot reach the beacon node at http://127.0.0.1:1" in r.output
     assert "(fix: --beacon-url URL" in " ".join(r.output.split()) and "Traceback" not in r.output

@@ -222,7 +222,8 @@ def cancel_batch(request_batch_id: int, rpc: str, deployment_path: Path | None, 
             fields["when"] = moment(int(exc.fields["deadline"]), now)
         code = EXIT_NOT_FOUND if exc.name == "UnknownRequestBatch" else EXIT_REVERT
         raise CommandError(words.format(**fields) + f" ({exc.name})", code) from None
-    refund = system.withdraw(sender=account.address)
-    console.print(f"request batch [bold]{request_batch_id}[/]: {receipt_count} entr{'y' if receipt_count == 1 else 'ies'} "
-                  "cancelled; "
-                  f"{ether(refund)} returned to {account.address}", soft_wrap=True)
+    refund = receipt_count * system.request_batch_info(request_batch_id).fee
+    withdrawn = system.withdraw(sender=account.address)   # every credit of the account: these fees and any other
+    other = f" (withdrawn with the account's other credits: {ether(withdrawn)} in all)" if withdrawn != refund else ""
+    console.print(f"request batch [bold]{request_batch_id}[/]: {receipt_count} entr{'y' if receipt_count == 1 else 'ies'}"
+                  f" cancelled; {ether(refund)} returned to {account.address}{other}", soft_wrap=True)

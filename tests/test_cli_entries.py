@@ -205,6 +205,9 @@ def test_status_of_a_request_batch_id_and_an_unreachable_beacon(deployed) -> Non
     r = invoke(env, "status", f"{rb}:0", "--beacon-url", "http://127.0.0.1:1")   # a port typo: said at once
     assert r.exit_code == EXIT_RPC and "cannot reach the beacon node at http://127.0.0.1:1" in r.output
     assert "(fix: --beacon-url URL" in " ".join(r.output.split()) and "Traceback" not in r.output
+    r = invoke(env, "status", f"{rb}:0", "--beacon-url", env["OPTIMIST_RPC"] + "/")   # the RPC URL given for it
+    assert r.exit_code == EXIT_RPC and "is the Ethereum JSON-RPC node's URL (--rpc), not a beacon API: give the " \
+        "consensus client's (e.g. http://127.0.0.1:5052), or leave it out on anvil" in " ".join(r.output.split())
 
 
 @pytest.mark.parametrize("args, message", [

@@ -98,6 +98,11 @@ def check_beacon(beacon_url: str | None, w3: Any) -> None:
     """The beacon API at `beacon_url` answers, for the chain of `w3` (exit code 3 if not); nothing without one."""
     if not beacon_url:
         return
+    rpc = str(getattr(w3.provider, "endpoint_uri", "") or "")
+    if rpc and beacon_url.rstrip("/") == rpc.rstrip("/"):
+        raise CommandError(f"--beacon-url {beacon_url} is the Ethereum JSON-RPC node's URL (--rpc), not a beacon API: "
+                           "give the consensus client's (e.g. http://127.0.0.1:5052), or leave it out on anvil",
+                           EXIT_RPC)
     from contracts.blobs import BlobError, beacon
 
     try:

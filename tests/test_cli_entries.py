@@ -233,17 +233,18 @@ def test_beacon_url_from_the_environment_is_named() -> None:
 
 
 class _Eth:
-    def __init__(self, latest: int) -> None:
-        self.latest = latest
+    def __init__(self, latest: int, pending: int | None) -> None:
+        self.blocks = {"latest": latest, "pending": pending}
 
     def get_block(self, which: str) -> dict[str, int]:
-        assert which == "latest"
-        return {"timestamp": self.latest}
+        if self.blocks[which] is None:
+            raise ValueError("no pending block here")
+        return {"timestamp": self.blocks[which]}
 
 
 class _W3:
-    def __init__(self, latest: int) -> None:
-        self.eth = _Eth(latest)
+    def __init__(self, latest: int, pending: int | None = None) -> None:
+        self.eth = _Eth(latest, pending)
 
 
 def test_cancel_after_counts_from_now_not_from_an_old_block(monkeypatch) -> None:
@@ -253,10 +254,13 @@ def test_cancel_after_counts_from_now_not_from_an_old_block(monkeypatch) -> None
     monkeypatch.setattr(common.time, "time", lambda: 1_000_500.0)
     # an idle anvil: its latest block is 500 s old; a deadline from it alone would be past when mined
     assert common.deadline_after(_W3(1_000_000), 30) == 1_000_530
-    # a chain ahead of the clock (evm_increaseTime): counted from the chain
+    assert common.deadline_after(_W3(1_000_000, 1_000_500), 30) == 1_000_530
+    # a chain ahead of the clock (evm_increaseTime): counted from the chain, its next block if it tells
     assert common.deadline_after(_W3(1_002_000), 30) == 1_002_030
+    assert common.deadline_after(_W3(1_002_000, 1_002_400), 30) == 1_002_430
     # never past the contract's limit, counted from the latest block (the next block is no earlier)
     assert common.deadline_after(_W3(1_000_000), MAX_REQUEST_TIME) == 1_000_000 + MAX_REQUEST_TIME
+    assert common.deadline_after(_W3(1_000_000, 1_000_600), MAX_REQUEST_TIME) == 1_000_000 + MAX_REQUEST_TIME
 
 
 def test_oversized_calldata_and_dates_in_words() -> None:

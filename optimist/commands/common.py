@@ -276,13 +276,18 @@ def open_system(w3, deployment_path: Path | None):
 
 
 def deadline_after(w3, seconds: int) -> int:
-    """The unix time `seconds` from now (a request's --cancel-after): counted from the later of the latest block's
-    time and the clock (an idle anvil's latest block can be minutes old, and a deadline counted from it already
-    past when the transaction is mined), at most the contract's latest allowed deadline."""
+    """The unix time `seconds` from now (a request's --cancel-after): counted from the latest of the latest block's
+    time, the pending block's (anvil: the next block's, its evm_increaseTime offset included) and the clock (an idle
+    anvil's latest block can be minutes old, and a deadline counted from it already past when the transaction is
+    mined), at most the contract's latest allowed deadline from the latest block."""
     from contracts.system import MAX_REQUEST_TIME
 
-    latest = int(w3.eth.get_block("latest")["timestamp"])
-    return min(max(latest, int(time.time())) + seconds, latest + MAX_REQUEST_TIME)
+    latest = chain = int(w3.eth.get_block("latest")["timestamp"])
+    try:
+        chain = max(chain, int(w3.eth.get_block("pending")["timestamp"]))
+    except Exception:   # a node without a pending block: the latest one and the clock
+        pass
+    return min(max(chain, int(time.time())) + seconds, latest + MAX_REQUEST_TIME)   # no block is before the latest
 
 
 def bad_deadline(exc: Exception, cancel_after: int | None) -> CommandError | None:

@@ -275,8 +275,9 @@ def _classify(base: dict[str, Any], answers: list[Answer], cancelled: bool, requ
     if request_status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
         own = {leaf_result_id(a.batch_id, a.position) for a in answers}
         posted = "disputed: a game runs on its answer (an ordinary Optimist request now)" \
-            if not result_id or result_id in own else f"disputed, its answer rejected by a game, and answered again as an ordinary Optimist request " \
-                 f"(result {result_id}, in its challenge window)"
+            if not result_id or result_id in own else \
+            "disputed, its answer rejected by a game, and answered again as an ordinary Optimist request " \
+            f"(result {result_id}, in its challenge window)"
         words = {RequestStatus.POSTED: posted,
                  RequestStatus.OPEN: "disputed and its answer rejected by a game: reopened as an ordinary Optimist "
                                      "request (any operator may answer it)",

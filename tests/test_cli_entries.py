@@ -276,6 +276,16 @@ def test_oversized_calldata_and_dates_in_words() -> None:
         err.message and "send fewer inputs per request batch, or send them in blobs" in err.message
     other = Web3RPCError("x", rpc_response={"error": {"code": -32000, "message": "nonce too low"}})
     assert too_large(other, [bytes(64)]) is None
+    from contracts.system import ContractRevert
+    from optimist.commands.common import bad_deadline
+
+    late = ContractRevert("requestBatch", "BadDeadline", {"deadline": 5, "latest": 9}, b"")
+    err = bad_deadline(late, 30)
+    assert err is not None and err.exit_code == EXIT_REVERT and err.message == (
+        "--cancel-after 30 s had passed when the transaction was mined (the chain's clock is ahead of this one, or "
+        "blocks are slow): give a longer --cancel-after (BadDeadline)")
+    assert bad_deadline(late, None) is None   # no --cancel-after: the contract's own words
+    assert bad_deadline(ContractRevert("requestBatch", "UnknownModel", {"modelId": 3}, b""), 30) is None
     assert moment(0, 0) == "1970-01-01 00:00:00 UTC"
     assert moment(90_061, 0) == "1970-01-02 01:01:01 UTC (in 1 d 1 h)"
     assert moment(125, 100) == "1970-01-01 00:02:05 UTC (in 25 s)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,34 @@ END_STATES = (RequestStatus.FINALIZED, RequestStatus.CANCELLED)
 
 class ClientError(RuntimeError):
     """A request the client cannot make or read (unknown model, wrong input length, not finalized...)."""
+
+
+def _wei(name: str, value: Any) -> int:
+    """A fee argument as whole wei >= 0; ClientError otherwise (a float in ether is the usual mistake)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ClientError(f"{name} is a whole number of wei, 0 or more (e.g. 10**15 for 0.001 ether), got {value!r}")
+    return int(value)
+
+
+def _as_bytes(x: Any, dtype: str, what: str) -> bytes:
+    """`x` as input bytes: bytes as they are, numbers (an array, a list) as `dtype`; ClientError otherwise."""
+    import numpy as np
+
+    if isinstance(x, bytes | bytearray):
+        return bytes(x)
+    try:
+        return np.asarray(x, dtype=dtype).tobytes()
+    except (TypeError, ValueError) as exc:
+        raise ClientError(f"{what} is not bytes or numbers ({exc})") from None
+
+
+def _check_deadline(w3: Web3, deadline: int | None) -> None:
+    from optimist.entries import EntryError, check_deadline
+
+    try:
+        check_deadline(w3, deadline)
+    except EntryError as exc:
+        raise ClientError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -249,9 +278,7 @@ class Client:
 
     def input_bytes(self, model_id: int, x: Any, dtype: str = "<f4") -> bytes:
         """`x` (bytes, or numbers: an array, a list) as the model's input bytes, length checked."""
-        import numpy as np
-
-        data = bytes(x) if isinstance(x, bytes | bytearray) else np.asarray(x, dtype=dtype).tobytes()
+        data = _as_bytes(x, dtype, "the input")
         from contracts.system import ContractRevert
 
         try:
@@ -267,7 +294,9 @@ class Client:
         """Request `model_id` on `x` paying `fee` wei. `callback`: an IOptimistConsumer contract called with
         `callback_gas` gas when the result finalizes. `deadline`: unix time after which an unanswered
         request may be cancelled (default: the contract's maximum, 30 days)."""
+        fee = _wei("fee", fee)
         data = self.input_bytes(model_id, x, dtype)
+        _check_deadline(self.w3, deadline)
         rid = self.system.request(model_id, data, fee=fee, sender=self._sender(), deadline=deadline,
                                   callback=callback, callback_gas=callback_gas)
         return Request(self, rid)
@@ -282,12 +311,19 @@ class Client:
 
         from optimist.entries import EntryError, submit_request_batch
 
-        inputs = [bytes(x) if isinstance(x, bytes | bytearray) else np.asarray(x, dtype=dtype).tobytes() for x in xs]
+        fee_each = _wei("fee_each", fee_each)
+        if isinstance(xs, bytes | bytearray | str):
+            raise ClientError("xs is a list of inputs (each bytes or numbers): pass [x] for one input")
+        inputs = [_as_bytes(x, dtype, f"input {i}") for i, x in enumerate(xs)]
         try:
             sub = submit_request_batch(self.system, model_id, inputs, fee_each, sender=self._sender(), blobs=blobs,
                                        private_key=self.account.key if self.account is not None else None,
                                        deadline=deadline)
         except EntryError as exc:
+            size = np.dtype(dtype).itemsize
+            if len(inputs) > 1 and all(len(x) == size for x in inputs) and "input bytes" in str(exc):
+                raise ClientError(f"{exc}: xs looks like one input (one number per item), not a list of inputs; "
+                                  "pass [x] for one input") from None
             raise ClientError(str(exc)) from None
         return RequestBatch(self, sub)
 

@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 from web3 import Web3
@@ -49,14 +50,26 @@ def parse_ref(text: str) -> int:
     t = text.strip()
     if ":" in t:
         rb, _, i = t.partition(":")
-        if not (rb.isdigit() and i.isdigit()) or int(rb) == 0:
+        if not (_whole(rb) and _whole(i)) or int(rb) == 0:
             raise EntryError(f"{text!r} is not an entry: give RB:I (entry I of request batch RB, e.g. 3:0)")
-        if int(i) >= MAX_BATCH or int(rb) >= 1 << 44:
+        if int(i) >= MAX_BATCH:
             raise EntryError(f"{text!r}: an entry index is below {MAX_BATCH}")
+        if int(rb) >= 1 << 44:
+            raise EntryError(f"{text!r}: a request batch id is below {1 << 44}")
         return entry_ref(int(rb), int(i))
-    if not t.isdigit():
-        raise EntryError(f"{text!r} is not a request id (a number) or an entry (RB:I)")
+    if not _whole(t) or int(t) >= 1 << 256:
+        raise EntryError(f"{text!r} is not a request id (a whole number) or an entry (RB:I)")
     return int(t)
+
+
+def _whole(text: str) -> bool:
+    """`text` is a whole number in ASCII digits (str.isdigit also takes '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
+def known_ids(kind: str, count: int) -> str:
+    """'this deployment has models 1..3', or '... no models yet' (ids run 1..count)."""
+    return f"this deployment has {kind}s 1..{count}" if count else f"this deployment has no {kind}s yet"
 
 
 def format_ref(ref: int) -> str:
@@ -103,8 +116,7 @@ def program_model_input_length(system: System, model_id: int) -> int:
     try:
         system.graph_model(model_id)
     except ContractRevert:
-        count = system.counts()[0]
-        raise EntryError(f"unknown model id {model_id} (this deployment has models 1..{count})") from None
+        raise EntryError(f"unknown model id {model_id} ({known_ids('model', system.counts()[0])})") from None
     raise EntryError(f"model {model_id} is a graph model (two-phase games): request batches take program models "
                      "only (the contract reverts ProgramModelsOnly); request each input with `optimist request`")
 
@@ -116,6 +128,24 @@ def split_fee(total: int, count: int) -> int:
         raise EntryError(f"a total fee of {total} wei does not split evenly over {count} entries (the contract "
                          f"reverts FeeNotDivisible): give {low} or {low + count} wei, or a per-entry fee")
     return total // count
+
+
+def check_deadline(w3: Web3, deadline: int | None) -> None:
+    """`deadline` (None: the contract's default) is a unix time the contract can take: after the latest block and at
+    most 30 days on; EntryError otherwise (a duration given for a unix time is the usual mistake)."""
+    from contracts.system import MAX_REQUEST_TIME
+
+    if deadline is None:
+        return
+    if isinstance(deadline, bool) or not isinstance(deadline, Integral):
+        raise EntryError(f"deadline is a unix time in whole seconds, got {deadline!r}")
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    if deadline <= latest:
+        raise EntryError(f"deadline {deadline} is past (the chain's time is {latest}): it is a unix time, not a "
+                         "duration (e.g. int(time.time()) + 3600 for an hour from now)")
+    if deadline > max(latest, int(time.time())) + MAX_REQUEST_TIME:
+        raise EntryError(f"deadline {deadline} is more than {MAX_REQUEST_TIME // 86400} days after the chain's time "
+                         f"({latest}), the contract's limit")
 
 
 def submit_request_batch(system: System, model_id: int, inputs: list[bytes], fee_each: int, *, sender: str,
@@ -132,6 +162,7 @@ def submit_request_batch(system: System, model_id: int, inputs: list[bytes], fee
     for i, x in enumerate(inputs):
         if len(x) != want:
             raise EntryError(f"model {model_id} takes {want} input bytes; input {i} has {len(x)}")
+    check_deadline(system.w3, deadline)
     can = supports_blobs(system.w3)
     if blobs and not can:
         raise EntryError("this chain does not support blob transactions (EIP-4844): send the inputs in calldata")
@@ -143,7 +174,7 @@ def submit_request_batch(system: System, model_id: int, inputs: list[bytes], fee
         if len(packed) > MAX_BLOBS_PER_TX:
             per = BLOB_CAPACITY * MAX_BLOBS_PER_TX // (want + 4)
             raise EntryError(f"{n} inputs of {want} bytes need {len(packed)} blobs; a transaction carries at most "
-                             f"{MAX_BLOBS_PER_TX} (send at most {per} inputs per batch)")
+                             f"{MAX_BLOBS_PER_TX} (send at most {per} inputs per batch, or send them in calldata)")
         assert private_key is not None
         rb = system.request_batch_blobs(model_id, inputs, fee_each * n, private_key, deadline=deadline)
     else:
@@ -235,12 +266,19 @@ def _collect(rb: int, events: list[Event],
 
 
 def _classify(base: dict[str, Any], answers: list[Answer], cancelled: bool, request_status: RequestStatus, now: int,
-              taken: Callable[[], bool], settled: Callable[[int], bool], *, all_events: bool = False) -> EntryState:
+              taken: Callable[[], bool], settled: Callable[[int], bool], *, all_events: bool = False,
+              result_id: int = 0) -> EntryState:
     """An entry's state in words from its answers, the batch's cancellation, its status in Optimist (NONE unless a
-    leaf answering it was disputed), the time, and (read only when needed) entryTaken and its batch's settlement.
+    leaf answering it was disputed; `result_id`: its pending or final result there), the time, and (read only when
+    needed) entryTaken and its batch's settlement.
     `all_events`: the events go back to the request batch, so an entry never answered was taken only if cancelled."""
     if request_status != RequestStatus.NONE:   # brought into Optimist by disputeLeaf: an ordinary request from then on
-        words = {RequestStatus.POSTED: "disputed: a game runs on its answer (an ordinary Optimist request now)",
+        own = {leaf_result_id(a.batch_id, a.position) for a in answers}
+        posted = "disputed: a game runs on its answer (an ordinary Optimist request now)" \
+            if not result_id or result_id in own else \
+            "disputed, its answer rejected by a game, and answered again as an ordinary Optimist request " \
+            f"(result {result_id}, in its challenge window)"
+        words = {RequestStatus.POSTED: posted,
                  RequestStatus.OPEN: "disputed and its answer rejected by a game: reopened as an ordinary Optimist "
                                      "request (any operator may answer it)",
                  RequestStatus.FINALIZED: "finalized after a dispute (an ordinary Optimist request)",
@@ -303,8 +341,9 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
     events = system.events_since(from_block) if events is None else events
     answers, cancelled = _collect(rb, events, lambda tx: _decode(system, tx)[1])
     mine = answers.get(index, [])
-    return _classify(_base(info, index, mine), mine, cancelled, system.get_request(ref).status, _now(system),
-                     lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled)
+    req = system.get_request(ref)
+    return _classify(_base(info, index, mine), mine, cancelled, req.status, _now(system),
+                     lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled, result_id=req.result_id)
 
 
 def entry_states(system: System, rb: int, events: list[Event],
@@ -329,10 +368,11 @@ def entry_states(system: System, rb: int, events: list[Event],
     for index in range(info.count):
         mine = answers.get(index, [])
         ref = entry_ref(rb, index)
-        status = system.get_request(ref).status if any(
-            leaf_result_id(a.batch_id, a.position) in disputed for a in mine) else RequestStatus.NONE
-        out.append(_classify(_base(info, index, mine), mine, cancelled, status, now,
-                             lambda i=index: system.entry_taken(rb, i), is_settled, all_events=True))
+        req = system.get_request(ref) if any(
+            leaf_result_id(a.batch_id, a.position) in disputed for a in mine) else None
+        out.append(_classify(_base(info, index, mine), mine, cancelled, RequestStatus.NONE if req is None else
+                             req.status, now, lambda i=index: system.entry_taken(rb, i), is_settled, all_events=True,
+                             result_id=0 if req is None else req.result_id))
     return out
 
 

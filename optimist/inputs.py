@@ -24,14 +24,22 @@ def read_array(path: Path, *, param_hint: str = "--input", dtype: str = "float32
 
     try:
         if path.suffix == ".json":
-            raw: Any = np.asarray(json.loads(path.read_text()))
+            value = json.loads(path.read_text())
         elif path.suffix == ".npy":
-            raw = np.load(path, allow_pickle=False)
+            with path.open("rb") as f:
+                if f.read(6) != b"\x93NUMPY":   # np.load would try it as a pickle and say so
+                    raise bad("not a .npy file (write one with numpy.save)")
+            raw: Any = np.load(path, allow_pickle=False)
         else:
             raise bad("give a .npy array or a .json list of numbers")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         kind = "JSON" if path.suffix == ".json" else ".npy array"
         raise bad(f"not a readable {kind} ({exc})") from None
+    if path.suffix == ".json":
+        try:
+            raw = np.asarray(value)
+        except ValueError:   # lists of different lengths
+            raise bad("not a rectangular array: its lists have different lengths") from None
     if dtype == "int32":
         if raw.dtype.kind not in "iub":
             raise bad(f"holds {raw.dtype} values; the model takes integer token ids (int32)")

@@ -397,14 +397,16 @@ def test_the_challenger_reads_inputs_and_outputs_from_the_beacon_url_in_the_envi
     ("localhost:5052", 2, "Invalid value for '--beacon-url': 'localhost:5052' is not a beacon API URL"),
     ("closed", EXIT_RPC, "cannot reach the beacon node at http://127.0.0.1:"),
     ("foreign", EXIT_RPC, "follows chain 1, the execution node chain 31337 (wrong --beacon-url?)"),
-    ("rpc", EXIT_RPC, "answered HTTP 404 to GET /eth/v1/config/spec"),   # the execution node's URL given
+    ("rpc", EXIT_RPC, "is the Ethereum JSON-RPC node's URL (--rpc), not a beacon API"),   # the execution node's URL
+    ("rpc-alias", EXIT_RPC, "answered HTTP 404 to GET /eth/v1/config/spec"),   # the same node under another name
 ])
 def test_a_bad_beacon_url_is_one_line_at_start(chain, answered, url, code, message) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     with StubServer(Beacon(chain.genesis_time, 1, chain.slots)) as foreign:
-        url = {"closed": closed, "foreign": foreign.url, "rpc": chain.node.url}.get(url, url)
+        url = {"closed": closed, "foreign": foreign.url, "rpc": chain.node.url,
+               "rpc-alias": chain.node.url.replace("127.0.0.1", "localhost")}.get(url, url)
         r = invoke(chain.env, "operator", "--model", "toy", "--once", "--beacon-url", url,
                    "--db", str(answered["dir"] / "op.db"))
     assert r.exit_code == code, r.output

@@ -66,3 +66,10 @@ def test_rpc_url_alias_and_eth_rpc_url(monkeypatch) -> None:
     assert "--rpc-url, --rpc TEXT" in out
     result = CliRunner().invoke(main, ["status", "1"])
     assert result.exit_code == 3 and "http://127.0.0.1:9" in result.output
+
+
+def test_python_dash_m_optimist_runs_the_command_line() -> None:
+    """`python -m optimist` is the `optimist` console script (no venv bin on PATH needed)."""
+    done = subprocess.run([sys.executable, "-m", "optimist", "status", "3:"], capture_output=True, text=True)
+    assert done.returncode == 2 and "Usage: optimist status" in done.stderr, done.stderr
+    assert "'3:' is not an entry: give RB:I" in done.stderr

@@ -14,7 +14,7 @@ from optimist.inputs import read_array
 
 def save(tmp_path: Path, name: str, value: object) -> Path:
     path = tmp_path / name
-    if name.endswith(".npy"):
+    if name.endswith(".npy") and not isinstance(value, str):
         np.save(path, value, allow_pickle=True)
     else:
         path.write_text(value if isinstance(value, str) else json.dumps(value))
@@ -43,6 +43,8 @@ def test_accepted(tmp_path: Path, name: str, value: object) -> None:
     ("g.json", "{not json", "not a readable JSON"),
     ("h.json", '["a", "b"]', "holds <U1 values"),
     ("i.txt", "1 2 3", "give a .npy array or a .json list"),
+    ("j.json", "[[1, 2], [3]]", "not a rectangular array: its lists have different lengths"),
+    ("k.npy", "1 2 3", "not a .npy file (write one with numpy.save)"),   # was numpy's advice about pickles
 ])
 def test_refused_with_the_reason(tmp_path: Path, name: str, value: object, message: str) -> None:
     with pytest.raises(click.BadParameter) as info:

@@ -99,12 +99,42 @@ def test_client_refusals(world: World) -> None:
     assert "never answered" in batch.entries[0].state.words
 
 
+def test_client_newcomer_mistakes(world: World) -> None:
+    """The mistakes a first-time user makes are ClientErrors that say what to do, not numpy or web3 errors."""
+    import numpy as np
+
+    client = Client.from_system(world.system, world.w3.eth.accounts[0])
+    m = world.model_id
+    flat = np.arange(16, dtype=np.float32)   # one input passed as xs: its numbers taken as 16 inputs
+    with pytest.raises(ClientError, match=r"input 0 has 4: xs looks like one input .* pass \[x\] for one input"):
+        client.request_batch(m, flat)
+    with pytest.raises(ClientError, match=r"xs is a list of inputs .* pass \[x\]"):
+        client.request_batch(m, toy_input(1))
+    for fee in (0.001, -1, "1000"):
+        with pytest.raises(ClientError, match=r"fee_each is a whole number of wei, 0 or more \(e.g. 10\*\*15"):
+            client.request_batch(m, [toy_input(1)], fee_each=fee)
+    with pytest.raises(ClientError, match="fee is a whole number of wei"):
+        client.request(m, toy_input(1), fee=0.01)
+    with pytest.raises(ClientError, match=r"input 1 is not bytes or numbers \(could not convert string"):
+        client.request_batch(m, [toy_input(1), ["a"] * 16])
+    with pytest.raises(ClientError, match=r"deadline 3600 is past .* a unix time, not a duration"):
+        client.request_batch(m, [toy_input(1)], deadline=3600)
+    with pytest.raises(ClientError, match=r"deadline 60 is past .* a unix time, not a duration"):
+        client.request(m, toy_input(1), deadline=60)
+    with pytest.raises(ClientError, match="is more than 30 days after the chain's time"):
+        client.request_batch(m, [toy_input(1)], deadline=world.now() + 31 * 86400)
+    batch = client.request_batch(m, np.stack([flat, flat + 1]), fee_each=np.int64(7),   # rows of a stacked array
+                                 deadline=world.now() + 3600)
+    assert len(batch.entries) == 2 and world.system.request_batch_info(batch.id).fee == 7
+
+
 def test_refs_and_fees() -> None:
     assert parse_ref("3:7") == entry_ref(3, 7) and format_ref(entry_ref(3, 7)) == "3:7"
     assert parse_ref(" 12 ") == 12 and format_ref(12) == "12"
-    for bad in ("3:", ":1", "0:1", "a:b", "x", "3:1024", "-1"):
+    for bad in ("3:", ":1", "0:1", "a:b", "x", "3:1024", "-1", "\u00b2", "1:\u00b2", str(2**256), f"{2**44}:0"):
         with pytest.raises(EntryError):
             parse_ref(bad)
+    assert parse_ref(str(2**256 - 1)) == 2**256 - 1 and parse_ref(f"{2**44 - 1}:0") == entry_ref(2**44 - 1, 0)
     assert split_fee(30, 3) == 10
     with pytest.raises(EntryError, match="give 30 or 33 wei"):
         split_fee(31, 3)
@@ -199,3 +229,45 @@ def test_blob_inputs_and_blob_outputs_on_anvil(model, tmp_path) -> None:
         assert batch.entries[2].state.state == "FINALIZED"
         with pytest.raises(ClientError, match="the published output does not hash to the leaf's output hash"):
             batch.entries[2].result()
+
+
+def test_a_disputed_entry_keeps_its_leaf_and_game_in_view(model, tmp_path) -> None:
+    """An entry whose leaf lost its game (the lying operator let its clock run out) and that an honest operator
+    answered again as an ordinary request: its words say so (not 'a game runs on its answer'), and `optimist
+    status RB:I`'s report still lists the rejected leaf's result and the game (they have no ResultPosted event,
+    and the request's result id moved on to the new answer)."""
+    from challenger.models import Trace
+    from contracts.batches import EntryLeaf, input_proof, input_roots, leaf_proof
+    from optimist.commands.request import entry_report
+
+    world = World.on_eth_tester(model, window=WINDOW, clock=300, db_dir=tmp_path, engine="fast", max_steps=60_000)
+    s = world.system
+    requester, liar, challenger = world.w3.eth.accounts[:3]
+    client = Client.from_system(s, requester)
+    inputs = [toy_input(41)]
+    roots = input_roots(inputs, 64)
+    batch = client.request_batch(world.model_id, inputs, fee_each=FEE)
+    t = Trace(model, inputs[0], engine="fast", max_steps=60_000)
+    lie = EntryLeaf(0, keccak256(b"not the state"), keccak256(t.output), t.steps, int(t.outcome), t.exit_code)
+    batch_id = s.post_entries(batch.id, [lie], sender=liar)
+    leaf = lie.leaf(batch.id)
+    gid = s.dispute_leaf(batch_id, 0, leaf, leaf_proof([leaf.hash()], 0), sender=challenger, input_root=roots[0],
+                         input_proof=input_proof(roots, 0))
+    entry = batch.entries[0]
+    assert entry.state.words.startswith("disputed: a game runs on its answer")
+    world.advance_time(400)   # the defender never moved: its clock ran out
+    s.timeout(gid, sender=challenger)
+    assert "disputed and its answer rejected by a game: reopened" in entry.state.words
+    op = world.operator(name="honest")
+    world.run_until(lambda: s.get_request(entry.id).status.name == "POSTED", [op])
+    st = entry.state
+    rid = s.get_request(entry.id).result_id
+    assert st.state == "DISPUTED" and st.words == ("disputed, its answer rejected by a game, and answered again as "
+                                                   f"an ordinary Optimist request (result {rid}, in its challenge "
+                                                   "window)")
+    report = entry_report(s, world.deploy_block, entry.id)["request_report"]
+    leaf_rid = leaf_result_id(batch_id, 0)
+    assert [(r["result"], r["status"], r["operator"]) for r in report["results"]] == \
+        [(leaf_rid, "REJECTED", liar), (rid, "PENDING", op.me)]
+    assert report["results"][0]["output_hex"] is None and report["results"][1]["steps"] == t.steps
+    assert [(g["game"], g["result"], g["status"]) for g in report["games"]] == [(gid, leaf_rid, "CHALLENGER_WON")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,10 @@ def _beacon_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         BeaconBlobs(value)
     except BlobError as exc:
+        from click.core import ParameterSource
+
+        if param.name and ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT:   # from the environment
+            raise click.BadParameter(f"${BEACON_ENV}: {exc}", ctx, param) from None
         raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
@@ -93,6 +98,11 @@ def check_beacon(beacon_url: str | None, w3: Any) -> None:
     """The beacon API at `beacon_url` answers, for the chain of `w3` (exit code 3 if not); nothing without one."""
     if not beacon_url:
         return
+    rpc = str(getattr(w3.provider, "endpoint_uri", "") or "")
+    if rpc and beacon_url.rstrip("/") == rpc.rstrip("/"):
+        raise CommandError(f"--beacon-url {beacon_url} is the Ethereum JSON-RPC node's URL (--rpc), not a beacon API: "
+                           "give the consensus client's (e.g. http://127.0.0.1:5052), or leave it out on anvil",
+                           EXIT_RPC)
     from contracts.blobs import BlobError, beacon
 
     try:
@@ -265,6 +275,45 @@ def open_system(w3, deployment_path: Path | None):
     return System(w3, d.optimist), d
 
 
+def deadline_after(w3, seconds: int) -> int:
+    """The unix time `seconds` from now (a request's --cancel-after): counted from the latest of the latest block's
+    time, the pending block's (anvil: the next block's, its evm_increaseTime offset included) and the clock (an idle
+    anvil's latest block can be minutes old, and a deadline counted from it already past when the transaction is
+    mined), at most the contract's latest allowed deadline from the latest block."""
+    from contracts.system import MAX_REQUEST_TIME
+
+    latest = chain = int(w3.eth.get_block("latest")["timestamp"])
+    try:
+        chain = max(chain, int(w3.eth.get_block("pending")["timestamp"]))
+    except Exception:   # a node without a pending block: the latest one and the clock
+        pass
+    return min(max(chain, int(time.time())) + seconds, latest + MAX_REQUEST_TIME)   # no block is before the latest
+
+
+def bad_deadline(exc: Exception, cancel_after: int | None) -> CommandError | None:
+    """A clear error for a BadDeadline revert (a --cancel-after that ended before the transaction was mined)."""
+    from contracts.system import ContractRevert
+
+    if not isinstance(exc, ContractRevert) or exc.name != "BadDeadline" or cancel_after is None:
+        return None
+    return CommandError(f"--cancel-after {cancel_after} s had passed when the transaction was mined (the chain's "
+                        "clock is ahead of this one, or blocks are slow): give a longer --cancel-after (BadDeadline)",
+                        EXIT_REVERT)
+
+
+def moment(ts: int, now: int) -> str:
+    """A unix time as '2026-12-30 23:53:57 UTC (in 29 d 23 h)' (the wait left after `now`, if any)."""
+    from datetime import UTC, datetime
+
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    left = ts - now
+    if left <= 0:
+        return text
+    parts = [(left // 86400, "d"), (left % 86400 // 3600, "h"), (left % 3600 // 60, "min"), (left % 60, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n][:2]
+    return f"{text} (in {' '.join(shown)})"
+
+
 def ether(wei: int) -> str:
     return f"{wei / 10**18:.6g} ETH"
 
@@ -315,3 +364,20 @@ class EtherAmount(click.ParamType):
 
 
 ETHER = EtherAmount()
+
+
+class ChainId(click.ParamType):
+    """A model, request or request batch id: a whole number that fits the contracts' uint256."""
+
+    name = "ID"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and 0 <= value < 2**256:
+            return value
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and int(text) < 2**256:
+            return int(text)
+        self.fail(f"{value!r} is not a {self.what} (a whole number, e.g. 1)", param, ctx)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ from optimist.commands.common import (
     EXIT_ERROR,
     EXIT_KEY,
     EXIT_NOT_FOUND,
+    ChainId,
     CommandError,
     KeySource,
+    bad_deadline,
     beacon_option,
+    check_beacon,
     connect,
     console,
+    deadline_after,
     ether,
     handle_errors,
     key_options,
@@ -32,15 +37,16 @@ from optimist.commands.common import (
 
 # ------------------------------------------------------------------------------------- request
 
-def read_input(path: Path, input_type: str = "float32") -> bytes:
+def read_input(path: Path, input_type: str = "float32", param_hint: str = "--input") -> bytes:
     """Input bytes: a .npy or .json array as `input_type` little-endian (optimist.inputs), any other
-    file raw."""
+    file raw; `param_hint` names the option (or argument) in an error."""
     if not path.is_file():
         raise CommandError(f"input file {path} does not exist", EXIT_NOT_FOUND)
     if path.suffix in (".npy", ".json"):
         from optimist.inputs import read_array
 
-        return read_array(path, dtype=input_type).astype("<i4" if input_type == "int32" else "<f4").tobytes()
+        x = read_array(path, dtype=input_type, param_hint=param_hint)
+        return x.astype("<i4" if input_type == "int32" else "<f4").tobytes()
     return path.read_bytes()
 
 
@@ -64,7 +70,7 @@ class Duration(click.ParamType):
 
 
 @click.command("request")
-@click.argument("model_id", type=int)
+@click.argument("model_id", type=ChainId("model id"))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Input as .npy or .json (float32), or a raw binary file.")
 @click.option("--fee", type=ETHER, default="0.01ether", show_default=True,
@@ -112,17 +118,21 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
         except ContractRevert:
             info = None
     if info is None:
-        count = system.counts()[0]
-        raise CommandError(f"unknown model id {model_id} (this deployment has models 1..{count})",
+        from optimist.entries import known_ids
+
+        raise CommandError(f"unknown model id {model_id} ({known_ids('model', system.counts()[0])})",
                            EXIT_NOT_FOUND) from None
     if len(data) != info.input_length:
         raise CommandError(f"model {model_id} takes {info.input_length} input bytes "
                            f"({info.input_length // 4} float32), {input_path} has {len(data)}", EXIT_ERROR)
     from optimist.client import Client
 
-    deadline = None if cancel_after is None else w3.eth.get_block("latest")["timestamp"] + cancel_after
-    req = Client.from_system(system, account.address, d.block).request(
-        model_id, data, fee=fee, deadline=deadline, callback=callback, callback_gas=callback_gas)
+    deadline = None if cancel_after is None else deadline_after(w3, cancel_after)
+    try:
+        req = Client.from_system(system, account.address, d.block).request(
+            model_id, data, fee=fee, deadline=deadline, callback=callback, callback_gas=callback_gas)
+    except ContractRevert as exc:
+        raise bad_deadline(exc, cancel_after) or exc from None
     request_id = req.id
     gas = system.last_receipt["gasUsed"] if system.last_receipt else None
     if wait_s is not None:
@@ -145,7 +155,7 @@ def request(model_id: int, input_path: Path, fee: int, input_type: str, cancel_a
 
 
 @click.command("cancel")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ChainId("request id"))
 @rpc_option
 @key_options
 @handle_errors
@@ -156,7 +166,8 @@ def cancel(request_id: int, rpc: str, deployment_path: Path | None, key: KeySour
     system, _ = open_system(w3, deployment_path)
     fee = system.cancel_request(request_id, sender=account.address)
     system.withdraw(sender=account.address)
-    console.print(f"request [bold]{request_id}[/] cancelled; {ether(fee)} returned to {account.address}")
+    console.print(f"request [bold]{request_id}[/] cancelled; {ether(fee)} returned to {account.address}",
+                  soft_wrap=True)
 
 
 # ------------------------------------------------------------------------------------- status
@@ -180,21 +191,39 @@ def describe_output(output: bytes, limit: int = 32) -> str:
     return f"[{shown}{more}] argmax={best}"
 
 
-def request_report(system: Any, from_block: int, request_id: int) -> dict[str, Any]:
-    """Everything known about a request: its state, results (with outcome and output) and games."""
+def request_report(system: Any, from_block: int, request_id: int, leaf_results: Iterable[int] = ()) -> dict[str, Any]:
+    """Everything known about a request: its state, results (with outcome and output) and games. `leaf_results`:
+    the result ids of the entry-batch leaves that answered it (a disputed entry: its leaf's result and games stay
+    listed after a game rejected it; their outputs are in the entry batch's postEntries, not in ResultPosted)."""
     req = system.get_request(request_id)
     if req.requester == "0x" + "00" * 20:
-        raise CommandError(f"unknown request id {request_id} (this deployment has requests "
-                           f"1..{system.counts()[1]})", EXIT_NOT_FOUND)
+        from contracts.system import ContractRevert
+        from optimist.entries import known_ids
+
+        hint = ""
+        with contextlib.suppress(ContractRevert):   # `status 3` meaning request batch 3: name its entries
+            count = system.request_batch_info(request_id).count
+            hint = f"; request batch {request_id}'s entries are {request_id}:0..{request_id}:{count - 1}"
+        raise CommandError(f"unknown request id {request_id} ({known_ids('request', system.counts()[1])}){hint}",
+                           EXIT_NOT_FOUND)
     events = system.events_since(from_block)
     posted = [e for e in events if e.name == "ResultPosted" and e["requestId"] == request_id]
-    result_ids = {e["resultId"] for e in posted} | ({req.result_id} if req.result_id else set())   # + a disputed entry leaf
+    leaves = [rid for rid in dict.fromkeys([*leaf_results, req.result_id]) if rid and
+              rid not in {e["resultId"] for e in posted}]
+    result_ids = {e["resultId"] for e in posted} | set(leaves)
     moves: dict[int, int] = {}
     for e in events:
         if e.name == "MoveMade":
             moves[e["gameId"]] = moves.get(e["gameId"], 0) + 1
     now = max(system.w3.eth.get_block("latest")["timestamp"], int(time.time()))
     results = []
+    for rid in leaves:   # a disputed entry leaf: a result in Optimist since disputeLeaf (else none: not listed)
+        r = system.result(rid)
+        if r.status.name != "NONE":
+            results.append({
+                "result": rid, "operator": r.operator, "status": r.status.name, "outcome": r.outcome.name,
+                "exit_code": r.exit_code, "steps": r.steps, "window_left_s": max(0, r.deadline - now)
+                if r.status.name == "PENDING" else 0, "output_hex": None, "output": None})
     for e in posted:
         r = system.result(e["resultId"])
         if r.status.name == "NONE":   # an undisputed batch leaf (docs/game-rules.md §3a): its event has its fields
@@ -236,6 +265,8 @@ def show_report(report: dict[str, Any]) -> None:
         rt.add_row(str(r["result"]), r["operator"], r["status"], outcome, f"{r['steps']:,}", window)
     console.print(rt)
     for r in report["results"]:   # outputs on lines of their own: a table column would fold them to slivers
+        if r["output_hex"] is None:   # an entry leaf: its output is in its entry batch's postEntries
+            continue
         console.print(f"result {r['result']} output: {describe_output(bytes.fromhex(r['output_hex'][2:]))}",
                       soft_wrap=True)
     if report["games"]:
@@ -268,6 +299,7 @@ def entry_report(system: Any, from_block: int, ref: int, beacon_url: str | None 
     """An entry of a request batch: its state in words, every leaf that answered it, and its outcome once final
     (read from the leaf and checked: optimist.entries; blob outputs from the beacon API at `beacon_url`, else
     anvil); a disputed entry adds its Optimist request's report."""
+    from contracts.batches import leaf_result_id
     from optimist.entries import FINALIZED, EntryError, entry_outcome, entry_state, format_ref
 
     try:
@@ -282,7 +314,8 @@ def entry_report(system: Any, from_block: int, ref: int, beacon_url: str | None 
                      "rejected": a.rejected, "malformed": a.malformed} for a in st.answers],
         "outcome": None, "request_report": None}
     if st.request_status.name != "NONE":
-        report["request_report"] = request_report(system, from_block, ref)
+        report["request_report"] = request_report(system, from_block, ref,
+                                                  [leaf_result_id(a.batch_id, a.position) for a in st.answers])
     if st.state == FINALIZED:
         try:
             o = entry_outcome(system, ref, from_block, beacon_url)
@@ -327,6 +360,8 @@ def status(request_id: int, as_json: bool, rpc: str, deployment_path: Path | Non
     w3 = connect(rpc)
     system, d = open_system(w3, deployment_path)
     entry = is_entry(request_id)
+    if entry:   # a typo in --beacon-url: one line now, not a failed read once the entry is final
+        check_beacon(beacon_url, w3)
     report = entry_report(system, d.block, request_id, beacon_url) if entry else \
         request_report(system, d.block, request_id)
     if as_json:

@@ -249,7 +249,14 @@ def test_an_honest_graph_leaf_defends_its_game(chain: Chain, graph: Graph) -> No
     ether_check(chain, 0)
 
 
-@pytest.mark.parametrize("lie", ["output", "steps", "outcome", "failure_steps", "failure_as_success"])
+def children(slots: Slots) -> bytes:
+    """The 64 bytes of a slot-tree root's two children (rejectEntry's evidence that the hash is no failure's)."""
+    half = (32 << 16) // 2
+    return slots._mem.subtree_root(0, half) + slots._mem.subtree_root(half, half)
+
+
+@pytest.mark.parametrize("lie", ["output", "steps", "outcome", "failure_steps", "failure_as_success",
+                                 "intermediate_success", "intermediate_failure"])
 def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: Graph, lie: str) -> None:
     """The leaf names a true C_m (or a failure claim's hash) with other fields than postResult's graph claim derives
     from it (a game could not catch it): rejectEntry rejects it with the claim as graphClaim takes it; the entry
@@ -269,6 +276,12 @@ def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: G
         bad = dataclasses.replace(bad, steps=3) if lie == "failure_steps" else \
             dataclasses.replace(bad, outcome=int(Outcome.SUCCESS), exit_code=0, steps=m)
         evidence = (claim, b"", [])
+    if lie.startswith("intermediate"):   # the true C_2 claimed as a result (no postResult claim has it: m = 3)
+        fields = {"steps": 2} if lie == "intermediate_success" else \
+            {"steps": 2, "outcome": int(Outcome.FAILURE), "exit_code": 7, "output_hash": keccak256(b"")}
+        bad = success(graph, 0, final_state_hash=graph.c(2), **fields)
+        evidence = (children(graph.trace[2]), b"", [])
+        assert keccak256(evidence[0]) == graph.c(2)
     batch_id, leaves = post(chain, rb, [bad, success(graph, 1)])
     args = (batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0))
     assert revert_name(s.reject_entry, *args, *evidence, sender=chain.operator)[0] == "SelfChallenge"
@@ -305,6 +318,10 @@ def test_reject_graph_entry_refuses_a_consistent_leaf_and_bad_evidence(chain: Ch
     assert revert_name(s.reject_entry, *args, c[:-1], out, slot, sender=ch) == ("BadStateLength", {"got": 31})
     assert revert_name(s.reject_entry, *args, c, out[:-1], slot, sender=ch)[0] == "WrongOutputLength"
     assert revert_name(s.reject_entry, *args, c, out, slot[:-1], sender=ch)[0] == "WrongPathLength"
+    # the children form shows only that the hash is a slot-tree root: a Success at m with any output is consistent
+    assert revert_name(s.reject_entry, *args, children(graph.trace[m]), b"", [], sender=ch) == ("LeafConsistent", {})
+    assert revert_name(s.reject_entry, *fail_args, children(graph.trace[1]), b"", [], sender=ch)[0] == \
+        "WrongPreState"
     bent = bytes([out[0] ^ 1]) + out[1:]
     assert revert_name(s.reject_entry, *args, c, bent, slot, sender=ch)[0] == "OutputProofMismatch"
     advance_time(s.w3, WINDOW + 1)

@@ -148,12 +148,14 @@ contract OptimistBatches {
     ///         packed final VM state, the whole output region (outputSize bytes) and its path to the memory root. A
     ///         graph model: postResult's graph claim, i.e. C_m (32 bytes), the output (outputLength bytes) and its
     ///         SLOT_DEPTH-sibling slot proof at slot m; or a failure claim (C_{j-1}, j, node j's packed final state)
-    ///         with an empty output and proof (NodeChecker.graphClaim).
+    ///         with an empty output and proof (NodeChecker.graphClaim); or the 64 bytes of a slot-tree root's
+    ///         two children (no output nor proof): that hash claims only a Success at m (it cannot be a failure's).
     struct Rejection {
         bytes32 inputRoot;
         bytes32[] inputProof;   // the input root's inclusion proof in the request batch's inputsRoot
         bytes inputRegion;      // to show the input malformed: the input region's bytes (else empty)
-        bytes finalState;       // the preimage of leaf.finalStateHash (a graph model: C_m itself or a failure claim)
+        bytes finalState;       // the preimage of leaf.finalStateHash (a graph model: C_m itself, a failure claim or
+                                // the root's children)
         bytes outputRegion;     // Success only (else empty): the output region (a graph model: the output)
         bytes32[] outputProof;  // Success only (else empty): its memory path (a graph model: its slot proof)
     }
@@ -709,17 +711,23 @@ contract OptimistBatches {
 
     /// @dev True if graph leaf `leaf` differs from the claim postResult derives (NodeChecker.graphClaim, m = `nodes`)
     ///      from `x.finalState` (C_m, or a failure claim, whose hash must be the leaf's) with `x.outputRegion` (the
-    ///      output) and `x.outputProof` (its slot proof); reverts when the caller's data are wrong.
+    ///      output) and `x.outputProof` (its slot proof); reverts when the caller's data are wrong. A 64-byte
+    ///      `x.finalState` is the two children of a slot-tree root (an intermediate C_j too): no failure claim hashes
+    ///      64 bytes, so the only claim of that hash is a Success at m (exit code 0), its output unchecked here.
     function _graphContradicts(Leaf calldata leaf, Rejection calldata x, uint64 nodes, uint32 outputLength)
         private
         view
         returns (bool)
     {
-        (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) =
-            optimist.nodeChecker().graphClaim(x.outputRegion, x.finalState, x.outputProof, outputLength, nodes);
+        (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) = (nodes, SUCCESS, 0, keccak256(x.finalState));
+        bool children = x.finalState.length == 64;
+        if (!children) {
+            (steps, outcome, exitCode, finalHash) =
+                optimist.nodeChecker().graphClaim(x.outputRegion, x.finalState, x.outputProof, outputLength, nodes);
+        }
         if (finalHash != leaf.finalStateHash) revert WrongPreState(leaf.finalStateHash, finalHash);
         if (steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
-        return keccak256(x.outputRegion) != leaf.outputHash;   // empty unless Success
+        return !children && keccak256(x.outputRegion) != leaf.outputHash;   // the output is empty unless Success
     }
 
     /// @dev The versioned hashes of this transaction's blobs.

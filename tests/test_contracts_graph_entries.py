@@ -362,3 +362,29 @@ def test_generation_models_are_refused(chain: Chain, graph: Graph) -> None:
     assert revert_name(s.request_batch, 99, [root()], 0) == ("UnknownModel", {"modelId": 99})
     ether_check(chain, 0)
 
+
+
+def test_an_accomplices_game_does_not_shield_a_contradicting_graph_leaf(chain: Chain, graph: Graph) -> None:
+    """A graph leaf naming the true C_m with another output, disputed first by the liar's accomplice (a game the
+    accomplice must lose: the phase-1 trace is true): rejectEntry still rejects it, in Optimist (rejectLeaf)."""
+    s = chain.system
+    rb = request(chain, 2)
+    batch_id, leaves = post(chain, rb, [success(graph, 0, output_hash=keccak256(b"a lie")), success(graph, 1)])
+    accomplice = chain.accounts[6]
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=accomplice, input_root=root(),
+                         input_proof=input_proof([root()] * 2, 0))
+    assert s.game(gid).over_nodes
+    m = graph.m
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0), graph.c(m),
+                   graph.output, graph.trace[m].proof(m), sender=chain.challenger)
+    assert s.result(leaf_result_id(batch_id, 0)).status == ResultStatus.REJECTED
+    ref = entry_ref(rb, 0)
+    assert s.get_request(ref).status == RequestStatus.OPEN and s.is_barred(ref, chain.operator)
+    share = (chain.bond - chain.burn) // 2                # with the accomplice's game, active then
+    assert s.balance(chain.challenger) == share
+    s.cancel_game(gid, sender=accomplice)
+    assert s.balance(accomplice) == s.params.challenge_bond + share
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(chain.operator) == FEE + chain.bond
+    ether_check(chain, FEE)                               # entry 0's fee waits for a new answer

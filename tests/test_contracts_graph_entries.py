@@ -256,7 +256,7 @@ def children(slots: Slots) -> bytes:
 
 
 @pytest.mark.parametrize("lie", ["output", "steps", "outcome", "failure_steps", "failure_as_success",
-                                 "intermediate_success", "intermediate_failure"])
+                                 "failure_exit_code", "intermediate_success", "intermediate_failure"])
 def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: Graph, lie: str) -> None:
     """The leaf names a true C_m (or a failure claim's hash) with other fields than postResult's graph claim derives
     from it (a game could not catch it): rejectEntry rejects it with the claim as graphClaim takes it; the entry
@@ -271,12 +271,13 @@ def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: G
         bad = success(graph, 0, steps=m - 1)
     elif lie == "outcome":
         bad = success(graph, 0, outcome=int(Outcome.FAILURE), exit_code=1, output_hash=keccak256(b""))
-    else:
+    elif lie.startswith("failure"):
         bad, claim = failure(graph, 0, 2, trapped(graph, 2))
-        bad = dataclasses.replace(bad, steps=3) if lie == "failure_steps" else \
-            dataclasses.replace(bad, outcome=int(Outcome.SUCCESS), exit_code=0, steps=m)
+        bad = dataclasses.replace(bad, **{"failure_steps": {"steps": 3}, "failure_exit_code": {"exit_code": 8},
+                                          "failure_as_success": {"outcome": int(Outcome.SUCCESS), "exit_code": 0,
+                                                                 "steps": m}}[lie])
         evidence = (claim, b"", [])
-    if lie.startswith("intermediate"):   # the true C_2 claimed as a result (no postResult claim has it: m = 3)
+    else:   # the true C_2 claimed as a result (no postResult claim has it: m = 3)
         fields = {"steps": 2} if lie == "intermediate_success" else \
             {"steps": 2, "outcome": int(Outcome.FAILURE), "exit_code": 7, "output_hash": keccak256(b"")}
         bad = success(graph, 0, final_state_hash=graph.c(2), **fields)

@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from challenger.batching import due_batches
+from challenger.graph_games import GraphTrace, is_graph
 from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
@@ -127,14 +128,38 @@ def request_roots(daemon: Any, rb: int, block: int) -> list[bytes]:
     return cache[rb]
 
 
+def model_input_length(model: Any) -> int:
+    """A served model's input length (a program model's image's, a graph model's)."""
+    return int(model.input_length if is_graph(model) else model.image.input_length)
+
+
 def input_length(daemon: Any, model_id: int) -> int:
     """The input length of model `model_id` (a served model's, else the registry's), cached."""
     cache = _cache(daemon, "_input_lengths")
     if model_id not in cache:
         model = daemon.served.get(model_id)
-        cache[model_id] = model.image.input_length if model is not None else \
-            daemon.client.rpc(lambda: daemon.system.model(model_id).input_length, "models")
+        cache[model_id] = model_input_length(model) if model is not None else \
+            daemon.client.rpc(lambda: daemon.system.batch_input_length(model_id), "models")
     return int(cache[model_id])
+
+
+def claim_hash(trace: Any) -> bytes:
+    """A leaf's finalStateHash for a run: what postResult derives from its claim (a program model: the packed final
+    state's hash; a graph model: C_m or the failure hash, docs/two-phase.md)."""
+    return bytes(trace.final_hash) if isinstance(trace, GraphTrace) else keccak256(trace.final_packed)
+
+
+def graph_evidence(trace: GraphTrace, final_hash: bytes) -> tuple[bytes, bytes, list[bytes]]:
+    """rejectEntry's (finalState, output, proof) for a graph leaf naming `final_hash`, a hash of this trace: the
+    failure claim, C_m with the output and its slot proof, or an intermediate C_j's two children (64 bytes: only a
+    Success at m has that hash, OptimistBatches.Rejection)."""
+    p1 = trace.phase1
+    if trace.failed is not None and final_hash == trace.final_hash:
+        return trace.final_packed, b"", []
+    if trace.failed is None and final_hash == p1.commitments[p1.m]:
+        return p1.commitments[p1.m], trace.output, trace.output_proof()
+    left, right = p1.tree(p1.commitments.index(final_hash)).children()
+    return left + right, b"", []
 
 
 def _entry_bytes(data: bytes, root: bytes, length: int) -> bytes | None:
@@ -249,7 +274,7 @@ def answer_entries(op: Any) -> int:
         model = op.served.get(row["model_id"])
         if model is None or int(row["fee"]) < op.min_fee:
             continue
-        if len(bytes(row["input"])) != model.image.input_length:
+        if len(bytes(row["input"])) != model_input_length(model):
             op.store.set_request_status(ref, "malformed", note="the input does not fit the model")
             op.emit("entry_malformed", request=ref)
             continue
@@ -265,7 +290,8 @@ def answer_entries(op: Any) -> int:
             continue
         if trace is None:
             continue
-        if not op.dishonest and trace.outcome == Outcome.SUCCESS:
+        # a graph trace is native already, its nodes checked against the model (as for postResult)
+        if not op.dishonest and trace.outcome == Outcome.SUCCESS and not isinstance(trace, GraphTrace):
             if model.infer(bytes(row["input"])) != trace.output:
                 op.emit("native_vm_mismatch", request=ref)
                 op.store.set_request_status(ref, "failed", note="native output != VM output")
@@ -276,7 +302,7 @@ def answer_entries(op: Any) -> int:
     for rb, items in sorted(ready.items()):
         for start in range(0, len(items), MAX_BATCH):
             chunk = sorted(items[start:start + MAX_BATCH], key=lambda x: x[0])
-            leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output), t.steps, int(t.outcome),
+            leaves = [EntryLeaf(i, claim_hash(t), keccak256(t.output), t.steps, int(t.outcome),
                                 t.exit_code).as_tuple() for i, t in chunk]
             refs = [entry_ref(rb, i) for i, _ in chunk]
             posts = [op.store.request(r)["posts"] for r in refs]
@@ -314,7 +340,7 @@ def entry_verdict(ch: Any, row: Any) -> str | None:
     if req is None or req["status"] == "unavailable":
         return "unavailable"
     model = ch.served.get(req["model_id"])
-    if model is not None and len(bytes(req["input"])) != model.image.input_length:
+    if model is not None and len(bytes(req["input"])) != model_input_length(model):
         return "malformed"
     trace = ch.ready_trace(row["request_id"], urgent=False)   # held here: a background run's result is handed
     if trace is None:                                         # out once and may leave the cache at any time
@@ -324,7 +350,7 @@ def entry_verdict(ch: Any, row: Any) -> str | None:
         return base
     batch_id, index = leaf_position(row["result_id"])
     leaf = entry_leaves(ch, batch_id, int(row["block"]))[index]
-    claim = Leaf(leaf.request_id, keccak256(trace.final_packed), keccak256(trace.output), trace.steps,
+    claim = Leaf(leaf.request_id, claim_hash(trace), keccak256(trace.output), trace.steps,
                  int(trace.outcome), trace.exit_code)
     return "agree" if claim == leaf else "contradicts"
 
@@ -350,19 +376,29 @@ def dispute_entry(ch: Any, row: Any) -> int:
             trace = ch.ready_trace(ref, urgent=True)
             if trace is None:
                 return 0
+            if isinstance(trace, GraphTrace):
+                state, region, oproof = graph_evidence(trace, bytes(row["final_hash"]))
+                return _reject(ch, row, leaves[index], proof, (roots[entry], inp_proof, b"", state, region, oproof))
             st = trace.state_at(int(row["steps"]))
             state = st.encode()
             img = ch.served[req["model_id"]].image
             if st.exited and st.exit_code == 0:
                 region = st.memory.read(img.output_base, img.output_size)
                 oproof = region_path(st.memory, img.output_base, img.output_size)
-        if ch.send(f"reject-entry:{rid}", "rejectEntry", batch_id, index, leaves[index].as_tuple(), proof,
-                   (roots[entry], inp_proof, input_region, state, region, oproof), expected=races):
-            ch.emit("entry_rejected", result=rid, request=ref, verdict=row["verdict"])
-            return 1
-        return 0
+        return _reject(ch, row, leaves[index], proof, (roots[entry], inp_proof, input_region, state, region, oproof))
     if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, roots[entry],
                inp_proof, value=ch.system.params.challenge_bond, expected=races):
         ch.emit("game_opened", result=rid, request=ref, steps=row["steps"], batch=batch_id, leaf=index)
+        return 1
+    return 0
+
+
+def _reject(ch: Any, row: Any, leaf: Leaf, proof: list[bytes], rejection: tuple[Any, ...]) -> int:
+    """rejectEntry of leaf `row` with its OptimistBatches.Rejection `rejection`."""
+    rid = row["result_id"]
+    batch_id, index = leaf_position(rid)
+    if ch.send(f"reject-entry:{rid}", "rejectEntry", batch_id, index, leaf.as_tuple(), proof, rejection,
+               expected=(*ch.races, *ENTRY_RACES)):
+        ch.emit("entry_rejected", result=rid, request=row["request_id"], verdict=row["verdict"])
         return 1
     return 0

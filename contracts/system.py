@@ -709,7 +709,7 @@ class System:
                            sender: str | None = None) -> int:
         """Many requests with the inputs in the calldata (OptimistBatches.requestBatchData, their roots computed
         here for the model's input length); returns its id."""
-        roots = input_roots(inputs, self.model(model_id).input_length)
+        roots = input_roots(inputs, self.batch_input_length(model_id))
         receipt = self._send("requestBatchData", model_id, roots, [bytes(x) for x in inputs],
                              self._deadline(deadline), sender=sender, value=fee)
         return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
@@ -720,7 +720,7 @@ class System:
         `private_key` (a node with blob support: anvil); returns the request batch id."""
         from contracts.blobs import pack_blobs
 
-        fn = self.batches.functions.requestBatch(model_id, input_roots(inputs, self.model(model_id).input_length),
+        fn = self.batches.functions.requestBatch(model_id, input_roots(inputs, self.batch_input_length(model_id)),
                                                  self._deadline(deadline))
         receipt = self._send_blobs("requestBatch", fn, private_key, pack_blobs(inputs), fee)
         return self._event_arg(receipt, "RequestBatchPosted", "requestBatchId")
@@ -866,6 +866,14 @@ class System:
                                   f.challengeBond().call(), f.mips().call(), f.burnBps().call(),
                                   f.reopenDelay().call())
         return self._params
+
+    def batch_input_length(self, model_id: int) -> int:
+        """The input length of a request batch's entries of `model_id`: a program model's inputLength or a graph
+        model's (ContractRevert UnknownModel if neither)."""
+        m = self.contract.functions.models(model_id).call()
+        if m[0] != "0x" + "00" * 20:
+            return m[3]
+        return self.graph_model(model_id).input_length
 
     def model(self, model_id: int) -> ModelInfo:
         return self.model_info(model_id, self.contract.functions.models(model_id).call())

@@ -135,6 +135,10 @@ class SlotTree:
     def root(self) -> bytes:
         return self._node(SLOT_DEPTH, 0)
 
+    def children(self) -> tuple[bytes, bytes]:
+        """The root's two children: root = keccak256(left || right)."""
+        return self._node(SLOT_DEPTH - 1, 0), self._node(SLOT_DEPTH - 1, 1)
+
     def proof(self, slot: int) -> list[bytes]:
         """The 16 sibling hashes of `slot`, bottom-up."""
         if not 0 <= slot < SLOT_COUNT:

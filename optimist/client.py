@@ -306,7 +306,8 @@ class Client:
         """Request `model_id` on every input of `xs` in one transaction (docs/game-rules.md §3b), paying `fee_each`
         wei per entry. `blobs`: True = inputs in EIP-4844 blobs (ClientError on a chain without them; needs a
         `key`), False = in calldata, None = blobs when the chain supports them and this client holds a key.
-        Program models only; `deadline`: unix time after which untaken entries may be cancelled."""
+        Program and graph models, not generation models; `deadline`: unix time after which untaken entries may
+        be cancelled."""
         import numpy as np
 
         from optimist.entries import EntryError, submit_request_batch

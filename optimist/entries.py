@@ -1,6 +1,6 @@
 """Request batches for dapps (docs/game-rules.md §3b): submit many inputs at once, follow and read each entry.
 
-`submit_request_batch` checks everything the contract would refuse (unknown or graph model, input lengths, batch
+`submit_request_batch` checks everything the contract would refuse (unknown or generation model, input lengths, batch
 size, a fee that does not split evenly, blobs on a chain without them) before sending requestBatch (inputs in
 EIP-4844 blobs) or requestBatchData (inputs in calldata). `entry_state` says where an entry is, in words, from the
 chain alone: open, answered (window open), awaiting finalizeEntries, finalized, disputed (an ordinary Optimist
@@ -107,18 +107,22 @@ class Submitted:
     tx_hash: bytes
 
 
-def program_model_input_length(system: System, model_id: int) -> int:
-    """The input length of program model `model_id`; EntryError for a graph model or an unknown id."""
+def batch_model_input_length(system: System, model_id: int) -> int:
+    """The input length of a request batch's entries of `model_id` (a program model or a graph model); EntryError
+    for a generation model or an unknown id."""
     try:
         return system.model(model_id).input_length
     except ContractRevert:
         pass
     try:
-        system.graph_model(model_id)
+        g = system.graph_model(model_id)
     except ContractRevert:
         raise EntryError(f"unknown model id {model_id} ({known_ids('model', system.counts()[0])})") from None
-    raise EntryError(f"model {model_id} is a graph model (two-phase games): request batches take program models "
-                     "only (the contract reverts ProgramModelsOnly); request each input with `optimist request`")
+    if g.period != 0:
+        raise EntryError(f"model {model_id} is a generation model (its node count depends on each input's token "
+                         "count, which an input root does not tell): request batches do not take it (the contract "
+                         "reverts GenerationModel); request each input with `optimist request`")
+    return g.input_length
 
 
 def split_fee(total: int, count: int) -> int:
@@ -158,7 +162,7 @@ def submit_request_batch(system: System, model_id: int, inputs: list[bytes], fee
     n = len(inputs)
     if not 1 <= n <= MAX_BATCH:
         raise EntryError(f"a request batch has 1..{MAX_BATCH} inputs, got {n}")
-    want = program_model_input_length(system, model_id)
+    want = batch_model_input_length(system, model_id)
     for i, x in enumerate(inputs):
         if len(x) != want:
             raise EntryError(f"model {model_id} takes {want} input bytes; input {i} has {len(x)}")

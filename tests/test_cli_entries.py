@@ -292,16 +292,17 @@ def test_oversized_calldata_and_dates_in_words() -> None:
 
 
 @pytest.mark.anvil
-def test_graph_model_is_refused_in_words(deployed, node) -> None:
+def test_generation_model_is_refused_in_words(deployed, node) -> None:
     d, env = deployed
     w3 = node.web3()
     dd = dep.load(env["OPTIMIST_DEPLOYMENT"])
-    graph_id = System(w3, dd.optimist).register_graph_model(GraphModelSpec(keccak256(b"nodes"), 3, 64, 40),
-                                                            sender=w3.eth.accounts[0])
-    r = invoke(env, "request-batch", str(graph_id), str(d / "x0.bin"))
+    gen_id = System(w3, dd.optimist).register_graph_model(GraphModelSpec(keccak256(b"nodes"), 3, 64, 40, period=1),
+                                                          sender=w3.eth.accounts[0])
+    r = invoke(env, "request-batch", str(gen_id), str(d / "x0.bin"))
     assert r.exit_code == EXIT_ERROR, r.output
-    assert f"model {graph_id} is a graph model (two-phase games): request batches take program models only " \
-           "(the contract reverts ProgramModelsOnly)" in " ".join(r.output.split())
+    assert f"model {gen_id} is a generation model (its node count depends on each input's token count" \
+           in " ".join(r.output.split())
+    assert "(the contract reverts GenerationModel)" in " ".join(r.output.split())
 
 
 def test_eth_tester_falls_back_to_calldata(model, tmp_path, monkeypatch) -> None:

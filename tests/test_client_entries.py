@@ -83,9 +83,13 @@ def test_client_refusals(world: World) -> None:
         client.request_batch(9, [toy_input(1)], fee_each=FEE)
     with pytest.raises(ClientError, match="1..1024 inputs, got 0"):
         client.request_batch(world.model_id, [], fee_each=FEE)
-    graph_id = s.register_graph_model(GraphModelSpec(keccak256(b"nodes"), 3, 64, 40))
-    with pytest.raises(ClientError, match=f"model {graph_id} is a graph model .* ProgramModelsOnly"):
-        client.request_batch(graph_id, [toy_input(1)], fee_each=FEE)
+    gen_id = s.register_graph_model(GraphModelSpec(keccak256(b"nodes"), 3, 64, 40, period=1))
+    with pytest.raises(ClientError, match=f"model {gen_id} is a generation model .* GenerationModel"):
+        client.request_batch(gen_id, [toy_input(1)], fee_each=FEE)
+    graph_id = s.register_graph_model(GraphModelSpec(keccak256(b"nodes"), 3, 64, 40))   # other graph models: taken
+    with pytest.raises(ClientError, match="takes 64 input bytes; input 0 has 10"):
+        client.request_batch(graph_id, [bytes(10)], fee_each=FEE)
+    assert s.request_batch_info(client.request_batch(graph_id, [toy_input(1)], fee_each=FEE).id).max_steps == 3
     with pytest.raises(ClientError, match="unknown request batch 7"):
         client.entry(entry_ref(7, 0))
     batch = client.request_batch(world.model_id, [toy_input(5), toy_input(6)], fee_each=FEE,

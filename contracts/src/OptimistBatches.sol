@@ -12,6 +12,17 @@ uint256 constant INDEX_BITS = 16;
 ///      disputed entry becomes Optimist's request under this id (single requests count up from 1 and never reach it).
 uint256 constant ENTRY_FLAG = 1 << 61;
 
+/// @notice The graph claim derivation of NodeChecker (docs/two-phase.md): what postResult derives from a graph result.
+interface INodeClaims {
+    function graphClaim(
+        bytes calldata output,
+        bytes calldata finalState,
+        bytes32[] calldata outputProof,
+        uint32 outputLength,
+        uint64 m
+    ) external pure returns (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash);
+}
+
 /// @notice What OptimistBatches needs from its Optimist (only Optimist's constructor deploys it).
 interface IBatchHost {
     function resultBond() external view returns (uint128);
@@ -35,6 +46,20 @@ interface IBatchHost {
     function reopenDelay() external view returns (uint32);
     function hasResult(uint256 resultId) external view returns (bool);
     function rejectLeaf(uint256 resultId, address by) external;
+    function nodeChecker() external view returns (INodeClaims);
+    function graphs(uint256 modelId)
+        external
+        view
+        returns (
+            bytes32 nodesRoot,
+            address owner,
+            uint32 nodeCount,
+            uint32 inputLength,
+            uint32 outputLength,
+            uint32 period,
+            bytes32 modelHash,
+            string memory metadataURI
+        );
     function models(uint256 modelId)
         external
         view
@@ -92,10 +117,11 @@ contract OptimistBatches {
         bytes32 root;
     }
 
-    /// @notice Many requests of one program model in one transaction (requestBatch): only the Merkle root of the
-    ///         inputs' roots is stored; the bytes travel in blobs or calldata (docs/game-rules.md §3b). An input's root
-    ///         is the memory-tree root of the region of 32 << levelOf(inputLength) bytes holding it (zero-padded): an
-    ///         entry's initial state follows from it and the model's input path, without the bytes.
+    /// @notice Many requests of one model in one transaction (requestBatch): only the Merkle root of the inputs'
+    ///         roots is stored; the bytes travel in blobs or calldata (docs/game-rules.md §3b). An input's root is the
+    ///         memory-tree root of the region of 32 << levelOf(inputLength) bytes holding it (zero-padded): an entry's
+    ///         initial state follows from it without the bytes (a program model: climbed with the model's input path;
+    ///         a graph model: its C_0, the root lifted from slot 0 of the slot tree, docs/two-phase.md).
     struct RequestBatch {
         address requester;
         uint64 modelId;
@@ -103,7 +129,7 @@ contract OptimistBatches {
         uint96 fee;             // wei per entry
         uint40 deadline;        // after it, the requester may cancel the entries nobody took
         uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
-        uint64 maxSteps;        // the model's
+        uint64 maxSteps;        // the model's (a graph model: its node count m)
         bytes32 inputsRoot;     // Merkle root of every entry's input root (same tree as the batch roots)
     }
 
@@ -118,14 +144,20 @@ contract OptimistBatches {
     }
 
     /// @notice What rejectEntry takes (no game): the entry's input root and either its malformed input region or the
-    ///         true final state of the leaf's finalStateHash with the whole output region proven in it.
+    ///         true final state of the leaf's finalStateHash with the output proven in it. A program model: the
+    ///         packed final VM state, the whole output region (outputSize bytes) and its path to the memory root. A
+    ///         graph model: postResult's graph claim, i.e. C_m (32 bytes), the output (outputLength bytes) and its
+    ///         SLOT_DEPTH-sibling slot proof at slot m; or a failure claim (C_{j-1}, j, node j's packed final state)
+    ///         with an empty output and proof (NodeChecker.graphClaim); or the 64 bytes of a slot-tree root's
+    ///         two children (no output nor proof): that hash claims only a Success at m (it cannot be a failure's).
     struct Rejection {
         bytes32 inputRoot;
         bytes32[] inputProof;   // the input root's inclusion proof in the request batch's inputsRoot
         bytes inputRegion;      // to show the input malformed: the input region's bytes (else empty)
-        bytes finalState;
-        bytes outputRegion;     // outputSize bytes (Success states only; empty otherwise)
-        bytes32[] outputProof;
+        bytes finalState;       // the preimage of leaf.finalStateHash (a graph model: C_m itself, a failure claim or
+                                // the root's children)
+        bytes outputRegion;     // Success only (else empty): the output region (a graph model: the output)
+        bytes32[] outputProof;  // Success only (else empty): its memory path (a graph model: its slot proof)
     }
 
     /// @notice Most results in one batch.
@@ -138,6 +170,7 @@ contract OptimistBatches {
     uint8 private constant FAILURE = 1;
     uint8 private constant NO_HALT = 2;
     uint256 private constant TREE_DEPTH = 27;
+    uint256 private constant SLOT_DEPTH = 16;   // ModelRegistry.SLOT_DEPTH
 
     IBatchHost public immutable optimist;
     uint256 public batchCount;
@@ -198,7 +231,7 @@ contract OptimistBatches {
     error ChallengeWindowOpen(uint256 deadline);
     error NotOptimist();
     error UnknownModel(uint256 modelId);
-    error ProgramModelsOnly(uint256 modelId);
+    error GenerationModel(uint256 modelId);
     error BadDeadline(uint256 deadline, uint256 latest);
     error FeeNotDivisible(uint256 value, uint256 count);
     error WrongInputLength(uint256 expected, uint256 got);
@@ -331,7 +364,7 @@ contract OptimistBatches {
 
     // ------------------------------------------------------------ request batches (docs/game-rules.md §3b)
 
-    /// @notice Ask for program model `modelId` run on many inputs at once, given by their roots; the bytes travel in
+    /// @notice Ask for model `modelId` run on many inputs at once, given by their roots; the bytes travel in
     ///         this transaction's blobs (their versioned hashes are in RequestBatchPosted) or elsewhere. msg.value is
     ///         the fees: `fee` = msg.value / count per entry, exactly. Nothing is computed per input: an entry's
     ///         initial state is computed from its root when a game needs it (Optimist.disputeLeaf). An entry whose
@@ -341,7 +374,7 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        uint64 maxSteps = _programModel(modelId);
+        uint64 maxSteps = _batchModel(modelId);
         return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, _blobHashes());
     }
 
@@ -352,7 +385,7 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        uint64 maxSteps = _programModel(modelId);
+        uint64 maxSteps = _batchModel(modelId);
         if (inputs.length != inputRoots.length) revert BadBatchSize(inputs.length, inputRoots.length);
         return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, new bytes32[](0));
     }
@@ -456,12 +489,17 @@ contract OptimistBatches {
         address operator = b.operator;
         if (msg.sender == operator) revert SelfChallenge();
         (RequestBatch memory r, uint256 key) = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
-        (,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
+        (address inputPath,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
             optimist.models(r.modelId);
+        if (inputPath == address(0)) (,,, inputLength, outputLength,,,) = optimist.graphs(r.modelId);
         bool malformed = x.inputRegion.length != 0;
         if (malformed) {
             _checkMalformed(x.inputRegion, x.inputRoot, inputLength);
-        } else if (!_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)) {
+        } else if (
+            inputPath == address(0)
+                ? !_graphContradicts(leaf, x, r.maxSteps, outputLength)
+                : !_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)
+        ) {
             revert LeafConsistent();
         }
         uint256 ref = leaf.requestId;
@@ -564,14 +602,16 @@ contract OptimistBatches {
         emit RequestBatchPosted(id, modelId, msg.sender, n, fee, uint64(deadline), root, hashes, blobHashes);
     }
 
-    /// @dev A program model's input length and maxSteps (graph models are refused: their claims are not leaves here).
-    function _programModel(uint256 modelId) private view returns (uint64 maxSteps) {
+    /// @dev A request batch's step bound: a program model's maxSteps, a graph model's node count m. Generation models
+    ///      are refused: their node count depends on the input's token count, which its root does not tell.
+    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps) {
         address inputPath;
         (inputPath,,,,,,,,,,, maxSteps,) = optimist.models(modelId);
-        if (inputPath == address(0)) {
-            if (modelId != 0 && modelId <= optimist.modelCount()) revert ProgramModelsOnly(modelId);
-            revert UnknownModel(modelId);
-        }
+        if (inputPath != address(0)) return maxSteps;
+        (,, uint32 nodeCount,,, uint32 period,,) = optimist.graphs(modelId);
+        if (nodeCount == 0) revert UnknownModel(modelId);
+        if (period != 0) revert GenerationModel(modelId);
+        return nodeCount;
     }
 
     /// @dev A reopened entry: the operator must not be barred from it and its reopen time must have come.
@@ -628,10 +668,12 @@ contract OptimistBatches {
         revert InputWellFormed();
     }
 
-    /// @dev The initial state hash of program model `modelId` on the input of root `inputRoot`: what the registry's
-    ///      initialStateHash computes from the input's bytes.
+    /// @dev The initial state hash of model `modelId` on the input of root `inputRoot`: what the registry's
+    ///      initialStateHash computes from the input's bytes (a graph model: C_0, the input's tensor root, which is
+    ///      its input root, at slot 0 of an otherwise empty slot tree).
     function _initialState(uint256 modelId, bytes32 inputRoot) private view returns (bytes32) {
         (address inputPath, uint32 entry, uint32 inputBase, uint32 inputLength,,,,,,,,,) = optimist.models(modelId);
+        if (inputPath == address(0)) return RegionMerkle.lift(inputRoot, 0, SLOT_DEPTH);
         bytes32[] memory path = RegionMerkle.loadPath(inputPath);
         uint256 level = TREE_DEPTH - path.length;
         bytes32 node = RegionMerkle.lift(inputRoot, RegionMerkle.levelOf(inputLength), level);
@@ -665,6 +707,27 @@ contract OptimistBatches {
             if (region[i] != 0) return true;   // no postResult claim has this final state
         }
         return keccak256(region[:outputLength]) != leaf.outputHash;
+    }
+
+    /// @dev True if graph leaf `leaf` differs from the claim postResult derives (NodeChecker.graphClaim, m = `nodes`)
+    ///      from `x.finalState` (C_m, or a failure claim, whose hash must be the leaf's) with `x.outputRegion` (the
+    ///      output) and `x.outputProof` (its slot proof); reverts when the caller's data are wrong. A 64-byte
+    ///      `x.finalState` is the two children of a slot-tree root (an intermediate C_j too): no failure claim hashes
+    ///      64 bytes, so the only claim of that hash is a Success at m (exit code 0), its output unchecked here.
+    function _graphContradicts(Leaf calldata leaf, Rejection calldata x, uint64 nodes, uint32 outputLength)
+        private
+        view
+        returns (bool)
+    {
+        (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) = (nodes, SUCCESS, 0, keccak256(x.finalState));
+        bool children = x.finalState.length == 64;
+        if (!children) {
+            (steps, outcome, exitCode, finalHash) =
+                optimist.nodeChecker().graphClaim(x.outputRegion, x.finalState, x.outputProof, outputLength, nodes);
+        }
+        if (finalHash != leaf.finalStateHash) revert WrongPreState(leaf.finalStateHash, finalHash);
+        if (steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
+        return !children && keccak256(x.outputRegion) != leaf.outputHash;   // the output is empty unless Success
     }
 
     /// @dev The versioned hashes of this transaction's blobs.

@@ -1,0 +1,391 @@
+"""Request batches of graph models (docs/game-rules.md §3b, docs/two-phase.md): an entry's C_0 is its input root
+lifted to slot 0 of the slot tree, a leaf's fields are postResult's graph claim (C_m, m, the output; or a failed
+node's claim), a lying leaf loses the two-phase game opened by disputeLeaf, a leaf contradicting its own claim is
+rejected by rejectEntry with NodeChecker.graphClaim's evidence, generation models are refused.
+
+The model is tests/graph_world.py's three tiny-program nodes (true VM runs, real MIPS.sol). Every test ends with
+the ether check: Optimist holds exactly the credits plus what is locked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from contracts_world import load_tiny
+from graph_world import GRAPH_INPUT, Graph, Slots, build_graph, tensor_root
+
+from contracts.batches import (
+    EntryLeaf,
+    Leaf,
+    entry_ref,
+    input_proof,
+    input_root,
+    leaf_proof,
+    leaf_result_id,
+)
+from contracts.chain import eth_tester_web3
+from contracts.system import (
+    ContractRevert,
+    GameStatus,
+    Outcome,
+    Phase,
+    RequestStatus,
+    ResultStatus,
+    System,
+    advance_time,
+    deploy_system,
+)
+from minidnn.phase1 import failure_claim, failure_hash
+from mipsvm.memory import keccak256
+from mipsvm.state import State
+
+CLOCK = 300
+WINDOW = 600
+FEE = 10**15
+
+
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    return build_graph(load_tiny())
+
+
+@dataclasses.dataclass
+class Chain:
+    system: System
+    model_id: int
+    requester: str
+    operator: str
+    challenger: str
+    accounts: list[str]
+
+    @property
+    def bond(self) -> int:
+        return self.system.params.result_bond
+
+    @property
+    def burn(self) -> int:
+        return self.system.params.burn_share(self.bond)
+
+
+@pytest.fixture
+def chain(graph: Graph) -> Chain:
+    w3 = eth_tester_web3()
+    system = deploy_system(w3, challenge_window=WINDOW, clock=CLOCK, reopen_delay=100)
+    model_id = system.register_graph_model(graph.model_spec())
+    acct = list(w3.eth.accounts)
+    return Chain(system, model_id, acct[3], acct[1], acct[2], acct)
+
+
+def revert_name(fn, *args, **kwargs) -> tuple[str, dict]:
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.name, info.value.fields
+
+
+def ether_check(chain: Chain, locked: int) -> None:
+    s = chain.system
+    credited = sum(s.balance(a) for a in chain.accounts)
+    assert s.w3.eth.get_balance(s.batches.address) == 0
+    assert s.w3.eth.get_balance(s.address) == credited + locked + s.burned() - s.burn_sent()
+
+
+def root() -> bytes:
+    return input_root(GRAPH_INPUT, len(GRAPH_INPUT))
+
+
+def success(graph: Graph, index: int, trace: list[Slots] | None = None, output: bytes | None = None,
+            **fields: int) -> EntryLeaf:
+    """The leaf of postResult's success claim (C_m of `trace`, m, `output`; default the truth); `fields` override."""
+    trace = graph.trace if trace is None else trace
+    output = graph.output if output is None else output
+    leaf = EntryLeaf(index, trace[graph.m].root(), keccak256(output), graph.m, int(Outcome.SUCCESS), 0)
+    return dataclasses.replace(leaf, **fields)
+
+
+def trapped(graph: Graph, j: int, code: int = 7) -> State:
+    final = graph.nodes[j].run.final.copy()
+    final.exit_code = code
+    return final
+
+
+def failure(graph: Graph, index: int, j: int, final: State, **fields: int) -> tuple[EntryLeaf, bytes]:
+    """The leaf of a failure claim (node j ended in `final`) and the claim's bytes."""
+    claim = failure_claim(graph.c(j - 1), j, final.encode())
+    c = failure_hash(graph.c(j - 1), j, keccak256(final.encode()))
+    leaf = EntryLeaf(index, c, keccak256(b""), j, int(Outcome.FAILURE), final.exit_code)
+    return dataclasses.replace(leaf, **fields), claim
+
+
+def lying_trace(graph: Graph, from_node: int) -> list[Slots]:
+    """The true trace before `from_node`, node `from_node`'s output changed from there on."""
+    trace = list(graph.trace[:from_node])
+    fake = bytearray(graph.tensors[from_node])
+    fake[0] ^= 0xFF
+    trace.append(trace[-1].with_slot(from_node, tensor_root(bytes(fake))))
+    for j in range(from_node + 1, graph.m + 1):
+        trace.append(trace[-1].with_slot(j, graph.trace[j].values[j]))
+    return trace
+
+
+def post(chain: Chain, rb: int, leaves: list[EntryLeaf], outputs: list[bytes] | None = None,
+         sender: str | None = None) -> tuple[int, list[Leaf]]:
+    batch_id = chain.system.post_entries(rb, leaves, outputs, sender=sender or chain.operator)
+    return batch_id, [x.leaf(rb) for x in leaves]
+
+
+def proofs(leaves: list[Leaf], i: int) -> list[bytes]:
+    return leaf_proof([x.hash() for x in leaves], i)
+
+
+def request(chain: Chain, n: int) -> int:
+    return chain.system.request_batch_data(chain.model_id, [GRAPH_INPUT] * n, n * FEE, sender=chain.requester)
+
+
+def test_graph_entries_post_and_finalize(chain: Chain, graph: Graph) -> None:
+    s = chain.system
+    rb = request(chain, 3)
+    info = s.request_batch_info(rb)
+    assert (info.model_id, info.count, info.max_steps) == (chain.model_id, 3, graph.m)   # maxSteps: the node count
+    assert root() == tensor_root(GRAPH_INPUT)                                               # input root = tensorRoot
+    m = graph.m
+    for steps in (0, m + 1):
+        assert revert_name(s.post_entries, rb, [success(graph, 0, steps=steps)], sender=chain.operator) == \
+            ("StepsOutOfRange", {"steps": steps, "maxSteps": m})
+    leaves_in = [success(graph, i) for i in range(3)]
+    assert revert_name(s.post_entries, rb, leaves_in, [graph.output] * 2 + [b"x" * 16], sender=chain.operator) == \
+        ("OutputMismatch", {"index": 2})
+    batch_id, leaves = post(chain, rb, leaves_in, [graph.output] * 3)
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(chain.operator) == 3 * (FEE + chain.bond)
+    got = s.entry_outcome(batch_id, 2, leaves[2], proofs(leaves, 2))
+    assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, m, keccak256(graph.output))
+    ether_check(chain, 0)
+
+
+def test_a_lying_graph_leaf_loses_its_two_phase_game(chain: Chain, graph: Graph) -> None:
+    """A leaf with a false C_m (node 2's output changed): disputeLeaf creates the entry's request with C_0 from the
+    input root alone and opens the two-phase game over nodes 0..m; phase 1 ends at node 2, where the liar has no
+    true transition: it loses on its clock. Only its entry reopens."""
+    s = chain.system
+    rb = request(chain, 3)
+    lie = lying_trace(graph, 2)
+    fake_out = bytes([graph.output[0] ^ 1]) + graph.output[1:]
+    batch_id, leaves = post(chain, rb, [success(graph, 0), success(graph, 1, lie, fake_out), success(graph, 2)])
+    proof = input_proof([root()] * 3, 1)
+    gid = s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=chain.challenger, input_root=root(),
+                         input_proof=proof)
+    ref = entry_ref(rb, 1)
+    req = s.get_request(ref)
+    assert (req.requester, req.model_id, req.fee, req.status) == (chain.requester, chain.model_id, FEE,
+                                                                   RequestStatus.POSTED)
+    assert req.initial_state_hash == s.initial_state_hash(chain.model_id, GRAPH_INPUT) == graph.c(0)
+    res = s.result(leaf_result_id(batch_id, 1))
+    assert res.graph and res.steps == graph.m
+    g = s.game(gid)
+    assert g.over_nodes and (g.lo, g.hi, g.lo_hash, g.hi_hash) == (0, graph.m, graph.c(0), lie[graph.m].root())
+    while (g := s.game(gid)).phase != Phase.TRANSITION:
+        if g.phase == Phase.MIDPOINT:
+            s.post_midpoint(gid, g.mid, lie[g.mid].root(), sender=chain.operator)
+        else:
+            s.respond(gid, g.mid, g.mid_hash == graph.c(g.mid), sender=chain.challenger)
+    g = s.game(gid)
+    assert (g.lo, g.hi) == (1, 2)
+    with pytest.raises(ContractRevert, match="OutputRootMismatch"):   # the true node 2 does not give its C_2
+        s.enter_node(gid, graph.entry(2), sender=chain.operator)
+    advance_time(s.w3, CLOCK + 1)
+    s.timeout(gid, sender=chain.challenger)
+    assert s.game(gid).status == GameStatus.CHALLENGER_WON
+    assert s.result(leaf_result_id(batch_id, 1)).status == ResultStatus.REJECTED
+    assert s.get_request(ref).status == RequestStatus.OPEN and s.is_barred(ref, chain.operator)
+    assert s.balance(chain.challenger) == s.params.challenge_bond + chain.bond - chain.burn
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(chain.operator) == 2 * (FEE + chain.bond)
+    # the reopened entry is an ordinary graph request now: another operator answers it with postResult
+    other = chain.accounts[6]
+    rid = s.post_graph_result(ref, graph.output, graph.c(graph.m), graph.trace[graph.m].proof(graph.m),
+                              sender=other)
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize(rid)
+    assert s.get_request(ref).status == RequestStatus.FINALIZED
+    ether_check(chain, 0)
+
+
+def test_an_honest_graph_leaf_defends_its_game(chain: Chain, graph: Graph) -> None:
+    """A challenger who believes node 3's output differs: phase 1 ends at node 3, the honest defender enters it
+    (phase 2 from the node's initial state) and the challenger, agreeing with the true steps, loses at the proof."""
+    s = chain.system
+    rb = request(chain, 2)
+    batch_id, leaves = post(chain, rb, [success(graph, i) for i in range(2)])
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=chain.challenger, input_root=root(),
+                         input_proof=input_proof([root()] * 2, 0))
+    wrong = lying_trace(graph, 3)
+    while (g := s.game(gid)).phase != Phase.TRANSITION:
+        if g.phase == Phase.MIDPOINT:
+            s.post_midpoint(gid, g.mid, graph.c(g.mid), sender=chain.operator)
+        else:
+            s.respond(gid, g.mid, g.mid_hash == wrong[g.mid].root(), sender=chain.challenger)
+    assert (s.game(gid).lo, s.game(gid).hi) == (2, 3)
+    s.enter_node(gid, graph.entry(3), sender=chain.operator)
+    run = graph.nodes[3].run
+    while (g := s.game(gid)).status == GameStatus.ACTIVE:
+        assert not g.over_nodes
+        if g.phase == Phase.MIDPOINT:
+            s.post_midpoint(gid, g.mid, run.hashes[g.mid], sender=chain.operator)
+        elif g.phase == Phase.RESPONSE:
+            s.respond(gid, g.mid, False, sender=chain.challenger)   # disagrees with every true step
+        else:
+            w = run.witness(g.lo)
+            s.prove(gid, w.state, w.proof, sender=chain.challenger)
+    assert s.game(gid).status == GameStatus.DEFENDER_WON
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    s.finalize(leaf_result_id(batch_id, 0))
+    assert s.get_request(entry_ref(rb, 0)).status == RequestStatus.FINALIZED
+    won = s.params.challenge_bond - s.params.burn_share(s.params.challenge_bond)
+    assert s.balance(chain.operator) == 2 * (FEE + chain.bond) + won
+    ether_check(chain, 0)
+
+
+def children(slots: Slots) -> bytes:
+    """The 64 bytes of a slot-tree root's two children (rejectEntry's evidence that the hash is no failure's)."""
+    half = (32 << 16) // 2
+    return slots._mem.subtree_root(0, half) + slots._mem.subtree_root(half, half)
+
+
+@pytest.mark.parametrize("lie", ["output", "steps", "outcome", "failure_steps", "failure_as_success",
+                                 "failure_exit_code", "intermediate_success", "intermediate_failure"])
+def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: Graph, lie: str) -> None:
+    """The leaf names a true C_m (or a failure claim's hash) with other fields than postResult's graph claim derives
+    from it (a game could not catch it): rejectEntry rejects it with the claim as graphClaim takes it; the entry
+    reopens, the liar barred from it."""
+    s = chain.system
+    rb = request(chain, 2)
+    m = graph.m
+    evidence = (graph.c(m), graph.output, graph.trace[m].proof(m))
+    if lie == "output":
+        bad = success(graph, 0, output_hash=keccak256(b"another output"))
+    elif lie == "steps":
+        bad = success(graph, 0, steps=m - 1)
+    elif lie == "outcome":
+        bad = success(graph, 0, outcome=int(Outcome.FAILURE), exit_code=1, output_hash=keccak256(b""))
+    elif lie.startswith("failure"):
+        bad, claim = failure(graph, 0, 2, trapped(graph, 2))
+        bad = dataclasses.replace(bad, **{"failure_steps": {"steps": 3}, "failure_exit_code": {"exit_code": 8},
+                                          "failure_as_success": {"outcome": int(Outcome.SUCCESS), "exit_code": 0,
+                                                                 "steps": m}}[lie])
+        evidence = (claim, b"", [])
+    else:   # the true C_2 claimed as a result (no postResult claim has it: m = 3)
+        fields = {"steps": 2} if lie == "intermediate_success" else \
+            {"steps": 2, "outcome": int(Outcome.FAILURE), "exit_code": 7, "output_hash": keccak256(b"")}
+        bad = success(graph, 0, final_state_hash=graph.c(2), **fields)
+        evidence = (children(graph.trace[2]), b"", [])
+        assert keccak256(evidence[0]) == graph.c(2)
+    batch_id, leaves = post(chain, rb, [bad, success(graph, 1)])
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0))
+    assert revert_name(s.reject_entry, *args, *evidence, sender=chain.operator)[0] == "SelfChallenge"
+    s.reject_entry(*args, *evidence, sender=chain.challenger)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert (ev["entryRef"], ev["malformed"]) == (entry_ref(rb, 0), False)
+    assert s.balance(chain.challenger) == chain.bond - chain.burn
+    assert not s.entry_taken(rb, 0) and s.batches.functions.entryBarred(entry_ref(rb, 0), chain.operator).call()
+    advance_time(s.w3, 100)
+    post(chain, rb, [success(graph, 0)], sender=chain.accounts[6])
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    s.finalize_entries(batch_id + 1)
+    assert s.balance(chain.operator) == FEE + chain.bond and s.balance(chain.accounts[6]) == FEE + chain.bond
+    ether_check(chain, 0)
+
+
+def test_reject_graph_entry_refuses_a_consistent_leaf_and_bad_evidence(chain: Chain, graph: Graph) -> None:
+    s = chain.system
+    rb = request(chain, 2)
+    fail_leaf, claim = failure(graph, 1, 2, trapped(graph, 2))
+    batch_id, leaves = post(chain, rb, [success(graph, 0), fail_leaf])
+    m = graph.m
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0))
+    c, out, slot = graph.c(m), graph.output, graph.trace[m].proof(m)
+    ch = chain.challenger
+    assert revert_name(s.reject_entry, *args, c, out, slot, sender=ch) == ("LeafConsistent", {})
+    fail_args = (batch_id, 1, leaves[1], proofs(leaves, 1), root(), input_proof([root()] * 2, 1))
+    assert revert_name(s.reject_entry, *fail_args, claim, b"", [], sender=ch) == ("LeafConsistent", {})
+    assert revert_name(s.reject_entry, *fail_args, claim, out, [], sender=ch) == ("OutputNotEmpty", {})
+    assert revert_name(s.reject_entry, *args, graph.c(m - 1), out, graph.trace[m - 1].proof(m), sender=ch)[0] == \
+        "OutputProofMismatch"
+    assert revert_name(s.reject_entry, *args, claim, b"", [], sender=ch)[0] == "WrongPreState"
+    assert revert_name(s.reject_entry, *args, c[:-1], out, slot, sender=ch) == ("BadStateLength", {"got": 31})
+    assert revert_name(s.reject_entry, *args, c, out[:-1], slot, sender=ch)[0] == "WrongOutputLength"
+    assert revert_name(s.reject_entry, *args, c, out, slot[:-1], sender=ch)[0] == "WrongPathLength"
+    # the children form shows only that the hash is a slot-tree root: a Success at m with any output is consistent
+    assert revert_name(s.reject_entry, *args, children(graph.trace[m]), b"", [], sender=ch) == ("LeafConsistent", {})
+    assert revert_name(s.reject_entry, *fail_args, children(graph.trace[1]), b"", [], sender=ch)[0] == \
+        "WrongPreState"
+    bent = bytes([out[0] ^ 1]) + out[1:]
+    assert revert_name(s.reject_entry, *args, c, bent, slot, sender=ch)[0] == "OutputProofMismatch"
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(chain.operator) == 2 * (FEE + chain.bond)
+    ether_check(chain, 0)
+
+
+def test_a_graph_leaf_answering_a_malformed_input_is_rejected(chain: Chain, graph: Graph) -> None:
+    """An input root whose region holds a non-zero byte past the graph model's inputLength (60 of a 64-byte region):
+    the leaf answering it is rejected, the entry void, its fee refunded."""
+    s = chain.system
+    short = s.register_graph_model(dataclasses.replace(graph.model_spec(), input_length=60))
+    good, bad = GRAPH_INPUT[:60], GRAPH_INPUT[:60] + b"\0\0\x01\0"
+    roots = [input_root(good, 60), input_root(bad, 60)]
+    rb = s.request_batch(short, roots, 2 * FEE, sender=chain.requester)
+    batch_id, leaves = post(chain, rb, [success(graph, 0), success(graph, 1)])
+    ch = chain.challenger
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[0], proofs(leaves, 0), roots[0], input_proof(roots, 0),
+                       input_region=good + bytes(4), sender=ch) == ("InputWellFormed", {})
+    s.reject_entry(batch_id, 1, leaves[1], proofs(leaves, 1), roots[1], input_proof(roots, 1), input_region=bad,
+                   sender=ch)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert ev["malformed"] and s.entry_taken(rb, 1)
+    assert s.balance(ch) == chain.bond - chain.burn and s.balance(chain.requester) == FEE
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    ether_check(chain, 0)
+
+
+def test_generation_models_are_refused(chain: Chain, graph: Graph) -> None:
+    """A generation model's node count depends on input word 1 (its token count), which an input root does not
+    tell: request batches refuse it by name."""
+    s = chain.system
+    gen = s.register_graph_model(dataclasses.replace(graph.model_spec(), period=1))
+    assert revert_name(s.request_batch, gen, [root()], 0) == ("GenerationModel", {"modelId": gen})
+    assert revert_name(s.request_batch_data, gen, [GRAPH_INPUT], 0) == ("GenerationModel", {"modelId": gen})
+    assert revert_name(s.request_batch, 99, [root()], 0) == ("UnknownModel", {"modelId": 99})
+    ether_check(chain, 0)
+
+
+
+def test_an_accomplices_game_does_not_shield_a_contradicting_graph_leaf(chain: Chain, graph: Graph) -> None:
+    """A graph leaf naming the true C_m with another output, disputed first by the liar's accomplice (a game the
+    accomplice must lose: the phase-1 trace is true): rejectEntry still rejects it, in Optimist (rejectLeaf)."""
+    s = chain.system
+    rb = request(chain, 2)
+    batch_id, leaves = post(chain, rb, [success(graph, 0, output_hash=keccak256(b"a lie")), success(graph, 1)])
+    accomplice = chain.accounts[6]
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=accomplice, input_root=root(),
+                         input_proof=input_proof([root()] * 2, 0))
+    assert s.game(gid).over_nodes
+    m = graph.m
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0), graph.c(m),
+                   graph.output, graph.trace[m].proof(m), sender=chain.challenger)
+    assert s.result(leaf_result_id(batch_id, 0)).status == ResultStatus.REJECTED
+    ref = entry_ref(rb, 0)
+    assert s.get_request(ref).status == RequestStatus.OPEN and s.is_barred(ref, chain.operator)
+    share = (chain.bond - chain.burn) // 2                # with the accomplice's game, active then
+    assert s.balance(chain.challenger) == share
+    s.cancel_game(gid, sender=accomplice)
+    assert s.balance(accomplice) == s.params.challenge_bond + share
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(chain.operator) == FEE + chain.bond
+    ether_check(chain, FEE)                               # entry 0's fee waits for a new answer

@@ -1,0 +1,126 @@
+"""Request batches of a graph model with the real daemons (eth-tester, real MIPS.sol, calldata inputs; docs/game-rules.md
+§3b, docs/two-phase.md): the model is minidnn.examples.digits_mlp served with two-phase games.
+
+A requester sends 4 inputs in one requestBatchData; an operator lying on one of them (a phase-1 lie: node 2's
+output negated) answers all 4 in one postEntries whose leaves are postResult's graph claims (C_m, m, the output);
+the honest challenger judges them against its own phase-1 traces, disputes exactly the lie with disputeLeaf and wins
+the two-phase game on the entry's request; the other 3 finalize in one finalizeEntries and the reopened entry is
+answered by an honest operator with postResult. Leaves contradicting their own claims (a true C_m with another
+output, the true intermediate C_2 claimed as a Failure) are rejected by the challenger with rejectEntry (no game).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from challenger.graph_games import GraphModel, GraphTrace, lie_graph
+from contracts.batches import EntryLeaf, entry_ref, leaf_position, leaf_result_id
+from contracts.system import GameStatus, Outcome, RequestStatus, ResultStatus
+from minidnn.examples import digits_mlp, sample_input
+from mipsvm.memory import keccak256
+from optimist.world import World
+
+WINDOW, CLOCK = 600, 300
+BOND = 10**17
+FEE = 10**16
+N, LIE = 4, 2
+
+
+@pytest.fixture(scope="module")
+def model() -> GraphModel:
+    blob, _ = digits_mlp()
+    model = GraphModel(blob, "digits_mlp")
+    model.commitment    # noqa: B018 -- measured once for the module (every node runs in the VM)
+    return model
+
+
+@pytest.fixture(scope="module")
+def inputs(model: GraphModel) -> list[bytes]:
+    return [sample_input(model.blob, seed=10 + i).astype("<f4").tobytes() for i in range(N)]
+
+
+@pytest.fixture
+def world(model: GraphModel, tmp_path) -> World:
+    return World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                               db_dir=tmp_path, trace_interval=1024)
+
+
+def test_a_lying_graph_entry_loses_its_game_and_the_honest_ones_finalize(world: World, model: GraphModel,
+                                                                        inputs: list[bytes]) -> None:
+    s = world.system
+
+    def lie(honest: GraphTrace) -> GraphTrace:
+        return lie_graph(honest, "phase1") if honest.input == inputs[LIE] else honest
+
+    liar = world.operator(dishonest=True, name="liar")
+    liar.lie = lie
+    ch = world.challenger()
+    rb = s.request_batch_data(world.model_id, inputs, N * FEE)
+    assert s.request_batch_info(rb).max_steps == model.node_count
+    refs = [entry_ref(rb, i) for i in range(N)]
+    world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(N)), [liar])
+    [posted] = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+    assert posted["count"] == N
+    batch_id = posted["batchId"]
+    fn, args = s.batches.decode_function_input(s.w3.eth.get_transaction(posted.tx_hash)["input"])
+    for i, raw in enumerate(args["leaves"]):   # the leaves are postResult's graph claims
+        leaf, truth = EntryLeaf.from_args(raw), GraphTrace(model, inputs[i])
+        assert (leaf.steps, leaf.outcome, leaf.exit_code) == (model.node_count, int(Outcome.SUCCESS), 0)
+        assert (leaf.final_state_hash == truth.hash_at(model.node_count)) == (i != LIE)
+        assert bytes(args["outputs"][i]) == (liar.trace(refs[i]).output)
+
+    world.run_until(lambda: bool(ch.store.games()) and ch.store.games()[0]["status"] != "active", [liar, ch],
+                    advance_when_idle=CLOCK + 1, max_ticks=3000)
+    [game] = ch.store.games()
+    g = s.game(game["game_id"])
+    assert g.status == GameStatus.CHALLENGER_WON and leaf_position(g.result_id) == (batch_id, LIE)
+    assert ch.store.game_node(game["game_id"])["node"] == 2      # phase 1 over nodes, then the node's VM run
+    verdicts = {row["request_id"]: row["verdict"] for row in ch.store.results()}
+    assert [verdicts[r] for r in refs] == ["disagree" if i == LIE else "agree" for i in range(N)]
+    req = s.get_request(refs[LIE])
+    assert req.status == RequestStatus.OPEN and req.initial_state_hash == s.initial_state_hash(world.model_id,
+                                                                                               inputs[LIE])
+    assert s.result(leaf_result_id(batch_id, LIE)).status == ResultStatus.REJECTED
+
+    honest = world.operator(name="honest")
+    world.advance_time(WINDOW + 2)
+    world.run_until(lambda: s.batch(batch_id).settled, [liar, honest, ch])
+    finals = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesFinalized"]
+    assert [(e["finalized"], e["fees"]) for e in finals] == [(N - 1, (N - 1) * FEE)]
+    world.run_until(lambda: s.get_request(refs[LIE]).status == RequestStatus.POSTED, [liar, honest, ch],
+                    advance_when_idle=2)
+    world.settle([liar, honest, ch], max_ticks=40)
+    assert s.get_request(refs[LIE]).status == RequestStatus.FINALIZED
+    assert s.outcome(refs[LIE]).output_hash == keccak256(model.infer(inputs[LIE]))
+    assert len(ch.store.games()) == 1
+    assert s.balance(liar.me) == s.balance(honest.me) == s.balance(ch.me) == 0
+    assert world.contract_balance() == 0
+
+
+def test_contradicting_graph_leaves_are_rejected_without_a_game(world: World, model: GraphModel,
+                                                                inputs: list[bytes]) -> None:
+    """Leaves naming true hashes with other fields than postResult's claim of them: a game could not catch them;
+    the challenger rejects them with rejectEntry and the graph evidence (C_m with the true output and its slot
+    proof; the intermediate C_2's two children)."""
+    s = world.system
+    operator = world.w3.eth.accounts[1]
+    ch = world.challenger()
+    rb = s.request_batch_data(world.model_id, inputs[:3], 3 * FEE)
+    m = model.node_count
+    traces = [GraphTrace(model, x) for x in inputs[:3]]
+    true = [EntryLeaf(i, t.final_hash, keccak256(t.output), m, int(Outcome.SUCCESS), 0) for i, t in enumerate(traces)]
+    wrong_output = EntryLeaf(0, traces[0].final_hash, keccak256(b"not the output"), m, int(Outcome.SUCCESS), 0)
+    intermediate = EntryLeaf(1, traces[1].hash_at(2), keccak256(b""), 2, int(Outcome.FAILURE), 3)
+    batch_id = s.post_entries(rb, [wrong_output, intermediate, true[2]],
+                              [b"not the output", b"", traces[2].output], sender=operator)
+    world.run_until(lambda: sum(e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 2, [ch],
+                    max_ticks=200)
+    rejected = [e for e in s.events_since(world.deploy_block) if e.name == "EntryRejected"]
+    assert sorted(e["index"] for e in rejected) == [0, 1] and not any(e["malformed"] for e in rejected)
+    verdicts = {row["result_id"]: row["verdict"] for row in ch.store.results()}
+    assert [verdicts[leaf_result_id(batch_id, i)] for i in range(3)] == ["contradicts", "contradicts", "agree"]
+    assert ch.store.games() == []
+    assert s.balance(ch.me) == 2 * (BOND - s.params.burn_share(BOND))
+    world.advance_time(WINDOW + 2)
+    s.finalize_entries(batch_id)
+    assert s.balance(operator) == FEE + BOND

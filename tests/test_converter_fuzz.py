@@ -111,16 +111,23 @@ def test_pool(h: int, w: int, k: int, s: int, p: list[int], ceil: int, kind: str
 dims = st.integers(1, 4)
 
 
-@SETTINGS
+@settings(SETTINGS, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), data=st.data())
 def test_slice(shape: list[int], data: st.DataObject) -> None:
     rng = np.random.default_rng(sum(shape))
-    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape),
-                              unique_by=lambda a: a % len(shape)))
+    # distinct axes, each written as a or a - rank: drawn without filtering (a unique_by list over so few values
+    # is mostly filtered out, and Hypothesis's filter_too_much health check then fails the test at random)
+    picked = data.draw(st.permutations(range(len(shape))))[:data.draw(st.integers(1, len(shape)))]
+    negative = data.draw(st.lists(st.booleans(), min_size=len(picked), max_size=len(picked)))
+    axes = [a - len(shape) if neg else a for a, neg in zip(picked, negative, strict=True)]
     bound = st.integers(-8, 8) | st.sampled_from([2**31 - 1, -(2**31)])
     starts = data.draw(st.lists(bound, min_size=len(axes), max_size=len(axes)))
-    ends = data.draw(st.lists(bound, min_size=len(axes), max_size=len(axes)))
     steps = data.draw(st.lists(st.sampled_from([-3, -2, -1, 1, 2, 3]), min_size=len(axes), max_size=len(axes)))
+    # an end anywhere, or a few places past the start in the step's direction: free ends mostly give empty
+    # slices, which single() refuses (about 7 in 10 are still refused: filter_too_much is expected here, the
+    # 30 examples are reached all the same)
+    ends = [data.draw(bound | st.integers(1, 8).map(lambda n, s=s, t=t: s + n * (1 if t > 0 else -1)))
+            for s, t in zip(starts, steps, strict=True)]
     node = helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])
     inits = {"s": np.array(starts), "e": np.array(ends), "a": np.array(axes), "t": np.array(steps)}
     agree(single(node, tuple(shape), inits), rng.standard_normal(shape).astype(np.float32))

@@ -122,8 +122,8 @@ def request_batch(model_id: int, inputs: tuple[Path, ...], stacked: Path | None,
     from contracts.system import MAX_REQUEST_TIME, ContractRevert
     from optimist.entries import (
         EntryError,
+        batch_model_input_length,
         format_ref,
-        program_model_input_length,
         split_fee,
         submit_request_batch,
         supports_blobs,
@@ -151,7 +151,7 @@ def request_batch(model_id: int, inputs: tuple[Path, ...], stacked: Path | None,
                            f"{ether(each * len(data))} and gas", EXIT_KEY)
     system, _ = open_system(w3, deployment_path)
     try:
-        want = program_model_input_length(system, model_id)
+        want = batch_model_input_length(system, model_id)
     except EntryError as exc:
         raise CommandError(str(exc), EXIT_NOT_FOUND if str(exc).startswith("unknown model") else EXIT_ERROR) \
             from None

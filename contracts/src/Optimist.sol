@@ -5,7 +5,7 @@ import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {NodeChecker} from "./NodeChecker.sol";
-import {BATCH_FLAG, INDEX_BITS, OptimistBatches} from "./OptimistBatches.sol";
+import {INDEX_BITS, OptimistBatches, leafResultId} from "./OptimistBatches.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -545,7 +545,7 @@ contract Optimist is ModelRegistry {
         bytes32,
         bytes32[] calldata
     ) external payable nonReentrant returns (uint256) {
-        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        uint256 resultId = leafResultId(batchId, index);
         if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
         uint256 requestId = leaf.requestId;
         // OptimistBatches.verifyLeaf takes this function's arguments as they are

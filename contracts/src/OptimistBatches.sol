@@ -8,6 +8,11 @@ import {RegionMerkle} from "./RegionMerkle.sol";
 ///      reach it; every id stays below 2**63).
 uint256 constant BATCH_FLAG = 1 << 62;
 uint256 constant INDEX_BITS = 16;
+
+/// @dev The result id of leaf `index` of batch `batchId`.
+function leafResultId(uint256 batchId, uint256 index) pure returns (uint256) {
+    return BATCH_FLAG | batchId << INDEX_BITS | index;
+}
 /// @dev Request reference of entry i of request batch r: ENTRY_FLAG | r << INDEX_BITS | i (docs/game-rules.md §3b). A
 ///      disputed entry becomes Optimist's request under this id (single requests count up from 1 and never reach it).
 uint256 constant ENTRY_FLAG = 1 << 61;
@@ -503,13 +508,13 @@ contract OptimistBatches {
             revert LeafConsistent();
         }
         uint256 ref = leaf.requestId;
-        uint64 reopenAt = malformed ? 0 : uint64(block.timestamp) + optimist.reopenDelay();
-        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        uint64 reopenAt = uint64(block.timestamp) + optimist.reopenDelay();
+        uint256 resultId = leafResultId(batchId, index);
         if (optimist.hasResult(resultId)) {
             // a game brought the leaf into Optimist (disputeLeaf, maybe an accomplice's, lost on purpose: the trace
             // is true): its pending result is rejected there, the request reopening as an Optimist request
             optimist.rejectLeaf(resultId, msg.sender);
-            emit EntryRejected(batchId, index, ref, msg.sender, malformed, uint64(block.timestamp + optimist.reopenDelay()));
+            emit EntryRejected(batchId, index, ref, msg.sender, malformed, reopenAt);
             return;
         }
         _rejectedLeaves[key] |= 1 << (index & 255);
@@ -525,7 +530,7 @@ contract OptimistBatches {
         uint256 burnt = bond * optimist.burnBps() / 10_000;
         optimist.fund(msg.sender, bond - burnt, burnt);
         if (malformed) optimist.fund(r.requester, r.fee, 0);
-        emit EntryRejected(batchId, index, ref, msg.sender, malformed, reopenAt);
+        emit EntryRejected(batchId, index, ref, msg.sender, malformed, malformed ? 0 : reopenAt);
     }
 
     /// @notice Requester, after the deadline: cancel every entry nobody took (fees credited back in Optimist).
@@ -562,7 +567,7 @@ contract OptimistBatches {
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
         if (b.requestBatch == 0) revert NotEntryBatch(batchId);
         if (!b.settled) revert NotFinalized(batchId);
-        uint256 resultId = BATCH_FLAG | batchId << INDEX_BITS | index;
+        uint256 resultId = leafResultId(batchId, index);
         if (_rejectedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0 || optimist.hasResult(resultId)) {
             revert LeafDisputed(resultId);
         }
@@ -647,7 +652,7 @@ contract OptimistBatches {
         bytes32[] calldata inputProof
     ) private view returns (RequestBatch memory r, uint256 key) {
         key = batchId << 8 | index >> 8;
-        if (_rejectedLeaves[key] >> (index & 255) & 1 != 0) revert LeafDisputed(BATCH_FLAG | batchId << INDEX_BITS | index);
+        if (_rejectedLeaves[key] >> (index & 255) & 1 != 0) revert LeafDisputed(leafResultId(batchId, index));
         r = requestBatches[rb];
         uint256 depth = depthOf(r.count);
         if (inputProof.length != depth) revert WrongPathLength(depth, inputProof.length);

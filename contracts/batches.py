@@ -27,7 +27,7 @@ MAX_BATCH = 1024
 ENTRY_FLAG = 1 << 61   # request ids of request-batch entries (docs/game-rules.md §3b)
 # sent to OptimistBatches, not Optimist
 BATCH_FUNCTIONS = frozenset({"postBatch", "finalizeBatch", "requestBatch", "requestBatchData", "postEntries",
-                             "finalizeEntries", "rejectEntry", "cancelEntries", "entryOutcome", "entryTaken",
+                             "finalizeEntries", "rejectEntry", "cancelEntries", "leafOutcome", "entryTaken",
                              "entryBarred", "requestBatches", "entryReopenAt"})
 
 

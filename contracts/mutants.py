@@ -49,7 +49,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
                         "tests/test_contracts_game.py", "tests/test_contracts_e2e.py",
                         "tests/test_daemon_two_phase_generation.py"),
     # batched results (postBatch, verifyLeaf for Optimist.disputeLeaf, finalizeBatch) and request / entry batches
-    # (requestBatch*, postEntries, rejectEntry, finalizeEntries, cancelEntries, entryOutcome; blobs on anvil), then
+    # (requestBatch*, postEntries, rejectEntry, finalizeEntries, cancelEntries, leafOutcome; blobs on anvil), then
     # the client, daemons and CLI that drive them (test_daemon_batches.py, ~55 s, is left out: postBatch's daemon
     # path adds no contract behaviour the contract tests do not pin)
     "OptimistBatches.sol": ("tests/test_contracts_batches.py", "tests/test_contracts_request_batches.py",

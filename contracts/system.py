@@ -48,6 +48,7 @@ from contracts.batches import (
     Leaf,
     RequestBatchInfo,
     input_roots,
+    leaf_result_id,
 )
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
@@ -772,9 +773,10 @@ class System:
         return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
                                 bytes(raw[7]))
 
-    def entry_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
-        """(entry request id, outcome, exit code, steps, output hash) of a finalized entry, proven by its leaf."""
-        return tuple(self._call("entryOutcome", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof]))
+    def leaf_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
+        """(request id, outcome, exit code, steps, output hash) of a finalized batch leaf, proven by the leaf and its
+        inclusion proof (an entry's request id is its entry ref)."""
+        return tuple(self._call("leafOutcome", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof]))
 
     def entry_taken(self, request_batch_id: int, index: int) -> bool:
         return bool(self._call("entryTaken", request_batch_id, index))
@@ -958,14 +960,35 @@ class System:
         return OutcomeInfo(Outcome(outcome), exit_code, steps, output_hash, result_id)
 
     def _leaf_outcome(self, result_id: int) -> OutcomeInfo:
-        """The outcome of a request finalized as an undisputed batch leaf: the contracts store only the batch's
-        root, the leaf's fields are in its ResultPosted (emitted once per leaf id, by OptimistBatches)."""
+        """The outcome of a request finalized as a batch leaf: the contracts store only the batch's root, the leaf's
+        fields are in its ResultPosted (emitted once per leaf id, by OptimistBatches) or, for a disputed entry leaf,
+        in its dispute's calldata. ContractRevert OutcomeInBatch when neither is readable."""
         logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
                                                            argument_filters={"resultId": result_id})
-        if not logs:
+        leaf = Leaf.from_posted(dict(logs[0]["args"])) if logs else self.disputed_leaf(result_id)
+        if leaf is None:
             raise ContractRevert("outcomeOf", "OutcomeInBatch", {"resultId": result_id}, b"")
-        leaf = Leaf.from_posted(dict(logs[0]["args"]))
         return OutcomeInfo(Outcome(leaf.outcome), leaf.exit_code, leaf.steps, leaf.output_hash, result_id)
+
+    def disputed_leaf(self, result_id: int) -> Leaf | None:
+        """The leaf a disputeLeaf transaction brought into Optimist as `result_id` (its first game's transaction,
+        which the contract accepted with the leaf's inclusion proof); None if the leaf was never disputed or that
+        transaction is not a direct disputeLeaf call (a contract's)."""
+        logs = self.contract.events.GameOpened().get_logs(from_block=self.deploy_block,
+                                                         argument_filters={"resultId": result_id})
+        if not logs:
+            return None
+        tx = self.w3.eth.get_transaction(logs[0]["transactionHash"])
+        try:
+            fn, args = self.contract.decode_function_input(tx["input"])
+        except ValueError:
+            return None
+        if fn.fn_name != "disputeLeaf" or leaf_result_id(args["batchId"], args["index"]) != result_id:
+            return None
+        x = args["leaf"]
+        if isinstance(x, dict):
+            x = (x["requestId"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+        return Leaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
 
     def burned(self) -> int:
         """Total wei burnt from losing bonds (settled games; `burn_sent()` of it is at BURN_ADDRESS)."""

@@ -29,7 +29,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from contracts.system import Event, Outcome, RequestInfo, RequestStatus, ResultStatus, System
+from contracts.batches import is_leaf
+from contracts.system import Event, Outcome, RequestInfo, RequestStatus, System
 from optimist import deployment as dep
 
 END_STATES = (RequestStatus.FINALIZED, RequestStatus.CANCELLED)
@@ -136,7 +137,7 @@ class Request:
             raise ClientError(f"no ResultPosted event for result {info.result_id} since block "
                               f"{self.client.from_block} (pass the deployment block as from_block)")
         output = bytes(posted[-1]["output"])
-        if res.status == ResultStatus.NONE:   # an undisputed batch leaf: only its batch's root is stored (§3a)
+        if is_leaf(info.result_id):   # a batch leaf: its fields are in its batch's root and its ResultPosted (§3a)
             e = posted[-1]
             return Result(self.id, info.result_id, Outcome(e["outcome"]), e["exitCode"], e["steps"], output,
                           e["operator"])
@@ -191,7 +192,7 @@ class Entry:
         return self
 
     def result(self) -> Result:
-        """The finalized answer. Undisputed: the leaf from its postEntries calldata, proven by the entryOutcome
+        """The finalized answer. Undisputed: the leaf from its postEntries calldata, proven by the leafOutcome
         view, output bytes from that transaction's calldata or blobs checked against the leaf's output hash.
         Disputed: as an ordinary request. ClientError before finalization (with the state in words)."""
         from contracts.batches import is_leaf, leaf_position

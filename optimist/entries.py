@@ -5,7 +5,7 @@ size, a fee that does not split evenly, blobs on a chain without them) before se
 EIP-4844 blobs) or requestBatchData (inputs in calldata). `entry_state` says where an entry is, in words, from the
 chain alone: open, answered (window open), awaiting finalizeEntries, finalized, disputed (an ordinary Optimist
 request from then on), void, reopened, cancelled, expired. `entry_result` reads a finalized entry: the leaf from
-its postEntries calldata, checked by the `entryOutcome` view, and the output bytes from that transaction's
+its postEntries calldata, checked by the `leafOutcome` view, and the output bytes from that transaction's
 calldata or blobs, checked against the leaf's output hash.
 
 An entry is named by its request id `ENTRY_FLAG | rb << 16 | i` (contracts.batches.entry_ref) or, on the command
@@ -425,32 +425,27 @@ class EntryOutcome:
 
 
 def entry_outcome(system: System, ref: int, from_block: int = 0, beacon_url: str | None = None) -> EntryOutcome:
-    """The answer of a finalized entry: undisputed (entryOutcome view on its leaf, output from its postEntries
-    transaction), or disputed and defended (the result stored in Optimist, output from the same transaction; blob
-    outputs from the beacon API at `beacon_url`, else anvil).
+    """The answer of a finalized entry, undisputed or disputed and defended: its leaf from its postEntries calldata,
+    proven by the leafOutcome view, and the output from the same transaction (blob outputs from the beacon API at
+    `beacon_url`, else anvil).
     EntryError otherwise (with the entry's state in words); an entry reopened and answered as an ordinary request
     is read with optimist.client's Request.result()."""
     st = entry_state(system, ref, from_block)
     if st.state != FINALIZED:
         raise EntryError(f"entry {format_ref(ref)} is not finalized: {st.words}")
-    if st.request_status == RequestStatus.FINALIZED:   # disputed: settled in Optimist
-        info = system.get_request(ref)
-        rid = info.result_id
-        match = [a for a in st.answers if is_leaf(rid) and leaf_position(rid) == (a.batch_id, a.position)]
+    a = st.answer
+    if st.request_status == RequestStatus.FINALIZED:   # disputed, defended and finalized in Optimist
+        rid = system.get_request(ref).result_id
+        match = [x for x in st.answers if is_leaf(rid) and leaf_position(rid) == (x.batch_id, x.position)]
         if not match:
             raise EntryError(f"entry {format_ref(ref)} was finalized by result {rid}, not an entry leaf: read it as "
                              "an ordinary request")
-        res = system.result(rid)
-        output = answer_output(system, match[0], beacon_url)
-        if keccak256(output) != bytes(res.output_hash):
-            raise EntryError(f"result {rid}: the published output does not match the stored output hash")
-        return EntryOutcome(ref, rid, res.outcome, res.exit_code, res.steps, output, res.operator)
-    a = st.answer
+        a = match[0]
     assert a is not None
     proof = leaf_proof([x.hash() for x in a.leaves], a.position)
-    got_ref, outcome, exit_code, steps, output_hash = system.entry_outcome(a.batch_id, a.position, a.leaf, proof)
+    got_ref, outcome, exit_code, steps, output_hash = system.leaf_outcome(a.batch_id, a.position, a.leaf, proof)
     if got_ref != ref or bytes(output_hash) != a.leaf.output_hash:
-        raise EntryError(f"entryOutcome of entry batch {a.batch_id} leaf {a.position} does not match its calldata")
+        raise EntryError(f"leafOutcome of entry batch {a.batch_id} leaf {a.position} does not match its calldata")
     output = answer_output(system, a, beacon_url)
     return EntryOutcome(ref, leaf_result_id(a.batch_id, a.position), Outcome(outcome), exit_code, steps, output,
                         a.operator)

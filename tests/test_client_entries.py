@@ -3,7 +3,7 @@
 A requester sends 4 inputs in one requestBatchData through the client; an honest operator daemon (in process)
 answers them in one postEntries; the client follows each entry in words (open, answered with its window, waiting
 for finalizeEntries, finalized) and reads every finalized entry's output, checked against its leaf and the
-entryOutcome view, equal to the honest run's. Then the refusals: blobs on a chain without them, a graph model, a
+leafOutcome view, equal to the honest run's. Then the refusals: blobs on a chain without them, a graph model, a
 wrong input length, a bad entry ref, an unfinalized entry, and a cancelled batch.
 """
 

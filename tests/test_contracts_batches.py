@@ -201,9 +201,26 @@ def test_two_lies_two_challengers_and_an_honest_leaf_defended(world: World) -> N
             g = play(world, gid, runs[i].hash, honest.hash, prover_state=honest.state)
             assert g.status == GameStatus.CHALLENGER_WON
     advance_time(world.w3, WINDOW + 1)
+    # leafOutcome proves a leaf's outcome on-chain only once it is final
+    assert revert_name(s.leaf_outcome, batch_id, 1, leaves[1], leaf_proof(hashes, 1)) == \
+        ("NotFinalized", {"batchId": batch_id})
+    for i in (0, 3):   # rejected; defended but not finalized yet
+        assert revert_name(s.leaf_outcome, batch_id, i, leaves[i], leaf_proof(hashes, i)) == \
+            ("LeafDisputed", {"resultId": leaf_result_id(batch_id, i)})
     before = s.balance(world.operator)
     s.finalize_batch(batch_id, leaves)
     s.finalize(leaf_result_id(batch_id, 3))    # the defended leaf settles as a single result
+    # ... now the undisputed and the defended leaf read alike; Optimist kept no output hash for the disputed one
+    assert s.result(leaf_result_id(batch_id, 3)).output_hash == bytes(32)
+    for i in (1, 3):
+        assert s.leaf_outcome(batch_id, i, leaves[i], leaf_proof(hashes, i)) == \
+            (rids[i], int(Outcome.SUCCESS), 0, HALT, keccak256(claims[i].output))
+        assert revert_name(s._call, "outcomeOf", rids[i]) == \
+            ("OutcomeInBatch", {"resultId": leaf_result_id(batch_id, i)})
+        assert s.outcome(rids[i]).output_hash == keccak256(claims[i].output)   # System reads the leaf's event
+    assert revert_name(s.leaf_outcome, batch_id, 0, leaves[0], leaf_proof(hashes, 0))[0] == "LeafDisputed"
+    wrong = Leaf(rids[3], leaves[3].final_state_hash, keccak256(b"another output"), HALT, 0, 0)
+    assert revert_name(s.leaf_outcome, batch_id, 3, wrong, leaf_proof(hashes, 3))[0] == "LeafMismatch"
     won = CHALLENGE_BOND - s.params.burn_share(CHALLENGE_BOND)
     assert s.balance(world.operator) - before == 4 * (FEE + RESULT_BOND) + won
     assert [s.get_request(r).status for r in rids] == [RequestStatus.OPEN] + [RequestStatus.FINALIZED] * 4 + \

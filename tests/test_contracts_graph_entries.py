@@ -159,7 +159,7 @@ def test_graph_entries_post_and_finalize(chain: Chain, graph: Graph) -> None:
     advance_time(s.w3, WINDOW + 1)
     s.finalize_entries(batch_id)
     assert s.balance(chain.operator) == 3 * (FEE + chain.bond)
-    got = s.entry_outcome(batch_id, 2, leaves[2], proofs(leaves, 2))
+    got = s.leaf_outcome(batch_id, 2, leaves[2], proofs(leaves, 2))
     assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, m, keccak256(graph.output))
     ether_check(chain, 0)
 

@@ -180,7 +180,7 @@ def test_entries_post_and_finalize_in_one_o1_call(world: World) -> None:
     assert [s.entry_taken(rb, i) for i in range(6)] == [True, False, True, True, True, True]
     assert revert_name(s.finalize_batch, batch_id, leaves) == ("EntryBatch", {"batchId": batch_id})
     assert revert_name(s.finalize_entries, batch_id)[0] == "ChallengeWindowOpen"
-    assert revert_name(s.entry_outcome, batch_id, 1, leaves[1], proofs(leaves, 1)) == \
+    assert revert_name(s.leaf_outcome, batch_id, 1, leaves[1], proofs(leaves, 1)) == \
         ("NotFinalized", {"batchId": batch_id})
     advance_time(world.w3, WINDOW + 1)
     before = s.balance(world.operator)
@@ -189,10 +189,10 @@ def test_entries_post_and_finalize_in_one_o1_call(world: World) -> None:
     assert s.batch(batch_id).settled
     assert revert_name(s.finalize_entries, batch_id) == ("BatchSettled", {"batchId": batch_id})
     # a reader proves a finalized entry's outcome with its leaf and inclusion proof
-    got = s.entry_outcome(batch_id, 1, leaves[1], proofs(leaves, 1))
+    got = s.leaf_outcome(batch_id, 1, leaves[1], proofs(leaves, 1))
     assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, HALT, keccak256(true_output(toy_input())))
     forged = Leaf(leaves[1].request_id, leaves[1].final_state_hash, keccak256(b"other"), HALT, 0, 0)
-    assert revert_name(s.entry_outcome, batch_id, 1, forged, proofs(leaves, 1))[0] == "LeafMismatch"
+    assert revert_name(s.leaf_outcome, batch_id, 1, forged, proofs(leaves, 1))[0] == "LeafMismatch"
     # the untaken entry is still open to anyone; a postBatch batch is not an entry batch
     batch2, _ = post(world, rb, [entry(world, 1, xs[1])], sender=world.accounts[6])
     assert revert_name(s.post_entries, rb, [entry(world, 1, xs[1])], sender=world.accounts[6]) == \
@@ -293,7 +293,7 @@ def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) 
     before = s.balance(world.operator)
     s.finalize_entries(batch_id)
     assert s.balance(world.operator) - before == 3 * (FEE + RESULT_BOND)
-    assert revert_name(s.entry_outcome, batch_id, 2, leaves[2], proofs(leaves, 2)) == \
+    assert revert_name(s.leaf_outcome, batch_id, 2, leaves[2], proofs(leaves, 2)) == \
         ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
     # the reopened request is an ordinary request: the liar is barred, another operator answers it
     final = final_memory(world.image, toy_input(), true_output(toy_input()))

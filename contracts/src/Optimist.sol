@@ -5,7 +5,7 @@ import {IMIPS} from "./IMIPS.sol";
 import {IOptimistConsumer} from "./IOptimistConsumer.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {NodeChecker} from "./NodeChecker.sol";
-import {INDEX_BITS, OptimistBatches, leafResultId} from "./OptimistBatches.sol";
+import {BATCH_FLAG, INDEX_BITS, OptimistBatches, leafResultId} from "./OptimistBatches.sol";
 import {PackedState} from "./PackedState.sol";
 import {RegionMerkle} from "./RegionMerkle.sol";
 
@@ -56,7 +56,8 @@ contract Optimist is ModelRegistry {
         uint32 defended;        // games the operator won, paid out (and their burn counted) when the result
                                 // is finalized or rejected
         bytes32 finalStateHash;
-        bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted)
+        bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted); zero for a batch
+                                // leaf, whose output hash stays in its batch's root (OptimistBatches.leafOutcome)
     }
 
     struct Game {
@@ -329,8 +330,8 @@ contract Optimist is ModelRegistry {
             _checkClaim(req.modelId, requestId, output, finalState, outputProof);
 
         resultId = ++resultCount;
-        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps, finalHash,
-                     keccak256(output));
+        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps, finalHash);
+        results[resultId].outputHash = keccak256(output);
         req.status = RequestStatus.Posted;
         req.resultId = uint64(resultId);
         emit ResultPosted(
@@ -564,7 +565,7 @@ contract Optimist is ModelRegistry {
         }
         _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
                      graphs[requests[requestId].modelId].nodeCount != 0, postedAt, requestId, leaf.steps,
-                     leaf.finalStateHash, leaf.outputHash);
+                     leaf.finalStateHash);   // the output hash stays in the batch root: one slot less
         return _openGame(resultId);
     }
 
@@ -687,7 +688,7 @@ contract Optimist is ModelRegistry {
         if (req.status != RequestStatus.Finalized) revert RequestNotFinalized(requestId);
         resultId = req.resultId;
         Result storage res = results[resultId];
-        if (res.status == ResultStatus.None) revert OutcomeInBatch(resultId);   // an undisputed batch leaf
+        if (resultId & BATCH_FLAG != 0) revert OutcomeInBatch(resultId);   // OptimistBatches.leafOutcome proves it
         return (res.outcome, res.exitCode, res.steps, res.outputHash, resultId);
     }
 
@@ -758,7 +759,7 @@ contract Optimist is ModelRegistry {
         return (steps, Outcome(kind), exitCode, finalHash, true);
     }
 
-    /// @dev A new pending result.
+    /// @dev A new pending result, without its output hash (postResult writes it; a batch leaf has none here).
     function _storeResult(
         uint256 resultId,
         address operator,
@@ -768,8 +769,7 @@ contract Optimist is ModelRegistry {
         uint64 postedAt,
         uint256 requestId,
         uint64 steps,
-        bytes32 finalHash,
-        bytes32 outputHash
+        bytes32 finalHash
     ) private {
         results[resultId] = Result({
             operator: operator,
@@ -784,7 +784,7 @@ contract Optimist is ModelRegistry {
             sharers: 0,
             defended: 0,
             finalStateHash: finalHash,
-            outputHash: outputHash
+            outputHash: 0
         });
     }
 

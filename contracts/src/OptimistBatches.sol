@@ -50,6 +50,24 @@ interface IBatchHost {
     function modelCount() external view returns (uint256);
     function reopenDelay() external view returns (uint32);
     function hasResult(uint256 resultId) external view returns (bool);
+    function results(uint256 resultId)
+        external
+        view
+        returns (
+            address operator,
+            uint8 status,
+            uint8 outcome,
+            uint8 exitCode,
+            bool graph,
+            uint64 postedAt,
+            uint64 requestId,
+            uint64 steps,
+            uint32 openGames,
+            uint32 sharers,
+            uint32 defended,
+            bytes32 finalStateHash,
+            bytes32 outputHash
+        );
     function rejectLeaf(uint256 resultId, address by) external;
     function nodeChecker() external view returns (INodeClaims);
     function graphs(uint256 modelId)
@@ -171,6 +189,8 @@ contract OptimistBatches {
     /// @notice Latest request batch deadline: block.timestamp + MAX_REQUEST_TIME (Optimist's bound).
     uint256 public constant MAX_REQUEST_TIME = 30 days;
     uint256 private constant BARRED = 1;
+    uint8 private constant RESULT_NONE = 0;        // Optimist.ResultStatus
+    uint8 private constant RESULT_FINALIZED = 3;
     uint8 private constant SUCCESS = 0;
     uint8 private constant FAILURE = 1;
     uint8 private constant NO_HALT = 2;
@@ -557,18 +577,23 @@ contract OptimistBatches {
         emit EntriesCancelled(requestBatchId, n, refund);
     }
 
-    /// @notice A finalized entry's outcome, proven by its leaf and inclusion proof in the (settled) entry batch.
-    ///         A disputed leaf reverts LeafDisputed: its request is Optimist's (outcomeOf(entryRef)) or reopened.
-    function entryOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
+    /// @notice A finalized leaf's outcome, proven by the leaf and its inclusion proof (a request finalized as a batch
+    ///         leaf: Optimist.outcomeOf reverts OutcomeInBatch). Final: undisputed in a settled batch (in an entry
+    ///         batch: not rejected either), or disputed and its result finalized in Optimist (which stores no output
+    ///         hash for a leaf). NotFinalized while its batch is not settled; LeafDisputed while its result is pending
+    ///         or once it was rejected (its request reopened).
+    function leafOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
         external
         view
-        returns (uint256 entryRef, uint8 outcome, uint8 exitCode, uint64 steps, bytes32 outputHash)
+        returns (uint256 requestId, uint8 outcome, uint8 exitCode, uint64 steps, bytes32 outputHash)
     {
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
-        if (b.requestBatch == 0) revert NotEntryBatch(batchId);
-        if (!b.settled) revert NotFinalized(batchId);
         uint256 resultId = leafResultId(batchId, index);
-        if (_rejectedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0 || optimist.hasResult(resultId)) {
+        (, uint8 status,,,,,,,,,,,) = optimist.results(resultId);
+        if (status == RESULT_NONE) {
+            if (!b.settled) revert NotFinalized(batchId);
+            if (_rejectedLeaves[batchId << 8 | index >> 8] >> (index & 255) & 1 != 0) revert LeafDisputed(resultId);
+        } else if (status != RESULT_FINALIZED) {
             revert LeafDisputed(resultId);
         }
         return (leaf.requestId, leaf.outcome, leaf.exitCode, leaf.steps, leaf.outputHash);

@@ -381,11 +381,8 @@ class ChainView:
                 self._read_entry_leaves(ev)
             elif ev.name == "GameOpened" and is_leaf(ev["resultId"]):
                 b, i = leaf_position(ev["resultId"])
-                if b in ix.entry_leaves and ix.entry_leaves[b][i] is None:   # stored by Optimist on its dispute
-                    res = self.system.result(ev["resultId"])
-                    ix.entry_leaves[b][i] = EntryLeaf(entry_position(res.request_id)[1], bytes(res.final_state_hash),
-                                                      bytes(res.output_hash), res.steps, int(res.outcome),
-                                                      res.exit_code)
+                if b in ix.entry_leaves and ix.entry_leaves[b][i] is None:   # in the calldata of its dispute
+                    ix.entry_leaves[b][i] = self._disputed_leaf(ev)
             ix.events.append(ev)
             ix.apply(ev, self._time)
             a = ev.args
@@ -458,6 +455,18 @@ class ChainView:
             fn, args = self.system.batches.decode_function_input(t["input"])
             self._calls[tx] = {"fn": fn.fn_name, **args}
         return self._calls[tx]
+
+    def _disputed_leaf(self, ev: Event) -> EntryLeaf:
+        """An entry leaf whose postEntries calldata is unreadable, from its dispute's calldata (Optimist stores no
+        output hash for a leaf); failing that, from Optimist's record with a zero output hash (logged)."""
+        leaf = self.system.disputed_leaf(ev["resultId"])
+        if leaf is not None:
+            return EntryLeaf(entry_position(leaf.request_id)[1], leaf.final_state_hash, leaf.output_hash, leaf.steps,
+                             leaf.outcome, leaf.exit_code)
+        log.warning("leaf %s: its output hash is not readable from its dispute transaction", ev["resultId"])
+        res = self.system.result(ev["resultId"])
+        return EntryLeaf(entry_position(res.request_id)[1], bytes(res.final_state_hash), bytes(32), res.steps,
+                         int(res.outcome), res.exit_code)
 
     def _prefetch_times(self, blocks: set[int]) -> None:
         """Timestamps of `blocks` in one JSON-RPC batch where the provider supports it (HTTP nodes)."""

@@ -137,6 +137,9 @@ class Challenger(Daemon):
                 self.emit("window_missed", result=rid)
                 self.store.set_verdict(rid, "disagree-too-late")
                 continue
+            if is_leaf(rid):   # a leaf on-chain already (someone else's game): ours comes with its proof too
+                sent += dispute_entry(self, row) if is_entry_leaf(self, rid) else dispute_leaf(self, row)
+                continue
             if self.send(f"open:{rid}", "openGame", rid, value=self.system.params.challenge_bond,
                          expected=RACES):
                 self.emit("game_opened", result=rid, request=res.request_id, steps=res.steps)

@@ -158,7 +158,7 @@ def test_a_lying_leaf_is_rejected_alone_and_its_bond_pays_the_challenger(world: 
     res = s.result(leaf_id)
     assert (res.status, res.operator, res.request_id, res.steps, res.open_games) == \
         (ResultStatus.PENDING, world.operator, rids[2], HALT, 1)
-    assert res.final_state_hash == keccak256(claims[2].final_state)
+    assert s.game(gid).hi_hash == keccak256(claims[2].final_state)   # the leaf's, from the dispute's calldata
     honest = truth(world, rids[2])[0]
     g = play(world, gid, runs[2].hash, honest.hash, prover_state=honest.state)
     assert g.status == GameStatus.CHALLENGER_WON
@@ -311,12 +311,17 @@ def test_leaf_proofs_disputes_and_finalization_attacks(world: World) -> None:
     assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=ch, bond=1)[0] == "WrongBond"
     s.dispute_leaf(batch_id, 1, leaves[1], proof, sender=ch)
     leaf_id = leaf_result_id(batch_id, 1)
-    # a leaf is brought on-chain once; more games on it are ordinary openGame calls
-    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=world.challengers[1]) == \
-        ("LeafDisputed", {"resultId": leaf_id})
-    assert revert_name(s.open_game, leaf_id, sender=ch)[0] == "AlreadyChallenged"
-    s.open_game(leaf_id, sender=world.challengers[1])
-    assert s.result(leaf_id).open_games == 2
+    # the leaf's record keeps no hashes (they stay in the root): every game on it comes with the leaf and its proof
+    res = s.result(leaf_id)
+    assert (res.final_state_hash, res.output_hash, res.request_id, res.steps) == (bytes(32), bytes(32), rids[1], HALT)
+    assert revert_name(s.open_game, leaf_id, sender=world.challengers[1]) == ("LeafResult", {"resultId": leaf_id})
+    assert revert_name(s.dispute_leaf, batch_id, 1, leaves[1], proof, sender=ch)[0] == "AlreadyChallenged"
+    assert revert_name(s.dispute_leaf, batch_id, 1, forged, proof, sender=world.challengers[1])[0] == "LeafMismatch"
+    gid2 = s.dispute_leaf(batch_id, 1, leaves[1], proof, sender=world.challengers[1])
+    g2 = s.game(gid2)
+    assert (g2.hi, g2.lo_hash, g2.hi_hash) == (HALT, s.get_request(rids[1]).initial_state_hash,
+                                               leaves[1].final_state_hash)
+    assert s.result(leaf_id).open_games == 2 and s.batch(batch_id).disputed == 1   # the leaf counted once
     # the hooks are for the two contracts only
     assert revert_name(s._send, "takeRequests", world.operator, world.model_id, [rids[0]], 1 << 62)[0] == "NotBatches"
     assert revert_name(s._send, "settleLeaves", world.operator, [rids[0]], 1 << 62, False)[0] == "NotBatches"

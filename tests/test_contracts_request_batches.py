@@ -276,8 +276,10 @@ def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) 
     assert (req.requester, req.model_id, req.fee, req.status, req.result_id) == \
         (requester, world.model_id, FEE, RequestStatus.POSTED, leaf_result_id(batch_id, 2))
     assert req.initial_state_hash == s.initial_state_hash(world.model_id, xs[2]) == true_run(world, xs[2]).hash(0)
-    assert revert_name(s.dispute_leaf, *args, sender=world.challengers[1], input_root=root,
-                       input_proof=proof_of(xs, 2)) == ("LeafDisputed", {"resultId": leaf_result_id(batch_id, 2)})
+    assert revert_name(s.dispute_leaf, *args, sender=ch, input_root=root, input_proof=proof_of(xs, 2))[0] == \
+        "AlreadyChallenged"   # later games on the leaf need no input root: its request exists
+    assert revert_name(s.dispute_leaf, *args, sender=ch)[0] == "AlreadyChallenged"
+    assert s.batch(batch_id).disputed == 1
     # rejectEntry still takes a game-disputed leaf (Optimist.rejectLeaf), but this one names a wrong final state:
     # it is consistent with no state anyone can show, so only its game decides
     region, oproof = output_region(world, true_output(toy_input()))

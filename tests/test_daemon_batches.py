@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from challenger.models import LyingTrace, Trace, toy_model
-from contracts.batches import is_leaf, leaf_position
+from contracts.batches import Leaf, is_leaf, leaf_position, leaf_proof
 from contracts.system import GameStatus, RequestStatus
 from mipsvm.memory import keccak256
 from optimist.client import Client
@@ -102,3 +102,30 @@ def play_batch_with_lies(world: World, n: int, lies: tuple[int, ...]) -> None:
         final = [r for r in report["results"] if r["status"] == "FINALIZED"]
         assert [(r["steps"], r["output_hex"]) for r in final] == [(want.steps, "0x" + want.output.hex())]
     assert got.operator == honest.me and client.get(rids[0]).result().operator == liar.me
+
+
+def test_a_leaf_someone_else_disputed_gets_the_challengers_own_game(world: World) -> None:
+    """Another account disputed the lying leaf first and never plays: the honest challenger opens its own game on
+    the leaf with disputeLeaf and its proof (Optimist keeps no final state hash for a leaf: openGame reverts
+    LeafResult) and wins it; the idle game is cancelled with its bond and share back."""
+    liar = world.operator(dishonest=True, name="liar", batch_interval=0)
+    liar.lie = lambda honest: LyingTrace(honest) if honest.input == toy_input(201) else \
+        LyingTrace(honest, edit=lambda st: None)
+    s = world.system
+    rids = [world.request(toy_input(200 + i), fee=FEE) for i in range(3)]
+    world.run_until(lambda: all(s.get_request(r).status == RequestStatus.POSTED for r in rids), [liar])
+    leaf_id = s.get_request(rids[1]).result_id
+    batch_id, index = leaf_position(leaf_id)
+    posted = [e for e in s.events_since(world.deploy_block) if e.name == "ResultPosted" and is_leaf(e["resultId"])
+              and leaf_position(e["resultId"])[0] == batch_id]
+    leaves = [Leaf.from_posted(e.args) for e in sorted(posted, key=lambda e: e["resultId"])]
+    other = world.w3.eth.accounts[5]
+    idle = s.dispute_leaf(batch_id, index, leaves[index], leaf_proof([x.hash() for x in leaves], index), sender=other)
+    ch = world.challenger()
+    world.run_until(lambda: any(g["status"] != "active" for g in ch.store.games()), [liar, ch], max_ticks=3000)
+    (game,) = ch.store.games()
+    g = s.game(game["game_id"])
+    assert (g.result_id, g.status) == (leaf_id, GameStatus.CHALLENGER_WON) and game["game_id"] != idle
+    assert s.get_request(rids[1]).status == RequestStatus.OPEN
+    s.cancel_game(idle, sender=other)
+    assert s.game(idle).status == GameStatus.CANCELLED

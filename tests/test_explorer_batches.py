@@ -209,6 +209,9 @@ def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
     b = view.batch(eb)
     assert [x["status"] for x in b["leaves"]] == ["unreadable", "disputed", "unreadable", "unreadable"]
     assert b["leaves"][1]["request"] == f"{rb}:1" and "not sent directly" in b["leaves"][0]["words"]
+    # Optimist keeps no hashes for a leaf: the disputed one is read from its disputeLeaf calldata
+    assert view._index.entry_leaves[eb][1].output_hash == keccak256(chain["traces"][1].output)
+    assert view._index.entry_leaves[eb][1].final_state_hash == keccak256(b"not the state")
     req = view.request(entry_ref(rb, 1))
     assert "not readable" in req["results"][0]["output"]["note"]
     page = view.request_batch(rb)
@@ -229,6 +232,9 @@ def test_links_from_existing_pages(chain) -> None:
     (res,) = req["results"]
     assert res["id"] == leaf_result_id(chain["eb"], 1) and res["leaf"] == [chain["eb"], 1]
     assert res["output"] == decode_output(chain["traces"][1].output) and res["status"] == "pending"
+    assert res["final_state_hash"] == "0x" + keccak256(b"not the state").hex()   # the leaf's (Optimist keeps none)
+    (res1,) = view.request(chain["rids"][1])["results"]   # a disputed result-batch leaf
+    assert res1["status"] == "pending" and res1["final_state_hash"] == "0x" + chain["rleaves"][1].final_state_hash.hex()
     # an ordinary request answered by an undisputed result-batch leaf: the leaf's fields, its batch's status
     r0 = view.request(chain["rids"][0])
     (leaf0,) = r0["results"]

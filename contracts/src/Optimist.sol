@@ -55,9 +55,8 @@ contract Optimist is ModelRegistry {
         uint32 sharers;         // set on rejection: games active then, sharing the unburnt result bond
         uint32 defended;        // games the operator won, paid out (and their burn counted) when the result
                                 // is finalized or rejected
-        bytes32 finalStateHash;
-        bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted); zero for a batch
-                                // leaf, whose output hash stays in its batch's root (OptimistBatches.leafOutcome)
+        bytes32 finalStateHash; // zero for a batch leaf: its hashes stay in its batch's root (disputeLeaf,
+        bytes32 outputHash;     // OptimistBatches.leafOutcome); keccak256 of the output bytes (they are in ResultPosted)
     }
 
     struct Game {
@@ -204,7 +203,7 @@ contract Optimist is ModelRegistry {
     error DuplicateRequest(uint256 requestId);
     error WrongModel(uint256 requestId, uint256 modelId);
     error CallbackInBatch(uint256 requestId);
-    error LeafDisputed(uint256 resultId);
+    error LeafResult(uint256 resultId);
     error OutcomeInBatch(uint256 resultId);
     error NotBatches();
 
@@ -330,8 +329,10 @@ contract Optimist is ModelRegistry {
             _checkClaim(req.modelId, requestId, output, finalState, outputProof);
 
         resultId = ++resultCount;
-        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps, finalHash);
-        results[resultId].outputHash = keccak256(output);
+        _storeResult(resultId, msg.sender, outcome, exitCode, graph, uint64(block.timestamp), requestId, steps);
+        Result storage res = results[resultId];
+        res.finalStateHash = finalHash;
+        res.outputHash = keccak256(output);
         req.status = RequestStatus.Posted;
         req.resultId = uint64(resultId);
         emit ResultPosted(
@@ -376,11 +377,14 @@ contract Optimist is ModelRegistry {
     // ---------------------------------------------------------------- the bisection game
 
     /// @notice Dispute a pending result (one game per challenger); msg.value must be `challengeBond`.
+    ///         A batch leaf's games open with disputeLeaf (`LeafResult`): Optimist keeps no final state hash for it.
     function openGame(uint256 resultId) external payable nonReentrant returns (uint256) {
-        return _openGame(resultId);
+        if (resultId & BATCH_FLAG != 0) revert LeafResult(resultId);
+        return _openGame(resultId, results[resultId].finalStateHash);
     }
 
-    function _openGame(uint256 resultId) private returns (uint256 gameId) {
+    /// @dev A game on the pending result `resultId` whose final state hash is `finalHash`.
+    function _openGame(uint256 resultId, bytes32 finalHash) private returns (uint256 gameId) {
         Result storage res = _pendingResult(resultId);
         uint256 deadline = uint256(res.postedAt) + challengeWindow;
         if (block.timestamp > deadline) revert ChallengeWindowClosed(deadline);
@@ -410,11 +414,11 @@ contract Optimist is ModelRegistry {
             challengerClock: clock,
             defenderClock: clock,
             loHash: init,
-            hiHash: res.finalStateHash,
-            midHash: res.finalStateHash // non-zero placeholder: later writes cost 2.9k, not 20k
+            hiHash: finalHash,
+            midHash: finalHash // non-zero placeholder: later writes cost 2.9k, not 20k
         });
         res.openGames += 1;
-        emit GameOpened(gameId, resultId, msg.sender, requestId, steps, init, res.finalStateHash);
+        emit GameOpened(gameId, resultId, msg.sender, requestId, steps, init, finalHash);
     }
 
     /// @notice Defender: post the state hash at step `mid` = (lo + hi) / 2.
@@ -547,7 +551,6 @@ contract Optimist is ModelRegistry {
         bytes32[] calldata
     ) external payable nonReentrant returns (uint256) {
         uint256 resultId = leafResultId(batchId, index);
-        if (results[resultId].status != ResultStatus.None) revert LeafDisputed(resultId);
         uint256 requestId = leaf.requestId;
         // OptimistBatches.verifyLeaf takes this function's arguments as they are
         (bool ok, bytes memory ret) =
@@ -557,16 +560,18 @@ contract Optimist is ModelRegistry {
                 revert(add(ret, 32), mload(ret))
             }
         }
-        (address operator, uint64 postedAt, address requester, uint256 modelId, uint256 fee, uint256 deadline,
-         bytes32 init) = abi.decode(ret, (address, uint64, address, uint256, uint256, uint256, bytes32));
-        if (requester != address(0)) {
-            _writeRequest(requestId, requester, modelId, fee, RequestStatus.Posted, resultId, deadline, address(0), 0,
-                          init);
+        if (results[resultId].status == ResultStatus.None) {   // its first game brings the leaf on-chain
+            (address operator, uint64 postedAt, address requester, uint256 modelId, uint256 fee, uint256 deadline,
+             bytes32 init) = abi.decode(ret, (address, uint64, address, uint256, uint256, uint256, bytes32));
+            if (requester != address(0)) {
+                _writeRequest(requestId, requester, modelId, fee, RequestStatus.Posted, resultId, deadline, address(0),
+                              0, init);
+            }
+            // its hashes stay in the batch root: every game on the leaf brings them with the leaf's proof
+            _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
+                         graphs[requests[requestId].modelId].nodeCount != 0, postedAt, requestId, leaf.steps);
         }
-        _storeResult(resultId, operator, Outcome(leaf.outcome), leaf.exitCode,
-                     graphs[requests[requestId].modelId].nodeCount != 0, postedAt, requestId, leaf.steps,
-                     leaf.finalStateHash);   // the output hash stays in the batch root: one slot less
-        return _openGame(resultId);
+        return _openGame(resultId, leaf.finalStateHash);
     }
 
     /// @notice OptimistBatches: take msg.value (fees, bonds), credit `credit` to `account` and count `burnt` burnt.
@@ -759,7 +764,7 @@ contract Optimist is ModelRegistry {
         return (steps, Outcome(kind), exitCode, finalHash, true);
     }
 
-    /// @dev A new pending result, without its output hash (postResult writes it; a batch leaf has none here).
+    /// @dev A new pending result, without its hashes (postResult writes them; a batch leaf has none here).
     function _storeResult(
         uint256 resultId,
         address operator,
@@ -768,8 +773,7 @@ contract Optimist is ModelRegistry {
         bool graph,
         uint64 postedAt,
         uint256 requestId,
-        uint64 steps,
-        bytes32 finalHash
+        uint64 steps
     ) private {
         results[resultId] = Result({
             operator: operator,
@@ -783,7 +787,7 @@ contract Optimist is ModelRegistry {
             openGames: 0,
             sharers: 0,
             defended: 0,
-            finalStateHash: finalHash,
+            finalStateHash: 0,
             outputHash: 0
         });
     }

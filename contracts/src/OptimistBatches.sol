@@ -317,10 +317,11 @@ contract OptimistBatches {
         emit BatchPosted(batchId, modelId, msg.sender, n, root, deadline);
     }
 
-    /// @notice Optimist.disputeLeaf (its arguments): check `leaf` is leaf `index` of the batch and count the dispute;
-    ///         returns the batch's operator and post time. For an entry batch (§3b) also check that `inputRoot` is the
-    ///         input root of the leaf's entry (leaf.requestId) and return the entry's request (requester non-zero)
-    ///         with its initial state: Optimist creates the request.
+    /// @notice Optimist.disputeLeaf (its arguments): check `leaf` is leaf `index` of the batch and, on the leaf's first
+    ///         game, count the dispute; returns the batch's operator and post time. On a first game in an entry batch
+    ///         (§3b) also check that `inputRoot` is the input root of the leaf's entry (leaf.requestId) and return the
+    ///         entry's request (requester non-zero) with its initial state: Optimist creates the request. A later game
+    ///         on the leaf (Optimist has its result) needs the leaf and its proof only.
     function verifyLeaf(
         uint256 batchId,
         uint256 index,
@@ -342,6 +343,7 @@ contract OptimistBatches {
     {
         if (msg.sender != address(optimist)) revert NotOptimist();
         Batch storage b = _leaf(batchId, index, keccak256(abi.encode(leaf)), proof);
+        if (optimist.hasResult(leafResultId(batchId, index))) return (b.operator, b.postedAt, address(0), 0, 0, 0, 0);
         uint256 rb = b.requestBatch;
         if (rb != 0) {
             (RequestBatch memory e,) = _entry(batchId, index, rb, leaf.requestId, inputRoot, inputProof);

@@ -724,7 +724,8 @@ class ChainView:
                 entry = {
                     "id": rid, "operator": res.operator, "status": res.status.name.lower(),
                     "outcome": res.outcome.name.lower(), "exit_code": res.exit_code, "steps": res.steps,
-                    "posted_at": res.posted_at, "deadline": res.deadline, "final_state_hash": hx(res.final_state_hash)}
+                    "posted_at": res.posted_at, "deadline": res.deadline,   # a leaf's hash: from its ResultPosted
+                    "final_state_hash": hx(ev["finalStateHash"] if is_leaf(rid) else res.final_state_hash)}
                 success = res.outcome == Outcome.SUCCESS
             entry.update({"window_left": entry["deadline"] - head["chain_time"], "tx": hx(ev.tx_hash),
                           "leaf": list(leaf_position(rid)) if is_leaf(rid) else None,

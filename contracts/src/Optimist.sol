@@ -724,18 +724,16 @@ contract Optimist is ModelRegistry {
         uint256 callbackGas,
         bytes32 init
     ) private {
-        requests[requestId] = Request({
-            requester: requester,
-            modelId: uint64(modelId),
-            callbackGas: uint24(callbackGas),
-            fee: uint96(fee),
-            status: status,
-            resultId: uint64(resultId),
-            deadline: uint40(deadline),
-            reopenAt: 0,
-            callback: callback,
-            initialStateHash: init
-        });
+        Request storage req = requests[requestId];   // member by member: no callback, no write of its slot
+        req.requester = requester;
+        req.modelId = uint64(modelId);
+        req.callbackGas = uint24(callbackGas);
+        req.fee = uint96(fee);
+        req.status = status;
+        req.resultId = uint64(resultId);
+        req.deadline = uint40(deadline);
+        if (callback != address(0)) req.callback = callback;
+        req.initialStateHash = init;
     }
 
     function _checker() internal view override returns (NodeChecker) {
@@ -775,21 +773,15 @@ contract Optimist is ModelRegistry {
         uint256 requestId,
         uint64 steps
     ) private {
-        results[resultId] = Result({
-            operator: operator,
-            status: ResultStatus.Pending,
-            outcome: outcome,
-            exitCode: exitCode,
-            graph: graph,
-            postedAt: postedAt,
-            requestId: uint64(requestId),
-            steps: steps,
-            openGames: 0,
-            sharers: 0,
-            defended: 0,
-            finalStateHash: 0,
-            outputHash: 0
-        });
+        Result storage res = results[resultId];   // member by member: the two hash slots are not touched
+        res.operator = operator;
+        res.status = ResultStatus.Pending;
+        res.outcome = outcome;
+        res.exitCode = exitCode;
+        res.graph = graph;
+        res.postedAt = postedAt;
+        res.requestId = uint64(requestId);
+        res.steps = steps;
     }
 
     /// @dev The request, if `operator` may post a result on it now.

@@ -402,21 +402,19 @@ contract Optimist is ModelRegistry {
         if (bars[res.operator] == 0) bars[res.operator] = BAR_READY;
         gameId = ++gameCount;
         gameOf[resultId][msg.sender] = gameId;
-        games[gameId] = Game({
-            challenger: msg.sender,
-            status: GameStatus.Active,
-            phase: steps == 1 ? (res.graph ? Phase.Transition : Phase.Proof) : Phase.Midpoint,
-            resultId: uint64(resultId),
-            overNodes: res.graph,
-            lo: 0,
-            hi: steps,
-            lastMoveAt: uint64(block.timestamp),
-            challengerClock: clock,
-            defenderClock: clock,
-            loHash: init,
-            hiHash: finalHash,
-            midHash: finalHash // non-zero placeholder: later writes cost 2.9k, not 20k
-        });
+        Game storage g = games[gameId];
+        g.challenger = msg.sender;
+        g.status = GameStatus.Active;
+        g.phase = steps == 1 ? (res.graph ? Phase.Transition : Phase.Proof) : Phase.Midpoint;
+        g.resultId = uint64(resultId);
+        g.overNodes = res.graph;
+        g.hi = steps;
+        g.lastMoveAt = uint64(block.timestamp);
+        g.challengerClock = clock;
+        g.defenderClock = clock;
+        g.loHash = init;
+        g.hiHash = finalHash;
+        g.midHash = finalHash;   // non-zero placeholder: later writes cost 2.9k, not 20k
         res.openGames += 1;
         emit GameOpened(gameId, resultId, msg.sender, requestId, steps, init, finalHash);
     }

@@ -1,7 +1,8 @@
 """Request callbacks (Optimist.requestWithCallback / finalizeWithOutput, IOptimistConsumer) on the toy
 machine (tests/contracts_world.py): the consumer gets the outcome and the proven output, a failing or
 greedy consumer never blocks finalization, the finalizer cannot starve it, and the example dapp
-(contracts/examples/DigitBounty.sol) pays only for a finalized result whose argmax is its target."""
+(contracts/examples/DigitBounty.sol) pays only for a finalized result whose argmax is its target, also when the
+answer came in a batch and is judged by its leaf."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from eth_utils import keccak
 from web3.logs import DISCARD
 
+from contracts.batches import Claim, Leaf, leaf_proof
 from contracts.compile import compile_contracts
 from contracts.system import (
     MAX_CALLBACK_GAS,
@@ -25,6 +27,9 @@ from contracts.system import (
     compile_examples,
     deploy_contract,
 )
+from mipsvm.layout import OUTPUT_BASE
+from mipsvm.memory import keccak256
+from mipsvm.regions import region_path
 from tests.contracts_world import (
     CHALLENGE_BOND,
     FIXTURES,
@@ -340,3 +345,75 @@ def test_callback_gas_overhead_is_within_budget() -> None:
     extra = gas["requestWithCallback"] - gas["request"] + gas["finalizeWithOutput"] - gas["finalize"]
     print(f"\ncallback gas: {gas}, overhead {extra}")
     assert 0 < extra <= 100_000
+
+
+def submit_plain(world: World, dapp, inp: bytes, who: str) -> int:
+    """`who` submits `inp` with submitPlain (no callback: the answer may come in a batch); returns the request id."""
+    tx = dapp.functions.submitPlain(inp).transact({"from": who, "value": FEE, "gas": 1_000_000})
+    receipt = world.w3.eth.wait_for_transaction_receipt(tx)
+    (ev,) = dapp.events.Submitted().process_receipt(receipt, errors=DISCARD)
+    return ev.args.requestId
+
+
+def reverts_with(call, signature: str) -> None:
+    """`call` (a bound contract function) reverts with the custom error `signature`."""
+    with pytest.raises(REVERTS) as exc:
+        call.call()
+    assert _revert_data(exc.value)[:4] == keccak(text=signature)[:4]
+
+
+def test_digit_bounty_judges_a_batched_answer_by_its_leaf() -> None:
+    """submitPlain asks without a callback, so the answers may come in one batch of results: anyone has each judged
+    with its leaf and inclusion proof (OptimistBatches.leafOutcome) and the output bytes, checked against the proven
+    hash; not before the leaf is final, not with other bytes, once per request. A single answer is judged by
+    outcomeOf, which names the batch for a leaf."""
+    world, truth = make_world()
+    dapp = deploy_bounty(world, 7)
+    f = dapp.functions
+    alice, bob = world.accounts[8], world.accounts[9]
+    inp, halt = toy_input(), truth.halt_at
+    rids = [submit_plain(world, dapp, inp, who) for who in (alice, bob)]
+    assert world.system.get_request(rids[0]).callback == "0x" + "00" * 20
+    outs = [_logits(3), _logits(7)]
+    claims = []
+    for rid, out in zip(rids, outs, strict=True):
+        run, final = world.run_for(inp, out, halt)
+        claims.append(Claim(rid, out, run.state(halt), region_path(final, OUTPUT_BASE, world.model.output_size)))
+    batch_id = world.system.post_batch(world.model_id, claims, sender=world.operator)
+    leaves = [Leaf(c.request_id, keccak256(c.final_state), keccak256(c.output), halt, 0, 0) for c in claims]
+    hashes = [x.hash() for x in leaves]
+
+    def judge(i: int, out: bytes):
+        return f.judgeLeaf(batch_id, i, leaves[i].as_tuple(), leaf_proof(hashes, i), out)
+
+    reverts_with(judge(1, outs[1]), "NotFinalized(uint256)")
+    reverts_with(f.judgeResult(rids[1], outs[1]), "RequestNotFinalized(uint256)")
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize_batch(batch_id, leaves)
+    reverts_with(judge(1, outs[0]), "OutputMismatch(bytes32,bytes32)")
+    reverts_with(judge(0, outs[1]), "OutputMismatch(bytes32,bytes32)")
+    reverts_with(f.judgeResult(rids[1], outs[1]), "OutcomeInBatch(uint256)")
+    forged = Leaf(rids[1], leaves[1].final_state_hash, keccak256(outs[0]), halt, 0, 0)
+    reverts_with(f.judgeLeaf(batch_id, 1, forged.as_tuple(), leaf_proof(hashes, 1), outs[0]),
+                 "LeafMismatch(bytes32,bytes32)")
+    for i in (0, 1):
+        world.w3.eth.wait_for_transaction_receipt(judge(i, outs[i]).transact({"from": world.accounts[7]}))
+    judged = dapp.events.Judged().get_logs(from_block=0)
+    assert [(e.args.requestId, e.args.submitter, e.args.predicted, e.args.won) for e in judged] == \
+        [(rids[0], alice, 3, False), (rids[1], bob, 7, True)]
+    assert f.winner().call() == bob
+    reverts_with(judge(1, outs[1]), "NotOurRequest(uint256)")   # judged once
+
+    # a single result on a plain submission: judgeResult with Optimist.outcomeOf
+    dapp2 = deploy_bounty(world, 5)
+    rid = submit_plain(world, dapp2, inp, alice)
+    out = _logits(5)
+    run, final = world.run_for(inp, out, halt)
+    res = world.post(rid, run, final, out)
+    reverts_with(dapp2.functions.judgeResult(rid, out), "RequestNotFinalized(uint256)")
+    advance_time(world.w3, WINDOW + 1)
+    world.system.finalize(res)
+    reverts_with(dapp2.functions.judgeResult(rid, outs[0]), "OutputMismatch(bytes32,bytes32)")
+    world.w3.eth.wait_for_transaction_receipt(dapp2.functions.judgeResult(rid, out).transact({"from": bob}))
+    assert dapp2.functions.winner().call() == alice
+    check_invariant(world)

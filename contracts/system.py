@@ -48,6 +48,7 @@ from contracts.batches import (
     Leaf,
     RequestBatchInfo,
     input_roots,
+    leaf_position,
     leaf_result_id,
 )
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
@@ -809,6 +810,22 @@ class System:
         if raw[2] == 0:
             raise ContractRevert("batches", "UnknownBatch", {"batchId": batch_id}, b"")
         return BatchInfo(batch_id, *raw[:5], bool(raw[5]), raw[6], bytes(raw[7]))
+
+    def batch_posted(self, batch_id: int) -> tuple[list[Leaf], list[bytes]]:
+        """(leaves, outputs) of result batch `batch_id` (postBatch), in order, from the ResultPosted events of its
+        posting transaction. ContractRevert UnknownBatch if none; ValueError for an entry batch (its leaves are in
+        its postEntries calldata: optimist.entries)."""
+        info = self.batch(batch_id)
+        if info.request_batch:
+            raise ValueError(f"batch {batch_id} is an entry batch: its leaves are in its postEntries calldata")
+        (posted,) = self.batches.events.BatchPosted().get_logs(from_block=self.deploy_block,
+                                                              argument_filters={"batchId": batch_id})
+        block = posted["blockNumber"]
+        found = {leaf_position(e.args["resultId"])[1]: e.args
+                 for e in self.batches.events.ResultPosted().get_logs(from_block=block, to_block=block)
+                 if e["transactionHash"] == posted["transactionHash"]}
+        args = [found[i] for i in range(info.count)]
+        return [Leaf.from_posted(dict(a)) for a in args], [bytes(a["output"]) for a in args]
 
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""

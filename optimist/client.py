@@ -29,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from contracts.batches import is_leaf
+from contracts.batches import Leaf, is_leaf, leaf_position, leaf_proof
 from contracts.system import Event, Outcome, RequestInfo, RequestStatus, System
 from optimist import deployment as dep
 
@@ -98,6 +98,22 @@ class Result:
         return max(range(len(vals)), key=vals.__getitem__)
 
 
+@dataclass(frozen=True)
+class LeafProof:
+    """The batch leaf answering a request, with its inclusion proof and output: what OptimistBatches.leafOutcome
+    (and a consumer contract that pulls answers, e.g. DigitBounty.judgeLeaf) takes."""
+
+    batch_id: int
+    index: int
+    leaf: Leaf
+    proof: list[bytes]
+    output: bytes
+
+    def args(self) -> tuple[Any, ...]:
+        """(batchId, index, leaf, proof) as a contract call takes them."""
+        return self.batch_id, self.index, self.leaf.as_tuple(), self.proof
+
+
 class Request:
     """A request on chain: `.status` and `.info` are read fresh each time."""
 
@@ -144,6 +160,21 @@ class Request:
         if keccak(output) != res.output_hash:
             raise ClientError(f"result {info.result_id}: the event's output does not match the stored hash")
         return Result(self.id, info.result_id, res.outcome, res.exit_code, res.steps, output, res.operator)
+
+    def leaf_proof(self) -> LeafProof:
+        """The batch leaf its current result is (docs/game-rules.md §3a), with its inclusion proof and output bytes.
+        ClientError when a single result, or none, answers it."""
+        rid = self.info.result_id
+        if not is_leaf(rid):
+            raise ClientError(f"request {self.id} is not answered by a batch leaf "
+                              f"({'no result yet' if rid == 0 else f'result {rid} is a single result'})")
+        batch_id, index = leaf_position(rid)
+        leaves, outputs = self.client.system.batch_posted(batch_id)
+        if leaves[index].request_id != self.id:
+            raise ClientError(f"leaf {index} of batch {batch_id} answers request {leaves[index].request_id}, "
+                              f"not {self.id}")
+        return LeafProof(batch_id, index, leaves[index], leaf_proof([x.hash() for x in leaves], index),
+                         outputs[index])
 
     def events(self) -> list[Event]:
         """This request's events so far: created, results posted, games, finalized or cancelled, callback."""
@@ -195,7 +226,6 @@ class Entry:
         """The finalized answer. Undisputed: the leaf from its postEntries calldata, proven by the leafOutcome
         view, output bytes from that transaction's calldata or blobs checked against the leaf's output hash.
         Disputed: as an ordinary request. ClientError before finalization (with the state in words)."""
-        from contracts.batches import is_leaf, leaf_position
         from optimist.entries import EntryError, entry_outcome
 
         system = self.client.system

@@ -30,6 +30,7 @@ from contracts.system import (
 from mipsvm.layout import OUTPUT_BASE
 from mipsvm.memory import keccak256
 from mipsvm.regions import region_path
+from optimist.client import Client
 from tests.contracts_world import (
     CHALLENGE_BOND,
     FIXTURES,
@@ -396,8 +397,12 @@ def test_digit_bounty_judges_a_batched_answer_by_its_leaf() -> None:
     forged = Leaf(rids[1], leaves[1].final_state_hash, keccak256(outs[0]), halt, 0, 0)
     reverts_with(f.judgeLeaf(batch_id, 1, forged.as_tuple(), leaf_proof(hashes, 1), outs[0]),
                  "LeafMismatch(bytes32,bytes32)")
-    for i in (0, 1):
-        world.w3.eth.wait_for_transaction_receipt(judge(i, outs[i]).transact({"from": world.accounts[7]}))
+    client = Client.from_system(world.system, from_block=world.system.deploy_block)
+    for i in (0, 1):   # what a submitter sends, from the client: the leaf, its proof and the output
+        lp = client.get(rids[i]).leaf_proof()
+        assert (lp.batch_id, lp.index, lp.leaf, lp.output) == (batch_id, i, leaves[i], outs[i])
+        world.w3.eth.wait_for_transaction_receipt(
+            f.judgeLeaf(*lp.args(), lp.output).transact({"from": world.accounts[7]}))
     judged = dapp.events.Judged().get_logs(from_block=0)
     assert [(e.args.requestId, e.args.submitter, e.args.predicted, e.args.won) for e in judged] == \
         [(rids[0], alice, 3, False), (rids[1], bob, 7, True)]

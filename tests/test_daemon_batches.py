@@ -16,7 +16,7 @@ from challenger.models import LyingTrace, Trace, toy_model
 from contracts.batches import Leaf, is_leaf, leaf_position, leaf_proof
 from contracts.system import GameStatus, RequestStatus
 from mipsvm.memory import keccak256
-from optimist.client import Client
+from optimist.client import Client, ClientError
 from optimist.commands.request import request_report
 from optimist.world import World
 
@@ -102,6 +102,15 @@ def play_batch_with_lies(world: World, n: int, lies: tuple[int, ...]) -> None:
         final = [r for r in report["results"] if r["status"] == "FINALIZED"]
         assert [(r["steps"], r["output_hex"]) for r in final] == [(want.steps, "0x" + want.output.hex())]
     assert got.operator == honest.me and client.get(rids[0]).result().operator == liar.me
+    # what a consumer contract pulls on-chain: the leaf, its proof and output, checked by leafOutcome
+    for rid in (rids[0], rids[LIES[0]]):
+        lp = client.get(rid).leaf_proof()
+        want = honest.honest_trace(rid)
+        assert lp.output == want.output and world.system.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof) == \
+            (rid, int(want.outcome), want.exit_code, want.steps, keccak256(want.output))
+    other = world.request(toy_input(999), fee=FEE)
+    with pytest.raises(ClientError, match="no result yet"):
+        client.get(other).leaf_proof()
 
 
 def test_a_leaf_someone_else_disputed_gets_the_challengers_own_game(world: World) -> None:

@@ -55,8 +55,9 @@ contract Optimist is ModelRegistry {
         uint32 sharers;         // set on rejection: games active then, sharing the unburnt result bond
         uint32 defended;        // games the operator won, paid out (and their burn counted) when the result
                                 // is finalized or rejected
-        bytes32 finalStateHash; // zero for a batch leaf: its hashes stay in its batch's root (disputeLeaf,
-        bytes32 outputHash;     // OptimistBatches.leafOutcome); keccak256 of the output bytes (they are in ResultPosted)
+        // the two hashes are zero for a batch leaf: they stay in its batch's root (disputeLeaf, leafOutcome)
+        bytes32 finalStateHash;
+        bytes32 outputHash;     // keccak256 of the output bytes (the bytes are in ResultPosted)
     }
 
     struct Game {
@@ -535,11 +536,12 @@ contract Optimist is ModelRegistry {
     // ---------------------------------------------------------------- batches (docs/game-rules.md §3a)
 
     /// @notice Dispute leaf `index` of batch `batchId` (its fields and inclusion proof, OptimistBatches) with
-    ///         msg.value `challengeBond`: the leaf becomes a pending result (the batch's operator and post time,
-    ///         result id BATCH_FLAG | batchId << INDEX_BITS | index) and a game opens on it, as openGame. Further games on
-    ///         the leaf: openGame(resultId). A leaf of an entry batch (§3b) names a request batch's entry: its input
-    ///         root and that root's inclusion proof create the entry's request here first, under the id
-    ///         leaf.requestId, with its initial state; other leaves take zero and an empty proof.
+    ///         msg.value `challengeBond`: a game opens on it, as openGame, with the leaf's final state hash. The
+    ///         leaf's first game makes it a pending result (the batch's operator and post time, result id
+    ///         BATCH_FLAG | batchId << INDEX_BITS | index, no hashes); every further game on it comes here too. On the
+    ///         first game, a leaf of an entry batch (§3b) names a request batch's entry: its input root and that root's
+    ///         inclusion proof create the entry's request here first, under the id leaf.requestId, with its initial
+    ///         state; other leaves and later games take zero and an empty proof.
     function disputeLeaf(
         uint256 batchId,
         uint256 index,

@@ -589,3 +589,77 @@ def test_the_hooks_answer_only_their_contracts(world: World) -> None:
         s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), [], roots(xs)[0], []).call(
             {"from": world.operator})
     assert s._revert("verifyLeaf", info.value).name == "NotOptimist"
+
+
+def test_entries_are_posted_only_by_a_direct_call() -> None:
+    """EntriesPosted carries only the leaves' root: challengers read the leaves from the transaction's input. An
+    operator posting through a contract (a wallet, a forwarder) would leave them out of it (the input is the
+    wallet's call, or a decoy postEntries of honest leaves while the wallet posts lies), so nobody could dispute
+    its lies: postEntries takes only a call sent straight to it by an account without code (NotDirectCall)."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from tests.contracts_world import FIXTURES
+
+    world = make_world(HALT)[0]
+    s, w3 = world.system, world.w3
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    owner = world.operator
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Forwarder"], sender=owner)
+    lies = [entry(world, i, xs[i], lie=True) for i in range(2)]
+    data = s.batches.functions.postEntries(rb, [x.as_tuple() for x in lies], [])._encode_transaction_data()
+    with pytest.raises(Exception) as info:
+        wallet.functions.forward(s.batches.address, data).call({"from": owner, "value": 2 * RESULT_BOND})
+    assert s._revert("postEntries", info.value).name == "NotDirectCall"
+    tx = wallet.functions.forward(s.batches.address, data).transact(
+        {"from": owner, "value": 2 * RESULT_BOND, "gas": 1_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    assert not any(s.entry_taken(rb, i) for i in range(2))
+    post(world, rb, [entry(world, i, xs[i]) for i in range(2)])   # the same account, directly
+    ether_check(world, 2 * (FEE + RESULT_BOND))
+
+
+def test_post_entries_calldata_is_read_back_as_solc_reads_it(world: World) -> None:
+    """The daemons read an entry batch's leaves from its transaction's input (EntriesPosted has only their root):
+    contracts.batches.decode_post_entries reads what solc took, whatever web3's strict decoder thinks of it (dirty
+    padding, tails in another order), and refuses truncated or oversized arrays at once."""
+    from eth_abi import encode as abi_encode
+
+    from contracts.batches import POST_ENTRIES, decode_post_entries
+    from contracts.system import decode_call
+
+    s, w3 = world.system, world.w3
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    leaves = [entry(world, i, xs[i]) for i in range(2)]
+    outs = [true_output(toy_input()), b"five!"]
+    leaves[1] = EntryLeaf(**{**leaves[1].__dict__, "output_hash": keccak256(outs[1])})
+    tuples = [x.as_tuple() for x in leaves]
+    clean = bytes.fromhex(s.batches.functions.postEntries(rb, tuples, outs)._encode_transaction_data()[2:])
+    expected = {"requestBatchId": rb, "leaves": tuples, "outputs": outs}
+    assert decode_post_entries(clean) == expected
+    assert decode_call(s.batches, clean) == ("postEntries", expected)
+    # the outputs' tail before the leaves' (offsets say where), and the last output's padding dirty
+    leaf_tail = abi_encode(["(uint256,bytes32,bytes32,uint64,uint8,uint8)[]"], [tuples])[32:]
+    out_tail = bytearray(abi_encode(["bytes[]"], [outs])[32:])
+    out_tail[-1] = 0x77
+    odd = POST_ENTRIES + abi_encode(["uint256", "uint256", "uint256"], [rb, 96 + len(out_tail), 96]) + \
+        bytes(out_tail) + leaf_tail
+    tx = w3.eth.send_transaction({"from": world.operator, "to": s.batches.address, "data": odd,
+                                  "value": 2 * RESULT_BOND, "gas": 2_000_000})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1                                  # solc took it
+    with pytest.raises(Exception, match="Padding bytes"):
+        s.batches.decode_function_input(odd)                       # web3 does not
+    assert decode_post_entries(odd) == expected
+    [posted] = [e for e in s.decode_logs(receipt["logs"]) if e.name == "EntriesPosted"]
+    assert posted["root"] == batch_root([x.leaf(rb).hash() for x in leaves])
+    # refused, never looped over: a length word of 2**255 leaves, a call cut short, another function
+    huge = bytearray(clean)
+    huge[4 + 96:4 + 128] = (1 << 255).to_bytes(32, "big")
+    for bad in (bytes(huge), clean[:-40], b"\x12\x34\x56\x78" + clean[4:]):
+        with pytest.raises(ValueError):
+            decode_post_entries(bad)
+    with pytest.raises(ValueError):
+        decode_call(s.batches, bytes(huge))
+    ether_check(world, 2 * (FEE + RESULT_BOND))

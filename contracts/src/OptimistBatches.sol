@@ -265,6 +265,7 @@ contract OptimistBatches {
     error DeadlineNotReached(uint256 deadline);
     error NothingToCancel();
     error NotFinalized(uint256 batchId);
+    error NotDirectCall();
 
     constructor() {
         optimist = IBatchHost(msg.sender);
@@ -405,6 +406,9 @@ contract OptimistBatches {
         payable
         returns (uint256 batchId)
     {
+        // EntriesPosted carries only the leaves' root: challengers read the leaves from this transaction's input, so
+        // it must be this very call (sent straight here by an account without code, not through a contract)
+        if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirectCall();
         RequestBatch storage r = requestBatches[requestBatchId];
         uint256 count = r.count;
         if (count == 0) revert UnknownRequestBatch(requestBatchId);

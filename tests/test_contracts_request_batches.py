@@ -663,3 +663,89 @@ def test_post_entries_calldata_is_read_back_as_solc_reads_it(world: World) -> No
     with pytest.raises(ValueError):
         decode_call(s.batches, bytes(huge))
     ether_check(world, 2 * (FEE + RESULT_BOND))
+
+
+def test_every_path_of_an_entry_at_once_pays_out_every_wei_exactly_once() -> None:
+    """One request batch whose four entries take four paths, with every settlement call tried twice: entry 0 a
+    wrong final state (lost game: an Optimist request, answered then by a §3a postBatch whose leaf a lying challenger
+    disputes and loses), entry 1 a contradicting leaf shielded by an accomplice's game (rejectEntry rejects it in
+    Optimist; answered by the same postBatch, undisputed), entry 2 true (finalizeEntries), entry 3 never answered
+    (cancelEntries). After everything, every account withdraws and the burns are sent: Optimist holds 0 wei, and
+    each account's gain is what the rules say."""
+    from contracts.batches import Claim
+
+    world = make_world(HALT)[0]
+    s, w3 = world.system, world.w3
+    requester, liar, accomplice, ch, honest, lying_ch = (world.accounts[k] for k in (8, 1, 6, 2, 7, 3))
+    xs = inputs(4)
+    rb = s.request_batch_data(world.model_id, xs, 4 * FEE, deadline=world.now() + 5000, sender=requester)
+    out = true_output(toy_input())
+    b1, leaves = post(world, rb, [entry(world, 0, xs[0], lie=True),
+                                  entry(world, 1, xs[1], output_hash=keccak256(b"not the output")),
+                                  entry(world, 2, xs[2])], sender=liar)
+    refs = [entry_ref(rb, i) for i in range(4)]
+
+    def dispute(i: int, who: str) -> int:
+        return s.dispute_leaf(b1, i, leaves[i], proofs(leaves, i), sender=who, input_root=roots(xs)[i],
+                              input_proof=proof_of(xs, i))
+
+    g_acc = dispute(1, accomplice)
+    g0 = dispute(0, ch)
+    region, oproof = output_region(world, out)
+    reject = (b1, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1), true_run(world, xs[1]).state(HALT),
+              region, oproof)
+    s.reject_entry(*reject, sender=ch)
+    assert revert_name(s.reject_entry, *reject, sender=honest)[0] == "ResultNotPending"
+    s.cancel_game(g_acc)
+    assert revert_name(s.cancel_game, g_acc)[0] == "GameNotActive"
+    truth0 = true_run(world, xs[0])
+    play(world, g0, ToyRun(truth0.initial, HALT, keccak256(b"wrong root")).hash, truth0.hash,
+         prover_state=truth0.state)
+    assert [s.get_request(r).status for r in refs[:2]] == [RequestStatus.OPEN] * 2
+    assert revert_name(s.dispute_leaf, b1, 0, leaves[0], proofs(leaves, 0), sender=honest, input_root=roots(xs)[0],
+                       input_proof=proof_of(xs, 0))[0] == "LeafDisputed"
+    # the two reopened entries are Optimist requests now: a §3a batch answers both (the liar is barred there)
+    advance_time(w3, 1)
+    final = final_memory(world.image, toy_input(), out)
+    claims = [Claim(r, out, true_run(world, xs[i]).state(HALT), region_path(final, OUTPUT_BASE,
+                                                                          world.model.output_size))
+              for i, r in enumerate(refs[:2])]
+    assert revert_name(s.post_batch, world.model_id, claims, sender=liar)[0] == "OperatorBarred"
+    b2 = s.post_batch(world.model_id, claims, sender=honest)
+    leaves2 = [Leaf(r, keccak256(c.final_state), keccak256(out), HALT, 0, 0) for r, c in zip(refs[:2], claims, strict=True)]
+    assert s.batch(b2).root == batch_root([x.hash() for x in leaves2])
+    g2 = s.dispute_leaf(b2, 0, leaves2[0], proofs(leaves2, 0), sender=lying_ch)
+    play(world, g2, truth0.hash, ToyRun(truth0.initial, HALT, keccak256(b"x")).hash, prover_state=truth0.state)
+    advance_time(w3, WINDOW + 1)
+    for settle in (lambda: s.finalize_entries(b1), lambda: s.finalize_batch(b2, leaves2),
+                   lambda: s.finalize(leaf_result_id(b2, 0))):
+        settle()
+        with pytest.raises(ContractRevert):
+            settle()
+    assert [s.get_request(r).status for r in refs[:2]] == [RequestStatus.FINALIZED] * 2
+    assert s.outcome(refs[0]).result_id == leaf_result_id(b2, 0)
+    assert s.outcome(refs[1]).result_id == leaf_result_id(b2, 1)   # read from its ResultPosted:
+    with pytest.raises(Exception) as info:                             # the view has no record of it
+        s.contract.functions.outcomeOf(refs[1]).call()
+    assert s._revert("outcomeOf", info.value).name == "OutcomeInBatch"
+    assert s.entry_outcome(b1, 2, leaves[2], proofs(leaves, 2))[0] == refs[2]
+    for i in (0, 1):
+        assert revert_name(s.entry_outcome, b1, i, leaves[i], proofs(leaves, i))[0] == "LeafDisputed"
+    advance_time(w3, 5000)
+    assert s.cancel_entries(rb, sender=requester) == 1
+    assert revert_name(s.cancel_entries, rb, sender=requester)[0] == "NothingToCancel"
+    for r in refs[:2]:
+        assert revert_name(s.cancel_request, r, sender=requester)[0] == "RequestNotOpen"
+    ether_check(world, 0)
+    share = (RESULT_BOND - BURN) // 2                 # leaf 1: the rejecter's and the accomplice's game's
+    cburn = s.params.burn_share(CHALLENGE_BOND)
+    expected = {requester: FEE, liar: FEE + RESULT_BOND, accomplice: CHALLENGE_BOND + share,
+                ch: share + CHALLENGE_BOND + RESULT_BOND - BURN, honest: 2 * (FEE + RESULT_BOND) + CHALLENGE_BOND - cburn,
+                lying_ch: 0}
+    assert {a: s.balance(a) for a in expected} == expected
+    for a, amount in expected.items():
+        if amount:
+            s.withdraw(sender=a)
+    s.send_burn()
+    assert s.burned() == 2 * BURN + cburn + (RESULT_BOND - BURN) % 2
+    assert w3.eth.get_balance(s.address) == 0 and w3.eth.get_balance(s.batches.address) == 0

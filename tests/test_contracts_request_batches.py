@@ -749,3 +749,35 @@ def test_every_path_of_an_entry_at_once_pays_out_every_wei_exactly_once() -> Non
     s.send_burn()
     assert s.burned() == 2 * BURN + cburn + (RESULT_BOND - BURN) % 2
     assert w3.eth.get_balance(s.address) == 0 and w3.eth.get_balance(s.batches.address) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="rejectEntry of a malformed entry's leaf that a game brought into Optimist "
+                   "reopens the entry's Optimist request (Optimist.rejectLeaf) instead of voiding it and refunding the "
+                   "requester: anyone then answers the malformed input and takes its fee. Needs a `void` flag on "
+                   "Optimist.rejectLeaf (status Cancelled, fee credited to the requester): Optimist.sol")
+def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: World) -> None:
+    """Without a game, a leaf answering a malformed input voids its entry and refunds the requester: answering a
+    malformed request does not pay (§3b). An accomplice's game on the leaf first must not change that: else the
+    entry becomes an ordinary Optimist request after the rejection, and whoever answers it (the liar's second
+    account) is paid the fee for an input no request of the model can have."""
+    s = world.system
+    xs = inputs(2)
+    xs[1] = xs[1] + b"\x01"
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, roots(xs), 2 * FEE, sender=requester)
+    batch_id, leaves = post(world, rb, [entry(world, i, toy_input(i + 1)) for i in range(2)])
+    s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=world.accounts[6], input_root=roots(xs)[1],
+                   input_proof=proof_of(xs, 1))
+    region = xs[1].ljust(input_region_size(INPUT_LEN), b"\0")
+    s.reject_entry(batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1),
+                   sender=world.challengers[0], input_region=region)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert ev["malformed"] and ev["reopenAt"] == 0
+    assert s.balance(requester) == FEE
+    ref = entry_ref(rb, 1)
+    assert s.get_request(ref).status != RequestStatus.OPEN
+    advance_time(world.w3, 2)
+    run = true_run(world, xs[0])
+    final = final_memory(world.image, toy_input(), true_output(toy_input()))
+    assert revert_name(world.post, ref, run, final, true_output(toy_input()), sender=world.accounts[7])[0] == \
+        "RequestNotOpen"

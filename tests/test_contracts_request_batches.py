@@ -781,3 +781,53 @@ def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: Wor
     final = final_memory(world.image, toy_input(), true_output(toy_input()))
     assert revert_name(world.post, ref, run, final, true_output(toy_input()), sender=world.accounts[7])[0] == \
         "RequestNotOpen"
+
+
+@pytest.mark.parametrize("n", [1, 1024])
+def test_the_smallest_and_largest_batches_dispute_reject_and_settle_their_edge_leaves(n: int) -> None:
+    """A request batch and an entry batch of 1 (no proof siblings: the roots are the input root and the leaf hash)
+    and of MAX_BATCH = 1024 (10 siblings; the last leaves in the fourth bitmap word of the taken and rejected
+    bits): the last leaf is rejected without a game, the one before it lost by a game (n = 1024), the rest finalize
+    in one call; the requester cancels the reopened entry."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(n)
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, roots(xs), n * FEE, deadline=world.now() + 5000, sender=requester)
+    assert s.request_batch_info(rb).inputs_root == (roots(xs)[0] if n == 1 else inputs_root(roots(xs)))
+    last = n - 1
+    lies = {last: {"steps": HALT + 1}}
+    if n > 1:
+        lies[n - 2] = {"final_state_hash": keccak256(b"wrong")}
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **lies.get(i, {})) for i in range(n)])
+    assert s.batch(batch_id).root == (leaves[0].hash() if n == 1 else batch_root([x.hash() for x in leaves]))
+    assert len(proofs(leaves, last)) == (0 if n == 1 else 10)
+    ch = world.challengers[0]
+    region, oproof = output_region(world, true_output(toy_input()))
+    # the proof's length is fixed by the count: a leaf cannot pass for an inner node's child (or the reverse)
+    assert revert_name(s.reject_entry, batch_id, last, leaves[last], proofs(leaves, last) + [bytes(32)],
+                       roots(xs)[last], proof_of(xs, last), true_run(world, xs[last]).state(HALT), region, oproof,
+                       sender=ch)[0] == "WrongPathLength"
+    assert revert_name(s.reject_entry, batch_id, n, leaves[last], proofs(leaves, last), roots(xs)[last],
+                       proof_of(xs, last), sender=ch) == ("LeafIndexOutOfRange", {"index": n, "count": n})
+    s.reject_entry(batch_id, last, leaves[last], proofs(leaves, last), roots(xs)[last], proof_of(xs, last),
+                   true_run(world, xs[last]).state(HALT), region, oproof, sender=ch)
+    assert [i for i in range(max(0, n - 3), n) if not s.entry_taken(rb, i)] == [last]
+    paid = n - 1
+    if n > 1:
+        k = n - 2
+        gid = s.dispute_leaf(batch_id, k, leaves[k], proofs(leaves, k), sender=ch, input_root=roots(xs)[k],
+                             input_proof=proof_of(xs, k))
+        truth = true_run(world, xs[k])
+        play(world, gid, ToyRun(truth.initial, HALT, keccak256(b"wrong root")).hash, truth.hash,
+             prover_state=truth.state)
+        assert s.get_request(entry_ref(rb, k)).status == RequestStatus.OPEN
+        paid -= 1
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) == paid * (FEE + RESULT_BOND)
+    if n > 1:
+        assert s.entry_outcome(batch_id, n - 3, leaves[n - 3], proofs(leaves, n - 3))[0] == entry_ref(rb, n - 3)
+    advance_time(world.w3, 5000)
+    assert s.cancel_entries(rb, sender=requester) == 1      # the entry reopened by rejectEntry
+    ether_check(world, 0 if n == 1 else FEE)                # the game-lost entry: an Optimist request now

@@ -831,3 +831,40 @@ def test_the_smallest_and_largest_batches_dispute_reject_and_settle_their_edge_l
     advance_time(world.w3, 5000)
     assert s.cancel_entries(rb, sender=requester) == 1      # the entry reopened by rejectEntry
     ether_check(world, 0 if n == 1 else FEE)                # the game-lost entry: an Optimist request now
+
+
+def test_request_batch_deadlines_to_the_second() -> None:
+    """A request batch's deadline lies in now+1 .. now + 30 days (the block's time); its requester cancels from the
+    second after it, not at it; an entry reopened by a rejection takes answers from its reopen time on, to the
+    second, and the liar never."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(2)
+    hashes = roots(xs)
+    t = world.now() + 10
+    month = 30 * 86400
+    for deadline in (t, t + month + 1):
+        with probe_at(world, t), reverts("BadDeadline", deadline=deadline, latest=t + month):
+            s.request_batch(world.model_id, hashes, 2 * FEE, deadline=deadline)
+    with probe_at(world, t):
+        s.request_batch(world.model_id, hashes, 2 * FEE, deadline=t + 1)
+    requester = world.accounts[8]
+    rb = at(world, t, lambda: s.request_batch(world.model_id, hashes, 2 * FEE, deadline=t + month,
+                                              sender=requester))
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], exit_code=9)])
+    region, oproof = output_region(world, true_output(toy_input()))
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), hashes[0], proof_of(xs, 0),
+                   true_run(world, xs[0]).state(HALT), region, oproof, sender=world.challengers[0])
+    reopen = s.batches.functions.entryReopenAt(entry_ref(rb, 0)).call()
+    assert reopen == world.now() + s.params.reopen_delay
+    honest, other = entry(world, 0, xs[0]), world.accounts[6]
+    with probe_at(world, reopen - 1), reverts("EntryReopening", reopenAt=reopen):
+        post(world, rb, [honest], sender=other)
+    with probe_at(world, reopen + 5), reverts("OperatorBarred"):
+        post(world, rb, [honest])
+    at(world, reopen, lambda: post(world, rb, [honest], sender=other))
+    with probe_at(world, t + month), reverts("DeadlineNotReached", deadline=t + month):
+        s.cancel_entries(rb, sender=requester)
+    assert at(world, t + month + 1, lambda: s.cancel_entries(rb, sender=requester)) == 1
+    assert s.balance(requester) == FEE
+    ether_check(world, FEE + RESULT_BOND)    # the answer to entry 0, not finalized here

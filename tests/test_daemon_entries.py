@@ -167,6 +167,7 @@ def test_calldata_with_dirty_padding_neither_crashes_nor_blinds_the_daemons(mode
     the challenger rejects the liar's contradicting leaf, and the operator answers the reopened entry."""
     from contracts.batches import EntryLeaf, input_roots, leaf_result_id
     from contracts.system import ResultStatus
+    from optimist.entries import answer_output, entry_state
 
     world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
                                 db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
@@ -202,6 +203,8 @@ def test_calldata_with_dirty_padding_neither_crashes_nor_blinds_the_daemons(mode
     assert ch.store.result(leaf_result_id(1, 0))["verdict"] == "agree"
     assert ch.store.result(leaf_id)["verdict"] == "contradicts"
     assert ch.store.request(entry_ref(rb, 1))["input"] == inputs[1]
+    answer = entry_state(s, entry_ref(rb, 0)).answer
+    assert answer is not None and answer_output(s, answer) == traces[0].output
     world.run_until(lambda: s.entry_taken(rb, 1), [op, ch], max_ticks=200, advance_when_idle=2)
     world.settle([op, ch], max_ticks=40)
     assert s.balance(op.me) == FEE + BOND and s.balance(ch.me) == BOND - s.params.burn_share(BOND)

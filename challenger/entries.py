@@ -407,6 +407,8 @@ def dispute_entry(ch: Any, row: Any) -> int:
             img = ch.served[req["model_id"]].image
             if st.exited and st.exit_code == 0:
                 region = st.memory.read(img.output_base, img.output_size)
+                if not any(region[img.output_length:]):   # the output alone, zero-padded as postResult proves it
+                    region = region[:img.output_length]
                 oproof = region_path(st.memory, img.output_base, img.output_size)
         return _reject(ch, row, leaves[index], proof, (roots[entry], inp_proof, input_region, state, region, oproof))
     if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, roots[entry],

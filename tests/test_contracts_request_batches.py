@@ -868,3 +868,36 @@ def test_request_batch_deadlines_to_the_second() -> None:
     assert at(world, t + month + 1, lambda: s.cancel_entries(rb, sender=requester)) == 1
     assert s.balance(requester) == FEE
     ether_check(world, FEE + RESULT_BOND)    # the answer to entry 0, not finalized here
+
+
+def test_a_contradicting_output_is_rejected_with_the_output_alone_whatever_the_output_region() -> None:
+    """A leaf naming the true final state with another output hash loses no game (the trace is true): only
+    rejectEntry catches it. Its evidence was the whole output region (`outputSize` bytes); the registry takes any
+    power-of-two region holding the output, so a model of 40 output bytes in a 1 MiB region made the rejection
+    carry 1 MiB of calldata (more than a node relays: the lie final). The output alone (`outputLength` bytes,
+    zero-padded to the region as postResult proves it) is evidence enough; the whole region still serves for a state
+    with non-zero bytes past the output (no postResult claim has it)."""
+    import dataclasses
+
+    world = make_world(HALT)[0]
+    s = world.system
+    big = 1 << 20
+    model_id = s.register_model(dataclasses.replace(world.model, output_size=big))
+    xs = inputs(2)
+    rb = s.request_batch_data(model_id, xs, 2 * FEE)
+    out = true_output(toy_input())
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], output_hash=keccak256(out[::-1])),
+                                        entry(world, 1, xs[1])])
+    final = final_memory(world.image, toy_input(), out)
+    proof = region_path(final, OUTPUT_BASE, big)
+    state = true_run(world, xs[0]).state(HALT)
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0), state)
+    ch = world.challengers[0]
+    assert revert_name(s.reject_entry, *args, out[:-1], proof, sender=ch)[0] == "WrongOutputLength"
+    assert revert_name(s.reject_entry, *args, out[::-1], proof, sender=ch)[0] == "OutputProofMismatch"
+    consistent = (batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1),
+                  true_run(world, xs[1]).state(HALT), out, proof)
+    assert revert_name(s.reject_entry, *consistent, sender=ch) == ("LeafConsistent", {})
+    s.reject_entry(*args, out, proof, sender=ch)
+    assert s.balance(ch) == RESULT_BOND - BURN and not s.entry_taken(rb, 0)
+    ether_check(world, 2 * FEE + RESULT_BOND)

@@ -86,7 +86,8 @@ def posted_leaves(daemon: Any, ev: Event) -> tuple[list[EntryLeaf], list[bytes]]
         daemon._log(logging.ERROR, "entry_leaves_unreadable", batch=ev["batchId"], request_batch=rb,
                     error=str(exc)[:200])
         return None
-    return leaves, [bytes(o) for o in args["outputs"]]
+    outputs = [bytes(o) for o in args["outputs"]]
+    return leaves, outputs if len(outputs) == len(leaves) else []   # postEntries takes n outputs or none
 
 
 def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) -> Event:

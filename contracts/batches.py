@@ -172,6 +172,7 @@ REQUEST_BATCH_DATA = keccak256(b"requestBatchData(uint256,bytes32[],bytes[],uint
 
 
 def _word(args: bytes, at: int) -> int:
+    """The 32-byte word of call arguments `args` at byte `at` (ValueError past their end)."""
     if at + 32 > len(args):
         raise ValueError(f"the call's data ends before byte {at + 32}")
     return int.from_bytes(args[at:at + 32], "big")
@@ -187,6 +188,7 @@ def _array(args: bytes, head: int, item_size: int) -> tuple[int, int]:
 
 
 def _bytes_array(args: bytes, head: int) -> list[bytes]:
+    """The items of the bytes[] whose offset is at `head` (each item's offset counts from the array's first word)."""
     start, n = _array(args, head, 32)
     out = []
     for i in range(n):

@@ -35,6 +35,7 @@ from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
     Leaf,
+    batch_root,
     entry_input,
     entry_position,
     entry_ref,
@@ -46,7 +47,7 @@ from contracts.batches import (
     leaf_result_id,
 )
 from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
-from contracts.system import Event, Outcome, ResultStatus
+from contracts.system import Event, Outcome, ResultStatus, decode_call
 from mipsvm.memory import keccak256
 from mipsvm.regions import RegionError, region_path
 
@@ -62,11 +63,31 @@ def _cache(daemon: Any, name: str) -> dict[int, Any]:
 
 
 def _tx_args(daemon: Any, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
-    """(function name, arguments) of an OptimistBatches transaction."""
+    """(function name, arguments) of an OptimistBatches transaction; ValueError when its input is no decodable call of
+    OptimistBatches (a call through another contract)."""
     system = daemon.system
     tx = daemon.client.rpc(lambda: system.w3.eth.get_transaction(tx_hash), "get_transaction")
-    fn, args = system.batches.decode_function_input(tx["input"])
-    return fn.fn_name, args
+    return decode_call(system.batches, tx["input"])
+
+
+def posted_leaves(daemon: Any, ev: Event) -> tuple[list[EntryLeaf], list[bytes]] | None:
+    """The leaves and calldata outputs of EntriesPosted `ev`, from its transaction's input, checked against the
+    event's root; None (logged: `entry_leaves_unreadable`) when they are not there (postEntries takes only direct
+    calls, so only a deployment of other contracts gets here)."""
+    rb = ev["requestBatchId"]
+    try:
+        fn, args = _tx_args(daemon, ev.tx_hash)
+        if fn != "postEntries" or args["requestBatchId"] != rb:
+            raise ValueError(f"the transaction calls {fn}, not postEntries({rb}, ...)")
+        leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
+        if batch_root([x.leaf(rb).hash() for x in leaves]) != bytes(ev["root"]):
+            raise ValueError("its leaves do not hash to the batch's root")
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        daemon._log(logging.ERROR, "entry_leaves_unreadable", batch=ev["batchId"], request_batch=rb,
+                    error=str(exc)[:200])
+        return None
+    outputs = [bytes(o) for o in args["outputs"]]
+    return leaves, outputs if len(outputs) == len(leaves) else []   # postEntries takes n outputs or none
 
 
 def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) -> Event:
@@ -106,7 +127,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
     from contracts.blobs import BlobError, checked_items, fetch_blobs
 
     if calldata:
-        return list(calldata)
+        return [out if keccak256(out) == leaf.output_hash else None for out, leaf in zip(calldata, leaves, strict=True)]
     if not ev["blobHashes"]:
         return [None] * len(leaves)
     try:
@@ -179,9 +200,10 @@ def entry_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
     cache = _cache(daemon, "_entry_leaves")
     if batch_id not in cache:
         ev = _event_in_block(daemon, "EntriesPosted", "batchId", batch_id, block)
-        _, args = _tx_args(daemon, ev.tx_hash)
-        rb = ev["requestBatchId"]
-        cache[batch_id] = [EntryLeaf.from_args(x).leaf(rb) for x in args["leaves"]]
+        posted = posted_leaves(daemon, ev)
+        if posted is None:   # its results were never stored (on_entry_event): no caller gets here
+            raise ValueError(f"the leaves of entry batch {batch_id} are not readable")
+        cache[batch_id] = [x.leaf(ev["requestBatchId"]) for x in posted[0]]
     return cache[batch_id]
 
 
@@ -213,11 +235,13 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
             s.set_request_status(ref, "unavailable" if data is None else "entry")
     elif ev.name == "EntriesPosted":
         batch_id = a["batchId"]
-        _, args = _tx_args(daemon, ev.tx_hash)
+        posted = posted_leaves(daemon, ev)
+        if posted is None:
+            return
         rb = a["requestBatchId"]
-        leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
+        leaves, calldata = posted
         _cache(daemon, "_entry_leaves")[batch_id] = [x.leaf(rb) for x in leaves]
-        outputs = entry_outputs(daemon, ev, leaves, [bytes(o) for o in args["outputs"]])
+        outputs = entry_outputs(daemon, ev, leaves, calldata)
         missing = [leaf.index for leaf, out in zip(leaves, outputs, strict=True) if out is None]
         if missing:
             daemon.emit("entry_outputs_unavailable", batch=batch_id, request_batch=rb, count=len(missing),
@@ -384,6 +408,8 @@ def dispute_entry(ch: Any, row: Any) -> int:
             img = ch.served[req["model_id"]].image
             if st.exited and st.exit_code == 0:
                 region = st.memory.read(img.output_base, img.output_size)
+                if not any(region[img.output_length:]):   # the output alone, zero-padded as postResult proves it
+                    region = region[:img.output_length]
                 oproof = region_path(st.memory, img.output_base, img.output_size)
         return _reject(ch, row, leaves[index], proof, (roots[entry], inp_proof, input_region, state, region, oproof))
     if ch.send(f"dispute-leaf:{rid}", "disputeLeaf", batch_id, index, leaves[index].as_tuple(), proof, roots[entry],

@@ -167,6 +167,70 @@ def entry_input(data: bytes, input_length: int) -> bytes | None:
     return data[:input_length].ljust(input_length, b"\0")
 
 
+POST_ENTRIES = keccak256(b"postEntries(uint256,(uint256,bytes32,bytes32,uint64,uint8,uint8)[],bytes[])")[:4]
+REQUEST_BATCH_DATA = keccak256(b"requestBatchData(uint256,bytes32[],bytes[],uint256)")[:4]
+
+
+def _word(args: bytes, at: int) -> int:
+    """The 32-byte word of call arguments `args` at byte `at` (ValueError past their end)."""
+    if at + 32 > len(args):
+        raise ValueError(f"the call's data ends before byte {at + 32}")
+    return int.from_bytes(args[at:at + 32], "big")
+
+
+def _array(args: bytes, head: int, item_size: int) -> tuple[int, int]:
+    """(start, length) of the dynamic array whose offset is at `head` (items of `item_size` bytes inline)."""
+    at = _word(args, head)
+    n = _word(args, at)
+    if at + 32 + n * item_size > len(args):
+        raise ValueError(f"an array of {n} items does not fit the call's data")
+    return at + 32, n
+
+
+def _bytes_array(args: bytes, head: int) -> list[bytes]:
+    """The items of the bytes[] whose offset is at `head` (each item's offset counts from the array's first word)."""
+    start, n = _array(args, head, 32)
+    out = []
+    for i in range(n):
+        at = start + _word(args, start + 32 * i)
+        length = _word(args, at)
+        if at + 32 + length > len(args):
+            raise ValueError(f"item {i} of a bytes[] does not fit the call's data")
+        out.append(args[at + 32:at + 32 + length])
+    return out
+
+
+def decode_post_entries(data: bytes) -> dict[str, Any]:
+    """The arguments of a postEntries call `data` (requestBatchId, leaves as tuples, outputs), read as solc reads
+    calldata: padding bytes and the offsets' order are not checked (web3's decoder refuses non-zero padding, which
+    solc ignores). ValueError if `data` is no postEntries call. Check the leaves against the batch's root."""
+    data = bytes(data)
+    if data[:4] != POST_ENTRIES:
+        raise ValueError("not a postEntries call")
+    args = data[4:]
+    start, n = _array(args, 32, 192)
+    leaves = []
+    for i in range(n):
+        f = [_word(args, start + 192 * i + 32 * k) for k in range(6)]
+        if f[3] >> 64 or f[4] >> 8 or f[5] >> 8:
+            raise ValueError(f"leaf {i} has a field out of its type's range")
+        leaves.append((f[0], f[1].to_bytes(32, "big"), f[2].to_bytes(32, "big"), f[3], f[4], f[5]))
+    return {"requestBatchId": _word(args, 0), "leaves": leaves, "outputs": _bytes_array(args, 64)}
+
+
+def decode_request_batch_data(data: bytes) -> dict[str, Any]:
+    """The arguments of a requestBatchData call `data`, read as decode_post_entries reads postEntries (check each
+    input against its root). ValueError if `data` is no requestBatchData call."""
+    data = bytes(data)
+    if data[:4] != REQUEST_BATCH_DATA:
+        raise ValueError("not a requestBatchData call")
+    args = data[4:]
+    start, n = _array(args, 32, 32)
+    roots = [args[start + 32 * i:start + 32 * i + 32] for i in range(n)]
+    return {"modelId": _word(args, 0), "inputRoots": roots, "inputs": _bytes_array(args, 64),
+            "deadline": _word(args, 96)}
+
+
 def inputs_root(roots: list[bytes]) -> bytes:
     """A request batch's inputs root: the batch tree over its inputs' roots."""
     return batch_root(roots)

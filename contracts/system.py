@@ -31,11 +31,12 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import keccak
 from eth_utils.abi import get_abi_input_types, get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
-from web3._utils.abi import map_abi_data
+from web3._utils.abi import map_abi_data, named_tree
 from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
@@ -47,6 +48,8 @@ from contracts.batches import (
     EntryLeaf,
     Leaf,
     RequestBatchInfo,
+    decode_post_entries,
+    decode_request_batch_data,
     input_roots,
     leaf_position,
     leaf_result_id,
@@ -496,6 +499,26 @@ def decode_revert(data: bytes, table: dict[bytes, tuple[str, list[str], list[str
     if not data:
         return "Revert", {}
     return "UnknownError", {"data": data}
+
+
+def decode_call(contract: Contract, data: bytes) -> tuple[str, dict[str, Any]]:
+    """(function name, arguments) of a transaction input `data` calling `contract`; postEntries and requestBatchData
+    are read as solc reads calldata (contracts.batches.decode_post_entries: web3's decode_function_input refuses
+    non-zero padding bytes, which solc ignores, so a sender could make a transaction the contract took undecodable).
+    ValueError if it is no decodable call of `contract`."""
+    data = bytes(data)
+    try:
+        fn = contract.get_function_by_selector(data[:4])
+        if fn.fn_name in _LENIENT:   # the calls whose bytes the daemons read back (OptimistBatches)
+            return fn.fn_name, _LENIENT[fn.fn_name](data)
+        types = get_abi_input_types(fn.abi)
+        decoded = contract.w3.codec.decode(types, data[4:])
+    except (DecodingError, ValueError) as exc:
+        raise ValueError(f"not a decodable call of the contract: {str(exc)[:160]}") from None
+    return fn.fn_name, dict(named_tree(fn.abi["inputs"], map_abi_data(BASE_RETURN_NORMALIZERS, types, decoded)))
+
+
+_LENIENT = {"postEntries": decode_post_entries, "requestBatchData": decode_request_batch_data}
 
 
 def _revert_data(exc: Exception) -> bytes:

@@ -36,7 +36,7 @@ from contracts.batches import (
     leaf_proof,
     leaf_result_id,
 )
-from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System
+from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System, decode_call
 from mipsvm.memory import keccak256
 
 
@@ -237,8 +237,10 @@ class EntryState:
 
 def _decode(system: System, tx_hash: bytes) -> tuple[str, dict[str, Any]]:
     tx = system.w3.eth.get_transaction(tx_hash)
-    fn, args = system.batches.decode_function_input(tx["input"])
-    return fn.fn_name, args
+    try:
+        return decode_call(system.batches, tx["input"])
+    except ValueError as exc:
+        raise EntryError(f"transaction {tx_hash.hex()} is no readable OptimistBatches call ({exc})") from None
 
 
 def _now(system: System) -> int:

@@ -591,3 +591,315 @@ def test_the_hooks_answer_only_their_contracts(world: World) -> None:
         s.batches.functions.verifyLeaf(batch_id, 0, leaves[0].as_tuple(), [], roots(xs)[0], []).call(
             {"from": world.operator})
     assert s._revert("verifyLeaf", info.value).name == "NotOptimist"
+
+
+def test_entries_are_posted_only_by_a_direct_call() -> None:
+    """EntriesPosted carries only the leaves' root: challengers read the leaves from the transaction's input. An
+    operator posting through a contract (a wallet, a forwarder) would leave them out of it (the input is the
+    wallet's call, or a decoy postEntries of honest leaves while the wallet posts lies), so nobody could dispute
+    its lies: postEntries takes only a call sent straight to it by an account without code (NotDirectCall)."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from tests.contracts_world import FIXTURES
+
+    world = make_world(HALT)[0]
+    s, w3 = world.system, world.w3
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    owner = world.operator
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Forwarder"], sender=owner)
+    lies = [entry(world, i, xs[i], lie=True) for i in range(2)]
+    data = s.batches.functions.postEntries(rb, [x.as_tuple() for x in lies], [])._encode_transaction_data()
+    with pytest.raises(Exception) as info:
+        wallet.functions.forward(s.batches.address, data).call({"from": owner, "value": 2 * RESULT_BOND})
+    assert s._revert("postEntries", info.value).name == "NotDirectCall"
+    tx = wallet.functions.forward(s.batches.address, data).transact(
+        {"from": owner, "value": 2 * RESULT_BOND, "gas": 1_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    assert not any(s.entry_taken(rb, i) for i in range(2))
+    post(world, rb, [entry(world, i, xs[i]) for i in range(2)])   # the same account, directly
+    ether_check(world, 2 * (FEE + RESULT_BOND))
+
+
+def test_post_entries_calldata_is_read_back_as_solc_reads_it(world: World) -> None:
+    """The daemons read an entry batch's leaves from its transaction's input (EntriesPosted has only their root):
+    contracts.batches.decode_post_entries reads what solc took, whatever web3's strict decoder thinks of it (dirty
+    padding, tails in another order), and refuses truncated or oversized arrays at once."""
+    from eth_abi import encode as abi_encode
+
+    from contracts.batches import POST_ENTRIES, decode_post_entries
+    from contracts.system import decode_call
+
+    s, w3 = world.system, world.w3
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    leaves = [entry(world, i, xs[i]) for i in range(2)]
+    outs = [true_output(toy_input()), b"five!"]
+    leaves[1] = EntryLeaf(**{**leaves[1].__dict__, "output_hash": keccak256(outs[1])})
+    tuples = [x.as_tuple() for x in leaves]
+    clean = bytes.fromhex(s.batches.functions.postEntries(rb, tuples, outs)._encode_transaction_data()[2:])
+    expected = {"requestBatchId": rb, "leaves": tuples, "outputs": outs}
+    assert decode_post_entries(clean) == expected
+    assert decode_call(s.batches, clean) == ("postEntries", expected)
+    # the outputs' tail before the leaves' (offsets say where), and the last output's padding dirty
+    leaf_tail = abi_encode(["(uint256,bytes32,bytes32,uint64,uint8,uint8)[]"], [tuples])[32:]
+    out_tail = bytearray(abi_encode(["bytes[]"], [outs])[32:])
+    out_tail[-1] = 0x77
+    odd = POST_ENTRIES + abi_encode(["uint256", "uint256", "uint256"], [rb, 96 + len(out_tail), 96]) + \
+        bytes(out_tail) + leaf_tail
+    tx = w3.eth.send_transaction({"from": world.operator, "to": s.batches.address, "data": odd,
+                                  "value": 2 * RESULT_BOND, "gas": 2_000_000})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1                                  # solc took it
+    with pytest.raises(Exception, match="Padding bytes"):
+        s.batches.decode_function_input(odd)                       # web3 does not
+    assert decode_post_entries(odd) == expected
+    [posted] = [e for e in s.decode_logs(receipt["logs"]) if e.name == "EntriesPosted"]
+    assert posted["root"] == batch_root([x.leaf(rb).hash() for x in leaves])
+    # refused, never looped over: a length word of 2**255 leaves, a call cut short, another function
+    huge = bytearray(clean)
+    huge[4 + 96:4 + 128] = (1 << 255).to_bytes(32, "big")
+    for bad in (bytes(huge), clean[:-40], b"\x12\x34\x56\x78" + clean[4:]):
+        with pytest.raises(ValueError):
+            decode_post_entries(bad)
+    with pytest.raises(ValueError):
+        decode_call(s.batches, bytes(huge))
+    ether_check(world, 2 * (FEE + RESULT_BOND))
+
+
+def test_every_path_of_an_entry_at_once_pays_out_every_wei_exactly_once() -> None:
+    """One request batch whose four entries take four paths, with every settlement call tried twice: entry 0 a
+    wrong final state (lost game: an Optimist request, answered then by a §3a postBatch whose leaf a lying challenger
+    disputes and loses), entry 1 a contradicting leaf shielded by an accomplice's game (rejectEntry rejects it in
+    Optimist; answered by the same postBatch, undisputed), entry 2 true (finalizeEntries), entry 3 never answered
+    (cancelEntries). After everything, every account withdraws and the burns are sent: Optimist holds 0 wei, and
+    each account's gain is what the rules say."""
+    from contracts.batches import Claim
+
+    world = make_world(HALT)[0]
+    s, w3 = world.system, world.w3
+    requester, liar, accomplice, ch, honest, lying_ch = (world.accounts[k] for k in (8, 1, 6, 2, 7, 3))
+    xs = inputs(4)
+    rb = s.request_batch_data(world.model_id, xs, 4 * FEE, deadline=world.now() + 5000, sender=requester)
+    out = true_output(toy_input())
+    b1, leaves = post(world, rb, [entry(world, 0, xs[0], lie=True),
+                                  entry(world, 1, xs[1], output_hash=keccak256(b"not the output")),
+                                  entry(world, 2, xs[2])], sender=liar)
+    refs = [entry_ref(rb, i) for i in range(4)]
+
+    def dispute(i: int, who: str) -> int:
+        return s.dispute_leaf(b1, i, leaves[i], proofs(leaves, i), sender=who, input_root=roots(xs)[i],
+                              input_proof=proof_of(xs, i))
+
+    g_acc = dispute(1, accomplice)
+    g0 = dispute(0, ch)
+    region, oproof = output_region(world, out)
+    reject = (b1, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1), true_run(world, xs[1]).state(HALT),
+              region, oproof)
+    s.reject_entry(*reject, sender=ch)
+    assert revert_name(s.reject_entry, *reject, sender=honest)[0] == "ResultNotPending"
+    s.cancel_game(g_acc)
+    assert revert_name(s.cancel_game, g_acc)[0] == "GameNotActive"
+    truth0 = true_run(world, xs[0])
+    play(world, g0, ToyRun(truth0.initial, HALT, keccak256(b"wrong root")).hash, truth0.hash,
+         prover_state=truth0.state)
+    assert [s.get_request(r).status for r in refs[:2]] == [RequestStatus.OPEN] * 2
+    assert revert_name(s.dispute_leaf, b1, 0, leaves[0], proofs(leaves, 0), sender=honest, input_root=roots(xs)[0],
+                       input_proof=proof_of(xs, 0))[0] == "ResultNotPending"   # its game rejected it
+    # the two reopened entries are Optimist requests now: a §3a batch answers both (the liar is barred there)
+    advance_time(w3, 1)
+    final = final_memory(world.image, toy_input(), out)
+    claims = [Claim(r, out, true_run(world, xs[i]).state(HALT), region_path(final, OUTPUT_BASE,
+                                                                          world.model.output_size))
+              for i, r in enumerate(refs[:2])]
+    assert revert_name(s.post_batch, world.model_id, claims, sender=liar)[0] == "OperatorBarred"
+    b2 = s.post_batch(world.model_id, claims, sender=honest)
+    leaves2 = [Leaf(r, keccak256(c.final_state), keccak256(out), HALT, 0, 0) for r, c in zip(refs[:2], claims, strict=True)]
+    assert s.batch(b2).root == batch_root([x.hash() for x in leaves2])
+    g2 = s.dispute_leaf(b2, 0, leaves2[0], proofs(leaves2, 0), sender=lying_ch)
+    play(world, g2, truth0.hash, ToyRun(truth0.initial, HALT, keccak256(b"x")).hash, prover_state=truth0.state)
+    advance_time(w3, WINDOW + 1)
+    for settle in (lambda: s.finalize_entries(b1), lambda: s.finalize_batch(b2, leaves2),
+                   lambda: s.finalize(leaf_result_id(b2, 0))):
+        settle()
+        with pytest.raises(ContractRevert):
+            settle()
+    assert [s.get_request(r).status for r in refs[:2]] == [RequestStatus.FINALIZED] * 2
+    assert s.outcome(refs[0]).result_id == leaf_result_id(b2, 0)
+    assert s.outcome(refs[1]).result_id == leaf_result_id(b2, 1)   # read from its ResultPosted:
+    with pytest.raises(Exception) as info:                             # the view has no record of it
+        s.contract.functions.outcomeOf(refs[1]).call()
+    assert s._revert("outcomeOf", info.value).name == "OutcomeInBatch"
+    assert s.leaf_outcome(b1, 2, leaves[2], proofs(leaves, 2))[0] == refs[2]
+    for i in (0, 1):
+        assert revert_name(s.leaf_outcome, b1, i, leaves[i], proofs(leaves, i))[0] == "LeafDisputed"
+    advance_time(w3, 5000)
+    assert s.cancel_entries(rb, sender=requester) == 1
+    assert revert_name(s.cancel_entries, rb, sender=requester)[0] == "NothingToCancel"
+    for r in refs[:2]:
+        assert revert_name(s.cancel_request, r, sender=requester)[0] == "RequestNotOpen"
+    ether_check(world, 0)
+    share = (RESULT_BOND - BURN) // 2                 # leaf 1: the rejecter's and the accomplice's game's
+    cburn = s.params.burn_share(CHALLENGE_BOND)
+    expected = {requester: FEE, liar: FEE + RESULT_BOND, accomplice: CHALLENGE_BOND + share,
+                ch: share + CHALLENGE_BOND + RESULT_BOND - BURN, honest: 2 * (FEE + RESULT_BOND) + CHALLENGE_BOND - cburn,
+                lying_ch: 0}
+    assert {a: s.balance(a) for a in expected} == expected
+    for a, amount in expected.items():
+        if amount:
+            s.withdraw(sender=a)
+    s.send_burn()
+    assert s.burned() == 2 * BURN + cburn + (RESULT_BOND - BURN) % 2
+    assert w3.eth.get_balance(s.address) == 0 and w3.eth.get_balance(s.batches.address) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="rejectEntry of a malformed entry's leaf that a game brought into Optimist "
+                   "reopens the entry's Optimist request (Optimist.rejectLeaf) instead of voiding it and refunding the "
+                   "requester: anyone then answers the malformed input and takes its fee. Needs a `void` flag on "
+                   "Optimist.rejectLeaf (status Cancelled, fee credited to the requester): Optimist.sol")
+def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: World) -> None:
+    """Without a game, a leaf answering a malformed input voids its entry and refunds the requester: answering a
+    malformed request does not pay (§3b). An accomplice's game on the leaf first must not change that: else the
+    entry becomes an ordinary Optimist request after the rejection, and whoever answers it (the liar's second
+    account) is paid the fee for an input no request of the model can have."""
+    s = world.system
+    xs = inputs(2)
+    xs[1] = xs[1] + b"\x01"
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, roots(xs), 2 * FEE, sender=requester)
+    batch_id, leaves = post(world, rb, [entry(world, i, toy_input(i + 1)) for i in range(2)])
+    s.dispute_leaf(batch_id, 1, leaves[1], proofs(leaves, 1), sender=world.accounts[6], input_root=roots(xs)[1],
+                   input_proof=proof_of(xs, 1))
+    region = xs[1].ljust(input_region_size(INPUT_LEN), b"\0")
+    s.reject_entry(batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1),
+                   sender=world.challengers[0], input_region=region)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert ev["malformed"] and ev["reopenAt"] == 0
+    assert s.balance(requester) == FEE
+    ref = entry_ref(rb, 1)
+    assert s.get_request(ref).status != RequestStatus.OPEN
+    advance_time(world.w3, 2)
+    run = true_run(world, xs[0])
+    final = final_memory(world.image, toy_input(), true_output(toy_input()))
+    assert revert_name(world.post, ref, run, final, true_output(toy_input()), sender=world.accounts[7])[0] == \
+        "RequestNotOpen"
+
+
+@pytest.mark.parametrize("n", [1, 1024])
+def test_the_smallest_and_largest_batches_dispute_reject_and_settle_their_edge_leaves(n: int) -> None:
+    """A request batch and an entry batch of 1 (no proof siblings: the roots are the input root and the leaf hash)
+    and of MAX_BATCH = 1024 (10 siblings; the last leaves in the fourth bitmap word of the taken and rejected
+    bits): the last leaf is rejected without a game, the one before it lost by a game (n = 1024), the rest finalize
+    in one call; the requester cancels the reopened entry."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(n)
+    requester = world.accounts[8]
+    rb = s.request_batch(world.model_id, roots(xs), n * FEE, deadline=world.now() + 5000, sender=requester)
+    assert s.request_batch_info(rb).inputs_root == (roots(xs)[0] if n == 1 else inputs_root(roots(xs)))
+    last = n - 1
+    lies = {last: {"steps": HALT + 1}}
+    if n > 1:
+        lies[n - 2] = {"final_state_hash": keccak256(b"wrong")}
+    batch_id, leaves = post(world, rb, [entry(world, i, xs[i], **lies.get(i, {})) for i in range(n)])
+    assert s.batch(batch_id).root == (leaves[0].hash() if n == 1 else batch_root([x.hash() for x in leaves]))
+    assert len(proofs(leaves, last)) == (0 if n == 1 else 10)
+    ch = world.challengers[0]
+    region, oproof = output_region(world, true_output(toy_input()))
+    # the proof's length is fixed by the count: a leaf cannot pass for an inner node's child (or the reverse)
+    assert revert_name(s.reject_entry, batch_id, last, leaves[last], proofs(leaves, last) + [bytes(32)],
+                       roots(xs)[last], proof_of(xs, last), true_run(world, xs[last]).state(HALT), region, oproof,
+                       sender=ch)[0] == "WrongPathLength"
+    assert revert_name(s.reject_entry, batch_id, n, leaves[last], proofs(leaves, last), roots(xs)[last],
+                       proof_of(xs, last), sender=ch) == ("LeafIndexOutOfRange", {"index": n, "count": n})
+    s.reject_entry(batch_id, last, leaves[last], proofs(leaves, last), roots(xs)[last], proof_of(xs, last),
+                   true_run(world, xs[last]).state(HALT), region, oproof, sender=ch)
+    assert [i for i in range(max(0, n - 3), n) if not s.entry_taken(rb, i)] == [last]
+    paid = n - 1
+    if n > 1:
+        k = n - 2
+        gid = s.dispute_leaf(batch_id, k, leaves[k], proofs(leaves, k), sender=ch, input_root=roots(xs)[k],
+                             input_proof=proof_of(xs, k))
+        truth = true_run(world, xs[k])
+        play(world, gid, ToyRun(truth.initial, HALT, keccak256(b"wrong root")).hash, truth.hash,
+             prover_state=truth.state)
+        assert s.get_request(entry_ref(rb, k)).status == RequestStatus.OPEN
+        paid -= 1
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) == paid * (FEE + RESULT_BOND)
+    if n > 1:
+        assert s.leaf_outcome(batch_id, n - 3, leaves[n - 3], proofs(leaves, n - 3))[0] == entry_ref(rb, n - 3)
+    advance_time(world.w3, 5000)
+    assert s.cancel_entries(rb, sender=requester) == 1      # the entry reopened by rejectEntry
+    ether_check(world, 0 if n == 1 else FEE)                # the game-lost entry: an Optimist request now
+
+
+def test_request_batch_deadlines_to_the_second() -> None:
+    """A request batch's deadline lies in now+1 .. now + 30 days (the block's time); its requester cancels from the
+    second after it, not at it; an entry reopened by a rejection takes answers from its reopen time on, to the
+    second, and the liar never."""
+    world = make_world(HALT, reopen_delay=100)[0]
+    s = world.system
+    xs = inputs(2)
+    hashes = roots(xs)
+    t = world.now() + 10
+    month = 30 * 86400
+    for deadline in (t, t + month + 1):
+        with probe_at(world, t), reverts("BadDeadline", deadline=deadline, latest=t + month):
+            s.request_batch(world.model_id, hashes, 2 * FEE, deadline=deadline)
+    with probe_at(world, t):
+        s.request_batch(world.model_id, hashes, 2 * FEE, deadline=t + 1)
+    requester = world.accounts[8]
+    rb = at(world, t, lambda: s.request_batch(world.model_id, hashes, 2 * FEE, deadline=t + month,
+                                              sender=requester))
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], exit_code=9)])
+    region, oproof = output_region(world, true_output(toy_input()))
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), hashes[0], proof_of(xs, 0),
+                   true_run(world, xs[0]).state(HALT), region, oproof, sender=world.challengers[0])
+    reopen = s.batches.functions.entryReopenAt(entry_ref(rb, 0)).call()
+    assert reopen == world.now() + s.params.reopen_delay
+    honest, other = entry(world, 0, xs[0]), world.accounts[6]
+    with probe_at(world, reopen - 1), reverts("EntryReopening", reopenAt=reopen):
+        post(world, rb, [honest], sender=other)
+    with probe_at(world, reopen + 5), reverts("OperatorBarred"):
+        post(world, rb, [honest])
+    at(world, reopen, lambda: post(world, rb, [honest], sender=other))
+    with probe_at(world, t + month), reverts("DeadlineNotReached", deadline=t + month):
+        s.cancel_entries(rb, sender=requester)
+    assert at(world, t + month + 1, lambda: s.cancel_entries(rb, sender=requester)) == 1
+    assert s.balance(requester) == FEE
+    ether_check(world, FEE + RESULT_BOND)    # the answer to entry 0, not finalized here
+
+
+def test_a_contradicting_output_is_rejected_with_the_output_alone_whatever_the_output_region() -> None:
+    """A leaf naming the true final state with another output hash loses no game (the trace is true): only
+    rejectEntry catches it. Its evidence was the whole output region (`outputSize` bytes); the registry takes any
+    power-of-two region holding the output, so a model of 40 output bytes in a 1 MiB region made the rejection
+    carry 1 MiB of calldata (more than a node relays: the lie final). The output alone (`outputLength` bytes,
+    zero-padded to the region as postResult proves it) is evidence enough; the whole region still serves for a state
+    with non-zero bytes past the output (no postResult claim has it)."""
+    import dataclasses
+
+    world = make_world(HALT)[0]
+    s = world.system
+    big = 1 << 20
+    model_id = s.register_model(dataclasses.replace(world.model, output_size=big))
+    xs = inputs(2)
+    rb = s.request_batch_data(model_id, xs, 2 * FEE)
+    out = true_output(toy_input())
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], output_hash=keccak256(out[::-1])),
+                                        entry(world, 1, xs[1])])
+    final = final_memory(world.image, toy_input(), out)
+    proof = region_path(final, OUTPUT_BASE, big)
+    state = true_run(world, xs[0]).state(HALT)
+    args = (batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0), state)
+    ch = world.challengers[0]
+    assert revert_name(s.reject_entry, *args, out[:-1], proof, sender=ch)[0] == "WrongOutputLength"
+    assert revert_name(s.reject_entry, *args, out[::-1], proof, sender=ch)[0] == "OutputProofMismatch"
+    consistent = (batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1),
+                  true_run(world, xs[1]).state(HALT), out, proof)
+    assert revert_name(s.reject_entry, *consistent, sender=ch) == ("LeafConsistent", {})
+    s.reject_entry(*args, out, proof, sender=ch)
+    assert s.balance(ch) == RESULT_BOND - BURN and not s.entry_taken(rb, 0)
+    ether_check(world, 2 * FEE + RESULT_BOND)

@@ -157,3 +157,57 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_leaf_from_the_chall
     assert s.get_request(entry_ref(rb, 0)).status == RequestStatus.OPEN   # an Optimist request from now on
     assert s.game(gid).status == GameStatus.ACTIVE                    # void: the accomplice may cancel it
     assert s.balance(ch.me) == (BOND - s.params.burn_share(BOND)) // 2   # shared with the accomplice's game
+
+
+def test_calldata_with_dirty_padding_neither_crashes_nor_blinds_the_daemons(model, tmp_path) -> None:
+    """solc ignores the padding bytes of a `bytes` argument; web3's decode_function_input refuses non-zero ones. A
+    requestBatchData and a postEntries whose last padding byte is 0x77 are both taken on-chain; the daemons read
+    them as solc does (contracts.system.decode_call): they did raise at ingest (every daemon on the deployment dead
+    on that block, restart after restart, and every lie after it final). Here the operator answers the entries,
+    the challenger rejects the liar's contradicting leaf, and the operator answers the reopened entry."""
+    from contracts.batches import EntryLeaf, input_roots, leaf_result_id
+    from contracts.system import ResultStatus
+    from optimist.entries import answer_output, entry_state
+
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s, w3 = world.system, world.w3
+    requester, liar = w3.eth.accounts[3], w3.eth.accounts[1]
+
+    def send_dirty(fn, sender: str, value: int) -> None:
+        data = bytearray(bytes.fromhex(fn._encode_transaction_data()[2:]))
+        assert data[-1] == 0   # the last bytes are the padding of the last `bytes` item
+        data[-1] = 0x77
+        tx = w3.eth.send_transaction({"from": sender, "to": s.batches.address, "data": bytes(data), "value": value,
+                                      "gas": 2_000_000})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        with pytest.raises(Exception, match="Padding bytes"):
+            s.batches.decode_function_input(bytes(data))
+
+    # an input cut short stands for its zero-padded self (its last word is 0): its 60 bytes leave 4 of padding
+    inputs = [toy_input(701), toy_input(0)]
+    sent = [inputs[0], inputs[1][:60]]
+    send_dirty(s.batches.functions.requestBatchData(world.model_id, input_roots(inputs, len(inputs[0])), sent,
+                                                    world.now() + 10_000), requester, 2 * FEE)
+    rb = 1
+    assert s.request_batch_info(rb).count == 2
+    traces = [Trace(model, x, engine="fast", max_steps=MAX_STEPS) for x in inputs]
+    leaves = [EntryLeaf(i, keccak256(t.final_packed), keccak256(t.output if i == 0 else b"a lie"), t.steps,
+                        int(t.outcome), t.exit_code) for i, t in enumerate(traces)]
+    send_dirty(s.batches.functions.postEntries(rb, [x.as_tuple() for x in leaves], [traces[0].output, b"a lie"]),
+               liar, 2 * BOND)
+    ch, op = world.challenger(), world.operator(name="honest")
+    leaf_id = leaf_result_id(1, 1)
+    world.run_until(lambda: s.batches.functions.entryBarred(entry_ref(rb, 1), liar).call(), [op, ch], max_ticks=200)
+    assert s.result(leaf_id).status == ResultStatus.NONE   # rejected without a game
+    assert ch.store.result(leaf_result_id(1, 0))["verdict"] == "agree"
+    assert ch.store.result(leaf_id)["verdict"] == "contradicts"
+    assert ch.store.request(entry_ref(rb, 1))["input"] == inputs[1]
+    answer = entry_state(s, entry_ref(rb, 0)).answer
+    assert answer is not None and answer_output(s, answer) == traces[0].output
+    world.run_until(lambda: s.entry_taken(rb, 1), [op, ch], max_ticks=200, advance_when_idle=2)
+    world.settle([op, ch], max_ticks=40)
+    assert s.balance(op.me) == FEE + BOND and s.balance(ch.me) == BOND - s.params.burn_share(BOND)
+    locked = 0 if s.batch(1).settled else FEE + BOND   # the liar's true leaf
+    assert world.contract_balance() == s.balance(op.me) + s.balance(ch.me) + s.balance(liar) + locked + \
+        s.burned() - s.burn_sent()

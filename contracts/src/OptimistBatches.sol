@@ -168,7 +168,7 @@ contract OptimistBatches {
 
     /// @notice What rejectEntry takes (no game): the entry's input root and either its malformed input region or the
     ///         true final state of the leaf's finalStateHash with the output proven in it. A program model: the
-    ///         packed final VM state, the whole output region (outputSize bytes) and its path to the memory root. A
+    ///         packed final VM state, the output (or the whole output region) and its path to the memory root. A
     ///         graph model: postResult's graph claim, i.e. C_m (32 bytes), the output (outputLength bytes) and its
     ///         SLOT_DEPTH-sibling slot proof at slot m; or a failure claim (C_{j-1}, j, node j's packed final state)
     ///         with an empty output and proof (NodeChecker.graphClaim); or the 64 bytes of a slot-tree root's
@@ -179,7 +179,8 @@ contract OptimistBatches {
         bytes inputRegion;      // to show the input malformed: the input region's bytes (else empty)
         bytes finalState;       // the preimage of leaf.finalStateHash (a graph model: C_m itself, a failure claim or
                                 // the root's children)
-        bytes outputRegion;     // Success only (else empty): the output region (a graph model: the output)
+        bytes outputRegion;     // Success only (else empty): the output (outputLength bytes, the rest of the region
+                                // zero) or the whole output region (a graph model: the output)
         bytes32[] outputProof;  // Success only (else empty): its memory path (a graph model: its slot proof)
     }
 
@@ -285,6 +286,7 @@ contract OptimistBatches {
     error DeadlineNotReached(uint256 deadline);
     error NothingToCancel();
     error NotFinalized(uint256 batchId);
+    error NotDirectCall();
 
     constructor() {
         optimist = IBatchHost(msg.sender);
@@ -427,6 +429,9 @@ contract OptimistBatches {
         payable
         returns (uint256 batchId)
     {
+        // EntriesPosted carries only the leaves' root: challengers read the leaves from this transaction's input, so
+        // it must be this very call (sent straight here by an account without code, not through a contract)
+        if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirectCall();
         RequestBatch storage r = requestBatches[requestBatchId];
         uint256 count = r.count;
         if (count == 0) revert UnknownRequestBatch(requestBatchId);
@@ -729,8 +734,10 @@ contract OptimistBatches {
         (bool valid, uint64 steps, uint8 outcome, uint8 exitCode, bytes32 memRoot) = PackedState.claimOf(state, maxSteps);
         if (!valid || steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
         if (outcome != SUCCESS) return leaf.outputHash != keccak256("");
-        bytes calldata region = x.outputRegion;
-        if (region.length != outputSize) revert WrongOutputLength(outputSize, region.length);
+        bytes calldata region = x.outputRegion;   // the output (zero-padded: postResult's proof) or the whole region
+        if (region.length != outputLength && region.length != outputSize) {
+            revert WrongOutputLength(outputSize, region.length);
+        }
         uint256 level = RegionMerkle.levelOf(outputSize);
         if (x.outputProof.length != TREE_DEPTH - level) revert WrongPathLength(TREE_DEPTH - level, x.outputProof.length);
         bytes32 root = RegionMerkle.rootWith(region, outputBase, level, x.outputProof);

@@ -38,6 +38,7 @@ from contracts.system import (
     RequestStatus,
     ResultStatus,
     System,
+    decode_call,
 )
 from mipsvm import isa
 from mipsvm.memory import keccak256
@@ -452,8 +453,8 @@ class ChainView:
         """The decoded arguments of an OptimistBatches transaction (cached; a tx never changes)."""
         if tx not in self._calls:
             t = self.w3.eth.get_transaction(tx)
-            fn, args = self.system.batches.decode_function_input(t["input"])
-            self._calls[tx] = {"fn": fn.fn_name, **args}
+            fn, args = decode_call(self.system.batches, t["input"])
+            self._calls[tx] = {"fn": fn, **args}
         return self._calls[tx]
 
     def _disputed_leaf(self, ev: Event) -> EntryLeaf:
@@ -751,7 +752,10 @@ class ChainView:
         here (the page stands without them)."""
         if rb not in self._inputs:
             ev = self._index.request_batch_posted[rb]
-            call = self._batches_call(ev.tx_hash)
+            try:
+                call = self._batches_call(ev.tx_hash)
+            except ValueError:   # a call through another contract: its bytes are not in this transaction's input
+                call = {"fn": None}
             if call["fn"] == "requestBatchData":
                 found: tuple[list[bytes] | None, str] = ([bytes(x) for x in call["inputs"]],
                                                          "read from the requestBatchData calldata")

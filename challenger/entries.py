@@ -257,8 +257,11 @@ def on_entry_event(daemon: Any, ev: Event) -> None:
         rid = leaf_result_id(a["batchId"], a["index"])
         row = s.result(rid)
         if row is not None and row["status"] == "rejected":
-            return   # a leaf a game brought into Optimist, rejected there (its ResultRejected came first): an
-                     # Optimist request from now on
+            # a leaf a game brought into Optimist, rejected there (its ResultRejected came first): an Optimist
+            # request from now on, or void for a malformed input (Optimist.rejectLeaf cancelled it)
+            if a["malformed"]:
+                s.set_request_status(a["entryRef"], "void")
+            return
         s.set_result_status(rid, "rejected")
         mine = row is not None and row["operator"] == daemon.me
         s.set_request_status(a["entryRef"], "void" if a["malformed"] else ("barred" if mine else "entry"),

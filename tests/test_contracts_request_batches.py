@@ -753,10 +753,6 @@ def test_every_path_of_an_entry_at_once_pays_out_every_wei_exactly_once() -> Non
     assert w3.eth.get_balance(s.address) == 0 and w3.eth.get_balance(s.batches.address) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="rejectEntry of a malformed entry's leaf that a game brought into Optimist "
-                   "reopens the entry's Optimist request (Optimist.rejectLeaf) instead of voiding it and refunding the "
-                   "requester: anyone then answers the malformed input and takes its fee. Needs a `void` flag on "
-                   "Optimist.rejectLeaf (status Cancelled, fee credited to the requester): Optimist.sol")
 def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: World) -> None:
     """Without a game, a leaf answering a malformed input voids its entry and refunds the requester: answering a
     malformed request does not pay (§3b). An accomplice's game on the leaf first must not change that: else the
@@ -777,7 +773,7 @@ def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: Wor
     assert ev["malformed"] and ev["reopenAt"] == 0
     assert s.balance(requester) == FEE
     ref = entry_ref(rb, 1)
-    assert s.get_request(ref).status != RequestStatus.OPEN
+    assert s.get_request(ref).status == RequestStatus.CANCELLED
     advance_time(world.w3, 2)
     run = true_run(world, xs[0])
     final = final_memory(world.image, toy_input(), true_output(toy_input()))

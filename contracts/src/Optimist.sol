@@ -663,12 +663,19 @@ contract Optimist is ModelRegistry {
     }
 
     /// @notice OptimistBatches.rejectEntry on an entry leaf a game brought in (§3b): its pending result is rejected as
-    ///         a won game rejects it, `by` sharing the unburnt bond with the games active on it.
-    function rejectLeaf(uint256 resultId, address by) external {
+    ///         a won game rejects it, `by` sharing the unburnt bond with the games active on it. `void` (a malformed
+    ///         input): the request ends instead of reopening, its fee back to the requester (as without a game).
+    function rejectLeaf(uint256 resultId, address by, bool void) external {
         if (msg.sender != address(batches)) revert NotBatches();
         Result storage res = _pendingResult(resultId);
         (uint256 share,, uint256 requestId, uint64 reopenAt) = _reject(res, res.openGames + 1);
         _credit(by, share);
+        if (void) {
+            Request storage req = requests[requestId];
+            req.status = RequestStatus.Cancelled;
+            _credit(req.requester, req.fee);
+            reopenAt = 0;
+        }
         emit ResultRejected(resultId, requestId, 0, reopenAt);
     }
 

@@ -68,7 +68,7 @@ interface IBatchHost {
             bytes32 finalStateHash,
             bytes32 outputHash
         );
-    function rejectLeaf(uint256 resultId, address by) external;
+    function rejectLeaf(uint256 resultId, address by, bool void) external;
     function nodeChecker() external view returns (INodeClaims);
     function graphs(uint256 modelId)
         external
@@ -504,8 +504,9 @@ contract OptimistBatches {
     ///         what postResult would derive): the entry reopens, the operator barred from it. Either way the
     ///         leaf's resultBond pays the caller (its burn share burnt). A consistent leaf reverts `LeafConsistent`:
     ///         dispute it with a game (Optimist.disputeLeaf). A leaf a game already brought into Optimist is rejected
-    ///         there while its result is pending (Optimist.rejectLeaf: its request reopens as an Optimist request, the
-    ///         caller shares the bond with the games active on it), so no game can shield a contradicting leaf.
+    ///         there while its result is pending (Optimist.rejectLeaf: its request reopens as an Optimist request, or
+    ///         ends with its fee refunded for a malformed input; the caller shares the bond with the games active on
+    ///         it), so no game can shield a contradicting leaf or a malformed entry.
     function rejectEntry(
         uint256 batchId,
         uint256 index,
@@ -539,9 +540,10 @@ contract OptimistBatches {
         uint256 resultId = leafResultId(batchId, index);
         if (optimist.hasResult(resultId)) {
             // a game brought the leaf into Optimist (disputeLeaf, maybe an accomplice's, lost on purpose: the trace
-            // is true): its pending result is rejected there, the request reopening as an Optimist request
-            optimist.rejectLeaf(resultId, msg.sender);
-            emit EntryRejected(batchId, index, ref, msg.sender, malformed, reopenAt);
+            // is true): its pending result is rejected there, the request reopening as an Optimist request (a
+            // malformed input: void there, its fee back to the requester)
+            optimist.rejectLeaf(resultId, msg.sender, malformed);
+            emit EntryRejected(batchId, index, ref, msg.sender, malformed, malformed ? 0 : reopenAt);
             return;
         }
         _rejectedLeaves[key] |= 1 << (index & 255);

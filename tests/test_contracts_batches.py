@@ -406,3 +406,38 @@ def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
     play_nodes(chain, gid, lie, graph.trace)
     g = s.game(gid)
     assert g.phase == Phase.TRANSITION and (g.lo, g.hi) == (1, 2)   # the lie starts at node 2
+
+
+def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_batches(world: World) -> None:
+    """An operator's contract wallet posts two batches in one transaction (their ResultPosted events share it): each
+    request's leaf proof is read from its own batch's events, and leafOutcome takes it. A client whose from_block is
+    past the batch, and a request answered by an entry leaf, get a ClientError, not a traceback."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from optimist.client import Client, ClientError
+    from tests.contracts_world import FIXTURES
+
+    s, w3 = world.system, world.w3
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Multicall"])
+    rids = requests(world, 5)
+    groups = [[claim(world, rid)[0] for rid in rids[:2]], [claim(world, rid)[0] for rid in rids[2:]]]
+    data = [s.batches.functions.postBatch(world.model_id, [c.as_tuple() for c in g])._encode_transaction_data()
+            for g in groups]
+    values = [RESULT_BOND * len(g) for g in groups]
+    tx = wallet.functions.calls(s.batches.address, data, values).transact(
+        {"from": world.operator, "value": sum(values), "gas": 5_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    assert [s.batch(b).count for b in (1, 2)] == [2, 3]
+    advance_time(w3, WINDOW + 1)
+    for b, g in ((1, groups[0]), (2, groups[1])):
+        s.finalize_batch(b, leaves_of(g))
+    client = Client.from_system(s, from_block=s.deploy_block)
+    for b, g in ((1, groups[0]), (2, groups[1])):
+        want = leaves_of(g)
+        for i, c in enumerate(g):
+            lp = client.get(c.request_id).leaf_proof()
+            assert (lp.batch_id, lp.index, lp.leaf, lp.output) == (b, i, want[i], c.output)
+            assert s.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof)[0] == c.request_id
+    late = Client(w3, address=s.address, from_block=w3.eth.block_number + 1)
+    with pytest.raises(ClientError, match="from_block"):
+        late.get(rids[0]).leaf_proof()

@@ -441,3 +441,42 @@ def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_bat
     late = Client(w3, address=s.address, from_block=w3.eth.block_number + 1)
     with pytest.raises(ClientError, match="from_block"):
         late.get(rids[0]).leaf_proof()
+
+
+def test_a_later_game_on_a_leaf_takes_only_that_leaf(world: World) -> None:
+    """Once a leaf is on-chain, a later disputeLeaf on its id must still bring that very leaf: another index's leaf
+    with its own valid proof, or another batch's leaf at the same index, reverts LeafMismatch (the leaf's record
+    keeps no hash to compare with: the batch root decides); a valid other leaf opens a game on its own id with its
+    own hash. Past the window a finalized leaf takes no game (ResultNotPending); finalizeWithOutput cannot finalize
+    a leaf (Optimist keeps no output hash for it) while finalize does."""
+    s = world.system
+    rids = requests(world, 6)
+    b1, claims1, runs1 = post(world, rids[:3], lies=(1,))
+    b2, claims2, _ = post(world, rids[3:])
+    l1, l2 = leaves_of(claims1), leaves_of(claims2)
+    h1, h2 = [x.hash() for x in l1], [x.hash() for x in l2]
+    ch, ch2 = world.challengers[0], world.challengers[1]
+    gid = s.dispute_leaf(b1, 1, l1[1], leaf_proof(h1, 1), sender=ch)
+    leaf_id = leaf_result_id(b1, 1)
+    assert revert_name(s.dispute_leaf, b1, 1, l1[2], leaf_proof(h1, 2), sender=ch2)[0] == "LeafMismatch"
+    assert revert_name(s.dispute_leaf, b1, 1, l2[1], leaf_proof(h2, 1), sender=ch2)[0] == "LeafMismatch"
+    other = s.dispute_leaf(b1, 2, l1[2], leaf_proof(h1, 2), sender=ch2)
+    assert (s.game(other).result_id, s.game(other).hi_hash) == (leaf_result_id(b1, 2), l1[2].final_state_hash)
+    assert s.result(leaf_id).open_games == 1 and s.batch(b1).disputed == 2
+    honest = truth(world, rids[1])[0]
+    assert play(world, gid, runs1[1].hash, honest.hash, prover_state=honest.state).status == GameStatus.CHALLENGER_WON
+    assert revert_name(s.dispute_leaf, b1, 1, l1[1], leaf_proof(h1, 1), sender=ch2) == \
+        ("ResultNotPending", {"resultId": leaf_id})
+    true2 = truth(world, rids[2])[0]
+    wrong = ToyRun(true2.initial, HALT, keccak256(b"wrong"))
+    assert play(world, other, true2.hash, wrong.hash, prover_state=true2.state).status == GameStatus.DEFENDER_WON
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_batch(b1, l1)
+    leaf2 = leaf_result_id(b1, 2)
+    assert revert_name(s.finalize, leaf2, output=claims1[2].output)[0] == "OutputMismatch"
+    s.finalize(leaf2)
+    assert s.result(leaf2).status == ResultStatus.FINALIZED
+    assert revert_name(s.dispute_leaf, b1, 2, l1[2], leaf_proof(h1, 2), sender=world.challengers[2]) == \
+        ("ResultNotPending", {"resultId": leaf2})
+    assert s.leaf_outcome(b1, 2, l1[2], leaf_proof(h1, 2))[0] == rids[2]
+    check_invariant(world)

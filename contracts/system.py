@@ -48,6 +48,8 @@ from contracts.batches import (
     EntryLeaf,
     Leaf,
     RequestBatchInfo,
+    _array,
+    _word,
     batch_root,
     decode_post_entries,
     decode_request_batch_data,
@@ -503,14 +505,14 @@ def decode_revert(data: bytes, table: dict[bytes, tuple[str, list[str], list[str
 
 
 def decode_call(contract: Contract, data: bytes) -> tuple[str, dict[str, Any]]:
-    """(function name, arguments) of a transaction input `data` calling `contract`; postEntries and requestBatchData
-    are read as solc reads calldata (contracts.batches.decode_post_entries: web3's decode_function_input refuses
+    """(function name, arguments) of a transaction input `data` calling `contract`; postEntries, requestBatchData and
+    prove are read as solc reads calldata (contracts.batches.decode_post_entries: web3's decode_function_input refuses
     non-zero padding bytes, which solc ignores, so a sender could make a transaction the contract took undecodable).
     ValueError if it is no decodable call of `contract`."""
     data = bytes(data)
     try:
         fn = contract.get_function_by_selector(data[:4])
-        if fn.fn_name in _LENIENT:   # the calls whose bytes the daemons read back (OptimistBatches)
+        if fn.fn_name in _LENIENT:   # the calls whose bytes the daemons and the explorer read back
             return fn.fn_name, _LENIENT[fn.fn_name](data)
         types = get_abi_input_types(fn.abi)
         decoded = contract.w3.codec.decode(types, data[4:])
@@ -519,7 +521,15 @@ def decode_call(contract: Contract, data: bytes) -> tuple[str, dict[str, Any]]:
     return fn.fn_name, dict(named_tree(fn.abi["inputs"], map_abi_data(BASE_RETURN_NORMALIZERS, types, decoded)))
 
 
-_LENIENT = {"postEntries": decode_post_entries, "requestBatchData": decode_request_batch_data}
+def decode_prove(data: bytes) -> dict[str, Any]:
+    """The arguments of a prove(gameId, state, proof) call `data`, read as solc reads calldata (padding bytes
+    unchecked: anyone may send a game's proof, and its 186-byte state leaves six). ValueError past the data's end."""
+    args = bytes(data)[4:]
+    (s0, n0), (s1, n1) = _array(args, 32, 1), _array(args, 64, 1)
+    return {"gameId": _word(args, 0), "state": args[s0:s0 + n0], "proof": args[s1:s1 + n1]}
+
+
+_LENIENT = {"postEntries": decode_post_entries, "requestBatchData": decode_request_batch_data, "prove": decode_prove}
 
 
 def _revert_data(exc: Exception) -> bytes:

@@ -48,6 +48,9 @@ from contracts.batches import (
     EntryLeaf,
     Leaf,
     RequestBatchInfo,
+    _array,
+    _word,
+    batch_root,
     decode_post_entries,
     decode_request_batch_data,
     input_roots,
@@ -502,14 +505,14 @@ def decode_revert(data: bytes, table: dict[bytes, tuple[str, list[str], list[str
 
 
 def decode_call(contract: Contract, data: bytes) -> tuple[str, dict[str, Any]]:
-    """(function name, arguments) of a transaction input `data` calling `contract`; postEntries and requestBatchData
-    are read as solc reads calldata (contracts.batches.decode_post_entries: web3's decode_function_input refuses
+    """(function name, arguments) of a transaction input `data` calling `contract`; postEntries, requestBatchData and
+    prove are read as solc reads calldata (contracts.batches.decode_post_entries: web3's decode_function_input refuses
     non-zero padding bytes, which solc ignores, so a sender could make a transaction the contract took undecodable).
     ValueError if it is no decodable call of `contract`."""
     data = bytes(data)
     try:
         fn = contract.get_function_by_selector(data[:4])
-        if fn.fn_name in _LENIENT:   # the calls whose bytes the daemons read back (OptimistBatches)
+        if fn.fn_name in _LENIENT:   # the calls whose bytes the daemons and the explorer read back
             return fn.fn_name, _LENIENT[fn.fn_name](data)
         types = get_abi_input_types(fn.abi)
         decoded = contract.w3.codec.decode(types, data[4:])
@@ -518,7 +521,15 @@ def decode_call(contract: Contract, data: bytes) -> tuple[str, dict[str, Any]]:
     return fn.fn_name, dict(named_tree(fn.abi["inputs"], map_abi_data(BASE_RETURN_NORMALIZERS, types, decoded)))
 
 
-_LENIENT = {"postEntries": decode_post_entries, "requestBatchData": decode_request_batch_data}
+def decode_prove(data: bytes) -> dict[str, Any]:
+    """The arguments of a prove(gameId, state, proof) call `data`, read as solc reads calldata (padding bytes
+    unchecked: anyone may send a game's proof, and its 186-byte state leaves six). ValueError past the data's end."""
+    args = bytes(data)[4:]
+    (s0, n0), (s1, n1) = _array(args, 32, 1), _array(args, 64, 1)
+    return {"gameId": _word(args, 0), "state": args[s0:s0 + n0], "proof": args[s1:s1 + n1]}
+
+
+_LENIENT = {"postEntries": decode_post_entries, "requestBatchData": decode_request_batch_data, "prove": decode_prove}
 
 
 def _revert_data(exc: Exception) -> bytes:
@@ -836,17 +847,27 @@ class System:
 
     def batch_posted(self, batch_id: int) -> tuple[list[Leaf], list[bytes]]:
         """(leaves, outputs) of result batch `batch_id` (postBatch), in order, from the ResultPosted events of its
-        posting transaction. ContractRevert UnknownBatch if none; ValueError for an entry batch (its leaves are in
-        its postEntries calldata: optimist.entries)."""
+        posting transaction (which may post other batches too: a contract's). ContractRevert UnknownBatch if none;
+        ValueError for an entry batch (its leaves are in its postEntries calldata: optimist.entries) or when the
+        events are not readable from `deploy_block` on."""
         info = self.batch(batch_id)
         if info.request_batch:
             raise ValueError(f"batch {batch_id} is an entry batch: its leaves are in its postEntries calldata")
-        (posted,) = self.batches.events.BatchPosted().get_logs(from_block=self.deploy_block,
-                                                              argument_filters={"batchId": batch_id})
+        logs = self.batches.events.BatchPosted().get_logs(from_block=self.deploy_block,
+                                                          argument_filters={"batchId": batch_id})
+        if len(logs) != 1:
+            raise ValueError(f"{len(logs)} BatchPosted events of batch {batch_id} since block {self.deploy_block} "
+                             "(pass the deployment block as from_block)")
+        posted = logs[0]
         block = posted["blockNumber"]
-        found = {leaf_position(e.args["resultId"])[1]: e.args
-                 for e in self.batches.events.ResultPosted().get_logs(from_block=block, to_block=block)
-                 if e["transactionHash"] == posted["transactionHash"]}
+        found = {}
+        for e in self.batches.events.ResultPosted().get_logs(from_block=block, to_block=block):
+            b, i = leaf_position(e.args["resultId"])
+            if b == batch_id and e["transactionHash"] == posted["transactionHash"]:
+                found[i] = e.args
+        if sorted(found) != list(range(info.count)):
+            raise ValueError(f"batch {batch_id} has {info.count} leaves; block {block} holds ResultPosted events of "
+                             f"{len(found)} of them")
         args = [found[i] for i in range(info.count)]
         return [Leaf.from_posted(dict(a)) for a in args], [bytes(a["output"]) for a in args]
 
@@ -1001,34 +1022,60 @@ class System:
 
     def _leaf_outcome(self, result_id: int) -> OutcomeInfo:
         """The outcome of a request finalized as a batch leaf: the contracts store only the batch's root, the leaf's
-        fields are in its ResultPosted (emitted once per leaf id, by OptimistBatches) or, for a disputed entry leaf,
-        in its dispute's calldata. ContractRevert OutcomeInBatch when neither is readable."""
+        fields are in its ResultPosted (emitted once per leaf id, by OptimistBatches) or, for an entry leaf, in its
+        postEntries calldata (or its disputes' calldata). ContractRevert OutcomeInBatch when none is readable."""
         logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
                                                            argument_filters={"resultId": result_id})
-        leaf = Leaf.from_posted(dict(logs[0]["args"])) if logs else self.disputed_leaf(result_id)
+        leaf = Leaf.from_posted(dict(logs[0]["args"])) if logs else None
+        if leaf is None:
+            batch_id, index = leaf_position(result_id)
+            try:
+                leaf = self.entry_batch_leaves(batch_id)[index]
+            except (ValueError, ContractRevert, IndexError):
+                leaf = self.disputed_leaf(result_id)
         if leaf is None:
             raise ContractRevert("outcomeOf", "OutcomeInBatch", {"resultId": result_id}, b"")
         return OutcomeInfo(Outcome(leaf.outcome), leaf.exit_code, leaf.steps, leaf.output_hash, result_id)
 
+    def entry_batch_leaves(self, batch_id: int) -> list[Leaf]:
+        """The leaves of entry batch `batch_id`, in order, from its postEntries calldata (postEntries takes only a
+        direct call), checked against the batch's root. ValueError when they are not readable (or not an entry
+        batch), ContractRevert UnknownBatch."""
+        info = self.batch(batch_id)
+        if not info.request_batch:
+            raise ValueError(f"batch {batch_id} is no entry batch")
+        logs = self.batches.events.EntriesPosted().get_logs(from_block=self.deploy_block,
+                                                            argument_filters={"batchId": batch_id})
+        if len(logs) != 1:
+            raise ValueError(f"{len(logs)} EntriesPosted events of batch {batch_id} since block {self.deploy_block}")
+        fn, args = decode_call(self.batches, self.w3.eth.get_transaction(logs[0]["transactionHash"])["input"])
+        if fn != "postEntries":
+            raise ValueError(f"entry batch {batch_id} was posted by a {fn} call")
+        leaves = [EntryLeaf.from_args(x).leaf(info.request_batch) for x in args["leaves"]]
+        if batch_root([x.hash() for x in leaves]) != bytes(info.root):
+            raise ValueError(f"the postEntries calldata of entry batch {batch_id} does not hash to its root")
+        return leaves
+
     def disputed_leaf(self, result_id: int) -> Leaf | None:
-        """The leaf a disputeLeaf transaction brought into Optimist as `result_id` (its first game's transaction,
-        which the contract accepted with the leaf's inclusion proof); None if the leaf was never disputed or that
-        transaction is not a direct disputeLeaf call (a contract's)."""
+        """The leaf a disputeLeaf transaction brought into Optimist as `result_id` (the first of its games'
+        transactions that is a readable direct disputeLeaf call: the contract accepted each with the leaf's
+        inclusion proof); None if the leaf was never disputed or no such transaction is readable (contracts' calls,
+        calldata that solc takes and web3's decoder refuses)."""
         logs = self.contract.events.GameOpened().get_logs(from_block=self.deploy_block,
                                                          argument_filters={"resultId": result_id})
-        if not logs:
-            return None
-        tx = self.w3.eth.get_transaction(logs[0]["transactionHash"])
-        try:
-            fn, args = self.contract.decode_function_input(tx["input"])
-        except ValueError:
-            return None
-        if fn.fn_name != "disputeLeaf" or leaf_result_id(args["batchId"], args["index"]) != result_id:
-            return None
-        x = args["leaf"]
-        if isinstance(x, dict):
-            x = (x["requestId"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
-        return Leaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+        for log in logs:
+            tx = self.w3.eth.get_transaction(log["transactionHash"])
+            try:
+                fn, args = decode_call(self.contract, tx["input"])
+            except ValueError:
+                continue
+            if fn != "disputeLeaf" or leaf_result_id(args["batchId"], args["index"]) != result_id:
+                continue
+            x = args["leaf"]
+            if isinstance(x, dict):
+                x = (x["requestId"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+            return Leaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+        return None
 
     def burned(self) -> int:
         """Total wei burnt from losing bonds (settled games; `burn_sent()` of it is at BURN_ADDRESS)."""

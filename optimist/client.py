@@ -169,7 +169,10 @@ class Request:
             raise ClientError(f"request {self.id} is not answered by a batch leaf "
                               f"({'no result yet' if rid == 0 else f'result {rid} is a single result'})")
         batch_id, index = leaf_position(rid)
-        leaves, outputs = self.client.system.batch_posted(batch_id)
+        try:
+            leaves, outputs = self.client.system.batch_posted(batch_id)
+        except ValueError as exc:   # an entry batch, or events this client cannot read
+            raise ClientError(f"request {self.id}: leaf {index} of batch {batch_id}: {exc}") from None
         if leaves[index].request_id != self.id:
             raise ClientError(f"leaf {index} of batch {batch_id} answers request {leaves[index].request_id}, "
                               f"not {self.id}")

@@ -406,3 +406,77 @@ def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
     play_nodes(chain, gid, lie, graph.trace)
     g = s.game(gid)
     assert g.phase == Phase.TRANSITION and (g.lo, g.hi) == (1, 2)   # the lie starts at node 2
+
+
+def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_batches(world: World) -> None:
+    """An operator's contract wallet posts two batches in one transaction (their ResultPosted events share it): each
+    request's leaf proof is read from its own batch's events, and leafOutcome takes it. A client whose from_block is
+    past the batch, and a request answered by an entry leaf, get a ClientError, not a traceback."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from optimist.client import Client, ClientError
+    from tests.contracts_world import FIXTURES
+
+    s, w3 = world.system, world.w3
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Multicall"])
+    rids = requests(world, 5)
+    groups = [[claim(world, rid)[0] for rid in rids[:2]], [claim(world, rid)[0] for rid in rids[2:]]]
+    data = [s.batches.functions.postBatch(world.model_id, [c.as_tuple() for c in g])._encode_transaction_data()
+            for g in groups]
+    values = [RESULT_BOND * len(g) for g in groups]
+    tx = wallet.functions.calls(s.batches.address, data, values).transact(
+        {"from": world.operator, "value": sum(values), "gas": 5_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    assert [s.batch(b).count for b in (1, 2)] == [2, 3]
+    advance_time(w3, WINDOW + 1)
+    for b, g in ((1, groups[0]), (2, groups[1])):
+        s.finalize_batch(b, leaves_of(g))
+    client = Client.from_system(s, from_block=s.deploy_block)
+    for b, g in ((1, groups[0]), (2, groups[1])):
+        want = leaves_of(g)
+        for i, c in enumerate(g):
+            lp = client.get(c.request_id).leaf_proof()
+            assert (lp.batch_id, lp.index, lp.leaf, lp.output) == (b, i, want[i], c.output)
+            assert s.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof)[0] == c.request_id
+    late = Client(w3, address=s.address, from_block=w3.eth.block_number + 1)
+    with pytest.raises(ClientError, match="from_block"):
+        late.get(rids[0]).leaf_proof()
+
+
+def test_a_later_game_on_a_leaf_takes_only_that_leaf(world: World) -> None:
+    """Once a leaf is on-chain, a later disputeLeaf on its id must still bring that very leaf: another index's leaf
+    with its own valid proof, or another batch's leaf at the same index, reverts LeafMismatch (the leaf's record
+    keeps no hash to compare with: the batch root decides); a valid other leaf opens a game on its own id with its
+    own hash. Past the window a finalized leaf takes no game (ResultNotPending); finalizeWithOutput cannot finalize
+    a leaf (Optimist keeps no output hash for it) while finalize does."""
+    s = world.system
+    rids = requests(world, 6)
+    b1, claims1, runs1 = post(world, rids[:3], lies=(1,))
+    b2, claims2, _ = post(world, rids[3:])
+    l1, l2 = leaves_of(claims1), leaves_of(claims2)
+    h1, h2 = [x.hash() for x in l1], [x.hash() for x in l2]
+    ch, ch2 = world.challengers[0], world.challengers[1]
+    gid = s.dispute_leaf(b1, 1, l1[1], leaf_proof(h1, 1), sender=ch)
+    leaf_id = leaf_result_id(b1, 1)
+    assert revert_name(s.dispute_leaf, b1, 1, l1[2], leaf_proof(h1, 2), sender=ch2)[0] == "LeafMismatch"
+    assert revert_name(s.dispute_leaf, b1, 1, l2[1], leaf_proof(h2, 1), sender=ch2)[0] == "LeafMismatch"
+    other = s.dispute_leaf(b1, 2, l1[2], leaf_proof(h1, 2), sender=ch2)
+    assert (s.game(other).result_id, s.game(other).hi_hash) == (leaf_result_id(b1, 2), l1[2].final_state_hash)
+    assert s.result(leaf_id).open_games == 1 and s.batch(b1).disputed == 2
+    honest = truth(world, rids[1])[0]
+    assert play(world, gid, runs1[1].hash, honest.hash, prover_state=honest.state).status == GameStatus.CHALLENGER_WON
+    assert revert_name(s.dispute_leaf, b1, 1, l1[1], leaf_proof(h1, 1), sender=ch2) == \
+        ("ResultNotPending", {"resultId": leaf_id})
+    true2 = truth(world, rids[2])[0]
+    wrong = ToyRun(true2.initial, HALT, keccak256(b"wrong"))
+    assert play(world, other, true2.hash, wrong.hash, prover_state=true2.state).status == GameStatus.DEFENDER_WON
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_batch(b1, l1)
+    leaf2 = leaf_result_id(b1, 2)
+    assert revert_name(s.finalize, leaf2, output=claims1[2].output)[0] == "OutputMismatch"
+    s.finalize(leaf2)
+    assert s.result(leaf2).status == ResultStatus.FINALIZED
+    assert revert_name(s.dispute_leaf, b1, 2, l1[2], leaf_proof(h1, 2), sender=world.challengers[2]) == \
+        ("ResultNotPending", {"resultId": leaf2})
+    assert s.leaf_outcome(b1, 2, l1[2], leaf_proof(h1, 2))[0] == rids[2]
+    check_invariant(world)

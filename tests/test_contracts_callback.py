@@ -422,3 +422,51 @@ def test_digit_bounty_judges_a_batched_answer_by_its_leaf() -> None:
     world.w3.eth.wait_for_transaction_receipt(dapp2.functions.judgeResult(rid, out).transact({"from": bob}))
     assert dapp2.functions.winner().call() == alice
     check_invariant(world)
+
+
+def test_digit_bounty_judges_only_its_own_final_answer() -> None:
+    """A liar answers a plain submission with the winning class in a batch; its game is lost and the request answered
+    again by a single true result. The lying leaf is never judged (LeafDisputed, before and after the new answer);
+    the true one once (judgeResult); another DigitBounty cannot judge this dapp's final leaf (NotOurRequest)."""
+    world, truth = make_world()
+    s = world.system
+    inp, halt = toy_input(), truth.halt_at
+    true_out = true_output(inp)
+    probe = deploy_bounty(world, 0)
+    target = (probe.functions.argmax(true_out).call() + 1) % 10   # the true answer does not win
+    dapp, other = deploy_bounty(world, target), deploy_bounty(world, target)
+    alice, bob = world.accounts[8], world.accounts[9]
+    rids = [submit_plain(world, dapp, inp, who) for who in (alice, bob)]
+    outs = [_logits(target), true_out]   # a lie (the winning class), the truth
+    claims, runs = [], []
+    for rid, out in zip(rids, outs, strict=True):
+        run, final = world.run_for(inp, out, halt)
+        runs.append((run, final))
+        claims.append(Claim(rid, out, run.state(halt), region_path(final, OUTPUT_BASE, world.model.output_size)))
+    batch_id = s.post_batch(world.model_id, claims, sender=world.operator)
+    leaves = [Leaf(c.request_id, keccak256(c.final_state), keccak256(c.output), halt, 0, 0) for c in claims]
+    hashes = [x.hash() for x in leaves]
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], leaf_proof(hashes, 0), sender=world.challengers[0])
+    honest = runs[1][0]
+    assert play(world, gid, runs[0][0].hash, honest.hash, prover_state=honest.state).status.name == "CHALLENGER_WON"
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_batch(batch_id, leaves)
+
+    def lying_leaf():
+        return dapp.functions.judgeLeaf(batch_id, 0, leaves[0].as_tuple(), leaf_proof(hashes, 0), outs[0])
+
+    reverts_with(lying_leaf(), "LeafDisputed(uint256)")
+    reverts_with(other.functions.judgeLeaf(batch_id, 1, leaves[1].as_tuple(), leaf_proof(hashes, 1), outs[1]),
+                 "NotOurRequest(uint256)")
+    # the reopened request: a true single result, judged by outcomeOf once
+    res = world.post(rids[0], honest, runs[1][1], true_out, sender=world.accounts[6])
+    reverts_with(dapp.functions.judgeResult(rids[0], true_out), "RequestNotFinalized(uint256)")
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize(res)
+    reverts_with(lying_leaf(), "LeafDisputed(uint256)")
+    world.w3.eth.wait_for_transaction_receipt(dapp.functions.judgeResult(rids[0], true_out).transact({"from": bob}))
+    reverts_with(dapp.functions.judgeResult(rids[0], true_out), "NotOurRequest(uint256)")
+    [judged] = dapp.events.Judged().get_logs(from_block=0)
+    assert (judged.args.requestId, judged.args.submitter, judged.args.won) == (rids[0], alice, False)
+    assert dapp.functions.winner().call() == "0x" + "00" * 20
+    check_invariant(world)

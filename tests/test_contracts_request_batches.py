@@ -899,3 +899,59 @@ def test_a_contradicting_output_is_rejected_with_the_output_alone_whatever_the_o
     s.reject_entry(*args, out, proof, sender=ch)
     assert s.balance(ch) == RESULT_BOND - BURN and not s.entry_taken(rb, 0)
     ether_check(world, 2 * FEE + RESULT_BOND)
+
+
+def test_a_disputed_entry_leafs_outcome_is_read_whoever_opened_its_games_and_how() -> None:
+    """The only game on an entry leaf is opened by a disputeLeaf whose two array offsets point into its head (solc
+    takes any offset inside the calldata; web3's decoder refuses it with InvalidPointer), and a second through a
+    contract wallet: once the leaf is defended and finalized, System.outcome reads the entry's answer from its
+    postEntries calldata instead of raising from the decoder or OutcomeInBatch; the client's leaf_proof names the
+    entry batch in a ClientError."""
+    from contracts.compile import compile_contracts
+    from contracts.system import deploy_contract
+    from optimist.client import Client, ClientError, Request
+    from tests.contracts_world import FIXTURES
+
+    world = make_world(HALT)[0]
+    s, w3 = world.system, world.w3
+    xs = inputs(1)
+    rb = s.request_batch_data(world.model_id, xs, FEE)
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0])])
+    data = bytearray(bytes.fromhex(s.contract.functions.disputeLeaf(
+        batch_id, 0, leaves[0].as_tuple(), [], roots(xs)[0], [])._encode_transaction_data()[2:]))
+    for word in (8, 10):   # proof and inputProof: empty arrays read at word 1 (index, 0)
+        data[4 + 32 * word:4 + 32 * word + 32] = (32).to_bytes(32, "big")
+    with pytest.raises(Exception, match="(?i)pointer"):
+        s.contract.decode_function_input(bytes(data))
+    odd = world.challengers[0]
+    tx = w3.eth.send_transaction({"from": odd, "to": s.address, "data": bytes(data), "value": CHALLENGE_BOND,
+                                  "gas": 2_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    leaf_id = leaf_result_id(batch_id, 0)
+    [gid] = [e["gameId"] for e in s.events_since(s.deploy_block) if e.name == "GameOpened"]
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Forwarder"])
+    later = s.contract.functions.disputeLeaf(batch_id, 0, leaves[0].as_tuple(), [], bytes(32), [])
+    w3.eth.wait_for_transaction_receipt(wallet.functions.forward(s.address, later._encode_transaction_data()).transact(
+        {"from": world.challengers[1], "value": CHALLENGE_BOND, "gas": 2_000_000}))
+    assert s.result(leaf_id).open_games == 2
+    honest = true_run(world, xs[0])
+    wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
+    assert play(world, gid, honest.hash, wrong.hash, prover_state=honest.state).status == GameStatus.DEFENDER_WON
+    mid = s.game(gid + 1).mid   # the wallet's game: it never answers the defender's midpoint
+    s.post_midpoint(gid + 1, mid, honest.hash(mid), sender=world.operator)
+    advance_time(w3, s.clock_deadline(gid + 1) - world.now() + 1)
+    s.timeout(gid + 1)
+    assert s.game(gid + 1).status == GameStatus.DEFENDER_WON
+    advance_time(w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    s.finalize(leaf_id)
+    ref = entry_ref(rb, 0)
+    assert s.get_request(ref).status == RequestStatus.FINALIZED
+    assert s.disputed_leaf(leaf_id) is None   # neither game's transaction is a readable disputeLeaf call
+    got = s.outcome(ref)
+    assert (got.outcome, got.exit_code, got.steps, bytes(got.output_hash), got.result_id) == \
+        (Outcome.SUCCESS, 0, HALT, leaves[0].output_hash, leaf_id)
+    client = Client.from_system(s, from_block=s.deploy_block)
+    with pytest.raises(ClientError, match="entry batch"):
+        Request(client, ref).leaf_proof()   # client.get(ref) is an Entry: Entry.result() reads it
+    ether_check(world, 0)

@@ -211,3 +211,50 @@ def test_calldata_with_dirty_padding_neither_crashes_nor_blinds_the_daemons(mode
     locked = 0 if s.batch(1).settled else FEE + BOND   # the liar's true leaf
     assert world.contract_balance() == s.balance(op.me) + s.balance(ch.me) + s.balance(liar) + locked + \
         s.burned() - s.burn_sent()
+
+
+def test_an_entry_leaf_someone_else_disputed_gets_the_challengers_own_game(model, tmp_path) -> None:
+    """A lying entry leaf (a wrong final state) is disputed first by another account that never plays: the honest
+    challenger opens its own game on it with disputeLeaf and the leaf's proof (no input root needed: the entry's
+    request exists; openGame reverts LeafResult on a leaf) and wins it; the entry reopens as an Optimist request,
+    the idle game is cancelled with its bond and its share back, and the honest leaf finalizes."""
+    from contracts.batches import EntryLeaf, input_proof, input_roots, leaf_proof, leaf_result_id
+    from contracts.system import ResultStatus, decode_call
+
+    world = World.on_eth_tester(model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                                db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+    s = world.system
+    inputs = [toy_input(900 + i) for i in range(2)]
+    liar = world.operator(dishonest=True, name="liar")
+    liar.lie = lambda honest: LyingTrace(honest) if honest.input == inputs[1] else \
+        LyingTrace(honest, edit=lambda st: None)
+    rb = s.request_batch_data(world.model_id, inputs, 2 * FEE)
+    world.run_until(lambda: s.entry_taken(rb, 0) and s.entry_taken(rb, 1), [liar])
+    [posted] = [e for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted"]
+    batch_id = posted["batchId"]
+    _, args = decode_call(s.batches, s.w3.eth.get_transaction(posted.tx_hash)["input"])
+    tree = [EntryLeaf.from_args(x).leaf(rb) for x in args["leaves"]]
+    [index] = [p for p, x in enumerate(tree) if x.request_id == entry_ref(rb, 1)]
+    leaf_id = leaf_result_id(batch_id, index)
+    proof = leaf_proof([x.hash() for x in tree], index)
+    roots = input_roots(inputs, len(inputs[0]))
+    other = world.w3.eth.accounts[5]
+    idle = s.dispute_leaf(batch_id, index, tree[index], proof, sender=other, input_root=roots[1],
+                          input_proof=input_proof(roots, 1))
+    ch = world.challenger()
+    world.run_until(lambda: any(g["status"] != "active" for g in ch.store.games()), [liar, ch], max_ticks=3000)
+    (game,) = ch.store.games()
+    g = s.game(game["game_id"])
+    assert (g.result_id, g.status) == (leaf_id, GameStatus.CHALLENGER_WON) and game["game_id"] != idle
+    assert ch.store.result(leaf_id)["verdict"] == "disagree"
+    assert s.result(leaf_id).status == ResultStatus.REJECTED
+    assert s.get_request(entry_ref(rb, 1)).status == RequestStatus.OPEN   # an Optimist request from now on
+    assert s.is_barred(entry_ref(rb, 1), liar.me)
+    s.cancel_game(idle, sender=other)
+    assert s.game(idle).status == GameStatus.CANCELLED
+    share = (BOND - s.params.burn_share(BOND)) // 2   # two games were active at the rejection
+    [won] = [e for e in s.events_since(world.deploy_block) if e.name == "GameResolved" and e["resultId"] == leaf_id]
+    assert (won["winner"], won["paid"]) == (ch.me, BOND + share) and s.balance(other) == BOND + share
+    world.advance_time(WINDOW + 2)
+    world.run_until(lambda: s.batch(batch_id).settled, [liar, ch])
+    assert s.batch(batch_id).disputed == 1   # counted once for both games

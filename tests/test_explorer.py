@@ -320,3 +320,36 @@ def test_two_phase_game_shows_both_phases() -> None:
     assert g["outcome"]["winner_side"] == "challenger" and g["proof"]["step"] == run.steps - 1
     html = pages.game(g)
     assert "phase 1 (nodes)" in html and "phase 2 (steps of node 3)" in html and html.count("<svg") == 2
+
+
+def test_a_prove_with_dirty_padding_still_shows_its_game() -> None:
+    """Anyone may send a game's one-step proof, and solc ignores the padding bytes after its 186-byte state; web3's
+    decoder refuses non-zero ones (NonEmptyPaddingBytes, no ValueError). A prove whose padding byte is 0x77 resolves
+    the game; its page still shows the proof's instruction, read as solc reads the calldata."""
+    world, truth = make_world(halt_at=20)
+    s, w3 = world.system, world.w3
+    rid = s.request(world.model_id, toy_input())
+    run, final = world.run_for(toy_input(), bytes(40), 20)
+    res = world.post(rid, run, final, bytes(40))
+    ch = world.challengers[0]
+    gid = s.open_game(res, sender=ch)
+    while (g := s.game(gid)).phase != Phase.PROOF:
+        if g.phase == Phase.MIDPOINT:
+            s.post_midpoint(gid, g.mid, run.hash(g.mid), sender=world.operator)
+        else:
+            s.respond(gid, g.mid, run.hash(g.mid) == truth.hash(g.mid), sender=ch)
+    g = s.game(gid)
+    data = bytearray(bytes.fromhex(s.contract.functions.prove(gid, truth.state(g.lo), bytes(1792))
+                                   ._encode_transaction_data()[2:]))
+    pad = 4 + 32 * 4 + 191   # the last padding byte after the state's 186 bytes
+    assert data[pad] == 0
+    data[pad] = 0x77
+    with pytest.raises(Exception, match="Padding bytes"):
+        s.contract.decode_function_input(bytes(data))
+    tx = w3.eth.send_transaction({"from": ch, "to": s.address, "data": bytes(data), "gas": 3_000_000})
+    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    view = ChainView(s)
+    shown = view.game(gid)
+    assert shown["status"] == "challenger_won" and shown["proof"] is not None
+    from optimist.explorer import pages
+    assert "<svg" in pages.game(shown)

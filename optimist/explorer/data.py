@@ -672,11 +672,11 @@ class ChainView:
         """The decoded instruction of the `prove` transaction `tx`."""
         if tx not in self._proofs:
             t = self.w3.eth.get_transaction(tx)
-            try:
-                fn, args = self.system.contract.decode_function_input(t["input"])
+            try:   # as solc reads it: anyone may send a proof, with any padding bytes
+                fn, args = decode_call(self.system.contract, t["input"])
             except ValueError:
                 return None
-            if fn.fn_name != "prove":
+            if fn != "prove":
                 return None
             self._proofs[tx] = decode_step(bytes(args["preState"] if "preState" in args else args["state"]),
                                            bytes(args["proof"]))

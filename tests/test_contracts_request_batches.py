@@ -619,6 +619,34 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> N
     ether_check(world, FEE)                              # entry 0's fee waits for a new answer
 
 
+def test_a_game_lost_before_the_rejection_is_settled_to_the_wei() -> None:
+    """The accomplice may also lose its game before rejectEntry (the trace is true): the rejection in Optimist then
+    settles that defended game as any rejection does, the liar credited challengeBond - burn (1 wei here: a
+    challenge bond of 2), and the rejecter takes the whole unburnt result bond (no game active)."""
+    world = make_world(HALT, challenge_bond=2)[0]
+    s = world.system
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE, sender=world.accounts[8])
+    out = true_output(toy_input())
+    lying = {"output_hash": keccak256(out[::-1])}
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], **lying), entry(world, 1, xs[1])])
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=world.accounts[6],
+                         input_root=roots(xs)[0], input_proof=proof_of(xs, 0))
+    honest = true_run(world, xs[0])
+    wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
+    assert play(world, gid, honest.hash, wrong.hash, prover_state=honest.state).status == GameStatus.DEFENDER_WON
+    region, oproof = output_region(world, out)
+    ch = world.challengers[0]
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0),
+                   honest.state(HALT), region, oproof, sender=ch)
+    assert s.result(leaf_result_id(batch_id, 0)).status == ResultStatus.REJECTED
+    assert (s.balance(ch), s.balance(world.operator), s.burned()) == (RESULT_BOND - BURN, 1, BURN + 1)
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) == 1 + FEE + RESULT_BOND
+    ether_check(world, FEE)                              # entry 0's fee waits for a new answer
+
+
 def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) -> None:
     s = world.system
     xs = inputs(300)                         # two bitmap words

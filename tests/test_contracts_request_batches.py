@@ -669,12 +669,10 @@ def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) 
 
 
 def test_the_hooks_answer_only_their_contracts(world: World) -> None:
-    """Optimist's batch hooks take calls from OptimistBatches alone (each with arguments that would pass)."""
+    """Optimist's entry-batch hooks take calls from OptimistBatches alone (takeRequests and settleLeaves:
+    test_contracts_batches.py); rejectLeaf on a pending result that it would reject."""
     s = world.system
-    op = world.operator
-    assert revert_name(s._send, "fund", op, 1, 0)[0] == "NotBatches"
-    assert revert_name(s._send, "takeRequests", op, world.model_id, [], 1 << 62)[0] == "NotBatches"
-    assert revert_name(s._send, "settleLeaves", op, [], 1 << 62, False)[0] == "NotBatches"
+    assert revert_name(s._send, "fund", world.operator, 1, 0)[0] == "NotBatches"
     rid = s.request(world.model_id, toy_input(1), FEE)
     run = true_run(world, toy_input(1))
     final = final_memory(world.image, toy_input(), true_output(toy_input()))

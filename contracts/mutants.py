@@ -287,6 +287,11 @@ def changed_lines(file: str, since: str) -> set[int]:
     """Line numbers of contracts/src/`file` added or changed since commit `since` (its working-tree text)."""
     diff = subprocess.run(["git", "diff", "--no-color", "-U0", since, "--", str(DEFAULT_SRC_DIR / file)],
                           cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    return added_lines(diff)
+
+
+def added_lines(diff: str) -> set[int]:
+    """New-side line numbers of the hunks of a `git diff -U0` of one file (a pure deletion adds none)."""
     lines: set[int] = set()
     for m in re.finditer(r"^@@ -\S+ \+(\d+)(?:,(\d+))? @@", diff, re.M):
         start, count = int(m.group(1)), int(m.group(2) or 1)

@@ -13,6 +13,10 @@ string literals masked so only code is mutated. Operators:
 
 Each mutant is compiled from a private copy of contracts/src (OPTIMIST_SOL_SRC), so the shared build
 directory only gains content-keyed artifacts; a mutant that does not compile is reported as invalid.
+
+`--function NAME` keeps the mutants in the named functions' bodies (e.g. Optimist.sol's batch hooks), and
+`--first TEST_FILE` runs those target test files before the file's others (the only tests that reach such
+code), e.g. `--file Optimist.sol --function settleLeaves --first tests/test_contracts_batches.py`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "Optimist.sol": ("tests/test_contracts_boundaries.py", "tests/test_contracts_game.py",
                      "tests/test_contracts_registry.py", "tests/test_contracts_two_phase.py",
                      "tests/test_contracts_callback.py", "tests/test_contracts_e2e.py",
-                     "tests/test_daemon_two_phase_generation.py"),
+                     "tests/test_daemon_two_phase_generation.py",
+                     # the batch hooks (disputeLeaf, takeRequests, settleLeaves, fund, rejectLeaf, hasResult,
+                     # checkClaim, the _reject they share) are driven only by OptimistBatches: its contract tests
+                     "tests/test_contracts_batches.py", "tests/test_contracts_request_batches.py",
+                     "tests/test_contracts_graph_entries.py"),
     # the two-phase game's transition checks (Optimist.enterNode forwards to NodeChecker.check), and the
     # stateless checks moved out of Optimist: registration (checkModel), program and graph claims
     "NodeChecker.sol": ("tests/test_node_checker_input_root.py", "tests/test_contracts_two_phase.py",
@@ -49,10 +57,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
                         "tests/test_contracts_game.py", "tests/test_contracts_e2e.py",
                         "tests/test_daemon_two_phase_generation.py"),
     # batched results (postBatch, verifyLeaf for Optimist.disputeLeaf, finalizeBatch) and request / entry batches
-    # (requestBatch*, postEntries, rejectEntry, finalizeEntries, cancelEntries, leafOutcome; blobs on anvil), then
-    # the client, daemons and CLI that drive them (test_daemon_batches.py, ~55 s, is left out: postBatch's daemon
-    # path adds no contract behaviour the contract tests do not pin)
+    # (requestBatch*, postEntries, rejectEntry, finalizeEntries, cancelEntries, leafOutcome; graph models' entries;
+    # blobs on anvil), then the client, daemons and CLI that drive them (test_daemon_batches.py, ~55 s, is left out:
+    # postBatch's daemon path adds no contract behaviour the contract tests do not pin)
     "OptimistBatches.sol": ("tests/test_contracts_batches.py", "tests/test_contracts_request_batches.py",
+                            "tests/test_contracts_graph_entries.py",
                             "tests/test_contracts_request_batches_anvil.py", "tests/test_client_entries.py",
                             "tests/test_cli_entries.py", "tests/test_daemon_entries.py"),
     # registerModel / registerGraphModel / initialStateHash (C_0 of a graph model)
@@ -89,6 +98,7 @@ class Mutant:
     column: int
     original_line: str
     occurrence: int = 0     # how many earlier mutants share this one's line text and change
+    function: str = ""      # the function or modifier whose body holds it (not part of the id)
 
     def apply(self, source: str) -> str:
         return source[:self.start] + self.replacement + source[self.end:]
@@ -117,20 +127,27 @@ def _mask(source: str) -> str:
 
 def _body_ranges(masked: str, keyword: str = r"function|modifier") -> list[tuple[int, int]]:
     """Character ranges of function and modifier bodies (code that executes), or of `keyword` blocks."""
+    return [(a, b) for a, b, _ in _named_bodies(masked, keyword)]
+
+
+def _named_bodies(masked: str, keyword: str = r"function|modifier") -> list[tuple[int, int, str]]:
+    """`_body_ranges` with the name after the keyword ('' if none, e.g. an assembly block)."""
     ranges = []
     for m in re.finditer(rf"\b({keyword})\b[^{{;]*\{{", masked):
         depth, i = 1, m.end()
         while depth and i < len(masked):
             depth += {"{": 1, "}": -1}.get(masked[i], 0)
             i += 1
-        ranges.append((m.end(), i - 1))
+        name = re.match(r"\s*(\w*)", masked[m.end(1):])
+        ranges.append((m.end(), i - 1, name.group(1) if name else ""))
     return ranges
 
 
 def generate(file: str, source: str) -> list[Mutant]:
     """Every mutant of `source` (the text of contracts/src/`file`), in source order."""
     masked = _mask(source)
-    bodies = _body_ranges(masked)
+    named = _named_bodies(masked)
+    bodies = [(a, b) for a, b, _ in named]
     inline_assembly = _body_ranges(masked, "assembly")
     line_starts = [0] + [i + 1 for i, c in enumerate(source) if c == "\n"]
 
@@ -143,7 +160,9 @@ def generate(file: str, source: str) -> list[Mutant]:
         text = source[line_starts[line - 1]:source.find("\n", start) if "\n" in source[start:] else len(source)]
         if _SKIP_LINE.search(masked[line_starts[line - 1]:line_starts[line - 1] + len(text)]):
             return None
-        return Mutant(file, operator, start, end, replacement, line, start - line_starts[line - 1], text)
+        function = next(name for a, b, name in named if a <= start and end <= b)
+        return Mutant(file, operator, start, end, replacement, line, start - line_starts[line - 1], text,
+                      function=function)
 
     found: list[Mutant | None] = []
     for m in _COMPARISON.finditer(masked):
@@ -259,6 +278,27 @@ def select(mutants: list[Mutant], limit: int | None, seed: int, only: list[str] 
     return sorted(picked, key=lambda m: (m.file, m.start))
 
 
+def in_functions(mutants: list[Mutant], names: list[str]) -> list[Mutant]:
+    """The mutants in the bodies of the functions (or modifiers) named `names`."""
+    return [m for m in mutants if m.function in names]
+
+
+def changed_lines(file: str, since: str) -> set[int]:
+    """Line numbers of contracts/src/`file` added or changed since commit `since` (its working-tree text)."""
+    diff = subprocess.run(["git", "diff", "--no-color", "-U0", since, "--", str(DEFAULT_SRC_DIR / file)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    return added_lines(diff)
+
+
+def added_lines(diff: str) -> set[int]:
+    """New-side line numbers of the hunks of a `git diff -U0` of one file (a pure deletion adds none)."""
+    lines: set[int] = set()
+    for m in re.finditer(r"^@@ -\S+ \+(\d+)(?:,(\d+))? @@", diff, re.M):
+        start, count = int(m.group(1)), int(m.group(2) or 1)
+        lines.update(range(start, start + count))
+    return lines
+
+
 def all_mutants(files: tuple[str, ...] = tuple(TARGETS)) -> tuple[list[Mutant], dict[str, str]]:
     """Mutants of every target file, and the sources they were generated from."""
     sources = {f: (DEFAULT_SRC_DIR / f).read_text() for f in files}
@@ -266,11 +306,12 @@ def all_mutants(files: tuple[str, ...] = tuple(TARGETS)) -> tuple[list[Mutant], 
 
 
 def run_all(mutants: list[Mutant], sources: dict[str, str], timeout: float = 900,
-            fastest_first: bool = True, earlier: list[Outcome] = ()) -> Iterator[Outcome]:
+            fastest_first: bool = True, earlier: list[Outcome] = (), first: tuple[str, ...] = ()) -> Iterator[Outcome]:
     """Run each mutant in turn (one at a time: compiling is the bottleneck). Unless `fastest_first` is
     false its tests run killers first: the tests that killed a mutant in this run or in `earlier`
-    outcomes (most kills first), then the others in `ordered_tests` order."""
-    orders = {f: ordered_tests(f) for f in {m.file for m in mutants}} if fastest_first else {}
+    outcomes (most kills first), then the others in `ordered_tests` order (`first`: these test files
+    before the file's other targets)."""
+    orders = {f: ordered_tests(f, first) for f in {m.file for m in mutants}} if fastest_first else {}
     kills = Counter(killing_test(o.detail) for o in earlier if o.status == "killed")
     with tempfile.TemporaryDirectory(prefix="sol-mutants-") as tmp:
         for m in mutants:
@@ -316,13 +357,15 @@ def parse_durations(report: str) -> dict[str, float]:
     return out
 
 
-def ordered_tests(file: str) -> list[str]:
-    """Node ids of `file`'s target tests: test file by test file in TARGETS order (a module's fixtures
-    are set up once), fastest test first within each, so a mutant run with -x stops early. Durations
-    are measured once per test file content and kept in mutants/sol-test-durations.json."""
+def ordered_tests(file: str, first: tuple[str, ...] = ()) -> list[str]:
+    """Node ids of `file`'s target tests: test file by test file in TARGETS order (those of `first` before
+    the others: a mutant restricted to code only they reach), a module's fixtures set up once, fastest test
+    first within each, so a mutant run with -x stops early. Durations are measured once per test file
+    content and kept in mutants/sol-test-durations.json."""
     cache = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     order: list[str] = []
-    for test_file in TARGETS[file]:
+    targets = TARGETS[file]
+    for test_file in sorted(targets, key=lambda t: (t not in first, targets.index(t))):
         digest = hashlib.sha256((REPO_ROOT / test_file).read_bytes()).hexdigest()
         entry = cache.get(test_file)
         if not entry or entry.get("digest") != digest:
@@ -341,17 +384,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="run a seeded sample of this many mutants")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", nargs="*", help="mutant ids or operator names to run")
+    parser.add_argument("--function", action="append", metavar="NAME",
+                        help="only mutants in the body of this function or modifier (repeatable; any file)")
+    parser.add_argument("--since", metavar="COMMIT",
+                        help="only mutants on lines added or changed since COMMIT (git diff COMMIT -- the source)")
+    parser.add_argument("--first", action="append", default=[], metavar="TEST_FILE",
+                        help="run this target test file before the file's others (repeatable), e.g. the batch "
+                             "tests for Optimist.sol's batch hooks, which the other target tests never reach")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    targets = {t for f in args.file or TARGETS for t in TARGETS[f]}
+    if unknown_tests := set(args.first) - targets:
+        parser.error(f"--first {', '.join(sorted(unknown_tests))}: not a target test file of the chosen files")
     mutants, sources = all_mutants(tuple(args.file or TARGETS))
+    if args.function:
+        defined = {name for source in sources.values() for _, _, name in _named_bodies(_mask(source))}
+        if unknown := set(args.function) - defined:
+            parser.error(f"no function {', '.join(sorted(unknown))} in {', '.join(sorted(sources))}")
+        mutants = in_functions(mutants, args.function)
+    if args.since:
+        try:
+            changed = {f: changed_lines(f, args.since) for f in sources}
+        except subprocess.CalledProcessError as exc:
+            parser.error(f"--since {args.since}: {exc.stderr.strip() or 'git diff failed'}")
+        mutants = [m for m in mutants if m.line in changed[m.file]]
     chosen = select(mutants, args.limit, args.seed, args.only)
     if args.list:
         for m in chosen:
             print(f"{m.id}  {m.file}:{m.line}  {m.original_line.strip()}  =>  {m.mutated_line(sources[m.file])}")
         print(f"{len(chosen)} of {len(mutants)} mutants")
         return 0
-    for o in run_all(chosen, sources):
+    random.Random(args.seed).shuffle(chosen)     # an interrupted run has judged a random part of its mutants
+    for o in run_all(chosen, sources, first=tuple(args.first)):
         print(f"{o.status:9} {o.seconds:6.1f}s {o.mutant.id} {o.mutant.file}:{o.mutant.line} {o.detail}",
               flush=True)
     return 0

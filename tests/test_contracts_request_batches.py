@@ -28,6 +28,7 @@ from contracts.batches import (
     leaf_result_id,
 )
 from contracts.system import (
+    ZERO_ADDRESS,
     ContractRevert,
     GameStatus,
     GraphModelSpec,
@@ -275,6 +276,9 @@ def test_a_lying_leaf_loses_its_game_and_reopens_only_its_request(world: World) 
     req = s.get_request(ref)
     assert (req.requester, req.model_id, req.fee, req.status, req.result_id) == \
         (requester, world.model_id, FEE, RequestStatus.POSTED, leaf_result_id(batch_id, 2))
+    # the request batch's deadline, never reopened, and no callback (batches take none): all of it the entry's
+    assert (req.deadline, req.reopen_at, req.callback, req.callback_gas) == \
+        (s.request_batch_info(rb).deadline, 0, ZERO_ADDRESS, 0)
     assert req.initial_state_hash == s.initial_state_hash(world.model_id, xs[2]) == true_run(world, xs[2]).hash(0)
     assert revert_name(s.dispute_leaf, *args, sender=ch, input_root=root, input_proof=proof_of(xs, 2))[0] == \
         "AlreadyChallenged"   # later games on the leaf need no input root: its request exists
@@ -354,7 +358,7 @@ def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: Wo
         ("InputWellFormed", {})
     s.reject_entry(*args, sender=ch, input_region=region)
     ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
-    assert (ev["entryRef"], ev["malformed"], ev["challenger"]) == (entry_ref(rb, 1), True, ch)
+    assert (ev["entryRef"], ev["malformed"], ev["challenger"], ev["reopenAt"]) == (entry_ref(rb, 1), True, ch, 0)
     assert s.balance(ch) == RESULT_BOND - BURN and s.burned() == BURN
     assert s.balance(requester) == FEE
     assert s.entry_taken(rb, 1)   # void: nobody answers it again
@@ -378,6 +382,22 @@ def test_a_leaf_answering_a_malformed_input_is_rejected_without_a_game(world: Wo
                    input_region=edge[1].ljust(len(region), b"\0"))
     assert s.balance(other) == RESULT_BOND - BURN and s.balance(requester) == 2 * FEE
     ether_check(world, FEE + RESULT_BOND)    # b2's other leaf, in its window
+
+
+def test_one_wei_credits_and_burns_are_kept() -> None:
+    """rejectEntry pays through Optimist.fund, which skips only zero amounts: with a result bond of 2 wei (burn
+    share 1) and a fee of 1 wei, a malformed entry's rejection credits the challenger 1, burns 1 and refunds 1."""
+    world = make_world(HALT, result_bond=2)[0]
+    s = world.system
+    xs = [toy_input(1), toy_input(2) + b"\x01"]
+    requester, ch = world.accounts[8], world.challengers[0]
+    rb = s.request_batch(world.model_id, roots(xs), 2, sender=requester)
+    batch_id, leaves = post(world, rb, [entry(world, i, toy_input(i + 1)) for i in range(2)])
+    region = xs[1].ljust(input_region_size(INPUT_LEN), b"\0")
+    s.reject_entry(batch_id, 1, leaves[1], proofs(leaves, 1), roots(xs)[1], proof_of(xs, 1), sender=ch,
+                   input_region=region)
+    assert (s.balance(ch), s.burned(), s.balance(requester)) == (1, 1, 1)
+    ether_check(world, 1 + 2)                # entry 0's fee and bond, in its window
 
 
 @pytest.mark.parametrize("field", ["output", "steps", "outcome", "exit_code", "failure_output"])
@@ -509,6 +529,42 @@ def test_a_rejection_reopens_exactly_its_entry_in_any_bitmap_word() -> None:
     ether_check(world, 6 * FEE + 6 * RESULT_BOND)
 
 
+def test_leaf_outcome_refuses_exactly_the_rejected_leaves_in_any_bitmap_word() -> None:
+    """rejectEntry marks its leaf in the entry batch's rejected-leaf bitmap (word index >> 8, bit index & 255 of
+    the leaf's index in the entry batch): that leaf, and no other, cannot be rejected or disputed again, and
+    leafOutcome refuses it after finalization; here leaves 1 and 258 (first and second word) of 300."""
+    world = make_world(HALT)[0]
+    s = world.system
+    xs = inputs(1) * 300                     # one input for every entry: one true run to compute
+    rb = s.request_batch(world.model_id, roots(xs), 300 * FEE, deadline=world.now() + 5000)
+    honest = entry(world, 0, xs[0])
+    lies = (1, 258)
+    answers = [EntryLeaf(i, honest.final_state_hash, honest.output_hash, HALT + (i in lies), honest.outcome, 0)
+               for i in range(300)]
+    batch_id, leaves = post(world, rb, answers)
+    state = true_run(world, xs[0]).state(HALT)
+    region, oproof = output_region(world, true_output(toy_input()))
+
+    def evidence(i: int) -> tuple:
+        return (batch_id, i, leaves[i], proofs(leaves, i), roots(xs)[i], proof_of(xs, i), state, region, oproof)
+
+    for i in lies:
+        s.reject_entry(*evidence(i), sender=world.challengers[0])
+        assert revert_name(s.reject_entry, *evidence(i), sender=world.challengers[1]) == \
+            ("LeafDisputed", {"resultId": leaf_result_id(batch_id, i)})
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    for i in (0, 1, 2, 256, 257, 258, 259):
+        if i in lies:
+            assert revert_name(s.leaf_outcome, batch_id, i, leaves[i], proofs(leaves, i)) == \
+                ("LeafDisputed", {"resultId": leaf_result_id(batch_id, i)})
+        else:
+            assert s.leaf_outcome(batch_id, i, leaves[i], proofs(leaves, i))[:2] == \
+                (entry_ref(rb, i), int(Outcome.SUCCESS))
+    assert s.balance(world.operator) == 298 * (FEE + RESULT_BOND)
+    ether_check(world, 2 * FEE)              # the two reopened entries' fees wait for new answers
+
+
 @pytest.mark.parametrize("lie", ["output", "unfinished"])
 def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> None:
     """A leaf naming a true state hash but other fields than postResult derives from that state cannot lose a
@@ -540,8 +596,13 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> N
                        true_run(world, xs[1]).state(HALT), region, oproof, sender=ch) == ("LeafConsistent", {})
     s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0), state, region, oproof,
                    sender=ch)
-    names = [e.name for e in s.events_since(s.last_receipt["blockNumber"])]
-    assert "ResultRejected" in names and "EntryRejected" in names
+    events = {e.name: e for e in s.events_since(s.last_receipt["blockNumber"])}
+    # Optimist's rejection names no game (0: rejectEntry's, not a game's) and the reopen time, as EntryRejected
+    reopen = world.now() + s.params.reopen_delay
+    rejected = events["ResultRejected"]
+    assert (rejected["resultId"], rejected["requestId"], rejected["gameId"], rejected["reopenAt"]) == \
+        (leaf_result_id(batch_id, 0), entry_ref(rb, 0), 0, reopen)
+    assert (events["EntryRejected"]["entryRef"], events["EntryRejected"]["reopenAt"]) == (entry_ref(rb, 0), reopen)
     share = (RESULT_BOND - BURN) // 2                     # with the accomplice's game, active then
     assert s.balance(ch) == share
     assert s.result(leaf_id).status == ResultStatus.REJECTED
@@ -557,6 +618,34 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_leaf(lie: str) -> N
     s.finalize_entries(batch_id)                         # the other leaf
     assert s.balance(world.operator) == FEE + RESULT_BOND
     assert s.get_request(ref).status != RequestStatus.FINALIZED
+    ether_check(world, FEE)                              # entry 0's fee waits for a new answer
+
+
+def test_a_game_lost_before_the_rejection_is_settled_to_the_wei() -> None:
+    """The accomplice may also lose its game before rejectEntry (the trace is true): the rejection in Optimist then
+    settles that defended game as any rejection does, the liar credited challengeBond - burn (1 wei here: a
+    challenge bond of 2), and the rejecter takes the whole unburnt result bond (no game active)."""
+    world = make_world(HALT, challenge_bond=2)[0]
+    s = world.system
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE, sender=world.accounts[8])
+    out = true_output(toy_input())
+    lying = {"output_hash": keccak256(out[::-1])}
+    batch_id, leaves = post(world, rb, [entry(world, 0, xs[0], **lying), entry(world, 1, xs[1])])
+    gid = s.dispute_leaf(batch_id, 0, leaves[0], proofs(leaves, 0), sender=world.accounts[6],
+                         input_root=roots(xs)[0], input_proof=proof_of(xs, 0))
+    honest = true_run(world, xs[0])
+    wrong = ToyRun(honest.initial, HALT, keccak256(b"wrong"))
+    assert play(world, gid, honest.hash, wrong.hash, prover_state=honest.state).status == GameStatus.DEFENDER_WON
+    region, oproof = output_region(world, out)
+    ch = world.challengers[0]
+    s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), roots(xs)[0], proof_of(xs, 0),
+                   honest.state(HALT), region, oproof, sender=ch)
+    assert s.result(leaf_result_id(batch_id, 0)).status == ResultStatus.REJECTED
+    assert (s.balance(ch), s.balance(world.operator), s.burned()) == (RESULT_BOND - BURN, 1, BURN + 1)
+    advance_time(world.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    assert s.balance(world.operator) == 1 + FEE + RESULT_BOND
     ether_check(world, FEE)                              # entry 0's fee waits for a new answer
 
 
@@ -582,8 +671,16 @@ def test_the_requester_cancels_untaken_entries_after_the_deadline(world: World) 
 
 
 def test_the_hooks_answer_only_their_contracts(world: World) -> None:
+    """Optimist's entry-batch hooks take calls from OptimistBatches alone (takeRequests and settleLeaves:
+    test_contracts_batches.py); rejectLeaf on a pending result that it would reject."""
     s = world.system
     assert revert_name(s._send, "fund", world.operator, 1, 0)[0] == "NotBatches"
+    rid = s.request(world.model_id, toy_input(1), FEE)
+    run = true_run(world, toy_input(1))
+    final = final_memory(world.image, toy_input(), true_output(toy_input()))
+    result_id = world.post(rid, run, final, true_output(toy_input()))       # a pending result
+    assert revert_name(s._send, "rejectLeaf", result_id, world.accounts[6])[0] == "NotBatches"
+    assert s.result(result_id).status == ResultStatus.PENDING
     xs = inputs(1)
     rb = s.request_batch_data(world.model_id, xs, 0)
     batch_id, leaves = post(world, rb, [entry(world, 0, xs[0])])

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+import contracts.mutants as sol_mutants
 from contracts.compile import DEFAULT_SRC_DIR
-from contracts.mutants import TARGETS, all_mutants, generate, main, parse_durations, select
+from contracts.mutants import (
+    TARGETS,
+    added_lines,
+    all_mutants,
+    generate,
+    in_functions,
+    main,
+    ordered_tests,
+    parse_durations,
+    select,
+)
 
 SNIPPET = """// SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
@@ -123,3 +134,56 @@ def test_cli_rejects_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--limit", "0", "--list"])
     assert exc.value.code == 2 and "--limit" in capsys.readouterr().err
+
+
+def test_mutants_know_their_function() -> None:
+    """Each mutant names the function whose body holds it: --function picks Optimist's batch hooks."""
+    assert {m.function for m in generate("Optimist.sol", SNIPPET)} == {"prove"}
+    mutants, sources = all_mutants(("Optimist.sol",))
+    hooks = in_functions(mutants, ["settleLeaves", "fund"])
+    assert hooks and {m.function for m in hooks} == {"settleLeaves", "fund"}
+    source = sources["Optimist.sol"]
+    for m in hooks:
+        name = m.function
+        header = source.rfind("function ", 0, m.start)
+        assert source.startswith(f"function {name}(", header)
+
+
+def test_added_lines_of_a_diff() -> None:
+    """--since keeps the mutants on the new side of `git diff -U0` hunks (a pure deletion keeps none)."""
+    diff = """diff --git a/x.sol b/x.sol
+@@ -3 +3 @@ contract X {
+-    a < b;
++    a <= b;
+@@ -10,0 +11,2 @@ function f() {
++    x += 1;
++    y += 1;
+@@ -20,2 +21,0 @@
+-    gone;
+-    gone;
+"""
+    assert added_lines(diff) == {3, 11, 12}
+
+
+def test_first_test_files_run_first(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--first puts the named target test files ahead of the file's others, the rest in TARGETS order."""
+    monkeypatch.setattr(sol_mutants, "DURATIONS", tmp_path / "durations.json")
+    monkeypatch.setattr(sol_mutants, "measure_durations", lambda f: {f"{f}::test_b": 2.0, f"{f}::test_a": 1.0})
+    first = ("tests/test_contracts_request_batches.py", "tests/test_contracts_batches.py")
+    order = ordered_tests("Optimist.sol", first)
+    files = list(dict.fromkeys(node.split("::")[0] for node in order))
+    assert files[:2] == ["tests/test_contracts_batches.py", "tests/test_contracts_request_batches.py"]
+    assert files[2:] == [f for f in TARGETS["Optimist.sol"] if f not in first]
+    assert order[:2] == ["tests/test_contracts_batches.py::test_a", "tests/test_contracts_batches.py::test_b"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--function", "noSuchFunction"], "no function noSuchFunction"),
+    (["--file", "MIPS.sol", "--first", "tests/test_contracts_batches.py"], "not a target test file"),
+    (["--since", "no-such-commit"], "--since no-such-commit"),
+])
+def test_cli_rejects_unknown_functions_tests_and_commits(args: list[str], message: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--list"])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="report the stored Solidity outcomes (mutants/solidity-results.json) again")
     parser.add_argument("--sol-file", action="append", choices=sorted(sol.TARGETS),
                         help="only mutants of this Solidity file (repeatable)")
+    parser.add_argument("--sol-function", action="append", metavar="NAME",
+                        help="only Solidity mutants in the body of this function (repeatable; see contracts/mutants.py "
+                             "--function, and its --first to run the tests that reach them first)")
     parser.add_argument("--sol-extend", action="store_true",
                         help="add a new sample to the stored Solidity outcomes instead of replacing them")
     parser.add_argument("--sol-resume", action="store_true",
@@ -305,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.no_solidity:
         started = time.monotonic()
         pool = [m for m in mutants if not args.sol_file or m.file in args.sol_file]
+        if args.sol_function:
+            pool = sol.in_functions(pool, args.sol_function)
         stored: list[sol.Outcome] = []
         if (args.sol_extend or args.sol_resume) and SOL_RESULTS.exists():   # add to the stored outcomes
             stored, seconds["solidity"] = load_sol_outcomes(mutants)

@@ -679,7 +679,7 @@ def test_the_hooks_answer_only_their_contracts(world: World) -> None:
     run = true_run(world, toy_input(1))
     final = final_memory(world.image, toy_input(), true_output(toy_input()))
     result_id = world.post(rid, run, final, true_output(toy_input()))       # a pending result
-    assert revert_name(s._send, "rejectLeaf", result_id, world.accounts[6])[0] == "NotBatches"
+    assert revert_name(s._send, "rejectLeaf", result_id, world.accounts[6], False)[0] == "NotBatches"
     assert s.result(result_id).status == ResultStatus.PENDING
     xs = inputs(1)
     rb = s.request_batch_data(world.model_id, xs, 0)

@@ -868,6 +868,8 @@ def test_a_malformed_entry_stays_void_when_a_game_brought_its_leaf_in(world: Wor
                    sender=world.challengers[0], input_region=region)
     ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
     assert ev["malformed"] and ev["reopenAt"] == 0
+    rejected = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "ResultRejected")
+    assert (rejected["requestId"], rejected["gameId"], rejected["reopenAt"]) == (entry_ref(rb, 1), 0, 0)   # void
     assert s.balance(requester) == FEE
     ref = entry_ref(rb, 1)
     assert s.get_request(ref).status == RequestStatus.CANCELLED

@@ -222,6 +222,32 @@ def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
                 assert resp.status == 200
 
 
+def test_a_disputed_leaf_read_from_optimist_when_no_calldata_is_readable(chain) -> None:
+    """Neither the postEntries nor the disputeLeaf calldata readable: the disputed leaf comes from Optimist's record
+    and its first GameOpened (the record keeps no hashes), its output hash unknown (zero)."""
+    s, eb = chain["system"], chain["eb"]
+    view = ChainView(s)
+    real = view._batches_call
+
+    def call(tx: bytes) -> dict[str, Any]:
+        got = real(tx)
+        if got["fn"] == "postEntries":
+            raise ValueError("not a postEntries call")
+        return got
+
+    view._batches_call = call   # type: ignore[method-assign]
+    s_view = view.system
+    original = s_view.disputed_leaf
+    s_view.disputed_leaf = lambda result_id: None   # type: ignore[method-assign]
+    try:
+        view.overview()
+    finally:
+        s_view.disputed_leaf = original   # type: ignore[method-assign]
+    leaf = view._index.entry_leaves[eb][1]
+    assert (leaf.index, leaf.final_state_hash, leaf.output_hash, leaf.steps) == \
+        (1, keccak256(b"not the state"), bytes(32), chain["traces"][1].steps)
+
+
 def test_links_from_existing_pages(chain) -> None:
     view, rb = chain["view"], chain["rb"]
     g = view.game(chain["entry_game"])

@@ -459,14 +459,15 @@ class ChainView:
 
     def _disputed_leaf(self, ev: Event) -> EntryLeaf:
         """An entry leaf whose postEntries calldata is unreadable, from its dispute's calldata (Optimist stores no
-        output hash for a leaf); failing that, from Optimist's record with a zero output hash (logged)."""
+        output hash for a leaf); failing that, from Optimist's record and this first GameOpened's final state hash
+        (the record keeps none), with a zero output hash (logged)."""
         leaf = self.system.disputed_leaf(ev["resultId"])
         if leaf is not None:
             return EntryLeaf(entry_position(leaf.request_id)[1], leaf.final_state_hash, leaf.output_hash, leaf.steps,
                              leaf.outcome, leaf.exit_code)
         log.warning("leaf %s: its output hash is not readable from its dispute transaction", ev["resultId"])
         res = self.system.result(ev["resultId"])
-        return EntryLeaf(entry_position(res.request_id)[1], bytes(res.final_state_hash), bytes(32), res.steps,
+        return EntryLeaf(entry_position(res.request_id)[1], bytes(ev["finalStateHash"]), bytes(32), res.steps,
                          int(res.outcome), res.exit_code)
 
     def _prefetch_times(self, blocks: set[int]) -> None:

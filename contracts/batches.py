@@ -64,6 +64,13 @@ class Leaf:
         return keccak256(abi_encode(["uint256", "bytes32", "bytes32", "uint64", "uint8", "uint8"], self.as_tuple()))
 
     @classmethod
+    def from_args(cls, x: Any) -> Leaf:
+        """A Leaf of decoded calldata (disputeLeaf's `leaf`: a dict or a tuple)."""
+        if isinstance(x, dict):
+            x = (x["requestId"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
+        return cls(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+
+    @classmethod
     def from_posted(cls, args: dict[str, Any]) -> Leaf:
         """The leaf of a ResultPosted event's arguments (its output bytes hashed)."""
         return cls(args["requestId"], bytes(args["finalStateHash"]), keccak256(bytes(args["output"])), args["steps"],

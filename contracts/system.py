@@ -1071,10 +1071,7 @@ class System:
                 continue
             if fn != "disputeLeaf" or leaf_result_id(args["batchId"], args["index"]) != result_id:
                 continue
-            x = args["leaf"]
-            if isinstance(x, dict):
-                x = (x["requestId"], x["finalStateHash"], x["outputHash"], x["steps"], x["outcome"], x["exitCode"])
-            return Leaf(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
+            return Leaf.from_args(args["leaf"])
         return None
 
     def burned(self) -> int:

@@ -12,11 +12,14 @@ initial state is computed then), and rejectEntry (a leaf contradicting its final
 result of the model (VM runs of a few distinct inputs, cycled over the requests: the gas depends on the claims'
 sizes and bytes, not on which input they answer).
 
+`--whole-disputes N`: one lie disputed to its end by the real daemons (anvil), posted alone and as a leaf of a batch
+of N: the gas of every game transaction by function (measure_whole_disputes).
+
 `--daemons N`: the operator and challenger daemons on a request batch of N inputs in blobs, the outputs posted in
 blobs and then in the calldata (measure_daemon_entries): gas per inference as the daemons send it, and the
 challenger's time to check the N leaves.
 
-    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--entries | --daemons N] [--json]
+    python -m optimist.bench.batches MODEL.mdnn [--sizes 1,10,100] [--entries | --daemons N | --whole-disputes N] [--json]
     (the bench measures the MNIST MLP: optimist convert examples/models/mlp_digits.onnx -o mlp.mdnn)
 """
 
@@ -258,6 +261,63 @@ def measure_daemon_entries(mdnn: Path, n: int = 100, images: list[bytes] | None 
     return out
 
 
+GAME_FUNCTIONS = ("openGame", "disputeLeaf", "postMidpoint", "respond", "enterNode", "prove", "timeout")
+
+
+def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int = 7) -> dict[str, object]:
+    """One lie disputed to its end by the real daemons, twice, each on a fresh anvil: posted alone (postResult;
+    the game opens with openGame) and as leaf `lie_at` of a postBatch of `n` results, the others true (disputeLeaf).
+    The same input and the same lie, so the same bisection: {"single": {function: gas}, "leaf": {...}, "rounds":
+    {...}, "steps": ...}, the gas of every game transaction either side sent, summed by function."""
+    from challenger.models import LyingTrace, MinidnnModel, Trace
+    from contracts.chain import Anvil
+    from contracts.system import GameStatus
+    from optimist.world import World
+
+    model = MinidnnModel(mdnn)
+    rng = np.random.default_rng(seed)
+    inputs = [rng.random(model.image.input_length // 4, dtype=np.float32).tobytes() for _ in range(n + 1)]
+    lying_input, warm_input = inputs[lie_at], inputs.pop()
+
+    def lie(honest: Trace) -> LyingTrace:   # the same lie both times; the truth on every other input
+        return LyingTrace(honest) if honest.input == lying_input else LyingTrace(honest, edit=lambda st: None)
+
+    def dispute(kind: str, requests: list[bytes]) -> tuple[dict[str, int], int, int]:
+        """({function: gas}, transactions, steps) of the game on the lie among `requests`."""
+        with Anvil() as node:
+            w3 = node.web3()
+            # one second per block: a move's clock write then always changes its slot (two moves in one second
+            # would rewrite it unchanged, 100 gas instead of 2,900), so both games' gas is deterministic
+            w3.provider.make_request("anvil_setBlockTimestampInterval", [1])
+            world = World.deploy(w3, model, window=3600, clock=1800, engine="fast")
+            liar = world.operator(dishonest=True, name="liar", batch_interval=None if kind == "single" else 0,
+                                  max_batch=max(n, 1))
+            liar.lie = lie
+            ch = world.challenger(name="challenger")
+            # warm-up: a true result posted alone (so the result counter's slot exists, as on any live deployment)
+            warm = world.operator(name="warm-up")
+            rid = world.request(warm_input, fee=FEE)
+            world.run_until(lambda: world.system.get_request(rid).result_id != 0, [warm])
+            for x in requests:
+                world.request(x, fee=FEE)
+            world.run_until(lambda: any(g["status"] != "active" for g in ch.store.games()), [liar, ch],
+                            max_ticks=20_000)
+            games = ch.store.games()
+            if len(games) != 1 or world.system.game(games[0]["game_id"]).status != GameStatus.CHALLENGER_WON:
+                raise RuntimeError(f"{kind}: expected one game, won by the challenger; got {games}")
+            txs = [t for s in (liar.store, ch.store) for t in s.txs("mined") if t.function in GAME_FUNCTIONS]
+            gas: dict[str, int] = {}
+            for tx in txs:
+                gas[tx.function] = gas.get(tx.function, 0) + int(tx.gas_used or 0)
+            return gas, len(txs), int(ch.store.game(games[0]["game_id"])["steps"])
+
+    out: dict[str, object] = {}
+    for kind, requests in (("single", [lying_input]), ("leaf", inputs)):
+        gas, count, steps = dispute(kind, requests)
+        out.update({kind: gas, f"{kind}_total": sum(gas.values()), f"{kind}_transactions": count, "steps": steps})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a .mdnn model whose input is float32")
@@ -267,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hardfork", help="anvil's hardfork for --entries (default: anvil's latest)")
     parser.add_argument("--daemons", type=int, metavar="N",
                         help="the daemons on a request batch of N entries, outputs in blobs vs calldata (anvil)")
+    parser.add_argument("--whole-disputes", type=int, metavar="N",
+                        help="one lie disputed to its end by the daemons, posted alone and as a leaf of a batch of N "
+                             "(anvil): the gas of every game transaction, by function")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -277,6 +340,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes: every batch size must be 1..1024")
     if args.model.suffix != ".mdnn" or not args.model.is_file():
         parser.error(f"{args.model}: expected an existing .mdnn file")
+    if args.whole_disputes is not None:
+        if not 1 <= args.whole_disputes <= 1024:
+            parser.error("--whole-disputes: a batch has 1..1024 results")
+        whole = measure_whole_disputes(args.model, args.whole_disputes)
+        if args.json:
+            print(json.dumps(whole, indent=1))
+            return 0
+        names = [f for f in GAME_FUNCTIONS if f in whole["single"] or f in whole["leaf"]]  # type: ignore[operator]
+        print(f"one lie disputed to its end ({whole['steps']:,} VM steps), gas by function:")
+        print(f"{'':14} {'posted alone':>13} {'leaf of ' + str(args.whole_disputes):>13}")
+        for f in names:
+            print(f"{f:14} {whole['single'].get(f, 0):>13,} {whole['leaf'].get(f, 0):>13,}")  # type: ignore[attr-defined]
+        print(f"{'whole game':14} {whole['single_total']:>13,} {whole['leaf_total']:>13,}  "
+              f"({whole['single_transactions']} and {whole['leaf_transactions']} transactions)")
+        return 0
     if args.daemons is not None:
         if not 1 <= args.daemons <= 1024:
             parser.error("--daemons: a request batch has 1..1024 entries")

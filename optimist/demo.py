@@ -137,7 +137,7 @@ def play_dispute(world: World, summary: Summary, console: Console, rid: int, lia
         world.run_until(lambda: bool(challenger.store.games())
                         and challenger.store.games()[0]["status"] != "active", [challenger, liar])
         (game,) = challenger.store.games()
-        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "respond", "prove"))
+        ch_txs, ch_gas = gas_of(challenger.store, ("openGame", "disputeLeaf", "respond", "prove"))
         op_txs, op_gas = gas_of(liar.store, ("postMidpoint",))
         p.txs, p.gas = ch_txs + op_txs, ch_gas + op_gas
         more = f"{describe()}; " if describe else ""
@@ -169,6 +169,29 @@ def settle_and_withdraw(world: World, summary: Summary, players: tuple[Any, ...]
             p.note += ", the burnt shares sent to the burn address"
 
 
+def serve_explorer(world: World, port: int, summary: Summary, console: Console) -> None:
+    """Serve the explorer of the demo's chain on 127.0.0.1:`port` (its URL and server in `summary.outcome`)."""
+    from optimist.explorer import ChainView, Explorer
+    from optimist.explorer.data import serialize_provider
+
+    server = Explorer(ChainView(world.system, lock=serialize_provider(world.w3)), port, poll_ms=500).start()
+    summary.outcome.update(explorer=server.url, server=server)
+    console.print(f"explorer: [bold]{server.url}[/] (open it now: the dispute will be {server.url}/game/1)")
+
+
+def money_table(world: World, players: tuple[Any, ...], roles: dict[str, str]) -> Table:
+    """Where the money went: what each player withdrew and the gas it paid."""
+    bal = Table(title="where the money went (wei credited and withdrawn by the contract)")
+    bal.add_column("actor")
+    bal.add_column("withdrawn", justify="right")
+    bal.add_column("gas paid (all txs)", justify="right")
+    withdrawals = [ev for ev in world.system.events_since(world.deploy_block) if ev.name == "Withdrawn"]
+    for d in players:
+        withdrawn = sum(ev["amount"] for ev in withdrawals if ev["account"] == d.me)
+        bal.add_row(roles[d.me], f"{withdrawn / 1e18:.4f} ETH", f"{gas_of(d.store)[1]:,}")
+    return bal
+
+
 def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_port: int | None = None,
              pace: float = 0.0) -> Summary:
     """The story; with `explorer_port` an explorer (optimist/explorer) serves the embedded chain on
@@ -191,12 +214,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
     console.print(f"deployed Optimist at {world.system.address}, MIPS at {world.system.params.mips}; "
                   f"challenge window {window} s, clocks {clock} s")
     if explorer_port is not None:
-        from optimist.explorer import ChainView, Explorer
-        from optimist.explorer.data import serialize_provider
-
-        server = Explorer(ChainView(world.system, lock=serialize_provider(w3)), explorer_port, poll_ms=500).start()
-        summary.outcome.update(explorer=server.url, server=server)
-        console.print(f"explorer: [bold]{server.url}[/] (open it now: the dispute will be {server.url}/game/1)")
+        serve_explorer(world, explorer_port, summary, console)
 
     honest, liar, challenger = world.operator(name="honest"), world.operator(dishonest=True, name="liar"), \
         world.challenger(name="challenger")
@@ -248,15 +266,7 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
     settle_and_withdraw(world, summary, (honest, liar, challenger), rids, window,
                         "every request finalized, every balance withdrawn")
 
-    bal = Table(title="where the money went (wei credited and withdrawn by the contract)")
-    bal.add_column("actor")
-    bal.add_column("withdrawn", justify="right")
-    bal.add_column("gas paid (all txs)", justify="right")
-    for d in (honest, liar, challenger):
-        withdrawn = sum(ev["amount"] for ev in world.system.events_since(world.deploy_block)
-                        if ev.name == "Withdrawn" and ev["account"] == d.me)
-        bal.add_row(roles[d.me], f"{withdrawn / 1e18:.4f} ETH", f"{gas_of(d.store)[1]:,}")
-    console.print(bal)
+    console.print(money_table(world, (honest, liar, challenger), roles))
     console.print(f"burnt from the liar's bond: {world.system.burned() / 1e18:.4f} ETH; "
                   f"contract balance left: {world.contract_balance()} wei")
     summary.outcome |= {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import click
@@ -28,6 +29,10 @@ MODELS = ("digits", "gpt")
                    "steps per run, and the demo runs the request three times: liar, challenger, honest operator).")
 @click.option("--prompt", "-p", default=None,
               help=f"--model gpt: the text to continue (default {GPT_DEFAULT_PROMPT!r}).")
+@click.option("--batch", "entries", type=click.IntRange(2, 100), default=None, metavar="N",
+              help="Rollup mode (digits): N digit images in one request batch, answered in one postEntries with "
+                   "one lie; the lie's leaf disputed alone, the other N - 1 finalized in one call; gas per "
+                   "inference alone and batched.")
 @click.option("--window", default=600, show_default=True, help="Challenge window (s, chain time).")
 @click.option("--clock", default=300, show_default=True, help="Chess clock per side (s, chain time).")
 @click.option("--explorer", is_flag=True,
@@ -37,8 +42,8 @@ MODELS = ("digits", "gpt")
               help="Port of --explorer (0: any free port).")
 @click.option("--pace", default=0.4, show_default=True, type=click.FloatRange(0, 60),
               help="With --explorer: seconds each game move waits, so the page shows the rounds one by one.")
-def demo(model: str, tokens: int | None, prompt: str | None, window: int, clock: int, explorer: bool,
-         explorer_port: int, pace: float) -> None:
+def demo(model: str, tokens: int | None, prompt: str | None, entries: int | None, window: int, clock: int,
+         explorer: bool, explorer_port: int, pace: float) -> None:
     """The whole story on the embedded chain: honest results, a lie caught by a one-step proof."""
     console = Console()
     t0 = time.perf_counter()
@@ -47,15 +52,22 @@ def demo(model: str, tokens: int | None, prompt: str | None, window: int, clock:
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             raise click.UsageError(f"{' and '.join(given)} {verb} to --model gpt only")
+        story = run_demo
+        if entries is not None:
+            from optimist.demo_rollup import run_rollup_demo
+
+            story = functools.partial(run_rollup_demo, entries=entries)
         try:
-            summary = run_demo(console, window=window, clock=clock,
-                               explorer_port=explorer_port if explorer else None, pace=pace if explorer else 0.0)
+            summary = story(console, window=window, clock=clock,
+                            explorer_port=explorer_port if explorer else None, pace=pace if explorer else 0.0)
         except OSError as exc:
             if not explorer or exc.errno is None:
                 raise
             raise click.ClickException(f"cannot listen on 127.0.0.1:{explorer_port}: {exc.strerror} "
                                        "(fix: --explorer-port another one, or 0)") from None
     else:
+        if entries is not None:
+            raise click.UsageError("--batch applies to the digits demo only")
         if explorer:
             raise click.UsageError("--explorer applies to the digits demo only (for a GPT dispute, run "
                                    "`optimist explorer --rpc-url URL` beside your own chain)")

@@ -1,0 +1,41 @@
+"""`optimist demo --batch N`: rollup mode end to end on eth-tester (the digits MLP, real daemons, real MIPS.sol)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from optimist.cli import main
+from optimist.demo_rollup import run_rollup_demo
+
+
+def test_rollup_demo_catches_the_lie_and_finalizes_the_rest() -> None:
+    console = Console(record=True, width=120)
+    out = run_rollup_demo(console, entries=3).outcome
+    lie_at = out["lie_at"]
+    assert out["claimed"][lie_at] != out["truth"][lie_at]                 # the liar posted a wrong digit there
+    assert [c for i, c in enumerate(out["claimed"]) if i != lie_at] == \
+        [t for i, t in enumerate(out["truth"]) if i != lie_at]           # and the truth elsewhere
+    assert out["game"]["status"] == "challenger_won" and out["game"]["reason"] == "proof"
+    assert out["final"] == out["truth"]                                   # what the chain says now
+    assert out["request_status"] == ["FINALIZED", "FINALIZED"] and out["contract_balance"] == 0
+    assert 0 < out["gas_batched"] < out["gas_alone"]
+    text = console.export_text()
+    assert "finalize in one call" in text and "gas per inference" in text and "disputeLeaf" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "1"], "1 is not in the range 2<=x<=100"),
+    (["--batch", "ten"], "'ten' is not a valid integer"),
+    (["--model", "gpt", "--batch", "5"], "--batch applies to the digits demo only"),
+])
+def test_batch_usage_errors_are_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["demo", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_run_rollup_demo_refuses_a_size_out_of_range() -> None:
+    with pytest.raises(ValueError, match="2..100 entries, not 101"):
+        run_rollup_demo(Console(record=True), entries=101)

@@ -39,3 +39,17 @@ def test_batch_usage_errors_are_one_line(args: list[str], message: str) -> None:
 def test_run_rollup_demo_refuses_a_size_out_of_range() -> None:
     with pytest.raises(ValueError, match="2..100 entries, not 101"):
         run_rollup_demo(Console(record=True), entries=101)
+
+
+def test_rollup_demo_serves_the_explorer_of_its_chain() -> None:
+    """With an explorer port (0: any free one), the demo's chain is served: the leaf's game and the batch pages."""
+    import requests
+
+    out = run_rollup_demo(Console(record=True, width=120), entries=2, explorer_port=0).outcome
+    try:
+        game = requests.get(f"{out['explorer']}/game/1", timeout=30)
+        assert game.status_code == 200 and "challenger" in game.text.lower()
+        front = requests.get(out["explorer"], timeout=30)
+        assert front.status_code == 200
+    finally:
+        out["server"].close()

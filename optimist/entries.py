@@ -253,12 +253,12 @@ Call = Callable[[bytes], tuple[str, dict[str, Any]]]   # a transaction's hash ->
 
 def _posted(call: Call, tx_hash: bytes, batch_id: int, rb: int, root: bytes) -> tuple[list[EntryLeaf], list[bytes]]:
     """The leaves and calldata outputs of entry batch `batch_id` (answering request batch `rb`, root `root`) from its
-    transaction `tx_hash` (contracts.batches.posted_entries); EntryError when they are not readable there."""
+    transaction `tx_hash`, decoded by `call` (contracts.batches.posted_entries); EntryError when they are not there."""
+    decoded = call(tx_hash)
     try:
-        return posted_entries(call(tx_hash), rb, root)
+        return posted_entries(decoded, rb, root)
     except ValueError as exc:
-        raise EntryError(f"entry batch {batch_id}: its leaves are not readable from transaction {tx_hash.hex()} "
-                         f"({exc})") from None
+        raise EntryError(f"entry batch {batch_id} is not readable: {exc} (transaction 0x{tx_hash.hex()})") from None
 
 
 def _collect(rb: int, events: list[Event], call: Call) -> tuple[dict[int, list[Answer]], bool]:

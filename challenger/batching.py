@@ -14,24 +14,20 @@ import time
 from typing import Any
 
 from challenger.models import AnyTrace
-from contracts.batches import MAX_BATCH, Claim, Leaf, is_leaf, leaf_position, leaf_proof
+from contracts.batches import MAX_BATCH, Claim, Leaf, leaf_position, leaf_proof
 from mipsvm.memory import keccak256
 
 LEAF_RACES = ("LeafDisputed", "BatchSettled")
 
 
 def batch_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
-    """Every leaf of `batch_id`, in order, from the ResultPosted events of its posting block (cached)."""
+    """Every leaf of `batch_id`, in order, from the events of its posting block (System.batch_posted, read through
+    the daemon's retrying RPC; cached)."""
     cache: dict[int, list[Leaf]] = daemon.__dict__.setdefault("_batch_leaves", {})
     if batch_id not in cache:
         system = daemon.system
-        events = daemon.client.rpc(lambda: system.events_since(block, block), "get_logs")
-        found = {leaf_position(e["resultId"])[1]: Leaf.from_posted(e.args) for e in events
-                 if e.name == "ResultPosted" and is_leaf(e["resultId"]) and leaf_position(e["resultId"])[0] == batch_id}
-        count = next((e["count"] for e in events if e.name == "BatchPosted" and e["batchId"] == batch_id), None)
-        if count is None or sorted(found) != list(range(count)):
-            raise ValueError(f"batch {batch_id}: its events are not all in block {block}")
-        cache[batch_id] = [found[i] for i in range(count)]
+        cache[batch_id] = system.batch_posted(
+            batch_id, block, lambda b: daemon.client.rpc(lambda: system.events_since(b, b), "get_logs"))[0]
     return cache[batch_id]
 
 

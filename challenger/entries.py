@@ -35,7 +35,6 @@ from contracts.batches import (
     MAX_BATCH,
     EntryLeaf,
     Leaf,
-    batch_root,
     entry_input,
     entry_position,
     entry_ref,
@@ -45,6 +44,7 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
+    posted_entries,
 )
 from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
 from contracts.system import Event, Outcome, ResultStatus, decode_call
@@ -76,18 +76,11 @@ def posted_leaves(daemon: Any, ev: Event) -> tuple[list[EntryLeaf], list[bytes]]
     calls, so only a deployment of other contracts gets here)."""
     rb = ev["requestBatchId"]
     try:
-        fn, args = _tx_args(daemon, ev.tx_hash)
-        if fn != "postEntries" or args["requestBatchId"] != rb:
-            raise ValueError(f"the transaction calls {fn}, not postEntries({rb}, ...)")
-        leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
-        if batch_root([x.leaf(rb).hash() for x in leaves]) != bytes(ev["root"]):
-            raise ValueError("its leaves do not hash to the batch's root")
+        return posted_entries(_tx_args(daemon, ev.tx_hash), rb, ev["root"])
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         daemon._log(logging.ERROR, "entry_leaves_unreadable", batch=ev["batchId"], request_batch=rb,
                     error=str(exc)[:200])
         return None
-    outputs = [bytes(o) for o in args["outputs"]]
-    return leaves, outputs if len(outputs) == len(leaves) else []   # postEntries takes n outputs or none
 
 
 def _event_in_block(daemon: Any, name: str, key: str, value: int, block: int) -> Event:

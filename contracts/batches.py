@@ -210,7 +210,8 @@ def _bytes_array(args: bytes, head: int) -> list[bytes]:
 def decode_post_entries(data: bytes) -> dict[str, Any]:
     """The arguments of a postEntries call `data` (requestBatchId, leaves as tuples, outputs), read as solc reads
     calldata: padding bytes and the offsets' order are not checked (web3's decoder refuses non-zero padding, which
-    solc ignores). ValueError if `data` is no postEntries call. Check the leaves against the batch's root."""
+    solc ignores). ValueError if `data` is no postEntries call. posted_entries checks the leaves against the batch's
+    root."""
     data = bytes(data)
     if data[:4] != POST_ENTRIES:
         raise ValueError("not a postEntries call")
@@ -223,6 +224,23 @@ def decode_post_entries(data: bytes) -> dict[str, Any]:
             raise ValueError(f"leaf {i} has a field out of its type's range")
         leaves.append((f[0], f[1].to_bytes(32, "big"), f[2].to_bytes(32, "big"), f[3], f[4], f[5]))
     return {"requestBatchId": _word(args, 0), "leaves": leaves, "outputs": _bytes_array(args, 64)}
+
+
+def posted_entries(call: tuple[str, dict[str, Any]], request_batch_id: int,
+                   root: bytes) -> tuple[list[EntryLeaf], list[bytes]]:
+    """The leaves and calldata outputs (one per leaf; none when they travel in blobs) of the entry batch answering
+    request batch `request_batch_id` whose root is `root` (EntriesPosted's, the batch's), from its transaction's
+    input decoded as `call` = (function name, arguments) (contracts.system.decode_call: postEntries read as solc
+    reads it). ValueError unless it is a postEntries call of that request batch whose leaves hash to `root`
+    (postEntries takes only direct calls, so only a deployment of other contracts gets there)."""
+    fn, args = call
+    if fn != "postEntries" or args["requestBatchId"] != request_batch_id:
+        raise ValueError(f"the transaction calls {fn}, not postEntries({request_batch_id}, ...)")
+    leaves = [EntryLeaf.from_args(x) for x in args["leaves"]]
+    if not leaves or batch_root([x.leaf(request_batch_id).hash() for x in leaves]) != bytes(root):
+        raise ValueError("its leaves do not hash to the batch's root")
+    outputs = [bytes(o) for o in args["outputs"]]
+    return leaves, outputs if len(outputs) == len(leaves) else []   # postEntries takes n outputs or none
 
 
 def decode_request_batch_data(data: bytes) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,10 @@ from contracts.batches import (
     decode_post_entries,
     decode_request_batch_data,
     input_roots,
+    is_leaf,
     leaf_position,
     leaf_result_id,
+    posted_entries,
 )
 from contracts.compile import SRC_DIR, compile_contracts, stage_files, staged_sources
 from mipsvm.layout import INPUT_BASE, OUTPUT_BASE, region_size
@@ -845,31 +848,41 @@ class System:
             raise ContractRevert("batches", "UnknownBatch", {"batchId": batch_id}, b"")
         return BatchInfo(batch_id, *raw[:5], bool(raw[5]), raw[6], bytes(raw[7]))
 
-    def batch_posted(self, batch_id: int) -> tuple[list[Leaf], list[bytes]]:
+    def batch_posted(self, batch_id: int, block: int | None = None,
+                     read_block: Callable[[int], list[Event]] | None = None) -> tuple[list[Leaf], list[bytes]]:
         """(leaves, outputs) of result batch `batch_id` (postBatch), in order, from the ResultPosted events of its
-        posting transaction (which may post other batches too: a contract's). ContractRevert UnknownBatch if none;
-        ValueError for an entry batch (its leaves are in its postEntries calldata: optimist.entries) or when the
-        events are not readable from `deploy_block` on."""
-        info = self.batch(batch_id)
-        if info.request_batch:
-            raise ValueError(f"batch {batch_id} is an entry batch: its leaves are in its postEntries calldata")
-        logs = self.batches.events.BatchPosted().get_logs(from_block=self.deploy_block,
-                                                          argument_filters={"batchId": batch_id})
-        if len(logs) != 1:
-            raise ValueError(f"{len(logs)} BatchPosted events of batch {batch_id} since block {self.deploy_block} "
-                             "(pass the deployment block as from_block)")
-        posted = logs[0]
-        block = posted["blockNumber"]
-        found = {}
-        for e in self.batches.events.ResultPosted().get_logs(from_block=block, to_block=block):
-            b, i = leaf_position(e.args["resultId"])
-            if b == batch_id and e["transactionHash"] == posted["transactionHash"]:
-                found[i] = e.args
-        if sorted(found) != list(range(info.count)):
-            raise ValueError(f"batch {batch_id} has {info.count} leaves; block {block} holds ResultPosted events of "
+        posting transaction (which may post other batches too: a contract's), checked against its BatchPosted's
+        count and root. `block`: the posting block (else looked up from `deploy_block` on, after checking the batch
+        exists and is no entry batch); `read_block(block)`: that block's events (default `events_since(block,
+        block)`; a daemon passes its retrying RPC). ContractRevert UnknownBatch; ValueError for an entry batch (its
+        leaves are in its postEntries calldata: contracts.batches.posted_entries) or when the events are not
+        readable or do not hash to the root."""
+        if block is None:
+            info = self.batch(batch_id)
+            if info.request_batch:
+                raise ValueError(f"batch {batch_id} is an entry batch: its leaves are in its postEntries calldata")
+            logs = self.batches.events.BatchPosted().get_logs(from_block=self.deploy_block,
+                                                              argument_filters={"batchId": batch_id})
+            if len(logs) != 1:
+                raise ValueError(f"{len(logs)} BatchPosted events of batch {batch_id} since block {self.deploy_block} "
+                                 "(pass the deployment block as from_block)")
+            block = int(logs[0]["blockNumber"])
+        events = (read_block or (lambda b: self.events_since(b, b)))(block)
+        posted = [e for e in events if e.name == "BatchPosted" and e["batchId"] == batch_id]
+        if len(posted) != 1:
+            raise ValueError(f"block {block} holds {len(posted)} BatchPosted events of batch {batch_id}")
+        count = posted[0]["count"]
+        found = {leaf_position(e["resultId"])[1]: e.args for e in events
+                 if e.name == "ResultPosted" and is_leaf(e["resultId"]) and leaf_position(e["resultId"])[0] == batch_id
+                 and e.tx_hash == posted[0].tx_hash}
+        if sorted(found) != list(range(count)):
+            raise ValueError(f"batch {batch_id} has {count} leaves; block {block} holds ResultPosted events of "
                              f"{len(found)} of them")
-        args = [found[i] for i in range(info.count)]
-        return [Leaf.from_posted(dict(a)) for a in args], [bytes(a["output"]) for a in args]
+        args = [found[i] for i in range(count)]
+        leaves = [Leaf.from_posted(a) for a in args]
+        if batch_root([x.hash() for x in leaves]) != bytes(posted[0]["root"]):
+            raise ValueError(f"the ResultPosted events of batch {batch_id} do not hash to its root")
+        return leaves, [bytes(a["output"]) for a in args]
 
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""
@@ -1039,8 +1052,8 @@ class System:
 
     def entry_batch_leaves(self, batch_id: int) -> list[Leaf]:
         """The leaves of entry batch `batch_id`, in order, from its postEntries calldata (postEntries takes only a
-        direct call), checked against the batch's root. ValueError when they are not readable (or not an entry
-        batch), ContractRevert UnknownBatch."""
+        direct call), checked against the batch's root (contracts.batches.posted_entries). ValueError when they are
+        not readable (or not an entry batch), ContractRevert UnknownBatch."""
         info = self.batch(batch_id)
         if not info.request_batch:
             raise ValueError(f"batch {batch_id} is no entry batch")
@@ -1048,13 +1061,9 @@ class System:
                                                             argument_filters={"batchId": batch_id})
         if len(logs) != 1:
             raise ValueError(f"{len(logs)} EntriesPosted events of batch {batch_id} since block {self.deploy_block}")
-        fn, args = decode_call(self.batches, self.w3.eth.get_transaction(logs[0]["transactionHash"])["input"])
-        if fn != "postEntries":
-            raise ValueError(f"entry batch {batch_id} was posted by a {fn} call")
-        leaves = [EntryLeaf.from_args(x).leaf(info.request_batch) for x in args["leaves"]]
-        if batch_root([x.hash() for x in leaves]) != bytes(info.root):
-            raise ValueError(f"the postEntries calldata of entry batch {batch_id} does not hash to its root")
-        return leaves
+        call = decode_call(self.batches, self.w3.eth.get_transaction(logs[0]["transactionHash"])["input"])
+        leaves, _ = posted_entries(call, info.request_batch, info.root)
+        return [x.leaf(info.request_batch) for x in leaves]
 
     def disputed_leaf(self, result_id: int) -> Leaf | None:
         """The leaf a disputeLeaf transaction brought into Optimist as `result_id` (the first of its games'

@@ -35,6 +35,7 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
+    posted_entries,
 )
 from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System, decode_call
 from mipsvm.memory import keccak256
@@ -247,15 +248,27 @@ def _now(system: System) -> int:
     return max(int(system.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
 
-def _collect(rb: int, events: list[Event],
-             decode: Callable[[bytes], dict[str, Any]]) -> tuple[dict[int, list[Answer]], bool]:
+Call = Callable[[bytes], tuple[str, dict[str, Any]]]   # a transaction's hash -> its decoded input (_decode)
+
+
+def _posted(call: Call, tx_hash: bytes, batch_id: int, rb: int, root: bytes) -> tuple[list[EntryLeaf], list[bytes]]:
+    """The leaves and calldata outputs of entry batch `batch_id` (answering request batch `rb`, root `root`) from its
+    transaction `tx_hash`, decoded by `call` (contracts.batches.posted_entries); EntryError when they are not there."""
+    decoded = call(tx_hash)
+    try:
+        return posted_entries(decoded, rb, root)
+    except ValueError as exc:
+        raise EntryError(f"entry batch {batch_id} is not readable: {exc} (transaction 0x{tx_hash.hex()})") from None
+
+
+def _collect(rb: int, events: list[Event], call: Call) -> tuple[dict[int, list[Answer]], bool]:
     """Every leaf answering an entry of request batch `rb` (by entry index, in chain order, rejections marked) and
-    whether the requester cancelled entries, from `events`; `decode(tx_hash)` gives a postEntries' arguments."""
+    whether the requester cancelled entries, from `events`; `call(tx_hash)` gives a transaction's decoded input."""
     answers: dict[int, list[Answer]] = defaultdict(list)
     cancelled = False
     for ev in events:
         if ev.name == "EntriesPosted" and ev["requestBatchId"] == rb:
-            leaves = [EntryLeaf.from_args(x) for x in decode(ev.tx_hash)["leaves"]]
+            leaves = _posted(call, ev.tx_hash, ev["batchId"], rb, ev["root"])[0]
             as_leaves = [x.leaf(rb) for x in leaves]
             for p, e in enumerate(leaves):
                 answers[e.index].append(Answer(ev["batchId"], p, as_leaves[p], as_leaves, ev["operator"],
@@ -345,22 +358,21 @@ def entry_state(system: System, ref: int, from_block: int = 0, events: list[Even
     rb, index = entry_position(ref)
     info = _request_batch(system, rb, index)
     events = system.events_since(from_block) if events is None else events
-    answers, cancelled = _collect(rb, events, lambda tx: _decode(system, tx)[1])
+    answers, cancelled = _collect(rb, events, lambda tx: _decode(system, tx))
     mine = answers.get(index, [])
     req = system.get_request(ref)
     return _classify(_base(info, index, mine), mine, cancelled, req.status, _now(system),
                      lambda: system.entry_taken(rb, index), lambda b: system.batch(b).settled, result_id=req.result_id)
 
 
-def entry_states(system: System, rb: int, events: list[Event],
-                 decode: Callable[[bytes], dict[str, Any]] | None = None) -> list[EntryState]:
+def entry_states(system: System, rb: int, events: list[Event], call: Call | None = None) -> list[EntryState]:
     """`entry_state` of every entry of request batch `rb` at once (from the deployment's `events` since before the
-    request batch was posted;
-    `decode(tx_hash)`: a postEntries' arguments, e.g. cached): the request batch, the time and each entry batch's
-    settlement read once, Optimist's request only for entries whose answer a game disputed (disputeLeaf creates it
-    and opens a GameOpened on the leaf in the same transaction), entryTaken only after a cancellation."""
+    request batch was posted; `call(tx_hash)`: a transaction's (function name, arguments), e.g. cached): the request
+    batch, the time and each entry batch's settlement read once, Optimist's request only for entries whose answer a
+    game disputed (disputeLeaf creates it and opens a GameOpened on the leaf in the same transaction), entryTaken
+    only after a cancellation."""
     info = _request_batch(system, rb)
-    answers, cancelled = _collect(rb, events, decode or (lambda tx: _decode(system, tx)[1]))
+    answers, cancelled = _collect(rb, events, call or (lambda tx: _decode(system, tx)))
     disputed = {ev["resultId"] for ev in events if ev.name == "GameOpened" and is_leaf(ev["resultId"])}
     now = _now(system)
     settled: dict[int, bool] = {}
@@ -386,8 +398,8 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
     """The output bytes of `answer`: from its postEntries calldata, or its blobs (from the beacon API at
     `beacon_url`, else anvil; checked against the event's versioned hashes), and checked against the leaf's output
     hash."""
-    _, args = _decode(system, answer.tx_hash)
-    outputs = [bytes(o) for o in args["outputs"]]
+    _, outputs = _posted(lambda tx: _decode(system, tx), answer.tx_hash, answer.batch_id,
+                         entry_position(answer.leaf.request_id)[0], system.batch(answer.batch_id).root)
     if outputs:
         output = outputs[answer.position]
     else:

@@ -408,13 +408,10 @@ def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
     assert g.phase == Phase.TRANSITION and (g.lo, g.hi) == (1, 2)   # the lie starts at node 2
 
 
-def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_batches(world: World) -> None:
-    """An operator's contract wallet posts two batches in one transaction (their ResultPosted events share it): each
-    request's leaf proof is read from its own batch's events, and leafOutcome takes it. A client whose from_block is
-    past the batch, and a request answered by an entry leaf, get a ClientError, not a traceback."""
+def two_batches_in_one_transaction(world: World) -> tuple[int, list[list[Claim]]]:
+    """A contract wallet (Multicall) posts batches 1 and 2 (2 and 3 claims) in one transaction; (block, claims)."""
     from contracts.compile import compile_contracts
     from contracts.system import deploy_contract
-    from optimist.client import Client, ClientError
     from tests.contracts_world import FIXTURES
 
     s, w3 = world.system, world.w3
@@ -426,8 +423,19 @@ def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_bat
     values = [RESULT_BOND * len(g) for g in groups]
     tx = wallet.functions.calls(s.batches.address, data, values).transact(
         {"from": world.operator, "value": sum(values), "gas": 5_000_000})
-    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-    assert [s.batch(b).count for b in (1, 2)] == [2, 3]
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1 and [s.batch(b).count for b in (1, 2)] == [2, 3]
+    return receipt["blockNumber"], groups
+
+
+def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_batches(world: World) -> None:
+    """An operator's contract wallet posts two batches in one transaction (their ResultPosted events share it): each
+    request's leaf proof is read from its own batch's events, and leafOutcome takes it. A client whose from_block is
+    past the batch, and a request answered by an entry leaf, get a ClientError, not a traceback."""
+    from optimist.client import Client, ClientError
+
+    s, w3 = world.system, world.w3
+    _, groups = two_batches_in_one_transaction(world)
     advance_time(w3, WINDOW + 1)
     for b, g in ((1, groups[0]), (2, groups[1])):
         s.finalize_batch(b, leaves_of(g))
@@ -440,7 +448,60 @@ def test_client_leaf_proofs_of_two_batches_in_one_transaction_and_unreadable_bat
             assert s.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof)[0] == c.request_id
     late = Client(w3, address=s.address, from_block=w3.eth.block_number + 1)
     with pytest.raises(ClientError, match="from_block"):
-        late.get(rids[0]).leaf_proof()
+        late.get(groups[0][0].request_id).leaf_proof()
+
+
+def test_batch_posted_reads_each_batch_of_a_transaction_and_only_what_hashes_to_its_root(world: World) -> None:
+    """System.batch_posted, the one reader of a result batch's leaves: each of two batches posted in one transaction
+    from its own events, whether it looks up the posting block or is given it (and its reader of a block's events);
+    events that do not hash to BatchPosted's root (an output changed), another transaction's ResultPosted of the same
+    leaf id, a missing leaf or a block without the batch give a ValueError or are left out, never wrong leaves."""
+    from contracts.system import Event
+
+    s = world.system
+    block, groups = two_batches_in_one_transaction(world)
+    read: list[int] = []
+    for b, g in ((1, groups[0]), (2, groups[1])):
+        want = (leaves_of(g), [c.output for c in g])
+        assert s.batch_posted(b) == want
+        assert s.batch_posted(b, block, lambda n: read.append(n) or s.events_since(n, n)) == want
+    assert read == [block, block]
+    events = s.events_since(block, block)
+
+    def changed(ev: Event, **args: object) -> Event:
+        return Event(ev.name, {**ev.args, **args}, ev.block, ev.tx_hash, ev.log_index)
+
+    first = next(i for i, e in enumerate(events) if e.name == "ResultPosted" and e["resultId"] == leaf_result_id(1, 0))
+    lie = changed(events[first], output=b"another output")
+    with pytest.raises(ValueError, match="do not hash to its root"):
+        s.batch_posted(1, block, lambda n: events[:first] + [lie] + events[first + 1:])
+    decoy = Event(lie.name, lie.args, lie.block, keccak256(b"another transaction"), lie.log_index + 100)
+    assert s.batch_posted(1, block, lambda n: events + [decoy]) == (leaves_of(groups[0]), [c.output for c in groups[0]])
+    with pytest.raises(ValueError, match="has 2 leaves"):
+        s.batch_posted(1, block, lambda n: events[:first] + events[first + 1:])
+    with pytest.raises(ValueError, match="0 BatchPosted events of batch 1"):
+        s.batch_posted(1, block - 1)
+
+
+def test_the_daemons_batch_reader_reads_through_their_rpc_once(world: World) -> None:
+    """challenger.batching.batch_leaves keeps only what is its own: System.batch_posted's events read through the
+    daemon's retrying RPC wrapper, once per batch (cached)."""
+    from types import SimpleNamespace
+
+    from challenger.batching import batch_leaves
+
+    s = world.system
+    block, groups = two_batches_in_one_transaction(world)
+    calls: list[str] = []
+
+    def rpc(fn, what: str = "rpc"):
+        calls.append(what)
+        return fn()
+
+    daemon = SimpleNamespace(system=s, client=SimpleNamespace(rpc=rpc))
+    for _ in range(2):
+        assert [batch_leaves(daemon, b, block) for b in (1, 2)] == [leaves_of(g) for g in groups]
+    assert calls == ["get_logs", "get_logs"]
 
 
 def test_a_later_game_on_a_leaf_takes_only_that_leaf(world: World) -> None:

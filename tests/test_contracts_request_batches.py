@@ -764,6 +764,100 @@ def test_post_entries_calldata_is_read_back_as_solc_reads_it(world: World) -> No
     ether_check(world, 2 * (FEE + RESULT_BOND))
 
 
+def test_posted_entries_takes_what_solc_took_and_only_what_hashes_to_the_root(world: World) -> None:
+    """contracts.batches.posted_entries, the one reader of an entry batch's postEntries input (the daemons, the
+    explorer, optimist.entries and System read leaves through it): a call with dirty padding that solc took reads
+    back as posted; the same call against another root is refused; outputs come one per leaf, or none when they
+    travel in blobs."""
+    from contracts.batches import posted_entries
+    from contracts.system import decode_call
+
+    s, w3 = world.system, world.w3
+    xs = inputs(3)
+    rb = s.request_batch_data(world.model_id, xs, 3 * FEE)
+    leaves = [entry(world, 0, xs[0]), entry(world, 1, xs[1], lie=True)]
+    outs = [true_output(toy_input())] * 2
+    data = bytearray(bytes.fromhex(s.batches.functions.postEntries(
+        rb, [x.as_tuple() for x in leaves], outs)._encode_transaction_data()[2:]))
+    assert data[-1] == 0
+    data[-1] = 0x77   # the last output's padding
+    tx = w3.eth.send_transaction({"from": world.operator, "to": s.batches.address, "data": bytes(data),
+                                  "value": 2 * RESULT_BOND, "gas": 2_000_000})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1
+    with pytest.raises(Exception, match="Padding bytes"):
+        s.batches.decode_function_input(bytes(data))
+    [posted] = [e for e in s.decode_logs(receipt["logs"]) if e.name == "EntriesPosted"]
+    call = decode_call(s.batches, w3.eth.get_transaction(tx)["input"])
+    assert posted_entries(call, rb, posted["root"]) == (leaves, outs)
+    assert s.entry_batch_leaves(posted["batchId"]) == [x.leaf(rb) for x in leaves]
+    with pytest.raises(ValueError, match="do not hash to the batch's root"):
+        posted_entries(call, rb, keccak256(b"another root"))
+    fn, args = call   # n outputs or none (the contract refuses any other count): fewer read as none
+    assert posted_entries((fn, {**args, "outputs": outs[:1]}), rb, posted["root"]) == (leaves, [])
+    third = [entry(world, 2, xs[2])]
+    batch_id = s.post_entries(rb, third)   # no outputs in the calldata: they travel in blobs
+    call = decode_call(s.batches, w3.eth.get_transaction(s.last_receipt["transactionHash"])["input"])
+    assert posted_entries(call, rb, s.batch(batch_id).root) == (third, [])
+    ether_check(world, 3 * (FEE + RESULT_BOND))
+
+
+def test_a_decoy_transaction_yields_no_leaves_and_each_reader_says_so(world: World) -> None:
+    """An entry batch's leaves are read only from its own postEntries call: a postEntries of honest leaves for its
+    request batch (a decoy beside a batch of lies), the same leaves for another request batch, another function's
+    call and a wallet's call are refused. On an EntriesPosted whose transaction is no such call (a deployment of other
+    contracts), the challenger logs entry_leaves_unreadable and skips the batch and optimist.entries raises an
+    EntryError saying so, never a traceback."""
+    from types import SimpleNamespace
+
+    from challenger.entries import posted_leaves
+    from contracts.batches import posted_entries
+    from contracts.compile import compile_contracts
+    from contracts.system import Event, decode_call, deploy_contract
+    from optimist.entries import EntryError, entry_states
+    from tests.contracts_world import FIXTURES
+
+    s, w3 = world.system, world.w3
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    request_tx = s.last_receipt["transactionHash"]
+    rb2 = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    lies = [entry(world, i, xs[i], lie=True) for i in range(2)]
+    post(world, rb, lies)
+    [posted] = [e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntriesPosted"]
+
+    def encoded(fn) -> bytes:
+        return bytes.fromhex(fn._encode_transaction_data()[2:])
+
+    honest = [entry(world, i, xs[i]) for i in range(2)]
+    decoy = encoded(s.batches.functions.postEntries(rb, [x.as_tuple() for x in honest], []))
+    for data, why in ((decoy, "its leaves do not hash to the batch's root"),
+                      (encoded(s.batches.functions.postEntries(rb2, [x.as_tuple() for x in lies], [])),
+                       f"calls postEntries, not postEntries\\({rb}, "),
+                      (bytes(w3.eth.get_transaction(request_tx)["input"]), "calls requestBatchData, not postEntries")):
+        with pytest.raises(ValueError, match=why):
+            posted_entries(decode_call(s.batches, data), rb, posted["root"])
+    own = decode_call(s.batches, w3.eth.get_transaction(posted.tx_hash)["input"])
+    assert posted_entries(own, rb, posted["root"]) == (lies, [])
+    wallet = deploy_contract(w3, compile_contracts(FIXTURES)["Forwarder"])
+    with pytest.raises(ValueError, match="not a decodable call"):
+        decode_call(s.batches, encoded(wallet.functions.forward(s.batches.address, decoy)))
+    fake = Event(posted.name, posted.args, posted.block, bytes(request_tx), posted.log_index)
+    logged: list[tuple[str, dict]] = []
+    daemon = SimpleNamespace(system=s, client=SimpleNamespace(rpc=lambda fn, what="rpc": fn()),
+                             _log=lambda level, event, **fields: logged.append((event, fields)))
+    assert posted_leaves(daemon, fake) is None
+    assert [(e, f["batch"], "requestBatchData" in f["error"]) for e, f in logged] == \
+        [("entry_leaves_unreadable", posted["batchId"], True)]
+    assert posted_leaves(daemon, posted) == (lies, [])
+    events = [fake if e == posted else e for e in s.events_since(s.deploy_block)]
+    with pytest.raises(EntryError, match=f"entry batch {posted['batchId']} is not readable: the transaction calls "
+                                         "requestBatchData"):
+        entry_states(s, rb, events)
+    assert [len(x.answers) for x in entry_states(s, rb, s.events_since(s.deploy_block))] == [1, 1]
+    ether_check(world, 4 * FEE + 2 * RESULT_BOND)
+
+
 def test_every_path_of_an_entry_at_once_pays_out_every_wei_exactly_once() -> None:
     """One request batch whose four entries take four paths, with every settlement call tried twice: entry 0 a
     wrong final state (lost game: an Optimist request, answered then by a §3a postBatch whose leaf a lying challenger

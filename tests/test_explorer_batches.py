@@ -222,6 +222,28 @@ def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
                 assert resp.status == 200
 
 
+def test_entry_leaves_that_do_not_hash_to_the_root_are_not_shown(chain) -> None:
+    """The explorer takes an entry batch's leaves only if they hash to its root (contracts.batches.posted_entries):
+    a postEntries call whose leaves are not the ones posted (one final state hash changed in what the node serves)
+    leaves them unreadable, as a call through a contract does; the request batch page says why."""
+    s, rb, eb = chain["system"], chain["rb"], chain["eb"]
+    view = ChainView(s)
+    real = view._batches_call
+
+    def call(tx: bytes) -> dict[str, Any]:
+        got = real(tx)
+        if got["fn"] != "postEntries":
+            return got
+        first = got["leaves"][0]
+        return {**got, "leaves": [(first[0], keccak256(b"another state"), *first[2:]), *got["leaves"][1:]]}
+
+    view._batches_call = call   # type: ignore[method-assign]
+    b = view.batch(eb)
+    assert [x["status"] for x in b["leaves"]] == ["unreadable", "disputed", "unreadable", "unreadable"]
+    page = view.request_batch(rb)
+    assert page["entries"] == [] and "do not hash to the batch's root" in page["error"]
+
+
 def test_a_disputed_leaf_read_from_optimist_when_no_calldata_is_readable(chain) -> None:
     """Neither the postEntries nor the disputeLeaf calldata readable: the disputed leaf comes from Optimist's record
     and its first GameOpened (the record keeps no hashes), its output hash unknown (zero)."""

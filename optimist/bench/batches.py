@@ -40,7 +40,7 @@ def measure_batch_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
     """{"single_request", "single_result", "single_finalize", "single", "batch_N_request", ..., "batch_N"}:
     gas per inference (rounded down), for the model in `mdnn` on a fresh eth-tester chain."""
     from challenger.models import MinidnnModel, Trace
-    from contracts.batches import Claim, Leaf
+    from contracts.batches import Claim
     from contracts.chain import eth_tester_web3
     from contracts.system import advance_time, deploy_system
 
@@ -79,8 +79,7 @@ def measure_batch_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
             claims.append(Claim(rid, traces[k].output, traces[k].final_packed, traces[k].output_proof()))
         batch_id = system.post_batch(model_id, claims)
         result = gas()
-        leaves = [Leaf.from_posted(e.args) for e in system.events_since(system.last_receipt["blockNumber"])
-                  if e.name == "ResultPosted"]
+        leaves = system.batch_posted(batch_id, system.last_receipt["blockNumber"])[0]
         advance_time(w3, 61)
         system.finalize_batch(batch_id, leaves)
         finalize = gas()

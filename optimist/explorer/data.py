@@ -28,6 +28,7 @@ from contracts.batches import (
     is_leaf,
     leaf_position,
     leaf_result_id,
+    posted_entries,
 )
 from contracts.system import (
     ContractRevert,
@@ -421,16 +422,15 @@ class ChainView:
         direct postEntries call (a contract that called it) leaves them unknown, logged, not fatal."""
         ix = self._index
         try:
-            args = self._batches_call(ev.tx_hash)
-            if args["fn"] != "postEntries":
-                raise ValueError(f"the transaction calls {args['fn']}")
-            ix.entry_leaves[ev["batchId"]] = [EntryLeaf.from_args(x) for x in args["leaves"]]
-            ix.entry_outputs[ev["batchId"]] = [bytes(o) for o in args["outputs"]]
+            leaves, outputs = posted_entries(self._batches_fn(ev.tx_hash), ev["requestBatchId"], ev["root"])
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("entry batch %s: its leaves are not readable from transaction %s (%s)", ev["batchId"],
                         hx(ev.tx_hash), exc)
             ix.entry_leaves[ev["batchId"]] = [None] * ev["count"]
             ix.entry_outputs[ev["batchId"]] = []
+            return
+        ix.entry_leaves[ev["batchId"]] = list(leaves)
+        ix.entry_outputs[ev["batchId"]] = outputs
 
     def _entry_result_posted(self, rid: int) -> None:
         """An entry leaf disputed: its result, as a ResultPosted would give it, in its request's history (output
@@ -456,6 +456,11 @@ class ChainView:
             fn, args = decode_call(self.system.batches, t["input"])
             self._calls[tx] = {"fn": fn, **args}
         return self._calls[tx]
+
+    def _batches_fn(self, tx: bytes) -> tuple[str, dict[str, Any]]:
+        """`_batches_call` as (function name, arguments), as contracts.batches.posted_entries takes it."""
+        call = self._batches_call(tx)
+        return call["fn"], call
 
     def _disputed_leaf(self, ev: Event) -> EntryLeaf:
         """An entry leaf whose postEntries calldata is unreadable, from its dispute's calldata (Optimist stores no
@@ -838,7 +843,7 @@ class ChainView:
         model = self._model(info.model_id)
         inputs, where = self._request_batch_inputs(rb)
         try:
-            states = entry_states(s, rb, ix.events, self._batches_call)
+            states = entry_states(s, rb, ix.events, self._batches_fn)
             error = None
         except ValueError as exc:   # an entry batch answering it was not sent as a direct postEntries call
             states, error = [], f"the entries' states cannot be read: {UNREADABLE} ({str(exc)[:160]})"

@@ -284,12 +284,36 @@ def outputs_in_blobs(op: Any) -> bool:
     return bool(op._blob_outputs)
 
 
+def plain_account(op: Any) -> bool:
+    """postEntries takes only a call sent straight to it by an account without code (NotDirectCall): False, with
+    one `entries_refused` event, when this daemon's account has code (a contract, or an EIP-7702 delegation). Read
+    once per tick (a delegation can be set or cleared at any time)."""
+    head = op.client.head()
+    cached = op.__dict__.get("_plain_account")
+    if cached is None or cached[0] != head:
+        code = op.client.rpc(lambda: op.system.w3.eth.get_code(op.me), "get_code")
+        cached = op.__dict__["_plain_account"] = (head, len(code) == 0)
+        if not cached[1] and not op.__dict__.get("_entries_refused"):
+            op.__dict__["_entries_refused"] = True
+            op.emit("entries_refused", account=op.me,
+                    reason="this account has code (a contract or an EIP-7702 delegation); postEntries takes only "
+                           "a transaction sent straight to it by an account without code: answer request batches "
+                           "with a plain key")
+        elif cached[1]:
+            op.__dict__["_entries_refused"] = False
+    return cached[1]
+
+
 def answer_entries(op: Any) -> int:
-    """One postEntries per request batch with the entries whose runs are ready (at most MAX_BATCH each)."""
+    """One postEntries per request batch with the entries whose runs are ready (at most MAX_BATCH each); none while
+    the daemon's account has code (plain_account)."""
     ready: dict[int, list[tuple[int, Any]]] = {}
     from challenger.models import ModelError
 
-    for row in op.store.requests("entry"):
+    rows = op.store.requests("entry")
+    if not rows or not plain_account(op):
+        return 0
+    for row in rows:
         ref = row["request_id"]
         model = op.served.get(row["model_id"])
         if model is None or int(row["fee"]) < op.min_fee:

@@ -153,3 +153,28 @@ def test_an_operator_told_calldata_posts_the_outputs_there(tmp_path: Path) -> No
         want = [op.honest_trace(entry_ref(rb, i)).output for i in range(2)]
         assert posted["blobHashes"] == [] and [bytes(o) for o in outputs] == want
         assert [bytes(row["output"]) for row in ch.store.results()] == want
+
+
+def test_an_operator_account_with_code_does_not_post_entries_and_says_why(tmp_path: Path) -> None:
+    """postEntries takes only a direct call from an account without code (NotDirectCall). An operator whose account
+    has code (here set with anvil_setCode, as an EIP-7702 delegation or a contract would) sends nothing for a
+    request batch and says why once; with the code cleared (a new block) it answers the entries."""
+    model = toy_model(engine="fast")
+    with Anvil() as node:
+        w3 = node.web3()
+        world = World.deploy(w3, model, window=WINDOW, clock=CLOCK, result_bond=BOND, challenge_bond=BOND,
+                             db_dir=tmp_path, trace_interval=4096, engine="fast", max_steps=MAX_STEPS)
+        s = world.system
+        op = world.operator(name="coded")
+        events: list[tuple[str, dict]] = []
+        op.listeners.append(lambda event, fields: events.append((event, fields)))
+        w3.provider.make_request("anvil_setCode", [op.me, "0x00"])
+        rb = s.request_batch_data(world.model_id, [struct.pack("<16I", *range(1, 17))], FEE)
+        for _ in range(6):
+            op.tick()
+        refused = [f for e, f in events if e == "entries_refused"]
+        assert len(refused) == 1 and "EIP-7702" in refused[0]["reason"] and refused[0]["account"] == op.me
+        assert not s.entry_taken(rb, 0) and not [t for t in op.store.txs() if t.function == "postEntries"]
+        w3.provider.make_request("anvil_setCode", [op.me, "0x"])
+        w3.provider.make_request("evm_mine", [])   # on a chain, clearing a delegation is a transaction: a new block
+        world.run_until(lambda: s.entry_taken(rb, 0), [op], max_ticks=20)

@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -263,7 +264,7 @@ def measure_daemon_entries(mdnn: Path, n: int = 100, images: list[bytes] | None 
 GAME_FUNCTIONS = ("openGame", "disputeLeaf", "postMidpoint", "respond", "enterNode", "prove", "timeout")
 
 
-def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int = 7) -> dict[str, object]:
+def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int = 7) -> dict[str, Any]:
     """One lie disputed to its end by the real daemons, twice, each on a fresh anvil: posted alone (postResult;
     the game opens with openGame) and as leaf `lie_at` of a postBatch of `n` results, the others true (disputeLeaf).
     The same input and the same lie, so the same bisection: {"single": {function: gas}, "leaf": {...}, "rounds":
@@ -310,11 +311,35 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
                 gas[tx.function] = gas.get(tx.function, 0) + int(tx.gas_used or 0)
             return gas, len(txs), int(ch.store.game(games[0]["game_id"])["steps"])
 
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for kind, requests in (("single", [lying_input]), ("leaf", inputs)):
         gas, count, steps = dispute(kind, requests)
         out.update({kind: gas, f"{kind}_total": sum(gas.values()), f"{kind}_transactions": count, "steps": steps})
     return out
+
+
+def _whole_text(whole: dict[str, Any], n: int) -> str:
+    """measure_whole_disputes' figures as a table of gas by function."""
+    single, leaf = whole["single"], whole["leaf"]
+    lines = [f"one lie disputed to its end ({whole['steps']:,} VM steps), gas by function:",
+             f"{'':14} {'posted alone':>13} {'leaf of ' + str(n):>13}"]
+    lines += [f"{f:14} {single.get(f, 0):>13,} {leaf.get(f, 0):>13,}" for f in GAME_FUNCTIONS
+              if f in single or f in leaf]
+    lines.append(f"{'whole game':14} {whole['single_total']:>13,} {whole['leaf_total']:>13,}  "
+                 f"({whole['single_transactions']} and {whole['leaf_transactions']} transactions)")
+    return "\n".join(lines)
+
+
+def _daemons_text(found: dict[str, Any], n: int) -> str:
+    """measure_daemon_entries' figures, a line per way the outputs travel."""
+    lines = [f"request batch of {n} (inputs in blobs): {found['request']:,} gas per inference "
+             f"+ {found['request_blob_gas']:,} blob gas"]
+    for mode in ("blobs", "calldata"):
+        blob = f" + {found['blobs_blob_gas']:,} blob gas" if mode == "blobs" else ""
+        lines.append(f"outputs in {mode:8}: postEntries {found[f'{mode}_result']:,}{blob}, finalizeEntries "
+                     f"{found[f'{mode}_finalize']:,} gas per inference; challenger checked all in "
+                     f"{found[f'{mode}_check_s']} s")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,35 +364,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes: every batch size must be 1..1024")
     if args.model.suffix != ".mdnn" or not args.model.is_file():
         parser.error(f"{args.model}: expected an existing .mdnn file")
+    for value, flag in ((args.whole_disputes, "--whole-disputes"), (args.daemons, "--daemons")):
+        if value is not None and not 1 <= value <= 1024:
+            parser.error(f"{flag}: a batch has 1..1024 leaves")
     if args.whole_disputes is not None:
-        if not 1 <= args.whole_disputes <= 1024:
-            parser.error("--whole-disputes: a batch has 1..1024 results")
         whole = measure_whole_disputes(args.model, args.whole_disputes)
-        if args.json:
-            print(json.dumps(whole, indent=1))
-            return 0
-        names = [f for f in GAME_FUNCTIONS if f in whole["single"] or f in whole["leaf"]]  # type: ignore[operator]
-        print(f"one lie disputed to its end ({whole['steps']:,} VM steps), gas by function:")
-        print(f"{'':14} {'posted alone':>13} {'leaf of ' + str(args.whole_disputes):>13}")
-        for f in names:
-            print(f"{f:14} {whole['single'].get(f, 0):>13,} {whole['leaf'].get(f, 0):>13,}")  # type: ignore[attr-defined]
-        print(f"{'whole game':14} {whole['single_total']:>13,} {whole['leaf_total']:>13,}  "
-              f"({whole['single_transactions']} and {whole['leaf_transactions']} transactions)")
+        print(json.dumps(whole, indent=1) if args.json else _whole_text(whole, args.whole_disputes))
         return 0
     if args.daemons is not None:
-        if not 1 <= args.daemons <= 1024:
-            parser.error("--daemons: a request batch has 1..1024 entries")
         found = measure_daemon_entries(args.model, args.daemons)
-        if args.json:
-            print(json.dumps(found, indent=1))
-            return 0
-        print(f"request batch of {args.daemons} (inputs in blobs): {found['request']:,} gas per inference "
-              f"+ {found['request_blob_gas']:,} blob gas")
-        for mode in ("blobs", "calldata"):
-            blob = f" + {found['blobs_blob_gas']:,} blob gas" if mode == "blobs" else ""
-            print(f"outputs in {mode:8}: postEntries {found[f'{mode}_result']:,}{blob}, finalizeEntries "
-                  f"{found[f'{mode}_finalize']:,} gas per inference; challenger checked all in "
-                  f"{found[f'{mode}_check_s']} s")
+        print(json.dumps(found, indent=1) if args.json else _daemons_text(found, args.daemons))
         return 0
     if args.entries:
         figures = measure_entry_gas(args.model, sizes, hardfork=args.hardfork)

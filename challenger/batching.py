@@ -26,7 +26,9 @@ def batch_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
     if batch_id not in cache:
         system = daemon.system
         events = daemon.client.rpc(lambda: system.events_since(block, block), "get_logs")
-        found = {leaf_position(e["resultId"])[1]: Leaf.from_posted(e.args) for e in events
+        model = next((e["modelId"] for e in events if e.name == "BatchPosted" and e["batchId"] == batch_id), None)
+        graph = model is not None and daemon.client.rpc(lambda: system.is_graph_model(model), "graphs")
+        found = {leaf_position(e["resultId"])[1]: Leaf.from_posted(e.args, graph=graph) for e in events
                  if e.name == "ResultPosted" and is_leaf(e["resultId"]) and leaf_position(e["resultId"])[0] == batch_id}
         count = next((e["count"] for e in events if e.name == "BatchPosted" and e["batchId"] == batch_id), None)
         if count is None or sorted(found) != list(range(count)):

@@ -789,7 +789,8 @@ class System:
                      sender: str | None = None) -> dict[str, Any]:
         """Reject an entry batch's leaf without a game (§3b): its input is malformed (`input_region`: the bytes of
         the input root's region, a non-zero one past the input length), or it contradicts `final_state` (its
-        finalStateHash's preimage) with the whole output region proven in it."""
+        finalStateHash's preimage) with the output (or its whole region) proven in it; a graph model's C_m with the
+        output's tensor root (32 bytes) and its slot proof (OptimistBatches.Rejection)."""
         rejection = (bytes(input_root), [bytes(p) for p in input_proof], bytes(input_region), bytes(final_state),
                      bytes(output_region), [bytes(p) for p in output_proof or []])
         return self._send("rejectEntry", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof], rejection,
@@ -806,7 +807,7 @@ class System:
         if raw[2] == 0:
             raise ContractRevert("requestBatches", "UnknownRequestBatch", {"requestBatchId": request_batch_id}, b"")
         return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
-                                bytes(raw[7]))
+                                bytes(raw[8]), bool(raw[7]))
 
     def leaf_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
         """(request id, outcome, exit code, steps, output hash) of a finalized batch leaf, proven by the leaf and its
@@ -869,7 +870,8 @@ class System:
             raise ValueError(f"batch {batch_id} has {info.count} leaves; block {block} holds ResultPosted events of "
                              f"{len(found)} of them")
         args = [found[i] for i in range(info.count)]
-        return [Leaf.from_posted(dict(a)) for a in args], [bytes(a["output"]) for a in args]
+        graph = self.is_graph_model(info.model_id)
+        return [Leaf.from_posted(dict(a), graph=graph) for a in args], [bytes(a["output"]) for a in args]
 
     def enter_node(self, game_id: int, entry: NodeEntry, *, sender: str | None = None) -> dict[str, Any]:
         """Defender, in the Transition phase: enter the disputed node (phase 2 starts on the same game)."""
@@ -968,6 +970,14 @@ class System:
             raise self._revert("check", exc) from None
         return bytes(init), bytes(final_hash), steps
 
+    def is_graph_model(self, model_id: int) -> bool:
+        """True if `model_id` is a registered graph model (its batch leaves commit outputs by their tensor roots:
+        contracts.batches.output_hash); cached (a model never changes kind)."""
+        cache = self.__dict__.setdefault("_graph_kinds", {})
+        if model_id not in cache:
+            cache[model_id] = self.contract.functions.graphs(model_id).call()[2] != 0
+        return bool(cache[model_id])
+
     def graph_model(self, model_id: int) -> GraphModelInfo:
         """A registered graph model (ContractRevert UnknownModel if `model_id` is not one)."""
         nodes_root, owner, node_count, input_length, output_length, period, model_hash, uri = \
@@ -1026,7 +1036,8 @@ class System:
         postEntries calldata (or its disputes' calldata). ContractRevert OutcomeInBatch when none is readable."""
         logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
                                                            argument_filters={"resultId": result_id})
-        leaf = Leaf.from_posted(dict(logs[0]["args"])) if logs else None
+        leaf = Leaf.from_posted(dict(logs[0]["args"]), graph=self.is_graph_model(
+            self.batch(leaf_position(result_id)[0]).model_id)) if logs else None
         if leaf is None:
             batch_id, index = leaf_position(result_id)
             try:

@@ -410,7 +410,7 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
     graph = system.request_batch_info(entry_position(answer.leaf.request_id)[0]).graph
     if output_hash(output, graph) != answer.leaf.output_hash:
         raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
-                         "match the leaf's output hash" + (" (its tensor root)" if graph else ""))
+                         "hash to the leaf's output hash" + (" (its tensor root)" if graph else ""))
     return output
 
 

@@ -15,7 +15,14 @@ from __future__ import annotations
 import pytest
 
 from challenger.graph_games import GraphModel, GraphTrace, lie_graph
-from contracts.batches import EntryLeaf, entry_ref, leaf_position, leaf_result_id, output_hash
+from contracts.batches import (
+    EntryLeaf,
+    batch_root,
+    entry_ref,
+    leaf_position,
+    leaf_result_id,
+    output_hash,
+)
 from contracts.system import GameStatus, Outcome, RequestStatus, ResultStatus
 from minidnn.examples import digits_mlp, sample_input
 from mipsvm.memory import keccak256
@@ -136,3 +143,45 @@ def test_contradicting_graph_leaves_are_rejected_without_a_game(world: World, mo
     s.finalize_entries(batch_id)
     s.finalize_entries(other)
     assert s.balance(operator) == FEE + BOND
+
+
+def test_a_graph_result_batch_commits_tensor_roots_and_its_lie_loses(world: World, model: GraphModel,
+                                                                     inputs: list[bytes]) -> None:
+    """Single graph requests answered by a batching operator (postBatch) lying on one: every leaf commits its output
+    by its tensor root (as an entry leaf does); the challenger rebuilds the leaves from ResultPosted that way,
+    disputes the lie with disputeLeaf and wins; a requester's leaf_proof is accepted by leafOutcome with the root."""
+    from challenger.batching import batch_leaves
+    from minidnn.nodes import tensor_root
+    from optimist.client import Client
+
+    s = world.system
+
+    def lie(honest: GraphTrace) -> GraphTrace:
+        return lie_graph(honest, "phase1") if honest.input == inputs[LIE] else honest
+
+    liar = world.operator(dishonest=True, name="liar", batch_interval=0)
+    liar.lie = lie
+    ch = world.challenger()
+    rids = [world.request(x, fee=FEE) for x in inputs]
+    world.run_until(lambda: all(s.get_request(r).status == RequestStatus.POSTED for r in rids), [liar])
+    leaf_ids = [s.get_request(r).result_id for r in rids]
+    batch_id = leaf_position(leaf_ids[0])[0]
+    assert {leaf_position(x)[0] for x in leaf_ids} == {batch_id}
+    posted = s.batch(batch_id)
+    truth = [GraphTrace(model, x) for x in inputs]
+    leaves = batch_leaves(ch, batch_id, next(e.block for e in s.events_since(world.deploy_block)
+                                             if e.name == "BatchPosted"))
+    assert [x.output_hash for x in leaves] == [tensor_root(liar.trace(r).output) for r in rids]
+    assert batch_root([x.hash() for x in leaves]) == posted.root and s.batch_posted(batch_id)[0] == leaves
+    world.run_until(lambda: bool(ch.store.games()) and ch.store.games()[0]["status"] != "active", [liar, ch],
+                    advance_when_idle=CLOCK + 1, max_ticks=3000)
+    [game] = ch.store.games()
+    g = s.game(game["game_id"])
+    assert g.status == GameStatus.CHALLENGER_WON and g.result_id == leaf_ids[LIE]
+    world.advance_time(WINDOW + 2)
+    world.run_until(lambda: s.batch(batch_id).settled, [liar, ch])
+    client = Client.from_system(s, from_block=world.deploy_block)
+    lp = client.get(rids[0]).leaf_proof()
+    assert lp.output == truth[0].output
+    assert s.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof) == \
+        (rids[0], int(Outcome.SUCCESS), 0, model.node_count, tensor_root(truth[0].output))

@@ -76,8 +76,8 @@ def measure_batch_gas(mdnn: Path, sizes: tuple[int, ...] = (1, 10, 100), seed: i
             claims.append(Claim(rid, traces[k].output, traces[k].final_packed, traces[k].output_proof()))
         batch_id = system.post_batch(model_id, claims)
         result = gas()
-        leaves = [Leaf.from_posted(e.args) for e in system.events_since(system.last_receipt["blockNumber"])
-                  if e.name == "ResultPosted"]
+        leaves = [Leaf.from_posted(e.args, graph=False)   # a program model
+                  for e in system.events_since(system.last_receipt["blockNumber"]) if e.name == "ResultPosted"]
         advance_time(w3, 61)
         system.finalize_batch(batch_id, leaves)
         finalize = gas()

@@ -824,7 +824,7 @@ class ChainView:
                     else f"the output is not readable: {UNREADABLE}"}
         graph = self._model(self._index.batches[batch_id]["model"])["kind"] == "graph"
         if output_hash(data, graph) != leaf.output_hash:
-            return {"note": "the published output does not match the leaf's output hash"
+            return {"note": "the published output does not hash to the leaf's output hash"
                     + (" (its tensor root)" if graph else "")}
         return decode_output(data)
 

@@ -42,6 +42,7 @@ from contracts.system import (
 from minidnn.phase1 import failure_claim, failure_hash
 from mipsvm.memory import keccak256
 from mipsvm.state import State
+from optimist.entries import entry_outcome
 
 CLOCK = 300
 WINDOW = 600
@@ -164,6 +165,8 @@ def test_graph_entries_post_and_finalize(chain: Chain, graph: Graph) -> None:
     assert s.balance(chain.operator) == 3 * (FEE + chain.bond)
     got = s.leaf_outcome(batch_id, 2, leaves[2], proofs(leaves, 2))
     assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, m, tensor_root(graph.output))   # not keccak256
+    read = entry_outcome(s, entry_ref(rb, 2))   # a reader's: the calldata output checked against the tensor root
+    assert (read.output, read.steps, read.outcome) == (graph.output, m, Outcome.SUCCESS)
     ether_check(chain, 0)
 
 

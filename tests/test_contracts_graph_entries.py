@@ -310,7 +310,8 @@ def test_reject_graph_entry_refuses_a_consistent_leaf_and_bad_evidence(chain: Ch
     s = chain.system
     rb = request(chain, 2)
     fail_leaf, claim = failure(graph, 1, 2, trapped(graph, 2))
-    batch_id, leaves = post(chain, rb, [success(graph, 0), fail_leaf])
+    # in the calldata, a failure's empty output matches keccak256("") (a graph Success's output its tensor root)
+    batch_id, leaves = post(chain, rb, [success(graph, 0), fail_leaf], [graph.output, b""])
     m = graph.m
     args = (batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0))
     c, out, slot = graph.c(m), tensor_root(graph.output), graph.trace[m].proof(m)

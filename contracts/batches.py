@@ -20,7 +20,7 @@ from eth_abi import encode as abi_encode
 
 from mipsvm.layout import region_size
 from mipsvm.memory import keccak256, zero_hash
-from mipsvm.regions import region_root
+from mipsvm.regions import region_root, tensor_root
 
 BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
 INDEX_BITS = 16
@@ -81,15 +81,11 @@ class Leaf:
 
 def output_hash(output: bytes, graph: bool) -> bytes:
     """A batch leaf's outputHash (OptimistBatches.Leaf): keccak256(output) for a program model; for a graph model's
-    output (non-empty: a Success) its tensor root (minidnn.nodes.tensor_root, OptimistBatches.tensorRoot: the value
+    output (non-empty: a Success) its tensor root (mipsvm.regions.tensor_root, OptimistBatches.tensorRoot: the value
     of slot m in C_m, docs/two-phase.md §1), which rejectEntry proves with 32 bytes whatever the output's size;
     keccak256(b"") for an empty output either way. A single result (postResult) keeps keccak256(output)."""
     output = bytes(output)
-    if graph and output:
-        from minidnn.nodes import tensor_root
-
-        return tensor_root(output)
-    return keccak256(output)
+    return tensor_root(output) if graph and output else keccak256(output)
 
 
 @dataclass(frozen=True)

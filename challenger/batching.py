@@ -27,7 +27,8 @@ def batch_leaves(daemon: Any, batch_id: int, block: int) -> list[Leaf]:
     if batch_id not in cache:
         system = daemon.system
         cache[batch_id] = system.batch_posted(
-            batch_id, block, lambda b: daemon.client.rpc(lambda: system.events_since(b, b), "get_logs"))[0]
+            batch_id, block, lambda b: daemon.client.rpc(lambda: system.events_since(b, b), "get_logs"),
+            lambda m: daemon.client.rpc(lambda: system.is_graph_model(m), "graphs"))[0]
     return cache[batch_id]
 
 

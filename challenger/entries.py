@@ -10,7 +10,8 @@ input. An EntriesPosted becomes one store result per leaf (leaf result id), the 
 transaction's calldata.
 
 The outputs of an entry batch are read from its calldata or, when it has none there, from its transaction's blobs
-(checked against the event's versioned hashes, decoded, and each against its leaf's outputHash): a leaf whose bytes
+(checked against the event's versioned hashes, decoded, and each against its leaf's outputHash: keccak256, a graph
+model's tensor root, contracts.batches.output_hash): a leaf whose bytes
 are missing or do not match keeps an empty output in the store and is logged (`entry_outputs_unavailable`); it
 is judged like any other leaf, on its fields (docs/game-rules.md §3b, "Withheld outputs").
 
@@ -44,6 +45,7 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
+    output_hash,
     posted_entries,
 )
 from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
@@ -113,14 +115,24 @@ def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     return inputs[:len(roots)]
 
 
+def entry_graph(daemon: Any, rb: int) -> bool:
+    """True if request batch `rb` is of a graph model (its leaves commit outputs by their tensor roots), cached."""
+    cache = _cache(daemon, "_entry_graph")
+    if rb not in cache:
+        cache[rb] = daemon.client.rpc(lambda: daemon.system.request_batch_info(rb).graph, "requestBatches")
+    return bool(cache[rb])
+
+
 def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: list[bytes]) -> list[bytes | None]:
     """The output bytes of an entry batch's leaves (EntriesPosted `ev`): from the calldata (checked on-chain), else
-    from the transaction's blobs, each checked against its leaf's outputHash; None for a leaf whose bytes are
-    missing or do not match."""
+    from the transaction's blobs, each checked against its leaf's outputHash (contracts.batches.output_hash); None
+    for a leaf whose bytes are missing or do not match."""
     from contracts.blobs import BlobError, checked_items, fetch_blobs
 
+    graph = entry_graph(daemon, ev["requestBatchId"])
     if calldata:
-        return [out if keccak256(out) == leaf.output_hash else None for out, leaf in zip(calldata, leaves, strict=True)]
+        return [out if output_hash(out, graph) == leaf.output_hash else None
+                for out, leaf in zip(calldata, leaves, strict=True)]
     if not ev["blobHashes"]:
         return [None] * len(leaves)
     try:
@@ -129,7 +141,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
     except (BlobError, ValueError) as exc:
         daemon.emit("entry_outputs_unreadable", batch=ev["batchId"], error=str(exc)[:200])
         return [None] * len(leaves)
-    return [items[i] if i < len(items) and keccak256(items[i]) == leaf.output_hash else None
+    return [items[i] if i < len(items) and output_hash(items[i], graph) == leaf.output_hash else None
             for i, leaf in enumerate(leaves)]
 
 
@@ -163,15 +175,20 @@ def claim_hash(trace: Any) -> bytes:
     return bytes(trace.final_hash) if isinstance(trace, GraphTrace) else keccak256(trace.final_packed)
 
 
+def claim_output_hash(trace: Any) -> bytes:
+    """A leaf's outputHash for a run (contracts.batches.output_hash: a graph model's output by its tensor root)."""
+    return output_hash(trace.output, isinstance(trace, GraphTrace))
+
+
 def graph_evidence(trace: GraphTrace, final_hash: bytes) -> tuple[bytes, bytes, list[bytes]]:
-    """rejectEntry's (finalState, output, proof) for a graph leaf naming `final_hash`, a hash of this trace: the
-    failure claim, C_m with the output and its slot proof, or an intermediate C_j's two children (64 bytes: only a
-    Success at m has that hash, OptimistBatches.Rejection)."""
+    """rejectEntry's (finalState, outputRegion, proof) for a graph leaf naming `final_hash`, a hash of this trace: the
+    failure claim, C_m with the output's tensor root (32 bytes, whatever the output's size) and its slot proof, or
+    an intermediate C_j's two children (64 bytes: only a Success at m has that hash, OptimistBatches.Rejection)."""
     p1 = trace.phase1
     if trace.failed is not None and final_hash == trace.final_hash:
         return trace.final_packed, b"", []
     if trace.failed is None and final_hash == p1.commitments[p1.m]:
-        return p1.commitments[p1.m], trace.output, trace.output_proof()
+        return p1.commitments[p1.m], claim_output_hash(trace), trace.output_proof()
     left, right = p1.tree(p1.commitments.index(final_hash)).children()
     return left + right, b"", []
 
@@ -346,7 +363,7 @@ def answer_entries(op: Any) -> int:
     for rb, items in sorted(ready.items()):
         for start in range(0, len(items), MAX_BATCH):
             chunk = sorted(items[start:start + MAX_BATCH], key=lambda x: x[0])
-            leaves = [EntryLeaf(i, claim_hash(t), keccak256(t.output), t.steps, int(t.outcome),
+            leaves = [EntryLeaf(i, claim_hash(t), claim_output_hash(t), t.steps, int(t.outcome),
                                 t.exit_code).as_tuple() for i, t in chunk]
             refs = [entry_ref(rb, i) for i, _ in chunk]
             posts = [op.store.request(r)["posts"] for r in refs]
@@ -394,7 +411,7 @@ def entry_verdict(ch: Any, row: Any) -> str | None:
         return base
     batch_id, index = leaf_position(row["result_id"])
     leaf = entry_leaves(ch, batch_id, int(row["block"]))[index]
-    claim = Leaf(leaf.request_id, claim_hash(trace), keccak256(trace.output), trace.steps,
+    claim = Leaf(leaf.request_id, claim_hash(trace), claim_output_hash(trace), trace.steps,
                  int(trace.outcome), trace.exit_code)
     return "agree" if claim == leaf else "contradicts"
 

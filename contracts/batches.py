@@ -2,7 +2,8 @@
 proofs, ids.
 
 Off-chain mirrors of what the contracts compute: a leaf is keccak256(abi.encode(requestId, finalStateHash,
-outputHash, steps, outcome, exitCode)); a batch's root is the Merkle root of its leaves padded with zero
+outputHash, steps, outcome, exitCode)), its outputHash keccak256(output) or, for a graph model's output, the output's
+tensor root (`output_hash`); a batch's root is the Merkle root of its leaves padded with zero
 leaves to a power of two (node = keccak256(left || right)); leaf i of batch b has the result id
 BATCH_FLAG | b << INDEX_BITS | i. Entry i of request batch r is the request ENTRY_FLAG | r << INDEX_BITS | i; a
 request batch's inputs root is the same tree over its inputs' roots: an input's root is the memory-tree root of
@@ -19,7 +20,7 @@ from eth_abi import encode as abi_encode
 
 from mipsvm.layout import region_size
 from mipsvm.memory import keccak256, zero_hash
-from mipsvm.regions import region_root
+from mipsvm.regions import region_root, tensor_root
 
 BATCH_FLAG = 1 << 62   # result ids stay below 2**63 (SQLite integers)
 INDEX_BITS = 16
@@ -71,10 +72,20 @@ class Leaf:
         return cls(x[0], bytes(x[1]), bytes(x[2]), x[3], x[4], x[5])
 
     @classmethod
-    def from_posted(cls, args: dict[str, Any]) -> Leaf:
-        """The leaf of a ResultPosted event's arguments (its output bytes hashed)."""
-        return cls(args["requestId"], bytes(args["finalStateHash"]), keccak256(bytes(args["output"])), args["steps"],
-                   int(args["outcome"]), args["exitCode"])
+    def from_posted(cls, args: dict[str, Any], *, graph: bool) -> Leaf:
+        """The leaf of a ResultPosted event's arguments (its output bytes hashed by `output_hash`: `graph` says
+        whether the batch's model is a graph model)."""
+        return cls(args["requestId"], bytes(args["finalStateHash"]), output_hash(bytes(args["output"]), graph),
+                   args["steps"], int(args["outcome"]), args["exitCode"])
+
+
+def output_hash(output: bytes, graph: bool) -> bytes:
+    """A batch leaf's outputHash (OptimistBatches.Leaf): keccak256(output) for a program model; for a graph model's
+    output (non-empty: a Success) its tensor root (mipsvm.regions.tensor_root, OptimistBatches.tensorRoot: the value
+    of slot m in C_m, docs/two-phase.md §1), which rejectEntry proves with 32 bytes whatever the output's size;
+    keccak256(b"") for an empty output either way. A single result (postResult) keeps keccak256(output)."""
+    output = bytes(output)
+    return tensor_root(output) if graph and output else keccak256(output)
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,7 @@ class RequestBatchInfo:
     reopened: bool            # rejectEntry reopened an entry
     max_steps: int
     inputs_root: bytes
+    graph: bool               # a graph model's entries: leaves commit outputs by their tensor roots (output_hash)
 
 
 def entry_ref(request_batch_id: int, index: int) -> int:

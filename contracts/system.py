@@ -792,7 +792,8 @@ class System:
                      sender: str | None = None) -> dict[str, Any]:
         """Reject an entry batch's leaf without a game (§3b): its input is malformed (`input_region`: the bytes of
         the input root's region, a non-zero one past the input length), or it contradicts `final_state` (its
-        finalStateHash's preimage) with the whole output region proven in it."""
+        finalStateHash's preimage) with the output (or its whole region) proven in it; a graph model's C_m with the
+        output's tensor root (32 bytes) and its slot proof (OptimistBatches.Rejection)."""
         rejection = (bytes(input_root), [bytes(p) for p in input_proof], bytes(input_region), bytes(final_state),
                      bytes(output_region), [bytes(p) for p in output_proof or []])
         return self._send("rejectEntry", batch_id, index, leaf.as_tuple(), [bytes(p) for p in proof], rejection,
@@ -809,7 +810,7 @@ class System:
         if raw[2] == 0:
             raise ContractRevert("requestBatches", "UnknownRequestBatch", {"requestBatchId": request_batch_id}, b"")
         return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
-                                bytes(raw[7]))
+                                bytes(raw[8]), bool(raw[7]))
 
     def leaf_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
         """(request id, outcome, exit code, steps, output hash) of a finalized batch leaf, proven by the leaf and its
@@ -849,12 +850,14 @@ class System:
         return BatchInfo(batch_id, *raw[:5], bool(raw[5]), raw[6], bytes(raw[7]))
 
     def batch_posted(self, batch_id: int, block: int | None = None,
-                     read_block: Callable[[int], list[Event]] | None = None) -> tuple[list[Leaf], list[bytes]]:
+                     read_block: Callable[[int], list[Event]] | None = None,
+                     graph_of: Callable[[int], bool] | None = None) -> tuple[list[Leaf], list[bytes]]:
         """(leaves, outputs) of result batch `batch_id` (postBatch), in order, from the ResultPosted events of its
         posting transaction (which may post other batches too: a contract's), checked against its BatchPosted's
         count and root. `block`: the posting block (else looked up from `deploy_block` on, after checking the batch
         exists and is no entry batch); `read_block(block)`: that block's events (default `events_since(block,
-        block)`; a daemon passes its retrying RPC). ContractRevert UnknownBatch; ValueError for an entry batch (its
+        block)`; a daemon passes its retrying RPC); `graph_of(model_id)`: whether the batch's model is a graph model
+        (default `is_graph_model`; its Success leaves commit their outputs by tensor root). ContractRevert UnknownBatch; ValueError for an entry batch (its
         leaves are in its postEntries calldata: contracts.batches.posted_entries) or when the events are not
         readable or do not hash to the root."""
         if block is None:
@@ -879,7 +882,8 @@ class System:
             raise ValueError(f"batch {batch_id} has {count} leaves; block {block} holds ResultPosted events of "
                              f"{len(found)} of them")
         args = [found[i] for i in range(count)]
-        leaves = [Leaf.from_posted(a) for a in args]
+        graph = (graph_of or self.is_graph_model)(int(posted[0]["modelId"]))
+        leaves = [Leaf.from_posted(a, graph=graph) for a in args]
         if batch_root([x.hash() for x in leaves]) != bytes(posted[0]["root"]):
             raise ValueError(f"the ResultPosted events of batch {batch_id} do not hash to its root")
         return leaves, [bytes(a["output"]) for a in args]
@@ -981,6 +985,14 @@ class System:
             raise self._revert("check", exc) from None
         return bytes(init), bytes(final_hash), steps
 
+    def is_graph_model(self, model_id: int) -> bool:
+        """True if `model_id` is a registered graph model (its batch leaves commit outputs by their tensor roots:
+        contracts.batches.output_hash); cached (a model never changes kind)."""
+        cache = self.__dict__.setdefault("_graph_kinds", {})
+        if model_id not in cache:
+            cache[model_id] = self.contract.functions.graphs(model_id).call()[2] != 0
+        return bool(cache[model_id])
+
     def graph_model(self, model_id: int) -> GraphModelInfo:
         """A registered graph model (ContractRevert UnknownModel if `model_id` is not one)."""
         nodes_root, owner, node_count, input_length, output_length, period, model_hash, uri = \
@@ -1039,7 +1051,8 @@ class System:
         postEntries calldata (or its disputes' calldata). ContractRevert OutcomeInBatch when none is readable."""
         logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
                                                            argument_filters={"resultId": result_id})
-        leaf = Leaf.from_posted(dict(logs[0]["args"])) if logs else None
+        leaf = Leaf.from_posted(dict(logs[0]["args"]), graph=self.is_graph_model(
+            self.batch(leaf_position(result_id)[0]).model_id)) if logs else None
         if leaf is None:
             batch_id, index = leaf_position(result_id)
             try:

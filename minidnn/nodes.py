@@ -35,7 +35,7 @@ from minidnn.native import MinidnnError, Model, error_for, load
 from mipsvm import layout
 from mipsvm.memory import keccak256, zero_hash
 from mipsvm.nodespec import NODE_SPEC_ABI, NodeSpec
-from mipsvm.regions import climb, region_level, region_root
+from mipsvm.regions import climb, region_level, tensor_root
 
 SLOT_DEPTH = 16
 SLOT_COUNT = 1 << SLOT_DEPTH
@@ -56,28 +56,6 @@ class SplitError(FormatError):
 def next_pow2(k: int) -> int:
     """Smallest power of two >= k (k >= 1)."""
     return 1 << max(0, (k - 1).bit_length())
-
-
-def tensor_root(data: bytes) -> bytes:
-    """tensor_root(b) = region_root(b, region_size(len(b))), hashed a tree level at a time by the native
-    Merkle builder when it is available (mipsvm.merkle_native; the same root as region_root's)."""
-    size = layout.region_size(len(data))
-    native = _native_merkle()
-    if native is None or len(data) <= 4 * layout.LEAF_SIZE:
-        return region_root(bytes(data), size)
-    level = region_level(0, size)
-    nodes = bytes(data) + bytes(-len(data) % layout.LEAF_SIZE)
-    for h in range(level):
-        if (len(nodes) // 32) % 2:
-            nodes += zero_hash(h)
-        nodes = native.hash_pairs(nodes)
-    return nodes
-
-
-def _native_merkle():  # mipsvm.merkle_native, or None when no C compiler can build it
-    from mipsvm.memory import _native
-
-    return _native()
 
 
 def lift(root: bytes, size_from: int, size_to: int) -> bytes:

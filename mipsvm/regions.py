@@ -8,8 +8,8 @@ root up to the memory root, bottom-up (27 - log2(size / 32) hashes).
 
 from __future__ import annotations
 
-from mipsvm.layout import LEAF_SIZE, STACK_TOP, TREE_DEPTH
-from mipsvm.memory import Memory, keccak256, zero_hash
+from mipsvm.layout import LEAF_SIZE, STACK_TOP, TREE_DEPTH, region_size
+from mipsvm.memory import Memory, _native, keccak256, zero_hash
 from mipsvm.state import STATE_FORMAT
 
 
@@ -37,6 +37,23 @@ def region_root(data: bytes, size: int) -> bytes:
             nodes.append(zero_hash(lvl))
         nodes = [keccak256(nodes[i] + nodes[i + 1]) for i in range(0, len(nodes), 2)]
     return nodes[0] if nodes else zero_hash(level)
+
+
+def tensor_root(data: bytes) -> bytes:
+    """tensor_root(b) = region_root(b, region_size(len(b))) (docs/two-phase.md §1: the root of the smallest region
+    holding the bytes), hashed a tree level at a time by the native Merkle builder when it is available
+    (mipsvm.merkle_native; the same root as region_root's)."""
+    size = region_size(len(data))
+    native = _native()
+    if native is None or len(data) <= 4 * LEAF_SIZE:
+        return region_root(bytes(data), size)
+    level = region_level(0, size)
+    nodes = bytes(data) + bytes(-len(data) % LEAF_SIZE)
+    for h in range(level):
+        if (len(nodes) // 32) % 2:
+            nodes += zero_hash(h)
+        nodes = native.hash_pairs(nodes)
+    return nodes
 
 
 def region_path(memory: Memory, base: int, size: int) -> list[bytes]:

@@ -29,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from contracts.batches import Leaf, is_leaf, leaf_position, leaf_proof
+from contracts.batches import Leaf, batch_root, is_leaf, leaf_position, leaf_proof
 from contracts.system import Event, Outcome, RequestInfo, RequestStatus, System
 from optimist import deployment as dep
 
@@ -162,8 +162,10 @@ class Request:
         return Result(self.id, info.result_id, res.outcome, res.exit_code, res.steps, output, res.operator)
 
     def leaf_proof(self) -> LeafProof:
-        """The batch leaf its current result is (docs/game-rules.md §3a), with its inclusion proof and output bytes.
-        ClientError when a single result, or none, answers it."""
+        """The batch leaf its current result is (docs/game-rules.md §3a), with its inclusion proof and output bytes
+        (the leaf commits them by keccak256, a graph model's by their tensor root: contracts.batches.output_hash; the
+        leaves rebuilt from the events are checked against the batch's root). ClientError when a single result, or
+        none, answers it."""
         rid = self.info.result_id
         if not is_leaf(rid):
             raise ClientError(f"request {self.id} is not answered by a batch leaf "
@@ -176,8 +178,11 @@ class Request:
         if leaves[index].request_id != self.id:
             raise ClientError(f"leaf {index} of batch {batch_id} answers request {leaves[index].request_id}, "
                               f"not {self.id}")
-        return LeafProof(batch_id, index, leaves[index], leaf_proof([x.hash() for x in leaves], index),
-                         outputs[index])
+        hashes = [x.hash() for x in leaves]   # each output hashed as its leaf commits it (a graph model: tensor root)
+        if batch_root(hashes) != self.client.system.batch(batch_id).root:
+            raise ClientError(f"batch {batch_id}: the leaves rebuilt from its ResultPosted events do not hash to its "
+                              "root")
+        return LeafProof(batch_id, index, leaves[index], leaf_proof(hashes, index), outputs[index])
 
     def events(self) -> list[Event]:
         """This request's events so far: created, results posted, games, finalized or cancelled, callback."""

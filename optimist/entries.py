@@ -35,10 +35,10 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
+    output_hash,
     posted_entries,
 )
 from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System, decode_call
-from mipsvm.memory import keccak256
 
 
 class EntryError(ValueError):
@@ -397,7 +397,7 @@ def entry_states(system: System, rb: int, events: list[Event], call: Call | None
 def answer_output(system: System, answer: Answer, beacon_url: str | None = None) -> bytes:
     """The output bytes of `answer`: from its postEntries calldata, or its blobs (from the beacon API at
     `beacon_url`, else anvil; checked against the event's versioned hashes), and checked against the leaf's output
-    hash."""
+    hash (contracts.batches.output_hash: a graph model's output by its tensor root)."""
     _, outputs = _posted(lambda tx: _decode(system, tx), answer.tx_hash, answer.batch_id,
                          entry_position(answer.leaf.request_id)[0], system.batch(answer.batch_id).root)
     if outputs:
@@ -419,9 +419,10 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
             raise EntryError(f"entry batch {answer.batch_id}: its blobs hold {len(items)} outputs, "
                              f"not leaf {answer.position}")
         output = items[answer.position]
-    if keccak256(output) != answer.leaf.output_hash:
+    graph = system.request_batch_info(entry_position(answer.leaf.request_id)[0]).graph
+    if output_hash(output, graph) != answer.leaf.output_hash:
         raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
-                         "hash to the leaf's output hash")
+                         "hash to the leaf's output hash" + (" (its tensor root)" if graph else ""))
     return output
 
 

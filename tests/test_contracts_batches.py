@@ -19,6 +19,7 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
+    output_hash,
 )
 from contracts.system import (
     REVERTS,
@@ -120,7 +121,7 @@ def test_batch_posts_and_finalizes_in_one_call(world: World) -> None:
     assert (info.count, info.operator, info.model_id, info.settled) == (5, world.operator, world.model_id, False)
     assert info.root == batch_root([leaf.hash() for leaf in leaves])
     events = [e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "ResultPosted"]
-    assert [Leaf.from_posted(e.args) for e in events] == leaves
+    assert [Leaf.from_posted(e.args, graph=False) for e in events] == leaves
     for i, rid in enumerate(rids):
         req = s.get_request(rid)
         assert req.status == RequestStatus.POSTED and req.result_id == leaf_result_id(batch_id, i)
@@ -398,7 +399,10 @@ def test_a_graph_models_leaf_opens_a_two_phase_game() -> None:
     claims = [Claim(rid, graph.output, (lie if i == 1 else graph.trace)[m].root(),
                     (lie if i == 1 else graph.trace)[m].proof(m)) for i, rid in enumerate(rids)]
     batch_id = s.post_batch(model_id, claims, sender=chain.operator)
-    leaves = [Leaf(c.request_id, c.final_state, keccak256(c.output), m, int(Outcome.SUCCESS), 0) for c in claims]
+    # a graph Success leaf commits its output by its tensor root (contracts.batches.output_hash)
+    leaves = [Leaf(c.request_id, c.final_state, output_hash(c.output, True), m, int(Outcome.SUCCESS), 0)
+              for c in claims]
+    assert s.batch_posted(batch_id)[0] == leaves
     gid = s.dispute_leaf(batch_id, 1, leaves[1], leaf_proof([x.hash() for x in leaves], 1), sender=chain.challenger)
     g = s.game(gid)
     assert s.result(leaf_result_id(batch_id, 1)).graph

@@ -1,7 +1,8 @@
 """Request batches of graph models (docs/game-rules.md §3b, docs/two-phase.md): an entry's C_0 is its input root
 lifted to slot 0 of the slot tree, a leaf's fields are postResult's graph claim (C_m, m, the output; or a failed
 node's claim), a lying leaf loses the two-phase game opened by disputeLeaf, a leaf contradicting its own claim is
-rejected by rejectEntry with NodeChecker.graphClaim's evidence, generation models are refused.
+rejected by rejectEntry with NodeChecker.graphClaim's evidence (a Success: C_m, the output's tensor root and its slot
+proof: a graph leaf's outputHash is its output's tensor root, whatever its size), generation models are refused.
 
 The model is tests/graph_world.py's three tiny-program nodes (true VM runs, real MIPS.sol). Every test ends with
 the ether check: Optimist holds exactly the credits plus what is locked.
@@ -16,6 +17,7 @@ from contracts_world import load_tiny
 from graph_world import GRAPH_INPUT, Graph, Slots, build_graph, tensor_root
 
 from contracts.batches import (
+    Claim,
     EntryLeaf,
     Leaf,
     entry_ref,
@@ -23,6 +25,7 @@ from contracts.batches import (
     input_root,
     leaf_proof,
     leaf_result_id,
+    output_hash,
 )
 from contracts.chain import eth_tester_web3
 from contracts.system import (
@@ -39,6 +42,7 @@ from contracts.system import (
 from minidnn.phase1 import failure_claim, failure_hash
 from mipsvm.memory import keccak256
 from mipsvm.state import State
+from optimist.entries import entry_outcome
 
 CLOCK = 300
 WINDOW = 600
@@ -99,7 +103,7 @@ def success(graph: Graph, index: int, trace: list[Slots] | None = None, output: 
     """The leaf of postResult's success claim (C_m of `trace`, m, `output`; default the truth); `fields` override."""
     trace = graph.trace if trace is None else trace
     output = graph.output if output is None else output
-    leaf = EntryLeaf(index, trace[graph.m].root(), keccak256(output), graph.m, int(Outcome.SUCCESS), 0)
+    leaf = EntryLeaf(index, trace[graph.m].root(), output_hash(output, True), graph.m, int(Outcome.SUCCESS), 0)
     return dataclasses.replace(leaf, **fields)
 
 
@@ -160,7 +164,9 @@ def test_graph_entries_post_and_finalize(chain: Chain, graph: Graph) -> None:
     s.finalize_entries(batch_id)
     assert s.balance(chain.operator) == 3 * (FEE + chain.bond)
     got = s.leaf_outcome(batch_id, 2, leaves[2], proofs(leaves, 2))
-    assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, m, keccak256(graph.output))
+    assert got == (entry_ref(rb, 2), int(Outcome.SUCCESS), 0, m, tensor_root(graph.output))   # not keccak256
+    read = entry_outcome(s, entry_ref(rb, 2))   # a reader's: the calldata output checked against the tensor root
+    assert (read.output, read.steps, read.outcome) == (graph.output, m, Outcome.SUCCESS)
     ether_check(chain, 0)
 
 
@@ -264,7 +270,7 @@ def test_a_graph_leaf_contradicting_its_claim_is_rejected(chain: Chain, graph: G
     s = chain.system
     rb = request(chain, 2)
     m = graph.m
-    evidence = (graph.c(m), graph.output, graph.trace[m].proof(m))
+    evidence = (graph.c(m), tensor_root(graph.output), graph.trace[m].proof(m))
     if lie == "output":
         bad = success(graph, 0, output_hash=keccak256(b"another output"))
     elif lie == "steps":
@@ -304,10 +310,11 @@ def test_reject_graph_entry_refuses_a_consistent_leaf_and_bad_evidence(chain: Ch
     s = chain.system
     rb = request(chain, 2)
     fail_leaf, claim = failure(graph, 1, 2, trapped(graph, 2))
-    batch_id, leaves = post(chain, rb, [success(graph, 0), fail_leaf])
+    # in the calldata, a failure's empty output matches keccak256("") (a graph Success's output its tensor root)
+    batch_id, leaves = post(chain, rb, [success(graph, 0), fail_leaf], [graph.output, b""])
     m = graph.m
     args = (batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0))
-    c, out, slot = graph.c(m), graph.output, graph.trace[m].proof(m)
+    c, out, slot = graph.c(m), tensor_root(graph.output), graph.trace[m].proof(m)
     ch = chain.challenger
     assert revert_name(s.reject_entry, *args, c, out, slot, sender=ch) == ("LeafConsistent", {})
     fail_args = (batch_id, 1, leaves[1], proofs(leaves, 1), root(), input_proof([root()] * 2, 1))
@@ -377,7 +384,7 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_graph_leaf(chain: C
     assert s.game(gid).over_nodes
     m = graph.m
     s.reject_entry(batch_id, 0, leaves[0], proofs(leaves, 0), root(), input_proof([root()] * 2, 0), graph.c(m),
-                   graph.output, graph.trace[m].proof(m), sender=chain.challenger)
+                   tensor_root(graph.output), graph.trace[m].proof(m), sender=chain.challenger)
     assert s.result(leaf_result_id(batch_id, 0)).status == ResultStatus.REJECTED
     ref = entry_ref(rb, 0)
     assert s.get_request(ref).status == RequestStatus.OPEN and s.is_barred(ref, chain.operator)
@@ -389,3 +396,80 @@ def test_an_accomplices_game_does_not_shield_a_contradicting_graph_leaf(chain: C
     s.finalize_entries(batch_id)
     assert s.balance(chain.operator) == FEE + chain.bond
     ether_check(chain, FEE)                               # entry 0's fee waits for a new answer
+
+
+BIG = 8192 + 100   # bytes: more than a rejection may carry (4 KB), and no power of two
+
+
+def test_a_lying_big_output_is_rejected_with_its_tensor_root_alone(chain: Chain, graph: Graph) -> None:
+    """A graph model with an 8 KB output: a leaf naming the true C_m with another output hash (a true trace: no game
+    can catch it; here keccak256 of the true output, which is not a graph leaf's commitment) is rejected with C_m, the
+    output's tensor root and its slot proof: under 4 KB of calldata whatever the output's size (GPT-2's 201 KB logits
+    row would not fit a transaction the public mempool relays). The true leaf, the tensor root, is consistent; outputs
+    in the calldata are checked against it."""
+    s = chain.system
+    big = bytes((i * 13 + 5) % 251 for i in range(BIG))
+    model = s.register_graph_model(dataclasses.replace(graph.model_spec(), output_length=BIG))
+    m = graph.m
+    trace = graph.trace[m - 1].with_slot(m, tensor_root(big))   # C_m of a run whose output is `big`
+    rb = s.request_batch_data(model, [GRAPH_INPUT] * 2, 2 * FEE, sender=chain.requester)
+    assert s.request_batch_info(rb).graph
+    true = EntryLeaf(0, trace.root(), tensor_root(big), m, int(Outcome.SUCCESS), 0)
+    lie = dataclasses.replace(true, index=1, output_hash=keccak256(big))
+    assert revert_name(post, chain, rb, [true, lie], [big, big]) == ("OutputMismatch", {"index": 1})
+    assert revert_name(post, chain, rb, [lie], [big]) == ("OutputMismatch", {"index": 1})
+    batch_id, leaves = post(chain, rb, [true])                  # the output in the calldata: its tensor root matches
+    lie_batch, lies = post(chain, rb, [lie])                    # the output elsewhere (blobs): not checked on-chain
+    ch = chain.challenger
+    evidence = (trace.root(), tensor_root(big), trace.proof(m))
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[0], [], root(), input_proof([root()] * 2, 0), *evidence,
+                       sender=ch) == ("LeafConsistent", {})
+    s.reject_entry(lie_batch, 0, lies[0], [], root(), input_proof([root()] * 2, 1), *evidence, sender=ch)
+    sent = bytes(s.w3.eth.get_transaction(s.last_receipt["transactionHash"])["input"])
+    assert len(sent) < 4096 < len(big)
+    ev = next(e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntryRejected")
+    assert (ev["batchId"], ev["entryRef"], ev["malformed"]) == (lie_batch, entry_ref(rb, 1), False)
+    assert s.balance(ch) == chain.bond - chain.burn and not s.entry_taken(rb, 1)
+    # wrong evidence: a root not at slot m of C_m, or the output's bytes instead of its root
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[0], [], root(), input_proof([root()] * 2, 0),
+                       trace.root(), keccak256(big), trace.proof(m), sender=ch)[0] == "OutputProofMismatch"
+    assert revert_name(s.reject_entry, batch_id, 0, leaves[0], [], root(), input_proof([root()] * 2, 0),
+                       trace.root(), big, trace.proof(m), sender=ch) == ("WrongOutputLength",
+                                                                          {"expected": 32, "got": BIG})
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_entries(batch_id)
+    got = s.leaf_outcome(batch_id, 0, leaves[0], [])
+    assert got[4] == tensor_root(big) == bytes(s.batches.functions.tensorRoot(big).call())
+    ether_check(chain, FEE)                                     # entry 1's fee waits for a new answer
+
+
+def test_a_graph_result_batch_commits_outputs_by_their_tensor_roots(chain: Chain, graph: Graph) -> None:
+    """postBatch of graph results (checked on-chain with the bytes): a Success leaf's outputHash is its output's
+    tensor root too, hashed from the posted bytes, and a failure's keccak256(""), so leafOutcome means one thing for
+    every graph leaf; System.batch_posted and System.outcome rebuild them from ResultPosted."""
+    s = chain.system
+    rids = [s.request(chain.model_id, GRAPH_INPUT, FEE, sender=chain.requester) for _ in range(2)]
+    m = graph.m
+    _, claim = failure(graph, 0, 2, trapped(graph, 2))
+    claims = [Claim(rids[0], graph.output, graph.c(m), graph.trace[m].proof(m)), Claim(rids[1], b"", claim, [])]
+    batch_id = s.post_batch(chain.model_id, claims, sender=chain.operator)
+    leaves, outputs = s.batch_posted(batch_id)
+    assert [x.output_hash for x in leaves] == [tensor_root(graph.output), keccak256(b"")]
+    assert outputs == [graph.output, b""]
+    advance_time(s.w3, WINDOW + 1)
+    s.finalize_batch(batch_id, leaves)
+    assert s.leaf_outcome(batch_id, 0, leaves[0], proofs(leaves, 0)) == \
+        (rids[0], int(Outcome.SUCCESS), 0, m, tensor_root(graph.output))
+    assert s.leaf_outcome(batch_id, 1, leaves[1], proofs(leaves, 1))[1:] == \
+        (int(Outcome.FAILURE), 7, 2, keccak256(b""))
+    assert s.outcome(rids[0]).output_hash == tensor_root(graph.output)
+    ether_check(chain, 0)
+
+
+@pytest.mark.parametrize("length", [1, 16, 32, 33, 100, 4096, 5000])
+def test_tensor_root_on_chain_is_the_python_one(chain: Chain, length: int) -> None:
+    """OptimistBatches.tensorRoot (what a consumer contract checks output bytes with) is output_hash of a graph
+    model's output, the slot value NodeChecker proves at slot m."""
+    data = bytes((i * 31 + length) % 256 or 1 for i in range(length))
+    assert bytes(chain.system.batches.functions.tensorRoot(data).call()) == output_hash(data, True) == \
+        tensor_root(data) != keccak256(data)

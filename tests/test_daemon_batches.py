@@ -127,7 +127,7 @@ def test_a_leaf_someone_else_disputed_gets_the_challengers_own_game(world: World
     batch_id, index = leaf_position(leaf_id)
     posted = [e for e in s.events_since(world.deploy_block) if e.name == "ResultPosted" and is_leaf(e["resultId"])
               and leaf_position(e["resultId"])[0] == batch_id]
-    leaves = [Leaf.from_posted(e.args) for e in sorted(posted, key=lambda e: e["resultId"])]
+    leaves = [Leaf.from_posted(e.args, graph=False) for e in sorted(posted, key=lambda e: e["resultId"])]
     other = world.w3.eth.accounts[5]
     idle = s.dispute_leaf(batch_id, index, leaves[index], leaf_proof([x.hash() for x in leaves], index), sender=other)
     ch = world.challenger()

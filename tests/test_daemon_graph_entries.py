@@ -6,7 +6,8 @@ output negated) answers all 4 in one postEntries whose leaves are postResult's g
 the honest challenger judges them against its own phase-1 traces, disputes exactly the lie with disputeLeaf and wins
 the two-phase game on the entry's request; the other 3 finalize in one finalizeEntries and the reopened entry is
 answered by an honest operator with postResult. Leaves contradicting their own claims (a true C_m with another
-output, the true intermediate C_2 claimed as a Failure) are rejected by the challenger with rejectEntry (no game).
+output, or with keccak256 of the true output instead of its tensor root; the true intermediate C_2 claimed as a
+Failure) are rejected by the challenger with rejectEntry (no game; a Success's output proven by its tensor root).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from __future__ import annotations
 import pytest
 
 from challenger.graph_games import GraphModel, GraphTrace, lie_graph
-from contracts.batches import EntryLeaf, entry_ref, leaf_position, leaf_result_id
+from contracts.batches import (
+    EntryLeaf,
+    batch_root,
+    entry_ref,
+    leaf_position,
+    leaf_result_id,
+    output_hash,
+)
 from contracts.system import GameStatus, Outcome, RequestStatus, ResultStatus
 from minidnn.examples import digits_mlp, sample_input
 from mipsvm.memory import keccak256
@@ -100,27 +108,80 @@ def test_a_lying_graph_entry_loses_its_game_and_the_honest_ones_finalize(world: 
 def test_contradicting_graph_leaves_are_rejected_without_a_game(world: World, model: GraphModel,
                                                                 inputs: list[bytes]) -> None:
     """Leaves naming true hashes with other fields than postResult's claim of them: a game could not catch them;
-    the challenger rejects them with rejectEntry and the graph evidence (C_m with the true output and its slot
-    proof; the intermediate C_2's two children)."""
+    the challenger rejects them with rejectEntry and the graph evidence (C_m with the output's tensor root and its
+    slot proof, 32 bytes whatever the output's size; the intermediate C_2's two children). A leaf committing the
+    true output by keccak256 (not by its tensor root, as a graph leaf must) is such a lie too."""
     s = world.system
     operator = world.w3.eth.accounts[1]
     ch = world.challenger()
-    rb = s.request_batch_data(world.model_id, inputs[:3], 3 * FEE)
+    rb = s.request_batch_data(world.model_id, inputs, N * FEE)
     m = model.node_count
-    traces = [GraphTrace(model, x) for x in inputs[:3]]
-    true = [EntryLeaf(i, t.final_hash, keccak256(t.output), m, int(Outcome.SUCCESS), 0) for i, t in enumerate(traces)]
-    wrong_output = EntryLeaf(0, traces[0].final_hash, keccak256(b"not the output"), m, int(Outcome.SUCCESS), 0)
+    traces = [GraphTrace(model, x) for x in inputs]
+    true = [EntryLeaf(i, t.final_hash, output_hash(t.output, True), m, int(Outcome.SUCCESS), 0)
+            for i, t in enumerate(traces)]
+    wrong_output = EntryLeaf(0, traces[0].final_hash, output_hash(b"not the output", True), m, int(Outcome.SUCCESS),
+                             0)
     intermediate = EntryLeaf(1, traces[1].hash_at(2), keccak256(b""), 2, int(Outcome.FAILURE), 3)
+    keccak_output = EntryLeaf(3, traces[3].final_hash, keccak256(traces[3].output), m, int(Outcome.SUCCESS), 0)
     batch_id = s.post_entries(rb, [wrong_output, intermediate, true[2]],
                               [b"not the output", b"", traces[2].output], sender=operator)
-    world.run_until(lambda: sum(e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 2, [ch],
+    other = s.post_entries(rb, [keccak_output], sender=operator)   # its output elsewhere: unchecked on-chain
+    world.run_until(lambda: sum(e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 3, [ch],
                     max_ticks=200)
     rejected = [e for e in s.events_since(world.deploy_block) if e.name == "EntryRejected"]
-    assert sorted(e["index"] for e in rejected) == [0, 1] and not any(e["malformed"] for e in rejected)
+    assert sorted((e["batchId"], e["index"]) for e in rejected) == [(batch_id, 0), (batch_id, 1), (other, 0)]
+    assert not any(e["malformed"] for e in rejected)
     verdicts = {row["result_id"]: row["verdict"] for row in ch.store.results()}
     assert [verdicts[leaf_result_id(batch_id, i)] for i in range(3)] == ["contradicts", "contradicts", "agree"]
+    assert verdicts[leaf_result_id(other, 0)] == "contradicts"
+    sent = s.w3.eth.get_transaction(next(e for e in rejected if e["batchId"] == other).tx_hash)["input"]
+    args = s.batches.decode_function_input(sent)[1]
+    assert args["x"]["outputRegion"] == output_hash(traces[3].output, True)   # its tensor root, not its bytes
     assert ch.store.games() == []
-    assert s.balance(ch.me) == 2 * (BOND - s.params.burn_share(BOND))
+    assert s.balance(ch.me) == 3 * (BOND - s.params.burn_share(BOND))
     world.advance_time(WINDOW + 2)
     s.finalize_entries(batch_id)
+    s.finalize_entries(other)
     assert s.balance(operator) == FEE + BOND
+
+
+def test_a_graph_result_batch_commits_tensor_roots_and_its_lie_loses(world: World, model: GraphModel,
+                                                                     inputs: list[bytes]) -> None:
+    """Single graph requests answered by a batching operator (postBatch) lying on one: every leaf commits its output
+    by its tensor root (as an entry leaf does); the challenger rebuilds the leaves from ResultPosted that way,
+    disputes the lie with disputeLeaf and wins; a requester's leaf_proof is accepted by leafOutcome with the root."""
+    from challenger.batching import batch_leaves
+    from minidnn.nodes import tensor_root
+    from optimist.client import Client
+
+    s = world.system
+
+    def lie(honest: GraphTrace) -> GraphTrace:
+        return lie_graph(honest, "phase1") if honest.input == inputs[LIE] else honest
+
+    liar = world.operator(dishonest=True, name="liar", batch_interval=0)
+    liar.lie = lie
+    ch = world.challenger()
+    rids = [world.request(x, fee=FEE) for x in inputs]
+    world.run_until(lambda: all(s.get_request(r).status == RequestStatus.POSTED for r in rids), [liar])
+    leaf_ids = [s.get_request(r).result_id for r in rids]
+    batch_id = leaf_position(leaf_ids[0])[0]
+    assert {leaf_position(x)[0] for x in leaf_ids} == {batch_id}
+    posted = s.batch(batch_id)
+    truth = [GraphTrace(model, x) for x in inputs]
+    leaves = batch_leaves(ch, batch_id, next(e.block for e in s.events_since(world.deploy_block)
+                                             if e.name == "BatchPosted"))
+    assert [x.output_hash for x in leaves] == [tensor_root(liar.trace(r).output) for r in rids]
+    assert batch_root([x.hash() for x in leaves]) == posted.root and s.batch_posted(batch_id)[0] == leaves
+    world.run_until(lambda: bool(ch.store.games()) and ch.store.games()[0]["status"] != "active", [liar, ch],
+                    advance_when_idle=CLOCK + 1, max_ticks=3000)
+    [game] = ch.store.games()
+    g = s.game(game["game_id"])
+    assert g.status == GameStatus.CHALLENGER_WON and g.result_id == leaf_ids[LIE]
+    world.advance_time(WINDOW + 2)
+    world.run_until(lambda: s.batch(batch_id).settled, [liar, ch])
+    client = Client.from_system(s, from_block=world.deploy_block)
+    lp = client.get(rids[0]).leaf_proof()
+    assert lp.output == truth[0].output
+    assert s.leaf_outcome(lp.batch_id, lp.index, lp.leaf, lp.proof) == \
+        (rids[0], int(Outcome.SUCCESS), 0, model.node_count, tensor_root(truth[0].output))

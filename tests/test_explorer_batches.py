@@ -187,6 +187,35 @@ def test_batch_pages(chain) -> None:
     assert [x["status"] for x in r["leaves"]] == ["pending", "disputed"]
     assert r["leaves"][0]["steps"] == chain["rtraces"][0].steps and r["leaves"][0]["outcome"] == "success"
     assert r["root"] == "0x" + chain["system"].batch(chain["rbatch"]).root.hex()
+    assert d["output_hash_kind"] == r["output_hash_kind"] == "keccak256"   # a program model
+    assert r["leaves"][0]["output_hash"] == "0x" + keccak256(chain["rtraces"][0].output).hex()
+
+
+def test_graph_batches_show_output_hashes_as_tensor_roots() -> None:
+    """A graph model's batch leaves (entry and result batches) commit their outputs by their tensor roots: the API
+    says so (output_hash_kind), shows the root, checks the published output against it and the page labels it."""
+    from contracts_world import load_tiny
+    from graph_world import GRAPH_INPUT, build_graph, tensor_root
+
+    from contracts.chain import eth_tester_web3
+    from contracts.system import deploy_system
+    from optimist.explorer import pages
+
+    graph = build_graph(load_tiny())
+    s = deploy_system(eth_tester_web3(), challenge_window=WINDOW, clock=300)
+    model_id = s.register_graph_model(graph.model_spec())
+    m, out = graph.m, graph.output
+    rb = s.request_batch_data(model_id, [GRAPH_INPUT], FEE)
+    eb = s.post_entries(rb, [EntryLeaf(0, graph.c(m), tensor_root(out), m, int(Outcome.SUCCESS), 0)], [out])
+    rid = s.request(model_id, GRAPH_INPUT, FEE)
+    rbatch = s.post_batch(model_id, [Claim(rid, out, graph.c(m), graph.trace[m].proof(m))])
+    view = ChainView(s)
+    for batch_id in (eb, rbatch):
+        d = view.batch(batch_id)
+        assert d["output_hash_kind"] == d["leaves"][0]["output_hash_kind"] == "tensor_root"
+        assert d["leaves"][0]["output_hash"] == "0x" + tensor_root(out).hex() != "0x" + keccak256(out).hex()
+        assert d["leaves"][0]["output"] == decode_output(out)   # checked against the root, not a mismatch note
+        assert "the tensor root of its output" in pages.batch(d)
 
 
 def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:

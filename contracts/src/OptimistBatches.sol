@@ -111,11 +111,15 @@ interface IBatchHost {
 ///         and the game is today's game on it. After the window `finalizeBatch` finalizes every undisputed leaf.
 ///         The bonds and fees stay in Optimist, which pays them out; this contract holds no ether.
 contract OptimistBatches {
-    /// @notice One result of a batch; its Merkle leaf is keccak256(abi.encode(leaf)).
+    /// @notice One result of a batch; its Merkle leaf is keccak256(abi.encode(leaf)). `outputHash` commits to the
+    ///         output bytes (in ResultPosted, or postEntries' calldata or blobs): keccak256(output) for a program model;
+    ///         for a graph model's Success, the output's **tensor root** (`tensorRoot`: the value of slot m in C_m,
+    ///         docs/two-phase.md §1), so that rejectEntry proves it with 32 bytes whatever the output's size; a leaf
+    ///         without output (Failure, NoHalt) has keccak256("") either way.
     struct Leaf {
         uint256 requestId;
         bytes32 finalStateHash;
-        bytes32 outputHash;     // keccak256 of the output bytes (in ResultPosted and in postBatch's calldata)
+        bytes32 outputHash;     // keccak256(output); a graph model's Success: tensorRoot(output)
         uint64 steps;
         uint8 outcome;          // Optimist.Outcome
         uint8 exitCode;
@@ -153,6 +157,7 @@ contract OptimistBatches {
         uint40 deadline;        // after it, the requester may cancel the entries nobody took
         uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
         uint64 maxSteps;        // the model's (a graph model: its node count m)
+        bool graph;             // a graph model: its leaves commit their outputs by their tensor roots
         bytes32 inputsRoot;     // Merkle root of every entry's input root (same tree as the batch roots)
     }
 
@@ -160,7 +165,7 @@ contract OptimistBatches {
     struct EntryLeaf {
         uint256 index;          // the entry of the request batch
         bytes32 finalStateHash;
-        bytes32 outputHash;
+        bytes32 outputHash;     // as Leaf.outputHash (a graph model's Success: the output's tensor root)
         uint64 steps;
         uint8 outcome;
         uint8 exitCode;
@@ -169,10 +174,11 @@ contract OptimistBatches {
     /// @notice What rejectEntry takes (no game): the entry's input root and either its malformed input region or the
     ///         true final state of the leaf's finalStateHash with the output proven in it. A program model: the
     ///         packed final VM state, the output (or the whole output region) and its path to the memory root. A
-    ///         graph model: postResult's graph claim, i.e. C_m (32 bytes), the output (outputLength bytes) and its
-    ///         SLOT_DEPTH-sibling slot proof at slot m; or a failure claim (C_{j-1}, j, node j's packed final state)
-    ///         with an empty output and proof (NodeChecker.graphClaim); or the 64 bytes of a slot-tree root's
-    ///         two children (no output nor proof): that hash claims only a Success at m (it cannot be a failure's).
+    ///         graph model: C_m (32 bytes), the output's tensor root (32 bytes, whatever the output's size: the
+    ///         leaf's outputHash if the leaf is true) and its SLOT_DEPTH-sibling slot proof at slot m; or a failure
+    ///         claim (C_{j-1}, j, node j's packed final state) with an empty output and proof (NodeChecker.graphClaim);
+    ///         or the 64 bytes of a slot-tree root's two children (no output nor proof): that hash claims only a
+    ///         Success at m (it cannot be a failure's).
     struct Rejection {
         bytes32 inputRoot;
         bytes32[] inputProof;   // the input root's inclusion proof in the request batch's inputsRoot
@@ -180,7 +186,7 @@ contract OptimistBatches {
         bytes finalState;       // the preimage of leaf.finalStateHash (a graph model: C_m itself, a failure claim or
                                 // the root's children)
         bytes outputRegion;     // Success only (else empty): the output (outputLength bytes, the rest of the region
-                                // zero) or the whole output region (a graph model: the output)
+                                // zero) or the whole output region (a graph model: the output's tensor root, 32 bytes)
         bytes32[] outputProof;  // Success only (else empty): its memory path (a graph model: its slot proof)
     }
 
@@ -309,7 +315,9 @@ contract OptimistBatches {
             (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) =
                 optimist.checkClaim(modelId, c.requestId, c.output, c.finalState, c.outputProof);
             requestIds[i] = c.requestId;
-            nodes[i] = keccak256(abi.encode(Leaf(c.requestId, finalHash, keccak256(c.output), steps, outcome, exitCode)));
+            // a 32-byte final state is a graph model's Success (C_m; a program model's state is STATE_SIZE bytes)
+            bytes32 outputHash = c.finalState.length == 32 ? tensorRoot(c.output) : keccak256(c.output);
+            nodes[i] = keccak256(abi.encode(Leaf(c.requestId, finalHash, outputHash, steps, outcome, exitCode)));
             emit ResultPosted(base | i, c.requestId, msg.sender, finalHash, steps, deadline, c.output, outcome, exitCode);
         }
         // the request checks (open, not reopening, operator not barred, this model, no callback, no duplicate)
@@ -403,8 +411,8 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        uint64 maxSteps = _batchModel(modelId);
-        return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, _blobHashes());
+        (uint64 maxSteps, bool graph) = _batchModel(modelId);
+        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, _blobHashes());
     }
 
     /// @notice `requestBatch` with the inputs' bytes in the calldata instead of blobs (`inputs[i]` the bytes of root
@@ -414,16 +422,17 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        uint64 maxSteps = _batchModel(modelId);
+        (uint64 maxSteps, bool graph) = _batchModel(modelId);
         if (inputs.length != inputRoots.length) revert BadBatchSize(inputs.length, inputRoots.length);
-        return _newRequestBatch(modelId, maxSteps, inputRoots, deadline, new bytes32[](0));
+        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, new bytes32[](0));
     }
 
     /// @notice Operator: answer entries of a request batch (msg.value: `resultBond` per leaf). Each entry is answered
     ///         once (`EntryTaken`); nothing is checked per claim but its outcome and step range: a leaf that
     ///         contradicts its own final state is rejected without a game (rejectEntry), any other lie by a game
-    ///         (Optimist.disputeLeaf). `outputs`: the outputs in the calldata (each must hash to its leaf's
-    ///         outputHash), or empty when they travel in the transaction's blobs.
+    ///         (Optimist.disputeLeaf). `outputs`: the outputs in the calldata (each must match its leaf's outputHash:
+    ///         keccak256, or for a graph model's non-empty output its tensorRoot), or empty when they travel in the
+    ///         transaction's blobs.
     function postEntries(uint256 requestBatchId, EntryLeaf[] calldata leaves, bytes[] calldata outputs)
         external
         payable
@@ -444,6 +453,7 @@ contract OptimistBatches {
         uint256 refBase = ENTRY_FLAG | requestBatchId << INDEX_BITS;
         bool reopened = r.reopened != 0;
         uint64 maxSteps = r.maxSteps;
+        bool graph = r.graph;
         uint256[] memory claimed = new uint256[]((count + 255) >> 8);
         bytes32[] memory nodes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
@@ -456,7 +466,7 @@ contract OptimistBatches {
             if (e.outcome > NO_HALT) revert BadOutcome(e.outcome);
             if (e.steps == 0 || e.steps > maxSteps) revert StepsOutOfRange(e.steps, maxSteps);
             if (reopened) _checkReopened(refBase | idx);
-            if (outputs.length != 0 && keccak256(outputs[i]) != e.outputHash) revert OutputMismatch(idx);
+            if (outputs.length != 0 && _outputHash(outputs[i], graph) != e.outputHash) revert OutputMismatch(idx);
             nodes[i] = keccak256(
                 abi.encode(Leaf(refBase | idx, e.finalStateHash, e.outputHash, e.steps, e.outcome, e.exitCode))
             );
@@ -524,13 +534,13 @@ contract OptimistBatches {
         (RequestBatch memory r, uint256 key) = _entry(batchId, index, rb, leaf.requestId, x.inputRoot, x.inputProof);
         (address inputPath,,, uint32 inputLength,, uint32 outputBase, uint32 outputSize, uint32 outputLength,,,,,) =
             optimist.models(r.modelId);
-        if (inputPath == address(0)) (,,, inputLength, outputLength,,,) = optimist.graphs(r.modelId);
         bool malformed = x.inputRegion.length != 0;
         if (malformed) {
+            if (inputPath == address(0)) (,,, inputLength,,,,) = optimist.graphs(r.modelId);
             _checkMalformed(x.inputRegion, x.inputRoot, inputLength);
         } else if (
             inputPath == address(0)
-                ? !_graphContradicts(leaf, x, r.maxSteps, outputLength)
+                ? !_graphContradicts(leaf, x, r.maxSteps)
                 : !_contradicts(leaf, x, r.maxSteps, outputBase, outputSize, outputLength)
         ) {
             revert LeafConsistent();
@@ -590,7 +600,9 @@ contract OptimistBatches {
     ///         leaf: Optimist.outcomeOf reverts OutcomeInBatch). Final: undisputed in a settled batch (in an entry
     ///         batch: not rejected either), or disputed and its result finalized in Optimist (which stores no output
     ///         hash for a leaf). NotFinalized while its batch is not settled; LeafDisputed while its result is pending
-    ///         or once it was rejected (its request reopened).
+    ///         or once it was rejected (its request reopened). `outputHash` is the leaf's (Leaf.outputHash): for a
+    ///         graph model's Success the output's tensor root, not its keccak256 (the same in result and entry
+    ///         batches): check bytes against it with `tensorRoot(output)` (off-chain: contracts.batches.output_hash).
     function leafOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
         external
         view
@@ -608,6 +620,13 @@ contract OptimistBatches {
         return (leaf.requestId, leaf.outcome, leaf.exitCode, leaf.steps, leaf.outputHash);
     }
 
+    /// @notice The tensor root of a graph model's output (docs/two-phase.md §1): the root of the region of
+    ///         32 << levelOf(output.length) bytes holding it, zero-padded, as NodeChecker.graphClaim proves it at slot
+    ///         m of C_m. A graph model's Success leaf commits its output by it (Leaf.outputHash).
+    function tensorRoot(bytes calldata output) public pure returns (bytes32) {
+        return RegionMerkle.regionRoot(output, RegionMerkle.levelOf(output.length));
+    }
+
     /// @notice True once entry `index` of the request batch was answered, cancelled or made void.
     function entryTaken(uint256 requestBatchId, uint256 index) external view returns (bool) {
         return _taken[requestBatchId << 8 | index >> 8] >> (index & 255) & 1 != 0;
@@ -621,6 +640,7 @@ contract OptimistBatches {
     function _newRequestBatch(
         uint256 modelId,
         uint64 maxSteps,
+        bool graph,
         bytes32[] memory hashes,
         uint256 deadline,
         bytes32[] memory blobHashes
@@ -637,20 +657,27 @@ contract OptimistBatches {
         bytes32 root = rootOf(nodes);
         id = ++requestBatchCount;
         requestBatches[id] =
-            RequestBatch(msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, root);
+            RequestBatch(msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, graph, root);
         emit RequestBatchPosted(id, modelId, msg.sender, n, fee, uint64(deadline), root, hashes, blobHashes);
     }
 
-    /// @dev A request batch's step bound: a program model's maxSteps, a graph model's node count m. Generation models
-    ///      are refused: their node count depends on the input's token count, which its root does not tell.
-    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps) {
+    /// @dev A request batch's step bound (a program model's maxSteps, a graph model's node count m) and whether the
+    ///      model is a graph model. Generation models are refused: their node count depends on the input's token
+    ///      count, which its root does not tell.
+    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps, bool graph) {
         address inputPath;
         (inputPath,,,,,,,,,,, maxSteps,) = optimist.models(modelId);
-        if (inputPath != address(0)) return maxSteps;
+        if (inputPath != address(0)) return (maxSteps, false);
         (,, uint32 nodeCount,,, uint32 period,,) = optimist.graphs(modelId);
         if (nodeCount == 0) revert UnknownModel(modelId);
         if (period != 0) revert GenerationModel(modelId);
-        return nodeCount;
+        return (nodeCount, true);
+    }
+
+    /// @dev Leaf.outputHash of `output`: its tensor root for a graph model's output, else (and for an empty output)
+    ///      keccak256.
+    function _outputHash(bytes calldata output, bool graph) private pure returns (bytes32) {
+        return graph && output.length != 0 ? tensorRoot(output) : keccak256(output);
     }
 
     /// @dev A reopened entry: the operator must not be barred from it and its reopen time must have come.
@@ -750,25 +777,32 @@ contract OptimistBatches {
         return keccak256(region[:outputLength]) != leaf.outputHash;
     }
 
-    /// @dev True if graph leaf `leaf` differs from the claim postResult derives (NodeChecker.graphClaim, m = `nodes`)
-    ///      from `x.finalState` (C_m, or a failure claim, whose hash must be the leaf's) with `x.outputRegion` (the
-    ///      output) and `x.outputProof` (its slot proof); reverts when the caller's data are wrong. A 64-byte
-    ///      `x.finalState` is the two children of a slot-tree root (an intermediate C_j too): no failure claim hashes
-    ///      64 bytes, so the only claim of that hash is a Success at m (exit code 0), its output unchecked here.
-    function _graphContradicts(Leaf calldata leaf, Rejection calldata x, uint64 nodes, uint32 outputLength)
-        private
-        view
-        returns (bool)
-    {
-        (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) = (nodes, SUCCESS, 0, keccak256(x.finalState));
-        bool children = x.finalState.length == 64;
-        if (!children) {
+    /// @dev True if graph leaf `leaf` differs from the claim postResult derives (m = `nodes`) from `x.finalState`
+    ///      (whose hash must be the leaf's); reverts when the caller's data are wrong. C_m (32 bytes): `x.outputRegion`
+    ///      is the output's tensor root (32 bytes) and `x.outputProof` its slot proof at slot m, so the claim is
+    ///      (C_m, that root, m, Success, 0) whatever the output's size. A failure claim: NodeChecker.graphClaim (no
+    ///      output). A 64-byte `x.finalState` is the two children of a slot-tree root (an intermediate C_j too): no
+    ///      failure claim hashes 64 bytes, so the only claim of that hash is a Success at m (exit code 0), its output
+    ///      unchecked here.
+    function _graphContradicts(Leaf calldata leaf, Rejection calldata x, uint64 nodes) private view returns (bool) {
+        bytes calldata state = x.finalState;
+        (uint64 steps, uint8 outcome, uint8 exitCode, bytes32 finalHash) = (nodes, SUCCESS, 0, keccak256(state));
+        bytes32 outputHash = leaf.outputHash;   // the children: unchecked
+        if (state.length == 32) {
+            bytes calldata root = x.outputRegion;
+            if (root.length != 32) revert WrongOutputLength(32, root.length);
+            if (x.outputProof.length != SLOT_DEPTH) revert WrongPathLength(SLOT_DEPTH, x.outputProof.length);
+            (finalHash, outputHash) = (bytes32(state), bytes32(root));
+            bytes32 got = RegionMerkle.climb(outputHash, nodes, x.outputProof);
+            if (got != finalHash) revert OutputProofMismatch(got, finalHash);
+        } else if (state.length != 64) {
             (steps, outcome, exitCode, finalHash) =
-                optimist.nodeChecker().graphClaim(x.outputRegion, x.finalState, x.outputProof, outputLength, nodes);
+                optimist.nodeChecker().graphClaim(x.outputRegion, state, x.outputProof, 0, nodes);
+            outputHash = keccak256("");   // a failure claim has no output (graphClaim reverts OutputNotEmpty)
         }
         if (finalHash != leaf.finalStateHash) revert WrongPreState(leaf.finalStateHash, finalHash);
-        if (steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode) return true;
-        return !children && keccak256(x.outputRegion) != leaf.outputHash;   // the output is empty unless Success
+        return steps != leaf.steps || outcome != leaf.outcome || exitCode != leaf.exitCode
+            || outputHash != leaf.outputHash;
     }
 
     /// @dev The versioned hashes of this transaction's blobs.

@@ -28,6 +28,7 @@ from contracts.batches import (
     is_leaf,
     leaf_position,
     leaf_result_id,
+    output_hash,
     posted_entries,
 )
 from contracts.system import (
@@ -826,8 +827,10 @@ class ChainView:
             blobs = self._index.batch_posted[batch_id].args.get("blobHashes")
             return {"note": "the output travels in the entry batch's blobs, which cannot be read here now" if blobs
                     else f"the output is not readable: {UNREADABLE}"}
-        if keccak256(data) != leaf.output_hash:
-            return {"note": "the published output does not hash to the leaf's output hash"}
+        graph = self._model(self._index.batches[batch_id]["model"])["kind"] == "graph"
+        if output_hash(data, graph) != leaf.output_hash:
+            return {"note": "the published output does not hash to the leaf's output hash"
+                    + (" (its tensor root)" if graph else "")}
         return decode_output(data)
 
     def _request_batch(self, rb: int) -> dict[str, Any]:
@@ -909,6 +912,8 @@ class ChainView:
         info = s.batch(batch_id)
         row = self._batch_row(batch_id, now)
         rb = row["request_batch"]
+        graph = self._model(info.model_id)["kind"] == "graph"
+        kind = "tensor_root" if graph else "keccak256"   # what a Success leaf's output hash is (output_hash)
         leaves = []
         for i in range(info.count):
             lid = leaf_result_id(batch_id, i)
@@ -920,15 +925,16 @@ class ChainView:
                     continue
                 ref = entry_ref(rb, e.index)
                 leaf: dict[str, Any] = {
-                    "final_state_hash": hx(e.final_state_hash), "output_hash": hx(e.output_hash), "steps": e.steps,
-                    "outcome": Outcome(e.outcome).name.lower(), "exit_code": e.exit_code}
+                    "final_state_hash": hx(e.final_state_hash), "output_hash": hx(e.output_hash),
+                    "output_hash_kind": kind, "steps": e.steps, "outcome": Outcome(e.outcome).name.lower(),
+                    "exit_code": e.exit_code}
                 output = None
             else:
                 ev = ix.batch_leaves[batch_id][i]
                 ref = ev["requestId"]
                 output = bytes(ev["output"])
-                leaf = {"final_state_hash": hx(ev["finalStateHash"]), "output_hash": hx(keccak256(output)),
-                        "steps": ev["steps"], "outcome": Outcome(ev["outcome"]).name.lower(),
+                leaf = {"final_state_hash": hx(ev["finalStateHash"]), "output_hash": hx(output_hash(output, graph)),
+                        "output_hash_kind": kind, "steps": ev["steps"], "outcome": Outcome(ev["outcome"]).name.lower(),
                         "exit_code": ev["exitCode"]}
             leaf.update({"index": i, "result_id": lid, "request_id": ref, "request": format_ref(ref),
                          "request_in_optimist": ref in ix.requests,
@@ -959,7 +965,8 @@ class ChainView:
         posted = ix.batch_posted[batch_id]
         return {**head, **row, "root": hx(info.root), "operator": info.operator, "disputed": info.disputed,
                 "settled": info.settled, "tx": hx(posted.tx_hash), "blob_hashes": [
-                    hx(h) for h in posted.args.get("blobHashes", [])], "count": info.count, "leaves": leaves}
+                    hx(h) for h in posted.args.get("blobHashes", [])], "count": info.count, "output_hash_kind": kind,
+                "leaves": leaves}
 
 
 def _root_of(data: bytes, input_length: int) -> bytes | None:

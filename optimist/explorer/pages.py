@@ -364,7 +364,10 @@ def batch(d: dict[str, Any]) -> str:
     out = [f'<h1>Batch #{d["id"]} {pill("finalized" if d["settled"] else "pending")}</h1>',
            f'<p>{what} · model {d["model"]} · operator {short(d["operator"])} · {d["count"]} leaves · disputed '
            f'{d["disputed"]} · window {window(d)} · outputs in {e(d["outputs_in"])}</p>',
-           f'<p>root <span class="mono">{e(d["root"])}</span> · tx <span class="mono">{e(d["tx"][:18])}…</span></p>']
+           f'<p>root <span class="mono">{e(d["root"])}</span> · tx <span class="mono">{e(d["tx"][:18])}…</span></p>',
+           "<p>output hash of a leaf: " + ("the tensor root of its output (a graph model: slot m of its C_m)"
+                                           if d["output_hash_kind"] == "tensor_root" else "keccak256 of its output")
+           + "</p>"]
     rows = []
     for x in d["leaves"]:
         if x["status"] == "unreadable":

@@ -473,3 +473,40 @@ def test_tensor_root_on_chain_is_the_python_one(chain: Chain, length: int) -> No
     data = bytes((i * 31 + length) % 256 or 1 for i in range(length))
     assert bytes(chain.system.batches.functions.tensorRoot(data).call()) == output_hash(data, True) == \
         tensor_root(data) != keccak256(data)
+
+
+def _tail_zero_model(chain: Chain, graph: Graph) -> tuple[int, bytes, EntryLeaf]:
+    """A graph model of 100-byte outputs and the true Success leaf of a run whose output ends in 10 zero bytes (its
+    C_m: the tiny graph's C_{m-1} with that output's tensor root at slot m)."""
+    out = bytes((i * 7 + 1) % 251 or 1 for i in range(90)) + bytes(10)
+    model = chain.system.register_graph_model(dataclasses.replace(graph.model_spec(), output_length=len(out)))
+    c_m = graph.trace[graph.m - 1].with_slot(graph.m, tensor_root(out)).root()
+    return model, out, EntryLeaf(0, c_m, tensor_root(out), graph.m, int(Outcome.SUCCESS), 0)
+
+
+@pytest.mark.parametrize("form", ["padded", "truncated", "region"])
+def test_a_graph_entry_calldata_output_is_exactly_outputlength_bytes(chain: Chain, graph: Graph, form: str) -> None:
+    """A tensor root binds its bytes only up to the zeros that fill its region: the true output with zero bytes
+    appended (up to its region's size), or without its trailing zero bytes, has the same root. postEntries must not
+    let an operator publish such bytes as a true leaf's output (a reader would take logits padded with zeros, or a
+    shorter tensor, as the committed output): a graph Success's calldata output is exactly outputLength bytes."""
+    s = chain.system
+    model, out, leaf = _tail_zero_model(chain, graph)
+    fake = {"padded": out + bytes(20), "truncated": out[:-10], "region": out + bytes(128 - len(out))}[form]
+    assert tensor_root(fake) == leaf.output_hash == bytes(s.batches.functions.tensorRoot(fake).call())
+    rb = s.request_batch_data(model, [GRAPH_INPUT], FEE, sender=chain.requester)
+    assert revert_name(post, chain, rb, [leaf], [fake]) == ("WrongOutputLength",
+                                                             {"expected": len(out), "got": len(fake)})
+    post(chain, rb, [leaf], [out])                              # the exact bytes
+    ether_check(chain, FEE + chain.bond)
+
+
+def test_a_graph_success_calldata_output_is_never_empty(chain: Chain, graph: Graph) -> None:
+    """An empty calldata output matches keccak256(""), a failure's outputHash: a Success leaf claiming that hash (a
+    lie rejectEntry catches) still must not publish "no output" as a Success's output."""
+    s = chain.system
+    rb = request(chain, 1)
+    leaf = success(graph, 0, output_hash=keccak256(b""))
+    assert revert_name(post, chain, rb, [leaf], [b""]) == ("WrongOutputLength",
+                                                           {"expected": len(graph.output), "got": 0})
+    ether_check(chain, FEE)

@@ -431,8 +431,9 @@ contract OptimistBatches {
     ///         once (`EntryTaken`); nothing is checked per claim but its outcome and step range: a leaf that
     ///         contradicts its own final state is rejected without a game (rejectEntry), any other lie by a game
     ///         (Optimist.disputeLeaf). `outputs`: the outputs in the calldata (each must match its leaf's outputHash:
-    ///         keccak256, or for a graph model's non-empty output its tensorRoot), or empty when they travel in the
-    ///         transaction's blobs.
+    ///         keccak256, or for a graph model's non-empty output its tensorRoot; a graph Success's output must be
+    ///         exactly the model's outputLength bytes, since a tensor root does not bind the zeros that fill its
+    ///         region), or empty when they travel in the transaction's blobs.
     function postEntries(uint256 requestBatchId, EntryLeaf[] calldata leaves, bytes[] calldata outputs)
         external
         payable
@@ -454,6 +455,8 @@ contract OptimistBatches {
         bool reopened = r.reopened != 0;
         uint64 maxSteps = r.maxSteps;
         bool graph = r.graph;
+        uint32 outputLength;   // a graph model's, when outputs are in the calldata
+        if (graph && outputs.length != 0) (,,,, outputLength,,,) = optimist.graphs(r.modelId);
         uint256[] memory claimed = new uint256[]((count + 255) >> 8);
         bytes32[] memory nodes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
@@ -466,7 +469,13 @@ contract OptimistBatches {
             if (e.outcome > NO_HALT) revert BadOutcome(e.outcome);
             if (e.steps == 0 || e.steps > maxSteps) revert StepsOutOfRange(e.steps, maxSteps);
             if (reopened) _checkReopened(refBase | idx);
-            if (outputs.length != 0 && _outputHash(outputs[i], graph) != e.outputHash) revert OutputMismatch(idx);
+            if (outputs.length != 0) {
+                bytes calldata out = outputs[i];
+                if (graph && e.outcome == SUCCESS && out.length != outputLength) {
+                    revert WrongOutputLength(outputLength, out.length);
+                }
+                if (_outputHash(out, graph) != e.outputHash) revert OutputMismatch(idx);
+            }
             nodes[i] = keccak256(
                 abi.encode(Leaf(refBase | idx, e.finalStateHash, e.outputHash, e.steps, e.outcome, e.exitCode))
             );
@@ -602,7 +611,10 @@ contract OptimistBatches {
     ///         hash for a leaf). NotFinalized while its batch is not settled; LeafDisputed while its result is pending
     ///         or once it was rejected (its request reopened). `outputHash` is the leaf's (Leaf.outputHash): for a
     ///         graph model's Success the output's tensor root, not its keccak256 (the same in result and entry
-    ///         batches): check bytes against it with `tensorRoot(output)` (off-chain: contracts.batches.output_hash).
+    ///         batches): check bytes against it with `tensorRoot(output)` AND `output.length` == the model's
+    ///         outputLength (Optimist.graphs): a tensor root does not bind the zeros filling its region, so the
+    ///         output with zero bytes appended, or without its trailing zero bytes, has the same root (off-chain:
+    ///         contracts.batches.output_matches).
     function leafOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
         external
         view
@@ -622,7 +634,9 @@ contract OptimistBatches {
 
     /// @notice The tensor root of a graph model's output (docs/two-phase.md §1): the root of the region of
     ///         32 << levelOf(output.length) bytes holding it, zero-padded, as NodeChecker.graphClaim proves it at slot
-    ///         m of C_m. A graph model's Success leaf commits its output by it (Leaf.outputHash).
+    ///         m of C_m. A graph model's Success leaf commits its output by it (Leaf.outputHash). It binds the
+    ///         bytes only up to the zeros filling the region: check `output.length` against the model's outputLength
+    ///         too.
     function tensorRoot(bytes calldata output) public pure returns (bytes32) {
         return RegionMerkle.regionRoot(output, RegionMerkle.levelOf(output.length));
     }

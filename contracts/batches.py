@@ -92,6 +92,18 @@ def output_hash(output: bytes, graph: bool) -> bytes:
     return keccak256(output)
 
 
+def output_matches(output: bytes, leaf: Leaf | EntryLeaf, graph_output_length: int | None) -> bool:
+    """True if `output` is the output `leaf` commits (`output_hash`), as postEntries checks calldata outputs; for a
+    graph model (`graph_output_length` its outputLength; None for a program model) a Success's output must also be
+    exactly outputLength bytes: a tensor root does not bind the zeros filling its region (the output with zero
+    bytes appended, or without its trailing zero bytes, has the same root). Readers of blob outputs (not checked
+    on-chain) must use this, not `output_hash` alone."""
+    graph = graph_output_length is not None
+    if graph and leaf.outcome == 0 and len(output) != graph_output_length:   # 0: Outcome.SUCCESS
+        return False
+    return output_hash(output, graph) == leaf.output_hash
+
+
 @dataclass(frozen=True)
 class EntryLeaf:
     """One answered entry as postEntries takes it (OptimistBatches.EntryLeaf): the leaf without its request id."""

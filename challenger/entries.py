@@ -128,10 +128,8 @@ def entry_output_length(daemon: Any, rb: int) -> int | None:
     tensor roots, a Success's output exactly that long: contracts.batches.output_matches), else None; cached."""
     cache = _cache(daemon, "_entry_output_length")
     if rb not in cache:
-        system = daemon.system
-        info = daemon.client.rpc(lambda: system.request_batch_info(rb), "requestBatches")
-        cache[rb] = daemon.client.rpc(lambda: system.graph_model(info.model_id).output_length, "graphs") \
-            if info.graph else None
+        info = daemon.client.rpc(lambda: daemon.system.request_batch_info(rb), "requestBatches")
+        cache[rb] = info.output_length if info.graph else None
     return cache[rb]
 
 

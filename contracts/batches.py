@@ -157,6 +157,7 @@ class RequestBatchInfo:
     max_steps: int
     inputs_root: bytes
     graph: bool               # a graph model's entries: leaves commit outputs by their tensor roots (output_hash)
+    output_length: int = 0    # a graph model's outputLength (a Success's output is exactly that long), 0: a program
 
 
 def entry_ref(request_batch_id: int, index: int) -> int:

@@ -807,7 +807,7 @@ class System:
         if raw[2] == 0:
             raise ContractRevert("requestBatches", "UnknownRequestBatch", {"requestBatchId": request_batch_id}, b"")
         return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
-                                bytes(raw[8]), bool(raw[7]))
+                                bytes(raw[9]), bool(raw[7]), raw[8])
 
     def leaf_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
         """(request id, outcome, exit code, steps, output hash) of a finalized batch leaf, proven by the leaf and its

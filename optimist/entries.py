@@ -409,7 +409,7 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
         output = items[answer.position]
     info = system.request_batch_info(entry_position(answer.leaf.request_id)[0])
     graph = info.graph
-    if not output_matches(output, answer.leaf, system.graph_model(info.model_id).output_length if graph else None):
+    if not output_matches(output, answer.leaf, info.output_length if graph else None):
         raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
                          "hash to the leaf's output hash" + (" (its tensor root)" if graph else ""))
     return output

@@ -158,6 +158,7 @@ contract OptimistBatches {
         uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
         uint64 maxSteps;        // the model's (a graph model: its node count m)
         bool graph;             // a graph model: its leaves commit their outputs by their tensor roots
+        uint32 outputLength;    // a graph model's (a Success's calldata output is exactly that long); 0: a program
         bytes32 inputsRoot;     // Merkle root of every entry's input root (same tree as the batch roots)
     }
 
@@ -411,8 +412,8 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        (uint64 maxSteps, bool graph) = _batchModel(modelId);
-        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, _blobHashes());
+        (uint64 maxSteps, uint32 outputLength) = _batchModel(modelId);
+        return _newRequestBatch(modelId, maxSteps, outputLength, inputRoots, deadline, _blobHashes());
     }
 
     /// @notice `requestBatch` with the inputs' bytes in the calldata instead of blobs (`inputs[i]` the bytes of root
@@ -422,9 +423,9 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        (uint64 maxSteps, bool graph) = _batchModel(modelId);
+        (uint64 maxSteps, uint32 outputLength) = _batchModel(modelId);
         if (inputs.length != inputRoots.length) revert BadBatchSize(inputs.length, inputRoots.length);
-        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, new bytes32[](0));
+        return _newRequestBatch(modelId, maxSteps, outputLength, inputRoots, deadline, new bytes32[](0));
     }
 
     /// @notice Operator: answer entries of a request batch (msg.value: `resultBond` per leaf). Each entry is answered
@@ -455,8 +456,7 @@ contract OptimistBatches {
         bool reopened = r.reopened != 0;
         uint64 maxSteps = r.maxSteps;
         bool graph = r.graph;
-        uint32 outputLength;   // a graph model's, when outputs are in the calldata
-        if (graph && outputs.length != 0) (,,,, outputLength,,,) = optimist.graphs(r.modelId);
+        uint32 outputLength = r.outputLength;
         uint256[] memory claimed = new uint256[]((count + 255) >> 8);
         bytes32[] memory nodes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
@@ -654,7 +654,7 @@ contract OptimistBatches {
     function _newRequestBatch(
         uint256 modelId,
         uint64 maxSteps,
-        bool graph,
+        uint32 outputLength,
         bytes32[] memory hashes,
         uint256 deadline,
         bytes32[] memory blobHashes
@@ -670,22 +670,24 @@ contract OptimistBatches {
         for (uint256 i; i < n; ++i) nodes[i] = hashes[i];
         bytes32 root = rootOf(nodes);
         id = ++requestBatchCount;
-        requestBatches[id] =
-            RequestBatch(msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, graph, root);
+        requestBatches[id] = RequestBatch(
+            msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, outputLength != 0,
+            outputLength, root
+        );
         emit RequestBatchPosted(id, modelId, msg.sender, n, fee, uint64(deadline), root, hashes, blobHashes);
     }
 
-    /// @dev A request batch's step bound (a program model's maxSteps, a graph model's node count m) and whether the
-    ///      model is a graph model. Generation models are refused: their node count depends on the input's token
-    ///      count, which its root does not tell.
-    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps, bool graph) {
+    /// @dev A request batch's step bound (a program model's maxSteps, a graph model's node count m) and a graph
+    ///      model's outputLength (0 for a program model; a graph model's is never 0). Generation models are refused:
+    ///      their node count depends on the input's token count, which its root does not tell.
+    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps, uint32 outputLength) {
         address inputPath;
         (inputPath,,,,,,,,,,, maxSteps,) = optimist.models(modelId);
-        if (inputPath != address(0)) return (maxSteps, false);
-        (,, uint32 nodeCount,,, uint32 period,,) = optimist.graphs(modelId);
+        if (inputPath != address(0)) return (maxSteps, 0);
+        (,, uint32 nodeCount,, uint32 length, uint32 period,,) = optimist.graphs(modelId);
         if (nodeCount == 0) revert UnknownModel(modelId);
         if (period != 0) revert GenerationModel(modelId);
-        return (nodeCount, true);
+        return (nodeCount, length);
     }
 
     /// @dev Leaf.outputHash of `output`: its tensor root for a graph model's output, else (and for an empty output)

@@ -568,3 +568,14 @@ def test_output_matches_binds_a_graph_success_to_its_length() -> None:
     assert output_matches(out, program, None) and not output_matches(out + bytes(1), program, None)
     failed = EntryLeaf(0, bytes(32), keccak256(b""), 2, int(Outcome.FAILURE), 7)
     assert output_matches(b"", failed, len(out)) and not output_matches(out, failed, len(out))
+
+
+def test_is_graph_model_does_not_cache_an_id_not_yet_registered(chain: Chain, graph: Graph) -> None:
+    """System.is_graph_model caches a model's kind (it never changes), but an id nobody registered yet is no kind:
+    asked before its graph is registered (a reader handed a future model id), it must not stay 'program' after, or a
+    long-running reader would check that model's tensor-root leaves with keccak256."""
+    s = chain.system
+    future = chain.model_id + 1
+    assert not s.is_graph_model(future)
+    assert s.register_graph_model(graph.model_spec()) == future
+    assert s.is_graph_model(future)

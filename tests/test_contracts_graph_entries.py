@@ -579,3 +579,18 @@ def test_is_graph_model_does_not_cache_an_id_not_yet_registered(chain: Chain, gr
     assert not s.is_graph_model(future)
     assert s.register_graph_model(graph.model_spec()) == future
     assert s.is_graph_model(future)
+
+
+def test_a_graph_result_batch_cannot_publish_a_padded_output(chain: Chain, graph: Graph) -> None:
+    """postBatch's ResultPosted outputs are what readers take (System.batch_posted, Request.leaf_proof): a graph
+    Success's output with zero bytes appended has the true tensor root and slot proof, but NodeChecker.graphClaim
+    takes exactly outputLength bytes, so result batches cannot carry it (passes on the reviewed code: a pin)."""
+    s = chain.system
+    rid = s.request(chain.model_id, GRAPH_INPUT, FEE, sender=chain.requester)
+    m = graph.m
+    padded = graph.output + bytes(16)
+    assert tensor_root(padded) == tensor_root(graph.output)
+    claim = Claim(rid, padded, graph.c(m), graph.trace[m].proof(m))
+    assert revert_name(s.post_batch, chain.model_id, [claim], sender=chain.operator) == \
+        ("WrongOutputLength", {"expected": len(graph.output), "got": len(padded)})
+    ether_check(chain, FEE)

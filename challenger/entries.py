@@ -11,7 +11,7 @@ transaction's calldata.
 
 The outputs of an entry batch are read from its calldata or, when it has none there, from its transaction's blobs
 (checked against the event's versioned hashes, decoded, and each against its leaf's outputHash: keccak256, a graph
-model's tensor root, contracts.batches.output_hash): a leaf whose bytes
+model's tensor root with the exact outputLength, contracts.batches.output_matches): a leaf whose bytes
 are missing or do not match keeps an empty output in the store and is logged (`entry_outputs_unavailable`); it
 is judged like any other leaf, on its fields (docs/game-rules.md §3b, "Withheld outputs").
 
@@ -46,6 +46,7 @@ from contracts.batches import (
     leaf_proof,
     leaf_result_id,
     output_hash,
+    output_matches,
     posted_entries,
 )
 from contracts.blobs import MAX_BLOBS_PER_TX, pack_blobs
@@ -115,24 +116,25 @@ def request_inputs(daemon: Any, ev: Event) -> list[bytes] | None:
     return inputs[:len(roots)]
 
 
-def entry_graph(daemon: Any, rb: int) -> bool:
-    """True if request batch `rb` is of a graph model (its leaves commit outputs by their tensor roots), cached."""
-    cache = _cache(daemon, "_entry_graph")
+def entry_output_length(daemon: Any, rb: int) -> int | None:
+    """The outputLength of request batch `rb`'s model if it is a graph model (its leaves commit outputs by their
+    tensor roots, a Success's output exactly that long: contracts.batches.output_matches), else None; cached."""
+    cache = _cache(daemon, "_entry_output_length")
     if rb not in cache:
-        cache[rb] = daemon.client.rpc(lambda: daemon.system.request_batch_info(rb).graph, "requestBatches")
-    return bool(cache[rb])
+        info = daemon.client.rpc(lambda: daemon.system.request_batch_info(rb), "requestBatches")
+        cache[rb] = info.output_length if info.graph else None
+    return cache[rb]
 
 
 def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: list[bytes]) -> list[bytes | None]:
     """The output bytes of an entry batch's leaves (EntriesPosted `ev`): from the calldata (checked on-chain), else
-    from the transaction's blobs, each checked against its leaf's outputHash (contracts.batches.output_hash); None
+    from the transaction's blobs, each checked against its leaf's outputHash (contracts.batches.output_matches); None
     for a leaf whose bytes are missing or do not match."""
     from contracts.blobs import BlobError, checked_items, fetch_blobs
 
-    graph = entry_graph(daemon, ev["requestBatchId"])
+    length = entry_output_length(daemon, ev["requestBatchId"])
     if calldata:
-        return [out if output_hash(out, graph) == leaf.output_hash else None
-                for out, leaf in zip(calldata, leaves, strict=True)]
+        return [out if output_matches(out, leaf, length) else None for out, leaf in zip(calldata, leaves, strict=True)]
     if not ev["blobHashes"]:
         return [None] * len(leaves)
     try:
@@ -141,7 +143,7 @@ def entry_outputs(daemon: Any, ev: Event, leaves: list[EntryLeaf], calldata: lis
     except (BlobError, ValueError) as exc:
         daemon.emit("entry_outputs_unreadable", batch=ev["batchId"], error=str(exc)[:200])
         return [None] * len(leaves)
-    return [items[i] if i < len(items) and output_hash(items[i], graph) == leaf.output_hash else None
+    return [items[i] if i < len(items) and output_matches(items[i], leaf, length) else None
             for i, leaf in enumerate(leaves)]
 
 

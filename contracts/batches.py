@@ -88,6 +88,18 @@ def output_hash(output: bytes, graph: bool) -> bytes:
     return tensor_root(output) if graph and output else keccak256(output)
 
 
+def output_matches(output: bytes, leaf: Leaf | EntryLeaf, graph_output_length: int | None) -> bool:
+    """True if `output` is the output `leaf` commits (`output_hash`), as postEntries checks calldata outputs; for a
+    graph model (`graph_output_length` its outputLength; None for a program model) a Success's output must also be
+    exactly outputLength bytes: a tensor root does not bind the zeros filling its region (the output with zero
+    bytes appended, or without its trailing zero bytes, has the same root). Readers of blob outputs (not checked
+    on-chain) must use this, not `output_hash` alone."""
+    graph = graph_output_length is not None
+    if graph and leaf.outcome == 0 and len(output) != graph_output_length:   # 0: Outcome.SUCCESS
+        return False
+    return output_hash(output, graph) == leaf.output_hash
+
+
 @dataclass(frozen=True)
 class EntryLeaf:
     """One answered entry as postEntries takes it (OptimistBatches.EntryLeaf): the leaf without its request id."""
@@ -141,6 +153,7 @@ class RequestBatchInfo:
     max_steps: int
     inputs_root: bytes
     graph: bool               # a graph model's entries: leaves commit outputs by their tensor roots (output_hash)
+    output_length: int = 0    # a graph model's outputLength (a Success's output is exactly that long), 0: a program
 
 
 def entry_ref(request_batch_id: int, index: int) -> int:

@@ -810,7 +810,7 @@ class System:
         if raw[2] == 0:
             raise ContractRevert("requestBatches", "UnknownRequestBatch", {"requestBatchId": request_batch_id}, b"")
         return RequestBatchInfo(request_batch_id, raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6],
-                                bytes(raw[8]), bool(raw[7]))
+                                bytes(raw[9]), bool(raw[7]), raw[8])
 
     def leaf_outcome(self, batch_id: int, index: int, leaf: Leaf, proof: list[bytes]) -> tuple[Any, ...]:
         """(request id, outcome, exit code, steps, output hash) of a finalized batch leaf, proven by the leaf and its
@@ -987,10 +987,14 @@ class System:
 
     def is_graph_model(self, model_id: int) -> bool:
         """True if `model_id` is a registered graph model (its batch leaves commit outputs by their tensor roots:
-        contracts.batches.output_hash); cached (a model never changes kind)."""
+        contracts.batches.output_hash); cached once the id is registered (a model never changes kind; an id not yet
+        registered is not cached: it may become a graph model)."""
         cache = self.__dict__.setdefault("_graph_kinds", {})
         if model_id not in cache:
-            cache[model_id] = self.contract.functions.graphs(model_id).call()[2] != 0
+            graph = self.contract.functions.graphs(model_id).call()[2] != 0
+            if not graph and self.contract.functions.models(model_id).call()[0] == "0x" + "00" * 20:
+                return False   # no model yet
+            cache[model_id] = graph
         return bool(cache[model_id])
 
     def graph_model(self, model_id: int) -> GraphModelInfo:

@@ -35,7 +35,7 @@ from contracts.batches import (
     leaf_position,
     leaf_proof,
     leaf_result_id,
-    output_hash,
+    output_matches,
     posted_entries,
 )
 from contracts.system import ContractRevert, Event, Outcome, RequestStatus, System, decode_call
@@ -397,7 +397,7 @@ def entry_states(system: System, rb: int, events: list[Event], call: Call | None
 def answer_output(system: System, answer: Answer, beacon_url: str | None = None) -> bytes:
     """The output bytes of `answer`: from its postEntries calldata, or its blobs (from the beacon API at
     `beacon_url`, else anvil; checked against the event's versioned hashes), and checked against the leaf's output
-    hash (contracts.batches.output_hash: a graph model's output by its tensor root)."""
+    hash (contracts.batches.output_matches: a graph model's output by its tensor root, exactly outputLength bytes)."""
     _, outputs = _posted(lambda tx: _decode(system, tx), answer.tx_hash, answer.batch_id,
                          entry_position(answer.leaf.request_id)[0], system.batch(answer.batch_id).root)
     if outputs:
@@ -419,8 +419,9 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
             raise EntryError(f"entry batch {answer.batch_id}: its blobs hold {len(items)} outputs, "
                              f"not leaf {answer.position}")
         output = items[answer.position]
-    graph = system.request_batch_info(entry_position(answer.leaf.request_id)[0]).graph
-    if output_hash(output, graph) != answer.leaf.output_hash:
+    info = system.request_batch_info(entry_position(answer.leaf.request_id)[0])
+    graph = info.graph
+    if not output_matches(output, answer.leaf, info.output_length if graph else None):
         raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
                          "hash to the leaf's output hash" + (" (its tensor root)" if graph else ""))
     return output

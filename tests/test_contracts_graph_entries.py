@@ -473,3 +473,124 @@ def test_tensor_root_on_chain_is_the_python_one(chain: Chain, length: int) -> No
     data = bytes((i * 31 + length) % 256 or 1 for i in range(length))
     assert bytes(chain.system.batches.functions.tensorRoot(data).call()) == output_hash(data, True) == \
         tensor_root(data) != keccak256(data)
+
+
+def _tail_zero_model(chain: Chain, graph: Graph) -> tuple[int, bytes, EntryLeaf]:
+    """A graph model of 100-byte outputs and the true Success leaf of a run whose output ends in 10 zero bytes (its
+    C_m: the tiny graph's C_{m-1} with that output's tensor root at slot m)."""
+    out = bytes((i * 7 + 1) % 251 or 1 for i in range(90)) + bytes(10)
+    model = chain.system.register_graph_model(dataclasses.replace(graph.model_spec(), output_length=len(out)))
+    c_m = graph.trace[graph.m - 1].with_slot(graph.m, tensor_root(out)).root()
+    return model, out, EntryLeaf(0, c_m, tensor_root(out), graph.m, int(Outcome.SUCCESS), 0)
+
+
+@pytest.mark.parametrize("form", ["padded", "truncated", "region"])
+def test_a_graph_entry_calldata_output_is_exactly_outputlength_bytes(chain: Chain, graph: Graph, form: str) -> None:
+    """A tensor root binds its bytes only up to the zeros that fill its region: the true output with zero bytes
+    appended (up to its region's size), or without its trailing zero bytes, has the same root. postEntries must not
+    let an operator publish such bytes as a true leaf's output (a reader would take logits padded with zeros, or a
+    shorter tensor, as the committed output): a graph Success's calldata output is exactly outputLength bytes."""
+    s = chain.system
+    model, out, leaf = _tail_zero_model(chain, graph)
+    fake = {"padded": out + bytes(20), "truncated": out[:-10], "region": out + bytes(128 - len(out))}[form]
+    assert tensor_root(fake) == leaf.output_hash == bytes(s.batches.functions.tensorRoot(fake).call())
+    rb = s.request_batch_data(model, [GRAPH_INPUT], FEE, sender=chain.requester)
+    assert revert_name(post, chain, rb, [leaf], [fake]) == ("WrongOutputLength",
+                                                             {"expected": len(out), "got": len(fake)})
+    post(chain, rb, [leaf], [out])                              # the exact bytes
+    ether_check(chain, FEE + chain.bond)
+
+
+def test_a_graph_success_calldata_output_is_never_empty(chain: Chain, graph: Graph) -> None:
+    """An empty calldata output matches keccak256(""), a failure's outputHash: a Success leaf claiming that hash (a
+    lie rejectEntry catches) still must not publish "no output" as a Success's output."""
+    rb = request(chain, 1)
+    leaf = success(graph, 0, output_hash=keccak256(b""))
+    assert revert_name(post, chain, rb, [leaf], [b""]) == ("WrongOutputLength",
+                                                           {"expected": len(graph.output), "got": 0})
+    ether_check(chain, FEE)
+
+
+def test_readers_refuse_a_graph_blob_output_padded_with_zeros(graph: Graph, tmp_path) -> None:
+    """Blob outputs are not checked on-chain: an operator publishes a true leaf's output with 20 zero bytes appended
+    (same tensor root). The client (optimist.entries.entry_outcome), the challenger's store (challenger.entries.
+    entry_outputs) and the explorer refuse those bytes and read the exact ones of another leaf."""
+    from types import SimpleNamespace
+
+    from eth_account import Account
+
+    from challenger.entries import entry_outputs
+    from contracts.chain import ANVIL_MNEMONIC, Anvil
+    from optimist.entries import EntryError
+    from optimist.explorer.data import ChainView
+    from tests.test_daemon_anvil import _anvil_package_installed
+
+    if not _anvil_package_installed():  # pragma: no cover
+        pytest.skip("the npm anvil package is not installed (make setup)")
+    Account.enable_unaudited_hdwallet_features()
+    key = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/1")
+    with Anvil() as node:
+        w3 = node.web3()
+        s = deploy_system(w3, challenge_window=WINDOW, clock=CLOCK, reopen_delay=100)
+        chain = Chain(s, 0, w3.eth.accounts[0], key.address, w3.eth.accounts[2], list(w3.eth.accounts))
+        model, out, leaf = _tail_zero_model(chain, graph)
+        rb = s.request_batch_data(model, [GRAPH_INPUT] * 2, 2 * FEE, sender=chain.requester)
+        leaves = [leaf, dataclasses.replace(leaf, index=1)]
+        batch_id = s.post_entries(rb, leaves, private_key=key.key, blob_outputs=[out + bytes(20), out])
+        [ev] = [e for e in s.events_since(s.last_receipt["blockNumber"]) if e.name == "EntriesPosted"]
+        advance_time(w3, WINDOW + 2)
+        s.finalize_entries(batch_id)
+        with pytest.raises(EntryError, match="does not hash to the leaf's output hash"):
+            entry_outcome(s, entry_ref(rb, 0))
+        assert entry_outcome(s, entry_ref(rb, 1)).output == out
+        daemon = SimpleNamespace(system=s, client=SimpleNamespace(rpc=lambda f, _name: f()), beacon_url=None,
+                                 emit=lambda *a, **k: None)
+        assert entry_outputs(daemon, ev, leaves, []) == [None, out]
+        entries = ChainView(s).request_batch(rb)["entries"]
+        assert "does not hash to the leaf's output hash" in entries[0]["output"]["note"]
+        assert "note" not in entries[1]["output"]
+
+
+def test_output_matches_binds_a_graph_success_to_its_length() -> None:
+    """contracts.batches.output_matches (what every reader of published outputs calls): a graph Success's output is
+    its exact outputLength bytes with the leaf's tensor root; a program's any bytes with the leaf's keccak256; a
+    failure's the empty output."""
+    from contracts.batches import output_matches
+
+    out = bytes(range(1, 41)) + bytes(8)
+    ok = EntryLeaf(0, bytes(32), tensor_root(out), 3, int(Outcome.SUCCESS), 0)
+    assert output_matches(out, ok, len(out))
+    for fake in (out + bytes(1), out + bytes(16), out[:-8], out[:-1], b""):
+        assert tensor_root(fake) == ok.output_hash or not fake
+        assert not output_matches(fake, ok, len(out))
+    assert not output_matches(out, ok, None)                      # a program model: keccak256, not the root
+    program = dataclasses.replace(ok, output_hash=keccak256(out))
+    assert output_matches(out, program, None) and not output_matches(out + bytes(1), program, None)
+    failed = EntryLeaf(0, bytes(32), keccak256(b""), 2, int(Outcome.FAILURE), 7)
+    assert output_matches(b"", failed, len(out)) and not output_matches(out, failed, len(out))
+
+
+def test_is_graph_model_does_not_cache_an_id_not_yet_registered(chain: Chain, graph: Graph) -> None:
+    """System.is_graph_model caches a model's kind (it never changes), but an id nobody registered yet is no kind:
+    asked before its graph is registered (a reader handed a future model id), it must not stay 'program' after, or a
+    long-running reader would check that model's tensor-root leaves with keccak256."""
+    s = chain.system
+    future = chain.model_id + 1
+    assert not s.is_graph_model(future)
+    assert s.register_graph_model(graph.model_spec()) == future
+    assert s.is_graph_model(future)
+
+
+def test_a_graph_result_batch_cannot_publish_a_padded_output(chain: Chain, graph: Graph) -> None:
+    """postBatch's ResultPosted outputs are what readers take (System.batch_posted, Request.leaf_proof): a graph
+    Success's output with zero bytes appended has the true tensor root and slot proof, but NodeChecker.graphClaim
+    takes exactly outputLength bytes, so result batches cannot carry it (passes on the reviewed code: a pin)."""
+    s = chain.system
+    rid = s.request(chain.model_id, GRAPH_INPUT, FEE, sender=chain.requester)
+    m = graph.m
+    padded = graph.output + bytes(16)
+    assert tensor_root(padded) == tensor_root(graph.output)
+    claim = Claim(rid, padded, graph.c(m), graph.trace[m].proof(m))
+    assert revert_name(s.post_batch, chain.model_id, [claim], sender=chain.operator) == \
+        ("WrongOutputLength", {"expected": len(graph.output), "got": len(padded)})
+    ether_check(chain, FEE)

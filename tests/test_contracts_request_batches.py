@@ -1148,3 +1148,25 @@ def test_a_disputed_entry_leafs_outcome_is_read_whoever_opened_its_games_and_how
     with pytest.raises(ClientError, match="entry batch"):
         Request(client, ref).leaf_proof()   # client.get(ref) is an Entry: Entry.result() reads it
     ether_check(world, 0)
+
+
+def test_a_program_entry_output_is_checked_by_keccak256_never_by_a_tensor_root(world: World) -> None:
+    """Kind confusion (a graph leaf commits its output by its tensor root): a program model's request batch is no
+    graph one (RequestBatchInfo.graph false, no output length) and postEntries checks its calldata outputs by
+    keccak256 alone: a leaf naming the output's tensor root (for an output of at most 32 bytes, the bytes themselves)
+    does not match, nor does the output padded with zeros (passes on the reviewed code: a pin)."""
+    from minidnn.nodes import tensor_root
+
+    s = world.system
+    xs = inputs(2)
+    rb = s.request_batch_data(world.model_id, xs, 2 * FEE)
+    info = s.request_batch_info(rb)
+    assert not info.graph and info.output_length == 0
+    out = true_output(toy_input())
+    op = world.operator
+    as_root = entry(world, 0, xs[0], output_hash=tensor_root(out))
+    assert revert_name(s.post_entries, rb, [as_root], [out], sender=op) == ("OutputMismatch", {"index": 0})
+    assert revert_name(s.post_entries, rb, [entry(world, 0, xs[0])], [out + bytes(4)], sender=op) == \
+        ("OutputMismatch", {"index": 0})
+    s.post_entries(rb, [entry(world, 0, xs[0])], [out], sender=op)
+    ether_check(world, 2 * FEE + RESULT_BOND)

@@ -119,12 +119,12 @@ def test_contradicting_graph_leaves_are_rejected_without_a_game(world: World, mo
     traces = [GraphTrace(model, x) for x in inputs]
     true = [EntryLeaf(i, t.final_hash, output_hash(t.output, True), m, int(Outcome.SUCCESS), 0)
             for i, t in enumerate(traces)]
-    wrong_output = EntryLeaf(0, traces[0].final_hash, output_hash(b"not the output", True), m, int(Outcome.SUCCESS),
-                             0)
+    not_output = b"not the output".ljust(len(traces[0].output), b".")   # outputLength bytes (postEntries checks)
+    wrong_output = EntryLeaf(0, traces[0].final_hash, output_hash(not_output, True), m, int(Outcome.SUCCESS), 0)
     intermediate = EntryLeaf(1, traces[1].hash_at(2), keccak256(b""), 2, int(Outcome.FAILURE), 3)
     keccak_output = EntryLeaf(3, traces[3].final_hash, keccak256(traces[3].output), m, int(Outcome.SUCCESS), 0)
     batch_id = s.post_entries(rb, [wrong_output, intermediate, true[2]],
-                              [b"not the output", b"", traces[2].output], sender=operator)
+                              [not_output, b"", traces[2].output], sender=operator)
     other = s.post_entries(rb, [keccak_output], sender=operator)   # its output elsewhere: unchecked on-chain
     world.run_until(lambda: sum(e.name == "EntryRejected" for e in s.events_since(world.deploy_block)) == 3, [ch],
                     max_ticks=200)

@@ -158,6 +158,7 @@ contract OptimistBatches {
         uint16 reopened;        // 1 once rejectEntry reopened an entry (operator bars are checked from then on)
         uint64 maxSteps;        // the model's (a graph model: its node count m)
         bool graph;             // a graph model: its leaves commit their outputs by their tensor roots
+        uint32 outputLength;    // a graph model's (a Success's calldata output is exactly that long); 0: a program
         bytes32 inputsRoot;     // Merkle root of every entry's input root (same tree as the batch roots)
     }
 
@@ -411,8 +412,8 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        (uint64 maxSteps, bool graph) = _batchModel(modelId);
-        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, _blobHashes());
+        (uint64 maxSteps, uint32 outputLength) = _batchModel(modelId);
+        return _newRequestBatch(modelId, maxSteps, outputLength, inputRoots, deadline, _blobHashes());
     }
 
     /// @notice `requestBatch` with the inputs' bytes in the calldata instead of blobs (`inputs[i]` the bytes of root
@@ -422,17 +423,18 @@ contract OptimistBatches {
         payable
         returns (uint256)
     {
-        (uint64 maxSteps, bool graph) = _batchModel(modelId);
+        (uint64 maxSteps, uint32 outputLength) = _batchModel(modelId);
         if (inputs.length != inputRoots.length) revert BadBatchSize(inputs.length, inputRoots.length);
-        return _newRequestBatch(modelId, maxSteps, graph, inputRoots, deadline, new bytes32[](0));
+        return _newRequestBatch(modelId, maxSteps, outputLength, inputRoots, deadline, new bytes32[](0));
     }
 
     /// @notice Operator: answer entries of a request batch (msg.value: `resultBond` per leaf). Each entry is answered
     ///         once (`EntryTaken`); nothing is checked per claim but its outcome and step range: a leaf that
     ///         contradicts its own final state is rejected without a game (rejectEntry), any other lie by a game
     ///         (Optimist.disputeLeaf). `outputs`: the outputs in the calldata (each must match its leaf's outputHash:
-    ///         keccak256, or for a graph model's non-empty output its tensorRoot), or empty when they travel in the
-    ///         transaction's blobs.
+    ///         keccak256, or for a graph model's non-empty output its tensorRoot; a graph Success's output must be
+    ///         exactly the model's outputLength bytes, since a tensor root does not bind the zeros that fill its
+    ///         region), or empty when they travel in the transaction's blobs.
     function postEntries(uint256 requestBatchId, EntryLeaf[] calldata leaves, bytes[] calldata outputs)
         external
         payable
@@ -454,6 +456,7 @@ contract OptimistBatches {
         bool reopened = r.reopened != 0;
         uint64 maxSteps = r.maxSteps;
         bool graph = r.graph;
+        uint32 outputLength = r.outputLength;
         uint256[] memory claimed = new uint256[]((count + 255) >> 8);
         bytes32[] memory nodes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
@@ -466,7 +469,13 @@ contract OptimistBatches {
             if (e.outcome > NO_HALT) revert BadOutcome(e.outcome);
             if (e.steps == 0 || e.steps > maxSteps) revert StepsOutOfRange(e.steps, maxSteps);
             if (reopened) _checkReopened(refBase | idx);
-            if (outputs.length != 0 && _outputHash(outputs[i], graph) != e.outputHash) revert OutputMismatch(idx);
+            if (outputs.length != 0) {
+                bytes calldata out = outputs[i];
+                if (graph && e.outcome == SUCCESS && out.length != outputLength) {
+                    revert WrongOutputLength(outputLength, out.length);
+                }
+                if (_outputHash(out, graph) != e.outputHash) revert OutputMismatch(idx);
+            }
             nodes[i] = keccak256(
                 abi.encode(Leaf(refBase | idx, e.finalStateHash, e.outputHash, e.steps, e.outcome, e.exitCode))
             );
@@ -602,7 +611,10 @@ contract OptimistBatches {
     ///         hash for a leaf). NotFinalized while its batch is not settled; LeafDisputed while its result is pending
     ///         or once it was rejected (its request reopened). `outputHash` is the leaf's (Leaf.outputHash): for a
     ///         graph model's Success the output's tensor root, not its keccak256 (the same in result and entry
-    ///         batches): check bytes against it with `tensorRoot(output)` (off-chain: contracts.batches.output_hash).
+    ///         batches): check bytes against it with `tensorRoot(output)` AND `output.length` == the model's
+    ///         outputLength (Optimist.graphs): a tensor root does not bind the zeros filling its region, so the
+    ///         output with zero bytes appended, or without its trailing zero bytes, has the same root (off-chain:
+    ///         contracts.batches.output_matches).
     function leafOutcome(uint256 batchId, uint256 index, Leaf calldata leaf, bytes32[] calldata proof)
         external
         view
@@ -622,7 +634,9 @@ contract OptimistBatches {
 
     /// @notice The tensor root of a graph model's output (docs/two-phase.md §1): the root of the region of
     ///         32 << levelOf(output.length) bytes holding it, zero-padded, as NodeChecker.graphClaim proves it at slot
-    ///         m of C_m. A graph model's Success leaf commits its output by it (Leaf.outputHash).
+    ///         m of C_m. A graph model's Success leaf commits its output by it (Leaf.outputHash). It binds the
+    ///         bytes only up to the zeros filling the region: check `output.length` against the model's outputLength
+    ///         too.
     function tensorRoot(bytes calldata output) public pure returns (bytes32) {
         return RegionMerkle.regionRoot(output, RegionMerkle.levelOf(output.length));
     }
@@ -640,7 +654,7 @@ contract OptimistBatches {
     function _newRequestBatch(
         uint256 modelId,
         uint64 maxSteps,
-        bool graph,
+        uint32 outputLength,
         bytes32[] memory hashes,
         uint256 deadline,
         bytes32[] memory blobHashes
@@ -656,22 +670,24 @@ contract OptimistBatches {
         for (uint256 i; i < n; ++i) nodes[i] = hashes[i];
         bytes32 root = rootOf(nodes);
         id = ++requestBatchCount;
-        requestBatches[id] =
-            RequestBatch(msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, graph, root);
+        requestBatches[id] = RequestBatch(
+            msg.sender, uint64(modelId), uint16(n), uint96(fee), uint40(deadline), 0, maxSteps, outputLength != 0,
+            outputLength, root
+        );
         emit RequestBatchPosted(id, modelId, msg.sender, n, fee, uint64(deadline), root, hashes, blobHashes);
     }
 
-    /// @dev A request batch's step bound (a program model's maxSteps, a graph model's node count m) and whether the
-    ///      model is a graph model. Generation models are refused: their node count depends on the input's token
-    ///      count, which its root does not tell.
-    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps, bool graph) {
+    /// @dev A request batch's step bound (a program model's maxSteps, a graph model's node count m) and a graph
+    ///      model's outputLength (0 for a program model; a graph model's is never 0). Generation models are refused:
+    ///      their node count depends on the input's token count, which its root does not tell.
+    function _batchModel(uint256 modelId) private view returns (uint64 maxSteps, uint32 outputLength) {
         address inputPath;
         (inputPath,,,,,,,,,,, maxSteps,) = optimist.models(modelId);
-        if (inputPath != address(0)) return (maxSteps, false);
-        (,, uint32 nodeCount,,, uint32 period,,) = optimist.graphs(modelId);
+        if (inputPath != address(0)) return (maxSteps, 0);
+        (,, uint32 nodeCount,, uint32 length, uint32 period,,) = optimist.graphs(modelId);
         if (nodeCount == 0) revert UnknownModel(modelId);
         if (period != 0) revert GenerationModel(modelId);
-        return (nodeCount, true);
+        return (nodeCount, length);
     }
 
     /// @dev Leaf.outputHash of `output`: its tensor root for a graph model's output, else (and for an empty output)

@@ -29,6 +29,7 @@ from contracts.batches import (
     leaf_position,
     leaf_result_id,
     output_hash,
+    output_matches,
     posted_entries,
 )
 from contracts.system import (
@@ -827,8 +828,9 @@ class ChainView:
             blobs = self._index.batch_posted[batch_id].args.get("blobHashes")
             return {"note": "the output travels in the entry batch's blobs, which cannot be read here now" if blobs
                     else f"the output is not readable: {UNREADABLE}"}
-        graph = self._model(self._index.batches[batch_id]["model"])["kind"] == "graph"
-        if output_hash(data, graph) != leaf.output_hash:
+        model = self._model(self._index.batches[batch_id]["model"])
+        graph = model["kind"] == "graph"
+        if not output_matches(data, leaf, model["output_length"] if graph else None):
             return {"note": "the published output does not hash to the leaf's output hash"
                     + (" (its tensor root)" if graph else "")}
         return decode_output(data)

@@ -488,8 +488,8 @@ def test_batch_posted_reads_each_batch_of_a_transaction_and_only_what_hashes_to_
 
 
 def test_the_daemons_batch_reader_reads_through_their_rpc_once(world: World) -> None:
-    """challenger.batching.batch_leaves keeps only what is its own: System.batch_posted's events read through the
-    daemon's retrying RPC wrapper, once per batch (cached)."""
+    """challenger.batching.batch_leaves keeps only what is its own: System.batch_posted's events and the model's kind
+    read through the daemon's retrying RPC wrapper, once per batch (cached)."""
     from types import SimpleNamespace
 
     from challenger.batching import batch_leaves
@@ -505,7 +505,7 @@ def test_the_daemons_batch_reader_reads_through_their_rpc_once(world: World) -> 
     daemon = SimpleNamespace(system=s, client=SimpleNamespace(rpc=rpc))
     for _ in range(2):
         assert [batch_leaves(daemon, b, block) for b in (1, 2)] == [leaves_of(g) for g in groups]
-    assert calls == ["get_logs", "get_logs"]
+    assert calls == ["get_logs", "graphs"] * 2   # each batch's block and its model's kind (System caches the latter)
 
 
 def test_a_later_game_on_a_leaf_takes_only_that_leaf(world: World) -> None:

@@ -132,22 +132,24 @@ def test_entry_gas_measures_the_transactions_it_sends() -> None:
 
 @pytest.mark.anvil
 def test_whole_disputes_differ_only_in_their_opening() -> None:
-    """measure_whole_disputes: the same lie disputed to its end posted alone and as a leaf of a batch of 3. The
-    game's moves and its one-step proof cost the same gas to the unit; only the opening differs (disputeLeaf: the
-    leaf's inclusion proof and its record), by less than today's path to a game costs before it."""
+    """measure_whole_disputes: the same lie disputed to its end posted alone, as a leaf of a batch of 3 results and
+    as a leaf of an entry batch of 3. The game's moves and its one-step proof cost the same gas to the unit; only
+    the opening differs (disputeLeaf: the leaf's inclusion proof and its record; an entry's request record too), by
+    less than today's path to a game costs before it."""
     from optimist.bench.batches import measure_whole_disputes
     from optimist.bench.run import BUNDLED_DIR, mdnn_for
 
     g = measure_whole_disputes(mdnn_for(BUNDLED_DIR / f"{F.MNIST_MODEL}.onnx"), n=3, lie_at=1)
-    single, leaf = g["single"], g["leaf"]
+    single, leaf, entry = g["single"], g["leaf"], g["entry"]
     assert set(single) == {"openGame", "postMidpoint", "respond", "prove"}
-    assert set(leaf) == {"disputeLeaf", "postMidpoint", "respond", "prove"}
-    assert g["single_transactions"] == g["leaf_transactions"] > 20   # 13.9M steps: 24 rounds of two moves
+    assert set(leaf) == set(entry) == {"disputeLeaf", "postMidpoint", "respond", "prove"}
+    assert g["single_transactions"] == g["leaf_transactions"] == g["entry_transactions"] > 20   # 24 rounds of 2
     for f in ("postMidpoint", "respond", "prove"):
-        assert single[f] == leaf[f], f
+        assert single[f] == leaf[f] == entry[f], f
     extra = leaf["disputeLeaf"] - single["openGame"]
     assert g["leaf_total"] - g["single_total"] == extra
     assert 17_000 < extra < 100_000
+    assert g["entry_total"] - g["single_total"] == entry["disputeLeaf"] - single["openGame"] > extra
 
 
 @pytest.mark.anvil

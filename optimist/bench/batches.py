@@ -265,10 +265,12 @@ GAME_FUNCTIONS = ("openGame", "disputeLeaf", "postMidpoint", "respond", "enterNo
 
 
 def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int = 7) -> dict[str, Any]:
-    """One lie disputed to its end by the real daemons, twice, each on a fresh anvil: posted alone (postResult;
-    the game opens with openGame) and as leaf `lie_at` of a postBatch of `n` results, the others true (disputeLeaf).
-    The same input and the same lie, so the same bisection: {"single": {function: gas}, "leaf": {...}, "rounds":
-    {...}, "steps": ...}, the gas of every game transaction either side sent, summed by function."""
+    """One lie disputed to its end by the real daemons, three times, each on a fresh anvil: posted alone
+    (postResult; the game opens with openGame), as leaf `lie_at` of a postBatch of `n` results and as leaf `lie_at`
+    of a postEntries answering a request batch of `n` inputs in calldata, the others true (disputeLeaf; for an entry
+    it also creates the entry's request). The same input and the same lie, so the same bisection: {"single":
+    {function: gas}, "leaf": {...}, "entry": {...}, "<kind>_total", "<kind>_transactions", "steps"}: the gas of
+    every game transaction either side sent, summed by function."""
     from challenger.models import LyingTrace, MinidnnModel, Trace
     from contracts.chain import Anvil
     from contracts.system import GameStatus
@@ -290,7 +292,7 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
             # would rewrite it unchanged, 100 gas instead of 2,900), so both games' gas is deterministic
             w3.provider.make_request("anvil_setBlockTimestampInterval", [1])
             world = World.deploy(w3, model, window=3600, clock=1800, engine="fast")
-            liar = world.operator(dishonest=True, name="liar", batch_interval=None if kind == "single" else 0,
+            liar = world.operator(dishonest=True, name="liar", batch_interval=0 if kind == "leaf" else None,
                                   max_batch=max(n, 1))
             liar.lie = lie
             ch = world.challenger(name="challenger")
@@ -298,8 +300,11 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
             warm = world.operator(name="warm-up")
             rid = world.request(warm_input, fee=FEE)
             world.run_until(lambda: world.system.get_request(rid).result_id != 0, [warm])
-            for x in requests:
-                world.request(x, fee=FEE)
+            if kind == "entry":
+                world.system.request_batch_data(world.model_id, requests, FEE * len(requests))
+            else:
+                for x in requests:
+                    world.request(x, fee=FEE)
             world.run_until(lambda: any(g["status"] != "active" for g in ch.store.games()), [liar, ch],
                             max_ticks=20_000)
             games = ch.store.games()
@@ -312,7 +317,7 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
             return gas, len(txs), int(ch.store.game(games[0]["game_id"])["steps"])
 
     out: dict[str, Any] = {}
-    for kind, requests in (("single", [lying_input]), ("leaf", inputs)):
+    for kind, requests in (("single", [lying_input]), ("leaf", inputs), ("entry", inputs)):
         gas, count, steps = dispute(kind, requests)
         out.update({kind: gas, f"{kind}_total": sum(gas.values()), f"{kind}_transactions": count, "steps": steps})
     return out
@@ -320,13 +325,13 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
 
 def _whole_text(whole: dict[str, Any], n: int) -> str:
     """measure_whole_disputes' figures as a table of gas by function."""
-    single, leaf = whole["single"], whole["leaf"]
+    kinds = ("single", "leaf", "entry")
     lines = [f"one lie disputed to its end ({whole['steps']:,} VM steps), gas by function:",
-             f"{'':14} {'posted alone':>13} {'leaf of ' + str(n):>13}"]
-    lines += [f"{f:14} {single.get(f, 0):>13,} {leaf.get(f, 0):>13,}" for f in GAME_FUNCTIONS
-              if f in single or f in leaf]
-    lines.append(f"{'whole game':14} {whole['single_total']:>13,} {whole['leaf_total']:>13,}  "
-                 f"({whole['single_transactions']} and {whole['leaf_transactions']} transactions)")
+             f"{'':14} {'posted alone':>13} {'leaf of ' + str(n):>13} {'entry of ' + str(n):>13}"]
+    lines += [f"{f:14}" + "".join(f" {whole[k].get(f, 0):>13,}" for k in kinds) for f in GAME_FUNCTIONS
+              if any(f in whole[k] for k in kinds)]
+    lines.append(f"{'whole game':14}" + "".join(f" {whole[k + '_total']:>13,}" for k in kinds) +
+                 f"  ({', '.join(str(whole[k + '_transactions']) for k in kinds)} transactions)")
     return "\n".join(lines)
 
 

@@ -290,7 +290,9 @@ def measure_whole_disputes(mdnn: Path, n: int = 100, lie_at: int = 0, seed: int 
             w3 = node.web3()
             # one second per block: a move's clock write then always changes its slot (two moves in one second
             # would rewrite it unchanged, 100 gas instead of 2,900), so both games' gas is deterministic
-            w3.provider.make_request("anvil_setBlockTimestampInterval", [1])
+            answer = w3.provider.make_request("anvil_setBlockTimestampInterval", [1])
+            if answer.get("error"):
+                raise RuntimeError(f"anvil refused anvil_setBlockTimestampInterval: {answer['error']}")
             world = World.deploy(w3, model, window=3600, clock=1800, engine="fast")
             liar = world.operator(dishonest=True, name="liar", batch_interval=0 if kind == "leaf" else None,
                                   max_batch=max(n, 1))

@@ -249,6 +249,29 @@ class Entry:
         return Result(self.id, o.result_id, o.outcome, o.exit_code, o.steps, o.output, o.operator)
 
 
+    def leaf_proof(self) -> LeafProof:
+        """The entry batch leaf answering it, with its inclusion proof and output bytes (checked against the leaf):
+        what OptimistBatches.leafOutcome takes to prove the answer on-chain once final. ClientError when no leaf
+        stands for it (unanswered, rejected, void, cancelled; the state in words) or when it was answered again as an
+        ordinary request after a game rejected its leaf (read it with result(); on-chain, Optimist.outcomeOf)."""
+        from optimist.entries import EntryError, answer_output
+
+        st = self.state
+        answer = st.answer
+        info = self.client.system.get_request(self.id)
+        if info.result_id and not is_leaf(info.result_id):
+            raise ClientError(f"entry {self.request_batch}:{self.index} is answered by single result "
+                              f"{info.result_id}, not a batch leaf: read it with result() (on-chain: outcomeOf)")
+        if answer is None:
+            raise ClientError(f"entry {self.request_batch}:{self.index} has no standing leaf: {st.words}")
+        try:
+            output = answer_output(self.client.system, answer, self.client.beacon_url)
+        except EntryError as exc:
+            raise ClientError(str(exc)) from None
+        proof = leaf_proof([x.hash() for x in answer.leaves], answer.position)
+        return LeafProof(answer.batch_id, answer.position, answer.leaf, proof, output)
+
+
 class RequestBatch:
     """A request batch sent by this client: `.id`, `.entries` (one Entry per input, in order), `.submitted`
     (gas, blob gas, how the inputs travelled)."""

@@ -51,6 +51,8 @@ def test_client_reads_entries_an_honest_operator_answered(world: World) -> None:
     assert first.state.state == "OPEN" and first.state.fee == FEE
     with pytest.raises(ClientError, match="is not finalized: open"):
         first.result()
+    with pytest.raises(ClientError, match="has no standing leaf: "):
+        first.leaf_proof()
 
     op = world.operator(name="honest")
     world.run_until(lambda: all(s.entry_taken(batch.id, i) for i in range(N)), [op])
@@ -70,6 +72,11 @@ def test_client_reads_entries_an_honest_operator_answered(world: World) -> None:
         assert res.result_id == leaf_result_id(batch_id, position)
         assert keccak256(res.output) == entry.state.answer.leaf.output_hash and res.operator == op.me
         assert i == entry.index
+        # what a consumer contract pulls on-chain: the entry's leaf, its proof and output, checked by leafOutcome
+        lp = got.leaf_proof()
+        assert (lp.batch_id, lp.index, lp.output) == (batch_id, position, honest.output)
+        assert s.batches.functions.leafOutcome(*lp.args()).call() == [
+            entry.id, int(Outcome.SUCCESS), 0, honest.steps, keccak256(honest.output)]
 
 
 def test_client_refusals(world: World) -> None:
@@ -192,6 +199,11 @@ def test_entry_states_void_reopened_disputed_in_words(model, tmp_path) -> None:
     for e, words in zip(entries, ("reopened", "disputed", "void"), strict=True):
         with pytest.raises(ClientError, match=f"is not finalized: {words}"):
             e.result()
+    for e in (entries[0], entries[2]):   # rejected without a game, void: no leaf stands for them
+        with pytest.raises(ClientError, match=f"entry {rb}:{e.index} has no standing leaf: "):
+            e.leaf_proof()
+    with pytest.raises(ClientError, match="has its outputs in blobs and the node"):   # its leaf stands (disputed),
+        entries[1].leaf_proof()          # but its output bytes were posted nowhere this chain serves
 
 
 @pytest.mark.anvil
@@ -269,6 +281,8 @@ def test_a_disputed_entry_keeps_its_leaf_and_game_in_view(model, tmp_path) -> No
     assert st.state == "DISPUTED" and st.words == ("disputed, its answer rejected by a game, and answered again as "
                                                    f"an ordinary Optimist request (result {rid}, in its challenge "
                                                    "window)")
+    with pytest.raises(ClientError, match=f"is answered by single result {rid}, not a batch leaf"):
+        entry.leaf_proof()
     report = entry_report(s, world.deploy_block, entry.id)["request_report"]
     leaf_rid = leaf_result_id(batch_id, 0)
     assert [(r["result"], r["status"], r["operator"]) for r in report["results"]] == \

@@ -153,10 +153,16 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
                   f"{batched // entries:,} in a batch of {entries} (request batch + postEntries + finalizeEntries, "
                   f"over {entries}); with blobs on a chain that takes them, ~9k at 100 (BENCHMARKS.md)")
     console.print(f"final answers: {final} (labels {labels})")
+    # what a consumer contract pulls on-chain: entry 0's leaf and proof, proven final by leafOutcome
+    lp = client.entry(refs[0]).leaf_proof()
+    proven = s.batches.functions.leafOutcome(*lp.args()).call()
+    console.print(f"on-chain, OptimistBatches.leafOutcome proves entry {rb}:0 final: request {proven[0]}, output hash "
+                  f"0x{bytes(proven[4]).hex()[:16]}… = keccak256 of digit {argmax(lp.output)}'s output "
+                  f"(Entry.leaf_proof(); DigitBounty.judgeLeaf pulls answers this way)")
     summary.outcome |= {
         "game": dict(game), "rounds": n_rounds, "prove_gas": prove_gas, "labels": labels, "final": final,
         "claimed": claimed, "lie_at": lie_at, "truth": [argmax(model.infer(x)) for x in xs],
-        "gas_alone": per_alone, "gas_batched": batched // entries, "contract_balance": world.contract_balance(),
+        "proven": (proven[0], bytes(proven[4]), lp.output), "gas_alone": per_alone, "gas_batched": batched // entries, "contract_balance": world.contract_balance(),
         "request_status": [s.get_request(r).status.name for r in (rid, refs[lie_at])]}
     console.print(summary.table())
     return summary

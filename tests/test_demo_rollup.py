@@ -6,7 +6,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from contracts.batches import is_entry
+from mipsvm.memory import keccak256
 from optimist.cli import main
+from optimist.demo import argmax
 from optimist.demo_rollup import run_rollup_demo
 
 
@@ -21,6 +24,8 @@ def test_rollup_demo_catches_the_lie_and_finalizes_the_rest() -> None:
     assert out["final"] == out["truth"]                                   # what the chain says now
     assert out["request_status"] == ["FINALIZED", "FINALIZED"] and out["contract_balance"] == 0
     assert 0 < out["gas_batched"] < out["gas_alone"]
+    request_id, output_hash, output = out["proven"]          # entry 0 proven final on-chain by leafOutcome
+    assert output_hash == keccak256(output) and argmax(output) == out["truth"][0] and is_entry(request_id)
     text = console.export_text()
     assert "finalize in one call" in text and "gas per inference" in text and "disputeLeaf" in text
 

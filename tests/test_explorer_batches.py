@@ -15,6 +15,7 @@ import json
 import struct
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -218,21 +219,30 @@ def test_graph_batches_show_output_hashes_as_tensor_roots() -> None:
         assert "the tensor root of its output" in pages.batch(d)
 
 
-def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
-    """An entry batch whose postEntries was not a direct call (a contract sent it: its calldata is not readable):
-    the overview and the batch page stand, the disputed leaf is read from Optimist, the request batch page says why
-    its entries' states are missing."""
-    s, rb, eb = chain["system"], chain["rb"], chain["eb"]
+def _view_editing_post_entries(s: Any, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> ChainView:
+    """A ChainView whose decoded postEntries calls pass through `edit` (as a node serving other calldata would)."""
     view = ChainView(s)
     real = view._batches_call
 
     def call(tx: bytes) -> dict[str, Any]:
         got = real(tx)
-        if got["fn"] == "postEntries":
-            raise ValueError("not a postEntries call")
-        return got
+        return edit(got) if got["fn"] == "postEntries" else got
 
     view._batches_call = call   # type: ignore[method-assign]
+    return view
+
+
+def _unreadable(got: dict[str, Any]) -> dict[str, Any]:
+    """A postEntries sent through a contract: its calldata is not the call."""
+    raise ValueError("not a postEntries call")
+
+
+def test_entry_leaves_not_readable_are_not_fatal(chain) -> None:
+    """An entry batch whose postEntries was not a direct call (a contract sent it: its calldata is not readable):
+    the overview and the batch page stand, the disputed leaf is read from Optimist, the request batch page says why
+    its entries' states are missing."""
+    s, rb, eb = chain["system"], chain["rb"], chain["eb"]
+    view = _view_editing_post_entries(s, _unreadable)
     d = view.overview()
     assert [r["status"] for r in d["results"] if r["leaf"] == [eb, 1]] == ["pending"]
     b = view.batch(eb)
@@ -256,17 +266,11 @@ def test_entry_leaves_that_do_not_hash_to_the_root_are_not_shown(chain) -> None:
     a postEntries call whose leaves are not the ones posted (one final state hash changed in what the node serves)
     leaves them unreadable, as a call through a contract does; the request batch page says why."""
     s, rb, eb = chain["system"], chain["rb"], chain["eb"]
-    view = ChainView(s)
-    real = view._batches_call
-
-    def call(tx: bytes) -> dict[str, Any]:
-        got = real(tx)
-        if got["fn"] != "postEntries":
-            return got
+    def another_first_state(got: dict[str, Any]) -> dict[str, Any]:
         first = got["leaves"][0]
         return {**got, "leaves": [(first[0], keccak256(b"another state"), *first[2:]), *got["leaves"][1:]]}
 
-    view._batches_call = call   # type: ignore[method-assign]
+    view = _view_editing_post_entries(s, another_first_state)
     b = view.batch(eb)
     assert [x["status"] for x in b["leaves"]] == ["unreadable", "disputed", "unreadable", "unreadable"]
     page = view.request_batch(rb)
@@ -277,16 +281,7 @@ def test_a_disputed_leaf_read_from_optimist_when_no_calldata_is_readable(chain) 
     """Neither the postEntries nor the disputeLeaf calldata readable: the disputed leaf comes from Optimist's record
     and its first GameOpened (the record keeps no hashes), its output hash unknown (zero)."""
     s, eb = chain["system"], chain["eb"]
-    view = ChainView(s)
-    real = view._batches_call
-
-    def call(tx: bytes) -> dict[str, Any]:
-        got = real(tx)
-        if got["fn"] == "postEntries":
-            raise ValueError("not a postEntries call")
-        return got
-
-    view._batches_call = call   # type: ignore[method-assign]
+    view = _view_editing_post_entries(s, _unreadable)
     s_view = view.system
     original = s_view.disputed_leaf
     s_view.disputed_leaf = lambda result_id: None   # type: ignore[method-assign]

@@ -104,6 +104,17 @@ def gas_of(store: Any, functions: tuple[str, ...] | None = None) -> tuple[int, i
     return sum(r["count"] for r in rows), sum(r["gas"] for r in rows)
 
 
+@contextmanager
+def counting(step: StoryStep, players: tuple[Any, ...], functions: tuple[str, ...] | None = None) -> Iterator[None]:
+    """Add to `step` the transactions and gas the `players` daemons send inside the block (only `functions` if
+    given), as their stores record them."""
+    before = [gas_of(d.store, functions) for d in players]
+    yield
+    after = [gas_of(d.store, functions) for d in players]
+    step.txs += sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+    step.gas += sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+
+
 def play_dispute(world: World, summary: Summary, console: Console, rid: int, liar: Any, challenger: Any,
                  roles: dict[str, str], *, pace: float = 0.0,
                  describe: Callable[[], str] | None = None) -> tuple[dict[str, Any], int, int | None, int]:
@@ -154,13 +165,10 @@ def settle_and_withdraw(world: World, summary: Summary, players: tuple[Any, ...]
     from contracts.system import RequestStatus
 
     with summary.phase("window passes, finalize, withdraw") as p:
-        before = {d.me: gas_of(d.store) for d in players}
-        world.advance_time(window + 2)
-        world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
-                        and not any(world.system.balance(d.me) for d in players), list(players))
-        after = {d.me: gas_of(d.store) for d in players}
-        p.txs = sum(after[k][0] - before[k][0] for k in after)
-        p.gas = sum(after[k][1] - before[k][1] for k in after)
+        with counting(p, players):
+            world.advance_time(window + 2)
+            world.run_until(lambda: all(world.system.get_request(r).status == RequestStatus.FINALIZED for r in rids)
+                            and not any(world.system.balance(d.me) for d in players), list(players))
         p.note = note
         if world.system.burned() > world.system.burn_sent():
             world.system.send_burn()
@@ -254,11 +262,9 @@ def run_demo(console: Console, *, window: int = 600, clock: int = 300, explorer_
     summary.phases.append(StoryStep("  one-step proof (in dispute)", gas=prove_gas, txs=1, note="MIPS.sol step"))
 
     with summary.phase("correct re-answer") as p:
-        before = gas_of(honest.store, ("postResult",))
-        world.run_until(lambda: world.system.get_request(rid3).status == RequestStatus.POSTED,
-                        [honest, liar, challenger])
-        after = gas_of(honest.store, ("postResult",))
-        p.txs, p.gas = after[0] - before[0], after[1] - before[1]
+        with counting(p, (honest,), ("postResult",)):
+            world.run_until(lambda: world.system.get_request(rid3).status == RequestStatus.POSTED,
+                            [honest, liar, challenger])
         out = honest.trace(rid3).output
         p.note = f"digit {argmax(out)}"
     console.print(f"request {rid3}: honest operator posts digit [bold green]{argmax(out)}[/] (label {labels[2]})")

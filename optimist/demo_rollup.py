@@ -19,6 +19,7 @@ from optimist.demo import (
     StoryStep,
     Summary,
     argmax,
+    counting,
     demo_model,
     digit_inputs,
     gas_of,
@@ -118,20 +119,16 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
 
     batch_id = next(e["batchId"] for e in s.events_since(world.deploy_block) if e.name == "EntriesPosted")
     with summary.phase(f"window passes: {entries - 1} finalize in one call") as p:
-        before = {d.me: gas_of(d.store, ("finalizeEntries",)) for d in (honest, liar, challenger)}
-        world.advance_time(window + 2)
-        world.run_until(lambda: s.batch(batch_id).settled, [liar, challenger])
-        after = {d.me: gas_of(d.store, ("finalizeEntries",)) for d in (honest, liar, challenger)}
-        p.txs = sum(after[k][0] - before[k][0] for k in after)
-        p.gas = finalize_gas = sum(after[k][1] - before[k][1] for k in after)
+        with counting(p, (honest, liar, challenger), ("finalizeEntries",)):
+            world.advance_time(window + 2)
+            world.run_until(lambda: s.batch(batch_id).settled, [liar, challenger])
+        finalize_gas = p.gas
         p.note = "finalizeEntries: every undisputed entry, O(1)"
 
     with summary.phase("correct re-answer of the lie's entry") as p:
-        before_post = gas_of(honest.store, ("postResult",))
-        world.run_until(lambda: s.get_request(refs[lie_at]).status == RequestStatus.POSTED,
-                        [honest, liar, challenger], advance_when_idle=2)
-        after_post = gas_of(honest.store, ("postResult",))
-        p.txs, p.gas = after_post[0] - before_post[0], after_post[1] - before_post[1]
+        with counting(p, (honest,), ("postResult",)):
+            world.run_until(lambda: s.get_request(refs[lie_at]).status == RequestStatus.POSTED,
+                            [honest, liar, challenger], advance_when_idle=2)
         p.note = f"entry {rb}:{lie_at}, now an ordinary request: digit {argmax(honest.trace(refs[lie_at]).output)}"
 
     settle_and_withdraw(world, summary, (honest, liar, challenger), [rid, refs[lie_at]], window,

@@ -122,7 +122,7 @@ def entry_output_length(daemon: Any, rb: int) -> int | None:
     cache = _cache(daemon, "_entry_output_length")
     if rb not in cache:
         info = daemon.client.rpc(lambda: daemon.system.request_batch_info(rb), "requestBatches")
-        cache[rb] = info.output_length if info.graph else None
+        cache[rb] = info.graph_output_length
     return cache[rb]
 
 
@@ -306,7 +306,7 @@ def outputs_in_blobs(op: Any) -> bool:
 def plain_account(op: Any) -> bool:
     """postEntries takes only a call sent straight to it by an account without code (NotDirectCall): False, with
     one `entries_refused` event, when this daemon's account has code (a contract, or an EIP-7702 delegation). Read
-    once per tick (a delegation can be set or cleared at any time)."""
+    again at each new block (a delegation is set or cleared by a transaction)."""
     head = op.client.head()
     cached = op.__dict__.get("_plain_account")
     if cached is None or cached[0] != head:

@@ -155,6 +155,11 @@ class RequestBatchInfo:
     graph: bool               # a graph model's entries: leaves commit outputs by their tensor roots (output_hash)
     output_length: int = 0    # a graph model's outputLength (a Success's output is exactly that long), 0: a program
 
+    @property
+    def graph_output_length(self) -> int | None:
+        """What output_matches takes: the graph model's outputLength, None for a program model."""
+        return self.output_length if self.graph else None
+
 
 def entry_ref(request_batch_id: int, index: int) -> int:
     """The request id of entry `index` of request batch `request_batch_id`."""

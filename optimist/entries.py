@@ -420,10 +420,9 @@ def answer_output(system: System, answer: Answer, beacon_url: str | None = None)
                              f"not leaf {answer.position}")
         output = items[answer.position]
     info = system.request_batch_info(entry_position(answer.leaf.request_id)[0])
-    graph = info.graph
-    if not output_matches(output, answer.leaf, info.output_length if graph else None):
+    if not output_matches(output, answer.leaf, info.graph_output_length):
         raise EntryError(f"entry batch {answer.batch_id} leaf {answer.position}: the published output does not "
-                         "hash to the leaf's output hash" + (" (its tensor root)" if graph else ""))
+                         "hash to the leaf's output hash" + (" (its tensor root)" if info.graph else ""))
     return output
 
 

@@ -857,9 +857,9 @@ class System:
         count and root. `block`: the posting block (else looked up from `deploy_block` on, after checking the batch
         exists and is no entry batch); `read_block(block)`: that block's events (default `events_since(block,
         block)`; a daemon passes its retrying RPC); `graph_of(model_id)`: whether the batch's model is a graph model
-        (default `is_graph_model`; its Success leaves commit their outputs by tensor root). ContractRevert UnknownBatch; ValueError for an entry batch (its
-        leaves are in its postEntries calldata: contracts.batches.posted_entries) or when the events are not
-        readable or do not hash to the root."""
+        (default `is_graph_model`; its Success leaves commit their outputs by tensor root). ContractRevert
+        UnknownBatch; ValueError for an entry batch (its leaves are in its postEntries calldata:
+        contracts.batches.posted_entries) or when the events are not readable or do not hash to the root."""
         if block is None:
             info = self.batch(batch_id)
             if info.request_batch:
@@ -1055,10 +1055,10 @@ class System:
         postEntries calldata (or its disputes' calldata). ContractRevert OutcomeInBatch when none is readable."""
         logs = self.batches.events.ResultPosted().get_logs(from_block=self.deploy_block,
                                                            argument_filters={"resultId": result_id})
-        leaf = Leaf.from_posted(dict(logs[0]["args"]), graph=self.is_graph_model(
-            self.batch(leaf_position(result_id)[0]).model_id)) if logs else None
+        batch_id, index = leaf_position(result_id)
+        leaf = Leaf.from_posted(dict(logs[0]["args"]), graph=self.is_graph_model(self.batch(batch_id).model_id)) \
+            if logs else None
         if leaf is None:
-            batch_id, index = leaf_position(result_id)
             try:
                 leaf = self.entry_batch_leaves(batch_id)[index]
             except (ValueError, ContractRevert, IndexError):

@@ -89,6 +89,7 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
         rb = s.request_batch_data(world.model_id, xs, entries * FEE)
         refs = [entry_ref(rb, i) for i in range(entries)]
         p.txs, p.gas = 1, int(s.last_receipt["gasUsed"]) if s.last_receipt else 0
+        request_gas = p.gas
         p.note = f"{entries} digit images in one transaction (inputs in calldata), {p.gas // entries:,} gas each"
     console.print(f"request batch {rb}: {entries} entries, {entries * FEE / 1e18:g} ETH of fees "
                   f"(follow one with `optimist status {rb}:0`)")
@@ -96,6 +97,7 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
     with summary.phase("all answered in one postEntries") as p:
         world.run_until(lambda: all(s.entry_taken(rb, i) for i in range(entries)), [liar])
         p.txs, p.gas = gas_of(liar.store, ("postEntries",))
+        post_gas = p.gas
         p.note = f"one lie among them (entry {lie_at}), {p.gas // entries:,} gas each"
     claimed = [argmax(liar.trace(ref).output) for ref in refs]
     answers = Table(title=f"the dishonest operator's answers to request batch {rb}")
@@ -143,8 +145,7 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
     final = [argmax(answer_output(s, st.answer) if st.request_status == RequestStatus.NONE and st.answer
                     else client.get(st.ref).result().output) for st in states]
     console.print(money_table(world, (honest, liar, challenger), roles))
-    batched = next(p for p in summary.phases if p.name.startswith("request batch")).gas + \
-        next(p for p in summary.phases if p.name == "all answered in one postEntries").gas + finalize_gas
+    batched = request_gas + post_gas + finalize_gas
     per_alone = sum(alone.values())
     console.print(f"gas per inference: {per_alone:,} alone (request + postResult + finalize) against "
                   f"{batched // entries:,} in a batch of {entries} (request batch + postEntries + finalizeEntries, "
@@ -159,7 +160,8 @@ def run_rollup_demo(console: Console, *, entries: int = 20, window: int = 600, c
     summary.outcome |= {
         "game": dict(game), "rounds": n_rounds, "prove_gas": prove_gas, "labels": labels, "final": final,
         "claimed": claimed, "lie_at": lie_at, "truth": [argmax(model.infer(x)) for x in xs],
-        "proven": (proven[0], bytes(proven[4]), lp.output), "gas_alone": per_alone, "gas_batched": batched // entries, "contract_balance": world.contract_balance(),
+        "proven": (proven[0], bytes(proven[4]), lp.output), "gas_alone": per_alone,
+        "gas_batched": batched // entries, "contract_balance": world.contract_balance(),
         "request_status": [s.get_request(r).status.name for r in (rid, refs[lie_at])]}
     console.print(summary.table())
     return summary
